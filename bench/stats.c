@@ -1,0 +1,58 @@
+/* stats.c — timing loop and median/min/max summaries for the benchmarks. */
+#include <stdlib.h>
+
+#include "bench.h"
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+bench_stat bench_summarize(double *ms, int n) {
+    bench_stat s = {0, 0, 0, n};
+    if (n <= 0) return s;
+    qsort(ms, (size_t)n, sizeof *ms, cmp_double);
+    s.min = ms[0];
+    s.max = ms[n - 1];
+    s.median = n % 2 ? ms[n / 2] : 0.5 * (ms[n / 2 - 1] + ms[n / 2]);
+    return s;
+}
+
+bool bench_time(bench_fn fn, void *arg, int repeats, bench_stat *out) {
+    if (repeats < 1) repeats = 1;
+    double *ms = malloc((size_t)repeats * sizeof *ms);
+    if (!ms || !fn(arg)) {
+        free(ms);
+        return false;
+    }
+    for (int r = 0; r < repeats; r++) {
+        double t0 = senti_time_ms();
+        if (!fn(arg)) {
+            free(ms);
+            return false;
+        }
+        ms[r] = senti_time_ms() - t0;
+    }
+    *out = bench_summarize(ms, repeats);
+    free(ms);
+    return true;
+}
+
+static uint64_t rng = 0x9E3779B97F4A7C15ull;
+static float frand(void) { /* xorshift64, uniform in [-1, 1) */
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return (float)((double)(rng >> 40) * (2.0 / 16777216.0) - 1.0);
+}
+
+void bench_fill(senti_tensor *t, float scale) {
+    const int64_t rows = senti_nrows(t), n = t->ne[3];
+    float *row = malloc((size_t)(n ? n : 1) * sizeof *row);
+    if (!row) return;
+    for (int64_t r = 0; r < rows; r++) {
+        for (int64_t i = 0; i < n; i++) row[i] = scale * frand();
+        senti_row_from_f32(t->type, row, (char *)t->data + (size_t)r * t->nb[2], n);
+    }
+    free(row);
+}

@@ -1,0 +1,106 @@
+/* main.c — the `senti` command: one subcommand per task plus info, tokenize,
+ * logits, bench, convert (those that exist so far: bench, version). */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "../bench/bench.h"
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "usage: senti <command> [options]\n"
+            "commands:\n"
+            "  bench [model]     time a BERT-base-shaped encoder on synthetic weights\n"
+            "  bench kernels     matmul (hand-written vs OpenBLAS), norms, softmax, GELU, attention\n"
+            "  version           print the version\n"
+            "bench options:\n"
+            "  --threads N       threads (default: all cores)\n"
+            "  --repeats N       timed runs per case after one warm-up (default 3 model, 7 kernels)\n"
+            "  --json            machine-readable output\n"
+            "  --filter S        kernels: only cases whose name contains S\n"
+            "  --batch N         model: sequences per batch (default 8)\n"
+            "  --seq-len N       model: tokens per sequence (default 128)\n"
+            "  --layers N        model: encoder layers (default 12)\n"
+            "  --dtype T         model: linear weights f32|f16|bf16|q8_0|q4_0 (default f32)\n");
+}
+
+static bool parse_int(const char *flag, const char *s, int lo, int hi, int *out) {
+    char *end;
+    long v = strtol(s, &end, 10);
+    if (*s == '\0' || *end != '\0' || v < lo || v > hi) {
+        fprintf(stderr, "senti: %s expects an integer in %d..%d, got '%s'\n", flag, lo, hi, s);
+        return false;
+    }
+    *out = (int)v;
+    return true;
+}
+
+static int cmd_bench(int argc, char **argv) {
+    bench_opts o = {.n_threads = 0, .repeats = 0, .batch = 8, .seq_len = 128, .layers = 12, .wtype = SENTI_TYPE_F32};
+    enum { O_THREADS = 1, O_REPEATS, O_JSON, O_FILTER, O_BATCH, O_SEQ, O_LAYERS, O_DTYPE };
+    static const struct option opts[] = {
+        {"threads", required_argument, 0, O_THREADS}, {"repeats", required_argument, 0, O_REPEATS},
+        {"json", no_argument, 0, O_JSON},             {"filter", required_argument, 0, O_FILTER},
+        {"batch", required_argument, 0, O_BATCH},     {"seq-len", required_argument, 0, O_SEQ},
+        {"layers", required_argument, 0, O_LAYERS},   {"dtype", required_argument, 0, O_DTYPE},
+        {"help", no_argument, 0, 'h'},                {0, 0, 0, 0}};
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        bool ok = true;
+        switch (c) {
+        case O_THREADS: ok = parse_int("--threads", optarg, 1, 1024, &o.n_threads); break;
+        case O_REPEATS: ok = parse_int("--repeats", optarg, 1, 100000, &o.repeats); break;
+        case O_JSON: o.json = true; break;
+        case O_FILTER: o.filter = optarg; break;
+        case O_BATCH: ok = parse_int("--batch", optarg, 1, 65536, &o.batch); break;
+        case O_SEQ: ok = parse_int("--seq-len", optarg, 1, 512, &o.seq_len); break;
+        case O_LAYERS: ok = parse_int("--layers", optarg, 1, 96, &o.layers); break;
+        case O_DTYPE:
+            o.wtype = senti_type_from_name(optarg);
+            if (o.wtype == SENTI_TYPE_COUNT || o.wtype == SENTI_TYPE_I32) {
+                fprintf(stderr, "senti: --dtype expects f32|f16|bf16|q8_0|q4_0, got '%s'\n", optarg);
+                ok = false;
+            }
+            break;
+        case 'h': usage(stdout); return 0;
+        default: ok = false;
+        }
+        if (!ok) return 2;
+    }
+    const char *what = optind < argc ? argv[optind] : "model";
+    if (optind + 1 < argc) {
+        fprintf(stderr, "senti bench: unexpected argument '%s'\n", argv[optind + 1]);
+        return 2;
+    }
+    if (strcmp(what, "kernels") == 0) {
+        if (!o.repeats) o.repeats = 7;
+        return bench_kernels(&o);
+    }
+    if (strcmp(what, "model") == 0) {
+        if (!o.repeats) o.repeats = 3;
+        return bench_model(&o);
+    }
+    fprintf(stderr, "senti bench: unknown benchmark '%s' (kernels, model)\n", what);
+    return 2;
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "bench") == 0) return cmd_bench(argc - 1, argv + 1);
+    if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
+        printf("senti %s\n", senti_version());
+        return 0;
+    }
+    if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    fprintf(stderr, "senti: unknown command '%s'\n", cmd);
+    usage(stderr);
+    return 2;
+}

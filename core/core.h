@@ -1,0 +1,253 @@
+/* core.h — tensors, graphs, the memory planner, the executor, errors,
+ * allocation and half-precision helpers: what every other folder builds on.
+ *
+ * Tensor layout: shapes are always stored as 4 dims, outermost first, padded
+ * with leading 1s (ne[3] is the innermost dim whatever the rank); `ndim` is
+ * the logical rank. Strides nb[] are in bytes; nb[3] is the element size
+ * (for quantized types the bytes of one 32-element block: their innermost dim
+ * is always contiguous, a multiple of 32, and addressed by row through
+ * nb[0..2] and senti_row_size()). */
+#ifndef SENTI_CORE_H
+#define SENTI_CORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "senti.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- errors and logging ------------------------------------------------ */
+
+/* Set this thread's error message and return st (for `return senti_error(…)`). */
+senti_status senti_error(senti_status st, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+void senti_clear_error(void);
+
+/* Our own bugs only: never for validating input. Prints and aborts. */
+#define SENTI_ASSERT(x)                                                        \
+    do {                                                                       \
+        if (!(x)) senti_assert_fail(__FILE__, __LINE__, #x);                   \
+    } while (0)
+_Noreturn void senti_assert_fail(const char *file, int line, const char *expr);
+
+/* ---- allocation (all heap traffic goes through the senti_allocator) ----- */
+
+void *senti_malloc(size_t size);                  /* 64-byte aligned */
+void *senti_calloc(size_t n, size_t size);        /* zeroed, overflow-checked */
+void *senti_aligned_alloc(size_t size, size_t align);
+void senti_mfree(void *ptr);                      /* accepts NULL */
+char *senti_strdup(const char *s);
+
+/* Overflow-safe size arithmetic: return false on overflow. */
+static inline bool senti_mul_ok(size_t a, size_t b, size_t *out) {
+    return !__builtin_mul_overflow(a, b, out);
+}
+static inline bool senti_add_ok(size_t a, size_t b, size_t *out) {
+    return !__builtin_add_overflow(a, b, out);
+}
+
+double senti_time_ms(void); /* monotonic clock, milliseconds */
+
+/* ---- half precision and quantized blocks --------------------------------- */
+
+typedef uint16_t senti_f16;
+typedef uint16_t senti_bf16;
+
+float senti_f16_to_f32(senti_f16 h);
+senti_f16 senti_f32_to_f16(float f);                     /* round to nearest even */
+static inline float senti_bf16_to_f32(senti_bf16 h) {
+    uint32_t u = (uint32_t)h << 16;
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+static inline senti_bf16 senti_f32_to_bf16(float f) {     /* round to nearest even */
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return (senti_bf16)((u >> 16) | 0x40); /* NaN */
+    u += 0x7fffu + ((u >> 16) & 1u);
+    return (senti_bf16)(u >> 16);
+}
+
+#define SENTI_QK 32 /* elements per quantized block */
+typedef struct { senti_f16 d; int8_t qs[SENTI_QK]; } senti_block_q8_0;      /* 34 bytes */
+typedef struct { senti_f16 d; uint8_t qs[SENTI_QK / 2]; } senti_block_q4_0; /* 18 bytes */
+
+/* Elements per block (1 or 32) and bytes per block. */
+int64_t senti_type_block(senti_type t);
+size_t senti_type_size(senti_type t);
+bool senti_type_is_quant(senti_type t);
+/* Bytes of n elements of type t (n must be a multiple of the block). */
+size_t senti_row_size(senti_type t, int64_t n);
+
+/* Reference (de)quantization, rows of n elements (n % 32 == 0). The quantizers
+ * follow ggml's rounding so files stay bit-compatible. */
+void senti_quantize_row_q8_0(const float *x, senti_block_q8_0 *y, int64_t n);
+void senti_quantize_row_q4_0(const float *x, senti_block_q4_0 *y, int64_t n);
+void senti_dequantize_row_q8_0(const senti_block_q8_0 *x, float *y, int64_t n);
+void senti_dequantize_row_q4_0(const senti_block_q4_0 *x, float *y, int64_t n);
+/* Any type -> f32 for one contiguous row of n elements (i32 is converted). */
+void senti_row_to_f32(senti_type t, const void *x, float *y, int64_t n);
+/* f32 -> any type for one contiguous row (i32 rounds to nearest). */
+void senti_row_from_f32(senti_type t, const float *x, void *y, int64_t n);
+
+/* ---- ops ----------------------------------------------------------------- */
+
+typedef enum senti_op {
+#define SENTI_OP(e, name, view) SENTI_OP_##e,
+#include "../kernels/ops.def"
+#undef SENTI_OP
+    SENTI_OP_COUNT
+} senti_op;
+
+const char *senti_op_name(senti_op op);
+bool senti_op_is_view(senti_op op);
+
+/* ---- tensors ------------------------------------------------------------- */
+
+#define SENTI_MAX_DIMS 4
+#define SENTI_MAX_SRC 4
+#define SENTI_MAX_PARAMS 8
+
+enum {
+    SENTI_TFLAG_INPUT = 1,  /* leaf whose data the caller fills (arena-placed if data==NULL) */
+    SENTI_TFLAG_OUTPUT = 2, /* kept alive to the end of the graph */
+    SENTI_TFLAG_WEIGHT = 4, /* leaf with caller-owned data (mmap or load buffer) */
+};
+
+typedef struct senti_tensor senti_tensor;
+struct senti_tensor {
+    senti_type type;
+    int ndim;                        /* logical rank, 1..4 */
+    int64_t ne[SENTI_MAX_DIMS];      /* shape, padded to 4 dims, outermost first */
+    size_t nb[SENTI_MAX_DIMS];       /* byte strides, outermost first */
+
+    senti_op op;
+    senti_tensor *src[SENTI_MAX_SRC]; /* borrowed: owned by the same graph */
+    int32_t params[SENTI_MAX_PARAMS]; /* op parameters (ints, or floats bit-cast) */
+    int32_t flags;
+
+    void *data;             /* borrowed: arena, weight storage or caller buffer */
+    senti_tensor *view_src; /* the tensor that owns the storage of a view */
+    size_t view_offs;       /* byte offset of a view into view_src's storage */
+
+    int id;                 /* index in the graph's node list; -1 for leafs */
+    size_t offs;            /* planner: byte offset in the arena (SIZE_MAX: not placed) */
+    char name[48];
+};
+
+static inline int64_t senti_nelements(const senti_tensor *t) {
+    return t->ne[0] * t->ne[1] * t->ne[2] * t->ne[3];
+}
+static inline int64_t senti_nrows(const senti_tensor *t) {
+    return t->ne[0] * t->ne[1] * t->ne[2];
+}
+/* Bytes spanned by the tensor's storage (contiguous or not). */
+size_t senti_nbytes(const senti_tensor *t);
+/* Innermost dim contiguous and every stride equal to the dense layout. */
+bool senti_is_contiguous(const senti_tensor *t);
+/* Innermost dim contiguous (rows may be strided). */
+bool senti_rows_contiguous(const senti_tensor *t);
+bool senti_same_shape(const senti_tensor *a, const senti_tensor *b);
+/* Fill dense strides for t's type and shape. */
+void senti_set_dense_strides(senti_tensor *t);
+/* Pointer to the element/row at 4-D index (i0,i1,i2) row start, plus i3 element
+ * offset for non-quantized types. */
+static inline void *senti_row_ptr(const senti_tensor *t, int64_t i0, int64_t i1, int64_t i2) {
+    return (char *)t->data + i0 * t->nb[0] + i1 * t->nb[1] + i2 * t->nb[2];
+}
+/* Float and int parameters, bit-cast into params[]. */
+static inline float senti_param_f(const senti_tensor *t, int i) {
+    float f;
+    memcpy(&f, &t->params[i], 4);
+    return f;
+}
+static inline void senti_set_param_f(senti_tensor *t, int i, float f) {
+    memcpy(&t->params[i], &f, 4);
+}
+/* "[2,3,4]" into buf; returns buf. */
+const char *senti_shape_str(const senti_tensor *t, char *buf, size_t n);
+
+/* ---- graphs --------------------------------------------------------------
+ * A graph owns its tensor structs (not their data). Op constructors append
+ * nodes, so append order is a valid execution order. A constructor given a
+ * NULL source returns NULL, so a chain of calls can be checked once at the
+ * end; the first failure's message stays in senti_last_error() and in
+ * graph->err. Not thread-safe: one graph per thread while building. */
+typedef struct senti_graph senti_graph;
+struct senti_graph {
+    senti_tensor **nodes; /* computed tensors and views, in execution order */
+    int n_nodes, cap_nodes;
+    senti_tensor **leafs; /* inputs and weights */
+    int n_leafs, cap_leafs;
+    void *pool;           /* chunks of tensor structs */
+    senti_status status;  /* first construction error, SENTI_OK if none */
+    char err[256];
+
+    /* filled by graph_plan */
+    bool planned;
+    size_t arena_size;    /* peak bytes of the arena */
+    size_t sum_size;      /* what the intermediates would take unshared */
+};
+
+senti_graph *graph_init(void);
+void graph_free(senti_graph *g);
+
+/* A new leaf of `ndim` dims (shape outermost first). data NULL: placed in the
+ * arena by the planner (an input the caller fills after planning). */
+senti_tensor *graph_new_tensor(senti_graph *g, senti_type type, int ndim, const int64_t *shape);
+senti_tensor *graph_new_tensor_1d(senti_graph *g, senti_type type, int64_t n0);
+senti_tensor *graph_new_tensor_2d(senti_graph *g, senti_type type, int64_t n0, int64_t n1);
+senti_tensor *graph_new_tensor_3d(senti_graph *g, senti_type type, int64_t n0, int64_t n1, int64_t n2);
+senti_tensor *graph_new_tensor_4d(senti_graph *g, senti_type type, int64_t n0, int64_t n1, int64_t n2, int64_t n3);
+
+/* Used by op constructors (kernels/ops.c): a node whose shape is given. */
+senti_tensor *graph_new_node(senti_graph *g, senti_op op, senti_type type, int ndim, const int64_t *shape);
+/* Record a construction failure (sets senti_last_error too); returns NULL. */
+senti_tensor *graph_fail(senti_graph *g, senti_status st, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+void senti_tensor_set_name(senti_tensor *t, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* Mark t as an output: its memory is never reused within the graph. */
+void graph_set_output(senti_tensor *t);
+
+/* ---- memory planner -------------------------------------------------------
+ * Places every intermediate (and every leaf with data == NULL) in one arena
+ * by lifetime: a tensor lives from the node that makes it to the last node
+ * that reads it (directly or through a view); outputs and leafs live for the
+ * whole graph. Two tensors whose lifetimes overlap never overlap in memory.
+ * Sets t->offs for placed tensors, g->arena_size (the peak) and g->sum_size. */
+#define SENTI_ARENA_ALIGN 64
+senti_status graph_plan(senti_graph *g);
+
+/* Once the arena exists: resolve every placed tensor's and every view's data
+ * pointer. */
+void graph_bind(senti_graph *g, void *arena);
+
+/* ---- executor -------------------------------------------------------------
+ * Plans (once), binds to an arena owned by the executor context and runs all
+ * nodes on the backend; nodes the backend declines run on the fallback
+ * backend (the CPU). SENTI_PROFILE=1 in the environment, or exec->profile,
+ * times every node and prints per-op-type and per-node totals on
+ * senti_exec_free or exec_print_profile. */
+struct senti_backend;
+typedef struct senti_exec senti_exec;
+senti_exec *exec_init(struct senti_backend *be, struct senti_backend *fallback);
+void exec_free(senti_exec *ex);
+/* Plan g if needed, make sure the arena is big enough, bind and return the
+ * arena base so the caller can fill inputs. */
+senti_status exec_prepare(senti_exec *ex, senti_graph *g);
+senti_status exec_compute(senti_exec *ex, senti_graph *g);
+void exec_set_profile(senti_exec *ex, bool on);
+/* Print the profile gathered so far (per op type and per node) to stream f. */
+void exec_print_profile(senti_exec *ex, void *file);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* SENTI_CORE_H */

@@ -1,0 +1,244 @@
+/* attention.c — CPU fused attention (flash-attention style, online softmax)
+ * and the unfused baseline the benchmarks compare it with.
+ *
+ * Layout: q [B,Tq,Hq,D], k [B,Tk,Hkv,D], v [B,Tk,Hkv,Dv] (innermost dims
+ * contiguous, other strides free), mask NULL or 4-D broadcastable to
+ * [B,Hq,Tq,Tk], out [B,Tq,Hq,Dv] contiguous; head h reads kv head h/(Hq/Hkv);
+ * query i sits at position Tk-Tq+i under causal. A query that sees no key
+ * gives zeros.
+ *
+ * Fused: work items are (batch, head, block of ATT_BQ queries), spread over
+ * threads. Each item walks the visible keys in blocks of ATT_BK: it packs the
+ * block of K transposed ([D][ATT_BK]) in per-thread scratch, computes the
+ * ATT_BQ x ATT_BK score tile with SIMD outer products, and folds it into the
+ * running max m, sum l and output accumulator o (o = o * e^{m_old-m_new} +
+ * P V). Per thread: one score tile, one K tile, one o tile — nothing of size
+ * Tq x Tk exists. */
+#include <math.h>
+#include <omp.h>
+
+#include "cpu_vec.h"
+
+#define ATT_BQ 64
+#define ATT_BK 128
+
+typedef struct att_args {
+    const senti_tensor *q, *k, *v, *mask;
+    senti_tensor *dst;
+    int64_t B, Tq, Tk, Hq, Hkv, D, Dv;
+    float scale;
+    bool causal;
+} att_args;
+
+static senti_status att_setup(senti_tensor *dst, att_args *a) {
+    a->q = dst->src[0];
+    a->k = dst->src[1];
+    a->v = dst->src[2];
+    a->mask = dst->src[3];
+    a->dst = dst;
+    a->B = a->q->ne[0];
+    a->Tq = a->q->ne[1];
+    a->Hq = a->q->ne[2];
+    a->D = a->q->ne[3];
+    a->Tk = a->k->ne[1];
+    a->Hkv = a->k->ne[2];
+    a->Dv = a->v->ne[3];
+    a->scale = senti_param_f(dst, 0);
+    a->causal = dst->params[1] != 0;
+    if (a->q->type != SENTI_TYPE_F32 || a->k->type != SENTI_TYPE_F32 || a->v->type != SENTI_TYPE_F32 ||
+        (a->mask && a->mask->type != SENTI_TYPE_F32))
+        return senti_error(SENTI_ERR_UNSUPPORTED, "%s: attention needs f32 q, k, v and mask", dst->name);
+    if ((a->D > 1 && (a->q->nb[3] != 4 || a->k->nb[3] != 4)) || (a->Dv > 1 && a->v->nb[3] != 4))
+        return senti_error(SENTI_ERR_INVALID_ARG, "%s: attention needs contiguous innermost dims", dst->name);
+    if (a->Hkv <= 0 || a->Hq % a->Hkv != 0)
+        return senti_error(SENTI_ERR_INVALID_ARG, "%s: %lld query heads not a multiple of %lld kv heads", dst->name,
+                           (long long)a->Hq, (long long)a->Hkv);
+    return SENTI_OK;
+}
+
+static inline const float *q_row(const att_args *a, int64_t b, int64_t i, int64_t h) {
+    return (const float *)senti_row_ptr(a->q, b, i, h);
+}
+static inline const float *k_row(const att_args *a, int64_t b, int64_t j, int64_t h) {
+    return (const float *)senti_row_ptr(a->k, b, j, h);
+}
+static inline const float *v_row(const att_args *a, int64_t b, int64_t j, int64_t h) {
+    return (const float *)senti_row_ptr(a->v, b, j, h);
+}
+/* mask row (b, h, i) from key 0, and its key stride in bytes (0: broadcast) */
+static inline const char *mask_row(const att_args *a, int64_t b, int64_t h, int64_t i, size_t *ms) {
+    const senti_tensor *m = a->mask;
+    *ms = m->ne[3] == 1 ? 0 : m->nb[3];
+    return (const char *)m->data + senti_bcast_offs(m, b, h, i, 0);
+}
+/* keys visible to query i: j < n_visible (all Tk without causal) */
+static inline int64_t n_visible(const att_args *a, int64_t i) {
+    if (!a->causal) return a->Tk;
+    int64_t n = a->Tk - a->Tq + i + 1;
+    return n < 0 ? 0 : (n > a->Tk ? a->Tk : n);
+}
+
+/* ---- fused ------------------------------------------------------------------ */
+
+typedef struct att_scratch {
+    float *kt; /* [D][ATT_BK] */
+    float *s;  /* [ATT_BQ][ATT_BK] */
+    float *o;  /* [ATT_BQ][dvp] */
+    float *m, *l;
+} att_scratch;
+
+static size_t att_slice_bytes(int64_t D, int64_t dvp) {
+    return cpu_vec_round64((size_t)D * ATT_BK * 4) + cpu_vec_round64((size_t)ATT_BQ * ATT_BK * 4) +
+           cpu_vec_round64((size_t)ATT_BQ * (size_t)dvp * 4) + 2 * cpu_vec_round64(ATT_BQ * 4);
+}
+
+static void att_block(const cpu_vec_ops *ops, const att_args *a, att_scratch *sc, int64_t dvp, int64_t b,
+                      int64_t h, int64_t i0) {
+    const int64_t nq = a->Tq - i0 < ATT_BQ ? a->Tq - i0 : ATT_BQ, D = a->D, Dv = a->Dv;
+    const int64_t hk = h / (a->Hq / a->Hkv);
+    const int64_t kend = n_visible(a, i0 + nq - 1); /* keys any row of the block sees */
+    for (int64_t r = 0; r < nq; r++) {
+        sc->m[r] = -INFINITY;
+        sc->l[r] = 0.0f;
+    }
+    for (int64_t r = 0; r < nq * dvp; r++) sc->o[r] = 0.0f;
+
+    for (int64_t j0 = 0; j0 < kend; j0 += ATT_BK) {
+        const int64_t nk = kend - j0 < ATT_BK ? kend - j0 : ATT_BK, nkp = (nk + 15) & ~(int64_t)15;
+        /* pack K^T: kt[d][j] */
+        for (int64_t j = 0; j < nk; j++) {
+            const float *kr = k_row(a, b, j0 + j, hk);
+            for (int64_t d = 0; d < D; d++) sc->kt[d * nkp + j] = kr[d];
+        }
+        for (int64_t d = 0; d < D; d++)
+            for (int64_t j = nk; j < nkp; j++) sc->kt[d * nkp + j] = 0.0f;
+        ops->attn_scores(sc->s, nkp, q_row(a, b, i0, h), a->q->nb[1], nq, sc->kt, nkp, nkp, D, a->scale);
+
+        for (int64_t r = 0; r < nq; r++) {
+            float *s = sc->s + r * nkp;
+            if (a->mask) {
+                size_t ms;
+                const char *mp = mask_row(a, b, h, i0 + r, &ms) + (size_t)j0 * ms;
+                if (ms == sizeof(float))
+                    ops->add(s, s, (const float *)mp, nk);
+                else if (ms == 0)
+                    ops->adds(s, s, *(const float *)mp, nk);
+                else
+                    for (int64_t j = 0; j < nk; j++) s[j] += *(const float *)(mp + (size_t)j * ms);
+            }
+            int64_t vis = n_visible(a, i0 + r) - j0;
+            for (int64_t j = vis < 0 ? 0 : vis; j < nk; j++) s[j] = -INFINITY;
+            float mx = ops->max(s, nk), mold = sc->m[r];
+            float mnew = mx > mold ? mx : mold;
+            if (mnew == -INFINITY) { /* nothing visible yet: contributes nothing */
+                for (int64_t j = 0; j < nk; j++) s[j] = 0.0f;
+                continue;
+            }
+            float sum = ops->exp_sum(s, nk, mnew);
+            float alpha = expf(mold - mnew); /* 0 when mold is -inf */
+            if (alpha != 1.0f) ops->muls(sc->o + r * dvp, sc->o + r * dvp, alpha, dvp);
+            sc->l[r] = sc->l[r] * alpha + sum;
+            sc->m[r] = mnew;
+        }
+        ops->attn_pv(sc->o, dvp, sc->s, nkp, nq, v_row(a, b, j0, hk), a->v->nb[1], nk, Dv);
+    }
+    for (int64_t r = 0; r < nq; r++) {
+        float *out = (float *)a->dst->data + (((b * a->Tq) + i0 + r) * a->Hq + h) * Dv;
+        float l = sc->l[r];
+        if (l > 0.0f)
+            ops->muls(out, sc->o + r * dvp, 1.0f / l, Dv);
+        else
+            for (int64_t c = 0; c < Dv; c++) out[c] = 0.0f;
+    }
+}
+
+CPU_KERNEL(attention) {
+    att_args a;
+    senti_status st = att_setup(dst, &a);
+    if (st != SENTI_OK) return st;
+    const int64_t nqb = (a.Tq + ATT_BQ - 1) / ATT_BQ, items = a.B * a.Hq * nqb;
+    if (items == 0 || a.Dv == 0) return SENTI_OK;
+    const int64_t dvp = (a.Dv + 15) & ~(int64_t)15;
+    const cpu_vec_ops *ops = cpu_vec_get(ctx->simd);
+    int nth = cpu_vec_threads(ctx, items, 4.0 * (double)(a.Tk + 1) * (double)(a.D + a.Dv) * (double)(a.Tq < ATT_BQ ? a.Tq : ATT_BQ));
+    const size_t slice = att_slice_bytes(a.D, dvp);
+    char *base = cpu_scratch(ctx, slice * (size_t)nth);
+    if (!base) return senti_error(SENTI_ERR_NO_MEMORY, "%s: no scratch for attention (%zu bytes)", dst->name, slice * (size_t)nth);
+#pragma omp parallel num_threads(nth) if (nth > 1)
+    {
+        char *p = cpu_vec_slice(base, slice, omp_get_thread_num());
+        att_scratch sc;
+        sc.kt = (float *)p;
+        p += cpu_vec_round64((size_t)a.D * ATT_BK * 4);
+        sc.s = (float *)p;
+        p += cpu_vec_round64((size_t)ATT_BQ * ATT_BK * 4);
+        sc.o = (float *)p;
+        p += cpu_vec_round64((size_t)ATT_BQ * (size_t)dvp * 4);
+        sc.m = (float *)p;
+        p += cpu_vec_round64(ATT_BQ * 4);
+        sc.l = (float *)p;
+#pragma omp for schedule(dynamic, 1)
+        for (int64_t it = 0; it < items; it++) {
+            int64_t qb = it % nqb, bh = it / nqb;
+            att_block(ops, &a, &sc, dvp, bh / a.Hq, bh % a.Hq, qb * ATT_BQ);
+        }
+    }
+    return SENTI_OK;
+}
+
+/* ---- unfused baseline --------------------------------------------------------
+ * Per (batch, head): the full Tq x Tk score matrix in per-thread scratch, a
+ * softmax over each row, then scores · V; plain loops. */
+
+senti_status cpu_attention_unfused(cpu_ctx *ctx, senti_tensor *dst) {
+    att_args a;
+    senti_status st = att_setup(dst, &a);
+    if (st != SENTI_OK) return st;
+    const int64_t items = a.B * a.Hq, Tq = a.Tq, Tk = a.Tk, D = a.D, Dv = a.Dv;
+    if (items == 0 || Tq == 0 || Dv == 0) return SENTI_OK;
+    int nth = cpu_vec_threads(ctx, items, 4.0 * (double)Tq * (double)(Tk + 1) * (double)(D + Dv));
+    const size_t slice = cpu_vec_round64((size_t)Tq * (size_t)Tk * 4);
+    char *base = cpu_scratch(ctx, slice * (size_t)nth + 64);
+    if (!base) return senti_error(SENTI_ERR_NO_MEMORY, "%s: no scratch for %lld x %lld scores", dst->name, (long long)Tq, (long long)Tk);
+#pragma omp parallel num_threads(nth) if (nth > 1)
+    {
+        float *s = (float *)cpu_vec_slice(base, slice, omp_get_thread_num());
+#pragma omp for schedule(dynamic, 1)
+        for (int64_t it = 0; it < items; it++) {
+            const int64_t b = it / a.Hq, h = it % a.Hq, hk = h / (a.Hq / a.Hkv);
+            for (int64_t i = 0; i < Tq; i++) {
+                const float *q = q_row(&a, b, i, h);
+                float *si = s + i * Tk;
+                size_t ms = 0;
+                const char *mp = a.mask ? mask_row(&a, b, h, i, &ms) : NULL;
+                int64_t vis = n_visible(&a, i);
+                float mx = -INFINITY;
+                for (int64_t j = 0; j < Tk; j++) {
+                    float acc = 0.0f;
+                    const float *k = k_row(&a, b, j, hk);
+                    for (int64_t d = 0; d < D; d++) acc += q[d] * k[d];
+                    float v = acc * a.scale + (mp ? *(const float *)(mp + (size_t)j * ms) : 0.0f);
+                    si[j] = j < vis ? v : -INFINITY;
+                    mx = si[j] > mx ? si[j] : mx;
+                }
+                float sum = 0.0f;
+                for (int64_t j = 0; j < Tk; j++) {
+                    si[j] = mx == -INFINITY ? 0.0f : expf(si[j] - mx);
+                    sum += si[j];
+                }
+                float inv = sum > 0.0f ? 1.0f / sum : 0.0f;
+                for (int64_t j = 0; j < Tk; j++) si[j] *= inv;
+            }
+            for (int64_t i = 0; i < Tq; i++) {
+                float *out = (float *)dst->data + ((b * Tq + i) * a.Hq + h) * Dv;
+                for (int64_t c = 0; c < Dv; c++) out[c] = 0.0f;
+                for (int64_t j = 0; j < Tk; j++) {
+                    const float *v = v_row(&a, b, j, hk);
+                    float p = s[i * Tk + j];
+                    for (int64_t c = 0; c < Dv; c++) out[c] += p * v[c];
+                }
+            }
+        }
+    }
+    return SENTI_OK;
+}
