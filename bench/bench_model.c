@@ -35,6 +35,7 @@ int bench_model(const bench_opts *o) {
     const int64_t B = o->batch, T = o->seq_len, L = o->layers;
     const senti_type wt = o->wtype;
     int rc = 1;
+    layer_w *lw = NULL;
     senti_backend *be = senti_backend_cpu_init(o->n_threads);
     senti_exec *ex = be ? exec_init(be, NULL) : NULL;
     senti_graph *g = graph_init();
@@ -47,7 +48,7 @@ int bench_model(const bench_opts *o) {
     senti_tensor *wemb = weight(g, SENTI_TYPE_F32, VOCAB, HID), *pemb = weight(g, SENTI_TYPE_F32, MAXPOS, HID);
     senti_tensor *temb = weight(g, SENTI_TYPE_F32, 2, HID);
     senti_tensor *eln_w = weight(g, 0, 0, HID), *eln_b = weight(g, 0, 0, HID);
-    layer_w *lw = calloc((size_t)L, sizeof *lw);
+    lw = calloc((size_t)L, sizeof *lw);
     if (!lw) goto fail;
 
     /* embeddings: [B, T, 768] */
@@ -80,10 +81,18 @@ int bench_model(const bench_opts *o) {
     senti_tensor *cls = op_slice(g, x, 1, 0, 1);
     senti_tensor *logits = linear(g, op_tanh(g, linear(g, cls, pw, pb)), cw, cb);
     graph_set_output(logits);
-    if (!logits || exec_prepare(ex, g) != SENTI_OK) goto fail;
-
-    /* weights: small random values; inputs: random ids, padding on some rows */
-    for (int i = 0; i < g->n_leafs; i++) bench_fill(g->leafs[i], 0.05f);
+    if (!logits) goto fail;
+    /* weights live outside the activation arena, as a loaded model's do;
+     * small random values */
+    for (int i = 0; i < g->n_leafs; i++) {
+        senti_tensor *t = g->leafs[i];
+        if (t == ids || t == tids || t == pos || t == mask) continue;
+        t->data = senti_malloc(senti_nbytes(t));
+        if (!t->data) goto fail;
+        t->flags = SENTI_TFLAG_WEIGHT;
+        bench_fill(t, 0.05f);
+    }
+    if (exec_prepare(ex, g) != SENTI_OK) goto fail;
     int32_t *pid = ids->data, *pt = tids->data, *pp = pos->data;
     float *pm = mask->data;
     for (int64_t b = 0; b < B; b++)
@@ -129,6 +138,8 @@ fail:
     fprintf(stderr, "senti bench: %s\n", senti_last_error());
 done:
     free(lw);
+    for (int i = 0; g && i < g->n_leafs; i++)
+        if (g->leafs[i]->flags & SENTI_TFLAG_WEIGHT) senti_mfree(g->leafs[i]->data);
     graph_free(g);
     exec_free(ex);
     senti_backend_free(be);
