@@ -86,18 +86,18 @@ done:
 
 /* ---- graph cases ---------------------------------------------------------- */
 
-typedef struct { kb *k; senti_graph *g; } run_arg;
+typedef struct { senti_exec *ex; senti_graph *g; } run_arg;
 static bool run_graph(void *p) {
     run_arg *r = p;
-    if (exec_compute(r->k->ex, r->g) != SENTI_OK) {
+    if (exec_compute(r->ex, r->g) != SENTI_OK) {
         fprintf(stderr, "bench: %s\n", senti_last_error());
         return false;
     }
     return true;
 }
 
-static bool prepare(kb *k, senti_graph *g) {
-    if (exec_prepare(k->ex, g) != SENTI_OK) {
+static bool prepare(senti_exec *ex, senti_graph *g) {
+    if (exec_prepare(ex, g) != SENTI_OK) {
         fprintf(stderr, "bench: %s\n", senti_last_error());
         return false;
     }
@@ -117,7 +117,7 @@ static void bench_matmul(kb *k, const char *label, int64_t batch, int64_t M, int
                                 : (trans_b ? graph_new_tensor_3d(g, wt, batch, N, K) : graph_new_tensor_3d(g, wt, batch, K, N));
     senti_tensor *c = op_matmul(g, a, b, false, trans_b);
     graph_set_output(c);
-    if (!c || !prepare(k, g)) {
+    if (!c || !prepare(k->ex, g)) {
         fprintf(stderr, "bench %s: %s\n", name, senti_last_error());
         graph_free(g);
         return;
@@ -129,7 +129,7 @@ static void bench_matmul(kb *k, const char *label, int64_t batch, int64_t M, int
     const char *names[2] = {"native", "openblas"};
     for (int m = 0; m < 2; m++) {
         k->ctx->matmul = modes[m];
-        run_arg r = {k, g};
+        run_arg r = {k->ex, g};
         bench_stat s;
         if (bench_time(run_graph, &r, k->o->repeats, &s)) report(k, name, names[m], s, flop, wbytes);
     }
@@ -150,8 +150,8 @@ static void bench_unary(kb *k, const char *name, senti_op op, int64_t rows, int6
         y = op_gelu(g, x);
     }
     graph_set_output(y);
-    if (y && prepare(k, g)) {
-        run_arg r = {k, g};
+    if (y && prepare(k->ex, g)) {
+        run_arg r = {k->ex, g};
         bench_stat s;
         if (bench_time(run_graph, &r, k->o->repeats, &s)) report(k, name, "native", s, 0, 8.0 * (double)(rows * n));
     }
@@ -164,6 +164,9 @@ static bool run_unfused(void *p) {
     return cpu_attention_unfused(u->k->ctx, u->node) == SENTI_OK;
 }
 
+/* Fused attention against the unfused graph a framework would run with the
+ * same kernels (Q·K^T batched matmul -> [B, H, T, T] scores -> softmax with
+ * scale and mask -> ·V), and against the naive per-head loops. */
 static void bench_attention(kb *k, int64_t B, int64_t T, int64_t H, int64_t D) {
     char name[96];
     snprintf(name, sizeof name, "attention_%lldx%lld_h%lld_d%lld", (long long)B, (long long)T, (long long)H, (long long)D);
@@ -173,20 +176,38 @@ static void bench_attention(kb *k, int64_t B, int64_t T, int64_t H, int64_t D) {
     senti_tensor *kk = graph_new_tensor_4d(g, SENTI_TYPE_F32, B, T, H, D);
     senti_tensor *v = graph_new_tensor_4d(g, SENTI_TYPE_F32, B, T, H, D);
     senti_tensor *mask = graph_new_tensor_4d(g, SENTI_TYPE_F32, B, 1, 1, T);
-    senti_tensor *o = op_attention(g, q, kk, v, mask, 1.0f / sqrtf((float)D), false);
+    const float scale = 1.0f / sqrtf((float)D);
+    senti_tensor *o = op_attention(g, q, kk, v, mask, scale, false);
     graph_set_output(o);
-    if (o && prepare(k, g)) {
+    /* unfused: [B, H, T, D] views, scores [B, H, T, T], output [B, T, H, D] */
+    senti_graph *gu = graph_init();
+    senti_tensor *uq = graph_new_tensor_4d(gu, SENTI_TYPE_F32, B, T, H, D);
+    senti_tensor *uk = graph_new_tensor_4d(gu, SENTI_TYPE_F32, B, T, H, D);
+    senti_tensor *uv = graph_new_tensor_4d(gu, SENTI_TYPE_F32, B, T, H, D);
+    senti_tensor *umask = graph_new_tensor_4d(gu, SENTI_TYPE_F32, B, 1, 1, T);
+    const int bhtd[4] = {0, 2, 1, 3};
+    senti_tensor *sc = op_matmul(gu, op_permute(gu, uq, bhtd), op_permute(gu, uk, bhtd), false, true);
+    senti_tensor *p = op_softmax(gu, sc, umask, scale);
+    senti_tensor *uo = op_cpy(gu, op_permute(gu, op_matmul(gu, p, op_permute(gu, uv, bhtd), false, false), bhtd),
+                              SENTI_TYPE_F32);
+    graph_set_output(uo);
+    senti_exec *exu = exec_init(k->be, NULL); /* own arena: inputs stay intact */
+    if (o && uo && exu && prepare(k->ex, g) && prepare(exu, gu)) {
         float *mk = mask->data; /* padding: sequence b keeps T - b % 8 tokens */
         for (int64_t b = 0; b < B; b++)
             for (int64_t j = 0; j < T; j++) mk[b * T + j] = j < T - b % 8 ? 0.0f : -INFINITY;
+        memcpy(umask->data, mask->data, senti_nbytes(mask));
         const double flop = 4.0 * (double)(B * H * T * T * D);
-        run_arg r = {k, g};
         bench_stat s;
+        run_arg r = {k->ex, g}, ru = {exu, gu};
         if (bench_time(run_graph, &r, k->o->repeats, &s)) report(k, name, "fused", s, flop, 0);
+        if (bench_time(run_graph, &ru, k->o->repeats, &s)) report(k, name, "unfused", s, flop, 0);
         unfused_arg u = {k, g, o};
-        if (bench_time(run_unfused, &u, k->o->repeats, &s)) report(k, name, "unfused", s, flop, 0);
+        if (bench_time(run_unfused, &u, k->o->repeats > 3 ? 3 : k->o->repeats, &s)) report(k, name, "naive", s, flop, 0);
     }
+    exec_free(exu);
     graph_free(g);
+    graph_free(gu);
 }
 
 int bench_kernels(const bench_opts *o) {

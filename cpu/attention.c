@@ -19,8 +19,12 @@
 
 #include "cpu_vec.h"
 
-#define ATT_BQ 64
+#ifndef ATT_BQ
+#define ATT_BQ 128
+#endif
+#ifndef ATT_BK
 #define ATT_BK 128
+#endif
 
 typedef struct att_args {
     const senti_tensor *q, *k, *v, *mask;
@@ -105,13 +109,7 @@ static void att_block(const cpu_vec_ops *ops, const att_args *a, att_scratch *sc
 
     for (int64_t j0 = 0; j0 < kend; j0 += ATT_BK) {
         const int64_t nk = kend - j0 < ATT_BK ? kend - j0 : ATT_BK, nkp = (nk + 15) & ~(int64_t)15;
-        /* pack K^T: kt[d][j] */
-        for (int64_t j = 0; j < nk; j++) {
-            const float *kr = k_row(a, b, j0 + j, hk);
-            for (int64_t d = 0; d < D; d++) sc->kt[d * nkp + j] = kr[d];
-        }
-        for (int64_t d = 0; d < D; d++)
-            for (int64_t j = nk; j < nkp; j++) sc->kt[d * nkp + j] = 0.0f;
+        ops->pack_kt(sc->kt, nkp, k_row(a, b, j0, hk), a->k->nb[1], nk, D); /* K^T: kt[d][j] */
         ops->attn_scores(sc->s, nkp, q_row(a, b, i0, h), a->q->nb[1], nq, sc->kt, nkp, nkp, D, a->scale);
 
         for (int64_t r = 0; r < nq; r++) {
@@ -136,7 +134,7 @@ static void att_block(const cpu_vec_ops *ops, const att_args *a, att_scratch *sc
             }
             float sum = ops->exp_sum(s, nk, mnew);
             float alpha = expf(mold - mnew); /* 0 when mold is -inf */
-            if (alpha != 1.0f) ops->muls(sc->o + r * dvp, sc->o + r * dvp, alpha, dvp);
+            if (alpha != 1.0f && mold != -INFINITY) ops->muls(sc->o + r * dvp, sc->o + r * dvp, alpha, dvp);
             sc->l[r] = sc->l[r] * alpha + sum;
             sc->m[r] = mnew;
         }

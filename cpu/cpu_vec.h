@@ -46,6 +46,15 @@ typedef struct cpu_vec_ops {
      * (columns dv..ldo may be written with zeros' sums). */
     void (*attn_pv)(float *o, int64_t ldo, const float *p, int64_t ldp, int64_t nr,
                     const float *v, size_t v_stride, int64_t nk, int64_t dv);
+    /* keys transposed for attn_scores: kt[d*ldk + j] = k_j[d] for j < nk,
+     * d < D, zeros for j in [nk, nk rounded up to 16); k_j at
+     * (char *)k + j*k_stride; ldk >= nk rounded up to 16. */
+    void (*pack_kt)(float *kt, int64_t ldk, const float *k, size_t k_stride, int64_t nk, int64_t D);
+    /* half-precision rows, same rounding as core.h (round to nearest even) */
+    void (*f16_to_f32)(float *y, const uint16_t *x, int64_t n);
+    void (*f32_to_f16)(uint16_t *y, const float *x, int64_t n);
+    void (*bf16_to_f32)(float *y, const uint16_t *x, int64_t n);
+    void (*f32_to_bf16)(uint16_t *y, const float *x, int64_t n);
 } cpu_vec_ops;
 
 extern const cpu_vec_ops cpu_vec_ops_scalar;

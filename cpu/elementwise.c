@@ -117,11 +117,36 @@ static void s_attn_pv(float *o, int64_t ldo, const float *p, int64_t ldp, int64_
     }
 }
 
+static void s_pack_kt(float *kt, int64_t ldk, const float *k, size_t k_stride, int64_t nk, int64_t D) {
+    const int64_t nkp = (nk + 15) & ~(int64_t)15;
+    for (int64_t j = 0; j < nk; j++) {
+        const float *kr = (const float *)((const char *)k + (size_t)j * k_stride);
+        for (int64_t d = 0; d < D; d++) kt[d * ldk + j] = kr[d];
+    }
+    for (int64_t d = 0; d < D; d++)
+        for (int64_t j = nk; j < nkp; j++) kt[d * ldk + j] = 0.0f;
+}
+
+static void s_f16_to_f32(float *y, const uint16_t *x, int64_t n) {
+    for (int64_t i = 0; i < n; i++) y[i] = senti_f16_to_f32(x[i]);
+}
+static void s_f32_to_f16(uint16_t *y, const float *x, int64_t n) {
+    for (int64_t i = 0; i < n; i++) y[i] = senti_f32_to_f16(x[i]);
+}
+static void s_bf16_to_f32(float *y, const uint16_t *x, int64_t n) {
+    for (int64_t i = 0; i < n; i++) y[i] = senti_bf16_to_f32(x[i]);
+}
+static void s_f32_to_bf16(uint16_t *y, const float *x, int64_t n) {
+    for (int64_t i = 0; i < n; i++) y[i] = senti_f32_to_bf16(x[i]);
+}
+
 const cpu_vec_ops cpu_vec_ops_scalar = {
     .add = s_add, .mul = s_mul, .adds = s_adds, .muls = s_muls,
     .gelu = s_gelu, .gelu_tanh = s_gelu_tanh, .silu = s_silu, .relu = s_relu, .tanh = s_tanh,
     .layer_norm = s_layer_norm, .rms_norm = s_rms_norm, .softmax = s_softmax,
     .max = s_max, .exp_sum = s_exp_sum, .attn_scores = s_attn_scores, .attn_pv = s_attn_pv,
+    .pack_kt = s_pack_kt,
+    .f16_to_f32 = s_f16_to_f32, .f32_to_f16 = s_f32_to_f16, .bf16_to_f32 = s_bf16_to_f32, .f32_to_bf16 = s_f32_to_bf16,
 };
 
 const cpu_vec_ops *cpu_vec_get(cpu_simd s) {

@@ -17,9 +17,24 @@
 
 #include "matmul_kern.h"
 
-#define MM_KC 256      /* k block: multiple of 32 (quant blocks) */
-#define MM_NC 768      /* n block: the packed B block (kc x nc f32) lives in L2 */
-#define MM_SMALL_M 16  /* few-rows path up to this many rows */
+/* Blocking (tuned on Zen 4: 32 KiB L1d, 1 MiB L2, 32 MiB L3): the A micro-
+ * panel (MR x KC f32, 21 KiB) stays in L1 while the packed B block (KC x NC)
+ * streams from L2/L3 — 128 bytes per 28 FMAs, far below L3 bandwidth — so NC
+ * is large and each A panel is packed once per KC block, not once per NC. */
+#ifndef MM_KC
+#define MM_KC 384      /* k block: multiple of 32 (quant blocks) */
+#endif
+#ifndef MM_NC
+#define MM_NC 4096     /* n block */
+#endif
+#ifndef MM_SMALL_M
+#define MM_SMALL_M 16  /* few-rows path up to this many rows, any K */
+#endif
+#ifndef MM_DOT_M
+#define MM_DOT_M 256   /* ... and up to this many when K >= MM_DOT_K: with no */
+#endif                 /* B packing it beats the blocked GEMM there */
+#define MM_DOT_K 192
+#define MM_DOT_L2 (256u << 10) /* rows of A per pass: about this many bytes */
 #define MM_ALIGN 64
 
 static size_t align_up(size_t x) { return (x + MM_ALIGN - 1) & ~(size_t)(MM_ALIGN - 1); }
@@ -155,8 +170,14 @@ static gemm_isa pick_isa(const cpu_ctx *ctx) {
 
 static int n_threads(const cpu_ctx *ctx) { return ctx->n_threads > 0 ? ctx->n_threads : 1; }
 
-static size_t blocked_ws_per_thread(gemm_isa isa) {
-    const size_t ncr = (size_t)((MM_NC + isa.nr - 1) / isa.nr) * isa.nr;
+/* Packed B block columns for N: min(NC, N) rounded up to NR. */
+static size_t blocked_ncr(gemm_isa isa, int64_t N) {
+    const int64_t nc = N < MM_NC ? N : MM_NC;
+    return (size_t)((nc + isa.nr - 1) / isa.nr) * isa.nr;
+}
+
+static size_t blocked_ws_per_thread(gemm_isa isa, int64_t N) {
+    const size_t ncr = blocked_ncr(isa, N);
     return align_up((size_t)MM_KC * ncr * 4) + align_up((size_t)isa.mr * MM_KC * 4) + align_up((size_t)MM_KC * 4);
 }
 
@@ -164,7 +185,7 @@ static size_t blocked_ws_per_thread(gemm_isa isa) {
 static void blocked_thread(gemm_isa isa, int64_t m0, int64_t m1, int64_t n0, int64_t n1, int64_t K, const float *A,
                            int64_t lda, senti_type bt, const void *B, size_t ldb, bool trans_b, float *C, int64_t ldc,
                            char *ws) {
-    const size_t ncr = (size_t)((MM_NC + isa.nr - 1) / isa.nr) * isa.nr;
+    const size_t ncr = blocked_ncr(isa, n1 - n0);
     float *Bp = (float *)ws;
     float *Ap = (float *)(ws + align_up((size_t)MM_KC * ncr * 4));
     float *tmp = (float *)((char *)Ap + align_up((size_t)isa.mr * MM_KC * 4));
@@ -192,7 +213,7 @@ static void gemm_blocked(const cpu_ctx *ctx, int64_t M, int64_t N, int64_t K, co
                          senti_type bt, const void *B, size_t ldb, bool trans_b, float *C, int64_t ldc, char *ws) {
     const gemm_isa isa = pick_isa(ctx);
     const int nth = n_threads(ctx);
-    const size_t per = blocked_ws_per_thread(isa);
+    const size_t per = blocked_ws_per_thread(isa, N);
     const int64_t mblocks = (M + isa.mr - 1) / isa.mr, nblocks = (N + isa.nr - 1) / isa.nr;
     const bool split_m = mblocks >= 4 * (int64_t)nth || mblocks >= nblocks;
 #pragma omp parallel num_threads(nth)
@@ -215,6 +236,12 @@ static void gemm_blocked(const cpu_ctx *ctx, int64_t M, int64_t N, int64_t K, co
 
 /* ---- the few-rows path -------------------------------------------------------- */
 
+/* Rows of weights read once per pass over up to MM_DOT_L2 bytes of A, each
+ * C element one dot product of two K-contiguous rows, no packing. */
+static bool use_small(int64_t M, int64_t K, bool trans_b) {
+    return trans_b && (M <= MM_SMALL_M || (M <= MM_DOT_M && K >= MM_DOT_K));
+}
+
 typedef enum { SMALL_FLOAT, SMALL_BF16DOT, SMALL_QUANT } small_kind;
 
 static small_kind small_kind_of(const cpu_ctx *ctx, senti_type bt) {
@@ -223,13 +250,43 @@ static small_kind small_kind_of(const cpu_ctx *ctx, senti_type bt) {
     return SMALL_FLOAT;
 }
 
+static bool use_vnni(const cpu_ctx *ctx) { return ctx->simd >= CPU_SIMD_AVX512 && ctx->feat.avx512_vnni; }
+
 static size_t small_ws_size(const cpu_ctx *ctx, int64_t M, int64_t K, senti_type bt) {
     switch (small_kind_of(ctx, bt)) {
     case SMALL_BF16DOT: return align_up((size_t)M * (size_t)K * 2);
     case SMALL_QUANT:
         return align_up((size_t)M * (size_t)(K / SENTI_QK) * sizeof(senti_block_q8_0)) +
-               align_up((size_t)M * (size_t)(K / SENTI_QK) * 4);
+               align_up((size_t)M * (size_t)(K / SENTI_QK) * 4) +
+               (use_vnni(ctx) ? align_up(cpu_q_prep_size_avx512vnni(M, K)) : 0);
     default: return ctx->simd == CPU_SIMD_SCALAR ? (size_t)n_threads(ctx) * align_up((size_t)K * 4) : 0;
+    }
+}
+
+/* Rows [m0, m0 + Mb) of A (and of its bf16 / q8_0 forms) against weight rows
+ * [n0, n1), on the kernel for ctx's ISA. */
+static void gemv_part(const cpu_ctx *ctx, small_kind kind, int64_t m0, int64_t Mb, int64_t n0, int64_t n1, int64_t K,
+                      const float *A, int64_t lda, const senti_bf16 *Ab, const void *Apack,
+                      const senti_block_q8_0 *Aq, const int32_t *Asum, senti_type bt, const void *B, size_t ldb,
+                      float *C, int64_t ldc, float *tmp) {
+    const int64_t nb = K / SENTI_QK;
+    C += m0 * ldc;
+    if (kind == SMALL_BF16DOT) {
+        cpu_gemv_bf16_avx512bf16(Mb, n0, n1, K, Ab + m0 * K, B, ldb, C, ldc);
+    } else if (kind == SMALL_QUANT) {
+        if (use_vnni(ctx))
+            cpu_gemv_q_avx512vnni(Mb, n0, n1, K, (const char *)Apack + cpu_q_prep_size_avx512vnni(m0, K),
+                                  Aq + m0 * nb, Asum + m0 * nb, bt, B, ldb, C, ldc);
+        else if (ctx->simd >= CPU_SIMD_AVX2)
+            cpu_gemv_q_avx2(Mb, n0, n1, K, Aq + m0 * nb, Asum + m0 * nb, bt, B, ldb, C, ldc);
+        else
+            gemv_q_scalar(Mb, n0, n1, K, Aq + m0 * nb, bt, B, ldb, C, ldc);
+    } else if (ctx->simd >= CPU_SIMD_AVX512) {
+        cpu_gemv_avx512(Mb, n0, n1, K, A + m0 * lda, lda, bt, B, ldb, C, ldc);
+    } else if (ctx->simd >= CPU_SIMD_AVX2) {
+        cpu_gemv_avx2(Mb, n0, n1, K, A + m0 * lda, lda, bt, B, ldb, C, ldc);
+    } else {
+        gemv_scalar(Mb, n0, n1, K, A + m0 * lda, lda, bt, B, ldb, C, ldc, tmp);
     }
 }
 
@@ -240,6 +297,7 @@ static void gemm_small(const cpu_ctx *ctx, int64_t M, int64_t N, int64_t K, cons
     senti_bf16 *Ab = (senti_bf16 *)ws;
     senti_block_q8_0 *Aq = (senti_block_q8_0 *)ws;
     int32_t *Asum = (int32_t *)(ws + align_up((size_t)M * (size_t)nb * sizeof(senti_block_q8_0)));
+    void *Apack = (char *)Asum + align_up((size_t)M * (size_t)nb * 4);
     if (kind == SMALL_BF16DOT) {
         for (int64_t m = 0; m < M; m++)
             for (int64_t k = 0; k < K; k++) Ab[m * K + k] = senti_f32_to_bf16(A[m * lda + k]);
@@ -252,31 +310,22 @@ static void gemm_small(const cpu_ctx *ctx, int64_t M, int64_t N, int64_t K, cons
                 Asum[m * nb + ib] = s;
             }
         }
+        if (use_vnni(ctx)) cpu_q_prep_avx512vnni(M, K, Aq, Asum, bt, Apack);
     }
     const int nth = n_threads(ctx);
     const int64_t chunks = (N + 15) / 16; /* 16 rows: whole cache lines of C */
+    int64_t mb = (int64_t)(MM_DOT_L2 / ((size_t)K * 4 + 1)) & ~(int64_t)3;
+    if (mb < 4) mb = 4;
 #pragma omp parallel num_threads(nth)
     {
         const int ith = omp_get_thread_num(), nt = omp_get_num_threads();
         int64_t n0 = chunks * ith / nt * 16, n1 = chunks * (ith + 1) / nt * 16;
         if (n1 > N) n1 = N;
-        if (n0 < n1 && ith < nth) {
-            if (kind == SMALL_BF16DOT) {
-                cpu_gemv_bf16_avx512bf16(M, n0, n1, K, Ab, B, ldb, C, ldc);
-            } else if (kind == SMALL_QUANT) {
-                if (ctx->simd >= CPU_SIMD_AVX512 && ctx->feat.avx512_vnni)
-                    cpu_gemv_q_avx512vnni(M, n0, n1, K, Aq, Asum, bt, B, ldb, C, ldc);
-                else if (ctx->simd >= CPU_SIMD_AVX2)
-                    cpu_gemv_q_avx2(M, n0, n1, K, Aq, Asum, bt, B, ldb, C, ldc);
-                else
-                    gemv_q_scalar(M, n0, n1, K, Aq, bt, B, ldb, C, ldc);
-            } else if (ctx->simd >= CPU_SIMD_AVX512) {
-                cpu_gemv_avx512(M, n0, n1, K, A, lda, bt, B, ldb, C, ldc);
-            } else if (ctx->simd >= CPU_SIMD_AVX2) {
-                cpu_gemv_avx2(M, n0, n1, K, A, lda, bt, B, ldb, C, ldc);
-            } else {
-                gemv_scalar(M, n0, n1, K, A, lda, bt, B, ldb, C, ldc, (float *)(ws + (size_t)ith * align_up((size_t)K * 4)));
-            }
+        for (int64_t m0 = 0; m0 < M && n0 < n1 && ith < nth; m0 += mb) {
+            const int64_t Mb = M - m0 < mb ? M - m0 : mb;
+            /* only the scalar float kernel uses ws, as per-thread row buffers */
+            float *tmp = kind == SMALL_FLOAT ? (float *)(ws + (size_t)ith * align_up((size_t)K * 4)) : NULL;
+            gemv_part(ctx, kind, m0, Mb, n0, n1, K, A, lda, Ab, Apack, Aq, Asum, bt, B, ldb, C, ldc, tmp);
         }
     }
 }
@@ -333,8 +382,8 @@ static size_t gemm_ws_size(const cpu_ctx *ctx, int64_t M, int64_t N, int64_t K, 
     }
     if (ctx->matmul == CPU_MATMUL_BLAS)
         return pre + (bt == SENTI_TYPE_F32 ? 0 : align_up((size_t)blas_chunk_rows(N, K) * (size_t)K * 4));
-    if (trans_b && M <= MM_SMALL_M) return pre + small_ws_size(ctx, M, K, bt);
-    return pre + (size_t)n_threads(ctx) * blocked_ws_per_thread(pick_isa(ctx));
+    if (use_small(M, K, trans_b)) return pre + small_ws_size(ctx, M, K, bt);
+    return pre + (size_t)n_threads(ctx) * blocked_ws_per_thread(pick_isa(ctx), N);
 }
 
 static senti_status gemm_check(int64_t M, int64_t N, int64_t K, senti_type bt, bool trans_b) {
@@ -364,7 +413,7 @@ static void gemm_run(const cpu_ctx *ctx, int64_t M, int64_t N, int64_t K, const 
     }
     if (ctx->matmul == CPU_MATMUL_BLAS)
         gemm_blas(ctx, M, N, K, A, lda, bt, B, ldb, trans_b, C, ldc, ws);
-    else if (trans_b && M <= MM_SMALL_M)
+    else if (use_small(M, K, trans_b))
         gemm_small(ctx, M, N, K, A, lda, bt, B, ldb, C, ldc, ws);
     else
         gemm_blocked(ctx, M, N, K, A, lda, bt, B, ldb, trans_b, C, ldc, ws);
@@ -417,10 +466,11 @@ CPU_KERNEL(matmul) {
 
     /* A is used in place when its rows are contiguous; B when its innermost
      * dim is (quantized b always is). Otherwise dense copies in scratch. */
-    const bool a_direct = !trans_a && a->nb[3] == 4 && a->nb[2] % 4 == 0;
+    const bool a_direct = !trans_a && a->nb[3] == 4 && a->nb[2] % 4 == 0 && (M == 1 || a->nb[2] >= (size_t)K * 4);
     const bool b_quant = senti_type_is_quant(bt);
     const size_t esz = b_quant ? 0 : senti_type_size(bt);
-    const bool b_direct = b_quant || (b->nb[3] == esz && (bt != SENTI_TYPE_F32 || b->nb[2] % 4 == 0));
+    const bool b_direct = b_quant || (b->nb[3] == esz && (bt != SENTI_TYPE_F32 || b->nb[2] % 4 == 0) &&
+                                      (b->ne[2] == 1 || b->nb[2] >= (size_t)b->ne[3] * esz));
     const senti_type bt_run = b_direct ? bt : SENTI_TYPE_F32; /* copies are widened to f32 */
     const size_t a_bytes = a_direct ? 0 : align_up((size_t)M * (size_t)K * 4);
     const size_t b_bytes = b_direct ? 0 : align_up((size_t)b->ne[2] * (size_t)b->ne[3] * 4);
@@ -437,7 +487,8 @@ CPU_KERNEL(matmul) {
         for (int64_t i1 = 0; i1 < a->ne[1]; i1++) {
             const char *ab = (const char *)a->data + i0 * a->nb[0] + i1 * a->nb[1];
             const float *A = (const float *)ab;
-            int64_t lda = a_direct ? (int64_t)(a->nb[2] / 4) : K;
+            /* a single row may carry any row stride; BLAS wants lda >= K */
+            int64_t lda = a_direct && M > 1 ? (int64_t)(a->nb[2] / 4) : K;
             if (!a_direct) { /* element (m, k) at m*nb[2] + k*nb[3], or transposed */
                 const size_t sm = trans_a ? a->nb[3] : a->nb[2], sk = trans_a ? a->nb[2] : a->nb[3];
                 for (int64_t m = 0; m < M; m++)
@@ -448,6 +499,7 @@ CPU_KERNEL(matmul) {
             const char *bb = (const char *)b->data + j0 * b->nb[0] + j1 * b->nb[1];
             const void *B = bb;
             size_t ldb = b->nb[2];
+            if (b->ne[2] == 1) ldb = senti_row_size(bt, b->ne[3]); /* one row: stride unused */
             if (!b_direct) {
                 const int64_t r = b->ne[2], c = b->ne[3];
                 if (j0 != last_j0 || j1 != last_j1)

@@ -43,9 +43,15 @@ void cpu_gemv_bf16_avx512bf16(int64_t M, int64_t n0, int64_t n1, int64_t K, cons
                               const void *B, size_t ldb, float *C, int64_t ldc);
 /* Few rows, q8_0 / q4_0 weights: Aq holds the M rows of A quantized to q8_0
  * (K/32 blocks per row) and Asum the sum of each block's 32 int8 values. */
-void cpu_gemv_q_avx512vnni(int64_t M, int64_t n0, int64_t n1, int64_t K, const senti_block_q8_0 *Aq,
-                           const int32_t *Asum, senti_type bt, const void *B, size_t ldb, float *C, int64_t ldc);
 void cpu_gemv_q_avx2(int64_t M, int64_t n0, int64_t n1, int64_t K, const senti_block_q8_0 *Aq,
                      const int32_t *Asum, senti_type bt, const void *B, size_t ldb, float *C, int64_t ldc);
+/* The VNNI kernel also reads `pack`: A re-laid by cpu_q_prep_avx512vnni (for
+ * weight type bt) into cpu_q_prep_size_avx512vnni(M, K) bytes. */
+size_t cpu_q_prep_size_avx512vnni(int64_t M, int64_t K);
+void cpu_q_prep_avx512vnni(int64_t M, int64_t K, const senti_block_q8_0 *Aq, const int32_t *Asum, senti_type bt,
+                           void *pack);
+void cpu_gemv_q_avx512vnni(int64_t M, int64_t n0, int64_t n1, int64_t K, const void *pack,
+                           const senti_block_q8_0 *Aq, const int32_t *Asum, senti_type bt, const void *B, size_t ldb,
+                           float *C, int64_t ldc);
 
 #endif /* SENTI_CPU_MATMUL_KERN_H */

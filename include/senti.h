@@ -67,6 +67,72 @@ typedef struct senti_allocator {
 } senti_allocator;
 void senti_set_allocator(const senti_allocator *a);
 
+/* ---- tokenizer -------------------------------------------------------------
+ * Text -> ids exactly as HuggingFace tokenizers computes them, with offsets in
+ * Unicode code points (end-exclusive, as Python slicing) into the text as
+ * Python would see it: invalid UTF-8 is first replaced by U+FFFD per maximal
+ * invalid subsequence (errors="replace"). Special tokens get offsets (0, 0).
+ *
+ * Thread-safety: a loaded tokenizer is immutable; encode and decode may run
+ * concurrently on one shared tokenizer. An encoding belongs to its caller. */
+
+typedef struct senti_tokenizer senti_tokenizer;
+typedef struct senti_encoding senti_encoding;
+
+/* Load from a model directory (tokenizer.json, else vocab.txt with
+ * tokenizer_config.json's do_lower_case, else vocab.json + merges.txt, else
+ * tokenizer.model / spiece.model) or from a file path (tokenizer.json,
+ * vocab.txt or a SentencePiece .model). The truncation / padding sections of
+ * a tokenizer.json are ignored: pass truncation in senti_encode_opts.
+ * Returns NULL and sets senti_last_error() (naming the file) on failure. */
+senti_tokenizer *senti_tokenizer_load(const char *path);
+void senti_tokenizer_free(senti_tokenizer *tok); /* accepts NULL */
+
+typedef enum senti_truncation {
+    SENTI_TRUNCATE_NONE = 0,
+    SENTI_TRUNCATE_LONGEST_FIRST, /* drop from the longer sequence, one token at a time */
+    SENTI_TRUNCATE_ONLY_FIRST,
+    SENTI_TRUNCATE_ONLY_SECOND,
+} senti_truncation;
+
+typedef struct senti_encode_opts {
+    int add_special_tokens;      /* 1: apply the post-processor's [CLS]/[SEP]/<s>… (default 1) */
+    senti_truncation truncation; /* default NONE */
+    int64_t max_length;          /* total length including special tokens, when truncating */
+} senti_encode_opts;
+senti_encode_opts senti_encode_opts_defaults(void);
+
+/* Encode text (len bytes; need not be NUL-terminated) and optionally a pair
+ * (pair == NULL: single sequence). opts NULL means defaults. On success *out
+ * is a new encoding the caller frees with senti_encoding_free. Errors:
+ * INVALID_ARG (truncation impossible: a sequence too short for ONLY_*, or
+ * max_length below the number of special tokens), NO_MEMORY. */
+senti_status senti_tokenizer_encode(const senti_tokenizer *tok, const char *text, size_t len, const char *pair,
+                                    size_t pair_len, const senti_encode_opts *opts, senti_encoding **out);
+
+/* Decode ids back to text (HF decode: unknown ids are skipped; special tokens
+ * too when skip_special). Returns a NUL-terminated string to release with
+ * senti_string_free, or NULL with senti_last_error() set. */
+char *senti_tokenizer_decode(const senti_tokenizer *tok, const int32_t *ids, int64_t n, int skip_special);
+void senti_string_free(char *s); /* accepts NULL */
+
+int64_t senti_tokenizer_vocab_size(const senti_tokenizer *tok); /* including added tokens */
+int32_t senti_tokenizer_token_to_id(const senti_tokenizer *tok, const char *token); /* -1: unknown */
+const char *senti_tokenizer_id_to_token(const senti_tokenizer *tok, int32_t id);  /* NULL: unknown; borrowed */
+
+/* Accessors: arrays of senti_encoding_len() entries, borrowed, valid until the
+ * encoding is freed. offsets holds 2 per token (start, end); word_ids and
+ * type_ids follow HF (word -1 for special tokens); special_mask is 1 for
+ * tokens added by the post-processor. */
+int64_t senti_encoding_len(const senti_encoding *e);
+const int32_t *senti_encoding_ids(const senti_encoding *e);
+const int32_t *senti_encoding_type_ids(const senti_encoding *e);
+const int32_t *senti_encoding_offsets(const senti_encoding *e);
+const int32_t *senti_encoding_word_ids(const senti_encoding *e);
+const uint8_t *senti_encoding_special_mask(const senti_encoding *e);
+const char *senti_encoding_token(const senti_encoding *e, int64_t i); /* token string, borrowed */
+void senti_encoding_free(senti_encoding *e); /* accepts NULL */
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,339 @@
+/* tok_normalize.c — normalizers (BERT, NFC/NFD/NFKC/NFKD, Lowercase, Strip,
+ * StripAccents, Replace, Prepend, Precompiled, Sequence) with HF's alignment
+ * rules: a char that becomes several chars gives all of them its alignment;
+ * a composed char takes the alignment of its first source char; a Replace
+ * gives its content the alignment of the last matched char. */
+#include <utf8proc.h>
+
+#include "tokenizer.h"
+
+void tok_normalizer_free(tok_normalizer *n) {
+    if (!n) return;
+    tok_regex_free(&n->re);
+    senti_mfree(n->content);
+    senti_mfree(n->prepend);
+    senti_mfree(n->pc.blob);
+    for (int i = 0; i < n->nseq; i++) tok_normalizer_free(&n->seq[i]);
+    senti_mfree(n->seq);
+    memset(n, 0, sizeof *n);
+}
+
+static bool is_chinese(uint32_t c) {
+    return (c >= 0x4E00 && c <= 0x9FFF) || (c >= 0x3400 && c <= 0x4DBF) || (c >= 0x20000 && c <= 0x2A6DF) ||
+           (c >= 0x2A700 && c <= 0x2B73F) || (c >= 0x2B740 && c <= 0x2B81F) || (c >= 0x2B820 && c <= 0x2CEAF) ||
+           (c >= 0xF900 && c <= 0xFAFF) || (c >= 0x2F800 && c <= 0x2FA1F);
+}
+
+static bool is_bert_control(uint32_t c) {
+    if (c == '\t' || c == '\n' || c == '\r') return false;
+    int cat = tok_category(c);
+    return cat == UTF8PROC_CATEGORY_CC || cat == UTF8PROC_CATEGORY_CF || cat == UTF8PROC_CATEGORY_CS ||
+           cat == UTF8PROC_CATEGORY_CO || cat == UTF8PROC_CATEGORY_CN;
+}
+
+/* Rust char::to_lowercase: simple mapping plus U+0130's two-char mapping. */
+static senti_status push_lower(tok_str *out, uint32_t c, int32_t a0, int32_t a1) {
+    if (c == 0x130) {
+        if (tok_str_push(out, 'i', a0, a1)) return SENTI_ERR_NO_MEMORY;
+        return tok_str_push(out, 0x307, a0, a1);
+    }
+    uint32_t l = c < 0x80 ? ((c >= 'A' && c <= 'Z') ? c + 32 : c) : (uint32_t)utf8proc_tolower((utf8proc_int32_t)c);
+    return tok_str_push(out, l, a0, a1);
+}
+
+/* Canonical (or compatibility) decomposition of one char, no reordering. */
+static int decompose(uint32_t c, bool compat, utf8proc_int32_t *buf, int cap) {
+    if (c < 0xc0) {
+        if (!compat || c < 0xa0) {
+            buf[0] = (utf8proc_int32_t)c;
+            return 1;
+        }
+    }
+    int last = 0;
+    utf8proc_ssize_t n = utf8proc_decompose_char((utf8proc_int32_t)c, buf, cap,
+                                                 compat ? UTF8PROC_DECOMPOSE | UTF8PROC_COMPAT : UTF8PROC_DECOMPOSE,
+                                                 &last);
+    if (n < 1 || n > cap) {
+        buf[0] = (utf8proc_int32_t)c;
+        return 1;
+    }
+    return (int)n;
+}
+
+static senti_status bert(const tok_normalizer *n, const tok_str *in, size_t off, size_t len, tok_str *out) {
+    size_t end = off + len;
+    utf8proc_int32_t d[32];
+    for (size_t i = off; i < end;) {
+        uint32_t c;
+        int l = tok_utf8_next(in->s + i, end - i, &c);
+        int32_t a0 = in->a0[i], a1 = in->a1[i];
+        i += l;
+        if (n->clean_text) {
+            if (c == 0 || c == 0xfffd || is_bert_control(c)) continue;
+            if (tok_is_whitespace(c)) c = ' ';
+        }
+        bool chinese = n->handle_chinese && is_chinese(c);
+        if (chinese && tok_str_push(out, ' ', a0, a1)) return SENTI_ERR_NO_MEMORY;
+        if (n->strip_accents && c >= 0x80) {
+            int k = decompose(c, false, d, 32);
+            for (int j = 0; j < k; j++) {
+                uint32_t e = (uint32_t)d[j];
+                if (tok_category(e) == UTF8PROC_CATEGORY_MN) continue;
+                if (n->lowercase ? push_lower(out, e, a0, a1) : tok_str_push(out, e, a0, a1)) return SENTI_ERR_NO_MEMORY;
+            }
+        } else if (n->lowercase ? push_lower(out, c, a0, a1) : tok_str_push(out, c, a0, a1)) {
+            return SENTI_ERR_NO_MEMORY;
+        }
+        if (chinese && tok_str_push(out, ' ', a0, a1)) return SENTI_ERR_NO_MEMORY;
+    }
+    return SENTI_OK;
+}
+
+/* NF(K)D / NF(K)C of one range: decompose every char keeping its alignment,
+ * order combining marks canonically, then compose if asked. */
+typedef struct ucp { utf8proc_int32_t c; int32_t a0, a1; } ucp;
+
+static senti_status unicode_nf(const tok_str *in, size_t off, size_t len, tok_str *out, bool compat, bool compose) {
+    size_t end = off + len, n = 0, cap = len + 16;
+    ucp *v = senti_malloc(cap * sizeof *v);
+    utf8proc_int32_t *w = NULL;
+    senti_status st = SENTI_ERR_NO_MEMORY;
+    if (!v) goto fail;
+    utf8proc_int32_t d[32];
+    for (size_t i = off; i < end;) {
+        uint32_t c;
+        int l = tok_utf8_next(in->s + i, end - i, &c);
+        int k = decompose(c, compat, d, 32);
+        if (n + (size_t)k > cap) {
+            size_t ncap = cap * 2 + (size_t)k;
+            ucp *nv = senti_malloc(ncap * sizeof *nv);
+            if (!nv) goto fail;
+            memcpy(nv, v, n * sizeof *v);
+            senti_mfree(v);
+            v = nv;
+            cap = ncap;
+        }
+        for (int j = 0; j < k; j++) v[n++] = (ucp){d[j], in->a0[i], in->a1[i]};
+        i += l;
+    }
+    /* canonical ordering: stable insertion sort inside runs of non-starters */
+    for (size_t i = 1; i < n; i++) {
+        int cc = utf8proc_get_property(v[i].c)->combining_class;
+        if (!cc) continue;
+        size_t j = i;
+        ucp x = v[i];
+        while (j > 0) {
+            int pc = utf8proc_get_property(v[j - 1].c)->combining_class;
+            if (pc <= cc) break;
+            v[j] = v[j - 1];
+            j--;
+        }
+        v[j] = x;
+    }
+    if (!compose) {
+        for (size_t i = 0; i < n; i++)
+            if (tok_str_push(out, (uint32_t)v[i].c, v[i].a0, v[i].a1)) goto fail;
+        st = SENTI_OK;
+        goto fail;
+    }
+    w = senti_malloc((n + 1) * sizeof *w);
+    if (!w) goto fail;
+    for (size_t i = 0; i < n; i++) w[i] = v[i].c;
+    utf8proc_ssize_t m = n ? utf8proc_normalize_utf32(w, (utf8proc_ssize_t)n, UTF8PROC_COMPOSE) : 0;
+    if (m < 0) m = 0;
+    /* align: each output char consumes as many decomposed chars as its own decomposition has */
+    size_t p = 0;
+    for (utf8proc_ssize_t i = 0; i < m; i++) {
+        size_t src = p < n ? p : (n ? n - 1 : 0);
+        if (tok_str_push(out, (uint32_t)w[i], v[src].a0, v[src].a1)) goto fail;
+        p += (size_t)decompose((uint32_t)w[i], false, d, 32);
+    }
+    st = SENTI_OK;
+fail:
+    senti_mfree(v);
+    senti_mfree(w);
+    if (st) return senti_error(st, "tokenizer: out of memory in Unicode normalization");
+    return st;
+}
+
+static senti_status replace(const tok_normalizer *n, tok_ctx *ctx, const tok_str *in, size_t off, size_t len,
+                            tok_str *out) {
+    if (!ctx->md && !(ctx->md = pcre2_match_data_create(4, NULL)))
+        return senti_error(SENTI_ERR_NO_MEMORY, "tokenizer: out of memory");
+    size_t pos = off, end = off + len, clen = strlen(n->content);
+    while (pos <= end) {
+        int rc = pcre2_match(n->re.code, (PCRE2_SPTR)in->s, end, pos, PCRE2_NO_UTF_CHECK, ctx->md, NULL);
+        if (rc < 0) break;
+        PCRE2_SIZE *ov = pcre2_get_ovector_pointer(ctx->md);
+        size_t ms = ov[0], me = ov[1];
+        if (me == ms) { /* empty match: HF inserts nothing useful; skip one char */
+            if (ms >= end) break;
+            size_t l = (size_t)tok_utf8_len((unsigned char)in->s[ms]);
+            if (tok_str_append(out, in, pos, ms + l - pos)) return SENTI_ERR_NO_MEMORY;
+            pos = ms + l;
+            continue;
+        }
+        if (tok_str_append(out, in, pos, ms - pos)) return SENTI_ERR_NO_MEMORY;
+        int32_t a0 = in->a0[me - 1], a1 = in->a1[me - 1];
+        for (size_t k = 0; k < clen;) {
+            uint32_t c;
+            k += tok_utf8_next(n->content + k, clen - k, &c);
+            if (tok_str_push(out, c, a0, a1)) return SENTI_ERR_NO_MEMORY;
+        }
+        pos = me;
+    }
+    if (pos < end && tok_str_append(out, in, pos, end - pos)) return SENTI_ERR_NO_MEMORY;
+    return SENTI_OK;
+}
+
+/* SentencePiece precompiled charsmap: a darts-clone double array mapping
+ * UTF-8 prefixes to offsets of replacement strings. Longest match wins;
+ * unmatched chars are copied (one grapheme at a time in spm; one char here). */
+static bool pc_lookup(const tok_precompiled *pc, const unsigned char *s, size_t n, size_t *mlen, uint32_t *val) {
+    const uint32_t *u = pc->trie;
+    if (!pc->trie_n) return false;
+    size_t node = 0;
+    uint32_t unit = u[0];
+    node ^= ((unit >> 10) << ((unit & (1u << 9)) >> 6));
+    bool found = false;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == 0) break;
+        node ^= s[i];
+        if (node >= pc->trie_n) break;
+        unit = u[node];
+        if ((unit & ((1u << 31) | 0xff)) != s[i]) break;
+        node ^= ((unit >> 10) << ((unit & (1u << 9)) >> 6));
+        if (node >= pc->trie_n) break;
+        if ((unit >> 8) & 1) {
+            *val = u[node] & ((1u << 31) - 1);
+            *mlen = i + 1;
+            found = true;
+        }
+    }
+    return found;
+}
+
+senti_status tok_precompiled_parse(tok_precompiled *pc, const unsigned char *data, size_t n) {
+    if (n < 4) return senti_error(SENTI_ERR_BAD_FILE, "precompiled_charsmap: %zu bytes is too short", n);
+    uint32_t tsize = (uint32_t)data[0] | (uint32_t)data[1] << 8 | (uint32_t)data[2] << 16 | (uint32_t)data[3] << 24;
+    if (tsize % 4 || (size_t)tsize > n - 4)
+        return senti_error(SENTI_ERR_BAD_FILE, "precompiled_charsmap: trie size %u exceeds the blob (%zu)", tsize, n);
+    pc->blob = senti_malloc(n + 1);
+    if (!pc->blob) return senti_error(SENTI_ERR_NO_MEMORY, "precompiled_charsmap: out of memory");
+    memcpy(pc->blob, data, n);
+    pc->blob[n] = 0;
+    pc->trie = (const uint32_t *)(pc->blob + 4); /* blob is 64-byte aligned: +4 keeps 4-byte alignment */
+    pc->trie_n = tsize / 4;
+    pc->norm = (const char *)pc->blob + 4 + tsize;
+    pc->norm_len = n - 4 - tsize;
+    return SENTI_OK;
+}
+
+/* HF Precompiled: for each grapheme (here: char run handled char by char,
+ * trying the longest trie match first) replace by the mapped string; the
+ * replacement chars take the alignment of the first replaced char. */
+static senti_status precompiled(const tok_precompiled *pc, const tok_str *in, size_t off, size_t len, tok_str *out) {
+    size_t end = off + len;
+    for (size_t i = off; i < end;) {
+        size_t mlen = 0;
+        uint32_t val = 0;
+        if (pc_lookup(pc, (const unsigned char *)in->s + i, end - i, &mlen, &val) && val < pc->norm_len) {
+            const char *r = pc->norm + val;
+            size_t rl = strnlen(r, pc->norm_len - val);
+            int32_t a0 = in->a0[i], a1 = in->a1[i];
+            for (size_t k = 0; k < rl;) {
+                uint32_t c;
+                k += tok_utf8_next(r + k, rl - k, &c);
+                if (tok_str_push(out, c, a0, a1)) return SENTI_ERR_NO_MEMORY;
+            }
+            i += mlen;
+        } else {
+            size_t l = (size_t)tok_utf8_len((unsigned char)in->s[i]);
+            if (l > end - i) l = end - i;
+            if (tok_str_append(out, in, i, l)) return SENTI_ERR_NO_MEMORY;
+            i += l;
+        }
+    }
+    return SENTI_OK;
+}
+
+senti_status tok_normalize(const tok_normalizer *n, tok_ctx *ctx, const tok_str *in, size_t off, size_t len,
+                           tok_str *out) {
+    size_t end = off + len;
+    switch (n->type) {
+    case TOK_NORM_BERT: return bert(n, in, off, len, out);
+    case TOK_NORM_NFD: return unicode_nf(in, off, len, out, false, false);
+    case TOK_NORM_NFKD: return unicode_nf(in, off, len, out, true, false);
+    case TOK_NORM_NFC: return unicode_nf(in, off, len, out, false, true);
+    case TOK_NORM_NFKC: return unicode_nf(in, off, len, out, true, true);
+    case TOK_NORM_LOWERCASE:
+        for (size_t i = off; i < end;) {
+            uint32_t c;
+            int l = tok_utf8_next(in->s + i, end - i, &c);
+            if (push_lower(out, c, in->a0[i], in->a1[i])) return SENTI_ERR_NO_MEMORY;
+            i += l;
+        }
+        return SENTI_OK;
+    case TOK_NORM_STRIP_ACCENTS:
+        for (size_t i = off; i < end;) {
+            uint32_t c;
+            int l = tok_utf8_next(in->s + i, end - i, &c);
+            int cat = tok_category(c);
+            if (!(cat == UTF8PROC_CATEGORY_MN || cat == UTF8PROC_CATEGORY_MC || cat == UTF8PROC_CATEGORY_ME) &&
+                tok_str_append(out, in, i, (size_t)l))
+                return SENTI_ERR_NO_MEMORY;
+            i += l;
+        }
+        return SENTI_OK;
+    case TOK_NORM_STRIP: {
+        size_t s = off, e = end;
+        uint32_t c;
+        while (n->left && s < e) {
+            int l = tok_utf8_next(in->s + s, e - s, &c);
+            if (!tok_is_whitespace(c)) break;
+            s += l;
+        }
+        while (n->right && e > s) {
+            size_t b = e - 1;
+            while (b > s && ((unsigned char)in->s[b] & 0xc0) == 0x80) b--;
+            tok_utf8_next(in->s + b, e - b, &c);
+            if (!tok_is_whitespace(c)) break;
+            e = b;
+        }
+        return tok_str_append(out, in, s, e - s);
+    }
+    case TOK_NORM_REPLACE: return replace(n, ctx, in, off, len, out);
+    case TOK_NORM_PREPEND:
+        if (len > 0) {
+            size_t pl = strlen(n->prepend);
+            for (size_t k = 0; k < pl;) {
+                uint32_t c;
+                k += tok_utf8_next(n->prepend + k, pl - k, &c);
+                if (tok_str_push(out, c, in->a0[off], in->a1[off])) return SENTI_ERR_NO_MEMORY;
+            }
+        }
+        return tok_str_append(out, in, off, len);
+    case TOK_NORM_PRECOMPILED: return precompiled(&n->pc, in, off, len, out);
+    case TOK_NORM_SEQUENCE: {
+        if (n->nseq == 0) return tok_str_append(out, in, off, len);
+        tok_str t[2] = {{0}, {0}};
+        senti_status st = SENTI_OK;
+        const tok_str *src = in;
+        size_t so = off, sl = len;
+        for (int i = 0; i < n->nseq && !st; i++) {
+            tok_str *dst = i == n->nseq - 1 ? out : &t[i & 1];
+            if (dst != out) dst->len = 0;
+            st = tok_normalize(&n->seq[i], ctx, src, so, sl, dst);
+            if (dst != out) {
+                src = dst;
+                so = 0;
+                sl = dst->len;
+            }
+        }
+        tok_str_free(&t[0]);
+        tok_str_free(&t[1]);
+        return st;
+    }
+    }
+    return senti_error(SENTI_ERR_UNSUPPORTED, "tokenizer: unknown normalizer %d", (int)n->type);
+}
