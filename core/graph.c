@@ -100,6 +100,7 @@ senti_tensor *graph_new_tensor(senti_graph *g, senti_type type, int ndim, const 
     if (!t) return NULL;
     t->op = SENTI_OP_NONE;
     t->flags = SENTI_TFLAG_INPUT;
+    snprintf(t->name, sizeof t->name, "leaf_%d", g->n_leafs);
     if (!push(g, &g->leafs, &g->n_leafs, &g->cap_leafs, t))
         return graph_fail(g, SENTI_ERR_NO_MEMORY, "graph: out of memory");
     g->planned = false;

@@ -33,13 +33,12 @@ size_t senti_nbytes(const senti_tensor *t) {
 }
 
 bool senti_rows_contiguous(const senti_tensor *t) {
-    return t->nb[3] == senti_type_size(t->type);
+    return t->ne[3] <= 1 || t->nb[3] == senti_type_size(t->type); /* one element: any stride */
 }
 
 bool senti_is_contiguous(const senti_tensor *t) {
-    size_t want = senti_type_size(t->type);
-    if (t->nb[3] != want) return false;
-    want = senti_row_size(t->type, t->ne[3]);
+    if (!senti_rows_contiguous(t)) return false;
+    size_t want = senti_row_size(t->type, t->ne[3]);
     for (int i = 2; i >= 0; i--) {
         if (t->ne[i] != 1 && t->nb[i] != want) return false;
         want *= (size_t)t->ne[i];

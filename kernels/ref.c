@@ -49,7 +49,8 @@ static senti_status no_memory(const senti_tensor *node) {
     return senti_error(SENTI_ERR_NO_MEMORY, "ref %s '%s': out of memory", senti_op_name(node->op), node->name);
 }
 
-#define FOR_ROWS(t)                                                                                           \
+/* Every row (i0, i1, i2) of t; the caller names the indices. */
+#define FOR_ROWS(t, i0, i1, i2)                                                                               \
     for (int64_t i0 = 0; i0 < (t)->ne[0]; i0++)                                                               \
         for (int64_t i1 = 0; i1 < (t)->ne[1]; i1++)                                                           \
             for (int64_t i2 = 0; i2 < (t)->ne[2]; i2++)
@@ -61,14 +62,21 @@ static senti_status no_memory(const senti_tensor *node) {
 static senti_status ref_get_rows(senti_tensor *dst) {
     const senti_tensor *table = dst->src[0], *ids = dst->src[1];
     const int64_t V = table->ne[2];
-    FOR_ROWS(dst) {
+    FOR_ROWS(dst, i0, i1, i2) {
         const int32_t id = *(const int32_t *)elem_ptr(ids, 0, i0, i1, i2);
-        if (id < 0 || id >= V)
+        if (id < 0 || id >= V) {
+            /* the index in ids' own rank: the last ndim of (i0, i1, i2) */
+            const int64_t idx[3] = {i0, i1, i2};
+            char where[80];
+            int k = snprintf(where, sizeof where, "[");
+            for (int d = 3 - ids->ndim; d < 3; d++)
+                k += snprintf(where + k, sizeof where - (size_t)k, "%s%lld", d > 3 - ids->ndim ? "," : "",
+                              (long long)idx[d]);
+            snprintf(where + k, sizeof where - (size_t)k, "]");
             return senti_error(SENTI_ERR_INVALID_ARG,
-                               "get_rows '%s': id %d at index %lld of ids '%s' ([%lld,%lld,%lld] padded) is outside "
-                               "[0, %lld) of table '%s'",
-                               dst->name, id, (long long)((i0 * dst->ne[1] + i1) * dst->ne[2] + i2), ids->name,
-                               (long long)i0, (long long)i1, (long long)i2, (long long)V, table->name);
+                               "get_rows '%s': id %d at %s of ids '%s' is outside [0, %lld) of table '%s'", dst->name,
+                               id, where, ids->name, (long long)V, table->name);
+        }
         load_row(table, 0, 0, id, (float *)senti_row_ptr(dst, i0, i1, i2));
     }
     return SENTI_OK;
@@ -83,7 +91,7 @@ static inline double get_bcast(const senti_tensor *src, int64_t i0, int64_t i1, 
 /* a + b with numpy broadcasting: dims of size 1 repeat. */
 static senti_status ref_add(senti_tensor *dst) {
     const senti_tensor *a = dst->src[0], *b = dst->src[1];
-    FOR_ROWS(dst) for (int64_t i3 = 0; i3 < dst->ne[3]; i3++)
+    FOR_ROWS(dst, i0, i1, i2) for (int64_t i3 = 0; i3 < dst->ne[3]; i3++)
         set_f32(dst, i0, i1, i2, i3, get_bcast(a, i0, i1, i2, i3) + get_bcast(b, i0, i1, i2, i3));
     return SENTI_OK;
 }
@@ -91,7 +99,7 @@ static senti_status ref_add(senti_tensor *dst) {
 /* a * b with numpy broadcasting. */
 static senti_status ref_mul(senti_tensor *dst) {
     const senti_tensor *a = dst->src[0], *b = dst->src[1];
-    FOR_ROWS(dst) for (int64_t i3 = 0; i3 < dst->ne[3]; i3++)
+    FOR_ROWS(dst, i0, i1, i2) for (int64_t i3 = 0; i3 < dst->ne[3]; i3++)
         set_f32(dst, i0, i1, i2, i3, get_bcast(a, i0, i1, i2, i3) * get_bcast(b, i0, i1, i2, i3));
     return SENTI_OK;
 }
@@ -99,7 +107,7 @@ static senti_status ref_mul(senti_tensor *dst) {
 /* y = f(x) element by element, x of dst's shape. */
 static senti_status unary(senti_tensor *dst, double (*f)(double x, const senti_tensor *dst)) {
     const senti_tensor *x = dst->src[0];
-    FOR_ROWS(dst) for (int64_t i3 = 0; i3 < dst->ne[3]; i3++)
+    FOR_ROWS(dst, i0, i1, i2) for (int64_t i3 = 0; i3 < dst->ne[3]; i3++)
         set_f32(dst, i0, i1, i2, i3, f(get_f(x, i0, i1, i2, i3), dst));
     return SENTI_OK;
 }
@@ -141,7 +149,8 @@ static senti_status ref_matmul(senti_tensor *dst) {
         for (int64_t i1 = 0; i1 < dst->ne[1]; i1++) {
             const int64_t j0 = i0 / (dst->ne[0] / b->ne[0]), j1 = i1 / (dst->ne[1] / b->ne[1]);
             for (int64_t m = 0; m < M; m++)
-                for (int64_t k = 0; k < K; k++) A[m * K + k] = trans_a ? get_f(a, i0, i1, k, m) : get_f(a, i0, i1, m, k);
+                for (int64_t k = 0; k < K; k++)
+                    A[m * K + k] = trans_a ? get_f(a, i0, i1, k, m) : get_f(a, i0, i1, m, k);
             for (int64_t n = 0; n < N; n++) {
                 if (trans_b) load_row(b, j0, j1, n, Bn); /* b row n is [K]; quantized rows too */
                 else
@@ -167,7 +176,7 @@ static senti_status ref_layer_norm(senti_tensor *dst) {
     const senti_tensor *x = dst->src[0], *w = dst->src[1], *b = dst->src[2];
     const double eps = senti_param_f(dst, 0);
     const int64_t D = dst->ne[3];
-    FOR_ROWS(dst) {
+    FOR_ROWS(dst, i0, i1, i2) {
         double mean = 0.0, var = 0.0;
         for (int64_t i = 0; i < D; i++) mean += get_f(x, i0, i1, i2, i);
         mean /= (double)D;
@@ -192,7 +201,7 @@ static senti_status ref_rms_norm(senti_tensor *dst) {
     const senti_tensor *x = dst->src[0], *w = dst->src[1];
     const double eps = senti_param_f(dst, 0);
     const int64_t D = dst->ne[3];
-    FOR_ROWS(dst) {
+    FOR_ROWS(dst, i0, i1, i2) {
         double ss = 0.0;
         for (int64_t i = 0; i < D; i++) {
             const double v = get_f(x, i0, i1, i2, i);
@@ -231,7 +240,7 @@ static senti_status ref_softmax(senti_tensor *dst) {
     const int64_t n = dst->ne[3];
     double *s = scratch((size_t)n, sizeof *s);
     if (!s) return no_memory(dst);
-    FOR_ROWS(dst) {
+    FOR_ROWS(dst, i0, i1, i2) {
         for (int64_t j = 0; j < n; j++)
             s[j] = get_f(x, i0, i1, i2, j) * scale + (mask ? get_bcast(mask, i0, i1, i2, j) : 0.0);
         softmax_row(s, n);
@@ -298,7 +307,7 @@ static senti_status ref_rope(senti_tensor *dst) {
     const bool interleaved = dst->params[1];
     const double theta = senti_param_f(dst, 2), freq_scale = senti_param_f(dst, 3);
     const int64_t D = dst->ne[3], half = n_rot / 2;
-    FOR_ROWS(dst) {
+    FOR_ROWS(dst, i0, i1, i2) {
         /* padded pos index: [T] -> (0,0,0,t) ignores b; [B,T] -> (0,0,b,t) */
         const int32_t p = *(const int32_t *)((const char *)pos->data + senti_bcast_offs(pos, 0, 0, i0, i1));
         for (int64_t i = n_rot; i < D; i++) set_f32(dst, i0, i1, i2, i, get_f(x, i0, i1, i2, i));
@@ -325,7 +334,7 @@ static senti_status ref_cpy(senti_tensor *dst) {
     const int64_t n = dst->ne[3];
     float *row = scratch((size_t)n, sizeof *row);
     if (!row) return no_memory(dst);
-    FOR_ROWS(dst) {
+    FOR_ROWS(dst, i0, i1, i2) {
         void *out = senti_row_ptr(dst, i0, i1, i2);
         if (x->type == SENTI_TYPE_I32) {
             for (int64_t i = 0; i < n; i++) ((int32_t *)out)[i] = *(const int32_t *)elem_ptr(x, i0, i1, i2, i);
@@ -348,7 +357,7 @@ static senti_status ref_concat(senti_tensor *dst) {
     const int dim = dst->params[0];
     const int64_t na = a->ne[dim];
     const size_t esize = senti_type_size(dst->type);
-    FOR_ROWS(dst) for (int64_t i3 = 0; i3 < dst->ne[3]; i3++) {
+    FOR_ROWS(dst, i0, i1, i2) for (int64_t i3 = 0; i3 < dst->ne[3]; i3++) {
         int64_t idx[4] = {i0, i1, i2, i3};
         const senti_tensor *src = a;
         if (idx[dim] >= na) {

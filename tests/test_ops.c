@@ -55,6 +55,7 @@ static cpu_simd g_simd_max;                  /* highest level the backend picked
 static int n_pass, n_fail, n_skip;           /* cases, over the whole program */
 static int t_fails;                          /* failed cases in the current test */
 static bool g_verbose;
+static bool g_quiet;                         /* harness self-test: failures expected, not printed */
 
 /* ---- random numbers (splitmix64) ------------------------------------------ */
 
@@ -131,7 +132,7 @@ typedef struct tc {
 static void tc_fail(tc *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void tc_fail(tc *c, const char *fmt, ...) {
     c->failed = true;
-    if (c->n_msgs++ >= 6) return;
+    if (g_quiet || c->n_msgs++ >= 6) return;
     char msg[512];
     va_list ap;
     va_start(ap, fmt);
@@ -539,7 +540,8 @@ static void tc_run_opts(tc *c, senti_tensor *out, run_opts o, bool expect_error)
     for (int i = 0; i < n && !c->skipped; i++) {
         const senti_tensor *t = g->nodes[i];
         if (!senti_op_is_view(t->op) && !g_cpu->iface->supports_op(g_cpu, t)) {
-            printf("SKIP %s: the cpu backend does not support %s '%s'\n", c->name, senti_op_name(t->op), t->name);
+            if (!g_quiet)
+                printf("SKIP %s: the cpu backend does not support %s '%s'\n", c->name, senti_op_name(t->op), t->name);
             c->skipped = true;
         }
     }
@@ -746,20 +748,21 @@ END_TEST
 
 START_TEST(test_norms) {
     TEST_BEGIN();
+    static const char *norm_names[] = {"layer_norm w,b", "layer_norm w", "layer_norm", "rms_norm w", "rms_norm"};
     static const struct {
         int nd;
         int64_t s[4];
     } shapes[] = {{2, {1, 1}},    {2, {3, 7}},   {3, {2, 5, 64}}, {2, {4, 257}}, {3, {2, 3, 768}},
                   {2, {0, 16}},   {1, {33}},     {2, {128, 768}}, {2, {64, 257}}};
     for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
-        for (int kind = 0; kind < 5; kind++) { /* ln w+b, ln w, ln none, rms w, rms none */
+        for (int kind = 0; kind < 5; kind++) {
             const int view = (int)(i + kind) % 3 == 0 ? V_NONE : (i + kind) % 3 == 1 ? V_SLICE_IN : V_PERM;
             const float eps = kind % 2 ? 1e-5f : 1e-12f;
             const int64_t D = shapes[i].s[shapes[i].nd - 1];
             char s[64];
             tc c;
-            tc_begin(&c, "%s %s%s eps=%g", kind < 3 ? (kind == 0 ? "layer_norm w,b" : kind == 1 ? "layer_norm w" : "layer_norm") : (kind == 3 ? "rms_norm w" : "rms_norm"),
-                     shape_s(shapes[i].nd, shapes[i].s, s), view_name[view], eps);
+            tc_begin(&c, "%s %s%s eps=%g", norm_names[kind], shape_s(shapes[i].nd, shapes[i].s, s), view_name[view],
+                     eps);
             /* a mean of 2 puts the variance under a cancellation test */
             senti_tensor *x = src_view(&c, F32, shapes[i].nd, shapes[i].s, view, kind < 3 ? 1 : -1, 3);
             senti_tensor *w = kind == 0 || kind == 1 || kind == 3 ? leaf(&c, F32, 1, &D, 0.5, 1.5) : NULL;
@@ -1038,7 +1041,8 @@ START_TEST(test_attention) {
         senti_tensor *q, *k, *v;
         senti_graph *g = c.g;
         if (p->layout == L_FUSED) { /* [B, T, Hq + 2 Hkv, D] */
-            senti_tensor *qkv = leaf(&c, F32, 4, (int64_t[]){p->B, p->Tq, p->Hq + 2 * p->Hkv, p->D}, -p->range, p->range);
+            senti_tensor *qkv =
+                leaf(&c, F32, 4, (int64_t[]){p->B, p->Tq, p->Hq + 2 * p->Hkv, p->D}, -p->range, p->range);
             q = op_slice(g, qkv, 2, 0, p->Hq);
             k = op_slice(g, qkv, 2, p->Hq, p->Hq + p->Hkv);
             v = op_slice(g, qkv, 2, p->Hq + p->Hkv, p->Hq + 2 * p->Hkv);
@@ -1077,7 +1081,8 @@ START_TEST(test_attention_unfused) {
     for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++) {
         const at_spec *p = &specs[i];
         tc c;
-        tc_begin(&c, "attention = unfused composition, B=%lld Tq=%lld Tk=%lld Hq=%lld Hkv=%lld D=%lld Dv=%lld%s mask=%s",
+        tc_begin(&c,
+                 "attention = unfused composition, B=%lld Tq=%lld Tk=%lld Hq=%lld Hkv=%lld D=%lld Dv=%lld%s mask=%s",
                  (long long)p->B, (long long)p->Tq, (long long)p->Tk, (long long)p->Hq, (long long)p->Hkv,
                  (long long)p->D, (long long)p->Dv, p->causal ? " causal" : "", mask_name[p->mask]);
         senti_graph *g = c.g;
@@ -1099,7 +1104,8 @@ START_TEST(test_attention_unfused) {
             mc = op_add(g, m, cm);
         }
         const int to_heads[4] = {0, 2, 1, 3};
-        senti_tensor *qh = op_permute(g, q, to_heads), *kh = op_permute(g, k, to_heads), *vh = op_permute(g, v, to_heads);
+        senti_tensor *qh = op_permute(g, q, to_heads), *kh = op_permute(g, k, to_heads),
+                     *vh = op_permute(g, v, to_heads);
         senti_tensor *pr = op_softmax(g, op_matmul(g, qh, kh, false, true), mc, scale);
         senti_tensor *o = op_cpy(g, op_permute(g, op_matmul(g, pr, vh, false, false), to_heads), F32);
         tc_run_opts(&c, o, (run_opts){TOL_F32, false, NULL, fused}, false);
@@ -1113,7 +1119,8 @@ START_TEST(test_attention_random) {
     TEST_BEGIN();
     rng_t r = {g_seed ^ 0x617474ull};
     for (int n = 0; n < 20; n++) {
-        const int64_t B = rng_int(&r, 1, 3), Tk = rng_int(&r, 1, 40), Tq = rng_unif(&r) < 0.3 ? 1 : rng_int(&r, 1, Tk + 1);
+        const int64_t B = rng_int(&r, 1, 3), Tk = rng_int(&r, 1, 40),
+                      Tq = rng_unif(&r) < 0.3 ? 1 : rng_int(&r, 1, Tk + 1);
         const int64_t Hkv = rng_int(&r, 1, 4), Hq = Hkv * rng_int(&r, 1, 4), D = rng_int(&r, 1, 70);
         const int64_t Dv = rng_unif(&r) < 0.7 ? D : rng_int(&r, 1, 70);
         const bool causal = rng_unif(&r) < 0.5;
@@ -1122,9 +1129,12 @@ START_TEST(test_attention_random) {
         tc_begin(&c, "attention random #%d B=%lld Tq=%lld Tk=%lld Hq=%lld Hkv=%lld D=%lld Dv=%lld%s mask=%s", n,
                  (long long)B, (long long)Tq, (long long)Tk, (long long)Hq, (long long)Hkv, (long long)D,
                  (long long)Dv, causal ? " causal" : "", mask_name[mask]);
-        senti_tensor *q = src_view(&c, F32, 4, (int64_t[]){B, Tq, Hq, D}, rng_unif(&r) < 0.5 ? V_SLICE_OUT : V_NONE, -2, 2);
-        senti_tensor *k = src_view(&c, F32, 4, (int64_t[]){B, Tk, Hkv, D}, rng_unif(&r) < 0.5 ? V_SLICE_IN : V_NONE, -2, 2);
-        senti_tensor *v = src_view(&c, F32, 4, (int64_t[]){B, Tk, Hkv, Dv}, rng_unif(&r) < 0.5 ? V_SLICE_IN : V_NONE, -1, 1);
+        senti_tensor *q =
+            src_view(&c, F32, 4, (int64_t[]){B, Tq, Hq, D}, rng_unif(&r) < 0.5 ? V_SLICE_OUT : V_NONE, -2, 2);
+        senti_tensor *k =
+            src_view(&c, F32, 4, (int64_t[]){B, Tk, Hkv, D}, rng_unif(&r) < 0.5 ? V_SLICE_IN : V_NONE, -2, 2);
+        senti_tensor *v =
+            src_view(&c, F32, 4, (int64_t[]){B, Tk, Hkv, Dv}, rng_unif(&r) < 0.5 ? V_SLICE_IN : V_NONE, -1, 1);
         senti_tensor *m = mask ? make_mask(&c, mask, B, Hq, Tq, Tk) : NULL;
         tc_run(&c, op_attention(c.g, q, k, v, m, 1.0f / sqrtf((float)D), causal), TOL_F32);
         tc_end(&c);
@@ -1446,6 +1456,7 @@ static senti_tensor *T(senti_graph *g, senti_type t, int nd, int64_t a, int64_t 
     int64_t s[4] = {a, b, c, d};
     return graph_new_tensor(g, t, nd, s);
 }
+/* leafs of the current error case's graph g */
 #define T1(t, a) T(g, t, 1, a, 0, 0, 0)
 #define T2(t, a, b) T(g, t, 2, a, b, 0, 0)
 #define T3(t, a, b, c) T(g, t, 3, a, b, c, 0)
@@ -1464,17 +1475,18 @@ static void expect_null(senti_graph *g, senti_tensor *r, const char *what) {
         printf("ok   error '%s': %s\n", what, senti_last_error());
     }
 }
+/* Each case on a fresh graph g (a local of the test, visible there). */
 #define ERR(what, expr)                                                                                          \
     do {                                                                                                         \
-        senti_graph *g = graph_init();                                                                           \
-        senti_clear_error();                                                                                     \
-        senti_tensor *r_ = (expr);                                                                               \
-        expect_null(g, r_, what);                                                                                \
         graph_free(g);                                                                                           \
+        g = graph_init();                                                                                        \
+        senti_clear_error();                                                                                     \
+        expect_null(g, (expr), what);                                                                            \
     } while (0)
 
 START_TEST(test_constructor_errors) {
     err_fails = 0;
+    senti_graph *g = NULL;
     ERR("matmul K mismatch", op_matmul(g, T2(F32, 3, 4), T2(F32, 5, 6), false, false));
     ERR("matmul K mismatch trans_b", op_matmul(g, T2(F32, 3, 4), T2(F32, 6, 5), false, true));
     ERR("matmul quantized b without trans_b", op_matmul(g, T2(F32, 3, 32), T2(Q8, 32, 32), false, false));
@@ -1541,7 +1553,8 @@ START_TEST(test_constructor_errors) {
     ERR("cpy f32 to i32", op_cpy(g, T2(F32, 3, 4), I32));
     ERR("cpy i32 to f32", op_cpy(g, T2(I32, 3, 4), F32));
     { /* a NULL source gives NULL (a chain is checked once at its end), no crash */
-        senti_graph *g = graph_init();
+        graph_free(g);
+        g = graph_init();
         if (op_add(g, NULL, T1(F32, 3)) || op_matmul(g, T2(F32, 3, 4), NULL, false, false) ||
             op_attention(g, NULL, NULL, NULL, NULL, 1.0f, false) || op_cpy(g, NULL, F32)) {
             printf("FAIL constructor error case 'NULL source': got a tensor\n");
@@ -1597,6 +1610,59 @@ START_TEST(test_exec) {
 }
 END_TEST
 
+/* ---- the harness checks itself ------------------------------------------------
+ * A backend that declines gelu must give a SKIP, not a pass; a backend that
+ * writes one byte past an output, leaves an element unwritten or writes into
+ * its input must be caught. The wrapper runs the real CPU kernels first. */
+
+static senti_backend *g_inner;
+static int g_sabotage; /* 0 decline gelu, 1 byte past the end, 2 last element unwritten, 3 write into src0 */
+
+static bool wrap_supports(senti_backend *be, const senti_tensor *node) {
+    return node->op != SENTI_OP_GELU && g_inner->iface->supports_op(g_inner, node);
+}
+
+static senti_status wrap_compute(senti_backend *be, senti_graph *g, int i0, int i1) {
+    senti_status st = g_inner->iface->compute(g_inner, g, i0, i1);
+    for (int i = i0; i < i1; i++) {
+        senti_tensor *t = g->nodes[i];
+        const size_t size = dense_bytes(t);
+        if (senti_op_is_view(t->op) || size == 0) continue;
+        if (g_sabotage == 1) ((unsigned char *)t->data)[size] ^= 1;
+        if (g_sabotage == 2) memset((char *)t->data + size - 4, 0xFF, 4);
+        if (g_sabotage == 3) ((float *)t->src[0]->data)[0] += 1.0f;
+    }
+    return st;
+}
+
+START_TEST(test_harness) {
+    senti_backend_i iface = *g_cpu->iface;
+    iface.supports_op = wrap_supports;
+    iface.compute = wrap_compute;
+    senti_backend wrap = {&iface, g_cpu->ctx};
+    g_inner = g_cpu;
+    g_cpu = &wrap;
+    const int p0 = n_pass, f0 = n_fail, s0 = n_skip, t0 = t_fails;
+    bool caught[4] = {false};
+    g_quiet = true;
+    for (g_sabotage = 0; g_sabotage < 4; g_sabotage++) {
+        tc c;
+        tc_begin(&c, "harness self-test %d (expected to be caught)", g_sabotage);
+        senti_tensor *x = leaf_f32(&c, 2, (int64_t[]){3, 7});
+        tc_run(&c, g_sabotage == 0 ? op_gelu(c.g, x) : op_silu(c.g, x), TOL_F32);
+        caught[g_sabotage] = g_sabotage == 0 ? c.skipped && !c.failed : c.failed;
+        tc_end(&c);
+    }
+    g_quiet = false;
+    g_cpu = g_inner;
+    n_pass = p0, n_fail = f0, n_skip = s0, t_fails = t0;
+    ck_assert_msg(caught[0], "a declined op was not reported as a skip");
+    ck_assert_msg(caught[1], "a write past the end of an output was not caught");
+    ck_assert_msg(caught[2], "an unwritten output element was not caught");
+    ck_assert_msg(caught[3], "a write into an input was not caught");
+}
+END_TEST
+
 /* ---- main ------------------------------------------------------------------- */
 
 static Suite *ops_suite(void) {
@@ -1605,13 +1671,26 @@ static Suite *ops_suite(void) {
         const char *name;
         const TTest *fn;
     } tests[] = {
-        {"get_rows", test_get_rows},   {"add_mul", test_add_mul},         {"scale", test_scale},
-        {"activations", test_activations}, {"norms", test_norms},         {"softmax", test_softmax},
-        {"matmul_f32", test_matmul_f32}, {"matmul_half", test_matmul_half}, {"matmul_quant", test_matmul_quant},
-        {"matmul_random", test_matmul_random}, {"attention", test_attention},
-        {"attention_random", test_attention_random}, {"attention_unfused", test_attention_unfused}, {"rope", test_rope}, {"cpy", test_cpy},
-        {"concat", test_concat},       {"views", test_views},             {"errors", test_constructor_errors},
+        {"get_rows", test_get_rows},
+        {"add_mul", test_add_mul},
+        {"scale", test_scale},
+        {"activations", test_activations},
+        {"norms", test_norms},
+        {"softmax", test_softmax},
+        {"matmul_f32", test_matmul_f32},
+        {"matmul_half", test_matmul_half},
+        {"matmul_quant", test_matmul_quant},
+        {"matmul_random", test_matmul_random},
+        {"attention", test_attention},
+        {"attention_random", test_attention_random},
+        {"attention_unfused", test_attention_unfused},
+        {"rope", test_rope},
+        {"cpy", test_cpy},
+        {"concat", test_concat},
+        {"views", test_views},
+        {"errors", test_constructor_errors},
         {"exec", test_exec},
+        {"harness", test_harness},
     };
     for (size_t i = 0; i < sizeof tests / sizeof tests[0]; i++) {
         TCase *tc_ = tcase_create(tests[i].name);
