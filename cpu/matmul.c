@@ -2,11 +2,18 @@
  * divide-broadcast rule, transposes, strided views) and cpu_gemm, which picks
  * a path at run time:
  *   - BLAS mode: cblas_sgemm (non-f32 weights converted to f32 rows first);
- *   - native, trans_b and M <= 16: the few-rows path, which streams each
- *     weight row once (f32 / f16 / bf16 / q8_0 / q4_0), N split over threads;
+ *   - native, trans_b, M <= 16 (decode): the dot-product ("few rows") path,
+ *     which streams each weight row once (f32 / f16 / bf16 / q8_0 / q4_0)
+ *     against all M rows of A held in cache, N split over threads; the same
+ *     path serves moderate M with long rows (see use_small);
  *   - native otherwise: a cache-blocked GEMM (B packed per kc x nc block into
  *     NR-wide panels, converted to f32 on the way; A packed per MR-row micro-
  *     panel) around a per-ISA micro-kernel.
+ * Accuracy: f32 / f16 weights accumulate in f32 (f16 widened exactly); bf16
+ * with AVX512_BF16 rounds A to bf16 (bound in matmul_avx512.c), otherwise
+ * exact widening; q8_0 / q4_0 quantize A rows to q8_0 as ggml does (one f16
+ * scale per 32 values, |error| <= d/2 per element) on the dot-product path,
+ * and use exact f32 weights with f32 A on the blocked path.
  * ISA: ctx->simd (AVX-512 / AVX2 / scalar), plus ctx->feat for AVX512_BF16
  * and AVX512_VNNI. Scratch: one cpu_scratch call per cpu_gemm / cpu_matmul,
  * carved into per-thread buffers before the parallel region. */
@@ -118,7 +125,7 @@ static void gemv_q_scalar(int64_t M, int64_t n0, int64_t n1, int64_t K, const se
  * B block (rows k0..k0+kc, cols n0..n0+nc of op(B)) into ceil(nc/NR) panels:
  * panel p holds element (k, j) at Bp[p*kc*NR + k*NR + j], zero past nc.
  * tmp: kc floats for widening one non-f32 row segment. */
-static void pack_b(int nr_, senti_type bt, const void *B, size_t ldb, bool trans_b, int64_t k0, int64_t kc,
+static void pack_b(int nr_, bool simd512, senti_type bt, const void *B, size_t ldb, bool trans_b, int64_t k0, int64_t kc,
                    int64_t n0, int64_t nc, float *Bp, float *tmp) {
     for (int64_t p = 0; p * nr_ < nc; p++) {
         float *dst = Bp + p * kc * nr_;
@@ -132,6 +139,10 @@ static void pack_b(int nr_, senti_type bt, const void *B, size_t ldb, bool trans
                 for (; j < nj; j++) d[j] = src[j];
                 for (; j < nr_; j++) d[j] = 0.0f;
             }
+            continue;
+        }
+        if (bt == SENTI_TYPE_F32 && simd512 && nr_ == 32) {
+            cpu_pack_bt_f32_avx512(B, ldb, k0, kc, j0, nj, dst);
             continue;
         }
         for (int64_t j = 0; j < nj; j++) { /* rows of K: transpose into the panel */
@@ -193,7 +204,7 @@ static void blocked_thread(gemm_isa isa, int64_t m0, int64_t m1, int64_t n0, int
         const int64_t nc = n1 - jc < MM_NC ? n1 - jc : MM_NC;
         for (int64_t pc = 0; pc < K; pc += MM_KC) {
             const int64_t kc = K - pc < MM_KC ? K - pc : MM_KC;
-            pack_b(isa.nr, bt, B, ldb, trans_b, pc, kc, jc, nc, Bp, tmp);
+            pack_b(isa.nr, isa.ukr == cpu_ukr_f32_avx512, bt, B, ldb, trans_b, pc, kc, jc, nc, Bp, tmp);
             for (int64_t ir = m0; ir < m1; ir += isa.mr) {
                 const int64_t mr = m1 - ir < isa.mr ? m1 - ir : isa.mr;
                 pack_a(isa.mr, A + ir * lda, lda, mr, pc, kc, Ap);
@@ -236,10 +247,18 @@ static void gemm_blocked(const cpu_ctx *ctx, int64_t M, int64_t N, int64_t K, co
 
 /* ---- the few-rows path -------------------------------------------------------- */
 
-/* Rows of weights read once per pass over up to MM_DOT_L2 bytes of A, each
- * C element one dot product of two K-contiguous rows, no packing. */
-static bool use_small(int64_t M, int64_t K, bool trans_b) {
-    return trans_b && (M <= MM_SMALL_M || (M <= MM_DOT_M && K >= MM_DOT_K));
+/* The dot-product path: rows of weights read once per pass over up to
+ * MM_DOT_L2 bytes of A, each C element one dot product of two K-contiguous
+ * rows, no packing. Taken for few rows, and for longer rows (K >= MM_DOT_K)
+ * when M is moderate or the whole weight stays in L3 across the passes
+ * (4096 x 768 x 768 f32 ran at 92% of FMA peak this way, 1 thread). */
+#ifndef MM_DOT_L3
+#define MM_DOT_L3 (4u << 20)
+#endif
+static bool use_small(int64_t M, int64_t N, int64_t K, senti_type bt, bool trans_b) {
+    if (!trans_b) return false;
+    if (M <= MM_SMALL_M) return true;
+    return K >= MM_DOT_K && (M <= MM_DOT_M || senti_row_size(bt, K) * (size_t)N <= MM_DOT_L3);
 }
 
 typedef enum { SMALL_FLOAT, SMALL_BF16DOT, SMALL_QUANT } small_kind;
@@ -298,20 +317,6 @@ static void gemm_small(const cpu_ctx *ctx, int64_t M, int64_t N, int64_t K, cons
     senti_block_q8_0 *Aq = (senti_block_q8_0 *)ws;
     int32_t *Asum = (int32_t *)(ws + align_up((size_t)M * (size_t)nb * sizeof(senti_block_q8_0)));
     void *Apack = (char *)Asum + align_up((size_t)M * (size_t)nb * 4);
-    if (kind == SMALL_BF16DOT) {
-        for (int64_t m = 0; m < M; m++)
-            for (int64_t k = 0; k < K; k++) Ab[m * K + k] = senti_f32_to_bf16(A[m * lda + k]);
-    } else if (kind == SMALL_QUANT) {
-        for (int64_t m = 0; m < M; m++) {
-            senti_quantize_row_q8_0(A + m * lda, Aq + m * nb, K);
-            for (int64_t ib = 0; ib < nb; ib++) {
-                int32_t s = 0;
-                for (int i = 0; i < SENTI_QK; i++) s += Aq[m * nb + ib].qs[i];
-                Asum[m * nb + ib] = s;
-            }
-        }
-        if (use_vnni(ctx)) cpu_q_prep_avx512vnni(M, K, Aq, Asum, bt, Apack);
-    }
     const int nth = n_threads(ctx);
     const int64_t chunks = (N + 15) / 16; /* 16 rows: whole cache lines of C */
     int64_t mb = (int64_t)(MM_DOT_L2 / ((size_t)K * 4 + 1)) & ~(int64_t)3;
@@ -319,6 +324,26 @@ static void gemm_small(const cpu_ctx *ctx, int64_t M, int64_t N, int64_t K, cons
 #pragma omp parallel num_threads(nth)
     {
         const int ith = omp_get_thread_num(), nt = omp_get_num_threads();
+        if (kind != SMALL_FLOAT) { /* A to bf16 / q8_0, rows split over threads */
+            const int64_t r0 = M * ith / nt, r1 = M * (ith + 1) / nt;
+            if (kind == SMALL_BF16DOT) {
+                for (int64_t m = r0; m < r1; m++)
+                    for (int64_t k = 0; k < K; k++) Ab[m * K + k] = senti_f32_to_bf16(A[m * lda + k]);
+            } else {
+                for (int64_t m = r0; m < r1; m++) {
+                    senti_quantize_row_q8_0(A + m * lda, Aq + m * nb, K);
+                    for (int64_t ib = 0; ib < nb; ib++) {
+                        int32_t sum = 0;
+                        for (int i = 0; i < SENTI_QK; i++) sum += Aq[m * nb + ib].qs[i];
+                        Asum[m * nb + ib] = sum;
+                    }
+                }
+                if (use_vnni(ctx) && r1 > r0)
+                    cpu_q_prep_avx512vnni(r1 - r0, K, Aq + r0 * nb, Asum + r0 * nb, bt,
+                                          (char *)Apack + cpu_q_prep_size_avx512vnni(r0, K));
+            }
+#pragma omp barrier
+        }
         int64_t n0 = chunks * ith / nt * 16, n1 = chunks * (ith + 1) / nt * 16;
         if (n1 > N) n1 = N;
         for (int64_t m0 = 0; m0 < M && n0 < n1 && ith < nth; m0 += mb) {
@@ -382,14 +407,14 @@ static size_t gemm_ws_size(const cpu_ctx *ctx, int64_t M, int64_t N, int64_t K, 
     }
     if (ctx->matmul == CPU_MATMUL_BLAS)
         return pre + (bt == SENTI_TYPE_F32 ? 0 : align_up((size_t)blas_chunk_rows(N, K) * (size_t)K * 4));
-    if (use_small(M, K, trans_b)) return pre + small_ws_size(ctx, M, K, bt);
+    if (use_small(M, N, K, bt, trans_b)) return pre + small_ws_size(ctx, M, K, bt);
     return pre + (size_t)n_threads(ctx) * blocked_ws_per_thread(pick_isa(ctx), N);
 }
 
 static senti_status gemm_check(int64_t M, int64_t N, int64_t K, senti_type bt, bool trans_b) {
     if (M < 0 || N < 0 || K < 0) return senti_error(SENTI_ERR_INVALID_ARG, "matmul: negative size");
     if (bt == SENTI_TYPE_I32 || bt >= SENTI_TYPE_COUNT)
-        return senti_error(SENTI_ERR_UNSUPPORTED, "matmul: weight type %s", senti_type_name(bt));
+        return senti_error(SENTI_ERR_UNSUPPORTED, "matmul: weight type %d not supported", (int)bt);
     if (senti_type_is_quant(bt) && (!trans_b || K % SENTI_QK != 0))
         return senti_error(SENTI_ERR_INVALID_ARG, "matmul: %s weights need trans_b and K %% 32 == 0 (K=%lld)",
                            senti_type_name(bt), (long long)K);
@@ -413,7 +438,7 @@ static void gemm_run(const cpu_ctx *ctx, int64_t M, int64_t N, int64_t K, const 
     }
     if (ctx->matmul == CPU_MATMUL_BLAS)
         gemm_blas(ctx, M, N, K, A, lda, bt, B, ldb, trans_b, C, ldc, ws);
-    else if (use_small(M, K, trans_b))
+    else if (use_small(M, N, K, bt, trans_b))
         gemm_small(ctx, M, N, K, A, lda, bt, B, ldb, C, ldc, ws);
     else
         gemm_blocked(ctx, M, N, K, A, lda, bt, B, ldb, trans_b, C, ldc, ws);

@@ -73,6 +73,18 @@ void cpu_ukr_f32_avx512(int64_t kc, const float *Ap, const float *Bp, float *C, 
 
 /* ---- few rows, float weights ---------------------------------------------- */
 
+/* o[j] = horizontal sum of v[j], j < 4: 13 shuffles/adds for all four. */
+static inline __attribute__((always_inline)) void reduce4(const __m512 *v, float *o) {
+    const __m512 s01 = _mm512_add_ps(_mm512_shuffle_f32x4(v[0], v[1], 0x44), _mm512_shuffle_f32x4(v[0], v[1], 0xee));
+    const __m512 s23 = _mm512_add_ps(_mm512_shuffle_f32x4(v[2], v[3], 0x44), _mm512_shuffle_f32x4(v[2], v[3], 0xee));
+    /* 128-bit lane q of s: 4 partial sums of v[q] */
+    const __m512 s = _mm512_add_ps(_mm512_shuffle_f32x4(s01, s23, 0x88), _mm512_shuffle_f32x4(s01, s23, 0xdd));
+    const __m512 h = _mm512_add_ps(s, _mm512_permute_ps(s, 0x4e));
+    const __m512 h2 = _mm512_add_ps(h, _mm512_permute_ps(h, 0xb1));
+    const __m512i idx = _mm512_setr_epi32(0, 4, 8, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
+    _mm_storeu_ps(o, _mm512_castps512_ps128(_mm512_permutexvar_ps(idx, h2)));
+}
+
 static inline __mmask16 tail_mask16(int64_t n) { return (__mmask16)(n >= 16 ? 0xffff : (1u << n) - 1); }
 
 /* 16 weights from element k of a row of type bt, widened to f32 (exact). */
@@ -112,8 +124,7 @@ static inline __attribute__((always_inline)) void gemv_tile(int RA, senti_type b
             for (int j = 0; j < 4; j++) acc[i][j] = _mm512_fmadd_ps(x, w[j], acc[i][j]);
         }
     }
-    for (int i = 0; i < RA; i++)
-        for (int j = 0; j < 4; j++) out[i][j] = _mm512_reduce_add_ps(acc[i][j]);
+    for (int i = 0; i < RA; i++) reduce4(acc[i], out[i]);
 }
 
 #define GEMV_LOOP(BT)                                                                                              \
@@ -181,8 +192,7 @@ static inline __attribute__((always_inline)) void gemv_bf16_tile(int RA, int64_t
             for (int j = 0; j < 4; j++) acc[i][j] = _mm512_dpbf16_ps(acc[i][j], x, w[j]);
         }
     }
-    for (int i = 0; i < RA; i++)
-        for (int j = 0; j < 4; j++) out[i][j] = _mm512_reduce_add_ps(acc[i][j]);
+    for (int i = 0; i < RA; i++) reduce4(acc[i], out[i]);
 }
 
 void cpu_gemv_bf16_avx512bf16(int64_t M, int64_t n0, int64_t n1, int64_t K, const senti_bf16 *Ab, const void *B,
@@ -318,8 +328,7 @@ static inline __attribute__((always_inline)) void gemv_q_tile(int RA, senti_type
             }
         }
     }
-    for (int i = 0; i < RA; i++)
-        for (int j = 0; j < 4; j++) out[i][j] = _mm512_reduce_add_ps(acc[i][j]);
+    for (int i = 0; i < RA; i++) reduce4(acc[i], out[i]);
     if (nb & 1) { /* the odd last block, one ymm: natural order from Aq */
         const int64_t ib = nb - 1;
         for (int j = 0; j < 4; j++) {
@@ -385,6 +394,47 @@ void cpu_gemv_q_avx512vnni(int64_t M, int64_t n0, int64_t n1, int64_t K, const v
             }
             for (int i = 0; i < ra; i++)
                 for (int j = 0; j < nr; j++) C[(m + i) * ldc + n + j] = out[i][j];
+        }
+    }
+}
+
+/* ---- packing: a 32-wide panel of f32 weight rows, transposed ---------------
+ * dst[k*32 + j] = row (j0 + j)[k0 + k] for j < nj, 0 for nj <= j < 32, all
+ * k < kc: 16 x 16 blocks transposed in registers (unpack, shuffle, then a
+ * 4 x 4 transpose of 128-bit lanes). K tails use masked loads. */
+void cpu_pack_bt_f32_avx512(const void *B, size_t ldb, int64_t k0, int64_t kc, int64_t j0, int64_t nj, float *dst) {
+    for (int64_t kk = 0; kk < kc; kk += 16) {
+        const __mmask16 m = tail_mask16(kc - kk);
+        const int64_t ncol = kc - kk < 16 ? kc - kk : 16;
+        for (int h = 0; h < 2; h++) {
+            __m512 r[16], a[16], b[16];
+            for (int i = 0; i < 16; i++) {
+                const int64_t j = h * 16 + i;
+                r[i] = j < nj ? _mm512_maskz_loadu_ps(m, (const float *)((const char *)B + (size_t)(j0 + j) * ldb) + k0 + kk)
+                              : _mm512_setzero_ps();
+            }
+            for (int i = 0; i < 8; i++) {
+                a[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+                a[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+            }
+            for (int g = 0; g < 4; g++) {
+                b[4 * g + 0] = _mm512_shuffle_ps(a[4 * g], a[4 * g + 2], 0x44);
+                b[4 * g + 1] = _mm512_shuffle_ps(a[4 * g], a[4 * g + 2], 0xee);
+                b[4 * g + 2] = _mm512_shuffle_ps(a[4 * g + 1], a[4 * g + 3], 0x44);
+                b[4 * g + 3] = _mm512_shuffle_ps(a[4 * g + 1], a[4 * g + 3], 0xee);
+            }
+            for (int c = 0; c < 4; c++) { /* b[4g + c], lane L: column 4L + c of rows 4g..4g+3 */
+                const __m512 p0 = _mm512_shuffle_f32x4(b[c], b[4 + c], 0x44);
+                const __m512 p1 = _mm512_shuffle_f32x4(b[c], b[4 + c], 0xee);
+                const __m512 p2 = _mm512_shuffle_f32x4(b[8 + c], b[12 + c], 0x44);
+                const __m512 p3 = _mm512_shuffle_f32x4(b[8 + c], b[12 + c], 0xee);
+                const __m512 o[4] = {_mm512_shuffle_f32x4(p0, p2, 0x88), _mm512_shuffle_f32x4(p0, p2, 0xdd),
+                                     _mm512_shuffle_f32x4(p1, p3, 0x88), _mm512_shuffle_f32x4(p1, p3, 0xdd)};
+                for (int L = 0; L < 4; L++) {
+                    const int64_t col = 4 * L + c;
+                    if (col < ncol) _mm512_store_ps(dst + (kk + col) * 32 + h * 16, o[L]);
+                }
+            }
         }
     }
 }

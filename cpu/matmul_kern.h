@@ -54,4 +54,8 @@ void cpu_gemv_q_avx512vnni(int64_t M, int64_t n0, int64_t n1, int64_t K, const v
                            const senti_block_q8_0 *Aq, const int32_t *Asum, senti_type bt, const void *B, size_t ldb,
                            float *C, int64_t ldc);
 
+/* Pack a 32-wide panel of f32 weight rows (trans_b) for the AVX-512 GEMM:
+ * dst[k*32 + j] = B[j0 + j][k0 + k], zero for j >= nj; dst 64-byte aligned. */
+void cpu_pack_bt_f32_avx512(const void *B, size_t ldb, int64_t k0, int64_t kc, int64_t j0, int64_t nj, float *dst);
+
 #endif /* SENTI_CPU_MATMUL_KERN_H */
