@@ -473,6 +473,57 @@ static float load_f(senti_type t, const char *p) {
     return t == SENTI_TYPE_F16 ? senti_f16_to_f32(h) : senti_bf16_to_f32(h);
 }
 
+/* One batch entry of the graph kernel: operands located (or densely copied
+ * into ws), then one gemm. */
+typedef struct {
+    const senti_tensor *a, *b, *dst;
+    int64_t M, N, K;
+    bool trans_a, trans_b, a_direct, b_direct;
+    senti_type bt_run;
+    size_t a_bytes, b_bytes, g_bytes; /* ws layout: A copy, B copy, gemm workspace */
+} mm_job;
+
+typedef struct { int64_t j0, j1; } mm_cache; /* which b batch Bc holds */
+
+static void mm_batch(const mm_job *jb, const cpu_ctx *ctx, int64_t bi, char *ws, mm_cache *cache) {
+    const senti_tensor *a = jb->a, *b = jb->b, *dst = jb->dst;
+    const int64_t M = jb->M, N = jb->N, K = jb->K;
+    const senti_type bt = b->type;
+    const int64_t i0 = bi / a->ne[1], i1 = bi % a->ne[1];
+    float *Ac = (float *)ws, *Bc = (float *)(ws ? ws + jb->a_bytes : NULL);
+    char *gws = ws ? ws + jb->a_bytes + jb->b_bytes : NULL;
+    const char *ab = (const char *)a->data + i0 * a->nb[0] + i1 * a->nb[1];
+    const float *A = (const float *)ab;
+    /* a single row may carry any row stride; BLAS wants lda >= K */
+    int64_t lda = jb->a_direct && M > 1 ? (int64_t)(a->nb[2] / 4) : K;
+    if (!jb->a_direct) { /* element (m, k) at m*sm + k*sk */
+        const size_t sm = jb->trans_a ? a->nb[3] : a->nb[2], sk = jb->trans_a ? a->nb[2] : a->nb[3];
+        if (sk == 4)
+            for (int64_t m = 0; m < M; m++) memcpy(&Ac[m * K], ab + m * sm, (size_t)K * 4);
+        else
+            for (int64_t m = 0; m < M; m++)
+                for (int64_t k = 0; k < K; k++) memcpy(&Ac[m * K + k], ab + m * sm + k * sk, 4);
+        A = Ac;
+    }
+    const int64_t j0 = i0 / (a->ne[0] / b->ne[0]), j1 = i1 / (a->ne[1] / b->ne[1]);
+    const char *bb = (const char *)b->data + j0 * b->nb[0] + j1 * b->nb[1];
+    const void *B = bb;
+    size_t ldb = b->nb[2];
+    if (b->ne[2] == 1) ldb = senti_row_size(bt, b->ne[3]); /* one row: stride unused */
+    if (!jb->b_direct) {
+        const int64_t r = b->ne[2], c = b->ne[3];
+        if (j0 != cache->j0 || j1 != cache->j1)
+            for (int64_t i = 0; i < r; i++)
+                for (int64_t j = 0; j < c; j++) Bc[i * c + j] = load_f(bt, bb + i * b->nb[2] + j * b->nb[3]);
+        B = Bc;
+        ldb = (size_t)c * 4;
+        cache->j0 = j0;
+        cache->j1 = j1;
+    }
+    float *C = (float *)((char *)dst->data + i0 * dst->nb[0] + i1 * dst->nb[1]);
+    gemm_run(ctx, M, N, K, A, lda, jb->bt_run, B, ldb, jb->trans_b, C, (int64_t)(dst->nb[2] / 4), gws);
+}
+
 CPU_KERNEL(matmul) {
     const senti_tensor *a = dst->src[0], *b = dst->src[1];
     const bool trans_a = dst->params[0] != 0, trans_b = dst->params[1] != 0;
@@ -497,47 +548,34 @@ CPU_KERNEL(matmul) {
     const bool b_direct = b_quant || (b->nb[3] == esz && (bt != SENTI_TYPE_F32 || b->nb[2] % 4 == 0) &&
                                       (b->ne[2] == 1 || b->nb[2] >= (size_t)b->ne[3] * esz));
     const senti_type bt_run = b_direct ? bt : SENTI_TYPE_F32; /* copies are widened to f32 */
-    const size_t a_bytes = a_direct ? 0 : align_up((size_t)M * (size_t)K * 4);
-    const size_t b_bytes = b_direct ? 0 : align_up((size_t)b->ne[2] * (size_t)b->ne[3] * 4);
-    const size_t g_bytes = gemm_ws_size(ctx, M, N, K, bt_run, trans_b);
-    const size_t total = a_bytes + b_bytes + g_bytes;
+    const int64_t n_batch = a->ne[0] * a->ne[1];
+    /* Many small products (attention heads): one thread per product beats
+     * splitting each product, which would open a parallel region per head. */
+    const int nth = n_threads(ctx);
+    const bool per_batch = ctx->matmul == CPU_MATMUL_NATIVE && nth > 1 && n_batch >= nth &&
+                           (double)M * (double)N * (double)K <= 8.0 * 1024 * 1024;
+    cpu_ctx one = *ctx;
+    one.n_threads = 1;
+    const cpu_ctx *gctx = per_batch ? &one : ctx;
+    mm_job job = {a, b, dst, M, N, K, trans_a, trans_b, a_direct, b_direct, bt_run, 0, 0, 0};
+    job.a_bytes = a_direct ? 0 : align_up((size_t)M * (size_t)K * 4);
+    job.b_bytes = b_direct ? 0 : align_up((size_t)b->ne[2] * (size_t)b->ne[3] * 4);
+    job.g_bytes = gemm_ws_size(gctx, M, N, K, bt_run, trans_b);
+    const size_t per = job.a_bytes + job.b_bytes + job.g_bytes, total = per * (size_t)(per_batch ? nth : 1);
     char *ws = total ? cpu_scratch(ctx, total) : NULL;
     if (total && !ws) return senti_error(SENTI_ERR_NO_MEMORY, "matmul %s: %zu bytes of scratch", dst->name, total);
-    float *Ac = (float *)ws, *Bc = (float *)(ws + a_bytes);
-    char *gws = ws ? ws + a_bytes + b_bytes : NULL;
-
-    const int64_t ra0 = a->ne[0] / b->ne[0], ra1 = a->ne[1] / b->ne[1];
-    int64_t last_j0 = -1, last_j1 = -1;
-    for (int64_t i0 = 0; i0 < a->ne[0]; i0++) {
-        for (int64_t i1 = 0; i1 < a->ne[1]; i1++) {
-            const char *ab = (const char *)a->data + i0 * a->nb[0] + i1 * a->nb[1];
-            const float *A = (const float *)ab;
-            /* a single row may carry any row stride; BLAS wants lda >= K */
-            int64_t lda = a_direct && M > 1 ? (int64_t)(a->nb[2] / 4) : K;
-            if (!a_direct) { /* element (m, k) at m*nb[2] + k*nb[3], or transposed */
-                const size_t sm = trans_a ? a->nb[3] : a->nb[2], sk = trans_a ? a->nb[2] : a->nb[3];
-                for (int64_t m = 0; m < M; m++)
-                    for (int64_t k = 0; k < K; k++) memcpy(&Ac[m * K + k], ab + m * sm + k * sk, 4);
-                A = Ac;
-            }
-            const int64_t j0 = i0 / ra0, j1 = i1 / ra1;
-            const char *bb = (const char *)b->data + j0 * b->nb[0] + j1 * b->nb[1];
-            const void *B = bb;
-            size_t ldb = b->nb[2];
-            if (b->ne[2] == 1) ldb = senti_row_size(bt, b->ne[3]); /* one row: stride unused */
-            if (!b_direct) {
-                const int64_t r = b->ne[2], c = b->ne[3];
-                if (j0 != last_j0 || j1 != last_j1)
-                    for (int64_t i = 0; i < r; i++)
-                        for (int64_t j = 0; j < c; j++) Bc[i * c + j] = load_f(bt, bb + i * b->nb[2] + j * b->nb[3]);
-                B = Bc;
-                ldb = (size_t)c * 4;
-                last_j0 = j0;
-                last_j1 = j1;
-            }
-            float *C = (float *)((char *)dst->data + i0 * dst->nb[0] + i1 * dst->nb[1]);
-            gemm_run(ctx, M, N, K, A, lda, bt_run, B, ldb, trans_b, C, (int64_t)(dst->nb[2] / 4), gws);
-        }
+    if (!per_batch) {
+        mm_cache cache = {-1, -1};
+        for (int64_t i = 0; i < n_batch; i++) mm_batch(&job, gctx, i, ws, &cache);
+        return SENTI_OK;
+    }
+#pragma omp parallel num_threads(nth)
+    {
+        const int ith = omp_get_thread_num();
+        mm_cache cache = {-1, -1};
+        char *tws = ws ? ws + per * (size_t)ith : NULL;
+#pragma omp for schedule(static)
+        for (int64_t i = 0; i < n_batch; i++) mm_batch(&job, gctx, i, tws, &cache);
     }
     return SENTI_OK;
 }
