@@ -6,12 +6,15 @@
 
 #include "../bench/bench.h"
 
+int cmd_tokenize(int argc, char **argv);
+
 static void usage(FILE *f) {
     fprintf(f,
             "usage: senti <command> [options]\n"
             "commands:\n"
             "  bench [model]     time a BERT-base-shaped encoder on synthetic weights\n"
             "  bench kernels     matmul (hand-written vs OpenBLAS), norms, softmax, GELU, attention\n"
+            "  tokenize -m M [--pair T2] [--no-special] TEXT   ids, tokens, offsets as JSON\n"
             "  version           print the version\n"
             "bench options:\n"
             "  --threads N       threads (default: all cores)\n"
@@ -92,6 +95,7 @@ int main(int argc, char **argv) {
     }
     const char *cmd = argv[1];
     if (strcmp(cmd, "bench") == 0) return cmd_bench(argc - 1, argv + 1);
+    if (strcmp(cmd, "tokenize") == 0) return cmd_tokenize(argc - 1, argv + 1);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
         printf("senti %s\n", senti_version());
         return 0;

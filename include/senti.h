@@ -82,9 +82,13 @@ typedef struct senti_encoding senti_encoding;
 /* Load from a model directory (tokenizer.json, else vocab.txt with
  * tokenizer_config.json's do_lower_case, else vocab.json + merges.txt, else
  * tokenizer.model / spiece.model) or from a file path (tokenizer.json,
- * vocab.txt or a SentencePiece .model). The truncation / padding sections of
- * a tokenizer.json are ignored: pass truncation in senti_encode_opts.
- * Returns NULL and sets senti_last_error() (naming the file) on failure. */
+ * vocab.txt, a SentencePiece .model, or a tiktoken file: .tiktoken, or a
+ * .model holding "base64 rank" lines such as Llama-3's). Files without a
+ * tokenizer.json get the pipeline transformers' converters would build. The
+ * truncation / padding sections of a tokenizer.json are ignored: pass
+ * truncation in senti_encode_opts. Returns NULL and sets senti_last_error()
+ * (naming the file, and the JSON path or line) on failure. Not for the hot
+ * path: loading parses the whole vocabulary. */
 senti_tokenizer *senti_tokenizer_load(const char *path);
 void senti_tokenizer_free(senti_tokenizer *tok); /* accepts NULL */
 
@@ -112,8 +116,10 @@ senti_status senti_tokenizer_encode(const senti_tokenizer *tok, const char *text
 
 /* Decode ids back to text (HF decode: unknown ids are skipped; special tokens
  * too when skip_special). Returns a NUL-terminated string to release with
- * senti_string_free, or NULL with senti_last_error() set. */
-char *senti_tokenizer_decode(const senti_tokenizer *tok, const int32_t *ids, int64_t n, int skip_special);
+ * senti_string_free, or NULL with senti_last_error() set; *len (if len is not
+ * NULL) receives its byte length, which counts any U+0000 the ids decode to. */
+char *senti_tokenizer_decode(const senti_tokenizer *tok, const int32_t *ids, int64_t n, int skip_special,
+                             size_t *len);
 void senti_string_free(char *s); /* accepts NULL */
 
 int64_t senti_tokenizer_vocab_size(const senti_tokenizer *tok); /* including added tokens */

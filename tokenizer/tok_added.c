@@ -4,8 +4,6 @@
  * normalized=true tokens (whose content is normalized at load).
  * Invariant: idx[k][b] lists tokens whose matched content starts with byte b,
  * longest first, so the first hit at a position is the longest one. */
-#include <stdlib.h>
-
 #include "tokenizer.h"
 
 void tok_added_free(tok_added_set *s) {
@@ -36,19 +34,27 @@ senti_status tok_added_push(tok_added_set *s, const char *content, size_t len, i
     return SENTI_OK;
 }
 
-static const tok_added_set *sort_set;
-static int cmp_len(const void *x, const void *y) {
-    const tok_added *a = &sort_set->v[*(const int32_t *)x], *b = &sort_set->v[*(const int32_t *)y];
-    if (a->nlen != b->nlen) return a->nlen > b->nlen ? -1 : 1;
-    return *(const int32_t *)x - *(const int32_t *)y;
+/* Insertion sorts (a few hundred tokens at most; no global state, so loads
+ * may run concurrently). */
+static bool before_len(const tok_added_set *s, int32_t x, int32_t y) {
+    const tok_added *a = &s->v[x], *b = &s->v[y];
+    return a->nlen != b->nlen ? a->nlen > b->nlen : x < y;
 }
-static int cmp_id(const void *x, const void *y) {
-    int32_t a = sort_set->v[*(const int32_t *)x].id, b = sort_set->v[*(const int32_t *)y].id;
-    return (a > b) - (a < b);
+static bool before_id(const tok_added_set *s, int32_t x, int32_t y) { return s->v[x].id < s->v[y].id; }
+
+static void isort(const tok_added_set *s, int32_t *v, int n, bool (*before)(const tok_added_set *, int32_t, int32_t)) {
+    for (int i = 1; i < n; i++) {
+        int32_t x = v[i];
+        int j = i;
+        while (j > 0 && before(s, x, v[j - 1])) {
+            v[j] = v[j - 1];
+            j--;
+        }
+        v[j] = x;
+    }
 }
 
-/* Normalize the content of normalized tokens and build the match index.
- * Not thread-safe (load time only: qsort uses a file-static pointer). */
+/* Normalize the content of normalized tokens and build the match index. */
 senti_status tok_added_build(senti_tokenizer *t) {
     tok_added_set *s = &t->added;
     tok_ctx ctx = {0};
@@ -81,15 +87,12 @@ senti_status tok_added_build(senti_tokenizer *t) {
         if (tok_grow((void **)&s->idx[k][b], &cap, cap + 1, 4)) return SENTI_ERR_NO_MEMORY;
         s->idx[k][b][s->cnt[k][b]++] = i;
     }
-    sort_set = s;
     for (int k = 0; k < 2; k++)
-        for (int b = 0; b < 256; b++)
-            if (s->cnt[k][b] > 1) qsort(s->idx[k][b], (size_t)s->cnt[k][b], 4, cmp_len);
+        for (int b = 0; b < 256; b++) isort(s, s->idx[k][b], s->cnt[k][b], before_len);
     s->by_id = senti_malloc((size_t)(s->n ? s->n : 1) * 4);
     if (!s->by_id) return senti_error(SENTI_ERR_NO_MEMORY, "added tokens: out of memory");
     for (int i = 0; i < s->n; i++) s->by_id[i] = i;
-    if (s->n > 1) qsort(s->by_id, (size_t)s->n, 4, cmp_id);
-    sort_set = NULL;
+    isort(s, s->by_id, s->n, before_id);
     return SENTI_OK;
 }
 

@@ -36,6 +36,7 @@ static senti_status set_item(tok_strlist *l, size_t i, sbuf *b) {
     if (!b->s && sb_add(b, "", 0)) return SENTI_ERR_NO_MEMORY;
     senti_mfree(l->v[i]);
     l->v[i] = b->s;
+    l->len[i] = b->n;
     *b = (sbuf){0};
     return SENTI_OK;
 }
@@ -75,18 +76,19 @@ static senti_status wordpiece_cleanup(sbuf *b) {
 static senti_status join_all(tok_strlist *l) {
     sbuf b = {0};
     for (size_t i = 0; i < l->n; i++)
-        if (sb_add(&b, l->v[i], strlen(l->v[i]))) {
+        if (sb_add(&b, l->v[i], l->len[i])) {
             senti_mfree(b.s);
             return SENTI_ERR_NO_MEMORY;
         }
     if (!b.s && sb_add(&b, "", 0)) return SENTI_ERR_NO_MEMORY;
     for (size_t i = 0; i < l->n; i++) senti_mfree(l->v[i]);
     l->n = 0;
-    if (tok_grow((void **)&l->v, &l->cap, 1, sizeof(char *))) {
+    if (tok_grow((void **)&l->v, &l->cap, 1, sizeof(char *)) || tok_grow((void **)&l->len, &l->len_cap, 1, sizeof(size_t))) {
         senti_mfree(b.s);
         return SENTI_ERR_NO_MEMORY;
     }
     l->v[0] = b.s;
+    l->len[0] = b.n;
     l->n = 1;
     return SENTI_OK;
 }
@@ -109,11 +111,12 @@ senti_status tok_decode_chain(const tok_decoder *d, tok_strlist *l) {
         size_t pl = strlen(d->prefix ? d->prefix : "");
         for (size_t i = 0; i < l->n && !st; i++) {
             const char *s = l->v[i];
+            size_t sl = l->len[i];
             if (i != 0) {
-                if (pl && strncmp(s, d->prefix, pl) == 0) s += pl;
+                if (pl && sl >= pl && strncmp(s, d->prefix, pl) == 0) s += pl, sl -= pl;
                 else st = sb_add(&b, " ", 1);
             }
-            if (!st) st = sb_add(&b, s, strlen(s));
+            if (!st) st = sb_add(&b, s, sl);
             if (!st && d->cleanup) st = wordpiece_cleanup(&b);
             if (!st) st = set_item(l, i, &b);
         }
@@ -123,7 +126,7 @@ senti_status tok_decode_chain(const tok_decoder *d, tok_strlist *l) {
         sbuf bytes = {0};
         for (size_t i = 0; i < l->n && !st; i++) {
             const char *s = l->v[i];
-            size_t n = strlen(s), start = bytes.n;
+            size_t n = l->len[i], start = bytes.n;
             bool ok = true;
             for (size_t k = 0; k < n && ok && !st;) {
                 uint32_t c;
@@ -152,7 +155,7 @@ senti_status tok_decode_chain(const tok_decoder *d, tok_strlist *l) {
     case TOK_DEC_METASPACE:
         for (size_t i = 0; i < l->n && !st; i++) {
             const char *s = l->v[i];
-            size_t n = strlen(s);
+            size_t n = l->len[i];
             for (size_t k = 0; k < n && !st;) {
                 uint32_t c;
                 k += tok_utf8_next(s + k, n - k, &c);
@@ -171,7 +174,7 @@ senti_status tok_decode_chain(const tok_decoder *d, tok_strlist *l) {
         for (size_t i = 0; i <= l->n && !st; i++) {
             const char *s = i < l->n ? l->v[i] : NULL;
             int byte = -1;
-            if (s && strlen(s) == 6 && strncmp(s, "<0x", 3) == 0 && s[5] == '>') {
+            if (s && l->len[i] == 6 && strncmp(s, "<0x", 3) == 0 && s[5] == '>') {
                 unsigned v = 0;
                 bool ok = true;
                 for (int k = 3; k < 5; k++) {
@@ -199,7 +202,7 @@ senti_status tok_decode_chain(const tok_decoder *d, tok_strlist *l) {
                     for (size_t k = 0; k < bytes.n && !st; k++) st = tok_strlist_push(&o, "\xef\xbf\xbd", 3);
                 bytes.n = 0;
             }
-            if (s && !st) st = tok_strlist_push(&o, s, strlen(s));
+            if (s && !st) st = tok_strlist_push(&o, s, l->len[i]);
         }
         senti_mfree(bytes.s);
         if (!st) {
@@ -216,7 +219,7 @@ senti_status tok_decode_chain(const tok_decoder *d, tok_strlist *l) {
         if (d->content && d->content[0]) tok_utf8_next(d->content, strlen(d->content), &cc);
         for (size_t i = 0; i < l->n && !st; i++) {
             const char *s = l->v[i];
-            size_t n = strlen(s), start = 0, end = n;
+            size_t n = l->len[i], start = 0, end = n;
             for (int k = 0; k < d->start && start < n; k++) {
                 uint32_t c;
                 int cl = tok_utf8_next(s + start, n - start, &c);
@@ -238,14 +241,14 @@ senti_status tok_decode_chain(const tok_decoder *d, tok_strlist *l) {
     }
     case TOK_DEC_REPLACE:
         for (size_t i = 0; i < l->n && !st; i++) {
-            st = sb_add(&b, l->v[i], strlen(l->v[i]));
+            st = sb_add(&b, l->v[i], l->len[i]);
             if (!st) st = sb_replace_all(&b, d->pattern, d->with);
             if (!st) st = set_item(l, i, &b);
         }
         break;
     case TOK_DEC_BPE: /* suffix (in prefix) becomes a space, except on the last token */
         for (size_t i = 0; i < l->n && !st; i++) {
-            st = sb_add(&b, l->v[i], strlen(l->v[i]));
+            st = sb_add(&b, l->v[i], l->len[i]);
             if (!st) st = sb_replace_all(&b, d->prefix, i + 1 == l->n ? "" : " ");
             if (!st) st = set_item(l, i, &b);
         }

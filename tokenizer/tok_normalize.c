@@ -187,30 +187,28 @@ static senti_status replace(const tok_normalizer *n, tok_ctx *ctx, const tok_str
 }
 
 /* SentencePiece precompiled charsmap: a darts-clone double array mapping
- * UTF-8 prefixes to offsets of replacement strings. Longest match wins;
- * unmatched chars are copied (one grapheme at a time in spm; one char here). */
-static bool pc_lookup(const tok_precompiled *pc, const unsigned char *s, size_t n, size_t *mlen, uint32_t *val) {
+ * UTF-8 prefixes to offsets of NUL-terminated replacement strings. Like
+ * spm_precompiled's transform(), the FIRST (shortest) prefix match wins. */
+static bool pc_lookup(const tok_precompiled *pc, const unsigned char *s, size_t n, uint32_t *val) {
     const uint32_t *u = pc->trie;
     if (!pc->trie_n) return false;
     size_t node = 0;
     uint32_t unit = u[0];
     node ^= ((unit >> 10) << ((unit & (1u << 9)) >> 6));
-    bool found = false;
     for (size_t i = 0; i < n; i++) {
         if (s[i] == 0) break;
         node ^= s[i];
-        if (node >= pc->trie_n) break;
+        if (node >= pc->trie_n) return false;
         unit = u[node];
-        if ((unit & ((1u << 31) | 0xff)) != s[i]) break;
+        if ((unit & ((1u << 31) | 0xff)) != s[i]) return false;
         node ^= ((unit >> 10) << ((unit & (1u << 9)) >> 6));
-        if (node >= pc->trie_n) break;
+        if (node >= pc->trie_n) return false;
         if ((unit >> 8) & 1) {
             *val = u[node] & ((1u << 31) - 1);
-            *mlen = i + 1;
-            found = true;
+            return true;
         }
     }
-    return found;
+    return false;
 }
 
 senti_status tok_precompiled_parse(tok_precompiled *pc, const unsigned char *data, size_t n) {
@@ -229,30 +227,54 @@ senti_status tok_precompiled_parse(tok_precompiled *pc, const unsigned char *dat
     return SENTI_OK;
 }
 
-/* HF Precompiled: for each grapheme (here: char run handled char by char,
- * trying the longest trie match first) replace by the mapped string; the
- * replacement chars take the alignment of the first replaced char. */
+/* Emit the replacement for chunk [b, e) of in: new char k takes the
+ * alignment of old char min(k, old_count - 1) (HF's `replace` helper). */
+static senti_status pc_emit(const tok_precompiled *pc, uint32_t val, const tok_str *in, size_t b, size_t e, tok_str *out) {
+    const char *r = pc->norm + val;
+    size_t rl = strnlen(r, pc->norm_len - val);
+    size_t src = b;
+    for (size_t k = 0; k < rl;) {
+        uint32_t c;
+        k += tok_utf8_next(r + k, rl - k, &c);
+        if (tok_str_push(out, c, in->a0[src], in->a1[src])) return SENTI_ERR_NO_MEMORY;
+        size_t nx = src + (size_t)tok_utf8_len((unsigned char)in->s[src]);
+        if (nx < e) src = nx;
+    }
+    return SENTI_OK;
+}
+
+/* HF Precompiled: graphemes shorter than 6 bytes are transformed whole;
+ * otherwise (or when the grapheme has no mapping) char by char. */
 static senti_status precompiled(const tok_precompiled *pc, const tok_str *in, size_t off, size_t len, tok_str *out) {
     size_t end = off + len;
-    for (size_t i = off; i < end;) {
-        size_t mlen = 0;
-        uint32_t val = 0;
-        if (pc_lookup(pc, (const unsigned char *)in->s + i, end - i, &mlen, &val) && val < pc->norm_len) {
-            const char *r = pc->norm + val;
-            size_t rl = strnlen(r, pc->norm_len - val);
-            int32_t a0 = in->a0[i], a1 = in->a1[i];
-            for (size_t k = 0; k < rl;) {
-                uint32_t c;
-                k += tok_utf8_next(r + k, rl - k, &c);
-                if (tok_str_push(out, c, a0, a1)) return SENTI_ERR_NO_MEMORY;
-            }
-            i += mlen;
-        } else {
-            size_t l = (size_t)tok_utf8_len((unsigned char)in->s[i]);
-            if (l > end - i) l = end - i;
-            if (tok_str_append(out, in, i, l)) return SENTI_ERR_NO_MEMORY;
-            i += l;
+    for (size_t g = off; g < end;) {
+        /* grapheme [g, ge) */
+        uint32_t c;
+        size_t ge = g + (size_t)tok_utf8_next(in->s + g, end - g, &c);
+        utf8proc_int32_t state = 0;
+        while (ge < end) {
+            uint32_t d;
+            int l = tok_utf8_next(in->s + ge, end - ge, &d);
+            if (utf8proc_grapheme_break_stateful((utf8proc_int32_t)c, (utf8proc_int32_t)d, &state)) break;
+            c = d;
+            ge += (size_t)l;
         }
+        uint32_t val;
+        if (ge - g < 6 && pc_lookup(pc, (const unsigned char *)in->s + g, ge - g, &val) && val < pc->norm_len) {
+            if (pc_emit(pc, val, in, g, ge, out)) return SENTI_ERR_NO_MEMORY;
+        } else {
+            for (size_t i = g; i < ge;) {
+                size_t l = (size_t)tok_utf8_len((unsigned char)in->s[i]);
+                if (l > ge - i) l = ge - i;
+                if (pc_lookup(pc, (const unsigned char *)in->s + i, l, &val) && val < pc->norm_len) {
+                    if (pc_emit(pc, val, in, i, i + l, out)) return SENTI_ERR_NO_MEMORY;
+                } else if (tok_str_append(out, in, i, l)) {
+                    return SENTI_ERR_NO_MEMORY;
+                }
+                i += l;
+            }
+        }
+        g = ge;
     }
     return SENTI_OK;
 }

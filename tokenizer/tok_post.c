@@ -28,11 +28,6 @@ void tok_post_free(tok_post *p) {
 
 /* ---- encodings --------------------------------------------------------------- */
 
-void tok_enc_clear(senti_encoding *e) {
-    e->n = 0;
-    e->pool_len = 0;
-}
-
 static senti_status enc_reserve(senti_encoding *e, int64_t need) {
     if (need <= e->cap) return SENTI_OK;
     int64_t nc = e->cap ? e->cap : 64;

@@ -3,6 +3,8 @@
  * Pattern::find_matches + SplitDelimiterBehavior semantics.
  * Invariant: splits with id >= 0 (added tokens) pass through untouched, and
  * empty splits are dropped, as HF's PreTokenizedString::split does. */
+#include <pthread.h>
+
 #include "tokenizer.h"
 
 void tok_pretok_free(tok_pretok *p) {
@@ -18,8 +20,7 @@ void tok_pretok_free(tok_pretok *p) {
 uint32_t tok_byte_char[256];
 static int16_t char_byte[324]; /* byte chars are all < 324 */
 
-void tok_bytelevel_init(void) {
-    /* idempotent and race-free: every thread writes the same values */
+static void bytelevel_fill(void) {
     uint32_t n = 0;
     for (int b = 0; b < 256; b++) {
         bool keep = (b >= '!' && b <= '~') || (b >= 0xa1 && b <= 0xac) || (b >= 0xae && b <= 0xff);
@@ -27,6 +28,11 @@ void tok_bytelevel_init(void) {
     }
     for (int c = 0; c < 324; c++) char_byte[c] = -1;
     for (int b = 0; b < 256; b++) char_byte[tok_byte_char[b]] = (int16_t)b;
+}
+
+void tok_bytelevel_init(void) {
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, bytelevel_fill);
 }
 
 int tok_char_byte(uint32_t c) { return c < 324 ? char_byte[c] : -1; }

@@ -52,6 +52,7 @@ senti_status tok_str_push(tok_str *t, uint32_t c, int32_t a0, int32_t a1) {
 }
 
 senti_status tok_str_append(tok_str *t, const tok_str *src, size_t off, size_t len) {
+    if (len == 0) return SENTI_OK;
     if (tok_str_reserve(t, t->len + len)) return SENTI_ERR_NO_MEMORY;
     memcpy(t->s + t->len, src->s + off, len);
     memcpy(t->a0 + t->len, src->a0 + off, len * 4);
@@ -121,9 +122,10 @@ senti_status tok_utf8_repair(const char *s, size_t n, tok_str *out, int32_t *n_c
         } else need = -1;
         size_t j = i + 1;
         bool ok = need >= 0;
-        for (int k = 0; ok && k < need; k++, j++) {
+        for (int k = 0; ok && k < need; k++) {
             unsigned char lo_k = k == 0 ? lo : 0x80, hi_k = k == 0 ? hi : 0xbf;
             if (j >= n || u[j] < lo_k || u[j] > hi_k) ok = false;
+            else j++;
         }
         if (!ok) {
             /* j is the first byte not part of the maximal subpart */
@@ -277,28 +279,38 @@ senti_status tok_splits_push(tok_splits *s, size_t off, size_t len, int32_t id) 
 
 senti_status tok_tokens_push(tok_tokens *t, int32_t id, size_t off, size_t len) {
     if (tok_grow((void **)&t->v, &t->cap, t->n + 1, sizeof(tok_token))) return SENTI_ERR_NO_MEMORY;
-    t->v[t->n++] = (tok_token){id, (uint32_t)off, (uint32_t)len};
+    t->v[t->n++] = (tok_token){id, (uint32_t)off, (uint32_t)len, false};
+    return SENTI_OK;
+}
+
+senti_status tok_tokens_push_raw(tok_tokens *t, int32_t id, size_t off, size_t len) {
+    if (tok_tokens_push(t, id, off, len)) return SENTI_ERR_NO_MEMORY;
+    t->v[t->n - 1].raw = true;
     return SENTI_OK;
 }
 
 void tok_strlist_free(tok_strlist *l) {
     for (size_t i = 0; i < l->n; i++) senti_mfree(l->v[i]);
     senti_mfree(l->v);
+    senti_mfree(l->len);
     memset(l, 0, sizeof *l);
 }
 
 senti_status tok_strlist_push(tok_strlist *l, const char *s, size_t n) {
-    if (tok_grow((void **)&l->v, &l->cap, l->n + 1, sizeof(char *))) return SENTI_ERR_NO_MEMORY;
+    if (tok_grow((void **)&l->v, &l->cap, l->n + 1, sizeof(char *)) ||
+        tok_grow((void **)&l->len, &l->len_cap, l->n + 1, sizeof(size_t)))
+        return SENTI_ERR_NO_MEMORY;
     char *c = senti_aligned_alloc(n + 1, 8);
     if (!c) return senti_error(SENTI_ERR_NO_MEMORY, "tokenizer: out of memory");
     memcpy(c, s, n);
     c[n] = 0;
+    l->len[l->n] = n;
     l->v[l->n++] = c;
     return SENTI_OK;
 }
 
 void tok_ctx_free(tok_ctx *c) {
-    for (int i = 0; i < 3; i++) tok_str_free(&c->str[i]);
+    for (int i = 0; i < 2; i++) tok_str_free(&c->str[i]);
     for (int i = 0; i < 2; i++) senti_mfree(c->sp[i].v);
     senti_mfree(c->toks.v);
     senti_mfree(c->mt.v);
@@ -315,8 +327,7 @@ void tok_ctx_free(tok_ctx *c) {
 senti_status tok_regex_compile(tok_regex *r, const char *pattern, size_t len, bool literal) {
     int err;
     PCRE2_SIZE eoff;
-    uint32_t opts = PCRE2_UTF | PCRE2_UCP | PCRE2_NO_UTF_CHECK;
-    if (literal) opts |= PCRE2_LITERAL;
+    uint32_t opts = PCRE2_UTF | PCRE2_NO_UTF_CHECK | (literal ? PCRE2_LITERAL : PCRE2_UCP);
     r->code = pcre2_compile((PCRE2_SPTR)pattern, len, opts, &err, &eoff, NULL);
     if (!r->code) {
         PCRE2_UCHAR msg[256];

@@ -23,20 +23,6 @@ static senti_status run_model(const tok_model *m, tok_ctx *ctx, const char *w, s
     return senti_error(SENTI_ERR_UNSUPPORTED, "tokenizer: unknown model type %d", (int)m->type);
 }
 
-static const char *token_str(const senti_tokenizer *t, int32_t id, size_t *len) {
-    const tok_added *a = tok_added_by_id(&t->added, id);
-    if (a) {
-        *len = a->len;
-        return a->content;
-    }
-    const char *s = tok_vocab_str(&t->model.vocab, id, len);
-    if (!s) {
-        *len = 0;
-        return "";
-    }
-    return s;
-}
-
 static senti_status encode_seq(const senti_tokenizer *t, tok_ctx *ctx, const char *text, size_t len, int32_t type_id,
                                senti_encoding *enc) {
     senti_status st;
@@ -78,9 +64,8 @@ static senti_status encode_seq(const senti_tokenizer *t, tok_ctx *ctx, const cha
         tok_split s = sp->v[i];
         if (s.len == 0) continue;
         if (s.id >= 0) {
-            size_t tl;
-            const char *tk = token_str(t, s.id, &tl);
-            if ((st = tok_enc_push(enc, s.id, tk, tl, cur->a0[s.off], cur->a1[s.off + s.len - 1], type_id, (int32_t)i,
+            /* HF: an added token's value is the matched text (with any lstrip/rstrip spaces) */
+            if ((st = tok_enc_push(enc, s.id, cur->s + s.off, s.len, cur->a0[s.off], cur->a1[s.off + s.len - 1], type_id, (int32_t)i,
                                    false)))
                 return st;
             continue;
@@ -90,7 +75,8 @@ static senti_status encode_seq(const senti_tokenizer *t, tok_ctx *ctx, const cha
         for (size_t k = 0; k < ctx->toks.n; k++) {
             tok_token tk = ctx->toks.v[k];
             size_t tl = 0;
-            const char *ts2 = tok_vocab_str(&t->model.vocab, tk.id, &tl);
+            const char *ts2 = tk.raw ? cur->s + s.off + tk.off : tok_vocab_str(&t->model.vocab, tk.id, &tl);
+            if (tk.raw) tl = tk.len;
             if (!ts2) ts2 = "", tl = 0;
             size_t b = s.off + tk.off, e = b + (tk.len ? tk.len : 1) - 1;
             if (e >= cur->len) e = cur->len - 1;
@@ -234,7 +220,7 @@ int32_t senti_tokenizer_token_to_id(const senti_tokenizer *t, const char *token)
 
 const char *senti_tokenizer_id_to_token(const senti_tokenizer *t, int32_t id) {
     const tok_added *a = tok_added_by_id(&t->added, id);
-    if (a) return a->content;
+    if (a) return a->ncontent;
     return tok_vocab_str(&t->model.vocab, id, NULL);
 }
 
@@ -246,27 +232,26 @@ static bool is_special_content(const senti_tokenizer *t, const char *s, size_t n
     return false;
 }
 
-char *senti_tokenizer_decode(const senti_tokenizer *t, const int32_t *ids, int64_t n, int skip_special) {
+char *senti_tokenizer_decode(const senti_tokenizer *t, const int32_t *ids, int64_t n, int skip_special,
+                             size_t *len_out) {
     tok_strlist l = {0};
     char *res = NULL;
     for (int64_t i = 0; i < n; i++) {
         size_t len;
         const char *s;
         const tok_added *a = tok_added_by_id(&t->added, ids[i]);
-        if (a) {
-            s = a->content;
-            len = a->len;
+        if (a) { /* HF returns the normalized content of normalized added tokens */
+            s = a->ncontent;
+            len = a->nlen;
         } else if (!(s = tok_vocab_str(&t->model.vocab, ids[i], &len))) {
             continue;
         }
         if (skip_special && is_special_content(t, s, len)) continue;
         if (tok_strlist_push(&l, s, len)) goto done;
     }
-    if (t->decoder) {
-        if (tok_decode_chain(t->decoder, &l)) goto done;
-    }
+    if (t->decoder && tok_decode_chain(t->decoder, &l)) goto done;
     size_t total = 1;
-    for (size_t i = 0; i < l.n; i++) total += strlen(l.v[i]) + (t->decoder ? 0 : 1);
+    for (size_t i = 0; i < l.n; i++) total += l.len[i] + (t->decoder ? 0 : 1);
     res = senti_aligned_alloc(total, 8);
     if (!res) {
         senti_error(SENTI_ERR_NO_MEMORY, "decode: out of memory");
@@ -275,11 +260,11 @@ char *senti_tokenizer_decode(const senti_tokenizer *t, const int32_t *ids, int64
     size_t at = 0;
     for (size_t i = 0; i < l.n; i++) {
         if (!t->decoder && i > 0) res[at++] = ' ';
-        size_t k = strlen(l.v[i]);
-        memcpy(res + at, l.v[i], k);
-        at += k;
+        memcpy(res + at, l.v[i], l.len[i]);
+        at += l.len[i];
     }
     res[at] = 0;
+    if (len_out) *len_out = at;
 done:
     tok_strlist_free(&l);
     return res;
@@ -369,6 +354,8 @@ senti_tokenizer *senti_tokenizer_load(const char *path) {
         }
     } else if (ends_with(path, ".txt")) {
         st = tok_load_vocab_txt(t, path, true, true, -1);
+    } else if (ends_with(path, ".tiktoken")) {
+        st = tok_load_tiktoken(t, path);
     } else if (ends_with(path, ".model")) {
         st = tok_load_spm(t, path);
     } else {

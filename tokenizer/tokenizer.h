@@ -9,8 +9,9 @@
  *   points instead of bytes since offsets are reported in code points).
  * - A senti_tokenizer is immutable after load; encode keeps all its scratch in
  *   a per-call tok_ctx, so encode/decode are thread-safe on a shared tokenizer.
- * - All heap traffic goes through senti_malloc/senti_mfree (jansson and PCRE2
- *   keep their own allocators for their internal, load-time structures). */
+ * - All heap traffic goes through senti_malloc/senti_mfree, except inside the
+ *   libraries: jansson (while loading JSON) and PCRE2 (compiled regexes, and
+ *   one match block per encode call that uses a regex). */
 #ifndef SENTI_TOKENIZER_H
 #define SENTI_TOKENIZER_H
 
@@ -105,6 +106,7 @@ senti_status tok_splits_push(tok_splits *s, size_t off, size_t len, int32_t id);
 typedef struct tok_token {
     int32_t id;
     uint32_t off, len;
+    bool raw; /* token string is the text itself (Unigram), not the vocab piece */
 } tok_token;
 
 typedef struct tok_tokens {
@@ -113,6 +115,7 @@ typedef struct tok_tokens {
 } tok_tokens;
 
 senti_status tok_tokens_push(tok_tokens *t, int32_t id, size_t off, size_t len);
+senti_status tok_tokens_push_raw(tok_tokens *t, int32_t id, size_t off, size_t len);
 
 /* ---- regex helper (PCRE2, UTF + UCP, JIT when available) ----------------- */
 
@@ -129,7 +132,7 @@ typedef struct tok_matches { tok_match *v; size_t n, cap; } tok_matches;
 /* Per-call scratch: everything encode mutates. */
 typedef struct tok_ctx {
     tok_matches mt;
-    tok_str str[3];        /* ping-pong buffers for normalizers / transforms */
+    tok_str str[2];        /* current text and the buffer transforms write into */
     tok_splits sp[2];
     tok_tokens toks;
     pcre2_match_data *md;
@@ -216,7 +219,7 @@ typedef struct tok_model {
     int32_t unk_id;                 /* -1: none */
     char *prefix;                   /* WordPiece/BPE continuing_subword_prefix ("" none) */
     char *suffix;                   /* BPE end_of_word_suffix */
-    int max_input_chars;            /* WordPiece */
+    int max_input_chars;            /* WordPiece; Unigram: longest piece in bytes */
     bool byte_fallback, fuse_unk, ignore_merges;
     tok_merge_entry *merges; uint32_t merges_nslots; /* BPE: (a,b) -> rank,id */
     int32_t byte_ids[256];          /* byte fallback ids (<0xXX>), -1 absent */
@@ -228,6 +231,9 @@ typedef struct tok_model {
 void tok_model_free(tok_model *m);
 senti_status tok_merges_add(tok_model *m, int32_t a, int32_t b, int32_t rank, int32_t id);
 senti_status tok_merges_build(tok_model *m, size_t n);
+/* Add merge (a, b) of rank `rank`, checking a, b and their fusion are in the vocab. */
+senti_status tok_bpe_add_merge(tok_model *m, const char *path, size_t line, const char *a, size_t al, const char *b,
+                               size_t bl, int32_t rank);
 /* Tokenize word w[0..n) into ctx->toks (appended). */
 senti_status tok_wordpiece_tokenize(const tok_model *m, tok_ctx *ctx, const char *w, size_t n);
 senti_status tok_bpe_tokenize(const tok_model *m, tok_ctx *ctx, const char *w, size_t n);
@@ -289,7 +295,7 @@ typedef struct tok_decoder {
 void tok_decoder_free(tok_decoder *d);
 
 /* A list of strings being decoded (HF decode_chain). */
-typedef struct tok_strlist { char **v; size_t n, cap; } tok_strlist;
+typedef struct tok_strlist { char **v; size_t *len; size_t n, cap, len_cap; } tok_strlist; /* strings may hold NUL */
 void tok_strlist_free(tok_strlist *l);
 senti_status tok_strlist_push(tok_strlist *l, const char *s, size_t n);
 senti_status tok_decode_chain(const tok_decoder *d, tok_strlist *l);
@@ -316,7 +322,6 @@ struct senti_encoding {
 
 senti_status tok_enc_push(senti_encoding *e, int32_t id, const char *tok, size_t toklen,
                           int32_t s, int32_t end, int32_t type_id, int32_t word, bool special);
-void tok_enc_clear(senti_encoding *e);
 /* Post-process (truncation already done): a and optional b into out. */
 senti_status tok_post_process(const tok_post *p, senti_encoding *a, senti_encoding *b,
                               bool add_special, senti_encoding *out);
@@ -328,6 +333,8 @@ senti_status tok_load_vocab_txt(senti_tokenizer *t, const char *path, bool lower
                                 bool chinese, int strip_accents);
 senti_status tok_load_vocab_json(senti_tokenizer *t, const char *vocab, const char *merges);
 senti_status tok_load_spm(senti_tokenizer *t, const char *path);
+senti_status tok_load_tiktoken(senti_tokenizer *t, const char *path);
+bool tok_is_tiktoken(const char *data, size_t n); /* "base64 rank" lines? */
 senti_status tok_added_build(senti_tokenizer *t);
 senti_status tok_added_push(tok_added_set *s, const char *content, size_t len, int32_t id, bool single_word,
                             bool lstrip, bool rstrip, bool normalized, bool special);
