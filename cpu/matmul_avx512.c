@@ -107,7 +107,9 @@ static inline __attribute__((always_inline)) void gemv_tile(int RA, senti_type b
     for (; k + 16 <= K; k += 16) {
         __m512 w[4];
         for (int j = 0; j < 4; j++) {
-            _mm_prefetch(b[j] + (k + 256) * esz, _MM_HINT_T0);
+            /* f32 rows stream well on the hardware prefetcher alone
+             * (measured: software prefetch cost ~5-10% here) */
+            if (bt != SENTI_TYPE_F32) _mm_prefetch(b[j] + (k + 256) * esz, _MM_HINT_T0);
             w[j] = load_w16(bt, b[j], k, 0xffff);
         }
         for (int i = 0; i < RA; i++) {
