@@ -549,6 +549,19 @@ CPU_KERNEL(matmul) {
                                       (b->ne[2] == 1 || b->nb[2] >= (size_t)b->ne[3] * esz));
     const senti_type bt_run = b_direct ? bt : SENTI_TYPE_F32; /* copies are widened to f32 */
     const int64_t n_batch = a->ne[0] * a->ne[1];
+    /* One weight for every batch entry (a Linear layer over [B, T, K]) and
+     * rows of a evenly spaced across the batch: one GEMM of B*T rows. */
+    const bool rows_even = (a->ne[1] == 1 || a->nb[1] == (size_t)M * a->nb[2]) &&
+                           (a->ne[0] == 1 || a->nb[0] == (size_t)a->ne[1] * (size_t)M * a->nb[2]);
+    if (n_batch > 1 && b->ne[0] == 1 && b->ne[1] == 1 && a_direct && b_direct && M > 1 && rows_even) {
+        const size_t wsz = gemm_ws_size(ctx, M * n_batch, N, K, bt_run, trans_b);
+        char *gws = wsz ? cpu_scratch(ctx, wsz) : NULL;
+        if (wsz && !gws) return senti_error(SENTI_ERR_NO_MEMORY, "matmul %s: %zu bytes of scratch", dst->name, wsz);
+        size_t ldb = b->ne[2] == 1 ? senti_row_size(bt, b->ne[3]) : b->nb[2];
+        gemm_run(ctx, M * n_batch, N, K, (const float *)a->data, (int64_t)(a->nb[2] / 4), bt_run, b->data, ldb, trans_b,
+                 (float *)dst->data, N, gws);
+        return SENTI_OK;
+    }
     /* Many small products (attention heads): one thread per product beats
      * splitting each product, which would open a parallel region per head. */
     const int nth = n_threads(ctx);
