@@ -55,14 +55,6 @@ static tok_prepend_scheme scheme(json_t *o) {
 }
 
 /* ---- base64 (precompiled_charsmap) ---- */
-static int b64v(char c) {
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (c >= '0' && c <= '9') return c - '0' + 52;
-    if (c == '+') return 62;
-    if (c == '/') return 63;
-    return -1;
-}
 static senti_status b64_decode(const char *s, unsigned char **out, size_t *n) {
     size_t l = strlen(s), k = 0;
     unsigned char *o = senti_malloc(l / 4 * 3 + 4);
@@ -70,7 +62,7 @@ static senti_status b64_decode(const char *s, unsigned char **out, size_t *n) {
     uint32_t acc = 0;
     int bits = 0;
     for (size_t i = 0; i < l; i++) {
-        int v = b64v(s[i]);
+        int v = tok_b64_value((unsigned char)s[i]);
         if (v < 0) continue;
         acc = (acc << 6) | (uint32_t)v;
         bits += 6;

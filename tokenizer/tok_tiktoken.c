@@ -15,18 +15,10 @@ static const char *TIKTOKEN_RE =
     "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|"
     "\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
 
-static int b64(unsigned char c) {
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (c >= '0' && c <= '9') return c - '0' + 52;
-    if (c == '+') return 62;
-    if (c == '/') return 63;
-    return -1;
-}
 
 bool tok_is_tiktoken(const char *data, size_t n) {
     size_t i = 0;
-    while (i < n && i < 256 && (b64((unsigned char)data[i]) >= 0 || data[i] == '=')) i++;
+    while (i < n && i < 256 && (tok_b64_value((unsigned char)data[i]) >= 0 || data[i] == '=')) i++;
     return i > 0 && i + 1 < n && data[i] == ' ' && data[i + 1] >= '0' && data[i + 1] <= '9';
 }
 
@@ -114,7 +106,7 @@ senti_status tok_load_tiktoken(senti_tokenizer *t, const char *path) {
         int bits = 0;
         size_t nb = 0;
         for (const char *q = s; q < sp; q++) {
-            int v = b64((unsigned char)*q);
+            int v = tok_b64_value((unsigned char)*q);
             if (v < 0) {
                 if (*q == '=') break;
                 st = senti_error(SENTI_ERR_BAD_FILE, "%s:%zu: bad base64", path, line);

@@ -369,3 +369,12 @@ io:
     fclose(f);
     return senti_error(SENTI_ERR_IO, "%s: read failed: %s", path, strerror(errno));
 }
+
+int tok_b64_value(unsigned char c) {
+    if (c >= 'A' && c <= 'Z') return c - 'A';
+    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+    if (c >= '0' && c <= '9') return c - '0' + 52;
+    if (c == '+') return 62;
+    if (c == '/') return 63;
+    return -1;
+}

@@ -344,6 +344,8 @@ senti_status tok_added_split(const tok_added_set *set, bool normalized, const to
                              tok_splits *out);
 void tok_added_free(tok_added_set *s);
 senti_status tok_read_file(const char *path, char **data, size_t *n);
+/* Value of one base64 digit (A-Z a-z 0-9 + /), -1 for anything else. */
+int tok_b64_value(unsigned char c);
 
 /* Add the standard BERT pieces (normalizer, pre-tokenizer, post, decoder). */
 senti_status tok_setup_bert(senti_tokenizer *t, bool lowercase, bool chinese, int strip_accents);
