@@ -177,6 +177,8 @@ GOLDEN_TEST(test_gpt2, "gpt2")
 GOLDEN_TEST(test_t5, "t5-small")
 GOLDEN_TEST(test_llama2_model, "llama2-model")
 GOLDEN_TEST(test_spm_ja, "spm-test-ja")
+GOLDEN_TEST(test_spm_en, "spm-test")
+GOLDEN_TEST(test_llama2_json, "llama2-json")
 GOLDEN_TEST(test_bpemb, "bpemb-en")
 GOLDEN_TEST(test_llama3, "llama3")
 GOLDEN_TEST(test_synth_bpe, "synth-bpe")
@@ -427,6 +429,8 @@ static Suite *suite(void) {
     tcase_add_test(g, test_t5);
     tcase_add_test(g, test_llama2_model);
     tcase_add_test(g, test_spm_ja);
+    tcase_add_test(g, test_spm_en);
+    tcase_add_test(g, test_llama2_json);
     tcase_add_test(g, test_bpemb);
     tcase_add_test(g, test_llama3);
     tcase_add_test(g, test_synth_bpe);
