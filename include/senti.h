@@ -139,6 +139,65 @@ const uint8_t *senti_encoding_special_mask(const senti_encoding *e);
 const char *senti_encoding_token(const senti_encoding *e, int64_t i); /* token string, borrowed */
 void senti_encoding_free(senti_encoding *e); /* accepts NULL */
 
+/* ---- models -------------------------------------------------------------------
+ * A HuggingFace model directory (config.json + model.safetensors or a sharded
+ * model.safetensors.index.json) loaded for inference on the CPU. Supported:
+ * BERT, RoBERTa, XLM-RoBERTa, CamemBERT and DistilBERT as *Model,
+ * *ForSequenceClassification and *ForTokenClassification. Weights stored as
+ * f16 / bf16 are converted once at load to f32.
+ *
+ * Thread-safety: a model is not safe for concurrent forwards (it owns one
+ * activation arena); accessors may be called from any thread. */
+
+typedef struct senti_model senti_model;
+
+typedef enum senti_model_head {
+    SENTI_HEAD_SEQUENCE_CLASSIFICATION = 0, /* output [B, num_labels] logits */
+    SENTI_HEAD_TOKEN_CLASSIFICATION,        /* output [B, T, num_labels] logits */
+    SENTI_HEAD_BASE,                        /* output [B, T, hidden] last hidden state */
+} senti_model_head;
+
+/* Load dir with n_threads CPU threads (<= 0: all cores). Everything (config
+ * keys, every tensor's name, dtype and shape) is validated here. NULL with
+ * senti_last_error() naming the file and the key or tensor on failure. */
+senti_model *senti_model_load(const char *dir, int n_threads);
+void senti_model_free(senti_model *m); /* accepts NULL */
+
+/* Run a right-padded batch: ids [batch, seq_len] row-major; type_ids (NULL:
+ * zeros) and attention_mask (NULL: all ones; 1 = real token, 0 = padding) of
+ * the same shape. On success *out is a new array (release it with
+ * senti_model_output_free) of the shape in shape[0..*ndim): see
+ * senti_model_head. A padded row gives the same values as that input alone
+ * (positions under mask 0 of token outputs are unspecified). Errors:
+ * INVALID_ARG (id, type id or length out of range), NO_MEMORY, BACKEND. */
+senti_status senti_model_forward(senti_model *m, const int32_t *ids, const int32_t *type_ids,
+                                 const int32_t *attention_mask, int64_t batch, int64_t seq_len, float **out,
+                                 int64_t shape[3], int *ndim);
+void senti_model_output_free(float *p); /* accepts NULL */
+
+/* Pool a last hidden state [batch, seq_len, hidden] into out [batch, hidden]:
+ * mean = mask-weighted mean over real tokens (mask NULL: all ones),
+ * cls = position 0. */
+typedef enum senti_pooling { SENTI_POOL_CLS = 0, SENTI_POOL_MEAN } senti_pooling;
+void senti_pool(const float *hidden_state, const int32_t *attention_mask, int64_t batch, int64_t seq_len,
+                int64_t hidden, senti_pooling mode, float *out);
+
+/* Accessors; strings are borrowed and live as long as the model. */
+const char *senti_model_architecture(const senti_model *m); /* config.json's architectures[0] */
+const char *senti_model_type(const senti_model *m);         /* "bert", "roberta", "distilbert" */
+senti_model_head senti_model_get_head(const senti_model *m);
+int64_t senti_model_num_labels(const senti_model *m);       /* 0 for base models */
+const char *senti_model_label(const senti_model *m, int64_t i); /* id2label[i], or NULL */
+int64_t senti_model_hidden_size(const senti_model *m);
+int64_t senti_model_num_layers(const senti_model *m);
+int64_t senti_model_num_heads(const senti_model *m);
+int64_t senti_model_vocab_size(const senti_model *m);
+int64_t senti_model_max_length(const senti_model *m);        /* longest input */
+int64_t senti_model_type_vocab_size(const senti_model *m);   /* 0 when the model has no token types */
+int64_t senti_model_pad_token_id(const senti_model *m);
+int64_t senti_model_num_parameters(const senti_model *m);
+const char *senti_model_weight_dtypes(const senti_model *m); /* stored dtypes, e.g. "f32" or "f16" */
+
 #ifdef __cplusplus
 }
 #endif

@@ -138,6 +138,56 @@ senti_status cfg_get_strs(const cfg_file *c, const char *key, bool required, con
  * key that disagrees is not consulted here. */
 senti_status cfg_labels(const cfg_file *c, const char ***out, int64_t *n);
 
+/* ---- models: the registry and the architecture families ----------------------
+ * registry.c maps config.json's "architectures"[0] to a family and a head;
+ * nothing else switches on the architecture. A family's load fills the
+ * common fields of senti_model and its private `impl`; forward runs one
+ * padded batch (inputs already validated against the sizes by the caller). */
+
+typedef struct model_family model_family;
+
+typedef struct model_arch {
+    const char *name;            /* "BertForSequenceClassification" */
+    const model_family *family;
+    int variant;                 /* family-specific (encoder.c: bert / roberta / distilbert) */
+    senti_model_head head;
+} model_arch;
+
+struct senti_model {
+    const model_arch *arch;
+    char *dir;                   /* owned */
+    int64_t hidden, layers, heads, vocab, type_vocab, num_labels, pad_id;
+    int64_t max_pos;             /* longest input (RoBERTa: max_position_embeddings - pad - 1) */
+    int64_t n_params;            /* every tensor in the checkpoint */
+    const char **labels;         /* id2label: n_labels_named strings borrowed from cfg; array owned */
+    int64_t n_labels_named;      /* 0 when config.json has no id2label */
+    char dtypes[64];             /* distinct stored dtypes, "f16,f32" */
+    cfg_file *cfg;               /* owned */
+    st_weights *w;               /* owned */
+    struct senti_backend *be;    /* owned */
+    senti_exec *ex;              /* owned */
+    void *impl;                  /* owned by the family */
+};
+
+/* One padded batch: ids / type_ids / mask are [B, T] row-major; type_ids and
+ * mask may be NULL (zeros / all ones). */
+typedef struct model_input {
+    const int32_t *ids, *type_ids, *mask;
+    int64_t B, T;
+} model_input;
+
+struct model_family {
+    const char *name;
+    /* read hyperparameters from m->cfg and weights from m->w; set m->impl */
+    senti_status (*load)(senti_model *m);
+    /* build the graph for in's [B, T], run it; *out (senti_malloc) gets
+     * the head's output of shape shape[0..*ndim). Not thread-safe per model. */
+    senti_status (*forward)(senti_model *m, const model_input *in, float **out, int64_t shape[3], int *ndim);
+    void (*free)(void *impl); /* accepts NULL */
+};
+
+extern const model_family model_family_encoder; /* encoder.c: BERT, RoBERTa / XLM-R / CamemBERT, DistilBERT */
+
 #ifdef __cplusplus
 }
 #endif

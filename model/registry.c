@@ -1,0 +1,183 @@
+/* registry.c — the one table from config.json's architecture name to a model
+ * family and head, and the public senti_model API on top of it.
+ *
+ * Invariant: a senti_model handed out has passed its family's load, so its
+ * config keys and every tensor it uses have been validated. */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "../cpu/cpu.h"
+#include "model.h"
+
+enum { ENC_BERT = 0, ENC_ROBERTA = 1, ENC_DISTILBERT = 2 }; /* = encoder.c's variants */
+
+#define ENC(name, variant, head) {name, &model_family_encoder, variant, head}
+static const model_arch ARCHS[] = {
+    ENC("BertModel", ENC_BERT, SENTI_HEAD_BASE),
+    ENC("BertForSequenceClassification", ENC_BERT, SENTI_HEAD_SEQUENCE_CLASSIFICATION),
+    ENC("BertForTokenClassification", ENC_BERT, SENTI_HEAD_TOKEN_CLASSIFICATION),
+    ENC("RobertaModel", ENC_ROBERTA, SENTI_HEAD_BASE),
+    ENC("RobertaForSequenceClassification", ENC_ROBERTA, SENTI_HEAD_SEQUENCE_CLASSIFICATION),
+    ENC("RobertaForTokenClassification", ENC_ROBERTA, SENTI_HEAD_TOKEN_CLASSIFICATION),
+    ENC("XLMRobertaModel", ENC_ROBERTA, SENTI_HEAD_BASE),
+    ENC("XLMRobertaForSequenceClassification", ENC_ROBERTA, SENTI_HEAD_SEQUENCE_CLASSIFICATION),
+    ENC("XLMRobertaForTokenClassification", ENC_ROBERTA, SENTI_HEAD_TOKEN_CLASSIFICATION),
+    ENC("CamembertModel", ENC_ROBERTA, SENTI_HEAD_BASE),
+    ENC("CamembertForSequenceClassification", ENC_ROBERTA, SENTI_HEAD_SEQUENCE_CLASSIFICATION),
+    ENC("CamembertForTokenClassification", ENC_ROBERTA, SENTI_HEAD_TOKEN_CLASSIFICATION),
+    ENC("DistilBertModel", ENC_DISTILBERT, SENTI_HEAD_BASE),
+    ENC("DistilBertForSequenceClassification", ENC_DISTILBERT, SENTI_HEAD_SEQUENCE_CLASSIFICATION),
+    ENC("DistilBertForTokenClassification", ENC_DISTILBERT, SENTI_HEAD_TOKEN_CLASSIFICATION),
+};
+#undef ENC
+
+static const model_arch *find_arch(const char *name) {
+    for (size_t i = 0; i < sizeof ARCHS / sizeof ARCHS[0]; i++)
+        if (strcmp(ARCHS[i].name, name) == 0) return &ARCHS[i];
+    return NULL;
+}
+
+/* Distinct stored dtypes of the checkpoint, sorted by senti_type, into m->dtypes;
+ * and the parameter count (every tensor). */
+static void scan_weights(senti_model *m) {
+    unsigned seen = 0;
+    m->n_params = 0;
+    for (int64_t i = 0; i < st_weights_count(m->w); i++) {
+        const st_tensor *t = st_weights_get(m->w, i);
+        m->n_params += t->numel;
+        if (t->type < SENTI_TYPE_COUNT) seen |= ST_TYPE_BIT(t->type);
+    }
+    m->dtypes[0] = '\0';
+    for (int t = 0; t < SENTI_TYPE_COUNT; t++) {
+        if (!(seen & ST_TYPE_BIT(t))) continue;
+        size_t n = strlen(m->dtypes);
+        snprintf(m->dtypes + n, sizeof m->dtypes - n, "%s%s", n ? "," : "", senti_type_name((senti_type)t));
+    }
+}
+
+senti_model *senti_model_load(const char *dir, int n_threads) {
+    if (!dir) {
+        senti_error(SENTI_ERR_INVALID_ARG, "senti_model_load: dir is NULL");
+        return NULL;
+    }
+    senti_model *m = senti_calloc(1, sizeof *m);
+    const char **archs = NULL;
+    int64_t n_archs = 0;
+    char path[4096];
+    if (!m || !(m->dir = senti_strdup(dir))) {
+        senti_error(SENTI_ERR_NO_MEMORY, "out of memory loading %s", dir);
+        goto fail;
+    }
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    m->cfg = cfg_load(path);
+    if (!m->cfg) goto fail;
+    if (cfg_get_strs(m->cfg, "architectures", true, &archs, &n_archs) != SENTI_OK) goto fail;
+    if (n_archs < 1) {
+        senti_error(SENTI_ERR_BAD_FILE, "%s: key 'architectures' is empty", path);
+        goto fail;
+    }
+    m->arch = find_arch(archs[0]);
+    if (!m->arch) {
+        senti_error(SENTI_ERR_UNSUPPORTED, "%s: unknown architecture '%s' (key 'architectures')", path, archs[0]);
+        goto fail;
+    }
+    m->w = st_weights_load(dir);
+    if (!m->w) goto fail;
+    scan_weights(m);
+    if (m->arch->family->load(m) != SENTI_OK) goto fail;
+    m->be = senti_backend_cpu_init(n_threads);
+    if (!m->be) goto fail;
+    m->ex = exec_init(m->be, NULL);
+    if (!m->ex) goto fail;
+    senti_mfree(archs);
+    return m;
+fail:
+    senti_mfree(archs);
+    senti_model_free(m);
+    return NULL;
+}
+
+void senti_model_free(senti_model *m) {
+    if (!m) return;
+    if (m->arch && m->impl) m->arch->family->free(m->impl);
+    exec_free(m->ex);
+    senti_backend_free(m->be);
+    senti_mfree(m->labels);
+    st_weights_free(m->w);
+    cfg_free(m->cfg);
+    senti_mfree(m->dir);
+    senti_mfree(m);
+}
+
+senti_status senti_model_forward(senti_model *m, const int32_t *ids, const int32_t *type_ids,
+                                 const int32_t *attention_mask, int64_t batch, int64_t seq_len, float **out,
+                                 int64_t shape[3], int *ndim) {
+    if (!m || !ids || !out || !shape || !ndim)
+        return senti_error(SENTI_ERR_INVALID_ARG, "senti_model_forward: NULL argument");
+    *out = NULL;
+    if (batch < 1 || seq_len < 1)
+        return senti_error(SENTI_ERR_INVALID_ARG, "senti_model_forward: empty batch (%lld x %lld)", (long long)batch,
+                           (long long)seq_len);
+    if (seq_len > senti_model_max_length(m))
+        return senti_error(SENTI_ERR_INVALID_ARG, "senti_model_forward: %lld tokens, the model takes at most %lld",
+                           (long long)seq_len, (long long)senti_model_max_length(m));
+    for (int64_t i = 0; i < batch * seq_len; i++) {
+        if (ids[i] < 0 || ids[i] >= m->vocab)
+            return senti_error(SENTI_ERR_INVALID_ARG, "senti_model_forward: id %d at [%lld,%lld] outside [0,%lld)",
+                               ids[i], (long long)(i / seq_len), (long long)(i % seq_len), (long long)m->vocab);
+        if (type_ids && (type_ids[i] < 0 || type_ids[i] >= (m->type_vocab ? m->type_vocab : 1)))
+            return senti_error(SENTI_ERR_INVALID_ARG,
+                               "senti_model_forward: token type %d at [%lld,%lld] outside [0,%lld)", type_ids[i],
+                               (long long)(i / seq_len), (long long)(i % seq_len),
+                               (long long)(m->type_vocab ? m->type_vocab : 1));
+        if (attention_mask && attention_mask[i] != 0 && attention_mask[i] != 1)
+            return senti_error(SENTI_ERR_INVALID_ARG, "senti_model_forward: attention mask value %d is not 0 or 1",
+                               attention_mask[i]);
+    }
+    model_input in = {ids, type_ids, attention_mask, batch, seq_len};
+    return m->arch->family->forward(m, &in, out, shape, ndim);
+}
+
+void senti_model_output_free(float *p) { senti_mfree(p); }
+
+void senti_pool(const float *hs, const int32_t *mask, int64_t B, int64_t T, int64_t H, senti_pooling mode,
+                float *out) {
+    for (int64_t b = 0; b < B; b++) {
+        float *o = out + b * H;
+        if (mode == SENTI_POOL_CLS) {
+            memcpy(o, hs + b * T * H, (size_t)H * sizeof *o);
+            continue;
+        }
+        double n = 0;
+        for (int64_t h = 0; h < H; h++) o[h] = 0;
+        for (int64_t t = 0; t < T; t++) {
+            if (mask && !mask[b * T + t]) continue;
+            n += 1;
+            for (int64_t h = 0; h < H; h++) o[h] += hs[(b * T + t) * H + h];
+        }
+        /* as sentence-transformers: the count is clamped to avoid 0/0 */
+        for (int64_t h = 0; h < H; h++) o[h] = (float)(o[h] / (n > 1e-9 ? n : 1e-9));
+    }
+}
+
+const char *senti_model_architecture(const senti_model *m) { return m->arch->name; }
+const char *senti_model_type(const senti_model *m) {
+    const char *t = NULL;
+    static const char *const VARIANT[] = {"bert", "roberta", "distilbert"};
+    if (cfg_opt_str(m->cfg, "model_type", NULL, &t) != SENTI_OK || !t) t = VARIANT[m->arch->variant];
+    return t;
+}
+senti_model_head senti_model_get_head(const senti_model *m) { return m->arch->head; }
+int64_t senti_model_num_labels(const senti_model *m) { return m->num_labels; }
+const char *senti_model_label(const senti_model *m, int64_t i) {
+    return (m->labels && i >= 0 && i < m->n_labels_named) ? m->labels[i] : NULL;
+}
+int64_t senti_model_hidden_size(const senti_model *m) { return m->hidden; }
+int64_t senti_model_num_layers(const senti_model *m) { return m->layers; }
+int64_t senti_model_num_heads(const senti_model *m) { return m->heads; }
+int64_t senti_model_vocab_size(const senti_model *m) { return m->vocab; }
+int64_t senti_model_max_length(const senti_model *m) { return m->max_pos; }
+int64_t senti_model_type_vocab_size(const senti_model *m) { return m->type_vocab; }
+int64_t senti_model_pad_token_id(const senti_model *m) { return m->pad_id; }
+int64_t senti_model_num_parameters(const senti_model *m) { return m->n_params; }
+const char *senti_model_weight_dtypes(const senti_model *m) { return m->dtypes; }
