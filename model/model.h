@@ -188,6 +188,141 @@ struct model_family {
 
 extern const model_family model_family_encoder; /* encoder.c: BERT, RoBERTa / XLM-R / CamemBERT, DistilBERT */
 
+
+/* ---- GGUF (gguf.c) -------------------------------------------------------------
+ * File layout (little-endian): "GGUF", u32 version (2 or 3), u64 n_tensors,
+ * u64 n_kv; n_kv key/values (string key, u32 value type, value); n_tensors
+ * tensor infos (string name, u32 n_dims, u64 ne[n_dims] innermost first,
+ * u32 ggml type, u64 offset relative to the data section); padding to
+ * general.alignment (u32, default 32); the data section. A string is a u64
+ * length then that many bytes (no NUL). An array is u32 element type, u64
+ * count, then the elements (arrays may nest).
+ *
+ * Invariants once loaded: every count, length and offset was checked against
+ * the file with overflow-safe arithmetic before use; keys and tensor names
+ * are unique; every tensor's data is aligned to general.alignment, lies inside
+ * the file, has exactly the size its type and shape need, and no two
+ * non-empty tensors overlap. A loaded file is immutable (concurrent lookups
+ * are safe); strings are NUL-terminated copies owned by the file. */
+
+typedef enum gguf_vtype {
+    GGUF_VT_U8 = 0, GGUF_VT_I8 = 1, GGUF_VT_U16 = 2, GGUF_VT_I16 = 3, GGUF_VT_U32 = 4, GGUF_VT_I32 = 5,
+    GGUF_VT_F32 = 6, GGUF_VT_BOOL = 7, GGUF_VT_STRING = 8, GGUF_VT_ARRAY = 9, GGUF_VT_U64 = 10,
+    GGUF_VT_I64 = 11, GGUF_VT_F64 = 12,
+    GGUF_VT_COUNT
+} gguf_vtype;
+
+#define GGUF_MAX_DIMS 4
+#define GGUF_MAX_DEPTH 8          /* deepest nesting of arrays accepted */
+#define GGUF_DEFAULT_ALIGNMENT 32
+
+/* One value. Scalars are widened: unsigned types in u, signed in i, f32/f64
+ * in f, bool in b. An array of fixed-size elements points at its raw
+ * little-endian elements (`raw`, possibly unaligned; `items` NULL); an array
+ * of strings or arrays has `items` (n values). Read them with gguf_arr_get. */
+typedef struct gguf_value gguf_value;
+struct gguf_value {
+    gguf_vtype type;
+    union {
+        uint64_t u;
+        int64_t i;
+        double f;
+        bool b;
+        struct { const char *s; uint64_t len; } str;         /* reader: NUL-terminated */
+        struct {
+            gguf_vtype type;                                  /* element type */
+            uint64_t n;
+            const void *raw;                                  /* fixed-size elements */
+            const gguf_value *items;                          /* strings / arrays */
+        } arr;
+    } v;
+};
+
+/* Bytes of one fixed-size element (0 for STRING / ARRAY / unknown). */
+size_t gguf_vtype_size(gguf_vtype t);
+const char *gguf_vtype_name(gguf_vtype t); /* "u32", ... ; "?" for unknown */
+/* Element i (< a->v.arr.n) of array a, as a value (scalars widened). */
+gguf_value gguf_arr_get(const gguf_value *a, uint64_t i);
+
+/* Value constructors for the writer (strings and arrays are borrowed). */
+static inline gguf_value gguf_val_uint(gguf_vtype t, uint64_t x) { gguf_value v = {.type = t}; v.v.u = x; return v; }
+static inline gguf_value gguf_val_int(gguf_vtype t, int64_t x) { gguf_value v = {.type = t}; v.v.i = x; return v; }
+static inline gguf_value gguf_val_float(gguf_vtype t, double x) { gguf_value v = {.type = t}; v.v.f = x; return v; }
+static inline gguf_value gguf_val_bool(bool x) { gguf_value v = {.type = GGUF_VT_BOOL}; v.v.b = x; return v; }
+static inline gguf_value gguf_val_str(const char *s) {
+    gguf_value v = {.type = GGUF_VT_STRING};
+    v.v.str.s = s;
+    v.v.str.len = strlen(s);
+    return v;
+}
+/* Array of n fixed-size elements at raw (type != STRING/ARRAY), or of n
+ * values `items` (type STRING or ARRAY). */
+static inline gguf_value gguf_val_arr(gguf_vtype type, uint64_t n, const void *raw, const gguf_value *items) {
+    gguf_value v = {.type = GGUF_VT_ARRAY};
+    v.v.arr.type = type;
+    v.v.arr.n = n;
+    v.v.arr.raw = raw;
+    v.v.arr.items = items;
+    return v;
+}
+
+typedef struct gguf_tensor {
+    const char *name;           /* borrowed: owned by the file */
+    const char *file;           /* path, for messages; borrowed */
+    senti_type type;            /* F32 / F16 / BF16 / Q8_0 / Q4_0 */
+    uint32_t ggml_type;         /* the id in the file (0, 1, 30, 8, 2) */
+    int n_dims;                 /* 1..GGUF_MAX_DIMS (0 read as a scalar: ne all 1) */
+    int64_t ne[GGUF_MAX_DIMS];  /* ggml order: ne[0] innermost; unused dims 1 */
+    int64_t numel;
+    uint64_t offset;            /* relative to the data section */
+    const void *data;           /* into the read-only mapping, aligned to the file's alignment */
+    size_t nbytes;
+} gguf_tensor;
+
+typedef struct gguf_file gguf_file;
+
+/* Map and validate one GGUF file. NULL with senti_last_error() set on failure
+ * (IO; BAD_FILE naming the file and the key or tensor and byte offset;
+ * UNSUPPORTED for a tensor type other than the five above, naming the type
+ * and the tensor; NO_MEMORY). The mapping lives until gguf_file_free. */
+gguf_file *gguf_file_load(const char *path);
+/* The same over a caller's buffer (borrowed: it must outlive the file and is
+ * not unmapped); name is used in messages. For tests and fuzzing. */
+gguf_file *gguf_file_load_buffer(const void *data, size_t size, const char *name);
+void gguf_file_free(gguf_file *f); /* accepts NULL */
+
+const char *gguf_file_path(const gguf_file *f);
+uint32_t gguf_file_version(const gguf_file *f);
+size_t gguf_file_alignment(const gguf_file *f);
+size_t gguf_file_data_offset(const gguf_file *f); /* byte offset of the data section */
+
+int64_t gguf_file_kv_count(const gguf_file *f);
+/* The i-th key/value in file order; NULL when out of range. Borrowed. */
+const char *gguf_file_kv_key(const gguf_file *f, int64_t i);
+const gguf_value *gguf_file_kv_value(const gguf_file *f, int64_t i);
+/* By key; NULL if absent (sets no error). Borrowed. */
+const gguf_value *gguf_file_find_kv(const gguf_file *f, const char *key);
+
+int64_t gguf_file_tensor_count(const gguf_file *f);
+const gguf_tensor *gguf_file_tensor(const gguf_file *f, int64_t i); /* file order; borrowed */
+const gguf_tensor *gguf_file_find_tensor(const gguf_file *f, const char *name); /* NULL if absent */
+
+/* Writer: collects key/values and tensors, then writes the file in one go.
+ * Keys and names are copied; string / array contents and tensor data are
+ * borrowed until gguf_writer_write returns. A "general.alignment" key (u32,
+ * power of two) sets the alignment; default 32. Errors: INVALID_ARG (duplicate
+ * key or name, bad type, shape not a multiple of the block), IO (naming the
+ * path), NO_MEMORY. */
+typedef struct gguf_writer gguf_writer;
+gguf_writer *gguf_writer_init(void);
+void gguf_writer_free(gguf_writer *w); /* accepts NULL */
+senti_status gguf_writer_add_kv(gguf_writer *w, const char *key, gguf_value v);
+/* ne in ggml order (ne[0] innermost), n_dims 1..GGUF_MAX_DIMS; data holds
+ * senti_row_size(type, ne[0]) * rows bytes. */
+senti_status gguf_writer_add_tensor(gguf_writer *w, const char *name, senti_type type, int n_dims,
+                                    const int64_t *ne, const void *data);
+senti_status gguf_writer_write(gguf_writer *w, const char *path);
+
 #ifdef __cplusplus
 }
 #endif

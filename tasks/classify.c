@@ -1,0 +1,110 @@
+/* classify.c — sequence classification results: softmax (single-label) or a
+ * sigmoid per label (multi-label, from config.json's problem_type), label
+ * names from the model's id2label, --top-k and --threshold.
+ *
+ * Invariants: single-label scores sum to 1 over all labels (top-k only
+ * selects which are written); names are never invented beyond HF's default
+ * "LABEL_i" for a label the config leaves unnamed. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../core/core.h"
+#include "tasks.h"
+
+senti_status task_classify_init(task_classify *c, const senti_model *m, const char *model_dir, int64_t top_k,
+                                double threshold) {
+    if (!c || !m) return senti_error(SENTI_ERR_INVALID_ARG, "task_classify_init: NULL argument");
+    if (senti_model_num_labels(m) < 1)
+        return senti_error(SENTI_ERR_INVALID_ARG, "classify: the model (%s) has no labels",
+                           senti_model_architecture(m));
+    if (!(threshold >= 0.0 && threshold <= 1.0))
+        return senti_error(SENTI_ERR_INVALID_ARG, "classify: threshold %g outside [0, 1]", threshold);
+    *c = (task_classify){.model = m, .multi_label = senti_model_num_labels(m) == 1, .top_k = top_k,
+                         .threshold = threshold};
+    if (!model_dir) return SENTI_OK;
+    size_t n = strlen(model_dir) + sizeof "/config.json";
+    char *path = malloc(n);
+    if (!path) return senti_error(SENTI_ERR_NO_MEMORY, "classify: out of memory");
+    snprintf(path, n, "%s/config.json", model_dir);
+    json_error_t err;
+    json_t *cfg = json_load_file(path, 0, &err);
+    senti_status s = SENTI_OK;
+    if (!cfg) s = senti_error(SENTI_ERR_BAD_FILE, "%s: line %d: %s", path, err.line, err.text);
+    else {
+        json_t *pt = json_object_get(cfg, "problem_type");
+        if (json_is_string(pt) && strcmp(json_string_value(pt), "multi_label_classification") == 0)
+            c->multi_label = true;
+        json_decref(cfg);
+    }
+    free(path);
+    return s;
+}
+
+typedef struct scored {
+    int64_t i;
+    double p;
+} scored;
+
+static int cmp_desc(const void *a, const void *b) {
+    const scored *x = a, *y = b;
+    if (x->p != y->p) return x->p > y->p ? -1 : 1;
+    return x->i < y->i ? -1 : x->i > y->i; /* ties: lower label id first */
+}
+
+static json_t *label_json(const senti_model *m, int64_t i) {
+    const char *l = senti_model_label(m, i);
+    if (l) return json_string(l);
+    char def[32];
+    snprintf(def, sizeof def, "LABEL_%lld", (long long)i);
+    return json_string(def);
+}
+
+static const char *label_name(const senti_model *m, int64_t i, char def[32]) {
+    const char *l = senti_model_label(m, i);
+    if (l) return l;
+    snprintf(def, 32, "LABEL_%lld", (long long)i);
+    return def;
+}
+
+json_t *task_classify_decode(void *ctx, const float *logits, int64_t n) {
+    const task_classify *c = ctx;
+    scored *s = malloc((size_t)n * sizeof *s);
+    json_t *o = json_object(), *scores = json_object();
+    if (!s || !o || !scores) goto fail;
+    if (c->multi_label) {
+        for (int64_t i = 0; i < n; i++) s[i] = (scored){i, 1.0 / (1.0 + exp(-(double)logits[i]))};
+    } else {
+        double mx = logits[0], sum = 0.0;
+        for (int64_t i = 1; i < n; i++) mx = logits[i] > mx ? logits[i] : mx;
+        for (int64_t i = 0; i < n; i++) sum += (s[i] = (scored){i, exp((double)logits[i] - mx)}).p;
+        for (int64_t i = 0; i < n; i++) s[i].p /= sum;
+    }
+    int64_t k = c->top_k > 0 && c->top_k < n ? c->top_k : n;
+    scored *best = malloc((size_t)n * sizeof *best);
+    if (!best) goto fail;
+    memcpy(best, s, (size_t)n * sizeof *s);
+    qsort(best, (size_t)n, sizeof *best, cmp_desc);
+    char def[32];
+    const scored *list = c->top_k > 0 ? best : s; /* top-k: best first; else label order */
+    for (int64_t j = 0; j < k; j++)
+        json_object_set_new(scores, label_name(c->model, list[j].i, def), json_real(list[j].p));
+    if (c->multi_label) {
+        json_t *labels = json_array();
+        for (int64_t j = 0; labels && j < k; j++)
+            if (best[j].p >= c->threshold) json_array_append_new(labels, label_json(c->model, best[j].i));
+        json_object_set_new(o, "labels", labels);
+    } else {
+        json_object_set_new(o, "label", label_json(c->model, best[0].i));
+        json_object_set_new(o, "score", json_real(best[0].p));
+    }
+    json_object_set_new(o, "scores", scores);
+    free(best);
+    free(s);
+    return o;
+fail:
+    free(s);
+    json_decref(o);
+    json_decref(scores);
+    return NULL;
+}

@@ -1,0 +1,513 @@
+/* test_tasks.c — the batch runner and classify on the tiny encoder fixtures,
+ * paired with a small WordPiece vocab.txt written to a temp dir: output in
+ * input order across length-sorted batches and windows, each result equal to
+ * the model run on that text alone (softmax / sigmoid of
+ * senti_model_forward's logits), bad records as error lines, --strict,
+ * multi-label sigmoid with threshold and top-k, progress lines, and `senti classify --resume`
+ * killed with SIGKILL at random points giving the uninterrupted run's bytes. */
+#include <check.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "senti.h"
+#include "tasks/tasks.h"
+
+static char g_root[2048];
+static char g_tmp[64] = "/tmp/senti-tasks-XXXXXX";
+static char g_vocab[128];
+
+static const char *WORDS[] = {"[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "the",   "a",    "good",  "bad",
+                              "movie", "was",   "is",    "not",   "very",   "great", "awful", "i",   "it",
+                              "and",   "film",  "really", "love", "hate",   ",",     ".",     "!",   "##s"};
+
+static void init_paths(void) {
+    const char *f = __FILE__; /* <root>/tests/test_tasks.c */
+    const char *e = strstr(f, "/tests/test_tasks.c");
+    if (e && e - f < 2000) snprintf(g_root, sizeof g_root, "%.*s", (int)(e - f), f);
+    else snprintf(g_root, sizeof g_root, ".");
+    if (!mkdtemp(g_tmp)) abort();
+    snprintf(g_vocab, sizeof g_vocab, "%s/vocab.txt", g_tmp);
+    FILE *v = fopen(g_vocab, "w");
+    if (!v) abort();
+    for (size_t i = 0; i < sizeof WORDS / sizeof *WORDS; i++) fprintf(v, "%s\n", WORDS[i]);
+    fclose(v);
+}
+
+static void fixture(char *dir, size_t n, const char *name) {
+    snprintf(dir, n, "%s/tests/fixtures/encoders/%s", g_root, name);
+}
+
+/* Logits of text (and pair) run alone, truncated to the model's max length. */
+static void alone(senti_model *m, const senti_tokenizer *tok, const char *text, const char *pair, float *logits,
+                  int64_t nl) {
+    senti_encode_opts eo = senti_encode_opts_defaults();
+    eo.truncation = SENTI_TRUNCATE_LONGEST_FIRST;
+    eo.max_length = senti_model_max_length(m);
+    senti_encoding *e = NULL;
+    ck_assert_int_eq(senti_tokenizer_encode(tok, text, strlen(text), pair, pair ? strlen(pair) : 0, &eo, &e),
+                     SENTI_OK);
+    float *out = NULL;
+    int64_t shape[3];
+    int nd;
+    ck_assert_int_eq(senti_model_forward(m, senti_encoding_ids(e), senti_encoding_type_ids(e), NULL, 1,
+                                         senti_encoding_len(e), &out, shape, &nd),
+                     SENTI_OK);
+    ck_assert_int_eq(nd, 2);
+    ck_assert_int_eq(shape[1], nl);
+    memcpy(logits, out, (size_t)nl * sizeof *out);
+    senti_model_output_free(out);
+    senti_encoding_free(e);
+}
+
+/* Run src through m with classify settings c; returns the output lines parsed
+ * as a JSON array (caller decrefs) and the status in *st. */
+static json_t *run(senti_model *m, const senti_tokenizer *tok, task_source *src, const task_runner_opts *o,
+                   task_classify *c, senti_status *st, task_stats *stats) {
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&buf, &len);
+    ck_assert_ptr_nonnull(out);
+    *st = task_run(m, tok, src, out, o, task_classify_decode, c, stats);
+    fclose(out);
+    json_t *arr = json_array();
+    char *save = NULL;
+    for (char *line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        json_error_t err;
+        json_t *j = json_loads(line, 0, &err);
+        ck_assert_msg(j != NULL, "output line is not JSON: %s", line);
+        json_array_append_new(arr, j);
+    }
+    free(buf);
+    return arr;
+}
+
+static double score_of(json_t *rec, const char *label) {
+    json_t *v = json_object_get(json_object_get(rec, "scores"), label);
+    ck_assert_msg(json_is_real(v), "no score for %s", label);
+    return json_real_value(v);
+}
+
+START_TEST(test_order_and_alone) {
+    char dir[2200];
+    fixture(dir, sizeof dir, "bert-seq-h24-a3-l2-gelu");
+    senti_model *m = senti_model_load(dir, 1);
+    senti_tokenizer *tok = senti_tokenizer_load(g_vocab);
+    ck_assert_ptr_nonnull(m);
+    ck_assert_ptr_nonnull(tok);
+    /* mixed lengths, one longer than max_position_embeddings (40) */
+    enum { N = 23 };
+    static char texts[N][512];
+    unsigned seed = 7;
+    for (int i = 0; i < N; i++) {
+        int words = i == 11 ? 60 : 1 + (int)((seed = seed * 1103515245u + 12345u) >> 16) % 14;
+        texts[i][0] = '\0';
+        for (int w = 0; w < words; w++) {
+            seed = seed * 1103515245u + 12345u;
+            strcat(texts[i], WORDS[5 + (seed >> 16) % 22]);
+            strcat(texts[i], " ");
+        }
+    }
+    const char *ptrs[N];
+    for (int i = 0; i < N; i++) ptrs[i] = texts[i];
+    task_classify c;
+    ck_assert_int_eq(task_classify_init(&c, m, dir, 0, 0.5), SENTI_OK);
+    ck_assert(!c.multi_label);
+    task_runner_opts o = task_runner_opts_defaults();
+    o.batch_size = 3;
+    o.max_batch_tokens = 48;
+    o.window = 7;
+    o.n_threads = 2;
+    task_source *src = task_source_texts(ptrs, N);
+    senti_status st;
+    task_stats stats;
+    char *pbuf = NULL;
+    size_t plen = 0;
+    o.progress = open_memstream(&pbuf, &plen);
+    json_t *res = run(m, tok, src, &o, &c, &st, &stats);
+    ck_assert_int_eq(st, SENTI_OK);
+    fclose(o.progress);
+    o.progress = NULL;
+    /* one progress line per window (7 records each), the last at 100% */
+    ck_assert_ptr_nonnull(strstr(pbuf, "\rsenti: 7 records"));
+    ck_assert_ptr_nonnull(strstr(pbuf, "\rsenti: 23 records"));
+    ck_assert_ptr_nonnull(strstr(pbuf, ", 100%, ETA 0 s"));
+    ck_assert(plen > 0 && pbuf[plen - 1] == '\n');
+    free(pbuf);
+    ck_assert_int_eq(json_array_size(res), N);
+    ck_assert_int_eq(stats.records, N);
+    ck_assert_int_eq(stats.errors, 0);
+    ck_assert_int_eq(stats.truncated, 1);
+    ck_assert_int_ge(stats.batches, N / 3);
+    ck_assert_int_ge(stats.padded_tokens, stats.tokens);
+    for (int i = 0; i < N; i++) {
+        json_t *r = json_array_get(res, (size_t)i);
+        ck_assert_int_eq(json_integer_value(json_object_get(r, "id")), i);
+        float lg[3];
+        alone(m, tok, texts[i], NULL, lg, 3);
+        double mx = fmax(lg[0], fmax(lg[1], lg[2])), z = 0, sum = 0;
+        for (int k = 0; k < 3; k++) z += exp(lg[k] - mx);
+        int best = 0;
+        for (int k = 0; k < 3; k++) {
+            double p = exp(lg[k] - mx) / z, got = score_of(r, senti_model_label(m, k));
+            ck_assert_msg(fabs(p - got) < 1e-5, "record %d label %d: %g vs %g alone", i, k, got, p);
+            sum += got;
+            if (lg[k] > lg[best]) best = k;
+        }
+        ck_assert_msg(fabs(sum - 1.0) < 1e-6, "record %d: scores sum to %g", i, sum);
+        ck_assert_str_eq(json_string_value(json_object_get(r, "label")), senti_model_label(m, best));
+        ck_assert(fabs(json_real_value(json_object_get(r, "score")) - score_of(r, senti_model_label(m, best))) <
+                  1e-12);
+    }
+    json_decref(res);
+    task_source_free(src);
+
+    /* top-k: the k best, best first */
+    ck_assert_int_eq(task_classify_init(&c, m, dir, 2, 0.5), SENTI_OK);
+    src = task_source_texts(ptrs, 3);
+    res = run(m, tok, src, &o, &c, &st, NULL);
+    ck_assert_int_eq(st, SENTI_OK);
+    for (size_t i = 0; i < 3; i++) {
+        json_t *sc = json_object_get(json_array_get(res, i), "scores");
+        ck_assert_int_eq(json_object_size(sc), 2);
+        void *it = json_object_iter(sc);
+        double first = json_real_value(json_object_iter_value(it));
+        double second = json_real_value(json_object_iter_value(json_object_iter_next(sc, it)));
+        ck_assert(first >= second);
+        ck_assert_str_eq(json_object_iter_key(it), json_string_value(json_object_get(json_array_get(res, i), "label")));
+    }
+    json_decref(res);
+    task_source_free(src);
+    senti_tokenizer_free(tok);
+    senti_model_free(m);
+}
+END_TEST
+
+START_TEST(test_bad_records) {
+    char dir[2200];
+    fixture(dir, sizeof dir, "bert-seq-h24-a3-l2-gelu");
+    senti_model *m = senti_model_load(dir, 1);
+    senti_tokenizer *tok = senti_tokenizer_load(g_vocab);
+    ck_assert_ptr_nonnull(m);
+    ck_assert_ptr_nonnull(tok);
+    task_classify c;
+    ck_assert_int_eq(task_classify_init(&c, m, dir, 0, 0.5), SENTI_OK);
+    static const char jsonl[] = "{\"id\":\"a\",\"text\":\"good movie\"}\n"
+                                "{\"id\":\"b\",\"text\":5}\n"
+                                "not json\n"
+                                "\n"
+                                "{\"id\":\"d\"}\n"
+                                "[1,2]\n"
+                                "{\"text\":\"the film\",\"text_pair\":\"was awful\"}\n"
+                                "{\"id\":\"e\",\"text\":\"bad\",\"text_pair\":7}\n"
+                                "{\"id\":\"f\",\"text\":\"bad \xff\"}\n"
+                                "{\"id\":{},\"text\":\"bad\"}\n"
+                                "{\"id\":42,\"text\":\"i love it\"}\n";
+    FILE *in = fmemopen((void *)jsonl, sizeof jsonl - 1, "r");
+    task_source *src = task_source_file(in, "mem.jsonl");
+    task_runner_opts o = task_runner_opts_defaults();
+    senti_status st;
+    task_stats stats;
+    json_t *res = run(m, tok, src, &o, &c, &st, &stats);
+    ck_assert_int_eq(st, SENTI_OK);
+    ck_assert_int_eq(json_array_size(res), 10);
+    ck_assert_int_eq(stats.errors, 7);
+    /* expected: id, error substring or NULL for a result */
+    static const struct { const char *id; int line; const char *err; } want[] = {
+        {"a", -1, NULL},       {"b", -1, "\"text\" must be a string"},
+        {NULL, 2, "invalid JSON"}, {"d", -1, "missing field \"text\""},
+        {NULL, 5, "not a JSON object"}, {NULL, 6, NULL},
+        {"e", -1, "\"text_pair\" must be a string"}, {NULL, 8, "invalid JSON"},
+        {NULL, 9, "\"id\""},   {NULL, -2, NULL}};
+    for (size_t i = 0; i < 10; i++) {
+        json_t *r = json_array_get(res, i), *id = json_object_get(r, "id");
+        if (want[i].id) ck_assert_str_eq(json_string_value(id), want[i].id);
+        else if (want[i].line >= 0) ck_assert_int_eq(json_integer_value(id), want[i].line);
+        else ck_assert_int_eq(json_integer_value(id), 42);
+        json_t *e = json_object_get(r, "error");
+        if (want[i].err) {
+            ck_assert_msg(json_is_string(e) && strstr(json_string_value(e), want[i].err),
+                          "record %zu: error '%s', want '%s'", i, json_string_value(e), want[i].err);
+            ck_assert_int_eq(json_object_size(r), 2);
+        } else {
+            ck_assert_ptr_null(e);
+            ck_assert(json_is_string(json_object_get(r, "label")));
+        }
+    }
+    /* the pair record equals the pair run alone */
+    float lg[3];
+    alone(m, tok, "the film", "was awful", lg, 3);
+    double mx = fmax(lg[0], fmax(lg[1], lg[2])), z = 0;
+    for (int k = 0; k < 3; k++) z += exp(lg[k] - mx);
+    for (int k = 0; k < 3; k++)
+        ck_assert(fabs(exp(lg[k] - mx) / z - score_of(json_array_get(res, 5), senti_model_label(m, k))) < 1e-5);
+    json_decref(res);
+    task_source_free(src);
+    fclose(in);
+
+    /* plain text: invalid UTF-8 is an error line; blank lines keep their index */
+    static const char plain[] = "good movie\nbad \xc3\x28 film\n\n  \nawful\n\xe2\x82";
+    in = fmemopen((void *)plain, sizeof plain - 1, "r");
+    src = task_source_file(in, "mem.txt");
+    res = run(m, tok, src, &o, &c, &st, &stats);
+    ck_assert_int_eq(st, SENTI_OK);
+    ck_assert_int_eq(json_array_size(res), 4);
+    static const int ids[] = {0, 1, 4, 5};
+    for (size_t i = 0; i < 4; i++)
+        ck_assert_int_eq(json_integer_value(json_object_get(json_array_get(res, i), "id")), ids[i]);
+    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(res, 1), "error")), "invalid UTF-8 at byte 4");
+    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(res, 3), "error")), "invalid UTF-8 at byte 0");
+    ck_assert_ptr_null(json_object_get(json_array_get(res, 2), "error"));
+    json_decref(res);
+    task_source_free(src);
+    fclose(in);
+
+    /* strict: the records before the bad one are written, then it fails */
+    in = fmemopen((void *)plain, sizeof plain - 1, "r");
+    src = task_source_file(in, "mem.txt");
+    o.strict = true;
+    res = run(m, tok, src, &o, &c, &st, &stats);
+    ck_assert_int_eq(st, SENTI_ERR_INVALID_ARG);
+    ck_assert_ptr_nonnull(strstr(senti_last_error(), "record 1: invalid UTF-8"));
+    ck_assert_int_eq(json_array_size(res), 1);
+    ck_assert_int_eq(json_integer_value(json_object_get(json_array_get(res, 0), "id")), 0);
+    ck_assert_ptr_null(json_object_get(json_array_get(res, 0), "error"));
+    json_decref(res);
+    task_source_free(src);
+    fclose(in);
+    senti_tokenizer_free(tok);
+    senti_model_free(m);
+}
+END_TEST
+
+START_TEST(test_multilabel) {
+    char dir[2200];
+    fixture(dir, sizeof dir, "bert-seq-h30-a5-l2-gelunew-multilabel");
+    senti_model *m = senti_model_load(dir, 1);
+    senti_tokenizer *tok = senti_tokenizer_load(g_vocab);
+    ck_assert_ptr_nonnull(m);
+    ck_assert_ptr_nonnull(tok);
+    const char *texts[] = {"i love it", "awful film , i hate it", "the movie was not very good but great !", "a"};
+    enum { N = 4, L = 4 };
+    for (int pass = 0; pass < 3; pass++) {
+        double thr = pass == 0 ? 0.5 : pass == 1 ? 0.0 : 0.5;
+        task_classify c;
+        ck_assert_int_eq(task_classify_init(&c, m, dir, pass == 2 ? 1 : 0, thr), SENTI_OK);
+        ck_assert(c.multi_label);
+        task_source *src = task_source_texts(texts, N);
+        task_runner_opts o = task_runner_opts_defaults();
+        o.batch_size = 2;
+        senti_status st;
+        json_t *res = run(m, tok, src, &o, &c, &st, NULL);
+        ck_assert_int_eq(st, SENTI_OK);
+        ck_assert_int_eq(json_array_size(res), N);
+        for (int i = 0; i < N; i++) {
+            json_t *r = json_array_get(res, (size_t)i), *labels = json_object_get(r, "labels");
+            ck_assert(json_is_array(labels));
+            ck_assert_ptr_null(json_object_get(r, "label"));
+            float lg[L];
+            alone(m, tok, texts[i], NULL, lg, L);
+            int above = 0, best = 0;
+            for (int k = 0; k < L; k++) {
+                double p = 1.0 / (1.0 + exp(-(double)lg[k]));
+                above += p >= thr;
+                if (lg[k] > lg[best]) best = k;
+                if (pass < 2) ck_assert(fabs(p - score_of(r, senti_model_label(m, k))) < 1e-5);
+            }
+            if (pass == 2) {
+                ck_assert_int_eq(json_object_size(json_object_get(r, "scores")), 1);
+                score_of(r, senti_model_label(m, best));
+                ck_assert_int_le(json_array_size(labels), 1);
+            } else {
+                ck_assert_int_eq(json_array_size(labels), above);
+            }
+            if (pass == 1) ck_assert_int_eq(json_array_size(labels), L);
+            if (json_array_size(labels) > 0)
+                ck_assert_str_eq(json_string_value(json_array_get(labels, 0)), senti_model_label(m, best));
+        }
+        json_decref(res);
+        task_source_free(src);
+    }
+    task_classify c;
+    ck_assert_int_eq(task_classify_init(&c, m, dir, 0, 1.5), SENTI_ERR_INVALID_ARG);
+    senti_tokenizer_free(tok);
+    senti_model_free(m);
+}
+END_TEST
+
+START_TEST(test_not_a_classifier) {
+    char dir[2200];
+    fixture(dir, sizeof dir, "bert-tok-h24-a3-l2-gelunew");
+    senti_model *m = senti_model_load(dir, 1);
+    senti_tokenizer *tok = senti_tokenizer_load(g_vocab);
+    ck_assert_ptr_nonnull(m);
+    const char *texts[] = {"good"};
+    task_source *src = task_source_texts(texts, 1);
+    task_classify c = {.model = m};
+    FILE *out = tmpfile();
+    ck_assert_int_eq(task_run(m, tok, src, out, NULL, task_classify_decode, &c, NULL), SENTI_ERR_UNSUPPORTED);
+    fclose(out);
+    task_source_free(src);
+    senti_tokenizer_free(tok);
+    senti_model_free(m);
+}
+END_TEST
+
+/* ---- kill -9 and --resume, through the senti command ------------------------ */
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* Start `senti classify` on in -> out (with --resume when resume); returns its pid. */
+static pid_t start_cli(const char *cli, const char *dir, const char *in, const char *out, bool resume) {
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        int null = open("/dev/null", O_WRONLY);
+        if (null >= 0) dup2(null, 2);
+        execl(cli, "senti", "classify", "-m", dir, "--tokenizer", g_vocab, "--input", in, "--output", out,
+              "--window", "16", "--batch-size", "4", "--threads", "1", resume ? "--resume" : "--strict", (char *)NULL);
+        _exit(127);
+    }
+    return pid;
+}
+
+static int wait_cli(pid_t pid) {
+    int status = 0;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    return status;
+}
+
+static char *slurp(const char *path, size_t *n) {
+    FILE *f = fopen(path, "rb");
+    ck_assert_ptr_nonnull(f);
+    fseek(f, 0, SEEK_END);
+    long len = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *b = malloc((size_t)len + 1);
+    ck_assert_ptr_nonnull(b);
+    ck_assert_int_eq(fread(b, 1, (size_t)len, f), (size_t)len);
+    fclose(f);
+    *n = (size_t)len;
+    return b;
+}
+
+START_TEST(test_kill_resume) {
+    char cli[4096], dir[2200], in[128], ref[128], out[128], prog[160];
+    ssize_t n = readlink("/proc/self/exe", cli, sizeof cli - 16);
+    ck_assert_int_gt(n, 0);
+    cli[n] = '\0';
+    char *slash = strrchr(cli, '/');
+    ck_assert_ptr_nonnull(slash);
+    strcpy(slash, "/../senti"); /* <build>/tests/test_tasks -> <build>/senti */
+    if (access(cli, X_OK) != 0) {
+        fprintf(stderr, "test_kill_resume: skipped, %s not built\n", cli);
+        return;
+    }
+    fixture(dir, sizeof dir, "bert-seq-h24-a3-l2-gelu");
+    snprintf(in, sizeof in, "%s/in.jsonl", g_tmp);
+    snprintf(ref, sizeof ref, "%s/ref.jsonl", g_tmp);
+    snprintf(out, sizeof out, "%s/out.jsonl", g_tmp);
+    snprintf(prog, sizeof prog, "%s/out.jsonl.progress", g_tmp);
+    FILE *f = fopen(in, "w");
+    ck_assert_ptr_nonnull(f);
+    unsigned seed = 11;
+    enum { N = 1500 };
+    for (int i = 0; i < N; i++) {
+        seed = seed * 1103515245u + 12345u;
+        if (i % 97 == 5) {
+            fprintf(f, "{\"id\":\"r%d\",\"text\":null}\n", i); /* a bad record */
+            continue;
+        }
+        fprintf(f, "{\"id\":\"r%d\",\"text\":\"", i);
+        int words = 1 + (int)((seed >> 16) % 50);
+        for (int w = 0; w < words; w++) {
+            seed = seed * 1103515245u + 12345u;
+            fprintf(f, "%s%s", w ? " " : "", WORDS[5 + (seed >> 16) % 21]);
+        }
+        fprintf(f, "\"}\n");
+    }
+    fclose(f);
+    double t0 = now_s();
+    int status = wait_cli(start_cli(cli, dir, in, ref, true));
+    double full = now_s() - t0;
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "reference run failed: status %d", status);
+    size_t nref, nout;
+    char *want = slurp(ref, &nref);
+    int lines = 0;
+    for (size_t i = 0; i < nref; i++) lines += want[i] == '\n';
+    ck_assert_int_eq(lines, N);
+
+    /* a strict run stops at the first bad record, having written those before it */
+    status = wait_cli(start_cli(cli, dir, in, out, false));
+    ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 1);
+    char *got = slurp(out, &nout);
+    lines = 0;
+    for (size_t i = 0; i < nout; i++) lines += got[i] == '\n';
+    ck_assert_int_eq(lines, 5);
+    ck_assert(nout <= nref && memcmp(got, want, nout) == 0);
+    free(got);
+    unlink(out);
+    unlink(prog);
+
+    int interrupted = 0;
+    for (int k = 0; k < 8; k++) {
+        seed = seed * 1103515245u + 12345u;
+        double delay = full * 0.4 * (double)((seed >> 16) % 1000) / 1000.0; /* runs resume, so later ones are shorter */
+        pid_t pid = start_cli(cli, dir, in, out, true);
+        usleep((useconds_t)(delay * 1e6));
+        kill(pid, SIGKILL);
+        status = wait_cli(pid);
+        interrupted += WIFSIGNALED(status);
+    }
+    status = wait_cli(start_cli(cli, dir, in, out, true));
+    ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    got = slurp(out, &nout);
+    ck_assert_int_eq(nout, nref);
+    ck_assert_msg(memcmp(got, want, nref) == 0, "resumed output differs from the uninterrupted run");
+    fprintf(stderr, "test_kill_resume: %d of 8 runs killed mid-way, output identical\n", interrupted);
+    free(got);
+    free(want);
+    unlink(in);
+    unlink(ref);
+    unlink(out);
+    unlink(prog);
+    char p2[160];
+    snprintf(p2, sizeof p2, "%s/ref.jsonl.progress", g_tmp);
+    unlink(p2);
+}
+END_TEST
+
+static Suite *suite(void) {
+    Suite *s = suite_create("tasks");
+    TCase *tc = tcase_create("classify");
+    tcase_add_test(tc, test_order_and_alone);
+    tcase_add_test(tc, test_bad_records);
+    tcase_add_test(tc, test_multilabel);
+    tcase_add_test(tc, test_not_a_classifier);
+    tcase_add_test(tc, test_kill_resume);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void) {
+    init_paths();
+    SRunner *r = srunner_create(suite());
+    srunner_set_fork_status(r, CK_NOFORK);
+    srunner_run_all(r, CK_NORMAL);
+    int nf = srunner_ntests_failed(r);
+    srunner_free(r);
+    unlink(g_vocab);
+    rmdir(g_tmp);
+    return nf == 0 ? 0 : 1;
+}
