@@ -587,20 +587,7 @@ END_TEST
 
 /* The N-th allocation fails, for every N until the load (or write) succeeds:
  * each failure is reported, nothing leaks. */
-static long g_live, g_count, g_fail_at;
-static void *count_alloc(size_t size, size_t align, void *user) {
-    (void)user;
-    if (g_count++ == g_fail_at) return NULL;
-    void *p = NULL;
-    if (posix_memalign(&p, align, size ? size : align) != 0) return NULL;
-    g_live++;
-    return p;
-}
-static void count_free(void *p, void *user) {
-    (void)user;
-    g_live--;
-    free(p);
-}
+#include "alloc_count.h"
 
 START_TEST(test_alloc_failures) {
     senti_set_allocator(&(senti_allocator){count_alloc, count_free, NULL});
