@@ -1,5 +1,5 @@
 /* main.c — the `senti` command: one subcommand per task plus info, tokenize,
- * logits, bench, convert (so far: info, logits, tokenize, classify, bench, version). */
+ * logits, bench, convert (so far: info, logits, tokenize, classify, aspect, tag, bench, version). */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +10,8 @@ int cmd_tokenize(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_logits(int argc, char **argv);
 int cmd_classify(int argc, char **argv);
+int cmd_aspect(int argc, char **argv);
+int cmd_tag(int argc, char **argv);
 
 static void usage(FILE *f) {
     fprintf(f,
@@ -21,6 +23,8 @@ static void usage(FILE *f) {
             "  info -m DIR       a HuggingFace model's architecture, sizes, parameters, dtypes, labels (JSON)\n"
             "  logits -m DIR --ids 101,2023,102 [--type-ids 0,0,0] [--ids ...]   the head's output (JSON)\n"
             "  classify -m DIR [--input FILE|-] [--top-k K] [--threshold X] [TEXT...]   labels and scores (JSONL)\n"
+            "  aspect -m DIR --aspect A [--template T] [--input FILE|-] [TEXT...]   aspect sentiment (JSONL)\n"
+            "  tag -m DIR [--aggregation none|simple|first|average|max] [--input FILE|-] [TEXT...]   spans (JSONL)\n"
             "  version           print the version\n"
             "bench options:\n"
             "  --threads N       threads (default: all cores)\n"
@@ -105,6 +109,8 @@ int main(int argc, char **argv) {
     if (strcmp(cmd, "info") == 0) return cmd_info(argc - 1, argv + 1);
     if (strcmp(cmd, "logits") == 0) return cmd_logits(argc - 1, argv + 1);
     if (strcmp(cmd, "classify") == 0) return cmd_classify(argc - 1, argv + 1);
+    if (strcmp(cmd, "aspect") == 0) return cmd_aspect(argc - 1, argv + 1);
+    if (strcmp(cmd, "tag") == 0) return cmd_tag(argc - 1, argv + 1);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
         printf("senti %s\n", senti_version());
         return 0;

@@ -106,6 +106,8 @@ static int64_t utf8_invalid_at(const char *str, size_t n) {
     return -1;
 }
 
+int64_t task_utf8_invalid_at(const char *s, size_t n) { return utf8_invalid_at(s, n); }
+
 static char *dup_bytes(const char *s, size_t n) {
     char *d = malloc(n + 1);
     if (!d) return NULL;

@@ -33,6 +33,10 @@ task_source *task_source_texts(const char *const *texts, int64_t n);
 task_source *task_source_file(FILE *f, const char *name);
 void task_source_free(task_source *s); /* accepts NULL */
 
+/* Byte offset of the first invalid UTF-8 sequence in s[0..n) (overlong forms,
+ * surrogates and code points above U+10FFFF included), or -1 when valid. */
+int64_t task_utf8_invalid_at(const char *s, size_t n);
+
 /* ---- the runner ------------------------------------------------------------ */
 
 typedef struct task_runner_opts {
@@ -123,6 +127,82 @@ senti_status task_classify_init(task_classify *c, const senti_model *m, const ch
  * {"label","score","scores":{…}} (softmax); multi-label: {"labels":[…],
  * "scores":{…}} (sigmoid, labels at or above threshold, best first). */
 json_t *task_classify_decode(void *ctx, const float *logits, int64_t n);
+
+/* ---- aspect ------------------------------------------------------------------
+ * Aspect-level sentiment: each (text, aspect) pair goes through a sequence
+ * classifier as the sentence pair (text, aspect), or (text, auxiliary
+ * sentence) when a template is given (every "{aspect}" in it replaced by the
+ * aspect, as in QA-M: "what do you think of the {aspect} of it ?"). The
+ * aspects of one text run together in one batch. */
+
+typedef struct task_aspect {
+    const char *const *aspects; /* default aspects (--aspect), borrowed; used when a record names none */
+    int64_t n_aspects;
+    const char *tmpl;           /* NULL: the aspect itself is the second sentence */
+    bool strict;                /* stop at the first bad record (INVALID_ARG naming it) */
+} task_aspect;
+
+/* Code-point offsets [*start, *end) of the first occurrence of aspect in text
+ * (ASCII letters compared case-insensitively, other bytes exactly); false when
+ * absent or aspect is empty. text and aspect must be valid UTF-8. */
+bool task_aspect_find(const char *text, size_t len, const char *aspect, size_t alen, int64_t *start, int64_t *end);
+
+/* The second sentence for aspect: a copy of aspect, or tmpl with each
+ * "{aspect}" replaced. malloc'd, NULL on OOM. */
+char *task_aspect_second(const char *tmpl, const char *aspect, size_t alen, size_t *out_len);
+
+/* Results for one text and its n aspects (valid UTF-8, n >= 1): a new object
+ * {"aspects":[{"aspect","start","end","sentiment","score","scores"},…]},
+ * start/end null when the aspect is absent from the text. A pair longer than
+ * the model's max length is truncated (the text first) and counted in
+ * *truncated (may be NULL). BACKEND/NO_MEMORY/INVALID_ARG from the tokenizer
+ * or model, with senti_last_error() set. */
+senti_status task_aspect_one(senti_model *m, const senti_tokenizer *tok, const task_aspect *a, const char *text,
+                             size_t len, const char *const *aspects, const size_t *alens, int64_t n,
+                             json_t **result, int64_t *truncated);
+
+/* Every record through task_aspect_one, one JSON line each in input order to
+ * out: from in (JSONL {"id","text","aspect"} where "aspect" is a string or an
+ * array of strings, absent or null meaning a->aspects; or one text per line
+ * with a->aspects) when in is not NULL, else the n_texts texts with ids
+ * 0..n-1. Ids default to the 0-based line index. A bad record (invalid JSON
+ * or UTF-8, missing or mistyped field, no aspect) becomes {"id","error"}
+ * unless a->strict. st (may be NULL): records, errors, truncated, batches
+ * (one per answered record), seconds; tokens are not counted. m must be a sequence classifier with labels. */
+senti_status task_aspect_run(senti_model *m, const senti_tokenizer *tok, const task_aspect *a, FILE *in,
+                             const char *name, const char *const *texts, int64_t n_texts, FILE *out,
+                             task_stats *st);
+
+/* ---- tag -----------------------------------------------------------------------
+ * Token classification into spans (see tag.c for the rules, which follow
+ * transformers' TokenClassificationPipeline). */
+
+typedef enum task_tag_agg {
+    TASK_TAG_NONE = 0, /* one span per token whose argmax label is not "O"; type = the full label */
+    TASK_TAG_SIMPLE,   /* tokens grouped by B-/I- (and BIOES E-/S-) tags */
+    TASK_TAG_FIRST,    /* per word: its first token's label and score, then grouped */
+    TASK_TAG_AVERAGE,  /* per word: argmax of its tokens' mean scores, then grouped */
+    TASK_TAG_MAX,      /* per word: the label of its most confident token, then grouped */
+} task_tag_agg;
+
+/* Decode T tokens' logits [T, L] (labels: L names) of text (len bytes, valid
+ * UTF-8) with code-point offsets [2*T], word ids [T] (-1 special; NULL: each
+ * token its own word) and special mask [T] (NULL: none) into a new object
+ * {"spans":[{"type","text","start","end","score"}]} plus, when some span's
+ * type is POS, NEG or NEU, "aspects":[{"aspect","start","end","sentiment",
+ * "score"}]. NULL on OOM. */
+json_t *task_tag_decode(const char *const *labels, int64_t L, const char *text, size_t len, const int32_t *offsets,
+                        const int32_t *word_ids, const uint8_t *special, int64_t T, const float *logits,
+                        task_tag_agg agg);
+
+/* Every record (JSONL {"id","text"} or text lines from in; else the n_texts
+ * texts, ids 0..n-1) through m (a token classifier), one JSON line each in
+ * input order: {"id","spans",…} or {"id","error"} (strict: INVALID_ARG naming
+ * the first bad record). Texts over the model's max length are truncated
+ * (no --stride windows yet) and counted in st (may be NULL): records, errors,
+ * truncated, tokens, batches (one text each). */
+senti_status task_tag_run(senti_model *m, const senti_tokenizer *tok, task_tag_agg agg, bool strict, FILE *in,
+                          const char *name, const char *const *texts, int64_t n_texts, FILE *out, task_stats *st);
 
 #ifdef __cplusplus
 }
