@@ -4,7 +4,6 @@
  * order ({"id","aspects":[…]}), and a summary line on stderr. Exit 2 on bad
  * arguments, 1 when the model cannot load or run or a --strict run meets a
  * bad record. */
-#include <errno.h>
 #include <getopt.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -12,7 +11,7 @@
 #include <string.h>
 
 #include "../tasks/tasks.h"
-#include "senti.h"
+#include "cli.h"
 
 int cmd_aspect(int argc, char **argv);
 
@@ -67,15 +66,7 @@ int cmd_aspect(int argc, char **argv) {
             a.tmpl = optarg;
             break;
         case O_STRICT: a.strict = true; break;
-        case O_THREADS: {
-            char *end;
-            threads = strtol(optarg, &end, 10);
-            if (*optarg == '\0' || *end != '\0' || threads < 1 || threads > 1024) {
-                fprintf(stderr, "senti aspect: --threads expects an integer in 1..1024, got '%s'\n", optarg);
-                ok = false;
-            }
-            break;
-        }
+        case O_THREADS: ok = cli_parse_long("aspect", "--threads", optarg, 1, 1024, &threads); break;
         case 'h': aspect_usage(stdout); free(aspects); return 0;
         default: ok = false;
         }
@@ -98,37 +89,17 @@ int cmd_aspect(int argc, char **argv) {
     a.aspects = aspects;
     a.n_aspects = na;
     int rc = 1;
-    senti_model *m = NULL;
-    senti_tokenizer *tok = NULL;
-    FILE *in = NULL, *out = stdout;
+    cli_io io;
     task_stats st = {0};
-    if (!(m = senti_model_load(dir, (int)threads)) || !(tok = senti_tokenizer_load(tok_path ? tok_path : dir))) {
-        fprintf(stderr, "senti aspect: %s\n", senti_last_error());
-        goto done;
+    if (cli_io_open("aspect", &io, dir, tok_path, (int)threads, input, output)) {
+        senti_status s = task_aspect_run(io.model, io.tok, &a, io.in, io.in_name, (const char *const *)argv + optind,
+                                         io.in ? 0 : argc - optind, io.out, &st);
+        fprintf(stderr, "senti: %lld records (%lld errors, %lld truncated), %.2f s\n", (long long)st.records,
+                (long long)st.errors, (long long)st.truncated, st.seconds);
+        if (s != SENTI_OK) fprintf(stderr, "senti aspect: %s\n", senti_last_error());
+        else rc = 0;
     }
-    if (input && !(in = strcmp(input, "-") == 0 ? stdin : fopen(input, "rb"))) {
-        fprintf(stderr, "senti aspect: cannot open %s: %s\n", input, strerror(errno));
-        goto done;
-    }
-    if (output && !(out = fopen(output, "wb"))) {
-        fprintf(stderr, "senti aspect: cannot open %s: %s\n", output, strerror(errno));
-        out = stdout;
-        goto done;
-    }
-    senti_status s = task_aspect_run(m, tok, &a, in, input && strcmp(input, "-") == 0 ? "<stdin>" : input,
-                                     (const char *const *)argv + optind, in ? 0 : argc - optind, out, &st);
-    fprintf(stderr, "senti: %lld records (%lld errors, %lld truncated), %.2f s\n", (long long)st.records,
-            (long long)st.errors, (long long)st.truncated, st.seconds);
-    if (s != SENTI_OK) fprintf(stderr, "senti aspect: %s\n", senti_last_error());
-    else rc = 0;
-done:
-    if (out != stdout && fclose(out) != 0 && rc == 0) {
-        fprintf(stderr, "senti aspect: closing %s failed: %s\n", output, strerror(errno));
-        rc = 1;
-    }
-    if (in && in != stdin) fclose(in);
-    senti_tokenizer_free(tok);
-    senti_model_free(m);
+    rc = cli_io_close("aspect", &io, output, rc);
     free(aspects);
     return rc;
 }
