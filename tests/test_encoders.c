@@ -20,6 +20,7 @@
 
 #include "core/core.h" /* senti_clear_error */
 #include "senti.h"
+#include "testutil.h"
 
 #define MAX_FIX 64
 static char g_root[2048];
@@ -218,10 +219,6 @@ END_TEST
 
 static char g_tmp[256];
 
-static int rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *ftw) {
-    (void)sb, (void)flag, (void)ftw;
-    return remove(p);
-}
 
 static char *read_all(const char *p, size_t *n) {
     FILE *f = fopen(p, "rb");
@@ -284,7 +281,7 @@ static void setup(void) {
     snprintf(g_tmp, sizeof g_tmp, "%s/senti-enc-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
     ck_assert(mkdtemp(g_tmp) != NULL);
 }
-static void teardown(void) { nftw(g_tmp, rm_entry, 8, FTW_DEPTH | FTW_PHYS); }
+static void teardown(void) { test_rm_tree(g_tmp); }
 
 START_TEST(test_bad_unknown_arch) {
     copy_broken("bert-seq-h24-a3-l2-gelu", "\"BertForSequenceClassification\"", "\"BertForMagic\"", NULL, NULL);
@@ -366,7 +363,6 @@ END_TEST
 
 /* ---- allocation failures: every failure reported, nothing leaked ----------------- */
 
-#include "alloc_count.h"
 
 START_TEST(test_alloc_failures) {
     char dir[2300];

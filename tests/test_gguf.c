@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "model/model.h"
+#include "testutil.h"
 
 static char g_dir[256];
 
@@ -43,25 +44,12 @@ static uint8_t *read_whole(const char *name, size_t *n) {
     return p;
 }
 
-static void assert_msg_has(const char *what, ...) {
-    const char *msg = senti_last_error();
-    if (getenv("SENTI_TEST_VERBOSE")) fprintf(stderr, "%s: %s\n", what, msg);
-    va_list ap;
-    va_start(ap, what);
-    for (const char *s = va_arg(ap, const char *); s; s = va_arg(ap, const char *))
-        ck_assert_msg(strstr(msg, s) != NULL, "%s: message \"%s\" lacks \"%s\"", what, msg, s);
-    va_end(ap);
-}
 
-static int rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *ftw) {
-    (void)sb, (void)flag, (void)ftw;
-    return remove(p);
-}
 static void setup(void) {
     snprintf(g_dir, sizeof g_dir, "%s/senti-gguf-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
     ck_assert(mkdtemp(g_dir) != NULL);
 }
-static void teardown(void) { nftw(g_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS); }
+static void teardown(void) { test_rm_tree(g_dir); }
 
 /* ---- round trip ------------------------------------------------------------------ */
 
@@ -587,7 +575,6 @@ END_TEST
 
 /* The N-th allocation fails, for every N until the load (or write) succeeds:
  * each failure is reported, nothing leaks. */
-#include "alloc_count.h"
 
 START_TEST(test_alloc_failures) {
     senti_set_allocator(&(senti_allocator){count_alloc, count_free, NULL});

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "model/model.h"
+#include "testutil.h"
 
 static char g_dir[256];
 
@@ -57,28 +58,15 @@ static void write_st(const char *name, const char *header, const void *data, siz
 
 static void write_text(const char *name, const char *text) { write_file(name, text, strlen(text)); }
 
-static void assert_msg_has(const char *what, ...) {
-    const char *msg = senti_last_error();
-    if (getenv("SENTI_TEST_VERBOSE")) fprintf(stderr, "%s: %s\n", what, msg);
-    va_list ap;
-    va_start(ap, what);
-    for (const char *s = va_arg(ap, const char *); s; s = va_arg(ap, const char *))
-        ck_assert_msg(strstr(msg, s) != NULL, "%s: message \"%s\" lacks \"%s\"", what, msg, s);
-    va_end(ap);
-}
 
 /* ---- setup / teardown ------------------------------------------------------------ */
 
-static int rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *ftw) {
-    (void)sb, (void)flag, (void)ftw;
-    return remove(p);
-}
 
 static void setup(void) {
     snprintf(g_dir, sizeof g_dir, "%s/senti-loader-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
     ck_assert(mkdtemp(g_dir) != NULL);
 }
-static void teardown(void) { nftw(g_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS); }
+static void teardown(void) { test_rm_tree(g_dir); }
 
 /* ---- a good file ---------------------------------------------------------------- */
 
@@ -541,7 +529,6 @@ END_TEST
 
 /* ---- allocation failures: every failure reported, nothing leaked ----------------- */
 
-#include "alloc_count.h"
 
 START_TEST(test_alloc_failures) {
     write_shards("sa");

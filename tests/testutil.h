@@ -1,0 +1,56 @@
+/* testutil.h — helpers shared by the Check test programs (static: include
+ * in one .c file per program):
+ *  - a counting allocator for allocation-failure sweeps: the g_fail_at-th
+ *    allocation (counting from 0, g_count so far) returns NULL, and g_live
+ *    counts blocks not yet freed, so a sweep can assert that every failure
+ *    path releases everything;
+ *  - assert_msg_has: the last error message contains each given string;
+ *  - test_rm_tree: remove a temporary directory and everything below it. */
+#ifndef SENTI_TESTUTIL_H
+#define SENTI_TESTUTIL_H
+
+#include <check.h>
+#include <ftw.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "include/senti.h"
+
+static long g_live, g_count, g_fail_at;
+
+__attribute__((unused)) static void *count_alloc(size_t size, size_t align, void *user) {
+    (void)user;
+    if (g_count++ == g_fail_at) return NULL;
+    void *p = NULL;
+    if (posix_memalign(&p, align, size ? size : align) != 0) return NULL;
+    g_live++;
+    return p;
+}
+
+__attribute__((unused)) static void count_free(void *p, void *user) {
+    (void)user;
+    g_live--;
+    free(p);
+}
+
+/* NULL-terminated list of strings that senti_last_error() must contain;
+ * SENTI_TEST_VERBOSE=1 prints each message. */
+__attribute__((unused)) static void assert_msg_has(const char *what, ...) {
+    const char *msg = senti_last_error();
+    if (getenv("SENTI_TEST_VERBOSE")) fprintf(stderr, "%s: %s\n", what, msg);
+    va_list ap;
+    va_start(ap, what);
+    for (const char *s = va_arg(ap, const char *); s; s = va_arg(ap, const char *))
+        ck_assert_msg(strstr(msg, s) != NULL, "%s: message \"%s\" lacks \"%s\"", what, msg, s);
+    va_end(ap);
+}
+
+static int test_rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *ftw) {
+    (void)sb, (void)flag, (void)ftw;
+    return remove(p);
+}
+__attribute__((unused)) static void test_rm_tree(const char *dir) { nftw(dir, test_rm_entry, 16, FTW_DEPTH | FTW_PHYS); }
+
+#endif
