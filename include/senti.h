@@ -161,6 +161,20 @@ typedef enum senti_model_head {
  * keys, every tensor's name, dtype and shape) is validated here. NULL with
  * senti_last_error() naming the file and the key or tensor on failure. */
 senti_model *senti_model_load(const char *dir, int n_threads);
+
+/* Load options. weight_type: the type the matmul (linear-layer) weights are
+ * converted to once at load (f32, f16, bf16, q8_0, q4_0); SENTI_TYPE_COUNT
+ * (the default) keeps what is stored (f16 / bf16 floats become f32,
+ * quantized weights stay quantized). device: "cpu" (default, NULL) or
+ * "cuda[:N]". */
+typedef struct senti_model_opts {
+    int n_threads;          /* <= 0: all cores */
+    senti_type weight_type; /* SENTI_TYPE_COUNT: as stored */
+    const char *device;     /* NULL or "cpu" */
+} senti_model_opts;
+senti_model_opts senti_model_opts_defaults(void);
+/* senti_model_load with options (opts NULL: defaults). */
+senti_model *senti_model_load_opts(const char *path, const senti_model_opts *opts);
 void senti_model_free(senti_model *m); /* accepts NULL */
 
 /* Run a right-padded batch: ids [batch, seq_len] row-major; type_ids (NULL:

@@ -159,6 +159,7 @@ struct senti_model {
     int64_t hidden, layers, heads, vocab, type_vocab, num_labels, pad_id;
     int64_t max_pos;             /* longest input (RoBERTa: max_position_embeddings - pad - 1) */
     int64_t n_params;            /* every tensor in the checkpoint */
+    senti_model_opts opts;       /* as given to senti_model_load_opts (device string not kept) */
     const char **labels;         /* id2label: n_labels_named strings borrowed from cfg; array owned */
     int64_t n_labels_named;      /* 0 when config.json has no id2label */
     char dtypes[64];             /* distinct stored dtypes, "f16,f32" */

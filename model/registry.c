@@ -55,7 +55,18 @@ static void scan_weights(senti_model *m) {
     }
 }
 
+senti_model_opts senti_model_opts_defaults(void) {
+    return (senti_model_opts){.n_threads = 0, .weight_type = SENTI_TYPE_COUNT, .device = NULL};
+}
+
 senti_model *senti_model_load(const char *dir, int n_threads) {
+    senti_model_opts o = senti_model_opts_defaults();
+    o.n_threads = n_threads;
+    return senti_model_load_opts(dir, &o);
+}
+
+senti_model *senti_model_load_opts(const char *dir, const senti_model_opts *opts) {
+    const senti_model_opts o = opts ? *opts : senti_model_opts_defaults();
     if (!dir) {
         senti_error(SENTI_ERR_INVALID_ARG, "senti_model_load: dir is NULL");
         return NULL;
@@ -68,6 +79,17 @@ senti_model *senti_model_load(const char *dir, int n_threads) {
         senti_error(SENTI_ERR_NO_MEMORY, "out of memory loading %s", dir);
         goto fail;
     }
+    if (o.device && strcmp(o.device, "cpu") != 0) {
+        senti_error(SENTI_ERR_UNSUPPORTED, "%s: device '%s' is not available in this build", dir, o.device);
+        goto fail;
+    }
+    if (o.weight_type != SENTI_TYPE_COUNT && (o.weight_type < 0 || o.weight_type > SENTI_TYPE_COUNT ||
+                                              o.weight_type == SENTI_TYPE_I32)) {
+        senti_error(SENTI_ERR_INVALID_ARG, "%s: weight type %d cannot hold weights", dir, (int)o.weight_type);
+        goto fail;
+    }
+    m->opts = o;
+    m->opts.device = NULL;
     snprintf(path, sizeof path, "%s/config.json", dir);
     m->cfg = cfg_load(path);
     if (!m->cfg) goto fail;
@@ -85,7 +107,7 @@ senti_model *senti_model_load(const char *dir, int n_threads) {
     if (!m->w) goto fail;
     scan_weights(m);
     if (m->arch->family->load(m) != SENTI_OK) goto fail;
-    m->be = senti_backend_cpu_init(n_threads);
+    m->be = senti_backend_cpu_init(o.n_threads);
     if (!m->be) goto fail;
     m->ex = exec_init(m->be, NULL);
     if (!m->ex) goto fail;

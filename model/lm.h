@@ -1,0 +1,59 @@
+/* lm.h — causal language models (decoder.c): LLaMA, Qwen2, Mistral, GPT-2.
+ *
+ * The contract between the decoder architectures (model/decoder.c) and the
+ * generation / LLM task code (tasks/). A decoder is a senti_model loaded
+ * through the registry (senti_model_load); its family implements these on
+ * top of the graph executor. Tasks never see weights or graphs.
+ *
+ * KV cache: a cache holds n_slot independent sequences, each up to n_ctx
+ * tokens. A slot's length is how many tokens of it have been run. Slots are
+ * what batched generation and label scoring work on: prefill several slots
+ * at once, decode one token for each live slot per step, copy a prompt's
+ * slot into others to share it.
+ *
+ * Thread-safety: one model + its caches are used by one thread at a time
+ * (the kernels are parallel inside). Errors: status + senti_last_error(). */
+#ifndef SENTI_LM_H
+#define SENTI_LM_H
+
+#include "model/model.h"
+
+typedef struct lm_cache lm_cache;
+
+/* Whether m is a causal LM (has a decoder family). */
+bool lm_is_causal(const senti_model *m);
+
+/* Hyperparameters the tasks need. */
+int64_t lm_vocab(const senti_model *m);   /* logits per token */
+int64_t lm_max_ctx(const senti_model *m); /* max_position_embeddings */
+
+/* A cache of n_slot sequences of at most n_ctx tokens (n_ctx <= lm_max_ctx);
+ * every slot starts empty. NULL with senti_last_error() on failure. */
+lm_cache *lm_cache_new(senti_model *m, int64_t n_slot, int64_t n_ctx);
+void lm_cache_free(lm_cache *c); /* accepts NULL */
+int64_t lm_cache_slots(const lm_cache *c);
+int64_t lm_cache_ctx(const lm_cache *c);
+int64_t lm_cache_len(const lm_cache *c, int64_t slot);
+/* Forget a slot's tokens after the first len (len <= current length). */
+senti_status lm_cache_truncate(lm_cache *c, int64_t slot, int64_t len);
+/* Make slot dst hold a copy of slot src's tokens (for prompt sharing). */
+senti_status lm_cache_copy(lm_cache *c, int64_t dst, int64_t src);
+
+/* Run n_tok[i] new tokens tokens[i][0..n_tok[i]) for each of the n slots
+ * slot[i] (distinct), appending them to those slots at their current
+ * lengths (positions continue from lm_cache_len). All n slots run as one
+ * batch (prefill and decode alike; n_tok may differ per slot and may be 0).
+ * Each new token attends to its slot's earlier tokens and itself (causal;
+ * Mistral's sliding window applied).
+ *
+ * logits (caller-allocated, f32):
+ *   all_logits == false: n rows of lm_vocab floats, row i = the last new
+ *     token of slot i (rows of slots with n_tok[i] == 0 are left untouched);
+ *   all_logits == true: sum(n_tok) rows, slot 0's tokens first, in order.
+ * logits may be NULL to only fill the cache. Errors: INVALID_ARG (bad slot,
+ * a token id outside the vocabulary, a slot that would exceed n_ctx) leave
+ * the cache unchanged. */
+senti_status lm_forward(senti_model *m, lm_cache *c, int64_t n, const int64_t *slot,
+                        const int32_t *const *tokens, const int64_t *n_tok, bool all_logits, float *logits);
+
+#endif /* SENTI_LM_H */
