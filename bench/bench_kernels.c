@@ -84,6 +84,20 @@ done:
     senti_mfree(m.b);
 }
 
+double bench_read_gbps(int n_threads, int repeats, bench_stat *st) {
+    mem_arg m = {0};
+    m.n = (size_t)64 << 20; /* 256 MiB of f32 */
+    m.nth = n_threads;
+    double gbps = 0;
+    m.a = senti_malloc(m.n * sizeof(float));
+    if (m.a) {
+        for (size_t i = 0; i < m.n; i++) m.a[i] = 1.0f;
+        if (bench_time(mem_read, &m, repeats, st)) gbps = (double)m.n * 4 / (st->median * 1e-3) * 1e-9;
+    }
+    senti_mfree(m.a);
+    return gbps;
+}
+
 /* ---- graph cases ---------------------------------------------------------- */
 
 typedef struct { senti_exec *ex; senti_graph *g; } run_arg;
@@ -253,6 +267,13 @@ int bench_kernels(const bench_opts *o) {
     for (int t = 0; t < 5; t++) {
         bench_matmul(&k, "decode", 1, 1, 4096, 4096, wts[t], true, true);
         bench_matmul(&k, "decode", 1, 8, 4096, 4096, wts[t], true, true);
+    }
+    /* K-quant weights from GGUF files (dequantize-and-dot per row; sgemm beyond the few-rows path) */
+    for (int t = 0; t < 2; t++) {
+        const senti_type kt = t ? SENTI_TYPE_Q6_K : SENTI_TYPE_Q4_K;
+        bench_matmul(&k, "decode", 1, 1, 4096, 4096, kt, true, true);
+        bench_matmul(&k, "decode", 1, 8, 4096, 4096, kt, true, true);
+        bench_matmul(&k, "bert", 1, 4096, 768, 768, kt, true, true);
     }
     bench_unary(&k, "layer_norm_4096x768", SENTI_OP_LAYER_NORM, 4096, 768);
     bench_unary(&k, "softmax_49152x128", SENTI_OP_SOFTMAX, 32 * 12 * 128, 128);

@@ -51,8 +51,19 @@ void bench_fill(senti_tensor *t, float scale) {
     float *row = malloc((size_t)(n ? n : 1) * sizeof *row);
     if (!row) return;
     for (int64_t r = 0; r < rows; r++) {
+        char *dst = (char *)t->data + (size_t)r * t->nb[2];
+        if (senti_type_is_kquant(t->type)) { /* no K-quant quantizer: random blocks with small f16 scales */
+            const size_t bs = senti_type_size(t->type), rs = senti_row_size(t->type, n);
+            for (size_t i = 0; i < rs; i++) dst[i] = (char)(frand() * 127.0f);
+            for (size_t b = 0; b < rs / bs; b++) {
+                const senti_f16 d = senti_f32_to_f16(0.01f * scale), m = senti_f32_to_f16(0.005f * scale);
+                if (t->type == SENTI_TYPE_Q4_K) memcpy(dst + b * bs, &d, 2), memcpy(dst + b * bs + 2, &m, 2);
+                else memcpy(dst + b * bs + bs - 2, &d, 2);
+            }
+            continue;
+        }
         for (int64_t i = 0; i < n; i++) row[i] = scale * frand();
-        senti_row_from_f32(t->type, row, (char *)t->data + (size_t)r * t->nb[2], n);
+        senti_row_from_f32(t->type, row, dst, n);
     }
     free(row);
 }

@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 
@@ -11,6 +12,18 @@ bool cli_parse_long(const char *cmd, const char *flag, const char *s, long lo, l
     long v = strtol(s, &end, 10);
     if (*s == '\0' || *end != '\0' || errno || v < lo || v > hi) {
         fprintf(stderr, "senti %s: %s expects an integer in %ld..%ld, got '%s'\n", cmd, flag, lo, hi, s);
+        return false;
+    }
+    *out = v;
+    return true;
+}
+
+/* Parse a number in [0, 1] for flag; false (explained) when it is not. */
+bool cli_parse_unit(const char *cmd, const char *flag, const char *s, double *out) {
+    char *end;
+    double v = strtod(s, &end);
+    if (*s == '\0' || *end != '\0' || !(v >= 0.0 && v <= 1.0)) {
+        fprintf(stderr, "senti %s: %s expects a number in [0, 1], got '%s'\n", cmd, flag, s);
         return false;
     }
     *out = v;
@@ -50,5 +63,147 @@ int cli_io_close(const char *cmd, cli_io *io, const char *output, int rc) {
     senti_tokenizer_free(io->tok);
     senti_model_free(io->model);
     memset(io, 0, sizeof *io);
+    return rc;
+}
+
+/* ---- the per-record task commands ------------------------------------------------ */
+
+void cli_task_init(cli_task *t, const char *cmd) {
+    memset(t, 0, sizeof *t);
+    t->cmd = cmd;
+    t->dtype = SENTI_TYPE_COUNT;
+    t->ro = task_runner_opts_defaults();
+    t->out = stdout;
+}
+
+static bool parse_i64(const char *cmd, const char *flag, const char *s, long lo, long hi, int64_t *out) {
+    long v;
+    if (!cli_parse_long(cmd, flag, s, lo, hi, &v)) return false;
+    *out = v;
+    return true;
+}
+
+int cli_task_opt(cli_task *t, int c, const char *arg) {
+    bool ok = true;
+    switch (c) {
+    case 'm': t->dir = arg; break;
+    case CLI_O_INPUT: t->input = arg; break;
+    case CLI_O_OUTPUT: t->output = arg; break;
+    case CLI_O_TOK: t->tok_path = arg; break;
+    case CLI_O_DEVICE: t->device = arg; break;
+    case CLI_O_THREADS: ok = cli_parse_long(t->cmd, "--threads", arg, 1, 1024, &t->threads); break;
+    case CLI_O_BATCH: ok = parse_i64(t->cmd, "--batch-size", arg, 1, 65536, &t->ro.batch_size); break;
+    case CLI_O_TOKENS: ok = parse_i64(t->cmd, "--max-batch-tokens", arg, 1, 1L << 30, &t->ro.max_batch_tokens); break;
+    case CLI_O_WINDOW: ok = parse_i64(t->cmd, "--window", arg, 1, 1L << 24, &t->ro.window); break;
+    case CLI_O_STRICT: t->ro.strict = true; break;
+    case CLI_O_RESUME: t->resume = true; break;
+    case CLI_O_PROGRESS: t->ro.progress = stderr; break;
+    case CLI_O_NO_BUCKETING: t->ro.no_sort = true; break;
+    case CLI_O_DTYPE:
+        t->dtype = senti_type_from_name(arg);
+        if (t->dtype == SENTI_TYPE_COUNT || t->dtype == SENTI_TYPE_I32) {
+            fprintf(stderr, "senti %s: --dtype expects f32|f16|bf16|q8_0|q4_0, got '%s'\n", t->cmd, arg);
+            ok = false;
+        }
+        break;
+    default: return 0;
+    }
+    return ok ? 1 : -1;
+}
+
+int cli_task_args(cli_task *t, int argc, char **argv, const struct option *opts,
+                  int (*extra)(void *ctx, int c, const char *arg), void *ctx, void (*usage)(FILE *f)) {
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "m:h", opts, NULL)) != -1) {
+        if (c == 'h') {
+            usage(stdout);
+            return 0;
+        }
+        int r = cli_task_opt(t, c, optarg);
+        if (r == 0 && extra) r = extra(ctx, c, optarg);
+        if (r <= 0) {
+            if (r == 0) usage(stderr); /* an unknown flag or a missing value; bad values are explained */
+            return 2;
+        }
+    }
+    if (!cli_task_check(t, argc, optind)) {
+        usage(stderr);
+        return 2;
+    }
+    return -1;
+}
+
+bool cli_task_check(cli_task *t, int argc, int first) {
+    const char *why = !t->dir                        ? "-m DIR is required"
+                      : t->input && first < argc     ? "give --input or TEXT arguments, not both"
+                      : !t->input && first >= argc   ? "no input: give TEXT arguments or --input FILE|-"
+                      : t->resume && !t->output      ? "--resume needs --output FILE"
+                                                     : NULL;
+    if (why) fprintf(stderr, "senti %s: %s\n", t->cmd, why);
+    return why == NULL;
+}
+
+bool cli_task_open(cli_task *t, int argc, char **argv, int first) {
+    senti_model_opts mo = senti_model_opts_defaults();
+    mo.n_threads = (int)t->threads;
+    mo.weight_type = t->dtype;
+    mo.device = t->device;
+    t->ro.n_threads = (int)t->threads;
+    if (isatty(STDERR_FILENO)) t->ro.progress = stderr;
+    if (!(t->model = senti_model_load_opts(t->dir, &mo)) ||
+        !(t->tok = senti_tokenizer_load(t->tok_path ? t->tok_path : t->dir))) {
+        fprintf(stderr, "senti %s: %s\n", t->cmd, senti_last_error());
+        t->explained = true;
+        return false;
+    }
+    if (t->input) {
+        bool std_in = strcmp(t->input, "-") == 0;
+        if (!(t->in = std_in ? stdin : fopen(t->input, "rb"))) {
+            fprintf(stderr, "senti %s: cannot open %s: %s\n", t->cmd, t->input, strerror(errno));
+            t->explained = true;
+        return false;
+        }
+        t->src = task_source_file(t->in, std_in ? "<stdin>" : t->input);
+    } else {
+        t->src = task_source_texts((const char *const *)argv + first, argc - first);
+    }
+    if (!t->src) {
+        fprintf(stderr, "senti %s: out of memory\n", t->cmd);
+        t->explained = true;
+        return false;
+    }
+    if (t->output) {
+        if (!(t->res = task_resume_open(t->output, t->resume, &t->ro.skip))) {
+            fprintf(stderr, "senti %s: %s\n", t->cmd, senti_last_error());
+            t->explained = true;
+        return false;
+        }
+        t->out = task_resume_file(t->res);
+        t->ro.checkpoint = task_resume_checkpoint;
+        t->ro.checkpoint_ctx = t->res;
+    }
+    return true;
+}
+
+int cli_task_close(cli_task *t, senti_status s) {
+    int rc = s == SENTI_OK ? 0 : 1;
+    if (t->st.seconds > 0) task_stats_print(&t->st, stderr);
+    if (s != SENTI_OK && !t->explained) fprintf(stderr, "senti %s: %s\n", t->cmd, senti_last_error());
+    if (t->res && task_resume_close(t->res) != SENTI_OK && rc == 0) {
+        fprintf(stderr, "senti %s: %s\n", t->cmd, senti_last_error());
+        rc = 1;
+    }
+    task_resume_free(t->res);
+    if (t->out == stdout && fflush(stdout) != 0) rc = 1;
+    if (t->in && t->in != stdin) fclose(t->in);
+    task_source_free(t->src);
+    senti_tokenizer_free(t->tok);
+    senti_model_free(t->model);
+    t->res = NULL;
+    t->in = NULL;
+    t->src = NULL;
+    t->tok = NULL;
+    t->model = NULL;
     return rc;
 }

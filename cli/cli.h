@@ -4,13 +4,18 @@
 #define SENTI_CLI_H
 
 #include <stdbool.h>
+#include <getopt.h>
 #include <stdio.h>
 
+#include "../tasks/tasks.h"
 #include "senti.h"
 
 /* Parse flag's value s as an integer in [lo, hi]; on failure print
  * "senti CMD: FLAG expects …" and return false. */
 bool cli_parse_long(const char *cmd, const char *flag, const char *s, long lo, long hi, long *out);
+
+/* Parse flag's value s as a number in [0, 1]; on failure explain and return false. */
+bool cli_parse_unit(const char *cmd, const char *flag, const char *s, double *out);
 
 /* What a task command runs on. in is NULL when texts come from arguments. */
 typedef struct cli_io {
@@ -27,5 +32,70 @@ bool cli_io_open(const char *cmd, cli_io *io, const char *dir, const char *tok_p
                  const char *input, const char *output);
 /* Release everything; returns rc, or 1 if closing the output failed. */
 int cli_io_close(const char *cmd, cli_io *io, const char *output, int rc);
+
+/* ---- the per-record task commands (classify, aspect, tag, zero-shot, dialogue) ----
+ * One set of flags and one setup for every command that runs the batch
+ * runner: -m DIR, --input FILE|-, --output FILE, --tokenizer PATH,
+ * --threads N, --device D, --dtype T, --batch-size N, --max-batch-tokens N,
+ * --window N, --strict, --resume, --progress. */
+enum {
+    CLI_O_INPUT = 1000, CLI_O_OUTPUT, CLI_O_TOK, CLI_O_THREADS, CLI_O_BATCH, CLI_O_TOKENS, CLI_O_WINDOW,
+    CLI_O_STRICT, CLI_O_RESUME, CLI_O_PROGRESS, CLI_O_DEVICE, CLI_O_DTYPE, CLI_O_NO_BUCKETING, CLI_O_FIRST_FREE
+};
+#define CLI_TASK_OPTIONS                                                                                         \
+    {"model", required_argument, 0, 'm'}, {"input", required_argument, 0, CLI_O_INPUT},                          \
+        {"output", required_argument, 0, CLI_O_OUTPUT}, {"tokenizer", required_argument, 0, CLI_O_TOK},          \
+        {"threads", required_argument, 0, CLI_O_THREADS}, {"batch-size", required_argument, 0, CLI_O_BATCH},     \
+        {"max-batch-tokens", required_argument, 0, CLI_O_TOKENS}, {"window", required_argument, 0, CLI_O_WINDOW}, \
+        {"strict", no_argument, 0, CLI_O_STRICT}, {"resume", no_argument, 0, CLI_O_RESUME},                      \
+        {"progress", no_argument, 0, CLI_O_PROGRESS}, {"device", required_argument, 0, CLI_O_DEVICE},            \
+        {"dtype", required_argument, 0, CLI_O_DTYPE}, {"no-bucketing", no_argument, 0, CLI_O_NO_BUCKETING},     \
+        {"help", no_argument, 0, 'h'}
+
+/* Usage lines for the common flags. */
+#define CLI_TASK_USAGE                                                                                           \
+    "  common: -m DIR [--input FILE|-] [--output FILE] [--tokenizer PATH] [--threads N] [--device cpu]\n"      \
+    "          [--dtype f32|f16|bf16|q8_0|q4_0] [--batch-size N] [--max-batch-tokens N] [--window N]\n"        \
+    "          [--strict] [--resume] [--progress] [--no-bucketing]\n"                                           \
+    "  --resume: continue a killed run that wrote --output FILE (progress in FILE.progress)\n"                 \
+    "  --window N: records tokenized and length-sorted together (default 1024)\n"                              \
+    "  --progress: records/s, tokens/s and ETA on stderr (default when stderr is a terminal)\n"                \
+    "  --no-bucketing: batches in input order padded to their longest (for comparison; default: length-sorted)\n"
+
+typedef struct cli_task {
+    const char *cmd, *dir, *input, *output, *tok_path, *device;
+    long threads;
+    senti_type dtype;
+    bool resume;
+    task_runner_opts ro;
+    senti_model *model;
+    senti_tokenizer *tok;
+    FILE *in, *out;
+    task_source *src;
+    task_resume *res;
+    task_stats st;
+    bool explained; /* a failure already printed */
+} cli_task;
+
+void cli_task_init(cli_task *t, const char *cmd);
+/* Parse argv with opts (common flags go to t, the others to extra(ctx, c,
+ * optarg): 1 handled, 0 unknown, -1 a bad value already explained), then
+ * check the inputs. Returns -1 to go on (TEXT arguments start at optind), or
+ * the exit code: 0 after -h (usage on stdout), 2 on bad arguments (usage on
+ * stderr unless only a value was bad). */
+int cli_task_args(cli_task *t, int argc, char **argv, const struct option *opts,
+                  int (*extra)(void *ctx, int c, const char *arg), void *ctx, void (*usage)(FILE *f));
+/* Handle getopt code c (value arg): 1 handled, 0 not a common flag, -1 a bad
+ * value (explained on stderr). */
+int cli_task_opt(cli_task *t, int c, const char *arg);
+/* After getopt: check the common flags and inputs (TEXT arguments from
+ * argv[first..argc), or --input); prints why and returns false (exit 2). */
+bool cli_task_check(cli_task *t, int argc, int first);
+/* Load the model and tokenizer, open the source and the (resumable) output;
+ * prints why and returns false (then cli_task_close(t, SENTI_ERR_IO) gives 1). */
+bool cli_task_open(cli_task *t, int argc, char **argv, int first);
+/* Print the summary line (and s's message when not OK), release everything;
+ * returns the exit code: 0 when s is OK and closing worked, else 1. */
+int cli_task_close(cli_task *t, senti_status s);
 
 #endif

@@ -12,6 +12,11 @@ int cmd_logits(int argc, char **argv);
 int cmd_classify(int argc, char **argv);
 int cmd_aspect(int argc, char **argv);
 int cmd_tag(int argc, char **argv);
+int cmd_zero_shot(int argc, char **argv);
+int cmd_dialogue(int argc, char **argv);
+int cmd_convert(int argc, char **argv);
+int cmd_generate(int argc, char **argv);
+int cmd_extract(int argc, char **argv);
 
 static void usage(FILE *f) {
     fprintf(f,
@@ -19,12 +24,21 @@ static void usage(FILE *f) {
             "commands:\n"
             "  bench [model]     time a BERT-base-shaped encoder on synthetic weights\n"
             "  bench kernels     matmul (hand-written vs OpenBLAS), norms, softmax, GELU, attention\n"
+            "  bench decoder     prefill and decode tokens/s of a Qwen2-0.5B-shaped LM (f32, bf16, q8_0)\n"
+            "  bench cuda        GPU: ceilings, GEMM vs cuBLAS, attention, BERT-base encoder (SENTI_CUDA builds)\n"
             "  tokenize -m M [--pair T2] [--no-special] TEXT   ids, tokens, offsets as JSON\n"
             "  info -m DIR       a HuggingFace model's architecture, sizes, parameters, dtypes, labels (JSON)\n"
             "  logits -m DIR --ids 101,2023,102 [--type-ids 0,0,0] [--ids ...]   the head's output (JSON)\n"
             "  classify -m DIR [--input FILE|-] [--top-k K] [--threshold X] [TEXT...]   labels and scores (JSONL)\n"
             "  aspect -m DIR --aspect A [--template T] [--input FILE|-] [TEXT...]   aspect sentiment (JSONL)\n"
-            "  tag -m DIR [--aggregation none|simple|first|average|max] [--input FILE|-] [TEXT...]   spans (JSONL)\n"
+            "  tag -m DIR [--aggregation none|simple|first|average|max] [--stride N] [--input FILE|-] [TEXT...]   spans (JSONL)\n"
+            "  zero-shot -m DIR --labels A,B [--template T] [--multi-label] [--input FILE|-] [TEXT...]   NLI label scores\n"
+            "  dialogue -m DIR [--context N] [--context-as pair|prefix] --input FILE   per-utterance emotion (JSONL)\n"
+            "  generate -m DIR [--max-new-tokens N] [--temperature T] [--top-k K] [--top-p P] [--seed S] [--stop S] [--chat] PROMPT...\n"
+            "                    decoder text generation (JSONL: text, ids, finish_reason)\n"
+            "  extract -m DIR --schema aspect|opinion|aesc|pair|triplet|quad [--few-shot FILE] [--constrained] TEXT...\n"
+            "                    generative extraction with a decoder, grounded to offsets (JSONL)\n"
+            "  convert HF_DIR OUT.gguf [--type f32|f16|bf16|q8_0|q4_0]   one GGUF file (-m accepts it)\n"
             "  version           print the version\n"
             "bench options:\n"
             "  --threads N       threads (default: all cores)\n"
@@ -71,7 +85,8 @@ static int cmd_bench(int argc, char **argv) {
         case O_LAYERS: ok = parse_int("--layers", optarg, 1, 96, &o.layers); break;
         case O_DTYPE:
             o.wtype = senti_type_from_name(optarg);
-            if (o.wtype == SENTI_TYPE_COUNT || o.wtype == SENTI_TYPE_I32) {
+            if (o.wtype == SENTI_TYPE_COUNT || o.wtype == SENTI_TYPE_I32 || o.wtype == SENTI_TYPE_Q4_K ||
+                o.wtype == SENTI_TYPE_Q6_K) {
                 fprintf(stderr, "senti: --dtype expects f32|f16|bf16|q8_0|q4_0, got '%s'\n", optarg);
                 ok = false;
             }
@@ -94,7 +109,15 @@ static int cmd_bench(int argc, char **argv) {
         if (!o.repeats) o.repeats = 3;
         return bench_model(&o);
     }
-    fprintf(stderr, "senti bench: unknown benchmark '%s' (kernels, model)\n", what);
+    if (strcmp(what, "cuda") == 0) {
+        if (!o.repeats) o.repeats = 20;
+        return bench_cuda(&o);
+    }
+    if (strcmp(what, "decoder") == 0) {
+        if (!o.repeats) o.repeats = 5;
+        return bench_decoder(&o);
+    }
+    fprintf(stderr, "senti bench: unknown benchmark '%s' (kernels, model, decoder)\n", what);
     return 2;
 }
 
@@ -111,6 +134,11 @@ int main(int argc, char **argv) {
     if (strcmp(cmd, "classify") == 0) return cmd_classify(argc - 1, argv + 1);
     if (strcmp(cmd, "aspect") == 0) return cmd_aspect(argc - 1, argv + 1);
     if (strcmp(cmd, "tag") == 0) return cmd_tag(argc - 1, argv + 1);
+    if (strcmp(cmd, "zero-shot") == 0) return cmd_zero_shot(argc - 1, argv + 1);
+    if (strcmp(cmd, "dialogue") == 0) return cmd_dialogue(argc - 1, argv + 1);
+    if (strcmp(cmd, "convert") == 0) return cmd_convert(argc - 1, argv + 1);
+    if (strcmp(cmd, "generate") == 0) return cmd_generate(argc - 1, argv + 1);
+    if (strcmp(cmd, "extract") == 0) return cmd_extract(argc - 1, argv + 1);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
         printf("senti %s\n", senti_version());
         return 0;

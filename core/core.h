@@ -78,7 +78,20 @@ static inline senti_bf16 senti_f32_to_bf16(float f) {     /* round to nearest ev
 typedef struct { senti_f16 d; int8_t qs[SENTI_QK]; } senti_block_q8_0;      /* 34 bytes */
 typedef struct { senti_f16 d; uint8_t qs[SENTI_QK / 2]; } senti_block_q4_0; /* 18 bytes */
 
-/* Elements per block (1 or 32) and bytes per block. */
+/* ggml's K-quant super-blocks of 256 elements (GGUF files; dequantized, not written).
+ * q4_K: 8 sub-blocks of 32 with 6-bit scale and min packed in scales[12];
+ *   x = d * sc[j] * q - dmin * m[j], q a 4-bit nibble of qs (sub-blocks 2c / 2c+1 =
+ *   low / high nibbles of qs[32c .. 32c+32)).
+ * q6_K: 16 sub-blocks of 16 with int8 scales; 6-bit q = 4 low bits in ql, 2 high
+ *   bits in qh; x = d * scales[i / 16] * (q - 32). */
+#define SENTI_QK_K 256
+typedef struct { senti_f16 d, dmin; uint8_t scales[12]; uint8_t qs[SENTI_QK_K / 2]; } senti_block_q4_K; /* 144 */
+typedef struct { uint8_t ql[SENTI_QK_K / 2]; uint8_t qh[SENTI_QK_K / 4]; int8_t scales[SENTI_QK_K / 16]; senti_f16 d; } senti_block_q6_K; /* 210 */
+void senti_dequantize_row_q4_K(const senti_block_q4_K *x, float *y, int64_t n); /* n % 256 == 0 */
+void senti_dequantize_row_q6_K(const senti_block_q6_K *x, float *y, int64_t n);
+bool senti_type_is_kquant(senti_type t); /* q4_K, q6_K */
+
+/* Elements per block (1, 32 or 256) and bytes per block. */
 int64_t senti_type_block(senti_type t);
 size_t senti_type_size(senti_type t);
 bool senti_type_is_quant(senti_type t);

@@ -1,6 +1,7 @@
 /* plan.c — the memory planner: one arena, offsets by lifetime.
  *
- * A storage tensor (a computed non-view node, or a leaf without data) lives
+ * A storage tensor (a computed node that is neither a view nor in place, i.e.
+ * has no view_src, or a leaf without data) lives
  * from the node that makes it (leafs: from the start) to the last node that
  * reads it directly or through any chain of views; outputs and leafs live to
  * the end. Tensors are placed largest first at the lowest offset that does
@@ -59,7 +60,7 @@ senti_status graph_plan(senti_graph *g) {
         senti_tensor *t = g->nodes[i];
         slot_of_node[i] = -1;
         t->offs = SIZE_MAX;
-        if (senti_op_is_view(t->op)) continue;
+        if (senti_op_is_view(t->op) || t->view_src) continue; /* views and in-place ops (set_rows) */
         slot_of_node[i] = n;
         slots[n++] = (slot){t, align_up(senti_nbytes(t)), i, i, 0};
     }

@@ -15,10 +15,14 @@ static const struct {
     [SENTI_TYPE_I32] = {"i32", 1, 4},
     [SENTI_TYPE_Q8_0] = {"q8_0", SENTI_QK, sizeof(senti_block_q8_0)},
     [SENTI_TYPE_Q4_0] = {"q4_0", SENTI_QK, sizeof(senti_block_q4_0)},
+    [SENTI_TYPE_Q4_K] = {"q4_K", SENTI_QK_K, sizeof(senti_block_q4_K)},
+    [SENTI_TYPE_Q6_K] = {"q6_K", SENTI_QK_K, sizeof(senti_block_q6_K)},
 };
 
 _Static_assert(sizeof(senti_block_q8_0) == 34, "q8_0 block is 34 bytes");
 _Static_assert(sizeof(senti_block_q4_0) == 18, "q4_0 block is 18 bytes");
+_Static_assert(sizeof(senti_block_q4_K) == 144, "q4_K block is 144 bytes");
+_Static_assert(sizeof(senti_block_q6_K) == 210, "q6_K block is 210 bytes");
 
 const char *senti_type_name(senti_type t) {
     return (unsigned)t < SENTI_TYPE_COUNT ? type_info[t].name : "?";
@@ -32,7 +36,8 @@ senti_type senti_type_from_name(const char *name) {
 
 int64_t senti_type_block(senti_type t) { return type_info[t].block; }
 size_t senti_type_size(senti_type t) { return type_info[t].size; }
-bool senti_type_is_quant(senti_type t) { return t == SENTI_TYPE_Q8_0 || t == SENTI_TYPE_Q4_0; }
+bool senti_type_is_quant(senti_type t) { return t == SENTI_TYPE_Q8_0 || t == SENTI_TYPE_Q4_0 || senti_type_is_kquant(t); }
+bool senti_type_is_kquant(senti_type t) { return t == SENTI_TYPE_Q4_K || t == SENTI_TYPE_Q6_K; }
 
 size_t senti_row_size(senti_type t, int64_t n) {
     return (size_t)(n / type_info[t].block) * type_info[t].size;
@@ -132,6 +137,52 @@ void senti_dequantize_row_q4_0(const senti_block_q4_0 *x, float *y, int64_t n) {
     }
 }
 
+/* ---- q4_K / q6_K (dequantize only) ------------------------------------------ */
+
+/* Sub-block j's 6-bit scale and min of a q4_K block: j < 4 in the low 6 bits
+ * of scales[j] / scales[j + 4]; j >= 4 in a nibble of scales[j + 4] plus the
+ * top 2 bits of scales[j - 4] / scales[j]. */
+static void q4_K_scale_min(const uint8_t *s, int j, uint8_t *sc, uint8_t *m) {
+    if (j < 4) {
+        *sc = s[j] & 63;
+        *m = s[j + 4] & 63;
+    } else {
+        *sc = (uint8_t)((s[j + 4] & 0x0F) | ((s[j - 4] >> 6) << 4));
+        *m = (uint8_t)((s[j + 4] >> 4) | ((s[j] >> 6) << 4));
+    }
+}
+
+void senti_dequantize_row_q4_K(const senti_block_q4_K *x, float *y, int64_t n) {
+    for (int64_t b = 0; b < n / SENTI_QK_K; b++, y += SENTI_QK_K) {
+        const float d = senti_f16_to_f32(x[b].d), dmin = senti_f16_to_f32(x[b].dmin);
+        for (int j = 0; j < 8; j++) {
+            uint8_t sc, m;
+            q4_K_scale_min(x[b].scales, j, &sc, &m);
+            const float dl = d * sc, ml = dmin * m;
+            const uint8_t *q = x[b].qs + 32 * (j / 2);
+            const int shift = 4 * (j % 2);
+            for (int l = 0; l < 32; l++) y[32 * j + l] = dl * (float)((q[l] >> shift) & 0x0F) - ml;
+        }
+    }
+}
+
+void senti_dequantize_row_q6_K(const senti_block_q6_K *x, float *y, int64_t n) {
+    for (int64_t b = 0; b < n / SENTI_QK_K; b++, y += SENTI_QK_K) {
+        const float d = senti_f16_to_f32(x[b].d);
+        for (int h = 0; h < 2; h++) {          /* halves of 128 */
+            const uint8_t *ql = x[b].ql + 64 * h, *qh = x[b].qh + 32 * h;
+            for (int g = 0; g < 4; g++) {      /* groups of 32 */
+                for (int l = 0; l < 32; l++) {
+                    const int lo = g < 2 ? ql[32 * g + l] & 0x0F : ql[32 * (g - 2) + l] >> 4;
+                    const int hi = (qh[l] >> (2 * g)) & 3;
+                    const int e = 128 * h + 32 * g + l;
+                    y[e] = (d * (float)x[b].scales[e / 16]) * (float)((lo | (hi << 4)) - 32);
+                }
+            }
+        }
+    }
+}
+
 void senti_row_to_f32(senti_type t, const void *x, float *y, int64_t n) {
     switch (t) {
     case SENTI_TYPE_F32: memcpy(y, x, (size_t)n * 4); break;
@@ -146,6 +197,8 @@ void senti_row_to_f32(senti_type t, const void *x, float *y, int64_t n) {
         break;
     case SENTI_TYPE_Q8_0: senti_dequantize_row_q8_0(x, y, n); break;
     case SENTI_TYPE_Q4_0: senti_dequantize_row_q4_0(x, y, n); break;
+    case SENTI_TYPE_Q4_K: senti_dequantize_row_q4_K(x, y, n); break;
+    case SENTI_TYPE_Q6_K: senti_dequantize_row_q6_K(x, y, n); break;
     default: SENTI_ASSERT(!"bad type");
     }
 }

@@ -165,3 +165,33 @@ CPU_KERNEL(concat) {
     }
     return SENTI_OK;
 }
+
+/* ---- set_rows ------------------------------------------------------------------- */
+
+/* Rows of src1 into dst at idx (the KV-cache write): in place when dst shares
+ * src0's storage (the graph case), else dst = copy of src0 first. Every
+ * index is checked before any row is written. */
+CPU_KERNEL(set_rows) {
+    const senti_tensor *base = dst->src[0], *src = dst->src[1], *idx = dst->src[2];
+    const int64_t R = dst->ne[2], N = src->ne[2], D = dst->ne[3];
+    if (src->type != SENTI_TYPE_F32 || idx->type != SENTI_TYPE_I32 || dst->nb[3] != sizeof(float) ||
+        (D > 1 && src->nb[3] != sizeof(float)))
+        return senti_error(SENTI_ERR_UNSUPPORTED, "set_rows '%s': needs f32 rows and i32 indices", dst->name);
+    for (int64_t i = 0; i < N; i++) {
+        const int32_t r = *(const int32_t *)((const char *)idx->data + (size_t)i * idx->nb[3]);
+        if (r < 0 || r >= R)
+            return senti_error(SENTI_ERR_INVALID_ARG, "set_rows '%s': index %d at %lld of '%s' is outside [0, %lld)",
+                               dst->name, (int)r, (long long)i, idx->name, (long long)R);
+    }
+    const size_t row = (size_t)D * sizeof(float);
+    if (dst->data != base->data)
+        for (int64_t r = 0; r < R; r++)
+            memcpy((char *)dst->data + (size_t)r * dst->nb[2], (const char *)base->data + (size_t)r * base->nb[2], row);
+    int nth = cpu_vec_threads(ctx, N, (double)D);
+#pragma omp parallel for num_threads(nth) if (nth > 1) schedule(static)
+    for (int64_t i = 0; i < N; i++) {
+        const int32_t r = *(const int32_t *)((const char *)idx->data + (size_t)i * idx->nb[3]);
+        memcpy((char *)dst->data + (size_t)r * dst->nb[2], (const char *)src->data + (size_t)i * src->nb[2], row);
+    }
+    return SENTI_OK;
+}

@@ -255,10 +255,13 @@ static void gemm_blocked(const cpu_ctx *ctx, int64_t M, int64_t N, int64_t K, co
 #ifndef MM_DOT_L3
 #define MM_DOT_L3 (4u << 20)
 #endif
-typedef enum { SMALL_FLOAT, SMALL_BF16DOT, SMALL_QUANT } small_kind;
+/* SMALL_DEQUANT: K-quant weights (q4_K, q6_K), each row dequantized once into a
+ * per-thread f32 buffer and dotted with the activations by the f32 kernel. */
+typedef enum { SMALL_FLOAT, SMALL_BF16DOT, SMALL_QUANT, SMALL_DEQUANT } small_kind;
 
 static small_kind small_kind_of(const cpu_ctx *ctx, senti_type bt) {
     if (bt == SENTI_TYPE_Q8_0 || bt == SENTI_TYPE_Q4_0) return SMALL_QUANT;
+    if (senti_type_is_kquant(bt)) return SMALL_DEQUANT;
     if (bt == SENTI_TYPE_BF16 && ctx->simd >= CPU_SIMD_AVX512 && ctx->feat.avx512_bf16) return SMALL_BF16DOT;
     return SMALL_FLOAT;
 }
@@ -286,6 +289,7 @@ static size_t small_ws_size(const cpu_ctx *ctx, int64_t M, int64_t K, senti_type
         return align_up((size_t)M * (size_t)(K / SENTI_QK) * sizeof(senti_block_q8_0)) +
                align_up((size_t)M * (size_t)(K / SENTI_QK) * 4) +
                (use_vnni(ctx) ? align_up(cpu_q_prep_size_avx512vnni(M, K)) : 0);
+    case SMALL_DEQUANT: return (size_t)n_threads(ctx) * align_up((size_t)K * 4);
     default: return ctx->simd == CPU_SIMD_SCALAR ? (size_t)n_threads(ctx) * align_up((size_t)K * 4) : 0;
     }
 }
@@ -308,6 +312,16 @@ static void gemv_part(const cpu_ctx *ctx, small_kind kind, int64_t m0, int64_t M
             cpu_gemv_q_avx2(Mb, n0, n1, K, Aq + m0 * nb, Asum + m0 * nb, bt, B, ldb, C, ldc);
         else
             gemv_q_scalar(Mb, n0, n1, K, Aq + m0 * nb, bt, B, ldb, C, ldc);
+    } else if (kind == SMALL_DEQUANT) {
+        for (int64_t n = n0; n < n1; n++) { /* one weight row at a time, as f32 */
+            senti_row_to_f32(bt, (const char *)B + (size_t)n * ldb, tmp, K);
+            if (ctx->simd >= CPU_SIMD_AVX512)
+                cpu_gemv_avx512(Mb, 0, 1, K, A + m0 * lda, lda, SENTI_TYPE_F32, tmp, (size_t)K * 4, C + n, ldc);
+            else if (ctx->simd >= CPU_SIMD_AVX2)
+                cpu_gemv_avx2(Mb, 0, 1, K, A + m0 * lda, lda, SENTI_TYPE_F32, tmp, (size_t)K * 4, C + n, ldc);
+            else
+                gemv_scalar(Mb, 0, 1, K, A + m0 * lda, lda, SENTI_TYPE_F32, tmp, (size_t)K * 4, C + n, ldc, NULL);
+        }
     } else if (ctx->simd >= CPU_SIMD_AVX512) {
         cpu_gemv_avx512(Mb, n0, n1, K, A + m0 * lda, lda, bt, B, ldb, C, ldc);
     } else if (ctx->simd >= CPU_SIMD_AVX2) {
@@ -332,7 +346,7 @@ static void gemm_small(const cpu_ctx *ctx, int64_t M, int64_t N, int64_t K, cons
 #pragma omp parallel num_threads(nth)
     {
         const int ith = omp_get_thread_num(), nt = omp_get_num_threads();
-        if (kind != SMALL_FLOAT) { /* A to bf16 / q8_0, rows split over threads */
+        if (kind == SMALL_BF16DOT || kind == SMALL_QUANT) { /* A to bf16 / q8_0, rows split over threads */
             const int64_t r0 = M * ith / nt, r1 = M * (ith + 1) / nt;
             if (kind == SMALL_BF16DOT) {
                 for (int64_t m = r0; m < r1; m++)
@@ -356,8 +370,9 @@ static void gemm_small(const cpu_ctx *ctx, int64_t M, int64_t N, int64_t K, cons
         if (n1 > N) n1 = N;
         for (int64_t m0 = 0; m0 < M && n0 < n1 && ith < nth; m0 += mb) {
             const int64_t Mb = M - m0 < mb ? M - m0 : mb;
-            /* only the scalar float kernel uses ws, as per-thread row buffers */
-            float *tmp = kind == SMALL_FLOAT ? (float *)(ws + (size_t)ith * align_up((size_t)K * 4)) : NULL;
+            /* only the scalar float and the dequantizing kernels use ws, as per-thread row buffers */
+            float *tmp = kind == SMALL_FLOAT || kind == SMALL_DEQUANT ? (float *)(ws + (size_t)ith * align_up((size_t)K * 4))
+                                                                      : NULL;
             gemv_part(ctx, kind, m0, Mb, n0, n1, K, A, lda, Ab, Apack, Aq, Asum, bt, B, ldb, C, ldc, tmp);
         }
     }
@@ -406,6 +421,13 @@ static void gemm_blas(const cpu_ctx *ctx, int64_t M, int64_t N, int64_t K, const
 
 /* ---- dispatch ------------------------------------------------------------------ */
 
+/* BLAS when chosen; K-quant weights also beyond the few-rows path (their
+ * 256-element blocks do not fit the blocked GEMM's k blocks): rows
+ * dequantized in chunks, then sgemm. */
+static bool via_blas(const cpu_ctx *ctx, int64_t M, int64_t N, int64_t K, senti_type bt, bool trans_b) {
+    return ctx->matmul == CPU_MATMUL_BLAS || (senti_type_is_kquant(bt) && !use_small(ctx, M, N, K, bt, trans_b));
+}
+
 /* Bytes of workspace gemm_run needs for this problem. */
 static size_t gemm_ws_size(const cpu_ctx *ctx, int64_t M, int64_t N, int64_t K, senti_type bt, bool trans_b) {
     size_t pre = 0;
@@ -413,7 +435,7 @@ static size_t gemm_ws_size(const cpu_ctx *ctx, int64_t M, int64_t N, int64_t K, 
         pre = align_up((size_t)K * (size_t)N * 4);
         bt = SENTI_TYPE_F32;
     }
-    if (ctx->matmul == CPU_MATMUL_BLAS)
+    if (via_blas(ctx, M, N, K, bt, trans_b))
         return pre + (bt == SENTI_TYPE_F32 ? 0 : align_up((size_t)blas_chunk_rows(N, K) * (size_t)K * 4));
     if (use_small(ctx, M, N, K, bt, trans_b)) return pre + small_ws_size(ctx, M, K, bt);
     return pre + (size_t)n_threads(ctx) * blocked_ws_per_thread(pick_isa(ctx), N);
@@ -423,9 +445,9 @@ static senti_status gemm_check(int64_t M, int64_t N, int64_t K, senti_type bt, b
     if (M < 0 || N < 0 || K < 0) return senti_error(SENTI_ERR_INVALID_ARG, "matmul: negative size");
     if (bt == SENTI_TYPE_I32 || bt >= SENTI_TYPE_COUNT)
         return senti_error(SENTI_ERR_UNSUPPORTED, "matmul: weight type %d not supported", (int)bt);
-    if (senti_type_is_quant(bt) && (!trans_b || K % SENTI_QK != 0))
-        return senti_error(SENTI_ERR_INVALID_ARG, "matmul: %s weights need trans_b and K %% 32 == 0 (K=%lld)",
-                           senti_type_name(bt), (long long)K);
+    if (senti_type_is_quant(bt) && (!trans_b || K % senti_type_block(bt) != 0))
+        return senti_error(SENTI_ERR_INVALID_ARG, "matmul: %s weights need trans_b and K %% %lld == 0 (K=%lld)",
+                           senti_type_name(bt), (long long)senti_type_block(bt), (long long)K);
     return SENTI_OK;
 }
 
@@ -444,7 +466,7 @@ static void gemm_run(const cpu_ctx *ctx, int64_t M, int64_t N, int64_t K, const 
         bt = SENTI_TYPE_F32;
         ws += align_up((size_t)K * (size_t)N * 4);
     }
-    if (ctx->matmul == CPU_MATMUL_BLAS)
+    if (via_blas(ctx, M, N, K, bt, trans_b))
         gemm_blas(ctx, M, N, K, A, lda, bt, B, ldb, trans_b, C, ldc, ws);
     else if (use_small(ctx, M, N, K, bt, trans_b))
         gemm_small(ctx, M, N, K, A, lda, bt, B, ldb, C, ldc, ws);

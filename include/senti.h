@@ -38,6 +38,8 @@ typedef enum senti_type {
     SENTI_TYPE_I32,
     SENTI_TYPE_Q8_0,
     SENTI_TYPE_Q4_0,
+    SENTI_TYPE_Q4_K, /* ggml's 256-element super-blocks (144 bytes): read from GGUF, not written */
+    SENTI_TYPE_Q6_K, /* 256-element super-blocks (210 bytes) */
     SENTI_TYPE_COUNT
 } senti_type;
 
@@ -211,6 +213,112 @@ int64_t senti_model_type_vocab_size(const senti_model *m);   /* 0 when the model
 int64_t senti_model_pad_token_id(const senti_model *m);
 int64_t senti_model_num_parameters(const senti_model *m);
 const char *senti_model_weight_dtypes(const senti_model *m); /* stored dtypes, e.g. "f32" or "f16" */
+/* config.json's problem_type ("multi_label_classification", ...), from the
+ * directory's config.json or a GGUF file's embedded one; NULL when absent. */
+const char *senti_model_problem_type(const senti_model *m);
+
+/* ---- tasks --------------------------------------------------------------------
+ * The sentiment tasks of the senti command on a batch of texts: classify,
+ * aspect, tag, zero-shot, dialogue. A task owns a model and a tokenizer;
+ * senti_task_run batches its inputs the way the command does (length-sorted
+ * batches under a token budget), so results never depend on the batching.
+ *
+ * Thread-safety: one senti_task must not run on two threads at once (it owns
+ * the model's activation arena); distinct tasks may run concurrently.
+ * Results are immutable: any thread may read them, until senti_results_free.
+ * Ownership: every string passed in is borrowed for the call only (the
+ * options' strings for senti_task_load are copied); every string returned is
+ * borrowed from the results it came from. */
+
+typedef struct senti_task senti_task;
+typedef struct senti_results senti_results;
+
+typedef enum senti_task_kind {
+    SENTI_TASK_CLASSIFY = 0, /* sequence classifier: labels and scores per text */
+    SENTI_TASK_ASPECT,       /* (text, aspect) pairs: each aspect's sentiment */
+    SENTI_TASK_TAG,          /* token classifier: spans (aspect / opinion / AESC tags) */
+    SENTI_TASK_ZERO_SHOT,    /* NLI model: candidate labels through a hypothesis template */
+    SENTI_TASK_DIALOGUE,     /* per-utterance emotion; each input is a JSON {"dialogue":[{"speaker","text"},...]} */
+} senti_task_kind;
+
+typedef enum senti_tag_aggregation {
+    SENTI_AGG_NONE = 0, SENTI_AGG_SIMPLE, SENTI_AGG_FIRST, SENTI_AGG_AVERAGE, SENTI_AGG_MAX
+} senti_tag_aggregation;
+
+typedef struct senti_task_opts {
+    senti_task_kind kind;
+    senti_model_opts model;        /* threads, weight type, device */
+    const char *tokenizer;         /* NULL: the model directory's */
+    int64_t batch_size;            /* inputs per batch at most (default 32) */
+    int64_t max_batch_tokens;      /* batch * padded length at most (default 8192) */
+    /* classify, dialogue */
+    int64_t top_k;                 /* <= 0: every label */
+    double threshold;              /* multi-label models: labels with sigmoid >= threshold (default 0.5) */
+    /* aspect */
+    const char *const *aspects;    /* the aspects of every text (>= 1) */
+    int64_t n_aspects;
+    const char *aspect_template;   /* NULL: the aspect is the second sentence; else "{aspect}" replaced */
+    /* tag */
+    senti_tag_aggregation aggregation; /* default SIMPLE */
+    int64_t stride;                /* > 0: long texts as windows overlapping by stride tokens; 0: truncate */
+    /* zero-shot */
+    const char *const *labels;     /* candidate labels (>= 1) */
+    int64_t n_labels;
+    const char *hypothesis_template; /* NULL: "This example is {}." */
+    int multi_label;               /* 1: each label scored on its own */
+    /* dialogue */
+    int64_t context;               /* previous turns given as context (default 0) */
+    int context_as_prefix;         /* 1: "speaker: text ..." prefix; 0: the sentence pair (utterance, context) */
+} senti_task_opts;
+
+/* Defaults for kind (as the senti command's). */
+senti_task_opts senti_task_opts_defaults(senti_task_kind kind);
+
+/* Load the model in dir (senti_model_load_opts with opts->model) and its
+ * tokenizer, checked for the task (head, labels, entailment label, ...).
+ * NULL with senti_last_error() set on failure. */
+senti_task *senti_task_load(const char *dir, const senti_task_opts *opts);
+void senti_task_free(senti_task *t); /* accepts NULL */
+
+/* Run the task on n inputs (texts; JSON dialogue records for DIALOGUE). On
+ * success *out holds one result per input, in order; an input that cannot be
+ * processed (invalid UTF-8, a bad dialogue record) gets an error result and
+ * the others go on. Errors: INVALID_ARG, NO_MEMORY, BACKEND. Not thread-safe
+ * on one task. */
+senti_status senti_task_run(senti_task *t, const char *const *inputs, int64_t n, senti_results **out);
+void senti_results_free(senti_results *r); /* accepts NULL */
+
+int64_t senti_results_count(const senti_results *r);
+/* The result of input i as the command's JSON line (without the newline). */
+const char *senti_result_json(const senti_results *r, int64_t i);
+/* The error message of input i, or NULL when it has a result. */
+const char *senti_result_error(const senti_results *r, int64_t i);
+/* Parts of result i: 1 for classify and zero-shot, one per aspect (aspect),
+ * span (tag) or utterance (dialogue); 0 for an error. */
+int64_t senti_result_parts(const senti_results *r, int64_t i);
+/* The labels of part j, best first, with their scores: classify, dialogue
+ * and aspect give the classifier's labels (softmax, or sigmoid for
+ * multi-label models), zero-shot the candidate labels, tag the span's type.
+ * Out of range: 0 / NULL / NAN. */
+int64_t senti_result_num_labels(const senti_results *r, int64_t i, int64_t j);
+const char *senti_result_label(const senti_results *r, int64_t i, int64_t j, int64_t k);
+double senti_result_score(const senti_results *r, int64_t i, int64_t j, int64_t k);
+
+/* A span of the input text: code-point offsets, end-exclusive (start = end
+ * = -1 when an aspect does not occur in the text). */
+typedef struct senti_span {
+    const char *type;  /* tag: the entity type; aspect: the sentiment */
+    const char *text;  /* the covered text (tag), or the aspect */
+    int64_t start, end;
+    double score;
+} senti_span;
+/* Part j of result i as a span (tag and aspect results); INVALID_ARG for
+ * other tasks or out of range. */
+senti_status senti_result_span(const senti_results *r, int64_t i, int64_t j, senti_span *out);
+
+/* CUDA devices this build can use (senti_model_opts.device "cuda[:N]"): 0
+ * when built without CUDA (SENTI_CUDA=OFF), without a driver or a GPU. */
+int senti_cuda_device_count(void);
 
 #ifdef __cplusplus
 }

@@ -93,6 +93,17 @@ senti_tensor *op_cpy(senti_graph *g, senti_tensor *x, senti_type type);
  * (in the padded 4-D numbering). */
 senti_tensor *op_concat(senti_graph *g, senti_tensor *a, senti_tensor *b, int dim);
 
+/* in-place row store (the KV-cache write): rows of src f32 [N, D] go to rows
+ * idx[i] (i32 [N], each in [0, R), distinct) of dst f32 [R, D] (contiguous:
+ * a leaf such as a cache buffer, or any tensor). The result has dst's
+ * shape and IS dst's storage (view_src = dst's storage): nodes that read the
+ * result (or views of it) run after the write, so build readers from the
+ * result, never from dst itself. The planner places nothing for it. A backend
+ * given a separate output buffer (tests) first copies dst into it, so the
+ * meaning is "dst with those rows replaced" either way. An index outside
+ * [0, R) is a compute error, checked before anything is written. */
+senti_tensor *op_set_rows(senti_graph *g, senti_tensor *dst, senti_tensor *src, senti_tensor *idx);
+
 /* views (share storage, no compute):
  * reshape: x contiguous, same element count; permute: output dim i is input
  * dim axes[i] (a permutation of 0..ndim-1, as torch.permute); slice: elements

@@ -257,7 +257,8 @@ senti_tensor *op_cpy(senti_graph *g, senti_tensor *x, senti_type type) {
     bool ok = (x->type == SENTI_TYPE_I32) ? type == SENTI_TYPE_I32
                                           : (x->type == SENTI_TYPE_F32 || x->type == SENTI_TYPE_F16 ||
                                              x->type == SENTI_TYPE_BF16) &&
-                                                type != SENTI_TYPE_I32 && (unsigned)type < SENTI_TYPE_COUNT;
+                                                type != SENTI_TYPE_I32 && (unsigned)type < SENTI_TYPE_COUNT &&
+                                                !senti_type_is_kquant(type); /* no K-quant quantizer */
     if (!ok)
         return graph_fail(g, SENTI_ERR_INVALID_ARG, "cpy: cannot cast '%s' from %s to %s", x->name,
                           senti_type_name(x->type), senti_type_name(type));
@@ -286,6 +287,26 @@ senti_tensor *op_concat(senti_graph *g, senti_tensor *a, senti_tensor *b, int di
     if (!t) return NULL;
     t->src[0] = a, t->src[1] = b;
     t->params[0] = pd;
+    return t;
+}
+
+senti_tensor *op_set_rows(senti_graph *g, senti_tensor *dst, senti_tensor *src, senti_tensor *idx) {
+    if (!g || !dst || !src || !idx) return NULL;
+    char sd[64], ss[64], si[64];
+    if (dst->type != SENTI_TYPE_F32 || src->type != SENTI_TYPE_F32 || idx->type != SENTI_TYPE_I32 ||
+        dst->ndim != 2 || src->ndim != 2 || idx->ndim != 1 || src->ne[3] != dst->ne[3] || idx->ne[3] != src->ne[2] ||
+        !senti_is_contiguous(dst) || !senti_rows_contiguous(src))
+        return graph_fail(g, SENTI_ERR_INVALID_ARG,
+                          "set_rows: need contiguous f32 dst [R, D] ('%s' %s %s), f32 src [N, D] ('%s' %s %s) with "
+                          "contiguous rows and i32 idx [N] ('%s' %s %s)",
+                          dst->name, senti_type_name(dst->type), shp(dst, sd), src->name, senti_type_name(src->type),
+                          shp(src, ss), idx->name, senti_type_name(idx->type), shp(idx, si));
+    senti_tensor *t = node_like(g, SENTI_OP_SET_ROWS, SENTI_TYPE_F32, dst);
+    if (!t) return NULL;
+    t->src[0] = dst, t->src[1] = src, t->src[2] = idx;
+    memcpy(t->nb, dst->nb, sizeof t->nb);
+    t->view_src = dst->view_src ? dst->view_src : dst; /* in place: no storage of its own */
+    t->view_offs = dst->view_src ? dst->view_offs : 0;
     return t;
 }
 

@@ -369,6 +369,27 @@ static senti_status ref_concat(senti_tensor *dst) {
     return SENTI_OK;
 }
 
+/* dst = src0 with row idx[i] replaced by row i of src1; in place when dst
+ * shares src0's storage. Indices are checked before anything is written. */
+static senti_status ref_set_rows(senti_tensor *dst) {
+    const senti_tensor *base = dst->src[0], *src = dst->src[1], *idx = dst->src[2];
+    const int64_t R = dst->ne[2], N = src->ne[2], D = dst->ne[3];
+    for (int64_t i = 0; i < N; i++) {
+        const int32_t r = *(const int32_t *)elem_ptr(idx, 0, 0, 0, i);
+        if (r < 0 || r >= R)
+            return senti_error(SENTI_ERR_INVALID_ARG, "ref set_rows '%s': index %d at %lld of '%s' is outside [0, %lld)",
+                               dst->name, (int)r, (long long)i, idx->name, (long long)R);
+    }
+    if (dst->data != base->data)
+        for (int64_t r = 0; r < R; r++)
+            for (int64_t d = 0; d < D; d++) set_f32(dst, 0, 0, r, d, get_f(base, 0, 0, r, d));
+    for (int64_t i = 0; i < N; i++) {
+        const int32_t r = *(const int32_t *)elem_ptr(idx, 0, 0, 0, i);
+        for (int64_t d = 0; d < D; d++) set_f32(dst, 0, 0, r, d, get_f(src, 0, 0, i, d));
+    }
+    return SENTI_OK;
+}
+
 /* ---- dispatch ------------------------------------------------------------- */
 
 senti_status ref_compute(senti_tensor *node) {
@@ -394,6 +415,7 @@ senti_status ref_compute(senti_tensor *node) {
     case SENTI_OP_ROPE: return ref_rope(node);
     case SENTI_OP_CPY: return ref_cpy(node);
     case SENTI_OP_CONCAT: return ref_concat(node);
+    case SENTI_OP_SET_ROWS: return ref_set_rows(node);
     case SENTI_OP_COUNT: break;
     }
     return senti_error(SENTI_ERR_UNSUPPORTED, "ref: unknown op %d for '%s'", (int)node->op, node->name);

@@ -35,6 +35,23 @@ fail:
     return NULL;
 }
 
+cfg_file *cfg_from_json(const char *path, void *root) {
+    cfg_file *c = senti_calloc(1, sizeof *c);
+    if (!c || !(c->path = senti_strdup(path))) {
+        senti_error(SENTI_ERR_NO_MEMORY, "%s: out of memory", path);
+        senti_mfree(c);
+        json_decref(root);
+        return NULL;
+    }
+    c->root = root;
+    if (!json_is_object(c->root)) {
+        senti_error(SENTI_ERR_BAD_FILE, "%s: the config is not a JSON object", path);
+        cfg_free(c);
+        return NULL;
+    }
+    return c;
+}
+
 void cfg_free(cfg_file *c) {
     if (!c) return;
     json_decref(c->root);
@@ -43,6 +60,8 @@ void cfg_free(cfg_file *c) {
 }
 
 const char *cfg_path(const cfg_file *c) { return c->path; }
+void *cfg_json(const cfg_file *c) { return c->root; }
+void *cfg_root(const cfg_file *c) { return c->root; }
 
 /* The value of key, NULL when absent or null. */
 static json_t *cfg_value(const cfg_file *c, const char *key) {

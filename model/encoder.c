@@ -4,8 +4,11 @@
  *
  * Invariants: every weight is checked for name, dtype and shape at load and
  * held as f32 (in place in the mapping when stored as aligned f32, else
- * converted once into an owned buffer); a forward builds one graph for the
- * batch shape and runs it on the model's executor. */
+ * converted once into an owned buffer), except the 2-D linear weights of the
+ * layers and the head's dense layer: those run in the load option's weight
+ * type when one is given (converted once), else stay in place when stored
+ * block-quantized (a GGUF file's q8_0 / q4_0 ...), else f32. A forward builds
+ * one graph for the batch shape and runs it on the model's executor. */
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -32,10 +35,12 @@ typedef struct enc_hparams {
     enc_act act;        /* hidden_act [activation] */
 } enc_hparams;
 
-/* A weight as the graph sees it: f32, outermost dim first. */
+/* A weight as the graph sees it, outermost dim first: f32, or for linear
+ * weights possibly f16 / bf16 / quantized ([out, in] rows of blocks). */
 typedef struct enc_w {
-    const float *data; /* into the mapping or own */
-    float *own;        /* converted copy, or NULL */
+    const void *data;  /* into the mapping or own */
+    void *own;         /* converted copy, or NULL */
+    senti_type type;
     int ndim;
     int64_t shape[2];
 } enc_w;
@@ -72,14 +77,24 @@ typedef struct enc_model {
 typedef struct enc_loader {
     const st_weights *w;
     const char *prefix; /* "bert." or "" for the base-model tensors */
+    senti_type wtype;   /* load option for linear weights; SENTI_TYPE_COUNT: as stored */
 } enc_loader;
 
-static senti_status load_w(const enc_loader *ld, bool base, enc_w *out, int64_t d0, int64_t d1, const char *fmt,
-                           ...) __attribute__((format(printf, 6, 7)));
+/* The type a linear weight [d0, d1] stored as `stored` runs in. */
+static senti_type linear_type(const enc_loader *ld, senti_type stored, int64_t d1) {
+    senti_type t = ld->wtype != SENTI_TYPE_COUNT ? ld->wtype
+                   : senti_type_is_quant(stored) ? stored : SENTI_TYPE_F32;
+    if (t == SENTI_TYPE_I32 || (senti_type_is_quant(t) && d1 % senti_type_block(t) != 0)) t = SENTI_TYPE_F32;
+    return t;
+}
+
+static senti_status load_w(const enc_loader *ld, bool base, bool linear, enc_w *out, int64_t d0, int64_t d1,
+                           const char *fmt, ...) __attribute__((format(printf, 7, 8)));
 /* Fetch the tensor named by fmt (base: after the base-model prefix) of shape
- * [d0] (d1 == 0) or [d0, d1], as f32. */
-static senti_status load_w(const enc_loader *ld, bool base, enc_w *out, int64_t d0, int64_t d1, const char *fmt,
-                           ...) {
+ * [d0] (d1 == 0) or [d0, d1], as f32; a linear weight [out, in] in the type
+ * linear_type picks. */
+static senti_status load_w(const enc_loader *ld, bool base, bool linear, enc_w *out, int64_t d0, int64_t d1,
+                           const char *fmt, ...) {
     char name[256];
     size_t n = (size_t)snprintf(name, sizeof name, "%s", base ? ld->prefix : "");
     va_list ap;
@@ -88,20 +103,40 @@ static senti_status load_w(const enc_loader *ld, bool base, enc_w *out, int64_t 
     va_end(ap);
     const int64_t shape[2] = {d0, d1};
     const st_tensor *t;
-    senti_status st = st_weights_expect(ld->w, name, d1 ? 2 : 1, shape, ST_FLOAT_TYPES, &t);
+    linear = linear && d1;
+    unsigned types = ST_FLOAT_TYPES;
+    for (int ty = SENTI_TYPE_Q8_0; ty < SENTI_TYPE_COUNT; ty++) types |= ST_TYPE_BIT(ty); /* GGUF files */
+    senti_status st = st_weights_expect(ld->w, name, d1 ? 2 : 1, shape, types, &t);
     if (st != SENTI_OK) return st;
     out->ndim = d1 ? 2 : 1;
     out->shape[0] = d0, out->shape[1] = d1;
-    if (t->type == SENTI_TYPE_F32 && st_tensor_is_aligned(t, sizeof(float))) {
+    const senti_type want = linear ? linear_type(ld, t->type, d1) : SENTI_TYPE_F32;
+    out->type = want;
+    if (t->type == want && st_tensor_is_aligned(t, senti_type_is_quant(want) ? 2 : senti_type_size(want))) {
         out->data = t->data;
         return SENTI_OK;
     }
-    out->own = senti_malloc((size_t)t->numel * sizeof(float));
-    if (!out->own) return senti_error(SENTI_ERR_NO_MEMORY, "%s: out of memory converting tensor '%s'", t->file, name);
-    st = st_tensor_read_f32(t, out->own);
+    float *f = senti_malloc((size_t)t->numel * sizeof(float));
+    if (!f) return senti_error(SENTI_ERR_NO_MEMORY, "%s: out of memory converting tensor '%s'", t->file, name);
+    st = st_tensor_read_f32(t, f);
+    if (st != SENTI_OK || want == SENTI_TYPE_F32) {
+        out->own = f;
+        out->data = f;
+        return st;
+    }
+    const int64_t rows = d0, cols = d1;
+    const size_t rs = senti_row_size(want, cols);
+    out->own = senti_malloc(rs * (size_t)rows);
+    if (!out->own) {
+        senti_mfree(f);
+        return senti_error(SENTI_ERR_NO_MEMORY, "%s: out of memory converting tensor '%s'", t->file, name);
+    }
+    for (int64_t r = 0; r < rows; r++) senti_row_from_f32(want, f + r * cols, (char *)out->own + (size_t)r * rs, cols);
+    senti_mfree(f);
     out->data = out->own;
-    return st;
+    return SENTI_OK;
 }
+
 
 static senti_status parse_act(const cfg_file *c, const char *key, const char *def, enc_act *out) {
     const char *s;
@@ -209,17 +244,17 @@ static senti_status enc_load(senti_model *m) {
     const int v = hp->variant;
     const int64_t H = hp->hidden, I = hp->inter, L = hp->num_labels;
     static const char *const PREFIX[] = {"bert.", "roberta.", "distilbert."};
-    enc_loader ld = {m->w, PREFIX[v]};
+    enc_loader ld = {m->w, PREFIX[v], m->opts.weight_type};
     char probe[64];
     snprintf(probe, sizeof probe, "%sembeddings.word_embeddings.weight", PREFIX[v]);
     if (!st_weights_find(m->w, probe)) ld.prefix = ""; /* base models are saved without it */
 
-    TRY(load_w(&ld, true, &e->tok_emb, hp->vocab, H, "embeddings.word_embeddings.weight"));
-    TRY(load_w(&ld, true, &e->pos_emb, hp->max_pos, H, "embeddings.position_embeddings.weight"));
+    TRY(load_w(&ld, true, false, &e->tok_emb, hp->vocab, H, "embeddings.word_embeddings.weight"));
+    TRY(load_w(&ld, true, false, &e->pos_emb, hp->max_pos, H, "embeddings.position_embeddings.weight"));
     if (v != ENC_DISTILBERT)
-        TRY(load_w(&ld, true, &e->type_emb, hp->type_vocab, H, "embeddings.token_type_embeddings.weight"));
-    TRY(load_w(&ld, true, &e->emb_ln_w, H, 0, "embeddings.LayerNorm.weight"));
-    TRY(load_w(&ld, true, &e->emb_ln_b, H, 0, "embeddings.LayerNorm.bias"));
+        TRY(load_w(&ld, true, false, &e->type_emb, hp->type_vocab, H, "embeddings.token_type_embeddings.weight"));
+    TRY(load_w(&ld, true, false, &e->emb_ln_w, H, 0, "embeddings.LayerNorm.weight"));
+    TRY(load_w(&ld, true, false, &e->emb_ln_b, H, 0, "embeddings.LayerNorm.bias"));
 
     /* per-layer names: q, k, v, o, ln1, ffn in, ffn out, ln2 */
     static const char *const BERT_NAMES[8] = {"attention.self.query", "attention.self.key", "attention.self.value",
@@ -238,44 +273,44 @@ static senti_status enc_load(senti_model *m) {
     for (int64_t l = 0; l < hp->layers; l++) {
         enc_layer *w = &e->layer[l];
         const long long n = (long long)l;
-        TRY(load_w(&ld, true, &w->wq, H, H, "%s.%lld.%s.weight", stack, n, nm[0]));
-        TRY(load_w(&ld, true, &w->bq, H, 0, "%s.%lld.%s.bias", stack, n, nm[0]));
-        TRY(load_w(&ld, true, &w->wk, H, H, "%s.%lld.%s.weight", stack, n, nm[1]));
-        TRY(load_w(&ld, true, &w->bk, H, 0, "%s.%lld.%s.bias", stack, n, nm[1]));
-        TRY(load_w(&ld, true, &w->wv, H, H, "%s.%lld.%s.weight", stack, n, nm[2]));
-        TRY(load_w(&ld, true, &w->bv, H, 0, "%s.%lld.%s.bias", stack, n, nm[2]));
-        TRY(load_w(&ld, true, &w->wo, H, H, "%s.%lld.%s.weight", stack, n, nm[3]));
-        TRY(load_w(&ld, true, &w->bo, H, 0, "%s.%lld.%s.bias", stack, n, nm[3]));
-        TRY(load_w(&ld, true, &w->ln1_w, H, 0, "%s.%lld.%s.weight", stack, n, nm[4]));
-        TRY(load_w(&ld, true, &w->ln1_b, H, 0, "%s.%lld.%s.bias", stack, n, nm[4]));
-        TRY(load_w(&ld, true, &w->w1, I, H, "%s.%lld.%s.weight", stack, n, nm[5]));
-        TRY(load_w(&ld, true, &w->b1, I, 0, "%s.%lld.%s.bias", stack, n, nm[5]));
-        TRY(load_w(&ld, true, &w->w2, H, I, "%s.%lld.%s.weight", stack, n, nm[6]));
-        TRY(load_w(&ld, true, &w->b2, H, 0, "%s.%lld.%s.bias", stack, n, nm[6]));
-        TRY(load_w(&ld, true, &w->ln2_w, H, 0, "%s.%lld.%s.weight", stack, n, nm[7]));
-        TRY(load_w(&ld, true, &w->ln2_b, H, 0, "%s.%lld.%s.bias", stack, n, nm[7]));
+        TRY(load_w(&ld, true, true, &w->wq, H, H, "%s.%lld.%s.weight", stack, n, nm[0]));
+        TRY(load_w(&ld, true, false, &w->bq, H, 0, "%s.%lld.%s.bias", stack, n, nm[0]));
+        TRY(load_w(&ld, true, true, &w->wk, H, H, "%s.%lld.%s.weight", stack, n, nm[1]));
+        TRY(load_w(&ld, true, false, &w->bk, H, 0, "%s.%lld.%s.bias", stack, n, nm[1]));
+        TRY(load_w(&ld, true, true, &w->wv, H, H, "%s.%lld.%s.weight", stack, n, nm[2]));
+        TRY(load_w(&ld, true, false, &w->bv, H, 0, "%s.%lld.%s.bias", stack, n, nm[2]));
+        TRY(load_w(&ld, true, true, &w->wo, H, H, "%s.%lld.%s.weight", stack, n, nm[3]));
+        TRY(load_w(&ld, true, false, &w->bo, H, 0, "%s.%lld.%s.bias", stack, n, nm[3]));
+        TRY(load_w(&ld, true, false, &w->ln1_w, H, 0, "%s.%lld.%s.weight", stack, n, nm[4]));
+        TRY(load_w(&ld, true, false, &w->ln1_b, H, 0, "%s.%lld.%s.bias", stack, n, nm[4]));
+        TRY(load_w(&ld, true, true, &w->w1, I, H, "%s.%lld.%s.weight", stack, n, nm[5]));
+        TRY(load_w(&ld, true, false, &w->b1, I, 0, "%s.%lld.%s.bias", stack, n, nm[5]));
+        TRY(load_w(&ld, true, true, &w->w2, H, I, "%s.%lld.%s.weight", stack, n, nm[6]));
+        TRY(load_w(&ld, true, false, &w->b2, H, 0, "%s.%lld.%s.bias", stack, n, nm[6]));
+        TRY(load_w(&ld, true, false, &w->ln2_w, H, 0, "%s.%lld.%s.weight", stack, n, nm[7]));
+        TRY(load_w(&ld, true, false, &w->ln2_b, H, 0, "%s.%lld.%s.bias", stack, n, nm[7]));
     }
 
     if (m->arch->head == SENTI_HEAD_SEQUENCE_CLASSIFICATION) {
         if (v == ENC_BERT) {
-            TRY(load_w(&ld, true, &e->head_w, H, H, "pooler.dense.weight"));
-            TRY(load_w(&ld, true, &e->head_b, H, 0, "pooler.dense.bias"));
-            TRY(load_w(&ld, false, &e->out_w, L, H, "classifier.weight"));
-            TRY(load_w(&ld, false, &e->out_b, L, 0, "classifier.bias"));
+            TRY(load_w(&ld, true, true, &e->head_w, H, H, "pooler.dense.weight"));
+            TRY(load_w(&ld, true, false, &e->head_b, H, 0, "pooler.dense.bias"));
+            TRY(load_w(&ld, false, false, &e->out_w, L, H, "classifier.weight"));
+            TRY(load_w(&ld, false, false, &e->out_b, L, 0, "classifier.bias"));
         } else if (v == ENC_ROBERTA) {
-            TRY(load_w(&ld, false, &e->head_w, H, H, "classifier.dense.weight"));
-            TRY(load_w(&ld, false, &e->head_b, H, 0, "classifier.dense.bias"));
-            TRY(load_w(&ld, false, &e->out_w, L, H, "classifier.out_proj.weight"));
-            TRY(load_w(&ld, false, &e->out_b, L, 0, "classifier.out_proj.bias"));
+            TRY(load_w(&ld, false, true, &e->head_w, H, H, "classifier.dense.weight"));
+            TRY(load_w(&ld, false, false, &e->head_b, H, 0, "classifier.dense.bias"));
+            TRY(load_w(&ld, false, false, &e->out_w, L, H, "classifier.out_proj.weight"));
+            TRY(load_w(&ld, false, false, &e->out_b, L, 0, "classifier.out_proj.bias"));
         } else {
-            TRY(load_w(&ld, false, &e->head_w, H, H, "pre_classifier.weight"));
-            TRY(load_w(&ld, false, &e->head_b, H, 0, "pre_classifier.bias"));
-            TRY(load_w(&ld, false, &e->out_w, L, H, "classifier.weight"));
-            TRY(load_w(&ld, false, &e->out_b, L, 0, "classifier.bias"));
+            TRY(load_w(&ld, false, true, &e->head_w, H, H, "pre_classifier.weight"));
+            TRY(load_w(&ld, false, false, &e->head_b, H, 0, "pre_classifier.bias"));
+            TRY(load_w(&ld, false, false, &e->out_w, L, H, "classifier.weight"));
+            TRY(load_w(&ld, false, false, &e->out_b, L, 0, "classifier.bias"));
         }
     } else if (m->arch->head == SENTI_HEAD_TOKEN_CLASSIFICATION) {
-        TRY(load_w(&ld, false, &e->out_w, L, H, "classifier.weight"));
-        TRY(load_w(&ld, false, &e->out_b, L, 0, "classifier.bias"));
+        TRY(load_w(&ld, false, false, &e->out_w, L, H, "classifier.weight"));
+        TRY(load_w(&ld, false, false, &e->out_b, L, 0, "classifier.bias"));
     }
 
     m->hidden = H, m->layers = hp->layers, m->heads = hp->heads, m->vocab = hp->vocab;
@@ -290,7 +325,7 @@ fail:
 /* ---- graph ------------------------------------------------------------------------- */
 
 static senti_tensor *W(senti_graph *g, const enc_w *w) {
-    senti_tensor *t = graph_new_tensor(g, SENTI_TYPE_F32, w->ndim, w->shape);
+    senti_tensor *t = graph_new_tensor(g, w->type, w->ndim, w->shape);
     if (!t) return NULL;
     t->data = (void *)w->data;
     t->flags = SENTI_TFLAG_WEIGHT;

@@ -45,6 +45,8 @@ static senti_type ggml_to_senti(uint32_t id) {
     case 30: return SENTI_TYPE_BF16;
     case 8: return SENTI_TYPE_Q8_0;
     case 2: return SENTI_TYPE_Q4_0;
+    case 12: return SENTI_TYPE_Q4_K;
+    case 14: return SENTI_TYPE_Q6_K;
     default: return SENTI_TYPE_COUNT;
     }
 }
@@ -56,6 +58,8 @@ static uint32_t senti_to_ggml(senti_type t) {
     case SENTI_TYPE_BF16: return 30;
     case SENTI_TYPE_Q8_0: return 8;
     case SENTI_TYPE_Q4_0: return 2;
+    case SENTI_TYPE_Q4_K: return 12;
+    case SENTI_TYPE_Q6_K: return 14;
     default: return UINT32_MAX;
     }
 }
@@ -298,7 +302,7 @@ static senti_status rd_tensor_info(cursor *c, gguf_tensor *t, int64_t idx) {
         if (nm)
             return senti_error(SENTI_ERR_UNSUPPORTED,
                                "%s: tensor '%s' has type %s (ggml type %u), which senti does not support "
-                               "(supported: f32, f16, bf16, q8_0, q4_0)", path, t->name, nm, ty);
+                               "(supported: f32, f16, bf16, q8_0, q4_0, q4_K, q6_K)", path, t->name, nm, ty);
         return senti_error(SENTI_ERR_BAD_FILE, "%s: tensor '%s' has unknown ggml type %u", path, t->name, ty);
     }
     int64_t blk = senti_type_block(t->type);

@@ -11,12 +11,18 @@
  * at once, decode one token for each live slot per step, copy a prompt's
  * slot into others to share it.
  *
+ * Layout (decoder.c): per layer, K and V are f32 rows of kv_heads * head_dim
+ * floats, [n_slot * n_ctx] of them, slot-major then position; a forward
+ * writes its new rows in place (op_set_rows) and attends over the cache.
+ * Rows at or beyond a slot's length are masked, so truncate is O(1) and copy
+ * moves only the src slot's first len rows.
+ *
  * Thread-safety: one model + its caches are used by one thread at a time
  * (the kernels are parallel inside). Errors: status + senti_last_error(). */
 #ifndef SENTI_LM_H
 #define SENTI_LM_H
 
-#include "model/model.h"
+#include "model.h"
 
 typedef struct lm_cache lm_cache;
 
@@ -25,7 +31,8 @@ bool lm_is_causal(const senti_model *m);
 
 /* Hyperparameters the tasks need. */
 int64_t lm_vocab(const senti_model *m);   /* logits per token */
-int64_t lm_max_ctx(const senti_model *m); /* max_position_embeddings */
+int64_t lm_max_ctx(const senti_model *m); /* max_position_embeddings (dynamic NTK rope:
+                                            * times its factor; GPT-2: n_positions) */
 
 /* A cache of n_slot sequences of at most n_ctx tokens (n_ctx <= lm_max_ctx);
  * every slot starts empty. NULL with senti_last_error() on failure. */
@@ -50,9 +57,17 @@ senti_status lm_cache_copy(lm_cache *c, int64_t dst, int64_t src);
  *   all_logits == false: n rows of lm_vocab floats, row i = the last new
  *     token of slot i (rows of slots with n_tok[i] == 0 are left untouched);
  *   all_logits == true: sum(n_tok) rows, slot 0's tokens first, in order.
- * logits may be NULL to only fill the cache. Errors: INVALID_ARG (bad slot,
- * a token id outside the vocabulary, a slot that would exceed n_ctx) leave
- * the cache unchanged. */
+ * logits may be NULL to only fill the cache. Errors: INVALID_ARG (bad or
+ * repeated slot, a token id outside the vocabulary, a slot that would exceed
+ * n_ctx) leave the cache unchanged; all checks run before any compute.
+ *
+ * Batching: entries with consecutive slots and equal n_tok attend in one op
+ * (decode of slots 0..n-1 is one attention per layer); the linear layers
+ * always see all sum(n_tok) tokens packed, and the vocabulary projection
+ * runs only on the rows returned. Dynamic NTK rope (LLaMA rope_type
+ * "dynamic") takes its base from the longest sequence in the call, as HF
+ * does per forward; so with that rope type only, a batch can differ from
+ * its slots run alone once a slot passes max_position_embeddings. */
 senti_status lm_forward(senti_model *m, lm_cache *c, int64_t n, const int64_t *slot,
                         const int32_t *const *tokens, const int64_t *n_tok, bool all_logits, float *logits);
 

@@ -48,6 +48,9 @@ typedef struct st_file st_file;
  * set on failure (IO: cannot open/map; BAD_FILE: malformed, with the tensor
  * named where there is one; NO_MEMORY). The mapping lives until st_file_free. */
 st_file *st_file_load(const char *path);
+/* The same over a caller's buffer (borrowed: it must outlive the file and is
+ * not unmapped); name is used in messages. For tests and fuzzing. */
+st_file *st_file_load_buffer(const void *data, size_t size, const char *name);
 void st_file_free(st_file *f); /* accepts NULL */
 
 const char *st_file_path(const st_file *f);
@@ -82,6 +85,12 @@ typedef struct st_weights st_weights;
  * in its shard. Errors name the index and the shard. NULL on failure. */
 st_weights *st_weights_load(const char *path);
 void st_weights_free(st_weights *w); /* accepts NULL */
+/* A set over n in-memory descriptors (e.g. a GGUF file's tensors under their
+ * HF names). Takes ownership of `tensors` (senti_malloc'd) and of `owner`,
+ * released with owner_free (may be NULL) when the set is freed, also on
+ * failure. Names must be unique (BAD_FILE naming the duplicate). */
+st_weights *st_weights_from_tensors(const char *source, st_tensor *tensors, int64_t n, void *owner,
+                                    void (*owner_free)(void *));
 
 /* The file named in messages about the set as a whole: the .safetensors file
  * or the index file. Borrowed. */
@@ -111,8 +120,17 @@ typedef struct cfg_file cfg_file;
 /* Load and parse. Malformed JSON reports "path:line:column: <jansson text>";
  * the root must be an object; duplicate keys are rejected. NULL on failure. */
 cfg_file *cfg_load(const char *path);
+/* A config over an in-memory JSON object (a GGUF file's synthesized or
+ * embedded config); takes the reference `root` (a json_t *) in all cases;
+ * path names it in messages. NULL on failure (root not an object). */
+cfg_file *cfg_from_json(const char *path, void *root);
+/* The parsed root object (a json_t *), borrowed: for nested keys. */
+void *cfg_json(const cfg_file *c);
 void cfg_free(cfg_file *c); /* accepts NULL */
 const char *cfg_path(const cfg_file *c);
+/* The parsed root object (a json_t *, borrowed) for nested keys such as
+ * "rope_parameters"; read-only. */
+void *cfg_root(const cfg_file *c);
 bool cfg_has(const cfg_file *c, const char *key); /* present and not null */
 
 /* Integers: JSON integers, or reals with an integral value. */
@@ -166,6 +184,7 @@ struct senti_model {
     cfg_file *cfg;               /* owned */
     st_weights *w;               /* owned */
     struct senti_backend *be;    /* owned */
+    struct senti_backend *fallback; /* owned: the CPU under a device backend, else NULL */
     senti_exec *ex;              /* owned */
     void *impl;                  /* owned by the family */
 };
@@ -188,6 +207,9 @@ struct model_family {
 };
 
 extern const model_family model_family_encoder; /* encoder.c: BERT, RoBERTa / XLM-R / CamemBERT, DistilBERT */
+/* decoder.c: LLaMA, Qwen2, Mistral, GPT-2 causal LMs (the lm.h API; forward
+ * gives last-layer logits [B, T, vocab] of a right-padded batch) */
+extern const model_family model_family_decoder;
 
 
 /* ---- GGUF (gguf.c) -------------------------------------------------------------
@@ -323,6 +345,30 @@ senti_status gguf_writer_add_kv(gguf_writer *w, const char *key, gguf_value v);
 senti_status gguf_writer_add_tensor(gguf_writer *w, const char *name, senti_type type, int n_dims,
                                     const int64_t *ne, const void *data);
 senti_status gguf_writer_write(gguf_writer *w, const char *path);
+
+/* ---- GGUF models (gguf_model.c) and conversion (gguf_convert.c) -----------------
+ * A GGUF file read as a model directory: gguf_model_open gives the config
+ * (senti.hf.config as written by senti convert, or synthesized from a
+ * llama.cpp file's metadata) and the tensors under their HF names and shapes
+ * (outermost first), in the type the file stores them. */
+bool gguf_is_gguf_path(const char *path); /* a regular file named *.gguf or starting with "GGUF" */
+senti_status gguf_model_open(const char *path, cfg_file **cfg, st_weights **w);
+/* Architecture families with a GGUF name table (llama.cpp's names). */
+typedef enum gm_family { GM_BERT, GM_ROBERTA, GM_DISTILBERT, GM_LLAMA, GM_QWEN2, GM_GPT2, GM_COUNT } gm_family;
+gm_family gguf_family(const char *hf_arch);   /* GM_COUNT: none */
+const char *gguf_family_arch(gm_family f);    /* general.architecture: "bert", "llama", "qwen2", "gpt2" */
+/* Tensor names, GGUF <-> HF (the encoders' base-model prefix dropped); seq_head
+ * maps the encoders' sequence head (cls, cls.output). false: no mapping. */
+bool gguf_name_to_hf(gm_family f, bool seq_head, const char *name, char *out, size_t n);
+bool gguf_name_from_hf(gm_family f, bool seq_head, const char *hf, char *out, size_t n);
+/* llama.cpp's rope row permutation of a LLaMA q / k projection ([rows =
+ * n_head * D] rows of row_bytes), HF -> GGUF (to_gguf) or back; src != dst. */
+void gguf_rope_permute(const void *src, void *dst, int64_t rows, size_t row_bytes, int64_t n_head, bool to_gguf);
+
+/* HF model directory -> one GGUF file. type: the 2-D linear weights' type
+ * (f32, f16, bf16, q8_0, q4_0; other tensors f32, or f16 for type f16 / bf16
+ * embeddings stay f32). */
+senti_status gguf_convert(const char *hf_dir, const char *out_path, senti_type type);
 
 #ifdef __cplusplus
 }

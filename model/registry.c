@@ -8,6 +8,12 @@
 
 #include "../cpu/cpu.h"
 #include "model.h"
+#ifdef SENTI_HAVE_CUDA
+#include "../cuda/cuda.h"
+#define SENTI_CUDA_BUILT 1
+#else
+#define SENTI_CUDA_BUILT 0
+#endif
 
 enum { ENC_BERT = 0, ENC_ROBERTA = 1, ENC_DISTILBERT = 2 }; /* = encoder.c's variants */
 
@@ -28,8 +34,14 @@ static const model_arch ARCHS[] = {
     ENC("DistilBertModel", ENC_DISTILBERT, SENTI_HEAD_BASE),
     ENC("DistilBertForSequenceClassification", ENC_DISTILBERT, SENTI_HEAD_SEQUENCE_CLASSIFICATION),
     ENC("DistilBertForTokenClassification", ENC_DISTILBERT, SENTI_HEAD_TOKEN_CLASSIFICATION),
-};
 #undef ENC
+#define DEC(name, variant) {name, &model_family_decoder, variant, SENTI_HEAD_BASE}
+    DEC("LlamaForCausalLM", 0), /* = decoder.c's variants; forward gives logits [B, T, vocab] */
+    DEC("Qwen2ForCausalLM", 1),
+    DEC("MistralForCausalLM", 2),
+    DEC("GPT2LMHeadModel", 3),
+#undef DEC
+};
 
 static const model_arch *find_arch(const char *name) {
     for (size_t i = 0; i < sizeof ARCHS / sizeof ARCHS[0]; i++)
@@ -79,19 +91,28 @@ senti_model *senti_model_load_opts(const char *dir, const senti_model_opts *opts
         senti_error(SENTI_ERR_NO_MEMORY, "out of memory loading %s", dir);
         goto fail;
     }
-    if (o.device && strcmp(o.device, "cpu") != 0) {
-        senti_error(SENTI_ERR_UNSUPPORTED, "%s: device '%s' is not available in this build", dir, o.device);
+    const bool on_cuda = o.device && strncmp(o.device, "cuda", 4) == 0;
+    if (o.device && strcmp(o.device, "cpu") != 0 && !(on_cuda && SENTI_CUDA_BUILT)) {
+        senti_error(SENTI_ERR_UNSUPPORTED, "%s: device '%s' is not available in this build%s", dir, o.device,
+                    on_cuda ? " (built with SENTI_CUDA=OFF)" : "");
         goto fail;
     }
     if (o.weight_type != SENTI_TYPE_COUNT && (o.weight_type < 0 || o.weight_type > SENTI_TYPE_COUNT ||
-                                              o.weight_type == SENTI_TYPE_I32)) {
-        senti_error(SENTI_ERR_INVALID_ARG, "%s: weight type %d cannot hold weights", dir, (int)o.weight_type);
+                                              o.weight_type == SENTI_TYPE_I32 || senti_type_is_kquant(o.weight_type))) {
+        senti_error(SENTI_ERR_INVALID_ARG, "%s: weight type %d cannot hold weights (no quantizer for K-quants)", dir,
+                    (int)o.weight_type);
         goto fail;
     }
     m->opts = o;
     m->opts.device = NULL;
+    const bool gguf = gguf_is_gguf_path(dir); /* one GGUF file, else an HF directory */
     snprintf(path, sizeof path, "%s/config.json", dir);
-    m->cfg = cfg_load(path);
+    if (gguf) {
+        if (gguf_model_open(dir, &m->cfg, &m->w) != SENTI_OK) goto fail;
+        snprintf(path, sizeof path, "%s", dir);
+    } else {
+        m->cfg = cfg_load(path);
+    }
     if (!m->cfg) goto fail;
     if (cfg_get_strs(m->cfg, "architectures", true, &archs, &n_archs) != SENTI_OK) goto fail;
     if (n_archs < 1) {
@@ -103,13 +124,19 @@ senti_model *senti_model_load_opts(const char *dir, const senti_model_opts *opts
         senti_error(SENTI_ERR_UNSUPPORTED, "%s: unknown architecture '%s' (key 'architectures')", path, archs[0]);
         goto fail;
     }
-    m->w = st_weights_load(dir);
+    if (!gguf) m->w = st_weights_load(dir);
     if (!m->w) goto fail;
     scan_weights(m);
     if (m->arch->family->load(m) != SENTI_OK) goto fail;
     m->be = senti_backend_cpu_init(o.n_threads);
     if (!m->be) goto fail;
-    m->ex = exec_init(m->be, NULL);
+#ifdef SENTI_HAVE_CUDA
+    if (on_cuda) { /* the GPU runs what it supports, the CPU the rest */
+        m->fallback = m->be;
+        if (!(m->be = senti_backend_cuda_init(o.device))) goto fail;
+    }
+#endif
+    m->ex = exec_init(m->be, m->fallback);
     if (!m->ex) goto fail;
     senti_mfree(archs);
     return m;
@@ -124,6 +151,7 @@ void senti_model_free(senti_model *m) {
     if (m->arch && m->impl) m->arch->family->free(m->impl);
     exec_free(m->ex);
     senti_backend_free(m->be);
+    senti_backend_free(m->fallback);
     senti_mfree(m->labels);
     st_weights_free(m->w);
     cfg_free(m->cfg);
@@ -186,7 +214,8 @@ const char *senti_model_architecture(const senti_model *m) { return m->arch->nam
 const char *senti_model_type(const senti_model *m) {
     const char *t = NULL;
     static const char *const VARIANT[] = {"bert", "roberta", "distilbert"};
-    if (cfg_opt_str(m->cfg, "model_type", NULL, &t) != SENTI_OK || !t) t = VARIANT[m->arch->variant];
+    if (cfg_opt_str(m->cfg, "model_type", NULL, &t) != SENTI_OK || !t)
+        t = m->arch->family == &model_family_encoder ? VARIANT[m->arch->variant] : m->arch->family->name;
     return t;
 }
 senti_model_head senti_model_get_head(const senti_model *m) { return m->arch->head; }
@@ -203,3 +232,15 @@ int64_t senti_model_type_vocab_size(const senti_model *m) { return m->type_vocab
 int64_t senti_model_pad_token_id(const senti_model *m) { return m->pad_id; }
 int64_t senti_model_num_parameters(const senti_model *m) { return m->n_params; }
 const char *senti_model_weight_dtypes(const senti_model *m) { return m->dtypes; }
+const char *senti_model_problem_type(const senti_model *m) {
+    const char *s = NULL;
+    return cfg_opt_str(m->cfg, "problem_type", NULL, &s) == SENTI_OK ? s : NULL;
+}
+
+int senti_cuda_device_count(void) {
+#ifdef SENTI_HAVE_CUDA
+    return cuda_device_count(NULL, 0);
+#else
+    return 0;
+#endif
+}

@@ -81,6 +81,7 @@ struct st_file {
     st_tensor *tensors; /* sorted by name */
     int64_t n;
     char *names;        /* one block holding every name */
+    bool borrowed;      /* map is the caller's buffer (st_file_load_buffer) */
 };
 
 const char *st_shape_str(int ndim, const int64_t *shape, char *buf, size_t n) {
@@ -258,6 +259,27 @@ fail:
     return st;
 }
 
+st_file *st_file_load_buffer(const void *data, size_t size, const char *name) {
+    st_file *f = senti_calloc(1, sizeof *f);
+    if (!f || !(f->path = senti_strdup(name ? name : "<buffer>"))) {
+        senti_error(SENTI_ERR_NO_MEMORY, "%s: out of memory", name ? name : "<buffer>");
+        goto fail;
+    }
+    if (size < 8) {
+        senti_error(SENTI_ERR_BAD_FILE, "%s: truncated: %zu bytes, need at least 8 for the header length", f->path,
+                    size);
+        goto fail;
+    }
+    f->map.base = data;
+    f->map.size = size;
+    f->borrowed = true;
+    if (parse_header(f) != SENTI_OK) goto fail;
+    return f;
+fail:
+    st_file_free(f);
+    return NULL;
+}
+
 st_file *st_file_load(const char *path) {
     st_file *f = senti_calloc(1, sizeof *f);
     if (!f) {
@@ -279,7 +301,7 @@ fail:
 
 void st_file_free(st_file *f) {
     if (!f) return;
-    unmap_file(&f->map);
+    if (!f->borrowed) unmap_file(&f->map);
     senti_mfree(f->tensors);
     senti_mfree(f->names);
     senti_mfree(f->path);
@@ -317,6 +339,11 @@ senti_status st_tensor_read_f32(const st_tensor *t, float *dst) {
         }
         return SENTI_OK;
     default:
+        if ((unsigned)t->type < SENTI_TYPE_COUNT && senti_type_is_quant(t->type) &&
+            t->numel % senti_type_block(t->type) == 0) { /* GGUF views: whole blocks, contiguous */
+            senti_row_to_f32(t->type, t->data, dst, t->numel);
+            return SENTI_OK;
+        }
         return senti_error(SENTI_ERR_UNSUPPORTED, "%s: tensor '%s' has dtype %s, which cannot be read as f32", t->file,
                            t->name, t->dtype);
     }
@@ -330,6 +357,9 @@ struct st_weights {
     int64_t n_shards;
     const st_tensor **table; /* sorted by name */
     int64_t n;
+    st_tensor *own;          /* st_weights_from_tensors: the descriptors */
+    void *owner;             /* ... and what their names and data live in */
+    void (*owner_free)(void *);
 };
 
 static int cmp_tensor_ptr(const void *a, const void *b) {
@@ -485,8 +515,37 @@ fail:
     return NULL;
 }
 
+st_weights *st_weights_from_tensors(const char *source, st_tensor *tensors, int64_t n, void *owner,
+                                    void (*owner_free)(void *)) {
+    st_weights *w = senti_calloc(1, sizeof *w);
+    if (!w) {
+        senti_mfree(tensors);
+        if (owner_free) owner_free(owner);
+        senti_error(SENTI_ERR_NO_MEMORY, "%s: out of memory", source);
+        return NULL;
+    }
+    w->own = tensors, w->owner = owner, w->owner_free = owner_free;
+    if (!(w->source = senti_strdup(source)) || !(w->table = senti_calloc(n > 0 ? (size_t)n : 1, sizeof *w->table))) {
+        senti_error(SENTI_ERR_NO_MEMORY, "%s: out of memory", source);
+        st_weights_free(w);
+        return NULL;
+    }
+    for (int64_t i = 0; i < n; i++) w->table[i] = &tensors[i];
+    w->n = n;
+    qsort(w->table, (size_t)n, sizeof *w->table, cmp_tensor_ptr);
+    for (int64_t i = 1; i < n; i++)
+        if (strcmp(w->table[i - 1]->name, w->table[i]->name) == 0) {
+            senti_error(SENTI_ERR_BAD_FILE, "%s: two tensors map to the name '%s'", source, w->table[i]->name);
+            st_weights_free(w);
+            return NULL;
+        }
+    return w;
+}
+
 void st_weights_free(st_weights *w) {
     if (!w) return;
+    senti_mfree(w->own);
+    if (w->owner_free) w->owner_free(w->owner);
     for (int64_t i = 0; i < w->n_shards; i++) st_file_free(w->shards[i]);
     senti_mfree(w->shards);
     senti_mfree(w->table);

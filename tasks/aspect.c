@@ -9,7 +9,6 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "../core/core.h"
 #include "tasks.h"
@@ -78,6 +77,27 @@ static senti_status encode_pair(const senti_tokenizer *tok, const char *text, si
     return senti_tokenizer_encode(tok, text, len, second, slen, &eo, e);
 }
 
+/* {"aspect","start","end","sentiment","score","scores"} of one pair's logits. NULL on OOM. */
+static json_t *aspect_entry(const task_classify *cls, const char *text, size_t len, const char *aspect, size_t alen,
+                            const float *logits, int64_t nl) {
+    json_t *r = task_classify_decode((void *)cls, logits, nl), *o = json_object();
+    if (!r || !o) {
+        json_decref(r);
+        json_decref(o);
+        return NULL;
+    }
+    int64_t st0, en0;
+    bool found = task_aspect_find(text, len, aspect, alen, &st0, &en0);
+    json_object_set_new(o, "aspect", json_stringn(aspect, alen));
+    json_object_set_new(o, "start", found ? json_integer(st0) : json_null());
+    json_object_set_new(o, "end", found ? json_integer(en0) : json_null());
+    json_object_set(o, "sentiment", json_object_get(r, "label"));
+    json_object_set(o, "score", json_object_get(r, "score"));
+    json_object_set(o, "scores", json_object_get(r, "scores"));
+    json_decref(r);
+    return o;
+}
+
 senti_status task_aspect_one(senti_model *m, const senti_tokenizer *tok, const task_aspect *a, const char *text,
                              size_t len, const char *const *aspects, const size_t *alens, int64_t n,
                              json_t **result, int64_t *truncated) {
@@ -132,22 +152,8 @@ senti_status task_aspect_one(senti_model *m, const senti_tokenizer *tok, const t
         goto done;
     }
     for (int64_t i = 0; i < n; i++) {
-        json_t *r = task_classify_decode(&cls, out + i * shape[1], shape[1]), *o = json_object();
-        if (!r || !o) {
-            json_decref(r);
-            json_decref(o);
-            goto oom;
-        }
-        int64_t st0, en0;
-        bool found = task_aspect_find(text, len, aspects[i], alens[i], &st0, &en0);
-        json_object_set_new(o, "aspect", json_stringn(aspects[i], alens[i]));
-        json_object_set_new(o, "start", found ? json_integer(st0) : json_null());
-        json_object_set_new(o, "end", found ? json_integer(en0) : json_null());
-        json_object_set(o, "sentiment", json_object_get(r, "label"));
-        json_object_set(o, "score", json_object_get(r, "score"));
-        json_object_set(o, "scores", json_object_get(r, "scores"));
-        json_decref(r);
-        if (json_array_append_new(list, o) != 0) goto oom;
+        json_t *o = aspect_entry(&cls, text, len, aspects[i], alens[i], out + i * shape[1], shape[1]);
+        if (!o || json_array_append_new(list, o) != 0) goto oom;
     }
     *result = json_object();
     if (!*result || json_object_set(*result, "aspects", list) != 0) goto oom;
@@ -173,13 +179,7 @@ done:
     return s;
 }
 
-/* ---- records ------------------------------------------------------------------ */
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
+/* ---- records through the batch runner ------------------------------------------ */
 
 static bool blank(const char *s, size_t n) {
     for (size_t i = 0; i < n; i++)
@@ -187,202 +187,104 @@ static bool blank(const char *s, size_t n) {
     return true;
 }
 
-/* Answer one record; *line is the output object (id first). Returns the
- * error message for a bad record in err (NULL: fine), or a status on a
- * fatal failure. jsonl: parse line as a record; else line is the text. */
-static senti_status answer(senti_model *m, const senti_tokenizer *tok, const task_aspect *a, const char *line,
-                           size_t n, bool jsonl, json_t *id, json_t **res_out, char *err, size_t errn,
-                           task_stats *st) {
-    err[0] = '\0';
-    *res_out = NULL;
-    json_t *rec = NULL, *ids_j = json_incref(id);
-    const char *text = line;
-    size_t len = n;
-    const char **asp = NULL;
-    size_t *alen = NULL;
-    int64_t na = 0;
-    senti_status s = SENTI_OK;
-    if (jsonl) {
-        json_error_t je;
-        rec = json_loadb(line, n, 0, &je);
-        if (!rec) {
-            snprintf(err, errn, "invalid JSON at column %d: %s", je.column, je.text);
-            goto done;
+typedef struct aspect_ctx {
+    const task_aspect *a;
+    task_classify cls;
+} aspect_ctx;
+
+/* Add the pair (text, aspect's second sentence); false on OOM; a bad aspect fails r. */
+static bool add_aspect(const task_aspect *a, task_record *r, const char *asp, size_t alen) {
+    if (alen == 0 || blank(asp, alen)) return task_record_fail(r, "empty aspect");
+    if (task_utf8_invalid_at(asp, alen) >= 0 || memchr(asp, '\0', alen))
+        return task_record_fail(r, "invalid aspect (bad UTF-8 or NUL)");
+    size_t slen;
+    char *second = task_aspect_second(a->tmpl, asp, alen, &slen);
+    task_item *it = second ? task_record_add(r, r->text, r->len, second, slen) : NULL;
+    free(second);
+    if (it) it->cut = SENTI_TRUNCATE_ONLY_FIRST; /* the text is cut first so the aspect survives */
+    return it != NULL;
+}
+
+static bool aspect_expand(void *ctx, task_record *r) {
+    const aspect_ctx *c = ctx;
+    json_t *ja = r->obj ? json_object_get(r->obj, "aspect") : NULL;
+    if (ja && !json_is_null(ja)) {
+        size_t k = json_is_array(ja) ? json_array_size(ja) : 1;
+        for (size_t i = 0; i < k && !r->error; i++) {
+            json_t *v = json_is_array(ja) ? json_array_get(ja, i) : ja;
+            if (!json_is_string(v))
+                return task_record_fail(r, "field \"aspect\" must be a string or an array of strings");
+            if (!add_aspect(c->a, r, json_string_value(v), json_string_length(v))) return false;
         }
-        if (!json_is_object(rec)) {
-            snprintf(err, errn, "record is not a JSON object");
-            goto done;
-        }
-        json_t *jid = json_object_get(rec, "id");
-        if (jid && !json_is_null(jid)) {
-            if (!json_is_string(jid) && !json_is_integer(jid)) {
-                snprintf(err, errn, "field \"id\" must be a string or an integer");
-                goto done;
-            }
-            json_decref(ids_j);
-            ids_j = json_incref(jid);
-        }
-        json_t *t = json_object_get(rec, "text"), *ja = json_object_get(rec, "aspect");
-        if (!t || !json_is_string(t)) {
-            snprintf(err, errn, t ? "field \"text\" must be a string" : "missing field \"text\"");
-            goto done;
-        }
-        text = json_string_value(t);
-        len = json_string_length(t);
-        if (ja && !json_is_null(ja)) {
-            size_t k = json_is_array(ja) ? json_array_size(ja) : 1;
-            asp = calloc(k + 1, sizeof *asp);
-            alen = calloc(k + 1, sizeof *alen);
-            if (!asp || !alen) goto oom;
-            for (size_t i = 0; i < k; i++) {
-                json_t *v = json_is_array(ja) ? json_array_get(ja, i) : ja;
-                if (!json_is_string(v)) {
-                    snprintf(err, errn, "field \"aspect\" must be a string or an array of strings");
-                    goto done;
-                }
-                asp[na] = json_string_value(v);
-                alen[na++] = json_string_length(v);
-            }
-        }
+        if (k == 0) return task_record_fail(r, "field \"aspect\" is an empty array");
+        return true;
     }
-    if (!asp && a->n_aspects > 0) {
-        asp = calloc((size_t)a->n_aspects, sizeof *asp);
-        alen = calloc((size_t)a->n_aspects, sizeof *alen);
-        if (!asp || !alen) goto oom;
-        for (int64_t i = 0; i < a->n_aspects; i++) asp[i] = a->aspects[i], alen[i] = strlen(a->aspects[i]);
-        na = a->n_aspects;
+    if (c->a->n_aspects == 0) return task_record_fail(r, "no aspect: give the record an \"aspect\" or use --aspect");
+    for (int64_t i = 0; i < c->a->n_aspects && !r->error; i++)
+        if (!add_aspect(c->a, r, c->a->aspects[i], strlen(c->a->aspects[i]))) return false;
+    return true;
+}
+
+/* The aspect of item i: its pair, or (template) the source string, recovered
+ * from the record. */
+static void item_aspect(const aspect_ctx *c, const task_record *r, int64_t i, const char **asp, size_t *alen) {
+    json_t *ja = r->obj ? json_object_get(r->obj, "aspect") : NULL;
+    if (ja && !json_is_null(ja)) {
+        json_t *v = json_is_array(ja) ? json_array_get(ja, (size_t)i) : ja;
+        *asp = json_string_value(v);
+        *alen = json_string_length(v);
+    } else {
+        *asp = c->a->aspects[i];
+        *alen = strlen(*asp);
     }
-    if (na == 0) {
-        snprintf(err, errn, "no aspect: give the record an \"aspect\" or use --aspect");
-        goto done;
+}
+
+static json_t *aspect_decode(void *ctx, task_record *r) {
+    const aspect_ctx *c = ctx;
+    json_t *o = json_object(), *list = json_array();
+    if (!o || !list || json_object_set_new(o, "aspects", list) != 0) {
+        json_decref(o);
+        return NULL;
     }
-    int64_t at = task_utf8_invalid_at(text, len);
-    if (at >= 0) {
-        snprintf(err, errn, "invalid UTF-8 at byte %lld", (long long)at);
-        goto done;
-    }
-    for (int64_t i = 0; i < na; i++) {
-        if (alen[i] == 0 || blank(asp[i], alen[i])) {
-            snprintf(err, errn, "empty aspect");
-            goto done;
-        }
-        if (task_utf8_invalid_at(asp[i], alen[i]) >= 0 || memchr(asp[i], '\0', alen[i])) {
-            snprintf(err, errn, "invalid aspect %lld (bad UTF-8 or NUL)", (long long)i);
-            goto done;
+    for (int64_t i = 0; i < r->n_items; i++) {
+        const char *asp;
+        size_t alen;
+        item_aspect(c, r, i, &asp, &alen);
+        const task_seg *g = &r->items[i].segs[0];
+        json_t *e = aspect_entry(&c->cls, r->text, r->len, asp, alen, g->out, g->n_out);
+        if (!e || json_array_append_new(list, e) != 0) {
+            json_decref(o);
+            return NULL;
         }
     }
-    json_t *r = NULL;
-    s = task_aspect_one(m, tok, a, text, len, asp, alen, na, &r, &st->truncated);
-    if (s == SENTI_ERR_INVALID_ARG) { /* the tokenizer or model refused this record */
-        snprintf(err, errn, "%s", senti_last_error());
-        s = SENTI_OK;
-        goto done;
-    }
-    if (s != SENTI_OK) goto done;
-    st->batches++;
-    *res_out = json_object();
-    if (!*res_out) {
-        json_decref(r);
-        goto oom;
-    }
-    json_object_set(*res_out, "id", ids_j);
-    json_object_update(*res_out, r);
-    json_decref(r);
-    goto done;
-oom:
-    s = senti_error(SENTI_ERR_NO_MEMORY, "aspect: out of memory");
-done:
-    if (err[0] && s == SENTI_OK) {
-        *res_out = json_object();
-        if (!*res_out) s = senti_error(SENTI_ERR_NO_MEMORY, "aspect: out of memory");
-        else {
-            json_object_set(*res_out, "id", ids_j);
-            json_object_set_new(*res_out, "error", json_string(err));
-        }
-    }
-    free(asp);
-    free(alen);
-    json_decref(rec);
-    json_decref(ids_j);
-    return s;
+    return o;
+}
+
+senti_status task_aspect_run_opts(senti_model *m, const senti_tokenizer *tok, const task_aspect *a, task_source *src,
+                                  FILE *out, const task_runner_opts *o, task_stats *st) {
+    if (st) memset(st, 0, sizeof *st);
+    if (!m || !tok || !a) return senti_error(SENTI_ERR_INVALID_ARG, "task_aspect_run: NULL argument");
+    if (senti_model_get_head(m) != SENTI_HEAD_SEQUENCE_CLASSIFICATION || senti_model_num_labels(m) < 1)
+        return senti_error(SENTI_ERR_UNSUPPORTED, "aspect: the model (%s) is not a sequence classifier",
+                           senti_model_architecture(m));
+    aspect_ctx c = {.a = a};
+    senti_status s = task_classify_init(&c.cls, m, NULL, 0, 0.5);
+    if (s != SENTI_OK) return s;
+    c.cls.multi_label = false; /* a sentiment distribution over the labels */
+    task_ops ops = {.head = SENTI_HEAD_SEQUENCE_CLASSIFICATION, .expand = aspect_expand, .decode = aspect_decode};
+    return task_run_ops(m, tok, src, out, o, &ops, &c, st);
 }
 
 senti_status task_aspect_run(senti_model *m, const senti_tokenizer *tok, const task_aspect *a, FILE *in,
                              const char *name, const char *const *texts, int64_t n_texts, FILE *out,
-                             task_stats *stats) {
-    task_stats local = {0}, *st = stats ? stats : &local;
-    memset(st, 0, sizeof *st);
+                             task_stats *st) {
     if (!m || !tok || !a || !out || (!in && n_texts > 0 && !texts))
         return senti_error(SENTI_ERR_INVALID_ARG, "task_aspect_run: NULL argument");
-    if (senti_model_get_head(m) != SENTI_HEAD_SEQUENCE_CLASSIFICATION || senti_model_num_labels(m) < 1)
-        return senti_error(SENTI_ERR_UNSUPPORTED, "aspect: the model (%s) is not a sequence classifier",
-                           senti_model_architecture(m));
-    double t0 = now_s();
-    char *buf = NULL;
-    size_t cap = 0;
-    int jsonl = -1;
-    senti_status s = SENTI_OK;
-    for (int64_t line = 0;; line++) {
-        const char *text;
-        size_t n;
-        if (in) {
-            errno = 0;
-            ssize_t got = getline(&buf, &cap, in);
-            if (got < 0) {
-                if (ferror(in))
-                    s = senti_error(SENTI_ERR_IO, "%s: read failed at line %lld: %s", name ? name : "input",
-                                    (long long)line + 1, strerror(errno));
-                break;
-            }
-            n = (size_t)got;
-            while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r')) n--;
-            if (blank(buf, n)) continue;
-            if (jsonl < 0) {
-                size_t i = 0;
-                while (i < n && (buf[i] == ' ' || buf[i] == '\t')) i++;
-                jsonl = buf[i] == '{';
-            }
-            text = buf;
-        } else {
-            if (line >= n_texts) break;
-            text = texts[line];
-            n = strlen(text);
-        }
-        json_t *id = json_integer(line), *res = NULL;
-        char err[512];
-        if (!id) {
-            s = senti_error(SENTI_ERR_NO_MEMORY, "aspect: out of memory");
-            break;
-        }
-        s = answer(m, tok, a, text, n, in && jsonl == 1, id, &res, err, sizeof err, st);
-        json_decref(id);
-        if (s != SENTI_OK) break;
-        st->records++;
-        if (err[0]) {
-            st->errors++;
-            if (a->strict) {
-                char *ids = json_dumps(json_object_get(res, "id"), JSON_ENCODE_ANY | JSON_COMPACT);
-                s = senti_error(SENTI_ERR_INVALID_ARG, "record %s: %s", ids ? ids : "?", err);
-                free(ids);
-                json_decref(res);
-                break;
-            }
-        }
-        char *js = json_dumps(res, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(8));
-        json_decref(res);
-        if (!js) {
-            s = senti_error(SENTI_ERR_NO_MEMORY, "aspect: out of memory");
-            break;
-        }
-        int bad = fputs(js, out) < 0 || fputc('\n', out) == EOF;
-        free(js);
-        if (bad) {
-            s = senti_error(SENTI_ERR_IO, "aspect: writing the output failed: %s", strerror(errno));
-            break;
-        }
-    }
-    free(buf);
-    if (s == SENTI_OK && fflush(out) != 0) s = senti_error(SENTI_ERR_IO, "aspect: flushing the output failed");
-    st->seconds = now_s() - t0;
+    task_source *src = in ? task_source_file(in, name) : task_source_texts(texts, n_texts);
+    if (!src) return senti_error(SENTI_ERR_NO_MEMORY, "aspect: out of memory");
+    task_runner_opts o = task_runner_opts_defaults();
+    o.strict = a->strict;
+    senti_status s = task_aspect_run_opts(m, tok, a, src, out, &o, st);
+    task_source_free(src);
     return s;
 }

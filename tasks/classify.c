@@ -22,23 +22,10 @@ senti_status task_classify_init(task_classify *c, const senti_model *m, const ch
         return senti_error(SENTI_ERR_INVALID_ARG, "classify: threshold %g outside [0, 1]", threshold);
     *c = (task_classify){.model = m, .multi_label = senti_model_num_labels(m) == 1, .top_k = top_k,
                          .threshold = threshold};
-    if (!model_dir) return SENTI_OK;
-    size_t n = strlen(model_dir) + sizeof "/config.json";
-    char *path = malloc(n);
-    if (!path) return senti_error(SENTI_ERR_NO_MEMORY, "classify: out of memory");
-    snprintf(path, n, "%s/config.json", model_dir);
-    json_error_t err;
-    json_t *cfg = json_load_file(path, 0, &err);
-    senti_status s = SENTI_OK;
-    if (!cfg) s = senti_error(SENTI_ERR_BAD_FILE, "%s: line %d: %s", path, err.line, err.text);
-    else {
-        json_t *pt = json_object_get(cfg, "problem_type");
-        if (json_is_string(pt) && strcmp(json_string_value(pt), "multi_label_classification") == 0)
-            c->multi_label = true;
-        json_decref(cfg);
-    }
-    free(path);
-    return s;
+    (void)model_dir; /* the model's own config (a directory's config.json or a GGUF's embedded one) */
+    const char *pt = senti_model_problem_type(m);
+    if (pt && strcmp(pt, "multi_label_classification") == 0) c->multi_label = true;
+    return SENTI_OK;
 }
 
 typedef struct scored {

@@ -1,11 +1,16 @@
-/* runner.c — the batch runner: reads a window of records, tokenizes them in
- * parallel, sorts the window by length and cuts batches under a token budget,
- * runs the model on each right-padded batch and writes one JSON line per
- * record in input order.
+/* runner.c — the batch runner: reads a window of records, expands each into
+ * model inputs (items) with the task's expand, tokenizes them in parallel,
+ * splits over-long token-classifier inputs into --stride windows (or
+ * truncates), sorts the window's inputs by length and cuts batches under a
+ * token budget, runs the model on each right-padded batch, decodes each
+ * record from its inputs' logits and writes one JSON line per record in
+ * input order.
  *
  * Invariants: a window's records are written only after all of them are
  * decoded, in the order they were read, so ordering never depends on the
- * batching; every record read gets exactly one line (result or error). */
+ * batching; every record read gets exactly one line (result or error); a
+ * model input's logits equal that input run alone (the model's padding
+ * guarantee), so batching never changes a result. */
 #include <errno.h>
 #include <stdarg.h>
 #include <omp.h>
@@ -17,27 +22,34 @@
 #include "../core/core.h"
 #include "tasks.h"
 
-/* ---- record sources ------------------------------------------------------ */
+typedef task_record rec;
 
-typedef struct rec {
-    json_t *id;          /* owned */
-    char *text, *pair;   /* owned, NUL-terminated; pair may be NULL */
-    size_t len, pair_len;
-    char *error;         /* owned; non-NULL: a bad record */
-    senti_encoding *enc; /* owned */
-    bool truncated;
-    json_t *result;      /* owned: the decoded fields */
-} rec;
+static void item_clear(task_item *it) {
+    free(it->text);
+    free(it->pair);
+    free(it->turns);
+    senti_encoding_free(it->enc);
+    for (int64_t k = 0; k < it->n_segs; k++) {
+        free(it->segs[k].own);
+        free(it->segs[k].out);
+    }
+    free(it->segs);
+    memset(it, 0, sizeof *it);
+}
 
 static void rec_clear(rec *r) {
     json_decref(r->id);
+    json_decref(r->obj);
     free(r->text);
     free(r->pair);
     free(r->error);
-    senti_encoding_free(r->enc);
+    for (int64_t i = 0; i < r->n_items; i++) item_clear(&r->items[i]);
+    free(r->items);
     json_decref(r->result);
     memset(r, 0, sizeof *r);
 }
+
+/* ---- record sources ------------------------------------------------------ */
 
 struct task_source {
     const char *const *texts; /* argument source */
@@ -116,8 +128,7 @@ static char *dup_bytes(const char *s, size_t n) {
     return d;
 }
 
-static bool set_error(rec *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static bool set_error(rec *r, const char *fmt, ...) {
+bool task_record_fail(rec *r, const char *fmt, ...) {
     char msg[512];
     va_list ap;
     va_start(ap, fmt);
@@ -127,48 +138,55 @@ static bool set_error(rec *r, const char *fmt, ...) {
     r->error = strdup(msg);
     return r->error != NULL;
 }
+#define set_error task_record_fail
+
+task_item *task_record_add(rec *r, const char *text, size_t len, const char *pair, size_t pair_len) {
+    if (r->n_items == r->cap_items) {
+        int64_t cap = r->cap_items ? 2 * r->cap_items : 4;
+        task_item *v = realloc(r->items, (size_t)cap * sizeof *v);
+        if (!v) return NULL;
+        r->items = v;
+        r->cap_items = cap;
+    }
+    task_item *it = &r->items[r->n_items];
+    memset(it, 0, sizeof *it);
+    it->cut = SENTI_TRUNCATE_LONGEST_FIRST;
+    if (!(it->text = dup_bytes(text, len)) || (pair && !(it->pair = dup_bytes(pair, pair_len)))) {
+        item_clear(it);
+        return NULL;
+    }
+    it->len = len;
+    it->pair_len = pair ? pair_len : 0;
+    r->n_items++;
+    return it;
+}
 
 /* Fill r from one JSONL line; false only on OOM (a bad record sets r->error). */
-static bool parse_jsonl(rec *r, const char *line, size_t n) {
+static bool parse_jsonl(rec *r, const char *line, size_t n, bool text_optional) {
     json_error_t err;
     json_t *o = json_loadb(line, n, 0, &err);
-    bool ok = true;
     if (!o) return set_error(r, "invalid JSON at column %d: %s", err.column, err.text);
-    if (!json_is_object(o)) {
-        ok = set_error(r, "record is not a JSON object");
-        goto done;
-    }
+    r->obj = o;
+    if (!json_is_object(o)) return set_error(r, "record is not a JSON object");
     json_t *id = json_object_get(o, "id");
     if (id && !json_is_null(id)) {
-        if (!json_is_string(id) && !json_is_integer(id)) {
-            ok = set_error(r, "field \"id\" must be a string or an integer");
-            goto done;
-        }
+        if (!json_is_string(id) && !json_is_integer(id)) return set_error(r, "field \"id\" must be a string or an integer");
         json_decref(r->id);
         r->id = json_incref(id);
     }
     json_t *t = json_object_get(o, "text"), *p = json_object_get(o, "text_pair");
-    if (!t) {
-        ok = set_error(r, "missing field \"text\"");
-        goto done;
+    if (!t && !text_optional) return set_error(r, "missing field \"text\"");
+    if (t && !json_is_string(t)) return set_error(r, "field \"text\" must be a string");
+    if (p && !json_is_null(p) && !json_is_string(p)) return set_error(r, "field \"text_pair\" must be a string");
+    if (t) {
+        r->len = json_string_length(t);
+        if (!(r->text = dup_bytes(json_string_value(t), r->len))) return false;
     }
-    if (!json_is_string(t)) {
-        ok = set_error(r, "field \"text\" must be a string");
-        goto done;
-    }
-    if (p && !json_is_null(p) && !json_is_string(p)) {
-        ok = set_error(r, "field \"text_pair\" must be a string");
-        goto done;
-    }
-    r->len = json_string_length(t);
-    if (!(r->text = dup_bytes(json_string_value(t), r->len))) ok = false;
-    if (ok && p && json_is_string(p)) {
+    if (p && json_is_string(p)) {
         r->pair_len = json_string_length(p);
-        if (!(r->pair = dup_bytes(json_string_value(p), r->pair_len))) ok = false;
+        if (!(r->pair = dup_bytes(json_string_value(p), r->pair_len))) return false;
     }
-done:
-    json_decref(o);
-    return ok;
+    return true;
 }
 
 static bool only_space(const char *s, size_t n) {
@@ -179,7 +197,7 @@ static bool only_space(const char *s, size_t n) {
 
 /* Next record into r (cleared first): 1 got one, 0 end of input, -1 error
  * (IO or OOM, senti_last_error() set). */
-static int source_next(task_source *s, rec *r) {
+static int source_next(task_source *s, rec *r, bool text_optional) {
     rec_clear(r);
     if (s->texts) {
         if (s->next >= s->n) return 0;
@@ -212,7 +230,7 @@ static int source_next(task_source *s, rec *r) {
             r->id = json_integer(s->line - 1);
             if (!r->id) goto oom;
             if (s->jsonl) {
-                if (!parse_jsonl(r, s->buf, n)) goto oom;
+                if (!parse_jsonl(r, s->buf, n, text_optional)) goto oom;
             } else {
                 r->len = n;
                 if (!(r->text = dup_bytes(s->buf, n))) goto oom;
@@ -232,6 +250,10 @@ oom:
     senti_error(SENTI_ERR_NO_MEMORY, "task runner: out of memory reading a record");
     return -1;
 }
+
+int task_source_read(task_source *s, task_record *r) { return source_next(s, r, false); }
+
+void task_record_clear(task_record *r) { rec_clear(r); }
 
 /* ---- the runner ------------------------------------------------------------ */
 
@@ -261,78 +283,174 @@ static double now_s(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-/* Tokenize r (not bad) to at most max_len tokens: encode whole, and again
- * truncating longest-first when too long. A failure becomes r->error. */
-static void rec_encode(rec *r, const senti_tokenizer *tok, int64_t max_len) {
+/* Encode it whole; when longer than max_len: with windows allowed keep it
+ * whole (the caller splits it), else cut the context's oldest turns, then
+ * truncate with it->cut, then longest-first. */
+static senti_status item_encode(task_item *it, const senti_tokenizer *tok, int64_t max_len, bool windows) {
     senti_encode_opts eo = senti_encode_opts_defaults();
-    senti_status st = senti_tokenizer_encode(tok, r->text, r->len, r->pair, r->pair_len, &eo, &r->enc);
-    if (st == SENTI_OK && senti_encoding_len(r->enc) > max_len) {
-        senti_encoding_free(r->enc);
-        r->enc = NULL;
-        eo.truncation = SENTI_TRUNCATE_LONGEST_FIRST;
+    senti_status st = senti_tokenizer_encode(tok, it->text, it->len, it->pair, it->pair_len, &eo, &it->enc);
+    if (st != SENTI_OK || windows || senti_encoding_len(it->enc) <= max_len) return st;
+    it->truncated = true;
+    for (int64_t k = 0; k < it->n_turns; k++) { /* drop the oldest context turns first */
+        size_t off = it->turns[k];
+        const char *t = it->turns_in_pair ? it->text : it->text + off, *p = it->turns_in_pair ? it->pair + off : it->pair;
+        size_t tl = it->turns_in_pair ? it->len : it->len - off, pl = it->turns_in_pair ? it->pair_len - off : it->pair_len;
+        senti_encoding_free(it->enc);
+        it->enc = NULL;
+        st = senti_tokenizer_encode(tok, t, tl, p && pl ? p : NULL, pl, &eo, &it->enc);
+        if (st != SENTI_OK || senti_encoding_len(it->enc) <= max_len) {
+            if (st == SENTI_OK && senti_encoding_len(it->enc) <= max_len) { /* keep what ran: offsets refer to it */
+                if (it->turns_in_pair) it->pair_len = pl, memmove(it->pair, p, pl), it->pair[pl] = '\0';
+                else memmove(it->text, t, tl), it->len = tl, it->text[tl] = '\0';
+            }
+            return st;
+        }
+    }
+    senti_truncation cuts[2] = {it->cut, SENTI_TRUNCATE_LONGEST_FIRST};
+    for (int k = 0; k < 2; k++) {
+        senti_encoding_free(it->enc);
+        it->enc = NULL;
+        eo.truncation = cuts[k];
         eo.max_length = max_len;
-        st = senti_tokenizer_encode(tok, r->text, r->len, r->pair, r->pair_len, &eo, &r->enc);
-        r->truncated = st == SENTI_OK;
+        st = senti_tokenizer_encode(tok, it->text, it->len, it->pair, it->pair_len, &eo, &it->enc);
+        if (st == SENTI_OK && senti_encoding_len(it->enc) <= max_len) return st;
+        if (st == SENTI_ERR_NO_MEMORY) return st;
     }
-    if (st != SENTI_OK) {
-        r->enc = NULL;
-        set_error(r, "tokenizer: %s", senti_last_error());
-        if (!r->error) r->error = strdup("tokenizer failed");
+    return st == SENTI_OK ? senti_error(SENTI_ERR_INVALID_ARG, "cannot truncate to %lld tokens", (long long)max_len) : st;
+}
+
+/* Cut it's encoding into segs: one holding it all, or (windows) overlapping
+ * windows of at most max_len tokens, each with the encoding's leading and
+ * trailing special tokens. false on OOM, or with *bad set when the stride
+ * leaves no room. */
+static bool item_segs(task_item *it, int64_t max_len, int64_t stride, const char **bad) {
+    int64_t n = senti_encoding_len(it->enc);
+    const int32_t *ids = senti_encoding_ids(it->enc), *tt = senti_encoding_type_ids(it->enc);
+    const uint8_t *sp = senti_encoding_special_mask(it->enc);
+    if (n <= max_len) {
+        if (!(it->segs = calloc(1, sizeof *it->segs))) return false;
+        it->n_segs = 1;
+        it->segs[0] = (task_seg){.item = it, .ids = ids, .types = tt, .len = n};
+        return true;
     }
+    int64_t lead = 0, trail = 0;
+    while (lead < n && sp && sp[lead]) lead++;
+    while (trail < n - lead && sp && sp[n - 1 - trail]) trail++;
+    int64_t inner = n - lead - trail, w = max_len - lead - trail;
+    if (w < 1 || stride >= w) {
+        *bad = "--stride leaves no room: it must be below the model's max length minus the special tokens";
+        return true;
+    }
+    int64_t step = w - stride, nw = inner <= w ? 1 : 1 + (inner - w + step - 1) / step;
+    if (!(it->segs = calloc((size_t)nw, sizeof *it->segs))) return false;
+    for (int64_t k = 0; k < nw; k++) {
+        int64_t s0 = k * step, len = inner - s0 < w ? inner - s0 : w, L = lead + len + trail;
+        int32_t *o = malloc((size_t)(2 * L) * sizeof *o);
+        if (!o) return false;
+        for (int64_t t = 0; t < L; t++) {
+            int64_t src = t < lead ? t : t < lead + len ? lead + s0 + (t - lead) : n - trail + (t - lead - len);
+            o[t] = ids[src];
+            o[L + t] = tt ? tt[src] : 0;
+        }
+        it->segs[k] = (task_seg){.item = it, .ids = o, .types = o + L, .own = o, .len = L, .start = lead + s0,
+                                 .n_lead = lead, .n_content = len};
+        it->n_segs = k + 1;
+    }
+    return true;
+}
+
+float *task_item_token_logits(const task_item *it, int64_t *n_out) {
+    int64_t n = senti_encoding_len(it->enc), L = it->segs[0].n_out;
+    *n_out = L;
+    float *o = malloc((size_t)(n * L > 0 ? n * L : 1) * sizeof *o);
+    if (!o) return NULL;
+    const task_seg *f = &it->segs[0], *l = &it->segs[it->n_segs - 1];
+    if (it->n_segs == 1 && f->len == n) {
+        memcpy(o, f->out, (size_t)(n * L) * sizeof *o);
+        return o;
+    }
+    int64_t lead = f->n_lead, trail = f->len - lead - f->n_content;
+    for (int64_t t = 0; t < n; t++) {
+        const task_seg *g = t < lead ? f : l;
+        int64_t row = t < lead ? t : l->len - (n - t);
+        if (t >= lead && t < n - trail) { /* content: the window where t is farthest from an edge */
+            int64_t bd = -1;
+            for (int64_t k = 0; k < it->n_segs; k++) {
+                const task_seg *c = &it->segs[k];
+                if (t < c->start || t >= c->start + c->n_content) continue;
+                int64_t a = t - c->start, b = c->start + c->n_content - 1 - t, d = a < b ? a : b;
+                if (d > bd) bd = d, g = c, row = c->n_lead + (t - c->start);
+            }
+        }
+        memcpy(o + t * L, g->out + row * L, (size_t)L * sizeof *o);
+    }
+    return o;
 }
 
 typedef struct run_ctx {
     senti_model *m;
-    task_decode_fn decode;
+    const task_ops *ops;
     void *dctx;
-    int32_t *ids, *types, *mask; /* batch_size * max_len each */
-    bool use_types;
+    int32_t *ids, *types, *mask; /* cap tokens each */
+    int64_t cap;
+    bool use_types, token_head;
     int64_t pad;
 } run_ctx;
 
-/* Run one batch of records (already tokenized, none bad). */
-static senti_status run_batch(run_ctx *c, rec **b, int64_t nb, task_stats *st) {
+/* Run one batch of segs and copy each one's logits into it. */
+static senti_status run_batch(run_ctx *c, task_seg **b, int64_t nb, task_stats *st) {
     int64_t T = 0;
-    for (int64_t i = 0; i < nb; i++)
-        if (senti_encoding_len(b[i]->enc) > T) T = senti_encoding_len(b[i]->enc);
+    for (int64_t i = 0; i < nb; i++) T = b[i]->len > T ? b[i]->len : T;
+    if (nb * T > c->cap) { /* a budget above the preallocated one cannot happen; guard anyway */
+        size_t n = (size_t)(nb * T);
+        int32_t *a = realloc(c->ids, n * sizeof *a), *t = a ? realloc(c->types, n * sizeof *t) : NULL,
+                *mk = t ? realloc(c->mask, n * sizeof *mk) : NULL;
+        if (a) c->ids = a;
+        if (t) c->types = t;
+        if (mk) c->mask = mk;
+        if (!a || !t || !mk) return senti_error(SENTI_ERR_NO_MEMORY, "task runner: out of memory");
+        c->cap = nb * T;
+    }
     for (int64_t i = 0; i < nb; i++) {
-        int64_t n = senti_encoding_len(b[i]->enc);
-        const int32_t *ids = senti_encoding_ids(b[i]->enc), *tt = senti_encoding_type_ids(b[i]->enc);
+        int64_t n = b[i]->len;
         for (int64_t t = 0; t < T; t++) {
-            c->ids[i * T + t] = t < n ? ids[t] : (int32_t)c->pad;
-            c->types[i * T + t] = t < n && tt ? tt[t] : 0;
+            c->ids[i * T + t] = t < n ? b[i]->ids[t] : (int32_t)c->pad;
+            c->types[i * T + t] = t < n && b[i]->types ? b[i]->types[t] : 0;
             c->mask[i * T + t] = t < n;
         }
         st->tokens += n;
     }
     st->padded_tokens += nb * T;
     st->batches++;
+    st->units += nb;
     float *out = NULL;
     int64_t shape[3];
     int ndim = 0;
     senti_status s = senti_model_forward(c->m, c->ids, c->use_types ? c->types : NULL, c->mask, nb, T, &out,
                                          shape, &ndim);
     if (s != SENTI_OK) return s;
-    if (ndim != 2 || shape[0] != nb) {
+    if (ndim != (c->token_head ? 3 : 2) || shape[0] != nb || (c->token_head && shape[1] != T)) {
         senti_model_output_free(out);
-        return senti_error(SENTI_ERR_UNSUPPORTED, "task runner: the model is not a sequence classifier");
+        return senti_error(SENTI_ERR_UNSUPPORTED, "task runner: unexpected model output shape");
     }
+    int64_t L = shape[ndim - 1], row = c->token_head ? T * L : L;
     for (int64_t i = 0; i < nb; i++) {
-        b[i]->result = c->decode(c->dctx, out + i * shape[1], shape[1]);
-        if (!b[i]->result) {
+        int64_t n = c->token_head ? b[i]->len * L : L;
+        if (!(b[i]->out = malloc((size_t)n * sizeof *b[i]->out))) {
             senti_model_output_free(out);
-            return senti_error(SENTI_ERR_NO_MEMORY, "task runner: out of memory decoding a result");
+            return senti_error(SENTI_ERR_NO_MEMORY, "task runner: out of memory");
         }
+        memcpy(b[i]->out, out + i * row, (size_t)n * sizeof *out);
+        b[i]->n_out = L;
     }
     senti_model_output_free(out);
     return SENTI_OK;
 }
 
 static int cmp_len(const void *a, const void *b) {
-    const rec *x = *(rec *const *)a, *y = *(rec *const *)b;
-    int64_t lx = senti_encoding_len(x->enc), ly = senti_encoding_len(y->enc);
-    if (lx != ly) return lx < ly ? -1 : 1;
-    return x < y ? -1 : x > y; /* stable: input order within a length */
+    const task_seg *x = *(task_seg *const *)a, *y = *(task_seg *const *)b;
+    if (x->len != y->len) return x->len < y->len ? -1 : 1;
+    return x->ord < y->ord ? -1 : x->ord > y->ord; /* input order within a length: batches are reproducible */
 }
 
 static senti_status write_rec(FILE *out, const rec *r) {
@@ -350,41 +468,123 @@ static senti_status write_rec(FILE *out, const rec *r) {
     return SENTI_OK;
 }
 
-/* Tokenize, batch, run and write the n records of one window. With strict,
- * the window is cut at its first bad record, which is reported. */
+/* Grow a pointer array to hold n entries. */
+static bool grow(void *pp, int64_t *cap, int64_t n, size_t elem) {
+    if (n <= *cap) return true;
+    int64_t c = *cap ? *cap : 256;
+    while (c < n) c *= 2;
+    void *v = realloc(*(void **)pp, (size_t)c * elem);
+    if (!v) return false;
+    *(void **)pp = v;
+    *cap = c;
+    return true;
+}
+
+typedef struct window_bufs {
+    task_item **items;
+    senti_status *ist;
+    int64_t cap_items;
+    task_seg **segs;
+    int64_t cap_segs;
+} window_bufs;
+
+/* Expand, tokenize, batch, run, decode and write the n records of one
+ * window. With strict, the window is cut at its first bad record, which is
+ * reported. */
 static senti_status run_window(run_ctx *c, const senti_tokenizer *tok, rec *w, int64_t n, const task_runner_opts *o,
-                               FILE *out, task_stats *st, rec ***sorted) {
+                               FILE *out, task_stats *st, window_bufs *wb) {
     int64_t max_len = senti_model_max_length(c->m);
+    const task_ops *ops = c->ops;
+    bool windows = c->token_head && ops->stride > 0;
+    double t0 = now_s();
+    int64_t ni = 0;
+    for (int64_t i = 0; i < n; i++) {
+        if (w[i].error) continue;
+        if (ops->expand ? !ops->expand(c->dctx, &w[i])
+                        : (w[i].text && !task_record_add(&w[i], w[i].text, w[i].len, w[i].pair, w[i].pair_len)))
+            return senti_error(SENTI_ERR_NO_MEMORY, "task runner: out of memory expanding a record");
+        if (!w[i].error && w[i].n_items == 0 && !set_error(&w[i], "nothing to run"))
+            return senti_error(SENTI_ERR_NO_MEMORY, "task runner: out of memory");
+        if (w[i].error) continue;
+        if (!grow(&wb->items, &wb->cap_items, ni + w[i].n_items, sizeof *wb->items) ||
+            !(wb->ist = realloc(wb->ist, (size_t)wb->cap_items * sizeof *wb->ist)))
+            return senti_error(SENTI_ERR_NO_MEMORY, "task runner: out of memory");
+        for (int64_t k = 0; k < w[i].n_items; k++) wb->items[ni++] = &w[i].items[k];
+    }
+    double t1 = now_s();
+    st->t_read += t1 - t0;
     int nt = o->n_threads > 0 ? o->n_threads : omp_get_max_threads();
+    task_item **items = wb->items;
+    senti_status *ist = wb->ist;
 #pragma omp parallel for schedule(dynamic, 8) num_threads(nt)
-    for (int64_t i = 0; i < n; i++)
-        if (!w[i].error) rec_encode(&w[i], tok, max_len);
+    for (int64_t i = 0; i < ni; i++) ist[i] = item_encode(items[i], tok, max_len, windows);
+    st->t_tokenize += now_s() - t1;
+    ni = 0;
+    int64_t ns = 0;
+    for (int64_t i = 0; i < n; i++) {
+        if (w[i].error) continue;
+        bool cut = false, win = false;
+        for (int64_t k = 0; k < w[i].n_items; k++, ni++) {
+            task_item *it = &w[i].items[k];
+            if (ist[ni] == SENTI_ERR_NO_MEMORY) return senti_error(SENTI_ERR_NO_MEMORY, "task runner: out of memory tokenizing");
+            if (ist[ni] != SENTI_OK) {
+                if (!w[i].error && !set_error(&w[i], "tokenizer: %s", senti_last_error()))
+                    return senti_error(SENTI_ERR_NO_MEMORY, "task runner: out of memory");
+                continue;
+            }
+            const char *bad = NULL;
+            if (!item_segs(it, max_len, ops->stride, &bad)) return senti_error(SENTI_ERR_NO_MEMORY, "task runner: out of memory");
+            if (bad && !w[i].error && !set_error(&w[i], "%s", bad)) return senti_error(SENTI_ERR_NO_MEMORY, "task runner: out of memory");
+            cut |= it->truncated;
+            win |= it->n_segs > 1;
+            ns += it->n_segs;
+        }
+        if (!w[i].error) {
+            st->truncated += cut;
+            st->windowed += win;
+        }
+    }
     int64_t bad = -1;
     for (int64_t i = 0; i < n && bad < 0; i++)
         if (w[i].error && o->strict) bad = i;
     int64_t use = bad >= 0 ? bad : n, k = 0;
+    if (!grow(&wb->segs, &wb->cap_segs, ns, sizeof *wb->segs))
+        return senti_error(SENTI_ERR_NO_MEMORY, "task runner: out of memory");
     for (int64_t i = 0; i < use; i++) {
-        if (w[i].error) st->errors++;
-        else {
-            st->truncated += w[i].truncated;
-            (*sorted)[k++] = &w[i];
+        if (w[i].error) {
+            st->errors++;
+            continue;
         }
+        for (int64_t j = 0; j < w[i].n_items; j++)
+            for (int64_t q = 0; q < w[i].items[j].n_segs; q++) {
+                w[i].items[j].segs[q].ord = k;
+                wb->segs[k++] = &w[i].items[j].segs[q];
+            }
     }
-    qsort(*sorted, (size_t)k, sizeof **sorted, cmp_len);
+    task_seg **sorted = wb->segs;
+    if (!o->no_sort && k > 1) qsort(sorted, (size_t)k, sizeof *sorted, cmp_len);
+    double t2 = now_s();
     for (int64_t i = 0; i < k;) {
-        int64_t j = i + 1;
-        /* ascending lengths: the batch's padded length is its last record's */
+        int64_t j = i + 1, T = sorted[i]->len;
+        /* the batch's padded length is its longest input's (the last one when sorted) */
         while (j < k && j - i < o->batch_size &&
-               (j - i + 1) * senti_encoding_len((*sorted)[j]->enc) <= o->max_batch_tokens)
+               (j - i + 1) * (sorted[j]->len > T ? sorted[j]->len : T) <= o->max_batch_tokens) {
+            T = sorted[j]->len > T ? sorted[j]->len : T;
             j++;
-        senti_status s = run_batch(c, *sorted + i, j - i, st);
+        }
+        senti_status s = run_batch(c, sorted + i, j - i, st);
         if (s != SENTI_OK) return s;
         i = j;
     }
+    double t3 = now_s();
+    st->t_model += t3 - t2;
     for (int64_t i = 0; i < use; i++) {
+        if (!w[i].error && !(w[i].result = ops->decode(c->dctx, &w[i])))
+            return senti_error(SENTI_ERR_NO_MEMORY, "task runner: out of memory decoding a result");
         senti_status s = write_rec(out, &w[i]);
         if (s != SENTI_OK) return s;
     }
+    st->t_output += now_s() - t3;
     if (bad >= 0) {
         char *id = json_dumps(w[bad].id, JSON_ENCODE_ANY | JSON_COMPACT);
         senti_status s = senti_error(SENTI_ERR_INVALID_ARG, "record %s: %s", id ? id : "?", w[bad].error);
@@ -394,40 +594,42 @@ static senti_status run_window(run_ctx *c, const senti_tokenizer *tok, rec *w, i
     return SENTI_OK;
 }
 
-senti_status task_run(senti_model *m, const senti_tokenizer *tok, task_source *src, FILE *out,
-                      const task_runner_opts *opts, task_decode_fn decode, void *dctx, task_stats *stats) {
+senti_status task_run_ops(senti_model *m, const senti_tokenizer *tok, task_source *src, FILE *out,
+                          const task_runner_opts *opts, const task_ops *ops, void *dctx, task_stats *stats) {
     task_runner_opts o = opts ? *opts : task_runner_opts_defaults();
     task_stats local = {0}, *st = stats ? stats : &local;
     memset(st, 0, sizeof *st);
-    if (!m || !tok || !src || !out || !decode)
+    if (!m || !tok || !src || !out || !ops || !ops->decode)
         return senti_error(SENTI_ERR_INVALID_ARG, "task_run: NULL argument");
-    if (o.batch_size < 1 || o.max_batch_tokens < 1 || o.window < 1)
+    if (o.batch_size < 1 || o.max_batch_tokens < 1 || o.window < 1 || ops->stride < 0)
         return senti_error(SENTI_ERR_INVALID_ARG, "task_run: batch size, token budget and window must be >= 1");
-    if (senti_model_get_head(m) != SENTI_HEAD_SEQUENCE_CLASSIFICATION)
-        return senti_error(SENTI_ERR_UNSUPPORTED, "task_run: the model (%s) is not a sequence classifier",
-                           senti_model_architecture(m));
+    if (senti_model_get_head(m) != ops->head || senti_model_num_labels(m) < 1)
+        return senti_error(SENTI_ERR_UNSUPPORTED, "task_run: the model (%s) is not a %s", senti_model_architecture(m),
+                           ops->head == SENTI_HEAD_TOKEN_CLASSIFICATION ? "token classifier with labels"
+                                                                        : "sequence classifier with labels");
     double t0 = now_s();
     int64_t max_len = senti_model_max_length(m);
-    run_ctx c = {.m = m, .decode = decode, .dctx = dctx, .use_types = senti_model_type_vocab_size(m) > 0,
-                 .pad = senti_model_pad_token_id(m)};
+    run_ctx c = {.m = m, .ops = ops, .dctx = dctx, .use_types = senti_model_type_vocab_size(m) > 0,
+                 .token_head = ops->head == SENTI_HEAD_TOKEN_CLASSIFICATION, .pad = senti_model_pad_token_id(m)};
     if (c.pad < 0 || c.pad >= senti_model_vocab_size(m)) c.pad = 0;
     senti_status s = SENTI_OK;
     rec *w = calloc((size_t)o.window, sizeof *w);
-    rec **sorted = calloc((size_t)o.window, sizeof *sorted);
+    window_bufs wb = {0};
     /* a batch holds at most batch_size rows and max_batch_tokens tokens, except
-     * one record over the budget, which runs alone */
+     * one input over the budget, which runs alone */
     int64_t cap_tok = o.max_batch_tokens > max_len ? o.max_batch_tokens : max_len;
     if (o.batch_size <= cap_tok / max_len) cap_tok = o.batch_size * max_len;
+    c.cap = cap_tok;
     size_t nb = (size_t)cap_tok;
     c.ids = malloc(nb * sizeof *c.ids);
     c.types = malloc(nb * sizeof *c.types);
     c.mask = malloc(nb * sizeof *c.mask);
-    if (!w || !sorted || !c.ids || !c.types || !c.mask) {
+    if (!w || !c.ids || !c.types || !c.mask) {
         s = senti_error(SENTI_ERR_NO_MEMORY, "task_run: out of memory");
         goto done;
     }
     for (rec skip = {0}; st->skipped < o.skip;) {
-        int got = source_next(src, &skip);
+        int got = source_next(src, &skip, ops->text_optional);
         rec_clear(&skip);
         if (got < 0) {
             s = SENTI_ERR_IO;
@@ -438,8 +640,9 @@ senti_status task_run(senti_model *m, const senti_tokenizer *tok, task_source *s
     }
     for (bool eof = false; !eof && s == SENTI_OK;) {
         int64_t n = 0;
+        double tr = now_s();
         while (n < o.window) {
-            int got = source_next(src, &w[n]);
+            int got = source_next(src, &w[n], ops->text_optional);
             if (got < 0) {
                 s = SENTI_ERR_IO; /* message already set */
                 break;
@@ -451,8 +654,9 @@ senti_status task_run(senti_model *m, const senti_tokenizer *tok, task_source *s
             n++;
             if (o.strict && w[n - 1].error) break; /* nothing after it is read */
         }
+        st->t_read += now_s() - tr;
         st->records += n;
-        if (s == SENTI_OK && n > 0) s = run_window(&c, tok, w, n, &o, out, st, &sorted);
+        if (s == SENTI_OK && n > 0) s = run_window(&c, tok, w, n, &o, out, st, &wb);
         for (int64_t i = 0; i < n; i++) rec_clear(&w[i]);
         if (s == SENTI_OK && n > 0 && fflush(out) != 0)
             s = senti_error(SENTI_ERR_IO, "task runner: flushing the output failed");
@@ -464,7 +668,9 @@ done:
     if (w)
         for (int64_t i = 0; i < o.window; i++) rec_clear(&w[i]);
     free(w);
-    free(sorted);
+    free(wb.items);
+    free(wb.ist);
+    free(wb.segs);
     free(c.ids);
     free(c.types);
     free(c.mask);
@@ -472,13 +678,36 @@ done:
     return s;
 }
 
+/* task_run: one item per record, decoded from its one row of logits. */
+typedef struct row_ctx {
+    task_decode_fn decode;
+    void *ctx;
+} row_ctx;
+
+static json_t *row_decode(void *ctx, rec *r) {
+    const row_ctx *rc = ctx;
+    const task_seg *g = &r->items[0].segs[0];
+    return rc->decode(rc->ctx, g->out, g->n_out);
+}
+
+senti_status task_run(senti_model *m, const senti_tokenizer *tok, task_source *src, FILE *out,
+                      const task_runner_opts *o, task_decode_fn decode, void *dctx, task_stats *st) {
+    if (!decode) return senti_error(SENTI_ERR_INVALID_ARG, "task_run: NULL argument");
+    row_ctx rc = {decode, dctx};
+    task_ops ops = {.head = SENTI_HEAD_SEQUENCE_CLASSIFICATION, .decode = row_decode};
+    return task_run_ops(m, tok, src, out, o, &ops, &rc, st);
+}
+
 void task_stats_print(const task_stats *st, FILE *f) {
     double eff = st->padded_tokens ? 100.0 * (double)st->tokens / (double)st->padded_tokens : 100.0;
     double rate = st->seconds > 0 ? (double)st->records / st->seconds : 0.0;
     if (st->skipped) fprintf(f, "senti: resumed after %lld records already answered\n", (long long)st->skipped);
     fprintf(f,
-            "senti: %lld records (%lld errors, %lld truncated), %lld tokens in %lld batches, padding efficiency "
-            "%.1f%%, %.1f records/s, %.2f s\n",
-            (long long)st->records, (long long)st->errors, (long long)st->truncated, (long long)st->tokens,
-            (long long)st->batches, eff, rate, st->seconds);
+            "senti: %lld records (%lld errors, %lld truncated", (long long)st->records, (long long)st->errors,
+            (long long)st->truncated);
+    if (st->windowed) fprintf(f, ", %lld split into windows", (long long)st->windowed);
+    fprintf(f, "), %lld tokens in %lld batches, padding efficiency %.1f%%, %.1f records/s, %.2f s\n",
+            (long long)st->tokens, (long long)st->batches, eff, rate, st->seconds);
+    fprintf(f, "senti: time in reading %.3f s, tokenizing %.3f s, model %.3f s, decoding and writing %.3f s\n",
+            st->t_read, st->t_tokenize, st->t_model, st->t_output);
 }

@@ -7,15 +7,23 @@
  * NEU types, e.g. B-POS) also give "aspects" with their sentiment.
  *
  * Invariants: span offsets are the code-point offsets of the first and last
- * member token in the original text, text is that slice of it; a token
- * continues the previous token's word when both carry the same word id
- * (HF's subword test for WordPiece; for byte-level BPE HF also folds
- * punctuation glued to a word into it, which this does not). */
+ * member token in the original text, text is that slice of it. Which token
+ * continues the previous one's word (first / average / max) follows HF's
+ * gather_pre_entities: for a tokenizer whose model has a
+ * continuing_subword_prefix (WordPiece "##") a token is a subword when its
+ * vocabulary string and its slice of the text differ in length; for the
+ * others (byte-level BPE, Unigram) when neither the character before it nor
+ * its first character is a space; the unknown token never is. Long inputs
+ * with --stride: each token's logits come from the window where it is most
+ * central (task_item_token_logits), then the whole text decodes at once.
+ * (HF's pipeline instead decodes each window and drops overlapping
+ * entities; the two agree wherever a token's context is the same.) */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "../core/core.h"
+#include "../tokenizer/tokenizer.h"
 #include "tasks.h"
 
 /* byte offset of code point cp in text */
@@ -86,6 +94,12 @@ static bool add_span(json_t *spans, json_t *aspects, const char *type, size_t tl
 json_t *task_tag_decode(const char *const *labels, int64_t L, const char *text, size_t len, const int32_t *offsets,
                         const int32_t *word_ids, const uint8_t *special, int64_t T, const float *logits,
                         task_tag_agg agg) {
+    return task_tag_decode_sub(labels, L, text, len, offsets, word_ids, NULL, special, T, logits, agg);
+}
+
+json_t *task_tag_decode_sub(const char *const *labels, int64_t L, const char *text, size_t len,
+                            const int32_t *offsets, const int32_t *word_ids, const uint8_t *subword,
+                            const uint8_t *special, int64_t T, const float *logits, task_tag_agg agg) {
     double *p = malloc((size_t)(T > 0 ? T * L : 1) * sizeof *p);
     ent *e = malloc((size_t)(T ? T : 1) * sizeof *e);
     double *acc = malloc((size_t)L * sizeof *acc);
@@ -103,7 +117,7 @@ json_t *task_tag_decode(const char *const *labels, int64_t L, const char *text, 
     bool have_prev = false;
     for (int64_t t = 0; t < T; t++) {
         if (special && special[t]) continue;
-        bool sub = have_prev && word_ids && word_ids[t] >= 0 && word_ids[t] == prev_word;
+        bool sub = have_prev && (subword ? subword[t] : word_ids && word_ids[t] >= 0 && word_ids[t] == prev_word);
         prev_word = word_ids ? word_ids[t] : -1;
         have_prev = true;
         const double *pt = p + t * L;
@@ -124,7 +138,8 @@ json_t *task_tag_decode(const char *const *labels, int64_t L, const char *text, 
         for (int64_t t = 0; t <= T; t++) {
             bool kept = t < T && !(special && special[t]);
             if (t < T && !kept) continue;
-            bool sub = t < T && have_prev && word_ids && word_ids[t] >= 0 && word_ids[t] == prev_word;
+            bool sub = t < T && have_prev &&
+                       (subword ? subword[t] : word_ids && word_ids[t] >= 0 && word_ids[t] == prev_word);
             if (t == T || !sub) {
                 if (wi >= 0) {
                     int64_t best = 0;
@@ -187,153 +202,110 @@ fail:
     return NULL;
 }
 
-/* ---- records ------------------------------------------------------------------ */
+/* ---- subwords and records ------------------------------------------------------ */
 
-static bool blank(const char *s, size_t n) {
-    for (size_t i = 0; i < n; i++)
-        if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r' && s[i] != '\n') return false;
-    return true;
+static int64_t cp_len(const char *s, size_t n) {
+    int64_t c = 0;
+    for (size_t i = 0; i < n; i++) c += ((unsigned char)s[i] & 0xC0) != 0x80;
+    return c;
 }
 
-/* One text through the model: the result fields, or NULL with *err set for a
- * bad record; a fatal status otherwise. */
-static senti_status tag_one(senti_model *m, const senti_tokenizer *tok, const char *const *labels,
-                            task_tag_agg agg, const char *text, size_t len, json_t **res, char *err, size_t errn,
-                            task_stats *st) {
-    *res = NULL;
-    int64_t at = task_utf8_invalid_at(text, len);
-    if (at >= 0) {
-        snprintf(err, errn, "invalid UTF-8 at byte %lld", (long long)at);
-        return SENTI_OK;
+void task_tag_subwords(const senti_tokenizer *tok, const senti_encoding *e, const char *text, size_t len,
+                       uint8_t *sub) {
+    int64_t T = senti_encoding_len(e);
+    const int32_t *ids = senti_encoding_ids(e), *off = senti_encoding_offsets(e);
+    const uint8_t *sp = senti_encoding_special_mask(e);
+    bool word_aware = tok->model.prefix && tok->model.prefix[0];
+    for (int64_t t = 0; t < T; t++) {
+        sub[t] = 0;
+        if (sp[t] || ids[t] == tok->model.unk_id) continue;
+        int64_t s0 = off[2 * t], s1 = off[2 * t + 1];
+        if (word_aware) {
+            const char *w = senti_tokenizer_id_to_token(tok, ids[t]);
+            sub[t] = w && cp_len(w, strlen(w)) != s1 - s0;
+        } else if (s0 > 0) {
+            size_t b0 = cp_to_byte(text, len, s0 - 1), b1 = cp_to_byte(text, len, s0);
+            sub[t] = b0 < len && text[b0] != ' ' && (b1 >= len || text[b1] != ' ');
+        }
     }
-    senti_encode_opts eo = senti_encode_opts_defaults();
-    senti_encoding *e = NULL;
-    senti_status s = senti_tokenizer_encode(tok, text, len, NULL, 0, &eo, &e);
-    if (s == SENTI_OK && senti_encoding_len(e) > senti_model_max_length(m)) {
-        senti_encoding_free(e);
-        e = NULL;
-        eo.truncation = SENTI_TRUNCATE_LONGEST_FIRST;
-        eo.max_length = senti_model_max_length(m);
-        s = senti_tokenizer_encode(tok, text, len, NULL, 0, &eo, &e);
-        st->truncated += s == SENTI_OK;
-    }
-    if (s != SENTI_OK) {
-        snprintf(err, errn, "tokenizer: %s", senti_last_error());
-        return s == SENTI_ERR_NO_MEMORY ? s : SENTI_OK;
-    }
-    int64_t T = senti_encoding_len(e), shape[3];
-    int nd = 0;
-    float *out = NULL;
-    s = senti_model_forward(m, senti_encoding_ids(e), senti_model_type_vocab_size(m) > 0 ? senti_encoding_type_ids(e) : NULL,
-                            NULL, 1, T, &out, shape, &nd);
-    if (s == SENTI_OK && (nd != 3 || shape[1] != T))
-        s = senti_error(SENTI_ERR_UNSUPPORTED, "tag: the model is not a token classifier");
-    if (s == SENTI_OK) {
-        st->tokens += T;
-        st->padded_tokens += T;
-        st->batches++;
-        *res = task_tag_decode(labels, shape[2], text, len, senti_encoding_offsets(e), senti_encoding_word_ids(e),
-                               senti_encoding_special_mask(e), T, out, agg);
-        if (!*res) s = senti_error(SENTI_ERR_NO_MEMORY, "tag: out of memory");
-    }
-    senti_model_output_free(out);
-    senti_encoding_free(e);
-    return s;
 }
 
-senti_status task_tag_run(senti_model *m, const senti_tokenizer *tok, task_tag_agg agg, bool strict, FILE *in,
-                          const char *name, const char *const *texts, int64_t n_texts, FILE *out, task_stats *stats) {
-    task_stats local = {0}, *st = stats ? stats : &local;
-    memset(st, 0, sizeof *st);
-    if (!m || !tok || !out || (!in && n_texts > 0 && !texts))
-        return senti_error(SENTI_ERR_INVALID_ARG, "task_tag_run: NULL argument");
+senti_status task_tag_init(task_tag *t, const senti_model *m, const senti_tokenizer *tok, task_tag_agg agg) {
+    memset(t, 0, sizeof *t);
     int64_t L = senti_model_num_labels(m);
     if (senti_model_get_head(m) != SENTI_HEAD_TOKEN_CLASSIFICATION || L < 1)
         return senti_error(SENTI_ERR_UNSUPPORTED, "tag: the model (%s) is not a token classifier",
                            senti_model_architecture(m));
-    char **names = calloc((size_t)L, sizeof *names);
-    if (!names) return senti_error(SENTI_ERR_NO_MEMORY, "tag: out of memory");
-    senti_status s = SENTI_OK;
-    for (int64_t k = 0; k < L && s == SENTI_OK; k++) {
+    t->tok = tok;
+    t->agg = agg;
+    t->L = L;
+    if (!(t->labels = calloc((size_t)L, sizeof *t->labels))) return senti_error(SENTI_ERR_NO_MEMORY, "tag: out of memory");
+    for (int64_t k = 0; k < L; k++) {
         const char *l = senti_model_label(m, k);
         char def[32];
         snprintf(def, sizeof def, "LABEL_%lld", (long long)k);
-        if (!(names[k] = strdup(l ? l : def))) s = senti_error(SENTI_ERR_NO_MEMORY, "tag: out of memory");
+        if (!(t->labels[k] = strdup(l ? l : def))) {
+            task_tag_free(t);
+            return senti_error(SENTI_ERR_NO_MEMORY, "tag: out of memory");
+        }
     }
-    char *buf = NULL;
-    size_t cap = 0;
-    int jsonl = -1;
-    for (int64_t line = 0; s == SENTI_OK; line++) {
-        const char *text;
-        size_t n;
-        if (in) {
-            ssize_t got = getline(&buf, &cap, in);
-            if (got < 0) {
-                if (ferror(in)) s = senti_error(SENTI_ERR_IO, "%s: read failed at line %lld", name ? name : "input", (long long)line + 1);
-                break;
-            }
-            n = (size_t)got;
-            while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r')) n--;
-            if (blank(buf, n)) continue;
-            if (jsonl < 0) {
-                size_t i = 0;
-                while (i < n && (buf[i] == ' ' || buf[i] == '\t')) i++;
-                jsonl = buf[i] == '{';
-            }
-            text = buf;
-        } else {
-            if (line >= n_texts) break;
-            text = texts[line];
-            n = strlen(text);
-        }
-        char err[512] = "";
-        json_t *id = json_integer(line), *rec = NULL, *res = NULL;
-        if (jsonl == 1 && in) {
-            json_error_t je;
-            rec = json_loadb(text, n, 0, &je);
-            json_t *t = rec ? json_object_get(rec, "text") : NULL, *jid = rec ? json_object_get(rec, "id") : NULL;
-            if (!rec) snprintf(err, sizeof err, "invalid JSON at column %d: %s", je.column, je.text);
-            else if (!json_is_object(rec)) snprintf(err, sizeof err, "record is not a JSON object");
-            else if (jid && !json_is_null(jid) && !json_is_string(jid) && !json_is_integer(jid))
-                snprintf(err, sizeof err, "field \"id\" must be a string or an integer");
-            else if (!t) snprintf(err, sizeof err, "missing field \"text\"");
-            else if (!json_is_string(t)) snprintf(err, sizeof err, "field \"text\" must be a string");
-            if (jid && !json_is_null(jid) && (json_is_string(jid) || json_is_integer(jid))) {
-                json_decref(id);
-                id = json_incref(jid);
-            }
-            if (!err[0]) text = json_string_value(t), n = json_string_length(t);
-        }
-        if (!err[0]) s = tag_one(m, tok, (const char *const *)names, agg, text, n, &res, err, sizeof err, st);
-        json_t *o = json_object();
-        if (s == SENTI_OK && !o) s = senti_error(SENTI_ERR_NO_MEMORY, "tag: out of memory");
-        if (s == SENTI_OK) {
-            st->records++;
-            json_object_set(o, "id", id);
-            if (err[0]) {
-                st->errors++;
-                json_object_set_new(o, "error", json_string(err));
-                if (strict) {
-                    char *ids = json_dumps(id, JSON_ENCODE_ANY | JSON_COMPACT);
-                    s = senti_error(SENTI_ERR_INVALID_ARG, "record %s: %s", ids ? ids : "?", err);
-                    free(ids);
-                }
-            } else json_object_update(o, res);
-        }
-        if (s == SENTI_OK) {
-            char *js = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(8));
-            if (!js || fputs(js, out) < 0 || fputc('\n', out) == EOF)
-                s = senti_error(js ? SENTI_ERR_IO : SENTI_ERR_NO_MEMORY, "tag: writing the output failed");
-            free(js);
-        }
-        json_decref(o);
-        json_decref(res);
-        json_decref(rec);
-        json_decref(id);
+    return SENTI_OK;
+}
+
+void task_tag_free(task_tag *t) {
+    if (!t) return;
+    for (int64_t k = 0; t->labels && k < t->L; k++) free(t->labels[k]);
+    free(t->labels);
+    memset(t, 0, sizeof *t);
+}
+
+json_t *task_tag_item(const task_tag *t, const task_item *it) {
+    int64_t T = senti_encoding_len(it->enc), L;
+    float *lg = task_item_token_logits(it, &L);
+    uint8_t *sub = malloc((size_t)(T ? T : 1));
+    json_t *o = NULL;
+    if (lg && sub && L == t->L) {
+        task_tag_subwords(t->tok, it->enc, it->text, it->len, sub);
+        o = task_tag_decode_sub((const char *const *)t->labels, L, it->text, it->len, senti_encoding_offsets(it->enc),
+                                senti_encoding_word_ids(it->enc), sub, senti_encoding_special_mask(it->enc), T, lg,
+                                t->agg);
     }
-    free(buf);
-    for (int64_t k = 0; k < L; k++) free(names[k]);
-    free(names);
-    if (s == SENTI_OK && fflush(out) != 0) s = senti_error(SENTI_ERR_IO, "tag: flushing the output failed");
+    free(lg);
+    free(sub);
+    return o;
+}
+
+static json_t *tag_decode(void *ctx, task_record *r) { return task_tag_item(ctx, &r->items[0]); }
+
+static bool tag_expand(void *ctx, task_record *r) {
+    (void)ctx;
+    if (r->pair && !task_record_fail(r, "tag takes no \"text_pair\"")) return false;
+    return r->error || task_record_add(r, r->text, r->len, NULL, 0);
+}
+
+senti_status task_tag_run_opts(senti_model *m, const senti_tokenizer *tok, task_tag_agg agg, int64_t stride,
+                               task_source *src, FILE *out, const task_runner_opts *o, task_stats *st) {
+    task_tag t;
+    if (st) memset(st, 0, sizeof *st);
+    if (!m || !tok) return senti_error(SENTI_ERR_INVALID_ARG, "task_tag_run: NULL argument");
+    senti_status s = task_tag_init(&t, m, tok, agg);
+    if (s != SENTI_OK) return s;
+    task_ops ops = {.head = SENTI_HEAD_TOKEN_CLASSIFICATION, .stride = stride, .expand = tag_expand,
+                    .decode = tag_decode};
+    s = task_run_ops(m, tok, src, out, o, &ops, &t, st);
+    task_tag_free(&t);
+    return s;
+}
+
+senti_status task_tag_run(senti_model *m, const senti_tokenizer *tok, task_tag_agg agg, bool strict, FILE *in,
+                          const char *name, const char *const *texts, int64_t n_texts, FILE *out, task_stats *st) {
+    if (!m || !tok || !out || (!in && n_texts > 0 && !texts))
+        return senti_error(SENTI_ERR_INVALID_ARG, "task_tag_run: NULL argument");
+    task_source *src = in ? task_source_file(in, name) : task_source_texts(texts, n_texts);
+    if (!src) return senti_error(SENTI_ERR_NO_MEMORY, "tag: out of memory");
+    task_runner_opts o = task_runner_opts_defaults();
+    o.strict = strict;
+    senti_status s = task_tag_run_opts(m, tok, agg, 0, src, out, &o, st);
+    task_source_free(src);
     return s;
 }

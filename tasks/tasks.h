@@ -1,12 +1,14 @@
 /* tasks.h — tasks/' internal header: the batch runner (record sources,
- * parallel tokenization, length-bucketed batches, JSONL output in input
- * order) and the classify task that turns sequence-classifier logits into
- * {"label","score","scores"} / {"labels","scores"} records.
+ * expansion of records into model inputs, parallel tokenization,
+ * length-bucketed batches, --stride windows, JSONL output in input order,
+ * resume) and the tasks on it: classify, aspect, tag, zero-shot, dialogue.
+ * The public face of the same is the task section of senti.h (api.c).
  *
  * Invariants: every input record yields exactly one output line, in input
  * order, carrying the input's id; a record that cannot be processed yields
- * {"id":…,"error":"…"} and the run goes on (unless strict). Errors are
- * returned as a senti_status with senti_last_error() set; nothing aborts. */
+ * {"id":…,"error":"…"} and the run goes on (unless strict); results never
+ * depend on how inputs were batched. Errors are returned as a senti_status
+ * with senti_last_error() set; nothing aborts. */
 #ifndef SENTI_TASKS_H
 #define SENTI_TASKS_H
 
@@ -37,6 +39,25 @@ void task_source_free(task_source *s); /* accepts NULL */
  * surrogates and code points above U+10FFFF included), or -1 when valid. */
 int64_t task_utf8_invalid_at(const char *s, size_t n);
 
+/* One record read from a source: id, text (valid UTF-8, NUL-terminated) or
+ * error, all owned; the batch runner also fills obj, pair, items and result.
+ * task_source_read (for tasks that batch on their own, e.g. generation): 1
+ * got one, 0 end of input, -1 IO / OOM (senti_last_error() set); a JSONL
+ * record must have a string "text"; its "text_pair" is kept in pair. */
+typedef struct task_item task_item;
+typedef struct task_record {
+    json_t *id;                 /* owned */
+    json_t *obj;                /* owned: the parsed JSONL object; NULL for plain text and arguments */
+    char *text, *pair;          /* owned: "text" / "text_pair" (valid UTF-8), or the plain line; may be NULL */
+    size_t len, pair_len;
+    char *error;                /* owned; non-NULL: a bad record (answered with an error line) */
+    task_item *items;           /* owned */
+    int64_t n_items, cap_items;
+    json_t *result;             /* owned: the decoded fields */
+} task_record;
+int task_source_read(task_source *s, task_record *r);
+void task_record_clear(task_record *r); /* frees the fields; the struct can be reused */
+
 /* ---- the runner ------------------------------------------------------------ */
 
 typedef struct task_runner_opts {
@@ -51,6 +72,8 @@ typedef struct task_runner_opts {
      * the run with that status. */
     senti_status (*checkpoint)(void *ctx, int64_t records_done);
     void *checkpoint_ctx;
+    bool no_sort;             /* batches in input order, each padded to its longest (no length bucketing;
+                                 for comparisons) */
     FILE *progress;           /* borrowed; non-NULL: after each window, a "\r…" line of records,
                                  records/s, tokens/s and (seekable file input) ETA; "\n" at the end */
 } task_runner_opts;
@@ -60,11 +83,15 @@ typedef struct task_stats {
     int64_t records;       /* records read and answered (errors included; skipped ones not) */
     int64_t skipped;       /* records skipped as already answered (resume) */
     int64_t errors;        /* records answered with an error line */
-    int64_t truncated;     /* records truncated to the model's max length */
+    int64_t truncated;     /* records with an input truncated to the model's max length */
+    int64_t windowed;      /* records split into --stride windows */
     int64_t tokens;        /* real tokens run through the model */
     int64_t padded_tokens; /* batch * seq_len summed over batches (>= tokens) */
     int64_t batches;
+    int64_t units;         /* model inputs (pairs, windows) run */
     double seconds;        /* wall time of the run */
+    double t_read, t_tokenize, t_model, t_output; /* seconds in: reading + expanding records, tokenizing,
+                                                     the forward passes, decoding + writing */
 } task_stats;
 
 /* Decodes one row of sequence-classification logits (n of them) into a new
@@ -83,6 +110,75 @@ typedef json_t *(*task_decode_fn)(void *ctx, const float *logits, int64_t n);
  * failure. m, tok, src, out are borrowed; not thread-safe on one model. */
 senti_status task_run(senti_model *m, const senti_tokenizer *tok, task_source *src, FILE *out,
                       const task_runner_opts *o, task_decode_fn decode, void *ctx, task_stats *st);
+
+/* ---- the generic runner: records -> model inputs -> one result each ----------
+ * A task turns each record into one or more items (a text and optional pair
+ * that run through the model: an aspect pair, a zero-shot hypothesis, a
+ * dialogue turn with its context). The runner tokenizes every item of a window
+ * in parallel, splits over-long items into --stride windows (token
+ * classifiers) or truncates them, sorts all model inputs of the window by
+ * length, cuts batches under the token budget, runs them, and hands each
+ * record with its items' logits to the task's decode. So items of many
+ * records share batches, and the output never depends on the batching. */
+
+/* One model input: an item's encoding, or a window of it. */
+typedef struct task_seg {
+    task_item *item;
+    const int32_t *ids, *types; /* len tokens; borrowed from item->enc or owned by the seg */
+    int32_t *own;               /* owned ids + types of a window (NULL: borrowed) */
+    int64_t len;
+    int64_t start;              /* a window: index in item->enc of its first non-special token */
+    int64_t n_lead;             /* a window: special tokens before its content (item->enc's) */
+    int64_t n_content;          /* a window: content (non-special) tokens */
+    float *out;                 /* owned logits: [n_out] (sequence) or [len * n_out] (token) */
+    int64_t n_out;              /* labels per row */
+    int64_t ord;                /* position in the window's input order (set by the runner) */
+} task_seg;
+
+struct task_item {
+    char *text, *pair;          /* owned, NUL-terminated, valid UTF-8; pair may be NULL */
+    size_t len, pair_len;
+    senti_truncation cut;       /* tried first when too long (default: longest first) */
+    size_t *turns;              /* optional: byte offsets where the context may be cut from the front
+                                   (ascending); the context is pair when turns_in_pair, else text */
+    int64_t n_turns;
+    bool turns_in_pair;
+    senti_encoding *enc;        /* set by the runner */
+    bool truncated;
+    task_seg *segs;             /* set by the runner: 1, or the windows of a long token-classifier input */
+    int64_t n_segs;
+};
+
+
+/* Append an item (copies text and pair); NULL on OOM. */
+task_item *task_record_add(task_record *r, const char *text, size_t len, const char *pair, size_t pair_len);
+/* Mark r bad with a message; false only on OOM. */
+bool task_record_fail(task_record *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+typedef struct task_ops {
+    senti_model_head head;      /* the head the model must have */
+    bool text_optional;         /* JSONL records need no "text" field (dialogue) */
+    int64_t stride;             /* token classifiers: > 0 splits long inputs into windows overlapping by
+                                   this many tokens instead of truncating them */
+    /* Build r's items from r->obj / r->text with task_record_add. A bad
+     * record: task_record_fail. Returns false only on OOM. NULL: one item
+     * (r->text, r->pair). Runs on the runner's thread. */
+    bool (*expand)(void *ctx, task_record *r);
+    /* The result fields of r (a new object) from its items' segs; NULL on OOM. */
+    json_t *(*decode)(void *ctx, task_record *r);
+} task_ops;
+
+/* Run every record of src through tok and m with ops (see above), writing
+ * one compact JSON line per record to out in input order. Same contract as
+ * task_run otherwise. */
+senti_status task_run_ops(senti_model *m, const senti_tokenizer *tok, task_source *src, FILE *out,
+                          const task_runner_opts *o, const task_ops *ops, void *ctx, task_stats *st);
+
+/* A token classifier's logits [item->enc length, n_out] for one item, merged
+ * from its windows: each token's row comes from the window where it lies
+ * farthest from an edge (the first such window on a tie). malloc'd; NULL on
+ * OOM. */
+float *task_item_token_logits(const task_item *it, int64_t *n_out);
 
 /* One summary line: records, errors, truncated, tokens, padding efficiency,
  * records/s. */
@@ -161,14 +257,17 @@ senti_status task_aspect_one(senti_model *m, const senti_tokenizer *tok, const t
                              size_t len, const char *const *aspects, const size_t *alens, int64_t n,
                              json_t **result, int64_t *truncated);
 
-/* Every record through task_aspect_one, one JSON line each in input order to
- * out: from in (JSONL {"id","text","aspect"} where "aspect" is a string or an
- * array of strings, absent or null meaning a->aspects; or one text per line
- * with a->aspects) when in is not NULL, else the n_texts texts with ids
- * 0..n-1. Ids default to the 0-based line index. A bad record (invalid JSON
- * or UTF-8, missing or mistyped field, no aspect) becomes {"id","error"}
- * unless a->strict. st (may be NULL): records, errors, truncated, batches
- * (one per answered record), seconds; tokens are not counted. m must be a sequence classifier with labels. */
+/* Every record of src through m with the batch runner (the pairs of many
+ * records share batches), one JSON line each in input order: JSONL
+ * {"id","text","aspect"} where "aspect" is a string or an array of strings,
+ * absent or null meaning a->aspects; text lines and arguments use
+ * a->aspects. A bad record (invalid JSON or UTF-8, missing or mistyped
+ * field, no aspect) becomes {"id","error"} unless o->strict. m must be a
+ * sequence classifier with labels. */
+senti_status task_aspect_run_opts(senti_model *m, const senti_tokenizer *tok, const task_aspect *a, task_source *src,
+                                  FILE *out, const task_runner_opts *o, task_stats *st);
+/* task_aspect_run_opts on in (when not NULL; name for messages) or the
+ * n_texts texts (ids 0..n-1), with default runner options and a->strict. */
 senti_status task_aspect_run(senti_model *m, const senti_tokenizer *tok, const task_aspect *a, FILE *in,
                              const char *name, const char *const *texts, int64_t n_texts, FILE *out,
                              task_stats *st);
@@ -195,14 +294,87 @@ json_t *task_tag_decode(const char *const *labels, int64_t L, const char *text, 
                         const int32_t *word_ids, const uint8_t *special, int64_t T, const float *logits,
                         task_tag_agg agg);
 
-/* Every record (JSONL {"id","text"} or text lines from in; else the n_texts
- * texts, ids 0..n-1) through m (a token classifier), one JSON line each in
- * input order: {"id","spans",…} or {"id","error"} (strict: INVALID_ARG naming
- * the first bad record). Texts over the model's max length are truncated
- * (no --stride windows yet) and counted in st (may be NULL): records, errors,
- * truncated, tokens, batches (one text each). */
+/* task_tag_decode with an explicit subword mask (1: the token continues the
+ * previous kept token's word; NULL: same word id, as task_tag_decode). */
+json_t *task_tag_decode_sub(const char *const *labels, int64_t L, const char *text, size_t len,
+                            const int32_t *offsets, const int32_t *word_ids, const uint8_t *subword,
+                            const uint8_t *special, int64_t T, const float *logits, task_tag_agg agg);
+
+/* HF's subword rule (see tag.c) for each token of e, an encoding of text
+ * (len bytes, valid UTF-8), into sub [senti_encoding_len(e)]. */
+void task_tag_subwords(const senti_tokenizer *tok, const senti_encoding *e, const char *text, size_t len,
+                       uint8_t *sub);
+
+typedef struct task_tag {
+    const senti_tokenizer *tok; /* borrowed */
+    char **labels;              /* owned: the model's label names (LABEL_i when unnamed) */
+    int64_t L;
+    task_tag_agg agg;
+} task_tag;
+/* Settings for token classifier m; UNSUPPORTED when m is not one. */
+senti_status task_tag_init(task_tag *t, const senti_model *m, const senti_tokenizer *tok, task_tag_agg agg);
+void task_tag_free(task_tag *t); /* accepts NULL */
+/* The result fields {"spans",…} of one runner item (its windows merged). NULL on OOM. */
+json_t *task_tag_item(const task_tag *t, const task_item *it);
+
+/* Every record of src (JSONL {"id","text"}, text lines or arguments) through
+ * m (a token classifier) with the batch runner: one line each in input
+ * order, {"id","spans",…} or {"id","error"}. stride > 0: inputs longer than
+ * the model's max length run as windows overlapping by stride tokens, merged
+ * into one result (st->windowed); else they are truncated (st->truncated). */
+senti_status task_tag_run_opts(senti_model *m, const senti_tokenizer *tok, task_tag_agg agg, int64_t stride,
+                               task_source *src, FILE *out, const task_runner_opts *o, task_stats *st);
+/* task_tag_run_opts on in (when not NULL) or the n_texts texts, with default
+ * runner options and strict. */
 senti_status task_tag_run(senti_model *m, const senti_tokenizer *tok, task_tag_agg agg, bool strict, FILE *in,
                           const char *name, const char *const *texts, int64_t n_texts, FILE *out, task_stats *st);
+
+/* ---- zero-shot (NLI) --------------------------------------------------------------
+ * See zeroshot.c: candidate labels through a hypothesis template, scored by
+ * an NLI sequence classifier as transformers' zero-shot pipeline does. */
+
+#define TASK_ZEROSHOT_TEMPLATE "This example is {}."
+
+typedef struct task_zeroshot {
+    const char *const *labels; /* default candidate labels (borrowed); a JSONL record's "labels" array overrides */
+    int64_t n_labels;
+    const char *tmpl;          /* hypothesis template; each "{}" becomes the label */
+    bool multi_label;          /* independent [contradiction, entailment] softmax per label */
+    int64_t entail_id, contra_id;
+} task_zeroshot;
+
+/* Settings for m (an NLI sequence classifier); tmpl NULL: HF's default
+ * TASK_ZEROSHOT_TEMPLATE. INVALID_ARG when no label name starts with
+ * "entail", the template has no "{}" or a label is empty; UNSUPPORTED when
+ * m is not a sequence classifier with >= 2 labels. */
+senti_status task_zeroshot_init(task_zeroshot *z, const senti_model *m, const char *const *labels, int64_t n_labels,
+                                const char *tmpl, bool multi_label);
+/* tmpl with each "{}" replaced by label[0..llen). malloc'd; NULL on OOM. */
+char *task_zeroshot_hypothesis(const char *tmpl, const char *label, size_t llen, size_t *out_len);
+/* Scores of n candidates from their pairs' logits rows (in candidate order). */
+void task_zeroshot_scores(const task_zeroshot *z, const float *const *logits, int64_t n, double *scores);
+/* Every record of src (JSONL {"id","text","labels"}, text lines, arguments)
+ * with the batch runner: {"id","labels":[best first],"scores":[…]} per
+ * record, in input order (HF's output without "sequence"). */
+senti_status task_zeroshot_run(senti_model *m, const senti_tokenizer *tok, const task_zeroshot *z, task_source *src,
+                               FILE *out, const task_runner_opts *o, task_stats *st);
+
+/* ---- dialogue ----------------------------------------------------------------------
+ * Per-utterance emotion for {"dialogue":[{"speaker","text"},…]} records (see
+ * dialogue.c for how the context is built). */
+
+typedef struct task_dialogue {
+    int64_t context;    /* previous turns given as context (0: each utterance alone) */
+    bool as_prefix;     /* context before the utterance in one text; else the sentence pair (utterance, context) */
+    task_classify cls;  /* how logits become labels (softmax / sigmoid, top-k, threshold) */
+} task_dialogue;
+
+/* Every record of src ({"id","dialogue":[…]} JSONL lines, or arguments
+ * holding such JSON) with the batch runner: {"id","utterances":[…]} per
+ * record in input order; a bad record (no or mistyped "dialogue", a turn
+ * without a string "text", invalid UTF-8) becomes {"id","error"}. */
+senti_status task_dialogue_run(senti_model *m, const senti_tokenizer *tok, const task_dialogue *d, task_source *src,
+                               FILE *out, const task_runner_opts *o, task_stats *st);
 
 #ifdef __cplusplus
 }

@@ -5,6 +5,7 @@
  * temporary directory removed at the end. */
 #include <check.h>
 #include <ftw.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -449,10 +450,10 @@ START_TEST(test_bad_files) {
 
     ne2[0] = 256;
     b_head(&b, 3, 1, 0);
-    b_tinfo(&b, "blk.0.ffn_down.weight", 1, ne2, 12, 0);
+    b_tinfo(&b, "blk.0.ffn_down.weight", 1, ne2, 13, 0);
     b_pad(&b, 32);
     b_zeros(&b, 256);
-    expect_bad("q4_K", &b, "'blk.0.ffn_down.weight'", "q4_K", "ggml type 12", NULL);
+    expect_bad("q5_K", &b, "'blk.0.ffn_down.weight'", "q5_K", "ggml type 13", NULL);
     b_head(&b, 3, 1, 0);
     b_tinfo(&b, "w", 1, ne2, 99, 0);
     b_pad(&b, 32);
@@ -597,15 +598,64 @@ START_TEST(test_alloc_failures) {
 }
 END_TEST
 
+/* q4_K / q6_K: tests/fixtures/gguf/kquant.gguf holds random valid blocks and,
+ * as "<name>.ref", gguf-py's dequantization of them (gguf.quants.dequantize,
+ * made by tools/fixtures/make_gguf_fixtures.py): senti's dequantizer must
+ * agree to float rounding, and the tensors read through the weights view
+ * (st_tensor_read_f32) too. */
+START_TEST(test_kquant_fixture) {
+    char p[2048];
+    const char *f = __FILE__, *e = strstr(f, "/tests/test_gguf.c");
+    snprintf(p, sizeof p, "%.*s/tests/fixtures/gguf/kquant.gguf", e ? (int)(e - f) : 1, e ? f : ".");
+    gguf_file *g = gguf_file_load(p);
+    ck_assert_msg(g != NULL, "%s", senti_last_error());
+    int checked = 0;
+    for (int64_t i = 0; i < gguf_file_tensor_count(g); i++) {
+        const gguf_tensor *t = gguf_file_tensor(g, i);
+        if (!senti_type_is_kquant(t->type)) continue;
+        char rn[160];
+        snprintf(rn, sizeof rn, "%s.ref", t->name);
+        const gguf_tensor *r = gguf_file_find_tensor(g, rn);
+        ck_assert_ptr_nonnull(r);
+        ck_assert_int_eq(r->numel, t->numel);
+        ck_assert_int_eq(t->ggml_type, t->type == SENTI_TYPE_Q4_K ? 12 : 14);
+        float *y = malloc((size_t)t->numel * sizeof *y);
+        senti_row_to_f32(t->type, t->data, y, t->numel);
+        const float *ref = r->data;
+        double worst = 0, mx = 0;
+        for (int64_t k = 0; k < t->numel; k++) {
+            worst = fmax(worst, fabs((double)y[k] - ref[k]));
+            mx = fmax(mx, fabs(ref[k]));
+        }
+        ck_assert_msg(mx > 0 && worst <= 1e-6 * mx, "%s: %s dequantization off by %g (max %g)", t->name,
+                      senti_type_name(t->type), worst, mx);
+        /* rows are independent: dequantizing row by row gives the same */
+        const int64_t cols = t->ne[0];
+        float *row = malloc((size_t)cols * sizeof *row);
+        for (int64_t rr = 0; rr < t->numel / cols; rr++) {
+            senti_row_to_f32(t->type, (const char *)t->data + (size_t)rr * senti_row_size(t->type, cols), row, cols);
+            ck_assert(memcmp(row, y + rr * cols, (size_t)cols * sizeof *row) == 0);
+        }
+        free(row);
+        free(y);
+        checked++;
+    }
+    ck_assert_int_eq(checked, 4);
+    gguf_file_free(g);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("gguf");
     TCase *tc = tcase_create("gguf");
     tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 120); /* truncation at every length and the allocation sweep, under ASan on a busy machine */
     tcase_add_test(tc, test_roundtrip);
     tcase_add_test(tc, test_writer_errors);
     tcase_add_test(tc, test_bad_files);
     tcase_add_test(tc, test_truncated);
     tcase_add_test(tc, test_alloc_failures);
+    tcase_add_test(tc, test_kquant_fixture);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

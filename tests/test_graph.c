@@ -210,6 +210,48 @@ START_TEST(test_exec_fallback) {
 }
 END_TEST
 
+/* set_rows through the planner and executor: the write lands in the caller's
+ * buffer in place (nothing of the node is placed in the arena), readers of
+ * the result see the new rows, the stored rows' producer stays alive until
+ * the write, and later nodes do not clobber it first. */
+START_TEST(test_set_rows_in_place) {
+    senti_backend *cpu = senti_backend_cpu_init(1);
+    senti_exec *ex = exec_init(cpu, NULL);
+    senti_graph *g = graph_init();
+    float cache[6 * 4];
+    for (int i = 0; i < 24; i++) cache[i] = (float)i;
+    senti_tensor *c = graph_new_tensor_2d(g, SENTI_TYPE_F32, 6, 4);
+    c->data = cache;
+    c->flags = SENTI_TFLAG_WEIGHT;
+    senti_tensor *x = graph_new_tensor_2d(g, SENTI_TYPE_F32, 2, 4);
+    senti_tensor *idx = graph_new_tensor_1d(g, SENTI_TYPE_I32, 2);
+    senti_tensor *y = op_scale(g, x, 2.0f);                               /* stored rows */
+    senti_tensor *s = op_set_rows(g, c, y, idx);
+    senti_tensor *z = op_scale(g, op_scale(g, x, 5.0f), 1.0f);            /* unrelated, after */
+    senti_tensor *r = op_add(g, op_slice(g, op_reshape_3d(g, s, 2, 3, 4), 1, 0, 2), op_slice(g, z, 0, 0, 1));
+    graph_set_output(r);
+    ck_assert_int_eq(exec_prepare(ex, g), SENTI_OK);
+    ck_assert(s->offs == SIZE_MAX && s->data == cache);
+    float *xi = x->data;
+    for (int i = 0; i < 8; i++) xi[i] = 100.0f + (float)i;
+    ((int32_t *)idx->data)[0] = 4, ((int32_t *)idx->data)[1] = 1;
+    ck_assert_int_eq(exec_compute(ex, g), SENTI_OK);
+    float want[24];
+    for (int i = 0; i < 24; i++) want[i] = (float)i;
+    for (int d = 0; d < 4; d++) want[4 * 4 + d] = 2.0f * xi[d], want[1 * 4 + d] = 2.0f * xi[4 + d];
+    for (int i = 0; i < 24; i++) ck_assert_msg(cache[i] == want[i], "cache[%d] = %g, want %g", i, cache[i], want[i]);
+    /* r[b, t] = cache rows (3b + t) for t < 2, plus 5 x[0] */
+    const float *ro = r->data;
+    for (int b = 0; b < 2; b++)
+        for (int t = 0; t < 2; t++)
+            for (int d = 0; d < 4; d++)
+                ck_assert_float_eq(ro[(b * 2 + t) * 4 + d], want[(3 * b + t) * 4 + d] + 5.0f * xi[d]);
+    graph_free(g);
+    exec_free(ex);
+    senti_backend_free(cpu);
+}
+END_TEST
+
 START_TEST(test_profile_output) {
     senti_backend *cpu = senti_backend_cpu_init(1);
     senti_exec *ex = exec_init(cpu, NULL);
@@ -363,6 +405,7 @@ int main(void) {
     tcase_add_test(tc, test_planner_chain_reuses);
     tcase_add_test(tc, test_exec_matches_unshared_reference);
     tcase_add_test(tc, test_exec_fallback);
+    tcase_add_test(tc, test_set_rows_in_place);
     tcase_add_test(tc, test_profile_output);
     tcase_add_test(tc, test_errors);
     tcase_add_test(tc, test_alloc_failures);

@@ -192,6 +192,18 @@ static senti_tensor *leaf(tc *c, senti_type type, int nd, const int64_t *shape, 
             for (int64_t i = 0; i < n; i++) ((int32_t *)dst)[i] = (int32_t)rng_int(&c->rng, (int64_t)lo, (int64_t)hi);
             continue;
         }
+        if (senti_type_is_kquant(type)) { /* no K-quant quantizer: random valid blocks (finite f16 scales) */
+            const size_t bs = senti_type_size(type);
+            for (size_t i = 0; i < senti_row_size(type, n); i++) dst[i] = (char)rng_int(&c->rng, 0, 256);
+            for (int64_t kb = 0; kb < n / SENTI_QK_K; kb++) {
+                char *blk = dst + (size_t)kb * bs;
+                const senti_f16 d = senti_f32_to_f16((float)rng_range(&c->rng, -0.02, 0.02));
+                const senti_f16 m = senti_f32_to_f16((float)rng_range(&c->rng, 0.0, 0.02));
+                if (type == SENTI_TYPE_Q4_K) memcpy(blk, &d, 2), memcpy(blk + 2, &m, 2);
+                else memcpy(blk + bs - 2, &d, 2);
+            }
+            continue;
+        }
         for (int64_t i = 0; i < n; i++) row[i] = rng_range(&c->rng, lo, hi);
         if (type == Q8) senti_quantize_row_q8_0(row, (senti_block_q8_0 *)dst, n);
         else if (type == Q4) senti_quantize_row_q4_0(row, (senti_block_q4_0 *)dst, n);
@@ -960,6 +972,27 @@ START_TEST(test_matmul_half) {
 }
 END_TEST
 
+/* K-quant weights (q4_K, q6_K; from GGUF files): few rows (dequantize a row,
+ * f32 dot), moderate M on long rows, and many rows (dequantize + sgemm). */
+START_TEST(test_matmul_kquant) {
+    TEST_BEGIN();
+    static const mm_spec specs[] = {
+        {1, 1, 256, 0, 1, 0, 0, 0, 0, V_NONE, V_NONE},
+        {1, 33, 512, 0, 1, 0, 0, 0, 0, V_NONE, V_NONE},
+        {7, 17, 768, 0, 1, 0, 0, 0, 0, V_NONE, V_NONE},
+        {16, 65, 256, 0, 1, 0, 0, 0, 0, V_NONE, V_NONE},
+        {67, 31, 512, 0, 1, 0, 0, 0, 0, V_NONE, V_NONE},
+        {300, 40, 256, 0, 1, 0, 0, 0, 0, V_NONE, V_NONE},
+        {5, 9, 256, 0, 1, 2, 3, 1, 1, V_NONE, V_NONE},
+        {3, 0, 256, 0, 1, 0, 0, 0, 0, V_NONE, V_NONE},
+    };
+    for (int t = 0; t < 2; t++)
+        for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++)
+            run_matmul(t ? SENTI_TYPE_Q6_K : SENTI_TYPE_Q4_K, &specs[i], false);
+    TEST_END();
+}
+END_TEST
+
 START_TEST(test_matmul_quant) {
     TEST_BEGIN();
     static const mm_spec specs[] = {
@@ -1285,6 +1318,55 @@ START_TEST(test_concat) {
 }
 END_TEST
 
+/* ---- set_rows (the KV-cache write) ------------------------------------------------
+ * The harness gives the node its own buffer, so the kernels take their
+ * out-of-place path (copy dst, then store rows); the in-place path (the
+ * executor's) is covered in test_graph.c and test_decoders.c. */
+
+/* idx leaf of n distinct rows of [0, R) (a random permutation's prefix), or, when
+ * bad >= 0, with entry bad set to R (out of range). */
+static senti_tensor *rows_idx(tc *c, int64_t n, int64_t R, int64_t bad) {
+    senti_tensor *t = leaf(c, I32, 1, (int64_t[]){n}, 0, 1);
+    if (!t) return NULL;
+    int32_t *perm = malloc((size_t)(R + 1) * sizeof *perm), *d = t->data;
+    for (int64_t i = 0; i < R; i++) perm[i] = (int32_t)i;
+    for (int64_t i = R - 1; i > 0; i--) {
+        int64_t j = rng_int(&c->rng, 0, i + 1);
+        int32_t x = perm[i];
+        perm[i] = perm[j], perm[j] = x;
+    }
+    for (int64_t i = 0; i < n; i++) d[i] = i == bad ? (int32_t)R : perm[i];
+    free(perm);
+    return t;
+}
+
+START_TEST(test_set_rows) {
+    TEST_BEGIN();
+    static const int64_t rnd[][3] = {{1, 1, 1}, {8, 3, 16}, {37, 37, 5}, {64, 13, 128}, {9, 0, 7}, {512, 200, 96}};
+    for (size_t k = 0; k < sizeof rnd / sizeof rnd[0]; k++)
+        for (int view = 0; view < 2; view++) { /* src as a leaf / a row-strided slice (a fused-QKV part) */
+            const int64_t R = rnd[k][0], N = rnd[k][1], D = rnd[k][2];
+            tc c;
+            tc_begin(&c, "set_rows f32 dst=[%lld,%lld] src=[%lld,%lld]%s", (long long)R, (long long)D, (long long)N,
+                     (long long)D, view ? view_name[V_SLICE_IN] : "");
+            senti_tensor *dst = leaf_f32(&c, 2, (int64_t[]){R, D});
+            senti_tensor *src = src_view(&c, F32, 2, (int64_t[]){N, D}, view ? V_SLICE_IN : V_NONE, -1, 1);
+            senti_tensor *idx = rows_idx(&c, N, R, -1);
+            tc_run(&c, op_set_rows(c.g, dst, src, idx), TOL_F32);
+            tc_end(&c);
+        }
+    {   /* an index out of range: an error naming the node, nothing written past the buffer */
+        tc c;
+        tc_begin(&c, "set_rows f32 dst=[6,8] src=[3,8] index out of range");
+        senti_tensor *dst = leaf_f32(&c, 2, (int64_t[]){6, 8}), *src = leaf_f32(&c, 2, (int64_t[]){3, 8});
+        tc_run_opts(&c, op_set_rows(c.g, dst, src, rows_idx(&c, 3, 6, 2)), (run_opts){TOL_F32, false, NULL, NULL},
+                    true);
+        tc_end(&c);
+    }
+    TEST_END();
+}
+END_TEST
+
 /* ---- views: reshape / permute / slice, checked through cpy ---------------------
  * The test keeps its own description of each view (shape, strides in
  * elements, offset) and gathers the expected values with it, independently
@@ -1552,6 +1634,13 @@ START_TEST(test_constructor_errors) {
     ERR("cpy f32 to q8_0 innermost 33", op_cpy(g, T2(F32, 3, 33), Q8));
     ERR("cpy f32 to i32", op_cpy(g, T2(F32, 3, 4), I32));
     ERR("cpy i32 to f32", op_cpy(g, T2(I32, 3, 4), F32));
+    ERR("set_rows D mismatch", op_set_rows(g, T2(F32, 6, 8), T2(F32, 2, 7), T1(I32, 2)));
+    ERR("set_rows idx length", op_set_rows(g, T2(F32, 6, 8), T2(F32, 2, 8), T1(I32, 3)));
+    ERR("set_rows idx f32", op_set_rows(g, T2(F32, 6, 8), T2(F32, 2, 8), T1(F32, 2)));
+    ERR("set_rows dst f16", op_set_rows(g, T2(F16, 6, 8), T2(F32, 2, 8), T1(I32, 2)));
+    ERR("set_rows dst 3-D", op_set_rows(g, T3(F32, 2, 3, 8), T2(F32, 2, 8), T1(I32, 2)));
+    ERR("set_rows dst not contiguous",
+        op_set_rows(g, op_permute(g, T2(F32, 8, 8), (int[]){1, 0}), T2(F32, 2, 8), T1(I32, 2)));
     { /* a NULL source gives NULL (a chain is checked once at its end), no crash */
         graph_free(g);
         g = graph_init();
@@ -1680,6 +1769,7 @@ static Suite *ops_suite(void) {
         {"matmul_f32", test_matmul_f32},
         {"matmul_half", test_matmul_half},
         {"matmul_quant", test_matmul_quant},
+        {"matmul_kquant", test_matmul_kquant},
         {"matmul_random", test_matmul_random},
         {"attention", test_attention},
         {"attention_random", test_attention_random},
@@ -1687,6 +1777,7 @@ static Suite *ops_suite(void) {
         {"rope", test_rope},
         {"cpy", test_cpy},
         {"concat", test_concat},
+        {"set_rows", test_set_rows},
         {"views", test_views},
         {"errors", test_constructor_errors},
         {"exec", test_exec},

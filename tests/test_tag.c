@@ -3,8 +3,8 @@
  * distribution. Aggregation none / simple / first / average / max on BIO tags
  * with a subword, AESC types giving aspects, BIOES and IO grouping; then
  * task_tag_run on the tiny BERT token-classification fixture (records, ids,
- * bad records) equal to decoding that text's forward alone, and `senti tag`
- * printing the same lines. */
+ * bad records) equal to decoding that text's forward alone, `senti tag`
+ * printing the same lines, and --stride windows merged as documented. */
 #include <check.h>
 #include <jansson.h>
 #include <math.h>
@@ -255,6 +255,118 @@ START_TEST(test_run_fixture) {
 }
 END_TEST
 
+/* --stride: a text over the model's max length (20) runs as windows; each
+ * token's logits come from the window where it is most central (recomputed
+ * here window by window), and the merged decode covers the whole text. */
+START_TEST(test_stride) {
+    static const char *W[] = {"[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "the", "good", "bad", "movie", "film",
+                              "was", "##s", "i", "love", "it"};
+    FILE *v = fopen(g_vocab, "w");
+    ck_assert_ptr_nonnull(v);
+    for (size_t i = 0; i < sizeof W / sizeof *W; i++) fprintf(v, "%s\n", W[i]);
+    fclose(v);
+    char dir[2200], text[2048] = "";
+    snprintf(dir, sizeof dir, "%s/tests/fixtures/encoders/bert-tok-h24-a3-l2-gelunew", g_root);
+    senti_model *m = senti_model_load(dir, 1);
+    senti_tokenizer *tok = senti_tokenizer_load(g_vocab);
+    ck_assert_ptr_nonnull(m);
+    ck_assert_ptr_nonnull(tok);
+    int64_t max_len = senti_model_max_length(m);
+    ck_assert_int_eq(max_len, 20);
+    for (int i = 0; i < 57; i++) {
+        strcat(text, i ? " " : "");
+        strcat(text, W[5 + (i * 7) % 10 == 11 ? 6 : 5 + (i * 7) % 10]);
+        if (i % 5 == 1) strcat(text, "s"); /* "films", "goods": subwords */
+    }
+    senti_encoding *e = NULL;
+    ck_assert_int_eq(senti_tokenizer_encode(tok, text, strlen(text), NULL, 0, NULL, &e), SENTI_OK);
+    int64_t n = senti_encoding_len(e), L = 3, inner = n - 2, w = max_len - 2;
+    ck_assert_int_gt(n, 3 * max_len);
+    const char *labels[3] = {senti_model_label(m, 0), senti_model_label(m, 1), senti_model_label(m, 2)};
+    for (int64_t stride = 3; stride <= 9; stride += 6) {
+        int64_t step = w - stride, nw = 1 + (inner - w + step - 1) / step;
+        float *win = calloc((size_t)(nw * max_len * L), sizeof *win), *merged = calloc((size_t)(n * L), sizeof *merged);
+        int64_t *wlen = calloc((size_t)nw, sizeof *wlen);
+        for (int64_t k = 0; k < nw; k++) { /* each window alone: [CLS] content [SEP] */
+            int64_t s0 = k * step, len = inner - s0 < w ? inner - s0 : w;
+            int32_t ids[20];
+            ids[0] = senti_encoding_ids(e)[0];
+            memcpy(ids + 1, senti_encoding_ids(e) + 1 + s0, (size_t)len * sizeof *ids);
+            ids[len + 1] = senti_encoding_ids(e)[n - 1];
+            wlen[k] = len;
+            float *lg = NULL;
+            int64_t shape[3];
+            int nd;
+            ck_assert_int_eq(senti_model_forward(m, ids, NULL, NULL, 1, len + 2, &lg, shape, &nd), SENTI_OK);
+            memcpy(win + k * max_len * L, lg, (size_t)((len + 2) * L) * sizeof *lg);
+            senti_model_output_free(lg);
+        }
+        memcpy(merged, win, (size_t)L * sizeof *merged); /* [CLS] from the first window */
+        memcpy(merged + (n - 1) * L, win + ((nw - 1) * max_len + wlen[nw - 1] + 1) * L, (size_t)L * sizeof *merged);
+        for (int64_t t = 0; t < inner; t++) {
+            int64_t best = -1, bd = -1;
+            for (int64_t k = 0; k < nw; k++) {
+                int64_t a = t - k * step, b = k * step + wlen[k] - 1 - t;
+                if (a < 0 || b < 0) continue;
+                if ((a < b ? a : b) > bd) bd = a < b ? a : b, best = k;
+            }
+            memcpy(merged + (t + 1) * L, win + (best * max_len + 1 + t - best * step) * L, (size_t)L * sizeof *merged);
+        }
+        uint8_t *sub = calloc((size_t)n, 1);
+        task_tag_subwords(tok, e, text, strlen(text), sub);
+        for (int agg = TASK_TAG_NONE; agg <= TASK_TAG_MAX; agg++) {
+            json_t *want = task_tag_decode_sub(labels, L, text, strlen(text), senti_encoding_offsets(e),
+                                               senti_encoding_word_ids(e), sub, senti_encoding_special_mask(e), n,
+                                               merged, (task_tag_agg)agg);
+            task_source *src = task_source_texts((const char *const[]){text, "the film"}, 2);
+            char *buf = NULL;
+            size_t len = 0;
+            FILE *out = open_memstream(&buf, &len);
+            task_stats st;
+            task_runner_opts o = task_runner_opts_defaults();
+            ck_assert_int_eq(task_tag_run_opts(m, tok, (task_tag_agg)agg, stride, src, out, &o, &st), SENTI_OK);
+            fclose(out);
+            task_source_free(src);
+            ck_assert_int_eq(st.windowed, 1);
+            ck_assert_int_eq(st.truncated, 0);
+            ck_assert_int_eq(st.units, nw + 1);
+            json_t *got = json_loadb(buf, strcspn(buf, "\n"), 0, NULL);
+            ck_assert_ptr_nonnull(got);
+            json_t *gs = json_object_get(got, "spans"), *ws = json_object_get(want, "spans");
+            ck_assert_int_eq(json_array_size(gs), json_array_size(ws));
+            for (size_t i = 0; i < json_array_size(ws); i++) {
+                json_t *x = json_array_get(ws, i);
+                check_span(json_array_get(gs, i), json_string_value(json_object_get(x, "type")),
+                           json_string_value(json_object_get(x, "text")), json_integer_value(json_object_get(x, "start")),
+                           json_integer_value(json_object_get(x, "end")), json_real_value(json_object_get(x, "score")));
+            }
+            json_t *last = json_array_get(gs, json_array_size(gs) - 1); /* the tail of the text is tagged */
+            ck_assert_int_eq(json_integer_value(json_object_get(last, "end")), (json_int_t)strlen(text));
+            json_decref(got);
+            json_decref(want);
+            free(buf);
+        }
+        free(sub);
+        free(win);
+        free(merged);
+        free(wlen);
+    }
+    /* a stride that leaves no room is a bad record, not a crash */
+    task_source *src = task_source_texts((const char *const[]){text}, 1);
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&buf, &len);
+    ck_assert_int_eq(task_tag_run_opts(m, tok, TASK_TAG_SIMPLE, 18, src, out, NULL, NULL), SENTI_OK);
+    fclose(out);
+    ck_assert_ptr_nonnull(strstr(buf, "\"error\":\"--stride leaves no room"));
+    free(buf);
+    task_source_free(src);
+    senti_encoding_free(e);
+    senti_tokenizer_free(tok);
+    senti_model_free(m);
+}
+END_TEST
+
 int main(void) {
     const char *f = __FILE__;
     const char *e = strstr(f, "/tests/test_tag.c");
@@ -267,6 +379,7 @@ int main(void) {
     tcase_add_test(tc, test_aggregations);
     tcase_add_test(tc, test_grouping);
     tcase_add_test(tc, test_run_fixture);
+    tcase_add_test(tc, test_stride);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -4,7 +4,8 @@
  * the model run on that text alone (softmax / sigmoid of
  * senti_model_forward's logits), bad records as error lines, --strict,
  * multi-label sigmoid with threshold and top-k, progress lines, and `senti classify --resume`
- * killed with SIGKILL at random points giving the uninterrupted run's bytes. */
+ * (and aspect, tag, dialogue) killed with SIGKILL at random points giving the
+ * uninterrupted run's bytes. */
 #include <check.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -368,18 +369,29 @@ static double now_s(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-/* Start `senti classify` on in -> out (with --resume when resume); returns its pid. */
-static pid_t start_cli(const char *cli, const char *dir, const char *in, const char *out, bool resume) {
+/* Start `senti CMD -m DIR --tokenizer VOCAB EXTRA… --input in --output out`
+ * (with --resume when resume, else --strict); returns its pid. */
+static pid_t start_cmd(const char *cli, const char *cmd, const char *dir, const char *const *extra, const char *in,
+                       const char *out, bool resume) {
     pid_t pid = fork();
     ck_assert_int_ge(pid, 0);
     if (pid == 0) {
         int null = open("/dev/null", O_WRONLY);
         if (null >= 0) dup2(null, 2);
-        execl(cli, "senti", "classify", "-m", dir, "--tokenizer", g_vocab, "--input", in, "--output", out,
-              "--window", "16", "--batch-size", "4", "--threads", "1", resume ? "--resume" : "--strict", (char *)NULL);
+        const char *argv[32] = {"senti", cmd, "-m", dir, "--tokenizer", g_vocab, "--input", in, "--output", out,
+                                "--window", "16", "--batch-size", "4", "--threads", "1"};
+        int n = 16;
+        for (int i = 0; extra && extra[i] && n < 29; i++) argv[n++] = extra[i];
+        argv[n++] = resume ? "--resume" : "--strict";
+        argv[n] = NULL;
+        execv(cli, (char *const *)argv);
         _exit(127);
     }
     return pid;
+}
+
+static pid_t start_cli(const char *cli, const char *dir, const char *in, const char *out, bool resume) {
+    return start_cmd(cli, "classify", dir, NULL, in, out, resume);
 }
 
 static int wait_cli(pid_t pid) {
@@ -488,6 +500,97 @@ START_TEST(test_kill_resume) {
 }
 END_TEST
 
+/* The same kill -9 / --resume check for aspect, tag and dialogue: random
+ * kills, then a final resumed run, must give the uninterrupted run's bytes. */
+static void kill_resume_cmd(const char *cli, const char *cmd, const char *model, const char *const *extra, int kind) {
+    char dir[2200], in[128], ref[160], out[160], prog[200];
+    fixture(dir, sizeof dir, model);
+    snprintf(in, sizeof in, "%s/in-%s.jsonl", g_tmp, cmd);
+    snprintf(ref, sizeof ref, "%s/ref-%s.jsonl", g_tmp, cmd);
+    snprintf(out, sizeof out, "%s/out-%s.jsonl", g_tmp, cmd);
+    FILE *f = fopen(in, "w");
+    ck_assert_ptr_nonnull(f);
+    unsigned seed = 23;
+    enum { N = 600 };
+    for (int i = 0; i < N; i++) {
+        if (i % 89 == 7) {
+            fprintf(f, "{\"id\":\"r%d\",\"text\":7,\"dialogue\":7}\n", i); /* a bad record */
+            continue;
+        }
+        char words[4][400];
+        for (int p = 0; p < 4; p++) {
+            words[p][0] = '\0';
+            seed = seed * 1103515245u + 12345u;
+            int nw = 1 + (int)((seed >> 16) % 12);
+            for (int w = 0; w < nw; w++) {
+                seed = seed * 1103515245u + 12345u;
+                strcat(words[p], w ? " " : "");
+                strcat(words[p], WORDS[5 + (seed >> 16) % 21]);
+            }
+        }
+        if (kind == 0) fprintf(f, "{\"id\":\"r%d\",\"text\":\"%s\"}\n", i, words[0]);
+        else if (kind == 1) fprintf(f, "{\"id\":\"r%d\",\"text\":\"%s\",\"aspect\":[\"%s\",\"%s\"]}\n", i, words[0], words[1], words[2]);
+        else
+            fprintf(f, "{\"id\":\"r%d\",\"dialogue\":[{\"speaker\":\"a\",\"text\":\"%s\"},{\"speaker\":\"b\",\"text\":\"%s\"},"
+                       "{\"text\":\"%s\"}]}\n", i, words[0], words[1], words[2]);
+    }
+    fclose(f);
+    double t0 = now_s();
+    int status = wait_cli(start_cmd(cli, cmd, dir, extra, in, ref, true));
+    double full = now_s() - t0;
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "%s reference run failed: status %d", cmd, status);
+    size_t nref, nout;
+    char *want = slurp(ref, &nref);
+    int lines = 0, errors = 0;
+    for (size_t i = 0; i < nref; i++) lines += want[i] == '\n';
+    for (const char *p = want; (p = strstr(p, "\"error\"")); p++) errors++;
+    ck_assert_int_eq(lines, N);
+    ck_assert_int_eq(errors, (N + 81) / 89);
+    int interrupted = 0;
+    for (int k = 0; k < 5; k++) {
+        seed = seed * 1103515245u + 12345u;
+        double delay = full * 0.5 * (double)((seed >> 16) % 1000) / 1000.0;
+        pid_t pid = start_cmd(cli, cmd, dir, extra, in, out, true);
+        usleep((useconds_t)(delay * 1e6));
+        kill(pid, SIGKILL);
+        status = wait_cli(pid);
+        interrupted += WIFSIGNALED(status);
+    }
+    status = wait_cli(start_cmd(cli, cmd, dir, extra, in, out, true));
+    ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    char *got = slurp(out, &nout);
+    ck_assert_int_eq(nout, nref);
+    ck_assert_msg(memcmp(got, want, nref) == 0, "%s: resumed output differs from the uninterrupted run", cmd);
+    fprintf(stderr, "kill/resume %s: %d of 5 runs killed mid-way, output identical\n", cmd, interrupted);
+    free(got);
+    free(want);
+    unlink(in);
+    unlink(ref);
+    unlink(out);
+    snprintf(prog, sizeof prog, "%s.progress", ref);
+    unlink(prog);
+    snprintf(prog, sizeof prog, "%s.progress", out);
+    unlink(prog);
+}
+
+START_TEST(test_kill_resume_tasks) {
+    char cli[4096];
+    ssize_t n = readlink("/proc/self/exe", cli, sizeof cli - 16);
+    ck_assert_int_gt(n, 0);
+    cli[n] = '\0';
+    strcpy(strrchr(cli, '/'), "/../senti");
+    if (access(cli, X_OK) != 0) {
+        fprintf(stderr, "test_kill_resume_tasks: skipped, %s not built\n", cli);
+        return;
+    }
+    const char *tag_args[] = {"--aggregation", "first", NULL};
+    kill_resume_cmd(cli, "tag", "bert-tok-h24-a3-l2-gelunew", tag_args, 0);
+    kill_resume_cmd(cli, "aspect", "bert-seq-h24-a3-l2-gelu", NULL, 1);
+    const char *dlg_args[] = {"--context", "2", NULL};
+    kill_resume_cmd(cli, "dialogue", "bert-seq-h24-a3-l2-gelu", dlg_args, 2);
+}
+END_TEST
+
 static Suite *suite(void) {
     Suite *s = suite_create("tasks");
     TCase *tc = tcase_create("classify");
@@ -496,6 +599,7 @@ static Suite *suite(void) {
     tcase_add_test(tc, test_multilabel);
     tcase_add_test(tc, test_not_a_classifier);
     tcase_add_test(tc, test_kill_resume);
+    tcase_add_test(tc, test_kill_resume_tasks);
     suite_add_tcase(s, tc);
     return s;
 }

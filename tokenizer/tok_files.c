@@ -46,6 +46,14 @@ senti_status tok_load_vocab_txt(senti_tokenizer *t, const char *path, bool lower
     size_t n;
     senti_status st = tok_read_file(path, &data, &n);
     if (st) return st;
+    st = tok_load_vocab_txt_buf(t, path, data, n, lowercase, chinese, strip_accents);
+    senti_mfree(data);
+    return st;
+}
+
+senti_status tok_load_vocab_txt_buf(senti_tokenizer *t, const char *path, const char *data, size_t n, bool lowercase,
+                                    bool chinese, int strip_accents) {
+    senti_status st = SENTI_OK;
     tok_model *m = &t->model;
     m->type = TOK_MODEL_WORDPIECE;
     m->max_input_chars = 100;
@@ -67,7 +75,6 @@ senti_status tok_load_vocab_txt(senti_tokenizer *t, const char *path, bool lower
     }
     st = tok_setup_bert(t, lowercase, chinese, strip_accents);
 done:
-    senti_mfree(data);
     return st;
 }
 

@@ -489,12 +489,10 @@ static senti_status parse_decoder(jctx *J, json_t *o, tok_decoder *d) {
         }                                                                                              \
     } while (0)
 
-senti_status tok_load_json(senti_tokenizer *t, const char *path) {
-    json_error_t err;
+/* Build t from a parsed tokenizer.json (root is released). */
+static senti_status load_root(senti_tokenizer *t, const char *path, json_t *root) {
     jctx J = {path};
     senti_status st = SENTI_OK;
-    json_t *root = json_load_file(path, JSON_ALLOW_NUL, &err);
-    if (!root) return senti_error(SENTI_ERR_BAD_FILE, "%s:%d:%d: invalid JSON: %s", path, err.line, err.column, err.text);
     json_t *model = json_object_get(root, "model");
     if (!json_is_object(model)) {
         st = senti_error(SENTI_ERR_BAD_FILE, "%s: no 'model' object (not a tokenizer.json?)", path);
@@ -522,4 +520,18 @@ senti_status tok_load_json(senti_tokenizer *t, const char *path) {
 done:
     json_decref(root);
     return st;
+}
+
+senti_status tok_load_json(senti_tokenizer *t, const char *path) {
+    json_error_t err;
+    json_t *root = json_load_file(path, JSON_ALLOW_NUL, &err);
+    if (!root) return senti_error(SENTI_ERR_BAD_FILE, "%s:%d:%d: invalid JSON: %s", path, err.line, err.column, err.text);
+    return load_root(t, path, root);
+}
+
+senti_status tok_load_json_text(senti_tokenizer *t, const char *name, const char *text, size_t len) {
+    json_error_t err;
+    json_t *root = json_loadb(text, len, JSON_ALLOW_NUL, &err);
+    if (!root) return senti_error(SENTI_ERR_BAD_FILE, "%s:%d:%d: invalid JSON: %s", name, err.line, err.column, err.text);
+    return load_root(t, name, root);
 }

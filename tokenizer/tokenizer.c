@@ -352,6 +352,8 @@ senti_tokenizer *senti_tokenizer_load(const char *path) {
                         "%s: no tokenizer.json, vocab.txt, vocab.json + merges.txt or SentencePiece model found", path);
             goto fail;
         }
+    } else if (tok_is_gguf(path)) {
+        st = tok_load_gguf(t, path);
     } else if (ends_with(path, ".txt")) {
         st = tok_load_vocab_txt(t, path, true, true, -1);
     } else if (ends_with(path, ".tiktoken")) {

@@ -331,7 +331,15 @@ int tok_post_added(const tok_post *p, bool pair);
 senti_status tok_load_json(senti_tokenizer *t, const char *path);
 senti_status tok_load_vocab_txt(senti_tokenizer *t, const char *path, bool lowercase,
                                 bool chinese, int strip_accents);
+senti_status tok_load_vocab_txt_buf(senti_tokenizer *t, const char *name, const char *data, size_t n, bool lowercase,
+                                    bool chinese, int strip_accents);
 senti_status tok_load_vocab_json(senti_tokenizer *t, const char *vocab, const char *merges);
+/* tokenizer.json text held in memory (a GGUF file's tokenizer.huggingface.json); name for messages. */
+senti_status tok_load_json_text(senti_tokenizer *t, const char *name, const char *text, size_t len);
+/* A GGUF file's tokenizer (tok_gguf.c): tokenizer.huggingface.json when present (exact), else
+ * senti.hf.vocab_txt, else llama.cpp's tokenizer.ggml.* vocabulary ("bert" WordPiece). */
+senti_status tok_load_gguf(senti_tokenizer *t, const char *path);
+bool tok_is_gguf(const char *path);
 senti_status tok_load_spm(senti_tokenizer *t, const char *path);
 senti_status tok_load_tiktoken(senti_tokenizer *t, const char *path);
 bool tok_is_tiktoken(const char *data, size_t n); /* "base64 rank" lines? */

@@ -15,3 +15,20 @@ cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSENTI_SANITIZE=ON -
 cmake --build build-asan -j"$jobs"
 (cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
    ctest --output-on-failure -j1)
+
+# Bounded fuzzing of the GGUF and safetensors header parsers (libFuzzer, clang
+# only): each target runs ~30 s from the committed seeds in tests/fuzz/seeds
+# on a scratch copy of the corpus; a crash, leak or sanitizer report fails.
+if command -v clang >/dev/null 2>&1; then
+  cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DSENTI_FUZZ=ON -DSENTI_CUDA=OFF
+  cmake --build build-fuzz -j"$jobs" --target fuzz_gguf fuzz_safetensors
+  for t in gguf safetensors; do
+    corpus=$(mktemp -d)
+    cp tests/fuzz/seeds/"$t"/* "$corpus"/
+    build-fuzz/fuzz_"$t" -max_total_time=30 -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+      -artifact_prefix=build-fuzz/ "$corpus"
+    rm -rf "$corpus"
+  done
+else
+  echo "test.sh: clang not found; fuzz step skipped"
+fi

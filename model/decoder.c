@@ -1,0 +1,1033 @@
+/* decoder.c — causal language models with a KV cache: LLaMA, Qwen2, Mistral
+ * (pre-RMSNorm, rotary, grouped-query attention, SwiGLU) and GPT-2
+ * (pre-LayerNorm, learned positions, gelu_new MLP), as HF transformers
+ * computes them; the lm.h contract on top of the graph executor.
+ *
+ * Invariants: every weight is checked for name, dtype and shape at load.
+ * Linear-layer weights are held as [out, in] rows (GPT-2's Conv1D [in, out]
+ * is transposed at load) in m->opts.weight_type when given (f32 / f16 /
+ * bf16 / q8_0 / q4_0 / any quantized type senti_row_from_f32 makes; it falls
+ * back to f32 for a matrix whose input width is not a whole number of the
+ * type's blocks), else as stored (f32 / f16 / bf16, in
+ * place in the mapping when aligned); q/k/v (and LLaMA's gate/up) are fused
+ * into one matrix each at load. Norms, biases and embeddings are f32.
+ * The KV cache is f32, per layer K and V of [n_slot * n_ctx, Hkv * D] rows
+ * (slot-major, then position); rows at or beyond a slot's length are never
+ * read unmasked. A forward builds one graph for the batch, writes the new
+ * K/V rows in place (op_set_rows) and only then reads the cache. */
+#include <jansson.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+
+#include "../kernels/kernels.h"
+#include "lm.h"
+#include "model.h"
+
+enum { DEC_LLAMA = 0, DEC_QWEN2 = 1, DEC_MISTRAL = 2, DEC_GPT2 = 3 }; /* model_arch.variant */
+typedef enum { ROPE_NONE, ROPE_DEFAULT, ROPE_LINEAR, ROPE_DYNAMIC, ROPE_LLAMA3 } dec_rope_kind;
+typedef enum { ACT_SILU, ACT_GELU, ACT_GELU_TANH, ACT_RELU } dec_act;
+
+/* Hyperparameters from config.json (GPT-2's own key names in brackets). */
+typedef struct dec_hparams {
+    int variant;
+    int64_t vocab;     /* vocab_size */
+    int64_t hidden;    /* hidden_size [n_embd] */
+    int64_t layers;    /* num_hidden_layers [n_layer] */
+    int64_t heads;     /* num_attention_heads [n_head] */
+    int64_t kv_heads;  /* num_key_value_heads (default heads) */
+    int64_t head_dim;  /* head_dim (default hidden / heads) */
+    int64_t inter;     /* intermediate_size [n_inner, default 4 * n_embd] */
+    int64_t max_pos;   /* max_position_embeddings [n_positions] */
+    int64_t window;    /* sliding_window (Mistral; Qwen2 with use_sliding_window); 0: none */
+    int64_t n_window_layers; /* layers from this index on use the window (Qwen2 max_window_layers) */
+    float eps;         /* rms_norm_eps [layer_norm_epsilon] */
+    bool tied;         /* tie_word_embeddings */
+    bool qkv_bias;     /* attention_bias (Qwen2: always) */
+    bool o_bias;       /* attention_bias (GPT-2: always) */
+    bool mlp_bias;     /* mlp_bias (GPT-2: always) */
+    bool scale_by_layer; /* GPT-2 scale_attn_by_inverse_layer_idx */
+    dec_act act;       /* hidden_act [activation_function] */
+    /* rotary: angle(pos, i) = pos * freq_scale * theta^(-2i/n_rot) / ff[i] */
+    dec_rope_kind rope;
+    int n_rot;         /* head_dim * partial_rotary_factor */
+    double theta, factor, low_freq, high_freq;
+    int64_t orig_max;  /* original_max_position_embeddings (llama3) */
+} dec_hparams;
+
+/* A weight as the graph sees it. */
+typedef struct dec_w {
+    const void *data;  /* into the mapping or own */
+    void *own;         /* converted copy, or NULL */
+    senti_type type;
+    int ndim;
+    int64_t shape[2];
+} dec_w;
+
+/* One block. Checkpoint names after "model.layers.N." (LLaMA family) /
+ * "transformer.h.N." (GPT-2); H hidden, Q = heads*D, KV = kv_heads*D, I inter. */
+typedef struct dec_layer {
+    dec_w ln1_w, ln1_b; /* [H]  input_layernorm / ln_1 (bias: GPT-2) */
+    dec_w wqkv, bqkv;   /* [Q+2KV, H], [Q+2KV]  self_attn.{q,k,v}_proj fused / attn.c_attn^T */
+    dec_w wo, bo;       /* [H, Q], [H]  self_attn.o_proj / attn.c_proj^T */
+    dec_w ln2_w, ln2_b; /* [H]  post_attention_layernorm / ln_2 */
+    dec_w wup, bup;     /* [2I, H] gate_proj;up_proj fused (LLaMA) / [I, H] mlp.c_fc^T (GPT-2) */
+    dec_w wdown, bdown; /* [H, I]  mlp.down_proj / mlp.c_proj^T */
+} dec_layer;
+
+typedef struct dec_model {
+    dec_hparams hp;
+    dec_w tok_emb;      /* [V, H] f32  model.embed_tokens / transformer.wte */
+    dec_w pos_emb;      /* [P, H] f32  transformer.wpe (GPT-2) */
+    dec_w norm_w, norm_b; /* [H]       model.norm / transformer.ln_f */
+    dec_w lm_head;      /* [V, H]      lm_head (tied: tok_emb, or its converted copy) */
+    dec_w freq_factors; /* [n_rot/2] f32 (llama3), else data NULL */
+    dec_layer *layer;
+    bool *swa;          /* [layers]: the layer attends through the sliding window */
+} dec_model;
+
+struct lm_cache {
+    senti_model *m;
+    int64_t n_slot, n_ctx, row; /* row = kv_heads * head_dim floats */
+    int64_t *len;               /* [n_slot] */
+    float **k, **v;             /* [layers] each [n_slot * n_ctx, row] */
+};
+
+/* ---- loading ------------------------------------------------------------------- */
+
+#define TRY(x)                                                                                                         \
+    do {                                                                                                               \
+        if ((st = (x)) != SENTI_OK) goto fail;                                                                         \
+    } while (0)
+
+static void free_w(dec_w *w) {
+    senti_mfree(w->own);
+    w->own = NULL;
+}
+
+static senti_status oom(const senti_model *m, const char *what) {
+    return senti_error(SENTI_ERR_NO_MEMORY, "%s: out of memory loading %s", m->dir, what);
+}
+
+/* Fetch `name` of shape [d0] (d1 == 0) or [d0, d1] as f32 (embeddings, norms, biases). */
+static senti_status load_f32(const senti_model *m, dec_w *out, int64_t d0, int64_t d1, const char *name) {
+    const int64_t shape[2] = {d0, d1};
+    const st_tensor *t;
+    senti_status st = st_weights_expect(m->w, name, d1 ? 2 : 1, shape, ST_FLOAT_TYPES, &t);
+    if (st != SENTI_OK) return st;
+    out->type = SENTI_TYPE_F32;
+    out->ndim = d1 ? 2 : 1;
+    out->shape[0] = d0, out->shape[1] = d1;
+    if (t->type == SENTI_TYPE_F32 && st_tensor_is_aligned(t, sizeof(float))) {
+        out->data = t->data;
+        return SENTI_OK;
+    }
+    out->own = senti_malloc((size_t)t->numel * sizeof(float));
+    if (!out->own) return oom(m, name);
+    out->data = out->own;
+    return st_tensor_read_f32(t, out->own);
+}
+
+/* The type a [N, K] matmul weight is held in. */
+static senti_type matmul_type(const senti_model *m, senti_type stored, int64_t K) {
+    senti_type t = m->opts.weight_type;
+    if (t == SENTI_TYPE_COUNT) t = stored == SENTI_TYPE_F16 || stored == SENTI_TYPE_BF16 ? stored : SENTI_TYPE_F32;
+    if (K % senti_type_block(t) != 0) t = SENTI_TYPE_F32; /* quantized rows need whole blocks */
+    return t;
+}
+
+/* A matmul weight [N, K] of `type` from up to 3 f32 row blocks (fusion):
+ * parts[i] holds rows[i] rows of K floats. */
+static senti_status pack_matmul(const senti_model *m, dec_w *out, senti_type type, int64_t K, int nparts,
+                                float *const *parts, const int64_t *rows, const char *name) {
+    int64_t N = 0;
+    for (int i = 0; i < nparts; i++) N += rows[i];
+    const size_t rs = senti_row_size(type, K);
+    out->own = senti_malloc((size_t)N * rs + 1);
+    if (!out->own) return oom(m, name);
+    out->data = out->own;
+    out->type = type;
+    out->ndim = 2;
+    out->shape[0] = N, out->shape[1] = K;
+    char *dst = out->own;
+    for (int i = 0; i < nparts; i++)
+        for (int64_t r = 0; r < rows[i]; r++, dst += rs) senti_row_from_f32(type, parts[i] + r * K, dst, K);
+    return SENTI_OK;
+}
+
+/* Read tensor `name` of shape [d0, d1] (or [d0]) into a new f32 buffer. */
+static senti_status read_f32(const senti_model *m, const char *name, int64_t d0, int64_t d1, float **out,
+                             senti_type *stored) {
+    const int64_t shape[2] = {d0, d1};
+    const st_tensor *t;
+    *out = NULL;
+    senti_status st = st_weights_expect(m->w, name, d1 ? 2 : 1, shape, ST_FLOAT_TYPES, &t);
+    if (st != SENTI_OK) return st;
+    if (stored) *stored = t->type;
+    *out = senti_malloc((size_t)t->numel * sizeof(float) + 1);
+    if (!*out) return oom(m, name);
+    return st_tensor_read_f32(t, *out);
+}
+
+/* [rows, cols] -> [cols, rows] in place of *p (GPT-2 Conv1D weights). */
+static senti_status transpose(const senti_model *m, float **p, int64_t rows, int64_t cols, const char *name) {
+    float *t = senti_malloc((size_t)(rows * cols) * sizeof(float) + 1);
+    if (!t) return oom(m, name);
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t c = 0; c < cols; c++) t[c * rows + r] = (*p)[r * cols + c];
+    senti_mfree(*p);
+    *p = t;
+    return SENTI_OK;
+}
+
+/* A single (unfused) matmul weight `name` [N, K]: in place when it is held as
+ * stored, else converted. */
+static senti_status load_matmul(const senti_model *m, dec_w *out, int64_t N, int64_t K, const char *name) {
+    const int64_t shape[2] = {N, K};
+    const st_tensor *t;
+    senti_status st = st_weights_expect(m->w, name, 2, shape, ST_FLOAT_TYPES, &t);
+    if (st != SENTI_OK) return st;
+    const senti_type type = matmul_type(m, t->type, K);
+    if (type == t->type && st_tensor_is_aligned(t, senti_type_size(type))) {
+        out->data = t->data, out->type = type, out->ndim = 2, out->shape[0] = N, out->shape[1] = K;
+        return SENTI_OK;
+    }
+    float *f;
+    if ((st = read_f32(m, name, N, K, &f, NULL)) == SENTI_OK) st = pack_matmul(m, out, type, K, 1, &f, &N, name);
+    senti_mfree(f);
+    return st;
+}
+
+static senti_status parse_act(const cfg_file *c, const char *key, const char *def, dec_act *out) {
+    const char *s;
+    senti_status st = cfg_opt_str(c, key, def, &s);
+    if (st != SENTI_OK) return st;
+    if (!strcmp(s, "silu") || !strcmp(s, "swish")) *out = ACT_SILU;
+    else if (!strcmp(s, "gelu") || !strcmp(s, "gelu_python")) *out = ACT_GELU;
+    else if (!strcmp(s, "gelu_new") || !strcmp(s, "gelu_pytorch_tanh") || !strcmp(s, "gelu_fast")) *out = ACT_GELU_TANH;
+    else if (!strcmp(s, "relu")) *out = ACT_RELU;
+    else
+        return senti_error(SENTI_ERR_UNSUPPORTED, "%s: key '%s' names an unsupported activation '%s'", cfg_path(c),
+                           key, s);
+    return SENTI_OK;
+}
+
+/* A number from a JSON object (rope parameters); def when absent or null. */
+static senti_status json_num(const char *path, const char *obj, json_t *o, const char *key, double def, bool required,
+                             double *out) {
+    json_t *v = o ? json_object_get(o, key) : NULL;
+    if (!v || json_is_null(v)) {
+        if (required)
+            return senti_error(SENTI_ERR_BAD_FILE, "%s: key '%s.%s' is required for this rope type", path, obj, key);
+        *out = def;
+        return SENTI_OK;
+    }
+    if (!json_is_number(v)) return senti_error(SENTI_ERR_BAD_FILE, "%s: key '%s.%s' must be a number", path, obj, key);
+    *out = json_number_value(v);
+    return SENTI_OK;
+}
+
+/* Rotary settings: transformers 5 writes "rope_parameters" {rope_type,
+ * rope_theta, factor, ...}; older files "rope_theta" + "rope_scaling"
+ * {type | rope_type, factor, ...}. Types: default, linear, dynamic, llama3. */
+static senti_status read_rope(const senti_model *m, dec_hparams *hp) {
+    const char *path = cfg_path(m->cfg);
+    json_t *root = cfg_root(m->cfg), *p = NULL;
+    senti_status st = SENTI_OK;
+    const char *obj = "rope_parameters";
+    p = json_object_get(root, obj);
+    if (!p || json_is_null(p)) p = json_object_get(root, obj = "rope_scaling");
+    if (p && json_is_null(p)) p = NULL;
+    if (p && !json_is_object(p)) {
+        st = senti_error(SENTI_ERR_BAD_FILE, "%s: key '%s' must be an object", path, obj);
+        goto done;
+    }
+    double theta_top, prf_top, prf = 1.0;
+    TRY(cfg_opt_float(m->cfg, "rope_theta", 10000.0, &theta_top));
+    TRY(cfg_opt_float(m->cfg, "partial_rotary_factor", 1.0, &prf_top));
+    TRY(json_num(path, obj, p, "rope_theta", theta_top, false, &hp->theta));
+    TRY(json_num(path, obj, p, "partial_rotary_factor", prf_top, false, &prf));
+    const char *type = "default";
+    json_t *ty = p ? json_object_get(p, "rope_type") : NULL;
+    if (!ty || json_is_null(ty)) ty = p ? json_object_get(p, "type") : NULL;
+    if (ty && !json_is_null(ty)) {
+        if (!json_is_string(ty)) {
+            st = senti_error(SENTI_ERR_BAD_FILE, "%s: key '%s.rope_type' must be a string", path, obj);
+            goto done;
+        }
+        type = json_string_value(ty);
+    }
+    hp->factor = 1.0;
+    if (!strcmp(type, "default")) {
+        hp->rope = ROPE_DEFAULT;
+    } else if (!strcmp(type, "linear") || !strcmp(type, "dynamic")) {
+        hp->rope = type[0] == 'l' ? ROPE_LINEAR : ROPE_DYNAMIC;
+        TRY(json_num(path, obj, p, "factor", 0, true, &hp->factor));
+    } else if (!strcmp(type, "llama3")) {
+        hp->rope = ROPE_LLAMA3;
+        double om = 0;
+        TRY(json_num(path, obj, p, "factor", 0, true, &hp->factor));
+        TRY(json_num(path, obj, p, "low_freq_factor", 0, true, &hp->low_freq));
+        TRY(json_num(path, obj, p, "high_freq_factor", 0, true, &hp->high_freq));
+        TRY(json_num(path, obj, p, "original_max_position_embeddings", (double)hp->max_pos, false, &om));
+        hp->orig_max = (int64_t)om;
+        if (!(hp->high_freq != hp->low_freq) || !(hp->low_freq > 0) || !(om >= 1)) {
+            st = senti_error(SENTI_ERR_BAD_FILE, "%s: llama3 rope parameters in '%s' are degenerate", path, obj);
+            goto done;
+        }
+    } else {
+        st = senti_error(SENTI_ERR_UNSUPPORTED,
+                         "%s: rope type '%s' (key '%s') is not supported (default, linear, dynamic, llama3)", path,
+                         type, obj);
+        goto done;
+    }
+    if (!(hp->factor > 0) || !(hp->theta > 1)) {
+        st = senti_error(SENTI_ERR_BAD_FILE, "%s: rope factor %g / theta %g in '%s' out of range", path, hp->factor,
+                         hp->theta, obj);
+        goto done;
+    }
+    hp->n_rot = (int)((double)hp->head_dim * prf);
+    if (hp->n_rot < 2 || hp->n_rot % 2 || hp->n_rot > hp->head_dim) {
+        st = senti_error(SENTI_ERR_BAD_FILE, "%s: partial_rotary_factor %g gives %d rotary dims of %lld", path, prf,
+                         hp->n_rot, (long long)hp->head_dim);
+        goto done;
+    }
+done:
+fail:
+    return st;
+}
+
+static senti_status read_hparams(const senti_model *m, dec_hparams *hp) {
+    const cfg_file *c = m->cfg;
+    const char *path = cfg_path(c);
+    senti_status st;
+    double eps;
+    const bool gpt2 = m->arch->variant == DEC_GPT2;
+    hp->variant = m->arch->variant;
+    TRY(cfg_get_int(c, "vocab_size", &hp->vocab));
+    TRY(cfg_opt_bool(c, "tie_word_embeddings", gpt2, &hp->tied));
+    if (gpt2) {
+        TRY(cfg_get_int(c, "n_embd", &hp->hidden));
+        TRY(cfg_get_int(c, "n_layer", &hp->layers));
+        TRY(cfg_get_int(c, "n_head", &hp->heads));
+        TRY(cfg_opt_int(c, "n_inner", 4 * hp->hidden, &hp->inter));
+        TRY(cfg_get_int(c, "n_positions", &hp->max_pos));
+        TRY(cfg_opt_float(c, "layer_norm_epsilon", 1e-5, &eps));
+        TRY(parse_act(c, "activation_function", "gelu_new", &hp->act));
+        TRY(cfg_opt_bool(c, "scale_attn_by_inverse_layer_idx", false, &hp->scale_by_layer));
+        bool b;
+        TRY(cfg_opt_bool(c, "reorder_and_upcast_attn", false, &b)); /* same maths in f32 */
+        TRY(cfg_opt_bool(c, "scale_attn_weights", true, &b));
+        if (!b) return senti_error(SENTI_ERR_UNSUPPORTED, "%s: key 'scale_attn_weights' = false is not supported", path);
+        hp->kv_heads = hp->heads;
+        hp->qkv_bias = hp->o_bias = hp->mlp_bias = true;
+        hp->rope = ROPE_NONE;
+        hp->tied = true; /* GPT2LMHeadModel always ties lm_head to wte */
+    } else {
+        TRY(cfg_get_int(c, "hidden_size", &hp->hidden));
+        TRY(cfg_get_int(c, "num_hidden_layers", &hp->layers));
+        TRY(cfg_get_int(c, "num_attention_heads", &hp->heads));
+        TRY(cfg_opt_int(c, "num_key_value_heads", hp->heads, &hp->kv_heads));
+        TRY(cfg_get_int(c, "intermediate_size", &hp->inter));
+        TRY(cfg_get_int(c, "max_position_embeddings", &hp->max_pos));
+        TRY(cfg_opt_float(c, "rms_norm_eps", 1e-6, &eps));
+        TRY(parse_act(c, "hidden_act", "silu", &hp->act));
+        bool ab = false;
+        TRY(cfg_opt_bool(c, "attention_bias", false, &ab));
+        hp->qkv_bias = ab || hp->variant == DEC_QWEN2;
+        hp->o_bias = ab;
+        TRY(cfg_opt_bool(c, "mlp_bias", false, &hp->mlp_bias));
+        if (hp->heads > 0 && hp->hidden % hp->heads == 0) hp->head_dim = hp->hidden / hp->heads;
+        TRY(cfg_opt_int(c, "head_dim", hp->head_dim, &hp->head_dim));
+        hp->window = 0;
+        hp->n_window_layers = 0;
+        if (hp->variant == DEC_MISTRAL) {
+            TRY(cfg_opt_int(c, "sliding_window", 0, &hp->window));
+        } else if (hp->variant == DEC_QWEN2) {
+            bool use = false;
+            TRY(cfg_opt_bool(c, "use_sliding_window", false, &use));
+            if (use) {
+                TRY(cfg_opt_int(c, "sliding_window", 0, &hp->window));
+                TRY(cfg_opt_int(c, "max_window_layers", hp->layers, &hp->n_window_layers));
+            }
+        }
+    }
+    hp->eps = (float)eps;
+#define RANGE(v, key, lo, hi)                                                                                          \
+    if ((v) < (lo) || (v) > (hi))                                                                                      \
+        return senti_error(SENTI_ERR_BAD_FILE, "%s: key '%s' = %lld is out of range", path, key, (long long)(v));
+    RANGE(hp->vocab, "vocab_size", 1, INT32_MAX);
+    RANGE(hp->hidden, gpt2 ? "n_embd" : "hidden_size", 1, 1 << 20);
+    RANGE(hp->layers, gpt2 ? "n_layer" : "num_hidden_layers", 1, 1024);
+    RANGE(hp->heads, gpt2 ? "n_head" : "num_attention_heads", 1, 4096);
+    RANGE(hp->kv_heads, "num_key_value_heads", 1, hp->heads);
+    RANGE(hp->inter, gpt2 ? "n_inner" : "intermediate_size", 1, 1 << 22);
+    RANGE(hp->max_pos, gpt2 ? "n_positions" : "max_position_embeddings", 1, 1 << 24);
+    RANGE(hp->window, "sliding_window", 0, INT32_MAX);
+#undef RANGE
+    if (gpt2) {
+        if (hp->hidden % hp->heads)
+            return senti_error(SENTI_ERR_BAD_FILE, "%s: n_embd %lld is not a multiple of the %lld heads", path,
+                               (long long)hp->hidden, (long long)hp->heads);
+        hp->head_dim = hp->hidden / hp->heads;
+    }
+    if (hp->head_dim < 1 || hp->head_dim > 4096)
+        return senti_error(SENTI_ERR_BAD_FILE, "%s: head dimension %lld (key 'head_dim' or hidden / heads) is out of "
+                           "range", path, (long long)hp->head_dim);
+    if (hp->heads % hp->kv_heads)
+        return senti_error(SENTI_ERR_BAD_FILE, "%s: %lld attention heads are not a multiple of %lld kv heads", path,
+                           (long long)hp->heads, (long long)hp->kv_heads);
+    if (!gpt2) return read_rope(m, hp);
+    return SENTI_OK;
+fail:
+    return st;
+}
+
+/* llama3 per-pair divisors: ff[i] = inv_freq[i] / inv_freq_llama3[i], as
+ * transformers' _compute_llama3_parameters. */
+static senti_status llama3_factors(const senti_model *m, dec_model *d) {
+    const dec_hparams *hp = &d->hp;
+    const int half = hp->n_rot / 2;
+    float *ff = senti_malloc((size_t)half * sizeof *ff + 1);
+    if (!ff) return oom(m, "rope factors");
+    const double lo_wl = (double)hp->orig_max / hp->low_freq, hi_wl = (double)hp->orig_max / hp->high_freq;
+    for (int i = 0; i < half; i++) {
+        const double inv = 1.0 / pow(hp->theta, 2.0 * i / hp->n_rot), wl = 2 * 3.14159265358979323846 / inv;
+        double f = inv;
+        if (wl > lo_wl) f = inv / hp->factor;
+        if (!(wl < hi_wl) && !(wl > lo_wl)) {
+            const double s = ((double)hp->orig_max / wl - hp->low_freq) / (hp->high_freq - hp->low_freq);
+            f = (1 - s) * inv / hp->factor + s * inv;
+        }
+        ff[i] = (float)(inv / f);
+    }
+    d->freq_factors = (dec_w){ff, ff, SENTI_TYPE_F32, 1, {half, 0}};
+    return SENTI_OK;
+}
+
+static void dec_free(void *impl) {
+    dec_model *d = impl;
+    if (!d) return;
+    free_w(&d->tok_emb), free_w(&d->pos_emb), free_w(&d->norm_w), free_w(&d->norm_b), free_w(&d->lm_head);
+    free_w(&d->freq_factors);
+    for (int64_t l = 0; d->layer && l < d->hp.layers; l++) {
+        dec_w *f = (dec_w *)&d->layer[l];
+        for (size_t i = 0; i < sizeof(dec_layer) / sizeof(dec_w); i++) free_w(&f[i]);
+    }
+    senti_mfree(d->layer);
+    senti_mfree(d->swa);
+    senti_mfree(d);
+}
+
+/* Which layers use the sliding window: config "layer_types" ("full_attention" /
+ * "sliding_attention", transformers 5) when present, else every layer from
+ * max_window_layers on (Mistral: all) when a window is set. */
+static senti_status window_layers(const senti_model *m, dec_model *d) {
+    const dec_hparams *hp = &d->hp;
+    const char **types = NULL;
+    int64_t n = 0;
+    senti_status st = cfg_get_strs(m->cfg, "layer_types", false, &types, &n);
+    if (st != SENTI_OK) return st;
+    if (!(d->swa = senti_calloc((size_t)hp->layers, sizeof *d->swa))) {
+        senti_mfree(types);
+        return oom(m, "the layer types");
+    }
+    if (n && n != hp->layers)
+        st = senti_error(SENTI_ERR_BAD_FILE, "%s: key 'layer_types' has %lld entries for %lld layers", cfg_path(m->cfg),
+                         (long long)n, (long long)hp->layers);
+    for (int64_t l = 0; l < hp->layers && st == SENTI_OK; l++) {
+        if (!n) {
+            d->swa[l] = hp->window > 0 && l >= hp->n_window_layers;
+        } else if (!strcmp(types[l], "sliding_attention")) {
+            d->swa[l] = hp->window > 0;
+        } else if (strcmp(types[l], "full_attention") != 0) {
+            st = senti_error(SENTI_ERR_UNSUPPORTED, "%s: layer type '%s' (key 'layer_types', layer %lld) is not "
+                             "supported", cfg_path(m->cfg), types[l], (long long)l);
+        }
+    }
+    senti_mfree(types);
+    return st;
+}
+
+/* Concatenate f32 vectors (fused biases). */
+static senti_status cat_vec(const senti_model *m, dec_w *out, int n, float *const *parts, const int64_t *len,
+                            const char *name) {
+    int64_t tot = 0;
+    for (int i = 0; i < n; i++) tot += len[i];
+    float *v = senti_malloc((size_t)tot * sizeof *v + 1);
+    if (!v) return oom(m, name);
+    for (int i = 0, o = 0; i < n; o += (int)len[i], i++) memcpy(v + o, parts[i], (size_t)len[i] * sizeof *v);
+    *out = (dec_w){v, v, SENTI_TYPE_F32, 1, {tot, 0}};
+    return SENTI_OK;
+}
+
+static senti_status load_llama_layer(const senti_model *m, const dec_hparams *hp, int64_t l, dec_layer *w) {
+    const int64_t H = hp->hidden, Q = hp->heads * hp->head_dim, KV = hp->kv_heads * hp->head_dim, I = hp->inter;
+    char n[3][160];
+    float *p[3] = {NULL, NULL, NULL};
+    senti_type stored = SENTI_TYPE_F32;
+    senti_status st;
+#define NAME(i, fmt) snprintf(n[i], sizeof n[i], "model.layers.%lld." fmt, (long long)l)
+    NAME(0, "input_layernorm.weight");
+    TRY(load_f32(m, &w->ln1_w, H, 0, n[0]));
+    NAME(0, "post_attention_layernorm.weight");
+    TRY(load_f32(m, &w->ln2_w, H, 0, n[0]));
+    /* q, k, v fused: rows [Q | KV | KV] */
+    NAME(0, "self_attn.q_proj.weight"), NAME(1, "self_attn.k_proj.weight"), NAME(2, "self_attn.v_proj.weight");
+    const int64_t qkv_rows[3] = {Q, KV, KV};
+    for (int i = 0; i < 3; i++) TRY(read_f32(m, n[i], qkv_rows[i], H, &p[i], &stored));
+    TRY(pack_matmul(m, &w->wqkv, matmul_type(m, stored, H), H, 3, p, qkv_rows, n[0]));
+    for (int i = 0; i < 3; i++) senti_mfree(p[i]), p[i] = NULL;
+    if (hp->qkv_bias) {
+        NAME(0, "self_attn.q_proj.bias"), NAME(1, "self_attn.k_proj.bias"), NAME(2, "self_attn.v_proj.bias");
+        for (int i = 0; i < 3; i++) TRY(read_f32(m, n[i], qkv_rows[i], 0, &p[i], NULL));
+        TRY(cat_vec(m, &w->bqkv, 3, p, qkv_rows, n[0]));
+        for (int i = 0; i < 3; i++) senti_mfree(p[i]), p[i] = NULL;
+    }
+    NAME(0, "self_attn.o_proj.weight");
+    TRY(load_matmul(m, &w->wo, H, Q, n[0]));
+    if (hp->o_bias) {
+        NAME(0, "self_attn.o_proj.bias");
+        TRY(load_f32(m, &w->bo, H, 0, n[0]));
+    }
+    /* gate, up fused: rows [I | I] */
+    NAME(0, "mlp.gate_proj.weight"), NAME(1, "mlp.up_proj.weight");
+    const int64_t gu_rows[2] = {I, I};
+    for (int i = 0; i < 2; i++) TRY(read_f32(m, n[i], I, H, &p[i], &stored));
+    TRY(pack_matmul(m, &w->wup, matmul_type(m, stored, H), H, 2, p, gu_rows, n[0]));
+    for (int i = 0; i < 2; i++) senti_mfree(p[i]), p[i] = NULL;
+    NAME(0, "mlp.down_proj.weight");
+    TRY(load_matmul(m, &w->wdown, H, I, n[0]));
+    if (hp->mlp_bias) {
+        NAME(0, "mlp.gate_proj.bias"), NAME(1, "mlp.up_proj.bias");
+        for (int i = 0; i < 2; i++) TRY(read_f32(m, n[i], I, 0, &p[i], NULL));
+        TRY(cat_vec(m, &w->bup, 2, p, gu_rows, n[0]));
+        NAME(0, "mlp.down_proj.bias");
+        TRY(load_f32(m, &w->bdown, H, 0, n[0]));
+    }
+#undef NAME
+    st = SENTI_OK;
+fail:
+    for (int i = 0; i < 3; i++) senti_mfree(p[i]);
+    return st;
+}
+
+/* GPT-2 Conv1D weight [in, out] -> matmul weight [out, in]. */
+static senti_status load_conv1d(const senti_model *m, dec_w *out, int64_t in, int64_t outn, const char *name) {
+    float *f = NULL;
+    senti_type stored;
+    senti_status st = read_f32(m, name, in, outn, &f, &stored);
+    if (st == SENTI_OK) st = transpose(m, &f, in, outn, name);
+    if (st == SENTI_OK) st = pack_matmul(m, out, matmul_type(m, stored, in), in, 1, &f, &outn, name);
+    senti_mfree(f);
+    return st;
+}
+
+static senti_status load_gpt2_layer(const senti_model *m, const dec_hparams *hp, int64_t l, dec_layer *w) {
+    const int64_t H = hp->hidden, I = hp->inter;
+    char n[160];
+    senti_status st;
+#define NAME(fmt) snprintf(n, sizeof n, "transformer.h.%lld." fmt, (long long)l)
+    NAME("ln_1.weight");
+    TRY(load_f32(m, &w->ln1_w, H, 0, n));
+    NAME("ln_1.bias");
+    TRY(load_f32(m, &w->ln1_b, H, 0, n));
+    NAME("attn.c_attn.weight");
+    TRY(load_conv1d(m, &w->wqkv, H, 3 * H, n));
+    NAME("attn.c_attn.bias");
+    TRY(load_f32(m, &w->bqkv, 3 * H, 0, n));
+    NAME("attn.c_proj.weight");
+    TRY(load_conv1d(m, &w->wo, H, H, n));
+    NAME("attn.c_proj.bias");
+    TRY(load_f32(m, &w->bo, H, 0, n));
+    NAME("ln_2.weight");
+    TRY(load_f32(m, &w->ln2_w, H, 0, n));
+    NAME("ln_2.bias");
+    TRY(load_f32(m, &w->ln2_b, H, 0, n));
+    NAME("mlp.c_fc.weight");
+    TRY(load_conv1d(m, &w->wup, H, I, n));
+    NAME("mlp.c_fc.bias");
+    TRY(load_f32(m, &w->bup, I, 0, n));
+    NAME("mlp.c_proj.weight");
+    TRY(load_conv1d(m, &w->wdown, I, H, n));
+    NAME("mlp.c_proj.bias");
+    TRY(load_f32(m, &w->bdown, H, 0, n));
+#undef NAME
+    return SENTI_OK;
+fail:
+    return st;
+}
+
+/* The output projection: lm_head.weight, or the token embeddings when tied
+ * (converted to the weight type when one is asked for). */
+static senti_status load_lm_head(senti_model *m, dec_model *d) {
+    const dec_hparams *hp = &d->hp;
+    if (!hp->tied) return load_matmul(m, &d->lm_head, hp->vocab, hp->hidden, "lm_head.weight");
+    const senti_type type = matmul_type(m, SENTI_TYPE_F32, hp->hidden);
+    if (type == SENTI_TYPE_F32) {
+        d->lm_head = d->tok_emb;
+        d->lm_head.own = NULL; /* borrowed from tok_emb */
+        return SENTI_OK;
+    }
+    float *f = (float *)d->tok_emb.data;
+    return pack_matmul(m, &d->lm_head, type, hp->hidden, 1, &f, &hp->vocab, "tied lm_head");
+}
+
+static senti_status dec_load(senti_model *m) {
+    senti_status st;
+    dec_model *d = senti_calloc(1, sizeof *d);
+    if (!d) return oom(m, "the model");
+    m->impl = d;
+    dec_hparams *hp = &d->hp;
+    TRY(read_hparams(m, hp));
+    const int64_t H = hp->hidden;
+    const bool gpt2 = hp->variant == DEC_GPT2;
+    TRY(load_f32(m, &d->tok_emb, hp->vocab, H, gpt2 ? "transformer.wte.weight" : "model.embed_tokens.weight"));
+    if (gpt2) TRY(load_f32(m, &d->pos_emb, hp->max_pos, H, "transformer.wpe.weight"));
+    TRY(load_f32(m, &d->norm_w, H, 0, gpt2 ? "transformer.ln_f.weight" : "model.norm.weight"));
+    if (gpt2) TRY(load_f32(m, &d->norm_b, H, 0, "transformer.ln_f.bias"));
+    d->layer = senti_calloc((size_t)hp->layers, sizeof *d->layer);
+    if (!d->layer) {
+        st = oom(m, "the layers");
+        goto fail;
+    }
+    for (int64_t l = 0; l < hp->layers; l++)
+        TRY(gpt2 ? load_gpt2_layer(m, hp, l, &d->layer[l]) : load_llama_layer(m, hp, l, &d->layer[l]));
+    TRY(load_lm_head(m, d));
+    TRY(window_layers(m, d));
+    if (hp->rope == ROPE_LLAMA3) TRY(llama3_factors(m, d));
+
+    m->hidden = H, m->layers = hp->layers, m->heads = hp->heads, m->vocab = hp->vocab;
+    m->type_vocab = 0, m->num_labels = 0;
+    TRY(cfg_opt_int(m->cfg, "pad_token_id", -1, &m->pad_id));
+    /* dynamic NTK rope exists to run past max_position_embeddings */
+    m->max_pos = hp->rope == ROPE_DYNAMIC ? (int64_t)((double)hp->max_pos * hp->factor) : hp->max_pos;
+    return SENTI_OK;
+fail:
+    return st;
+}
+
+/* ---- graph --------------------------------------------------------------------------- */
+
+static senti_tensor *W(senti_graph *g, const dec_w *w) {
+    if (!w->data) return NULL;
+    senti_tensor *t = graph_new_tensor(g, w->type, w->ndim, w->shape);
+    if (!t) return NULL;
+    t->data = (void *)w->data;
+    t->flags = SENTI_TFLAG_WEIGHT;
+    return t;
+}
+
+/* x [.., in] · W^T (+ b) -> [.., out] */
+static senti_tensor *linear(senti_graph *g, senti_tensor *x, const dec_w *w, const dec_w *b) {
+    senti_tensor *y = op_matmul(g, x, W(g, w), false, true);
+    return b && b->data ? op_add(g, y, W(g, b)) : y;
+}
+
+static senti_tensor *act(senti_graph *g, senti_tensor *x, dec_act a) {
+    switch (a) {
+    case ACT_SILU: return op_silu(g, x);
+    case ACT_GELU: return op_gelu(g, x);
+    case ACT_GELU_TANH: return op_gelu_tanh(g, x);
+    case ACT_RELU: return op_relu(g, x);
+    }
+    return NULL;
+}
+
+static senti_tensor *norm(senti_graph *g, const dec_hparams *hp, senti_tensor *x, const dec_w *w, const dec_w *b) {
+    if (hp->variant == DEC_GPT2) return op_layer_norm(g, x, W(g, w), W(g, b), hp->eps);
+    return op_rms_norm(g, x, W(g, w), hp->eps);
+}
+
+/* A run of batch entries attended together: slots s0 .. s0+nb-1 (consecutive
+ * in the cache), each with n new tokens, packed rows [row0, row0 + nb*n). */
+typedef struct dec_group {
+    int64_t first;        /* index into the lm_forward arrays */
+    int64_t s0, nb, n, row0;
+    int64_t tk;           /* keys: max over the group of len + n */
+    bool ragged;          /* the slots hold different lengths */
+    senti_tensor *mask;   /* f32 [nb, 1, n, tk] causal + padding of shorter slots; NULL when
+                           * not ragged (the op's causal rule is then exact) or unused */
+    senti_tensor *mask_w; /* the same with the sliding window, or NULL */
+} dec_group;
+
+typedef struct dec_batch {
+    int64_t N, n_out;
+    dec_group *grp;
+    int64_t n_grp;
+    senti_tensor *ids, *pos, *rows, *out_rows; /* i32 [N], [N], [N], [n_out] (NULL: all rows) */
+} dec_batch;
+
+/* One layer's attention over the cache: new K/V rows stored at `rows`, then
+ * every group attends over its slots' first tk cache rows. */
+static senti_tensor *attention(senti_graph *g, const dec_model *d, const lm_cache *c, dec_batch *b, int64_t l,
+                               senti_tensor *h, float theta, float freq_scale) {
+    const dec_hparams *hp = &d->hp;
+    const dec_layer *w = &d->layer[l];
+    const int64_t N = b->N, D = hp->head_dim, HQ = hp->heads, HKV = hp->kv_heads;
+    const int64_t HQK = HQ + HKV;
+    senti_tensor *qkv = linear(g, h, &w->wqkv, &w->bqkv); /* [N, (HQ + 2 HKV) D]: q | k | v heads */
+    senti_tensor *v2 = op_slice(g, qkv, 1, HQK * D, (HQK + HKV) * D); /* [N, HKV D] */
+    /* q and k rotate together (adjacent heads, same positions): one rope over
+     * the first HQK heads -> [N, HQK D]; without rope they stay in qkv */
+    senti_tensor *qk = qkv;
+    int64_t width = HQK + HKV; /* heads per row of qk */
+    if (hp->rope != ROPE_NONE) {
+        qk = op_slice(g, op_reshape_4d(g, qkv, 1, N, HQK + HKV, D), 2, 0, HQK);
+        qk = op_rope(g, qk, b->pos, W(g, &d->freq_factors), hp->n_rot, false, theta, freq_scale);
+        qk = op_reshape_2d(g, qk, N, HQK * D);
+        width = HQK;
+    }
+    senti_tensor *k2 = op_slice(g, qk, 1, HQ * D, HQK * D); /* [N, HKV D], rows strided */
+    senti_tensor *kc = graph_new_tensor_2d(g, SENTI_TYPE_F32, c->n_slot * c->n_ctx, HKV * D);
+    senti_tensor *vc = graph_new_tensor_2d(g, SENTI_TYPE_F32, c->n_slot * c->n_ctx, HKV * D);
+    if (!kc || !vc) return NULL;
+    kc->data = c->k[l], vc->data = c->v[l];
+    kc->flags = vc->flags = SENTI_TFLAG_WEIGHT;
+    /* write first; read the cache only through the results */
+    kc = op_reshape_4d(g, op_set_rows(g, kc, k2, b->rows), c->n_slot, c->n_ctx, HKV, D);
+    vc = op_reshape_4d(g, op_set_rows(g, vc, v2, b->rows), c->n_slot, c->n_ctx, HKV, D);
+    float scale = 1.0f / sqrtf((float)D);
+    if (hp->scale_by_layer) scale /= (float)(l + 1);
+    senti_tensor *out = NULL;
+    for (int64_t i = 0; i < b->n_grp; i++) {
+        const dec_group *gr = &b->grp[i];
+        /* the group's rows [nb, n, width, D], its query heads [nb, n, HQ, D] (strided) */
+        senti_tensor *qg = op_reshape_4d(g, op_slice(g, qk, 0, gr->row0, gr->row0 + gr->nb * gr->n), gr->nb, gr->n,
+                                         width, D);
+        qg = op_slice(g, qg, 2, 0, HQ);
+        senti_tensor *kg = op_slice(g, op_slice(g, kc, 0, gr->s0, gr->s0 + gr->nb), 1, 0, gr->tk);
+        senti_tensor *vg = op_slice(g, op_slice(g, vc, 0, gr->s0, gr->s0 + gr->nb), 1, 0, gr->tk);
+        senti_tensor *mask = d->swa[l] ? gr->mask_w : gr->mask;
+        senti_tensor *a = op_attention(g, qg, kg, vg, mask, scale, mask == NULL); /* [nb, n, HQ, D] */
+        a = op_reshape_2d(g, a, gr->nb * gr->n, HQ * D);
+        out = out ? op_concat(g, out, a, 0) : a;
+    }
+    return linear(g, out, &w->wo, &w->bo); /* [N, H] */
+}
+
+static senti_tensor *mlp(senti_graph *g, const dec_model *d, int64_t l, senti_tensor *h) {
+    const dec_hparams *hp = &d->hp;
+    const dec_layer *w = &d->layer[l];
+    const int64_t I = hp->inter;
+    if (hp->variant == DEC_GPT2) return linear(g, act(g, linear(g, h, &w->wup, &w->bup), hp->act), &w->wdown, &w->bdown);
+    senti_tensor *gu = linear(g, h, &w->wup, &w->bup); /* [N, 2I]: gate | up */
+    senti_tensor *f = op_mul(g, act(g, op_slice(g, gu, 1, 0, I), hp->act), op_slice(g, gu, 1, I, 2 * I));
+    return linear(g, f, &w->wdown, &w->bdown);
+}
+
+/* The whole forward for the packed batch -> logits [n_out, V]. */
+static senti_tensor *dec_build(const dec_model *d, const lm_cache *c, senti_graph *g, dec_batch *b, float theta,
+                               float freq_scale) {
+    const dec_hparams *hp = &d->hp;
+    const int64_t N = b->N;
+    b->ids = graph_new_tensor_1d(g, SENTI_TYPE_I32, N);
+    b->pos = graph_new_tensor_1d(g, SENTI_TYPE_I32, N);
+    b->rows = graph_new_tensor_1d(g, SENTI_TYPE_I32, N);
+    b->out_rows = b->n_out < N ? graph_new_tensor_1d(g, SENTI_TYPE_I32, b->n_out) : NULL;
+    bool any_full = false, any_swa = false;
+    for (int64_t l = 0; l < hp->layers; l++) any_swa |= d->swa[l], any_full |= !d->swa[l];
+    for (int64_t i = 0; i < b->n_grp; i++) {
+        dec_group *gr = &b->grp[i];
+        gr->mask = gr->ragged && any_full ? graph_new_tensor_4d(g, SENTI_TYPE_F32, gr->nb, 1, gr->n, gr->tk) : NULL;
+        gr->mask_w = any_swa ? graph_new_tensor_4d(g, SENTI_TYPE_F32, gr->nb, 1, gr->n, gr->tk) : NULL;
+    }
+    senti_tensor *x = op_get_rows(g, W(g, &d->tok_emb), b->ids); /* [N, H] */
+    if (hp->variant == DEC_GPT2) x = op_add(g, x, op_get_rows(g, W(g, &d->pos_emb), b->pos));
+    for (int64_t l = 0; l < hp->layers; l++) {
+        const dec_layer *w = &d->layer[l];
+        x = op_add(g, x, attention(g, d, c, b, l, norm(g, hp, x, &w->ln1_w, &w->ln1_b), theta, freq_scale));
+        x = op_add(g, x, mlp(g, d, l, norm(g, hp, x, &w->ln2_w, &w->ln2_b)));
+    }
+    if (b->out_rows) x = op_get_rows(g, x, b->out_rows); /* only the rows whose logits are wanted */
+    x = norm(g, hp, x, &d->norm_w, &d->norm_b);
+    return op_matmul(g, x, W(g, &d->lm_head), false, true); /* [n_out, V] */
+}
+
+/* ---- lm.h ------------------------------------------------------------------------------ */
+
+bool lm_is_causal(const senti_model *m) { return m && m->arch && m->arch->family == &model_family_decoder; }
+int64_t lm_vocab(const senti_model *m) { return m->vocab; }
+int64_t lm_max_ctx(const senti_model *m) { return m->max_pos; }
+
+lm_cache *lm_cache_new(senti_model *m, int64_t n_slot, int64_t n_ctx) {
+    if (!lm_is_causal(m)) {
+        senti_error(SENTI_ERR_INVALID_ARG, "lm_cache_new: %s is not a causal language model",
+                    m ? m->dir : "(null)");
+        return NULL;
+    }
+    if (n_slot < 1 || n_ctx < 1 || n_ctx > lm_max_ctx(m) || n_slot > (1 << 20)) {
+        senti_error(SENTI_ERR_INVALID_ARG, "lm_cache_new: %lld slots of %lld tokens (the model takes 1..%lld)",
+                    (long long)n_slot, (long long)n_ctx, (long long)lm_max_ctx(m));
+        return NULL;
+    }
+    const dec_model *d = m->impl;
+    lm_cache *c = senti_calloc(1, sizeof *c);
+    size_t bytes;
+    if (!c) goto oom;
+    c->m = m, c->n_slot = n_slot, c->n_ctx = n_ctx, c->row = d->hp.kv_heads * d->hp.head_dim;
+    c->len = senti_calloc((size_t)n_slot, sizeof *c->len);
+    c->k = senti_calloc((size_t)d->hp.layers, sizeof *c->k);
+    c->v = senti_calloc((size_t)d->hp.layers, sizeof *c->v);
+    if (!c->len || !c->k || !c->v) goto oom;
+    if (!senti_mul_ok((size_t)(n_slot * n_ctx), (size_t)c->row * sizeof(float), &bytes) || n_slot * n_ctx > INT32_MAX)
+        goto oom;
+    for (int64_t l = 0; l < d->hp.layers; l++) {
+        /* zeroed: rows never written stay finite (a masked key times 0 is 0) */
+        c->k[l] = senti_calloc(1, bytes);
+        c->v[l] = senti_calloc(1, bytes);
+        if (!c->k[l] || !c->v[l]) goto oom;
+    }
+    return c;
+oom:
+    lm_cache_free(c);
+    senti_error(SENTI_ERR_NO_MEMORY, "lm_cache_new: out of memory for %lld slots of %lld tokens", (long long)n_slot,
+                (long long)n_ctx);
+    return NULL;
+}
+
+void lm_cache_free(lm_cache *c) {
+    if (!c) return;
+    const dec_model *d = c->m->impl;
+    for (int64_t l = 0; l < d->hp.layers; l++) {
+        if (c->k) senti_mfree(c->k[l]);
+        if (c->v) senti_mfree(c->v[l]);
+    }
+    senti_mfree(c->k);
+    senti_mfree(c->v);
+    senti_mfree(c->len);
+    senti_mfree(c);
+}
+
+int64_t lm_cache_slots(const lm_cache *c) { return c->n_slot; }
+int64_t lm_cache_ctx(const lm_cache *c) { return c->n_ctx; }
+int64_t lm_cache_len(const lm_cache *c, int64_t slot) {
+    return slot >= 0 && slot < c->n_slot ? c->len[slot] : -1;
+}
+
+senti_status lm_cache_truncate(lm_cache *c, int64_t slot, int64_t len) {
+    if (!c || slot < 0 || slot >= c->n_slot)
+        return senti_error(SENTI_ERR_INVALID_ARG, "lm_cache_truncate: slot %lld outside [0, %lld)", (long long)slot,
+                           (long long)(c ? c->n_slot : 0));
+    if (len < 0 || len > c->len[slot])
+        return senti_error(SENTI_ERR_INVALID_ARG, "lm_cache_truncate: length %lld outside [0, %lld] of slot %lld",
+                           (long long)len, (long long)c->len[slot], (long long)slot);
+    c->len[slot] = len;
+    return SENTI_OK;
+}
+
+senti_status lm_cache_copy(lm_cache *c, int64_t dst, int64_t src) {
+    if (!c || dst < 0 || dst >= c->n_slot || src < 0 || src >= c->n_slot)
+        return senti_error(SENTI_ERR_INVALID_ARG, "lm_cache_copy: slots %lld <- %lld outside [0, %lld)",
+                           (long long)dst, (long long)src, (long long)(c ? c->n_slot : 0));
+    if (dst == src) return SENTI_OK;
+    const dec_model *d = c->m->impl;
+    const size_t slot_floats = (size_t)(c->n_ctx * c->row), n = (size_t)(c->len[src] * c->row) * sizeof(float);
+    for (int64_t l = 0; l < d->hp.layers; l++) {
+        memcpy(c->k[l] + (size_t)dst * slot_floats, c->k[l] + (size_t)src * slot_floats, n);
+        memcpy(c->v[l] + (size_t)dst * slot_floats, c->v[l] + (size_t)src * slot_floats, n);
+    }
+    c->len[dst] = c->len[src];
+    return SENTI_OK;
+}
+
+/* Check everything lm_forward is given before anything runs. */
+static senti_status check_args(const senti_model *m, const lm_cache *c, int64_t n, const int64_t *slot,
+                               const int32_t *const *tokens, const int64_t *n_tok) {
+    if (!lm_is_causal(m) || !c || c->m != m || n < 0 || (n > 0 && (!slot || !tokens || !n_tok)))
+        return senti_error(SENTI_ERR_INVALID_ARG, "lm_forward: bad arguments (model, cache of this model, %lld slots)",
+                           (long long)n);
+    for (int64_t i = 0; i < n; i++) {
+        if (slot[i] < 0 || slot[i] >= c->n_slot)
+            return senti_error(SENTI_ERR_INVALID_ARG, "lm_forward: slot %lld (entry %lld) outside [0, %lld)",
+                               (long long)slot[i], (long long)i, (long long)c->n_slot);
+        for (int64_t j = 0; j < i; j++)
+            if (slot[j] == slot[i])
+                return senti_error(SENTI_ERR_INVALID_ARG, "lm_forward: slot %lld given twice (entries %lld and %lld)",
+                                   (long long)slot[i], (long long)j, (long long)i);
+        if (n_tok[i] < 0 || (n_tok[i] > 0 && !tokens[i]))
+            return senti_error(SENTI_ERR_INVALID_ARG, "lm_forward: entry %lld has %lld tokens%s", (long long)i,
+                               (long long)n_tok[i], n_tok[i] > 0 ? " and no token array" : "");
+        if (n_tok[i] > c->n_ctx - c->len[slot[i]])
+            return senti_error(SENTI_ERR_INVALID_ARG,
+                               "lm_forward: slot %lld holds %lld tokens; %lld more exceed its context of %lld",
+                               (long long)slot[i], (long long)c->len[slot[i]], (long long)n_tok[i], (long long)c->n_ctx);
+        for (int64_t t = 0; t < n_tok[i]; t++)
+            if (tokens[i][t] < 0 || tokens[i][t] >= m->vocab)
+                return senti_error(SENTI_ERR_INVALID_ARG,
+                                   "lm_forward: token id %d at position %lld of slot %lld is outside the vocabulary "
+                                   "[0, %lld)",
+                                   tokens[i][t], (long long)t, (long long)slot[i], (long long)m->vocab);
+    }
+    return SENTI_OK;
+}
+
+/* Group the entries: consecutive entries with consecutive slots and the same
+ * token count attend in one op. grp needs n entries. */
+static void make_groups(const lm_cache *c, int64_t n, const int64_t *slot, const int64_t *n_tok, dec_batch *b) {
+    int64_t row = 0;
+    b->n_grp = 0;
+    for (int64_t i = 0; i < n; i++) {
+        if (n_tok[i] == 0) continue;
+        dec_group *gr = b->n_grp ? &b->grp[b->n_grp - 1] : NULL;
+        const int64_t tk = c->len[slot[i]] + n_tok[i];
+        if (gr && gr->n == n_tok[i] && gr->first + gr->nb == i && gr->s0 + gr->nb == slot[i]) {
+            gr->nb++;
+            gr->ragged |= tk != gr->tk;
+            if (tk > gr->tk) gr->tk = tk;
+        } else {
+            b->grp[b->n_grp++] = (dec_group){.first = i, .s0 = slot[i], .nb = 1, .n = n_tok[i], .row0 = row, .tk = tk};
+        }
+        row += n_tok[i];
+    }
+}
+
+/* Query t of a slot holding len tokens sits at len + t and sees keys j <= it
+ * (and, with a window W, j > it - W, as HF's sliding-window mask). */
+static void fill_mask(senti_tensor *mask, const lm_cache *c, const dec_group *gr, const int64_t *slot, int64_t window) {
+    float *p = mask->data;
+    for (int64_t b = 0; b < gr->nb; b++) {
+        const int64_t len = c->len[slot[gr->first + b]];
+        for (int64_t t = 0; t < gr->n; t++) {
+            const int64_t at = len + t;
+            for (int64_t j = 0; j < gr->tk; j++)
+                *p++ = (j <= at && (window <= 0 || j > at - window)) ? 0.0f : -INFINITY;
+        }
+    }
+}
+
+/* Rotary theta for this call: dynamic NTK rescales the base when the longest
+ * sequence in the batch runs past max_position_embeddings (HF recomputes it
+ * from max(position_ids) + 1 at every forward). */
+static void rope_params(const dec_hparams *hp, int64_t seq_len, float *theta, float *freq_scale) {
+    double th = hp->theta;
+    *freq_scale = hp->rope == ROPE_LINEAR ? (float)(1.0 / hp->factor) : 1.0f;
+    if (hp->rope == ROPE_DYNAMIC && seq_len > hp->max_pos) {
+        const double dim = hp->n_rot;
+        th *= pow(hp->factor * (double)seq_len / (double)hp->max_pos - (hp->factor - 1), dim / (dim - 2));
+    }
+    *theta = (float)th;
+}
+
+senti_status lm_forward(senti_model *m, lm_cache *c, int64_t n, const int64_t *slot, const int32_t *const *tokens,
+                        const int64_t *n_tok, bool all_logits, float *logits) {
+    senti_status st = check_args(m, c, n, slot, tokens, n_tok);
+    if (st != SENTI_OK) return st;
+    const dec_model *d = m->impl;
+    dec_batch b = {0};
+    int64_t seq_len = 0;
+    for (int64_t i = 0; i < n; i++) {
+        b.N += n_tok[i];
+        if (n_tok[i] > 0) {
+            b.n_out += all_logits ? n_tok[i] : 1;
+            if (c->len[slot[i]] + n_tok[i] > seq_len) seq_len = c->len[slot[i]] + n_tok[i];
+        }
+    }
+    if (b.N == 0) return SENTI_OK;
+    if (b.N > INT32_MAX) return senti_error(SENTI_ERR_INVALID_ARG, "lm_forward: %lld tokens in one batch", (long long)b.N);
+    senti_graph *g = NULL;
+    b.grp = senti_calloc((size_t)n, sizeof *b.grp);
+    if (!b.grp || !(g = graph_init())) {
+        st = senti_error(SENTI_ERR_NO_MEMORY, "lm_forward: out of memory");
+        goto fail;
+    }
+    make_groups(c, n, slot, n_tok, &b);
+    float theta, freq_scale;
+    rope_params(&d->hp, seq_len, &theta, &freq_scale);
+    senti_tensor *y = dec_build(d, c, g, &b, theta, freq_scale);
+    if (!y || g->status != SENTI_OK) {
+        st = senti_error(g->status != SENTI_OK ? g->status : SENTI_ERR_NO_MEMORY, "%s: building the graph: %s",
+                         m->dir, g->err);
+        goto fail;
+    }
+    graph_set_output(y);
+    TRY(exec_prepare(m->ex, g));
+    /* inputs: packed ids, positions, cache rows; the rows whose logits are kept */
+    int32_t *ids = b.ids->data, *pos = b.pos->data, *rows = b.rows->data;
+    int32_t *orow = b.out_rows ? b.out_rows->data : NULL;
+    for (int64_t i = 0, r = 0, o = 0; i < n; i++) {
+        const int64_t len = c->len[slot[i]];
+        for (int64_t t = 0; t < n_tok[i]; t++, r++) {
+            ids[r] = tokens[i][t];
+            pos[r] = (int32_t)(len + t);
+            rows[r] = (int32_t)(slot[i] * c->n_ctx + len + t);
+        }
+        if (orow && n_tok[i] > 0) orow[o++] = (int32_t)(r - 1);
+    }
+    for (int64_t i = 0; i < b.n_grp; i++) {
+        if (b.grp[i].mask) fill_mask(b.grp[i].mask, c, &b.grp[i], slot, 0);
+        if (b.grp[i].mask_w) fill_mask(b.grp[i].mask_w, c, &b.grp[i], slot, d->hp.window);
+    }
+    TRY(exec_compute(m->ex, g));
+    for (int64_t i = 0; i < n; i++) c->len[slot[i]] += n_tok[i];
+    if (logits) {
+        const size_t rs = (size_t)m->vocab * sizeof(float);
+        const float *yd = y->data;
+        if (all_logits) {
+            memcpy(logits, yd, (size_t)b.n_out * rs);
+        } else {
+            for (int64_t i = 0, o = 0; i < n; i++)
+                if (n_tok[i] > 0) memcpy(logits + i * m->vocab, yd + (o++) * m->vocab, rs);
+        }
+    }
+    st = SENTI_OK;
+fail:
+    graph_free(g);
+    senti_mfree(b.grp);
+    return st;
+}
+
+/* ---- senti_model_forward: logits [B, T, V] of a right-padded batch --------------------------- */
+
+static senti_status dec_forward(senti_model *m, const model_input *x, float **out, int64_t shape[3], int *ndim) {
+    const int64_t B = x->B, T = x->T, V = m->vocab;
+    senti_status st;
+    int64_t *slot = senti_calloc((size_t)B, sizeof *slot), *n_tok = senti_calloc((size_t)B, sizeof *n_tok), total = 0;
+    const int32_t **tok = senti_calloc((size_t)B, sizeof *tok);
+    float *all = NULL;
+    lm_cache *c = NULL;
+    *out = NULL;
+    if (!slot || !n_tok || !tok) {
+        st = senti_error(SENTI_ERR_NO_MEMORY, "out of memory");
+        goto fail;
+    }
+    for (int64_t b = 0; b < B; b++) {
+        slot[b] = b, tok[b] = x->ids + b * T;
+        while (n_tok[b] < T && (!x->mask || x->mask[b * T + n_tok[b]])) n_tok[b]++;
+        for (int64_t t = n_tok[b]; x->mask && t < T; t++)
+            if (x->mask[b * T + t]) {
+                st = senti_error(SENTI_ERR_UNSUPPORTED, "%s: a decoder batch must be right-padded (row %lld)", m->dir,
+                                 (long long)b);
+                goto fail;
+            }
+        total += n_tok[b];
+    }
+    if (!(c = lm_cache_new(m, B, T))) {
+        st = T > lm_max_ctx(m) ? SENTI_ERR_INVALID_ARG : SENTI_ERR_NO_MEMORY;
+        goto fail;
+    }
+    *out = senti_calloc((size_t)(B * T * V), sizeof **out);
+    all = senti_malloc((size_t)(total * V) * sizeof *all + 1);
+    if (!*out || !all) {
+        st = senti_error(SENTI_ERR_NO_MEMORY, "out of memory for the logits");
+        goto fail;
+    }
+    TRY(lm_forward(m, c, B, slot, tok, n_tok, true, all));
+    for (int64_t b = 0, r = 0; b < B; r += n_tok[b], b++)
+        memcpy(*out + b * T * V, all + r * V, (size_t)(n_tok[b] * V) * sizeof **out);
+    *ndim = 3, shape[0] = B, shape[1] = T, shape[2] = V;
+    st = SENTI_OK;
+fail:
+    if (st != SENTI_OK) {
+        senti_mfree(*out);
+        *out = NULL;
+    }
+    lm_cache_free(c);
+    senti_mfree(all);
+    senti_mfree(slot);
+    senti_mfree(n_tok);
+    senti_mfree(tok);
+    return st;
+}
+
+const model_family model_family_decoder = {"decoder", dec_load, dec_forward, dec_free};

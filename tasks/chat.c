@@ -1,0 +1,376 @@
+/* chat.c — chat templates without Jinja: the template text (tokenizer_config.json's
+ * "chat_template", or chat_template.jinja) is matched against the families in
+ * common use and each family is rendered in C exactly as its template renders
+ * (checked against transformers' apply_chat_template in tests/fixtures/llm).
+ *
+ * Families: llama-2 ("<<SYS>>" with '[INST] ' … ' [/INST]'), llama-3
+ * ("<|start_header_id|>", not 3.1's dated system header), ChatML
+ * ("<|im_start|>", Qwen2's default system message read from the template),
+ * mistral v0.1/v0.2 ('[INST] ' … ' [/INST]' without "<<SYS>>"). Anything
+ * else is refused, naming the file. */
+#include <stdlib.h>
+#include <string.h>
+#include <utf8proc.h>
+
+#include "../core/core.h"
+#include "../model/model.h"
+#include "llm.h"
+
+const char *llm_chat_family_name(llm_chat_family f) {
+    static const char *names[] = {"none", "llama2", "llama3", "chatml", "mistral"};
+    return f <= LLM_CHAT_MISTRAL ? names[f] : "?";
+}
+
+void llm_chat_free(llm_chat *c) {
+    if (!c) return;
+    senti_mfree(c->bos);
+    senti_mfree(c->eos);
+    senti_mfree(c->default_system);
+    memset(c, 0, sizeof *c);
+}
+
+char *llm_strndup(const char *s, size_t n) {
+    char *d = senti_malloc(n + 1);
+    if (d) {
+        memcpy(d, s, n);
+        d[n] = '\0';
+    }
+    return d;
+}
+
+void llm_buf_put(llm_buf *b, const char *s, size_t n) {
+    if (b->oom) return;
+    if (b->n + n + 1 > b->cap) {
+        size_t cap = (b->n + n + 1) * 2 + 64;
+        char *p = senti_malloc(cap);
+        if (!p) {
+            b->oom = true;
+            return;
+        }
+        if (b->p) memcpy(p, b->p, b->n);
+        senti_mfree(b->p);
+        b->p = p;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->n, s, n);
+    b->n += n;
+    b->p[b->n] = '\0';
+}
+
+void llm_buf_puts(llm_buf *b, const char *s) { llm_buf_put(b, s, strlen(s)); }
+
+/* Qwen2-style ChatML templates write their default system message as a
+ * literal '<|im_start|>system\n…<|im_end|>' (newline as "\n" or an escaped
+ * "\\n"); the first such literal without quotes or Jinja inside is it. */
+static senti_status default_system(const char *t, char **out) {
+    static const char mark[] = "<|im_start|>system";
+    *out = NULL;
+    for (const char *p = strstr(t, mark); p; p = strstr(p + 1, mark)) {
+        const char *q = p + sizeof mark - 1;
+        if (q[0] == '\n') q += 1;
+        else if (q[0] == '\\' && q[1] == 'n') q += 2;
+        else continue;
+        const char *e = strstr(q, "<|im_end|>");
+        if (!e || e == q) continue;
+        size_t n = (size_t)(e - q);
+        if (memchr(q, '\'', n) || memchr(q, '"', n) || memchr(q, '{', n) || memchr(q, '\\', n)) continue;
+        if (!(*out = llm_strndup(q, n))) return senti_error(SENTI_ERR_NO_MEMORY, "chat template: out of memory");
+        return SENTI_OK;
+    }
+    return SENTI_OK;
+}
+
+senti_status llm_chat_from_template(llm_chat *c, const char *t, const char *bos, const char *eos, const char *name) {
+    memset(c, 0, sizeof *c);
+    if (!t) return SENTI_OK;
+    /* Only the exact shapes rendered below are taken: a variant that would
+     * render differently (Llama-3.1's dated system header, Mistral v0.3's
+     * "[/INST]" without a space) is refused rather than rendered wrongly. */
+    const bool inst = strstr(t, "'[INST] '") && strstr(t, "' [/INST]'");
+    if (strstr(t, "<|start_header_id|>") && !strstr(t, "Cutting Knowledge Date")) c->family = LLM_CHAT_LLAMA3;
+    else if (strstr(t, "<|im_start|>")) c->family = LLM_CHAT_CHATML;
+    else if (strstr(t, "<<SYS>>") && inst) c->family = LLM_CHAT_LLAMA2;
+    else if (strstr(t, "[INST]") && !strstr(t, "<<SYS>>") && inst) c->family = LLM_CHAT_MISTRAL;
+    else
+        return senti_error(SENTI_ERR_UNSUPPORTED,
+                           "%s: unknown chat template family (known: llama-2, llama-3, chatml, mistral); "
+                           "use --no-chat-template to send the prompt as is",
+                           name ? name : "chat template");
+    c->bos = senti_strdup(bos ? bos : "");
+    c->eos = senti_strdup(eos ? eos : "");
+    senti_status s = !c->bos || !c->eos ? senti_error(SENTI_ERR_NO_MEMORY, "chat template: out of memory") : SENTI_OK;
+    if (s == SENTI_OK && c->family == LLM_CHAT_CHATML) s = default_system(t, &c->default_system);
+    if (s != SENTI_OK) llm_chat_free(c);
+    return s;
+}
+
+/* A special token entry of tokenizer_config.json: a string or {"content": …}. */
+static const char *token_str(json_t *v) {
+    if (json_is_string(v)) return json_string_value(v);
+    if (json_is_object(v) && json_is_string(json_object_get(v, "content")))
+        return json_string_value(json_object_get(v, "content"));
+    return NULL;
+}
+
+/* Token string of the id stored under key (GGUF metadata), or NULL. */
+static const char *gguf_token(const gguf_file *g, const char *key) {
+    const gguf_value *id = gguf_file_find_kv(g, key), *toks = gguf_file_find_kv(g, "tokenizer.ggml.tokens");
+    if (!id || !toks || toks->type != GGUF_VT_ARRAY || toks->v.arr.type != GGUF_VT_STRING) return NULL;
+    uint64_t i = id->type == GGUF_VT_U32 || id->type == GGUF_VT_U64 || id->type == GGUF_VT_U16 ? id->v.u
+                 : id->type == GGUF_VT_I32 || id->type == GGUF_VT_I64 ? (uint64_t)id->v.i
+                                                                       : UINT64_MAX;
+    return i < toks->v.arr.n ? toks->v.arr.items[i].v.str.s : NULL;
+}
+
+/* A GGUF file's "tokenizer.chat_template" with its bos / eos token strings. */
+static senti_status chat_load_gguf(llm_chat *c, const char *path) {
+    gguf_file *g = gguf_file_load(path);
+    if (!g) return SENTI_ERR_BAD_FILE;
+    const gguf_value *t = gguf_file_find_kv(g, "tokenizer.chat_template");
+    senti_status s = llm_chat_from_template(c, t && t->type == GGUF_VT_STRING ? t->v.str.s : NULL,
+                                            gguf_token(g, "tokenizer.ggml.bos_token_id"),
+                                            gguf_token(g, "tokenizer.ggml.eos_token_id"), path);
+    gguf_file_free(g);
+    return s;
+}
+
+static bool is_gguf(const char *path) {
+    size_t n = strlen(path);
+    return n >= 5 && strcmp(path + n - 5, ".gguf") == 0;
+}
+
+senti_status llm_chat_load(llm_chat *c, const char *dir) {
+    memset(c, 0, sizeof *c);
+    if (is_gguf(dir)) return chat_load_gguf(c, dir);
+    char path[4096], jpath[4096];
+    snprintf(path, sizeof path, "%s/tokenizer_config.json", dir);
+    snprintf(jpath, sizeof jpath, "%s/chat_template.jinja", dir);
+    json_t *cfg = NULL;
+    json_error_t je;
+    FILE *f = fopen(path, "rb");
+    if (f) {
+        cfg = json_loadf(f, JSON_DECODE_INT_AS_REAL, &je); /* model_max_length is often 1e30 */
+        fclose(f);
+        if (!cfg || !json_is_object(cfg)) {
+            json_decref(cfg);
+            return senti_error(SENTI_ERR_BAD_FILE, "%s:%d:%d: %s", path, je.line, je.column,
+                               cfg ? "not a JSON object" : je.text);
+        }
+    }
+    const char *bos = cfg ? token_str(json_object_get(cfg, "bos_token")) : NULL;
+    const char *eos = cfg ? token_str(json_object_get(cfg, "eos_token")) : NULL;
+    const char *tmpl = NULL, *name = path;
+    json_t *ct = cfg ? json_object_get(cfg, "chat_template") : NULL;
+    if (json_is_string(ct)) tmpl = json_string_value(ct);
+    else if (json_is_array(ct)) { /* [{"name": "default", "template": …}, …] */
+        for (size_t i = 0; i < json_array_size(ct); i++) {
+            json_t *e = json_array_get(ct, i), *n = json_object_get(e, "name"), *t = json_object_get(e, "template");
+            if (json_is_string(t) && (!tmpl || (json_is_string(n) && strcmp(json_string_value(n), "default") == 0)))
+                tmpl = json_string_value(t);
+        }
+    }
+    char *jinja = NULL;
+    if (!tmpl && (f = fopen(jpath, "rb"))) { /* transformers 5 writes the template beside the config */
+        size_t cap = 0, n = 0;
+        for (;;) {
+            if (n + 4096 + 1 > cap) {
+                char *g = realloc(jinja, cap = cap * 2 + 8192);
+                if (!g) {
+                    free(jinja);
+                    fclose(f);
+                    json_decref(cfg);
+                    return senti_error(SENTI_ERR_NO_MEMORY, "%s: out of memory", jpath);
+                }
+                jinja = g;
+            }
+            size_t got = fread(jinja + n, 1, 4096, f);
+            n += got;
+            if (got == 0) break;
+        }
+        fclose(f);
+        jinja[n] = '\0';
+        tmpl = jinja;
+        name = jpath;
+    }
+    senti_status s = llm_chat_from_template(c, tmpl, bos, eos, name);
+    free(jinja);
+    json_decref(cfg);
+    return s;
+}
+
+/* ---- rendering ------------------------------------------------------------------ */
+
+
+
+/* Python's str.isspace() (what str.strip() and Jinja's trim remove): the
+ * ASCII controls \t\n\v\f\r and \x1c-\x1f, and the Unicode White_Space
+ * characters. */
+static bool py_space(int32_t c) {
+    return c == ' ' || (c >= 0x09 && c <= 0x0d) || (c >= 0x1c && c <= 0x1f) || c == 0x85 || c == 0xa0 ||
+           c == 0x1680 || (c >= 0x2000 && c <= 0x200a) || c == 0x2028 || c == 0x2029 || c == 0x202f ||
+           c == 0x205f || c == 0x3000;
+}
+
+static void strip(const char **s, size_t *n) {
+    const unsigned char *p = (const unsigned char *)*s;
+    size_t i = 0, first = *n, last = 0;
+    while (i < *n) {
+        utf8proc_int32_t c;
+        utf8proc_ssize_t k = utf8proc_iterate(p + i, (utf8proc_ssize_t)(*n - i), &c);
+        if (k <= 0) c = -1, k = 1;
+        if (!py_space(c)) {
+            if (first == *n) first = i;
+            last = i + (size_t)k;
+        }
+        i += (size_t)k;
+    }
+    if (first == *n) first = last = 0;
+    *s += first;
+    *n = last - first;
+}
+
+static bool is_role(const llm_msg *m, const char *r) { return m->role && strcmp(m->role, r) == 0; }
+
+/* Roles after an optional leading system message must alternate user /
+ * assistant, starting with user (llama-2 and mistral raise otherwise). */
+static senti_status alternate(const llm_msg *m, int64_t n, int64_t from, const char *fam) {
+    for (int64_t i = from; i < n; i++)
+        if (is_role(&m[i], "user") != ((i - from) % 2 == 0))
+            return senti_error(SENTI_ERR_INVALID_ARG,
+                               "%s chat template: conversation roles must alternate user/assistant/user/assistant/...",
+                               fam);
+    return SENTI_OK;
+}
+
+senti_status llm_chat_render(const llm_chat *c, const llm_msg *msgs, int64_t n, bool gen_prompt, char **out,
+                             size_t *len) {
+    *out = NULL;
+    llm_buf b = {0};
+    senti_status s = SENTI_OK;
+    for (int64_t i = 0; i < n; i++)
+        if (!msgs[i].role || !msgs[i].content) return senti_error(SENTI_ERR_INVALID_ARG, "chat: message %lld has no role or content", (long long)i);
+    switch (c->family) {
+    case LLM_CHAT_NONE:
+        return senti_error(SENTI_ERR_INVALID_ARG, "chat: the model has no chat template");
+    case LLM_CHAT_LLAMA2: {
+        int64_t from = n > 0 && is_role(&msgs[0], "system") ? 1 : 0;
+        if ((s = alternate(msgs, n, from, "llama-2")) != SENTI_OK) return s;
+        for (int64_t i = from; i < n; i++) {
+            const char *t = msgs[i].content;
+            size_t tn = strlen(t);
+            llm_buf content = {0};
+            if (i == from && from == 1) { /* '<<SYS>>\n' + system + '\n<</SYS>>\n\n' + content, then stripped */
+                llm_buf_puts(&content, "<<SYS>>\n");
+                llm_buf_puts(&content, msgs[0].content);
+                llm_buf_puts(&content, "\n<</SYS>>\n\n");
+                llm_buf_put(&content, t, tn);
+                if (content.oom) {
+                    b.oom = true;
+                    break;
+                }
+                t = content.p;
+                tn = content.n;
+            }
+            strip(&t, &tn);
+            if (is_role(&msgs[i], "user")) {
+                llm_buf_puts(&b, c->bos);
+                llm_buf_puts(&b, "[INST] ");
+                llm_buf_put(&b, t, tn);
+                llm_buf_puts(&b, " [/INST]");
+            } else if (is_role(&msgs[i], "assistant")) {
+                llm_buf_puts(&b, " ");
+                llm_buf_put(&b, t, tn);
+                llm_buf_puts(&b, " ");
+                llm_buf_puts(&b, c->eos);
+            }
+            senti_mfree(content.p);
+        }
+        break;
+    }
+    case LLM_CHAT_MISTRAL:
+        if ((s = alternate(msgs, n, 0, "mistral")) != SENTI_OK) return s;
+        llm_buf_puts(&b, c->bos);
+        for (int64_t i = 0; i < n; i++) {
+            if (is_role(&msgs[i], "user")) {
+                llm_buf_puts(&b, "[INST] ");
+                llm_buf_puts(&b, msgs[i].content);
+                llm_buf_puts(&b, " [/INST]");
+            } else if (is_role(&msgs[i], "assistant")) {
+                llm_buf_puts(&b, msgs[i].content);
+                llm_buf_puts(&b, c->eos);
+            } else {
+                senti_mfree(b.p);
+                return senti_error(SENTI_ERR_INVALID_ARG, "mistral chat template: only user and assistant roles are supported");
+            }
+        }
+        break;
+    case LLM_CHAT_LLAMA3:
+        for (int64_t i = 0; i < n; i++) {
+            const char *t = msgs[i].content;
+            size_t tn = strlen(t);
+            strip(&t, &tn);
+            if (i == 0) llm_buf_puts(&b, c->bos);
+            llm_buf_puts(&b, "<|start_header_id|>");
+            llm_buf_puts(&b, msgs[i].role);
+            llm_buf_puts(&b, "<|end_header_id|>\n\n");
+            llm_buf_put(&b, t, tn);
+            llm_buf_puts(&b, "<|eot_id|>");
+        }
+        if (gen_prompt) llm_buf_puts(&b, "<|start_header_id|>assistant<|end_header_id|>\n\n");
+        break;
+    case LLM_CHAT_CHATML:
+        for (int64_t i = 0; i < n; i++) {
+            if (i == 0 && c->default_system && !is_role(&msgs[0], "system")) {
+                llm_buf_puts(&b, "<|im_start|>system\n");
+                llm_buf_puts(&b, c->default_system);
+                llm_buf_puts(&b, "<|im_end|>\n");
+            }
+            llm_buf_puts(&b, "<|im_start|>");
+            llm_buf_puts(&b, msgs[i].role);
+            llm_buf_puts(&b, "\n");
+            llm_buf_puts(&b, msgs[i].content);
+            llm_buf_puts(&b, "<|im_end|>\n");
+        }
+        if (gen_prompt) llm_buf_puts(&b, "<|im_start|>assistant\n");
+        break;
+    }
+    if (!b.p) llm_buf_puts(&b, "");
+    if (b.oom) {
+        senti_mfree(b.p);
+        return senti_error(SENTI_ERR_NO_MEMORY, "chat: out of memory");
+    }
+    *out = b.p;
+    if (len) *len = b.n;
+    return SENTI_OK;
+}
+
+senti_status llm_prompt_ids(const senti_tokenizer *tok, const llm_chat *c, bool use_chat, const char *system,
+                            const char *text, size_t len, int32_t **ids, int64_t *n) {
+    *ids = NULL;
+    *n = 0;
+    senti_encode_opts eo = senti_encode_opts_defaults();
+    char *rendered = NULL, *user = NULL;
+    size_t rl = len;
+    senti_status s = SENTI_OK;
+    if (use_chat && c && c->family != LLM_CHAT_NONE) {
+        if (!(user = llm_strndup(text, len))) return senti_error(SENTI_ERR_NO_MEMORY, "prompt: out of memory");
+        llm_msg m[2] = {{"system", system}, {"user", user}};
+        s = llm_chat_render(c, system ? m : m + 1, system ? 2 : 1, true, &rendered, &rl);
+        if (s != SENTI_OK) goto done;
+        text = rendered;
+        eo.add_special_tokens = 0; /* the template holds the bos: do not add it twice */
+    }
+    senti_encoding *e = NULL;
+    if ((s = senti_tokenizer_encode(tok, text, rl, NULL, 0, &eo, &e)) != SENTI_OK) goto done;
+    int64_t k = senti_encoding_len(e);
+    if (!(*ids = senti_malloc((size_t)(k ? k : 1) * sizeof(int32_t)))) s = senti_error(SENTI_ERR_NO_MEMORY, "prompt: out of memory");
+    else {
+        if (k) memcpy(*ids, senti_encoding_ids(e), (size_t)k * sizeof(int32_t));
+        *n = k;
+    }
+    senti_encoding_free(e);
+done:
+    senti_mfree(rendered);
+    senti_mfree(user);
+    return s;
+}

@@ -1,0 +1,643 @@
+/* generate.c — sampling (transformers' logits processors), batched generation
+ * over an lm_cache, generation_config.json defaults, and the `generate` task.
+ *
+ * Invariants: the processors run in transformers' order (repetition penalty,
+ * then, when sampling, temperature, top-k, top-p, min-p); greedy picks the
+ * first maximal logit. Batched generation prefills every prompt in one
+ * lm_forward and then runs one token per live sequence per step; the slots of
+ * finished sequences are no longer passed, so a sequence's tokens never
+ * depend on the others in its batch. */
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../core/core.h"
+#include "../model/model.h"
+#include "llm.h"
+
+/* ---- PRNG: xoshiro256** (Blackman & Vigna), seeded with splitmix64 -------- */
+
+static uint64_t splitmix64(uint64_t *x) {
+    uint64_t z = (*x += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+void llm_rng_seed(llm_rng *r, uint64_t seed) {
+    for (int i = 0; i < 4; i++) r->s[i] = splitmix64(&seed);
+}
+
+static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+
+uint64_t llm_rng_next(llm_rng *r) {
+    uint64_t *s = r->s, out = rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
+    s[2] ^= s[0];
+    s[3] ^= s[1];
+    s[1] ^= s[2];
+    s[0] ^= s[3];
+    s[2] ^= t;
+    s[3] = rotl(s[3], 45);
+    return out;
+}
+
+double llm_rng_uniform(llm_rng *r) { return (double)(llm_rng_next(r) >> 11) * 0x1.0p-53; }
+
+/* ---- logits processors ------------------------------------------------------- */
+
+void llm_repetition_penalty(float *logits, int64_t V, const int32_t *ids, int64_t n, float penalty) {
+    /* torch.gather then scatter: every occurrence reads the original logit, so
+     * a repeated id is penalised once. Mark visited ids by their sign bit trick
+     * is unsafe; instead apply to each distinct id via a small pass. */
+    for (int64_t i = 0; i < n; i++) {
+        int32_t t = ids[i];
+        if (t < 0 || t >= V) continue;
+        bool seen = false;
+        for (int64_t j = 0; j < i && !seen; j++) seen = ids[j] == t;
+        if (seen) continue;
+        float x = logits[t];
+        logits[t] = x < 0 ? x * penalty : x / penalty;
+    }
+}
+
+void llm_temperature(float *logits, int64_t V, float t) {
+    for (int64_t i = 0; i < V; i++) logits[i] /= t;
+}
+
+static int cmp_float_desc(const void *a, const void *b) {
+    float x = *(const float *)a, y = *(const float *)b;
+    return (x < y) - (x > y);
+}
+
+void llm_top_k(float *logits, int64_t V, int64_t k, float *scratch) {
+    if (k <= 0 || k >= V) return;
+    memcpy(scratch, logits, (size_t)V * sizeof *scratch);
+    qsort(scratch, (size_t)V, sizeof *scratch, cmp_float_desc);
+    float kth = scratch[k - 1];
+    for (int64_t i = 0; i < V; i++)
+        if (logits[i] < kth) logits[i] = -INFINITY;
+}
+
+static const float *g_sort_keys; /* qsort context (single-threaded use) */
+static int cmp_idx_asc(const void *a, const void *b) {
+    int32_t i = *(const int32_t *)a, j = *(const int32_t *)b;
+    float x = g_sort_keys[i], y = g_sort_keys[j];
+    if (x != y) return (x > y) - (x < y);
+    return (i > j) - (i < j); /* stable, as torch.sort(stable=False) on CPU is in practice */
+}
+
+void llm_top_p(float *logits, int64_t V, double p, int32_t *idx) {
+    if (p >= 1.0 || V <= 1) return;
+    for (int64_t i = 0; i < V; i++) idx[i] = (int32_t)i;
+    g_sort_keys = logits;
+    qsort(idx, (size_t)V, sizeof *idx, cmp_idx_asc);
+    /* softmax over the sorted logits, cumulative from the smallest */
+    float mx = logits[idx[V - 1]];
+    double sum = 0;
+    for (int64_t i = 0; i < V; i++) sum += exp((double)logits[idx[i]] - mx);
+    double cum = 0;
+    int64_t cut = 0; /* idx[0..cut) removed */
+    for (int64_t i = 0; i < V - 1; i++) {
+        cum += exp((double)logits[idx[i]] - mx) / sum;
+        if (cum <= 1.0 - p) cut = i + 1;
+        else break;
+    }
+    for (int64_t i = 0; i < cut; i++) logits[idx[i]] = -INFINITY;
+}
+
+void llm_min_p(float *logits, int64_t V, double min_p) {
+    if (min_p <= 0 || V <= 0) return;
+    int32_t best = llm_argmax(logits, V);
+    /* probs < min_p * max_prob  <=>  logit < max_logit + log(min_p) */
+    float mx = logits[best];
+    double sum = 0;
+    for (int64_t i = 0; i < V; i++) sum += exp((double)logits[i] - mx);
+    double pmax = 1.0 / sum;
+    for (int64_t i = 0; i < V; i++)
+        if (i != best && exp((double)logits[i] - mx) / sum < min_p * pmax) logits[i] = -INFINITY;
+}
+
+int32_t llm_argmax(const float *logits, int64_t V) {
+    int32_t best = 0;
+    for (int64_t i = 1; i < V; i++)
+        if (logits[i] > logits[best]) best = (int32_t)i;
+    return best;
+}
+
+int32_t llm_sample_probs(float *logits, int64_t V, llm_rng *r) {
+    float mx = logits[llm_argmax(logits, V)];
+    double sum = 0;
+    for (int64_t i = 0; i < V; i++) {
+        logits[i] = isinf(logits[i]) && logits[i] < 0 ? 0.0f : expf(logits[i] - mx);
+        sum += logits[i];
+    }
+    double u = llm_rng_uniform(r) * sum, acc = 0;
+    int32_t last = 0;
+    for (int64_t i = 0; i < V; i++) {
+        if (logits[i] <= 0) continue;
+        acc += logits[i];
+        last = (int32_t)i;
+        if (u < acc) return (int32_t)i;
+    }
+    return last;
+}
+
+/* ---- options -------------------------------------------------------------------- */
+
+llm_gen_opts llm_gen_opts_defaults(void) {
+    return (llm_gen_opts){.temperature = 1.0, .top_p = 1.0, .repetition_penalty = 1.0, .max_new_tokens = 64};
+}
+
+/* eos_token_id (an int or a list of ints) of obj into o; false on a bad type. */
+static bool read_eos(json_t *v, llm_gen_opts *o) {
+    if (!v || json_is_null(v)) return true;
+    if (json_is_integer(v)) {
+        o->eos[0] = (int32_t)json_integer_value(v);
+        o->n_eos = 1;
+        return true;
+    }
+    if (!json_is_array(v)) return false;
+    o->n_eos = 0;
+    for (size_t i = 0; i < json_array_size(v) && o->n_eos < 8; i++) {
+        if (!json_is_integer(json_array_get(v, i))) return false;
+        o->eos[o->n_eos++] = (int32_t)json_integer_value(json_array_get(v, i));
+    }
+    return true;
+}
+
+static senti_status load_json(const char *dir, const char *file, json_t **out) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", dir, file);
+    *out = NULL;
+    FILE *f = fopen(path, "rb");
+    if (!f) return SENTI_OK;
+    json_error_t je;
+    *out = json_loadf(f, 0, &je);
+    fclose(f);
+    if (!*out || !json_is_object(*out)) {
+        json_decref(*out);
+        *out = NULL;
+        return senti_error(SENTI_ERR_BAD_FILE, "%s:%d:%d: %s", path, je.line, je.column,
+                           je.text[0] ? je.text : "not a JSON object");
+    }
+    return SENTI_OK;
+}
+
+/* A GGUF file: eos (and end-of-turn) ids from its tokenizer metadata. */
+static senti_status gen_opts_gguf(llm_gen_opts *o, const char *path) {
+    gguf_file *g = gguf_file_load(path);
+    if (!g) return SENTI_ERR_BAD_FILE;
+    static const char *keys[] = {"tokenizer.ggml.eos_token_id", "tokenizer.ggml.eot_token_id"};
+    o->n_eos = 0;
+    for (int k = 0; k < 2; k++) {
+        const gguf_value *v = gguf_file_find_kv(g, keys[k]);
+        if (!v) continue;
+        int64_t id = v->type == GGUF_VT_I32 || v->type == GGUF_VT_I64 ? v->v.i : (int64_t)v->v.u;
+        if (id >= 0 && id <= INT32_MAX && !(o->n_eos == 1 && o->eos[0] == id)) o->eos[o->n_eos++] = (int32_t)id;
+    }
+    gguf_file_free(g);
+    return SENTI_OK;
+}
+
+senti_status llm_gen_opts_load(llm_gen_opts *o, const char *dir) {
+    size_t dl = strlen(dir);
+    if (dl >= 5 && strcmp(dir + dl - 5, ".gguf") == 0) return gen_opts_gguf(o, dir);
+    json_t *g = NULL, *c = NULL;
+    senti_status s = load_json(dir, "generation_config.json", &g);
+    if (s == SENTI_OK) s = load_json(dir, "config.json", &c);
+    if (s != SENTI_OK) goto done;
+    if (g) {
+        json_t *v;
+        if ((v = json_object_get(g, "do_sample")) && json_is_boolean(v)) o->do_sample = json_is_true(v);
+        if ((v = json_object_get(g, "temperature")) && json_is_number(v)) o->temperature = json_number_value(v);
+        if ((v = json_object_get(g, "top_k")) && json_is_integer(v)) o->top_k = json_integer_value(v);
+        if ((v = json_object_get(g, "top_p")) && json_is_number(v)) o->top_p = json_number_value(v);
+        if ((v = json_object_get(g, "min_p")) && json_is_number(v)) o->min_p = json_number_value(v);
+        if ((v = json_object_get(g, "repetition_penalty")) && json_is_number(v))
+            o->repetition_penalty = json_number_value(v);
+        if ((v = json_object_get(g, "max_new_tokens")) && json_is_integer(v) && json_integer_value(v) > 0)
+            o->max_new_tokens = json_integer_value(v);
+        else if ((v = json_object_get(g, "max_length")) && json_is_integer(v) && json_integer_value(v) > 0)
+            o->max_length = json_integer_value(v); /* as transformers: max_new_tokens wins when both are set */
+        if (!read_eos(json_object_get(g, "eos_token_id"), o)) {
+            s = senti_error(SENTI_ERR_BAD_FILE, "%s/generation_config.json: eos_token_id must be an integer or a list",
+                            dir);
+            goto done;
+        }
+    }
+    if (o->n_eos == 0 && c && !read_eos(json_object_get(c, "eos_token_id"), o))
+        s = senti_error(SENTI_ERR_BAD_FILE, "%s/config.json: eos_token_id must be an integer or a list", dir);
+done:
+    json_decref(g);
+    json_decref(c);
+    return s;
+}
+
+void llm_gen_result_clear(llm_gen_result *r) {
+    senti_mfree(r->ids);
+    senti_mfree(r->text);
+    senti_mfree(r->error);
+    memset(r, 0, sizeof *r);
+}
+
+/* ---- generation ------------------------------------------------------------------ */
+
+typedef struct gen_seq {
+    int32_t *all;     /* prompt + generated */
+    int64_t n_prompt, n;
+    bool live;
+    size_t stop_at;   /* bytes of text kept (a stop string found) */
+    bool stop_found;
+} gen_seq;
+
+/* Choose the next token of sequence q from its logits row (modified). */
+static int32_t choose(const llm_gen_opts *o, gen_seq *q, float *row, int64_t V, float *fs, int32_t *is,
+                      llm_rng *rng) {
+    if (o->repetition_penalty != 1.0)
+        llm_repetition_penalty(row, V, q->all, q->n, (float)o->repetition_penalty);
+    bool sample = o->do_sample && o->temperature > 0;
+    if (!sample) return llm_argmax(row, V);
+    if (o->temperature != 1.0) llm_temperature(row, V, (float)o->temperature);
+    llm_top_k(row, V, o->top_k, fs);
+    llm_top_p(row, V, o->top_p, is);
+    llm_min_p(row, V, o->min_p);
+    return llm_sample_probs(row, V, rng);
+}
+
+static bool is_eos(const llm_gen_opts *o, int32_t t) {
+    for (int64_t i = 0; i < o->n_eos; i++)
+        if (o->eos[i] == t) return true;
+    return false;
+}
+
+/* Decode q's continuation; look for a stop string. */
+static senti_status check_stop(const senti_tokenizer *tok, const llm_gen_opts *o, gen_seq *q) {
+    if (o->n_stop == 0) return SENTI_OK;
+    size_t len = 0;
+    char *t = senti_tokenizer_decode(tok, q->all + q->n_prompt, q->n - q->n_prompt, 1, &len);
+    if (!t) return SENTI_ERR_NO_MEMORY; /* decode set the message */
+    size_t best = len + 1;
+    for (int64_t k = 0; k < o->n_stop; k++) {
+        size_t sl = strlen(o->stop[k]);
+        if (sl == 0 || sl > len) continue;
+        for (size_t i = 0; i + sl <= len && i < best; i++)
+            if (memcmp(t + i, o->stop[k], sl) == 0) {
+                best = i;
+                break;
+            }
+    }
+    if (best <= len) {
+        q->stop_found = true;
+        q->stop_at = best;
+    }
+    senti_string_free(t);
+    return SENTI_OK;
+}
+
+/* Tokens a sequence may reach: its prompt plus max_new_tokens, within
+ * max_length (when set) and the model's context. */
+static int64_t room_of(const llm_gen_opts *o, int64_t n_prompt, int64_t max_ctx) {
+    int64_t r = n_prompt + (o->max_new_tokens > 0 ? o->max_new_tokens : 0);
+    if (o->max_length > 0 && r > o->max_length) r = o->max_length > n_prompt ? o->max_length : n_prompt;
+    return r < max_ctx ? r : max_ctx;
+}
+
+senti_status llm_generate(senti_model *m, const senti_tokenizer *tok, const llm_gen_opts *o,
+                          const int32_t *const *ids, const int64_t *len, int64_t n, llm_mask_fn mask,
+                          void *mask_ctx, llm_gen_result *res) {
+    if (!m || !tok || !o || (n > 0 && (!ids || !len || !res)))
+        return senti_error(SENTI_ERR_INVALID_ARG, "llm_generate: NULL argument");
+    if (n == 0) return SENTI_OK;
+    const int64_t V = lm_vocab(m), max_ctx = lm_max_ctx(m);
+    senti_status s = SENTI_OK;
+    gen_seq *q = senti_calloc((size_t)n, sizeof *q);
+    int64_t *slot = senti_calloc((size_t)n, sizeof *slot), *ntok = senti_calloc((size_t)n, sizeof *ntok);
+    int64_t *map = senti_calloc((size_t)n, sizeof *map);
+    const int32_t **toks = senti_calloc((size_t)n, sizeof *toks);
+    float *logits = senti_malloc((size_t)n * (size_t)V * sizeof(float)), *fs = senti_malloc((size_t)V * sizeof(float));
+    int32_t *is = senti_malloc((size_t)V * sizeof(int32_t));
+    lm_cache *c = NULL;
+    llm_rng rng;
+    llm_rng_seed(&rng, o->seed);
+    if (!q || !slot || !ntok || !map || !toks || !logits || !fs || !is) {
+        s = senti_error(SENTI_ERR_NO_MEMORY, "generate: out of memory");
+        goto done;
+    }
+    int64_t ctx = 0, n_live = 0;
+    for (int64_t i = 0; i < n; i++) {
+        if (len[i] <= 0 || len[i] >= max_ctx) {
+            char msg[160];
+            snprintf(msg, sizeof msg, "prompt of %lld tokens: the model takes 1..%lld", (long long)len[i],
+                     (long long)max_ctx - 1);
+            if (!(res[i].error = senti_strdup(msg))) s = senti_error(SENTI_ERR_NO_MEMORY, "generate: out of memory");
+            continue;
+        }
+        int64_t bad = -1;
+        for (int64_t k = 0; k < len[i] && bad < 0; k++)
+            if (ids[i][k] < 0 || ids[i][k] >= V) bad = k;
+        if (bad >= 0) { /* a tokenizer whose added tokens lie past the model's embeddings */
+            char msg[160];
+            snprintf(msg, sizeof msg, "prompt token %lld has id %d, outside the model's vocabulary of %lld",
+                     (long long)bad, ids[i][bad], (long long)V);
+            if (!(res[i].error = senti_strdup(msg))) s = senti_error(SENTI_ERR_NO_MEMORY, "generate: out of memory");
+            continue;
+        }
+        int64_t want = room_of(o, len[i], max_ctx);
+        if (!(q[i].all = senti_malloc((size_t)want * sizeof(int32_t)))) {
+            s = senti_error(SENTI_ERR_NO_MEMORY, "generate: out of memory");
+            goto done;
+        }
+        memcpy(q[i].all, ids[i], (size_t)len[i] * sizeof(int32_t));
+        q[i].n_prompt = q[i].n = len[i];
+        q[i].live = want > len[i];
+        if (want > ctx) ctx = want;
+        slot[n_live] = i;
+        ntok[n_live] = len[i];
+        toks[n_live] = q[i].all;
+        map[n_live++] = i;
+    }
+    if (s != SENTI_OK || n_live == 0 || o->max_new_tokens <= 0) goto finish;
+    {   /* only prompts with room to grow run */
+        int64_t k = 0;
+        for (int64_t j = 0; j < n_live; j++)
+            if (q[map[j]].live) slot[k] = slot[j], ntok[k] = ntok[j], toks[k] = toks[j], map[k++] = map[j];
+        if ((n_live = k) == 0) goto finish;
+    }
+    if (!(c = lm_cache_new(m, n, ctx))) {
+        char msg[512];
+        snprintf(msg, sizeof msg, "%s", senti_last_error());
+        s = senti_error(SENTI_ERR_BACKEND, "generate: %s", msg);
+        goto done;
+    }
+    /* prefill: every prompt at once */
+    if ((s = lm_forward(m, c, n_live, slot, toks, ntok, false, logits)) != SENTI_OK) goto done;
+    int32_t *cur = senti_malloc((size_t)n * sizeof(int32_t));
+    if (!cur) {
+        s = senti_error(SENTI_ERR_NO_MEMORY, "generate: out of memory");
+        goto done;
+    }
+    while (n_live > 0) {
+        int64_t k = 0;
+        for (int64_t j = 0; j < n_live; j++) {
+            int64_t i = map[j];
+            gen_seq *g = &q[i];
+            float *row = logits + (size_t)j * (size_t)V;
+            int64_t room = room_of(o, g->n_prompt, max_ctx);
+            if (mask && (s = mask(mask_ctx, i, g->all + g->n_prompt, g->n - g->n_prompt, room - g->n, row, V)) != SENTI_OK) {
+                senti_mfree(cur);
+                goto done;
+            }
+            int32_t t = choose(o, g, row, V, fs, is, &rng);
+            g->all[g->n++] = t;
+            bool end = is_eos(o, t);
+            if (!end && (s = check_stop(tok, o, g)) != SENTI_OK) {
+                senti_mfree(cur);
+                goto done;
+            }
+            end = end || g->stop_found;
+            res[i].stopped = end;
+            if (end || g->n >= room) {
+                g->live = false;
+                continue;
+            }
+            /* stays in the batch: compact live entries to the front */
+            map[k] = i;
+            slot[k] = i;
+            cur[k] = t;
+            k++;
+        }
+        n_live = k;
+        if (n_live == 0) break;
+        for (int64_t j = 0; j < n_live; j++) {
+            toks[j] = &cur[j];
+            ntok[j] = 1;
+        }
+        if ((s = lm_forward(m, c, n_live, slot, toks, ntok, false, logits)) != SENTI_OK) {
+            senti_mfree(cur);
+            goto done;
+        }
+    }
+    senti_mfree(cur);
+finish:
+    for (int64_t i = 0; i < n && s == SENTI_OK; i++) {
+        if (res[i].error) continue;
+        gen_seq *g = &q[i];
+        int64_t nn = g->n - g->n_prompt;
+        res[i].n = nn;
+        res[i].ids = senti_malloc((size_t)(nn > 0 ? nn : 1) * sizeof(int32_t));
+        size_t tl = 0;
+        char *t = senti_tokenizer_decode(tok, g->all + g->n_prompt, nn, 1, &tl);
+        if (!res[i].ids || !t) {
+            senti_string_free(t);
+            s = senti_error(SENTI_ERR_NO_MEMORY, "generate: out of memory");
+            break;
+        }
+        if (nn > 0) memcpy(res[i].ids, g->all + g->n_prompt, (size_t)nn * sizeof(int32_t));
+        if (g->stop_found && g->stop_at < tl) tl = g->stop_at;
+        res[i].text = senti_malloc(tl + 1);
+        if (!res[i].text) {
+            senti_string_free(t);
+            s = senti_error(SENTI_ERR_NO_MEMORY, "generate: out of memory");
+            break;
+        }
+        memcpy(res[i].text, t, tl);
+        res[i].text[tl] = '\0';
+        res[i].len = tl;
+        senti_string_free(t);
+    }
+done:
+    lm_cache_free(c);
+    for (int64_t i = 0; q && i < n; i++) senti_mfree(q[i].all);
+    senti_mfree(q);
+    senti_mfree(slot);
+    senti_mfree(ntok);
+    senti_mfree(map);
+    senti_mfree(toks);
+    senti_mfree(logits);
+    senti_mfree(fs);
+    senti_mfree(is);
+    return s;
+}
+
+/* ---- the generate task --------------------------------------------------------------- */
+
+
+/* One output line: id first, then the fields of res (or "error"). */
+static senti_status write_line(FILE *out, json_t *id, json_t *fields, const char *error) {
+    json_t *o = json_object();
+    if (!o) return senti_error(SENTI_ERR_NO_MEMORY, "out of memory");
+    json_object_set(o, "id", id ? id : json_null());
+    if (error) json_object_set_new(o, "error", json_string(error));
+    else if (fields) json_object_update(o, fields);
+    char *js = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(8));
+    json_decref(o);
+    if (!js) return senti_error(SENTI_ERR_NO_MEMORY, "out of memory");
+    int bad = fputs(js, out) < 0 || fputc('\n', out) == EOF;
+    free(js);
+    return bad ? senti_error(SENTI_ERR_IO, "writing the output failed: %s", strerror(errno)) : SENTI_OK;
+}
+
+senti_status llm_batch_run(senti_model *m, const senti_tokenizer *tok, const llm_gen_opts *go,
+                           const task_runner_opts *ro, task_source *src, FILE *out, task_stats *stats,
+                           llm_prompt_fn prompt, llm_answer_fn answer, void *ctx, llm_mask_fn mask, void *mask_ctx) {
+    task_stats local = {0}, *st = stats ? stats : &local;
+    memset(st, 0, sizeof *st);
+    if (!lm_is_causal(m))
+        return senti_error(SENTI_ERR_UNSUPPORTED, "the model (%s) is not a causal language model",
+                           senti_model_architecture(m));
+    const int64_t batch = ro->batch_size > 0 ? ro->batch_size : 1;
+    const bool strict = ro->strict;
+    double t0 = (senti_time_ms() * 1e-3);
+    task_record *recs = senti_calloc((size_t)batch, sizeof *recs);
+    int32_t **ids = senti_calloc((size_t)batch, sizeof *ids);
+    int64_t *lens = senti_calloc((size_t)batch, sizeof *lens), *run = senti_calloc((size_t)batch, sizeof *run);
+    llm_gen_result *res = senti_calloc((size_t)batch, sizeof *res);
+    char (*errs)[512] = senti_calloc((size_t)batch, sizeof *errs);
+    senti_status s = SENTI_OK;
+    if (!recs || !ids || !lens || !run || !res || !errs) {
+        s = senti_error(SENTI_ERR_NO_MEMORY, "out of memory");
+        goto done;
+    }
+    bool eof = false;
+    for (int64_t k = 0; k < ro->skip && !eof; k++) { /* resume: records already answered */
+        int got = task_source_read(src, &recs[0]);
+        if (got < 0) s = SENTI_ERR_IO;
+        eof = got <= 0;
+        st->skipped += got == 1;
+        task_record_clear(&recs[0]);
+    }
+    while (!eof && s == SENTI_OK) {
+        int64_t nb = 0;
+        double t1 = (senti_time_ms() * 1e-3);
+        while (nb < batch) {
+            int got = task_source_read(src, &recs[nb]);
+            if (got < 0) {
+                s = SENTI_ERR_IO;
+                break;
+            }
+            if (got == 0) {
+                eof = true;
+                break;
+            }
+            nb++;
+        }
+        if (s != SENTI_OK) break;
+        double t2 = (senti_time_ms() * 1e-3);
+        st->t_read += t2 - t1;
+        int64_t nr = 0;
+        for (int64_t i = 0; i < nb; i++) {
+            errs[i][0] = '\0';
+            if (recs[i].error) {
+                snprintf(errs[i], sizeof errs[i], "%s", recs[i].error);
+                continue;
+            }
+            s = prompt(ctx, i, &recs[i], &ids[i], &lens[i], errs[i], sizeof errs[i]);
+            if (s != SENTI_OK) break;
+            if (!errs[i][0]) run[nr++] = i;
+        }
+        /* generate the good records together */
+        const int32_t **pid = senti_calloc((size_t)(nr ? nr : 1), sizeof *pid);
+        int64_t *plen = senti_calloc((size_t)(nr ? nr : 1), sizeof *plen);
+        llm_gen_result *pres = senti_calloc((size_t)(nr ? nr : 1), sizeof *pres);
+        if (s == SENTI_OK && (!pid || !plen || !pres)) s = senti_error(SENTI_ERR_NO_MEMORY, "out of memory");
+        if (s == SENTI_OK) {
+            for (int64_t j = 0; j < nr; j++) {
+                pid[j] = ids[run[j]];
+                plen[j] = lens[run[j]];
+                st->tokens += plen[j];
+            }
+            double t3 = (senti_time_ms() * 1e-3);
+            st->t_tokenize += t3 - t2;
+            if (nr > 0) s = llm_generate(m, tok, go, pid, plen, nr, mask, mask_ctx, pres);
+            st->t_model += (senti_time_ms() * 1e-3) - t3;
+            if (nr > 0) st->batches++;
+            for (int64_t j = 0; j < nr; j++) res[run[j]] = pres[j];
+        }
+        senti_mfree(pid);
+        senti_mfree(plen);
+        senti_mfree(pres);
+        double t4 = (senti_time_ms() * 1e-3);
+        for (int64_t i = 0; i < nb && s == SENTI_OK; i++) {
+            st->records++;
+            json_t *fields = NULL;
+            if (!errs[i][0] && res[i].error) snprintf(errs[i], sizeof errs[i], "%s", res[i].error);
+            if (!errs[i][0]) {
+                st->tokens += res[i].n;
+                if (!(fields = answer(ctx, i, &recs[i], &res[i]))) {
+                    s = senti_error(SENTI_ERR_NO_MEMORY, "out of memory");
+                    break;
+                }
+            } else {
+                st->errors++;
+                if (strict) {
+                    char *is = json_dumps(recs[i].id, JSON_ENCODE_ANY | JSON_COMPACT);
+                    s = senti_error(SENTI_ERR_INVALID_ARG, "record %s: %s", is ? is : "?", errs[i]);
+                    free(is);
+                    break;
+                }
+            }
+            s = write_line(out, recs[i].id, fields, errs[i][0] ? errs[i] : NULL);
+            json_decref(fields);
+        }
+        st->t_output += (senti_time_ms() * 1e-3) - t4;
+        if (s == SENTI_OK && nb > 0 && ro->checkpoint && fflush(out) == 0)
+            s = ro->checkpoint(ro->checkpoint_ctx, st->skipped + st->records);
+        for (int64_t i = 0; i < nb; i++) {
+            task_record_clear(&recs[i]);
+            senti_mfree(ids[i]);
+            ids[i] = NULL;
+            llm_gen_result_clear(&res[i]);
+        }
+    }
+done:
+    if (s == SENTI_OK && fflush(out) != 0) s = senti_error(SENTI_ERR_IO, "flushing the output failed");
+    senti_mfree(recs);
+    senti_mfree(ids);
+    senti_mfree(lens);
+    senti_mfree(run);
+    senti_mfree(res);
+    senti_mfree(errs);
+    st->seconds = (senti_time_ms() * 1e-3) - t0;
+    return s;
+}
+
+typedef struct gen_ctx {
+    const senti_tokenizer *tok;
+    const llm_chat *chat;
+    const llm_generate_opts *o;
+} gen_ctx;
+
+static senti_status gen_prompt(void *ctx, int64_t i, const task_record *r, int32_t **ids, int64_t *n, char *err,
+                               size_t errn) {
+    (void)i;
+    gen_ctx *g = ctx;
+    senti_status s = llm_prompt_ids(g->tok, g->chat, g->o->use_chat, g->o->system, r->text, r->len, ids, n);
+    if (s == SENTI_ERR_INVALID_ARG || s == SENTI_ERR_UNSUPPORTED) {
+        snprintf(err, errn, "%s", senti_last_error());
+        return SENTI_OK;
+    }
+    return s;
+}
+
+static json_t *gen_answer(void *ctx, int64_t i, const task_record *r, const llm_gen_result *g) {
+    (void)ctx, (void)i, (void)r;
+    json_t *o = json_object(), *ids = json_array();
+    if (!o || !ids) {
+        json_decref(o);
+        json_decref(ids);
+        return NULL;
+    }
+    for (int64_t k = 0; k < g->n; k++) json_array_append_new(ids, json_integer(g->ids[k]));
+    json_object_set_new(o, "text", json_stringn(g->text, g->len));
+    json_object_set_new(o, "ids", ids);
+    json_object_set_new(o, "finish_reason", json_string(g->stopped ? "stop" : "length"));
+    return o;
+}
+
+senti_status llm_generate_run(senti_model *m, const senti_tokenizer *tok, const llm_chat *chat,
+                              const llm_generate_opts *o, const task_runner_opts *ro, task_source *src, FILE *out,
+                              task_stats *st) {
+    gen_ctx g = {tok, chat, o};
+    return llm_batch_run(m, tok, &o->gen, ro, src, out, st, gen_prompt, gen_answer, &g, NULL, NULL);
+}

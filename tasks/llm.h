@@ -1,0 +1,285 @@
+/* llm.h — tasks/' internal header for causal language models: sampling and
+ * batched generation (generate.c), chat templates (chat.c), zero-shot label
+ * scoring (llm_score.c) and generative extraction with its output parser and
+ * constrained decoding (extract.c). Everything runs on model/lm.h.
+ *
+ * Invariants: generation is deterministic for a given seed; greedy decoding
+ * (temperature 0 or do_sample false) picks the first maximal logit, as
+ * torch.argmax does. Errors are returned as a senti_status with
+ * senti_last_error() set; nothing aborts. Not thread-safe on one model. */
+#ifndef SENTI_TASKS_LLM_H
+#define SENTI_TASKS_LLM_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "../model/lm.h"
+#include "tasks.h"
+
+/* ---- random numbers: xoshiro256** seeded through splitmix64 --------------- */
+
+typedef struct llm_rng { uint64_t s[4]; } llm_rng;
+void llm_rng_seed(llm_rng *r, uint64_t seed);
+uint64_t llm_rng_next(llm_rng *r);
+double llm_rng_uniform(llm_rng *r); /* [0, 1), 53 bits */
+
+/* ---- logits processors (transformers' semantics, in place over V logits) --
+ * Masked entries become -INFINITY. */
+
+/* RepetitionPenaltyLogitsProcessor: for every distinct id in ids[0..n), a
+ * logit > 0 is divided by penalty, one < 0 multiplied. */
+void llm_repetition_penalty(float *logits, int64_t V, const int32_t *ids, int64_t n, float penalty);
+void llm_temperature(float *logits, int64_t V, float t); /* TemperatureLogitsWarper: logits / t */
+/* TopKLogitsWarper: keep logits >= the k-th largest (ties kept). */
+void llm_top_k(float *logits, int64_t V, int64_t k, float *scratch /* V */);
+/* TopPLogitsWarper: sort ascending, drop the tokens whose cumulative
+ * probability is <= 1 - p, always keeping the most likely one. */
+void llm_top_p(float *logits, int64_t V, double p, int32_t *scratch /* V */);
+/* MinPLogitsWarper: drop tokens with probability < min_p * max probability,
+ * always keeping the most likely one. */
+void llm_min_p(float *logits, int64_t V, double min_p);
+int32_t llm_argmax(const float *logits, int64_t V); /* first maximum */
+/* A draw from softmax(logits) (in place: logits become probabilities). */
+int32_t llm_sample_probs(float *logits, int64_t V, llm_rng *r);
+
+/* ---- generation ----------------------------------------------------------- */
+
+typedef struct llm_gen_opts {
+    bool do_sample;            /* false (or temperature <= 0): greedy */
+    double temperature;        /* 1: off */
+    int64_t top_k;             /* <= 0: off */
+    double top_p;              /* >= 1: off */
+    double min_p;              /* <= 0: off */
+    double repetition_penalty; /* 1: off; over prompt + generated tokens */
+    uint64_t seed;
+    int64_t max_new_tokens;
+    int64_t max_length;        /* > 0: prompt + new tokens at most this many (generation_config's max_length) */
+    const char *const *stop;   /* stop strings (borrowed), checked on the decoded continuation */
+    int64_t n_stop;
+    int32_t eos[8];            /* end-of-sequence ids */
+    int64_t n_eos;
+} llm_gen_opts;
+
+/* Defaults: greedy, max_new_tokens 64, no stop strings, no eos. */
+llm_gen_opts llm_gen_opts_defaults(void);
+
+/* Fill o from model_dir's generation_config.json (do_sample, temperature,
+ * top_k, top_p, min_p, repetition_penalty, max_new_tokens, else max_length,
+ * eos_token_id int or list) and config.json's eos_token_id when
+ * generation_config has none.
+ * Missing files are fine; BAD_FILE for a malformed one. A .gguf path: the
+ * eos ids of its tokenizer metadata (eos_token_id, eot_token_id). */
+senti_status llm_gen_opts_load(llm_gen_opts *o, const char *model_dir);
+
+/* A constraint over the continuation (constrained decoding): called for
+ * sequence `seq` before each token is chosen with the ids generated so far
+ * and the number of tokens still allowed (this one included); it sets the
+ * logits of forbidden tokens to -INFINITY. */
+typedef senti_status (*llm_mask_fn)(void *ctx, int64_t seq, const int32_t *gen, int64_t n_gen, int64_t remaining,
+                                    float *logits, int64_t V);
+
+typedef struct llm_gen_result {
+    int32_t *ids;      /* the continuation (an eos that ended it included, as transformers returns it); senti_malloc */
+    int64_t n;
+    char *text;        /* decoded without special tokens, cut before a stop string; senti_malloc */
+    size_t len;
+    bool stopped;      /* finish_reason "stop" (eos or stop string) rather than "length" */
+    char *error;       /* non-NULL: this prompt could not run (too long); senti_malloc */
+} llm_gen_result;
+void llm_gen_result_clear(llm_gen_result *r);
+
+/* Generate for n prompts at once (prompt i: ids[i][0..len[i]), non-empty):
+ * one batched prefill, then one token per live sequence per step; a finished
+ * sequence leaves the batch. Prompts longer than the model's context get an
+ * error in their result. mask (may be NULL) constrains every step. res is
+ * caller-allocated (n entries, zeroed). Fatal errors: NO_MEMORY, BACKEND. */
+senti_status llm_generate(senti_model *m, const senti_tokenizer *tok, const llm_gen_opts *o,
+                          const int32_t *const *ids, const int64_t *len, int64_t n, llm_mask_fn mask,
+                          void *mask_ctx, llm_gen_result *res);
+
+/* ---- small strings (chat.c) ------------------------------------------------ */
+
+/* A growable NUL-terminated string; on OOM `oom` is set and further puts do
+ * nothing (check once at the end). p is senti_malloc'd (caller frees). */
+typedef struct llm_buf { char *p; size_t n, cap; bool oom; } llm_buf;
+void llm_buf_put(llm_buf *b, const char *s, size_t n);
+void llm_buf_puts(llm_buf *b, const char *s);
+char *llm_strndup(const char *s, size_t n); /* senti_malloc'd copy of n bytes plus a NUL; NULL on OOM */
+
+/* ---- chat templates (chat.c) ------------------------------------------------
+ * tokenizer_config.json's "chat_template" (or chat_template.jinja) is Jinja;
+ * instead of running it, the known families are recognised from its text
+ * and rendered in C exactly as the template renders them. */
+
+typedef enum llm_chat_family {
+    LLM_CHAT_NONE = 0, /* no template */
+    LLM_CHAT_LLAMA2,   /* [INST] / <<SYS>>, bos before each user turn, contents stripped */
+    LLM_CHAT_LLAMA3,   /* <|start_header_id|>role<|end_header_id|>\n\n…<|eot_id|> */
+    LLM_CHAT_CHATML,   /* <|im_start|>role\n…<|im_end|>\n (Qwen2: with a default system message) */
+    LLM_CHAT_MISTRAL,  /* bos [INST] … [/INST]answer</s>, no system role */
+} llm_chat_family;
+
+typedef struct llm_chat {
+    llm_chat_family family;
+    char *bos, *eos;        /* the template's bos_token / eos_token ("" when absent); senti_malloc */
+    char *default_system;   /* ChatML: the system message added when the first is not one (NULL: none) */
+} llm_chat;
+
+typedef struct llm_msg { const char *role, *content; } llm_msg;
+
+/* Read dir's template (tokenizer_config.json's "chat_template", a string or
+ * a list of named templates, else chat_template.jinja), or a .gguf file's
+ * "tokenizer.chat_template". No template: family NONE, OK. A template of no
+ * known family: UNSUPPORTED naming the file. BAD_FILE for malformed JSON. */
+senti_status llm_chat_load(llm_chat *c, const char *dir);
+/* Recognise a template's text (bos / eos as given; borrowed, copied). */
+senti_status llm_chat_from_template(llm_chat *c, const char *tmpl, const char *bos, const char *eos,
+                                    const char *name);
+void llm_chat_free(llm_chat *c);
+const char *llm_chat_family_name(llm_chat_family f);
+/* Render msgs as apply_chat_template(tokenize=False, add_generation_prompt)
+ * does. *out: NUL-terminated, senti_malloc. INVALID_ARG where the template
+ * raises (roles not alternating, a system message mistral does not take). */
+senti_status llm_chat_render(const llm_chat *c, const llm_msg *msgs, int64_t n, bool add_generation_prompt,
+                             char **out, size_t *len);
+/* The prompt ids for one user message: rendered and encoded without the
+ * tokenizer's own special tokens (the template holds the bos) when c has a
+ * family and use_chat; else text encoded with them. *ids senti_malloc. */
+senti_status llm_prompt_ids(const senti_tokenizer *tok, const llm_chat *c, bool use_chat, const char *system,
+                            const char *text, size_t len, int32_t **ids, int64_t *n);
+
+/* ---- zero-shot label scoring (llm_score.c) --------------------------------- */
+
+typedef struct llm_score_opts {
+    const char *const *labels; /* borrowed */
+    int64_t n_labels;
+    const char *tmpl;          /* NULL: the default instruction; else "{text}" and "{labels}" are replaced */
+    bool use_chat;             /* render through the chat template (when the model has one) */
+} llm_score_opts;
+
+/* The instruction for text: the default one is
+ * "Classify the sentiment of the text. Answer with one of: a, b, c.\n\nText: TEXT".
+ * senti_malloc'd. */
+char *llm_score_instruction(const llm_score_opts *o, const char *text, size_t len);
+
+/* Score every label as the continuation of the prompt: the prompt runs once
+ * into slot 0, is copied into the other slots, and every label's tokens run
+ * in one batched forward. logprob[l] = mean log-probability of label l's
+ * tokens (length-normalised log-likelihood); prob = softmax over logprob. */
+senti_status llm_score(senti_model *m, const senti_tokenizer *tok, const llm_chat *chat, const llm_score_opts *o,
+                       const char *text, size_t len, double *logprob, double *prob);
+
+/* Every record (task_source) scored as llm_score does, one line each in input
+ * order: {"id","label","score","scores":{label: prob},"logprobs":{label: mean
+ * log-prob}} or {"id","error"}. Up to ro->batch_size records run together
+ * (their prompts in one batch, then all their labels in one; fewer when the
+ * label logits would pass ~256 MB); a record's scores do not depend on its
+ * batch. ro: strict, skip and checkpoint (after each batch) as in task_run. */
+senti_status llm_zero_shot_run(senti_model *m, const senti_tokenizer *tok, const llm_chat *chat,
+                               const llm_score_opts *o, const task_runner_opts *ro, task_source *src, FILE *out,
+                               task_stats *st);
+
+/* ---- generative extraction (extract.c) -------------------------------------- */
+
+typedef enum llm_schema {
+    LLM_SCHEMA_ASPECT = 0, /* [aspect, …] */
+    LLM_SCHEMA_OPINION,    /* [opinion, …] */
+    LLM_SCHEMA_AESC,       /* [(aspect, sentiment), …] */
+    LLM_SCHEMA_PAIR,       /* [(aspect, opinion), …] */
+    LLM_SCHEMA_TRIPLET,    /* [(aspect, opinion, sentiment), …] */
+    LLM_SCHEMA_QUAD,       /* [(aspect, category, opinion, sentiment), …] */
+    LLM_SCHEMA_COUNT
+} llm_schema;
+
+/* "aspect" … "quad" <-> enum; LLM_SCHEMA_COUNT for an unknown name. */
+llm_schema llm_schema_from_name(const char *name);
+const char *llm_schema_name(llm_schema s);
+
+/* Parse a model's raw output for text (both valid UTF-8) into a new object:
+ * aspect {"aspects":[{"aspect","start","end"}]}; aesc the same with
+ * "sentiment"; opinion {"spans":[{"type":"OPINION","text","start","end"}]};
+ * pair {"pairs":[{aspect…, opinion…}]}; triplet / quad {"triplets"|"quads":
+ * [{"aspect","aspect_start","aspect_end","opinion",…,"sentiment"}]} (quads
+ * add "category"). Terms are grounded in text (see llm_ground); a term not
+ * found, or NULL (implicit), has null offsets. Output that does not parse
+ * gives the empty list plus "raw" and "warning". NULL only on OOM. */
+json_t *llm_extract_parse(llm_schema schema, const char *raw, size_t raw_len, const char *text, size_t len);
+
+/* Code-point offsets [*start, *end) of the first occurrence of term in text,
+ * compared case-insensitively (Unicode lowercase) with whitespace runs
+ * matching each other; false when absent or term is blank. */
+bool llm_ground(const char *text, size_t len, const char *term, size_t tlen, int64_t *start, int64_t *end);
+
+/* The extraction instruction for text (schema definition, output format,
+ * optional few-shot examples as "input"/"output" pairs). senti_malloc'd. */
+char *llm_extract_instruction(llm_schema schema, const char *const *shot_in, const char *const *shot_out,
+                              int64_t n_shots, const char *text, size_t len);
+
+/* Few-shot examples from a JSONL file: {"text": …, "output": "…"} per line.
+ * *ins / *outs: arrays of senti_malloc'd strings. BAD_FILE naming the line. */
+senti_status llm_extract_load_shots(const char *path, char ***ins, char ***outs, int64_t *n);
+
+/* Constrained decoding: the continuation is forced to the schema's list
+ * format, every term a whole-word substring of text (exact bytes, starting at
+ * a word start, ending at a word end or before a non-ASCII character; none of
+ * , ( ) [ ] inside), every sentiment one of positive/negative/neutral, at
+ * most 8 items; only an eos may follow the closing "]", and a token is
+ * allowed only when the list can still be closed within max_new_tokens.
+ * Token strings are decoded once here (as continuations: decode(a, t) minus
+ * decode(a)); tokens that decode to part of a character are never used.
+ * The mask costs O(vocabulary × token length × text length) per step. */
+typedef struct llm_constraint llm_constraint;
+llm_constraint *llm_constraint_new(const senti_tokenizer *tok, int64_t V, llm_schema schema, const int32_t *eos,
+                                   int64_t n_eos);
+void llm_constraint_free(llm_constraint *c);
+/* The input text of sequence seq (the seq-th prompt of an llm_generate
+ * call; borrowed: it must live until generation ends). */
+senti_status llm_constraint_set_text(llm_constraint *c, int64_t seq, const char *text, size_t len);
+senti_status llm_constraint_mask(void *ctx, int64_t seq, const int32_t *gen, int64_t n_gen, int64_t remaining,
+                                 float *logits, int64_t V); /* an llm_mask_fn; ctx is the llm_constraint */
+
+typedef struct llm_extract_opts {
+    llm_schema schema;
+    char **shot_in, **shot_out; /* borrowed */
+    int64_t n_shots;
+    bool constrained;
+    bool use_chat;
+    bool keep_raw;              /* always add "raw" */
+    const char *system;         /* chat: an optional system message */
+    llm_gen_opts gen;
+} llm_extract_opts;
+
+/* ---- record-level runs --------------------------------------------------------- */
+
+/* The batch driver of generate and extract: reads up to ro->batch_size records,
+ * builds each prompt (prompt_fn: ids senti_malloc'd, or err set for a bad
+ * record), generates for the good ones together, and turns each result into
+ * the output fields (answer_fn: a new object, NULL on OOM); one line per
+ * record in input order, {"id","error"} for bad ones (strict: INVALID_ARG
+ * naming the record instead). ro: batch_size (records generated together),
+ * strict, skip (records already answered: read and dropped) and checkpoint
+ * (after each batch's lines). m must be a causal LM (else UNSUPPORTED). */
+typedef senti_status (*llm_prompt_fn)(void *ctx, int64_t i, const task_record *r, int32_t **ids, int64_t *n,
+                                      char *err, size_t errn);
+typedef json_t *(*llm_answer_fn)(void *ctx, int64_t i, const task_record *r, const llm_gen_result *g);
+senti_status llm_batch_run(senti_model *m, const senti_tokenizer *tok, const llm_gen_opts *go,
+                           const task_runner_opts *ro, task_source *src, FILE *out, task_stats *st,
+                           llm_prompt_fn prompt, llm_answer_fn answer, void *ctx, llm_mask_fn mask, void *mask_ctx);
+
+/* generate: each record's text is a prompt ({"id","text","ids","finish_reason"}). */
+typedef struct llm_generate_opts {
+    llm_gen_opts gen;
+    bool use_chat;
+    const char *system;  /* chat: an optional system message */
+} llm_generate_opts;
+senti_status llm_generate_run(senti_model *m, const senti_tokenizer *tok, const llm_chat *chat,
+                              const llm_generate_opts *o, const task_runner_opts *ro, task_source *src, FILE *out,
+                              task_stats *st);
+
+/* extract: {"id", <schema's list>, ["raw"], ["warning"]} per record. */
+senti_status llm_extract_run(senti_model *m, const senti_tokenizer *tok, const llm_chat *chat,
+                             const llm_extract_opts *o, const task_runner_opts *ro, task_source *src, FILE *out,
+                             task_stats *st);
+
+#endif /* SENTI_TASKS_LLM_H */
