@@ -169,15 +169,16 @@ void senti_dequantize_row_q4_K(const senti_block_q4_K *x, float *y, int64_t n) {
 void senti_dequantize_row_q6_K(const senti_block_q6_K *x, float *y, int64_t n) {
     for (int64_t b = 0; b < n / SENTI_QK_K; b++, y += SENTI_QK_K) {
         const float d = senti_f16_to_f32(x[b].d);
-        for (int h = 0; h < 2; h++) {          /* halves of 128 */
+        for (int h = 0; h < 2; h++) { /* halves of 128: groups g of 32 at 32 g, sub-block scales 8 h + 2 g + l / 16 */
             const uint8_t *ql = x[b].ql + 64 * h, *qh = x[b].qh + 32 * h;
-            for (int g = 0; g < 4; g++) {      /* groups of 32 */
-                for (int l = 0; l < 32; l++) {
-                    const int lo = g < 2 ? ql[32 * g + l] & 0x0F : ql[32 * (g - 2) + l] >> 4;
-                    const int hi = (qh[l] >> (2 * g)) & 3;
-                    const int e = 128 * h + 32 * g + l;
-                    y[e] = (d * (float)x[b].scales[e / 16]) * (float)((lo | (hi << 4)) - 32);
-                }
+            const int8_t *sc = x[b].scales + 8 * h;
+            float *yh = y + 128 * h;
+            for (int l = 0; l < 32; l++) {
+                const int is = l / 16;
+                yh[l] = (d * (float)sc[is]) * (float)(((ql[l] & 0x0F) | ((qh[l] & 3) << 4)) - 32);
+                yh[l + 32] = (d * (float)sc[is + 2]) * (float)(((ql[l + 32] & 0x0F) | (((qh[l] >> 2) & 3) << 4)) - 32);
+                yh[l + 64] = (d * (float)sc[is + 4]) * (float)(((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32);
+                yh[l + 96] = (d * (float)sc[is + 6]) * (float)(((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32);
             }
         }
     }

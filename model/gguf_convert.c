@@ -23,6 +23,10 @@
  *   plus senti.hf.config, senti.hf.generation_config and the tokenizer keys.
  *   LLaMA / Mistral q and k rows are permuted as llama.cpp's converter does;
  *   GPT-2's Conv1D weights are stored transposed ([out, in]), as llama.cpp's.
+ * Encoder heads: a sequence classifier's dense layer is "cls" and its output
+ * projection "cls.output" (llama.cpp's rank-pooling head, same maths for BERT
+ * and RoBERTa); a base BERT / RoBERTa's pooler is "cls" (optional in
+ * llama.cpp); token classifiers keep "classifier.*" (llama.cpp has no such head).
  * Tensors: the layers' 2-D linear weights, the encoders' sequence-head dense
  * layer ("cls") and the decoders' output projection in the requested type;
  * everything else (embeddings, norms, biases, the classifier's output

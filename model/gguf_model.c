@@ -8,7 +8,11 @@
  *   senti.hf.config        string  the checkpoint's config.json text
  *   tokenizer.huggingface.json  string  tokenizer.json text (llama.cpp's key)
  * Files without senti.hf.config are llama.cpp files: architecture "bert"
- * (BertModel; a file without token_types is read as DistilBertModel).
+ * (read as BertModel, or DistilBertModel without token_types: llama.cpp's
+ * converter drops BERT's pooler, so its sequence classifiers cannot be
+ * rebuilt), "llama" (LlamaForCausalLM; q/k rows un-permuted), "qwen2" and
+ * "gpt2" (Conv1D weights transposed back); decoder weights stored quantized
+ * are dequantized to f32 here (the decoder family takes float weights).
  *
  * Invariant: the weights set keeps the gguf_file alive (its owner), so every
  * st_tensor's name and data stay valid until st_weights_free. */
