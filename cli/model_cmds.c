@@ -184,7 +184,9 @@ int cmd_logits(int argc, char **argv) {
         fprintf(stderr, "senti logits: %s\n", senti_last_error());
         goto done;
     }
-    /* right-pad to the longest input with pad_token_id, mask 0, type 0 */
+    /* right-pad to the longest input with pad_token_id (0 when the model has
+     * none, as many decoders: the mask hides it), mask 0, type 0 */
+    const int32_t pad = senti_model_pad_token_id(m) >= 0 ? (int32_t)senti_model_pad_token_id(m) : 0;
     int64_t T = 0;
     for (int i = 0; i < n; i++) T = lens[i] > T ? lens[i] : T;
     bids = calloc((size_t)(n * T), sizeof *bids);
@@ -197,7 +199,7 @@ int cmd_logits(int argc, char **argv) {
     for (int i = 0; i < n; i++)
         for (int64_t t = 0; t < T; t++) {
             const bool real = t < lens[i];
-            bids[i * T + t] = real ? ids[i][t] : (int32_t)senti_model_pad_token_id(m);
+            bids[i * T + t] = real ? ids[i][t] : pad;
             btypes[i * T + t] = real && types[i] ? types[i][t] : 0;
             bmask[i * T + t] = real;
         }

@@ -40,13 +40,14 @@ static const char *ROLES[LLM_SCHEMA_COUNT] = {"A", "O", "AS", "AO", "AOS", "ACOS
 
 /* Lowercased, whitespace-collapsed code points of s with, per code point, the
  * original code-point index. */
-typedef struct normtext { int32_t *cp, *at; int64_t n; } normtext;
+typedef struct normtext { int32_t *cp, *orig, *at; int64_t n; } normtext;
 
 static bool norm_text(const char *s, size_t len, bool trim, normtext *o) {
     o->cp = senti_malloc((len + 1) * sizeof(int32_t));
     o->at = senti_malloc((len + 1) * sizeof(int32_t));
+    o->orig = senti_malloc((len + 1) * sizeof(int32_t));
     o->n = 0;
-    if (!o->cp || !o->at) return false;
+    if (!o->cp || !o->at || !o->orig) return false;
     size_t i = 0;
     int32_t idx = 0;
     bool space = false;
@@ -59,10 +60,11 @@ static bool norm_text(const char *s, size_t len, bool trim, normtext *o) {
         }
         bool ws = c == ' ' || c == '\t' || c == '\n' || c == '\r' || utf8proc_category(c) == UTF8PROC_CATEGORY_ZS;
         if (ws) {
-            if (!space) o->cp[o->n] = ' ', o->at[o->n++] = idx;
+            if (!space) o->cp[o->n] = o->orig[o->n] = ' ', o->at[o->n++] = idx;
             space = true;
         } else {
             o->cp[o->n] = utf8proc_tolower(c);
+            o->orig[o->n] = c;
             o->at[o->n++] = idx;
             space = false;
         }
@@ -74,6 +76,7 @@ static bool norm_text(const char *s, size_t len, bool trim, normtext *o) {
         while (a < o->n && o->cp[a] == ' ') a++;
         memmove(o->cp, o->cp + a, (size_t)(o->n - a) * sizeof(int32_t));
         memmove(o->at, o->at + a, (size_t)(o->n - a) * sizeof(int32_t));
+        memmove(o->orig, o->orig + a, (size_t)(o->n - a) * sizeof(int32_t));
         o->n -= a;
         while (o->n > 0 && o->cp[o->n - 1] == ' ') o->n--;
     }
@@ -81,27 +84,41 @@ static bool norm_text(const char *s, size_t len, bool trim, normtext *o) {
 }
 
 static void norm_free(normtext *t) {
+    senti_mfree(t->orig);
     senti_mfree(t->cp);
     senti_mfree(t->at);
 }
 
+static bool is_word_cp(int32_t c) {
+    utf8proc_category_t k = utf8proc_category(c);
+    return (k >= UTF8PROC_CATEGORY_LU && k <= UTF8PROC_CATEGORY_LO) || (k >= UTF8PROC_CATEGORY_ND && k <= UTF8PROC_CATEGORY_NO) ||
+           (k >= UTF8PROC_CATEGORY_MN && k <= UTF8PROC_CATEGORY_ME);
+}
+
+/* Of all case-insensitive, whitespace-collapsed matches of term in text, the
+ * best: a match on word boundaries before one inside a word, then the same
+ * case before a different case, then the first. */
 bool llm_ground(const char *text, size_t len, const char *term, size_t tlen, int64_t *start, int64_t *end) {
     normtext a = {0}, b = {0};
-    bool found = false;
+    int best = 4;
     if (norm_text(text, len, false, &a) && norm_text(term, tlen, true, &b) && b.n > 0) {
-        for (int64_t i = 0; i + b.n <= a.n && !found; i++) {
+        for (int64_t i = 0; i + b.n <= a.n && best > 0; i++) {
             if (memcmp(a.cp + i, b.cp, (size_t)b.n * sizeof(int32_t)) != 0) continue;
-            /* the match's original code points: from a.at[i] to the end of its last one */
+            const bool exact = memcmp(a.orig + i, b.orig, (size_t)b.n * sizeof(int32_t)) == 0;
+            const bool bound = (i == 0 || !is_word_cp(a.cp[i - 1]) || !is_word_cp(b.cp[0])) &&
+                               (i + b.n == a.n || !is_word_cp(a.cp[i + b.n]) || !is_word_cp(b.cp[b.n - 1]));
+            const int rank = (bound ? 0 : 2) + (exact ? 0 : 1);
+            if (rank >= best) continue;
+            best = rank;
             /* the term is trimmed: its first and last code points are not spaces,
              * and each of those stands for exactly one original code point */
             *start = a.at[i];
             *end = (int64_t)a.at[i + b.n - 1] + 1;
-            found = true;
         }
     }
     norm_free(&a);
     norm_free(&b);
-    return found;
+    return best < 4;
 }
 
 /* ---- sentiment words ------------------------------------------------------------------ */

@@ -206,9 +206,11 @@ const char *llm_schema_name(llm_schema s);
  * gives the empty list plus "raw" and "warning". NULL only on OOM. */
 json_t *llm_extract_parse(llm_schema schema, const char *raw, size_t raw_len, const char *text, size_t len);
 
-/* Code-point offsets [*start, *end) of the first occurrence of term in text,
- * compared case-insensitively (Unicode lowercase) with whitespace runs
- * matching each other; false when absent or term is blank. */
+/* Code-point offsets [*start, *end) of term in text, compared
+ * case-insensitively (Unicode lowercase) with whitespace runs matching each
+ * other. Of several occurrences the first of the best kind wins: on word
+ * boundaries before inside a word, then the same case before another case.
+ * False when absent or term is blank. */
 bool llm_ground(const char *text, size_t len, const char *term, size_t tlen, int64_t *start, int64_t *end);
 
 /* The extraction instruction for text (schema definition, output format,

@@ -164,6 +164,27 @@ task_item *task_record_add(rec *r, const char *text, size_t len, const char *pai
 /* Fill r from one JSONL line; false only on OOM (a bad record sets r->error). */
 static bool parse_jsonl(rec *r, const char *line, size_t n, bool text_optional) {
     json_error_t err;
+    const int64_t bad = utf8_invalid_at(line, n);
+    if (bad >= 0) {
+        /* jansson refuses the line; parse a copy with the bad bytes made '?'
+         * to report the error under the record's own id */
+        char *copy = dup_bytes(line, n);
+        if (!copy) return false;
+        for (int64_t at = bad; at >= 0 && (size_t)at < n;) {
+            copy[at] = '?';
+            const int64_t next = utf8_invalid_at(copy + at + 1, n - (size_t)at - 1);
+            at = next < 0 ? -1 : at + 1 + next;
+        }
+        json_t *o = json_loadb(copy, n, 0, &err);
+        free(copy);
+        json_t *id = json_is_object(o) ? json_object_get(o, "id") : NULL;
+        if (id && (json_is_string(id) || json_is_integer(id))) {
+            json_decref(r->id);
+            r->id = json_incref(id);
+        }
+        json_decref(o);
+        return set_error(r, "invalid UTF-8 at byte %lld of the line", (long long)bad);
+    }
     json_t *o = json_loadb(line, n, 0, &err);
     if (!o) return set_error(r, "invalid JSON at column %d: %s", err.column, err.text);
     r->obj = o;

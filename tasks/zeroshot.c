@@ -6,9 +6,10 @@
  *   multi-label (or a single candidate): per candidate, softmax over its
  *   [contradiction, entailment] logits, the entailment probability.
  * The entailment id is the first label (by id) whose name starts with
- * "entail" (case-insensitive: HF's rule); the contradiction id the first
- * whose name starts with "contradict", else HF's positional choice (0, or
- * the last label when entailment is 0), which is what HF uses always.
+ * "entail" (case-insensitive: HF's rule); the contradiction id is HF's
+ * positional choice — 0, or the last label when entailment is 0 — whatever
+ * its name, so multi-label scores equal the pipeline's on every model (the
+ * usual MNLI heads put contradiction at 0 or last anyway).
  *
  * Invariants: all (text, hypothesis) pairs of a window share the runner's
  * length-sorted batches; labels come out sorted by score, best first (ties:
@@ -42,12 +43,11 @@ senti_status task_zeroshot_init(task_zeroshot *z, const senti_model *m, const ch
         const char *l = senti_model_label(m, i);
         if (!l) continue;
         if (z->entail_id < 0 && starts_nocase(l, "entail")) z->entail_id = i;
-        if (z->contra_id < 0 && starts_nocase(l, "contradict")) z->contra_id = i;
     }
     if (z->entail_id < 0)
         return senti_error(SENTI_ERR_INVALID_ARG,
                            "zero-shot: the model's id2label has no label starting with \"entail\" (not an NLI model?)");
-    if (z->contra_id < 0) z->contra_id = z->entail_id == 0 ? L - 1 : 0;
+    z->contra_id = z->entail_id == 0 ? L - 1 : 0;
     for (int64_t i = 0; i < n_labels; i++)
         if (!labels[i] || !labels[i][0] || task_utf8_invalid_at(labels[i], strlen(labels[i])) >= 0)
             return senti_error(SENTI_ERR_INVALID_ARG, "zero-shot: candidate label %lld is empty or not UTF-8",

@@ -238,7 +238,7 @@ START_TEST(test_records) {
         {4, NULL, "invalid JSON"},
         {-1, "b", "\"aspect\" must be"},
         {-1, "c", "missing field \"text\""},
-        {7, NULL, "invalid JSON"}, /* jansson rejects bad UTF-8 */
+        {-1, "d", "invalid UTF-8 at byte 22 of the line"},
         {-1, "e", "empty aspect"}};
     for (int i = 0; i < 5; i++) {
         r = json_array_get(res, 3 + (size_t)i);

@@ -87,6 +87,20 @@ START_TEST(test_ground) {
     ck_assert(!llm_ground(t, strlen(t), "pizza", 5, &a, &b));
     ck_assert(!llm_ground(t, strlen(t), "   ", 3, &a, &b));
     ck_assert(!llm_ground(t, strlen(t), "", 0, &a, &b));
+    /* a whole word beats a match inside a word; the same case beats another case */
+    t = "Did I mention that the coffee is OUTSTANDING ?";
+    ck_assert(llm_ground(t, strlen(t), "I", 1, &a, &b));
+    ck_assert_int_eq(a, 4);
+    ck_assert_int_eq(b, 5);
+    t = "The menu: the coffee";
+    ck_assert(llm_ground(t, strlen(t), "the", 3, &a, &b));
+    ck_assert_int_eq(a, 10);
+    ck_assert(llm_ground(t, strlen(t), "THE", 3, &a, &b));
+    ck_assert_int_eq(a, 0);
+    ck_assert(llm_ground("thenthe", 7, "the", 3, &a, &b));
+    ck_assert_int_eq(a, 0);
+    ck_assert(llm_ground("then the", 8, "the", 3, &a, &b));
+    ck_assert_int_eq(a, 5);
     /* the first occurrence */
     ck_assert(llm_ground("a b A B", 7, "a b", 3, &a, &b));
     ck_assert_int_eq(a, 0);

@@ -225,7 +225,7 @@ START_TEST(test_bad_records) {
         {"a", -1, NULL},       {"b", -1, "\"text\" must be a string"},
         {NULL, 2, "invalid JSON"}, {"d", -1, "missing field \"text\""},
         {NULL, 5, "not a JSON object"}, {NULL, 6, NULL},
-        {"e", -1, "\"text_pair\" must be a string"}, {NULL, 8, "invalid JSON"},
+        {"e", -1, "\"text_pair\" must be a string"}, {"f", -1, "invalid UTF-8 at byte 22 of the line"},
         {NULL, 9, "\"id\""},   {NULL, -2, NULL}};
     for (size_t i = 0; i < 10; i++) {
         json_t *r = json_array_get(res, i), *id = json_object_get(r, "id");

@@ -145,11 +145,11 @@ START_TEST(test_bad_records) {
     ck_assert_int_eq(st, SENTI_OK);
     ck_assert_int_eq(json_array_size(got), 7);
     ck_assert_int_eq(stats.errors, 5);
-    /* record 5's invalid UTF-8 makes the line invalid JSON: its id is then the line index, 4 */
-    static const char *why[] = {NULL, "labels", "labels", "text", "invalid JSON", "candidate labels", NULL};
+    /* record 5's invalid UTF-8 is reported under its own id, with the byte of the line */
+    static const char *why[] = {NULL, "labels", "labels", "text", "invalid UTF-8 at byte 20 of the line", "candidate labels", NULL};
     for (int i = 0; i < 7; i++) {
         json_t *g = json_array_get(got, (size_t)i), *e = json_object_get(g, "error");
-        ck_assert_int_eq(json_integer_value(json_object_get(g, "id")), i == 4 ? 4 : i + 1);
+        ck_assert_int_eq(json_integer_value(json_object_get(g, "id")), i + 1);
         if (!why[i]) ck_assert_int_eq(json_array_size(json_object_get(g, "labels")), 2);
         else ck_assert_msg(e && strstr(json_string_value(e), why[i]), "record %d: %s", i + 1, json_string_value(e));
     }
