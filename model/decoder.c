@@ -8,9 +8,12 @@
  * is transposed at load) in m->opts.weight_type when given (f32 / f16 /
  * bf16 / q8_0 / q4_0 / any quantized type senti_row_from_f32 makes; it falls
  * back to f32 for a matrix whose input width is not a whole number of the
- * type's blocks), else as stored (f32 / f16 / bf16, in
- * place in the mapping when aligned); q/k/v (and LLaMA's gate/up) are fused
- * into one matrix each at load. Norms, biases and embeddings are f32.
+ * type's blocks), else as stored (f32 / f16 / bf16 / a GGUF file's
+ * block-quantized types, in place in the mapping when aligned; GPT-2's
+ * transposed ones arrive as f32); q/k/v (and LLaMA's gate/up) are fused
+ * into one matrix each at load (stored rows copied as they are when the
+ * parts share the held type; parts in different K-quants are made q8_0).
+ * lm_weight_types names the held types. Norms, biases and embeddings are f32.
  * The KV cache is f32, per layer K and V of [n_slot * n_ctx, Hkv * D] rows
  * (slot-major, then position); rows at or beyond a slot's length are never
  * read unmasked. A forward builds one graph for the batch, writes the new
@@ -84,6 +87,7 @@ typedef struct dec_model {
     dec_w freq_factors; /* [n_rot/2] f32 (llama3), else data NULL */
     dec_layer *layer;
     bool *swa;          /* [layers]: the layer attends through the sliding window */
+    char wtypes[64];    /* distinct types the matmul weights are held in, "f32,q8_0" */
 } dec_model;
 
 struct lm_cache {
@@ -130,10 +134,12 @@ static senti_status load_f32(const senti_model *m, dec_w *out, int64_t d0, int64
 
 /* The type a [N, K] matmul weight is held in. */
 static senti_type matmul_type(const senti_model *m, senti_type stored, int64_t K) {
-    senti_type t = m->opts.weight_type;
-    if (t == SENTI_TYPE_COUNT) t = stored == SENTI_TYPE_F16 || stored == SENTI_TYPE_BF16 ? stored : SENTI_TYPE_F32;
-    if (K % senti_type_block(t) != 0) t = SENTI_TYPE_F32; /* quantized rows need whole blocks */
-    return t;
+    return model_linear_type(m->opts.weight_type, stored, K, true);
+}
+
+/* Whether t's data can be used in place as a matrix of `type`. */
+static bool in_place(const st_tensor *t, senti_type type) {
+    return t->type == type && st_tensor_is_aligned(t, senti_type_is_quant(type) ? 2 : senti_type_size(type));
 }
 
 /* A matmul weight [N, K] of `type` from up to 3 f32 row blocks (fusion):
@@ -161,7 +167,7 @@ static senti_status read_f32(const senti_model *m, const char *name, int64_t d0,
     const int64_t shape[2] = {d0, d1};
     const st_tensor *t;
     *out = NULL;
-    senti_status st = st_weights_expect(m->w, name, d1 ? 2 : 1, shape, ST_FLOAT_TYPES, &t);
+    senti_status st = st_weights_expect(m->w, name, d1 ? 2 : 1, shape, ST_WEIGHT_TYPES, &t);
     if (st != SENTI_OK) return st;
     if (stored) *stored = t->type;
     *out = senti_malloc((size_t)t->numel * sizeof(float) + 1);
@@ -185,16 +191,50 @@ static senti_status transpose(const senti_model *m, float **p, int64_t rows, int
 static senti_status load_matmul(const senti_model *m, dec_w *out, int64_t N, int64_t K, const char *name) {
     const int64_t shape[2] = {N, K};
     const st_tensor *t;
-    senti_status st = st_weights_expect(m->w, name, 2, shape, ST_FLOAT_TYPES, &t);
+    senti_status st = st_weights_expect(m->w, name, 2, shape, ST_WEIGHT_TYPES, &t);
     if (st != SENTI_OK) return st;
     const senti_type type = matmul_type(m, t->type, K);
-    if (type == t->type && st_tensor_is_aligned(t, senti_type_size(type))) {
+    if (in_place(t, type)) {
         out->data = t->data, out->type = type, out->ndim = 2, out->shape[0] = N, out->shape[1] = K;
         return SENTI_OK;
     }
     float *f;
     if ((st = read_f32(m, name, N, K, &f, NULL)) == SENTI_OK) st = pack_matmul(m, out, type, K, 1, &f, &N, name);
     senti_mfree(f);
+    return st;
+}
+
+/* n matmul weights names[i] [rows[i], K] fused into one [sum rows, K]: their
+ * rows copied as they are when all are stored in the type it is held in
+ * (a GGUF file's quantized blocks stay as written), else via f32. */
+static senti_status load_fused(const senti_model *m, dec_w *out, int n, char (*names)[160], const int64_t *rows,
+                               int64_t K) {
+    const st_tensor *t[3];
+    senti_status st;
+    for (int i = 0; i < n; i++) {
+        const int64_t shape[2] = {rows[i], K};
+        if ((st = st_weights_expect(m->w, names[i], 2, shape, ST_WEIGHT_TYPES, &t[i])) != SENTI_OK) return st;
+    }
+    const senti_type type = matmul_type(m, t[0]->type, K);
+    bool raw = true;
+    for (int i = 0; i < n; i++) raw = raw && t[i]->type == type;
+    if (raw) {
+        int64_t N = 0;
+        for (int i = 0; i < n; i++) N += rows[i];
+        const size_t rs = senti_row_size(type, K);
+        char *dst = senti_malloc((size_t)N * rs + 1);
+        if (!dst) return oom(m, names[0]);
+        *out = (dec_w){dst, dst, type, 2, {N, K}};
+        for (int i = 0; i < n; dst += (size_t)rows[i] * rs, i++) memcpy(dst, t[i]->data, (size_t)rows[i] * rs);
+        return SENTI_OK;
+    }
+    float *p[3] = {NULL, NULL, NULL};
+    st = SENTI_OK;
+    for (int i = 0; i < n && st == SENTI_OK; i++) st = read_f32(m, names[i], rows[i], K, &p[i], NULL);
+    /* parts in different K-quants (llama.cpp's *_K_M mixes): q8_0, which senti makes */
+    const senti_type made = type == SENTI_TYPE_Q4_K || type == SENTI_TYPE_Q6_K ? SENTI_TYPE_Q8_0 : type;
+    if (st == SENTI_OK) st = pack_matmul(m, out, made, K, n, p, rows, names[0]);
+    for (int i = 0; i < n; i++) senti_mfree(p[i]);
     return st;
 }
 
@@ -465,7 +505,6 @@ static senti_status load_llama_layer(const senti_model *m, const dec_hparams *hp
     const int64_t H = hp->hidden, Q = hp->heads * hp->head_dim, KV = hp->kv_heads * hp->head_dim, I = hp->inter;
     char n[3][160];
     float *p[3] = {NULL, NULL, NULL};
-    senti_type stored = SENTI_TYPE_F32;
     senti_status st;
 #define NAME(i, fmt) snprintf(n[i], sizeof n[i], "model.layers.%lld." fmt, (long long)l)
     NAME(0, "input_layernorm.weight");
@@ -475,9 +514,7 @@ static senti_status load_llama_layer(const senti_model *m, const dec_hparams *hp
     /* q, k, v fused: rows [Q | KV | KV] */
     NAME(0, "self_attn.q_proj.weight"), NAME(1, "self_attn.k_proj.weight"), NAME(2, "self_attn.v_proj.weight");
     const int64_t qkv_rows[3] = {Q, KV, KV};
-    for (int i = 0; i < 3; i++) TRY(read_f32(m, n[i], qkv_rows[i], H, &p[i], &stored));
-    TRY(pack_matmul(m, &w->wqkv, matmul_type(m, stored, H), H, 3, p, qkv_rows, n[0]));
-    for (int i = 0; i < 3; i++) senti_mfree(p[i]), p[i] = NULL;
+    TRY(load_fused(m, &w->wqkv, 3, n, qkv_rows, H));
     if (hp->qkv_bias) {
         NAME(0, "self_attn.q_proj.bias"), NAME(1, "self_attn.k_proj.bias"), NAME(2, "self_attn.v_proj.bias");
         for (int i = 0; i < 3; i++) TRY(read_f32(m, n[i], qkv_rows[i], 0, &p[i], NULL));
@@ -493,9 +530,7 @@ static senti_status load_llama_layer(const senti_model *m, const dec_hparams *hp
     /* gate, up fused: rows [I | I] */
     NAME(0, "mlp.gate_proj.weight"), NAME(1, "mlp.up_proj.weight");
     const int64_t gu_rows[2] = {I, I};
-    for (int i = 0; i < 2; i++) TRY(read_f32(m, n[i], I, H, &p[i], &stored));
-    TRY(pack_matmul(m, &w->wup, matmul_type(m, stored, H), H, 2, p, gu_rows, n[0]));
-    for (int i = 0; i < 2; i++) senti_mfree(p[i]), p[i] = NULL;
+    TRY(load_fused(m, &w->wup, 2, n, gu_rows, H));
     NAME(0, "mlp.down_proj.weight");
     TRY(load_matmul(m, &w->wdown, H, I, n[0]));
     if (hp->mlp_bias) {
@@ -594,6 +629,17 @@ static senti_status dec_load(senti_model *m) {
     for (int64_t l = 0; l < hp->layers; l++)
         TRY(gpt2 ? load_gpt2_layer(m, hp, l, &d->layer[l]) : load_llama_layer(m, hp, l, &d->layer[l]));
     TRY(load_lm_head(m, d));
+    unsigned held = ST_TYPE_BIT(d->lm_head.type);
+    for (int64_t l = 0; l < hp->layers; l++) {
+        const dec_layer *y = &d->layer[l];
+        held |= ST_TYPE_BIT(y->wqkv.type) | ST_TYPE_BIT(y->wo.type) | ST_TYPE_BIT(y->wup.type) |
+                ST_TYPE_BIT(y->wdown.type);
+    }
+    for (int t = 0; t < SENTI_TYPE_COUNT; t++)
+        if (held & ST_TYPE_BIT(t)) {
+            const size_t k = strlen(d->wtypes);
+            snprintf(d->wtypes + k, sizeof d->wtypes - k, "%s%s", k ? "," : "", senti_type_name((senti_type)t));
+        }
     TRY(window_layers(m, d));
     if (hp->rope == ROPE_LLAMA3) TRY(llama3_factors(m, d));
 
@@ -749,6 +795,7 @@ static senti_tensor *dec_build(const dec_model *d, const lm_cache *c, senti_grap
 bool lm_is_causal(const senti_model *m) { return m && m->arch && m->arch->family == &model_family_decoder; }
 int64_t lm_vocab(const senti_model *m) { return m->vocab; }
 int64_t lm_max_ctx(const senti_model *m) { return m->max_pos; }
+const char *lm_weight_types(const senti_model *m) { return ((const dec_model *)m->impl)->wtypes; }
 
 lm_cache *lm_cache_new(senti_model *m, int64_t n_slot, int64_t n_ctx) {
     if (!lm_is_causal(m)) {

@@ -82,10 +82,7 @@ typedef struct enc_loader {
 
 /* The type a linear weight [d0, d1] stored as `stored` runs in. */
 static senti_type linear_type(const enc_loader *ld, senti_type stored, int64_t d1) {
-    senti_type t = ld->wtype != SENTI_TYPE_COUNT ? ld->wtype
-                   : senti_type_is_quant(stored) ? stored : SENTI_TYPE_F32;
-    if (t == SENTI_TYPE_I32 || (senti_type_is_quant(t) && d1 % senti_type_block(t) != 0)) t = SENTI_TYPE_F32;
-    return t;
+    return model_linear_type(ld->wtype, stored, d1, false);
 }
 
 static senti_status load_w(const enc_loader *ld, bool base, bool linear, enc_w *out, int64_t d0, int64_t d1,
@@ -104,9 +101,7 @@ static senti_status load_w(const enc_loader *ld, bool base, bool linear, enc_w *
     const int64_t shape[2] = {d0, d1};
     const st_tensor *t;
     linear = linear && d1;
-    unsigned types = ST_FLOAT_TYPES;
-    for (int ty = SENTI_TYPE_Q8_0; ty < SENTI_TYPE_COUNT; ty++) types |= ST_TYPE_BIT(ty); /* GGUF files */
-    senti_status st = st_weights_expect(ld->w, name, d1 ? 2 : 1, shape, types, &t);
+    senti_status st = st_weights_expect(ld->w, name, d1 ? 2 : 1, shape, ST_WEIGHT_TYPES, &t);
     if (st != SENTI_OK) return st;
     out->ndim = d1 ? 2 : 1;
     out->shape[0] = d0, out->shape[1] = d1;

@@ -11,8 +11,9 @@
  * (read as BertModel, or DistilBertModel without token_types: llama.cpp's
  * converter drops BERT's pooler, so its sequence classifiers cannot be
  * rebuilt), "llama" (LlamaForCausalLM; q/k rows un-permuted), "qwen2" and
- * "gpt2" (Conv1D weights transposed back); decoder weights stored quantized
- * are dequantized to f32 here (the decoder family takes float weights).
+ * "gpt2" (Conv1D weights transposed back); quantized decoder linear weights
+ * stay quantized (the decoder computes with them) except GPT-2's transposed
+ * ones, which like every other quantized tensor are dequantized to f32 here.
  *
  * Invariant: the weights set keeps the gguf_file alive (its owner), so every
  * st_tensor's name and data stay valid until st_weights_free. */
@@ -408,8 +409,11 @@ static bool ends_with(const char *s, const char *suf) {
 
 /* Rewrite t (a decoder tensor, HF name already set) into HF's layout where
  * llama.cpp's differs: LLaMA q/k rows un-permuted, GPT-2 Conv1D weights
- * transposed back to [in, out]; decoders take float weights, so quantized
- * ones are dequantized (to f32) on the way. *buf gets the new data (or NULL). */
+ * transposed back to [in, out]. A quantized LLaMA-family linear weight
+ * (*_proj, lm_head) stays in its type (rows permuted as they are), for the
+ * decoder to compute with directly; any other quantized tensor (embeddings,
+ * GPT-2's transposed weights) is dequantized to f32 on the way. *buf gets
+ * the new data (or NULL). */
 static senti_status to_hf_layout(gm_family fam, json_t *root, st_tensor *t, void **buf) {
     *buf = NULL;
     const bool quant = senti_type_is_quant(t->type);
@@ -423,11 +427,21 @@ static senti_status to_hf_layout(gm_family fam, json_t *root, st_tensor *t, void
     const bool transpose = fam == GM_GPT2 && t->ndim == 2 &&
                            (ends_with(t->name, "attn.c_attn.weight") || ends_with(t->name, "attn.c_proj.weight") ||
                             ends_with(t->name, "mlp.c_fc.weight") || ends_with(t->name, "mlp.c_proj.weight"));
-    if (!n_head && !transpose && !quant) return SENTI_OK;
+    const bool keep = quant && !transpose && t->ndim == 2 && (ends_with(t->name, "_proj.weight") ||
+                                                               !strcmp(t->name, "lm_head.weight"));
+    if (!n_head && !transpose && (!quant || keep)) return SENTI_OK;
     const int64_t rows = t->ndim == 2 ? t->shape[0] : t->numel, cols = t->ndim == 2 ? t->shape[1] : 1;
     if (n_head && (n_head < 1 || rows % (2 * n_head)))
         return senti_error(SENTI_ERR_BAD_FILE, "%s: tensor '%s': %lld rows do not split into %lld heads", t->file,
                            t->name, (long long)rows, (long long)n_head);
+    if (keep) { /* quantized q / k: permute whole rows of blocks */
+        const size_t rs = senti_row_size(t->type, cols);
+        if (!(*buf = senti_malloc((size_t)rows * rs + 1)))
+            return senti_error(SENTI_ERR_NO_MEMORY, "%s: out of memory", t->file);
+        gguf_rope_permute(t->data, *buf, rows, rs, n_head, false);
+        t->data = *buf;
+        return SENTI_OK;
+    }
     float *f = senti_malloc((size_t)t->numel * sizeof(float) + 1), *g = NULL;
     if (!f) return senti_error(SENTI_ERR_NO_MEMORY, "%s: out of memory", t->file);
     senti_status st = st_tensor_read_f32(t, f);

@@ -33,6 +33,9 @@ bool lm_is_causal(const senti_model *m);
 int64_t lm_vocab(const senti_model *m);   /* logits per token */
 int64_t lm_max_ctx(const senti_model *m); /* max_position_embeddings (dynamic NTK rope:
                                             * times its factor; GPT-2: n_positions) */
+/* The distinct types the linear-layer weights and output projection are held
+ * in at run time, comma-separated in senti_type order ("f32", "f32,q8_0"). */
+const char *lm_weight_types(const senti_model *m);
 
 /* A cache of n_slot sequences of at most n_ctx tokens (n_ctx <= lm_max_ctx);
  * every slot starts empty. NULL with senti_last_error() on failure. */

@@ -41,6 +41,21 @@ typedef struct st_tensor {
 /* Bit for a senti_type in the `types` masks below. */
 #define ST_TYPE_BIT(t) (1u << (unsigned)(t))
 #define ST_FLOAT_TYPES (ST_TYPE_BIT(SENTI_TYPE_F32) | ST_TYPE_BIT(SENTI_TYPE_F16) | ST_TYPE_BIT(SENTI_TYPE_BF16))
+/* The float types plus every block-quantized type (a GGUF file's weights). */
+#define ST_WEIGHT_TYPES (ST_FLOAT_TYPES | (ST_TYPE_BIT(SENTI_TYPE_COUNT) - ST_TYPE_BIT(SENTI_TYPE_Q8_0)))
+
+/* The type a linear weight [N, K] stored as `stored` runs in: the load
+ * option `opt` when given (not SENTI_TYPE_COUNT), else as stored when
+ * block-quantized (or f16 / bf16 with keep_half), else f32; f32 too for
+ * I32 and for a quantized type when K is not a whole number of its blocks. */
+static inline senti_type model_linear_type(senti_type opt, senti_type stored, int64_t K, bool keep_half) {
+    const bool half = stored == SENTI_TYPE_F16 || stored == SENTI_TYPE_BF16;
+    senti_type t = opt != SENTI_TYPE_COUNT                           ? opt
+                   : senti_type_is_quant(stored) || (keep_half && half) ? stored
+                                                                        : SENTI_TYPE_F32;
+    if (t == SENTI_TYPE_I32 || (senti_type_is_quant(t) && K % senti_type_block(t) != 0)) t = SENTI_TYPE_F32;
+    return t;
+}
 
 typedef struct st_file st_file;
 

@@ -17,7 +17,14 @@
  *                               tokenizer.ggml.pre ("gpt-2" and "default": GPT-2's;
  *                               "llama-bpe": Llama 3's, with ignore_merges;
  *                               "qwen2": Qwen2's, after NFC), the BOS token first
- *                               when tokenizer.ggml.add_bos_token.
+ *                               when tokenizer.ggml.add_bos_token;
+ *   tokenizer.ggml.model "llama" SentencePiece BPE (tokens, scores, token types
+ *                               as sentencepiece numbers them: 2 unknown, 3
+ *                               control, 4 user-defined, 6 byte), built as from a
+ *                               tokenizer.model (tok_spm.c: merges ordered by the
+ *                               merged piece's score, byte fallback when there are
+ *                               byte pieces, "\u2581" prepended, "<s>" first
+ *                               unless tokenizer.ggml.add_bos_token is false).
  * Other tokenizer.ggml.model / pre values are refused, naming them.
  *
  * The GGUF reader lives in model/ (a file-format reader without model
@@ -218,6 +225,47 @@ static senti_status ggml_gpt2(senti_tokenizer *t, const gguf_file *f, const char
     return SENTI_OK;
 }
 
+/* llama.cpp "llama" vocabulary: SentencePiece BPE (tokens with their scores
+ * and piece types), built as transformers' LlamaConverter builds it from a
+ * tokenizer.model: merges from the scores, byte fallback to "<0xNN>" pieces,
+ * "\u2581" prepended and for spaces, "<s>" first. */
+static senti_status ggml_llama(senti_tokenizer *t, const gguf_file *f, const char *path) {
+    const gguf_value *toks = str_array(f, "tokenizer.ggml.tokens");
+    const gguf_value *scores = gguf_file_find_kv(f, "tokenizer.ggml.scores");
+    const gguf_value *types = gguf_file_find_kv(f, "tokenizer.ggml.token_type");
+    if (!toks) return senti_error(SENTI_ERR_BAD_FILE, "%s: key 'tokenizer.ggml.tokens' missing or not an array of "
+                                  "strings", path);
+    const uint64_t n = toks->v.arr.n;
+    if (n == 0 || n > INT32_MAX) return senti_error(SENTI_ERR_BAD_FILE, "%s: %llu tokens", path, (unsigned long long)n);
+    if (!scores || scores->type != GGUF_VT_ARRAY || scores->v.arr.n != n || scores->v.arr.type != GGUF_VT_F32)
+        return senti_error(SENTI_ERR_BAD_FILE, "%s: key 'tokenizer.ggml.scores' must be %llu f32 values", path,
+                           (unsigned long long)n);
+    if (types && (types->type != GGUF_VT_ARRAY || types->v.arr.n != n || types->v.arr.items ||
+                  !gguf_vtype_size(types->v.arr.type)))
+        return senti_error(SENTI_ERR_BAD_FILE, "%s: key 'tokenizer.ggml.token_type' must be %llu integers", path,
+                           (unsigned long long)n);
+    spm sp = {.model_type = 2, .unk_id = 0, .add_dummy_prefix = true};
+    if (!(sp.pieces = senti_malloc((size_t)n * sizeof *sp.pieces)))
+        return senti_error(SENTI_ERR_NO_MEMORY, "%s: out of memory", path);
+    sp.n = sp.cap = (size_t)n;
+    for (uint64_t i = 0; i < n; i++) {
+        const int64_t ty = types ? arr_int(types, i) : 1;
+        sp.pieces[i] = (spm_piece){toks->v.arr.items[i].v.str.s, (size_t)toks->v.arr.items[i].v.str.len,
+                                   (float)gguf_arr_get(scores, i).v.f, ty >= 1 && ty <= 6 ? (int)ty : 1};
+        if (ty == 6) sp.byte_fallback = true;
+        if (ty == 2) sp.unk_id = (int32_t)i;
+    }
+    senti_status st = tok_spm_build(t, path, &sp);
+    senti_mfree(sp.pieces);
+    const gguf_value *ab = gguf_file_find_kv(f, "tokenizer.ggml.add_bos_token");
+    if (st == SENTI_OK && ab && ab->type == GGUF_VT_BOOL && !ab->v.b) { /* no "<s>" template */
+        tok_post_free(t->post);
+        senti_mfree(t->post);
+        t->post = NULL;
+    }
+    return st;
+}
+
 senti_status tok_load_gguf(senti_tokenizer *t, const char *path) {
     gguf_file *f = gguf_file_load(path);
     if (!f) return SENTI_ERR_BAD_FILE; /* message set by the reader */
@@ -234,9 +282,10 @@ senti_status tok_load_gguf(senti_tokenizer *t, const char *path) {
     } else if ((v = str_kv(f, "tokenizer.ggml.model"))) {
         if (strcmp(v->v.str.s, "bert") == 0) st = ggml_bert(t, f, path);
         else if (strcmp(v->v.str.s, "gpt2") == 0) st = ggml_gpt2(t, f, path);
+        else if (strcmp(v->v.str.s, "llama") == 0) st = ggml_llama(t, f, path);
         else
-            st = senti_error(SENTI_ERR_UNSUPPORTED, "%s: tokenizer.ggml.model '%s' is not supported (bert, gpt2, or an "
-                             "embedded tokenizer.huggingface.json)", path, v->v.str.s);
+            st = senti_error(SENTI_ERR_UNSUPPORTED, "%s: tokenizer.ggml.model '%s' is not supported (bert, gpt2, llama, "
+                             "or an embedded tokenizer.huggingface.json)", path, v->v.str.s);
     } else {
         st = senti_error(SENTI_ERR_BAD_FILE, "%s: no tokenizer in the file (tokenizer.huggingface.json, "
                          "tokenizer.ggml.model)", path);

@@ -62,16 +62,6 @@ static bool pb_field(pb *b, uint32_t *num, int *wt, uint64_t *val, pb *sub) {
     }
 }
 
-typedef struct spm_piece { const char *s; size_t len; float score; int type; } spm_piece;
-
-typedef struct spm {
-    spm_piece *pieces; size_t n, cap;
-    int model_type;  /* 1 unigram, 2 bpe */
-    int32_t unk_id;
-    bool byte_fallback, add_dummy_prefix;
-    const unsigned char *charsmap; size_t charsmap_len;
-} spm;
-
 static senti_status parse(const char *path, const unsigned char *data, size_t n, spm *m) {
     pb b = {data, data + n}, sub;
     uint32_t num;
@@ -180,7 +170,15 @@ senti_status tok_load_spm(senti_tokenizer *t, const char *path) {
         senti_mfree(data);
         return tok_load_tiktoken(t, path);
     }
-    if ((st = parse(path, (const unsigned char *)data, n, &sp))) goto done;
+    if ((st = parse(path, (const unsigned char *)data, n, &sp)) == SENTI_OK) st = tok_spm_build(t, path, &sp);
+    senti_mfree(sp.pieces);
+    senti_mfree(data);
+    return st;
+}
+
+senti_status tok_spm_build(senti_tokenizer *t, const char *path, const spm *psp) {
+    const spm sp = *psp;
+    senti_status st = SENTI_OK;
     tok_model *m = &t->model;
     m->type = sp.model_type == 2 ? TOK_MODEL_BPE : TOK_MODEL_UNIGRAM;
     bool llama = sp.model_type == 2 && sp.byte_fallback;
@@ -289,7 +287,5 @@ senti_status tok_load_spm(senti_tokenizer *t, const char *path) {
 oom:
     st = senti_error(SENTI_ERR_NO_MEMORY, "%s: out of memory", path);
 done:
-    senti_mfree(sp.pieces);
-    senti_mfree(data);
     return st;
 }

@@ -341,6 +341,18 @@ senti_status tok_load_json_text(senti_tokenizer *t, const char *name, const char
 senti_status tok_load_gguf(senti_tokenizer *t, const char *path);
 bool tok_is_gguf(const char *path);
 senti_status tok_load_spm(senti_tokenizer *t, const char *path);
+/* A SentencePiece model's pieces and settings: parsed from a .model file, or
+ * (tok_gguf.c) from a llama.cpp "llama" vocabulary's tokens, scores and types. */
+typedef struct spm_piece { const char *s; size_t len; float score; int type; } spm_piece;
+typedef struct spm {
+    spm_piece *pieces; size_t n, cap;
+    int model_type;  /* 1 unigram, 2 bpe */
+    int32_t unk_id;
+    bool byte_fallback, add_dummy_prefix;
+    const unsigned char *charsmap; size_t charsmap_len;
+} spm;
+/* The pipeline transformers' converters build from sp (tok_spm.c); path names it in messages. */
+senti_status tok_spm_build(senti_tokenizer *t, const char *path, const spm *sp);
 senti_status tok_load_tiktoken(senti_tokenizer *t, const char *path);
 bool tok_is_tiktoken(const char *data, size_t n); /* "base64 rank" lines? */
 senti_status tok_added_build(senti_tokenizer *t);
