@@ -58,14 +58,7 @@ typedef struct dec_hparams {
     int64_t orig_max;  /* original_max_position_embeddings (llama3) */
 } dec_hparams;
 
-/* A weight as the graph sees it. */
-typedef struct dec_w {
-    const void *data;  /* into the mapping or own */
-    void *own;         /* converted copy, or NULL */
-    senti_type type;
-    int ndim;
-    int64_t shape[2];
-} dec_w;
+typedef model_w dec_w;
 
 /* One block. Checkpoint names after "model.layers.N." (LLaMA family) /
  * "transformer.h.N." (GPT-2); H hidden, Q = heads*D, KV = kv_heads*D, I inter. */
@@ -104,10 +97,6 @@ struct lm_cache {
         if ((st = (x)) != SENTI_OK) goto fail;                                                                         \
     } while (0)
 
-static void free_w(dec_w *w) {
-    senti_mfree(w->own);
-    w->own = NULL;
-}
 
 static senti_status oom(const senti_model *m, const char *what) {
     return senti_error(SENTI_ERR_NO_MEMORY, "%s: out of memory loading %s", m->dir, what);
@@ -448,11 +437,11 @@ static senti_status llama3_factors(const senti_model *m, dec_model *d) {
 static void dec_free(void *impl) {
     dec_model *d = impl;
     if (!d) return;
-    free_w(&d->tok_emb), free_w(&d->pos_emb), free_w(&d->norm_w), free_w(&d->norm_b), free_w(&d->lm_head);
-    free_w(&d->freq_factors);
+    model_w *top[] = {&d->tok_emb, &d->pos_emb, &d->norm_w, &d->norm_b, &d->lm_head, &d->freq_factors};
+    for (size_t i = 0; i < sizeof top / sizeof top[0]; i++) model_w_free(top[i]);
     for (int64_t l = 0; d->layer && l < d->hp.layers; l++) {
         dec_w *f = (dec_w *)&d->layer[l];
-        for (size_t i = 0; i < sizeof(dec_layer) / sizeof(dec_w); i++) free_w(&f[i]);
+        for (size_t i = 0; i < sizeof(dec_layer) / sizeof(dec_w); i++) model_w_free(&f[i]);
     }
     senti_mfree(d->layer);
     senti_mfree(d->swa);
@@ -655,14 +644,7 @@ fail:
 
 /* ---- graph --------------------------------------------------------------------------- */
 
-static senti_tensor *W(senti_graph *g, const dec_w *w) {
-    if (!w->data) return NULL;
-    senti_tensor *t = graph_new_tensor(g, w->type, w->ndim, w->shape);
-    if (!t) return NULL;
-    t->data = (void *)w->data;
-    t->flags = SENTI_TFLAG_WEIGHT;
-    return t;
-}
+#define W model_w_leaf
 
 /* x [.., in] · W^T (+ b) -> [.., out] */
 static senti_tensor *linear(senti_graph *g, senti_tensor *x, const dec_w *w, const dec_w *b) {

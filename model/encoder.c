@@ -35,15 +35,7 @@ typedef struct enc_hparams {
     enc_act act;        /* hidden_act [activation] */
 } enc_hparams;
 
-/* A weight as the graph sees it, outermost dim first: f32, or for linear
- * weights possibly f16 / bf16 / quantized ([out, in] rows of blocks). */
-typedef struct enc_w {
-    const void *data;  /* into the mapping or own */
-    void *own;         /* converted copy, or NULL */
-    senti_type type;
-    int ndim;
-    int64_t shape[2];
-} enc_w;
+typedef model_w enc_w;
 
 /* One encoder layer. Checkpoint names after "encoder.layer.N." (BERT,
  * RoBERTa) / "transformer.layer.N." (DistilBERT); H = hidden, I = inter. */
@@ -132,7 +124,6 @@ static senti_status load_w(const enc_loader *ld, bool base, bool linear, enc_w *
     return SENTI_OK;
 }
 
-
 static senti_status parse_act(const cfg_file *c, const char *key, const char *def, enc_act *out) {
     const char *s;
     senti_status st = cfg_opt_str(c, key, def, &s);
@@ -213,16 +204,15 @@ fail:
     return st;
 }
 
-static void free_w(enc_w *w) { senti_mfree(w->own); }
-
 static void enc_free(void *impl) {
     enc_model *e = impl;
     if (!e) return;
-    free_w(&e->tok_emb), free_w(&e->pos_emb), free_w(&e->type_emb), free_w(&e->emb_ln_w), free_w(&e->emb_ln_b);
-    free_w(&e->head_w), free_w(&e->head_b), free_w(&e->out_w), free_w(&e->out_b);
+    model_w *top[] = {&e->tok_emb, &e->pos_emb, &e->type_emb, &e->emb_ln_w, &e->emb_ln_b,
+                      &e->head_w,  &e->head_b,  &e->out_w,    &e->out_b};
+    for (size_t i = 0; i < sizeof top / sizeof top[0]; i++) model_w_free(top[i]);
     for (int64_t l = 0; e->layer && l < e->hp.layers; l++) {
         enc_w *f = (enc_w *)&e->layer[l];
-        for (size_t i = 0; i < sizeof(enc_layer) / sizeof(enc_w); i++) free_w(&f[i]);
+        for (size_t i = 0; i < sizeof(enc_layer) / sizeof(enc_w); i++) model_w_free(&f[i]);
     }
     senti_mfree(e->layer);
     senti_mfree(e);
@@ -319,13 +309,7 @@ fail:
 
 /* ---- graph ------------------------------------------------------------------------- */
 
-static senti_tensor *W(senti_graph *g, const enc_w *w) {
-    senti_tensor *t = graph_new_tensor(g, w->type, w->ndim, w->shape);
-    if (!t) return NULL;
-    t->data = (void *)w->data;
-    t->flags = SENTI_TFLAG_WEIGHT;
-    return t;
-}
+#define W model_w_leaf
 
 /* x [.., in] · W^T + b -> [.., out] */
 static senti_tensor *linear(senti_graph *g, senti_tensor *x, const enc_w *w, const enc_w *b) {

@@ -44,6 +44,33 @@ typedef struct st_tensor {
 /* The float types plus every block-quantized type (a GGUF file's weights). */
 #define ST_WEIGHT_TYPES (ST_FLOAT_TYPES | (ST_TYPE_BIT(SENTI_TYPE_COUNT) - ST_TYPE_BIT(SENTI_TYPE_Q8_0)))
 
+/* A weight as a family's graph sees it, outermost dim first: f32, or for
+ * linear weights f16 / bf16 / quantized ([out, in] rows of blocks). data
+ * points into the mapping or at own (a converted copy, or NULL). */
+typedef struct model_w {
+    const void *data;
+    void *own;
+    senti_type type;
+    int ndim;
+    int64_t shape[2];
+} model_w;
+
+static inline void model_w_free(model_w *w) {
+    senti_mfree(w->own);
+    w->own = NULL;
+}
+
+/* A weight leaf of g over w's data; NULL when w has none (an absent bias) or
+ * on failure (the graph records it). */
+static inline senti_tensor *model_w_leaf(senti_graph *g, const model_w *w) {
+    if (!w->data) return NULL;
+    senti_tensor *t = graph_new_tensor(g, w->type, w->ndim, w->shape);
+    if (!t) return NULL;
+    t->data = (void *)w->data;
+    t->flags = SENTI_TFLAG_WEIGHT;
+    return t;
+}
+
 /* The type a linear weight [N, K] stored as `stored` runs in: the load
  * option `opt` when given (not SENTI_TYPE_COUNT), else as stored when
  * block-quantized (or f16 / bf16 with keep_half), else f32; f32 too for
