@@ -15,15 +15,12 @@
 
 #include "senti.h"
 #include "tasks/tasks.h"
+#include "testutil.h"
 
 static char th_root[2048];
 
 /* th_root = the repository (from this header's path). */
-__attribute__((unused)) static void th_init_root(void) {
-    const char *f = __FILE__, *e = strstr(f, "/tests/task_helpers.h");
-    if (e && e - f < 2000) snprintf(th_root, sizeof th_root, "%.*s", (int)(e - f), f);
-    else snprintf(th_root, sizeof th_root, ".");
-}
+__attribute__((unused)) static void th_init_root(void) { test_repo_root(__FILE__, th_root, sizeof th_root); }
 
 /* The real tokenizer.json of name in ../shared/assets/tokenizers into path;
  * false (with a note) when absent. */

@@ -16,7 +16,6 @@
  *   the tokenizer fixtures' cases.
  * - Bad input is refused with messages naming the culprit. */
 #include <check.h>
-#include <dirent.h>
 #include <ftw.h>
 #include <jansson.h>
 #include <math.h>
@@ -37,25 +36,12 @@ static char g_names[MAX_FIX][300];
 static int g_n;
 static char g_tmp[256];
 
-static void init_paths(void) {
-    const char *f = __FILE__;
-    const char *e = strstr(f, "/tests/test_convert.c");
-    if (e && e - f < 2000) snprintf(g_root, sizeof g_root, "%.*s", (int)(e - f), f);
-    else snprintf(g_root, sizeof g_root, ".");
-}
-
-static int cmp_name(const void *a, const void *b) { return strcmp(a, b); }
+static void init_paths(void) { test_repo_root(__FILE__, g_root, sizeof g_root); }
 
 static void list_fixtures(void) {
     char p[2300];
     snprintf(p, sizeof p, "%s/tests/fixtures/encoders", g_root);
-    DIR *d = opendir(p);
-    if (!d) return;
-    struct dirent *de;
-    while ((de = readdir(d)) && g_n < MAX_FIX - 1)
-        if (de->d_name[0] != '.') snprintf(g_names[g_n++], sizeof g_names[0], "encoders/%s", de->d_name);
-    closedir(d);
-    qsort(g_names, (size_t)g_n, sizeof g_names[0], cmp_name);
+    g_n = test_list_dir(p, "encoders/", g_names[0], MAX_FIX - 1, sizeof g_names[0]);
     /* hidden 64: every linear weight quantizable */
     snprintf(g_names[g_n++], sizeof g_names[0], "gguf/bert-seq-h64");
 }

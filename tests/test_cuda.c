@@ -29,6 +29,7 @@
 #include "cpu/cpu.h"
 #include "kernels/backend.h"
 #include "senti.h"
+#include "testutil.h"
 #ifdef SENTI_HAVE_CUDA
 #include "cuda/cuda.h"
 #endif
@@ -585,20 +586,11 @@ START_TEST(test_golden_half) {
 }
 END_TEST
 
-#include <dirent.h>
-static int cmp_name(const void *a, const void *b) { return strcmp(a, b); }
 static void list_fixtures(void) {
-    const char *f = __FILE__, *e = strstr(f, "/tests/test_cuda.c");
-    snprintf(g_root, sizeof g_root, "%.*s", e ? (int)(e - f) : 1, e ? f : ".");
+    test_repo_root(__FILE__, g_root, sizeof g_root);
     char p[2200];
     snprintf(p, sizeof p, "%s/tests/fixtures/encoders", g_root);
-    DIR *d = opendir(p);
-    if (!d) return;
-    struct dirent *de;
-    while ((de = readdir(d)) && g_nfix < MAX_FIX)
-        if (de->d_name[0] != '.') snprintf(g_names[g_nfix++], sizeof g_names[0], "%s", de->d_name);
-    closedir(d);
-    qsort(g_names, (size_t)g_nfix, sizeof g_names[0], cmp_name);
+    g_nfix = test_list_dir(p, "", g_names[0], MAX_FIX, sizeof g_names[0]);
 }
 
 int main(void) {

@@ -14,7 +14,6 @@
  *  - weight types: bf16 / q8_0 / q4_0 runs stay within measured bounds of f32;
  *  - senti_model_forward on a right-padded batch gives the prefill logits. */
 #include <check.h>
-#include <dirent.h>
 #include <jansson.h>
 #include <math.h>
 #include <stdio.h>
@@ -31,25 +30,12 @@ static char g_root[2048];
 static char g_names[MAX_FIX][256];
 static int g_n;
 
-static void init_paths(void) {
-    const char *f = __FILE__;
-    const char *e = strstr(f, "/tests/test_decoders.c");
-    if (e && e - f < 2000) snprintf(g_root, sizeof g_root, "%.*s", (int)(e - f), f);
-    else snprintf(g_root, sizeof g_root, ".");
-}
-
-static int cmp_name(const void *a, const void *b) { return strcmp(a, b); }
+static void init_paths(void) { test_repo_root(__FILE__, g_root, sizeof g_root); }
 
 static void list_fixtures(void) {
     char p[2300];
     snprintf(p, sizeof p, "%s/tests/fixtures/decoders", g_root);
-    DIR *d = opendir(p);
-    if (!d) return;
-    struct dirent *de;
-    while ((de = readdir(d)) && g_n < MAX_FIX)
-        if (de->d_name[0] != '.') snprintf(g_names[g_n++], sizeof g_names[0], "%s", de->d_name);
-    closedir(d);
-    qsort(g_names, (size_t)g_n, sizeof g_names[0], cmp_name);
+    g_n = test_list_dir(p, "", g_names[0], MAX_FIX, sizeof g_names[0]);
 }
 
 static void fixture_dir(char *buf, size_t n, const char *name) {

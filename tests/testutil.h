@@ -5,11 +5,13 @@
  *    counts blocks not yet freed, so a sweep can assert that every failure
  *    path releases everything;
  *  - assert_msg_has: the last error message contains each given string;
- *  - test_rm_tree: remove a temporary directory and everything below it. */
+ *  - test_rm_tree: remove a temporary directory and everything below it;
+ *  - test_repo_root / test_list_dir: where the fixtures are, and which. */
 #ifndef SENTI_TESTUTIL_H
 #define SENTI_TESTUTIL_H
 
 #include <check.h>
+#include <dirent.h>
 #include <ftw.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -52,5 +54,32 @@ static int test_rm_entry(const char *p, const struct stat *sb, int flag, struct 
     return remove(p);
 }
 __attribute__((unused)) static void test_rm_tree(const char *dir) { nftw(dir, test_rm_entry, 16, FTW_DEPTH | FTW_PHYS); }
+
+/* The repository root from a test's source path (pass __FILE__: it ends in
+ * "/tests/NAME.c"), into buf; "." when the path says nothing. */
+__attribute__((unused)) static void test_repo_root(const char *file, char *buf, size_t n) {
+    const char *e = NULL;
+    for (const char *p = strstr(file, "/tests/"); p; p = strstr(p + 1, "/tests/")) e = p;
+    if (e && (size_t)(e - file) < n) snprintf(buf, n, "%.*s", (int)(e - file), file);
+    else snprintf(buf, n, ".");
+}
+
+static int test_cmp_name(const void *a, const void *b) { return strcmp(a, b); }
+
+/* The entries of dir (hidden ones skipped), each as prefix + name, sorted,
+ * into names: an array of rows of `width` bytes, at most max rows. Returns
+ * the count (0 when dir cannot be read). */
+__attribute__((unused)) static int test_list_dir(const char *dir, const char *prefix, char *names, int max,
+                                                 size_t width) {
+    DIR *d = opendir(dir);
+    if (!d) return 0;
+    int n = 0;
+    struct dirent *de;
+    while ((de = readdir(d)) && n < max)
+        if (de->d_name[0] != '.') snprintf(names + (size_t)n++ * width, width, "%s%s", prefix, de->d_name);
+    closedir(d);
+    qsort(names, (size_t)n, width, test_cmp_name);
+    return n;
+}
 
 #endif
