@@ -1,5 +1,6 @@
 /* types.c — element types: names, block sizes, f16/bf16 conversion and the
  * reference q8_0 / q4_0 (de)quantizers with GGUF's block layouts. */
+#include <float.h>
 #include <math.h>
 
 #include "core.h"
@@ -89,7 +90,16 @@ void senti_quantize_row_q8_0(const float *x, senti_block_q8_0 *y, int64_t n) {
     for (int64_t b = 0; b < n / SENTI_QK; b++) {
         const float *xb = x + b * SENTI_QK;
         float amax = 0.0f;
-        for (int j = 0; j < SENTI_QK; j++) amax = fmaxf(amax, fabsf(xb[j]));
+        bool finite = true;
+        for (int j = 0; j < SENTI_QK; j++) {
+            amax = fmaxf(amax, fabsf(xb[j]));
+            finite = finite && fabsf(xb[j]) <= FLT_MAX;
+        }
+        if (!finite) { /* NaN / inf: the block's scale is NaN, so every product with it is */
+            y[b].d = 0x7e00;
+            memset(y[b].qs, 0, sizeof y[b].qs);
+            continue;
+        }
         const float d = amax / 127.0f;
         const float id = d != 0.0f ? 1.0f / d : 0.0f;
         y[b].d = senti_f32_to_f16(d);
@@ -101,11 +111,18 @@ void senti_quantize_row_q4_0(const float *x, senti_block_q4_0 *y, int64_t n) {
     for (int64_t b = 0; b < n / SENTI_QK; b++) {
         const float *xb = x + b * SENTI_QK;
         float amax = 0.0f, max = 0.0f; /* max keeps the sign of the largest |x| */
+        bool finite = true;
         for (int j = 0; j < SENTI_QK; j++) {
+            finite = finite && fabsf(xb[j]) <= FLT_MAX;
             if (fabsf(xb[j]) > amax) {
                 amax = fabsf(xb[j]);
                 max = xb[j];
             }
+        }
+        if (!finite) { /* as q8_0: a NaN scale */
+            y[b].d = 0x7e00;
+            memset(y[b].qs, 0x88, sizeof y[b].qs);
+            continue;
         }
         const float d = max / -8.0f;
         const float id = d != 0.0f ? 1.0f / d : 0.0f;

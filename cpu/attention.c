@@ -126,7 +126,7 @@ static void att_block(const cpu_vec_ops *ops, const att_args *a, att_scratch *sc
             int64_t vis = n_visible(a, i0 + r) - j0;
             for (int64_t j = vis < 0 ? 0 : vis; j < nk; j++) s[j] = -INFINITY;
             float mx = ops->max(s, nk), mold = sc->m[r];
-            float mnew = mx > mold ? mx : mold;
+            float mnew = mx > mold || mx != mx ? mx : mold; /* NaN sticks */
             if (mnew == -INFINITY) { /* nothing visible yet: contributes nothing */
                 for (int64_t j = 0; j < nk; j++) s[j] = 0.0f;
                 continue;
@@ -142,7 +142,7 @@ static void att_block(const cpu_vec_ops *ops, const att_args *a, att_scratch *sc
     for (int64_t r = 0; r < nq; r++) {
         float *out = (float *)a->dst->data + (((b * a->Tq) + i0 + r) * a->Hq + h) * Dv;
         float l = sc->l[r];
-        if (l > 0.0f)
+        if (l > 0.0f || l != l) /* NaN scores give NaN, as the reference */
             ops->muls(out, sc->o + r * dvp, 1.0f / l, Dv);
         else
             for (int64_t c = 0; c < Dv; c++) out[c] = 0.0f;

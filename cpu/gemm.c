@@ -334,6 +334,7 @@ void cpu_gemm_f(const cpu_ctx *ctx, int64_t M, int64_t N, int64_t K, const float
 
 typedef struct cpu_wpack {
     const void *src;
+    int simd; /* the level whose panel width it was packed for */
     senti_type bt;
     int64_t N, K;
     size_t ldb;
@@ -378,7 +379,9 @@ const cpu_gemm_b *cpu_gemm_prepack(cpu_ctx *ctx, senti_type bt, const void *B, s
         return NULL;
     cpu_wpack *c = ctx->wcache;
     for (int i = 0; i < ctx->n_wcache; i++)
-        if (c[i].src == B && c[i].bt == bt && c[i].N == N && c[i].K == K && c[i].ldb == ldb) return &c[i].packed;
+        if (c[i].src == B && c[i].simd == (int)ctx->simd && c[i].bt == bt && c[i].N == N && c[i].K == K &&
+            c[i].ldb == ldb)
+            return &c[i].packed;
     if (ctx->n_wcache == ctx->cap_wcache) {
         const int cap = ctx->cap_wcache ? 2 * ctx->cap_wcache : 64;
         cpu_wpack *n = senti_calloc((size_t)cap, sizeof *n);
@@ -403,7 +406,7 @@ const cpu_gemm_b *cpu_gemm_prepack(cpu_ctx *ctx, senti_type bt, const void *B, s
     prepack_par pp = {B, ldb, N, K, nr, esz, pan_bytes, mem, np, 0};
     cpu_pool_run(ctx->pool, n_threads(ctx), prepack_task, &pp);
     cpu_wpack *w = &c[ctx->n_wcache++];
-    *w = (cpu_wpack){B, bt, N, K, ldb, {mem, pan_bytes, bt, bt, NULL, 0, true}, mem};
+    *w = (cpu_wpack){B, (int)ctx->simd, bt, N, K, ldb, {mem, pan_bytes, bt, bt, NULL, 0, true}, mem};
     ctx->wcache_bytes += total;
     return &w->packed;
 }

@@ -119,7 +119,7 @@ static double f_gelu_tanh(double x, const senti_tensor *dst) {
     return 0.5 * x * (1.0 + tanh(sqrt_2_over_pi * (x + 0.044715 * x * x * x)));
 }
 static double f_silu(double x, const senti_tensor *dst) { return x / (1.0 + exp(-x)); }
-static double f_relu(double x, const senti_tensor *dst) { return x > 0.0 ? x : 0.0; }
+static double f_relu(double x, const senti_tensor *dst) { return x > 0.0 || x != x ? x : 0.0; }
 static double f_tanh(double x, const senti_tensor *dst) { return tanh(x); }
 
 static senti_status ref_scale(senti_tensor *dst) { return unary(dst, f_scale); }
@@ -220,8 +220,8 @@ static senti_status ref_rms_norm(senti_tensor *dst) {
 /* In place over s[0..n): s = softmax(s); a row that is all -inf becomes zeros. */
 static void softmax_row(double *s, int64_t n) {
     double max = -INFINITY;
-    for (int64_t j = 0; j < n; j++) max = s[j] > max ? s[j] : max;
-    if (max == -INFINITY) {
+    for (int64_t j = 0; j < n; j++) max = s[j] > max || s[j] != s[j] ? s[j] : max; /* NaN sticks */
+    if (max == -INFINITY) { /* every entry masked out: zeros (NaN inputs give NaN) */
         for (int64_t j = 0; j < n; j++) s[j] = 0.0;
         return;
     }

@@ -1752,6 +1752,122 @@ START_TEST(test_harness) {
 }
 END_TEST
 
+/* ---- non-finite values ------------------------------------------------------
+ * NaN and inf in, the same NaN and inf out on every SIMD level as in the
+ * reference: no clamp, max or quantizer may turn them into numbers. Every
+ * output element's class (NaN, +inf, -inf, finite) must equal the
+ * reference's. */
+
+static int fclass(float x) { return isnan(x) ? 1 : isinf(x) ? (x > 0 ? 2 : 3) : 0; }
+
+static void run_nonfinite(tc *c, senti_tensor *out) {
+    senti_graph *g = c->g;
+    if (!out || g->status != SENTI_OK) {
+        tc_fail(c, "graph construction failed: %s", g->err);
+        return;
+    }
+    const int n = g->n_nodes;
+    const int64_t ne = senti_nelements(out);
+    float *ref = malloc((size_t)(ne + 1) * 4);
+    void **bufs = calloc((size_t)n, sizeof *bufs);
+    for (int i = 0; i < n; i++)
+        if (!senti_op_is_view(g->nodes[i]->op)) bufs[i] = calloc(1, dense_bytes(g->nodes[i]) + 64);
+    cpu_ctx *ctx = cpu_backend_ctx(g_cpu);
+    const cpu_simd simd0 = ctx->simd;
+    for (int s = -1; s <= (int)g_simd_max; s++) { /* -1: the reference */
+        senti_backend *be = s < 0 ? g_ref : g_cpu;
+        if (s >= 0) ctx->simd = (cpu_simd)s;
+        for (int i = 0; i < n; i++) {
+            senti_tensor *t = g->nodes[i];
+            t->data = senti_op_is_view(t->op) ? (char *)t->view_src->data + t->view_offs : bufs[i];
+        }
+        senti_status st = SENTI_OK;
+        for (int i = 0; i < n && st == SENTI_OK; i++)
+            if (!senti_op_is_view(g->nodes[i]->op)) st = be->iface->compute(be, g, i, i + 1);
+        const char *who = s < 0 ? "ref" : cpu_simd_name((cpu_simd)s);
+        if (st != SENTI_OK) {
+            tc_fail(c, "%s: %s", who, senti_last_error());
+            break;
+        }
+        const float *got = out->data;
+        if (s < 0) {
+            memcpy(ref, got, (size_t)ne * 4);
+            int64_t nan = 0;
+            for (int64_t k = 0; k < ne; k++) nan += isnan(ref[k]);
+            if (nan == 0) tc_fail(c, "test bug: the reference output holds no NaN");
+            continue;
+        }
+        /* activations quantized to q8_0 cannot hold an inf: the block turns NaN */
+        const bool qa = out->op == SENTI_OP_MATMUL && senti_type_is_quant(out->src[1]->type);
+        for (int64_t k = 0; k < ne; k++)
+            if (fclass(got[k]) != fclass(ref[k]) && !(qa && isinf(ref[k]) && isnan(got[k]))) {
+                tc_fail(c, "cpu simd=%s: element %lld is %g, the reference %g", who, (long long)k, got[k], ref[k]);
+                break;
+            }
+    }
+    ctx->simd = simd0;
+    for (int i = 0; i < n; i++) free(bufs[i]);
+    free(bufs);
+    free(ref);
+}
+
+/* Poison element k of a leaf (f32) with v. */
+static void poke(senti_tensor *t, int64_t k, float v) { ((float *)t->data)[k] = v; }
+
+START_TEST(test_nonfinite) {
+    TEST_BEGIN();
+    static const char *names[] = {"gelu", "gelu_tanh", "silu", "relu", "tanh"};
+    senti_tensor *(*const fns[])(senti_graph *, senti_tensor *) = {op_gelu, op_gelu_tanh, op_silu, op_relu, op_tanh};
+    const int64_t sh[2] = {3, 37};
+    for (int f = 0; f < 5; f++) {
+        tc c;
+        tc_begin(&c, "nonfinite %s", names[f]);
+        senti_tensor *x = leaf(&c, F32, 2, sh, -20, 20);
+        poke(x, 0, NAN), poke(x, 17, NAN), poke(x, 36, NAN), poke(x, 40, -NAN), poke(x, 5, INFINITY);
+        poke(x, 6, -INFINITY);
+        run_nonfinite(&c, fns[f](c.g, x));
+        tc_end(&c);
+    }
+    for (int kind = 0; kind < 3; kind++) { /* softmax (a NaN row, an all-NaN row), layer norm, rms norm */
+        tc c;
+        tc_begin(&c, "nonfinite %s", kind == 0 ? "softmax" : kind == 1 ? "layer_norm" : "rms_norm");
+        const int64_t s4[2] = {4, 70}, D = 70;
+        senti_tensor *x = leaf(&c, F32, 2, s4, -3, 3);
+        poke(x, 3, NAN), poke(x, 70 + 69, NAN);
+        for (int64_t k = 140; k < 210; k++) poke(x, k, NAN);
+        senti_tensor *w = leaf(&c, F32, 1, &D, 0.5, 1.5);
+        senti_tensor *o = kind == 0 ? op_softmax(c.g, x, NULL, 1.0f)
+                          : kind == 1 ? op_layer_norm(c.g, x, w, NULL, 1e-5f)
+                                      : op_rms_norm(c.g, x, w, 1e-5f);
+        run_nonfinite(&c, o);
+        tc_end(&c);
+    }
+    { /* attention: a NaN in one query row and in one key */
+        tc c;
+        tc_begin(&c, "nonfinite attention");
+        const int64_t qs[4] = {2, 9, 2, 16}, ks[4] = {2, 9, 2, 16};
+        senti_tensor *q = leaf(&c, F32, 4, qs, -1, 1), *k = leaf(&c, F32, 4, ks, -1, 1), *v = leaf(&c, F32, 4, ks, -1, 1);
+        poke(q, 16 * 3, NAN);          /* batch 0, query 1, head 1 */
+        poke(k, 9 * 2 * 16 + 40, NAN); /* batch 1, key 1 */
+        run_nonfinite(&c, op_attention(c.g, q, k, v, NULL, 0.25f, false));
+        tc_end(&c);
+    }
+    static const senti_type wts[] = {F32, F16, BF16, Q8, Q4};
+    for (size_t t = 0; t < sizeof wts / sizeof wts[0]; t++)
+        for (int M = 1; M <= 40; M += 39) { /* a NaN and an inf in rows of A */
+            tc c;
+            tc_begin(&c, "nonfinite matmul %s M=%d", senti_type_name(wts[t]), M);
+            const int64_t as[2] = {M, 96}, bs[2] = {50, 96};
+            senti_tensor *a = leaf(&c, F32, 2, as, -1, 1), *b = leaf(&c, wts[t], 2, bs, -1, 1);
+            poke(a, 5, NAN);
+            if (M > 1) poke(a, 96 * 7 + 70, INFINITY);
+            run_nonfinite(&c, op_matmul(c.g, a, b, false, true));
+            tc_end(&c);
+        }
+    TEST_END();
+}
+END_TEST
+
 /* ---- main ------------------------------------------------------------------- */
 
 static Suite *ops_suite(void) {
@@ -1782,6 +1898,7 @@ static Suite *ops_suite(void) {
         {"errors", test_constructor_errors},
         {"exec", test_exec},
         {"harness", test_harness},
+        {"nonfinite", test_nonfinite},
     };
     for (size_t i = 0; i < sizeof tests / sizeof tests[0]; i++) {
         TCase *tc_ = tcase_create(tests[i].name);
