@@ -374,8 +374,9 @@ static void prepack_task(void *arg, int ith, int nth) {
 }
 
 const cpu_gemm_b *cpu_gemm_prepack(cpu_ctx *ctx, senti_type bt, const void *B, size_t ldb, int64_t N, int64_t K) {
-    if (!ctx->prepack || !(bt == SENTI_TYPE_F32 || bt == SENTI_TYPE_F16 || bt == SENTI_TYPE_BF16) ||
-        !cpu_gemm_takes(ctx, bt) || N <= 0 || K <= 0)
+    const bool quant = bt == SENTI_TYPE_Q8_0 || bt == SENTI_TYPE_Q4_0;
+    if (!ctx->prepack || N <= 0 || K <= 0 ||
+        !(quant || ((bt == SENTI_TYPE_F32 || bt == SENTI_TYPE_F16 || bt == SENTI_TYPE_BF16) && cpu_gemm_takes(ctx, bt))))
         return NULL;
     cpu_wpack *c = ctx->wcache;
     for (int i = 0; i < ctx->n_wcache; i++)
@@ -395,18 +396,23 @@ const cpu_gemm_b *cpu_gemm_prepack(cpu_ctx *ctx, senti_type bt, const void *B, s
     const int nr = isa.nr;
     const size_t esz = bt == SENTI_TYPE_F32 ? 4 : 2;
     const int64_t np = (N + nr - 1) / nr;
-    const size_t pan_bytes = align_up((size_t)K * (size_t)nr * esz);
-    size_t total;
-    if (!senti_mul_ok(pan_bytes, (size_t)np, &total)) return NULL;
+    size_t pan_bytes = align_up((size_t)K * (size_t)nr * esz), pan_wbytes = 0, total;
+    if (quant) total = cpu_qgemm_pack_size(ctx, bt, N, K, &pan_bytes, &pan_wbytes);
+    else if (!senti_mul_ok(pan_bytes, (size_t)np, &total)) return NULL;
+    if (total == SIZE_MAX) return NULL;
     char *mem = senti_aligned_alloc(total, MM_ALIGN);
     if (!mem) {
         senti_clear_error();
         return NULL;
     }
-    prepack_par pp = {B, ldb, N, K, nr, esz, pan_bytes, mem, np, 0};
-    cpu_pool_run(ctx->pool, n_threads(ctx), prepack_task, &pp);
+    if (quant) {
+        cpu_qgemm_pack(ctx, bt, B, ldb, N, K, mem);
+    } else {
+        prepack_par pp = {B, ldb, N, K, nr, esz, pan_bytes, mem, np, 0};
+        cpu_pool_run(ctx->pool, n_threads(ctx), prepack_task, &pp);
+    }
     cpu_wpack *w = &c[ctx->n_wcache++];
-    *w = (cpu_wpack){B, (int)ctx->simd, bt, N, K, ldb, {mem, pan_bytes, bt, bt, NULL, 0, true}, mem};
+    *w = (cpu_wpack){B, (int)ctx->simd, bt, N, K, ldb, {mem, pan_bytes, pan_wbytes, bt, bt, NULL, 0, true}, mem};
     ctx->wcache_bytes += total;
     return &w->packed;
 }

@@ -28,118 +28,42 @@
 static size_t align_up(size_t x) { return (x + MM_ALIGN - 1) & ~(size_t)(MM_ALIGN - 1); }
 static int n_threads(const cpu_ctx *ctx) { return ctx->n_threads > 0 ? ctx->n_threads : 1; }
 
-/* ---- dot-product paths: bf16 (vdpbf16ps) and q8_0 / q4_0 --------------------------- */
+/* ---- the bf16 dot-product path (vdpbf16ps) ------------------------------------------- */
 
-/* Few rows, quantized weights against q8_0 activations: per block the exact
- * integer dot, scaled by d_a · d_w. */
-static void gemv_q_scalar(int64_t M, int64_t n0, int64_t n1, int64_t K, const senti_block_q8_0 *Aq, senti_type bt,
-                          const void *B, size_t ldb, float *C, int64_t ldc) {
-    const int64_t nb = K / SENTI_QK;
-    for (int64_t n = n0; n < n1; n++) {
-        const char *row = (const char *)B + (size_t)n * ldb;
-        for (int64_t m = 0; m < M; m++) {
-            const senti_block_q8_0 *a = Aq + m * nb;
-            float s = 0;
-            for (int64_t ib = 0; ib < nb; ib++) {
-                int32_t d = 0;
-                float dw;
-                if (bt == SENTI_TYPE_Q8_0) {
-                    const senti_block_q8_0 *w = (const senti_block_q8_0 *)row + ib;
-                    for (int i = 0; i < SENTI_QK; i++) d += (int32_t)a[ib].qs[i] * w->qs[i];
-                    dw = senti_f16_to_f32(w->d);
-                } else {
-                    const senti_block_q4_0 *w = (const senti_block_q4_0 *)row + ib;
-                    for (int i = 0; i < SENTI_QK / 2; i++) {
-                        d += (int32_t)a[ib].qs[i] * ((w->qs[i] & 0x0f) - 8);
-                        d += (int32_t)a[ib].qs[i + SENTI_QK / 2] * ((w->qs[i] >> 4) - 8);
-                    }
-                    dw = senti_f16_to_f32(w->d);
-                }
-                s += (float)d * senti_f16_to_f32(a[ib].d) * dw;
-            }
-            C[m * ldc + n] = s;
-        }
-    }
-}
+static size_t dot_ws_size(int64_t M, int64_t K) { return align_up((size_t)M * (size_t)K * 2); }
 
-typedef enum { DOT_BF16, DOT_QUANT } dot_kind;
-
-static bool use_vnni(const cpu_ctx *ctx) { return ctx->simd >= CPU_SIMD_AVX512 && ctx->feat.avx512_vnni; }
-
-static size_t dot_ws_size(const cpu_ctx *ctx, int64_t M, int64_t K, dot_kind kind) {
-    if (kind == DOT_BF16) return align_up((size_t)M * (size_t)K * 2);
-    return align_up((size_t)M * (size_t)(K / SENTI_QK) * sizeof(senti_block_q8_0)) +
-           align_up((size_t)M * (size_t)(K / SENTI_QK) * 4) +
-           (use_vnni(ctx) ? align_up(cpu_q_prep_size_avx512vnni(M, K)) : 0);
-}
-
-/* A rows to bf16 / q8_0 (rows split over threads), a barrier, then weight rows
- * split over threads in chunks of 16 against passes of about MM_DOT_L2 bytes
- * of A. */
+/* A rows to bf16 (rows split over threads), a barrier, then weight rows split
+ * over threads in chunks of 16 against passes of about MM_DOT_L2 bytes of A. */
 typedef struct dot_par {
     const cpu_ctx *ctx;
-    dot_kind kind;
     int64_t M, N, K, lda, ldc, mb;
     const float *A;
-    senti_type bt;
     const void *B;
     size_t ldb;
     float *C;
     senti_bf16 *Ab;
-    senti_block_q8_0 *Aq;
-    int32_t *Asum;
-    void *Apack;
 } dot_par;
 
 static void dot_task(void *arg, int ith, int nt) {
     const dot_par *d = arg;
-    const cpu_ctx *ctx = d->ctx;
-    const int64_t M = d->M, N = d->N, K = d->K, nb = K / SENTI_QK, chunks = (N + 15) / 16;
+    const int64_t M = d->M, N = d->N, K = d->K, chunks = (N + 15) / 16;
     const int64_t r0 = M * ith / nt, r1 = M * (ith + 1) / nt;
-    if (d->kind == DOT_BF16) {
-        for (int64_t m = r0; m < r1; m++)
-            for (int64_t k = 0; k < K; k++) d->Ab[m * K + k] = senti_f32_to_bf16(d->A[m * d->lda + k]);
-    } else {
-        for (int64_t m = r0; m < r1; m++) {
-            senti_quantize_row_q8_0(d->A + m * d->lda, d->Aq + m * nb, K);
-            for (int64_t ib = 0; ib < nb; ib++) {
-                int32_t sum = 0;
-                for (int i = 0; i < SENTI_QK; i++) sum += d->Aq[m * nb + ib].qs[i];
-                d->Asum[m * nb + ib] = sum;
-            }
-        }
-        if (use_vnni(ctx) && r1 > r0)
-            cpu_q_prep_avx512vnni(r1 - r0, K, d->Aq + r0 * nb, d->Asum + r0 * nb, d->bt,
-                                  (char *)d->Apack + cpu_q_prep_size_avx512vnni(r0, K));
-    }
-    cpu_pool_barrier(ctx->pool, nt);
+    for (int64_t m = r0; m < r1; m++)
+        for (int64_t k = 0; k < K; k++) d->Ab[m * K + k] = senti_f32_to_bf16(d->A[m * d->lda + k]);
+    cpu_pool_barrier(d->ctx->pool, nt);
     int64_t n0 = chunks * ith / nt * 16, n1 = chunks * (ith + 1) / nt * 16;
     if (n1 > N) n1 = N;
     for (int64_t m0 = 0; m0 < M && n0 < n1; m0 += d->mb) {
         const int64_t Mb = M - m0 < d->mb ? M - m0 : d->mb;
-        float *Cm = d->C + m0 * d->ldc;
-        const int32_t *as = d->Asum + m0 * nb;
-        if (d->kind == DOT_BF16)
-            cpu_gemv_bf16_avx512bf16(Mb, n0, n1, K, d->Ab + m0 * K, d->B, d->ldb, Cm, d->ldc);
-        else if (use_vnni(ctx))
-            cpu_gemv_q_avx512vnni(Mb, n0, n1, K, (const char *)d->Apack + cpu_q_prep_size_avx512vnni(m0, K),
-                                  d->Aq + m0 * nb, as, d->bt, d->B, d->ldb, Cm, d->ldc);
-        else if (ctx->simd >= CPU_SIMD_AVX2)
-            cpu_gemv_q_avx2(Mb, n0, n1, K, d->Aq + m0 * nb, as, d->bt, d->B, d->ldb, Cm, d->ldc);
-        else
-            gemv_q_scalar(Mb, n0, n1, K, d->Aq + m0 * nb, d->bt, d->B, d->ldb, Cm, d->ldc);
+        cpu_gemv_bf16_avx512bf16(Mb, n0, n1, K, d->Ab + m0 * K, d->B, d->ldb, d->C + m0 * d->ldc, d->ldc);
     }
 }
 
-static void gemm_dot(const cpu_ctx *ctx, dot_kind kind, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda,
-                     senti_type bt, const void *B, size_t ldb, float *C, int64_t ldc, char *ws) {
-    const int64_t nb = K / SENTI_QK;
+static void gemm_dot(const cpu_ctx *ctx, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, const void *B,
+                     size_t ldb, float *C, int64_t ldc, char *ws) {
     int64_t mb = (int64_t)(MM_DOT_L2 / ((size_t)K * 4 + 1)) & ~(int64_t)3;
     if (mb < 4) mb = 4;
-    dot_par d = {ctx, kind, M, N, K, lda, ldc, mb, A, bt, B, ldb, C, (senti_bf16 *)ws, (senti_block_q8_0 *)ws, NULL,
-                 NULL};
-    d.Asum = (int32_t *)(ws + align_up((size_t)M * (size_t)nb * sizeof(senti_block_q8_0)));
-    d.Apack = (char *)d.Asum + align_up((size_t)M * (size_t)nb * 4);
+    dot_par d = {ctx, M, N, K, lda, ldc, mb, A, B, ldb, C, (senti_bf16 *)ws};
     cpu_pool_run(ctx->pool, n_threads(ctx), dot_task, &d);
 }
 
@@ -194,8 +118,8 @@ static size_t gemm_ws_size(const cpu_ctx *ctx, int64_t M, int64_t N, int64_t K, 
     }
     if (ctx->matmul == CPU_MATMUL_BLAS)
         return pre + (bt == SENTI_TYPE_F32 ? 0 : align_up((size_t)blas_chunk_rows(N, K) * (size_t)K * 4));
-    if (!b->pan && !cpu_gemm_takes(ctx, bt))
-        return pre + dot_ws_size(ctx, M, K, senti_type_is_quant(bt) ? DOT_QUANT : DOT_BF16);
+    if (bt == SENTI_TYPE_Q8_0 || bt == SENTI_TYPE_Q4_0) return pre + cpu_qgemm_ws_size(ctx, M, N, K, bt, b->pan != NULL);
+    if (!b->pan && !cpu_gemm_takes(ctx, bt)) return pre + dot_ws_size(M, K);
     cpu_gemm_b f = *b;
     f.bt = bt;
     return pre + cpu_gemm_ws_size(ctx, M, N, K, &f);
@@ -219,7 +143,8 @@ static void gemm_run(const cpu_ctx *ctx, int64_t M, int64_t N, int64_t K, const 
         return;
     }
     if (b->pan && ctx->matmul == CPU_MATMUL_NATIVE) {
-        cpu_gemm_f(ctx, M, N, K, A, lda, b, C, ldc, ws);
+        if (b->pt == SENTI_TYPE_Q8_0 || b->pt == SENTI_TYPE_Q4_0) cpu_qgemm(ctx, M, N, K, A, lda, b, C, ldc, ws);
+        else cpu_gemm_f(ctx, M, N, K, A, lda, b, C, ldc, ws);
         return;
     }
     cpu_gemm_b r = *b;
@@ -233,15 +158,16 @@ static void gemm_run(const cpu_ctx *ctx, int64_t M, int64_t N, int64_t K, const 
     }
     if (ctx->matmul == CPU_MATMUL_BLAS)
         gemm_blas(ctx, M, N, K, A, lda, r.bt, r.B, r.ldb, r.trans_b, C, ldc, ws);
+    else if (r.bt == SENTI_TYPE_Q8_0 || r.bt == SENTI_TYPE_Q4_0)
+        cpu_qgemm(ctx, M, N, K, A, lda, &r, C, ldc, ws);
     else if (cpu_gemm_takes(ctx, r.bt))
         cpu_gemm_f(ctx, M, N, K, A, lda, &r, C, ldc, ws);
     else
-        gemm_dot(ctx, senti_type_is_quant(r.bt) ? DOT_QUANT : DOT_BF16, M, N, K, A, lda, r.bt, r.B, r.ldb, C, ldc,
-                 ws);
+        gemm_dot(ctx, M, N, K, A, lda, r.B, r.ldb, C, ldc, ws);
 }
 
 static cpu_gemm_b raw_b(senti_type bt, const void *B, size_t ldb, bool trans_b) {
-    return (cpu_gemm_b){NULL, 0, SENTI_TYPE_F32, bt, B, ldb, trans_b};
+    return (cpu_gemm_b){NULL, 0, 0, SENTI_TYPE_F32, bt, B, ldb, trans_b};
 }
 
 senti_status cpu_gemm(cpu_ctx *ctx, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, senti_type bt,

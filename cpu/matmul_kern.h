@@ -11,10 +11,12 @@
  *    exactly on load). Reduction order: one multiply-add chain per output
  *    element over k in order, from 0; `acc` continues the chain from C. So
  *    results never depend on M, N, tile shape, blocking or threads.
- *  - dot-product ("gemv") kernels for bf16 weights with vdpbf16ps and for
- *    q8_0 / q4_0 weights: C[m, n] = A[m, :] · B[n, :] for all m < M and n in
- *    [n0, n1), B rows of K elements (trans_b, HF Linear layout); their order
- *    depends only on K, so they serve every M.
+ *  - int8 tile kernels for q8_0 / q4_0 weights (qgemm.c states the layouts
+ *    and the order: an exact integer dot per 32-block, scaled in block order);
+ *  - dot-product ("gemv") kernels for bf16 weights with vdpbf16ps:
+ *    C[m, n] = A[m, :] · B[n, :] for all m < M and n in [n0, n1), B rows of
+ *    K elements (trans_b, HF Linear layout); their order depends only on K,
+ *    so they serve every M.
  * None of them allocates; all are thread-safe on disjoint C ranges. */
 #ifndef SENTI_CPU_MATMUL_KERN_H
 #define SENTI_CPU_MATMUL_KERN_H
@@ -44,18 +46,19 @@ int cpu_mm_np_avx2(int rm);
  * bf16, row stride K. */
 void cpu_gemv_bf16_avx512bf16(int64_t M, int64_t n0, int64_t n1, int64_t K, const senti_bf16 *Ab,
                               const void *B, size_t ldb, float *C, int64_t ldc);
-/* q8_0 / q4_0 weights: Aq holds the M rows of A quantized to q8_0
- * (K/32 blocks per row) and Asum the sum of each block's 32 int8 values. */
-void cpu_gemv_q_avx2(int64_t M, int64_t n0, int64_t n1, int64_t K, const senti_block_q8_0 *Aq,
-                     const int32_t *Asum, senti_type bt, const void *B, size_t ldb, float *C, int64_t ldc);
-/* The VNNI kernel also reads `pack`: A re-laid by cpu_q_prep_avx512vnni (for
- * weight type bt) into cpu_q_prep_size_avx512vnni(M, K) bytes. */
-size_t cpu_q_prep_size_avx512vnni(int64_t M, int64_t K);
-void cpu_q_prep_avx512vnni(int64_t M, int64_t K, const senti_block_q8_0 *Aq, const int32_t *Asum, senti_type bt,
-                           void *pack);
-void cpu_gemv_q_avx512vnni(int64_t M, int64_t n0, int64_t n1, int64_t K, const void *pack,
-                           const senti_block_q8_0 *Aq, const int32_t *Asum, senti_type bt, const void *B, size_t ldb,
-                           float *C, int64_t ldc);
+/* Tile kernel of the int8 GEMM (qgemm.c, qm_tile.inc) for rm rows (1 <= rm
+ * <= MR): np <= cpu_qm_nv_<isa>(rm) panels of VW columns, nc <= np*VW live. */
+typedef void (*cpu_qm_kern_fn)(int rm, senti_type bt, int64_t nb, const int8_t *aq, int64_t K, const float *ad,
+                               const int32_t *ac, const char *const *bp, size_t wbytes, float *C, int64_t ldc, int np,
+                               int64_t nc);
+void cpu_qm_kern_avx512vnni(int rm, senti_type bt, int64_t nb, const int8_t *aq, int64_t K, const float *ad,
+                            const int32_t *ac, const char *const *bp, size_t wbytes, float *C, int64_t ldc, int np,
+                            int64_t nc);
+void cpu_qm_kern_avx2(int rm, senti_type bt, int64_t nb, const int8_t *aq, int64_t K, const float *ad,
+                      const int32_t *ac, const char *const *bp, size_t wbytes, float *C, int64_t ldc, int np,
+                      int64_t nc);
+int cpu_qm_nv_avx512vnni(int rm);
+int cpu_qm_nv_avx2(int rm);
 
 /* Pack a 32-wide panel of f32 weight rows (trans_b) for the AVX-512 GEMM:
  * dst[k*32 + j] = B[j0 + j][k0 + k], zero for j >= nj; dst 64-byte aligned. */
@@ -66,9 +69,10 @@ void cpu_pack_bt_f32_avx512(const void *B, size_t ldb, int64_t k0, int64_t kc, i
  * senti_row_to_f32 reads; trans_b for the block types), or weights packed
  * once by cpu_gemm_prepack. ws: cpu_gemm_ws_size bytes, 64-byte aligned. */
 typedef struct cpu_gemm_b {
-    /* packed panels (pan != NULL): panel p at pan + p*pan_bytes, type pt */
+    /* packed panels (pan != NULL): panel p at pan + p*pan_bytes, type pt
+     * (q8_0 / q4_0: qgemm.c's layout, scales at pan_wbytes into a panel) */
     const char *pan;
-    size_t pan_bytes;
+    size_t pan_bytes, pan_wbytes;
     senti_type pt;
     /* else raw: */
     senti_type bt;
@@ -88,5 +92,15 @@ bool cpu_gemm_takes(const cpu_ctx *ctx, senti_type bt);
  * NULL on out-of-memory (the caller packs per call instead). */
 const cpu_gemm_b *cpu_gemm_prepack(cpu_ctx *ctx, senti_type bt, const void *B, size_t ldb, int64_t N, int64_t K);
 void cpu_gemm_cache_free(cpu_ctx *ctx);
+
+/* ---- the int8 GEMM (qgemm.c) -------------------------------------------------
+ * C[M,N] = A[M,K] · B^T for q8_0 / q4_0 weights B [N, K] (raw rows, or
+ * packed by cpu_qgemm_pack into cpu_qgemm_pack_size bytes). */
+size_t cpu_qgemm_ws_size(const cpu_ctx *ctx, int64_t M, int64_t N, int64_t K, senti_type bt, bool packed);
+void cpu_qgemm(const cpu_ctx *ctx, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, const cpu_gemm_b *b,
+               float *C, int64_t ldc, char *ws);
+size_t cpu_qgemm_pack_size(const cpu_ctx *ctx, senti_type bt, int64_t N, int64_t K, size_t *pan_bytes,
+                           size_t *pan_wbytes);
+void cpu_qgemm_pack(const cpu_ctx *ctx, senti_type bt, const void *B, size_t ldb, int64_t N, int64_t K, char *dst);
 
 #endif /* SENTI_CPU_MATMUL_KERN_H */
