@@ -123,6 +123,13 @@ static senti_status cpu_compute(senti_backend *be, senti_graph *g, int i0, int i
         if (senti_op_is_view(t->op)) continue;
         if (!kernels[t->op]) return senti_error(SENTI_ERR_UNSUPPORTED, "cpu: no kernel for op %s", senti_op_name(t->op));
         if (senti_nelements(t) == 0) continue;
+        senti_status fst;
+        const int fused = cpu_fuse(ctx, g, i, i1, &fst); /* nodes i .. i+fused-1 done as one */
+        if (fst != SENTI_OK) return fst;
+        if (fused) {
+            i += fused - 1;
+            continue;
+        }
         senti_status st = kernels[t->op](ctx, t);
         if (st != SENTI_OK) return st;
     }
