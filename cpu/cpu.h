@@ -76,6 +76,7 @@ typedef struct cpu_ctx {
     void *wcache;         /* packed constant weights (gemm.c), owned */
     int n_wcache, cap_wcache;
     size_t wcache_bytes;
+    int64_t n_fused;      /* node chains run fused so far (fuse.c; for tests) */
 } cpu_ctx;
 
 /* Threads when none are asked for: OMP_NUM_THREADS when set, else the CPUs

@@ -118,7 +118,9 @@ static int fuse_matmul(cpu_ctx *ctx, senti_graph *g, int i, int i1, senti_status
     bool done = false;
     *st = cpu_matmul_into(ctx, mm, cur->data, &e, &done);
     if (*st != SENTI_OK) return 1;
-    return done ? j - i : 0;
+    if (!done) return 0;
+    ctx->n_fused++;
+    return j - i;
 }
 
 /* ---- residual add + norm -------------------------------------------------------------- */
@@ -164,6 +166,7 @@ static int fuse_add_norm(cpu_ctx *ctx, senti_graph *g, int i, int i1) {
     addnorm_par p = {cpu_vec_get(ctx->simd), a->data, b->data, w ? w->data : NULL, bb ? bb->data : NULL,
                      nm->data, n, senti_param_f(nm, 0), layer};
     cpu_parallel_for(ctx, cpu_vec_threads(ctx, rows, 14.0 * (double)n), rows, 0, addnorm_range, &p);
+    ctx->n_fused++;
     return 2;
 }
 
