@@ -106,6 +106,7 @@ static const cpu_kernel kernels[SENTI_OP_COUNT] = {
     [SENTI_OP_RELU] = cpu_relu,
     [SENTI_OP_TANH] = cpu_tanh,
     [SENTI_OP_ATTENTION] = cpu_attention,
+    [SENTI_OP_ATTENTION_VARLEN] = cpu_attention_varlen,
     [SENTI_OP_ROPE] = cpu_rope,
     [SENTI_OP_CPY] = cpu_cpy,
     [SENTI_OP_CONCAT] = cpu_concat,

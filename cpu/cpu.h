@@ -110,6 +110,7 @@ CPU_KERNEL(silu);
 CPU_KERNEL(relu);
 CPU_KERNEL(tanh);
 CPU_KERNEL(attention);
+CPU_KERNEL(attention_varlen);
 CPU_KERNEL(rope);
 CPU_KERNEL(cpy);
 CPU_KERNEL(concat);
