@@ -159,7 +159,7 @@ void senti_dequantize_row_q4_0(const senti_block_q4_0 *x, float *y, int64_t n) {
 /* Sub-block j's 6-bit scale and min of a q4_K block: j < 4 in the low 6 bits
  * of scales[j] / scales[j + 4]; j >= 4 in a nibble of scales[j + 4] plus the
  * top 2 bits of scales[j - 4] / scales[j]. */
-static void q4_K_scale_min(const uint8_t *s, int j, uint8_t *sc, uint8_t *m) {
+void senti_q4_K_scale_min(const uint8_t *s, int j, uint8_t *sc, uint8_t *m) {
     if (j < 4) {
         *sc = s[j] & 63;
         *m = s[j + 4] & 63;
@@ -174,11 +174,24 @@ void senti_dequantize_row_q4_K(const senti_block_q4_K *x, float *y, int64_t n) {
         const float d = senti_f16_to_f32(x[b].d), dmin = senti_f16_to_f32(x[b].dmin);
         for (int j = 0; j < 8; j++) {
             uint8_t sc, m;
-            q4_K_scale_min(x[b].scales, j, &sc, &m);
+            senti_q4_K_scale_min(x[b].scales, j, &sc, &m);
             const float dl = d * sc, ml = dmin * m;
             const uint8_t *q = x[b].qs + 32 * (j / 2);
             const int shift = 4 * (j % 2);
             for (int l = 0; l < 32; l++) y[32 * j + l] = dl * (float)((q[l] >> shift) & 0x0F) - ml;
+        }
+    }
+}
+
+void senti_unpack_q6_K(const senti_block_q6_K *x, uint8_t q[SENTI_QK_K]) {
+    for (int h = 0; h < 2; h++) {
+        const uint8_t *ql = x->ql + 64 * h, *qh = x->qh + 32 * h;
+        uint8_t *o = q + 128 * h;
+        for (int l = 0; l < 32; l++) {
+            o[l] = (uint8_t)((ql[l] & 0x0F) | ((qh[l] & 3) << 4));
+            o[l + 32] = (uint8_t)((ql[l + 32] & 0x0F) | (((qh[l] >> 2) & 3) << 4));
+            o[l + 64] = (uint8_t)((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4));
+            o[l + 96] = (uint8_t)((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4));
         }
     }
 }

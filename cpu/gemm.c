@@ -102,7 +102,7 @@ static mm_isa pick_isa(const cpu_ctx *ctx) {
 }
 
 bool cpu_gemm_takes(const cpu_ctx *ctx, senti_type bt) {
-    if (bt == SENTI_TYPE_F32 || bt == SENTI_TYPE_F16 || senti_type_is_kquant(bt)) return true;
+    if (bt == SENTI_TYPE_F32 || bt == SENTI_TYPE_F16) return true;
     /* bf16 runs as vdpbf16ps dot products where the CPU has them */
     return bt == SENTI_TYPE_BF16 && !(ctx->simd >= CPU_SIMD_AVX512 && ctx->feat.avx512_bf16);
 }
@@ -407,7 +407,7 @@ static void prepack_task(void *arg, int ith, int nth) {
 }
 
 const cpu_gemm_b *cpu_gemm_prepack(cpu_ctx *ctx, senti_type bt, const void *B, size_t ldb, int64_t N, int64_t K) {
-    const bool quant = bt == SENTI_TYPE_Q8_0 || bt == SENTI_TYPE_Q4_0;
+    const bool quant = senti_type_is_quant(bt); /* q8_0, q4_0, q4_K, q6_K: the int8 GEMM's panels */
     if (!ctx->prepack || N <= 0 || K <= 0 ||
         !(quant || ((bt == SENTI_TYPE_F32 || bt == SENTI_TYPE_F16 || bt == SENTI_TYPE_BF16) && cpu_gemm_takes(ctx, bt))))
         return NULL;

@@ -121,7 +121,7 @@ static size_t gemm_ws_size(const cpu_ctx *ctx, int64_t M, int64_t N, int64_t K, 
     }
     if (ctx->matmul == CPU_MATMUL_BLAS)
         return pre + (bt == SENTI_TYPE_F32 ? 0 : align_up((size_t)blas_chunk_rows(N, K) * (size_t)K * 4));
-    if (bt == SENTI_TYPE_Q8_0 || bt == SENTI_TYPE_Q4_0) return pre + cpu_qgemm_ws_size(ctx, M, N, K, bt, b->pan != NULL);
+    if (senti_type_is_quant(bt)) return pre + cpu_qgemm_ws_size(ctx, M, N, K, bt, b->pan != NULL);
     if (!b->pan && !cpu_gemm_takes(ctx, bt)) return pre + dot_ws_size(M, K);
     cpu_gemm_b f = *b;
     f.bt = bt;
@@ -167,7 +167,7 @@ static void gemm_run(const cpu_ctx *ctx, int64_t M, int64_t N, int64_t K, const 
         return;
     }
     if (b->pan && ctx->matmul == CPU_MATMUL_NATIVE) {
-        if (b->pt == SENTI_TYPE_Q8_0 || b->pt == SENTI_TYPE_Q4_0) cpu_qgemm(ctx, M, N, K, A, lda, b, C, ldc, epi, ws);
+        if (senti_type_is_quant(b->pt)) cpu_qgemm(ctx, M, N, K, A, lda, b, C, ldc, epi, ws);
         else cpu_gemm_f(ctx, M, N, K, A, lda, b, C, ldc, epi, ws);
         return;
     }
@@ -183,7 +183,7 @@ static void gemm_run(const cpu_ctx *ctx, int64_t M, int64_t N, int64_t K, const 
     if (ctx->matmul == CPU_MATMUL_BLAS) {
         gemm_blas(ctx, M, N, K, A, lda, r.bt, r.B, r.ldb, r.trans_b, C, ldc, ws);
         epi_pass(ctx, epi, C, ldc, M, N);
-    } else if (r.bt == SENTI_TYPE_Q8_0 || r.bt == SENTI_TYPE_Q4_0) {
+    } else if (senti_type_is_quant(r.bt)) {
         cpu_qgemm(ctx, M, N, K, A, lda, &r, C, ldc, epi, ws);
     } else if (cpu_gemm_takes(ctx, r.bt)) {
         cpu_gemm_f(ctx, M, N, K, A, lda, &r, C, ldc, epi, ws);

@@ -59,6 +59,16 @@ void cpu_qm_kern_avx2(int rm, senti_type bt, int64_t nb, const int8_t *aq, int64
                       int64_t nc);
 int cpu_qm_nv_avx512vnni(int rm);
 int cpu_qm_nv_avx2(int rm);
+/* The same for K-quant weights (q4_K, q6_K; kq_tile.inc): nb 256-blocks,
+ * the activations' per-16 sums instead of the offset corrections. */
+void cpu_kq_kern_avx512vnni(int rm, senti_type bt, int64_t nb, const int8_t *aq, int64_t K, const float *ad,
+                            const int32_t *as16, const char *const *bp, size_t wbytes, float *C, int64_t ldc, int np,
+                            int64_t nc);
+void cpu_kq_kern_avx2(int rm, senti_type bt, int64_t nb, const int8_t *aq, int64_t K, const float *ad,
+                      const int32_t *as16, const char *const *bp, size_t wbytes, float *C, int64_t ldc, int np,
+                      int64_t nc);
+int cpu_kq_nv_avx512vnni(int rm);
+int cpu_kq_nv_avx2(int rm);
 
 /* Pack a 32-wide panel of f32 weight rows (trans_b) for the AVX-512 GEMM:
  * dst[k*32 + j] = B[j0 + j][k0 + k], zero for j >= nj; dst 64-byte aligned. */

@@ -391,27 +391,29 @@ static float tget(const senti_tensor *t, int64_t i0, int64_t i1, int64_t i2, int
  *   S = sum_k |A[m,k] B[k,n]|,  Q = sum_k |B[k,n]| * amax(32-block of A[m,:] holding k) / 127.
  * Rounding both operands to bf16 moves each product by at most 2^-8 of its
  * size, so a half kernel must stay within 2^-8 S: we allow 2^-7 S. A kernel
- * that quantizes activations to q8_0 moves each by at most half a step
- * (amax/254, plus 2^-11 relative for the f16 scale), so within Q/2: we allow
- * Q. Both plus 1e-5 S for f32 accumulation. A wrong block, scale or row
+ * that quantizes activations to int8 per block (32 values; 256 for K-quant
+ * weights) moves each by at most half a step (amax/254), so within Q/2: we
+ * allow Q. Both plus 1e-5 S for f32 accumulation. A wrong block, scale or row
  * gives errors of order S, far outside either. */
 static double *matmul_allowance(const senti_tensor *t) {
     const senti_tensor *a = t->src[0], *b = t->src[1];
     const bool ta = t->params[0], tb = t->params[1], quant = senti_type_is_quant(b->type);
     const int64_t M = t->ne[2], N = t->ne[3], K = ta ? a->ne[2] : a->ne[3];
+    /* activations are quantized per 32 values (q8_0 / q4_0) or per 256 (K-quants) */
+    const int64_t QB = senti_type_is_kquant(b->type) ? SENTI_QK_K : SENTI_QK;
     double *allow = malloc((size_t)(senti_nelements(t) + 1) * sizeof *allow);
     float *A = malloc((size_t)(M * K + 1) * sizeof *A), *Bn = malloc((size_t)(K + 1) * sizeof *Bn);
-    float *amax = malloc((size_t)(M * (K / SENTI_QK + 1) + 1) * sizeof *amax);
+    float *amax = malloc((size_t)(M * (K / QB + 1) + 1) * sizeof *amax);
     for (int64_t i0 = 0; i0 < t->ne[0]; i0++)
         for (int64_t i1 = 0; i1 < t->ne[1]; i1++) {
             const int64_t j0 = i0 / (t->ne[0] / b->ne[0]), j1 = i1 / (t->ne[1] / b->ne[1]);
             for (int64_t m = 0; m < M; m++)
                 for (int64_t k = 0; k < K; k++) A[m * K + k] = ta ? tget(a, i0, i1, k, m) : tget(a, i0, i1, m, k);
             for (int64_t m = 0; quant && m < M; m++)
-                for (int64_t blk = 0; blk < K / SENTI_QK; blk++) {
+                for (int64_t blk = 0; blk < K / QB; blk++) {
                     float mx = 0;
-                    for (int64_t k = blk * SENTI_QK; k < (blk + 1) * SENTI_QK; k++) mx = fmaxf(mx, fabsf(A[m * K + k]));
-                    amax[m * (K / SENTI_QK) + blk] = mx;
+                    for (int64_t k = blk * QB; k < (blk + 1) * QB; k++) mx = fmaxf(mx, fabsf(A[m * K + k]));
+                    amax[m * (K / QB) + blk] = mx;
                 }
             for (int64_t n = 0; n < N; n++) {
                 if (quant) senti_row_to_f32(b->type, senti_row_ptr(b, j0, j1, n), Bn, K);
@@ -421,7 +423,7 @@ static double *matmul_allowance(const senti_tensor *t) {
                     double S = 0, Q = 0;
                     for (int64_t k = 0; k < K; k++) {
                         S += fabs((double)A[m * K + k] * Bn[k]);
-                        if (quant) Q += fabs((double)Bn[k]) * amax[m * (K / SENTI_QK) + k / SENTI_QK] / 127.0;
+                        if (quant) Q += fabs((double)Bn[k]) * amax[m * (K / QB) + k / QB] / 127.0;
                     }
                     allow[((i0 * t->ne[1] + i1) * M + m) * N + n] = (quant ? Q : 0x1.0p-7 * S) + 1e-5 * S + 1e-30;
                 }
