@@ -153,6 +153,7 @@ struct senti_tensor {
     size_t view_offs;       /* byte offset of a view into view_src's storage */
 
     int id;                 /* index in the graph's node list; -1 for leafs */
+    int n_uses;             /* planner: node sources that name it, +1 if an output */
     size_t offs;            /* planner: byte offset in the arena (SIZE_MAX: not placed) */
     char name[48];
 };

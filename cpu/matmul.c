@@ -32,10 +32,9 @@ static int n_threads(const cpu_ctx *ctx) { return ctx->n_threads > 0 ? ctx->n_th
 
 static size_t dot_ws_size(int64_t M, int64_t K) { return align_up((size_t)M * (size_t)K * 2); }
 
-/* A rows to bf16 (rows split over threads), a barrier, then weight rows split
- * over threads in chunks of 16 against passes of about MM_DOT_L2 bytes of A. */
+/* A rows to bf16, then weight rows in chunks of 16 against passes of about
+ * MM_DOT_L2 bytes of A; both as dynamic items. */
 typedef struct dot_par {
-    const cpu_ctx *ctx;
     int64_t M, N, K, lda, ldc, mb;
     const float *A;
     const void *B;
@@ -44,18 +43,20 @@ typedef struct dot_par {
     senti_bf16 *Ab;
 } dot_par;
 
-static void dot_task(void *arg, int ith, int nt) {
+static void dot_round(void *arg, int64_t m0, int64_t m1, int ith) {
     const dot_par *d = arg;
-    const int64_t M = d->M, N = d->N, K = d->K, chunks = (N + 15) / 16;
-    const int64_t r0 = M * ith / nt, r1 = M * (ith + 1) / nt;
-    for (int64_t m = r0; m < r1; m++)
-        for (int64_t k = 0; k < K; k++) d->Ab[m * K + k] = senti_f32_to_bf16(d->A[m * d->lda + k]);
-    cpu_pool_barrier(d->ctx->pool, nt);
-    int64_t n0 = chunks * ith / nt * 16, n1 = chunks * (ith + 1) / nt * 16;
-    if (n1 > N) n1 = N;
-    for (int64_t m0 = 0; m0 < M && n0 < n1; m0 += d->mb) {
-        const int64_t Mb = M - m0 < d->mb ? M - m0 : d->mb;
-        cpu_gemv_bf16_avx512bf16(Mb, n0, n1, K, d->Ab + m0 * K, d->B, d->ldb, d->C + m0 * d->ldc, d->ldc);
+    (void)ith;
+    for (int64_t m = m0; m < m1; m++)
+        for (int64_t k = 0; k < d->K; k++) d->Ab[m * d->K + k] = senti_f32_to_bf16(d->A[m * d->lda + k]);
+}
+
+static void dot_rows(void *arg, int64_t c0, int64_t c1, int ith) {
+    const dot_par *d = arg;
+    (void)ith;
+    const int64_t n0 = c0 * 16, n1 = c1 * 16 < d->N ? c1 * 16 : d->N;
+    for (int64_t m0 = 0; m0 < d->M; m0 += d->mb) {
+        const int64_t Mb = d->M - m0 < d->mb ? d->M - m0 : d->mb;
+        cpu_gemv_bf16_avx512bf16(Mb, n0, n1, d->K, d->Ab + m0 * d->K, d->B, d->ldb, d->C + m0 * d->ldc, d->ldc);
     }
 }
 
@@ -63,8 +64,10 @@ static void gemm_dot(const cpu_ctx *ctx, int64_t M, int64_t N, int64_t K, const 
                      size_t ldb, float *C, int64_t ldc, char *ws) {
     int64_t mb = (int64_t)(MM_DOT_L2 / ((size_t)K * 4 + 1)) & ~(int64_t)3;
     if (mb < 4) mb = 4;
-    dot_par d = {ctx, M, N, K, lda, ldc, mb, A, B, ldb, C, (senti_bf16 *)ws};
-    cpu_pool_run(ctx->pool, n_threads(ctx), dot_task, &d);
+    dot_par d = {M, N, K, lda, ldc, mb, A, B, ldb, C, (senti_bf16 *)ws};
+    const int nth = n_threads(ctx);
+    cpu_parallel_for(ctx, M * K >= 16384 ? nth : 1, M, 0, dot_round, &d);
+    cpu_parallel_for(ctx, nth, (N + 15) / 16, 0, dot_rows, &d);
 }
 
 /* ---- BLAS ---------------------------------------------------------------------- */
@@ -135,16 +138,37 @@ static senti_status gemm_check(int64_t M, int64_t N, int64_t K, senti_type bt, b
     return SENTI_OK;
 }
 
+typedef struct epi_par {
+    const cpu_ctx *ctx;
+    const cpu_epi *e;
+    float *C;
+    int64_t ldc, N;
+} epi_par;
+
+static void epi_range(void *arg, int64_t r0, int64_t r1, int ith) {
+    const epi_par *p = arg;
+    (void)ith;
+    cpu_epi_apply(p->ctx, p->e, p->C + r0 * p->ldc, p->ldc, r0, r1 - r0, 0, p->N);
+}
+
+/* The epilogue as a pass of its own, for the paths whose kernels lack one. */
+static void epi_pass(const cpu_ctx *ctx, const cpu_epi *e, float *C, int64_t ldc, int64_t M, int64_t N) {
+    if (!e) return;
+    epi_par p = {ctx, e, C, ldc, N};
+    cpu_parallel_for(ctx, (double)M * (double)N >= 32768.0 ? n_threads(ctx) : 1, M, 0, epi_range, &p);
+}
+
 static void gemm_run(const cpu_ctx *ctx, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda,
-                     const cpu_gemm_b *b, float *C, int64_t ldc, char *ws) {
+                     const cpu_gemm_b *b, float *C, int64_t ldc, const cpu_epi *epi, char *ws) {
     if (M == 0 || N == 0) return;
     if (K == 0) {
         for (int64_t m = 0; m < M; m++) memset(C + m * ldc, 0, (size_t)N * 4);
+        epi_pass(ctx, epi, C, ldc, M, N);
         return;
     }
     if (b->pan && ctx->matmul == CPU_MATMUL_NATIVE) {
-        if (b->pt == SENTI_TYPE_Q8_0 || b->pt == SENTI_TYPE_Q4_0) cpu_qgemm(ctx, M, N, K, A, lda, b, C, ldc, ws);
-        else cpu_gemm_f(ctx, M, N, K, A, lda, b, C, ldc, ws);
+        if (b->pt == SENTI_TYPE_Q8_0 || b->pt == SENTI_TYPE_Q4_0) cpu_qgemm(ctx, M, N, K, A, lda, b, C, ldc, epi, ws);
+        else cpu_gemm_f(ctx, M, N, K, A, lda, b, C, ldc, epi, ws);
         return;
     }
     cpu_gemm_b r = *b;
@@ -156,14 +180,17 @@ static void gemm_run(const cpu_ctx *ctx, int64_t M, int64_t N, int64_t K, const 
         r.bt = SENTI_TYPE_F32;
         ws += align_up((size_t)K * (size_t)N * 4);
     }
-    if (ctx->matmul == CPU_MATMUL_BLAS)
+    if (ctx->matmul == CPU_MATMUL_BLAS) {
         gemm_blas(ctx, M, N, K, A, lda, r.bt, r.B, r.ldb, r.trans_b, C, ldc, ws);
-    else if (r.bt == SENTI_TYPE_Q8_0 || r.bt == SENTI_TYPE_Q4_0)
-        cpu_qgemm(ctx, M, N, K, A, lda, &r, C, ldc, ws);
-    else if (cpu_gemm_takes(ctx, r.bt))
-        cpu_gemm_f(ctx, M, N, K, A, lda, &r, C, ldc, ws);
-    else
+        epi_pass(ctx, epi, C, ldc, M, N);
+    } else if (r.bt == SENTI_TYPE_Q8_0 || r.bt == SENTI_TYPE_Q4_0) {
+        cpu_qgemm(ctx, M, N, K, A, lda, &r, C, ldc, epi, ws);
+    } else if (cpu_gemm_takes(ctx, r.bt)) {
+        cpu_gemm_f(ctx, M, N, K, A, lda, &r, C, ldc, epi, ws);
+    } else {
         gemm_dot(ctx, M, N, K, A, lda, r.B, r.ldb, C, ldc, ws);
+        epi_pass(ctx, epi, C, ldc, M, N);
+    }
 }
 
 static cpu_gemm_b raw_b(senti_type bt, const void *B, size_t ldb, bool trans_b) {
@@ -179,7 +206,7 @@ senti_status cpu_gemm(cpu_ctx *ctx, int64_t M, int64_t N, int64_t K, const float
     const size_t wsz = gemm_ws_size(ctx, M, N, K, &b);
     char *ws = wsz ? cpu_scratch(ctx, wsz) : NULL;
     if (wsz && !ws) return senti_error(SENTI_ERR_NO_MEMORY, "matmul: %zu bytes of scratch", wsz);
-    gemm_run(ctx, M, N, K, A, lda, &b, C, ldc, ws);
+    gemm_run(ctx, M, N, K, A, lda, &b, C, ldc, NULL, ws);
     return SENTI_OK;
 }
 
@@ -209,6 +236,8 @@ typedef struct {
     senti_type bt_run;
     const cpu_gemm_b *pk; /* the weight packed once, or NULL */
     size_t a_bytes, b_bytes, g_bytes; /* ws layout: A copy, B copy, gemm workspace */
+    char *out;            /* where the result goes: dst's layout (dst->data, or a fused node's) */
+    const cpu_epi *epi;   /* fused epilogue (one batch entry only), or NULL */
 } mm_job;
 
 typedef struct { int64_t j0, j1; } mm_cache; /* which b batch Bc holds */
@@ -248,9 +277,9 @@ static void mm_batch(const mm_job *jb, const cpu_ctx *ctx, int64_t bi, char *ws,
         cache->j0 = j0;
         cache->j1 = j1;
     }
-    float *C = (float *)((char *)dst->data + i0 * dst->nb[0] + i1 * dst->nb[1]);
+    float *C = (float *)(jb->out + i0 * dst->nb[0] + i1 * dst->nb[1]);
     const cpu_gemm_b rb = raw_b(jb->bt_run, B, ldb, jb->trans_b);
-    gemm_run(ctx, M, N, K, A, lda, jb->pk ? jb->pk : &rb, C, (int64_t)(dst->nb[2] / 4), gws);
+    gemm_run(ctx, M, N, K, A, lda, jb->pk ? jb->pk : &rb, C, (int64_t)(dst->nb[2] / 4), jb->epi, gws);
 }
 
 typedef struct batch_par {
@@ -270,7 +299,12 @@ static void batch_task(void *arg, int ith, int nth) {
         mm_batch(b->job, b->gctx, i0, tws, &cache);
 }
 
-CPU_KERNEL(matmul) {
+/* The matmul node dst, written to out (dst's layout) with the epilogue epi
+ * applied. epi is taken only where one GEMM computes the whole node (a
+ * Linear layer over [B, T, K], or a single product); elsewhere *fused is
+ * false and nothing is computed. */
+senti_status cpu_matmul_into(cpu_ctx *ctx, senti_tensor *dst, void *out, const cpu_epi *epi, bool *fused) {
+    if (fused) *fused = false;
     const senti_tensor *a = dst->src[0], *b = dst->src[1];
     const bool trans_a = dst->params[0] != 0, trans_b = dst->params[1] != 0;
     if (!a || !b || a->type != SENTI_TYPE_F32 || dst->type != SENTI_TYPE_F32)
@@ -312,10 +346,12 @@ CPU_KERNEL(matmul) {
         const size_t wsz = gemm_ws_size(ctx, M * n_batch, N, K, gb);
         char *gws = wsz ? cpu_scratch(ctx, wsz) : NULL;
         if (wsz && !gws) return senti_error(SENTI_ERR_NO_MEMORY, "matmul %s: %zu bytes of scratch", dst->name, wsz);
-        gemm_run(ctx, M * n_batch, N, K, (const float *)a->data, (int64_t)(a->nb[2] / 4), gb, (float *)dst->data, N,
+        gemm_run(ctx, M * n_batch, N, K, (const float *)a->data, (int64_t)(a->nb[2] / 4), gb, (float *)out, N, epi,
                  gws);
+        if (fused) *fused = epi != NULL;
         return SENTI_OK;
     }
+    if (epi && n_batch != 1) return SENTI_OK; /* many products: the caller runs the nodes unfused */
     /* Many small products (attention heads): one thread per product beats
      * splitting each product, which would open a parallel region per head. */
     const int nth = n_threads(ctx);
@@ -324,7 +360,7 @@ CPU_KERNEL(matmul) {
     cpu_ctx one = *ctx;
     one.n_threads = 1;
     const cpu_ctx *gctx = per_batch ? &one : ctx;
-    mm_job job = {a, b, dst, M, N, K, trans_a, trans_b, a_direct, b_direct, bt_run, pk, 0, 0, 0};
+    mm_job job = {a, b, dst, M, N, K, trans_a, trans_b, a_direct, b_direct, bt_run, pk, 0, 0, 0, out, epi};
     job.a_bytes = a_direct ? 0 : align_up((size_t)M * (size_t)K * 4);
     job.b_bytes = b_direct ? 0 : align_up((size_t)b->ne[2] * (size_t)b->ne[3] * 4);
     job.g_bytes = gemm_ws_size(gctx, M, N, K, pk ? pk : &rb1);
@@ -334,9 +370,12 @@ CPU_KERNEL(matmul) {
     if (!per_batch) {
         mm_cache cache = {-1, -1};
         for (int64_t i = 0; i < n_batch; i++) mm_batch(&job, gctx, i, ws, &cache);
+        if (fused) *fused = epi != NULL;
         return SENTI_OK;
     }
     batch_par bp = {&job, gctx, ws, per, n_batch, 0};
-    cpu_pool_run(ctx->pool, nth, batch_task, &bp);
+    cpu_pool_run_elastic(ctx->pool, nth, batch_task, &bp);
     return SENTI_OK;
 }
+
+CPU_KERNEL(matmul) { return cpu_matmul_into(ctx, dst, dst->data, NULL, NULL); }

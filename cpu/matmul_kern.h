@@ -64,6 +64,21 @@ int cpu_qm_nv_avx2(int rm);
  * dst[k*32 + j] = B[j0 + j][k0 + k], zero for j >= nj; dst 64-byte aligned. */
 void cpu_pack_bt_f32_avx512(const void *B, size_t ldb, int64_t k0, int64_t kc, int64_t j0, int64_t nj, float *dst);
 
+/* ---- fused epilogue ---------------------------------------------------------
+ * After a tile's last k block, while it is in L1: C = act((C + bias) + res),
+ * each step the same rounding as the separate add / activation ops, so a
+ * fused graph gives the bytes of the unfused one (fuse.c). */
+typedef struct cpu_epi {
+    const float *bias; /* [N] or NULL */
+    const float *res;  /* [M, N] with row stride ldr, or NULL */
+    int64_t ldr;
+    senti_op act;      /* SENTI_OP_GELU, _GELU_TANH, _RELU, _SILU, _TANH, or SENTI_OP_COUNT: none */
+} cpu_epi;
+/* Apply e to rows [r0, r0 + rm) x cols [c0, c0 + nc) of C (C points at row r0,
+ * column c0; r0 indexes res). */
+void cpu_epi_apply(const cpu_ctx *ctx, const cpu_epi *e, float *C, int64_t ldc, int64_t r0, int64_t rm, int64_t c0,
+                   int64_t nc);
+
 /* ---- the f32-family GEMM (gemm.c) -----------------------------------------
  * C[M,N] = A[M,K] · op(B) with B f32 / f16 / bf16 / K-quant (any type
  * senti_row_to_f32 reads; trans_b for the block types), or weights packed
@@ -83,7 +98,7 @@ typedef struct cpu_gemm_b {
 
 size_t cpu_gemm_ws_size(const cpu_ctx *ctx, int64_t M, int64_t N, int64_t K, const cpu_gemm_b *b);
 void cpu_gemm_f(const cpu_ctx *ctx, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, const cpu_gemm_b *b,
-                float *C, int64_t ldc, char *ws);
+                float *C, int64_t ldc, const cpu_epi *epi, char *ws);
 /* Whether the f32-family GEMM takes weights of type bt (else the dot path). */
 bool cpu_gemm_takes(const cpu_ctx *ctx, senti_type bt);
 /* Packed panels for a weight [N, K] (trans_b rows, stride ldb) of type bt
@@ -98,7 +113,7 @@ void cpu_gemm_cache_free(cpu_ctx *ctx);
  * packed by cpu_qgemm_pack into cpu_qgemm_pack_size bytes). */
 size_t cpu_qgemm_ws_size(const cpu_ctx *ctx, int64_t M, int64_t N, int64_t K, senti_type bt, bool packed);
 void cpu_qgemm(const cpu_ctx *ctx, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, const cpu_gemm_b *b,
-               float *C, int64_t ldc, char *ws);
+               float *C, int64_t ldc, const cpu_epi *epi, char *ws);
 size_t cpu_qgemm_pack_size(const cpu_ctx *ctx, senti_type bt, int64_t N, int64_t K, size_t *pan_bytes,
                            size_t *pan_wbytes);
 void cpu_qgemm_pack(const cpu_ctx *ctx, senti_type bt, const void *B, size_t ldb, int64_t N, int64_t K, char *dst);

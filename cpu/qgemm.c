@@ -213,6 +213,9 @@ typedef struct qm_job {
     float *C;
     int64_t ldc;
     bool rows;
+    const cpu_ctx *ctx;
+    const cpu_epi *epi;
+    int64_t chunk; /* rows or panels per item */
 } qm_job;
 
 /* Rows [m0, m1) against panels [p0, p1): row blocks of mc, then panel groups
@@ -235,25 +238,29 @@ static void qm_block(const qm_job *j, int64_t m0, int64_t m1, int64_t p0, int64_
                 const int64_t c0 = p * isa->vw, nc = j->N - c0 < (int64_t)nq * isa->vw ? j->N - c0 : nq * isa->vw;
                 for (int64_t t = 0; t < tiles; t++) {
                     const int64_t r = ic + (pass == 0 ? t * isa->mr : full * isa->mr);
-                    isa->kern(rm, j->bt, nb, j->aq + r * j->K, j->K, j->ad + r * nb, j->ac + r * nb, bp, j->wb,
-                              j->C + r * j->ldc + c0, j->ldc, nq, nc);
+                    float *ct = j->C + r * j->ldc + c0;
+                    isa->kern(rm, j->bt, nb, j->aq + r * j->K, j->K, j->ad + r * nb, j->ac + r * nb, bp, j->wb, ct,
+                              j->ldc, nq, nc);
+                    if (j->epi) cpu_epi_apply(j->ctx, j->epi, ct, j->ldc, r, rm, c0, nc);
                 }
             }
         }
     }
 }
 
-static void qm_task(void *arg, int ith, int nt) {
+/* Items of rows (many MR-row tiles) or of panel groups (few rows), handed
+ * out dynamically (cpu_parallel_for). */
+static void qm_items(void *arg, int64_t i0, int64_t i1, int ith) {
     const qm_job *j = arg;
-    if (j->rows) {
-        const int64_t tiles = (j->M + j->isa->mr - 1) / j->isa->mr;
-        const int64_t m0 = tiles * ith / nt * j->isa->mr;
-        int64_t m1 = tiles * (ith + 1) / nt * j->isa->mr;
-        if (m1 > j->M) m1 = j->M;
-        if (m0 < m1) qm_block(j, m0, m1, 0, j->np_all);
-    } else {
-        const int64_t pa = j->np_all * ith / nt, pb = j->np_all * (ith + 1) / nt;
-        if (pa < pb) qm_block(j, 0, j->M, pa, pb);
+    (void)ith;
+    for (int64_t it = i0; it < i1; it++) {
+        if (j->rows) {
+            const int64_t r0 = it * j->chunk, r1 = r0 + j->chunk < j->M ? r0 + j->chunk : j->M;
+            qm_block(j, r0, r1, 0, j->np_all);
+        } else {
+            const int64_t p0 = it * j->chunk, p1 = p0 + j->chunk < j->np_all ? p0 + j->chunk : j->np_all;
+            qm_block(j, 0, j->M, p0, p1);
+        }
     }
 }
 
@@ -273,7 +280,7 @@ size_t cpu_qgemm_ws_size(const cpu_ctx *ctx, int64_t M, int64_t N, int64_t K, se
 }
 
 void cpu_qgemm(const cpu_ctx *ctx, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, const cpu_gemm_b *b,
-               float *C, int64_t ldc, char *ws) {
+               float *C, int64_t ldc, const cpu_epi *epi, char *ws) {
     if (M <= 0 || N <= 0) return;
     const qm_isa isa = pick_isa(ctx);
     const int nth = n_threads(ctx);
@@ -297,6 +304,9 @@ void cpu_qgemm(const cpu_ctx *ctx, int64_t M, int64_t N, int64_t K, const float 
     int64_t mc = (l2 / 2 / (K > 0 ? K : 1)) / isa.mr * isa.mr;
     if (mc < isa.mr) mc = isa.mr;
     qm_job j = {&isa, bt, M, N, K, nb, np_all, mc, aq, ad, ac, pan, pb, wb, C, ldc,
-                nth <= 1 || tiles >= 4 * (int64_t)nth || np_all < nth};
-    cpu_pool_run(ctx->pool, nth, qm_task, &j);
+                nth <= 1 || tiles >= 4 * (int64_t)nth || np_all < nth, ctx, epi, 0};
+    const int64_t per = j.rows ? M : np_all, quarter = (per + 4 * (int64_t)nth - 1) / (4 * (int64_t)nth);
+    j.chunk = j.rows ? ((quarter + isa.mr - 1) / isa.mr * isa.mr > mc ? mc : (quarter + isa.mr - 1) / isa.mr * isa.mr)
+                     : (quarter < 1 ? 1 : quarter);
+    cpu_parallel_for(ctx, nth, (per + j.chunk - 1) / j.chunk, 1, qm_items, &j);
 }

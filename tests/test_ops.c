@@ -1752,6 +1752,80 @@ START_TEST(test_harness) {
 }
 END_TEST
 
+/* ---- packed sequences ----------------------------------------------------------
+ * attention_varlen against the reference, and on the CPU byte for byte the
+ * op_attention of each sequence run alone (slices of the same q, k, v): the
+ * padding-free batch gives the padded batch's bytes. Lengths 0, 1, over one
+ * query block (ATT_BQ 128), GQA, causal. */
+START_TEST(test_attention_varlen) {
+    TEST_BEGIN();
+    static const int64_t lens[][6] = {{5, 0, 17, 1, 3, -1}, {130, 7, -1}, {1, -1}, {33, 64, 2, 40, -1}};
+    for (size_t li = 0; li < sizeof lens / sizeof lens[0]; li++)
+        for (int causal = 0; causal < 2; causal++) {
+            int64_t S = 0, T = 0;
+            while (lens[li][S] >= 0) T += lens[li][S++];
+            const int64_t Hkv = 1 + (int64_t)li % 2, Hq = 3 * Hkv, D = 24 + (int64_t)li * 8;
+            tc c;
+            tc_begin(&c, "attention_varlen S=%lld T=%lld Hq=%lld Hkv=%lld D=%lld%s", (long long)S, (long long)T,
+                     (long long)Hq, (long long)Hkv, (long long)D, causal ? " causal" : "");
+            senti_tensor *q = leaf(&c, F32, 4, (int64_t[]){1, T, Hq, D}, -2, 2);
+            senti_tensor *k = leaf(&c, F32, 4, (int64_t[]){1, T, Hkv, D}, -2, 2);
+            senti_tensor *v = leaf(&c, F32, 4, (int64_t[]){1, T, Hkv, D}, -1, 1);
+            const int64_t on = S + 1;
+            senti_tensor *offs = leaf(&c, I32, 1, &on, 0, 1);
+            int32_t *o = offs->data;
+            o[0] = 0;
+            for (int64_t s2 = 0; s2 < S; s2++) o[s2 + 1] = o[s2] + (int32_t)lens[li][s2];
+            const float scale = 1.0f / sqrtf((float)D);
+            senti_tensor *out = op_attention_varlen(c.g, q, k, v, offs, scale, causal);
+            tc_run(&c, out, TOL_F32);
+            /* the CPU: each sequence alone through op_attention, same bytes */
+            cpu_ctx *ctx = cpu_backend_ctx(g_cpu);
+            const cpu_simd simd0 = ctx->simd;
+            for (int lv = CPU_SIMD_SCALAR; lv <= (int)g_simd_max && !c.failed; lv++) {
+                ctx->simd = (cpu_simd)lv;
+                float *packed = malloc((size_t)(T * Hq * D + 1) * 4);
+                out->data = packed;
+                ck_assert_int_eq(g_cpu->iface->compute(g_cpu, c.g, c.g->n_nodes - 1, c.g->n_nodes), SENTI_OK);
+                for (int64_t s2 = 0; s2 < S && !c.failed; s2++) {
+                    const int64_t a = o[s2], n = o[s2 + 1] - o[s2];
+                    if (n == 0) continue;
+                    senti_graph *g2 = graph_init();
+                    senti_tensor *q2 = graph_new_tensor_4d(g2, F32, 1, n, Hq, D), *k2 = graph_new_tensor_4d(g2, F32, 1, n, Hkv, D),
+                                 *v2 = graph_new_tensor_4d(g2, F32, 1, n, Hkv, D);
+                    q2->data = (float *)q->data + a * Hq * D;
+                    k2->data = (float *)k->data + a * Hkv * D;
+                    v2->data = (float *)v->data + a * Hkv * D;
+                    senti_tensor *o2 = op_attention(g2, q2, k2, v2, NULL, scale, causal);
+                    o2->data = malloc((size_t)(n * Hq * D) * 4);
+                    ck_assert_int_eq(g_cpu->iface->compute(g_cpu, g2, g2->n_nodes - 1, g2->n_nodes), SENTI_OK);
+                    if (memcmp(o2->data, packed + a * Hq * D, (size_t)(n * Hq * D) * 4) != 0)
+                        tc_fail(&c, "cpu simd=%s: sequence %lld differs from its own op_attention",
+                                cpu_simd_name(ctx->simd), (long long)s2);
+                    free(o2->data);
+                    graph_free(g2);
+                }
+                free(packed);
+            }
+            ctx->simd = simd0;
+            tc_end(&c);
+        }
+    { /* bad offsets: an error naming the node, not a read out of bounds */
+        tc c;
+        tc_begin(&c, "attention_varlen bad offsets");
+        senti_tensor *q = leaf(&c, F32, 4, (int64_t[]){1, 6, 2, 8}, -1, 1);
+        const int64_t on = 3;
+        senti_tensor *offs = leaf(&c, I32, 1, &on, 0, 1);
+        int32_t *o = offs->data;
+        o[0] = 0, o[1] = 9, o[2] = 6; /* decreasing, past T */
+        tc_run_opts(&c, op_attention_varlen(c.g, q, q, q, offs, 0.3f, false), (run_opts){TOL_F32, false, NULL, NULL},
+                    true);
+        tc_end(&c);
+    }
+    TEST_END();
+}
+END_TEST
+
 /* ---- non-finite values ------------------------------------------------------
  * NaN and inf in, the same NaN and inf out on every SIMD level as in the
  * reference: no clamp, max or quantizer may turn them into numbers. Every
@@ -1890,6 +1964,7 @@ static Suite *ops_suite(void) {
         {"attention", test_attention},
         {"attention_random", test_attention_random},
         {"attention_unfused", test_attention_unfused},
+        {"attention_varlen", test_attention_varlen},
         {"rope", test_rope},
         {"cpy", test_cpy},
         {"concat", test_concat},
