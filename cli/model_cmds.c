@@ -20,6 +20,8 @@ static const char *head_name(senti_model_head h) {
     case SENTI_HEAD_SEQUENCE_CLASSIFICATION: return "sequence_classification";
     case SENTI_HEAD_TOKEN_CLASSIFICATION: return "token_classification";
     case SENTI_HEAD_BASE: return "base";
+    case SENTI_HEAD_MASKED_LM: return "masked_lm";
+    case SENTI_HEAD_CAUSAL_LM: return "causal_lm";
     }
     return "?";
 }

@@ -157,6 +157,9 @@ typedef enum senti_model_head {
     SENTI_HEAD_SEQUENCE_CLASSIFICATION = 0, /* output [B, num_labels] logits */
     SENTI_HEAD_TOKEN_CLASSIFICATION,        /* output [B, T, num_labels] logits */
     SENTI_HEAD_BASE,                        /* output [B, T, hidden] last hidden state */
+    SENTI_HEAD_MASKED_LM,                   /* output [B, T, vocab] masked-LM logits (*ForMaskedLM) */
+    SENTI_HEAD_CAUSAL_LM,                   /* output [B, T, vocab] next-token logits of each position
+                                             * (decoders: *ForCausalLM, GPT2LMHeadModel) */
 } senti_model_head;
 
 /* Load dir with n_threads CPU threads (<= 0: all cores). Everything (config

@@ -44,7 +44,7 @@
 #include <stdio.h>
 #include <sys/stat.h>
 
-#include "model.h"
+#include "arch.h"
 
 /* Whole file as a NUL-terminated string; NULL (no error) when absent. */
 static senti_status read_text(const char *path, char **out, bool *present) {
@@ -113,10 +113,11 @@ static void *keep(conv *c, void *p) {
 
 static senti_status kv_u32(conv *c, const char *k, uint64_t v) { return gguf_writer_add_kv(c->w, k, gguf_val_uint(GGUF_VT_U32, v)); }
 
-/* Layout changes on the way to llama.cpp's form (see gguf_model.c). */
+/* Layout changes on the way to llama.cpp's form (the table's flags). */
 typedef struct xform {
     int64_t n_head;  /* > 0: LLaMA rope row permutation with this many heads */
     bool transpose;  /* GPT-2 Conv1D [in, out] -> [out, in] */
+    bool shift;      /* norm weight w stored as 1 + w (Gemma) */
 } xform;
 
 /* One tensor: read as f32, rearranged by x, stored as `type` (rows of the innermost dim). */
@@ -138,7 +139,7 @@ static senti_status add_tensor(conv *c, const char *src, const st_tensor *t, con
             if (x->n_head < 1 || rows % (2 * x->n_head))
                 return senti_error(SENTI_ERR_BAD_FILE, "%s: tensor '%s': %lld rows do not split into %lld heads", src,
                                    t->name, (long long)rows, (long long)x->n_head);
-            gguf_rope_permute(f, g, rows, (size_t)cols * sizeof(float), x->n_head, true);
+            arch_rope_permute(f, g, rows, (size_t)cols * sizeof(float), x->n_head, true);
         } else {
             for (int64_t r = 0; r < rows; r++)
                 for (int64_t k = 0; k < cols; k++) g[k * rows + r] = f[r * cols + k];
@@ -146,6 +147,8 @@ static senti_status add_tensor(conv *c, const char *src, const st_tensor *t, con
         }
         f = g;
     }
+    if (x->shift)
+        for (int64_t i = 0; i < t->numel; i++) f[i] += 1.0f;
     const void *data = f;
     if (type != SENTI_TYPE_F32) {
         const int64_t cols = ne[0], rows = cols ? t->numel / cols : 0;
@@ -158,29 +161,70 @@ static senti_status add_tensor(conv *c, const char *src, const st_tensor *t, con
     return gguf_writer_add_tensor(c->w, name, type, nd, ne, data);
 }
 
-/* The encoder's hyperparameters under llama.cpp's bert.* keys. */
-static senti_status encoder_kvs(conv *c, const cfg_file *cfg, gm_family fam, bool seq) {
-    senti_status st;
-    const bool distil = fam == GM_DISTILBERT;
-    int64_t H, L, NH, I, P, TV = 0;
-    double eps = 1e-12;
-    TRY(cfg_get_int(cfg, distil ? "dim" : "hidden_size", &H));
-    TRY(cfg_get_int(cfg, distil ? "n_layers" : "num_hidden_layers", &L));
-    TRY(cfg_get_int(cfg, distil ? "n_heads" : "num_attention_heads", &NH));
-    TRY(cfg_get_int(cfg, distil ? "hidden_dim" : "intermediate_size", &I));
-    TRY(cfg_get_int(cfg, "max_position_embeddings", &P));
-    if (!distil) {
-        TRY(cfg_opt_int(cfg, "type_vocab_size", 2, &TV));
-        TRY(cfg_opt_float(cfg, "layer_norm_eps", 1e-12, &eps));
+/* A number: inside "rope_parameters" (transformers 5) or "rope_scaling" when
+ * there, else at the top level, else def. */
+static double cfg_nested_num(const cfg_file *cfg, const char *key, double def) {
+    json_t *root = cfg_json(cfg), *v = NULL;
+    static const char *const OBJ[] = {"rope_parameters", "rope_scaling"};
+    for (int i = 0; i < 2 && !json_is_number(v); i++) v = json_object_get(json_object_get(root, OBJ[i]), key);
+    if (!json_is_number(v)) v = json_object_get(root, key);
+    return json_is_number(v) ? json_number_value(v) : def;
+}
+
+/* Every hyperparameter the table entry names, under llama.cpp's {arch}.* key. */
+static senti_status hp_kvs(conv *c, const arch_desc *d, const cfg_file *cfg) {
+    senti_status st = SENTI_OK;
+    char k[128];
+    int64_t H = 0, NH = 0;
+    if ((st = arch_hp_int(d, cfg, AH_HIDDEN, true, 0, &H)) || (st = arch_hp_int(d, cfg, AH_HEADS, true, 0, &NH)))
+        return st;
+    for (int h = 0; h < AH_COUNT && st == SENTI_OK; h++) {
+        const char *sfx = arch_hp_gguf(d, (arch_hp)h);
+        if (!sfx || (h == AH_HEAD_DIM && !(d->hp[h] && cfg_has(cfg, d->hp[h])))) continue;
+        if (h == AH_KV_HEADS && d->kind != ARCH_DECODER) continue;
+        snprintf(k, sizeof k, "%s.%s", d->gguf_arch, sfx);
+        if (h == AH_EPS) {
+            double eps;
+            if ((st = arch_hp_eps(d, cfg, &eps))) return st;
+            st = gguf_writer_add_kv(c->w, k, gguf_val_float(GGUF_VT_F32, eps));
+            continue;
+        }
+        int64_t v;
+        const bool req = h == AH_HIDDEN || h == AH_LAYERS || h == AH_HEADS || h == AH_MAX_POS ||
+                         (h == AH_INTER && !d->inter_default_mult);
+        const int64_t def = h == AH_KV_HEADS ? NH : h == AH_INTER ? d->inter_default_mult * H : 0;
+        if ((st = arch_hp_int(d, cfg, (arch_hp)h, req, def, &v))) return st;
+        if (!d->hp[h] && h != AH_KV_HEADS) continue;
+        st = kv_u32(c, k, (uint64_t)v);
+        if (st == SENTI_OK && h == AH_HEAD_DIM) {
+            snprintf(k, sizeof k, "%s.attention.value_length", d->gguf_arch);
+            st = kv_u32(c, k, (uint64_t)v);
+        }
     }
-    TRY(kv_u32(c, "bert.context_length", (uint64_t)P));
-    TRY(kv_u32(c, "bert.embedding_length", (uint64_t)H));
-    TRY(kv_u32(c, "bert.feed_forward_length", (uint64_t)I));
-    TRY(kv_u32(c, "bert.block_count", (uint64_t)L));
-    TRY(kv_u32(c, "bert.attention.head_count", (uint64_t)NH));
-    TRY(gguf_writer_add_kv(c->w, "bert.attention.layer_norm_epsilon", gguf_val_float(GGUF_VT_F32, eps)));
-    TRY(gguf_writer_add_kv(c->w, "bert.attention.causal", gguf_val_bool(false)));
-    if (seq) TRY(kv_u32(c, "bert.pooling_type", 2)); /* llama.cpp's CLS pooling */
+    for (const arch_gguf_key *x = d->gguf_keys; x && x->hf && st == SENTI_OK; x++) {
+        if (!x->gguf) continue; /* constants llama.cpp implies */
+        snprintf(k, sizeof k, "%s.%s", d->gguf_arch, x->gguf);
+        if (x->kind == 'f') {
+            double v = cfg_nested_num(cfg, x->hf, x->value);
+            st = gguf_writer_add_kv(c->w, k, gguf_val_float(GGUF_VT_F32, v));
+        } else if (cfg_has(cfg, x->hf)) {
+            int64_t v;
+            if ((st = cfg_get_int(cfg, x->hf, &v)) == SENTI_OK) st = kv_u32(c, k, (uint64_t)v);
+        }
+    }
+    return st;
+}
+
+/* Encoder keys llama.cpp reads besides the hyperparameters. */
+static senti_status encoder_kvs(conv *c, const arch_desc *d, const cfg_file *cfg, bool seq) {
+    senti_status st;
+    int64_t TV = 0;
+    char k[128];
+    TRY(arch_hp_int(d, cfg, AH_TYPE_VOCAB, false, d->names[AR_TYPE_EMB].hf ? 2 : 0, &TV));
+    snprintf(k, sizeof k, "%s.attention.causal", d->gguf_arch);
+    TRY(gguf_writer_add_kv(c->w, k, gguf_val_bool(false)));
+    snprintf(k, sizeof k, "%s.pooling_type", d->gguf_arch);
+    if (seq) TRY(kv_u32(c, k, 2)); /* llama.cpp's CLS pooling */
     TRY(kv_u32(c, "tokenizer.ggml.token_type_count", (uint64_t)(TV ? TV : 1)));
     const char **labels;
     int64_t nl;
@@ -192,72 +236,30 @@ static senti_status encoder_kvs(conv *c, const cfg_file *cfg, gm_family fam, boo
             return senti_error(SENTI_ERR_NO_MEMORY, "out of memory");
         }
         for (int64_t i = 0; i < nl; i++) items[i] = gguf_val_str(labels[i]);
-        st = gguf_writer_add_kv(c->w, "bert.classifier.output_labels",
-                                gguf_val_arr(GGUF_VT_STRING, (uint64_t)nl, NULL, items));
+        snprintf(k, sizeof k, "%s.classifier.output_labels", d->gguf_arch);
+        st = gguf_writer_add_kv(c->w, k, gguf_val_arr(GGUF_VT_STRING, (uint64_t)nl, NULL, items));
         senti_mfree(labels); /* the strings belong to cfg, alive until the write */
     }
 done:
     return st;
 }
 
-/* rope_theta and the rope parameters object (rope_parameters, else rope_scaling) of a decoder config. */
+/* A decoder's rope scaling (linear only; other rope types live in senti.hf.config alone). */
 static senti_status rope_kvs(conv *c, const cfg_file *cfg, const char *arch) {
     char k[96];
-    double theta;
-    senti_status st = cfg_opt_float(cfg, "rope_theta", 10000.0, &theta);
-    if (st != SENTI_OK) return st;
+    senti_status st = SENTI_OK;
     json_t *root = cfg_json(cfg), *p = json_object_get(root, "rope_parameters");
     if (!json_is_object(p)) p = json_object_get(root, "rope_scaling");
-    if (json_is_object(p)) {
-        json_t *t = json_object_get(p, "rope_theta");
-        if (json_is_number(t)) theta = json_number_value(t);
-        json_t *ty = json_object_get(p, "rope_type");
-        if (!json_is_string(ty)) ty = json_object_get(p, "type");
-        json_t *fa = json_object_get(p, "factor");
-        if (json_is_string(ty) && strcmp(json_string_value(ty), "linear") == 0 && json_is_number(fa)) {
-            snprintf(k, sizeof k, "%s.rope.scaling.type", arch);
-            if ((st = gguf_writer_add_kv(c->w, k, gguf_val_str("linear")))) return st;
-            snprintf(k, sizeof k, "%s.rope.scaling.factor", arch);
-            if ((st = gguf_writer_add_kv(c->w, k, gguf_val_float(GGUF_VT_F32, json_number_value(fa))))) return st;
-        }
+    if (!json_is_object(p)) return SENTI_OK;
+    json_t *ty = json_object_get(p, "rope_type");
+    if (!json_is_string(ty)) ty = json_object_get(p, "type");
+    json_t *fa = json_object_get(p, "factor");
+    if (json_is_string(ty) && strcmp(json_string_value(ty), "linear") == 0 && json_is_number(fa)) {
+        snprintf(k, sizeof k, "%s.rope.scaling.type", arch);
+        if ((st = gguf_writer_add_kv(c->w, k, gguf_val_str("linear")))) return st;
+        snprintf(k, sizeof k, "%s.rope.scaling.factor", arch);
+        st = gguf_writer_add_kv(c->w, k, gguf_val_float(GGUF_VT_F32, json_number_value(fa)));
     }
-    snprintf(k, sizeof k, "%s.rope.freq_base", arch);
-    return gguf_writer_add_kv(c->w, k, gguf_val_float(GGUF_VT_F32, theta));
-}
-
-/* A decoder's hyperparameters under llama.cpp's {arch}.* keys. */
-static senti_status decoder_kvs(conv *c, const cfg_file *cfg, gm_family fam) {
-    senti_status st;
-    const char *arch = gguf_family_arch(fam);
-    const bool gpt2 = fam == GM_GPT2;
-    int64_t H, L, NH, NKV, I, P, hd = 0;
-    double eps;
-    char k[96];
-    TRY(cfg_get_int(cfg, gpt2 ? "n_embd" : "hidden_size", &H));
-    TRY(cfg_get_int(cfg, gpt2 ? "n_layer" : "num_hidden_layers", &L));
-    TRY(cfg_get_int(cfg, gpt2 ? "n_head" : "num_attention_heads", &NH));
-    TRY(cfg_opt_int(cfg, "num_key_value_heads", NH, &NKV));
-    TRY(cfg_opt_int(cfg, gpt2 ? "n_inner" : "intermediate_size", 4 * H, &I));
-    if (gpt2 && !cfg_has(cfg, "n_inner")) I = 4 * H;
-    TRY(cfg_get_int(cfg, gpt2 ? "n_positions" : "max_position_embeddings", &P));
-    TRY(cfg_opt_float(cfg, gpt2 ? "layer_norm_epsilon" : "rms_norm_eps", gpt2 ? 1e-5 : 1e-6, &eps));
-    TRY(cfg_opt_int(cfg, "head_dim", 0, &hd));
-#define KV_U32(key, v) (snprintf(k, sizeof k, "%s." key, arch), kv_u32(c, k, (uint64_t)(v)))
-    TRY(KV_U32("context_length", P));
-    TRY(KV_U32("embedding_length", H));
-    TRY(KV_U32("feed_forward_length", I));
-    TRY(KV_U32("block_count", L));
-    TRY(KV_U32("attention.head_count", NH));
-    TRY(KV_U32("attention.head_count_kv", NKV));
-    if (hd > 0) {
-        TRY(KV_U32("attention.key_length", hd));
-        TRY(KV_U32("attention.value_length", hd));
-    }
-#undef KV_U32
-    snprintf(k, sizeof k, "%s.attention.%s", arch, gpt2 ? "layer_norm_epsilon" : "layer_norm_rms_epsilon");
-    TRY(gguf_writer_add_kv(c->w, k, gguf_val_float(GGUF_VT_F32, eps)));
-    if (!gpt2) TRY(rope_kvs(c, cfg, arch));
-done:
     return st;
 }
 
@@ -518,23 +520,25 @@ senti_status gguf_convert(const char *dir, const char *out, senti_type type) {
         st = senti_error(SENTI_ERR_BAD_FILE, "%s: key 'architectures' is empty", path);
         goto done;
     }
-    const gm_family fam = gguf_family(archs[0]);
-    const bool decoder = fam == GM_LLAMA || fam == GM_QWEN2 || fam == GM_GPT2;
-    if (fam == GM_COUNT) {
+    senti_model_head head = SENTI_HEAD_BASE;
+    const arch_desc *d = arch_find(archs[0], &head);
+    if (!d || !d->gguf_arch) {
         st = senti_error(SENTI_ERR_UNSUPPORTED, "%s: convert: architecture '%s' is not supported", path, archs[0]);
         goto done;
     }
-    const bool seq = strstr(archs[0], "ForSequenceClassification") != NULL;
+    const bool decoder = d->kind == ARCH_DECODER;
     if (!(c.w = gguf_writer_init())) {
         st = senti_error(SENTI_ERR_NO_MEMORY, "out of memory");
         goto done;
     }
-    TRY(gguf_writer_add_kv(c.w, "general.architecture", gguf_val_str(gguf_family_arch(fam))));
+    TRY(gguf_writer_add_kv(c.w, "general.architecture", gguf_val_str(d->gguf_arch)));
     const char *base = strrchr(dir, '/');
     base = base && base[1] ? base + 1 : dir;
     TRY(gguf_writer_add_kv(c.w, "general.name", gguf_val_str(base)));
     TRY(kv_u32(&c, "general.file_type", file_type(type)));
-    TRY(decoder ? decoder_kvs(&c, cfg, fam) : encoder_kvs(&c, cfg, fam, seq));
+    TRY(hp_kvs(&c, d, cfg));
+    if (decoder && d->pos == ARCH_POS_ROPE) TRY(rope_kvs(&c, cfg, d->gguf_arch));
+    if (!decoder) TRY(encoder_kvs(&c, d, cfg, head == SENTI_HEAD_SEQUENCE_CLASSIFICATION));
     bool present, has_json;
     TRY(embed_text(&c, dir, "config.json", "senti.hf.config", &present));
     TRY(embed_text(&c, dir, "tokenizer.json", "tokenizer.huggingface.json", &has_json));
@@ -543,33 +547,35 @@ senti_status gguf_convert(const char *dir, const char *out, senti_type type) {
     if (!has_json) TRY(embed_text(&c, dir, "vocab.txt", "senti.hf.vocab_txt", &present));
     TRY(embed_text(&c, dir, "generation_config.json", "senti.hf.generation_config", &present));
 
+    int64_t nh = 0, nkv = 0;
+    if (d->flags & ARCH_F_GGUF_PERMUTE) {
+        TRY(arch_hp_int(d, cfg, AH_HEADS, true, 0, &nh));
+        TRY(arch_hp_int(d, cfg, AH_KV_HEADS, false, nh, &nkv));
+    }
+    const size_t plen = d->prefix ? strlen(d->prefix) : 0;
     for (int64_t i = 0; i < st_weights_count(w); i++) {
         const st_tensor *t = st_weights_get(w, i);
         if (t->type == SENTI_TYPE_COUNT || t->type == SENTI_TYPE_I32) continue; /* position_ids buffers and the like */
         char name[256];
-        if (!gguf_name_from_hf(fam, seq, t->name, name, sizeof name)) {
+        if (!arch_hf_to_gguf(d, head, t->name, name, sizeof name)) {
             if (decoder) continue; /* buffers llama.cpp has no name for */
-            size_t p = strlen(t->name), k = 0;
-            static const char *const PFX[] = {"bert.", "roberta.", "distilbert."};
-            if (strncmp(t->name, PFX[fam], strlen(PFX[fam])) == 0) k = strlen(PFX[fam]);
-            if (p - k >= sizeof name) {
+            const size_t k = plen && strncmp(t->name, d->prefix, plen) == 0 ? plen : 0;
+            if (strlen(t->name) - k >= sizeof name) {
                 st = senti_error(SENTI_ERR_UNSUPPORTED, "%s: tensor name '%s' is too long", st_weights_source(w), t->name);
                 goto done;
             }
             snprintf(name, sizeof name, "%s", t->name + k);
         }
+        const char *hf = plen && strncmp(t->name, d->prefix, plen) == 0 ? t->name + plen : t->name;
+        int64_t layer;
+        const arch_role r = arch_role_of(d, hf, &layer);
         const bool linear = t->ndim == 2 && (strncmp(name, "blk.", 4) == 0 || strcmp(name, "cls.weight") == 0 ||
                                              strcmp(name, "output.weight") == 0);
         xform x = {0};
-        if (fam == GM_LLAMA && (strstr(name, ".attn_q.") || strstr(name, ".attn_k."))) {
-            int64_t nh, nkv;
-            TRY(cfg_get_int(cfg, "num_attention_heads", &nh));
-            TRY(cfg_opt_int(cfg, "num_key_value_heads", nh, &nkv));
-            x.n_head = strstr(name, ".attn_q.") ? nh : nkv;
-        }
-        x.transpose = fam == GM_GPT2 && t->ndim == 2 &&
-                      (strstr(name, ".attn_qkv.") || strstr(name, ".attn_output.") || strstr(name, ".ffn_up.") ||
-                       strstr(name, ".ffn_down."));
+        if ((d->flags & ARCH_F_GGUF_PERMUTE) && (r == AR_Q || r == AR_K)) x.n_head = r == AR_Q ? nh : nkv;
+        x.transpose = (d->flags & ARCH_F_CONV1D) && t->ndim == 2 &&
+                      (r == AR_QKV || r == AR_O || r == AR_UP || r == AR_DOWN || r == AR_GATE);
+        x.shift = (d->flags & ARCH_F_NORM_SHIFT) && t->ndim == 1 && strstr(name, "norm.weight") != NULL;
         const int64_t inner = x.transpose ? t->shape[0] : t->ndim == 2 ? t->shape[1] : 0;
         senti_type tt = SENTI_TYPE_F32;
         if (linear && (!senti_type_is_quant(type) || inner % senti_type_block(type) == 0)) tt = type;

@@ -199,22 +199,19 @@ senti_status cfg_get_strs(const cfg_file *c, const char *key, bool required, con
 senti_status cfg_labels(const cfg_file *c, const char ***out, int64_t *n);
 
 /* ---- models: the registry and the architecture families ----------------------
- * registry.c maps config.json's "architectures"[0] to a family and a head;
- * nothing else switches on the architecture. A family's load fills the
- * common fields of senti_model and its private `impl`; forward runs one
- * padded batch (inputs already validated against the sizes by the caller). */
+ * registry.c finds config.json's "architectures"[0] in the architecture
+ * table (arch.h) and loads it with that entry's family; nothing else
+ * switches on the architecture. A family's load fills the common fields of
+ * senti_model and its private `impl`; forward runs one padded batch (inputs
+ * already validated against the sizes by the caller). */
 
 typedef struct model_family model_family;
-
-typedef struct model_arch {
-    const char *name;            /* "BertForSequenceClassification" */
-    const model_family *family;
-    int variant;                 /* family-specific (encoder.c: bert / roberta / distilbert) */
-    senti_model_head head;
-} model_arch;
+typedef struct arch_desc arch_desc;
 
 struct senti_model {
-    const model_arch *arch;
+    const arch_desc *desc;       /* the architecture table entry */
+    const char *arch_name;       /* "BertForSequenceClassification": borrowed from cfg */
+    senti_model_head head;
     char *dir;                   /* owned */
     int64_t hidden, layers, heads, vocab, type_vocab, num_labels, pad_id;
     int64_t max_pos;             /* longest input (RoBERTa: max_position_embeddings - pad - 1) */
@@ -238,6 +235,8 @@ typedef struct model_input {
     int64_t B, T;
 } model_input;
 
+typedef struct gguf_file gguf_file;
+
 struct model_family {
     const char *name;
     /* read hyperparameters from m->cfg and weights from m->w; set m->impl */
@@ -246,9 +245,13 @@ struct model_family {
      * the head's output of shape shape[0..*ndim). Not thread-safe per model. */
     senti_status (*forward)(senti_model *m, const model_input *in, float **out, int64_t shape[3], int *ndim);
     void (*free)(void *impl); /* accepts NULL */
+    /* Optional: complete the HF config (a json_t object) synthesized for a
+     * llama.cpp file of d from the table's keys, with what only the family
+     * knows (derived keys, another class); *d may be replaced. */
+    senti_status (*gguf_config)(const arch_desc **d, const gguf_file *f, void *cfg);
 };
 
-extern const model_family model_family_encoder; /* encoder.c: BERT, RoBERTa / XLM-R / CamemBERT, DistilBERT */
+extern const model_family model_family_bert; /* bert.c: BERT, RoBERTa / XLM-R / CamemBERT, DistilBERT */
 /* decoder.c: LLaMA, Qwen2, Mistral, GPT-2 causal LMs (the lm.h API; forward
  * gives last-layer logits [B, T, vocab] of a right-padded batch) */
 extern const model_family model_family_decoder;
@@ -344,8 +347,6 @@ typedef struct gguf_tensor {
     size_t nbytes;
 } gguf_tensor;
 
-typedef struct gguf_file gguf_file;
-
 /* Map and validate one GGUF file. NULL with senti_last_error() set on failure
  * (IO; BAD_FILE naming the file and the key or tensor and byte offset;
  * UNSUPPORTED for a tensor type other than the five above, naming the type
@@ -395,17 +396,10 @@ senti_status gguf_writer_write(gguf_writer *w, const char *path);
  * (outermost first), in the type the file stores them. */
 bool gguf_is_gguf_path(const char *path); /* a regular file named *.gguf or starting with "GGUF" */
 senti_status gguf_model_open(const char *path, cfg_file **cfg, st_weights **w);
-/* Architecture families with a GGUF name table (llama.cpp's names). */
-typedef enum gm_family { GM_BERT, GM_ROBERTA, GM_DISTILBERT, GM_LLAMA, GM_QWEN2, GM_GPT2, GM_COUNT } gm_family;
-gm_family gguf_family(const char *hf_arch);   /* GM_COUNT: none */
-const char *gguf_family_arch(gm_family f);    /* general.architecture: "bert", "llama", "qwen2", "gpt2" */
-/* Tensor names, GGUF <-> HF (the encoders' base-model prefix dropped); seq_head
- * maps the encoders' sequence head (cls, cls.output). false: no mapping. */
-bool gguf_name_to_hf(gm_family f, bool seq_head, const char *name, char *out, size_t n);
-bool gguf_name_from_hf(gm_family f, bool seq_head, const char *hf, char *out, size_t n);
-/* llama.cpp's rope row permutation of a LLaMA q / k projection ([rows =
- * n_head * D] rows of row_bytes), HF -> GGUF (to_gguf) or back; src != dst. */
-void gguf_rope_permute(const void *src, void *dst, int64_t rows, size_t row_bytes, int64_t n_head, bool to_gguf);
+/* Values of a GGUF file's key (absent: def; another type: BAD_FILE naming it). */
+senti_status gguf_kv_int(const gguf_file *f, const char *key, bool required, int64_t def, int64_t *out);
+senti_status gguf_kv_float(const gguf_file *f, const char *key, double def, double *out);
+senti_status gguf_kv_str(const gguf_file *f, const char *key, const char **out); /* absent: NULL */
 
 /* HF model directory -> one GGUF file. type: the 2-D linear weights' type
  * (f32, f16, bf16, q8_0, q4_0; other tensors f32, or f16 for type f16 / bf16

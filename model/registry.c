@@ -1,5 +1,6 @@
-/* registry.c — the one table from config.json's architecture name to a model
- * family and head, and the public senti_model API on top of it.
+/* registry.c — config.json's architecture name looked up in the
+ * architecture table (arch.c), the model loaded by that entry's family, and
+ * the public senti_model API on top of it.
  *
  * Invariant: a senti_model handed out has passed its family's load, so its
  * config keys and every tensor it uses have been validated. */
@@ -7,47 +8,13 @@
 #include <stdlib.h>
 
 #include "../cpu/cpu.h"
-#include "model.h"
+#include "arch.h"
 #ifdef SENTI_HAVE_CUDA
 #include "../cuda/cuda.h"
 #define SENTI_CUDA_BUILT 1
 #else
 #define SENTI_CUDA_BUILT 0
 #endif
-
-enum { ENC_BERT = 0, ENC_ROBERTA = 1, ENC_DISTILBERT = 2 }; /* = encoder.c's variants */
-
-#define ENC(name, variant, head) {name, &model_family_encoder, variant, head}
-static const model_arch ARCHS[] = {
-    ENC("BertModel", ENC_BERT, SENTI_HEAD_BASE),
-    ENC("BertForSequenceClassification", ENC_BERT, SENTI_HEAD_SEQUENCE_CLASSIFICATION),
-    ENC("BertForTokenClassification", ENC_BERT, SENTI_HEAD_TOKEN_CLASSIFICATION),
-    ENC("RobertaModel", ENC_ROBERTA, SENTI_HEAD_BASE),
-    ENC("RobertaForSequenceClassification", ENC_ROBERTA, SENTI_HEAD_SEQUENCE_CLASSIFICATION),
-    ENC("RobertaForTokenClassification", ENC_ROBERTA, SENTI_HEAD_TOKEN_CLASSIFICATION),
-    ENC("XLMRobertaModel", ENC_ROBERTA, SENTI_HEAD_BASE),
-    ENC("XLMRobertaForSequenceClassification", ENC_ROBERTA, SENTI_HEAD_SEQUENCE_CLASSIFICATION),
-    ENC("XLMRobertaForTokenClassification", ENC_ROBERTA, SENTI_HEAD_TOKEN_CLASSIFICATION),
-    ENC("CamembertModel", ENC_ROBERTA, SENTI_HEAD_BASE),
-    ENC("CamembertForSequenceClassification", ENC_ROBERTA, SENTI_HEAD_SEQUENCE_CLASSIFICATION),
-    ENC("CamembertForTokenClassification", ENC_ROBERTA, SENTI_HEAD_TOKEN_CLASSIFICATION),
-    ENC("DistilBertModel", ENC_DISTILBERT, SENTI_HEAD_BASE),
-    ENC("DistilBertForSequenceClassification", ENC_DISTILBERT, SENTI_HEAD_SEQUENCE_CLASSIFICATION),
-    ENC("DistilBertForTokenClassification", ENC_DISTILBERT, SENTI_HEAD_TOKEN_CLASSIFICATION),
-#undef ENC
-#define DEC(name, variant) {name, &model_family_decoder, variant, SENTI_HEAD_BASE}
-    DEC("LlamaForCausalLM", 0), /* = decoder.c's variants; forward gives logits [B, T, vocab] */
-    DEC("Qwen2ForCausalLM", 1),
-    DEC("MistralForCausalLM", 2),
-    DEC("GPT2LMHeadModel", 3),
-#undef DEC
-};
-
-static const model_arch *find_arch(const char *name) {
-    for (size_t i = 0; i < sizeof ARCHS / sizeof ARCHS[0]; i++)
-        if (strcmp(ARCHS[i].name, name) == 0) return &ARCHS[i];
-    return NULL;
-}
 
 /* Distinct stored dtypes of the checkpoint, sorted by senti_type, into m->dtypes;
  * and the parameter count (every tensor). */
@@ -119,15 +86,16 @@ senti_model *senti_model_load_opts(const char *dir, const senti_model_opts *opts
         senti_error(SENTI_ERR_BAD_FILE, "%s: key 'architectures' is empty", path);
         goto fail;
     }
-    m->arch = find_arch(archs[0]);
-    if (!m->arch) {
+    m->desc = arch_find(archs[0], &m->head);
+    m->arch_name = archs[0]; /* borrowed from m->cfg */
+    if (!m->desc) {
         senti_error(SENTI_ERR_UNSUPPORTED, "%s: unknown architecture '%s' (key 'architectures')", path, archs[0]);
         goto fail;
     }
     if (!gguf) m->w = st_weights_load(dir);
     if (!m->w) goto fail;
     scan_weights(m);
-    if (m->arch->family->load(m) != SENTI_OK) goto fail;
+    if (m->desc->family->load(m) != SENTI_OK) goto fail;
     m->be = senti_backend_cpu_init(o.n_threads);
     if (!m->be) goto fail;
 #ifdef SENTI_HAVE_CUDA
@@ -148,7 +116,7 @@ fail:
 
 void senti_model_free(senti_model *m) {
     if (!m) return;
-    if (m->arch && m->impl) m->arch->family->free(m->impl);
+    if (m->desc && m->impl) m->desc->family->free(m->impl);
     exec_free(m->ex);
     senti_backend_free(m->be);
     senti_backend_free(m->fallback);
@@ -185,7 +153,7 @@ senti_status senti_model_forward(senti_model *m, const int32_t *ids, const int32
                                attention_mask[i]);
     }
     model_input in = {ids, type_ids, attention_mask, batch, seq_len};
-    return m->arch->family->forward(m, &in, out, shape, ndim);
+    return m->desc->family->forward(m, &in, out, shape, ndim);
 }
 
 void senti_model_output_free(float *p) { senti_mfree(p); }
@@ -210,15 +178,13 @@ void senti_pool(const float *hs, const int32_t *mask, int64_t B, int64_t T, int6
     }
 }
 
-const char *senti_model_architecture(const senti_model *m) { return m->arch->name; }
+const char *senti_model_architecture(const senti_model *m) { return m->arch_name; }
 const char *senti_model_type(const senti_model *m) {
     const char *t = NULL;
-    static const char *const VARIANT[] = {"bert", "roberta", "distilbert"};
-    if (cfg_opt_str(m->cfg, "model_type", NULL, &t) != SENTI_OK || !t)
-        t = m->arch->family == &model_family_encoder ? VARIANT[m->arch->variant] : m->arch->family->name;
+    if (cfg_opt_str(m->cfg, "model_type", NULL, &t) != SENTI_OK || !t) t = m->desc->name;
     return t;
 }
-senti_model_head senti_model_get_head(const senti_model *m) { return m->arch->head; }
+senti_model_head senti_model_get_head(const senti_model *m) { return m->head; }
 int64_t senti_model_num_labels(const senti_model *m) { return m->num_labels; }
 const char *senti_model_label(const senti_model *m, int64_t i) {
     return (m->labels && i >= 0 && i < m->n_labels_named) ? m->labels[i] : NULL;
