@@ -143,10 +143,12 @@ void senti_encoding_free(senti_encoding *e); /* accepts NULL */
 
 /* ---- models -------------------------------------------------------------------
  * A HuggingFace model directory (config.json + model.safetensors or a sharded
- * model.safetensors.index.json) loaded for inference on the CPU. Supported:
- * BERT, RoBERTa, XLM-RoBERTa, CamemBERT and DistilBERT as *Model,
- * *ForSequenceClassification and *ForTokenClassification. Weights stored as
- * f16 / bf16 are converted once at load to f32.
+ * model.safetensors.index.json), or a GGUF file, loaded for inference.
+ * Supported (the architecture table, model/arch.c): BERT, RoBERTa, XLM-RoBERTa,
+ * CamemBERT, DistilBERT and DeBERTa-v2/v3 as *Model,
+ * *ForSequenceClassification, *ForTokenClassification and *ForMaskedLM; the
+ * causal LMs LLaMA, Mistral, Qwen2 and GPT-2. Encoder weights stored as f16 /
+ * bf16 are converted once at load to f32.
  *
  * Thread-safety: a model is not safe for concurrent forwards (it owns one
  * activation arena); accessors may be called from any thread. */
@@ -183,8 +185,8 @@ senti_model *senti_model_load_opts(const char *path, const senti_model_opts *opt
 void senti_model_free(senti_model *m); /* accepts NULL */
 
 /* Run a right-padded batch: ids [batch, seq_len] row-major; type_ids (NULL:
- * zeros) and attention_mask (NULL: all ones; 1 = real token, 0 = padding) of
- * the same shape. On success *out is a new array (release it with
+ * zeros; ignored by models without token types) and attention_mask (NULL: all
+ * ones; 1 = real token, 0 = padding) of the same shape. On success *out is a new array (release it with
  * senti_model_output_free) of the shape in shape[0..*ndim): see
  * senti_model_head. A padded row gives the same values as that input alone
  * (positions under mask 0 of token outputs are unspecified). Errors:

@@ -59,6 +59,7 @@ static const arch_gguf_key ROPE_KEYS[] = {{"rope_theta", "rope.freq_base", 'f', 
 static const char *const BERT_STEMS[] = {"Bert", NULL};
 static const char *const ROBERTA_STEMS[] = {"Roberta", "XLMRoberta", "Camembert", NULL};
 static const char *const DISTIL_STEMS[] = {"DistilBert", NULL};
+static const char *const DEBERTA_STEMS[] = {"DebertaV2", NULL};
 static const char *const LLAMA_STEMS[] = {"Llama", NULL};
 static const char *const MISTRAL_STEMS[] = {"Mistral", NULL};
 static const char *const QWEN2_STEMS[] = {"Qwen2", NULL};
@@ -74,8 +75,8 @@ static const arch_desc ARCHS[] = {
                   [AR_MLM_NORM] = {"cls.predictions.transform.LayerNorm", NULL},
                   [AR_MLM_DECODER] = {"cls.predictions.decoder", NULL}, [AR_MLM_BIAS] = {"cls.predictions", NULL}},
         .hp = {BERT_HP}, .act_default = "gelu", .eps_default = 1e-12, .pad_default = 0,
-        .norm = ARCH_NORM_LAYER, .pos = ARCH_POS_ABSOLUTE, .mlp = ARCH_MLP_PLAIN, .flags = ARCH_F_BIAS,
-        .gguf_arch = "bert", .gguf_class = "BertModel",
+        .type_vocab_default = 2, .norm = ARCH_NORM_LAYER, .pos = ARCH_POS_ABSOLUTE, .mlp = ARCH_MLP_PLAIN,
+        .flags = ARCH_F_BIAS, .gguf_arch = "bert", .gguf_class = "BertModel",
     },
     {
         .name = "roberta", .kind = ARCH_ENCODER, .family = &model_family_bert, .stems = ROBERTA_STEMS,
@@ -86,7 +87,7 @@ static const arch_desc ARCHS[] = {
                   [AR_MLM_NORM] = {"lm_head.layer_norm", NULL}, [AR_MLM_DECODER] = {"lm_head.decoder", NULL},
                   [AR_MLM_BIAS] = {"lm_head", NULL}},
         .hp = {BERT_HP}, .act_default = "gelu", .eps_default = 1e-12, .pad_default = 1,
-        .norm = ARCH_NORM_LAYER, .pos = ARCH_POS_PAD_OFFSET, .mlp = ARCH_MLP_PLAIN,
+        .type_vocab_default = 2, .norm = ARCH_NORM_LAYER, .pos = ARCH_POS_PAD_OFFSET, .mlp = ARCH_MLP_PLAIN,
         .flags = ARCH_F_BIAS | ARCH_F_MLM_GELU, .gguf_arch = "bert",
     },
     {
@@ -107,6 +108,23 @@ static const arch_desc ARCHS[] = {
         .act_default = "gelu", .eps_default = 1e-12, .pad_default = 0, /* HF fixes eps at 1e-12 */
         .norm = ARCH_NORM_LAYER, .pos = ARCH_POS_ABSOLUTE, .mlp = ARCH_MLP_PLAIN,
         .flags = ARCH_F_BIAS | ARCH_F_SEQ_RELU, .gguf_arch = "bert",
+    },
+    {
+        .name = "deberta-v2", .kind = ARCH_ENCODER, .family = &model_family_deberta, .stems = DEBERTA_STEMS,
+        .heads = ENC_HEADS, .prefix = "deberta.", .stack = "encoder.layer.",
+        .names = {BERT_EMB, [AR_EMB_PROJ] = {"embeddings.embed_proj", NULL},
+                  [AR_REL_EMB] = {"encoder.rel_embeddings", NULL}, [AR_REL_NORM] = {"encoder.LayerNorm", NULL},
+                  [AR_Q] = {"attention.self.query_proj", NULL}, [AR_K] = {"attention.self.key_proj", NULL},
+                  [AR_V] = {"attention.self.value_proj", NULL}, [AR_POS_K] = {"attention.self.pos_key_proj", NULL},
+                  [AR_POS_Q] = {"attention.self.pos_query_proj", NULL}, [AR_O] = {"attention.output.dense", NULL},
+                  [AR_ATTN_POST_NORM] = {"attention.output.LayerNorm", NULL}, [AR_UP] = {"intermediate.dense", NULL},
+                  [AR_DOWN] = {"output.dense", NULL}, [AR_FFN_POST_NORM] = {"output.LayerNorm", NULL},
+                  [AR_SEQ_DENSE] = {"pooler.dense", NULL}, [AR_SEQ_OUT] = {"classifier", NULL},
+                  [AR_TOK_OUT] = {"classifier", NULL}, [AR_MLM_DENSE] = {"cls.predictions.transform.dense", NULL},
+                  [AR_MLM_NORM] = {"cls.predictions.transform.LayerNorm", NULL},
+                  [AR_MLM_DECODER] = {"cls.predictions.decoder", NULL}, [AR_MLM_BIAS] = {"cls.predictions", NULL}},
+        .hp = {BERT_HP}, .act_default = "gelu", .eps_default = 1e-7, .pad_default = 0, .type_vocab_default = 0,
+        .norm = ARCH_NORM_LAYER, .pos = ARCH_POS_RELATIVE, .mlp = ARCH_MLP_PLAIN, .flags = ARCH_F_BIAS,
     },
     {
         .name = "llama", .kind = ARCH_DECODER, .family = &model_family_decoder, .stems = LLAMA_STEMS,

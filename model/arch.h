@@ -142,6 +142,7 @@ struct arch_desc {
     const char *act_default;        /* hidden_act when absent */
     double eps_default;             /* eps when absent (or fixed: DistilBERT) */
     int64_t pad_default;            /* pad_token_id when absent */
+    int64_t type_vocab_default;     /* type_vocab_size when absent */
     int64_t inter_default_mult;     /* > 0: the FFN width defaults to this times hidden (GPT-2) */
     arch_norm norm;
     arch_pos pos;

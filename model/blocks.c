@@ -273,7 +273,7 @@ senti_status blk_enc_read_hp(senti_model *m, blk_enc_hp *hp) {
         (st = arch_hp_int(d, c, AH_LAYERS, true, 0, &hp->layers)) ||
         (st = arch_hp_int(d, c, AH_HEADS, true, 0, &hp->heads)) ||
         (st = arch_hp_int(d, c, AH_INTER, true, 0, &hp->inter)) ||
-        (st = arch_hp_int(d, c, AH_TYPE_VOCAB, false, d->names[AR_TYPE_EMB].hf ? 2 : 0, &hp->type_vocab)) ||
+        (st = arch_hp_int(d, c, AH_TYPE_VOCAB, false, d->type_vocab_default, &hp->type_vocab)) ||
         (st = arch_hp_eps(d, c, &eps)) || (st = blk_parse_act(c, arch_hp_key(d, AH_ACT), d->act_default, &hp->act)))
         return st;
     hp->eps = (float)eps;
@@ -287,7 +287,6 @@ senti_status blk_enc_read_hp(senti_model *m, blk_enc_hp *hp) {
     POSITIVE(hp->heads, AH_HEADS, 4096);
     POSITIVE(hp->inter, AH_INTER, 1 << 22);
     POSITIVE(hp->max_pos, AH_MAX_POS, 1 << 24);
-    if (d->hp[AH_TYPE_VOCAB] && d->names[AR_TYPE_EMB].hf) POSITIVE(hp->type_vocab, AH_TYPE_VOCAB, 1 << 20);
 #undef POSITIVE
     if (hp->type_vocab < 0 || hp->type_vocab > (1 << 20))
         return senti_error(SENTI_ERR_BAD_FILE, "%s: key 'type_vocab_size' = %lld is out of range", path,

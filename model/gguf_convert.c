@@ -172,7 +172,7 @@ static double cfg_nested_num(const cfg_file *cfg, const char *key, double def) {
 }
 
 /* Every hyperparameter the table entry names, under llama.cpp's {arch}.* key. */
-static senti_status hp_kvs(conv *c, const arch_desc *d, const cfg_file *cfg) {
+static senti_status hp_kvs(conv *c, const arch_desc *d, const char *arch, const cfg_file *cfg) {
     senti_status st = SENTI_OK;
     char k[128];
     int64_t H = 0, NH = 0;
@@ -182,7 +182,7 @@ static senti_status hp_kvs(conv *c, const arch_desc *d, const cfg_file *cfg) {
         const char *sfx = arch_hp_gguf(d, (arch_hp)h);
         if (!sfx || (h == AH_HEAD_DIM && !(d->hp[h] && cfg_has(cfg, d->hp[h])))) continue;
         if (h == AH_KV_HEADS && d->kind != ARCH_DECODER) continue;
-        snprintf(k, sizeof k, "%s.%s", d->gguf_arch, sfx);
+        snprintf(k, sizeof k, "%s.%s", arch, sfx);
         if (h == AH_EPS) {
             double eps;
             if ((st = arch_hp_eps(d, cfg, &eps))) return st;
@@ -197,13 +197,13 @@ static senti_status hp_kvs(conv *c, const arch_desc *d, const cfg_file *cfg) {
         if (!d->hp[h] && h != AH_KV_HEADS) continue;
         st = kv_u32(c, k, (uint64_t)v);
         if (st == SENTI_OK && h == AH_HEAD_DIM) {
-            snprintf(k, sizeof k, "%s.attention.value_length", d->gguf_arch);
+            snprintf(k, sizeof k, "%s.attention.value_length", arch);
             st = kv_u32(c, k, (uint64_t)v);
         }
     }
     for (const arch_gguf_key *x = d->gguf_keys; x && x->hf && st == SENTI_OK; x++) {
         if (!x->gguf) continue; /* constants llama.cpp implies */
-        snprintf(k, sizeof k, "%s.%s", d->gguf_arch, x->gguf);
+        snprintf(k, sizeof k, "%s.%s", arch, x->gguf);
         if (x->kind == 'f') {
             double v = cfg_nested_num(cfg, x->hf, x->value);
             st = gguf_writer_add_kv(c->w, k, gguf_val_float(GGUF_VT_F32, v));
@@ -216,14 +216,14 @@ static senti_status hp_kvs(conv *c, const arch_desc *d, const cfg_file *cfg) {
 }
 
 /* Encoder keys llama.cpp reads besides the hyperparameters. */
-static senti_status encoder_kvs(conv *c, const arch_desc *d, const cfg_file *cfg, bool seq) {
+static senti_status encoder_kvs(conv *c, const arch_desc *d, const char *arch, const cfg_file *cfg, bool seq) {
     senti_status st;
     int64_t TV = 0;
     char k[128];
-    TRY(arch_hp_int(d, cfg, AH_TYPE_VOCAB, false, d->names[AR_TYPE_EMB].hf ? 2 : 0, &TV));
-    snprintf(k, sizeof k, "%s.attention.causal", d->gguf_arch);
+    TRY(arch_hp_int(d, cfg, AH_TYPE_VOCAB, false, d->type_vocab_default, &TV));
+    snprintf(k, sizeof k, "%s.attention.causal", arch);
     TRY(gguf_writer_add_kv(c->w, k, gguf_val_bool(false)));
-    snprintf(k, sizeof k, "%s.pooling_type", d->gguf_arch);
+    snprintf(k, sizeof k, "%s.pooling_type", arch);
     if (seq) TRY(kv_u32(c, k, 2)); /* llama.cpp's CLS pooling */
     TRY(kv_u32(c, "tokenizer.ggml.token_type_count", (uint64_t)(TV ? TV : 1)));
     const char **labels;
@@ -236,7 +236,7 @@ static senti_status encoder_kvs(conv *c, const arch_desc *d, const cfg_file *cfg
             return senti_error(SENTI_ERR_NO_MEMORY, "out of memory");
         }
         for (int64_t i = 0; i < nl; i++) items[i] = gguf_val_str(labels[i]);
-        snprintf(k, sizeof k, "%s.classifier.output_labels", d->gguf_arch);
+        snprintf(k, sizeof k, "%s.classifier.output_labels", arch);
         st = gguf_writer_add_kv(c->w, k, gguf_val_arr(GGUF_VT_STRING, (uint64_t)nl, NULL, items));
         senti_mfree(labels); /* the strings belong to cfg, alive until the write */
     }
@@ -522,23 +522,26 @@ senti_status gguf_convert(const char *dir, const char *out, senti_type type) {
     }
     senti_model_head head = SENTI_HEAD_BASE;
     const arch_desc *d = arch_find(archs[0], &head);
-    if (!d || !d->gguf_arch) {
+    if (!d) {
         st = senti_error(SENTI_ERR_UNSUPPORTED, "%s: convert: architecture '%s' is not supported", path, archs[0]);
         goto done;
     }
+    /* an architecture llama.cpp does not know is written under its own name
+     * with HF tensor names; senti reads it back from senti.hf.config */
+    const char *gguf_arch = d->gguf_arch ? d->gguf_arch : d->name;
     const bool decoder = d->kind == ARCH_DECODER;
     if (!(c.w = gguf_writer_init())) {
         st = senti_error(SENTI_ERR_NO_MEMORY, "out of memory");
         goto done;
     }
-    TRY(gguf_writer_add_kv(c.w, "general.architecture", gguf_val_str(d->gguf_arch)));
+    TRY(gguf_writer_add_kv(c.w, "general.architecture", gguf_val_str(gguf_arch)));
     const char *base = strrchr(dir, '/');
     base = base && base[1] ? base + 1 : dir;
     TRY(gguf_writer_add_kv(c.w, "general.name", gguf_val_str(base)));
     TRY(kv_u32(&c, "general.file_type", file_type(type)));
-    TRY(hp_kvs(&c, d, cfg));
-    if (decoder && d->pos == ARCH_POS_ROPE) TRY(rope_kvs(&c, cfg, d->gguf_arch));
-    if (!decoder) TRY(encoder_kvs(&c, d, cfg, head == SENTI_HEAD_SEQUENCE_CLASSIFICATION));
+    TRY(hp_kvs(&c, d, gguf_arch, cfg));
+    if (decoder && d->pos == ARCH_POS_ROPE) TRY(rope_kvs(&c, cfg, gguf_arch));
+    if (!decoder) TRY(encoder_kvs(&c, d, gguf_arch, cfg, head == SENTI_HEAD_SEQUENCE_CLASSIFICATION));
     bool present, has_json;
     TRY(embed_text(&c, dir, "config.json", "senti.hf.config", &present));
     TRY(embed_text(&c, dir, "tokenizer.json", "tokenizer.huggingface.json", &has_json));

@@ -143,11 +143,11 @@ senti_status senti_model_forward(senti_model *m, const int32_t *ids, const int32
         if (ids[i] < 0 || ids[i] >= m->vocab)
             return senti_error(SENTI_ERR_INVALID_ARG, "senti_model_forward: id %d at [%lld,%lld] outside [0,%lld)",
                                ids[i], (long long)(i / seq_len), (long long)(i % seq_len), (long long)m->vocab);
-        if (type_ids && (type_ids[i] < 0 || type_ids[i] >= (m->type_vocab ? m->type_vocab : 1)))
+        /* a model without token types ignores them (as transformers does) */
+        if (type_ids && m->type_vocab > 0 && (type_ids[i] < 0 || type_ids[i] >= m->type_vocab))
             return senti_error(SENTI_ERR_INVALID_ARG,
                                "senti_model_forward: token type %d at [%lld,%lld] outside [0,%lld)", type_ids[i],
-                               (long long)(i / seq_len), (long long)(i % seq_len),
-                               (long long)(m->type_vocab ? m->type_vocab : 1));
+                               (long long)(i / seq_len), (long long)(i % seq_len), (long long)m->type_vocab);
         if (attention_mask && attention_mask[i] != 0 && attention_mask[i] != 1)
             return senti_error(SENTI_ERR_INVALID_ARG, "senti_model_forward: attention mask value %d is not 0 or 1",
                                attention_mask[i]);

@@ -160,6 +160,10 @@ static tok_normalizer *new_norm(tok_norm_type ty) {
     return n;
 }
 
+senti_status tok_spm_parse(const char *path, const unsigned char *data, size_t n, spm *out) {
+    return parse(path, data, n, out);
+}
+
 senti_status tok_load_spm(senti_tokenizer *t, const char *path) {
     char *data = NULL;
     size_t n;

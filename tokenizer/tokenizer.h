@@ -351,6 +351,13 @@ typedef struct spm {
     bool byte_fallback, add_dummy_prefix;
     const unsigned char *charsmap; size_t charsmap_len;
 } spm;
+/* Parse a .model file's bytes (borrowed by the pieces) into out (pieces senti_malloc'd). */
+senti_status tok_spm_parse(const char *path, const unsigned char *data, size_t n, spm *out);
+/* A tokenizer.json object already parsed (a json_t *, released); name for messages. */
+senti_status tok_load_json_root(senti_tokenizer *t, const char *name, void *root);
+/* A DeBERTa-v2/v3 directory's spm.model (+ tokenizer_config.json), as transformers'
+ * DebertaV2Tokenizer builds it (tok_deberta.c). */
+senti_status tok_load_deberta_spm(senti_tokenizer *t, const char *dir, const char *model_path);
 /* The pipeline transformers' converters build from sp (tok_spm.c); path names it in messages. */
 senti_status tok_spm_build(senti_tokenizer *t, const char *path, const spm *sp);
 senti_status tok_load_tiktoken(senti_tokenizer *t, const char *path);
