@@ -145,7 +145,7 @@ void senti_encoding_free(senti_encoding *e); /* accepts NULL */
  * A HuggingFace model directory (config.json + model.safetensors or a sharded
  * model.safetensors.index.json), or a GGUF file, loaded for inference.
  * Supported (the architecture table, model/arch.c): BERT, RoBERTa, XLM-RoBERTa,
- * CamemBERT, DistilBERT and DeBERTa-v2/v3 as *Model,
+ * CamemBERT, DistilBERT, DeBERTa-v2/v3 and ModernBERT as *Model,
  * *ForSequenceClassification, *ForTokenClassification and *ForMaskedLM; the
  * causal LMs LLaMA, Mistral, Qwen2 and GPT-2. Encoder weights stored as f16 /
  * bf16 are converted once at load to f32.

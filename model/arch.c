@@ -52,6 +52,10 @@ static const arch_head GPT2_HEADS[] = {{"LMHeadModel", SENTI_HEAD_CAUSAL_LM}, {N
     [AH_MAX_POS] = "max_position_embeddings", [AH_EPS] = "rms_norm_eps", [AH_ACT] = "hidden_act",                      \
     [AH_HEAD_DIM] = "head_dim"
 
+static const arch_gguf_key MODERNBERT_KEYS[] = {{"local_attention", "attention.sliding_window", 'i', 128},
+                                                 {"global_attn_every_n_layers", "attention.sliding_window_pattern",
+                                                  'i', 3},
+                                                 {NULL, NULL, 0, 0}};
 static const arch_gguf_key ROPE_KEYS[] = {{"rope_theta", "rope.freq_base", 'f', 10000.0}, {NULL, NULL, 0, 0}};
 
 /* ---- the table ------------------------------------------------------------------------------ */
@@ -60,6 +64,7 @@ static const char *const BERT_STEMS[] = {"Bert", NULL};
 static const char *const ROBERTA_STEMS[] = {"Roberta", "XLMRoberta", "Camembert", NULL};
 static const char *const DISTIL_STEMS[] = {"DistilBert", NULL};
 static const char *const DEBERTA_STEMS[] = {"DebertaV2", NULL};
+static const char *const MODERNBERT_STEMS[] = {"ModernBert", NULL};
 static const char *const LLAMA_STEMS[] = {"Llama", NULL};
 static const char *const MISTRAL_STEMS[] = {"Mistral", NULL};
 static const char *const QWEN2_STEMS[] = {"Qwen2", NULL};
@@ -125,6 +130,26 @@ static const arch_desc ARCHS[] = {
                   [AR_MLM_DECODER] = {"cls.predictions.decoder", NULL}, [AR_MLM_BIAS] = {"cls.predictions", NULL}},
         .hp = {BERT_HP}, .act_default = "gelu", .eps_default = 1e-7, .pad_default = 0, .type_vocab_default = 0,
         .norm = ARCH_NORM_LAYER, .pos = ARCH_POS_RELATIVE, .mlp = ARCH_MLP_PLAIN, .flags = ARCH_F_BIAS,
+    },
+    {
+        .name = "modernbert", .kind = ARCH_ENCODER, .family = &model_family_modernbert, .stems = MODERNBERT_STEMS,
+        .heads = ENC_HEADS, .prefix = "model.", .stack = "layers.",
+        .names = {[AR_TOK_EMB] = {"embeddings.tok_embeddings", "token_embd"},
+                  [AR_EMB_NORM] = {"embeddings.norm", "token_embd_norm"}, [AR_OUT_NORM] = {"final_norm", "output_norm"},
+                  [AR_ATTN_NORM] = {"attn_norm", "attn_norm"}, [AR_QKV] = {"attn.Wqkv", "attn_qkv"},
+                  [AR_O] = {"attn.Wo", "attn_output"}, [AR_FFN_NORM] = {"mlp_norm", "ffn_norm"},
+                  [AR_UP] = {"mlp.Wi", "ffn_up"}, [AR_DOWN] = {"mlp.Wo", "ffn_down"},
+                  [AR_SEQ_DENSE] = {"head.dense", "cls"}, [AR_SEQ_NORM] = {"head.norm", "cls.norm"},
+                  [AR_SEQ_OUT] = {"classifier", "cls.output"}, [AR_TOK_DENSE] = {"head.dense", NULL},
+                  [AR_TOK_NORM] = {"head.norm", NULL}, [AR_TOK_OUT] = {"classifier", NULL},
+                  [AR_MLM_DENSE] = {"head.dense", NULL}, [AR_MLM_NORM] = {"head.norm", NULL},
+                  [AR_MLM_DECODER] = {"decoder", NULL}},
+        .hp = {[AH_VOCAB] = "vocab_size", [AH_HIDDEN] = "hidden_size", [AH_LAYERS] = "num_hidden_layers",
+               [AH_HEADS] = "num_attention_heads", [AH_INTER] = "intermediate_size",
+               [AH_MAX_POS] = "max_position_embeddings", [AH_EPS] = "norm_eps", [AH_ACT] = "hidden_activation"},
+        .act_default = "gelu", .eps_default = 1e-5, .pad_default = 50283, .norm = ARCH_NORM_LAYER,
+        .pos = ARCH_POS_ROPE, .mlp = ARCH_MLP_GATED_FUSED, .gguf_arch = "modern-bert",
+        .gguf_keys = MODERNBERT_KEYS,
     },
     {
         .name = "llama", .kind = ARCH_DECODER, .family = &model_family_decoder, .stems = LLAMA_STEMS,

@@ -253,6 +253,7 @@ struct model_family {
 
 extern const model_family model_family_bert; /* bert.c: BERT, RoBERTa / XLM-R / CamemBERT, DistilBERT */
 extern const model_family model_family_deberta; /* deberta.c: DeBERTa-v2 / v3 */
+extern const model_family model_family_modernbert; /* modernbert.c: ModernBERT */
 /* decoder.c: LLaMA, Qwen2, Mistral, GPT-2 causal LMs (the lm.h API; forward
  * gives last-layer logits [B, T, vocab] of a right-padded batch) */
 extern const model_family model_family_decoder;
