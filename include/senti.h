@@ -198,10 +198,20 @@ void senti_model_output_free(float *p); /* accepts NULL */
 
 /* Pool a last hidden state [batch, seq_len, hidden] into out [batch, hidden]:
  * mean = mask-weighted mean over real tokens (mask NULL: all ones),
- * cls = position 0. */
-typedef enum senti_pooling { SENTI_POOL_CLS = 0, SENTI_POOL_MEAN } senti_pooling;
+ * cls = position 0, max = element-wise max over real tokens (as
+ * sentence-transformers' Pooling: masked positions count as -1e9). */
+typedef enum senti_pooling { SENTI_POOL_CLS = 0, SENTI_POOL_MEAN, SENTI_POOL_MAX } senti_pooling;
 void senti_pool(const float *hidden_state, const int32_t *attention_mask, int64_t batch, int64_t seq_len,
                 int64_t hidden, senti_pooling mode, float *out);
+
+/* What a sentence-transformers directory says about its embeddings
+ * (modules.json, its Pooling module's config.json, sentence_bert_config.json):
+ * the pooling mode, whether a Normalize module follows (L2), and
+ * max_seq_length (0: not given). Returns 0 and leaves the outputs alone when
+ * the model has no modules.json; 1 when read; -1 with senti_last_error() set
+ * when a file is malformed or asks for a pooling senti lacks. */
+int senti_model_sentence_config(const senti_model *m, senti_pooling *pooling, int *normalize,
+                                int64_t *max_seq_length);
 
 /* Accessors; strings are borrowed and live as long as the model. */
 const char *senti_model_architecture(const senti_model *m); /* config.json's architectures[0] */

@@ -166,6 +166,15 @@ void senti_pool(const float *hs, const int32_t *mask, int64_t B, int64_t T, int6
             memcpy(o, hs + b * T * H, (size_t)H * sizeof *o);
             continue;
         }
+        if (mode == SENTI_POOL_MAX) { /* sentence-transformers: padding set to -1e9, then max */
+            for (int64_t h = 0; h < H; h++) o[h] = -1e9f;
+            for (int64_t t = 0; t < T; t++)
+                for (int64_t h = 0; h < H; h++) {
+                    const float v = mask && !mask[b * T + t] ? -1e9f : hs[(b * T + t) * H + h];
+                    if (v > o[h]) o[h] = v;
+                }
+            continue;
+        }
         double n = 0;
         for (int64_t h = 0; h < H; h++) o[h] = 0;
         for (int64_t t = 0; t < T; t++) {
