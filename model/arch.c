@@ -38,24 +38,32 @@ static const arch_head GPT2_HEADS[] = {{"LMHeadModel", SENTI_HEAD_CAUSAL_LM}, {N
     [AH_HEADS] = "num_attention_heads", [AH_INTER] = "intermediate_size",                                              \
     [AH_MAX_POS] = "max_position_embeddings", [AH_EPS] = "layer_norm_eps", [AH_ACT] = "hidden_act",                    \
     [AH_TYPE_VOCAB] = "type_vocab_size"
-#define LLAMA_NAMES                                                                                                    \
+#define LLAMA_COMMON                                                                                                   \
     [AR_TOK_EMB] = {"model.embed_tokens", "token_embd"}, [AR_OUT_NORM] = {"model.norm", "output_norm"},                \
     [AR_LM_HEAD] = {"lm_head", "output"}, [AR_ATTN_NORM] = {"input_layernorm", "attn_norm"},                           \
     [AR_Q] = {"self_attn.q_proj", "attn_q"}, [AR_K] = {"self_attn.k_proj", "attn_k"},                                  \
     [AR_V] = {"self_attn.v_proj", "attn_v"}, [AR_O] = {"self_attn.o_proj", "attn_output"},                             \
-    [AR_FFN_NORM] = {"post_attention_layernorm", "ffn_norm"},                                                          \
     [AR_GATE] = {"mlp.gate_proj", "ffn_gate"}, [AR_UP] = {"mlp.up_proj", "ffn_up"},                                    \
     [AR_DOWN] = {"mlp.down_proj", "ffn_down"}
-#define LLAMA_HP                                                                                                       \
+#define LLAMA_NAMES LLAMA_COMMON, [AR_FFN_NORM] = {"post_attention_layernorm", "ffn_norm"}
+#define LLAMA_HP_COMMON                                                                                                \
     [AH_VOCAB] = "vocab_size", [AH_HIDDEN] = "hidden_size", [AH_LAYERS] = "num_hidden_layers",                         \
     [AH_HEADS] = "num_attention_heads", [AH_KV_HEADS] = "num_key_value_heads", [AH_INTER] = "intermediate_size",      \
-    [AH_MAX_POS] = "max_position_embeddings", [AH_EPS] = "rms_norm_eps", [AH_ACT] = "hidden_act",                      \
-    [AH_HEAD_DIM] = "head_dim"
+    [AH_MAX_POS] = "max_position_embeddings", [AH_EPS] = "rms_norm_eps", [AH_HEAD_DIM] = "head_dim"
+#define LLAMA_HP LLAMA_HP_COMMON, [AH_ACT] = "hidden_act"
 
 static const arch_gguf_key MODERNBERT_KEYS[] = {{"local_attention", "attention.sliding_window", 'i', 128},
                                                  {"global_attn_every_n_layers", "attention.sliding_window_pattern",
                                                   'i', 3},
                                                  {NULL, NULL, 0, 0}};
+static const arch_gguf_key GEMMA3_KEYS[] = {
+    {"rope_theta", "rope.freq_base", 'f', 1000000.0},
+    {"rope_local_base_freq", "rope.freq_base_swa", 'f', 10000.0},
+    {"sliding_window", "attention.sliding_window", 'i', 0},
+    {"sliding_window_pattern", "attention.sliding_window_pattern", 'i', 6},
+    {"query_pre_attn_scalar", "attention.key_length", 'i', 256}, /* llama.cpp scales by 1/sqrt(head_dim) */
+    {"final_logit_softcapping", "final_logit_softcapping", 'f', 0.0},
+    {NULL, NULL, 0, 0}};
 static const arch_gguf_key ROPE_KEYS[] = {{"rope_theta", "rope.freq_base", 'f', 10000.0}, {NULL, NULL, 0, 0}};
 
 /* ---- the table ------------------------------------------------------------------------------ */
@@ -69,6 +77,7 @@ static const char *const LLAMA_STEMS[] = {"Llama", NULL};
 static const char *const MISTRAL_STEMS[] = {"Mistral", NULL};
 static const char *const QWEN2_STEMS[] = {"Qwen2", NULL};
 static const char *const GPT2_STEMS[] = {"GPT2", NULL};
+static const char *const GEMMA3_STEMS[] = {"Gemma3", NULL};
 
 static const arch_desc ARCHS[] = {
     {
@@ -187,6 +196,19 @@ static const arch_desc ARCHS[] = {
         .norm = ARCH_NORM_LAYER, .pos = ARCH_POS_ABSOLUTE, .mlp = ARCH_MLP_PLAIN,
         .flags = ARCH_F_TIED | ARCH_F_TIED_ALWAYS | ARCH_F_BIAS | ARCH_F_CONV1D | ARCH_F_LAYER_SCALE,
         .gguf_arch = "gpt2", .gguf_class = "GPT2LMHeadModel",
+    },
+    {
+        .name = "gemma3_text", .kind = ARCH_DECODER, .family = &model_family_decoder, .stems = GEMMA3_STEMS,
+        .heads = CAUSAL_HEADS, .stack = "model.layers.",
+        .names = {LLAMA_COMMON, [AR_Q_NORM] = {"self_attn.q_norm", "attn_q_norm"},
+                  [AR_K_NORM] = {"self_attn.k_norm", "attn_k_norm"},
+                  [AR_ATTN_POST_NORM] = {"post_attention_layernorm", "post_attention_norm"},
+                  [AR_FFN_NORM] = {"pre_feedforward_layernorm", "ffn_norm"},
+                  [AR_FFN_POST_NORM] = {"post_feedforward_layernorm", "post_ffw_norm"}},
+        .hp = {LLAMA_HP_COMMON, [AH_ACT] = "hidden_activation"}, .act_default = "gelu_pytorch_tanh", .eps_default = 1e-6,
+        .pad_default = 0, .norm = ARCH_NORM_RMS, .pos = ARCH_POS_ROPE, .mlp = ARCH_MLP_GATED,
+        .flags = ARCH_F_TIED | ARCH_F_NORM_SHIFT | ARCH_F_EMB_SCALE | ARCH_F_SWA, .gguf_arch = "gemma3",
+        .gguf_class = "Gemma3ForCausalLM", .gguf_keys = GEMMA3_KEYS,
     },
 };
 

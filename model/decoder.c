@@ -1,8 +1,11 @@
 /* decoder.c — the pre-norm causal decoder family with a KV cache: the table
  * entries LLaMA, Qwen2, Mistral (RMSNorm, rotary, grouped-query attention,
- * SwiGLU) and GPT-2 (LayerNorm, learned positions, gelu_new MLP), their
- * differences read from the descriptors' flags, as HF transformers computes
- * them; the lm.h contract on top of the graph executor.
+ * SwiGLU), GPT-2 (LayerNorm, learned positions, gelu_new MLP) and Gemma 3
+ * (norms scaling by 1 + w, query / key norms, norms after attention and FFN,
+ * scaled embeddings, local rope base and sliding window on its local layers,
+ * GeGLU), their differences read from the descriptors' flags and tensor
+ * names, as HF transformers computes them; the lm.h contract on top of the
+ * graph executor.
  *
  * Invariants: every weight is checked for name, dtype and shape at load.
  * Linear-layer weights are held as [out, in] rows (GPT-2's Conv1D [in, out]
@@ -50,6 +53,9 @@ typedef struct dec_hparams {
     blk_act act;       /* hidden_act [activation_function] */
     /* rotary (d->pos == ARCH_POS_ROPE): angle(pos, i) = pos * freq_scale * theta^(-2i/n_rot) / ff[i] */
     blk_rope rope;
+    blk_rope rope_local; /* the sliding-window layers' (Gemma 3: rope_local_base_freq), else = rope */
+    float attn_scale;  /* 1 / sqrt(query_pre_attn_scalar, default head_dim) */
+    float softcap;     /* final_logit_softcapping: logits = cap * tanh(logits / cap); 0: none */
 } dec_hparams;
 
 typedef model_w dec_w;
@@ -63,11 +69,13 @@ typedef struct dec_layer {
     dec_w ln2_w, ln2_b; /* [H]  post_attention_layernorm / ln_2 */
     dec_w wup, bup;     /* [2I, H] gate_proj;up_proj fused (LLaMA) / [I, H] mlp.c_fc^T (GPT-2) */
     dec_w wdown, bdown; /* [H, I]  mlp.down_proj / mlp.c_proj^T */
+    dec_w q_norm, k_norm; /* [D]  self_attn.q_norm / k_norm (Gemma 3), else empty */
+    dec_w post_attn, post_ffn; /* [H]  post_attention_layernorm / post_feedforward_layernorm (Gemma 3) */
 } dec_layer;
 
 typedef struct dec_model {
     dec_hparams hp;
-    dec_w tok_emb;      /* [V, H] f32  model.embed_tokens / transformer.wte */
+    dec_w tok_emb;      /* [V, H] f32 (a GGUF file's quantized table as stored)  model.embed_tokens / transformer.wte */
     dec_w pos_emb;      /* [P, H] f32  transformer.wpe (GPT-2) */
     dec_w norm_w, norm_b; /* [H]       model.norm / transformer.ln_f */
     dec_w lm_head;      /* [V, H]      lm_head (tied: tok_emb, or its converted copy) */
@@ -291,8 +299,30 @@ static senti_status read_hparams(const senti_model *m, dec_hparams *hp) {
     if (hp->heads % hp->kv_heads)
         return senti_error(SENTI_ERR_BAD_FILE, "%s: %lld attention heads are not a multiple of %lld kv heads", path,
                            (long long)hp->heads, (long long)hp->kv_heads);
-    if (d->pos == ARCH_POS_ROPE)
-        return blk_read_rope(c, NULL, "rope_theta", 10000.0, true, hp->head_dim, hp->max_pos, &hp->rope);
+    double qpas, cap, attn_cap;
+    TRY(cfg_opt_float(c, "query_pre_attn_scalar", (double)hp->head_dim, &qpas));
+    TRY(cfg_opt_float(c, "final_logit_softcapping", 0.0, &cap));
+    TRY(cfg_opt_float(c, "attn_logit_softcapping", 0.0, &attn_cap));
+    bool bidi = false;
+    TRY(cfg_opt_bool(c, "use_bidirectional_attention", false, &bidi));
+    if (bidi)
+        return senti_error(SENTI_ERR_UNSUPPORTED, "%s: key 'use_bidirectional_attention' (an embedding model) is not "
+                           "supported by the causal decoder", path);
+    if (attn_cap > 0)
+        return senti_error(SENTI_ERR_UNSUPPORTED, "%s: key 'attn_logit_softcapping' (soft-capped attention scores) is "
+                           "not supported", path);
+    if (!(qpas > 0) || !(cap >= 0))
+        return senti_error(SENTI_ERR_BAD_FILE, "%s: key 'query_pre_attn_scalar' or 'final_logit_softcapping' is out "
+                           "of range", path);
+    hp->attn_scale = 1.0f / sqrtf((float)qpas);
+    hp->softcap = (float)cap;
+    if (d->pos != ARCH_POS_ROPE) return SENTI_OK;
+    TRY(blk_read_rope(c, "full_attention", "rope_theta", 10000.0, true, hp->head_dim, hp->max_pos, &hp->rope));
+    hp->rope_local = hp->rope;
+    json_t *rp = json_object_get(cfg_root(c), "rope_parameters");
+    if (cfg_has(c, "rope_local_base_freq") || json_is_object(json_object_get(rp, "sliding_attention")))
+        TRY(blk_read_rope(c, "sliding_attention", "rope_local_base_freq", 10000.0, false, hp->head_dim, hp->max_pos,
+                          &hp->rope_local));
     return SENTI_OK;
 fail:
     return st;
@@ -328,8 +358,12 @@ static senti_status window_layers(const senti_model *m, dec_model *d) {
     if (n && n != hp->layers)
         st = senti_error(SENTI_ERR_BAD_FILE, "%s: key 'layer_types' has %lld entries for %lld layers", cfg_path(m->cfg),
                          (long long)n, (long long)hp->layers);
+    int64_t pattern = 0; /* Gemma 3 before transformers 5: every pattern-th layer global */
+    if (st == SENTI_OK) st = cfg_opt_int(m->cfg, "sliding_window_pattern", 0, &pattern);
     for (int64_t l = 0; l < hp->layers && st == SENTI_OK; l++) {
-        if (!n) {
+        if (!n && pattern > 0) {
+            d->swa[l] = hp->window > 0 && (l + 1) % pattern != 0;
+        } else if (!n) {
             d->swa[l] = hp->window > 0 && l >= hp->n_window_layers;
         } else if (!strcmp(types[l], "sliding_attention")) {
             d->swa[l] = hp->window > 0;
@@ -417,6 +451,18 @@ static senti_status load_layer(const senti_model *m, const dec_hparams *hp, int6
         NAME(0, AR_O, ".bias");
         TRY(load_f32(m, &w->bo, H, 0, n[0]));
     }
+    if (d->names[AR_Q_NORM].hf) { /* per-head query / key norms over D */
+        NAME(0, AR_Q_NORM, ".weight");
+        TRY(load_f32(m, &w->q_norm, hp->head_dim, 0, n[0]));
+        NAME(0, AR_K_NORM, ".weight");
+        TRY(load_f32(m, &w->k_norm, hp->head_dim, 0, n[0]));
+    }
+    if (d->names[AR_ATTN_POST_NORM].hf) { /* norms of the attention and FFN outputs (Gemma 3) */
+        NAME(0, AR_ATTN_POST_NORM, ".weight");
+        TRY(load_f32(m, &w->post_attn, H, 0, n[0]));
+        NAME(0, AR_FFN_POST_NORM, ".weight");
+        TRY(load_f32(m, &w->post_ffn, H, 0, n[0]));
+    }
     NAME(0, AR_FFN_NORM, ".weight");
     TRY(load_f32(m, &w->ln2_w, H, 0, n[0]));
     if (ln_bias) {
@@ -447,6 +493,10 @@ static senti_status load_layer(const senti_model *m, const dec_hparams *hp, int6
         TRY(load_f32(m, &w->bdown, H, 0, n[0]));
     }
 #undef NAME
+    if (d->flags & ARCH_F_NORM_SHIFT) { /* the norms scale by 1 + w */
+        dec_w *norms[] = {&w->ln1_w, &w->ln2_w, &w->q_norm, &w->k_norm, &w->post_attn, &w->post_ffn};
+        for (size_t i = 0; i < sizeof norms / sizeof norms[0]; i++) TRY(blk_shift_norm(m, norms[i]));
+    }
     st = SENTI_OK;
 fail:
     for (int i = 0; i < 3; i++) senti_mfree(p[i]);
@@ -463,14 +513,34 @@ static senti_status load_lm_head(senti_model *m, dec_model *d) {
             return senti_error(SENTI_ERR_BAD_FILE, "%s: the model has no output projection", m->dir);
         return load_matmul(m, &d->lm_head, hp->vocab, hp->hidden, name);
     }
-    const senti_type type = matmul_type(m, SENTI_TYPE_F32, hp->hidden);
-    if (type == SENTI_TYPE_F32) {
+    const senti_type type = matmul_type(m, d->tok_emb.type, hp->hidden);
+    if (type == d->tok_emb.type) {
         d->lm_head = d->tok_emb;
         d->lm_head.own = NULL; /* borrowed from tok_emb */
         return SENTI_OK;
     }
     float *f = (float *)d->tok_emb.data;
-    return pack_matmul(m, &d->lm_head, type, hp->hidden, 1, &f, &hp->vocab, "tied lm_head");
+    if (d->tok_emb.type != SENTI_TYPE_F32) { /* a quantized table: dequantized for another type */
+        const size_t rs = senti_row_size(d->tok_emb.type, hp->hidden);
+        if (!(f = senti_malloc((size_t)(hp->vocab * hp->hidden) * sizeof *f + 1))) return oom(m, "the tied lm_head");
+        for (int64_t r = 0; r < hp->vocab; r++)
+            senti_row_to_f32(d->tok_emb.type, (const char *)d->tok_emb.data + (size_t)r * rs, f + r * hp->hidden,
+                             hp->hidden);
+    }
+    senti_status st = pack_matmul(m, &d->lm_head, type, hp->hidden, 1, &f, &hp->vocab, "tied lm_head");
+    if (f != d->tok_emb.data) senti_mfree(f);
+    return st;
+}
+
+/* The token embeddings [V, H]: f32, or a GGUF file's quantized table kept as
+ * stored (get_rows and a tied LM head read it as it is). */
+static senti_status load_embeddings(const senti_model *m, dec_w *out, int64_t V, int64_t H, const char *name) {
+    const st_tensor *t = st_weights_find(m->w, name);
+    if (!t || !senti_type_is_quant(t->type) || t->ndim != 2 || t->shape[0] != V || t->shape[1] != H ||
+        H % senti_type_block(t->type) || !st_tensor_is_aligned(t, 2))
+        return load_f32(m, out, V, H, name);
+    *out = (dec_w){t->data, NULL, t->type, 2, {V, H}};
+    return SENTI_OK;
 }
 
 static senti_status dec_load(senti_model *m) {
@@ -486,13 +556,14 @@ static senti_status dec_load(senti_model *m) {
     char n[160];
 #define NAME(role, suf) name_of(ad, role, 0, suf, n)
     NAME(AR_TOK_EMB, ".weight");
-    TRY(load_f32(m, &d->tok_emb, hp->vocab, H, n));
+    TRY(load_embeddings(m, &d->tok_emb, hp->vocab, H, n));
     if (ad->pos == ARCH_POS_ABSOLUTE) {
         NAME(AR_POS_EMB, ".weight");
         TRY(load_f32(m, &d->pos_emb, hp->max_pos, H, n));
     }
     NAME(AR_OUT_NORM, ".weight");
     TRY(load_f32(m, &d->norm_w, H, 0, n));
+    if (ad->flags & ARCH_F_NORM_SHIFT) TRY(blk_shift_norm(m, &d->norm_w));
     if (ln_bias) {
         NAME(AR_OUT_NORM, ".bias");
         TRY(load_f32(m, &d->norm_b, H, 0, n));
@@ -563,8 +634,13 @@ typedef struct dec_batch {
 
 /* One layer's attention over the cache: new K/V rows stored at `rows`, then
  * every group attends over its slots' first tk cache rows. */
+/* Rotary angle settings of one call: the global layers' and the local ones'. */
+typedef struct dec_rope_call {
+    float theta, freq_scale, theta_local, freq_scale_local;
+} dec_rope_call;
+
 static senti_tensor *attention(senti_graph *g, const dec_model *d, const lm_cache *c, dec_batch *b, int64_t l,
-                               senti_tensor *h, float theta, float freq_scale) {
+                               senti_tensor *h, const dec_rope_call *rc) {
     const dec_hparams *hp = &d->hp;
     const dec_layer *w = &d->layer[l];
     const int64_t N = b->N, D = hp->head_dim, HQ = hp->heads, HKV = hp->kv_heads;
@@ -576,8 +652,13 @@ static senti_tensor *attention(senti_graph *g, const dec_model *d, const lm_cach
     senti_tensor *qk = qkv;
     int64_t width = HQK + HKV; /* heads per row of qk */
     if (hp->d->pos == ARCH_POS_ROPE) {
+        const bool local = d->swa[l] && hp->rope_local.theta != hp->rope.theta;
         qk = op_slice(g, op_reshape_4d(g, qkv, 1, N, HQK + HKV, D), 2, 0, HQK);
-        qk = op_rope(g, qk, b->pos, W(g, &d->freq_factors), hp->rope.n_rot, false, theta, freq_scale);
+        if (w->q_norm.data) /* per-head RMS norms of q and k (Gemma 3), before the rotation */
+            qk = op_concat(g, op_rms_norm(g, op_slice(g, qk, 2, 0, HQ), W(g, &w->q_norm), hp->eps),
+                           op_rms_norm(g, op_slice(g, qk, 2, HQ, HQK), W(g, &w->k_norm), hp->eps), 2);
+        qk = op_rope(g, qk, b->pos, local ? NULL : W(g, &d->freq_factors), hp->rope.n_rot, false,
+                     local ? rc->theta_local : rc->theta, local ? rc->freq_scale_local : rc->freq_scale);
         qk = op_reshape_2d(g, qk, N, HQK * D);
         width = HQK;
     }
@@ -590,7 +671,7 @@ static senti_tensor *attention(senti_graph *g, const dec_model *d, const lm_cach
     /* write first; read the cache only through the results */
     kc = op_reshape_4d(g, op_set_rows(g, kc, k2, b->rows), c->n_slot, c->n_ctx, HKV, D);
     vc = op_reshape_4d(g, op_set_rows(g, vc, v2, b->rows), c->n_slot, c->n_ctx, HKV, D);
-    float scale = 1.0f / sqrtf((float)D);
+    float scale = hp->attn_scale; /* 1 / sqrt(query_pre_attn_scalar, default D) */
     if (hp->scale_by_layer) scale /= (float)(l + 1);
     senti_tensor *out = NULL;
     for (int64_t i = 0; i < b->n_grp; i++) {
@@ -617,8 +698,8 @@ static senti_tensor *mlp(senti_graph *g, const dec_model *d, int64_t l, senti_te
 }
 
 /* The whole forward for the packed batch -> logits [n_out, V]. */
-static senti_tensor *dec_build(const dec_model *d, const lm_cache *c, senti_graph *g, dec_batch *b, float theta,
-                               float freq_scale) {
+static senti_tensor *dec_build(const dec_model *d, const lm_cache *c, senti_graph *g, dec_batch *b,
+                               const dec_rope_call *rc) {
     const dec_hparams *hp = &d->hp;
     const int64_t N = b->N;
     b->ids = graph_new_tensor_1d(g, SENTI_TYPE_I32, N);
@@ -634,14 +715,21 @@ static senti_tensor *dec_build(const dec_model *d, const lm_cache *c, senti_grap
     }
     senti_tensor *x = op_get_rows(g, W(g, &d->tok_emb), b->ids); /* [N, H] */
     if (hp->d->pos == ARCH_POS_ABSOLUTE) x = op_add(g, x, op_get_rows(g, W(g, &d->pos_emb), b->pos));
+    if (hp->d->flags & ARCH_F_EMB_SCALE) x = op_scale(g, x, (float)sqrt((double)hp->hidden)); /* Gemma: * sqrt(H) */
     for (int64_t l = 0; l < hp->layers; l++) {
         const dec_layer *w = &d->layer[l];
-        x = op_add(g, x, attention(g, d, c, b, l, norm(g, hp, x, &w->ln1_w, &w->ln1_b), theta, freq_scale));
-        x = op_add(g, x, mlp(g, d, l, norm(g, hp, x, &w->ln2_w, &w->ln2_b)));
+        senti_tensor *a = attention(g, d, c, b, l, norm(g, hp, x, &w->ln1_w, &w->ln1_b), rc);
+        if (w->post_attn.data) a = norm(g, hp, a, &w->post_attn, NULL); /* Gemma: norm before the residual */
+        x = op_add(g, x, a);
+        senti_tensor *f = mlp(g, d, l, norm(g, hp, x, &w->ln2_w, &w->ln2_b));
+        if (w->post_ffn.data) f = norm(g, hp, f, &w->post_ffn, NULL);
+        x = op_add(g, x, f);
     }
     if (b->out_rows) x = op_get_rows(g, x, b->out_rows); /* only the rows whose logits are wanted */
     x = norm(g, hp, x, &d->norm_w, &d->norm_b);
-    return op_matmul(g, x, W(g, &d->lm_head), false, true); /* [n_out, V] */
+    x = op_matmul(g, x, W(g, &d->lm_head), false, true); /* [n_out, V] */
+    if (hp->softcap > 0) x = op_scale(g, op_tanh(g, op_scale(g, x, 1.0f / hp->softcap)), hp->softcap);
+    return x;
 }
 
 /* ---- lm.h ------------------------------------------------------------------------------ */
@@ -800,8 +888,7 @@ static void fill_mask(senti_tensor *mask, const lm_cache *c, const dec_group *gr
 /* Rotary theta for this call: dynamic NTK rescales the base when the longest
  * sequence in the batch runs past max_position_embeddings (HF recomputes it
  * from max(position_ids) + 1 at every forward). */
-static void rope_params(const dec_hparams *hp, int64_t seq_len, float *theta, float *freq_scale) {
-    const blk_rope *r = &hp->rope;
+static void rope_params(const dec_hparams *hp, const blk_rope *r, int64_t seq_len, float *theta, float *freq_scale) {
     double th = r->theta;
     *freq_scale = r->kind == BLK_ROPE_LINEAR ? (float)(1.0 / r->factor) : 1.0f;
     if (r->kind == BLK_ROPE_DYNAMIC && seq_len > hp->max_pos) {
@@ -834,9 +921,10 @@ senti_status lm_forward(senti_model *m, lm_cache *c, int64_t n, const int64_t *s
         goto fail;
     }
     make_groups(c, n, slot, n_tok, &b);
-    float theta, freq_scale;
-    rope_params(&d->hp, seq_len, &theta, &freq_scale);
-    senti_tensor *y = dec_build(d, c, g, &b, theta, freq_scale);
+    dec_rope_call rc;
+    rope_params(&d->hp, &d->hp.rope, seq_len, &rc.theta, &rc.freq_scale);
+    rope_params(&d->hp, &d->hp.rope_local, seq_len, &rc.theta_local, &rc.freq_scale_local);
+    senti_tensor *y = dec_build(d, c, g, &b, &rc);
     if (!y || g->status != SENTI_OK) {
         st = senti_error(g->status != SENTI_OK ? g->status : SENTI_ERR_NO_MEMORY, "%s: building the graph: %s",
                          m->dir, g->err);

@@ -202,7 +202,10 @@ static senti_status hp_kvs(conv *c, const arch_desc *d, const char *arch, const 
         }
     }
     for (const arch_gguf_key *x = d->gguf_keys; x && x->hf && st == SENTI_OK; x++) {
-        if (!x->gguf) continue; /* constants llama.cpp implies */
+        bool written = !x->gguf; /* constants llama.cpp implies; keys a hyperparameter already wrote */
+        for (int h = 0; h < AH_COUNT && !written; h++)
+            written = arch_hp_gguf(d, (arch_hp)h) && !strcmp(arch_hp_gguf(d, (arch_hp)h), x->gguf);
+        if (written) continue;
         snprintf(k, sizeof k, "%s.%s", arch, x->gguf);
         if (x->kind == 'f') {
             double v = cfg_nested_num(cfg, x->hf, x->value);

@@ -215,8 +215,14 @@ static senti_status to_hf_layout(const arch_desc *d, json_t *root, st_tensor *t,
     const bool linear_role = r == AR_Q || r == AR_K || r == AR_V || r == AR_QKV || r == AR_O || r == AR_GATE ||
                              r == AR_UP || r == AR_DOWN || r == AR_LM_HEAD;
     const bool transpose = (d->flags & ARCH_F_CONV1D) && t->ndim == 2 && linear_role && r != AR_LM_HEAD;
-    const bool keep = quant && !transpose && t->ndim == 2 && linear_role && ends_with(t->name, ".weight");
-    if (!n_head && !transpose && (!quant || keep)) return SENTI_OK;
+    /* quantized linear weights and token tables stay as stored (get_rows reads any type) */
+    const bool keep = quant && !transpose && t->ndim == 2 && (linear_role || r == AR_TOK_EMB) &&
+                      ends_with(t->name, ".weight");
+    /* llama.cpp stores Gemma's norm weights as 1 + w */
+    const bool unshift = (d->flags & ARCH_F_NORM_SHIFT) && t->ndim == 1 && ends_with(t->name, ".weight") &&
+                         (r == AR_ATTN_NORM || r == AR_FFN_NORM || r == AR_ATTN_POST_NORM || r == AR_FFN_POST_NORM ||
+                          r == AR_Q_NORM || r == AR_K_NORM || r == AR_OUT_NORM || r == AR_EMB_NORM);
+    if (!n_head && !transpose && !unshift && (!quant || keep)) return SENTI_OK;
     const int64_t rows = t->ndim == 2 ? t->shape[0] : t->numel, cols = t->ndim == 2 ? t->shape[1] : 1;
     if (n_head && (n_head < 1 || rows % (2 * n_head)))
         return senti_error(SENTI_ERR_BAD_FILE, "%s: tensor '%s': %lld rows do not split into %lld heads", t->file,
@@ -246,6 +252,7 @@ static senti_status to_hf_layout(const arch_desc *d, json_t *root, st_tensor *t,
         t->shape[0] = cols, t->shape[1] = rows;
     }
     if (g) senti_mfree(f), f = g;
+    for (int64_t i = 0; unshift && i < t->numel; i++) f[i] = (float)((double)f[i] - 1.0);
     t->type = SENTI_TYPE_F32;
     t->dtype = "F32";
     t->data = f;
@@ -288,7 +295,7 @@ senti_status gguf_model_open(const char *path, cfg_file **cfg_out, st_weights **
     ts = senti_calloc(n > 0 ? (size_t)n : 1, sizeof *ts);
     own = senti_calloc(1, sizeof *own);
     if (!ts || !own || !(own->names = senti_malloc((size_t)(n > 0 ? n : 1) * 160)) ||
-        !(own->bufs = senti_calloc(n > 0 ? (size_t)n : 1, sizeof *own->bufs))) {
+        !(own->bufs = senti_calloc(n > 0 ? 2 * (size_t)n : 1, sizeof *own->bufs))) {
         st = senti_error(SENTI_ERR_NO_MEMORY, "%s: out of memory", path);
         goto fail;
     }
@@ -306,6 +313,16 @@ senti_status gguf_model_open(const char *path, cfg_file **cfg_out, st_weights **
         t->numel = g->numel;
         t->data = g->data;
         t->nbytes = g->nbytes;
+        if (gguf_tensor_is_foreign(g)) { /* q4_1 / q5_0 / q5_1: held as f32 */
+            float *fb = senti_malloc((size_t)g->numel * sizeof(float) + 1);
+            if (!fb) {
+                st = senti_error(SENTI_ERR_NO_MEMORY, "%s: out of memory dequantizing tensor '%s'", path, g->name);
+                goto fail;
+            }
+            own->bufs[own->nbufs++] = fb;
+            if ((st = gguf_tensor_read_f32(g, fb)) != SENTI_OK) goto fail;
+            t->type = SENTI_TYPE_F32, t->dtype = "F32", t->data = fb, t->nbytes = (size_t)g->numel * sizeof(float);
+        }
         if (decoder) {
             void *buf;
             if ((st = to_hf_layout(d, root, t, &buf)) != SENTI_OK) goto fail;

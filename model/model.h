@@ -339,8 +339,9 @@ static inline gguf_value gguf_val_arr(gguf_vtype type, uint64_t n, const void *r
 typedef struct gguf_tensor {
     const char *name;           /* borrowed: owned by the file */
     const char *file;           /* path, for messages; borrowed */
-    senti_type type;            /* F32 / F16 / BF16 / Q8_0 / Q4_0 */
-    uint32_t ggml_type;         /* the id in the file (0, 1, 30, 8, 2) */
+    senti_type type;            /* F32 / F16 / BF16 / Q8_0 / Q4_0 / Q4_K / Q6_K; SENTI_TYPE_COUNT for a
+                                 * type read only as f32 (gguf_tensor_is_foreign) */
+    uint32_t ggml_type;         /* the id in the file (0, 1, 30, 8, 2, ...) */
     int n_dims;                 /* 1..GGUF_MAX_DIMS (0 read as a scalar: ne all 1) */
     int64_t ne[GGUF_MAX_DIMS];  /* ggml order: ne[0] innermost; unused dims 1 */
     int64_t numel;
@@ -348,6 +349,11 @@ typedef struct gguf_tensor {
     const void *data;           /* into the read-only mapping, aligned to the file's alignment */
     size_t nbytes;
 } gguf_tensor;
+
+/* q4_1 / q5_0 / q5_1: types senti validates and dequantizes but does not compute with. */
+bool gguf_tensor_is_foreign(const gguf_tensor *t);
+/* t's elements as f32 (numel floats): any type senti runs, or a foreign one. */
+senti_status gguf_tensor_read_f32(const gguf_tensor *t, float *dst);
 
 /* Map and validate one GGUF file. NULL with senti_last_error() set on failure
  * (IO; BAD_FILE naming the file and the key or tensor and byte offset;

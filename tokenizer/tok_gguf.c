@@ -244,7 +244,9 @@ static senti_status ggml_llama(senti_tokenizer *t, const gguf_file *f, const cha
                   !gguf_vtype_size(types->v.arr.type)))
         return senti_error(SENTI_ERR_BAD_FILE, "%s: key 'tokenizer.ggml.token_type' must be %llu integers", path,
                            (unsigned long long)n);
-    spm sp = {.model_type = 2, .unk_id = 0, .add_dummy_prefix = true};
+    const gguf_value *asp = gguf_file_find_kv(f, "tokenizer.ggml.add_space_prefix");
+    spm sp = {.model_type = 2, .unk_id = 0, .add_dummy_prefix = true,
+              .no_space_prefix = asp && asp->type == GGUF_VT_BOOL && !asp->v.b};
     if (!(sp.pieces = senti_malloc((size_t)n * sizeof *sp.pieces)))
         return senti_error(SENTI_ERR_NO_MEMORY, "%s: out of memory", path);
     sp.n = sp.cap = (size_t)n;
@@ -258,10 +260,19 @@ static senti_status ggml_llama(senti_tokenizer *t, const gguf_file *f, const cha
     senti_status st = tok_spm_build(t, path, &sp);
     senti_mfree(sp.pieces);
     const gguf_value *ab = gguf_file_find_kv(f, "tokenizer.ggml.add_bos_token");
-    if (st == SENTI_OK && ab && ab->type == GGUF_VT_BOOL && !ab->v.b) { /* no "<s>" template */
+    const bool add_bos = !(ab && ab->type == GGUF_VT_BOOL && !ab->v.b);
+    const gguf_value *bv = gguf_file_find_kv(f, "tokenizer.ggml.bos_token_id");
+    const int64_t bos = bv && (bv->type == GGUF_VT_U32 || bv->type == GGUF_VT_U64) ? (int64_t)bv->v.u
+                        : bv && bv->type == GGUF_VT_I32                          ? bv->v.i
+                                                                                 : -1;
+    size_t bl = 0;
+    const char *bs = bos >= 0 && bos < (int64_t)n ? tok_vocab_str(&t->model.vocab, (int32_t)bos, &bl) : NULL;
+    const bool other_bos = bs && !(bl == 3 && memcmp(bs, "<s>", 3) == 0); /* Gemma's <bos> */
+    if (st == SENTI_OK && (!add_bos || other_bos)) { /* no "<s>" template, or one with the file's BOS */
         tok_post_free(t->post);
         senti_mfree(t->post);
         t->post = NULL;
+        if (add_bos) st = bos_template(t, (int32_t)bos);
     }
     return st;
 }

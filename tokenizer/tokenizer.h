@@ -349,6 +349,7 @@ typedef struct spm {
     int model_type;  /* 1 unigram, 2 bpe */
     int32_t unk_id;
     bool byte_fallback, add_dummy_prefix;
+    bool no_space_prefix; /* BPE with byte fallback: no "\u2581" prepended (llama.cpp's add_space_prefix false: Gemma) */
     const unsigned char *charsmap; size_t charsmap_len;
 } spm;
 /* Parse a .model file's bytes (borrowed by the pieces) into out (pieces senti_malloc'd). */
