@@ -7,14 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "../cpu/cpu.h"
+#include "../kernels/backend.h"
 #include "arch.h"
-#ifdef SENTI_HAVE_CUDA
-#include "../cuda/cuda.h"
-#define SENTI_CUDA_BUILT 1
-#else
-#define SENTI_CUDA_BUILT 0
-#endif
 
 /* Distinct stored dtypes of the checkpoint, sorted by senti_type, into m->dtypes;
  * and the parameter count (every tensor). */
@@ -58,10 +52,8 @@ senti_model *senti_model_load_opts(const char *dir, const senti_model_opts *opts
         senti_error(SENTI_ERR_NO_MEMORY, "out of memory loading %s", dir);
         goto fail;
     }
-    const bool on_cuda = o.device && strncmp(o.device, "cuda", 4) == 0;
-    if (o.device && strcmp(o.device, "cpu") != 0 && !(on_cuda && SENTI_CUDA_BUILT)) {
-        senti_error(SENTI_ERR_UNSUPPORTED, "%s: device '%s' is not available in this build%s", dir, o.device,
-                    on_cuda ? " (built with SENTI_CUDA=OFF)" : "");
+    if (exec_device_check(o.device) != SENTI_OK) {
+        senti_error(SENTI_ERR_UNSUPPORTED, "%s: %s", dir, senti_last_error());
         goto fail;
     }
     if (o.weight_type != SENTI_TYPE_COUNT && (o.weight_type < 0 || o.weight_type > SENTI_TYPE_COUNT ||
@@ -96,14 +88,8 @@ senti_model *senti_model_load_opts(const char *dir, const senti_model_opts *opts
     if (!m->w) goto fail;
     scan_weights(m);
     if (m->desc->family->load(m) != SENTI_OK) goto fail;
-    m->be = senti_backend_cpu_init(o.n_threads);
+    m->be = exec_backend_init(o.device, o.n_threads, &m->fallback); /* the device by name (core/) */
     if (!m->be) goto fail;
-#ifdef SENTI_HAVE_CUDA
-    if (on_cuda) { /* the GPU runs what it supports, the CPU the rest */
-        m->fallback = m->be;
-        if (!(m->be = senti_backend_cuda_init(o.device))) goto fail;
-    }
-#endif
     m->ex = exec_init(m->be, m->fallback);
     if (!m->ex) goto fail;
     senti_mfree(archs);
@@ -212,10 +198,4 @@ const char *senti_model_problem_type(const senti_model *m) {
     return cfg_opt_str(m->cfg, "problem_type", NULL, &s) == SENTI_OK ? s : NULL;
 }
 
-int senti_cuda_device_count(void) {
-#ifdef SENTI_HAVE_CUDA
-    return cuda_device_count(NULL, 0);
-#else
-    return 0;
-#endif
-}
+int senti_cuda_device_count(void) { return exec_cuda_device_count(); }

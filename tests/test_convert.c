@@ -27,6 +27,7 @@
 #include "core/core.h"
 #include "model/lm.h"
 #include "model/model.h"
+#include "tools/convert/convert.h"
 #include "senti.h"
 #include "testutil.h"
 

@@ -1,6 +1,9 @@
-/* gguf_convert.c — an HF model directory (config.json, safetensors, tokenizer
- * files) written as one GGUF file that llama.cpp's tools and the Python gguf
- * package read and that senti runs with the same outputs.
+/* convert.c — `senti convert` (tools/convert/, its own library on top of
+ * model/ and tokenizer/): an HF model directory (config.json, safetensors,
+ * tokenizer files) written as one GGUF file that llama.cpp's tools and the
+ * Python gguf package read and that senti runs with the same outputs. The
+ * names, keys and layouts come from the architecture table (model/arch.h);
+ * the tokenizer keys from tokenizer/ (tok_gguf_keys).
  *
  * What is written (llama.cpp's keys and tensor names, see gguf_model.c for
  * the name tables). Encoders, architecture "bert":
@@ -23,8 +26,8 @@
  *   plus senti.hf.config, senti.hf.generation_config and the tokenizer keys.
  * Both: llama.cpp's tokenizer.ggml.* keys built from tokenizer.json (model,
  *   pre, tokens, token_type, scores / merges, special ids, add_bos / add_eos;
- *   see tokenizer_kvs) so llama.cpp's tools load the file; senti itself reads
- *   tokenizer.huggingface.json when present.
+ *   see tokenizer/tok_gguf_keys.c) so llama.cpp's tools load the file; senti
+ *   itself reads tokenizer.huggingface.json when present.
  *   LLaMA / Mistral q and k rows are permuted as llama.cpp's converter does;
  *   GPT-2's Conv1D weights are stored transposed ([out, in]), as llama.cpp's.
  * Encoder heads: a sequence classifier's dense layer is "cls" and its output
@@ -44,7 +47,9 @@
 #include <stdio.h>
 #include <sys/stat.h>
 
-#include "arch.h"
+#include "../../model/arch.h"
+#include "../../tokenizer/tokenizer.h"
+#include "convert.h"
 
 /* Whole file as a NUL-terminated string; NULL (no error) when absent. */
 static senti_status read_text(const char *path, char **out, bool *present) {
@@ -91,7 +96,7 @@ typedef struct conv {
     gguf_writer *w;
     void **bufs; /* tensor data and strings kept until the write */
     int64_t nbufs, cap;
-    json_t *tok, *tok_cfg; /* tokenizer.json / tokenizer_config.json: their strings are written */
+    tok_gguf_bufs *tok; /* what the tokenizer keys borrow until the write */
 } conv;
 
 static void *keep(conv *c, void *p) {
@@ -266,230 +271,6 @@ static senti_status rope_kvs(conv *c, const cfg_file *cfg, const char *arch) {
     return st;
 }
 
-/* ---- llama.cpp's tokenizer keys (tokenizer.ggml.*) from tokenizer.json ----------------
- * model: "bert" (WordPiece; tokens as llama.cpp's converter writes them: a
- * word-initial token gets "\u2581" prepended, a "##" continuation loses it),
- * "gpt2" (BPE with a ByteLevel pre-tokenizer), "llama" (BPE without one:
- * Metaspace / byte_fallback, SentencePiece style); other models (Unigram,
- * WordLevel) get no tokenizer.ggml keys (senti reads tokenizer.huggingface.json).
- * pre (BPE only; llama.cpp picks it by hashing the tokenizer's output, senti by
- * the pre-tokenizer's regex): GPT-2's ByteLevel regex "gpt-2", Llama-3's Split
- * regex "llama-bpe", Qwen2's "qwen2", anything else "default" (llama.cpp then
- * splits on its default regex, which may tokenize some text differently).
- * tokens: the vocabulary by id, padded to config vocab_size with "[PADn]".
- * token_type: 1 normal, 2 unknown, 3 control (special added tokens), 4
- * user-defined (other added tokens), 5 unused (padding), 6 byte ("<0xNN>"
- * in a "llama" vocabulary). scores ("llama"): -rank of the merge that makes
- * the token, else 0 for one-character / byte tokens and -1e9 for others, so
- * llama.cpp's score-ordered SentencePiece merging follows the BPE ranks.
- * merges ("gpt2"): "a b" in rank order. Special ids from
- * tokenizer_config.json's bos/eos/unk/pad/sep/cls/mask tokens (bos falling
- * back to cls and eos to sep, as gguf-py's SpecialVocab); add_bos_token /
- * add_eos_token from tokenizer_config.json, else from the post-processor's
- * single template (a special token first / last). */
-
-static const char *tok_str(json_t *v) { /* "tok" or {"content": "tok"} */
-    if (json_is_object(v)) v = json_object_get(v, "content");
-    return json_is_string(v) ? json_string_value(v) : NULL;
-}
-
-/* The pre-tokenizer name llama.cpp knows for the tokenizer's splitting. */
-static const char *bpe_pre_name(json_t *pre) {
-    static const struct { const char *re, *name; } RE[] = {
-        {"'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+", "gpt-2"},
-        {"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|"
-         "\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+",
-         "llama-bpe"},
-        {"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|"
-         "\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+",
-         "qwen2"},
-    };
-    json_t *seq = json_object_get(pre, "pretokenizers");
-    const size_t n = json_is_array(seq) ? json_array_size(seq) : 1;
-    for (size_t i = 0; i < n; i++) {
-        json_t *p = json_is_array(seq) ? json_array_get(seq, i) : pre;
-        const char *ty = json_string_value(json_object_get(p, "type"));
-        if (!ty) continue;
-        if (!strcmp(ty, "Split")) {
-            const char *re = json_string_value(json_object_get(json_object_get(p, "pattern"), "Regex"));
-            for (size_t k = 0; re && k < sizeof RE / sizeof RE[0]; k++)
-                if (!strcmp(re, RE[k].re)) return RE[k].name;
-            return "default";
-        }
-        json_t *ur = json_object_get(p, "use_regex");
-        if (!strcmp(ty, "ByteLevel") && (!ur || json_is_true(ur))) return "gpt-2";
-    }
-    return "default";
-}
-
-static bool has_type(json_t *x, const char *type) { /* x or a member of its Sequence */
-    const char *ty = json_string_value(json_object_get(x, "type"));
-    if (ty && !strcmp(ty, type)) return true;
-    json_t *seq = json_object_get(x, "pretokenizers");
-    size_t i;
-    json_t *e;
-    json_array_foreach(seq, i, e) if (has_type(e, type)) return true;
-    return false;
-}
-
-static senti_status tokenizer_kvs(conv *c, const cfg_file *cfg, const char *dir) {
-    char p[4096], *text;
-    bool present;
-    senti_status st;
-    json_error_t jerr;
-    snprintf(p, sizeof p, "%s/tokenizer.json", dir);
-    if ((st = read_text(p, &text, &present)) || !present) return st;
-    c->tok = json_loads(text, 0, &jerr);
-    senti_mfree(text);
-    if (!c->tok)
-        return senti_error(SENTI_ERR_BAD_FILE, "%s: malformed JSON at %d:%d: %s", p, jerr.line, jerr.column, jerr.text);
-    snprintf(p, sizeof p, "%s/tokenizer_config.json", dir);
-    if ((st = read_text(p, &text, &present))) return st;
-    if (present) {
-        c->tok_cfg = json_loads(text, JSON_DECODE_INT_AS_REAL, &jerr); /* model_max_length overflows int64 */
-        senti_mfree(text);
-    }
-    json_t *model = json_object_get(c->tok, "model"), *vocab = json_object_get(model, "vocab");
-    const char *mt = json_string_value(json_object_get(model, "type"));
-    json_t *pre = json_object_get(c->tok, "pre_tokenizer");
-    const bool bert = mt && !strcmp(mt, "WordPiece"), bpe = mt && !strcmp(mt, "BPE");
-    const bool byte_level =
-        bpe && (has_type(pre, "ByteLevel") || has_type(json_object_get(c->tok, "decoder"), "ByteLevel"));
-    if ((!bert && !bpe) || !json_is_object(vocab)) return SENTI_OK;
-    const char *gmodel = bert ? "bert" : byte_level ? "gpt2" : "llama";
-    /* ids: the vocabulary and the added tokens, padded to the embeddings' rows */
-    int64_t n = 0, vs = 0;
-    const char *k;
-    json_t *v, *added = json_object_get(c->tok, "added_tokens");
-    json_object_foreach(vocab, k, v) {
-        if (json_is_integer(v) && json_integer_value(v) >= n) n = json_integer_value(v) + 1;
-    }
-    size_t i;
-    json_array_foreach(added, i, v) {
-        json_t *id = json_object_get(v, "id");
-        if (json_is_integer(id) && json_integer_value(id) >= n) n = json_integer_value(id) + 1;
-    }
-    if (cfg_opt_int(cfg, "vocab_size", 0, &vs) == SENTI_OK && vs > n) n = vs;
-    if (n <= 0 || n > (int64_t)1 << 24) return SENTI_OK;
-    gguf_value *tokens = keep(c, senti_calloc((size_t)n, sizeof *tokens));
-    int32_t *types = keep(c, senti_calloc((size_t)n, sizeof *types));
-    float *scores = keep(c, senti_calloc((size_t)n, sizeof *scores));
-    char *names = keep(c, senti_malloc((size_t)n * 16)); /* "[PADn]" and bert's rewritten tokens */
-    if (!tokens || !types || !scores || !names) return senti_error(SENTI_ERR_NO_MEMORY, "convert: out of memory");
-    json_object_foreach(vocab, k, v) {
-        if (!json_is_integer(v) || json_integer_value(v) < 0) continue;
-        const int64_t id = json_integer_value(v);
-        tokens[id] = gguf_val_str(k), types[id] = 1;
-        if (bert) { /* llama.cpp's WordPiece: "##x" -> "x", "x" -> "\u2581x" ([CLS]-style tokens keep their form) */
-            if (!strncmp(k, "##", 2)) tokens[id] = gguf_val_str(k + 2);
-            else if (k[0] != '[' || k[strlen(k) - 1] != ']') {
-                char *t = keep(c, senti_malloc(strlen(k) + 4));
-                if (!t) return senti_error(SENTI_ERR_NO_MEMORY, "convert: out of memory");
-                snprintf(t, strlen(k) + 4, "\xe2\x96\x81%s", k);
-                tokens[id] = gguf_val_str(t);
-            }
-        }
-        if (!bert && !byte_level && strlen(k) == 6 && !strncmp(k, "<0x", 3) && k[5] == '>') types[id] = 6;
-    }
-    json_array_foreach(added, i, v) {
-        json_t *id = json_object_get(v, "id");
-        const char *content = json_string_value(json_object_get(v, "content"));
-        if (!json_is_integer(id) || !content || json_integer_value(id) < 0) continue;
-        tokens[json_integer_value(id)] = gguf_val_str(content);
-        types[json_integer_value(id)] = json_is_true(json_object_get(v, "special")) ? 3 : 4;
-    }
-    for (int64_t t = 0; t < n; t++)
-        if (!types[t]) {
-            snprintf(names + t * 16, 16, "[PAD%lld]", (long long)t);
-            tokens[t] = gguf_val_str(names + t * 16), types[t] = 5;
-        }
-    const char *unk = json_string_value(json_object_get(model, "unk_token"));
-    json_t *unk_id = unk ? json_object_get(vocab, unk) : NULL;
-    if (json_is_integer(unk_id)) types[json_integer_value(unk_id)] = 2;
-
-    TRY(gguf_writer_add_kv(c->w, "tokenizer.ggml.model", gguf_val_str(gmodel)));
-    if (!bert)
-        TRY(gguf_writer_add_kv(c->w, "tokenizer.ggml.pre", gguf_val_str(byte_level ? bpe_pre_name(pre) : "default")));
-    TRY(gguf_writer_add_kv(c->w, "tokenizer.ggml.tokens", gguf_val_arr(GGUF_VT_STRING, (uint64_t)n, NULL, tokens)));
-    TRY(gguf_writer_add_kv(c->w, "tokenizer.ggml.token_type", gguf_val_arr(GGUF_VT_I32, (uint64_t)n, types, NULL)));
-    if (bpe) { /* merges: "a b" strings or [a, b] pairs, in rank order */
-        json_t *merges = json_object_get(model, "merges");
-        const size_t nm = json_array_size(merges);
-        gguf_value *ms = keep(c, senti_calloc(nm ? nm : 1, sizeof *ms));
-        if (!ms) return senti_error(SENTI_ERR_NO_MEMORY, "convert: out of memory");
-        size_t good = 0;
-        json_array_foreach(merges, i, v) {
-            const char *a = json_string_value(json_array_get(v, 0)), *b = json_string_value(json_array_get(v, 1));
-            char *m = NULL;
-            if (json_is_string(v)) {
-                ms[good] = gguf_val_str(json_string_value(v));
-            } else if (a && b && (m = keep(c, senti_malloc(strlen(a) + strlen(b) + 2)))) {
-                snprintf(m, strlen(a) + strlen(b) + 2, "%s %s", a, b);
-                ms[good] = gguf_val_str(m);
-            } else {
-                continue;
-            }
-            const char *s = ms[good++].v.str.s, *sp = strchr(s + 1, ' ');
-            if (!sp || bert || byte_level) continue;
-            /* "llama": score the merged token by its rank */
-            char merged[512];
-            const size_t la = (size_t)(sp - s);
-            if (la + strlen(sp + 1) >= sizeof merged) continue;
-            memcpy(merged, s, la);
-            snprintf(merged + la, sizeof merged - la, "%s", sp + 1);
-            json_t *id = json_object_get(vocab, merged);
-            if (json_is_integer(id) && json_integer_value(id) < n && scores[json_integer_value(id)] == 0)
-                scores[json_integer_value(id)] = -(float)good;
-        }
-        if (byte_level)
-            TRY(gguf_writer_add_kv(c->w, "tokenizer.ggml.merges", gguf_val_arr(GGUF_VT_STRING, good, NULL, ms)));
-        if (!byte_level) {
-            for (int64_t t = 0; t < n; t++) {
-                const char *s = tokens[t].v.str.s;
-                size_t len = strlen(s), cp = 0;
-                for (size_t b = 0; b < len; b++) cp += ((unsigned char)s[b] & 0xc0) != 0x80;
-                if (scores[t] == 0 && cp > 1 && types[t] == 1) scores[t] = -1e9f;
-            }
-            TRY(gguf_writer_add_kv(c->w, "tokenizer.ggml.scores",
-                                   gguf_val_arr(GGUF_VT_F32, (uint64_t)n, scores, NULL)));
-        }
-    }
-    /* special ids */
-    static const char *const SPECIAL[][2] = {{"bos_token", "bos"},     {"eos_token", "eos"},
-                                             {"unk_token", "unknown"}, {"pad_token", "padding"},
-                                             {"sep_token", "seperator"}, {"cls_token", "cls"},
-                                             {"mask_token", "mask"}};
-    int64_t ids[7];
-    for (int s2 = 0; s2 < 7; s2++) {
-        ids[s2] = -1;
-        const char *name = tok_str(json_object_get(c->tok_cfg, SPECIAL[s2][0]));
-        if (!name && s2 == 2) name = unk;
-        /* as gguf-py's SpecialVocab: no bos -> cls, no eos -> sep (llama.cpp's WordPiece starts with "bos") */
-        if (!name && s2 <= 1) name = tok_str(json_object_get(c->tok_cfg, s2 == 0 ? "cls_token" : "sep_token"));
-        if (!name) continue;
-        for (int64_t t = 0; t < n && ids[s2] < 0; t++)
-            if (types[t] != 5 && !strcmp(tokens[t].v.str.s, name)) ids[s2] = t;
-        if (bert && ids[s2] < 0) { /* the original form of a rewritten token */
-            json_t *id = json_object_get(vocab, name);
-            if (json_is_integer(id)) ids[s2] = json_integer_value(id);
-        }
-        if (ids[s2] < 0) continue;
-        snprintf(p, sizeof p, "tokenizer.ggml.%s_token_id", SPECIAL[s2][1]);
-        TRY(kv_u32(c, p, (uint64_t)ids[s2]));
-    }
-    /* add_bos / add_eos: tokenizer_config.json, else the single template */
-    json_t *ab = json_object_get(c->tok_cfg, "add_bos_token"), *ae = json_object_get(c->tok_cfg, "add_eos_token");
-    json_t *single = json_object_get(json_object_get(c->tok, "post_processor"), "single");
-    const size_t ns = json_array_size(single);
-    json_t *first = json_array_get(single, 0), *last = json_array_get(single, ns ? ns - 1 : 0);
-    const bool add_bos = json_is_boolean(ab) ? json_is_true(ab) : ns > 1 && json_object_get(first, "SpecialToken");
-    const bool add_eos = json_is_boolean(ae) ? json_is_true(ae) : ns > 1 && json_object_get(last, "SpecialToken");
-    TRY(gguf_writer_add_kv(c->w, "tokenizer.ggml.add_bos_token", gguf_val_bool(add_bos)));
-    TRY(gguf_writer_add_kv(c->w, "tokenizer.ggml.add_eos_token", gguf_val_bool(add_eos)));
-done:
-    return st;
-}
-
 /* Embed file dir/name as a string key when present. */
 static senti_status embed_text(conv *c, const char *dir, const char *name, const char *key, bool *present) {
     char p[4096];
@@ -548,7 +329,9 @@ senti_status gguf_convert(const char *dir, const char *out, senti_type type) {
     bool present, has_json;
     TRY(embed_text(&c, dir, "config.json", "senti.hf.config", &present));
     TRY(embed_text(&c, dir, "tokenizer.json", "tokenizer.huggingface.json", &has_json));
-    TRY(tokenizer_kvs(&c, cfg, dir));
+    int64_t vocab = 0;
+    TRY(arch_hp_int(d, cfg, AH_VOCAB, false, 0, &vocab));
+    TRY(tok_gguf_keys(dir, vocab, c.w, &c.tok));
     TRY(embed_text(&c, dir, "tokenizer_config.json", "senti.hf.tokenizer_config", &present));
     if (!has_json) TRY(embed_text(&c, dir, "vocab.txt", "senti.hf.vocab_txt", &present));
     TRY(embed_text(&c, dir, "generation_config.json", "senti.hf.generation_config", &present));
@@ -591,8 +374,7 @@ senti_status gguf_convert(const char *dir, const char *out, senti_type type) {
 done:
     for (int64_t i = 0; i < c.nbufs; i++) senti_mfree(c.bufs[i]);
     senti_mfree(c.bufs);
-    json_decref(c.tok);
-    json_decref(c.tok_cfg);
+    tok_gguf_bufs_free(c.tok);
     gguf_writer_free(c.w);
     senti_mfree(archs);
     st_weights_free(w);

@@ -13,7 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "model.h"
+#include "core.h"
 
 /* ---- value types and ggml tensor types ---------------------------------------- */
 
@@ -837,3 +837,62 @@ fail:
     senti_mfree(b.p);
     return st;
 }
+
+/* ---- detection ------------------------------------------------------------------- */
+
+bool gguf_is_gguf_path(const char *path) {
+    struct stat sb;
+    if (stat(path, &sb) != 0 || !S_ISREG(sb.st_mode)) return false;
+    size_t n = strlen(path);
+    if (n >= 5 && strcmp(path + n - 5, ".gguf") == 0) return true;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return false;
+    char magic[4];
+    bool ok = read(fd, magic, 4) == 4 && memcmp(magic, "GGUF", 4) == 0;
+    close(fd);
+    return ok;
+}
+
+/* ---- metadata helpers (model and tokenizer readers) --------------------------------------------------------------- */
+
+/* Integer value of key (any integer type), or def when absent; BAD_FILE if of another type. */
+senti_status gguf_kv_int(const gguf_file *f, const char *key, bool required, int64_t def, int64_t *out) {
+    const gguf_value *v = gguf_file_find_kv(f, key);
+    *out = def;
+    if (!v) return required ? senti_error(SENTI_ERR_BAD_FILE, "%s: missing key '%s'", gguf_file_path(f), key) : SENTI_OK;
+    switch (v->type) {
+    case GGUF_VT_U8: case GGUF_VT_U16: case GGUF_VT_U32: case GGUF_VT_U64:
+        if (v->v.u > (uint64_t)INT64_MAX) break;
+        *out = (int64_t)v->v.u;
+        return SENTI_OK;
+    case GGUF_VT_I8: case GGUF_VT_I16: case GGUF_VT_I32: case GGUF_VT_I64: *out = v->v.i; return SENTI_OK;
+    default: break;
+    }
+    return senti_error(SENTI_ERR_BAD_FILE, "%s: key '%s' must be an integer (is %s)", gguf_file_path(f), key,
+                       gguf_vtype_name(v->type));
+}
+
+senti_status gguf_kv_float(const gguf_file *f, const char *key, double def, double *out) {
+    const gguf_value *v = gguf_file_find_kv(f, key);
+    *out = def;
+    if (!v) return SENTI_OK;
+    if (v->type == GGUF_VT_F32 || v->type == GGUF_VT_F64) {
+        *out = v->v.f;
+        return SENTI_OK;
+    }
+    return senti_error(SENTI_ERR_BAD_FILE, "%s: key '%s' must be a float (is %s)", gguf_file_path(f), key,
+                       gguf_vtype_name(v->type));
+}
+
+/* String value of key or NULL when absent; a present key of another type is an error. */
+senti_status gguf_kv_str(const gguf_file *f, const char *key, const char **out) {
+    const gguf_value *v = gguf_file_find_kv(f, key);
+    *out = NULL;
+    if (!v) return SENTI_OK;
+    if (v->type != GGUF_VT_STRING)
+        return senti_error(SENTI_ERR_BAD_FILE, "%s: key '%s' must be a string (is %s)", gguf_file_path(f), key,
+                           gguf_vtype_name(v->type));
+    *out = v->v.str.s;
+    return SENTI_OK;
+}
+
