@@ -90,6 +90,10 @@ typedef struct { uint8_t ql[SENTI_QK_K / 2]; uint8_t qh[SENTI_QK_K / 4]; int8_t 
 void senti_dequantize_row_q4_K(const senti_block_q4_K *x, float *y, int64_t n); /* n % 256 == 0 */
 void senti_dequantize_row_q6_K(const senti_block_q6_K *x, float *y, int64_t n);
 bool senti_type_is_kquant(senti_type t); /* q4_K, q6_K */
+/* q4_K sub-block j's 6-bit scale and min from a block's scales[12]. */
+void senti_q4_K_scale_min(const uint8_t *scales, int j, uint8_t *sc, uint8_t *m);
+/* A q6_K block's 256 values q in [0, 63] (value = d * scales[e / 16] * (q - 32)). */
+void senti_unpack_q6_K(const senti_block_q6_K *x, uint8_t q[SENTI_QK_K]);
 
 /* Elements per block (1, 32 or 256) and bytes per block. */
 int64_t senti_type_block(senti_type t);
@@ -153,6 +157,7 @@ struct senti_tensor {
     size_t view_offs;       /* byte offset of a view into view_src's storage */
 
     int id;                 /* index in the graph's node list; -1 for leafs */
+    int n_uses;             /* planner: node sources that name it, +1 if an output */
     size_t offs;            /* planner: byte offset in the arena (SIZE_MAX: not placed) */
     char name[48];
 };
