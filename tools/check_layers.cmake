@@ -12,6 +12,11 @@
 #   6 tasks/ tools/convert/ bench/
 #   7 cli/ examples/ tools/fixtures/
 #   8 tests/
+# and above the backends, only core/ (exec.c, backends.c), bench/ and tests/
+# may include cpu/ or cuda/: model/, tokenizer/, tasks/ and the converter reach
+# a backend through core/ by name. tasks/ opens no model file: it calls none of
+# the file readers (gguf_file_load, st_file_load, st_weights_load, cfg_load)
+# and asks model/ instead.
 # Includes of files outside the repository (system and third-party headers,
 # llama.h) are not checked.
 if(NOT ROOT)
@@ -66,6 +71,13 @@ foreach(rel ${files})
   layer_of("${rel}" src_layer)
   folder_of("${rel}" src_folder)
   get_filename_component(dir "${ROOT}/${rel}" DIRECTORY)
+  if(rel MATCHES "^tasks/")
+    file(STRINGS "${ROOT}/${rel}" calls REGEX "(gguf_file_load|st_file_load|st_weights_load|cfg_load)(_buffer)?[ \t]*\\(")
+    foreach(call ${calls})
+      message(SEND_ERROR "layer order: ${rel} opens a model file itself (ask model/): ${call}")
+      math(EXPR bad "${bad} + 1")
+    endforeach()
+  endif()
   file(STRINGS "${ROOT}/${rel}" lines REGEX "^[ \t]*#[ \t]*include[ \t]*\"")
   foreach(line ${lines})
     string(REGEX REPLACE "^[ \t]*#[ \t]*include[ \t]*\"([^\"]+)\".*" "\\1" inc "${line}")
@@ -86,6 +98,11 @@ foreach(rel ${files})
     math(EXPR checked "${checked} + 1")
     layer_of("${trel}" dst_layer)
     folder_of("${trel}" dst_folder)
+    if(dst_layer EQUAL 3 AND rel MATCHES "^(tokenizer|model|tasks|tools/convert|cli|examples)/")
+      message(SEND_ERROR "layer order: ${rel} includes the backend ${trel} (backends are chosen by core/ by name)")
+      math(EXPR bad "${bad} + 1")
+      continue()
+    endif()
     if(dst_folder STREQUAL src_folder OR (dst_layer GREATER_EQUAL 0 AND dst_layer LESS src_layer))
       continue()
     endif()
