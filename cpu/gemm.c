@@ -1,6 +1,7 @@
-/* gemm.c — the f32-accumulating GEMM of the CPU backend (f32, f16, bf16 and
- * dequantized K-quant weights): packing, the prepacked-weight cache, cache
- * blocking, the thread split and the scalar tile kernel.
+/* gemm.c — the f32-accumulating GEMM of the CPU backend (f32, f16 and bf16
+ * weights; bf16 only where the CPU lacks AVX512_BF16): packing, the cache of
+ * weights packed once (it also holds the int8 GEMM's panels, qgemm.c), cache
+ * blocking, the work split and the scalar tile kernel.
  *
  * Reduction order (the batch-invariance contract, DESIGN.md): every output
  * element is ONE multiply-add chain over k = 0 … K-1 from 0 — fused on AVX2
@@ -14,10 +15,12 @@
  * 32 on AVX-512, 8 scalar), k-major: element (k, j) of panel p at
  * panel_p[k*NR + j], columns past N zero. Weights flagged constant are packed
  * once (cpu_gemm_prepack, f16 / bf16 kept half size and widened exactly in the
- * kernel); other operands are packed per call, a k-block at a time.
+ * kernel); other operands are packed per call: whole up to MM_PACK_ALL,
+ * else a group of panels and a k block at a time.
  * Blocking (BLIS order): k blocks of KC (a B micro-panel KC x NR stays in L1),
  * row blocks of MC (the packed A block MC x KC stays in L2), NCP panels per B
- * block. Threads split rows when there are enough MR-row tiles, else panels. */
+ * block. Work goes out in dynamic items: row blocks when there are enough
+ * MR-row tiles, else panel groups. */
 #include <stdlib.h>
 
 #include "matmul_kern.h"
@@ -109,7 +112,8 @@ bool cpu_gemm_takes(const cpu_ctx *ctx, senti_type bt) {
 
 /* ---- packing ------------------------------------------------------------------------ */
 
-/* k block granularity: whole blocks for the K-quants' 256-element blocks. */
+/* k block of a call (the blocked types' blocks would need whole blocks; only
+ * float types reach this GEMM). */
 static int64_t kblock(const mm_isa *isa, senti_type bt) {
     const int64_t q = senti_type_is_quant(bt) ? senti_type_block(bt) : 1;
     int64_t kc = isa->kc / q * q;

@@ -1,12 +1,12 @@
 /* matmul.c — the CPU matmul: the graph kernel cpu_matmul (batch dims, the
  * divide-broadcast rule, transposes, strided views) and cpu_gemm, which picks
  * a path by weight type, never by M:
- *   - f32 / f16 / K-quant weights, and bf16 where the CPU has no AVX512_BF16:
- *     the f32-accumulating GEMM of gemm.c (one multiply-add chain per output
+ *   - f32 / f16 weights, and bf16 where the CPU has no AVX512_BF16: the
+ *     f32-accumulating GEMM of gemm.c (one multiply-add chain per output
  *     element in k order; constant weights packed once into panels);
  *   - bf16 with AVX512_BF16: vdpbf16ps dot products, A rounded to bf16;
- *   - q8_0 / q4_0: A quantized to q8_0 per row as ggml does (one f16 scale
- *     per 32 values), exact integer block dots scaled by d_a * d_w;
+ *   - q8_0 / q4_0 / q4_K / q6_K: the int8 GEMM of qgemm.c (A quantized per
+ *     row and block at run time, exact integer block dots, f32 scaling);
  *   - BLAS mode (SENTI_MATMUL=blas, for comparison): cblas_sgemm, other
  *     weight types converted to f32 rows per call. OpenBLAS picks kernels by
  *     shape, so this mode is outside the batch-invariance contract.
@@ -14,8 +14,8 @@
  * order fixed by K alone (dot paths: SIMD lanes over k, then a fixed tree),
  * so a row's result does not depend on the other rows, the threads or N.
  * Accuracy: f32 / f16 / bf16 (widened) exact products in f32 sums; bf16 dot
- * rounds A to bf16 (bound in matmul_avx512.c); q8_0 / q4_0 |error| <= d/2 per
- * element of A. Scratch: one cpu_scratch call per cpu_gemm / cpu_matmul. */
+ * rounds A to bf16 (bound in matmul_avx512.c); the int8 GEMM moves each
+ * element of A by at most half a step (block amax / 254). Scratch: one cpu_scratch call per cpu_gemm / cpu_matmul. */
 #include <cblas.h>
 #include <math.h>
 #include <stdlib.h>

@@ -41,6 +41,9 @@
 #include <unistd.h>
 
 #include "cpu/cpu.h"
+#ifdef SENTI_HAVE_CUDA
+#include "cuda/cuda.h"
+#endif
 
 #define F32 SENTI_TYPE_F32
 #define F16 SENTI_TYPE_F16
@@ -51,6 +54,19 @@
 
 static uint64_t g_seed;
 static senti_backend *g_ref, *g_cpu;
+
+/* Every other backend this build and machine have (the CUDA variants where a
+ * GPU exists): each case runs on each of them too, with the same inputs,
+ * guard bytes, NaN poisoning and comparison as the CPU (as ggml's
+ * test-backend-ops). `half`: its matmuls round f32 operands to 16 bits, so
+ * f32-weight matmuls get the bf16 bound. Declined ops count as skips. */
+#define MAX_EXTRA 8
+static struct {
+    const char *name;
+    senti_backend *be;
+    bool half;
+} g_extra[MAX_EXTRA];
+static int g_n_extra, n_extra_skip;
 static cpu_simd g_simd_max;                  /* highest level the backend picked */
 static int n_pass, n_fail, n_skip;           /* cases, over the whole program */
 static int t_fails;                          /* failed cases in the current test */
@@ -438,9 +454,11 @@ static double *matmul_allowance(const senti_tensor *t) {
 /* f32 outputs: err_i = |got - ref| / (|ref| + rms(ref) + 1e-6) (the 1e-6 keeps
  * outputs like gelu(-12) ~ 1e-33 from asking for relative accuracy below
  * f32's reach) and nmse; matmuls with non-f32 weights: the bound above. */
+static bool g_half_matmul; /* the backend being compared rounds matmul operands to 16 bits */
+
 static void compare_f32(tc *c, const senti_tensor *t, const float *ref, const float *got, tol tl, const char *who) {
     const int64_t n = senti_nelements(t);
-    if (t->op == SENTI_OP_MATMUL && t->src[1]->type != F32) {
+    if (t->op == SENTI_OP_MATMUL && (t->src[1]->type != F32 || g_half_matmul)) {
         double *allow = matmul_allowance(t), worst = 0;
         int64_t wi = -1;
         for (int64_t i = 0; i < n; i++) {
@@ -578,6 +596,23 @@ static void tc_run_opts(tc *c, senti_tensor *out, run_opts o, bool expect_error)
         }
         ctx->simd = simd0;
         ctx->matmul = mode0;
+        for (int e = 0; e < g_n_extra; e++) { /* the same case on every other backend */
+            senti_backend *be = g_extra[e].be;
+            bool ok = true;
+            for (int i = 0; i < n && ok; i++)
+                if (!senti_op_is_view(g->nodes[i]->op) && !be->iface->supports_op(be, g->nodes[i])) ok = false;
+            if (!ok) {
+                n_extra_skip++;
+                if (g_verbose) printf("skip %s on %s: an op is declined\n", c->name, g_extra[e].name);
+                continue;
+            }
+            g_half_matmul = g_extra[e].half;
+            if (run_on(c, be, cb, g_extra[e].name, expect_error))
+                for (int i = 0; i < n; i++)
+                    if (!senti_op_is_view(g->nodes[i]->op))
+                        compare_node(c, g->nodes[i], gbuf_data(&rb[i]), gbuf_data(&cb[i]), o.tl, g_extra[e].name);
+            g_half_matmul = false;
+        }
     }
     for (int i = 0; i < n; i++) {
         gbuf_free(&rb[i]);
@@ -2055,6 +2090,38 @@ int main(void) {
     }
     g_simd_max = cpu_backend_ctx(g_cpu)->simd;
     printf("test_ops: cpu simd levels scalar..%s, matmul modes native+blas\n", cpu_simd_name(g_simd_max));
+#ifdef SENTI_HAVE_CUDA
+    {
+        static const struct {
+            const char *name, *matmul, *dtype;
+            bool half;
+        } V[] = {{"cuda native-f32", "native", "f32", false}, {"cuda native-bf16", "native", "bf16", true},
+                 {"cuda native-f16", "native", "f16", true},  {"cuda cublas-f32", "cublas", "f32", false},
+                 {"cuda cublas-bf16", "cublas", "bf16", true}};
+        char why[256] = "";
+        if (cuda_device_count(why, sizeof why) > 0) {
+            for (size_t v = 0; v < sizeof V / sizeof V[0] && g_n_extra < MAX_EXTRA; v++) {
+                setenv("SENTI_MATMUL", V[v].matmul, 1);
+                setenv("SENTI_CUDA_DTYPE", V[v].dtype, 1);
+                senti_backend *be = senti_backend_cuda_init("cuda");
+                unsetenv("SENTI_MATMUL");
+                unsetenv("SENTI_CUDA_DTYPE");
+                if (!be) {
+                    printf("test_ops: %s: %s\n", V[v].name, senti_last_error());
+                    return EXIT_FAILURE;
+                }
+                g_extra[g_n_extra].name = V[v].name;
+                g_extra[g_n_extra].be = be;
+                g_extra[g_n_extra++].half = V[v].half;
+            }
+            printf("test_ops: every case also on %d CUDA backend variants\n", g_n_extra);
+        } else {
+            printf("test_ops: CUDA built, no device (%s): the CUDA variants are skipped\n", why);
+        }
+    }
+#else
+    printf("test_ops: built without CUDA: only the CPU runs\n");
+#endif
     fflush(stdout);
 
     SRunner *sr = srunner_create(ops_suite());
@@ -2065,6 +2132,8 @@ int main(void) {
     srunner_free(sr);
     printf("test_ops: %d cases passed, %d failed, %d skipped (unsupported on cpu) in %.1f s; seed=%llu\n", n_pass,
            n_fail, n_skip, (senti_time_ms() - t0) / 1000.0, (unsigned long long)g_seed);
+    if (g_n_extra) printf("test_ops: %d case runs skipped on other backends (an op declined)\n", n_extra_skip);
+    for (int e = 0; e < g_n_extra; e++) senti_backend_free(g_extra[e].be);
     senti_backend_free(g_cpu);
     senti_backend_free(g_ref);
     return failed == 0 && n_fail == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
