@@ -117,7 +117,7 @@ void senti_row_from_f32(senti_type t, const float *x, void *y, int64_t n);
 
 typedef enum senti_op {
 #define SENTI_OP(e, name, view) SENTI_OP_##e,
-#include "../kernels/ops.def"
+#include "ops.def"
 #undef SENTI_OP
     SENTI_OP_COUNT
 } senti_op;
@@ -259,6 +259,13 @@ void graph_bind(senti_graph *g, void *arena);
 struct senti_backend;
 typedef struct senti_exec senti_exec;
 senti_exec *exec_init(struct senti_backend *be, struct senti_backend *fallback);
+/* Backends by name (backends.c): device NULL / "cpu", or "cuda" / "cuda:N"
+ * (the CUDA backend, with the CPU backend of n_threads as *fallback for what
+ * it declines). NULL with a message naming the device when the build or the
+ * machine lacks it. exec_device_check: the same check without creating. */
+senti_status exec_device_check(const char *device);
+struct senti_backend *exec_backend_init(const char *device, int n_threads, struct senti_backend **fallback);
+int exec_cuda_device_count(void); /* 0 without CUDA in the build, a driver or a GPU */
 void exec_free(senti_exec *ex);
 /* Plan g if needed, make sure the arena is big enough, bind and return the
  * arena base so the caller can fill inputs. */
@@ -271,4 +278,7 @@ void exec_print_profile(senti_exec *ex, void *file);
 #ifdef __cplusplus
 }
 #endif
+
+#include "formats.h" /* the file readers (safetensors, config.json, GGUF) */
+
 #endif /* SENTI_CORE_H */

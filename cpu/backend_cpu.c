@@ -111,6 +111,7 @@ static const cpu_kernel kernels[SENTI_OP_COUNT] = {
     [SENTI_OP_CPY] = cpu_cpy,
     [SENTI_OP_CONCAT] = cpu_concat,
     [SENTI_OP_SET_ROWS] = cpu_set_rows,
+    [SENTI_OP_GATHER] = cpu_gather,
 };
 
 static bool cpu_supports_op(senti_backend *be, const senti_tensor *node) {

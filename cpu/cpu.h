@@ -115,6 +115,7 @@ CPU_KERNEL(rope);
 CPU_KERNEL(cpy);
 CPU_KERNEL(concat);
 CPU_KERNEL(set_rows);
+CPU_KERNEL(gather); /* gather.c */
 
 /* ---- matmul entry points (bench and kernels) -------------------------------
  * C[M,N] = A[M,K] · op(B), A f32 row-major with row stride lda (elements);

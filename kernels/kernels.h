@@ -115,6 +115,15 @@ senti_tensor *op_concat(senti_graph *g, senti_tensor *a, senti_tensor *b, int di
  * [0, R) is a compute error, checked before anything is written. */
 senti_tensor *op_set_rows(senti_graph *g, senti_tensor *dst, senti_tensor *src, senti_tensor *idx);
 
+/* gather along the innermost dim (torch.gather(x, -1, idx) with idx
+ * broadcast over the outer dims): x f32 [.., N] (innermost dim contiguous,
+ * other strides free), idx i32 [.., M] of rank <= x's whose outer dims each
+ * equal x's or are 1 -> f32 [x's outer dims.., M] contiguous with
+ *   out[i0,i1,i2,j] = x[i0,i1,i2, idx[i0',i1',i2',j]]   (i' = 0 where idx's dim is 1).
+ * An index outside [0, N) is a compute error, checked before anything is
+ * written. (DeBERTa's relative-position scores: c2p / p2c columns by bucket.) */
+senti_tensor *op_gather(senti_graph *g, senti_tensor *x, senti_tensor *idx);
+
 /* views (share storage, no compute):
  * reshape: x contiguous, same element count; permute: output dim i is input
  * dim axes[i] (a permutation of 0..ndim-1, as torch.permute); slice: elements

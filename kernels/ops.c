@@ -339,6 +339,28 @@ senti_tensor *op_set_rows(senti_graph *g, senti_tensor *dst, senti_tensor *src, 
     return t;
 }
 
+senti_tensor *op_gather(senti_graph *g, senti_tensor *x, senti_tensor *idx) {
+    if (!g || !x || !idx) return NULL;
+    char sx[64], si[64];
+    if (x->type != SENTI_TYPE_F32 || idx->type != SENTI_TYPE_I32 || idx->ndim > x->ndim ||
+        x->nb[3] != sizeof(float) || idx->nb[3] != sizeof(int32_t))
+        return graph_fail(g, SENTI_ERR_INVALID_ARG,
+                          "gather: need f32 x ('%s' %s %s) and i32 idx ('%s' %s %s) of no higher rank, both with "
+                          "contiguous rows",
+                          x->name, senti_type_name(x->type), shp(x, sx), idx->name, senti_type_name(idx->type),
+                          shp(idx, si));
+    for (int i = 0; i < SENTI_MAX_DIMS - 1; i++)
+        if (idx->ne[i] != 1 && idx->ne[i] != x->ne[i])
+            return graph_fail(g, SENTI_ERR_INVALID_ARG, "gather: idx %s ('%s') does not broadcast over x %s ('%s')",
+                              shp(idx, si), idx->name, shp(x, sx), x->name);
+    int64_t shape[4];
+    for (int i = 0; i < x->ndim; i++) shape[i] = x->ne[PD(x, i)];
+    shape[x->ndim - 1] = idx->ne[3];
+    senti_tensor *t = graph_new_node(g, SENTI_OP_GATHER, SENTI_TYPE_F32, x->ndim, shape);
+    if (t) t->src[0] = x, t->src[1] = idx;
+    return t;
+}
+
 /* ---- views ---------------------------------------------------------------- */
 
 static senti_tensor *view_of(senti_graph *g, senti_op op, senti_tensor *x, int ndim, const int64_t *shape) {

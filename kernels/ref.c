@@ -435,6 +435,29 @@ static senti_status ref_set_rows(senti_tensor *dst) {
     return SENTI_OK;
 }
 
+/* ---- gather --------------------------------------------------------------- */
+
+/* dst[i0,i1,i2,j] = x[i0,i1,i2, idx[i0',i1',i2',j]]; every index checked first. */
+static senti_status ref_gather(senti_tensor *dst) {
+    const senti_tensor *x = dst->src[0], *idx = dst->src[1];
+    const int64_t N = x->ne[3];
+    FOR_ROWS(idx, i0, i1, i2)
+        for (int64_t j = 0; j < idx->ne[3]; j++) {
+            const int32_t k = *(const int32_t *)elem_ptr(idx, i0, i1, i2, j);
+            if (k < 0 || k >= N)
+                return senti_error(SENTI_ERR_INVALID_ARG,
+                                   "gather '%s': index %d at [%lld,%lld,%lld,%lld] of '%s' is outside [0, %lld)",
+                                   dst->name, k, (long long)i0, (long long)i1, (long long)i2, (long long)j, idx->name,
+                                   (long long)N);
+        }
+    FOR_ROWS(dst, i0, i1, i2)
+        for (int64_t j = 0; j < dst->ne[3]; j++) {
+            const int32_t k = *(const int32_t *)((const char *)idx->data + senti_bcast_offs(idx, i0, i1, i2, j));
+            set_f32(dst, i0, i1, i2, j, get_f(x, i0, i1, i2, k));
+        }
+    return SENTI_OK;
+}
+
 /* ---- dispatch ------------------------------------------------------------- */
 
 senti_status ref_compute(senti_tensor *node) {
@@ -462,6 +485,7 @@ senti_status ref_compute(senti_tensor *node) {
     case SENTI_OP_CPY: return ref_cpy(node);
     case SENTI_OP_CONCAT: return ref_concat(node);
     case SENTI_OP_SET_ROWS: return ref_set_rows(node);
+    case SENTI_OP_GATHER: return ref_gather(node);
     case SENTI_OP_COUNT: break;
     }
     return senti_error(SENTI_ERR_UNSUPPORTED, "ref: unknown op %d for '%s'", (int)node->op, node->name);

@@ -1404,6 +1404,55 @@ START_TEST(test_set_rows) {
 }
 END_TEST
 
+/* ---- gather (DeBERTa's relative-position columns) --------------------------------- */
+
+/* idx leaf of shape nd/s with entries in [0, N), or entry `bad` set to N. */
+static senti_tensor *gather_idx(tc *c, int nd, const int64_t *s, int64_t N, int64_t bad) {
+    senti_tensor *t = leaf(c, I32, nd, s, 0, (double)N);
+    if (t && bad >= 0) ((int32_t *)t->data)[bad] = (int32_t)N;
+    return t;
+}
+
+START_TEST(test_gather) {
+    TEST_BEGIN();
+    static const struct {
+        int nx;
+        int64_t x[4];
+        int ni;
+        int64_t i[4];
+        const char *what;
+    } cases[] = {
+        {2, {5, 9}, 2, {5, 4}, "rows"},
+        {4, {2, 3, 7, 16}, 4, {1, 1, 7, 7}, "relative positions (idx broadcast over B, H)"},
+        {4, {2, 3, 7, 16}, 2, {7, 7}, "lower-rank idx"},
+        {4, {3, 2, 5, 31}, 4, {3, 1, 5, 11}, "partial broadcast"},
+        {3, {4, 6, 1}, 3, {4, 6, 3}, "one column"},
+        {2, {3, 8}, 2, {3, 0}, "empty"},
+        {4, {2, 12, 128, 256}, 4, {1, 1, 128, 128}, "large (threaded)"},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++)
+        for (int view = 0; view < 2; view++) { /* x as a leaf / a slice with strided rows */
+            tc c;
+            char sx[64], si[64];
+            tc_begin(&c, "gather x=%s idx=%s %s%s", shape_s(cases[k].nx, cases[k].x, sx),
+                     shape_s(cases[k].ni, cases[k].i, si), cases[k].what, view ? view_name[V_SLICE_IN] : "");
+            senti_tensor *x = src_view(&c, F32, cases[k].nx, cases[k].x, view ? V_SLICE_IN : V_NONE, -1, 1);
+            senti_tensor *idx = gather_idx(&c, cases[k].ni, cases[k].i, cases[k].x[cases[k].nx - 1], -1);
+            tc_run(&c, op_gather(c.g, x, idx), TOL_F32);
+            tc_end(&c);
+        }
+    {   /* an index out of range: an error naming the node, dst untouched */
+        tc c;
+        tc_begin(&c, "gather index out of range");
+        senti_tensor *x = leaf_f32(&c, 2, (int64_t[]){4, 6});
+        tc_run_opts(&c, op_gather(c.g, x, gather_idx(&c, 2, (int64_t[]){4, 3}, 6, 7)),
+                    (run_opts){TOL_F32, false, NULL, NULL}, true);
+        tc_end(&c);
+    }
+    TEST_END();
+}
+END_TEST
+
 /* ---- views: reshape / permute / slice, checked through cpy ---------------------
  * The test keeps its own description of each view (shape, strides in
  * elements, offset) and gathers the expected values with it, independently
@@ -1671,6 +1720,10 @@ START_TEST(test_constructor_errors) {
     ERR("cpy f32 to q8_0 innermost 33", op_cpy(g, T2(F32, 3, 33), Q8));
     ERR("cpy f32 to i32", op_cpy(g, T2(F32, 3, 4), I32));
     ERR("cpy i32 to f32", op_cpy(g, T2(I32, 3, 4), F32));
+    ERR("gather idx f32", op_gather(g, T2(F32, 3, 8), T2(F32, 3, 2)));
+    ERR("gather x f16", op_gather(g, T2(F16, 3, 8), T2(I32, 3, 2)));
+    ERR("gather idx rank", op_gather(g, T1(F32, 8), T2(I32, 3, 2)));
+    ERR("gather no broadcast", op_gather(g, T3(F32, 2, 3, 8), T3(I32, 3, 3, 2)));
     ERR("set_rows D mismatch", op_set_rows(g, T2(F32, 6, 8), T2(F32, 2, 7), T1(I32, 2)));
     ERR("set_rows idx length", op_set_rows(g, T2(F32, 6, 8), T2(F32, 2, 8), T1(I32, 3)));
     ERR("set_rows idx f32", op_set_rows(g, T2(F32, 6, 8), T2(F32, 2, 8), T1(F32, 2)));
@@ -2006,6 +2059,7 @@ static Suite *ops_suite(void) {
         {"cpy", test_cpy},
         {"concat", test_concat},
         {"set_rows", test_set_rows},
+        {"gather", test_gather},
         {"views", test_views},
         {"errors", test_constructor_errors},
         {"exec", test_exec},
