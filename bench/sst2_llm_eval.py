@@ -3,7 +3,7 @@
 
 A causal LM scores the labels " negative" and " positive" as the continuation of
 a few-shot prompt (4 examples from SST-2 train, the first two of each class of
-at most 12 words, then the dev sentence); `senti zero-shot -m MODEL
+6 to 12 words, then the dev sentence); `senti zero-shot -m MODEL
 --no-chat-template --template T` does the scoring (length-normalised log
 likelihood of each label's tokens, the prompt's KV cache shared), this script
 builds the input and computes accuracy against the dev labels. (`senti eval
@@ -33,7 +33,7 @@ def rows(name):
 def template():
     shots, need = [], {1: 2, 0: 2}
     for t, y in rows("train.tsv"):
-        if need[y] and len(t.split()) <= 12:
+        if need[y] and 6 <= len(t.split()) <= 12:
             shots.append((t, y))
             need[y] -= 1
         if not any(need.values()):
