@@ -408,8 +408,8 @@ static int tsv_next(ds_reader *r, json_t **rec, char **err) {
     if (r->c_label >= 0) {
         size_t L = fl[r->c_label];
         if (L == 0 || memchr(f[r->c_label], ' ', L))
-            return bad(rec, err, id, r->line, "label column holds '%.40s', not a label (does the header name the "
-                       "columns in their order?)", L ? f[r->c_label] : "");
+            return bad(rec, err, id, r->line, "label column holds '%.*s', not a label (does the header name the "
+                       "columns in their order?)", (int)(L < 40 ? L : 40), f[r->c_label]);
     }
     json_t *o = json_object();
     if (!o || json_object_set_new(o, "id", id) || json_object_set_new(o, "text", json_stringn(f[r->c_text], fl[r->c_text])) ||
@@ -1123,7 +1123,7 @@ static int ecpe_next(ds_reader *r, json_t **rec, char **err) {
         size_t fl[4];
         int k = split(s, n, ',', f, fl, 4);
         int64_t no, d2, n2;
-        if (k >= 2 && ecpe_header(s, n, &d2, &n2)) { /* the next document already: stop here */
+        if (ecpe_header(s, n, &d2, &n2)) { /* the next document already: stop here */
             if (!hold_line(r, s, n)) goto oom;
             if (!msg[0]) msg_line = r->line, snprintf(msg, sizeof msg, "document %lld has %lld of its %lld clauses",
                                                       (long long)doc, (long long)i, (long long)nc);

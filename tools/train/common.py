@@ -66,13 +66,14 @@ def seed_all(seed=SEED):
     torch.use_deterministic_algorithms(True)
 
 
-def fast_tokenizer(hf_dir):
-    """tokenizers.Tokenizer of hf_dir with truncation and padding off (senti
-    ignores those sections; inputs are cut by the callers exactly as senti does)."""
+def fast_tokenizer(hf_dir, max_length=512):
+    """tokenizers.Tokenizer of hf_dir without padding, truncating longest-first
+    to the model's max length as senti's runner does (senti ignores the
+    file's own truncation / padding sections)."""
     from tokenizers import Tokenizer
     t = Tokenizer.from_file(os.path.join(hf_dir, "tokenizer.json"))
-    t.no_truncation()
     t.no_padding()
+    t.enable_truncation(max_length=max_length)
     return t
 
 
@@ -322,3 +323,61 @@ def write_results(out, res):
         json.dump(res, f, indent=1, ensure_ascii=False)
         f.write("\n")
     print(json.dumps(res, indent=1, ensure_ascii=False)[:4000])
+
+
+# ---- the senti half: convert, senti eval, agreement with PyTorch ------------------------------
+
+def items_of(task, row):
+    """The per-item predictions of one senti / PyTorch result row, for agreement."""
+    if "error" in row:
+        return [("error",)]
+    if task in ("classify", "zero-shot"):
+        return [row["label"] if task == "classify" else row["labels"][0]]
+    if task == "aspect":
+        return [a["sentiment"] for a in row["aspects"]]
+    if task == "dialogue":
+        return [u["label"] for u in row["utterances"]]
+    return [tuple(sorted((s["type"], s["start"], s["end"]) for s in row["spans"]))]  # tag: the span set
+
+
+def senti_half(out, hf, meta, runs, q8_embed=False, compare=("f32",)):
+    """Convert hf to OUT/model-f32.gguf (and q8_0), run each of runs — dicts
+    {name, task, data, fmt, extra, torch_rows} — through senti eval on the HF
+    directory and the GGUFs, and return {variant: {name: {metrics, agreement}}}.
+    torch_rows are PyTorch's results in senti's JSON shape, one per record."""
+    f32 = os.path.join(out, "model-f32.gguf")
+    q8 = os.path.join(out, "model-q8_0.gguf")
+    convert(hf, f32, "f32", meta)
+    convert(hf, q8, "q8_0", meta, embed_type="q8_0" if q8_embed else None)
+    res = {}
+    for variant, path in (("hf", hf), ("f32", f32), ("q8_0", q8)):
+        res[variant] = {"file_bytes": os.path.getsize(path) if os.path.isfile(path) else None}
+        for r in runs:
+            pf = os.path.join(out, f"senti-{r['name']}-{variant}.jsonl")
+            m = senti_eval(path, r["task"], r["data"], fmt=r.get("fmt"), predictions=pf, extra=r.get("extra", ()))
+            rows = read_jsonl(pf)
+            a = [x for row in rows for x in items_of(r["task"], row)]
+            b = [x for row in r["torch_rows"] for x in items_of(r["task"], row)]
+            assert len(a) == len(b), (r["name"], len(a), len(b))
+            res[variant][r["name"]] = {"metrics": m, "agreement_with_pytorch": sum(x == y for x, y in zip(a, b)) / len(a),
+                                       "items": len(a)}
+            print(f"  senti {variant} {r['name']}: agreement {res[variant][r['name']]['agreement_with_pytorch']:.4f}",
+                  flush=True)
+    return res
+
+
+def write_jsonl(path, rows):
+    with open(path, "w", encoding="utf-8") as f:
+        for r in rows:
+            f.write(json.dumps(r, ensure_ascii=False) + "\n")
+
+
+def softmax_rows(logits, names):
+    """Rows of {"label", "score", "scores"} from logits (float64 softmax), as senti's classify."""
+    out = []
+    for z in logits:
+        p = np.exp(z - z.max())
+        p /= p.sum()
+        k = int(p.argmax())
+        out.append({"label": names[k], "score": float(p[k]), "scores": {n: float(p[i]) for i, n in enumerate(names)}})
+    return out
