@@ -313,6 +313,32 @@ START_TEST(test_runner_source) {
 }
 END_TEST
 
+/* JSONL gold: "label" per record, ids kept or the line index; a line that is
+ * not a JSON object is an error record; labels differing only in case and
+ * integer ids map onto the model's names. */
+START_TEST(test_jsonl_gold) {
+    const char *p = scratch(0, "g.jsonl", "{\"id\":\"a\",\"text\":\"x\",\"label\":\"POSITIVE\"}\n\n"
+                                          "{\"text\":\"y\",\"label\":\"0\"}\n[1]\n{\"text\":\"z\",\"label\":\"negative\"}\n");
+    task_format used;
+    json_t *all = read_all(p, TASK_FORMAT_AUTO, &used);
+    ck_assert_int_eq(used, TASK_FORMAT_JSONL);
+    ck_assert_int_eq(json_array_size(all), 4);
+    ck_assert_int_eq(json_integer_value(json_object_get(json_array_get(all, 1), "id")), 2);
+    ck_assert_ptr_nonnull(err_of(all, 2));
+    json_t *preds = json_pack("[{ssss}{siss}{sIss}{siss}]", "id", "a", "label", "positive", "id", 2, "label", "negative",
+                              "id", (json_int_t)3, "label", "x", "id", 4, "label", "positive");
+    const char *labels[] = {"negative", "positive"};
+    json_t *m = NULL;
+    ck_assert_int_eq(task_eval_score(TASK_EVAL_CLASSIFY, all, preds, labels, 2, &m), SENTI_OK);
+    ck_assert(json_real_value(json_object_get(m, "accuracy")) == 2.0 / 3.0);
+    ck_assert_int_eq(json_integer_value(json_object_get(m, "gold_errors")), 1);
+    ck_assert_int_eq(json_integer_value(json_object_get(m, "scored")), 3);
+    json_decref(m);
+    json_decref(preds);
+    json_decref(all);
+}
+END_TEST
+
 /* Mismatched predictions are refused, naming the record. */
 START_TEST(test_score_errors) {
     json_t *gold = json_pack("[{siss}]", "id", 0, "label", "pos"), *preds = json_pack("[{siss}]", "id", 1, "label", "pos");
@@ -339,6 +365,7 @@ static Suite *suite(void) {
     tcase_add_test(tc, test_aste_asqp);
     tcase_add_test(tc, test_ecpe);
     tcase_add_test(tc, test_runner_source);
+    tcase_add_test(tc, test_jsonl_gold);
     tcase_add_test(tc, test_score_errors);
     suite_add_tcase(s, tc);
     return s;

@@ -6,15 +6,17 @@ is unlabelled). Labels: 0 negative, 1 positive (GLUE's names).
 
     python3 tools/train/train_sst2.py [--out DIR] [--epochs N] [--senti-only]
 
-Writes DIR (default ../train-cache/sst2) as described in common.py, plus
-DIR/model-q8_0.gguf with q8_0 token embeddings too: the file committed as
-models/sst2-minilm-l6-q8_0.gguf, and tests/fixtures/models/sst2-dev-pytorch.jsonl
-(PyTorch's f32 probabilities on SST-2 dev, for tests/test_models.c).
---senti-only redoes the senti half (convert, eval, fixture) on a trained DIR.
+Writes DIR (default ../train-cache/sst2) as described in common.py; its
+model-q8_0.gguf has q8_0 token embeddings too (25 MB): --commit-model copies
+it to models/sst2-minilm-l6-q8_0.gguf, the embedded default model. Also writes
+tests/fixtures/models/sst2-dev-pytorch.jsonl (PyTorch's f32 probabilities on
+SST-2 dev, for tests/test_models.c). --senti-only redoes the senti half
+(convert, eval, fixture) on a trained DIR.
 """
 import argparse
 import json
 import os
+import shutil
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -33,6 +35,7 @@ def main():
     ap.add_argument("--epochs", type=int, default=2)
     ap.add_argument("--lr", type=float, default=5e-5)
     ap.add_argument("--senti-only", action="store_true")
+    ap.add_argument("--commit-model", action="store_true", help="copy the q8_0 GGUF to models/ (the embedded model)")
     a = ap.parse_args()
     os.makedirs(a.out, exist_ok=True)
     train_p = os.path.join(C.DATA, "sst2", "train.tsv")
@@ -62,42 +65,29 @@ def main():
         p = np.exp(logits - logits.max(1, keepdims=True))
         p /= p.sum(1, keepdims=True)
         pred = p.argmax(1)
-        with open(os.path.join(a.out, "pytorch-test.jsonl"), "w") as f:
-            for i in range(len(dev)):
-                f.write(json.dumps({"id": i, "label": NAMES[pred[i]],
-                                    "scores": {n: float(p[i, k]) for k, n in enumerate(NAMES)}}) + "\n")
+        C.write_jsonl(os.path.join(a.out, "pytorch-test.jsonl"),
+                      [{"id": i, "label": NAMES[pred[i]], "score": float(p[i, pred[i]]),
+                        "scores": {n: float(p[i, k]) for k, n in enumerate(NAMES)}} for i in range(len(dev))])
         res = {"model": "sst2", "task": "classify", "train": info,
                "data": {"train": "sst2/train.tsv", "select": "sst2/dev.tsv", "test": "sst2/dev.tsv"},
                "pytorch": {"accuracy": accuracy_score(dev_y, pred), "macro_f1": f1_score(dev_y, pred, average="macro"),
                            "n": len(dev)}}
         C.write_results(a.out, res)
     res = json.load(open(res_path))
-    senti_half(a, res, hf, dev_p, dev)
-    C.write_results(a.out, res)
-
-
-def senti_half(a, res, hf, dev_p, dev):
     meta = C.provenance("sst2-minilm-l6", "train_sst2.py", "SST-2 train (GLUE), selected on SST-2 dev", res["train"])
     meta["senti.labels.source"] = "GLUE SST-2: 0 negative, 1 positive"
-    f32 = os.path.join(a.out, "model-f32.gguf")
-    q8 = os.path.join(a.out, "model-q8_0.gguf")
-    C.convert(hf, f32, "f32", meta)
-    C.convert(hf, q8, "q8_0", meta, embed_type="q8_0")
-    torch_rows = C.read_jsonl(os.path.join(a.out, "pytorch-test.jsonl"))
-    res["senti"] = {}
-    for name, path in (("hf", hf), ("f32", f32), ("q8_0", q8)):
-        pf = os.path.join(a.out, f"senti-test-{name}.jsonl")
-        r = C.senti_eval(path, "classify", dev_p, predictions=pf)
-        rows = C.read_jsonl(pf)
-        agree = sum(x["label"] == y["label"] for x, y in zip(rows, torch_rows)) / len(rows)
-        maxd = max(abs(x["scores"][n] - y["scores"][n]) for x, y in zip(rows, torch_rows) for n in NAMES)
-        res["senti"][name] = {"metrics": r, "agreement_with_pytorch": agree, "max_score_diff": maxd,
-                              "file_bytes": os.path.getsize(path) if os.path.isfile(path) else None}
+    rows = C.read_jsonl(os.path.join(a.out, "pytorch-test.jsonl"))
+    res["senti"] = C.senti_half(a.out, hf, meta, [{"name": "dev", "task": "classify", "data": dev_p, "torch_rows": rows}],
+                                q8_embed=True)
+    C.write_results(a.out, res)
     fx = os.path.join(C.ROOT, "tests", "fixtures", "models")
     os.makedirs(fx, exist_ok=True)
-    with open(os.path.join(fx, "sst2-dev-pytorch.jsonl"), "w") as f:
-        for x in torch_rows:
-            f.write(json.dumps(x) + "\n")
+    C.write_jsonl(os.path.join(fx, "sst2-dev-pytorch.jsonl"), rows)
+    if a.commit_model:
+        dst = os.path.join(C.ROOT, "models", "sst2-minilm-l6-q8_0.gguf")
+        os.makedirs(os.path.dirname(dst), exist_ok=True)
+        shutil.copy(os.path.join(a.out, "model-q8_0.gguf"), dst)
+        print(f"copied the q8_0 GGUF to {dst}")
 
 
 if __name__ == "__main__":
