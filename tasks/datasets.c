@@ -1026,34 +1026,95 @@ static bool ecpe_header(const char *s, size_t n, int64_t *doc, int64_t *nc) {
     return sp && parse_int(s, (size_t)(sp - s), doc) && parse_int(sp + 1, n - (size_t)(sp + 1 - s), nc);
 }
 
-/* Append clause text to the joined document text. */
-static bool join_put(char **b, size_t *n, size_t *cap, const char *s, size_t k) {
-    if (*n + k + 1 > *cap) {
-        size_t c = *cap ? *cap : 256;
-        while (c < *n + k + 1) c *= 2;
-        char *v = realloc(*b, c);
-        if (!v) return false;
-        *b = v, *cap = c;
-    }
-    memcpy(*b + *n, s, k);
-    *n += k;
-    (*b)[*n] = '\0';
-    return true;
-}
-
 static const char CLAUSE_SEP[] = "\xEF\xBC\x8C"; /* "，" between clauses in "text" */
 
-static json_t *ecpe_record(json_t *id, const char *text, size_t tn, json_t *clauses, json_t *emotions, json_t *keywords,
-                           json_t *pairs) {
-    json_t *o = json_object();
-    if (!o || json_object_set_new(o, "id", id) || json_object_set_new(o, "text", json_stringn(text ? text : "", tn)) ||
-        json_object_set(o, "clauses", clauses) || json_object_set(o, "emotions", emotions) ||
-        json_object_set(o, "keywords", keywords) || json_object_set(o, "pairs", pairs)) {
-        if (!o) json_decref(id);
-        json_decref(o);
-        return NULL;
+/* One document being read: its fields, the joined text, the first problem. */
+typedef struct ecpe_doc {
+    json_t *clauses, *emotions, *keywords, *pairs, *ids; /* ids: clause ids (the CSV's; NULL for ecpe) */
+    char *text;
+    size_t tn, tc;
+    char msg[200];
+    int64_t msg_line;
+} ecpe_doc;
+
+static bool doc_init(ecpe_doc *d, bool ids) {
+    memset(d, 0, sizeof *d);
+    d->clauses = json_array(), d->emotions = json_array(), d->keywords = json_array();
+    d->ids = ids ? json_array() : NULL;
+    return d->clauses && d->emotions && d->keywords && (!ids || d->ids);
+}
+
+static void doc_free(ecpe_doc *d) {
+    json_decref(d->clauses), json_decref(d->emotions), json_decref(d->keywords), json_decref(d->pairs);
+    json_decref(d->ids);
+    free(d->text);
+}
+
+static void doc_fail(ecpe_doc *d, int64_t line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void doc_fail(ecpe_doc *d, int64_t line, const char *fmt, ...) {
+    if (d->msg[0]) return; /* the first problem is the one reported */
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(d->msg, sizeof d->msg, fmt, ap);
+    va_end(ap);
+    d->msg_line = line;
+}
+
+/* Append a clause (emotion and keyword: the file's fields, "null" meaning none). */
+static bool doc_clause(ecpe_doc *d, const char *t, size_t tl, const char *e, size_t el, const char *k, size_t kl) {
+    const bool none_e = !e || (el == 4 && !memcmp(e, "null", 4)), none_k = !k || (kl == 4 && !memcmp(k, "null", 4));
+    size_t need = d->tn + tl + sizeof CLAUSE_SEP;
+    if (need > d->tc) {
+        size_t c = d->tc ? d->tc : 256;
+        while (c < need) c *= 2;
+        char *v = realloc(d->text, c);
+        if (!v) return false;
+        d->text = v, d->tc = c;
     }
-    return o;
+    if (json_array_size(d->clauses)) memcpy(d->text + d->tn, CLAUSE_SEP, sizeof CLAUSE_SEP - 1), d->tn += sizeof CLAUSE_SEP - 1;
+    memcpy(d->text + d->tn, t, tl);
+    d->tn += tl;
+    d->text[d->tn] = '\0';
+    return !json_array_append_new(d->clauses, json_stringn(t, tl)) &&
+           !json_array_append_new(d->emotions, none_e ? json_null() : json_stringn(e, el)) &&
+           !json_array_append_new(d->keywords, none_k ? json_null() : json_stringn(k, kl));
+}
+
+/* The record of document id (or its error record): 1, or -1 on OOM. */
+static int doc_finish(ds_reader *r, ecpe_doc *d, int64_t id, json_t **rec, char **err) {
+    json_t *jid = json_integer(id);
+    if (!jid) return oom();
+    if (d->msg[0]) return bad(rec, err, jid, d->msg_line, "%s", d->msg);
+    json_t *o = json_object();
+    if (!o || json_object_set_new(o, "id", jid) || json_object_set_new(o, "text", json_stringn(d->text ? d->text : "", d->tn)) ||
+        json_object_set(o, "clauses", d->clauses) || json_object_set(o, "emotions", d->emotions) ||
+        json_object_set(o, "keywords", d->keywords) || json_object_set(o, "pairs", d->pairs) ||
+        (d->ids && json_object_set(o, "clause_ids", d->ids))) {
+        if (!o) json_decref(jid);
+        json_decref(o);
+        return oom();
+    }
+    r->rec++;
+    *rec = o;
+    return 1;
+}
+
+/* Skip to the next document header after a broken one (one error for it all). */
+static int ecpe_resync(ds_reader *r, int64_t hl, const char *s, json_t **rec, char **err) {
+    char why[120], id[40];
+    size_t n;
+    int got;
+    int64_t d2, n2;
+    snprintf(why, sizeof why, "'%.40s' is not a document header 'doc_id n_clauses'", s);
+    while ((got = next_line(r, &s, &n)) == 1)
+        if (ecpe_header(s, n, &d2, &n2)) {
+            if (!hold_line(r, s, n)) return oom();
+            break;
+        }
+    if (got < 0) return -1;
+    snprintf(id, sizeof id, "line %lld", (long long)hl);
+    json_t *jid = json_string(id);
+    return jid ? bad(rec, err, jid, hl, "%s", why) : oom();
 }
 
 static int ecpe_next(ds_reader *r, json_t **rec, char **err) {
@@ -1063,60 +1124,37 @@ static int ecpe_next(ds_reader *r, json_t **rec, char **err) {
     while ((got = next_line(r, &s, &n)) == 1 && blank(s, n)) {}
     if (got <= 0) return got;
     int64_t doc, nc, hl = r->line;
-    if (!ecpe_header(s, n, &doc, &nc) || nc < 1 || nc > 100000) {
-        /* skip to the next header so one broken document gives one error */
-        char why[120];
-        snprintf(why, sizeof why, "'%.40s' is not a document header 'doc_id n_clauses'", s);
-        while ((got = next_line(r, &s, &n)) == 1) {
-            int64_t d2, n2;
-            if (ecpe_header(s, n, &d2, &n2)) {
-                if (!hold_line(r, s, n)) return oom();
-                break;
-            }
-        }
-        if (got < 0) return -1;
-        char id[40];
-        snprintf(id, sizeof id, "line %lld", (long long)hl);
-        json_t *jid = json_string(id);
-        return jid ? bad(rec, err, jid, hl, "%s", why) : oom();
-    }
-    json_t *id = json_integer(doc), *clauses = json_array(), *emotions = json_array(), *keywords = json_array(),
-           *pairs = NULL;
-    char *text = NULL, msg[200] = "";
-    size_t tn = 0, tc = 0;
-    int64_t msg_line = hl;
+    if (!ecpe_header(s, n, &doc, &nc) || nc < 1 || nc > 100000) return ecpe_resync(r, hl, s, rec, err);
+    ecpe_doc d;
     int ret = -1;
-    if (!id || !clauses || !emotions || !keywords) goto oom;
-    if ((got = next_line(r, &s, &n)) < 0) goto fail;
+    if (!doc_init(&d, false)) goto oom;
+    if ((got = next_line(r, &s, &n)) < 0) goto done;
     if (got == 0) {
-        snprintf(msg, sizeof msg, "the file ends before the pair list");
+        doc_fail(&d, hl, "the file ends before the pair list");
     } else {
         const char *why;
         char *lit = malloc(n + 3);
         if (!lit) goto oom;
         snprintf(lit, n + 3, "[%.*s]", (int)n, s);
-        pairs = py_parse(lit, n + 2, &why);
+        d.pairs = py_parse(lit, n + 2, &why);
         free(lit);
-        msg_line = r->line;
         size_t k;
         json_t *p;
-        if (!pairs) snprintf(msg, sizeof msg, "the pair list does not parse: %s", why);
-        else json_array_foreach(pairs, k, p) {
+        if (!d.pairs) doc_fail(&d, r->line, "the pair list does not parse: %s", why);
+        else json_array_foreach(d.pairs, k, p) {
             json_t *e = json_array_get(p, 0), *c = json_array_get(p, 1);
             if (!json_is_array(p) || json_array_size(p) != 2 || !json_is_integer(e) || !json_is_integer(c) ||
                 json_integer_value(e) < 1 || json_integer_value(e) > nc || json_integer_value(c) < 1 ||
                 json_integer_value(c) > nc) {
-                snprintf(msg, sizeof msg, "pair %zu is not (emotion clause, cause clause) within 1..%lld", k + 1,
-                         (long long)nc);
+                doc_fail(&d, r->line, "pair %zu is not (emotion clause, cause clause) within 1..%lld", k + 1, (long long)nc);
                 break;
             }
         }
     }
     for (int64_t i = 0; i < nc && got == 1; i++) {
-        if ((got = next_line(r, &s, &n)) < 0) goto fail;
+        if ((got = next_line(r, &s, &n)) < 0) goto done;
         if (got == 0) {
-            if (!msg[0]) msg_line = r->line, snprintf(msg, sizeof msg, "the file ends after %lld of %lld clauses",
-                                                      (long long)i, (long long)nc);
+            doc_fail(&d, r->line, "the file ends after %lld of %lld clauses", (long long)i, (long long)nc);
             break;
         }
         const char *f[4];
@@ -1125,71 +1163,43 @@ static int ecpe_next(ds_reader *r, json_t **rec, char **err) {
         int64_t no, d2, n2;
         if (ecpe_header(s, n, &d2, &n2)) { /* the next document already: stop here */
             if (!hold_line(r, s, n)) goto oom;
-            if (!msg[0]) msg_line = r->line, snprintf(msg, sizeof msg, "document %lld has %lld of its %lld clauses",
-                                                      (long long)doc, (long long)i, (long long)nc);
+            doc_fail(&d, r->line, "document %lld has %lld of its %lld clauses", (long long)doc, (long long)i, (long long)nc);
             break;
         }
         int64_t at = task_utf8_invalid_at(s, n);
-        if (k < 4 || !parse_int(f[0], fl[0], &no) || no != i + 1 || at >= 0) {
-            if (!msg[0]) {
-                msg_line = r->line;
-                if (at >= 0) snprintf(msg, sizeof msg, "invalid UTF-8 at byte %lld", (long long)at);
-                else snprintf(msg, sizeof msg, "expected clause %lld as 'k,emotion,keyword,text'", (long long)i + 1);
-            }
-            continue;
-        }
-        const size_t tl = n - (size_t)(f[3] - s); /* the text keeps any further commas */
-        bool none_e = fl[1] == 4 && !memcmp(f[1], "null", 4), none_k = fl[2] == 4 && !memcmp(f[2], "null", 4);
-        if (json_array_append_new(clauses, json_stringn(f[3], tl)) ||
-            json_array_append_new(emotions, none_e ? json_null() : json_stringn(f[1], fl[1])) ||
-            json_array_append_new(keywords, none_k ? json_null() : json_stringn(f[2], fl[2])) ||
-            (i && !join_put(&text, &tn, &tc, CLAUSE_SEP, sizeof CLAUSE_SEP - 1)) || !join_put(&text, &tn, &tc, f[3], tl))
+        if (at >= 0) doc_fail(&d, r->line, "invalid UTF-8 at byte %lld", (long long)at);
+        else if (k < 4 || !parse_int(f[0], fl[0], &no) || no != i + 1)
+            doc_fail(&d, r->line, "expected clause %lld as 'k,emotion,keyword,text'", (long long)i + 1);
+        else if (!doc_clause(&d, f[3], n - (size_t)(f[3] - s), f[1], fl[1], f[2], fl[2])) /* the text keeps its commas */
             goto oom;
     }
-    if (msg[0]) {
-        ret = bad(rec, err, id, msg_line, "%s", msg);
-        id = NULL;
-        goto done;
-    }
-    if (!(*rec = ecpe_record(id, text, tn, clauses, emotions, keywords, pairs))) {
-        id = NULL;
-        goto oom;
-    }
-    id = NULL;
-    r->rec++;
-    ret = 1;
+    ret = doc_finish(r, &d, doc, rec, err);
     goto done;
 oom:
-    oom();
-fail:
-    ret = -1;
+    ret = oom();
 done:
-    json_decref(id), json_decref(clauses), json_decref(emotions), json_decref(keywords), json_decref(pairs);
-    free(text);
+    doc_free(&d);
     return ret;
 }
 
-/* clause_keywords.csv: "doc,clause,keyword,position,yes|no,text" rows, one document's rows contiguous. */
+/* clause_keywords.csv: "doc,clause,keyword,position,yes|no,text" rows, one
+ * document's rows contiguous, clause ids ascending (the corpus skips some). */
 static int ecpe_csv_next(ds_reader *r, json_t **rec, char **err) {
     const char *s;
     size_t n;
-    int got;
-    json_t *clauses = json_array(), *keywords = json_array(), *emotions = json_array(), *pairs = json_array();
-    json_t *id = NULL, *ids = json_array();
-    char *text = NULL, msg[200] = "";
-    size_t tn = 0, tc = 0;
-    int64_t doc = -1, first = 0, msg_line = 0, emo = 0, nclause = 0, c0 = 0, prev = 0, causes[512];
-    int ncause = 0, ret = -1;
-    if (!clauses || !keywords || !emotions || !pairs || !ids) goto oom;
+    int got, ret = -1;
+    int64_t doc = -1, first = 0, emo = 0, c0 = 0, prev = 0;
+    ecpe_doc d;
+    if (!doc_init(&d, true) || !(d.pairs = json_array())) goto oom;
     while ((got = next_line(r, &s, &n)) == 1) {
         if (blank(s, n)) continue;
         const char *f[6];
         size_t fl[6];
         int k = split(s, n, ',', f, fl, 6);
-        int64_t d, c, pos;
-        bool ok = k >= 6 && parse_int(f[0], fl[0], &d) && parse_int(f[1], fl[1], &c) && parse_int(f[3], fl[3], &pos) &&
+        int64_t dd, c, pos;
+        bool ok = k >= 6 && parse_int(f[0], fl[0], &dd) && parse_int(f[1], fl[1], &c) && parse_int(f[3], fl[3], &pos) &&
                   ((fl[4] == 3 && !memcmp(f[4], "yes", 3)) || (fl[4] == 2 && !memcmp(f[4], "no", 2)));
-        if (first && (!ok || d != doc)) {
+        if (first && (!ok || dd != doc)) {
             if (!hold_line(r, s, n)) goto oom;
             break;
         }
@@ -1197,65 +1207,40 @@ static int ecpe_csv_next(ds_reader *r, json_t **rec, char **err) {
             char idb[40];
             snprintf(idb, sizeof idb, "line %lld", (long long)r->line);
             json_t *jid = json_string(idb);
-            json_decref(clauses), json_decref(keywords), json_decref(emotions), json_decref(pairs), json_decref(ids);
-            return jid ? bad(rec, err, jid, r->line, "expected 'doc,clause,keyword,position,yes|no,text'") : oom();
+            ret = jid ? bad(rec, err, jid, r->line, "expected 'doc,clause,keyword,position,yes|no,text'") : oom();
+            goto done;
         }
-        if (!first) first = r->line, doc = d, c0 = c;
-        nclause++;
+        if (!first) first = r->line, doc = dd, c0 = c;
         int64_t at = task_utf8_invalid_at(s, n);
-        if (!msg[0] && (at >= 0 || c <= prev || (emo && emo != c - pos) || c - pos < 1)) {
-            msg_line = r->line;
-            if (at >= 0) snprintf(msg, sizeof msg, "invalid UTF-8 at byte %lld", (long long)at);
-            else if (c <= prev) snprintf(msg, sizeof msg, "clause %lld after clause %lld (ids must ascend)", (long long)c,
-                                         (long long)prev);
-            else snprintf(msg, sizeof msg, "position %lld disagrees with the document's emotion clause", (long long)pos);
-        }
-        if (msg[0]) continue;
+        if (at >= 0) doc_fail(&d, r->line, "invalid UTF-8 at byte %lld", (long long)at);
+        else if (c <= prev) doc_fail(&d, r->line, "clause %lld after clause %lld (ids must ascend)", (long long)c, (long long)prev);
+        else if ((emo && emo != c - pos) || c - pos < 1)
+            doc_fail(&d, r->line, "position %lld disagrees with the document's emotion clause", (long long)pos);
+        if (d.msg[0]) continue;
         emo = c - pos;
         prev = c;
-        const size_t tl = n - (size_t)(f[5] - s);
-        if (fl[4] == 3 && ncause < 512) causes[ncause++] = c;
-        if (json_array_append_new(clauses, json_stringn(f[5], tl)) || json_array_append_new(ids, json_integer(c)) ||
-            json_array_append_new(keywords, pos == 0 ? json_stringn(f[2], fl[2]) : json_null()) ||
-            json_array_append_new(emotions, json_null()) ||
-            (c > c0 && !join_put(&text, &tn, &tc, CLAUSE_SEP, sizeof CLAUSE_SEP - 1)) || !join_put(&text, &tn, &tc, f[5], tl))
+        if (!doc_clause(&d, f[5], n - (size_t)(f[5] - s), NULL, 0, pos == 0 ? f[2] : NULL, fl[2]) ||
+            json_array_append_new(d.ids, json_integer(c)) ||
+            (fl[4] == 3 && json_array_append_new(d.pairs, json_pack("[II]", (json_int_t)0, (json_int_t)c))))
             goto oom;
     }
-    if (got < 0) goto fail;
+    if (got < 0) goto done;
     if (!first) {
         ret = 0;
         goto done;
     }
-    if (!(id = json_integer(doc))) goto oom;
-    if (!msg[0] && (emo < c0 || emo > prev))
-        msg_line = first, snprintf(msg, sizeof msg, "the emotion clause %lld lies outside the document's clauses %lld..%lld",
-                                   (long long)emo, (long long)c0, (long long)prev);
-    if (msg[0]) {
-        ret = bad(rec, err, id, msg_line, "%s", msg);
-        id = NULL;
-        goto done;
-    }
-    for (int i = 0; i < ncause; i++)
-        if (json_array_append_new(pairs, json_pack("[II]", (json_int_t)emo, (json_int_t)causes[i]))) goto oom;
-    if (!(*rec = ecpe_record(id, text, tn, clauses, emotions, keywords, pairs)) ||
-        json_object_set(*rec, "clause_ids", ids)) {
-        json_decref(*rec);
-        *rec = NULL;
-        id = NULL;
-        goto oom;
-    }
-    id = NULL;
-    r->rec++;
-    ret = 1;
+    if (emo < c0 || emo > prev)
+        doc_fail(&d, first, "the emotion clause %lld lies outside the document's clauses %lld..%lld", (long long)emo,
+                 (long long)c0, (long long)prev);
+    size_t i;
+    json_t *p;
+    json_array_foreach(d.pairs, i, p) json_array_set_new(p, 0, json_integer(emo)); /* known once all rows are read */
+    ret = doc_finish(r, &d, doc, rec, err);
     goto done;
 oom:
-    oom();
-fail:
-    ret = -1;
+    ret = oom();
 done:
-    json_decref(id), json_decref(clauses), json_decref(emotions), json_decref(keywords), json_decref(pairs);
-    json_decref(ids);
-    free(text);
+    doc_free(&d);
     return ret;
 }
 
