@@ -131,6 +131,9 @@ enum {
     SENTI_TFLAG_INPUT = 1,  /* leaf whose data the caller fills (arena-placed if data==NULL) */
     SENTI_TFLAG_OUTPUT = 2, /* kept alive to the end of the graph */
     SENTI_TFLAG_WEIGHT = 4, /* leaf with caller-owned data (mmap or load buffer) */
+    SENTI_TFLAG_CONST = 8,  /* data never changes at this address while any backend
+                               that computed it lives: backends may cache forms
+                               derived from it (packed panels), keyed by address */
 };
 
 typedef struct senti_tensor senti_tensor;

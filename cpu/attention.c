@@ -15,7 +15,6 @@
  * P V). Per thread: one score tile, one K tile, one o tile — nothing of size
  * Tq x Tk exists. */
 #include <math.h>
-#include <omp.h>
 
 #include "cpu_vec.h"
 
@@ -150,6 +149,34 @@ static void att_block(const cpu_vec_ops *ops, const att_args *a, att_scratch *sc
     }
 }
 
+typedef struct {
+    const cpu_vec_ops *ops;
+    const att_args *a;
+    char *base;
+    size_t slice;
+    int64_t dvp, nqb;
+} att_par;
+
+static void att_range(void *arg, int64_t it0, int64_t it1, int ith) {
+    const att_par *ap = arg;
+    const att_args *a = ap->a;
+    char *p = cpu_vec_slice(ap->base, ap->slice, ith);
+    att_scratch sc;
+    sc.kt = (float *)p;
+    p += cpu_vec_round64((size_t)a->D * ATT_BK * 4);
+    sc.s = (float *)p;
+    p += cpu_vec_round64((size_t)ATT_BQ * ATT_BK * 4);
+    sc.o = (float *)p;
+    p += cpu_vec_round64((size_t)ATT_BQ * (size_t)ap->dvp * 4);
+    sc.m = (float *)p;
+    p += cpu_vec_round64(ATT_BQ * 4);
+    sc.l = (float *)p;
+    for (int64_t it = it0; it < it1; it++) {
+        const int64_t qb = it % ap->nqb, bh = it / ap->nqb;
+        att_block(ap->ops, a, &sc, ap->dvp, bh / a->Hq, bh % a->Hq, qb * ATT_BQ);
+    }
+}
+
 CPU_KERNEL(attention) {
     att_args a;
     senti_status st = att_setup(dst, &a);
@@ -162,31 +189,64 @@ CPU_KERNEL(attention) {
     const size_t slice = att_slice_bytes(a.D, dvp);
     char *base = cpu_scratch(ctx, slice * (size_t)nth);
     if (!base) return senti_error(SENTI_ERR_NO_MEMORY, "%s: no scratch for attention (%zu bytes)", dst->name, slice * (size_t)nth);
-#pragma omp parallel num_threads(nth) if (nth > 1)
-    {
-        char *p = cpu_vec_slice(base, slice, omp_get_thread_num());
-        att_scratch sc;
-        sc.kt = (float *)p;
-        p += cpu_vec_round64((size_t)a.D * ATT_BK * 4);
-        sc.s = (float *)p;
-        p += cpu_vec_round64((size_t)ATT_BQ * ATT_BK * 4);
-        sc.o = (float *)p;
-        p += cpu_vec_round64((size_t)ATT_BQ * (size_t)dvp * 4);
-        sc.m = (float *)p;
-        p += cpu_vec_round64(ATT_BQ * 4);
-        sc.l = (float *)p;
-#pragma omp for schedule(dynamic, 1)
-        for (int64_t it = 0; it < items; it++) {
-            int64_t qb = it % nqb, bh = it / nqb;
-            att_block(ops, &a, &sc, dvp, bh / a.Hq, bh % a.Hq, qb * ATT_BQ);
-        }
-    }
+    att_par ap = {ops, &a, base, slice, dvp, nqb};
+    cpu_parallel_for(ctx, nth, items, 1, att_range, &ap);
     return SENTI_OK;
 }
 
 /* ---- unfused baseline --------------------------------------------------------
  * Per (batch, head): the full Tq x Tk score matrix in per-thread scratch, a
  * softmax over each row, then scores · V; plain loops. */
+
+typedef struct {
+    const att_args *a;
+    senti_tensor *dst;
+    char *base;
+    size_t slice;
+} unf_par;
+
+static void unfused_range(void *arg, int64_t it0, int64_t it1, int ith) {
+    const unf_par *up = arg;
+    const att_args *ap = up->a;
+    senti_tensor *dst = up->dst;
+    const int64_t Tq = ap->Tq, Tk = ap->Tk, D = ap->D, Dv = ap->Dv;
+    float *s = (float *)cpu_vec_slice(up->base, up->slice, ith);
+    for (int64_t it = it0; it < it1; it++) {
+        const int64_t b = it / ap->Hq, h = it % ap->Hq, hk = h / (ap->Hq / ap->Hkv);
+        for (int64_t i = 0; i < Tq; i++) {
+            const float *q = q_row(ap, b, i, h);
+            float *si = s + i * Tk;
+            size_t ms = 0;
+            const char *mp = ap->mask ? mask_row(ap, b, h, i, &ms) : NULL;
+            int64_t vis = n_visible(ap, i);
+            float mx = -INFINITY;
+            for (int64_t j = 0; j < Tk; j++) {
+                float acc = 0.0f;
+                const float *k = k_row(ap, b, j, hk);
+                for (int64_t d = 0; d < D; d++) acc += q[d] * k[d];
+                float v = acc * ap->scale + (mp ? *(const float *)(mp + (size_t)j * ms) : 0.0f);
+                si[j] = j < vis ? v : -INFINITY;
+                mx = si[j] > mx ? si[j] : mx;
+            }
+            float sum = 0.0f;
+            for (int64_t j = 0; j < Tk; j++) {
+                si[j] = mx == -INFINITY ? 0.0f : expf(si[j] - mx);
+                sum += si[j];
+            }
+            float inv = sum > 0.0f ? 1.0f / sum : 0.0f;
+            for (int64_t j = 0; j < Tk; j++) si[j] *= inv;
+        }
+        for (int64_t i = 0; i < Tq; i++) {
+            float *out = (float *)dst->data + ((b * Tq + i) * ap->Hq + h) * Dv;
+            for (int64_t c = 0; c < Dv; c++) out[c] = 0.0f;
+            for (int64_t j = 0; j < Tk; j++) {
+                const float *v = v_row(ap, b, j, hk);
+                float p = s[i * Tk + j];
+                for (int64_t c = 0; c < Dv; c++) out[c] += p * v[c];
+            }
+        }
+    }
+}
 
 senti_status cpu_attention_unfused(cpu_ctx *ctx, senti_tensor *dst) {
     att_args a;
@@ -198,45 +258,7 @@ senti_status cpu_attention_unfused(cpu_ctx *ctx, senti_tensor *dst) {
     const size_t slice = cpu_vec_round64((size_t)Tq * (size_t)Tk * 4);
     char *base = cpu_scratch(ctx, slice * (size_t)nth + 64);
     if (!base) return senti_error(SENTI_ERR_NO_MEMORY, "%s: no scratch for %lld x %lld scores", dst->name, (long long)Tq, (long long)Tk);
-#pragma omp parallel num_threads(nth) if (nth > 1)
-    {
-        float *s = (float *)cpu_vec_slice(base, slice, omp_get_thread_num());
-#pragma omp for schedule(dynamic, 1)
-        for (int64_t it = 0; it < items; it++) {
-            const int64_t b = it / a.Hq, h = it % a.Hq, hk = h / (a.Hq / a.Hkv);
-            for (int64_t i = 0; i < Tq; i++) {
-                const float *q = q_row(&a, b, i, h);
-                float *si = s + i * Tk;
-                size_t ms = 0;
-                const char *mp = a.mask ? mask_row(&a, b, h, i, &ms) : NULL;
-                int64_t vis = n_visible(&a, i);
-                float mx = -INFINITY;
-                for (int64_t j = 0; j < Tk; j++) {
-                    float acc = 0.0f;
-                    const float *k = k_row(&a, b, j, hk);
-                    for (int64_t d = 0; d < D; d++) acc += q[d] * k[d];
-                    float v = acc * a.scale + (mp ? *(const float *)(mp + (size_t)j * ms) : 0.0f);
-                    si[j] = j < vis ? v : -INFINITY;
-                    mx = si[j] > mx ? si[j] : mx;
-                }
-                float sum = 0.0f;
-                for (int64_t j = 0; j < Tk; j++) {
-                    si[j] = mx == -INFINITY ? 0.0f : expf(si[j] - mx);
-                    sum += si[j];
-                }
-                float inv = sum > 0.0f ? 1.0f / sum : 0.0f;
-                for (int64_t j = 0; j < Tk; j++) si[j] *= inv;
-            }
-            for (int64_t i = 0; i < Tq; i++) {
-                float *out = (float *)dst->data + ((b * Tq + i) * a.Hq + h) * Dv;
-                for (int64_t c = 0; c < Dv; c++) out[c] = 0.0f;
-                for (int64_t j = 0; j < Tk; j++) {
-                    const float *v = v_row(&a, b, j, hk);
-                    float p = s[i * Tk + j];
-                    for (int64_t c = 0; c < Dv; c++) out[c] += p * v[c];
-                }
-            }
-        }
-    }
+    unf_par up = {&a, dst, base, slice};
+    cpu_parallel_for(ctx, nth, items, 1, unfused_range, &up);
     return SENTI_OK;
 }

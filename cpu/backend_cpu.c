@@ -2,10 +2,12 @@
  * memory and the op -> kernel dispatch table. Every op has a kernel here. */
 #include <cpuid.h>
 #include <omp.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
-#include "cpu.h"
+#include "matmul_kern.h"
 
 /* ---- features ------------------------------------------------------------- */
 
@@ -58,6 +60,16 @@ static cpu_simd detect_simd(void) {
     if (env && strcmp(env, "scalar") == 0) s = CPU_SIMD_SCALAR;
     else if (env && strcmp(env, "avx2") == 0 && s > CPU_SIMD_AVX2) s = CPU_SIMD_AVX2;
     return s;
+}
+
+/* ---- threads ---------------------------------------------------------------- */
+
+int cpu_default_threads(void) {
+    const char *env = getenv("OMP_NUM_THREADS");
+    if (env && atoi(env) > 0) return omp_get_max_threads();
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0) return CPU_COUNT(&set);
+    return omp_get_max_threads();
 }
 
 /* ---- scratch -------------------------------------------------------------- */
@@ -127,6 +139,8 @@ static void cpu_tensor_get(senti_backend *be, const senti_tensor *t, void *dst, 
 }
 static void cpu_free(senti_backend *be) {
     cpu_ctx *ctx = be->ctx;
+    cpu_gemm_cache_free(ctx);
+    cpu_pool_free(ctx->pool);
     senti_mfree(ctx->scratch);
     senti_mfree(ctx);
     senti_mfree(be);
@@ -153,11 +167,23 @@ senti_backend *senti_backend_cpu_init(int n_threads) {
         senti_error(SENTI_ERR_NO_MEMORY, "cpu backend: out of memory");
         return NULL;
     }
-    ctx->n_threads = n_threads > 0 ? n_threads : omp_get_max_threads();
+    ctx->n_threads = n_threads > 0 ? n_threads : cpu_default_threads();
+    ctx->pool = cpu_pool_init(ctx->n_threads);
+    if (!ctx->pool) {
+        senti_mfree(be);
+        senti_mfree(ctx);
+        senti_error(SENTI_ERR_NO_MEMORY, "cpu backend: out of memory");
+        return NULL;
+    }
     ctx->feat = *cpu_get_features();
     ctx->simd = detect_simd();
     const char *mm = getenv("SENTI_MATMUL");
     ctx->matmul = mm && strcmp(mm, "blas") == 0 ? CPU_MATMUL_BLAS : CPU_MATMUL_NATIVE;
+    const char *pk = getenv("SENTI_PACK");
+    ctx->prepack = !(pk && strcmp(pk, "0") == 0);
+    long l1 = sysconf(_SC_LEVEL1_DCACHE_SIZE), l2 = sysconf(_SC_LEVEL2_CACHE_SIZE);
+    ctx->l1d = l1 > 0 ? l1 : 0;
+    ctx->l2 = l2 > 0 ? l2 : 0;
     be->iface = &cpu_iface;
     be->ctx = ctx;
     return be;

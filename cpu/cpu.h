@@ -9,6 +9,8 @@
 #ifndef SENTI_CPU_H
 #define SENTI_CPU_H
 
+#include <stdatomic.h>
+
 #include "../kernels/backend.h"
 
 #ifdef __cplusplus
@@ -28,16 +30,56 @@ typedef struct cpu_features {
     bool avx2, fma, f16c, avx512f, avx512bw, avx512vl, avx512_bf16, avx512_vnni, avx_vnni;
 } cpu_features;
 
+/* The backend's thread pool (pool.c): cpu_pool_run runs fn(arg, ith, nth) on
+ * nth threads (the caller is ith 0) and returns when all are done; nth <= 1
+ * or a call from inside a job runs fn(arg, 0, 1) inline. Waits spin briefly
+ * (SENTI_SPIN_US, default 50), then sleep. cpu_pool_barrier: all nth threads
+ * of the current job meet. */
+typedef struct cpu_pool cpu_pool;
+typedef void (*cpu_task_fn)(void *arg, int ith, int nth);
+cpu_pool *cpu_pool_init(int n);
+void cpu_pool_free(cpu_pool *p); /* accepts NULL */
+void cpu_pool_run(cpu_pool *p, int nth, cpu_task_fn fn, void *arg);
+void cpu_pool_barrier(cpu_pool *p, int nth);
+
+/* Dynamic chunks of [0, n): threads of a job loop on
+ *   for (int64_t i0, i1; cpu_chunk_next(&a->next, n, chunk, &i0, &i1);) …
+ * where next (in the job's argument) was 0 when the job started. */
+static inline bool cpu_chunk_next(_Atomic int64_t *next, int64_t n, int64_t chunk, int64_t *i0, int64_t *i1) {
+    const int64_t i = atomic_fetch_add(next, chunk);
+    if (i >= n) return false;
+    *i0 = i;
+    *i1 = i + chunk < n ? i + chunk : n;
+    return true;
+}
+
+struct cpu_ctx;
+/* fn(arg, i0, i1, ith) over [0, n) in chunks handed out dynamically (chunk <= 0:
+ * about 4 per thread), so a thread that loses its core holds up one chunk, not
+ * a share; ith < nth indexes per-thread scratch. nth <= 1 runs [0, n) inline. */
+typedef void (*cpu_range_fn)(void *arg, int64_t i0, int64_t i1, int ith);
+void cpu_parallel_for(const struct cpu_ctx *ctx, int nth, int64_t n, int64_t chunk, cpu_range_fn fn, void *arg);
+
 typedef struct cpu_ctx {
     int n_threads;
+    cpu_pool *pool;       /* owned; workers started on first use */
     cpu_matmul_mode matmul;
     cpu_simd simd;
     cpu_features feat;
     void *scratch;        /* per-backend scratch, grown by cpu_scratch */
     size_t scratch_size;
+    int64_t l1d, l2;      /* data cache sizes in bytes (0: unknown), for blocking */
+    bool prepack;         /* pack constant weights once (SENTI_PACK=0: per call) */
+    void *wcache;         /* packed constant weights (gemm.c), owned */
+    int n_wcache, cap_wcache;
+    size_t wcache_bytes;
 } cpu_ctx;
 
-/* Backend with n_threads (<= 0: OpenMP's default). SENTI_MATMUL=blas|native
+/* Threads when none are asked for: OMP_NUM_THREADS when set, else the CPUs
+ * in this process's affinity mask (sched_getaffinity), not the machine's. */
+int cpu_default_threads(void);
+
+/* Backend with n_threads (<= 0: cpu_default_threads()). SENTI_MATMUL=blas|native
  * sets the matmul mode (default native). */
 senti_backend *senti_backend_cpu_init(int n_threads);
 cpu_ctx *cpu_backend_ctx(senti_backend *be);
@@ -73,8 +115,9 @@ CPU_KERNEL(set_rows);
  * C[M,N] = A[M,K] · op(B), A f32 row-major with row stride lda (elements);
  * B of type bt: trans_b ? rows of K (ldb in elements of bt, blocks for quant)
  * : f32 [K,N] with row stride ldb. C row stride ldc. Threads: ctx->n_threads.
- * cpu_gemm picks: few rows (M <= 16) -> bandwidth path; else native blocked
- * or BLAS by ctx->matmul. */
+ * The path depends on the weight type and ctx->matmul, never on M (see
+ * matmul.c); B is packed per call (the graph kernel packs constant weights
+ * once). */
 senti_status cpu_gemm(cpu_ctx *ctx, int64_t M, int64_t N, int64_t K,
                       const float *A, int64_t lda,
                       senti_type bt, const void *B, size_t ldb_bytes, bool trans_b,

@@ -7,7 +7,6 @@
  * flattened output so a single long row is parallel too; tiny tensors run on
  * the calling thread. */
 #include <math.h>
-#include <omp.h>
 
 #include "cpu_vec.h"
 
@@ -158,7 +157,7 @@ const cpu_vec_ops *cpu_vec_get(cpu_simd s) {
 }
 
 int cpu_vec_threads(const cpu_ctx *ctx, int64_t work, double cost) {
-    int nth = ctx->n_threads > 0 ? ctx->n_threads : omp_get_max_threads();
+    int nth = ctx->n_threads > 0 ? ctx->n_threads : 1;
     if (nth < 1) nth = 1;
     if ((double)work * cost < 32768.0) return 1; /* a parallel region costs more than the job */
     if (work < nth) nth = (int)(work > 0 ? work : 1);
@@ -175,15 +174,15 @@ static inline void row_index(const senti_tensor *t, int64_t row, int64_t *i0, in
     *i0 = row / t->ne[1];
 }
 
-/* [e0, e1) of nel elements for thread ith of nth, split on 16-element bounds. */
-static inline void thread_range(int64_t nel, int ith, int nth, int64_t *e0, int64_t *e1) {
-    int64_t per = (nel + nth - 1) / nth;
-    per = (per + 15) & ~(int64_t)15;
-    *e0 = per * ith < nel ? per * ith : nel;
-    *e1 = *e0 + per < nel ? *e0 + per : nel;
+/* Elements per chunk of the flattened output: about 4 chunks a thread, a
+ * multiple of 16. */
+static inline int64_t elem_chunk(int64_t nel, int nth) {
+    int64_t c = (nel + 4 * (int64_t)nth - 1) / (4 * (int64_t)nth);
+    return (c + 15) & ~(int64_t)15;
 }
 
 enum { BIN_ADD, BIN_MUL };
+typedef void (*unary_fn_t)(float *y, const float *x, int64_t n);
 
 static void binary_range(const cpu_vec_ops *ops, senti_tensor *dst, int op, int64_t e0, int64_t e1) {
     const senti_tensor *a = dst->src[0], *b = dst->src[1];
@@ -214,17 +213,26 @@ static void binary_range(const cpu_vec_ops *ops, senti_tensor *dst, int op, int6
     }
 }
 
+typedef struct {
+    const cpu_vec_ops *ops;
+    senti_tensor *dst;
+    int op;
+    unary_fn_t f;
+    float s;
+} elem_par;
+
+static void binary_task(void *arg, int64_t e0, int64_t e1, int ith) {
+    const elem_par *a = arg;
+    (void)ith;
+    binary_range(a->ops, a->dst, a->op, e0, e1);
+}
+
 static senti_status binary(cpu_ctx *ctx, senti_tensor *dst, int op) {
     const int64_t nel = senti_nelements(dst);
     if (nel == 0) return SENTI_OK;
-    const cpu_vec_ops *ops = cpu_vec_get(ctx->simd);
-    int nth = cpu_vec_threads(ctx, nel, 8.0);
-#pragma omp parallel num_threads(nth) if (nth > 1)
-    {
-        int64_t e0, e1;
-        thread_range(nel, omp_get_thread_num(), omp_get_num_threads(), &e0, &e1);
-        binary_range(ops, dst, op, e0, e1);
-    }
+    const int nth = cpu_vec_threads(ctx, nel, 8.0);
+    elem_par a = {cpu_vec_get(ctx->simd), dst, op, NULL, 0.0f};
+    cpu_parallel_for(ctx, nth, nel, elem_chunk(nel, nth), binary_task, &a);
     return SENTI_OK;
 }
 
@@ -233,7 +241,7 @@ CPU_KERNEL(mul) { return binary(ctx, dst, BIN_MUL); }
 
 /* ---- unary ops -------------------------------------------------------------- */
 
-typedef void (*unary_fn)(float *y, const float *x, int64_t n);
+typedef unary_fn_t unary_fn;
 
 /* y = f(x) (f NULL: y = x * s); x any strided view of dst's shape. */
 static void unary_range(senti_tensor *dst, unary_fn f, const cpu_vec_ops *ops, float s, int64_t e0, int64_t e1) {
@@ -261,17 +269,18 @@ static void unary_range(senti_tensor *dst, unary_fn f, const cpu_vec_ops *ops, f
     }
 }
 
+static void unary_task(void *arg, int64_t e0, int64_t e1, int ith) {
+    const elem_par *a = arg;
+    (void)ith;
+    unary_range(a->dst, a->f, a->ops, a->s, e0, e1);
+}
+
 static senti_status unary(cpu_ctx *ctx, senti_tensor *dst, unary_fn f, float s, double cost) {
     const int64_t nel = senti_nelements(dst);
     if (nel == 0) return SENTI_OK;
-    const cpu_vec_ops *ops = cpu_vec_get(ctx->simd);
-    int nth = cpu_vec_threads(ctx, nel, cost);
-#pragma omp parallel num_threads(nth) if (nth > 1)
-    {
-        int64_t e0, e1;
-        thread_range(nel, omp_get_thread_num(), omp_get_num_threads(), &e0, &e1);
-        unary_range(dst, f, ops, s, e0, e1);
-    }
+    const int nth = cpu_vec_threads(ctx, nel, cost);
+    elem_par a = {cpu_vec_get(ctx->simd), dst, 0, f, s};
+    cpu_parallel_for(ctx, nth, nel, elem_chunk(nel, nth), unary_task, &a);
     return SENTI_OK;
 }
 

@@ -1,93 +1,34 @@
 /* matmul.c — the CPU matmul: the graph kernel cpu_matmul (batch dims, the
  * divide-broadcast rule, transposes, strided views) and cpu_gemm, which picks
- * a path at run time:
- *   - BLAS mode: cblas_sgemm (non-f32 weights converted to f32 rows first);
- *   - native, trans_b, M <= 16 (decode): the dot-product ("few rows") path,
- *     which streams each weight row once (f32 / f16 / bf16 / q8_0 / q4_0)
- *     against all M rows of A held in cache, N split over threads; the same
- *     path serves moderate M with long rows (see use_small);
- *   - native otherwise: a cache-blocked GEMM (B packed per kc x nc block into
- *     NR-wide panels, converted to f32 on the way; A packed per MR-row micro-
- *     panel) around a per-ISA micro-kernel.
- * Accuracy: f32 / f16 weights accumulate in f32 (f16 widened exactly); bf16
- * with AVX512_BF16 rounds A to bf16 (bound in matmul_avx512.c), otherwise
- * exact widening; q8_0 / q4_0 quantize A rows to q8_0 as ggml does (one f16
- * scale per 32 values, |error| <= d/2 per element) on the dot-product path,
- * and use exact f32 weights with f32 A on the blocked path.
- * ISA: ctx->simd (AVX-512 / AVX2 / scalar), plus ctx->feat for AVX512_BF16
- * and AVX512_VNNI. Scratch: one cpu_scratch call per cpu_gemm / cpu_matmul,
- * carved into per-thread buffers before the parallel region. */
+ * a path by weight type, never by M:
+ *   - f32 / f16 / K-quant weights, and bf16 where the CPU has no AVX512_BF16:
+ *     the f32-accumulating GEMM of gemm.c (one multiply-add chain per output
+ *     element in k order; constant weights packed once into panels);
+ *   - bf16 with AVX512_BF16: vdpbf16ps dot products, A rounded to bf16;
+ *   - q8_0 / q4_0: A quantized to q8_0 per row as ggml does (one f16 scale
+ *     per 32 values), exact integer block dots scaled by d_a * d_w;
+ *   - BLAS mode (SENTI_MATMUL=blas, for comparison): cblas_sgemm, other
+ *     weight types converted to f32 rows per call. OpenBLAS picks kernels by
+ *     shape, so this mode is outside the batch-invariance contract.
+ * Batch invariance: every native path computes each output element in an
+ * order fixed by K alone (dot paths: SIMD lanes over k, then a fixed tree),
+ * so a row's result does not depend on the other rows, the threads or N.
+ * Accuracy: f32 / f16 / bf16 (widened) exact products in f32 sums; bf16 dot
+ * rounds A to bf16 (bound in matmul_avx512.c); q8_0 / q4_0 |error| <= d/2 per
+ * element of A. Scratch: one cpu_scratch call per cpu_gemm / cpu_matmul. */
 #include <cblas.h>
 #include <math.h>
-#include <omp.h>
 #include <stdlib.h>
 
 #include "matmul_kern.h"
 
-/* Blocking (tuned on Zen 4: 32 KiB L1d, 1 MiB L2, 32 MiB L3): the A micro-
- * panel (MR x KC f32, 21 KiB) stays in L1 while the packed B block (KC x NC)
- * streams from L2/L3 — 128 bytes per 28 FMAs, far below L3 bandwidth — so NC
- * is large and each A panel is packed once per KC block, not once per NC. */
-#ifndef MM_KC
-#define MM_KC 384      /* k block: multiple of 32 (quant blocks) */
-#endif
-#ifndef MM_NC
-#define MM_NC 4096     /* n block */
-#endif
-#ifndef MM_SMALL_M
-#define MM_SMALL_M 16  /* few-rows path up to this many rows, any K */
-#endif
-#ifndef MM_DOT_M
-#define MM_DOT_M 256   /* ... and up to this many when K >= MM_DOT_K: with no */
-#endif                 /* B packing it beats the blocked GEMM there */
-#define MM_DOT_K 192
-#define MM_DOT_L2 (256u << 10) /* rows of A per pass: about this many bytes */
 #define MM_ALIGN 64
+#define MM_DOT_L2 (256u << 10) /* rows of A per dot pass: about this many bytes */
 
 static size_t align_up(size_t x) { return (x + MM_ALIGN - 1) & ~(size_t)(MM_ALIGN - 1); }
+static int n_threads(const cpu_ctx *ctx) { return ctx->n_threads > 0 ? ctx->n_threads : 1; }
 
-typedef struct gemm_isa {
-    int mr, nr;
-    cpu_ukr_fn ukr;
-} gemm_isa;
-
-/* ---- scalar fallbacks ------------------------------------------------------ */
-
-static void ukr_f32_scalar(int64_t kc, const float *Ap, const float *Bp, float *C, int64_t ldc, bool acc, int mr,
-                           int nr) {
-    enum { R = CPU_MR_SCALAR, S = CPU_NR_SCALAR };
-    float c[R][S] = {{0}};
-    for (int64_t k = 0; k < kc; k++) {
-        for (int i = 0; i < R; i++)
-            for (int j = 0; j < S; j++) c[i][j] += Ap[i] * Bp[j];
-        Ap += R;
-        Bp += S;
-    }
-    for (int i = 0; i < mr; i++)
-        for (int j = 0; j < nr; j++) C[i * ldc + j] = acc ? C[i * ldc + j] + c[i][j] : c[i][j];
-}
-
-/* Few rows, float weights: each weight row widened into tmp (K floats). */
-static void gemv_scalar(int64_t M, int64_t n0, int64_t n1, int64_t K, const float *A, int64_t lda, senti_type bt,
-                        const void *B, size_t ldb, float *C, int64_t ldc, float *tmp) {
-    for (int64_t n = n0; n < n1; n++) {
-        const void *row = (const char *)B + (size_t)n * ldb;
-        const float *w = (const float *)row;
-        if (bt != SENTI_TYPE_F32) {
-            senti_row_to_f32(bt, row, tmp, K);
-            w = tmp;
-        }
-        for (int64_t m = 0; m < M; m++) {
-            const float *a = A + m * lda;
-            float s[4] = {0, 0, 0, 0};
-            int64_t k = 0;
-            for (; k + 4 <= K; k += 4)
-                for (int u = 0; u < 4; u++) s[u] += a[k + u] * w[k + u];
-            for (; k < K; k++) s[0] += a[k] * w[k];
-            C[m * ldc + n] = (s[0] + s[1]) + (s[2] + s[3]);
-        }
-    }
-}
+/* ---- dot-product paths: bf16 (vdpbf16ps) and q8_0 / q4_0 --------------------------- */
 
 /* Few rows, quantized weights against q8_0 activations: per block the exact
  * integer dot, scaled by d_a · d_w. */
@@ -121,264 +62,85 @@ static void gemv_q_scalar(int64_t M, int64_t n0, int64_t n1, int64_t K, const se
     }
 }
 
-/* ---- packing ----------------------------------------------------------------
- * B block (rows k0..k0+kc, cols n0..n0+nc of op(B)) into ceil(nc/NR) panels:
- * panel p holds element (k, j) at Bp[p*kc*NR + k*NR + j], zero past nc.
- * tmp: kc floats for widening one non-f32 row segment. */
-static void pack_b(int nr_, bool simd512, senti_type bt, const void *B, size_t ldb, bool trans_b, int64_t k0, int64_t kc,
-                   int64_t n0, int64_t nc, float *Bp, float *tmp) {
-    for (int64_t p = 0; p * nr_ < nc; p++) {
-        float *dst = Bp + p * kc * nr_;
-        const int64_t j0 = n0 + p * nr_;
-        const int64_t nj = nc - p * nr_ < nr_ ? nc - p * nr_ : nr_;
-        if (!trans_b) { /* f32 [K, N]: NR contiguous columns per k */
-            for (int64_t k = 0; k < kc; k++) {
-                const float *src = (const float *)((const char *)B + (size_t)(k0 + k) * ldb) + j0;
-                float *d = dst + k * nr_;
-                int64_t j = 0;
-                for (; j < nj; j++) d[j] = src[j];
-                for (; j < nr_; j++) d[j] = 0.0f;
-            }
-            continue;
-        }
-        if (bt == SENTI_TYPE_F32 && simd512 && nr_ == 32) {
-            cpu_pack_bt_f32_avx512(B, ldb, k0, kc, j0, nj, dst);
-            continue;
-        }
-        for (int64_t j = 0; j < nj; j++) { /* rows of K: transpose into the panel */
-            const char *row = (const char *)B + (size_t)(j0 + j) * ldb;
-            const float *src;
-            if (bt == SENTI_TYPE_F32) {
-                src = (const float *)row + k0;
-            } else {
-                senti_row_to_f32(bt, row + senti_row_size(bt, k0), tmp, kc);
-                src = tmp;
-            }
-            for (int64_t k = 0; k < kc; k++) dst[k * nr_ + j] = src[k];
-        }
-        for (int64_t j = nj; j < nr_; j++)
-            for (int64_t k = 0; k < kc; k++) dst[k * nr_ + j] = 0.0f;
-    }
-}
-
-/* A rows m0..m0+mr (mr <= MR), cols k0..k0+kc into Ap[k*MR + i], zero past mr. */
-static void pack_a(int mr_, const float *A, int64_t lda, int64_t mr, int64_t k0, int64_t kc, float *Ap) {
-    for (int64_t i = 0; i < mr; i++) {
-        const float *src = A + i * lda + k0;
-        for (int64_t k = 0; k < kc; k++) Ap[k * mr_ + i] = src[k];
-    }
-    for (int64_t i = mr; i < mr_; i++)
-        for (int64_t k = 0; k < kc; k++) Ap[k * mr_ + i] = 0.0f;
-}
-
-/* ---- the blocked GEMM --------------------------------------------------------- */
-
-static gemm_isa pick_isa(const cpu_ctx *ctx) {
-    if (ctx->simd >= CPU_SIMD_AVX512) return (gemm_isa){CPU_MR_AVX512, CPU_NR_AVX512, cpu_ukr_f32_avx512};
-    if (ctx->simd >= CPU_SIMD_AVX2) return (gemm_isa){CPU_MR_AVX2, CPU_NR_AVX2, cpu_ukr_f32_avx2};
-    return (gemm_isa){CPU_MR_SCALAR, CPU_NR_SCALAR, ukr_f32_scalar};
-}
-
-static int n_threads(const cpu_ctx *ctx) { return ctx->n_threads > 0 ? ctx->n_threads : 1; }
-
-/* Packed B block columns for N: min(NC, N) rounded up to NR. */
-static size_t blocked_ncr(gemm_isa isa, int64_t N) {
-    const int64_t nc = N < MM_NC ? N : MM_NC;
-    return (size_t)((nc + isa.nr - 1) / isa.nr) * isa.nr;
-}
-
-static size_t blocked_ws_per_thread(gemm_isa isa, int64_t N) {
-    const size_t ncr = blocked_ncr(isa, N);
-    return align_up((size_t)MM_KC * ncr * 4) + align_up((size_t)isa.mr * MM_KC * 4) + align_up((size_t)MM_KC * 4);
-}
-
-/* One thread's share: rows [m0, m1) x cols [n0, n1) of C. */
-static void blocked_thread(gemm_isa isa, int64_t m0, int64_t m1, int64_t n0, int64_t n1, int64_t K, const float *A,
-                           int64_t lda, senti_type bt, const void *B, size_t ldb, bool trans_b, float *C, int64_t ldc,
-                           char *ws) {
-    const size_t ncr = blocked_ncr(isa, n1 - n0);
-    float *Bp = (float *)ws;
-    float *Ap = (float *)(ws + align_up((size_t)MM_KC * ncr * 4));
-    float *tmp = (float *)((char *)Ap + align_up((size_t)isa.mr * MM_KC * 4));
-    for (int64_t jc = n0; jc < n1; jc += MM_NC) {
-        const int64_t nc = n1 - jc < MM_NC ? n1 - jc : MM_NC;
-        for (int64_t pc = 0; pc < K; pc += MM_KC) {
-            const int64_t kc = K - pc < MM_KC ? K - pc : MM_KC;
-            pack_b(isa.nr, isa.ukr == cpu_ukr_f32_avx512, bt, B, ldb, trans_b, pc, kc, jc, nc, Bp, tmp);
-            for (int64_t ir = m0; ir < m1; ir += isa.mr) {
-                const int64_t mr = m1 - ir < isa.mr ? m1 - ir : isa.mr;
-                pack_a(isa.mr, A + ir * lda, lda, mr, pc, kc, Ap);
-                for (int64_t jr = 0; jr < nc; jr += isa.nr) {
-                    const int64_t nr = nc - jr < isa.nr ? nc - jr : isa.nr;
-                    isa.ukr(kc, Ap, Bp + (jr / isa.nr) * kc * isa.nr, C + ir * ldc + jc + jr, ldc, pc > 0, (int)mr,
-                            (int)nr);
-                }
-            }
-        }
-    }
-}
-
-/* Threads split M (in MR multiples) when there are enough rows, else N (in NR
- * multiples); every thread packs its own B and A panels, so no barriers. */
-static void gemm_blocked(const cpu_ctx *ctx, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda,
-                         senti_type bt, const void *B, size_t ldb, bool trans_b, float *C, int64_t ldc, char *ws) {
-    const gemm_isa isa = pick_isa(ctx);
-    const int nth = n_threads(ctx);
-    const size_t per = blocked_ws_per_thread(isa, N);
-    const int64_t mblocks = (M + isa.mr - 1) / isa.mr, nblocks = (N + isa.nr - 1) / isa.nr;
-    const bool split_m = mblocks >= 4 * (int64_t)nth || mblocks >= nblocks;
-#pragma omp parallel num_threads(nth)
-    {
-        const int ith = omp_get_thread_num(), nt = omp_get_num_threads();
-        int64_t m0 = 0, m1 = M, n0 = 0, n1 = N;
-        if (split_m) {
-            m0 = mblocks * ith / nt * isa.mr;
-            m1 = mblocks * (ith + 1) / nt * isa.mr;
-            if (m1 > M) m1 = M;
-        } else {
-            n0 = nblocks * ith / nt * isa.nr;
-            n1 = nblocks * (ith + 1) / nt * isa.nr;
-            if (n1 > N) n1 = N;
-        }
-        if (m0 < m1 && n0 < n1 && ith < nth)
-            blocked_thread(isa, m0, m1, n0, n1, K, A, lda, bt, B, ldb, trans_b, C, ldc, ws + (size_t)ith * per);
-    }
-}
-
-/* ---- the few-rows path -------------------------------------------------------- */
-
-/* The dot-product path: rows of weights read once per pass over up to
- * MM_DOT_L2 bytes of A, each C element one dot product of two K-contiguous
- * rows, no packing. Taken for few rows, and for longer rows (K >= MM_DOT_K)
- * when M is moderate or the whole weight stays in L3 across the passes
- * (4096 x 768 x 768 f32 ran at 92% of FMA peak this way, 1 thread). */
-#ifndef MM_DOT_L3
-#define MM_DOT_L3 (4u << 20)
-#endif
-/* SMALL_DEQUANT: K-quant weights (q4_K, q6_K), each row dequantized once into a
- * per-thread f32 buffer and dotted with the activations by the f32 kernel. */
-typedef enum { SMALL_FLOAT, SMALL_BF16DOT, SMALL_QUANT, SMALL_DEQUANT } small_kind;
-
-static small_kind small_kind_of(const cpu_ctx *ctx, senti_type bt) {
-    if (bt == SENTI_TYPE_Q8_0 || bt == SENTI_TYPE_Q4_0) return SMALL_QUANT;
-    if (senti_type_is_kquant(bt)) return SMALL_DEQUANT;
-    if (bt == SENTI_TYPE_BF16 && ctx->simd >= CPU_SIMD_AVX512 && ctx->feat.avx512_bf16) return SMALL_BF16DOT;
-    return SMALL_FLOAT;
-}
-
-/* The dot-product path: always for few rows; for long rows when the weight
- * stays in cache, or at any size when it computes in bf16 (vdpbf16ps: twice
- * the f32 FMA rate; measured 1.6-1.8x the blocked GEMM at the BERT shapes).
- * The int8 dot path is not preferred for large M: its per-block scaling made
- * q4_0 slower than dequantizing into the blocked GEMM there. */
-static bool use_small(const cpu_ctx *ctx, int64_t M, int64_t N, int64_t K, senti_type bt, bool trans_b) {
-    if (!trans_b) return false;
-    if (M <= MM_SMALL_M) return true;
-    if (K < MM_DOT_K) return false;
-    const small_kind kind = small_kind_of(ctx, bt);
-    if (kind == SMALL_BF16DOT) return true;
-    /* K-quants re-dequantize every weight row once per pass over A: only for few rows
-     * (4096 x 768 x 768 q4_K ran 3x slower this way than dequantize-once + sgemm) */
-    if (kind == SMALL_DEQUANT) return false;
-    return M <= MM_DOT_M || senti_row_size(bt, K) * (size_t)N <= MM_DOT_L3;
-}
+typedef enum { DOT_BF16, DOT_QUANT } dot_kind;
 
 static bool use_vnni(const cpu_ctx *ctx) { return ctx->simd >= CPU_SIMD_AVX512 && ctx->feat.avx512_vnni; }
 
-static size_t small_ws_size(const cpu_ctx *ctx, int64_t M, int64_t K, senti_type bt) {
-    switch (small_kind_of(ctx, bt)) {
-    case SMALL_BF16DOT: return align_up((size_t)M * (size_t)K * 2);
-    case SMALL_QUANT:
-        return align_up((size_t)M * (size_t)(K / SENTI_QK) * sizeof(senti_block_q8_0)) +
-               align_up((size_t)M * (size_t)(K / SENTI_QK) * 4) +
-               (use_vnni(ctx) ? align_up(cpu_q_prep_size_avx512vnni(M, K)) : 0);
-    case SMALL_DEQUANT: return (size_t)n_threads(ctx) * align_up((size_t)K * 4);
-    default: return ctx->simd == CPU_SIMD_SCALAR ? (size_t)n_threads(ctx) * align_up((size_t)K * 4) : 0;
-    }
+static size_t dot_ws_size(const cpu_ctx *ctx, int64_t M, int64_t K, dot_kind kind) {
+    if (kind == DOT_BF16) return align_up((size_t)M * (size_t)K * 2);
+    return align_up((size_t)M * (size_t)(K / SENTI_QK) * sizeof(senti_block_q8_0)) +
+           align_up((size_t)M * (size_t)(K / SENTI_QK) * 4) +
+           (use_vnni(ctx) ? align_up(cpu_q_prep_size_avx512vnni(M, K)) : 0);
 }
 
-/* Rows [m0, m0 + Mb) of A (and of its bf16 / q8_0 forms) against weight rows
- * [n0, n1), on the kernel for ctx's ISA. */
-static void gemv_part(const cpu_ctx *ctx, small_kind kind, int64_t m0, int64_t Mb, int64_t n0, int64_t n1, int64_t K,
-                      const float *A, int64_t lda, const senti_bf16 *Ab, const void *Apack,
-                      const senti_block_q8_0 *Aq, const int32_t *Asum, senti_type bt, const void *B, size_t ldb,
-                      float *C, int64_t ldc, float *tmp) {
-    const int64_t nb = K / SENTI_QK;
-    C += m0 * ldc;
-    if (kind == SMALL_BF16DOT) {
-        cpu_gemv_bf16_avx512bf16(Mb, n0, n1, K, Ab + m0 * K, B, ldb, C, ldc);
-    } else if (kind == SMALL_QUANT) {
-        if (use_vnni(ctx))
-            cpu_gemv_q_avx512vnni(Mb, n0, n1, K, (const char *)Apack + cpu_q_prep_size_avx512vnni(m0, K),
-                                  Aq + m0 * nb, Asum + m0 * nb, bt, B, ldb, C, ldc);
-        else if (ctx->simd >= CPU_SIMD_AVX2)
-            cpu_gemv_q_avx2(Mb, n0, n1, K, Aq + m0 * nb, Asum + m0 * nb, bt, B, ldb, C, ldc);
-        else
-            gemv_q_scalar(Mb, n0, n1, K, Aq + m0 * nb, bt, B, ldb, C, ldc);
-    } else if (kind == SMALL_DEQUANT) {
-        for (int64_t n = n0; n < n1; n++) { /* one weight row at a time, as f32 */
-            senti_row_to_f32(bt, (const char *)B + (size_t)n * ldb, tmp, K);
-            if (ctx->simd >= CPU_SIMD_AVX512)
-                cpu_gemv_avx512(Mb, 0, 1, K, A + m0 * lda, lda, SENTI_TYPE_F32, tmp, (size_t)K * 4, C + n, ldc);
-            else if (ctx->simd >= CPU_SIMD_AVX2)
-                cpu_gemv_avx2(Mb, 0, 1, K, A + m0 * lda, lda, SENTI_TYPE_F32, tmp, (size_t)K * 4, C + n, ldc);
-            else
-                gemv_scalar(Mb, 0, 1, K, A + m0 * lda, lda, SENTI_TYPE_F32, tmp, (size_t)K * 4, C + n, ldc, NULL);
-        }
-    } else if (ctx->simd >= CPU_SIMD_AVX512) {
-        cpu_gemv_avx512(Mb, n0, n1, K, A + m0 * lda, lda, bt, B, ldb, C, ldc);
-    } else if (ctx->simd >= CPU_SIMD_AVX2) {
-        cpu_gemv_avx2(Mb, n0, n1, K, A + m0 * lda, lda, bt, B, ldb, C, ldc);
+/* A rows to bf16 / q8_0 (rows split over threads), a barrier, then weight rows
+ * split over threads in chunks of 16 against passes of about MM_DOT_L2 bytes
+ * of A. */
+typedef struct dot_par {
+    const cpu_ctx *ctx;
+    dot_kind kind;
+    int64_t M, N, K, lda, ldc, mb;
+    const float *A;
+    senti_type bt;
+    const void *B;
+    size_t ldb;
+    float *C;
+    senti_bf16 *Ab;
+    senti_block_q8_0 *Aq;
+    int32_t *Asum;
+    void *Apack;
+} dot_par;
+
+static void dot_task(void *arg, int ith, int nt) {
+    const dot_par *d = arg;
+    const cpu_ctx *ctx = d->ctx;
+    const int64_t M = d->M, N = d->N, K = d->K, nb = K / SENTI_QK, chunks = (N + 15) / 16;
+    const int64_t r0 = M * ith / nt, r1 = M * (ith + 1) / nt;
+    if (d->kind == DOT_BF16) {
+        for (int64_t m = r0; m < r1; m++)
+            for (int64_t k = 0; k < K; k++) d->Ab[m * K + k] = senti_f32_to_bf16(d->A[m * d->lda + k]);
     } else {
-        gemv_scalar(Mb, n0, n1, K, A + m0 * lda, lda, bt, B, ldb, C, ldc, tmp);
+        for (int64_t m = r0; m < r1; m++) {
+            senti_quantize_row_q8_0(d->A + m * d->lda, d->Aq + m * nb, K);
+            for (int64_t ib = 0; ib < nb; ib++) {
+                int32_t sum = 0;
+                for (int i = 0; i < SENTI_QK; i++) sum += d->Aq[m * nb + ib].qs[i];
+                d->Asum[m * nb + ib] = sum;
+            }
+        }
+        if (use_vnni(ctx) && r1 > r0)
+            cpu_q_prep_avx512vnni(r1 - r0, K, d->Aq + r0 * nb, d->Asum + r0 * nb, d->bt,
+                                  (char *)d->Apack + cpu_q_prep_size_avx512vnni(r0, K));
+    }
+    cpu_pool_barrier(ctx->pool, nt);
+    int64_t n0 = chunks * ith / nt * 16, n1 = chunks * (ith + 1) / nt * 16;
+    if (n1 > N) n1 = N;
+    for (int64_t m0 = 0; m0 < M && n0 < n1; m0 += d->mb) {
+        const int64_t Mb = M - m0 < d->mb ? M - m0 : d->mb;
+        float *Cm = d->C + m0 * d->ldc;
+        const int32_t *as = d->Asum + m0 * nb;
+        if (d->kind == DOT_BF16)
+            cpu_gemv_bf16_avx512bf16(Mb, n0, n1, K, d->Ab + m0 * K, d->B, d->ldb, Cm, d->ldc);
+        else if (use_vnni(ctx))
+            cpu_gemv_q_avx512vnni(Mb, n0, n1, K, (const char *)d->Apack + cpu_q_prep_size_avx512vnni(m0, K),
+                                  d->Aq + m0 * nb, as, d->bt, d->B, d->ldb, Cm, d->ldc);
+        else if (ctx->simd >= CPU_SIMD_AVX2)
+            cpu_gemv_q_avx2(Mb, n0, n1, K, d->Aq + m0 * nb, as, d->bt, d->B, d->ldb, Cm, d->ldc);
+        else
+            gemv_q_scalar(Mb, n0, n1, K, d->Aq + m0 * nb, d->bt, d->B, d->ldb, Cm, d->ldc);
     }
 }
 
-static void gemm_small(const cpu_ctx *ctx, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda,
-                       senti_type bt, const void *B, size_t ldb, float *C, int64_t ldc, char *ws) {
-    const small_kind kind = small_kind_of(ctx, bt);
+static void gemm_dot(const cpu_ctx *ctx, dot_kind kind, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda,
+                     senti_type bt, const void *B, size_t ldb, float *C, int64_t ldc, char *ws) {
     const int64_t nb = K / SENTI_QK;
-    senti_bf16 *Ab = (senti_bf16 *)ws;
-    senti_block_q8_0 *Aq = (senti_block_q8_0 *)ws;
-    int32_t *Asum = (int32_t *)(ws + align_up((size_t)M * (size_t)nb * sizeof(senti_block_q8_0)));
-    void *Apack = (char *)Asum + align_up((size_t)M * (size_t)nb * 4);
-    const int nth = n_threads(ctx);
-    const int64_t chunks = (N + 15) / 16; /* 16 rows: whole cache lines of C */
     int64_t mb = (int64_t)(MM_DOT_L2 / ((size_t)K * 4 + 1)) & ~(int64_t)3;
     if (mb < 4) mb = 4;
-#pragma omp parallel num_threads(nth)
-    {
-        const int ith = omp_get_thread_num(), nt = omp_get_num_threads();
-        if (kind == SMALL_BF16DOT || kind == SMALL_QUANT) { /* A to bf16 / q8_0, rows split over threads */
-            const int64_t r0 = M * ith / nt, r1 = M * (ith + 1) / nt;
-            if (kind == SMALL_BF16DOT) {
-                for (int64_t m = r0; m < r1; m++)
-                    for (int64_t k = 0; k < K; k++) Ab[m * K + k] = senti_f32_to_bf16(A[m * lda + k]);
-            } else {
-                for (int64_t m = r0; m < r1; m++) {
-                    senti_quantize_row_q8_0(A + m * lda, Aq + m * nb, K);
-                    for (int64_t ib = 0; ib < nb; ib++) {
-                        int32_t sum = 0;
-                        for (int i = 0; i < SENTI_QK; i++) sum += Aq[m * nb + ib].qs[i];
-                        Asum[m * nb + ib] = sum;
-                    }
-                }
-                if (use_vnni(ctx) && r1 > r0)
-                    cpu_q_prep_avx512vnni(r1 - r0, K, Aq + r0 * nb, Asum + r0 * nb, bt,
-                                          (char *)Apack + cpu_q_prep_size_avx512vnni(r0, K));
-            }
-#pragma omp barrier
-        }
-        int64_t n0 = chunks * ith / nt * 16, n1 = chunks * (ith + 1) / nt * 16;
-        if (n1 > N) n1 = N;
-        for (int64_t m0 = 0; m0 < M && n0 < n1 && ith < nth; m0 += mb) {
-            const int64_t Mb = M - m0 < mb ? M - m0 : mb;
-            /* only the scalar float and the dequantizing kernels use ws, as per-thread row buffers */
-            float *tmp = kind == SMALL_FLOAT || kind == SMALL_DEQUANT ? (float *)(ws + (size_t)ith * align_up((size_t)K * 4))
-                                                                      : NULL;
-            gemv_part(ctx, kind, m0, Mb, n0, n1, K, A, lda, Ab, Apack, Aq, Asum, bt, B, ldb, C, ldc, tmp);
-        }
-    }
+    dot_par d = {ctx, kind, M, N, K, lda, ldc, mb, A, bt, B, ldb, C, (senti_bf16 *)ws, (senti_block_q8_0 *)ws, NULL,
+                 NULL};
+    d.Asum = (int32_t *)(ws + align_up((size_t)M * (size_t)nb * sizeof(senti_block_q8_0)));
+    d.Apack = (char *)d.Asum + align_up((size_t)M * (size_t)nb * 4);
+    cpu_pool_run(ctx->pool, n_threads(ctx), dot_task, &d);
 }
 
 /* ---- BLAS ---------------------------------------------------------------------- */
@@ -411,11 +173,9 @@ static void gemm_blas(const cpu_ctx *ctx, int64_t M, int64_t N, int64_t K, const
      * (!trans_b non-f32 never gets here: cpu_gemm widens it first.) */
     float *Bf = (float *)ws;
     const int64_t chunk = blas_chunk_rows(N, K);
-    const int nth = n_threads(ctx);
     for (int64_t n0 = 0; n0 < N; n0 += chunk) {
         const int64_t rows = N - n0 < chunk ? N - n0 : chunk;
-#pragma omp parallel for num_threads(nth) schedule(static)
-        for (int64_t r = 0; r < rows; r++)
+        for (int64_t r = 0; r < rows; r++) /* comparison mode: converted on one thread */
             senti_row_to_f32(bt, (const char *)B + (size_t)(n0 + r) * ldb, Bf + r * K, K);
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (blasint)M, (blasint)rows, (blasint)K, 1.0f, A,
                     (blasint)lda, Bf, (blasint)K, 0.0f, C + n0, (blasint)ldc);
@@ -424,24 +184,21 @@ static void gemm_blas(const cpu_ctx *ctx, int64_t M, int64_t N, int64_t K, const
 
 /* ---- dispatch ------------------------------------------------------------------ */
 
-/* BLAS when chosen; K-quant weights also beyond the few-rows path (their
- * 256-element blocks do not fit the blocked GEMM's k blocks): rows
- * dequantized in chunks, then sgemm. */
-static bool via_blas(const cpu_ctx *ctx, int64_t M, int64_t N, int64_t K, senti_type bt, bool trans_b) {
-    return ctx->matmul == CPU_MATMUL_BLAS || (senti_type_is_kquant(bt) && !use_small(ctx, M, N, K, bt, trans_b));
-}
-
-/* Bytes of workspace gemm_run needs for this problem. */
-static size_t gemm_ws_size(const cpu_ctx *ctx, int64_t M, int64_t N, int64_t K, senti_type bt, bool trans_b) {
+/* Bytes of workspace gemm_run needs for this problem (b: the f32-family operand). */
+static size_t gemm_ws_size(const cpu_ctx *ctx, int64_t M, int64_t N, int64_t K, const cpu_gemm_b *b) {
     size_t pre = 0;
-    if (!trans_b && bt != SENTI_TYPE_F32) { /* f16 / bf16 [K, N]: widened to f32 first */
+    senti_type bt = b->pan ? b->pt : b->bt;
+    if (!b->pan && !b->trans_b && bt != SENTI_TYPE_F32) { /* f16 / bf16 [K, N]: widened to f32 first */
         pre = align_up((size_t)K * (size_t)N * 4);
         bt = SENTI_TYPE_F32;
     }
-    if (via_blas(ctx, M, N, K, bt, trans_b))
+    if (ctx->matmul == CPU_MATMUL_BLAS)
         return pre + (bt == SENTI_TYPE_F32 ? 0 : align_up((size_t)blas_chunk_rows(N, K) * (size_t)K * 4));
-    if (use_small(ctx, M, N, K, bt, trans_b)) return pre + small_ws_size(ctx, M, K, bt);
-    return pre + (size_t)n_threads(ctx) * blocked_ws_per_thread(pick_isa(ctx), N);
+    if (!b->pan && !cpu_gemm_takes(ctx, bt))
+        return pre + dot_ws_size(ctx, M, K, senti_type_is_quant(bt) ? DOT_QUANT : DOT_BF16);
+    cpu_gemm_b f = *b;
+    f.bt = bt;
+    return pre + cpu_gemm_ws_size(ctx, M, N, K, &f);
 }
 
 static senti_status gemm_check(int64_t M, int64_t N, int64_t K, senti_type bt, bool trans_b) {
@@ -454,27 +211,37 @@ static senti_status gemm_check(int64_t M, int64_t N, int64_t K, senti_type bt, b
     return SENTI_OK;
 }
 
-static void gemm_run(const cpu_ctx *ctx, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, senti_type bt,
-                     const void *B, size_t ldb, bool trans_b, float *C, int64_t ldc, char *ws) {
+static void gemm_run(const cpu_ctx *ctx, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda,
+                     const cpu_gemm_b *b, float *C, int64_t ldc, char *ws) {
     if (M == 0 || N == 0) return;
     if (K == 0) {
         for (int64_t m = 0; m < M; m++) memset(C + m * ldc, 0, (size_t)N * 4);
         return;
     }
-    if (!trans_b && bt != SENTI_TYPE_F32) {
+    if (b->pan && ctx->matmul == CPU_MATMUL_NATIVE) {
+        cpu_gemm_f(ctx, M, N, K, A, lda, b, C, ldc, ws);
+        return;
+    }
+    cpu_gemm_b r = *b;
+    if (!r.trans_b && r.bt != SENTI_TYPE_F32) {
         float *Bf = (float *)ws;
-        for (int64_t k = 0; k < K; k++) senti_row_to_f32(bt, (const char *)B + (size_t)k * ldb, Bf + k * N, N);
-        B = Bf;
-        ldb = (size_t)N * 4;
-        bt = SENTI_TYPE_F32;
+        for (int64_t k = 0; k < K; k++) senti_row_to_f32(r.bt, (const char *)r.B + (size_t)k * r.ldb, Bf + k * N, N);
+        r.B = Bf;
+        r.ldb = (size_t)N * 4;
+        r.bt = SENTI_TYPE_F32;
         ws += align_up((size_t)K * (size_t)N * 4);
     }
-    if (via_blas(ctx, M, N, K, bt, trans_b))
-        gemm_blas(ctx, M, N, K, A, lda, bt, B, ldb, trans_b, C, ldc, ws);
-    else if (use_small(ctx, M, N, K, bt, trans_b))
-        gemm_small(ctx, M, N, K, A, lda, bt, B, ldb, C, ldc, ws);
+    if (ctx->matmul == CPU_MATMUL_BLAS)
+        gemm_blas(ctx, M, N, K, A, lda, r.bt, r.B, r.ldb, r.trans_b, C, ldc, ws);
+    else if (cpu_gemm_takes(ctx, r.bt))
+        cpu_gemm_f(ctx, M, N, K, A, lda, &r, C, ldc, ws);
     else
-        gemm_blocked(ctx, M, N, K, A, lda, bt, B, ldb, trans_b, C, ldc, ws);
+        gemm_dot(ctx, senti_type_is_quant(r.bt) ? DOT_QUANT : DOT_BF16, M, N, K, A, lda, r.bt, r.B, r.ldb, C, ldc,
+                 ws);
+}
+
+static cpu_gemm_b raw_b(senti_type bt, const void *B, size_t ldb, bool trans_b) {
+    return (cpu_gemm_b){NULL, 0, SENTI_TYPE_F32, bt, B, ldb, trans_b};
 }
 
 senti_status cpu_gemm(cpu_ctx *ctx, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, senti_type bt,
@@ -482,10 +249,11 @@ senti_status cpu_gemm(cpu_ctx *ctx, int64_t M, int64_t N, int64_t K, const float
     senti_status st = gemm_check(M, N, K, bt, trans_b);
     if (st != SENTI_OK) return st;
     if (M == 0 || N == 0) return SENTI_OK;
-    const size_t wsz = gemm_ws_size(ctx, M, N, K, bt, trans_b);
+    const cpu_gemm_b b = raw_b(bt, B, ldb_bytes, trans_b);
+    const size_t wsz = gemm_ws_size(ctx, M, N, K, &b);
     char *ws = wsz ? cpu_scratch(ctx, wsz) : NULL;
     if (wsz && !ws) return senti_error(SENTI_ERR_NO_MEMORY, "matmul: %zu bytes of scratch", wsz);
-    gemm_run(ctx, M, N, K, A, lda, bt, B, ldb_bytes, trans_b, C, ldc, ws);
+    gemm_run(ctx, M, N, K, A, lda, &b, C, ldc, ws);
     return SENTI_OK;
 }
 
@@ -513,6 +281,7 @@ typedef struct {
     int64_t M, N, K;
     bool trans_a, trans_b, a_direct, b_direct;
     senti_type bt_run;
+    const cpu_gemm_b *pk; /* the weight packed once, or NULL */
     size_t a_bytes, b_bytes, g_bytes; /* ws layout: A copy, B copy, gemm workspace */
 } mm_job;
 
@@ -554,7 +323,25 @@ static void mm_batch(const mm_job *jb, const cpu_ctx *ctx, int64_t bi, char *ws,
         cache->j1 = j1;
     }
     float *C = (float *)((char *)dst->data + i0 * dst->nb[0] + i1 * dst->nb[1]);
-    gemm_run(ctx, M, N, K, A, lda, jb->bt_run, B, ldb, jb->trans_b, C, (int64_t)(dst->nb[2] / 4), gws);
+    const cpu_gemm_b rb = raw_b(jb->bt_run, B, ldb, jb->trans_b);
+    gemm_run(ctx, M, N, K, A, lda, jb->pk ? jb->pk : &rb, C, (int64_t)(dst->nb[2] / 4), gws);
+}
+
+typedef struct batch_par {
+    const mm_job *job;
+    const cpu_ctx *gctx;
+    char *ws;
+    size_t per;
+    int64_t n;
+    _Atomic int64_t next;
+} batch_par;
+
+static void batch_task(void *arg, int ith, int nth) {
+    batch_par *b = arg;
+    mm_cache cache = {-1, -1};
+    char *tws = b->ws ? b->ws + b->per * (size_t)ith : NULL;
+    for (int64_t i0, i1; cpu_chunk_next(&b->next, b->n, 1, &i0, &i1);)
+        mm_batch(b->job, b->gctx, i0, tws, &cache);
 }
 
 CPU_KERNEL(matmul) {
@@ -582,17 +369,25 @@ CPU_KERNEL(matmul) {
                                       (b->ne[2] == 1 || b->nb[2] >= (size_t)b->ne[3] * esz));
     const senti_type bt_run = b_direct ? bt : SENTI_TYPE_F32; /* copies are widened to f32 */
     const int64_t n_batch = a->ne[0] * a->ne[1];
+    /* A constant weight (one for the whole batch) is packed into panels once
+     * and kept by the backend; everything else is packed per call. */
+    const size_t ldb1 = b->ne[2] == 1 ? senti_row_size(bt, b->ne[3]) : b->nb[2];
+    const cpu_gemm_b *pk = NULL;
+    if ((b->flags & SENTI_TFLAG_CONST) && ctx->matmul == CPU_MATMUL_NATIVE && trans_b && b_direct &&
+        b->ne[0] == 1 && b->ne[1] == 1)
+        pk = cpu_gemm_prepack(ctx, bt, b->data, ldb1, N, K);
+    const cpu_gemm_b rb1 = raw_b(bt_run, b->data, ldb1, trans_b);
     /* One weight for every batch entry (a Linear layer over [B, T, K]) and
      * rows of a evenly spaced across the batch: one GEMM of B*T rows. */
     const bool rows_even = (a->ne[1] == 1 || a->nb[1] == (size_t)M * a->nb[2]) &&
                            (a->ne[0] == 1 || a->nb[0] == (size_t)a->ne[1] * (size_t)M * a->nb[2]);
     if (n_batch > 1 && b->ne[0] == 1 && b->ne[1] == 1 && a_direct && b_direct && M > 1 && rows_even) {
-        const size_t wsz = gemm_ws_size(ctx, M * n_batch, N, K, bt_run, trans_b);
+        const cpu_gemm_b *gb = pk ? pk : &rb1;
+        const size_t wsz = gemm_ws_size(ctx, M * n_batch, N, K, gb);
         char *gws = wsz ? cpu_scratch(ctx, wsz) : NULL;
         if (wsz && !gws) return senti_error(SENTI_ERR_NO_MEMORY, "matmul %s: %zu bytes of scratch", dst->name, wsz);
-        size_t ldb = b->ne[2] == 1 ? senti_row_size(bt, b->ne[3]) : b->nb[2];
-        gemm_run(ctx, M * n_batch, N, K, (const float *)a->data, (int64_t)(a->nb[2] / 4), bt_run, b->data, ldb, trans_b,
-                 (float *)dst->data, N, gws);
+        gemm_run(ctx, M * n_batch, N, K, (const float *)a->data, (int64_t)(a->nb[2] / 4), gb, (float *)dst->data, N,
+                 gws);
         return SENTI_OK;
     }
     /* Many small products (attention heads): one thread per product beats
@@ -603,10 +398,10 @@ CPU_KERNEL(matmul) {
     cpu_ctx one = *ctx;
     one.n_threads = 1;
     const cpu_ctx *gctx = per_batch ? &one : ctx;
-    mm_job job = {a, b, dst, M, N, K, trans_a, trans_b, a_direct, b_direct, bt_run, 0, 0, 0};
+    mm_job job = {a, b, dst, M, N, K, trans_a, trans_b, a_direct, b_direct, bt_run, pk, 0, 0, 0};
     job.a_bytes = a_direct ? 0 : align_up((size_t)M * (size_t)K * 4);
     job.b_bytes = b_direct ? 0 : align_up((size_t)b->ne[2] * (size_t)b->ne[3] * 4);
-    job.g_bytes = gemm_ws_size(gctx, M, N, K, bt_run, trans_b);
+    job.g_bytes = gemm_ws_size(gctx, M, N, K, pk ? pk : &rb1);
     const size_t per = job.a_bytes + job.b_bytes + job.g_bytes, total = per * (size_t)(per_batch ? nth : 1);
     char *ws = total ? cpu_scratch(ctx, total) : NULL;
     if (total && !ws) return senti_error(SENTI_ERR_NO_MEMORY, "matmul %s: %zu bytes of scratch", dst->name, total);
@@ -615,13 +410,7 @@ CPU_KERNEL(matmul) {
         for (int64_t i = 0; i < n_batch; i++) mm_batch(&job, gctx, i, ws, &cache);
         return SENTI_OK;
     }
-#pragma omp parallel num_threads(nth)
-    {
-        const int ith = omp_get_thread_num();
-        mm_cache cache = {-1, -1};
-        char *tws = ws ? ws + per * (size_t)ith : NULL;
-#pragma omp for schedule(static)
-        for (int64_t i = 0; i < n_batch; i++) mm_batch(&job, gctx, i, tws, &cache);
-    }
+    batch_par bp = {&job, gctx, ws, per, n_batch, 0};
+    cpu_pool_run(ctx->pool, nth, batch_task, &bp);
     return SENTI_OK;
 }

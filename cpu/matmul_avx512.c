@@ -1,6 +1,6 @@
-/* matmul_avx512.c — AVX-512 matmul kernels: the 14x32 f32 GEMM micro-kernel,
- * and the few-rows (M <= 16) weight-streaming kernels for f32 / f16 / bf16
- * (vdpbf16ps) and q8_0 / q4_0 (vpdpbusd) weights. Compiled with
+/* matmul_avx512.c — AVX-512 matmul kernels: the f32 GEMM tile kernels
+ * (mm_body.inc, 14 x 32 at full height), the dot-product kernels for bf16
+ * (vdpbf16ps) and q8_0 / q4_0 (vpdpbusd) weights, and the f32 panel packer. Compiled with
  * -mavx512{f,bw,vl,dq,bf16,vnni}; called only when CPUID says so.
  *
  * Every load of A, B and C stays inside the rows it was given: K tails use
@@ -10,68 +10,11 @@
 
 #include "matmul_kern.h"
 
-#define MR CPU_MR_AVX512
-#define NR CPU_NR_AVX512
+#define MM_VW 16
+#define MM_SFX avx512
+#include "mm_body.inc"
 
-/* ---- GEMM micro-kernel ----------------------------------------------------
- * 28 zmm accumulators (14 rows x 2 vectors of 16 columns), 2 B loads and 14
- * A broadcasts per k: 28 FMAs per 16 loads keeps Zen 4's single 512-bit FMA
- * pipe busy with 7 independent chains per 4-cycle latency. */
-void cpu_ukr_f32_avx512(int64_t kc, const float *Ap, const float *Bp, float *C, int64_t ldc, bool acc, int mr,
-                        int nr) {
-    __m512 c[MR][2];
-#pragma GCC unroll 14
-    for (int i = 0; i < MR; i++) c[i][0] = c[i][1] = _mm512_setzero_ps();
-    /* prefetch the C tile we will write */
-    for (int i = 0; i < mr; i++) _mm_prefetch((const char *)(C + i * ldc), _MM_HINT_T0);
-    for (int64_t k = 0; k < kc; k++) {
-        const __m512 b0 = _mm512_load_ps(Bp);
-        const __m512 b1 = _mm512_load_ps(Bp + 16);
-        _mm_prefetch((const char *)(Bp + 8 * NR), _MM_HINT_T0);
-        _mm_prefetch((const char *)(Bp + 8 * NR + 16), _MM_HINT_T0);
-#pragma GCC unroll 14
-        for (int i = 0; i < MR; i++) {
-            const __m512 a = _mm512_set1_ps(Ap[i]);
-            c[i][0] = _mm512_fmadd_ps(a, b0, c[i][0]);
-            c[i][1] = _mm512_fmadd_ps(a, b1, c[i][1]);
-        }
-        Ap += MR;
-        Bp += NR;
-    }
-    if (mr == MR && nr == NR) {
-        if (acc) {
-#pragma GCC unroll 14
-            for (int i = 0; i < MR; i++) {
-                float *ci = C + i * ldc;
-                _mm512_storeu_ps(ci, _mm512_add_ps(_mm512_loadu_ps(ci), c[i][0]));
-                _mm512_storeu_ps(ci + 16, _mm512_add_ps(_mm512_loadu_ps(ci + 16), c[i][1]));
-            }
-        } else {
-#pragma GCC unroll 14
-            for (int i = 0; i < MR; i++) {
-                _mm512_storeu_ps(C + i * ldc, c[i][0]);
-                _mm512_storeu_ps(C + i * ldc + 16, c[i][1]);
-            }
-        }
-        return;
-    }
-    const __mmask16 m0 = (__mmask16)(nr >= 16 ? 0xffff : (1u << nr) - 1);
-    const __mmask16 m1 = (__mmask16)(nr >= 32 ? 0xffff : nr <= 16 ? 0 : (1u << (nr - 16)) - 1);
-#pragma GCC unroll 14
-    for (int i = 0; i < MR; i++) {
-        if (i >= mr) break;
-        float *ci = C + i * ldc;
-        __m512 v0 = c[i][0], v1 = c[i][1];
-        if (acc) {
-            v0 = _mm512_add_ps(_mm512_maskz_loadu_ps(m0, ci), v0);
-            v1 = _mm512_add_ps(_mm512_maskz_loadu_ps(m1, ci + 16), v1);
-        }
-        _mm512_mask_storeu_ps(ci, m0, v0);
-        _mm512_mask_storeu_ps(ci + 16, m1, v1);
-    }
-}
-
-/* ---- few rows, float weights ---------------------------------------------- */
+/* ---- dot-product helpers ---------------------------------------------------- */
 
 /* o[j] = horizontal sum of v[j], j < 4: 13 shuffles/adds for all four. */
 static inline __attribute__((always_inline)) void reduce4(const __m512 *v, float *o) {
@@ -86,81 +29,6 @@ static inline __attribute__((always_inline)) void reduce4(const __m512 *v, float
 }
 
 static inline __mmask16 tail_mask16(int64_t n) { return (__mmask16)(n >= 16 ? 0xffff : (1u << n) - 1); }
-
-/* 16 weights from element k of a row of type bt, widened to f32 (exact). */
-static inline __attribute__((always_inline)) __m512 load_w16(senti_type bt, const void *row, int64_t k,
-                                                             __mmask16 m) {
-    if (bt == SENTI_TYPE_F32) return _mm512_maskz_loadu_ps(m, (const float *)row + k);
-    const __m256i h = _mm256_maskz_loadu_epi16(m, (const uint16_t *)row + k);
-    if (bt == SENTI_TYPE_F16) return _mm512_cvtph_ps(h);
-    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
-}
-
-/* RA rows of A against 4 rows of B (pointers clamped by the caller). */
-static inline __attribute__((always_inline)) void gemv_tile(int RA, senti_type bt, int64_t K, const float *const *a,
-                                                            const char *const *b, float out[4][4]) {
-    __m512 acc[4][4];
-    for (int i = 0; i < RA; i++)
-        for (int j = 0; j < 4; j++) acc[i][j] = _mm512_setzero_ps();
-    int64_t k = 0;
-    const size_t esz = bt == SENTI_TYPE_F32 ? 4 : 2;
-    for (; k + 16 <= K; k += 16) {
-        __m512 w[4];
-        for (int j = 0; j < 4; j++) {
-            /* f32 rows stream well on the hardware prefetcher alone
-             * (measured: software prefetch cost ~5-10% here) */
-            if (bt != SENTI_TYPE_F32) _mm_prefetch(b[j] + (k + 256) * esz, _MM_HINT_T0);
-            w[j] = load_w16(bt, b[j], k, 0xffff);
-        }
-        for (int i = 0; i < RA; i++) {
-            const __m512 x = _mm512_loadu_ps(a[i] + k);
-            for (int j = 0; j < 4; j++) acc[i][j] = _mm512_fmadd_ps(x, w[j], acc[i][j]);
-        }
-    }
-    if (k < K) {
-        const __mmask16 m = tail_mask16(K - k);
-        __m512 w[4];
-        for (int j = 0; j < 4; j++) w[j] = load_w16(bt, b[j], k, m);
-        for (int i = 0; i < RA; i++) {
-            const __m512 x = _mm512_maskz_loadu_ps(m, a[i] + k);
-            for (int j = 0; j < 4; j++) acc[i][j] = _mm512_fmadd_ps(x, w[j], acc[i][j]);
-        }
-    }
-    for (int i = 0; i < RA; i++) reduce4(acc[i], out[i]);
-}
-
-#define GEMV_LOOP(BT)                                                                                              \
-    do {                                                                                                           \
-        for (int64_t n = n0; n < n1; n += 4) {                                                                     \
-            const int nr = (int)(n1 - n < 4 ? n1 - n : 4);                                                         \
-            const char *b[4];                                                                                      \
-            for (int j = 0; j < 4; j++) b[j] = (const char *)B + (size_t)(n + (j < nr ? j : nr - 1)) * ldb;       \
-            for (int64_t m = 0; m < M; m += 4) {                                                                   \
-                const int ra = (int)(M - m < 4 ? M - m : 4);                                                       \
-                const float *a[4];                                                                                 \
-                for (int i = 0; i < 4; i++) a[i] = A + (m + (i < ra ? i : ra - 1)) * lda;                          \
-                float out[4][4];                                                                                   \
-                switch (ra) {                                                                                      \
-                case 1: gemv_tile(1, BT, K, a, b, out); break;                                                     \
-                case 2: gemv_tile(2, BT, K, a, b, out); break;                                                     \
-                case 3: gemv_tile(3, BT, K, a, b, out); break;                                                     \
-                default: gemv_tile(4, BT, K, a, b, out); break;                                                    \
-                }                                                                                                  \
-                for (int i = 0; i < ra; i++)                                                                       \
-                    for (int j = 0; j < nr; j++) C[(m + i) * ldc + n + j] = out[i][j];                             \
-            }                                                                                                      \
-        }                                                                                                          \
-    } while (0)
-
-void cpu_gemv_avx512(int64_t M, int64_t n0, int64_t n1, int64_t K, const float *A, int64_t lda, senti_type bt,
-                     const void *B, size_t ldb, float *C, int64_t ldc) {
-    if (bt == SENTI_TYPE_F32)
-        GEMV_LOOP(SENTI_TYPE_F32);
-    else if (bt == SENTI_TYPE_F16)
-        GEMV_LOOP(SENTI_TYPE_F16);
-    else
-        GEMV_LOOP(SENTI_TYPE_BF16);
-}
 
 /* ---- few rows, bf16 weights with vdpbf16ps ----------------------------------
  * acc[i] += a[2i]·b[2i] + a[2i+1]·b[2i+1] in f32. A is rounded to bf16 (8

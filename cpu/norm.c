@@ -6,7 +6,6 @@
  * (gathered once if strided); the softmax mask broadcasts numpy-style and a
  * row that is all -inf gives zeros. */
 #include <math.h>
-#include <omp.h>
 
 #include "cpu_vec.h"
 
@@ -28,6 +27,28 @@ static const float *param_vec(const senti_tensor *t, float *buf) {
     return buf;
 }
 
+typedef struct {
+    const cpu_vec_ops *ops;
+    const senti_tensor *x, *dst;
+    const float *w, *b;
+    int64_t n;
+    float eps;
+    bool layer;
+} norm_par;
+
+static void norm_range(void *arg, int64_t r0, int64_t r1, int ith) {
+    const norm_par *a = arg;
+    (void)ith;
+    for (int64_t row = r0; row < r1; row++) {
+        float *y = (float *)a->dst->data + row * a->n;
+        const float *xr = src_row(a->x, a->dst, row, y);
+        if (a->layer)
+            a->ops->layer_norm(y, xr, a->w, a->b, a->n, a->eps);
+        else
+            a->ops->rms_norm(y, xr, a->w, a->n, a->eps);
+    }
+}
+
 static senti_status norm(cpu_ctx *ctx, senti_tensor *dst, bool layer) {
     const senti_tensor *x = dst->src[0], *wt = dst->src[1], *bt = layer ? dst->src[2] : NULL;
     const int64_t n = dst->ne[3], nrows = senti_nrows(dst);
@@ -40,22 +61,47 @@ static senti_status norm(cpu_ctx *ctx, senti_tensor *dst, bool layer) {
         if (!buf) return senti_error(SENTI_ERR_NO_MEMORY, "%s: no scratch for %lld floats", dst->name, (long long)(2 * n));
     }
     const float *w = param_vec(wt, buf), *b = param_vec(bt, buf ? buf + n : NULL);
-    const cpu_vec_ops *ops = cpu_vec_get(ctx->simd);
-    int nth = cpu_vec_threads(ctx, nrows, 12.0 * (double)n);
-#pragma omp parallel for num_threads(nth) if (nth > 1) schedule(static)
-    for (int64_t row = 0; row < nrows; row++) {
-        float *y = (float *)dst->data + row * n;
-        const float *xr = src_row(x, dst, row, y);
-        if (layer)
-            ops->layer_norm(y, xr, w, b, n, eps);
-        else
-            ops->rms_norm(y, xr, w, n, eps);
-    }
+    norm_par a = {cpu_vec_get(ctx->simd), x, dst, w, b, n, eps, layer};
+    cpu_parallel_for(ctx, cpu_vec_threads(ctx, nrows, 12.0 * (double)n), nrows, 0, norm_range, &a);
     return SENTI_OK;
 }
 
 CPU_KERNEL(layer_norm) { return norm(ctx, dst, true); }
 CPU_KERNEL(rms_norm) { return norm(ctx, dst, false); }
+
+typedef struct {
+    const cpu_vec_ops *ops;
+    const senti_tensor *x, *mask, *dst;
+    int64_t n;
+    float scale;
+    size_t ms;
+    float *mbuf;
+    size_t slice;
+} softmax_par;
+
+static void softmax_range(void *arg, int64_t r0, int64_t r1, int ith) {
+    const softmax_par *a = arg;
+    const senti_tensor *dst = a->dst, *mask = a->mask;
+    const int64_t n = a->n;
+    float *mrow = a->mbuf ? (float *)cpu_vec_slice(a->mbuf, a->slice, ith) : NULL;
+    for (int64_t row = r0; row < r1; row++) {
+        float *y = (float *)dst->data + row * n;
+        const float *xr = src_row(a->x, dst, row, y);
+        const float *m = NULL;
+        if (mask) {
+            int64_t i2 = row % dst->ne[2], r = row / dst->ne[2];
+            int64_t i1 = r % dst->ne[1], i0 = r / dst->ne[1];
+            const char *mp = (const char *)mask->data + senti_bcast_offs(mask, i0, i1, i2, 0);
+            if (mrow) {
+                for (int64_t i = 0; i < n; i++) mrow[i] = *(const float *)(mp + (size_t)i * a->ms);
+                m = mrow;
+            } else {
+                m = (const float *)mp;
+            }
+        }
+        a->ops->softmax(y, xr, m, n, a->scale);
+    }
+}
 
 CPU_KERNEL(softmax) {
     const senti_tensor *x = dst->src[0], *mask = dst->src[1];
@@ -72,27 +118,7 @@ CPU_KERNEL(softmax) {
         mbuf = cpu_scratch(ctx, slice * (size_t)nth);
         if (!mbuf) return senti_error(SENTI_ERR_NO_MEMORY, "%s: no scratch for the softmax mask", dst->name);
     }
-#pragma omp parallel num_threads(nth) if (nth > 1)
-    {
-        float *mrow = mbuf ? (float *)cpu_vec_slice(mbuf, slice, omp_get_thread_num()) : NULL;
-#pragma omp for schedule(static)
-        for (int64_t row = 0; row < nrows; row++) {
-            float *y = (float *)dst->data + row * n;
-            const float *xr = src_row(x, dst, row, y);
-            const float *m = NULL;
-            if (mask) {
-                int64_t i2 = row % dst->ne[2], r = row / dst->ne[2];
-                int64_t i1 = r % dst->ne[1], i0 = r / dst->ne[1];
-                const char *mp = (const char *)mask->data + senti_bcast_offs(mask, i0, i1, i2, 0);
-                if (mrow) {
-                    for (int64_t i = 0; i < n; i++) mrow[i] = *(const float *)(mp + (size_t)i * ms);
-                    m = mrow;
-                } else {
-                    m = (const float *)mp;
-                }
-            }
-            ops->softmax(y, xr, m, n, scale);
-        }
-    }
+    softmax_par a = {ops, x, mask, dst, n, scale, ms, mbuf, slice};
+    cpu_parallel_for(ctx, nth, nrows, 0, softmax_range, &a);
     return SENTI_OK;
 }

@@ -7,9 +7,56 @@
  * the H heads. Pairs are (2i, 2i+1) interleaved or (i, i+n_rot/2) half-split;
  * dims >= n_rot are copied. */
 #include <math.h>
-#include <omp.h>
 
 #include "cpu_vec.h"
+
+typedef struct {
+    const senti_tensor *x, *pos, *dst;
+    int64_t T, H, D, half;
+    const double *freq;
+    char *slices;
+    size_t slice, sx;
+    bool pos_shared, interleaved;
+} rope_par;
+
+static void rope_range(void *arg, int64_t bt0, int64_t bt1, int ith) {
+    const rope_par *a = arg;
+    const senti_tensor *x = a->x, *pos = a->pos, *dst = a->dst;
+    const int64_t T = a->T, H = a->H, D = a->D, half = a->half;
+    const size_t sx = a->sx;
+    float *cs = (float *)(a->slices + a->slice * (size_t)ith);
+    float *sn = cs + half;
+    for (int64_t bt = bt0; bt < bt1; bt++) {
+        const int64_t b = bt / T, t = bt % T;
+        const char *pp = (const char *)pos->data + (size_t)t * pos->nb[3] + (a->pos_shared ? 0 : (size_t)b * pos->nb[2]);
+        const double p = (double)*(const int32_t *)pp;
+        for (int64_t i = 0; i < half; i++) {
+            double ang = p * a->freq[i];
+            cs[i] = (float)cos(ang);
+            sn[i] = (float)sin(ang);
+        }
+        for (int64_t h = 0; h < H; h++) {
+            const char *xr = (const char *)senti_row_ptr(x, b, t, h);
+            float *y = (float *)dst->data + ((b * T + t) * H + h) * D;
+#define XE(j) (*(const float *)(xr + (size_t)(j) * sx))
+            if (a->interleaved) {
+                for (int64_t i = 0; i < half; i++) {
+                    float x0 = XE(2 * i), x1 = XE(2 * i + 1);
+                    y[2 * i] = x0 * cs[i] - x1 * sn[i];
+                    y[2 * i + 1] = x0 * sn[i] + x1 * cs[i];
+                }
+            } else {
+                for (int64_t i = 0; i < half; i++) {
+                    float x0 = XE(i), x1 = XE(i + half);
+                    y[i] = x0 * cs[i] - x1 * sn[i];
+                    y[i + half] = x0 * sn[i] + x1 * cs[i];
+                }
+            }
+            for (int64_t j = 2 * half; j < D; j++) y[j] = XE(j);
+#undef XE
+        }
+    }
+}
 
 CPU_KERNEL(rope) {
     const senti_tensor *x = dst->src[0], *pos = dst->src[1], *ff = dst->src[2];
@@ -38,41 +85,7 @@ CPU_KERNEL(rope) {
     const size_t sx = x->nb[3];
     const bool pos_shared = pos->ne[2] == 1 && pos->ne[1] == 1 && pos->ne[0] == 1;
 
-#pragma omp parallel num_threads(nth) if (nth > 1)
-    {
-        float *cs = (float *)(base + shared + slice * (size_t)omp_get_thread_num());
-        float *sn = cs + half;
-#pragma omp for schedule(static)
-        for (int64_t bt = 0; bt < B * T; bt++) {
-            const int64_t b = bt / T, t = bt % T;
-            const char *pp = (const char *)pos->data + (size_t)t * pos->nb[3] + (pos_shared ? 0 : (size_t)b * pos->nb[2]);
-            const double p = (double)*(const int32_t *)pp;
-            for (int64_t i = 0; i < half; i++) {
-                double ang = p * freq[i];
-                cs[i] = (float)cos(ang);
-                sn[i] = (float)sin(ang);
-            }
-            for (int64_t h = 0; h < H; h++) {
-                const char *xr = (const char *)senti_row_ptr(x, b, t, h);
-                float *y = (float *)dst->data + ((b * T + t) * H + h) * D;
-#define XE(j) (*(const float *)(xr + (size_t)(j) * sx))
-                if (interleaved) {
-                    for (int64_t i = 0; i < half; i++) {
-                        float x0 = XE(2 * i), x1 = XE(2 * i + 1);
-                        y[2 * i] = x0 * cs[i] - x1 * sn[i];
-                        y[2 * i + 1] = x0 * sn[i] + x1 * cs[i];
-                    }
-                } else {
-                    for (int64_t i = 0; i < half; i++) {
-                        float x0 = XE(i), x1 = XE(i + half);
-                        y[i] = x0 * cs[i] - x1 * sn[i];
-                        y[i + half] = x0 * sn[i] + x1 * cs[i];
-                    }
-                }
-                for (int64_t j = 2 * half; j < D; j++) y[j] = XE(j);
-#undef XE
-            }
-        }
-    }
+    rope_par a = {x, pos, dst, T, H, D, half, freq, base + shared, slice, sx, pos_shared, interleaved};
+    cpu_parallel_for(ctx, nth, B * T, 0, rope_range, &a);
     return SENTI_OK;
 }

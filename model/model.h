@@ -67,7 +67,7 @@ static inline senti_tensor *model_w_leaf(senti_graph *g, const model_w *w) {
     senti_tensor *t = graph_new_tensor(g, w->type, w->ndim, w->shape);
     if (!t) return NULL;
     t->data = (void *)w->data;
-    t->flags = SENTI_TFLAG_WEIGHT;
+    t->flags = SENTI_TFLAG_WEIGHT | SENTI_TFLAG_CONST;
     return t;
 }
 

@@ -158,11 +158,14 @@ END_TEST
 /* Error bounds relative to the f32 output's max |value|, over every fixture.
  * Measured worst (SENTI_TEST_VERBOSE=1 prints them; all from the hidden-64
  * fixture, the only one whose every linear weight is quantizable): f16
- * 2.5e-3, bf16 1.4e-2, q8_0 2.9e-2, q4_0 0.77 -- random N(0, 0.2) weights
+ * 2.5e-3, bf16 1.4e-2, q8_0 7.9e-2, q4_0 0.77 -- random N(0, 0.2) weights
  * make q4_0's 4-bit grid coarse; see bench/RESULTS.md for label agreement
- * on real text. Bounds: about 1.3-2x the measured worst. */
+ * on real text. q8_0 / q4_0 quantize the activations to q8_0 at every M (one
+ * path for all batch sizes, as ggml; before, large M ran dequantized weights
+ * against f32 activations and q8_0 measured 2.9e-2). Bounds: about 1.3-2x the
+ * measured worst. */
 static const struct { senti_type t; double bound; } QBOUND[] = {
-    {SENTI_TYPE_F16, 5e-3}, {SENTI_TYPE_BF16, 3e-2}, {SENTI_TYPE_Q8_0, 5e-2}, {SENTI_TYPE_Q4_0, 1.0},
+    {SENTI_TYPE_F16, 5e-3}, {SENTI_TYPE_BF16, 3e-2}, {SENTI_TYPE_Q8_0, 1e-1}, {SENTI_TYPE_Q4_0, 1.0},
 };
 
 START_TEST(test_quant_bounds) {
@@ -543,8 +546,9 @@ START_TEST(test_decoder_convert) {
     y1 = dec_run(gm, ids, T, n);
     const double e = max_rel(y1, y0, n);
     if (getenv("SENTI_TEST_VERBOSE")) fprintf(stderr, "%s q8_0: %.3g\n", name, e);
-    /* measured worst 0.054 (qwen2-swa4-layer1), random-weight logits relative to their max */
-    ck_assert_msg(e > 0 && e <= 8e-2, "%s: q8_0 GGUF error %.3g", name, e);
+    /* measured worst 0.0815 (llama-rope-dynamic; activations quantized to q8_0 at
+     * every M), random-weight logits relative to their max */
+    ck_assert_msg(e > 0 && e <= 1.1e-1, "%s: q8_0 GGUF error %.3g", name, e);
     const bool gpt2 = !strcmp(name, "gpt2");
     if (getenv("SENTI_TEST_VERBOSE")) fprintf(stderr, "%s q8_0 held as %s\n", name, lm_weight_types(gm));
     if (gpt2) ck_assert_str_eq(lm_weight_types(gm), "f32");
