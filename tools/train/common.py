@@ -342,7 +342,24 @@ def items_of(task, row):
     return [tuple(sorted((s["type"], s["start"], s["end"]) for s in row["spans"]))]  # tag: the span set
 
 
-def senti_half(out, hf, meta, runs, q8_embed=False, compare=("f32",)):
+def score_diffs(task, rows, torch_rows):
+    """|senti - PyTorch| of every label probability (classify, aspect, dialogue), else []."""
+    def dists(row):
+        if task == "classify":
+            return [row.get("scores", {})]
+        if task == "aspect":
+            return [a.get("scores", {}) for a in row.get("aspects", [])]
+        if task == "dialogue":
+            return [u.get("scores", {}) for u in row.get("utterances", [])]
+        return []
+    out = []
+    for x, y in zip(rows, torch_rows):
+        for p, q in zip(dists(x), dists(y)):
+            out += [abs(p[k] - q[k]) for k in q if k in p]
+    return out
+
+
+def senti_half(out, hf, meta, runs, q8_embed=False):
     """Convert hf to OUT/model-f32.gguf (and q8_0), run each of runs — dicts
     {name, task, data, fmt, extra, torch_rows} — through senti eval on the HF
     directory and the GGUFs, and return {variant: {name: {metrics, agreement}}}.
@@ -363,6 +380,9 @@ def senti_half(out, hf, meta, runs, q8_embed=False, compare=("f32",)):
             assert len(a) == len(b), (r["name"], len(a), len(b))
             res[variant][r["name"]] = {"metrics": m, "agreement_with_pytorch": sum(x == y for x, y in zip(a, b)) / len(a),
                                        "items": len(a)}
+            d = score_diffs(r["task"], rows, r["torch_rows"])
+            if d:
+                res[variant][r["name"]]["score_diff"] = {"mean": sum(d) / len(d), "max": max(d)}
             print(f"  senti {variant} {r['name']}: agreement {res[variant][r['name']]['agreement_with_pytorch']:.4f}",
                   flush=True)
     return res

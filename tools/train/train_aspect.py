@@ -82,7 +82,7 @@ def main():
             rows = C.softmax_rows(logits, NAMES)
             recs = {}
             for (i, s, t, g), r in zip(ps, rows):
-                recs.setdefault(i, []).append({"aspect": t, "sentiment": r["label"], "score": r["score"]})
+                recs.setdefault(i, []).append({"aspect": t, "sentiment": r["label"], "score": r["score"], "scores": r["scores"]})
             C.write_jsonl(os.path.join(out, f"pytorch-{name}.jsonl"),
                           [{"id": i, "aspects": recs[i]} for i in sorted(recs)])
             y_t = [g for (_, _, _, g) in ps if g]
