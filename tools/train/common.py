@@ -203,15 +203,21 @@ def predict(model, enc, bs=64):
 
 
 def train(model, enc, targets, dev_fn, *, epochs, lr, bs=32, warmup=0.06, evals_per_epoch=2, seed=SEED,
-          token_level=False, freeze_embeddings=True, log=print):
+          token_level=False, freeze_embeddings=True, max_steps=0, log=print):
     """AdamW with linear warmup and decay; evaluates dev_fn(model) -> score
     evals_per_epoch times per epoch and keeps the best state. targets: class
     ids (sequence) or per-token id lists with -100 for ignored positions.
     freeze_embeddings keeps the word-embedding table as pretrained (a third
-    less work per step on the CPU; the table is half the parameters)."""
+    less work per step on the CPU; the table is half the parameters).
+    max_steps > 0 ends training after that many steps (the learning-rate
+    schedule spans them), to keep a large training set within the ~25-minute
+    CPU budget: the first max_steps batches of the seeded order are the ones
+    seen."""
     rng = random.Random(seed)
     steps_per_epoch = (len(enc) + bs - 1) // bs
     total = steps_per_epoch * epochs
+    if max_steps > 0:
+        total = min(total, max_steps)
     if freeze_embeddings:
         model.base_model.embeddings.word_embeddings.weight.requires_grad_(False)
     params = [p for p in model.parameters() if p.requires_grad]
@@ -226,6 +232,8 @@ def train(model, enc, targets, dev_fn, *, epochs, lr, bs=32, warmup=0.06, evals_
     for ep in range(epochs):
         model.train()
         for b in batches(lengths, bs, rng):
+            if step == total:
+                break
             ids, types, mask = collate([enc[i] for i in b])
             if token_level:
                 y = torch.full(ids.shape, -100, dtype=torch.long)
@@ -253,7 +261,8 @@ def train(model, enc, targets, dev_fn, *, epochs, lr, bs=32, warmup=0.06, evals_
     model.load_state_dict(best_state)
     return {"best_dev": best, "history": history, "train_seconds": round(time.time() - t0, 1),
             "steps": total, "epochs": epochs, "lr": lr, "batch_size": bs, "warmup": warmup, "seed": seed,
-            "frozen_word_embeddings": freeze_embeddings, "threads": torch.get_num_threads()}
+            "frozen_word_embeddings": freeze_embeddings, "threads": torch.get_num_threads(),
+            "max_steps": max_steps, "train_items": len(enc)}
 
 
 # ---- senti ------------------------------------------------------------------------

@@ -45,8 +45,9 @@ def pairs(path):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--epochs", type=int, default=3)
+    ap.add_argument("--epochs", type=int, default=2)
     ap.add_argument("--lr", type=float, default=5e-5)
+    ap.add_argument("--max-steps", type=int, default=0)
     ap.add_argument("--senti-only", action="store_true")
     a = ap.parse_args()
     out = os.path.join(C.CACHE, "aspect")
@@ -70,7 +71,7 @@ def main():
         def acc(m):
             return float(np.mean(np.argmax(np.stack(C.predict(m, dev_enc)), 1) == dev_y))
 
-        info = C.train(model, enc, y, acc, epochs=a.epochs, lr=a.lr, bs=32, evals_per_epoch=2)
+        info = C.train(model, enc, y, acc, epochs=a.epochs, lr=a.lr, bs=32, evals_per_epoch=2, max_steps=a.max_steps)
         info["train_pairs"], info["dev_pairs"] = len(train), len(dev)
         C.save_hf(model, base, hf)
         res = {"model": "aspect", "task": "aspect", "train": info,

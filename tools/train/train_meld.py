@@ -44,8 +44,9 @@ def inputs(dialogues, n_ctx, tok, max_len=512):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--context", type=int, default=2)
-    ap.add_argument("--epochs", type=int, default=2)
+    ap.add_argument("--epochs", type=int, default=1)
     ap.add_argument("--lr", type=float, default=5e-5)
+    ap.add_argument("--max-steps", type=int, default=250, help="of 313 per epoch: the ~25-minute CPU budget")
     ap.add_argument("--senti-only", action="store_true")
     a = ap.parse_args()
     out = os.path.join(C.CACHE, "meld")
@@ -68,7 +69,7 @@ def main():
         def wf1(m):
             return float(f1_score(dev_y, np.argmax(np.stack(C.predict(m, dev_enc)), 1), average="weighted"))
 
-        info = C.train(model, enc, y, wf1, epochs=a.epochs, lr=a.lr, bs=32, evals_per_epoch=2)
+        info = C.train(model, enc, y, wf1, epochs=a.epochs, lr=a.lr, bs=32, evals_per_epoch=2, max_steps=a.max_steps)
         info["context"] = a.context
         C.save_hf(model, base, hf)
         t_enc, t_y = inputs(test, a.context, tok)

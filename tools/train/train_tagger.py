@@ -107,8 +107,9 @@ def score_words(exs, logits):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--epochs", type=int, default=6)
-    ap.add_argument("--lr", type=float, default=5e-5)
+    ap.add_argument("--epochs", type=int, default=3)
+    ap.add_argument("--lr", type=float, default=1e-4)
+    ap.add_argument("--max-steps", type=int, default=0)
     ap.add_argument("--senti-only", action="store_true")
     ap.add_argument("--commit-model", action="store_true", help="copy the q8_0 GGUF to models/")
     a = ap.parse_args()
@@ -133,7 +134,8 @@ def main():
             aesc, oe = score_words(dev, C.predict(m, dev_enc))
             return (aesc["f1"] + oe["f1"]) / 2
 
-        info = C.train(model, enc, y, dev_score, epochs=a.epochs, lr=a.lr, bs=32, evals_per_epoch=1, token_level=True)
+        info = C.train(model, enc, y, dev_score, epochs=a.epochs, lr=a.lr, bs=32, evals_per_epoch=1, token_level=True,
+                       max_steps=a.max_steps)
         C.save_hf(model, base, hf)
         res = {"model": "tagger", "task": "tag", "train": info,
                "data": {"train": "aste-data-v2/*/train_triplets.txt", "select": "aste-data-v2/*/dev_triplets.txt",
