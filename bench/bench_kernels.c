@@ -136,6 +136,7 @@ static void bench_matmul(kb *k, const char *label, int64_t batch, int64_t M, int
     for (int i = 0; i < copies && c; i++) {
         senti_tensor *b = weight_2d ? graph_new_tensor_2d(g, wt, N, K)
                                     : (trans_b ? graph_new_tensor_3d(g, wt, batch, N, K) : graph_new_tensor_3d(g, wt, batch, K, N));
+        if (b && weight_2d) b->flags |= SENTI_TFLAG_CONST; /* a model's weight: packed once (SENTI_PACK=0: per call) */
         c = op_matmul(g, a, b, false, trans_b);
         graph_set_output(c);
     }

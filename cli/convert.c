@@ -1,13 +1,13 @@
 /* convert.c — `senti convert HF_DIR OUT.gguf [--type f32|f16|bf16|q8_0|q4_0]
  * [--embed-type T] [--meta KEY=VALUE]...`:
  * one self-contained GGUF file from an HF checkpoint directory (see
- * model/gguf_convert.c for what it holds). */
+ * tools/convert/convert.c for what it holds). */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "../model/model.h"
+#include "../tools/convert/convert.h"
 
 int cmd_convert(int argc, char **argv);
 

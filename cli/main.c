@@ -18,6 +18,7 @@ int cmd_convert(int argc, char **argv);
 int cmd_generate(int argc, char **argv);
 int cmd_extract(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
+int cmd_embed(int argc, char **argv);
 
 static void usage(FILE *f) {
     fprintf(f,
@@ -35,6 +36,8 @@ static void usage(FILE *f) {
             "  tag -m DIR [--aggregation none|simple|first|average|max] [--stride N] [--input FILE|-] [TEXT...]   spans (JSONL)\n"
             "  zero-shot -m DIR --labels A,B [--template T] [--multi-label] [--input FILE|-] [TEXT...]   NLI label scores\n"
             "  dialogue -m DIR [--context N] [--context-as pair|prefix] --input FILE   per-utterance emotion (JSONL)\n"
+            "  embed -m DIR [--pooling cls|mean|max] [--normalize|--no-normalize] [--input FILE|-] [TEXT...]\n"
+            "                    sentence embeddings from a base encoder (JSONL: id, embedding)\n"
             "  generate -m DIR [--max-new-tokens N] [--temperature T] [--top-k K] [--top-p P] [--seed S] [--stop S] [--chat] PROMPT...\n"
             "                    decoder text generation (JSONL: text, ids, finish_reason)\n"
             "  extract -m DIR --schema aspect|opinion|aesc|pair|triplet|quad [--few-shot FILE] [--constrained] TEXT...\n"
@@ -143,6 +146,7 @@ int main(int argc, char **argv) {
     if (strcmp(cmd, "generate") == 0) return cmd_generate(argc - 1, argv + 1);
     if (strcmp(cmd, "extract") == 0) return cmd_extract(argc - 1, argv + 1);
     if (strcmp(cmd, "eval") == 0) return cmd_eval(argc - 1, argv + 1);
+    if (strcmp(cmd, "embed") == 0) return cmd_embed(argc - 1, argv + 1);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
         printf("senti %s\n", senti_version());
         return 0;

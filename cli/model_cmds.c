@@ -20,6 +20,8 @@ static const char *head_name(senti_model_head h) {
     case SENTI_HEAD_SEQUENCE_CLASSIFICATION: return "sequence_classification";
     case SENTI_HEAD_TOKEN_CLASSIFICATION: return "token_classification";
     case SENTI_HEAD_BASE: return "base";
+    case SENTI_HEAD_MASKED_LM: return "masked_lm";
+    case SENTI_HEAD_CAUSAL_LM: return "causal_lm";
     }
     return "?";
 }
@@ -111,22 +113,58 @@ static bool parse_ids(const char *flag, const char *s, int32_t **out, int64_t *n
     return false;
 }
 
-static void logits_usage(FILE *f) {
-    fprintf(f, "usage: senti logits -m DIR --ids 101,2023,102 [--type-ids 0,0,0] [--ids ... [--type-ids ...]]\n"
-               "                    [--threads N]\n"
-               "  one --ids: shape [num_labels] | [T, num_labels] | [T, hidden] (sequence / token classifier / base)\n"
-               "  several --ids: a right-padded batch, shape [B, ...] with T the longest input\n");
-}
-
 #define MAX_INPUTS 256
 
+static void logits_usage(FILE *f) {
+    fprintf(f, "usage: senti logits -m DIR (--ids 101,2023,102 [--type-ids 0,0,0] ... | [--tokenizer PATH] TEXT...)\n"
+               "                    [--threads N]\n"
+               "  TEXT: tokenized with the model's tokenizer (special tokens added), one input each\n"
+               "  one input: shape [num_labels] | [T, num_labels] | [T, hidden] | [T, vocab]\n"
+               "             (sequence / token classifier / base / masked or causal LM)\n"
+               "  several: a right-padded batch, shape [B, ...] with T the longest input\n");
+}
+
+/* TEXT arguments as inputs: each tokenized with tok (special tokens added). */
+static bool text_inputs(const char *tok_path, char **texts, int nt, int32_t **ids, int32_t **types, int64_t *lens,
+                        int *n) {
+    senti_tokenizer *tok = senti_tokenizer_load(tok_path);
+    if (!tok) {
+        fprintf(stderr, "senti logits: %s\n", senti_last_error());
+        return false;
+    }
+    bool ok = true;
+    for (int i = 0; i < nt && ok; i++) {
+        senti_encoding *e = NULL;
+        if (*n == MAX_INPUTS || senti_tokenizer_encode(tok, texts[i], strlen(texts[i]), NULL, 0, NULL, &e) != SENTI_OK) {
+            fprintf(stderr, "senti logits: %s\n", *n == MAX_INPUTS ? "too many inputs" : senti_last_error());
+            ok = false;
+            break;
+        }
+        const int64_t L = senti_encoding_len(e);
+        ids[*n] = malloc((size_t)(L ? L : 1) * sizeof(int32_t));
+        types[*n] = malloc((size_t)(L ? L : 1) * sizeof(int32_t));
+        if (ids[*n] && types[*n] && L) {
+            memcpy(ids[*n], senti_encoding_ids(e), (size_t)L * sizeof(int32_t));
+            memcpy(types[*n], senti_encoding_type_ids(e), (size_t)L * sizeof(int32_t));
+        }
+        ok = ids[*n] && types[*n] && L > 0;
+        if (!ok) fprintf(stderr, "senti logits: '%s' has no tokens or out of memory\n", texts[i]);
+        lens[*n] = L;
+        (*n)++;
+        senti_encoding_free(e);
+    }
+    senti_tokenizer_free(tok);
+    return ok;
+}
+
 int cmd_logits(int argc, char **argv) {
-    enum { O_IDS = 1, O_TYPES, O_THREADS };
+    enum { O_IDS = 1, O_TYPES, O_THREADS, O_TOK };
     static const struct option opts[] = {{"model", required_argument, 0, 'm'},  {"ids", required_argument, 0, O_IDS},
                                          {"type-ids", required_argument, 0, O_TYPES},
+                                         {"tokenizer", required_argument, 0, O_TOK},
                                          {"threads", required_argument, 0, O_THREADS},
                                          {"help", no_argument, 0, 'h'},         {0, 0, 0, 0}};
-    const char *dir = NULL;
+    const char *dir = NULL, *tok_path = NULL;
     int32_t *ids[MAX_INPUTS] = {0}, *types[MAX_INPUTS] = {0};
     int64_t lens[MAX_INPUTS] = {0}, tlens[MAX_INPUTS] = {0};
     int n = 0, threads = 0, rc = 2, c;
@@ -138,6 +176,7 @@ int cmd_logits(int argc, char **argv) {
     while ((c = getopt_long(argc, argv, "m:h", opts, NULL)) != -1) {
         switch (c) {
         case 'm': dir = optarg; break;
+        case O_TOK: tok_path = optarg; break;
         case O_IDS:
             if (n == MAX_INPUTS) {
                 fprintf(stderr, "senti logits: at most %d --ids\n", MAX_INPUTS);
@@ -173,10 +212,14 @@ int cmd_logits(int argc, char **argv) {
         default: logits_usage(stderr); goto done;
         }
     }
-    if (!dir || n == 0 || optind < argc) {
-        if (optind < argc) fprintf(stderr, "senti logits: unexpected argument '%s'\n", argv[optind]);
+    if (!dir || (n == 0) == (optind == argc)) {
+        if (n && optind < argc) fprintf(stderr, "senti logits: give --ids or TEXT arguments, not both\n");
         logits_usage(stderr);
         goto done;
+    }
+    if (optind < argc) {
+        if (!text_inputs(tok_path ? tok_path : dir, argv + optind, argc - optind, ids, types, lens, &n)) goto done;
+        any_types = true;
     }
     rc = 1;
     m = senti_model_load(dir, threads);

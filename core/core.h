@@ -90,6 +90,10 @@ typedef struct { uint8_t ql[SENTI_QK_K / 2]; uint8_t qh[SENTI_QK_K / 4]; int8_t 
 void senti_dequantize_row_q4_K(const senti_block_q4_K *x, float *y, int64_t n); /* n % 256 == 0 */
 void senti_dequantize_row_q6_K(const senti_block_q6_K *x, float *y, int64_t n);
 bool senti_type_is_kquant(senti_type t); /* q4_K, q6_K */
+/* q4_K sub-block j's 6-bit scale and min from a block's scales[12]. */
+void senti_q4_K_scale_min(const uint8_t *scales, int j, uint8_t *sc, uint8_t *m);
+/* A q6_K block's 256 values q in [0, 63] (value = d * scales[e / 16] * (q - 32)). */
+void senti_unpack_q6_K(const senti_block_q6_K *x, uint8_t q[SENTI_QK_K]);
 
 /* Elements per block (1, 32 or 256) and bytes per block. */
 int64_t senti_type_block(senti_type t);
@@ -113,7 +117,7 @@ void senti_row_from_f32(senti_type t, const float *x, void *y, int64_t n);
 
 typedef enum senti_op {
 #define SENTI_OP(e, name, view) SENTI_OP_##e,
-#include "../kernels/ops.def"
+#include "ops.def"
 #undef SENTI_OP
     SENTI_OP_COUNT
 } senti_op;
@@ -153,6 +157,7 @@ struct senti_tensor {
     size_t view_offs;       /* byte offset of a view into view_src's storage */
 
     int id;                 /* index in the graph's node list; -1 for leafs */
+    int n_uses;             /* planner: node sources that name it, +1 if an output */
     size_t offs;            /* planner: byte offset in the arena (SIZE_MAX: not placed) */
     char name[48];
 };
@@ -254,6 +259,13 @@ void graph_bind(senti_graph *g, void *arena);
 struct senti_backend;
 typedef struct senti_exec senti_exec;
 senti_exec *exec_init(struct senti_backend *be, struct senti_backend *fallback);
+/* Backends by name (backends.c): device NULL / "cpu", or "cuda" / "cuda:N"
+ * (the CUDA backend, with the CPU backend of n_threads as *fallback for what
+ * it declines). NULL with a message naming the device when the build or the
+ * machine lacks it. exec_device_check: the same check without creating. */
+senti_status exec_device_check(const char *device);
+struct senti_backend *exec_backend_init(const char *device, int n_threads, struct senti_backend **fallback);
+int exec_cuda_device_count(void); /* 0 without CUDA in the build, a driver or a GPU */
 void exec_free(senti_exec *ex);
 /* Plan g if needed, make sure the arena is big enough, bind and return the
  * arena base so the caller can fill inputs. */
@@ -266,4 +278,7 @@ void exec_print_profile(senti_exec *ex, void *file);
 #ifdef __cplusplus
 }
 #endif
+
+#include "formats.h" /* the file readers (safetensors, config.json, GGUF) */
+
 #endif /* SENTI_CORE_H */

@@ -64,6 +64,13 @@ senti_status graph_plan(senti_graph *g) {
         slot_of_node[i] = n;
         slots[n++] = (slot){t, align_up(senti_nbytes(t)), i, i, 0};
     }
+    /* uses: how many node sources name each tensor (backends fuse a node
+     * into its one consumer only when nothing else reads it) */
+    for (int i = 0; i < g->n_leafs; i++) g->leafs[i]->n_uses = 0;
+    for (int i = 0; i < n_nodes; i++) g->nodes[i]->n_uses = (g->nodes[i]->flags & SENTI_TFLAG_OUTPUT) ? 1 : 0;
+    for (int i = 0; i < n_nodes; i++)
+        for (int s = 0; s < SENTI_MAX_SRC; s++)
+            if (g->nodes[i]->src[s]) g->nodes[i]->src[s]->n_uses++;
     /* lifetimes: each read extends the storage it reads */
     for (int i = 0; i < n_nodes; i++) {
         senti_tensor *t = g->nodes[i];

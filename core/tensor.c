@@ -5,12 +5,12 @@
 
 static const char *op_names[SENTI_OP_COUNT] = {
 #define SENTI_OP(e, name, view) name,
-#include "../kernels/ops.def"
+#include "ops.def"
 #undef SENTI_OP
 };
 static const bool op_views[SENTI_OP_COUNT] = {
 #define SENTI_OP(e, name, view) view,
-#include "../kernels/ops.def"
+#include "ops.def"
 #undef SENTI_OP
 };
 

@@ -1,5 +1,6 @@
 /* types.c — element types: names, block sizes, f16/bf16 conversion and the
  * reference q8_0 / q4_0 (de)quantizers with GGUF's block layouts. */
+#include <float.h>
 #include <math.h>
 
 #include "core.h"
@@ -89,7 +90,16 @@ void senti_quantize_row_q8_0(const float *x, senti_block_q8_0 *y, int64_t n) {
     for (int64_t b = 0; b < n / SENTI_QK; b++) {
         const float *xb = x + b * SENTI_QK;
         float amax = 0.0f;
-        for (int j = 0; j < SENTI_QK; j++) amax = fmaxf(amax, fabsf(xb[j]));
+        bool finite = true;
+        for (int j = 0; j < SENTI_QK; j++) {
+            amax = fmaxf(amax, fabsf(xb[j]));
+            finite = finite && fabsf(xb[j]) <= FLT_MAX;
+        }
+        if (!finite) { /* NaN / inf: the block's scale is NaN, so every product with it is */
+            y[b].d = 0x7e00;
+            memset(y[b].qs, 0, sizeof y[b].qs);
+            continue;
+        }
         const float d = amax / 127.0f;
         const float id = d != 0.0f ? 1.0f / d : 0.0f;
         y[b].d = senti_f32_to_f16(d);
@@ -101,11 +111,18 @@ void senti_quantize_row_q4_0(const float *x, senti_block_q4_0 *y, int64_t n) {
     for (int64_t b = 0; b < n / SENTI_QK; b++) {
         const float *xb = x + b * SENTI_QK;
         float amax = 0.0f, max = 0.0f; /* max keeps the sign of the largest |x| */
+        bool finite = true;
         for (int j = 0; j < SENTI_QK; j++) {
+            finite = finite && fabsf(xb[j]) <= FLT_MAX;
             if (fabsf(xb[j]) > amax) {
                 amax = fabsf(xb[j]);
                 max = xb[j];
             }
+        }
+        if (!finite) { /* as q8_0: a NaN scale */
+            y[b].d = 0x7e00;
+            memset(y[b].qs, 0x88, sizeof y[b].qs);
+            continue;
         }
         const float d = max / -8.0f;
         const float id = d != 0.0f ? 1.0f / d : 0.0f;
@@ -142,7 +159,7 @@ void senti_dequantize_row_q4_0(const senti_block_q4_0 *x, float *y, int64_t n) {
 /* Sub-block j's 6-bit scale and min of a q4_K block: j < 4 in the low 6 bits
  * of scales[j] / scales[j + 4]; j >= 4 in a nibble of scales[j + 4] plus the
  * top 2 bits of scales[j - 4] / scales[j]. */
-static void q4_K_scale_min(const uint8_t *s, int j, uint8_t *sc, uint8_t *m) {
+void senti_q4_K_scale_min(const uint8_t *s, int j, uint8_t *sc, uint8_t *m) {
     if (j < 4) {
         *sc = s[j] & 63;
         *m = s[j + 4] & 63;
@@ -157,11 +174,24 @@ void senti_dequantize_row_q4_K(const senti_block_q4_K *x, float *y, int64_t n) {
         const float d = senti_f16_to_f32(x[b].d), dmin = senti_f16_to_f32(x[b].dmin);
         for (int j = 0; j < 8; j++) {
             uint8_t sc, m;
-            q4_K_scale_min(x[b].scales, j, &sc, &m);
+            senti_q4_K_scale_min(x[b].scales, j, &sc, &m);
             const float dl = d * sc, ml = dmin * m;
             const uint8_t *q = x[b].qs + 32 * (j / 2);
             const int shift = 4 * (j % 2);
             for (int l = 0; l < 32; l++) y[32 * j + l] = dl * (float)((q[l] >> shift) & 0x0F) - ml;
+        }
+    }
+}
+
+void senti_unpack_q6_K(const senti_block_q6_K *x, uint8_t q[SENTI_QK_K]) {
+    for (int h = 0; h < 2; h++) {
+        const uint8_t *ql = x->ql + 64 * h, *qh = x->qh + 32 * h;
+        uint8_t *o = q + 128 * h;
+        for (int l = 0; l < 32; l++) {
+            o[l] = (uint8_t)((ql[l] & 0x0F) | ((qh[l] & 3) << 4));
+            o[l + 32] = (uint8_t)((ql[l + 32] & 0x0F) | (((qh[l] >> 2) & 3) << 4));
+            o[l + 64] = (uint8_t)((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4));
+            o[l + 96] = (uint8_t)((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4));
         }
     }
 }

@@ -29,6 +29,7 @@ typedef struct att_args {
     const senti_tensor *q, *k, *v, *mask;
     senti_tensor *dst;
     int64_t B, Tq, Tk, Hq, Hkv, D, Dv;
+    int64_t t0; /* packed sequences: the sequence's first token (q, k, v, dst rows) */
     float scale;
     bool causal;
 } att_args;
@@ -46,6 +47,7 @@ static senti_status att_setup(senti_tensor *dst, att_args *a) {
     a->Tk = a->k->ne[1];
     a->Hkv = a->k->ne[2];
     a->Dv = a->v->ne[3];
+    a->t0 = 0;
     a->scale = senti_param_f(dst, 0);
     a->causal = dst->params[1] != 0;
     if (a->q->type != SENTI_TYPE_F32 || a->k->type != SENTI_TYPE_F32 || a->v->type != SENTI_TYPE_F32 ||
@@ -60,13 +62,13 @@ static senti_status att_setup(senti_tensor *dst, att_args *a) {
 }
 
 static inline const float *q_row(const att_args *a, int64_t b, int64_t i, int64_t h) {
-    return (const float *)senti_row_ptr(a->q, b, i, h);
+    return (const float *)senti_row_ptr(a->q, b, a->t0 + i, h);
 }
 static inline const float *k_row(const att_args *a, int64_t b, int64_t j, int64_t h) {
-    return (const float *)senti_row_ptr(a->k, b, j, h);
+    return (const float *)senti_row_ptr(a->k, b, a->t0 + j, h);
 }
 static inline const float *v_row(const att_args *a, int64_t b, int64_t j, int64_t h) {
-    return (const float *)senti_row_ptr(a->v, b, j, h);
+    return (const float *)senti_row_ptr(a->v, b, a->t0 + j, h);
 }
 /* mask row (b, h, i) from key 0, and its key stride in bytes (0: broadcast) */
 static inline const char *mask_row(const att_args *a, int64_t b, int64_t h, int64_t i, size_t *ms) {
@@ -126,7 +128,7 @@ static void att_block(const cpu_vec_ops *ops, const att_args *a, att_scratch *sc
             int64_t vis = n_visible(a, i0 + r) - j0;
             for (int64_t j = vis < 0 ? 0 : vis; j < nk; j++) s[j] = -INFINITY;
             float mx = ops->max(s, nk), mold = sc->m[r];
-            float mnew = mx > mold ? mx : mold;
+            float mnew = mx > mold || mx != mx ? mx : mold; /* NaN sticks */
             if (mnew == -INFINITY) { /* nothing visible yet: contributes nothing */
                 for (int64_t j = 0; j < nk; j++) s[j] = 0.0f;
                 continue;
@@ -140,9 +142,9 @@ static void att_block(const cpu_vec_ops *ops, const att_args *a, att_scratch *sc
         ops->attn_pv(sc->o, dvp, sc->s, nkp, nq, v_row(a, b, j0, hk), a->v->nb[1], nk, Dv);
     }
     for (int64_t r = 0; r < nq; r++) {
-        float *out = (float *)a->dst->data + (((b * a->Tq) + i0 + r) * a->Hq + h) * Dv;
+        float *out = (float *)senti_row_ptr(a->dst, b, a->t0 + i0 + r, h);
         float l = sc->l[r];
-        if (l > 0.0f)
+        if (l > 0.0f || l != l) /* NaN scores give NaN, as the reference */
             ops->muls(out, sc->o + r * dvp, 1.0f / l, Dv);
         else
             for (int64_t c = 0; c < Dv; c++) out[c] = 0.0f;
@@ -191,6 +193,81 @@ CPU_KERNEL(attention) {
     if (!base) return senti_error(SENTI_ERR_NO_MEMORY, "%s: no scratch for attention (%zu bytes)", dst->name, slice * (size_t)nth);
     att_par ap = {ops, &a, base, slice, dvp, nqb};
     cpu_parallel_for(ctx, nth, items, 1, att_range, &ap);
+    return SENTI_OK;
+}
+
+/* ---- packed sequences ---------------------------------------------------------
+ * Each sequence runs as op_attention on that sequence alone (att_block with
+ * the sequence's first token as t0): key tiles start at the sequence's first
+ * key, so the bytes equal the padded batch's. Items: (sequence, head, block
+ * of queries), spread dynamically. */
+
+typedef struct {
+    const cpu_vec_ops *ops;
+    const att_args *base;
+    const int32_t *offs;
+    const int64_t *item0; /* first item of each sequence, [S + 1] */
+    int64_t S, dvp;
+    char *scratch;
+    size_t slice;
+} varlen_par;
+
+static void varlen_range(void *arg, int64_t it0, int64_t it1, int ith) {
+    const varlen_par *vp = arg;
+    char *p = cpu_vec_slice(vp->scratch, vp->slice, ith);
+    att_scratch sc;
+    sc.kt = (float *)p;
+    p += cpu_vec_round64((size_t)vp->base->D * ATT_BK * 4);
+    sc.s = (float *)p;
+    p += cpu_vec_round64((size_t)ATT_BQ * ATT_BK * 4);
+    sc.o = (float *)p;
+    p += cpu_vec_round64((size_t)ATT_BQ * (size_t)vp->dvp * 4);
+    sc.m = (float *)p;
+    p += cpu_vec_round64(ATT_BQ * 4);
+    sc.l = (float *)p;
+    int64_t s = 0;
+    for (int64_t it = it0; it < it1; it++) {
+        while (vp->item0[s + 1] <= it) s++;
+        att_args a = *vp->base;
+        a.t0 = vp->offs[s];
+        a.Tq = a.Tk = vp->offs[s + 1] - vp->offs[s];
+        const int64_t nqb = (a.Tq + ATT_BQ - 1) / ATT_BQ, local = it - vp->item0[s];
+        att_block(vp->ops, &a, &sc, vp->dvp, 0, local / nqb, local % nqb * ATT_BQ);
+    }
+}
+
+CPU_KERNEL(attention_varlen) {
+    att_args a;
+    const senti_tensor *offs = dst->src[3];
+    dst->src[3] = NULL; /* att_setup reads src[3] as a mask */
+    senti_status st = att_setup(dst, &a);
+    dst->src[3] = (senti_tensor *)offs;
+    if (st != SENTI_OK) return st;
+    const int64_t S = offs->ne[3] - 1, T = a.Tq;
+    const int32_t *o = offs->data;
+    if (o[0] != 0 || o[S] != T)
+        return senti_error(SENTI_ERR_INVALID_ARG, "%s: sequence offsets must run from 0 to %lld", dst->name, (long long)T);
+    int64_t tq_max = 0, items = 0;
+    for (int64_t s = 0; s < S; s++) {
+        if (o[s + 1] < o[s])
+            return senti_error(SENTI_ERR_INVALID_ARG, "%s: sequence offset %lld decreases", dst->name, (long long)s + 1);
+        const int64_t n = o[s + 1] - o[s];
+        items += a.Hq * ((n + ATT_BQ - 1) / ATT_BQ);
+        if (n > tq_max) tq_max = n;
+    }
+    if (items == 0 || a.Dv == 0) return SENTI_OK;
+    const int64_t dvp = (a.Dv + 15) & ~(int64_t)15;
+    const cpu_vec_ops *ops = cpu_vec_get(ctx->simd);
+    const int nth = cpu_vec_threads(ctx, items, 4.0 * (double)(tq_max + 1) * (double)(a.D + a.Dv) *
+                                                    (double)(tq_max < ATT_BQ ? tq_max : ATT_BQ));
+    const size_t slice = att_slice_bytes(a.D, dvp), head = cpu_vec_round64((size_t)(S + 2) * sizeof(int64_t));
+    char *base = cpu_scratch(ctx, head + slice * (size_t)nth); /* item0, then the per-thread slices */
+    if (!base) return senti_error(SENTI_ERR_NO_MEMORY, "%s: no scratch for attention", dst->name);
+    int64_t *item0 = (int64_t *)base;
+    item0[0] = 0;
+    for (int64_t s = 0; s < S; s++) item0[s + 1] = item0[s] + a.Hq * ((o[s + 1] - o[s] + ATT_BQ - 1) / ATT_BQ);
+    varlen_par vp = {ops, &a, o, item0, S, dvp, base + head, slice};
+    cpu_parallel_for(ctx, nth, items, 1, varlen_range, &vp);
     return SENTI_OK;
 }
 

@@ -106,10 +106,12 @@ static const cpu_kernel kernels[SENTI_OP_COUNT] = {
     [SENTI_OP_RELU] = cpu_relu,
     [SENTI_OP_TANH] = cpu_tanh,
     [SENTI_OP_ATTENTION] = cpu_attention,
+    [SENTI_OP_ATTENTION_VARLEN] = cpu_attention_varlen,
     [SENTI_OP_ROPE] = cpu_rope,
     [SENTI_OP_CPY] = cpu_cpy,
     [SENTI_OP_CONCAT] = cpu_concat,
     [SENTI_OP_SET_ROWS] = cpu_set_rows,
+    [SENTI_OP_GATHER] = cpu_gather,
 };
 
 static bool cpu_supports_op(senti_backend *be, const senti_tensor *node) {
@@ -123,6 +125,13 @@ static senti_status cpu_compute(senti_backend *be, senti_graph *g, int i0, int i
         if (senti_op_is_view(t->op)) continue;
         if (!kernels[t->op]) return senti_error(SENTI_ERR_UNSUPPORTED, "cpu: no kernel for op %s", senti_op_name(t->op));
         if (senti_nelements(t) == 0) continue;
+        senti_status fst;
+        const int fused = cpu_fuse(ctx, g, i, i1, &fst); /* nodes i .. i+fused-1 done as one */
+        if (fst != SENTI_OK) return fst;
+        if (fused) {
+            i += fused - 1;
+            continue;
+        }
         senti_status st = kernels[t->op](ctx, t);
         if (st != SENTI_OK) return st;
     }

@@ -34,12 +34,15 @@ typedef struct cpu_features {
  * nth threads (the caller is ith 0) and returns when all are done; nth <= 1
  * or a call from inside a job runs fn(arg, 0, 1) inline. Waits spin briefly
  * (SENTI_SPIN_US, default 50), then sleep. cpu_pool_barrier: all nth threads
- * of the current job meet. */
+ * of the current (static) job meet. cpu_pool_run_elastic: fn must share its
+ * work dynamically (cpu_chunk_next) and never wait for other threads; workers
+ * that have not joined when the caller runs out of work are not waited for. */
 typedef struct cpu_pool cpu_pool;
 typedef void (*cpu_task_fn)(void *arg, int ith, int nth);
 cpu_pool *cpu_pool_init(int n);
 void cpu_pool_free(cpu_pool *p); /* accepts NULL */
 void cpu_pool_run(cpu_pool *p, int nth, cpu_task_fn fn, void *arg);
+void cpu_pool_run_elastic(cpu_pool *p, int nth, cpu_task_fn fn, void *arg);
 void cpu_pool_barrier(cpu_pool *p, int nth);
 
 /* Dynamic chunks of [0, n): threads of a job loop on
@@ -73,6 +76,7 @@ typedef struct cpu_ctx {
     void *wcache;         /* packed constant weights (gemm.c), owned */
     int n_wcache, cap_wcache;
     size_t wcache_bytes;
+    int64_t n_fused;      /* node chains run fused so far (fuse.c; for tests) */
 } cpu_ctx;
 
 /* Threads when none are asked for: OMP_NUM_THREADS when set, else the CPUs
@@ -106,10 +110,12 @@ CPU_KERNEL(silu);
 CPU_KERNEL(relu);
 CPU_KERNEL(tanh);
 CPU_KERNEL(attention);
+CPU_KERNEL(attention_varlen);
 CPU_KERNEL(rope);
 CPU_KERNEL(cpy);
 CPU_KERNEL(concat);
 CPU_KERNEL(set_rows);
+CPU_KERNEL(gather); /* gather.c */
 
 /* ---- matmul entry points (bench and kernels) -------------------------------
  * C[M,N] = A[M,K] · op(B), A f32 row-major with row stride lda (elements);
@@ -122,6 +128,10 @@ senti_status cpu_gemm(cpu_ctx *ctx, int64_t M, int64_t N, int64_t K,
                       const float *A, int64_t lda,
                       senti_type bt, const void *B, size_t ldb_bytes, bool trans_b,
                       float *C, int64_t ldc);
+
+/* Fusion (fuse.c): nodes [i, i + r) of g computed as one, r returned (0:
+ * nothing fused at i); *st holds the status. Only within [i, i1). */
+int cpu_fuse(cpu_ctx *ctx, senti_graph *g, int i, int i1, senti_status *st);
 
 /* Unfused attention for benchmarks: scores = QK^T per head in a T x T
  * buffer, softmax, then ·V (same semantics as cpu_attention). */

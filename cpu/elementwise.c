@@ -41,7 +41,7 @@ static void s_silu(float *y, const float *x, int64_t n) {
     for (int64_t i = 0; i < n; i++) y[i] = x[i] / (1.0f + expf(-x[i]));
 }
 static void s_relu(float *y, const float *x, int64_t n) {
-    for (int64_t i = 0; i < n; i++) y[i] = x[i] > 0.0f ? x[i] : 0.0f;
+    for (int64_t i = 0; i < n; i++) y[i] = x[i] > 0.0f || x[i] != x[i] ? x[i] : 0.0f; /* NaN stays NaN */
 }
 static void s_tanh(float *y, const float *x, int64_t n) {
     for (int64_t i = 0; i < n; i++) y[i] = tanhf(x[i]);
@@ -69,7 +69,7 @@ static void s_rms_norm(float *y, const float *x, const float *w, int64_t n, floa
 }
 static float s_max(const float *x, int64_t n) {
     float m = -INFINITY;
-    for (int64_t i = 0; i < n; i++) m = x[i] > m ? x[i] : m;
+    for (int64_t i = 0; i < n; i++) m = x[i] > m || x[i] != x[i] ? x[i] : m; /* NaN sticks */
     return m;
 }
 static float s_exp_sum(float *s, int64_t n, float m) {

@@ -1,6 +1,7 @@
-/* gemm.c — the f32-accumulating GEMM of the CPU backend (f32, f16, bf16 and
- * dequantized K-quant weights): packing, the prepacked-weight cache, cache
- * blocking, the thread split and the scalar tile kernel.
+/* gemm.c — the f32-accumulating GEMM of the CPU backend (f32, f16 and bf16
+ * weights; bf16 only where the CPU lacks AVX512_BF16): packing, the cache of
+ * weights packed once (it also holds the int8 GEMM's panels, qgemm.c), cache
+ * blocking, the work split and the scalar tile kernel.
  *
  * Reduction order (the batch-invariance contract, DESIGN.md): every output
  * element is ONE multiply-add chain over k = 0 … K-1 from 0 — fused on AVX2
@@ -14,10 +15,12 @@
  * 32 on AVX-512, 8 scalar), k-major: element (k, j) of panel p at
  * panel_p[k*NR + j], columns past N zero. Weights flagged constant are packed
  * once (cpu_gemm_prepack, f16 / bf16 kept half size and widened exactly in the
- * kernel); other operands are packed per call, a k-block at a time.
+ * kernel); other operands are packed per call: whole up to MM_PACK_ALL,
+ * else a group of panels and a k block at a time.
  * Blocking (BLIS order): k blocks of KC (a B micro-panel KC x NR stays in L1),
  * row blocks of MC (the packed A block MC x KC stays in L2), NCP panels per B
- * block. Threads split rows when there are enough MR-row tiles, else panels. */
+ * block. Work goes out in dynamic items: row blocks when there are enough
+ * MR-row tiles, else panel groups. */
 #include <stdlib.h>
 
 #include "matmul_kern.h"
@@ -75,8 +78,10 @@ static int64_t env_int(const char *name, int64_t def) {
     return *end == '\0' && v > 0 ? (int64_t)v : def;
 }
 
-/* Blocking from the cache sizes: B micro-panel KC x NR f32 in half of L1d, the
- * A block MC x KC in half of L2 (SENTI_MM_KC / _MC / _NC override, for tuning). */
+/* Blocking from the cache sizes: KC = 3/4 of L1d in bytes / 64 (384 for a
+ * 32 KiB L1d: long enough that the C tile's loads and stores per k block
+ * cost little; measured best on Zen 4 at both widths), the A block MC x KC in
+ * half of L2 (SENTI_MM_KC / _MC / _NC override, for tuning). */
 static mm_isa pick_isa(const cpu_ctx *ctx) {
     mm_isa s;
     if (ctx->simd >= CPU_SIMD_AVX512)
@@ -86,8 +91,8 @@ static mm_isa pick_isa(const cpu_ctx *ctx) {
     else
         s = (mm_isa){CPU_MR_SCALAR, CPU_NR_SCALAR, 0, 0, 0, mm_kern_scalar, mm_np_scalar};
     const int64_t l1 = ctx->l1d > 0 ? ctx->l1d : 32 << 10, l2 = ctx->l2 > 0 ? ctx->l2 : 512 << 10;
-    int64_t kc = l1 / 2 / (s.nr * 4);
-    kc = kc < 128 ? 128 : kc > 512 ? 512 : kc;
+    int64_t kc = l1 * 3 / 4 / 64;
+    kc = kc < 128 ? 128 : kc > 768 ? 768 : kc;
     kc = env_int("SENTI_MM_KC", kc);
     int64_t mc = l2 / 2 / (kc * 4) / s.mr * s.mr;
     if (mc < s.mr) mc = s.mr;
@@ -100,14 +105,15 @@ static mm_isa pick_isa(const cpu_ctx *ctx) {
 }
 
 bool cpu_gemm_takes(const cpu_ctx *ctx, senti_type bt) {
-    if (bt == SENTI_TYPE_F32 || bt == SENTI_TYPE_F16 || senti_type_is_kquant(bt)) return true;
+    if (bt == SENTI_TYPE_F32 || bt == SENTI_TYPE_F16) return true;
     /* bf16 runs as vdpbf16ps dot products where the CPU has them */
     return bt == SENTI_TYPE_BF16 && !(ctx->simd >= CPU_SIMD_AVX512 && ctx->feat.avx512_bf16);
 }
 
 /* ---- packing ------------------------------------------------------------------------ */
 
-/* k block granularity: whole blocks for the K-quants' 256-element blocks. */
+/* k block of a call (the blocked types' blocks would need whole blocks; only
+ * float types reach this GEMM). */
 static int64_t kblock(const mm_isa *isa, senti_type bt) {
     const int64_t q = senti_type_is_quant(bt) ? senti_type_block(bt) : 1;
     int64_t kc = isa->kc / q * q;
@@ -176,6 +182,7 @@ typedef struct mm_job {
     const cpu_gemm_b *b;
     float *C;
     int64_t ldc;
+    const cpu_epi *epi;
 } mm_job;
 
 /* Panel pointers of panels p0.. at k offset k0: from the prepacked weight, or
@@ -195,7 +202,7 @@ static void mm_block(const mm_job *j, int64_t m0, int64_t m1, int64_t p0, int64_
                      const float *blk, float *Ap) {
     const mm_isa *isa = j->isa;
     const senti_type pt = j->b->pan ? j->b->pt : SENTI_TYPE_F32;
-    const bool acc = k0 > 0;
+    const bool acc = k0 > 0, last = j->epi && k0 + kc == j->K;
     for (int64_t ic = m0; ic < m1; ic += isa->mc) {
         const int64_t rows = m1 - ic < isa->mc ? m1 - ic : isa->mc;
         pack_a(isa, j->A + ic * j->lda, j->lda, rows, k0, kc, Ap);
@@ -207,9 +214,11 @@ static void mm_block(const mm_job *j, int64_t m0, int64_t m1, int64_t p0, int64_
             const void *bp[16];
             for (int t = 0; t < nq; t++) bp[t] = panel_at(j, blk, p0, q + t, k0, kc);
             const int64_t c0 = (p0 + q) * isa->nr, nc = j->N - c0 < (int64_t)nq * isa->nr ? j->N - c0 : nq * isa->nr;
-            for (int64_t t = 0; t < full; t++)
-                isa->kern(isa->mr, pt, kc, Ap + t * isa->mr * kc, bp, j->C + (ic + t * isa->mr) * j->ldc + c0, j->ldc,
-                          acc, nq, nc);
+            for (int64_t t = 0; t < full; t++) {
+                float *ct = j->C + (ic + t * isa->mr) * j->ldc + c0;
+                isa->kern(isa->mr, pt, kc, Ap + t * isa->mr * kc, bp, ct, j->ldc, acc, nq, nc);
+                if (last) cpu_epi_apply(j->ctx, j->epi, ct, j->ldc, ic + t * isa->mr, isa->mr, c0, nc);
+            }
         }
         if (rem) { /* the last tile: its own kernel and panel count */
             const int npr = isa->np((int)rem);
@@ -221,6 +230,7 @@ static void mm_block(const mm_job *j, int64_t m0, int64_t m1, int64_t p0, int64_
                 for (int t = 0; t < nq; t++) bp[t] = panel_at(j, blk, p0, q + t, k0, kc);
                 const int64_t c0 = (p0 + q) * isa->nr, nc = j->N - c0 < (int64_t)nq * isa->nr ? j->N - c0 : nq * isa->nr;
                 isa->kern((int)rem, pt, kc, ar, bp, cr + c0, j->ldc, acc, nq, nc);
+                if (last) cpu_epi_apply(j->ctx, j->epi, cr + c0, j->ldc, ic + full * isa->mr, rem, c0, nc);
             }
         }
     }
@@ -228,112 +238,140 @@ static void mm_block(const mm_job *j, int64_t m0, int64_t m1, int64_t p0, int64_
 
 static int n_threads(const cpu_ctx *ctx) { return ctx->n_threads > 0 ? ctx->n_threads : 1; }
 
-/* Threads split rows when each gets several MR tiles (B shared: packed once per
- * block by all threads together), else panels (each thread packs its own). */
+/* Work is handed out in items (cpu_parallel_for: a thread that loses its
+ * core holds up one item): blocks of rows when there are many MR-row tiles
+ * (B panels shared, read from the weight's packing or packed for the whole
+ * call), else groups of panels with every row (small M: decode, few texts). */
 static bool split_rows(const mm_isa *isa, int nth, int64_t M, int64_t np_all) {
     const int64_t tiles = (M + isa->mr - 1) / isa->mr;
     return nth <= 1 || tiles >= 4 * (int64_t)nth || np_all < nth;
 }
 
-/* Panels of a per-call B block: a whole NCP block when rows are split (shared),
- * fewer when each thread packs its own slice (small M: keep it in L2). */
-static int64_t block_panels(const mm_isa *isa, bool rows) {
-    return rows ? isa->ncp : (isa->ncp < 16 ? isa->ncp : 16);
-}
+#define MM_PACK_ALL ((size_t)64 << 20) /* raw B packed whole per call up to this size */
+#define MM_ITEM_PANELS 16              /* panels per item when panels are split */
 
 static size_t ws_a(const mm_isa *isa) { return align_up((size_t)isa->mc * (size_t)isa->kc * 4); }
-static size_t ws_tmp(const mm_job *j) { return align_up((size_t)j->kc_blk * 4); }
+
+/* How a call runs: B packed whole up front (raw B that fits), or per item. */
+typedef struct mm_plan {
+    bool rows, pack_all;
+    int64_t kcb, np_all;
+    size_t all_bytes, per; /* B packed whole; per-thread scratch */
+} mm_plan;
+
+static mm_plan plan(const mm_isa *isa, int nth, int64_t M, int64_t N, int64_t K, const cpu_gemm_b *b) {
+    mm_plan pl;
+    pl.np_all = (N + isa->nr - 1) / isa->nr;
+    pl.kcb = kblock(isa, b->pan ? SENTI_TYPE_F32 : b->bt);
+    const size_t whole = (size_t)pl.np_all * align_up((size_t)K * (size_t)isa->nr * 4);
+    pl.pack_all = !b->pan && whole <= MM_PACK_ALL;
+    pl.all_bytes = pl.pack_all ? whole : 0;
+    /* rows need shared panels: the weight's, or the whole-call packing */
+    pl.rows = (b->pan || pl.pack_all) && split_rows(isa, nth, M, pl.np_all);
+    pl.per = ws_a(isa) + align_up((size_t)pl.kcb * 4);
+    if (!b->pan && !pl.pack_all) pl.per += align_up((size_t)pl.kcb * MM_ITEM_PANELS * (size_t)isa->nr * 4);
+    return pl;
+}
 
 size_t cpu_gemm_ws_size(const cpu_ctx *ctx, int64_t M, int64_t N, int64_t K, const cpu_gemm_b *b) {
     const mm_isa isa = pick_isa(ctx);
     const int nth = n_threads(ctx);
-    const int64_t np_all = (N + isa.nr - 1) / isa.nr;
-    const bool rows = split_rows(&isa, nth, M, np_all);
-    const int64_t kc = kblock(&isa, b->pan ? SENTI_TYPE_F32 : b->bt);
-    size_t per = ws_a(&isa) + align_up((size_t)kc * 4);
-    size_t shared = 0;
-    if (!b->pan) {
-        const size_t blk = align_up((size_t)kc * (size_t)block_panels(&isa, rows) * (size_t)isa.nr * 4);
-        if (rows) shared = blk;
-        else per += blk;
-    }
-    return shared + per * (size_t)nth;
+    const mm_plan pl = plan(&isa, nth, M, N, K, b);
+    return pl.all_bytes + pl.per * (size_t)nth;
 }
 
 typedef struct gemm_par {
     const mm_job *j;
-    const mm_isa *isa;
-    bool rows;
-    int64_t ncp, kcb;
-    size_t shared, per;
-    char *ws;
-    cpu_pool *pool;
+    const mm_plan *pl;
+    char *ws; /* per-thread scratch slices */
+    int64_t rchunk, pchunk;
 } gemm_par;
 
-static void gemm_task(void *arg, int ith, int nt) {
+static void gemm_items(void *arg, int64_t i0, int64_t i1, int ith) {
     const gemm_par *g = arg;
     const mm_job *j = g->j;
-    const mm_isa *isa = g->isa;
-    const cpu_gemm_b *b = j->b;
-    const int64_t M = j->M, K = j->K, ncp = g->ncp, kcb = g->kcb;
-    char *mine = g->ws + g->shared + (size_t)ith * g->per;
+    const mm_isa *isa = j->isa;
+    const int64_t K = j->K, kcb = g->pl->kcb;
+    char *mine = g->ws + (size_t)ith * g->pl->per;
     float *Ap = (float *)mine, *tmp = (float *)(mine + ws_a(isa));
-    if (g->rows) {
-        const int64_t tiles = (M + isa->mr - 1) / isa->mr;
-        const int64_t m0 = tiles * ith / nt * isa->mr;
-        int64_t m1 = tiles * (ith + 1) / nt * isa->mr;
-        if (m1 > M) m1 = M;
-        float *blk = (float *)g->ws;
-        for (int64_t p0 = 0; p0 < j->np_all; p0 += ncp) {
-            const int64_t np = j->np_all - p0 < ncp ? j->np_all - p0 : ncp;
-            for (int64_t k0 = 0; k0 < K; k0 += kcb) {
-                const int64_t kc = K - k0 < kcb ? K - k0 : kcb;
-                if (!b->pan) { /* all threads pack the block together */
-                    const int64_t q0 = np * ith / nt, q1 = np * (ith + 1) / nt;
-                    if (q1 > q0) pack_b(isa, j->ctx, j->N, b, k0, kc, p0 + q0, q1 - q0, blk + q0 * kc * isa->nr, tmp);
-                    cpu_pool_barrier(g->pool, nt);
-                }
-                if (m0 < m1) mm_block(j, m0, m1, p0, np, k0, kc, blk, Ap);
-                if (!b->pan) cpu_pool_barrier(g->pool, nt);
+    float *blk = (float *)(mine + ws_a(isa) + align_up((size_t)kcb * 4));
+    for (int64_t it = i0; it < i1; it++) {
+        if (g->pl->rows) {
+            const int64_t r0 = it * g->rchunk, r1 = r0 + g->rchunk < j->M ? r0 + g->rchunk : j->M;
+            for (int64_t p0 = 0; p0 < j->np_all; p0 += isa->ncp) {
+                const int64_t np = j->np_all - p0 < isa->ncp ? j->np_all - p0 : isa->ncp;
+                for (int64_t k0 = 0; k0 < K; k0 += kcb)
+                    mm_block(j, r0, r1, p0, np, k0, K - k0 < kcb ? K - k0 : kcb, NULL, Ap);
             }
-        }
-    } else {
-        const int64_t pa = j->np_all * ith / nt, pb = j->np_all * (ith + 1) / nt;
-        float *blk = (float *)(mine + ws_a(isa) + ws_tmp(j));
-        for (int64_t p0 = pa; p0 < pb; p0 += ncp) {
-            const int64_t np = pb - p0 < ncp ? pb - p0 : ncp;
+        } else {
+            const int64_t p0 = it * g->pchunk, np = j->np_all - p0 < g->pchunk ? j->np_all - p0 : g->pchunk;
             for (int64_t k0 = 0; k0 < K; k0 += kcb) {
                 const int64_t kc = K - k0 < kcb ? K - k0 : kcb;
-                if (!b->pan) pack_b(isa, j->ctx, j->N, b, k0, kc, p0, np, blk, tmp);
-                mm_block(j, 0, M, p0, np, k0, kc, blk, Ap);
+                if (!j->b->pan) pack_b(isa, j->ctx, j->N, j->b, k0, kc, p0, np, blk, tmp);
+                mm_block(j, 0, j->M, p0, np, k0, kc, blk, Ap);
             }
         }
     }
 }
 
+/* Raw B packed whole into the panel layout of a prepacked weight (f32). */
+typedef struct packall_par {
+    const mm_isa *isa;
+    const cpu_ctx *ctx;
+    int64_t N, K, kcb;
+    const cpu_gemm_b *b;
+    char *dst, *tmps;
+    size_t pan_bytes, per;
+} packall_par;
+
+static void packall_range(void *arg, int64_t p0, int64_t p1, int ith) {
+    const packall_par *a = arg;
+    float *tmp = (float *)(a->tmps + (size_t)ith * a->per + ws_a(a->isa));
+    for (int64_t p = p0; p < p1; p++) /* k block by k block: tmp holds kcb floats */
+        for (int64_t k0 = 0; k0 < a->K; k0 += a->kcb)
+            pack_b(a->isa, a->ctx, a->N, a->b, k0, a->K - k0 < a->kcb ? a->K - k0 : a->kcb, p, 1,
+                   (float *)(a->dst + (size_t)p * a->pan_bytes) + k0 * a->isa->nr, tmp);
+}
+
 void cpu_gemm_f(const cpu_ctx *ctx, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, const cpu_gemm_b *b,
-                float *C, int64_t ldc, char *ws) {
+                float *C, int64_t ldc, const cpu_epi *epi, char *ws) {
     if (M <= 0 || N <= 0) return;
     const mm_isa isa = pick_isa(ctx);
     const int nth = n_threads(ctx);
-    mm_job j = {&isa, ctx, M, N, K, kblock(&isa, b->pan ? SENTI_TYPE_F32 : b->bt), (N + isa.nr - 1) / isa.nr,
-                A, lda, b, C, ldc};
+    const mm_plan pl = plan(&isa, nth, M, N, K, b);
     if (K == 0) {
-        for (int64_t m = 0; m < M; m++) memset(C + m * ldc, 0, (size_t)N * 4);
+        for (int64_t m = 0; m < M; m++) {
+            memset(C + m * ldc, 0, (size_t)N * 4);
+            if (epi) cpu_epi_apply(ctx, epi, C + m * ldc, ldc, m, 1, 0, N);
+        }
         return;
     }
-    const bool rows = split_rows(&isa, nth, M, j.np_all);
-    const int64_t ncp = block_panels(&isa, rows);
-    const size_t blk_bytes = b->pan ? 0 : align_up((size_t)j.kc_blk * (size_t)ncp * (size_t)isa.nr * 4);
-    gemm_par g = {&j, &isa, rows, ncp, j.kc_blk, rows ? blk_bytes : 0, ws_a(&isa) + ws_tmp(&j) + (rows ? 0 : blk_bytes),
-                  ws, ctx->pool};
-    cpu_pool_run(ctx->pool, nth, gemm_task, &g);
+    char *slices = ws + pl.all_bytes;
+    cpu_gemm_b whole;
+    if (pl.pack_all) { /* a per-call B packed once for all rows */
+        whole = (cpu_gemm_b){ws, align_up((size_t)K * (size_t)isa.nr * 4), 0, SENTI_TYPE_F32, SENTI_TYPE_F32,
+                             NULL, 0, true};
+        packall_par pa = {&isa, ctx, N, K, pl.kcb, b, ws, slices, whole.pan_bytes, pl.per};
+        cpu_parallel_for(ctx, nth, pl.np_all, 0, packall_range, &pa);
+        b = &whole;
+    }
+    mm_job j = {&isa, ctx, M, N, K, pl.kcb, pl.np_all, A, lda, b, C, ldc, epi};
+    /* items: about 4 per thread */
+    int64_t rchunk = (M + 4 * (int64_t)nth - 1) / (4 * (int64_t)nth);
+    rchunk = (rchunk + isa.mr - 1) / isa.mr * isa.mr;
+    if (rchunk > isa.mc) rchunk = isa.mc;
+    int64_t pchunk = (pl.np_all + 4 * (int64_t)nth - 1) / (4 * (int64_t)nth);
+    pchunk = pchunk < 1 ? 1 : pchunk > MM_ITEM_PANELS ? MM_ITEM_PANELS : pchunk;
+    gemm_par g = {&j, &pl, slices, rchunk, pchunk};
+    const int64_t items = pl.rows ? (M + rchunk - 1) / rchunk : (pl.np_all + pchunk - 1) / pchunk;
+    cpu_parallel_for(ctx, nth, items, 1, gemm_items, &g);
 }
 
 /* ---- prepacked weights ------------------------------------------------------------------ */
 
 typedef struct cpu_wpack {
     const void *src;
+    int simd; /* the level whose panel width it was packed for */
     senti_type bt;
     int64_t N, K;
     size_t ldb;
@@ -373,12 +411,15 @@ static void prepack_task(void *arg, int ith, int nth) {
 }
 
 const cpu_gemm_b *cpu_gemm_prepack(cpu_ctx *ctx, senti_type bt, const void *B, size_t ldb, int64_t N, int64_t K) {
-    if (!ctx->prepack || !(bt == SENTI_TYPE_F32 || bt == SENTI_TYPE_F16 || bt == SENTI_TYPE_BF16) ||
-        !cpu_gemm_takes(ctx, bt) || N <= 0 || K <= 0)
+    const bool quant = senti_type_is_quant(bt); /* q8_0, q4_0, q4_K, q6_K: the int8 GEMM's panels */
+    if (!ctx->prepack || N <= 0 || K <= 0 ||
+        !(quant || ((bt == SENTI_TYPE_F32 || bt == SENTI_TYPE_F16 || bt == SENTI_TYPE_BF16) && cpu_gemm_takes(ctx, bt))))
         return NULL;
     cpu_wpack *c = ctx->wcache;
     for (int i = 0; i < ctx->n_wcache; i++)
-        if (c[i].src == B && c[i].bt == bt && c[i].N == N && c[i].K == K && c[i].ldb == ldb) return &c[i].packed;
+        if (c[i].src == B && c[i].simd == (int)ctx->simd && c[i].bt == bt && c[i].N == N && c[i].K == K &&
+            c[i].ldb == ldb)
+            return &c[i].packed;
     if (ctx->n_wcache == ctx->cap_wcache) {
         const int cap = ctx->cap_wcache ? 2 * ctx->cap_wcache : 64;
         cpu_wpack *n = senti_calloc((size_t)cap, sizeof *n);
@@ -392,18 +433,23 @@ const cpu_gemm_b *cpu_gemm_prepack(cpu_ctx *ctx, senti_type bt, const void *B, s
     const int nr = isa.nr;
     const size_t esz = bt == SENTI_TYPE_F32 ? 4 : 2;
     const int64_t np = (N + nr - 1) / nr;
-    const size_t pan_bytes = align_up((size_t)K * (size_t)nr * esz);
-    size_t total;
-    if (!senti_mul_ok(pan_bytes, (size_t)np, &total)) return NULL;
+    size_t pan_bytes = align_up((size_t)K * (size_t)nr * esz), pan_wbytes = 0, total;
+    if (quant) total = cpu_qgemm_pack_size(ctx, bt, N, K, &pan_bytes, &pan_wbytes);
+    else if (!senti_mul_ok(pan_bytes, (size_t)np, &total)) return NULL;
+    if (total == SIZE_MAX) return NULL;
     char *mem = senti_aligned_alloc(total, MM_ALIGN);
     if (!mem) {
         senti_clear_error();
         return NULL;
     }
-    prepack_par pp = {B, ldb, N, K, nr, esz, pan_bytes, mem, np, 0};
-    cpu_pool_run(ctx->pool, n_threads(ctx), prepack_task, &pp);
+    if (quant) {
+        cpu_qgemm_pack(ctx, bt, B, ldb, N, K, mem);
+    } else {
+        prepack_par pp = {B, ldb, N, K, nr, esz, pan_bytes, mem, np, 0};
+        cpu_pool_run_elastic(ctx->pool, n_threads(ctx), prepack_task, &pp);
+    }
     cpu_wpack *w = &c[ctx->n_wcache++];
-    *w = (cpu_wpack){B, bt, N, K, ldb, {mem, pan_bytes, bt, bt, NULL, 0, true}, mem};
+    *w = (cpu_wpack){B, (int)ctx->simd, bt, N, K, ldb, {mem, pan_bytes, pan_wbytes, bt, bt, NULL, 0, true}, mem};
     ctx->wcache_bytes += total;
     return &w->packed;
 }

@@ -1,12 +1,12 @@
 /* matmul.c — the CPU matmul: the graph kernel cpu_matmul (batch dims, the
  * divide-broadcast rule, transposes, strided views) and cpu_gemm, which picks
  * a path by weight type, never by M:
- *   - f32 / f16 / K-quant weights, and bf16 where the CPU has no AVX512_BF16:
- *     the f32-accumulating GEMM of gemm.c (one multiply-add chain per output
+ *   - f32 / f16 weights, and bf16 where the CPU has no AVX512_BF16: the
+ *     f32-accumulating GEMM of gemm.c (one multiply-add chain per output
  *     element in k order; constant weights packed once into panels);
  *   - bf16 with AVX512_BF16: vdpbf16ps dot products, A rounded to bf16;
- *   - q8_0 / q4_0: A quantized to q8_0 per row as ggml does (one f16 scale
- *     per 32 values), exact integer block dots scaled by d_a * d_w;
+ *   - q8_0 / q4_0 / q4_K / q6_K: the int8 GEMM of qgemm.c (A quantized per
+ *     row and block at run time, exact integer block dots, f32 scaling);
  *   - BLAS mode (SENTI_MATMUL=blas, for comparison): cblas_sgemm, other
  *     weight types converted to f32 rows per call. OpenBLAS picks kernels by
  *     shape, so this mode is outside the batch-invariance contract.
@@ -14,8 +14,8 @@
  * order fixed by K alone (dot paths: SIMD lanes over k, then a fixed tree),
  * so a row's result does not depend on the other rows, the threads or N.
  * Accuracy: f32 / f16 / bf16 (widened) exact products in f32 sums; bf16 dot
- * rounds A to bf16 (bound in matmul_avx512.c); q8_0 / q4_0 |error| <= d/2 per
- * element of A. Scratch: one cpu_scratch call per cpu_gemm / cpu_matmul. */
+ * rounds A to bf16 (bound in matmul_avx512.c); the int8 GEMM moves each
+ * element of A by at most half a step (block amax / 254). Scratch: one cpu_scratch call per cpu_gemm / cpu_matmul. */
 #include <cblas.h>
 #include <math.h>
 #include <stdlib.h>
@@ -28,119 +28,46 @@
 static size_t align_up(size_t x) { return (x + MM_ALIGN - 1) & ~(size_t)(MM_ALIGN - 1); }
 static int n_threads(const cpu_ctx *ctx) { return ctx->n_threads > 0 ? ctx->n_threads : 1; }
 
-/* ---- dot-product paths: bf16 (vdpbf16ps) and q8_0 / q4_0 --------------------------- */
+/* ---- the bf16 dot-product path (vdpbf16ps) ------------------------------------------- */
 
-/* Few rows, quantized weights against q8_0 activations: per block the exact
- * integer dot, scaled by d_a · d_w. */
-static void gemv_q_scalar(int64_t M, int64_t n0, int64_t n1, int64_t K, const senti_block_q8_0 *Aq, senti_type bt,
-                          const void *B, size_t ldb, float *C, int64_t ldc) {
-    const int64_t nb = K / SENTI_QK;
-    for (int64_t n = n0; n < n1; n++) {
-        const char *row = (const char *)B + (size_t)n * ldb;
-        for (int64_t m = 0; m < M; m++) {
-            const senti_block_q8_0 *a = Aq + m * nb;
-            float s = 0;
-            for (int64_t ib = 0; ib < nb; ib++) {
-                int32_t d = 0;
-                float dw;
-                if (bt == SENTI_TYPE_Q8_0) {
-                    const senti_block_q8_0 *w = (const senti_block_q8_0 *)row + ib;
-                    for (int i = 0; i < SENTI_QK; i++) d += (int32_t)a[ib].qs[i] * w->qs[i];
-                    dw = senti_f16_to_f32(w->d);
-                } else {
-                    const senti_block_q4_0 *w = (const senti_block_q4_0 *)row + ib;
-                    for (int i = 0; i < SENTI_QK / 2; i++) {
-                        d += (int32_t)a[ib].qs[i] * ((w->qs[i] & 0x0f) - 8);
-                        d += (int32_t)a[ib].qs[i + SENTI_QK / 2] * ((w->qs[i] >> 4) - 8);
-                    }
-                    dw = senti_f16_to_f32(w->d);
-                }
-                s += (float)d * senti_f16_to_f32(a[ib].d) * dw;
-            }
-            C[m * ldc + n] = s;
-        }
-    }
-}
+static size_t dot_ws_size(int64_t M, int64_t K) { return align_up((size_t)M * (size_t)K * 2); }
 
-typedef enum { DOT_BF16, DOT_QUANT } dot_kind;
-
-static bool use_vnni(const cpu_ctx *ctx) { return ctx->simd >= CPU_SIMD_AVX512 && ctx->feat.avx512_vnni; }
-
-static size_t dot_ws_size(const cpu_ctx *ctx, int64_t M, int64_t K, dot_kind kind) {
-    if (kind == DOT_BF16) return align_up((size_t)M * (size_t)K * 2);
-    return align_up((size_t)M * (size_t)(K / SENTI_QK) * sizeof(senti_block_q8_0)) +
-           align_up((size_t)M * (size_t)(K / SENTI_QK) * 4) +
-           (use_vnni(ctx) ? align_up(cpu_q_prep_size_avx512vnni(M, K)) : 0);
-}
-
-/* A rows to bf16 / q8_0 (rows split over threads), a barrier, then weight rows
- * split over threads in chunks of 16 against passes of about MM_DOT_L2 bytes
- * of A. */
+/* A rows to bf16, then weight rows in chunks of 16 against passes of about
+ * MM_DOT_L2 bytes of A; both as dynamic items. */
 typedef struct dot_par {
-    const cpu_ctx *ctx;
-    dot_kind kind;
     int64_t M, N, K, lda, ldc, mb;
     const float *A;
-    senti_type bt;
     const void *B;
     size_t ldb;
     float *C;
     senti_bf16 *Ab;
-    senti_block_q8_0 *Aq;
-    int32_t *Asum;
-    void *Apack;
 } dot_par;
 
-static void dot_task(void *arg, int ith, int nt) {
+static void dot_round(void *arg, int64_t m0, int64_t m1, int ith) {
     const dot_par *d = arg;
-    const cpu_ctx *ctx = d->ctx;
-    const int64_t M = d->M, N = d->N, K = d->K, nb = K / SENTI_QK, chunks = (N + 15) / 16;
-    const int64_t r0 = M * ith / nt, r1 = M * (ith + 1) / nt;
-    if (d->kind == DOT_BF16) {
-        for (int64_t m = r0; m < r1; m++)
-            for (int64_t k = 0; k < K; k++) d->Ab[m * K + k] = senti_f32_to_bf16(d->A[m * d->lda + k]);
-    } else {
-        for (int64_t m = r0; m < r1; m++) {
-            senti_quantize_row_q8_0(d->A + m * d->lda, d->Aq + m * nb, K);
-            for (int64_t ib = 0; ib < nb; ib++) {
-                int32_t sum = 0;
-                for (int i = 0; i < SENTI_QK; i++) sum += d->Aq[m * nb + ib].qs[i];
-                d->Asum[m * nb + ib] = sum;
-            }
-        }
-        if (use_vnni(ctx) && r1 > r0)
-            cpu_q_prep_avx512vnni(r1 - r0, K, d->Aq + r0 * nb, d->Asum + r0 * nb, d->bt,
-                                  (char *)d->Apack + cpu_q_prep_size_avx512vnni(r0, K));
-    }
-    cpu_pool_barrier(ctx->pool, nt);
-    int64_t n0 = chunks * ith / nt * 16, n1 = chunks * (ith + 1) / nt * 16;
-    if (n1 > N) n1 = N;
-    for (int64_t m0 = 0; m0 < M && n0 < n1; m0 += d->mb) {
-        const int64_t Mb = M - m0 < d->mb ? M - m0 : d->mb;
-        float *Cm = d->C + m0 * d->ldc;
-        const int32_t *as = d->Asum + m0 * nb;
-        if (d->kind == DOT_BF16)
-            cpu_gemv_bf16_avx512bf16(Mb, n0, n1, K, d->Ab + m0 * K, d->B, d->ldb, Cm, d->ldc);
-        else if (use_vnni(ctx))
-            cpu_gemv_q_avx512vnni(Mb, n0, n1, K, (const char *)d->Apack + cpu_q_prep_size_avx512vnni(m0, K),
-                                  d->Aq + m0 * nb, as, d->bt, d->B, d->ldb, Cm, d->ldc);
-        else if (ctx->simd >= CPU_SIMD_AVX2)
-            cpu_gemv_q_avx2(Mb, n0, n1, K, d->Aq + m0 * nb, as, d->bt, d->B, d->ldb, Cm, d->ldc);
-        else
-            gemv_q_scalar(Mb, n0, n1, K, d->Aq + m0 * nb, d->bt, d->B, d->ldb, Cm, d->ldc);
+    (void)ith;
+    for (int64_t m = m0; m < m1; m++)
+        for (int64_t k = 0; k < d->K; k++) d->Ab[m * d->K + k] = senti_f32_to_bf16(d->A[m * d->lda + k]);
+}
+
+static void dot_rows(void *arg, int64_t c0, int64_t c1, int ith) {
+    const dot_par *d = arg;
+    (void)ith;
+    const int64_t n0 = c0 * 16, n1 = c1 * 16 < d->N ? c1 * 16 : d->N;
+    for (int64_t m0 = 0; m0 < d->M; m0 += d->mb) {
+        const int64_t Mb = d->M - m0 < d->mb ? d->M - m0 : d->mb;
+        cpu_gemv_bf16_avx512bf16(Mb, n0, n1, d->K, d->Ab + m0 * d->K, d->B, d->ldb, d->C + m0 * d->ldc, d->ldc);
     }
 }
 
-static void gemm_dot(const cpu_ctx *ctx, dot_kind kind, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda,
-                     senti_type bt, const void *B, size_t ldb, float *C, int64_t ldc, char *ws) {
-    const int64_t nb = K / SENTI_QK;
+static void gemm_dot(const cpu_ctx *ctx, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, const void *B,
+                     size_t ldb, float *C, int64_t ldc, char *ws) {
     int64_t mb = (int64_t)(MM_DOT_L2 / ((size_t)K * 4 + 1)) & ~(int64_t)3;
     if (mb < 4) mb = 4;
-    dot_par d = {ctx, kind, M, N, K, lda, ldc, mb, A, bt, B, ldb, C, (senti_bf16 *)ws, (senti_block_q8_0 *)ws, NULL,
-                 NULL};
-    d.Asum = (int32_t *)(ws + align_up((size_t)M * (size_t)nb * sizeof(senti_block_q8_0)));
-    d.Apack = (char *)d.Asum + align_up((size_t)M * (size_t)nb * 4);
-    cpu_pool_run(ctx->pool, n_threads(ctx), dot_task, &d);
+    dot_par d = {M, N, K, lda, ldc, mb, A, B, ldb, C, (senti_bf16 *)ws};
+    const int nth = n_threads(ctx);
+    cpu_parallel_for(ctx, M * K >= 16384 ? nth : 1, M, 0, dot_round, &d);
+    cpu_parallel_for(ctx, nth, (N + 15) / 16, 0, dot_rows, &d);
 }
 
 /* ---- BLAS ---------------------------------------------------------------------- */
@@ -194,8 +121,8 @@ static size_t gemm_ws_size(const cpu_ctx *ctx, int64_t M, int64_t N, int64_t K, 
     }
     if (ctx->matmul == CPU_MATMUL_BLAS)
         return pre + (bt == SENTI_TYPE_F32 ? 0 : align_up((size_t)blas_chunk_rows(N, K) * (size_t)K * 4));
-    if (!b->pan && !cpu_gemm_takes(ctx, bt))
-        return pre + dot_ws_size(ctx, M, K, senti_type_is_quant(bt) ? DOT_QUANT : DOT_BF16);
+    if (senti_type_is_quant(bt)) return pre + cpu_qgemm_ws_size(ctx, M, N, K, bt, b->pan != NULL);
+    if (!b->pan && !cpu_gemm_takes(ctx, bt)) return pre + dot_ws_size(M, K);
     cpu_gemm_b f = *b;
     f.bt = bt;
     return pre + cpu_gemm_ws_size(ctx, M, N, K, &f);
@@ -211,15 +138,37 @@ static senti_status gemm_check(int64_t M, int64_t N, int64_t K, senti_type bt, b
     return SENTI_OK;
 }
 
+typedef struct epi_par {
+    const cpu_ctx *ctx;
+    const cpu_epi *e;
+    float *C;
+    int64_t ldc, N;
+} epi_par;
+
+static void epi_range(void *arg, int64_t r0, int64_t r1, int ith) {
+    const epi_par *p = arg;
+    (void)ith;
+    cpu_epi_apply(p->ctx, p->e, p->C + r0 * p->ldc, p->ldc, r0, r1 - r0, 0, p->N);
+}
+
+/* The epilogue as a pass of its own, for the paths whose kernels lack one. */
+static void epi_pass(const cpu_ctx *ctx, const cpu_epi *e, float *C, int64_t ldc, int64_t M, int64_t N) {
+    if (!e) return;
+    epi_par p = {ctx, e, C, ldc, N};
+    cpu_parallel_for(ctx, (double)M * (double)N >= 32768.0 ? n_threads(ctx) : 1, M, 0, epi_range, &p);
+}
+
 static void gemm_run(const cpu_ctx *ctx, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda,
-                     const cpu_gemm_b *b, float *C, int64_t ldc, char *ws) {
+                     const cpu_gemm_b *b, float *C, int64_t ldc, const cpu_epi *epi, char *ws) {
     if (M == 0 || N == 0) return;
     if (K == 0) {
         for (int64_t m = 0; m < M; m++) memset(C + m * ldc, 0, (size_t)N * 4);
+        epi_pass(ctx, epi, C, ldc, M, N);
         return;
     }
     if (b->pan && ctx->matmul == CPU_MATMUL_NATIVE) {
-        cpu_gemm_f(ctx, M, N, K, A, lda, b, C, ldc, ws);
+        if (senti_type_is_quant(b->pt)) cpu_qgemm(ctx, M, N, K, A, lda, b, C, ldc, epi, ws);
+        else cpu_gemm_f(ctx, M, N, K, A, lda, b, C, ldc, epi, ws);
         return;
     }
     cpu_gemm_b r = *b;
@@ -231,17 +180,21 @@ static void gemm_run(const cpu_ctx *ctx, int64_t M, int64_t N, int64_t K, const 
         r.bt = SENTI_TYPE_F32;
         ws += align_up((size_t)K * (size_t)N * 4);
     }
-    if (ctx->matmul == CPU_MATMUL_BLAS)
+    if (ctx->matmul == CPU_MATMUL_BLAS) {
         gemm_blas(ctx, M, N, K, A, lda, r.bt, r.B, r.ldb, r.trans_b, C, ldc, ws);
-    else if (cpu_gemm_takes(ctx, r.bt))
-        cpu_gemm_f(ctx, M, N, K, A, lda, &r, C, ldc, ws);
-    else
-        gemm_dot(ctx, senti_type_is_quant(r.bt) ? DOT_QUANT : DOT_BF16, M, N, K, A, lda, r.bt, r.B, r.ldb, C, ldc,
-                 ws);
+        epi_pass(ctx, epi, C, ldc, M, N);
+    } else if (senti_type_is_quant(r.bt)) {
+        cpu_qgemm(ctx, M, N, K, A, lda, &r, C, ldc, epi, ws);
+    } else if (cpu_gemm_takes(ctx, r.bt)) {
+        cpu_gemm_f(ctx, M, N, K, A, lda, &r, C, ldc, epi, ws);
+    } else {
+        gemm_dot(ctx, M, N, K, A, lda, r.B, r.ldb, C, ldc, ws);
+        epi_pass(ctx, epi, C, ldc, M, N);
+    }
 }
 
 static cpu_gemm_b raw_b(senti_type bt, const void *B, size_t ldb, bool trans_b) {
-    return (cpu_gemm_b){NULL, 0, SENTI_TYPE_F32, bt, B, ldb, trans_b};
+    return (cpu_gemm_b){NULL, 0, 0, SENTI_TYPE_F32, bt, B, ldb, trans_b};
 }
 
 senti_status cpu_gemm(cpu_ctx *ctx, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, senti_type bt,
@@ -253,7 +206,7 @@ senti_status cpu_gemm(cpu_ctx *ctx, int64_t M, int64_t N, int64_t K, const float
     const size_t wsz = gemm_ws_size(ctx, M, N, K, &b);
     char *ws = wsz ? cpu_scratch(ctx, wsz) : NULL;
     if (wsz && !ws) return senti_error(SENTI_ERR_NO_MEMORY, "matmul: %zu bytes of scratch", wsz);
-    gemm_run(ctx, M, N, K, A, lda, &b, C, ldc, ws);
+    gemm_run(ctx, M, N, K, A, lda, &b, C, ldc, NULL, ws);
     return SENTI_OK;
 }
 
@@ -283,6 +236,8 @@ typedef struct {
     senti_type bt_run;
     const cpu_gemm_b *pk; /* the weight packed once, or NULL */
     size_t a_bytes, b_bytes, g_bytes; /* ws layout: A copy, B copy, gemm workspace */
+    char *out;            /* where the result goes: dst's layout (dst->data, or a fused node's) */
+    const cpu_epi *epi;   /* fused epilogue (one batch entry only), or NULL */
 } mm_job;
 
 typedef struct { int64_t j0, j1; } mm_cache; /* which b batch Bc holds */
@@ -322,9 +277,9 @@ static void mm_batch(const mm_job *jb, const cpu_ctx *ctx, int64_t bi, char *ws,
         cache->j0 = j0;
         cache->j1 = j1;
     }
-    float *C = (float *)((char *)dst->data + i0 * dst->nb[0] + i1 * dst->nb[1]);
+    float *C = (float *)(jb->out + i0 * dst->nb[0] + i1 * dst->nb[1]);
     const cpu_gemm_b rb = raw_b(jb->bt_run, B, ldb, jb->trans_b);
-    gemm_run(ctx, M, N, K, A, lda, jb->pk ? jb->pk : &rb, C, (int64_t)(dst->nb[2] / 4), gws);
+    gemm_run(ctx, M, N, K, A, lda, jb->pk ? jb->pk : &rb, C, (int64_t)(dst->nb[2] / 4), jb->epi, gws);
 }
 
 typedef struct batch_par {
@@ -344,7 +299,12 @@ static void batch_task(void *arg, int ith, int nth) {
         mm_batch(b->job, b->gctx, i0, tws, &cache);
 }
 
-CPU_KERNEL(matmul) {
+/* The matmul node dst, written to out (dst's layout) with the epilogue epi
+ * applied. epi is taken only where one GEMM computes the whole node (a
+ * Linear layer over [B, T, K], or a single product); elsewhere *fused is
+ * false and nothing is computed. */
+senti_status cpu_matmul_into(cpu_ctx *ctx, senti_tensor *dst, void *out, const cpu_epi *epi, bool *fused) {
+    if (fused) *fused = false;
     const senti_tensor *a = dst->src[0], *b = dst->src[1];
     const bool trans_a = dst->params[0] != 0, trans_b = dst->params[1] != 0;
     if (!a || !b || a->type != SENTI_TYPE_F32 || dst->type != SENTI_TYPE_F32)
@@ -386,10 +346,12 @@ CPU_KERNEL(matmul) {
         const size_t wsz = gemm_ws_size(ctx, M * n_batch, N, K, gb);
         char *gws = wsz ? cpu_scratch(ctx, wsz) : NULL;
         if (wsz && !gws) return senti_error(SENTI_ERR_NO_MEMORY, "matmul %s: %zu bytes of scratch", dst->name, wsz);
-        gemm_run(ctx, M * n_batch, N, K, (const float *)a->data, (int64_t)(a->nb[2] / 4), gb, (float *)dst->data, N,
+        gemm_run(ctx, M * n_batch, N, K, (const float *)a->data, (int64_t)(a->nb[2] / 4), gb, (float *)out, N, epi,
                  gws);
+        if (fused) *fused = epi != NULL;
         return SENTI_OK;
     }
+    if (epi && n_batch != 1) return SENTI_OK; /* many products: the caller runs the nodes unfused */
     /* Many small products (attention heads): one thread per product beats
      * splitting each product, which would open a parallel region per head. */
     const int nth = n_threads(ctx);
@@ -398,7 +360,7 @@ CPU_KERNEL(matmul) {
     cpu_ctx one = *ctx;
     one.n_threads = 1;
     const cpu_ctx *gctx = per_batch ? &one : ctx;
-    mm_job job = {a, b, dst, M, N, K, trans_a, trans_b, a_direct, b_direct, bt_run, pk, 0, 0, 0};
+    mm_job job = {a, b, dst, M, N, K, trans_a, trans_b, a_direct, b_direct, bt_run, pk, 0, 0, 0, out, epi};
     job.a_bytes = a_direct ? 0 : align_up((size_t)M * (size_t)K * 4);
     job.b_bytes = b_direct ? 0 : align_up((size_t)b->ne[2] * (size_t)b->ne[3] * 4);
     job.g_bytes = gemm_ws_size(gctx, M, N, K, pk ? pk : &rb1);
@@ -408,9 +370,12 @@ CPU_KERNEL(matmul) {
     if (!per_batch) {
         mm_cache cache = {-1, -1};
         for (int64_t i = 0; i < n_batch; i++) mm_batch(&job, gctx, i, ws, &cache);
+        if (fused) *fused = epi != NULL;
         return SENTI_OK;
     }
     batch_par bp = {&job, gctx, ws, per, n_batch, 0};
-    cpu_pool_run(ctx->pool, nth, batch_task, &bp);
+    cpu_pool_run_elastic(ctx->pool, nth, batch_task, &bp);
     return SENTI_OK;
 }
+
+CPU_KERNEL(matmul) { return cpu_matmul_into(ctx, dst, dst->data, NULL, NULL); }

@@ -11,10 +11,12 @@
  *    exactly on load). Reduction order: one multiply-add chain per output
  *    element over k in order, from 0; `acc` continues the chain from C. So
  *    results never depend on M, N, tile shape, blocking or threads.
- *  - dot-product ("gemv") kernels for bf16 weights with vdpbf16ps and for
- *    q8_0 / q4_0 weights: C[m, n] = A[m, :] · B[n, :] for all m < M and n in
- *    [n0, n1), B rows of K elements (trans_b, HF Linear layout); their order
- *    depends only on K, so they serve every M.
+ *  - int8 tile kernels for q8_0 / q4_0 weights (qgemm.c states the layouts
+ *    and the order: an exact integer dot per 32-block, scaled in block order);
+ *  - dot-product ("gemv") kernels for bf16 weights with vdpbf16ps:
+ *    C[m, n] = A[m, :] · B[n, :] for all m < M and n in [n0, n1), B rows of
+ *    K elements (trans_b, HF Linear layout); their order depends only on K,
+ *    so they serve every M.
  * None of them allocates; all are thread-safe on disjoint C ranges. */
 #ifndef SENTI_CPU_MATMUL_KERN_H
 #define SENTI_CPU_MATMUL_KERN_H
@@ -44,31 +46,58 @@ int cpu_mm_np_avx2(int rm);
  * bf16, row stride K. */
 void cpu_gemv_bf16_avx512bf16(int64_t M, int64_t n0, int64_t n1, int64_t K, const senti_bf16 *Ab,
                               const void *B, size_t ldb, float *C, int64_t ldc);
-/* q8_0 / q4_0 weights: Aq holds the M rows of A quantized to q8_0
- * (K/32 blocks per row) and Asum the sum of each block's 32 int8 values. */
-void cpu_gemv_q_avx2(int64_t M, int64_t n0, int64_t n1, int64_t K, const senti_block_q8_0 *Aq,
-                     const int32_t *Asum, senti_type bt, const void *B, size_t ldb, float *C, int64_t ldc);
-/* The VNNI kernel also reads `pack`: A re-laid by cpu_q_prep_avx512vnni (for
- * weight type bt) into cpu_q_prep_size_avx512vnni(M, K) bytes. */
-size_t cpu_q_prep_size_avx512vnni(int64_t M, int64_t K);
-void cpu_q_prep_avx512vnni(int64_t M, int64_t K, const senti_block_q8_0 *Aq, const int32_t *Asum, senti_type bt,
-                           void *pack);
-void cpu_gemv_q_avx512vnni(int64_t M, int64_t n0, int64_t n1, int64_t K, const void *pack,
-                           const senti_block_q8_0 *Aq, const int32_t *Asum, senti_type bt, const void *B, size_t ldb,
-                           float *C, int64_t ldc);
+/* Tile kernel of the int8 GEMM (qgemm.c, qm_tile.inc) for rm rows (1 <= rm
+ * <= MR): np <= cpu_qm_nv_<isa>(rm) panels of VW columns, nc <= np*VW live. */
+typedef void (*cpu_qm_kern_fn)(int rm, senti_type bt, int64_t nb, const int8_t *aq, int64_t K, const float *ad,
+                               const int32_t *ac, const char *const *bp, size_t wbytes, float *C, int64_t ldc, int np,
+                               int64_t nc);
+void cpu_qm_kern_avx512vnni(int rm, senti_type bt, int64_t nb, const int8_t *aq, int64_t K, const float *ad,
+                            const int32_t *ac, const char *const *bp, size_t wbytes, float *C, int64_t ldc, int np,
+                            int64_t nc);
+void cpu_qm_kern_avx2(int rm, senti_type bt, int64_t nb, const int8_t *aq, int64_t K, const float *ad,
+                      const int32_t *ac, const char *const *bp, size_t wbytes, float *C, int64_t ldc, int np,
+                      int64_t nc);
+int cpu_qm_nv_avx512vnni(int rm);
+int cpu_qm_nv_avx2(int rm);
+/* The same for K-quant weights (q4_K, q6_K; kq_tile.inc): nb 256-blocks,
+ * the activations' per-16 sums instead of the offset corrections. */
+void cpu_kq_kern_avx512vnni(int rm, senti_type bt, int64_t nb, const int8_t *aq, int64_t K, const float *ad,
+                            const int32_t *as16, const char *const *bp, size_t wbytes, float *C, int64_t ldc, int np,
+                            int64_t nc);
+void cpu_kq_kern_avx2(int rm, senti_type bt, int64_t nb, const int8_t *aq, int64_t K, const float *ad,
+                      const int32_t *as16, const char *const *bp, size_t wbytes, float *C, int64_t ldc, int np,
+                      int64_t nc);
+int cpu_kq_nv_avx512vnni(int rm);
+int cpu_kq_nv_avx2(int rm);
 
 /* Pack a 32-wide panel of f32 weight rows (trans_b) for the AVX-512 GEMM:
  * dst[k*32 + j] = B[j0 + j][k0 + k], zero for j >= nj; dst 64-byte aligned. */
 void cpu_pack_bt_f32_avx512(const void *B, size_t ldb, int64_t k0, int64_t kc, int64_t j0, int64_t nj, float *dst);
+
+/* ---- fused epilogue ---------------------------------------------------------
+ * After a tile's last k block, while it is in L1: C = act((C + bias) + res),
+ * each step the same rounding as the separate add / activation ops, so a
+ * fused graph gives the bytes of the unfused one (fuse.c). */
+typedef struct cpu_epi {
+    const float *bias; /* [N] or NULL */
+    const float *res;  /* [M, N] with row stride ldr, or NULL */
+    int64_t ldr;
+    senti_op act;      /* SENTI_OP_GELU, _GELU_TANH, _RELU, _SILU, _TANH, or SENTI_OP_COUNT: none */
+} cpu_epi;
+/* Apply e to rows [r0, r0 + rm) x cols [c0, c0 + nc) of C (C points at row r0,
+ * column c0; r0 indexes res). */
+void cpu_epi_apply(const cpu_ctx *ctx, const cpu_epi *e, float *C, int64_t ldc, int64_t r0, int64_t rm, int64_t c0,
+                   int64_t nc);
 
 /* ---- the f32-family GEMM (gemm.c) -----------------------------------------
  * C[M,N] = A[M,K] · op(B) with B f32 / f16 / bf16 / K-quant (any type
  * senti_row_to_f32 reads; trans_b for the block types), or weights packed
  * once by cpu_gemm_prepack. ws: cpu_gemm_ws_size bytes, 64-byte aligned. */
 typedef struct cpu_gemm_b {
-    /* packed panels (pan != NULL): panel p at pan + p*pan_bytes, type pt */
+    /* packed panels (pan != NULL): panel p at pan + p*pan_bytes, type pt
+     * (q8_0 / q4_0: qgemm.c's layout, scales at pan_wbytes into a panel) */
     const char *pan;
-    size_t pan_bytes;
+    size_t pan_bytes, pan_wbytes;
     senti_type pt;
     /* else raw: */
     senti_type bt;
@@ -79,7 +108,7 @@ typedef struct cpu_gemm_b {
 
 size_t cpu_gemm_ws_size(const cpu_ctx *ctx, int64_t M, int64_t N, int64_t K, const cpu_gemm_b *b);
 void cpu_gemm_f(const cpu_ctx *ctx, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, const cpu_gemm_b *b,
-                float *C, int64_t ldc, char *ws);
+                float *C, int64_t ldc, const cpu_epi *epi, char *ws);
 /* Whether the f32-family GEMM takes weights of type bt (else the dot path). */
 bool cpu_gemm_takes(const cpu_ctx *ctx, senti_type bt);
 /* Packed panels for a weight [N, K] (trans_b rows, stride ldb) of type bt
@@ -88,5 +117,15 @@ bool cpu_gemm_takes(const cpu_ctx *ctx, senti_type bt);
  * NULL on out-of-memory (the caller packs per call instead). */
 const cpu_gemm_b *cpu_gemm_prepack(cpu_ctx *ctx, senti_type bt, const void *B, size_t ldb, int64_t N, int64_t K);
 void cpu_gemm_cache_free(cpu_ctx *ctx);
+
+/* ---- the int8 GEMM (qgemm.c) -------------------------------------------------
+ * C[M,N] = A[M,K] · B^T for q8_0 / q4_0 weights B [N, K] (raw rows, or
+ * packed by cpu_qgemm_pack into cpu_qgemm_pack_size bytes). */
+size_t cpu_qgemm_ws_size(const cpu_ctx *ctx, int64_t M, int64_t N, int64_t K, senti_type bt, bool packed);
+void cpu_qgemm(const cpu_ctx *ctx, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, const cpu_gemm_b *b,
+               float *C, int64_t ldc, const cpu_epi *epi, char *ws);
+size_t cpu_qgemm_pack_size(const cpu_ctx *ctx, senti_type bt, int64_t N, int64_t K, size_t *pan_bytes,
+                           size_t *pan_wbytes);
+void cpu_qgemm_pack(const cpu_ctx *ctx, senti_type bt, const void *B, size_t ldb, int64_t N, int64_t K, char *dst);
 
 #endif /* SENTI_CPU_MATMUL_KERN_H */

@@ -10,11 +10,22 @@
  * SENTI_SPIN_US microseconds (default 50: long enough to stay hot between the
  * ops of one forward pass on a quiet machine), then sleeps until woken.
  *
- * Invariants: one job at a time per pool (a backend is used by one thread at a
- * time); a job run from inside a job runs inline on one thread; workers are
- * started on first use and joined by cpu_pool_free. Wake-ups are never lost:
- * a sleeper announces itself (seq_cst) before futex_wait re-checks the word. */
-#include <errno.h>
+ * Two kinds of job. A static job (cpu_pool_run) needs all nth threads: its
+ * function splits work by thread index and may meet at cpu_pool_barrier. An
+ * elastic job (cpu_pool_run_elastic, behind cpu_parallel_for) takes whichever
+ * workers show up while the caller works: the caller closes it when its own
+ * loop runs out of chunks and waits only for workers already inside, so a
+ * worker that has lost its core to another process costs nothing.
+ *
+ * Protocol: a job is published by bumping `gen` (the workers' futex word);
+ * workers join through one CAS on `js` = [gen:32][closed:1][joined:15]
+ * [active:16], which checks they join the job they were woken for, and then
+ * read the job's fields (stable until everyone who joined has left). The
+ * caller's wait ends when active is 0 and, static, everyone joined or,
+ * elastic, it has closed the job. Wake-ups are never lost: a sleeper
+ * announces itself (seq_cst) before futex_wait re-checks the word. A job run
+ * from inside a job runs inline on one thread; workers start on first use and
+ * are joined by cpu_pool_free. */
 #include <immintrin.h>
 #include <linux/futex.h>
 #include <pthread.h>
@@ -26,19 +37,28 @@
 
 #include "cpu.h"
 
+#define JS_ACTIVE 1ull
+#define JS_JOINED (1ull << 16)
+#define JS_CLOSED (1ull << 31)
+#define JS_GEN(s) ((uint32_t)((s) >> 32))
+#define JS_NACTIVE(s) ((int)((s) & 0xffff))
+#define JS_NJOINED(s) ((int)(((s) >> 16) & 0x7fff))
+
 struct cpu_pool {
-    int n;               /* threads including the caller */
+    int n;                 /* threads including the caller */
     pthread_t *th;
-    int started;         /* workers created */
-    _Atomic uint32_t gen; /* job generation (futex word for workers) */
+    int started;           /* workers created */
+    _Atomic uint32_t gen;  /* job generation (futex word for workers) */
     _Atomic int sleepers;
-    _Atomic int pending;  /* workers not yet done with the current job */
+    _Atomic uint64_t js;   /* the current job's join state */
     _Atomic uint32_t done; /* futex word for the caller */
     _Atomic int done_sleeping;
+    /* the current job: written before gen is bumped, read after a join */
     cpu_task_fn fn;
     void *arg;
     int nth;
-    /* barrier within a job */
+    bool elastic;
+    /* barrier within a static job */
     _Atomic int bar_count;
     _Atomic uint32_t bar_gen;
     _Atomic int bar_sleepers;
@@ -51,7 +71,9 @@ static _Thread_local cpu_pool *tl_pool; /* the pool whose job this thread runs *
 static void futex_wait(_Atomic uint32_t *w, uint32_t val) {
     syscall(SYS_futex, (uint32_t *)w, FUTEX_WAIT_PRIVATE, val, NULL, NULL, 0);
 }
-static void futex_wake(_Atomic uint32_t *w) { syscall(SYS_futex, (uint32_t *)w, FUTEX_WAKE_PRIVATE, INT32_MAX, NULL, NULL, 0); }
+static void futex_wake(_Atomic uint32_t *w) {
+    syscall(SYS_futex, (uint32_t *)w, FUTEX_WAKE_PRIVATE, INT32_MAX, NULL, NULL, 0);
+}
 
 static uint64_t now_ns(void) {
     struct timespec ts;
@@ -78,27 +100,39 @@ static void wait_change(const cpu_pool *p, _Atomic uint32_t *w, uint32_t val, _A
     }
 }
 
-typedef struct { cpu_pool *p; int id; } worker_arg;
+/* The caller's wait is over: static, everyone joined; elastic, closed. */
+static bool job_over(const cpu_pool *p, uint64_t s) {
+    if (JS_NACTIVE(s) != 0) return false;
+    return p->elastic ? (s & JS_CLOSED) != 0 : JS_NJOINED(s) == p->nth - 1;
+}
+
+static void signal_done(cpu_pool *p) {
+    atomic_store(&p->done, 1);
+    if (atomic_load(&p->done_sleeping)) futex_wake(&p->done);
+}
 
 static void *worker(void *v) {
-    worker_arg *wa = v;
-    cpu_pool *p = wa->p;
-    const int id = wa->id;
-    senti_mfree(wa);
+    cpu_pool *p = v;
     uint32_t seen = 0;
     for (;;) {
         wait_change(p, &p->gen, seen, &p->sleepers);
         seen = atomic_load(&p->gen);
         if (atomic_load(&p->stop)) break;
-        if (id < p->nth) {
-            tl_pool = p;
-            p->fn(p->arg, id, p->nth);
-            tl_pool = NULL;
-        }
-        if (atomic_fetch_sub(&p->pending, 1) == 1) {
-            atomic_store(&p->done, 1);
-            if (atomic_load(&p->done_sleeping)) futex_wake(&p->done);
-        }
+        /* join job `seen` if it is still open and has room */
+        uint64_t s = atomic_load(&p->js);
+        bool in = false;
+        while (JS_GEN(s) == seen && !(s & JS_CLOSED) && JS_NJOINED(s) < p->nth - 1)
+            if (atomic_compare_exchange_weak(&p->js, &s, s + JS_JOINED + JS_ACTIVE)) {
+                in = true;
+                break;
+            }
+        if (!in) continue;
+        const int ith = JS_NJOINED(s) + 1;
+        tl_pool = p;
+        p->fn(p->arg, ith, p->nth);
+        tl_pool = NULL;
+        const uint64_t after = atomic_fetch_sub(&p->js, JS_ACTIVE) - JS_ACTIVE;
+        if (job_over(p, after)) signal_done(p);
     }
     return NULL;
 }
@@ -106,7 +140,7 @@ static void *worker(void *v) {
 cpu_pool *cpu_pool_init(int n) {
     cpu_pool *p = senti_calloc(1, sizeof *p);
     if (!p) return NULL;
-    p->n = n < 1 ? 1 : n;
+    p->n = n < 1 ? 1 : n > 0x7fff ? 0x7fff : n;
     const char *s = getenv("SENTI_SPIN_US");
     long us = s && *s ? atol(s) : 50;
     p->spin_ns = (uint64_t)(us < 0 ? 0 : us) * 1000u;
@@ -114,20 +148,14 @@ cpu_pool *cpu_pool_init(int n) {
 }
 
 static bool start(cpu_pool *p) {
-    if (p->started || p->n == 1) return true;
+    if (p->started || p->n == 1) return p->n > 1;
     p->th = senti_calloc((size_t)p->n, sizeof *p->th);
     if (!p->th) return false;
     for (int i = 1; i < p->n; i++) {
-        worker_arg *wa = senti_malloc(sizeof *wa);
-        if (!wa) break;
-        *wa = (worker_arg){p, i};
-        if (pthread_create(&p->th[i], NULL, worker, wa) != 0) {
-            senti_mfree(wa);
-            break;
-        }
+        if (pthread_create(&p->th[i], NULL, worker, p) != 0) break;
         p->started = i;
     }
-    return p->started == p->n - 1;
+    return p->started > 0;
 }
 
 void cpu_pool_free(cpu_pool *p) {
@@ -142,37 +170,46 @@ void cpu_pool_free(cpu_pool *p) {
     senti_mfree(p);
 }
 
-void cpu_pool_run(cpu_pool *p, int nth, cpu_task_fn fn, void *arg) {
+static void run(cpu_pool *p, int nth, cpu_task_fn fn, void *arg, bool elastic) {
     if (!p || nth <= 1 || tl_pool || !start(p)) { /* inline: one thread, or nested */
         fn(arg, 0, 1);
         return;
     }
     if (nth > p->started + 1) nth = p->started + 1;
+    const uint32_t g = atomic_load(&p->gen) + 1;
+    atomic_store(&p->js, (uint64_t)g << 32); /* before the fields: a late worker's CAS fails on gen */
     p->fn = fn;
     p->arg = arg;
     p->nth = nth;
+    p->elastic = elastic;
     atomic_store(&p->bar_count, 0);
-    atomic_store(&p->pending, p->started);
     atomic_store(&p->done, 0);
-    atomic_fetch_add(&p->gen, 1); /* publishes the job (seq_cst) */
+    atomic_store(&p->gen, g); /* publishes the job (seq_cst) */
     if (atomic_load(&p->sleepers) > 0) futex_wake(&p->gen);
     tl_pool = p;
     fn(arg, 0, nth);
     tl_pool = NULL;
-    /* wait for the workers: spin, then sleep on done */
-    if (atomic_load(&p->done) == 0) {
-        const uint64_t t0 = now_ns();
-        for (int i = 0; atomic_load_explicit(&p->done, memory_order_acquire) == 0; i++) {
-            _mm_pause();
-            if ((i & 127) == 0 && now_ns() - t0 > p->spin_ns) {
-                atomic_store(&p->done_sleeping, 1);
-                while (atomic_load(&p->done) == 0) futex_wait(&p->done, 0);
-                atomic_store(&p->done_sleeping, 0);
-                break;
+    uint64_t s = atomic_load(&p->js);
+    if (elastic) /* no more joiners; wait only for those inside */
+        s = atomic_fetch_or(&p->js, JS_CLOSED) | JS_CLOSED;
+    if (job_over(p, s)) return;
+    const uint64_t t0 = now_ns();
+    for (int i = 0; !job_over(p, atomic_load_explicit(&p->js, memory_order_acquire)); i++) {
+        _mm_pause();
+        if ((i & 127) == 0 && now_ns() - t0 > p->spin_ns) {
+            atomic_store(&p->done_sleeping, 1);
+            while (!job_over(p, atomic_load(&p->js))) {
+                if (atomic_load(&p->done) == 0) futex_wait(&p->done, 0);
+                atomic_store(&p->done, 0);
             }
+            atomic_store(&p->done_sleeping, 0);
+            break;
         }
     }
 }
+
+void cpu_pool_run(cpu_pool *p, int nth, cpu_task_fn fn, void *arg) { run(p, nth, fn, arg, false); }
+void cpu_pool_run_elastic(cpu_pool *p, int nth, cpu_task_fn fn, void *arg) { run(p, nth, fn, arg, true); }
 
 void cpu_pool_barrier(cpu_pool *p, int nth) {
     if (nth <= 1) return;
@@ -210,5 +247,5 @@ void cpu_parallel_for(const cpu_ctx *ctx, int nth, int64_t n, int64_t chunk, cpu
     }
     if (chunk <= 0) chunk = (n + 4 * nth - 1) / (4 * nth); /* 4 chunks a thread: a stalled thread holds one */
     pfor f = {fn, arg, n, chunk, 0};
-    cpu_pool_run(ctx->pool, nth, pfor_task, &f);
+    cpu_pool_run_elastic(ctx->pool, nth, pfor_task, &f);
 }

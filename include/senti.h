@@ -143,10 +143,12 @@ void senti_encoding_free(senti_encoding *e); /* accepts NULL */
 
 /* ---- models -------------------------------------------------------------------
  * A HuggingFace model directory (config.json + model.safetensors or a sharded
- * model.safetensors.index.json) loaded for inference on the CPU. Supported:
- * BERT, RoBERTa, XLM-RoBERTa, CamemBERT and DistilBERT as *Model,
- * *ForSequenceClassification and *ForTokenClassification. Weights stored as
- * f16 / bf16 are converted once at load to f32.
+ * model.safetensors.index.json), or a GGUF file, loaded for inference.
+ * Supported (the architecture table, model/arch.c): BERT, RoBERTa, XLM-RoBERTa,
+ * CamemBERT, DistilBERT, DeBERTa-v2/v3 and ModernBERT as *Model,
+ * *ForSequenceClassification, *ForTokenClassification and *ForMaskedLM; the
+ * causal LMs LLaMA, Mistral, Qwen2 and GPT-2. Encoder weights stored as f16 /
+ * bf16 are converted once at load to f32.
  *
  * Thread-safety: a model is not safe for concurrent forwards (it owns one
  * activation arena); accessors may be called from any thread. */
@@ -157,6 +159,9 @@ typedef enum senti_model_head {
     SENTI_HEAD_SEQUENCE_CLASSIFICATION = 0, /* output [B, num_labels] logits */
     SENTI_HEAD_TOKEN_CLASSIFICATION,        /* output [B, T, num_labels] logits */
     SENTI_HEAD_BASE,                        /* output [B, T, hidden] last hidden state */
+    SENTI_HEAD_MASKED_LM,                   /* output [B, T, vocab] masked-LM logits (*ForMaskedLM) */
+    SENTI_HEAD_CAUSAL_LM,                   /* output [B, T, vocab] next-token logits of each position
+                                             * (decoders: *ForCausalLM, GPT2LMHeadModel) */
 } senti_model_head;
 
 /* Load dir with n_threads CPU threads (<= 0: all cores). Everything (config
@@ -180,8 +185,8 @@ senti_model *senti_model_load_opts(const char *path, const senti_model_opts *opt
 void senti_model_free(senti_model *m); /* accepts NULL */
 
 /* Run a right-padded batch: ids [batch, seq_len] row-major; type_ids (NULL:
- * zeros) and attention_mask (NULL: all ones; 1 = real token, 0 = padding) of
- * the same shape. On success *out is a new array (release it with
+ * zeros; ignored by models without token types) and attention_mask (NULL: all
+ * ones; 1 = real token, 0 = padding) of the same shape. On success *out is a new array (release it with
  * senti_model_output_free) of the shape in shape[0..*ndim): see
  * senti_model_head. A padded row gives the same values as that input alone
  * (positions under mask 0 of token outputs are unspecified). Errors:
@@ -193,10 +198,20 @@ void senti_model_output_free(float *p); /* accepts NULL */
 
 /* Pool a last hidden state [batch, seq_len, hidden] into out [batch, hidden]:
  * mean = mask-weighted mean over real tokens (mask NULL: all ones),
- * cls = position 0. */
-typedef enum senti_pooling { SENTI_POOL_CLS = 0, SENTI_POOL_MEAN } senti_pooling;
+ * cls = position 0, max = element-wise max over real tokens (as
+ * sentence-transformers' Pooling: masked positions count as -1e9). */
+typedef enum senti_pooling { SENTI_POOL_CLS = 0, SENTI_POOL_MEAN, SENTI_POOL_MAX } senti_pooling;
 void senti_pool(const float *hidden_state, const int32_t *attention_mask, int64_t batch, int64_t seq_len,
                 int64_t hidden, senti_pooling mode, float *out);
+
+/* What a sentence-transformers directory says about its embeddings
+ * (modules.json, its Pooling module's config.json, sentence_bert_config.json):
+ * the pooling mode, whether a Normalize module follows (L2), and
+ * max_seq_length (0: not given). Returns 0 and leaves the outputs alone when
+ * the model has no modules.json; 1 when read; -1 with senti_last_error() set
+ * when a file is malformed or asks for a pooling senti lacks. */
+int senti_model_sentence_config(const senti_model *m, senti_pooling *pooling, int *normalize,
+                                int64_t *max_seq_length);
 
 /* Accessors; strings are borrowed and live as long as the model. */
 const char *senti_model_architecture(const senti_model *m); /* config.json's architectures[0] */

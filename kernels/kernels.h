@@ -73,6 +73,17 @@ senti_tensor *op_tanh(senti_graph *g, senti_tensor *x);
 senti_tensor *op_attention(senti_graph *g, senti_tensor *q, senti_tensor *k, senti_tensor *v,
                            senti_tensor *mask, float scale, bool causal);
 
+/* fused attention over packed sequences (padding-free batches): q [1, T, Hq, D],
+ * k [1, T, Hkv, D], v [1, T, Hkv, Dv] hold the tokens of S sequences one after
+ * another; offs i32 [S + 1] gives their bounds (offs[0] = 0 <= offs[s] <=
+ * offs[s+1], offs[S] = T). Token i of sequence s attends to the keys of s only
+ * (causal: to those at or before it) -> f32 [1, T, Hq, Dv]. Per sequence the
+ * result is op_attention's on that sequence alone. Offsets are checked when
+ * the node runs (an error naming the node, never a read out of bounds).
+ * params: [0] scale (float), [1] causal. */
+senti_tensor *op_attention_varlen(senti_graph *g, senti_tensor *q, senti_tensor *k, senti_tensor *v,
+                                  senti_tensor *offs, float scale, bool causal);
+
 /* rotary embedding on x f32 [B, T, H, D] with pos i32 [T] (shared by the
  * batch) or [B, T]. For pair i < n_rot/2 the angle is
  *   pos * freq_scale * theta^(-2i/n_rot) / (ff ? ff[i] : 1)
@@ -103,6 +114,15 @@ senti_tensor *op_concat(senti_graph *g, senti_tensor *a, senti_tensor *b, int di
  * meaning is "dst with those rows replaced" either way. An index outside
  * [0, R) is a compute error, checked before anything is written. */
 senti_tensor *op_set_rows(senti_graph *g, senti_tensor *dst, senti_tensor *src, senti_tensor *idx);
+
+/* gather along the innermost dim (torch.gather(x, -1, idx) with idx
+ * broadcast over the outer dims): x f32 [.., N] (innermost dim contiguous,
+ * other strides free), idx i32 [.., M] of rank <= x's whose outer dims each
+ * equal x's or are 1 -> f32 [x's outer dims.., M] contiguous with
+ *   out[i0,i1,i2,j] = x[i0,i1,i2, idx[i0',i1',i2',j]]   (i' = 0 where idx's dim is 1).
+ * An index outside [0, N) is a compute error, checked before anything is
+ * written. (DeBERTa's relative-position scores: c2p / p2c columns by bucket.) */
+senti_tensor *op_gather(senti_graph *g, senti_tensor *x, senti_tensor *idx);
 
 /* views (share storage, no compute):
  * reshape: x contiguous, same element count; permute: output dim i is input

@@ -223,6 +223,35 @@ senti_tensor *op_attention(senti_graph *g, senti_tensor *q, senti_tensor *k, sen
     return t;
 }
 
+senti_tensor *op_attention_varlen(senti_graph *g, senti_tensor *q, senti_tensor *k, senti_tensor *v,
+                                  senti_tensor *offs, float scale, bool causal) {
+    if (!g || !q || !k || !v || !offs) return NULL;
+    char sq[64], sk[64], sv[64];
+    const char *op = "attention_varlen";
+    if (!need_f32(g, op, q, "q") || !need_f32(g, op, k, "k") || !need_f32(g, op, v, "v")) return NULL;
+    if (q->ndim != 4 || k->ndim != 4 || v->ndim != 4 || q->ne[0] != 1)
+        return graph_fail(g, SENTI_ERR_INVALID_ARG,
+                          "attention_varlen: q, k, v must be 4-D [1, T, H, D]: q %s, k %s, v %s", shp(q, sq),
+                          shp(k, sk), shp(v, sv));
+    if (!senti_rows_contiguous(q) || !senti_rows_contiguous(k) || !senti_rows_contiguous(v))
+        return graph_fail(g, SENTI_ERR_INVALID_ARG, "attention_varlen: q, k, v need a contiguous innermost dim");
+    const int64_t T = q->ne[1], Hq = q->ne[2], Hkv = k->ne[2];
+    if (k->ne[0] != 1 || v->ne[0] != 1 || k->ne[1] != T || v->ne[1] != T || v->ne[2] != Hkv ||
+        k->ne[3] != q->ne[3] || Hkv == 0 || Hq % Hkv != 0)
+        return graph_fail(g, SENTI_ERR_INVALID_ARG,
+                          "attention_varlen: shapes do not fit: q %s, k %s, v %s (need the same T, k/v the same H, "
+                          "q/k the same D, Hq a multiple of Hkv)",
+                          shp(q, sq), shp(k, sk), shp(v, sv));
+    if (offs->type != SENTI_TYPE_I32 || offs->ndim != 1 || offs->ne[3] < 1 || offs->nb[3] != sizeof(int32_t))
+        return graph_fail(g, SENTI_ERR_INVALID_ARG, "attention_varlen: offs must be a contiguous i32 vector [S + 1]");
+    senti_tensor *t = graph_new_node(g, SENTI_OP_ATTENTION_VARLEN, SENTI_TYPE_F32, 4, (int64_t[]){1, T, Hq, v->ne[3]});
+    if (!t) return NULL;
+    t->src[0] = q, t->src[1] = k, t->src[2] = v, t->src[3] = offs;
+    senti_set_param_f(t, 0, scale);
+    t->params[1] = causal;
+    return t;
+}
+
 senti_tensor *op_rope(senti_graph *g, senti_tensor *x, senti_tensor *pos, senti_tensor *freq_factors, int n_rot,
                       bool interleaved, float theta, float freq_scale) {
     if (!g || !x || !pos) return NULL;
@@ -307,6 +336,28 @@ senti_tensor *op_set_rows(senti_graph *g, senti_tensor *dst, senti_tensor *src, 
     memcpy(t->nb, dst->nb, sizeof t->nb);
     t->view_src = dst->view_src ? dst->view_src : dst; /* in place: no storage of its own */
     t->view_offs = dst->view_src ? dst->view_offs : 0;
+    return t;
+}
+
+senti_tensor *op_gather(senti_graph *g, senti_tensor *x, senti_tensor *idx) {
+    if (!g || !x || !idx) return NULL;
+    char sx[64], si[64];
+    if (x->type != SENTI_TYPE_F32 || idx->type != SENTI_TYPE_I32 || idx->ndim > x->ndim ||
+        x->nb[3] != sizeof(float) || idx->nb[3] != sizeof(int32_t))
+        return graph_fail(g, SENTI_ERR_INVALID_ARG,
+                          "gather: need f32 x ('%s' %s %s) and i32 idx ('%s' %s %s) of no higher rank, both with "
+                          "contiguous rows",
+                          x->name, senti_type_name(x->type), shp(x, sx), idx->name, senti_type_name(idx->type),
+                          shp(idx, si));
+    for (int i = 0; i < SENTI_MAX_DIMS - 1; i++)
+        if (idx->ne[i] != 1 && idx->ne[i] != x->ne[i])
+            return graph_fail(g, SENTI_ERR_INVALID_ARG, "gather: idx %s ('%s') does not broadcast over x %s ('%s')",
+                              shp(idx, si), idx->name, shp(x, sx), x->name);
+    int64_t shape[4];
+    for (int i = 0; i < x->ndim; i++) shape[i] = x->ne[PD(x, i)];
+    shape[x->ndim - 1] = idx->ne[3];
+    senti_tensor *t = graph_new_node(g, SENTI_OP_GATHER, SENTI_TYPE_F32, x->ndim, shape);
+    if (t) t->src[0] = x, t->src[1] = idx;
     return t;
 }
 

@@ -119,7 +119,7 @@ static double f_gelu_tanh(double x, const senti_tensor *dst) {
     return 0.5 * x * (1.0 + tanh(sqrt_2_over_pi * (x + 0.044715 * x * x * x)));
 }
 static double f_silu(double x, const senti_tensor *dst) { return x / (1.0 + exp(-x)); }
-static double f_relu(double x, const senti_tensor *dst) { return x > 0.0 ? x : 0.0; }
+static double f_relu(double x, const senti_tensor *dst) { return x > 0.0 || x != x ? x : 0.0; }
 static double f_tanh(double x, const senti_tensor *dst) { return tanh(x); }
 
 static senti_status ref_scale(senti_tensor *dst) { return unary(dst, f_scale); }
@@ -220,8 +220,8 @@ static senti_status ref_rms_norm(senti_tensor *dst) {
 /* In place over s[0..n): s = softmax(s); a row that is all -inf becomes zeros. */
 static void softmax_row(double *s, int64_t n) {
     double max = -INFINITY;
-    for (int64_t j = 0; j < n; j++) max = s[j] > max ? s[j] : max;
-    if (max == -INFINITY) {
+    for (int64_t j = 0; j < n; j++) max = s[j] > max || s[j] != s[j] ? s[j] : max; /* NaN sticks */
+    if (max == -INFINITY) { /* every entry masked out: zeros (NaN inputs give NaN) */
         for (int64_t j = 0; j < n; j++) s[j] = 0.0;
         return;
     }
@@ -291,6 +291,51 @@ static senti_status ref_attention(senti_tensor *dst) {
     }
     senti_mfree(s);
     senti_mfree(o);
+    return SENTI_OK;
+}
+
+/* Packed sequences: each sequence of offs as its own attention (ref_attention's
+ * maths with B = 1 and keys limited to the sequence). */
+static senti_status ref_attention_varlen(senti_tensor *dst) {
+    const senti_tensor *q = dst->src[0], *k = dst->src[1], *v = dst->src[2], *offs = dst->src[3];
+    const double scale = senti_param_f(dst, 0);
+    const bool causal = dst->params[1];
+    const int64_t T = q->ne[1], Hq = q->ne[2], D = q->ne[3], Hkv = k->ne[2], Dv = v->ne[3], S = offs->ne[3] - 1;
+    const int32_t *o = offs->data;
+    if (o[0] != 0 || o[S] != T)
+        return senti_error(SENTI_ERR_INVALID_ARG, "%s: sequence offsets must run from 0 to %lld", dst->name, (long long)T);
+    for (int64_t s = 0; s < S; s++)
+        if (o[s + 1] < o[s])
+            return senti_error(SENTI_ERR_INVALID_ARG, "%s: sequence offset %lld decreases", dst->name, (long long)s + 1);
+    double *sc = scratch((size_t)T + 1, sizeof *sc), *acc = scratch((size_t)Dv + 1, sizeof *acc);
+    if (!sc || !acc) {
+        senti_mfree(sc);
+        senti_mfree(acc);
+        return no_memory(dst);
+    }
+    for (int64_t s = 0; s < S; s++) {
+        const int64_t a = o[s], n = o[s + 1] - o[s];
+        for (int64_t i = 0; i < n; i++)
+            for (int64_t h = 0; h < Hq; h++) {
+                const int64_t hk = h / (Hq / Hkv);
+                for (int64_t j = 0; j < n; j++) {
+                    if (causal && j > i) {
+                        sc[j] = -INFINITY;
+                        continue;
+                    }
+                    double dot = 0.0;
+                    for (int64_t d = 0; d < D; d++) dot += (double)get_f(q, 0, a + i, h, d) * get_f(k, 0, a + j, hk, d);
+                    sc[j] = dot * scale;
+                }
+                softmax_row(sc, n);
+                for (int64_t d = 0; d < Dv; d++) acc[d] = 0.0;
+                for (int64_t j = 0; j < n; j++)
+                    for (int64_t d = 0; d < Dv; d++) acc[d] += sc[j] * get_f(v, 0, a + j, hk, d);
+                for (int64_t d = 0; d < Dv; d++) set_f32(dst, 0, a + i, h, d, acc[d]);
+            }
+    }
+    senti_mfree(sc);
+    senti_mfree(acc);
     return SENTI_OK;
 }
 
@@ -390,6 +435,29 @@ static senti_status ref_set_rows(senti_tensor *dst) {
     return SENTI_OK;
 }
 
+/* ---- gather --------------------------------------------------------------- */
+
+/* dst[i0,i1,i2,j] = x[i0,i1,i2, idx[i0',i1',i2',j]]; every index checked first. */
+static senti_status ref_gather(senti_tensor *dst) {
+    const senti_tensor *x = dst->src[0], *idx = dst->src[1];
+    const int64_t N = x->ne[3];
+    FOR_ROWS(idx, i0, i1, i2)
+        for (int64_t j = 0; j < idx->ne[3]; j++) {
+            const int32_t k = *(const int32_t *)elem_ptr(idx, i0, i1, i2, j);
+            if (k < 0 || k >= N)
+                return senti_error(SENTI_ERR_INVALID_ARG,
+                                   "gather '%s': index %d at [%lld,%lld,%lld,%lld] of '%s' is outside [0, %lld)",
+                                   dst->name, k, (long long)i0, (long long)i1, (long long)i2, (long long)j, idx->name,
+                                   (long long)N);
+        }
+    FOR_ROWS(dst, i0, i1, i2)
+        for (int64_t j = 0; j < dst->ne[3]; j++) {
+            const int32_t k = *(const int32_t *)((const char *)idx->data + senti_bcast_offs(idx, i0, i1, i2, j));
+            set_f32(dst, i0, i1, i2, j, get_f(x, i0, i1, i2, k));
+        }
+    return SENTI_OK;
+}
+
 /* ---- dispatch ------------------------------------------------------------- */
 
 senti_status ref_compute(senti_tensor *node) {
@@ -412,10 +480,12 @@ senti_status ref_compute(senti_tensor *node) {
     case SENTI_OP_RELU: return ref_relu(node);
     case SENTI_OP_TANH: return ref_tanh(node);
     case SENTI_OP_ATTENTION: return ref_attention(node);
+    case SENTI_OP_ATTENTION_VARLEN: return ref_attention_varlen(node);
     case SENTI_OP_ROPE: return ref_rope(node);
     case SENTI_OP_CPY: return ref_cpy(node);
     case SENTI_OP_CONCAT: return ref_concat(node);
     case SENTI_OP_SET_ROWS: return ref_set_rows(node);
+    case SENTI_OP_GATHER: return ref_gather(node);
     case SENTI_OP_COUNT: break;
     }
     return senti_error(SENTI_ERR_UNSUPPORTED, "ref: unknown op %d for '%s'", (int)node->op, node->name);

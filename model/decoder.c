@@ -1,7 +1,11 @@
-/* decoder.c — causal language models with a KV cache: LLaMA, Qwen2, Mistral
- * (pre-RMSNorm, rotary, grouped-query attention, SwiGLU) and GPT-2
- * (pre-LayerNorm, learned positions, gelu_new MLP), as HF transformers
- * computes them; the lm.h contract on top of the graph executor.
+/* decoder.c — the pre-norm causal decoder family with a KV cache: the table
+ * entries LLaMA, Qwen2, Mistral (RMSNorm, rotary, grouped-query attention,
+ * SwiGLU), GPT-2 (LayerNorm, learned positions, gelu_new MLP) and Gemma 3
+ * (norms scaling by 1 + w, query / key norms, norms after attention and FFN,
+ * scaled embeddings, local rope base and sliding window on its local layers,
+ * GeGLU), their differences read from the descriptors' flags and tensor
+ * names, as HF transformers computes them; the lm.h contract on top of the
+ * graph executor.
  *
  * Invariants: every weight is checked for name, dtype and shape at load.
  * Linear-layer weights are held as [out, in] rows (GPT-2's Conv1D [in, out]
@@ -24,16 +28,12 @@
 #include <stdio.h>
 
 #include "../kernels/kernels.h"
+#include "arch.h"
 #include "lm.h"
-#include "model.h"
-
-enum { DEC_LLAMA = 0, DEC_QWEN2 = 1, DEC_MISTRAL = 2, DEC_GPT2 = 3 }; /* model_arch.variant */
-typedef enum { ROPE_NONE, ROPE_DEFAULT, ROPE_LINEAR, ROPE_DYNAMIC, ROPE_LLAMA3 } dec_rope_kind;
-typedef enum { ACT_SILU, ACT_GELU, ACT_GELU_TANH, ACT_RELU } dec_act;
 
 /* Hyperparameters from config.json (GPT-2's own key names in brackets). */
 typedef struct dec_hparams {
-    int variant;
+    const arch_desc *d;
     int64_t vocab;     /* vocab_size */
     int64_t hidden;    /* hidden_size [n_embd] */
     int64_t layers;    /* num_hidden_layers [n_layer] */
@@ -50,12 +50,12 @@ typedef struct dec_hparams {
     bool o_bias;       /* attention_bias (GPT-2: always) */
     bool mlp_bias;     /* mlp_bias (GPT-2: always) */
     bool scale_by_layer; /* GPT-2 scale_attn_by_inverse_layer_idx */
-    dec_act act;       /* hidden_act [activation_function] */
-    /* rotary: angle(pos, i) = pos * freq_scale * theta^(-2i/n_rot) / ff[i] */
-    dec_rope_kind rope;
-    int n_rot;         /* head_dim * partial_rotary_factor */
-    double theta, factor, low_freq, high_freq;
-    int64_t orig_max;  /* original_max_position_embeddings (llama3) */
+    blk_act act;       /* hidden_act [activation_function] */
+    /* rotary (d->pos == ARCH_POS_ROPE): angle(pos, i) = pos * freq_scale * theta^(-2i/n_rot) / ff[i] */
+    blk_rope rope;
+    blk_rope rope_local; /* the sliding-window layers' (Gemma 3: rope_local_base_freq), else = rope */
+    float attn_scale;  /* 1 / sqrt(query_pre_attn_scalar, default head_dim) */
+    float softcap;     /* final_logit_softcapping: logits = cap * tanh(logits / cap); 0: none */
 } dec_hparams;
 
 typedef model_w dec_w;
@@ -69,11 +69,13 @@ typedef struct dec_layer {
     dec_w ln2_w, ln2_b; /* [H]  post_attention_layernorm / ln_2 */
     dec_w wup, bup;     /* [2I, H] gate_proj;up_proj fused (LLaMA) / [I, H] mlp.c_fc^T (GPT-2) */
     dec_w wdown, bdown; /* [H, I]  mlp.down_proj / mlp.c_proj^T */
+    dec_w q_norm, k_norm; /* [D]  self_attn.q_norm / k_norm (Gemma 3), else empty */
+    dec_w post_attn, post_ffn; /* [H]  post_attention_layernorm / post_feedforward_layernorm (Gemma 3) */
 } dec_layer;
 
 typedef struct dec_model {
     dec_hparams hp;
-    dec_w tok_emb;      /* [V, H] f32  model.embed_tokens / transformer.wte */
+    dec_w tok_emb;      /* [V, H] f32 (a GGUF file's quantized table as stored)  model.embed_tokens / transformer.wte */
     dec_w pos_emb;      /* [P, H] f32  transformer.wpe (GPT-2) */
     dec_w norm_w, norm_b; /* [H]       model.norm / transformer.ln_f */
     dec_w lm_head;      /* [V, H]      lm_head (tied: tok_emb, or its converted copy) */
@@ -227,211 +229,103 @@ static senti_status load_fused(const senti_model *m, dec_w *out, int n, char (*n
     return st;
 }
 
-static senti_status parse_act(const cfg_file *c, const char *key, const char *def, dec_act *out) {
-    const char *s;
-    senti_status st = cfg_opt_str(c, key, def, &s);
-    if (st != SENTI_OK) return st;
-    if (!strcmp(s, "silu") || !strcmp(s, "swish")) *out = ACT_SILU;
-    else if (!strcmp(s, "gelu") || !strcmp(s, "gelu_python")) *out = ACT_GELU;
-    else if (!strcmp(s, "gelu_new") || !strcmp(s, "gelu_pytorch_tanh") || !strcmp(s, "gelu_fast")) *out = ACT_GELU_TANH;
-    else if (!strcmp(s, "relu")) *out = ACT_RELU;
-    else
-        return senti_error(SENTI_ERR_UNSUPPORTED, "%s: key '%s' names an unsupported activation '%s'", cfg_path(c),
-                           key, s);
-    return SENTI_OK;
-}
-
-/* A number from a JSON object (rope parameters); def when absent or null. */
-static senti_status json_num(const char *path, const char *obj, json_t *o, const char *key, double def, bool required,
-                             double *out) {
-    json_t *v = o ? json_object_get(o, key) : NULL;
-    if (!v || json_is_null(v)) {
-        if (required)
-            return senti_error(SENTI_ERR_BAD_FILE, "%s: key '%s.%s' is required for this rope type", path, obj, key);
-        *out = def;
-        return SENTI_OK;
-    }
-    if (!json_is_number(v)) return senti_error(SENTI_ERR_BAD_FILE, "%s: key '%s.%s' must be a number", path, obj, key);
-    *out = json_number_value(v);
-    return SENTI_OK;
-}
-
-/* Rotary settings: transformers 5 writes "rope_parameters" {rope_type,
- * rope_theta, factor, ...}; older files "rope_theta" + "rope_scaling"
- * {type | rope_type, factor, ...}. Types: default, linear, dynamic, llama3. */
-static senti_status read_rope(const senti_model *m, dec_hparams *hp) {
-    const char *path = cfg_path(m->cfg);
-    json_t *root = cfg_root(m->cfg), *p = NULL;
-    senti_status st = SENTI_OK;
-    const char *obj = "rope_parameters";
-    p = json_object_get(root, obj);
-    if (!p || json_is_null(p)) p = json_object_get(root, obj = "rope_scaling");
-    if (p && json_is_null(p)) p = NULL;
-    if (p && !json_is_object(p)) {
-        st = senti_error(SENTI_ERR_BAD_FILE, "%s: key '%s' must be an object", path, obj);
-        goto done;
-    }
-    double theta_top, prf_top, prf = 1.0;
-    TRY(cfg_opt_float(m->cfg, "rope_theta", 10000.0, &theta_top));
-    TRY(cfg_opt_float(m->cfg, "partial_rotary_factor", 1.0, &prf_top));
-    TRY(json_num(path, obj, p, "rope_theta", theta_top, false, &hp->theta));
-    TRY(json_num(path, obj, p, "partial_rotary_factor", prf_top, false, &prf));
-    const char *type = "default";
-    json_t *ty = p ? json_object_get(p, "rope_type") : NULL;
-    if (!ty || json_is_null(ty)) ty = p ? json_object_get(p, "type") : NULL;
-    if (ty && !json_is_null(ty)) {
-        if (!json_is_string(ty)) {
-            st = senti_error(SENTI_ERR_BAD_FILE, "%s: key '%s.rope_type' must be a string", path, obj);
-            goto done;
-        }
-        type = json_string_value(ty);
-    }
-    hp->factor = 1.0;
-    if (!strcmp(type, "default")) {
-        hp->rope = ROPE_DEFAULT;
-    } else if (!strcmp(type, "linear") || !strcmp(type, "dynamic")) {
-        hp->rope = type[0] == 'l' ? ROPE_LINEAR : ROPE_DYNAMIC;
-        TRY(json_num(path, obj, p, "factor", 0, true, &hp->factor));
-    } else if (!strcmp(type, "llama3")) {
-        hp->rope = ROPE_LLAMA3;
-        double om = 0;
-        TRY(json_num(path, obj, p, "factor", 0, true, &hp->factor));
-        TRY(json_num(path, obj, p, "low_freq_factor", 0, true, &hp->low_freq));
-        TRY(json_num(path, obj, p, "high_freq_factor", 0, true, &hp->high_freq));
-        TRY(json_num(path, obj, p, "original_max_position_embeddings", (double)hp->max_pos, false, &om));
-        hp->orig_max = (int64_t)om;
-        if (!(hp->high_freq != hp->low_freq) || !(hp->low_freq > 0) || !(om >= 1)) {
-            st = senti_error(SENTI_ERR_BAD_FILE, "%s: llama3 rope parameters in '%s' are degenerate", path, obj);
-            goto done;
-        }
-    } else {
-        st = senti_error(SENTI_ERR_UNSUPPORTED,
-                         "%s: rope type '%s' (key '%s') is not supported (default, linear, dynamic, llama3)", path,
-                         type, obj);
-        goto done;
-    }
-    if (!(hp->factor > 0) || !(hp->theta > 1)) {
-        st = senti_error(SENTI_ERR_BAD_FILE, "%s: rope factor %g / theta %g in '%s' out of range", path, hp->factor,
-                         hp->theta, obj);
-        goto done;
-    }
-    hp->n_rot = (int)((double)hp->head_dim * prf);
-    if (hp->n_rot < 2 || hp->n_rot % 2 || hp->n_rot > hp->head_dim) {
-        st = senti_error(SENTI_ERR_BAD_FILE, "%s: partial_rotary_factor %g gives %d rotary dims of %lld", path, prf,
-                         hp->n_rot, (long long)hp->head_dim);
-        goto done;
-    }
-done:
-fail:
-    return st;
-}
-
 static senti_status read_hparams(const senti_model *m, dec_hparams *hp) {
     const cfg_file *c = m->cfg;
+    const arch_desc *d = m->desc;
     const char *path = cfg_path(c);
     senti_status st;
     double eps;
-    const bool gpt2 = m->arch->variant == DEC_GPT2;
-    hp->variant = m->arch->variant;
-    TRY(cfg_get_int(c, "vocab_size", &hp->vocab));
-    TRY(cfg_opt_bool(c, "tie_word_embeddings", gpt2, &hp->tied));
-    if (gpt2) {
-        TRY(cfg_get_int(c, "n_embd", &hp->hidden));
-        TRY(cfg_get_int(c, "n_layer", &hp->layers));
-        TRY(cfg_get_int(c, "n_head", &hp->heads));
-        TRY(cfg_opt_int(c, "n_inner", 4 * hp->hidden, &hp->inter));
-        TRY(cfg_get_int(c, "n_positions", &hp->max_pos));
-        TRY(cfg_opt_float(c, "layer_norm_epsilon", 1e-5, &eps));
-        TRY(parse_act(c, "activation_function", "gelu_new", &hp->act));
+    hp->d = d;
+    TRY(arch_hp_int(d, c, AH_VOCAB, true, 0, &hp->vocab));
+    TRY(cfg_opt_bool(c, "tie_word_embeddings", (d->flags & ARCH_F_TIED) != 0, &hp->tied));
+    if (d->flags & ARCH_F_TIED_ALWAYS) hp->tied = true; /* GPT2LMHeadModel always ties lm_head to wte */
+    TRY(arch_hp_int(d, c, AH_HIDDEN, true, 0, &hp->hidden));
+    TRY(arch_hp_int(d, c, AH_LAYERS, true, 0, &hp->layers));
+    TRY(arch_hp_int(d, c, AH_HEADS, true, 0, &hp->heads));
+    TRY(arch_hp_int(d, c, AH_KV_HEADS, false, hp->heads, &hp->kv_heads));
+    TRY(arch_hp_int(d, c, AH_INTER, d->inter_default_mult == 0, d->inter_default_mult * hp->hidden, &hp->inter));
+    TRY(arch_hp_int(d, c, AH_MAX_POS, true, 0, &hp->max_pos));
+    TRY(arch_hp_eps(d, c, &eps));
+    TRY(blk_parse_act(c, arch_hp_key(d, AH_ACT), d->act_default, &hp->act));
+    if (d->flags & ARCH_F_BIAS) {
+        hp->qkv_bias = hp->o_bias = hp->mlp_bias = true;
+    } else {
+        bool ab = false;
+        TRY(cfg_opt_bool(c, "attention_bias", false, &ab));
+        hp->qkv_bias = ab || (d->flags & ARCH_F_QKV_BIAS);
+        hp->o_bias = ab;
+        TRY(cfg_opt_bool(c, "mlp_bias", false, &hp->mlp_bias));
+    }
+    if (d->flags & ARCH_F_LAYER_SCALE) {
         TRY(cfg_opt_bool(c, "scale_attn_by_inverse_layer_idx", false, &hp->scale_by_layer));
         bool b;
         TRY(cfg_opt_bool(c, "reorder_and_upcast_attn", false, &b)); /* same maths in f32 */
         TRY(cfg_opt_bool(c, "scale_attn_weights", true, &b));
         if (!b) return senti_error(SENTI_ERR_UNSUPPORTED, "%s: key 'scale_attn_weights' = false is not supported", path);
-        hp->kv_heads = hp->heads;
-        hp->qkv_bias = hp->o_bias = hp->mlp_bias = true;
-        hp->rope = ROPE_NONE;
-        hp->tied = true; /* GPT2LMHeadModel always ties lm_head to wte */
-    } else {
-        TRY(cfg_get_int(c, "hidden_size", &hp->hidden));
-        TRY(cfg_get_int(c, "num_hidden_layers", &hp->layers));
-        TRY(cfg_get_int(c, "num_attention_heads", &hp->heads));
-        TRY(cfg_opt_int(c, "num_key_value_heads", hp->heads, &hp->kv_heads));
-        TRY(cfg_get_int(c, "intermediate_size", &hp->inter));
-        TRY(cfg_get_int(c, "max_position_embeddings", &hp->max_pos));
-        TRY(cfg_opt_float(c, "rms_norm_eps", 1e-6, &eps));
-        TRY(parse_act(c, "hidden_act", "silu", &hp->act));
-        bool ab = false;
-        TRY(cfg_opt_bool(c, "attention_bias", false, &ab));
-        hp->qkv_bias = ab || hp->variant == DEC_QWEN2;
-        hp->o_bias = ab;
-        TRY(cfg_opt_bool(c, "mlp_bias", false, &hp->mlp_bias));
-        if (hp->heads > 0 && hp->hidden % hp->heads == 0) hp->head_dim = hp->hidden / hp->heads;
-        TRY(cfg_opt_int(c, "head_dim", hp->head_dim, &hp->head_dim));
-        hp->window = 0;
-        hp->n_window_layers = 0;
-        if (hp->variant == DEC_MISTRAL) {
-            TRY(cfg_opt_int(c, "sliding_window", 0, &hp->window));
-        } else if (hp->variant == DEC_QWEN2) {
-            bool use = false;
-            TRY(cfg_opt_bool(c, "use_sliding_window", false, &use));
-            if (use) {
-                TRY(cfg_opt_int(c, "sliding_window", 0, &hp->window));
-                TRY(cfg_opt_int(c, "max_window_layers", hp->layers, &hp->n_window_layers));
-            }
-        }
+    }
+    hp->head_dim = 0;
+    if (hp->heads > 0 && hp->hidden % hp->heads == 0) hp->head_dim = hp->hidden / hp->heads;
+    if (d->hp[AH_HEAD_DIM]) TRY(cfg_opt_int(c, d->hp[AH_HEAD_DIM], hp->head_dim, &hp->head_dim));
+    hp->window = 0;
+    hp->n_window_layers = 0;
+    bool use_window = (d->flags & ARCH_F_SWA) != 0;
+    if (use_window && (d->flags & ARCH_F_SWA_OPT_IN)) TRY(cfg_opt_bool(c, "use_sliding_window", false, &use_window));
+    if (use_window) {
+        TRY(cfg_opt_int(c, "sliding_window", 0, &hp->window));
+        if (d->flags & ARCH_F_SWA_OPT_IN) TRY(cfg_opt_int(c, "max_window_layers", hp->layers, &hp->n_window_layers));
     }
     hp->eps = (float)eps;
-#define RANGE(v, key, lo, hi)                                                                                          \
+#define RANGE(v, h, lo, hi)                                                                                            \
     if ((v) < (lo) || (v) > (hi))                                                                                      \
-        return senti_error(SENTI_ERR_BAD_FILE, "%s: key '%s' = %lld is out of range", path, key, (long long)(v));
-    RANGE(hp->vocab, "vocab_size", 1, INT32_MAX);
-    RANGE(hp->hidden, gpt2 ? "n_embd" : "hidden_size", 1, 1 << 20);
-    RANGE(hp->layers, gpt2 ? "n_layer" : "num_hidden_layers", 1, 1024);
-    RANGE(hp->heads, gpt2 ? "n_head" : "num_attention_heads", 1, 4096);
-    RANGE(hp->kv_heads, "num_key_value_heads", 1, hp->heads);
-    RANGE(hp->inter, gpt2 ? "n_inner" : "intermediate_size", 1, 1 << 22);
-    RANGE(hp->max_pos, gpt2 ? "n_positions" : "max_position_embeddings", 1, 1 << 24);
-    RANGE(hp->window, "sliding_window", 0, INT32_MAX);
+        return senti_error(SENTI_ERR_BAD_FILE, "%s: key '%s' = %lld is out of range", path, arch_hp_key(d, h),         \
+                           (long long)(v));
+    RANGE(hp->vocab, AH_VOCAB, 1, INT32_MAX);
+    RANGE(hp->hidden, AH_HIDDEN, 1, 1 << 20);
+    RANGE(hp->layers, AH_LAYERS, 1, 1024);
+    RANGE(hp->heads, AH_HEADS, 1, 4096);
+    RANGE(hp->kv_heads, AH_KV_HEADS, 1, hp->heads);
+    RANGE(hp->inter, AH_INTER, 1, 1 << 22);
+    RANGE(hp->max_pos, AH_MAX_POS, 1, 1 << 24);
 #undef RANGE
-    if (gpt2) {
-        if (hp->hidden % hp->heads)
-            return senti_error(SENTI_ERR_BAD_FILE, "%s: n_embd %lld is not a multiple of the %lld heads", path,
-                               (long long)hp->hidden, (long long)hp->heads);
-        hp->head_dim = hp->hidden / hp->heads;
-    }
+    if (hp->window < 0 || hp->window > INT32_MAX)
+        return senti_error(SENTI_ERR_BAD_FILE, "%s: key 'sliding_window' = %lld is out of range", path,
+                           (long long)hp->window);
+    if (!d->hp[AH_HEAD_DIM] && hp->hidden % hp->heads)
+        return senti_error(SENTI_ERR_BAD_FILE, "%s: %s %lld is not a multiple of the %lld heads", path,
+                           arch_hp_key(d, AH_HIDDEN), (long long)hp->hidden, (long long)hp->heads);
     if (hp->head_dim < 1 || hp->head_dim > 4096)
         return senti_error(SENTI_ERR_BAD_FILE, "%s: head dimension %lld (key 'head_dim' or hidden / heads) is out of "
                            "range", path, (long long)hp->head_dim);
     if (hp->heads % hp->kv_heads)
         return senti_error(SENTI_ERR_BAD_FILE, "%s: %lld attention heads are not a multiple of %lld kv heads", path,
                            (long long)hp->heads, (long long)hp->kv_heads);
-    if (!gpt2) return read_rope(m, hp);
+    double qpas, cap, attn_cap;
+    TRY(cfg_opt_float(c, "query_pre_attn_scalar", (double)hp->head_dim, &qpas));
+    TRY(cfg_opt_float(c, "final_logit_softcapping", 0.0, &cap));
+    TRY(cfg_opt_float(c, "attn_logit_softcapping", 0.0, &attn_cap));
+    bool bidi = false;
+    TRY(cfg_opt_bool(c, "use_bidirectional_attention", false, &bidi));
+    if (bidi)
+        return senti_error(SENTI_ERR_UNSUPPORTED, "%s: key 'use_bidirectional_attention' (an embedding model) is not "
+                           "supported by the causal decoder", path);
+    if (attn_cap > 0)
+        return senti_error(SENTI_ERR_UNSUPPORTED, "%s: key 'attn_logit_softcapping' (soft-capped attention scores) is "
+                           "not supported", path);
+    if (!(qpas > 0) || !(cap >= 0))
+        return senti_error(SENTI_ERR_BAD_FILE, "%s: key 'query_pre_attn_scalar' or 'final_logit_softcapping' is out "
+                           "of range", path);
+    hp->attn_scale = 1.0f / sqrtf((float)qpas);
+    hp->softcap = (float)cap;
+    if (d->pos != ARCH_POS_ROPE) return SENTI_OK;
+    TRY(blk_read_rope(c, "full_attention", "rope_theta", 10000.0, true, hp->head_dim, hp->max_pos, &hp->rope));
+    hp->rope_local = hp->rope;
+    json_t *rp = json_object_get(cfg_root(c), "rope_parameters");
+    if (cfg_has(c, "rope_local_base_freq") || json_is_object(json_object_get(rp, "sliding_attention")))
+        TRY(blk_read_rope(c, "sliding_attention", "rope_local_base_freq", 10000.0, false, hp->head_dim, hp->max_pos,
+                          &hp->rope_local));
     return SENTI_OK;
 fail:
     return st;
-}
-
-/* llama3 per-pair divisors: ff[i] = inv_freq[i] / inv_freq_llama3[i], as
- * transformers' _compute_llama3_parameters. */
-static senti_status llama3_factors(const senti_model *m, dec_model *d) {
-    const dec_hparams *hp = &d->hp;
-    const int half = hp->n_rot / 2;
-    float *ff = senti_malloc((size_t)half * sizeof *ff + 1);
-    if (!ff) return oom(m, "rope factors");
-    const double lo_wl = (double)hp->orig_max / hp->low_freq, hi_wl = (double)hp->orig_max / hp->high_freq;
-    for (int i = 0; i < half; i++) {
-        const double inv = 1.0 / pow(hp->theta, 2.0 * i / hp->n_rot), wl = 2 * 3.14159265358979323846 / inv;
-        double f = inv;
-        if (wl > lo_wl) f = inv / hp->factor;
-        if (!(wl < hi_wl) && !(wl > lo_wl)) {
-            const double s = ((double)hp->orig_max / wl - hp->low_freq) / (hp->high_freq - hp->low_freq);
-            f = (1 - s) * inv / hp->factor + s * inv;
-        }
-        ff[i] = (float)(inv / f);
-    }
-    d->freq_factors = (dec_w){ff, ff, SENTI_TYPE_F32, 1, {half, 0}};
-    return SENTI_OK;
 }
 
 static void dec_free(void *impl) {
@@ -464,8 +358,12 @@ static senti_status window_layers(const senti_model *m, dec_model *d) {
     if (n && n != hp->layers)
         st = senti_error(SENTI_ERR_BAD_FILE, "%s: key 'layer_types' has %lld entries for %lld layers", cfg_path(m->cfg),
                          (long long)n, (long long)hp->layers);
+    int64_t pattern = 0; /* Gemma 3 before transformers 5: every pattern-th layer global */
+    if (st == SENTI_OK) st = cfg_opt_int(m->cfg, "sliding_window_pattern", 0, &pattern);
     for (int64_t l = 0; l < hp->layers && st == SENTI_OK; l++) {
-        if (!n) {
+        if (!n && pattern > 0) {
+            d->swa[l] = hp->window > 0 && (l + 1) % pattern != 0;
+        } else if (!n) {
             d->swa[l] = hp->window > 0 && l >= hp->n_window_layers;
         } else if (!strcmp(types[l], "sliding_attention")) {
             d->swa[l] = hp->window > 0;
@@ -490,50 +388,10 @@ static senti_status cat_vec(const senti_model *m, dec_w *out, int n, float *cons
     return SENTI_OK;
 }
 
-static senti_status load_llama_layer(const senti_model *m, const dec_hparams *hp, int64_t l, dec_layer *w) {
-    const int64_t H = hp->hidden, Q = hp->heads * hp->head_dim, KV = hp->kv_heads * hp->head_dim, I = hp->inter;
-    char n[3][160];
-    float *p[3] = {NULL, NULL, NULL};
-    senti_status st;
-#define NAME(i, fmt) snprintf(n[i], sizeof n[i], "model.layers.%lld." fmt, (long long)l)
-    NAME(0, "input_layernorm.weight");
-    TRY(load_f32(m, &w->ln1_w, H, 0, n[0]));
-    NAME(0, "post_attention_layernorm.weight");
-    TRY(load_f32(m, &w->ln2_w, H, 0, n[0]));
-    /* q, k, v fused: rows [Q | KV | KV] */
-    NAME(0, "self_attn.q_proj.weight"), NAME(1, "self_attn.k_proj.weight"), NAME(2, "self_attn.v_proj.weight");
-    const int64_t qkv_rows[3] = {Q, KV, KV};
-    TRY(load_fused(m, &w->wqkv, 3, n, qkv_rows, H));
-    if (hp->qkv_bias) {
-        NAME(0, "self_attn.q_proj.bias"), NAME(1, "self_attn.k_proj.bias"), NAME(2, "self_attn.v_proj.bias");
-        for (int i = 0; i < 3; i++) TRY(read_f32(m, n[i], qkv_rows[i], 0, &p[i], NULL));
-        TRY(cat_vec(m, &w->bqkv, 3, p, qkv_rows, n[0]));
-        for (int i = 0; i < 3; i++) senti_mfree(p[i]), p[i] = NULL;
-    }
-    NAME(0, "self_attn.o_proj.weight");
-    TRY(load_matmul(m, &w->wo, H, Q, n[0]));
-    if (hp->o_bias) {
-        NAME(0, "self_attn.o_proj.bias");
-        TRY(load_f32(m, &w->bo, H, 0, n[0]));
-    }
-    /* gate, up fused: rows [I | I] */
-    NAME(0, "mlp.gate_proj.weight"), NAME(1, "mlp.up_proj.weight");
-    const int64_t gu_rows[2] = {I, I};
-    TRY(load_fused(m, &w->wup, 2, n, gu_rows, H));
-    NAME(0, "mlp.down_proj.weight");
-    TRY(load_matmul(m, &w->wdown, H, I, n[0]));
-    if (hp->mlp_bias) {
-        NAME(0, "mlp.gate_proj.bias"), NAME(1, "mlp.up_proj.bias");
-        for (int i = 0; i < 2; i++) TRY(read_f32(m, n[i], I, 0, &p[i], NULL));
-        TRY(cat_vec(m, &w->bup, 2, p, gu_rows, n[0]));
-        NAME(0, "mlp.down_proj.bias");
-        TRY(load_f32(m, &w->bdown, H, 0, n[0]));
-    }
-#undef NAME
-    st = SENTI_OK;
-fail:
-    for (int i = 0; i < 3; i++) senti_mfree(p[i]);
-    return st;
+/* The HF name of role r (layer l) into buf[160]; a role the table lacks
+ * becomes a name no checkpoint has, so the load reports it missing. */
+static void name_of(const arch_desc *d, arch_role r, int64_t l, const char *suffix, char *buf) {
+    if (!arch_tensor_name(d, "", r, l, suffix, buf, 160)) snprintf(buf, 160, "(%s has no tensor role %d)", d->name, (int)r);
 }
 
 /* GPT-2 Conv1D weight [in, out] -> matmul weight [out, in]. */
@@ -547,38 +405,101 @@ static senti_status load_conv1d(const senti_model *m, dec_w *out, int64_t in, in
     return st;
 }
 
-static senti_status load_gpt2_layer(const senti_model *m, const dec_hparams *hp, int64_t l, dec_layer *w) {
-    const int64_t H = hp->hidden, I = hp->inter;
-    char n[160];
+/* A single linear weight [N, K] (Conv1D-stored when the architecture says so). */
+static senti_status load_linear(const senti_model *m, dec_w *out, int64_t N, int64_t K, const char *name) {
+    return m->desc->flags & ARCH_F_CONV1D ? load_conv1d(m, out, K, N, name) : load_matmul(m, out, N, K, name);
+}
+
+/* One layer by the table: the two norms; q | k | v as one matrix (stored
+ * fused, or fused here from q, k, v); the output projection; the FFN (gated:
+ * gate | up fused; plain: up) and down. */
+static senti_status load_layer(const senti_model *m, const dec_hparams *hp, int64_t l, dec_layer *w) {
+    const arch_desc *d = hp->d;
+    const int64_t H = hp->hidden, Q = hp->heads * hp->head_dim, KV = hp->kv_heads * hp->head_dim, I = hp->inter;
+    const bool ln_bias = d->norm == ARCH_NORM_LAYER && (d->flags & ARCH_F_BIAS);
+    char n[3][160];
+    float *p[3] = {NULL, NULL, NULL};
     senti_status st;
-#define NAME(fmt) snprintf(n, sizeof n, "transformer.h.%lld." fmt, (long long)l)
-    NAME("ln_1.weight");
-    TRY(load_f32(m, &w->ln1_w, H, 0, n));
-    NAME("ln_1.bias");
-    TRY(load_f32(m, &w->ln1_b, H, 0, n));
-    NAME("attn.c_attn.weight");
-    TRY(load_conv1d(m, &w->wqkv, H, 3 * H, n));
-    NAME("attn.c_attn.bias");
-    TRY(load_f32(m, &w->bqkv, 3 * H, 0, n));
-    NAME("attn.c_proj.weight");
-    TRY(load_conv1d(m, &w->wo, H, H, n));
-    NAME("attn.c_proj.bias");
-    TRY(load_f32(m, &w->bo, H, 0, n));
-    NAME("ln_2.weight");
-    TRY(load_f32(m, &w->ln2_w, H, 0, n));
-    NAME("ln_2.bias");
-    TRY(load_f32(m, &w->ln2_b, H, 0, n));
-    NAME("mlp.c_fc.weight");
-    TRY(load_conv1d(m, &w->wup, H, I, n));
-    NAME("mlp.c_fc.bias");
-    TRY(load_f32(m, &w->bup, I, 0, n));
-    NAME("mlp.c_proj.weight");
-    TRY(load_conv1d(m, &w->wdown, I, H, n));
-    NAME("mlp.c_proj.bias");
-    TRY(load_f32(m, &w->bdown, H, 0, n));
+#define NAME(i, role, suf) name_of(d, role, l, suf, n[i])
+    NAME(0, AR_ATTN_NORM, ".weight");
+    TRY(load_f32(m, &w->ln1_w, H, 0, n[0]));
+    if (ln_bias) {
+        NAME(0, AR_ATTN_NORM, ".bias");
+        TRY(load_f32(m, &w->ln1_b, H, 0, n[0]));
+    }
+    const int64_t qkv_rows[3] = {Q, KV, KV};
+    if (d->names[AR_QKV].hf) { /* stored fused: rows [Q | KV | KV] */
+        NAME(0, AR_QKV, ".weight");
+        TRY(load_linear(m, &w->wqkv, Q + 2 * KV, H, n[0]));
+        if (hp->qkv_bias) {
+        NAME(0, AR_QKV, ".bias");
+        TRY(load_f32(m, &w->bqkv, Q + 2 * KV, 0, n[0]));
+    }
+    } else { /* q, k, v fused: rows [Q | KV | KV] */
+        NAME(0, AR_Q, ".weight"), NAME(1, AR_K, ".weight"), NAME(2, AR_V, ".weight");
+        TRY(load_fused(m, &w->wqkv, 3, n, qkv_rows, H));
+        if (hp->qkv_bias) {
+            NAME(0, AR_Q, ".bias"), NAME(1, AR_K, ".bias"), NAME(2, AR_V, ".bias");
+            for (int i = 0; i < 3; i++) TRY(read_f32(m, n[i], qkv_rows[i], 0, &p[i], NULL));
+            TRY(cat_vec(m, &w->bqkv, 3, p, qkv_rows, n[0]));
+            for (int i = 0; i < 3; i++) senti_mfree(p[i]), p[i] = NULL;
+        }
+    }
+    NAME(0, AR_O, ".weight");
+    TRY(load_linear(m, &w->wo, H, Q, n[0]));
+    if (hp->o_bias) {
+        NAME(0, AR_O, ".bias");
+        TRY(load_f32(m, &w->bo, H, 0, n[0]));
+    }
+    if (d->names[AR_Q_NORM].hf) { /* per-head query / key norms over D */
+        NAME(0, AR_Q_NORM, ".weight");
+        TRY(load_f32(m, &w->q_norm, hp->head_dim, 0, n[0]));
+        NAME(0, AR_K_NORM, ".weight");
+        TRY(load_f32(m, &w->k_norm, hp->head_dim, 0, n[0]));
+    }
+    if (d->names[AR_ATTN_POST_NORM].hf) { /* norms of the attention and FFN outputs (Gemma 3) */
+        NAME(0, AR_ATTN_POST_NORM, ".weight");
+        TRY(load_f32(m, &w->post_attn, H, 0, n[0]));
+        NAME(0, AR_FFN_POST_NORM, ".weight");
+        TRY(load_f32(m, &w->post_ffn, H, 0, n[0]));
+    }
+    NAME(0, AR_FFN_NORM, ".weight");
+    TRY(load_f32(m, &w->ln2_w, H, 0, n[0]));
+    if (ln_bias) {
+        NAME(0, AR_FFN_NORM, ".bias");
+        TRY(load_f32(m, &w->ln2_b, H, 0, n[0]));
+    }
+    if (d->mlp == ARCH_MLP_GATED) { /* gate, up fused: rows [I | I] */
+        NAME(0, AR_GATE, ".weight"), NAME(1, AR_UP, ".weight");
+        const int64_t gu_rows[2] = {I, I};
+        TRY(load_fused(m, &w->wup, 2, n, gu_rows, H));
+        if (hp->mlp_bias) {
+            NAME(0, AR_GATE, ".bias"), NAME(1, AR_UP, ".bias");
+            for (int i = 0; i < 2; i++) TRY(read_f32(m, n[i], I, 0, &p[i], NULL));
+            TRY(cat_vec(m, &w->bup, 2, p, gu_rows, n[0]));
+        }
+    } else {
+        NAME(0, AR_UP, ".weight");
+        TRY(load_linear(m, &w->wup, I, H, n[0]));
+        if (hp->mlp_bias) {
+        NAME(0, AR_UP, ".bias");
+        TRY(load_f32(m, &w->bup, I, 0, n[0]));
+    }
+    }
+    NAME(0, AR_DOWN, ".weight");
+    TRY(load_linear(m, &w->wdown, H, I, n[0]));
+    if (hp->mlp_bias) {
+        NAME(0, AR_DOWN, ".bias");
+        TRY(load_f32(m, &w->bdown, H, 0, n[0]));
+    }
 #undef NAME
-    return SENTI_OK;
+    if (d->flags & ARCH_F_NORM_SHIFT) { /* the norms scale by 1 + w */
+        dec_w *norms[] = {&w->ln1_w, &w->ln2_w, &w->q_norm, &w->k_norm, &w->post_attn, &w->post_ffn};
+        for (size_t i = 0; i < sizeof norms / sizeof norms[0]; i++) TRY(blk_shift_norm(m, norms[i]));
+    }
+    st = SENTI_OK;
 fail:
+    for (int i = 0; i < 3; i++) senti_mfree(p[i]);
     return st;
 }
 
@@ -586,15 +507,40 @@ fail:
  * (converted to the weight type when one is asked for). */
 static senti_status load_lm_head(senti_model *m, dec_model *d) {
     const dec_hparams *hp = &d->hp;
-    if (!hp->tied) return load_matmul(m, &d->lm_head, hp->vocab, hp->hidden, "lm_head.weight");
-    const senti_type type = matmul_type(m, SENTI_TYPE_F32, hp->hidden);
-    if (type == SENTI_TYPE_F32) {
+    char name[160];
+    if (!hp->tied) {
+        if (!arch_tensor_name(hp->d, "", AR_LM_HEAD, 0, ".weight", name, sizeof name))
+            return senti_error(SENTI_ERR_BAD_FILE, "%s: the model has no output projection", m->dir);
+        return load_matmul(m, &d->lm_head, hp->vocab, hp->hidden, name);
+    }
+    const senti_type type = matmul_type(m, d->tok_emb.type, hp->hidden);
+    if (type == d->tok_emb.type) {
         d->lm_head = d->tok_emb;
         d->lm_head.own = NULL; /* borrowed from tok_emb */
         return SENTI_OK;
     }
     float *f = (float *)d->tok_emb.data;
-    return pack_matmul(m, &d->lm_head, type, hp->hidden, 1, &f, &hp->vocab, "tied lm_head");
+    if (d->tok_emb.type != SENTI_TYPE_F32) { /* a quantized table: dequantized for another type */
+        const size_t rs = senti_row_size(d->tok_emb.type, hp->hidden);
+        if (!(f = senti_malloc((size_t)(hp->vocab * hp->hidden) * sizeof *f + 1))) return oom(m, "the tied lm_head");
+        for (int64_t r = 0; r < hp->vocab; r++)
+            senti_row_to_f32(d->tok_emb.type, (const char *)d->tok_emb.data + (size_t)r * rs, f + r * hp->hidden,
+                             hp->hidden);
+    }
+    senti_status st = pack_matmul(m, &d->lm_head, type, hp->hidden, 1, &f, &hp->vocab, "tied lm_head");
+    if (f != d->tok_emb.data) senti_mfree(f);
+    return st;
+}
+
+/* The token embeddings [V, H]: f32, or a GGUF file's quantized table kept as
+ * stored (get_rows and a tied LM head read it as it is). */
+static senti_status load_embeddings(const senti_model *m, dec_w *out, int64_t V, int64_t H, const char *name) {
+    const st_tensor *t = st_weights_find(m->w, name);
+    if (!t || !senti_type_is_quant(t->type) || t->ndim != 2 || t->shape[0] != V || t->shape[1] != H ||
+        H % senti_type_block(t->type) || !st_tensor_is_aligned(t, 2))
+        return load_f32(m, out, V, H, name);
+    *out = (dec_w){t->data, NULL, t->type, 2, {V, H}};
+    return SENTI_OK;
 }
 
 static senti_status dec_load(senti_model *m) {
@@ -604,19 +550,31 @@ static senti_status dec_load(senti_model *m) {
     m->impl = d;
     dec_hparams *hp = &d->hp;
     TRY(read_hparams(m, hp));
+    const arch_desc *ad = hp->d;
     const int64_t H = hp->hidden;
-    const bool gpt2 = hp->variant == DEC_GPT2;
-    TRY(load_f32(m, &d->tok_emb, hp->vocab, H, gpt2 ? "transformer.wte.weight" : "model.embed_tokens.weight"));
-    if (gpt2) TRY(load_f32(m, &d->pos_emb, hp->max_pos, H, "transformer.wpe.weight"));
-    TRY(load_f32(m, &d->norm_w, H, 0, gpt2 ? "transformer.ln_f.weight" : "model.norm.weight"));
-    if (gpt2) TRY(load_f32(m, &d->norm_b, H, 0, "transformer.ln_f.bias"));
+    const bool ln_bias = ad->norm == ARCH_NORM_LAYER && (ad->flags & ARCH_F_BIAS);
+    char n[160];
+#define NAME(role, suf) name_of(ad, role, 0, suf, n)
+    NAME(AR_TOK_EMB, ".weight");
+    TRY(load_embeddings(m, &d->tok_emb, hp->vocab, H, n));
+    if (ad->pos == ARCH_POS_ABSOLUTE) {
+        NAME(AR_POS_EMB, ".weight");
+        TRY(load_f32(m, &d->pos_emb, hp->max_pos, H, n));
+    }
+    NAME(AR_OUT_NORM, ".weight");
+    TRY(load_f32(m, &d->norm_w, H, 0, n));
+    if (ad->flags & ARCH_F_NORM_SHIFT) TRY(blk_shift_norm(m, &d->norm_w));
+    if (ln_bias) {
+        NAME(AR_OUT_NORM, ".bias");
+        TRY(load_f32(m, &d->norm_b, H, 0, n));
+    }
+#undef NAME
     d->layer = senti_calloc((size_t)hp->layers, sizeof *d->layer);
     if (!d->layer) {
         st = oom(m, "the layers");
         goto fail;
     }
-    for (int64_t l = 0; l < hp->layers; l++)
-        TRY(gpt2 ? load_gpt2_layer(m, hp, l, &d->layer[l]) : load_llama_layer(m, hp, l, &d->layer[l]));
+    for (int64_t l = 0; l < hp->layers; l++) TRY(load_layer(m, hp, l, &d->layer[l]));
     TRY(load_lm_head(m, d));
     unsigned held = ST_TYPE_BIT(d->lm_head.type);
     for (int64_t l = 0; l < hp->layers; l++) {
@@ -630,13 +588,16 @@ static senti_status dec_load(senti_model *m) {
             snprintf(d->wtypes + k, sizeof d->wtypes - k, "%s%s", k ? "," : "", senti_type_name((senti_type)t));
         }
     TRY(window_layers(m, d));
-    if (hp->rope == ROPE_LLAMA3) TRY(llama3_factors(m, d));
+    if (ad->pos == ARCH_POS_ROPE && hp->rope.kind == BLK_ROPE_LLAMA3)
+        TRY(blk_llama3_factors(m, &hp->rope, &d->freq_factors));
 
     m->hidden = H, m->layers = hp->layers, m->heads = hp->heads, m->vocab = hp->vocab;
     m->type_vocab = 0, m->num_labels = 0;
-    TRY(cfg_opt_int(m->cfg, "pad_token_id", -1, &m->pad_id));
+    TRY(cfg_opt_int(m->cfg, "pad_token_id", ad->pad_default, &m->pad_id));
     /* dynamic NTK rope exists to run past max_position_embeddings */
-    m->max_pos = hp->rope == ROPE_DYNAMIC ? (int64_t)((double)hp->max_pos * hp->factor) : hp->max_pos;
+    m->max_pos = ad->pos == ARCH_POS_ROPE && hp->rope.kind == BLK_ROPE_DYNAMIC
+                     ? (int64_t)((double)hp->max_pos * hp->rope.factor)
+                     : hp->max_pos;
     return SENTI_OK;
 fail:
     return st;
@@ -646,25 +607,10 @@ fail:
 
 #define W model_w_leaf
 
-/* x [.., in] · W^T (+ b) -> [.., out] */
-static senti_tensor *linear(senti_graph *g, senti_tensor *x, const dec_w *w, const dec_w *b) {
-    senti_tensor *y = op_matmul(g, x, W(g, w), false, true);
-    return b && b->data ? op_add(g, y, W(g, b)) : y;
-}
-
-static senti_tensor *act(senti_graph *g, senti_tensor *x, dec_act a) {
-    switch (a) {
-    case ACT_SILU: return op_silu(g, x);
-    case ACT_GELU: return op_gelu(g, x);
-    case ACT_GELU_TANH: return op_gelu_tanh(g, x);
-    case ACT_RELU: return op_relu(g, x);
-    }
-    return NULL;
-}
+#define linear blk_linear
 
 static senti_tensor *norm(senti_graph *g, const dec_hparams *hp, senti_tensor *x, const dec_w *w, const dec_w *b) {
-    if (hp->variant == DEC_GPT2) return op_layer_norm(g, x, W(g, w), W(g, b), hp->eps);
-    return op_rms_norm(g, x, W(g, w), hp->eps);
+    return blk_norm(g, hp->d->norm, x, w, b, hp->eps);
 }
 
 /* A run of batch entries attended together: slots s0 .. s0+nb-1 (consecutive
@@ -688,8 +634,13 @@ typedef struct dec_batch {
 
 /* One layer's attention over the cache: new K/V rows stored at `rows`, then
  * every group attends over its slots' first tk cache rows. */
+/* Rotary angle settings of one call: the global layers' and the local ones'. */
+typedef struct dec_rope_call {
+    float theta, freq_scale, theta_local, freq_scale_local;
+} dec_rope_call;
+
 static senti_tensor *attention(senti_graph *g, const dec_model *d, const lm_cache *c, dec_batch *b, int64_t l,
-                               senti_tensor *h, float theta, float freq_scale) {
+                               senti_tensor *h, const dec_rope_call *rc) {
     const dec_hparams *hp = &d->hp;
     const dec_layer *w = &d->layer[l];
     const int64_t N = b->N, D = hp->head_dim, HQ = hp->heads, HKV = hp->kv_heads;
@@ -700,9 +651,14 @@ static senti_tensor *attention(senti_graph *g, const dec_model *d, const lm_cach
      * the first HQK heads -> [N, HQK D]; without rope they stay in qkv */
     senti_tensor *qk = qkv;
     int64_t width = HQK + HKV; /* heads per row of qk */
-    if (hp->rope != ROPE_NONE) {
+    if (hp->d->pos == ARCH_POS_ROPE) {
+        const bool local = d->swa[l] && hp->rope_local.theta != hp->rope.theta;
         qk = op_slice(g, op_reshape_4d(g, qkv, 1, N, HQK + HKV, D), 2, 0, HQK);
-        qk = op_rope(g, qk, b->pos, W(g, &d->freq_factors), hp->n_rot, false, theta, freq_scale);
+        if (w->q_norm.data) /* per-head RMS norms of q and k (Gemma 3), before the rotation */
+            qk = op_concat(g, op_rms_norm(g, op_slice(g, qk, 2, 0, HQ), W(g, &w->q_norm), hp->eps),
+                           op_rms_norm(g, op_slice(g, qk, 2, HQ, HQK), W(g, &w->k_norm), hp->eps), 2);
+        qk = op_rope(g, qk, b->pos, local ? NULL : W(g, &d->freq_factors), hp->rope.n_rot, false,
+                     local ? rc->theta_local : rc->theta, local ? rc->freq_scale_local : rc->freq_scale);
         qk = op_reshape_2d(g, qk, N, HQK * D);
         width = HQK;
     }
@@ -715,7 +671,7 @@ static senti_tensor *attention(senti_graph *g, const dec_model *d, const lm_cach
     /* write first; read the cache only through the results */
     kc = op_reshape_4d(g, op_set_rows(g, kc, k2, b->rows), c->n_slot, c->n_ctx, HKV, D);
     vc = op_reshape_4d(g, op_set_rows(g, vc, v2, b->rows), c->n_slot, c->n_ctx, HKV, D);
-    float scale = 1.0f / sqrtf((float)D);
+    float scale = hp->attn_scale; /* 1 / sqrt(query_pre_attn_scalar, default D) */
     if (hp->scale_by_layer) scale /= (float)(l + 1);
     senti_tensor *out = NULL;
     for (int64_t i = 0; i < b->n_grp; i++) {
@@ -737,16 +693,13 @@ static senti_tensor *attention(senti_graph *g, const dec_model *d, const lm_cach
 static senti_tensor *mlp(senti_graph *g, const dec_model *d, int64_t l, senti_tensor *h) {
     const dec_hparams *hp = &d->hp;
     const dec_layer *w = &d->layer[l];
-    const int64_t I = hp->inter;
-    if (hp->variant == DEC_GPT2) return linear(g, act(g, linear(g, h, &w->wup, &w->bup), hp->act), &w->wdown, &w->bdown);
-    senti_tensor *gu = linear(g, h, &w->wup, &w->bup); /* [N, 2I]: gate | up */
-    senti_tensor *f = op_mul(g, act(g, op_slice(g, gu, 1, 0, I), hp->act), op_slice(g, gu, 1, I, 2 * I));
-    return linear(g, f, &w->wdown, &w->bdown);
+    /* plain: down(act(up h)); gated: [N, 2I] = gate | up -> down(act(gate) * up) */
+    return blk_mlp(g, hp->d->mlp, hp->act, h, hp->inter, &w->wup, &w->bup, &w->wdown, &w->bdown);
 }
 
 /* The whole forward for the packed batch -> logits [n_out, V]. */
-static senti_tensor *dec_build(const dec_model *d, const lm_cache *c, senti_graph *g, dec_batch *b, float theta,
-                               float freq_scale) {
+static senti_tensor *dec_build(const dec_model *d, const lm_cache *c, senti_graph *g, dec_batch *b,
+                               const dec_rope_call *rc) {
     const dec_hparams *hp = &d->hp;
     const int64_t N = b->N;
     b->ids = graph_new_tensor_1d(g, SENTI_TYPE_I32, N);
@@ -761,20 +714,27 @@ static senti_tensor *dec_build(const dec_model *d, const lm_cache *c, senti_grap
         gr->mask_w = any_swa ? graph_new_tensor_4d(g, SENTI_TYPE_F32, gr->nb, 1, gr->n, gr->tk) : NULL;
     }
     senti_tensor *x = op_get_rows(g, W(g, &d->tok_emb), b->ids); /* [N, H] */
-    if (hp->variant == DEC_GPT2) x = op_add(g, x, op_get_rows(g, W(g, &d->pos_emb), b->pos));
+    if (hp->d->pos == ARCH_POS_ABSOLUTE) x = op_add(g, x, op_get_rows(g, W(g, &d->pos_emb), b->pos));
+    if (hp->d->flags & ARCH_F_EMB_SCALE) x = op_scale(g, x, (float)sqrt((double)hp->hidden)); /* Gemma: * sqrt(H) */
     for (int64_t l = 0; l < hp->layers; l++) {
         const dec_layer *w = &d->layer[l];
-        x = op_add(g, x, attention(g, d, c, b, l, norm(g, hp, x, &w->ln1_w, &w->ln1_b), theta, freq_scale));
-        x = op_add(g, x, mlp(g, d, l, norm(g, hp, x, &w->ln2_w, &w->ln2_b)));
+        senti_tensor *a = attention(g, d, c, b, l, norm(g, hp, x, &w->ln1_w, &w->ln1_b), rc);
+        if (w->post_attn.data) a = norm(g, hp, a, &w->post_attn, NULL); /* Gemma: norm before the residual */
+        x = op_add(g, x, a);
+        senti_tensor *f = mlp(g, d, l, norm(g, hp, x, &w->ln2_w, &w->ln2_b));
+        if (w->post_ffn.data) f = norm(g, hp, f, &w->post_ffn, NULL);
+        x = op_add(g, x, f);
     }
     if (b->out_rows) x = op_get_rows(g, x, b->out_rows); /* only the rows whose logits are wanted */
     x = norm(g, hp, x, &d->norm_w, &d->norm_b);
-    return op_matmul(g, x, W(g, &d->lm_head), false, true); /* [n_out, V] */
+    x = op_matmul(g, x, W(g, &d->lm_head), false, true); /* [n_out, V] */
+    if (hp->softcap > 0) x = op_scale(g, op_tanh(g, op_scale(g, x, 1.0f / hp->softcap)), hp->softcap);
+    return x;
 }
 
 /* ---- lm.h ------------------------------------------------------------------------------ */
 
-bool lm_is_causal(const senti_model *m) { return m && m->arch && m->arch->family == &model_family_decoder; }
+bool lm_is_causal(const senti_model *m) { return m && m->desc && m->desc->family == &model_family_decoder; }
 int64_t lm_vocab(const senti_model *m) { return m->vocab; }
 int64_t lm_max_ctx(const senti_model *m) { return m->max_pos; }
 const char *lm_weight_types(const senti_model *m) { return ((const dec_model *)m->impl)->wtypes; }
@@ -928,12 +888,12 @@ static void fill_mask(senti_tensor *mask, const lm_cache *c, const dec_group *gr
 /* Rotary theta for this call: dynamic NTK rescales the base when the longest
  * sequence in the batch runs past max_position_embeddings (HF recomputes it
  * from max(position_ids) + 1 at every forward). */
-static void rope_params(const dec_hparams *hp, int64_t seq_len, float *theta, float *freq_scale) {
-    double th = hp->theta;
-    *freq_scale = hp->rope == ROPE_LINEAR ? (float)(1.0 / hp->factor) : 1.0f;
-    if (hp->rope == ROPE_DYNAMIC && seq_len > hp->max_pos) {
-        const double dim = hp->n_rot;
-        th *= pow(hp->factor * (double)seq_len / (double)hp->max_pos - (hp->factor - 1), dim / (dim - 2));
+static void rope_params(const dec_hparams *hp, const blk_rope *r, int64_t seq_len, float *theta, float *freq_scale) {
+    double th = r->theta;
+    *freq_scale = r->kind == BLK_ROPE_LINEAR ? (float)(1.0 / r->factor) : 1.0f;
+    if (r->kind == BLK_ROPE_DYNAMIC && seq_len > hp->max_pos) {
+        const double dim = r->n_rot;
+        th *= pow(r->factor * (double)seq_len / (double)hp->max_pos - (r->factor - 1), dim / (dim - 2));
     }
     *theta = (float)th;
 }
@@ -961,9 +921,10 @@ senti_status lm_forward(senti_model *m, lm_cache *c, int64_t n, const int64_t *s
         goto fail;
     }
     make_groups(c, n, slot, n_tok, &b);
-    float theta, freq_scale;
-    rope_params(&d->hp, seq_len, &theta, &freq_scale);
-    senti_tensor *y = dec_build(d, c, g, &b, theta, freq_scale);
+    dec_rope_call rc;
+    rope_params(&d->hp, &d->hp.rope, seq_len, &rc.theta, &rc.freq_scale);
+    rope_params(&d->hp, &d->hp.rope_local, seq_len, &rc.theta_local, &rc.freq_scale_local);
+    senti_tensor *y = dec_build(d, c, g, &b, &rc);
     if (!y || g->status != SENTI_OK) {
         st = senti_error(g->status != SENTI_OK ? g->status : SENTI_ERR_NO_MEMORY, "%s: building the graph: %s",
                          m->dir, g->err);
@@ -1059,4 +1020,43 @@ fail:
     return st;
 }
 
-const model_family model_family_decoder = {"decoder", dec_load, dec_forward, dec_free};
+/* ---- llama.cpp files ---------------------------------------------------------------------
+ * What a llama.cpp decoder file says beyond the table's keys: a tied output
+ * (no output.weight), attention biases, linear rope scaling; llama3 rope
+ * factors (rope_freqs) and other scalings are refused. */
+static senti_status dec_gguf_config(const arch_desc **dp, const gguf_file *f, void *cfg) {
+    const arch_desc *d = *dp;
+    json_t *c = cfg;
+    const char *path = gguf_file_path(f), *scaling = NULL;
+    char k[128];
+    double factor = 1.0;
+    senti_status st;
+    if (d->flags & ARCH_F_BIAS) return SENTI_OK; /* GPT-2: tied, biased by definition */
+    snprintf(k, sizeof k, "%s.rope.scaling.type", d->gguf_arch);
+    if ((st = gguf_kv_str(f, k, &scaling))) return st;
+    snprintf(k, sizeof k, "%s.rope.scaling.factor", d->gguf_arch);
+    if ((st = gguf_kv_float(f, k, 1.0, &factor))) return st;
+    if (gguf_file_find_tensor(f, "rope_freqs.weight"))
+        return senti_error(SENTI_ERR_UNSUPPORTED, "%s: tensor 'rope_freqs.weight' (llama3 rope) is not supported in "
+                           "llama.cpp files; convert the HF checkpoint with senti convert", path);
+    if (scaling && strcmp(scaling, "none") != 0 && strcmp(scaling, "linear") != 0)
+        return senti_error(SENTI_ERR_UNSUPPORTED, "%s: rope scaling '%s' is not supported in llama.cpp files", path,
+                           scaling);
+    const bool tied = gguf_file_find_tensor(f, "output.weight") == NULL;
+    if (json_object_set_new(c, "tie_word_embeddings", json_boolean(tied)) ||
+        json_object_set_new(c, "attention_bias",
+                            json_boolean(gguf_file_find_tensor(f, "blk.0.attn_output.bias") != NULL)))
+        goto oom;
+    if (scaling && strcmp(scaling, "linear") == 0) {
+        json_t *rs = json_object();
+        if (!rs || json_object_set_new(c, "rope_scaling", rs) ||
+            json_object_set_new(rs, "rope_type", json_string("linear")) ||
+            json_object_set_new(rs, "factor", json_real(factor)))
+            goto oom;
+    }
+    return SENTI_OK;
+oom:
+    return senti_error(SENTI_ERR_NO_MEMORY, "%s: out of memory", path);
+}
+
+const model_family model_family_decoder = {"decoder", dec_load, dec_forward, dec_free, dec_gguf_config};

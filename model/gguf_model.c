@@ -1,19 +1,22 @@
 /* gguf_model.c — a GGUF file presented as a HuggingFace model directory: a
  * config (embedded by senti convert, or synthesized from llama.cpp's
  * metadata keys) and a weights set whose tensors carry the HF names and
- * shapes the architecture families load. Nothing outside this file and
- * gguf_convert.c knows GGUF tensor names.
+ * shapes the architecture families load. GGUF names, keys and layouts come
+ * from the architecture table (arch.c); this file applies them.
  *
  * Keys senti writes and reads besides llama.cpp's (see gguf_convert.c):
  *   senti.hf.config        string  the checkpoint's config.json text
  *   tokenizer.huggingface.json  string  tokenizer.json text (llama.cpp's key)
- * Files without senti.hf.config are llama.cpp files: architecture "bert"
- * (read as BertModel, or DistilBertModel without token_types: llama.cpp's
- * converter drops BERT's pooler, so its sequence classifiers cannot be
- * rebuilt), "llama" (LlamaForCausalLM; q/k rows un-permuted), "qwen2" and
- * "gpt2" (Conv1D weights transposed back); quantized decoder linear weights
- * stay quantized (the decoder computes with them) except GPT-2's transposed
- * ones, which like every other quantized tensor are dequantized to f32 here.
+ * Files without senti.hf.config are llama.cpp files: the table entry whose
+ * gguf_class answers general.architecture gives the HF class and keys, its
+ * family's hook the rest (bert.c: "bert" read as BertModel, or
+ * DistilBertModel without token_types — llama.cpp's converter drops BERT's
+ * pooler, so its sequence classifiers cannot be rebuilt; decoder.c: tied
+ * output, biases, rope scaling). Layouts llama.cpp stores differently are
+ * undone by the entry's flags (q/k rows un-permuted, Conv1D weights
+ * transposed back); quantized decoder linear weights stay quantized (the
+ * decoder computes with them) except transposed ones, which like every other
+ * quantized tensor are dequantized to f32 here.
  *
  * Invariant: the weights set keeps the gguf_file alive (its owner), so every
  * st_tensor's name and data stay valid until st_weights_free. */
@@ -23,360 +26,85 @@
 #include <fcntl.h>
 #include <unistd.h>
 
-#include "model.h"
+#include "arch.h"
 
-/* ---- name mapping: GGUF (llama.cpp) <-> HF ------------------------------------------ */
+/* ---- configs ---------------------------------------------------------------------------
+ * A llama.cpp file's metadata as the HF config of the table entry that
+ * reads general.architecture: the class, every hyperparameter key the entry
+ * names under llama.cpp's {arch}.* key, the entry's further keys, the
+ * vocabulary from the embeddings' rows; then the family's own hook. */
 
-typedef struct name_pair { const char *gguf, *hf; } name_pair;
-
-/* One architecture's names: per-layer parts after "blk.N." / after the HF
- * layer stack; whole-model parts; the sequence head (encoders, only for
- * ...ForSequenceClassification: llama.cpp's rank-pooling head "cls" = dense +
- * tanh, "cls.output" = the output projection; a base model's pooler is "cls"
- * too, which llama.cpp loads as optional). */
-typedef struct name_table {
-    const char *prefix;           /* HF base-model prefix dropped on write ("bert.") or NULL */
-    const char *stack;            /* HF layer stack "encoder.layer." */
-    const name_pair *layer;
-    size_t nlayer;
-    const name_pair *global;
-    size_t nglobal;
-    const name_pair *head;
-    size_t nhead;
-} name_table;
-
-#define N(a) a, sizeof a / sizeof a[0]
-static const name_pair BERT_LAYER[] = {
-    {"attn_q", "attention.self.query"}, {"attn_k", "attention.self.key"}, {"attn_v", "attention.self.value"},
-    {"attn_output", "attention.output.dense"}, {"attn_output_norm", "attention.output.LayerNorm"},
-    {"ffn_up", "intermediate.dense"}, {"ffn_down", "output.dense"}, {"layer_output_norm", "output.LayerNorm"},
-};
-static const name_pair DISTIL_LAYER[] = {
-    {"attn_q", "attention.q_lin"}, {"attn_k", "attention.k_lin"}, {"attn_v", "attention.v_lin"},
-    {"attn_output", "attention.out_lin"}, {"attn_output_norm", "sa_layer_norm"}, {"ffn_up", "ffn.lin1"},
-    {"ffn_down", "ffn.lin2"}, {"layer_output_norm", "output_layer_norm"},
-};
-static const name_pair ENC_GLOBAL[] = {
-    {"token_embd", "embeddings.word_embeddings"}, {"token_types", "embeddings.token_type_embeddings"},
-    {"position_embd", "embeddings.position_embeddings"}, {"token_embd_norm", "embeddings.LayerNorm"},
-};
-static const name_pair BERT_HEAD[] = {{"cls", "pooler.dense"}, {"cls.output", "classifier"}};
-static const name_pair ROBERTA_HEAD[] = {{"cls", "classifier.dense"}, {"cls.output", "classifier.out_proj"}};
-static const name_pair DISTIL_HEAD[] = {{"cls", "pre_classifier"}, {"cls.output", "classifier"}};
-static const name_pair LLAMA_LAYER[] = {
-    {"attn_norm", "input_layernorm"}, {"ffn_norm", "post_attention_layernorm"}, {"attn_q", "self_attn.q_proj"},
-    {"attn_k", "self_attn.k_proj"}, {"attn_v", "self_attn.v_proj"}, {"attn_output", "self_attn.o_proj"},
-    {"ffn_gate", "mlp.gate_proj"}, {"ffn_up", "mlp.up_proj"}, {"ffn_down", "mlp.down_proj"},
-};
-static const name_pair LLAMA_GLOBAL[] = {
-    {"token_embd", "model.embed_tokens"}, {"output_norm", "model.norm"}, {"output", "lm_head"},
-};
-static const name_pair GPT2_LAYER[] = {
-    {"attn_norm", "ln_1"}, {"attn_qkv", "attn.c_attn"}, {"attn_output", "attn.c_proj"},
-    {"ffn_norm", "ln_2"}, {"ffn_up", "mlp.c_fc"}, {"ffn_down", "mlp.c_proj"},
-};
-static const name_pair GPT2_GLOBAL[] = {
-    {"token_embd", "transformer.wte"}, {"position_embd", "transformer.wpe"}, {"output_norm", "transformer.ln_f"},
-};
-static const name_table TABLES[GM_COUNT] = {
-    [GM_BERT] = {"bert.", "encoder.layer.", N(BERT_LAYER), N(ENC_GLOBAL), N(BERT_HEAD)},
-    [GM_ROBERTA] = {"roberta.", "encoder.layer.", N(BERT_LAYER), N(ENC_GLOBAL), N(ROBERTA_HEAD)},
-    [GM_DISTILBERT] = {"distilbert.", "transformer.layer.", N(DISTIL_LAYER), N(ENC_GLOBAL), N(DISTIL_HEAD)},
-    [GM_LLAMA] = {NULL, "model.layers.", N(LLAMA_LAYER), N(LLAMA_GLOBAL), NULL, 0},
-    [GM_QWEN2] = {NULL, "model.layers.", N(LLAMA_LAYER), N(LLAMA_GLOBAL), NULL, 0},
-    [GM_GPT2] = {NULL, "transformer.h.", N(GPT2_LAYER), N(GPT2_GLOBAL), NULL, 0},
-};
-#undef N
-
-gm_family gguf_family(const char *hf_arch) {
-    static const struct { const char *prefix; gm_family f; } A[] = {
-        {"DistilBert", GM_DISTILBERT}, {"XLMRoberta", GM_ROBERTA}, {"Roberta", GM_ROBERTA}, {"Camembert", GM_ROBERTA},
-        {"Bert", GM_BERT}, {"LlamaForCausalLM", GM_LLAMA}, {"MistralForCausalLM", GM_LLAMA},
-        {"Qwen2ForCausalLM", GM_QWEN2}, {"GPT2LMHeadModel", GM_GPT2},
-    };
-    for (size_t i = 0; i < sizeof A / sizeof A[0]; i++)
-        if (strncmp(hf_arch, A[i].prefix, strlen(A[i].prefix)) == 0) return A[i].f;
-    return GM_COUNT;
+static senti_status set_num(json_t *c, const char *key, char kind, double v) {
+    json_t *j = kind == 'f' ? json_real(v) : kind == 'b' ? json_boolean(v != 0) : json_integer((json_int_t)v);
+    return j && json_object_set_new(c, key, j) == 0 ? SENTI_OK : senti_error(SENTI_ERR_NO_MEMORY, "out of memory");
 }
 
-const char *gguf_family_arch(gm_family f) {
-    static const char *const ARCH[GM_COUNT] = {"bert", "bert", "bert", "llama", "qwen2", "gpt2"};
-    return (unsigned)f < GM_COUNT ? ARCH[f] : NULL;
-}
-
-/* Split "base.weight" / "base.bias" into base length and suffix; false otherwise. */
-static bool split_suffix(const char *name, size_t *blen, const char **suffix) {
-    size_t n = strlen(name);
-    if (n > 7 && strcmp(name + n - 7, ".weight") == 0) *blen = n - 7, *suffix = ".weight";
-    else if (n > 5 && strcmp(name + n - 5, ".bias") == 0) *blen = n - 5, *suffix = ".bias";
-    else return false;
-    return true;
-}
-
-/* Parse a decimal layer index at s, followed by '.'; returns chars used or 0. */
-static size_t parse_layer(const char *s, long *l) {
-    size_t i = 0;
-    long v = 0;
-    while (s[i] >= '0' && s[i] <= '9' && i < 6) v = v * 10 + (s[i++] - '0');
-    if (i == 0 || s[i] != '.') return 0;
-    *l = v;
-    return i + 1;
-}
-
-/* The pair of `pairs` whose `from` side (gguf or hf) equals s[0..len). */
-static const name_pair *find_pair(const name_pair *pairs, size_t n, bool from_gguf, const char *s, size_t len) {
-    for (size_t i = 0; i < n; i++) {
-        const char *k = from_gguf ? pairs[i].gguf : pairs[i].hf;
-        if (strlen(k) == len && strncmp(s, k, len) == 0) return &pairs[i];
+senti_status gguf_config_generic(const arch_desc *d, const char *hf_class, const gguf_file *f, void *cfg) {
+    json_t *c = cfg, *archs = json_array();
+    const char *path = gguf_file_path(f);
+    senti_status st = SENTI_OK;
+    char k[128];
+    json_object_clear(c);
+    if (!archs || json_object_set_new(c, "architectures", archs) != 0 ||
+        json_array_append_new(archs, json_string(hf_class)) != 0 ||
+        json_object_set_new(c, "model_type", json_string(d->name)) != 0)
+        return senti_error(SENTI_ERR_NO_MEMORY, "%s: out of memory", path);
+    for (int h = 0; h < AH_COUNT; h++) {
+        const char *sfx = arch_hp_gguf(d, (arch_hp)h);
+        if (!sfx || !d->hp[h]) continue;
+        snprintf(k, sizeof k, "%s.%s", d->gguf_arch, sfx);
+        if (!gguf_file_find_kv(f, k)) {
+            const bool required = h == AH_HIDDEN || h == AH_LAYERS || h == AH_HEADS || h == AH_MAX_POS ||
+                                  (h == AH_INTER && !d->inter_default_mult);
+            if (required) return senti_error(SENTI_ERR_BAD_FILE, "%s: missing key '%s'", path, k);
+            continue;
+        }
+        if (h == AH_EPS) {
+            double v;
+            if ((st = gguf_kv_float(f, k, d->eps_default, &v)) || (st = set_num(c, d->hp[h], 'f', v))) return st;
+        } else {
+            int64_t v;
+            if ((st = gguf_kv_int(f, k, true, 0, &v)) || (st = set_num(c, d->hp[h], 'i', (double)v))) return st;
+        }
     }
-    return NULL;
-}
-
-/* name (GGUF when to_hf, else HF) in the other naming into out. */
-static bool map_name(gm_family f, bool seq_head, bool to_hf, const char *name, char *out, size_t n) {
-    const name_table *t = &TABLES[f];
-    if (!to_hf && t->prefix && strncmp(name, t->prefix, strlen(t->prefix)) == 0) name += strlen(t->prefix);
-    const char *stack = to_hf ? "blk." : t->stack;
-    size_t blen, k, sl = strlen(stack);
-    const char *suf;
-    long l;
-    if (!split_suffix(name, &blen, &suf)) return false;
-    const name_pair *p;
-    if (strncmp(name, stack, sl) == 0 && (k = parse_layer(name + sl, &l))) {
-        if (!(p = find_pair(t->layer, t->nlayer, to_hf, name + sl + k, blen - sl - k))) return false;
-        snprintf(out, n, "%s%ld.%s%s", to_hf ? t->stack : "blk.", l, to_hf ? p->hf : p->gguf, suf);
-        return true;
+    for (const arch_gguf_key *x = d->gguf_keys; x && x->hf; x++) {
+        double v = x->value;
+        if (x->gguf) {
+            snprintf(k, sizeof k, "%s.%s", d->gguf_arch, x->gguf);
+            int64_t i;
+            if (x->kind == 'f') st = gguf_kv_float(f, k, x->value, &v);
+            else if ((st = gguf_kv_int(f, k, false, (int64_t)x->value, &i)) == SENTI_OK) v = (double)i;
+            if (st) return st;
+        }
+        if ((st = set_num(c, x->hf, x->kind, v))) return st;
     }
-    static const name_pair POOLER[] = {{"cls", "pooler.dense"}}; /* base BERT / RoBERTa: optional in llama.cpp */
-    if (!(p = find_pair(t->global, t->nglobal, to_hf, name, blen)) &&
-        !(seq_head && (p = find_pair(t->head, t->nhead, to_hf, name, blen))) &&
-        !(!seq_head && (f == GM_BERT || f == GM_ROBERTA) && (p = find_pair(POOLER, 1, to_hf, name, blen))))
-        return false;
-    snprintf(out, n, "%s%s", to_hf ? p->hf : p->gguf, suf);
-    return true;
-}
-
-bool gguf_name_to_hf(gm_family f, bool seq_head, const char *name, char *out, size_t n) {
-    return map_name(f, seq_head, true, name, out, n);
-}
-
-bool gguf_name_from_hf(gm_family f, bool seq_head, const char *hf, char *out, size_t n) {
-    return map_name(f, seq_head, false, hf, out, n);
-}
-
-/* ---- tensor transforms between the layouts --------------------------------------------
- * llama.cpp permutes LLaMA / Mistral q and k projection rows for its rope
- * (convert_hf_to_gguf's LlamaModel.permute): within each head of D rows, HF
- * row (j * D/2 + i), j in {0, 1}, goes to GGUF row (2i + j). GPT-2's Conv1D
- * weights are stored transposed ([in, out] in HF, [out, in] in GGUF). */
-
-void gguf_rope_permute(const void *src, void *dst, int64_t rows, size_t row_bytes, int64_t n_head, bool to_gguf) {
-    const int64_t D = rows / n_head, half = D / 2;
-    for (int64_t h = 0; h < n_head; h++)
-        for (int64_t j = 0; j < 2; j++)
-            for (int64_t i = 0; i < half; i++) {
-                const int64_t hf = h * D + j * half + i, gg = h * D + 2 * i + j;
-                const int64_t from = to_gguf ? hf : gg, to = to_gguf ? gg : hf;
-                memcpy((char *)dst + (size_t)to * row_bytes, (const char *)src + (size_t)from * row_bytes, row_bytes);
-            }
-}
-
-/* ---- detection ------------------------------------------------------------------- */
-
-bool gguf_is_gguf_path(const char *path) {
-    struct stat sb;
-    if (stat(path, &sb) != 0 || !S_ISREG(sb.st_mode)) return false;
-    size_t n = strlen(path);
-    if (n >= 5 && strcmp(path + n - 5, ".gguf") == 0) return true;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return false;
-    char magic[4];
-    bool ok = read(fd, magic, 4) == 4 && memcmp(magic, "GGUF", 4) == 0;
-    close(fd);
-    return ok;
-}
-
-/* ---- metadata helpers --------------------------------------------------------------- */
-
-/* Integer value of key (any integer type), or def when absent; BAD_FILE if of another type. */
-static senti_status kv_int(const gguf_file *f, const char *key, bool required, int64_t def, int64_t *out) {
-    const gguf_value *v = gguf_file_find_kv(f, key);
-    *out = def;
-    if (!v) return required ? senti_error(SENTI_ERR_BAD_FILE, "%s: missing key '%s'", gguf_file_path(f), key) : SENTI_OK;
-    switch (v->type) {
-    case GGUF_VT_U8: case GGUF_VT_U16: case GGUF_VT_U32: case GGUF_VT_U64:
-        if (v->v.u > (uint64_t)INT64_MAX) break;
-        *out = (int64_t)v->v.u;
-        return SENTI_OK;
-    case GGUF_VT_I8: case GGUF_VT_I16: case GGUF_VT_I32: case GGUF_VT_I64: *out = v->v.i; return SENTI_OK;
-    default: break;
-    }
-    return senti_error(SENTI_ERR_BAD_FILE, "%s: key '%s' must be an integer (is %s)", gguf_file_path(f), key,
-                       gguf_vtype_name(v->type));
-}
-
-static senti_status kv_float(const gguf_file *f, const char *key, double def, double *out) {
-    const gguf_value *v = gguf_file_find_kv(f, key);
-    *out = def;
-    if (!v) return SENTI_OK;
-    if (v->type == GGUF_VT_F32 || v->type == GGUF_VT_F64) {
-        *out = v->v.f;
-        return SENTI_OK;
-    }
-    return senti_error(SENTI_ERR_BAD_FILE, "%s: key '%s' must be a float (is %s)", gguf_file_path(f), key,
-                       gguf_vtype_name(v->type));
-}
-
-/* String value of key or NULL when absent; a present key of another type is an error. */
-static senti_status kv_str(const gguf_file *f, const char *key, const char **out) {
-    const gguf_value *v = gguf_file_find_kv(f, key);
-    *out = NULL;
-    if (!v) return SENTI_OK;
-    if (v->type != GGUF_VT_STRING)
-        return senti_error(SENTI_ERR_BAD_FILE, "%s: key '%s' must be a string (is %s)", gguf_file_path(f), key,
-                           gguf_vtype_name(v->type));
-    *out = v->v.str.s;
+    const gguf_tensor *te = gguf_file_find_tensor(f, "token_embd.weight");
+    if (!te || te->n_dims != 2)
+        return senti_error(SENTI_ERR_BAD_FILE, "%s: tensor 'token_embd.weight' is missing or not 2-D", path);
+    if ((st = set_num(c, arch_hp_key(d, AH_VOCAB), 'i', (double)te->ne[1]))) return st;
     return SENTI_OK;
 }
 
-/* ---- configs --------------------------------------------------------------------------- */
-
-#define JSET(obj, key, val)                                                                                         \
-    do {                                                                                                             \
-        if (json_object_set_new(obj, key, val) != 0) goto oom;                                                       \
-    } while (0)
-
-/* A llama.cpp "bert" file as the HF config of BertModel (DistilBertModel when
- * there is no token_types tensor). */
-static json_t *bert_config(const gguf_file *f, senti_status *st) {
-    int64_t H, L, NH, I, P;
-    double eps;
-    const char *path = gguf_file_path(f);
-    if ((*st = kv_int(f, "bert.embedding_length", true, 0, &H)) || (*st = kv_int(f, "bert.block_count", true, 0, &L)) ||
-        (*st = kv_int(f, "bert.attention.head_count", true, 0, &NH)) ||
-        (*st = kv_int(f, "bert.feed_forward_length", true, 0, &I)) ||
-        (*st = kv_int(f, "bert.context_length", true, 0, &P)) ||
-        (*st = kv_float(f, "bert.attention.layer_norm_epsilon", 1e-12, &eps)))
-        return NULL;
-    const gguf_tensor *te = gguf_file_find_tensor(f, "token_embd.weight");
-    const gguf_tensor *tt = gguf_file_find_tensor(f, "token_types.weight");
-    const gguf_tensor *pe = gguf_file_find_tensor(f, "position_embd.weight");
-    if (!te) {
-        *st = senti_error(SENTI_ERR_BAD_FILE, "%s: tensor 'token_embd.weight' is missing", path);
+/* The config of a llama.cpp file: its general.architecture looked up in the table. */
+static json_t *llamacpp_config(const gguf_file *f, const char *arch, senti_status *st) {
+    const arch_desc *d = arch_find_gguf(arch);
+    if (!d) {
+        *st = senti_error(SENTI_ERR_UNSUPPORTED, "%s: architecture '%s' (key 'general.architecture') is not supported",
+                          gguf_file_path(f), arch ? arch : "(missing)");
         return NULL;
     }
-    /* llama.cpp may shorten the position table (RoBERTa: rows from pad + 1 on): its rows decide */
-    if (pe && pe->n_dims == 2) P = pe->ne[1];
-    const bool distil = tt == NULL;
-    int64_t pad;
-    if ((*st = kv_int(f, "tokenizer.ggml.padding_token_id", false, 0, &pad))) return NULL;
-    json_t *c = json_object(), *archs = json_array();
-    if (!c || !archs) {
-        json_decref(archs);
-        goto oom;
+    json_t *c = json_object();
+    if (!c) {
+        *st = senti_error(SENTI_ERR_NO_MEMORY, "%s: out of memory", gguf_file_path(f));
+        return NULL;
     }
-    JSET(c, "architectures", archs);
-    if (json_array_append_new(archs, json_string(distil ? "DistilBertModel" : "BertModel"))) goto oom;
-    JSET(c, "model_type", json_string(distil ? "distilbert" : "bert"));
-    JSET(c, "vocab_size", json_integer(te->ne[1]));
-    JSET(c, "max_position_embeddings", json_integer(P));
-    JSET(c, "pad_token_id", json_integer(pad));
-    JSET(c, distil ? "dim" : "hidden_size", json_integer(H));
-    JSET(c, distil ? "n_layers" : "num_hidden_layers", json_integer(L));
-    JSET(c, distil ? "n_heads" : "num_attention_heads", json_integer(NH));
-    JSET(c, distil ? "hidden_dim" : "intermediate_size", json_integer(I));
-    JSET(c, distil ? "activation" : "hidden_act", json_string("gelu"));
-    if (!distil) {
-        JSET(c, "type_vocab_size", json_integer(tt->n_dims == 2 ? tt->ne[1] : 1));
-        JSET(c, "layer_norm_eps", json_real(eps));
+    if (!(*st = gguf_config_generic(d, d->gguf_class, f, c)) && d->family->gguf_config)
+        *st = d->family->gguf_config(&d, f, c);
+    if (*st) {
+        json_decref(c);
+        return NULL;
     }
     return c;
-oom:
-    json_decref(c);
-    *st = senti_error(SENTI_ERR_NO_MEMORY, "%s: out of memory", path);
-    return NULL;
-}
-
-/* A llama.cpp decoder file ("llama", "qwen2", "gpt2") as its HF config. */
-static json_t *decoder_config(const gguf_file *f, const char *arch, senti_status *st) {
-    const char *path = gguf_file_path(f);
-    char k[96];
-    int64_t H, L, NH, NKV, I, P, hd;
-    double eps, theta, factor;
-    const bool gpt2 = strcmp(arch, "gpt2") == 0;
-#define KEY(s) (snprintf(k, sizeof k, "%s." s, arch), k)
-    if ((*st = kv_int(f, KEY("embedding_length"), true, 0, &H)) || (*st = kv_int(f, KEY("block_count"), true, 0, &L)) ||
-        (*st = kv_int(f, KEY("attention.head_count"), true, 0, &NH)) ||
-        (*st = kv_int(f, KEY("attention.head_count_kv"), false, NH, &NKV)) ||
-        (*st = kv_int(f, KEY("feed_forward_length"), !gpt2, 4 * H, &I)) ||
-        (*st = kv_int(f, KEY("context_length"), true, 0, &P)) ||
-        (*st = kv_int(f, KEY("attention.key_length"), false, NH > 0 ? H / NH : 0, &hd)) ||
-        (*st = kv_float(f, gpt2 ? KEY("attention.layer_norm_epsilon") : KEY("attention.layer_norm_rms_epsilon"),
-                        gpt2 ? 1e-5 : 1e-6, &eps)) ||
-        (*st = kv_float(f, KEY("rope.freq_base"), 10000.0, &theta)) ||
-        (*st = kv_float(f, KEY("rope.scaling.factor"), 1.0, &factor)))
-        return NULL;
-    const char *scaling;
-    if ((*st = kv_str(f, KEY("rope.scaling.type"), &scaling))) return NULL;
-#undef KEY
-    if (gguf_file_find_tensor(f, "rope_freqs.weight")) {
-        *st = senti_error(SENTI_ERR_UNSUPPORTED, "%s: tensor 'rope_freqs.weight' (llama3 rope) is not supported in "
-                          "llama.cpp files; convert the HF checkpoint with senti convert", path);
-        return NULL;
-    }
-    if (scaling && strcmp(scaling, "none") != 0 && strcmp(scaling, "linear") != 0) {
-        *st = senti_error(SENTI_ERR_UNSUPPORTED, "%s: rope scaling '%s' is not supported in llama.cpp files", path,
-                          scaling);
-        return NULL;
-    }
-    const gguf_tensor *te = gguf_file_find_tensor(f, "token_embd.weight");
-    if (!te || te->n_dims != 2) {
-        *st = senti_error(SENTI_ERR_BAD_FILE, "%s: tensor 'token_embd.weight' is missing or not 2-D", path);
-        return NULL;
-    }
-    const bool tied = gguf_file_find_tensor(f, "output.weight") == NULL;
-    json_t *c = json_object(), *archs = json_array();
-    if (!c || !archs) {
-        json_decref(archs);
-        goto oom;
-    }
-    JSET(c, "architectures", archs);
-    const char *hf = gpt2 ? "GPT2LMHeadModel" : strcmp(arch, "qwen2") == 0 ? "Qwen2ForCausalLM" : "LlamaForCausalLM";
-    if (json_array_append_new(archs, json_string(hf))) goto oom;
-    JSET(c, "model_type", json_string(gpt2 ? "gpt2" : arch));
-    JSET(c, "vocab_size", json_integer(te->ne[1]));
-    if (gpt2) {
-        JSET(c, "n_embd", json_integer(H));
-        JSET(c, "n_layer", json_integer(L));
-        JSET(c, "n_head", json_integer(NH));
-        JSET(c, "n_inner", json_integer(I));
-        JSET(c, "n_positions", json_integer(P));
-        JSET(c, "layer_norm_epsilon", json_real(eps));
-    } else {
-        JSET(c, "hidden_size", json_integer(H));
-        JSET(c, "num_hidden_layers", json_integer(L));
-        JSET(c, "num_attention_heads", json_integer(NH));
-        JSET(c, "num_key_value_heads", json_integer(NKV));
-        JSET(c, "intermediate_size", json_integer(I));
-        JSET(c, "max_position_embeddings", json_integer(P));
-        JSET(c, "head_dim", json_integer(hd));
-        JSET(c, "rms_norm_eps", json_real(eps));
-        JSET(c, "rope_theta", json_real(theta));
-        JSET(c, "tie_word_embeddings", json_boolean(tied));
-        JSET(c, "attention_bias", json_boolean(gguf_file_find_tensor(f, "blk.0.attn_output.bias") != NULL));
-        if (scaling && strcmp(scaling, "linear") == 0) {
-            json_t *rs = json_object();
-            if (!rs) goto oom;
-            JSET(c, "rope_scaling", rs);
-            JSET(rs, "rope_type", json_string("linear"));
-            JSET(rs, "factor", json_real(factor));
-        }
-    }
-    return c;
-oom:
-    json_decref(c);
-    *st = senti_error(SENTI_ERR_NO_MEMORY, "%s: out of memory", path);
-    return NULL;
 }
 
 /* ---- the model view ------------------------------------------------------------------ */
@@ -408,28 +136,35 @@ static bool ends_with(const char *s, const char *suf) {
 }
 
 /* Rewrite t (a decoder tensor, HF name already set) into HF's layout where
- * llama.cpp's differs: LLaMA q/k rows un-permuted, GPT-2 Conv1D weights
- * transposed back to [in, out]. A quantized LLaMA-family linear weight
- * (*_proj, lm_head) stays in its type (rows permuted as they are), for the
- * decoder to compute with directly; any other quantized tensor (embeddings,
- * GPT-2's transposed weights) is dequantized to f32 on the way. *buf gets
- * the new data (or NULL). */
-static senti_status to_hf_layout(gm_family fam, json_t *root, st_tensor *t, void **buf) {
+ * llama.cpp's differs, as the table's flags say: q / k rows un-permuted
+ * (ARCH_F_GGUF_PERMUTE), Conv1D weights transposed back to [in, out]
+ * (ARCH_F_CONV1D). A quantized linear weight (a layer projection or the LM
+ * head) stays in its type (rows permuted as they are), for the decoder to
+ * compute with directly; any other quantized tensor (embeddings, transposed
+ * weights) is dequantized to f32 on the way. *buf gets the new data (or NULL). */
+static senti_status to_hf_layout(const arch_desc *d, json_t *root, st_tensor *t, void **buf) {
     *buf = NULL;
     const bool quant = senti_type_is_quant(t->type);
+    int64_t layer;
+    const arch_role r = arch_role_of(d, t->name, &layer);
     int64_t n_head = 0;
-    if (fam == GM_LLAMA && (ends_with(t->name, "self_attn.q_proj.weight") || ends_with(t->name, "self_attn.q_proj.bias")))
-        n_head = json_integer_value(json_object_get(root, "num_attention_heads"));
-    if (fam == GM_LLAMA && (ends_with(t->name, "self_attn.k_proj.weight") || ends_with(t->name, "self_attn.k_proj.bias"))) {
-        json_t *kv = json_object_get(root, "num_key_value_heads");
-        n_head = json_integer_value(json_is_integer(kv) ? kv : json_object_get(root, "num_attention_heads"));
+    if ((d->flags & ARCH_F_GGUF_PERMUTE) && (r == AR_Q || r == AR_K)) {
+        json_t *kv = json_object_get(root, arch_hp_key(d, AH_KV_HEADS));
+        json_t *nh = json_object_get(root, arch_hp_key(d, AH_HEADS));
+        n_head = json_integer_value(r == AR_K && json_is_integer(kv) ? kv : nh);
+        if (n_head < 1) n_head = -1;
     }
-    const bool transpose = fam == GM_GPT2 && t->ndim == 2 &&
-                           (ends_with(t->name, "attn.c_attn.weight") || ends_with(t->name, "attn.c_proj.weight") ||
-                            ends_with(t->name, "mlp.c_fc.weight") || ends_with(t->name, "mlp.c_proj.weight"));
-    const bool keep = quant && !transpose && t->ndim == 2 && (ends_with(t->name, "_proj.weight") ||
-                                                               !strcmp(t->name, "lm_head.weight"));
-    if (!n_head && !transpose && (!quant || keep)) return SENTI_OK;
+    const bool linear_role = r == AR_Q || r == AR_K || r == AR_V || r == AR_QKV || r == AR_O || r == AR_GATE ||
+                             r == AR_UP || r == AR_DOWN || r == AR_LM_HEAD;
+    const bool transpose = (d->flags & ARCH_F_CONV1D) && t->ndim == 2 && linear_role && r != AR_LM_HEAD;
+    /* quantized linear weights and token tables stay as stored (get_rows reads any type) */
+    const bool keep = quant && !transpose && t->ndim == 2 && (linear_role || r == AR_TOK_EMB) &&
+                      ends_with(t->name, ".weight");
+    /* llama.cpp stores Gemma's norm weights as 1 + w */
+    const bool unshift = (d->flags & ARCH_F_NORM_SHIFT) && t->ndim == 1 && ends_with(t->name, ".weight") &&
+                         (r == AR_ATTN_NORM || r == AR_FFN_NORM || r == AR_ATTN_POST_NORM || r == AR_FFN_POST_NORM ||
+                          r == AR_Q_NORM || r == AR_K_NORM || r == AR_OUT_NORM || r == AR_EMB_NORM);
+    if (!n_head && !transpose && !unshift && (!quant || keep)) return SENTI_OK;
     const int64_t rows = t->ndim == 2 ? t->shape[0] : t->numel, cols = t->ndim == 2 ? t->shape[1] : 1;
     if (n_head && (n_head < 1 || rows % (2 * n_head)))
         return senti_error(SENTI_ERR_BAD_FILE, "%s: tensor '%s': %lld rows do not split into %lld heads", t->file,
@@ -438,7 +173,7 @@ static senti_status to_hf_layout(gm_family fam, json_t *root, st_tensor *t, void
         const size_t rs = senti_row_size(t->type, cols);
         if (!(*buf = senti_malloc((size_t)rows * rs + 1)))
             return senti_error(SENTI_ERR_NO_MEMORY, "%s: out of memory", t->file);
-        gguf_rope_permute(t->data, *buf, rows, rs, n_head, false);
+        arch_rope_permute(t->data, *buf, rows, rs, n_head, false);
         t->data = *buf;
         return SENTI_OK;
     }
@@ -452,13 +187,14 @@ static senti_status to_hf_layout(gm_family fam, json_t *root, st_tensor *t, void
         return st;
     }
     if (n_head) {
-        gguf_rope_permute(f, g, rows, (size_t)cols * sizeof(float), n_head, false);
+        arch_rope_permute(f, g, rows, (size_t)cols * sizeof(float), n_head, false);
     } else if (transpose) { /* GGUF [out, in] -> HF [in, out] */
-        for (int64_t r = 0; r < rows; r++)
-            for (int64_t c = 0; c < cols; c++) g[c * rows + r] = f[r * cols + c];
+        for (int64_t r2 = 0; r2 < rows; r2++)
+            for (int64_t c = 0; c < cols; c++) g[c * rows + r2] = f[r2 * cols + c];
         t->shape[0] = cols, t->shape[1] = rows;
     }
     if (g) senti_mfree(f), f = g;
+    for (int64_t i = 0; unshift && i < t->numel; i++) f[i] = (float)((double)f[i] - 1.0);
     t->type = SENTI_TYPE_F32;
     t->dtype = "F32";
     t->data = f;
@@ -477,7 +213,8 @@ senti_status gguf_model_open(const char *path, cfg_file **cfg_out, st_weights **
     gguf_file *f = gguf_file_load(path);
     if (!f) return SENTI_ERR_BAD_FILE; /* message set by the reader */
     const char *arch, *embedded;
-    if ((st = kv_str(f, "general.architecture", &arch)) || (st = kv_str(f, "senti.hf.config", &embedded))) goto fail;
+    if ((st = gguf_kv_str(f, "general.architecture", &arch)) || (st = gguf_kv_str(f, "senti.hf.config", &embedded)))
+        goto fail;
     if (embedded) {
         json_error_t jerr;
         root = json_loads(embedded, JSON_REJECT_DUPLICATES, &jerr);
@@ -486,27 +223,21 @@ senti_status gguf_model_open(const char *path, cfg_file **cfg_out, st_weights **
                              jerr.line, jerr.column, jerr.text);
             goto fail;
         }
-    } else if (arch && strcmp(arch, "bert") == 0) {
-        if (!(root = bert_config(f, &st))) goto fail;
-    } else if (arch && (!strcmp(arch, "llama") || !strcmp(arch, "qwen2") || !strcmp(arch, "gpt2"))) {
-        if (!(root = decoder_config(f, arch, &st))) goto fail;
-    } else {
-        st = senti_error(SENTI_ERR_UNSUPPORTED, "%s: architecture '%s' (key 'general.architecture') is not supported",
-                         path, arch ? arch : "(missing)");
+    } else if (!(root = llamacpp_config(f, arch, &st))) {
         goto fail;
     }
     /* which name table: the HF architecture */
     json_t *a0 = json_array_get(json_object_get(root, "architectures"), 0);
     const char *hf_arch = json_is_string(a0) ? json_string_value(a0) : "";
-    const gm_family fam = gguf_family(hf_arch);
-    const bool seq = strstr(hf_arch, "ForSequenceClassification") != NULL;
-    const bool decoder = fam == GM_LLAMA || fam == GM_QWEN2 || fam == GM_GPT2;
+    senti_model_head head = SENTI_HEAD_BASE;
+    const arch_desc *d = arch_find(hf_arch, &head);
+    const bool decoder = d && d->kind == ARCH_DECODER;
 
     const int64_t n = gguf_file_tensor_count(f);
     ts = senti_calloc(n > 0 ? (size_t)n : 1, sizeof *ts);
     own = senti_calloc(1, sizeof *own);
     if (!ts || !own || !(own->names = senti_malloc((size_t)(n > 0 ? n : 1) * 160)) ||
-        !(own->bufs = senti_calloc(n > 0 ? (size_t)n : 1, sizeof *own->bufs))) {
+        !(own->bufs = senti_calloc(n > 0 ? 2 * (size_t)n : 1, sizeof *own->bufs))) {
         st = senti_error(SENTI_ERR_NO_MEMORY, "%s: out of memory", path);
         goto fail;
     }
@@ -514,19 +245,29 @@ senti_status gguf_model_open(const char *path, cfg_file **cfg_out, st_weights **
         const gguf_tensor *g = gguf_file_tensor(f, i);
         st_tensor *t = &ts[i];
         char *nm = own->names + i * 160;
-        if (fam == GM_COUNT || !gguf_name_to_hf(fam, seq, g->name, nm, 160)) snprintf(nm, 160, "%s", g->name);
+        if (!d || !arch_gguf_to_hf(d, head, g->name, nm, 160)) snprintf(nm, 160, "%s", g->name);
         t->name = nm;
         t->file = gguf_file_path(f);
         t->type = g->type;
         t->dtype = senti_type_name(g->type);
         t->ndim = g->n_dims;
-        for (int d = 0; d < g->n_dims; d++) t->shape[d] = g->ne[g->n_dims - 1 - d];
+        for (int k = 0; k < g->n_dims; k++) t->shape[k] = g->ne[g->n_dims - 1 - k];
         t->numel = g->numel;
         t->data = g->data;
         t->nbytes = g->nbytes;
+        if (gguf_tensor_is_foreign(g)) { /* q4_1 / q5_0 / q5_1: held as f32 */
+            float *fb = senti_malloc((size_t)g->numel * sizeof(float) + 1);
+            if (!fb) {
+                st = senti_error(SENTI_ERR_NO_MEMORY, "%s: out of memory dequantizing tensor '%s'", path, g->name);
+                goto fail;
+            }
+            own->bufs[own->nbufs++] = fb;
+            if ((st = gguf_tensor_read_f32(g, fb)) != SENTI_OK) goto fail;
+            t->type = SENTI_TYPE_F32, t->dtype = "F32", t->data = fb, t->nbytes = (size_t)g->numel * sizeof(float);
+        }
         if (decoder) {
             void *buf;
-            if ((st = to_hf_layout(fam, root, t, &buf)) != SENTI_OK) goto fail;
+            if ((st = to_hf_layout(d, root, t, &buf)) != SENTI_OK) goto fail;
             if (buf) own->bufs[own->nbufs++] = buf;
         }
     }

@@ -74,4 +74,22 @@ senti_status lm_cache_copy(lm_cache *c, int64_t dst, int64_t src);
 senti_status lm_forward(senti_model *m, lm_cache *c, int64_t n, const int64_t *slot,
                         const int32_t *const *tokens, const int64_t *n_tok, bool all_logits, float *logits);
 
+/* ---- metadata the generation tasks need (meta.c) ------------------------------
+ * Read from the model's files here so that tasks never open them. path: a
+ * model directory or a GGUF file. */
+
+/* The chat template the model declares (tokenizer_config.json's
+ * chat_template, preferring the one named "default", else chat_template.jinja;
+ * a GGUF file's tokenizer.chat_template) and its BOS / EOS token strings.
+ * Each output is a new string (senti_mfree) or NULL when absent; *source
+ * names the file the template came from (for messages). Errors: BAD_FILE for
+ * malformed JSON (naming file, line, column), NO_MEMORY. */
+senti_status model_chat_meta(const char *path, char **tmpl, char **bos, char **eos, char **source);
+
+/* Generation settings: a directory's generation_config.json and config.json
+ * as new json_t objects (*gen_cfg, *cfg; NULL when absent; json_decref);
+ * a GGUF file's eos / eot token ids into eos[0..*n_eos) (at most 2). BAD_FILE
+ * for malformed JSON. */
+senti_status model_gen_meta(const char *path, void **gen_cfg, void **cfg, int32_t *eos, int *n_eos);
+
 #endif /* SENTI_LM_H */

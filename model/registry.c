@@ -1,53 +1,14 @@
-/* registry.c — the one table from config.json's architecture name to a model
- * family and head, and the public senti_model API on top of it.
+/* registry.c — config.json's architecture name looked up in the
+ * architecture table (arch.c), the model loaded by that entry's family, and
+ * the public senti_model API on top of it.
  *
  * Invariant: a senti_model handed out has passed its family's load, so its
  * config keys and every tensor it uses have been validated. */
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "../cpu/cpu.h"
-#include "model.h"
-#ifdef SENTI_HAVE_CUDA
-#include "../cuda/cuda.h"
-#define SENTI_CUDA_BUILT 1
-#else
-#define SENTI_CUDA_BUILT 0
-#endif
-
-enum { ENC_BERT = 0, ENC_ROBERTA = 1, ENC_DISTILBERT = 2 }; /* = encoder.c's variants */
-
-#define ENC(name, variant, head) {name, &model_family_encoder, variant, head}
-static const model_arch ARCHS[] = {
-    ENC("BertModel", ENC_BERT, SENTI_HEAD_BASE),
-    ENC("BertForSequenceClassification", ENC_BERT, SENTI_HEAD_SEQUENCE_CLASSIFICATION),
-    ENC("BertForTokenClassification", ENC_BERT, SENTI_HEAD_TOKEN_CLASSIFICATION),
-    ENC("RobertaModel", ENC_ROBERTA, SENTI_HEAD_BASE),
-    ENC("RobertaForSequenceClassification", ENC_ROBERTA, SENTI_HEAD_SEQUENCE_CLASSIFICATION),
-    ENC("RobertaForTokenClassification", ENC_ROBERTA, SENTI_HEAD_TOKEN_CLASSIFICATION),
-    ENC("XLMRobertaModel", ENC_ROBERTA, SENTI_HEAD_BASE),
-    ENC("XLMRobertaForSequenceClassification", ENC_ROBERTA, SENTI_HEAD_SEQUENCE_CLASSIFICATION),
-    ENC("XLMRobertaForTokenClassification", ENC_ROBERTA, SENTI_HEAD_TOKEN_CLASSIFICATION),
-    ENC("CamembertModel", ENC_ROBERTA, SENTI_HEAD_BASE),
-    ENC("CamembertForSequenceClassification", ENC_ROBERTA, SENTI_HEAD_SEQUENCE_CLASSIFICATION),
-    ENC("CamembertForTokenClassification", ENC_ROBERTA, SENTI_HEAD_TOKEN_CLASSIFICATION),
-    ENC("DistilBertModel", ENC_DISTILBERT, SENTI_HEAD_BASE),
-    ENC("DistilBertForSequenceClassification", ENC_DISTILBERT, SENTI_HEAD_SEQUENCE_CLASSIFICATION),
-    ENC("DistilBertForTokenClassification", ENC_DISTILBERT, SENTI_HEAD_TOKEN_CLASSIFICATION),
-#undef ENC
-#define DEC(name, variant) {name, &model_family_decoder, variant, SENTI_HEAD_BASE}
-    DEC("LlamaForCausalLM", 0), /* = decoder.c's variants; forward gives logits [B, T, vocab] */
-    DEC("Qwen2ForCausalLM", 1),
-    DEC("MistralForCausalLM", 2),
-    DEC("GPT2LMHeadModel", 3),
-#undef DEC
-};
-
-static const model_arch *find_arch(const char *name) {
-    for (size_t i = 0; i < sizeof ARCHS / sizeof ARCHS[0]; i++)
-        if (strcmp(ARCHS[i].name, name) == 0) return &ARCHS[i];
-    return NULL;
-}
+#include "../kernels/backend.h"
+#include "arch.h"
 
 /* Distinct stored dtypes of the checkpoint, sorted by senti_type, into m->dtypes;
  * and the parameter count (every tensor). */
@@ -91,10 +52,8 @@ senti_model *senti_model_load_opts(const char *dir, const senti_model_opts *opts
         senti_error(SENTI_ERR_NO_MEMORY, "out of memory loading %s", dir);
         goto fail;
     }
-    const bool on_cuda = o.device && strncmp(o.device, "cuda", 4) == 0;
-    if (o.device && strcmp(o.device, "cpu") != 0 && !(on_cuda && SENTI_CUDA_BUILT)) {
-        senti_error(SENTI_ERR_UNSUPPORTED, "%s: device '%s' is not available in this build%s", dir, o.device,
-                    on_cuda ? " (built with SENTI_CUDA=OFF)" : "");
+    if (exec_device_check(o.device) != SENTI_OK) {
+        senti_error(SENTI_ERR_UNSUPPORTED, "%s: %s", dir, senti_last_error());
         goto fail;
     }
     if (o.weight_type != SENTI_TYPE_COUNT && (o.weight_type < 0 || o.weight_type > SENTI_TYPE_COUNT ||
@@ -119,23 +78,18 @@ senti_model *senti_model_load_opts(const char *dir, const senti_model_opts *opts
         senti_error(SENTI_ERR_BAD_FILE, "%s: key 'architectures' is empty", path);
         goto fail;
     }
-    m->arch = find_arch(archs[0]);
-    if (!m->arch) {
+    m->desc = arch_find(archs[0], &m->head);
+    m->arch_name = archs[0]; /* borrowed from m->cfg */
+    if (!m->desc) {
         senti_error(SENTI_ERR_UNSUPPORTED, "%s: unknown architecture '%s' (key 'architectures')", path, archs[0]);
         goto fail;
     }
     if (!gguf) m->w = st_weights_load(dir);
     if (!m->w) goto fail;
     scan_weights(m);
-    if (m->arch->family->load(m) != SENTI_OK) goto fail;
-    m->be = senti_backend_cpu_init(o.n_threads);
+    if (m->desc->family->load(m) != SENTI_OK) goto fail;
+    m->be = exec_backend_init(o.device, o.n_threads, &m->fallback); /* the device by name (core/) */
     if (!m->be) goto fail;
-#ifdef SENTI_HAVE_CUDA
-    if (on_cuda) { /* the GPU runs what it supports, the CPU the rest */
-        m->fallback = m->be;
-        if (!(m->be = senti_backend_cuda_init(o.device))) goto fail;
-    }
-#endif
     m->ex = exec_init(m->be, m->fallback);
     if (!m->ex) goto fail;
     senti_mfree(archs);
@@ -148,7 +102,7 @@ fail:
 
 void senti_model_free(senti_model *m) {
     if (!m) return;
-    if (m->arch && m->impl) m->arch->family->free(m->impl);
+    if (m->desc && m->impl) m->desc->family->free(m->impl);
     exec_free(m->ex);
     senti_backend_free(m->be);
     senti_backend_free(m->fallback);
@@ -175,17 +129,17 @@ senti_status senti_model_forward(senti_model *m, const int32_t *ids, const int32
         if (ids[i] < 0 || ids[i] >= m->vocab)
             return senti_error(SENTI_ERR_INVALID_ARG, "senti_model_forward: id %d at [%lld,%lld] outside [0,%lld)",
                                ids[i], (long long)(i / seq_len), (long long)(i % seq_len), (long long)m->vocab);
-        if (type_ids && (type_ids[i] < 0 || type_ids[i] >= (m->type_vocab ? m->type_vocab : 1)))
+        /* a model without token types ignores them (as transformers does) */
+        if (type_ids && m->type_vocab > 0 && (type_ids[i] < 0 || type_ids[i] >= m->type_vocab))
             return senti_error(SENTI_ERR_INVALID_ARG,
                                "senti_model_forward: token type %d at [%lld,%lld] outside [0,%lld)", type_ids[i],
-                               (long long)(i / seq_len), (long long)(i % seq_len),
-                               (long long)(m->type_vocab ? m->type_vocab : 1));
+                               (long long)(i / seq_len), (long long)(i % seq_len), (long long)m->type_vocab);
         if (attention_mask && attention_mask[i] != 0 && attention_mask[i] != 1)
             return senti_error(SENTI_ERR_INVALID_ARG, "senti_model_forward: attention mask value %d is not 0 or 1",
                                attention_mask[i]);
     }
     model_input in = {ids, type_ids, attention_mask, batch, seq_len};
-    return m->arch->family->forward(m, &in, out, shape, ndim);
+    return m->desc->family->forward(m, &in, out, shape, ndim);
 }
 
 void senti_model_output_free(float *p) { senti_mfree(p); }
@@ -196,6 +150,15 @@ void senti_pool(const float *hs, const int32_t *mask, int64_t B, int64_t T, int6
         float *o = out + b * H;
         if (mode == SENTI_POOL_CLS) {
             memcpy(o, hs + b * T * H, (size_t)H * sizeof *o);
+            continue;
+        }
+        if (mode == SENTI_POOL_MAX) { /* sentence-transformers: padding set to -1e9, then max */
+            for (int64_t h = 0; h < H; h++) o[h] = -1e9f;
+            for (int64_t t = 0; t < T; t++)
+                for (int64_t h = 0; h < H; h++) {
+                    const float v = mask && !mask[b * T + t] ? -1e9f : hs[(b * T + t) * H + h];
+                    if (v > o[h]) o[h] = v;
+                }
             continue;
         }
         double n = 0;
@@ -210,15 +173,13 @@ void senti_pool(const float *hs, const int32_t *mask, int64_t B, int64_t T, int6
     }
 }
 
-const char *senti_model_architecture(const senti_model *m) { return m->arch->name; }
+const char *senti_model_architecture(const senti_model *m) { return m->arch_name; }
 const char *senti_model_type(const senti_model *m) {
     const char *t = NULL;
-    static const char *const VARIANT[] = {"bert", "roberta", "distilbert"};
-    if (cfg_opt_str(m->cfg, "model_type", NULL, &t) != SENTI_OK || !t)
-        t = m->arch->family == &model_family_encoder ? VARIANT[m->arch->variant] : m->arch->family->name;
+    if (cfg_opt_str(m->cfg, "model_type", NULL, &t) != SENTI_OK || !t) t = m->desc->name;
     return t;
 }
-senti_model_head senti_model_get_head(const senti_model *m) { return m->arch->head; }
+senti_model_head senti_model_get_head(const senti_model *m) { return m->head; }
 int64_t senti_model_num_labels(const senti_model *m) { return m->num_labels; }
 const char *senti_model_label(const senti_model *m, int64_t i) {
     return (m->labels && i >= 0 && i < m->n_labels_named) ? m->labels[i] : NULL;
@@ -237,10 +198,4 @@ const char *senti_model_problem_type(const senti_model *m) {
     return cfg_opt_str(m->cfg, "problem_type", NULL, &s) == SENTI_OK ? s : NULL;
 }
 
-int senti_cuda_device_count(void) {
-#ifdef SENTI_HAVE_CUDA
-    return cuda_device_count(NULL, 0);
-#else
-    return 0;
-#endif
-}
+int senti_cuda_device_count(void) { return exec_cuda_device_count(); }

@@ -13,7 +13,6 @@
 #include <utf8proc.h>
 
 #include "../core/core.h"
-#include "../model/model.h"
 #include "llm.h"
 
 const char *llm_chat_family_name(llm_chat_family f) {
@@ -104,97 +103,12 @@ senti_status llm_chat_from_template(llm_chat *c, const char *t, const char *bos,
     return s;
 }
 
-/* A special token entry of tokenizer_config.json: a string or {"content": …}. */
-static const char *token_str(json_t *v) {
-    if (json_is_string(v)) return json_string_value(v);
-    if (json_is_object(v) && json_is_string(json_object_get(v, "content")))
-        return json_string_value(json_object_get(v, "content"));
-    return NULL;
-}
-
-/* Token string of the id stored under key (GGUF metadata), or NULL. */
-static const char *gguf_token(const gguf_file *g, const char *key) {
-    const gguf_value *id = gguf_file_find_kv(g, key), *toks = gguf_file_find_kv(g, "tokenizer.ggml.tokens");
-    if (!id || !toks || toks->type != GGUF_VT_ARRAY || toks->v.arr.type != GGUF_VT_STRING) return NULL;
-    uint64_t i = id->type == GGUF_VT_U32 || id->type == GGUF_VT_U64 || id->type == GGUF_VT_U16 ? id->v.u
-                 : id->type == GGUF_VT_I32 || id->type == GGUF_VT_I64 ? (uint64_t)id->v.i
-                                                                       : UINT64_MAX;
-    return i < toks->v.arr.n ? toks->v.arr.items[i].v.str.s : NULL;
-}
-
-/* A GGUF file's "tokenizer.chat_template" with its bos / eos token strings. */
-static senti_status chat_load_gguf(llm_chat *c, const char *path) {
-    gguf_file *g = gguf_file_load(path);
-    if (!g) return SENTI_ERR_BAD_FILE;
-    const gguf_value *t = gguf_file_find_kv(g, "tokenizer.chat_template");
-    senti_status s = llm_chat_from_template(c, t && t->type == GGUF_VT_STRING ? t->v.str.s : NULL,
-                                            gguf_token(g, "tokenizer.ggml.bos_token_id"),
-                                            gguf_token(g, "tokenizer.ggml.eos_token_id"), path);
-    gguf_file_free(g);
-    return s;
-}
-
-static bool is_gguf(const char *path) {
-    size_t n = strlen(path);
-    return n >= 5 && strcmp(path + n - 5, ".gguf") == 0;
-}
-
 senti_status llm_chat_load(llm_chat *c, const char *dir) {
     memset(c, 0, sizeof *c);
-    if (is_gguf(dir)) return chat_load_gguf(c, dir);
-    char path[4096], jpath[4096];
-    snprintf(path, sizeof path, "%s/tokenizer_config.json", dir);
-    snprintf(jpath, sizeof jpath, "%s/chat_template.jinja", dir);
-    json_t *cfg = NULL;
-    json_error_t je;
-    FILE *f = fopen(path, "rb");
-    if (f) {
-        cfg = json_loadf(f, JSON_DECODE_INT_AS_REAL, &je); /* model_max_length is often 1e30 */
-        fclose(f);
-        if (!cfg || !json_is_object(cfg)) {
-            json_decref(cfg);
-            return senti_error(SENTI_ERR_BAD_FILE, "%s:%d:%d: %s", path, je.line, je.column,
-                               cfg ? "not a JSON object" : je.text);
-        }
-    }
-    const char *bos = cfg ? token_str(json_object_get(cfg, "bos_token")) : NULL;
-    const char *eos = cfg ? token_str(json_object_get(cfg, "eos_token")) : NULL;
-    const char *tmpl = NULL, *name = path;
-    json_t *ct = cfg ? json_object_get(cfg, "chat_template") : NULL;
-    if (json_is_string(ct)) tmpl = json_string_value(ct);
-    else if (json_is_array(ct)) { /* [{"name": "default", "template": …}, …] */
-        for (size_t i = 0; i < json_array_size(ct); i++) {
-            json_t *e = json_array_get(ct, i), *n = json_object_get(e, "name"), *t = json_object_get(e, "template");
-            if (json_is_string(t) && (!tmpl || (json_is_string(n) && strcmp(json_string_value(n), "default") == 0)))
-                tmpl = json_string_value(t);
-        }
-    }
-    char *jinja = NULL;
-    if (!tmpl && (f = fopen(jpath, "rb"))) { /* transformers 5 writes the template beside the config */
-        size_t cap = 0, n = 0;
-        for (;;) {
-            if (n + 4096 + 1 > cap) {
-                char *g = realloc(jinja, cap = cap * 2 + 8192);
-                if (!g) {
-                    free(jinja);
-                    fclose(f);
-                    json_decref(cfg);
-                    return senti_error(SENTI_ERR_NO_MEMORY, "%s: out of memory", jpath);
-                }
-                jinja = g;
-            }
-            size_t got = fread(jinja + n, 1, 4096, f);
-            n += got;
-            if (got == 0) break;
-        }
-        fclose(f);
-        jinja[n] = '\0';
-        tmpl = jinja;
-        name = jpath;
-    }
-    senti_status s = llm_chat_from_template(c, tmpl, bos, eos, name);
-    free(jinja);
-    json_decref(cfg);
+    char *tmpl, *bos, *eos, *source;
+    senti_status s = model_chat_meta(dir, &tmpl, &bos, &eos, &source); /* model/ reads the files */
+    if (s == SENTI_OK) s = llm_chat_from_template(c, tmpl, bos, eos, source ? source : dir);
+    senti_mfree(tmpl), senti_mfree(bos), senti_mfree(eos), senti_mfree(source);
     return s;
 }
 

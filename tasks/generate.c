@@ -13,7 +13,6 @@
 #include <string.h>
 
 #include "../core/core.h"
-#include "../model/model.h"
 #include "llm.h"
 
 /* ---- PRNG: xoshiro256** (Blackman & Vigna), seeded with splitmix64 -------- */
@@ -166,47 +165,18 @@ static bool read_eos(json_t *v, llm_gen_opts *o) {
     return true;
 }
 
-static senti_status load_json(const char *dir, const char *file, json_t **out) {
-    char path[4096];
-    snprintf(path, sizeof path, "%s/%s", dir, file);
-    *out = NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f) return SENTI_OK;
-    json_error_t je;
-    *out = json_loadf(f, 0, &je);
-    fclose(f);
-    if (!*out || !json_is_object(*out)) {
-        json_decref(*out);
-        *out = NULL;
-        return senti_error(SENTI_ERR_BAD_FILE, "%s:%d:%d: %s", path, je.line, je.column,
-                           je.text[0] ? je.text : "not a JSON object");
-    }
-    return SENTI_OK;
-}
-
-/* A GGUF file: eos (and end-of-turn) ids from its tokenizer metadata. */
-static senti_status gen_opts_gguf(llm_gen_opts *o, const char *path) {
-    gguf_file *g = gguf_file_load(path);
-    if (!g) return SENTI_ERR_BAD_FILE;
-    static const char *keys[] = {"tokenizer.ggml.eos_token_id", "tokenizer.ggml.eot_token_id"};
-    o->n_eos = 0;
-    for (int k = 0; k < 2; k++) {
-        const gguf_value *v = gguf_file_find_kv(g, keys[k]);
-        if (!v) continue;
-        int64_t id = v->type == GGUF_VT_I32 || v->type == GGUF_VT_I64 ? v->v.i : (int64_t)v->v.u;
-        if (id >= 0 && id <= INT32_MAX && !(o->n_eos == 1 && o->eos[0] == id)) o->eos[o->n_eos++] = (int32_t)id;
-    }
-    gguf_file_free(g);
-    return SENTI_OK;
-}
-
 senti_status llm_gen_opts_load(llm_gen_opts *o, const char *dir) {
-    size_t dl = strlen(dir);
-    if (dl >= 5 && strcmp(dir + dl - 5, ".gguf") == 0) return gen_opts_gguf(o, dir);
     json_t *g = NULL, *c = NULL;
-    senti_status s = load_json(dir, "generation_config.json", &g);
-    if (s == SENTI_OK) s = load_json(dir, "config.json", &c);
+    void *gv = NULL, *cv = NULL;
+    int32_t eos[2];
+    int n_eos = 0;
+    senti_status s = model_gen_meta(dir, &gv, &cv, eos, &n_eos); /* model/ reads the files */
+    g = gv, c = cv;
     if (s != SENTI_OK) goto done;
+    if (n_eos) { /* a GGUF file: its eos / eot ids */
+        o->n_eos = n_eos;
+        memcpy(o->eos, eos, (size_t)n_eos * sizeof *eos);
+    }
     if (g) {
         json_t *v;
         if ((v = json_object_get(g, "do_sample")) && json_is_boolean(v)) o->do_sample = json_is_true(v);

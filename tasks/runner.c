@@ -555,8 +555,9 @@ typedef struct window_bufs {
  * reported. */
 static senti_status run_window(run_ctx *c, const senti_tokenizer *tok, rec *w, int64_t n, const task_runner_opts *o,
                                FILE *out, task_stats *st, window_bufs *wb) {
-    int64_t max_len = senti_model_max_length(c->m);
     const task_ops *ops = c->ops;
+    int64_t max_len = senti_model_max_length(c->m);
+    if (ops->max_length > 0 && ops->max_length < max_len) max_len = ops->max_length;
     bool windows = c->token_head && ops->stride > 0;
     double t0 = now_s();
     int64_t ni = 0;
@@ -665,14 +666,17 @@ senti_status task_run_ops(senti_model *m, const senti_tokenizer *tok, task_sourc
         return senti_error(SENTI_ERR_INVALID_ARG, "task_run: NULL argument");
     if (o.batch_size < 1 || o.max_batch_tokens < 1 || o.window < 1 || ops->stride < 0)
         return senti_error(SENTI_ERR_INVALID_ARG, "task_run: batch size, token budget and window must be >= 1");
-    if (senti_model_get_head(m) != ops->head || senti_model_num_labels(m) < 1)
+    if (senti_model_get_head(m) != ops->head || (ops->head != SENTI_HEAD_BASE && senti_model_num_labels(m) < 1))
         return senti_error(SENTI_ERR_UNSUPPORTED, "task_run: the model (%s) is not a %s", senti_model_architecture(m),
                            ops->head == SENTI_HEAD_TOKEN_CLASSIFICATION ? "token classifier with labels"
+                           : ops->head == SENTI_HEAD_BASE               ? "base encoder (*Model)"
                                                                         : "sequence classifier with labels");
     double t0 = now_s();
     int64_t max_len = senti_model_max_length(m);
+    if (ops->max_length > 0 && ops->max_length < max_len) max_len = ops->max_length;
+    /* per-token outputs: token classifiers' logits, base encoders' hidden states */
     run_ctx c = {.m = m, .ops = ops, .dctx = dctx, .use_types = senti_model_type_vocab_size(m) > 0,
-                 .token_head = ops->head == SENTI_HEAD_TOKEN_CLASSIFICATION, .pad = senti_model_pad_token_id(m)};
+                 .token_head = ops->head != SENTI_HEAD_SEQUENCE_CLASSIFICATION, .pad = senti_model_pad_token_id(m)};
     if (c.pad < 0 || c.pad >= senti_model_vocab_size(m)) c.pad = 0;
     senti_status s = SENTI_OK;
     rec *w = calloc((size_t)o.window, sizeof *w);

@@ -1,7 +1,7 @@
 /* tasks.h — tasks/' internal header: the batch runner (record sources,
  * expansion of records into model inputs, parallel tokenization,
  * length-bucketed batches, --stride windows, JSONL output in input order,
- * resume) and the tasks on it: classify, aspect, tag, zero-shot, dialogue.
+ * resume) and the tasks on it: classify, aspect, tag, zero-shot, dialogue, embed.
  * The public face of the same is the task section of senti.h (api.c).
  *
  * Invariants: every input record yields exactly one output line, in input
@@ -165,7 +165,8 @@ task_item *task_record_add(task_record *r, const char *text, size_t len, const c
 bool task_record_fail(task_record *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 typedef struct task_ops {
-    senti_model_head head;      /* the head the model must have */
+    senti_model_head head;      /* the head the model must have (BASE: hidden states per token) */
+    int64_t max_length;         /* > 0: inputs truncated to this many tokens when the model takes more */
     bool text_optional;         /* JSONL records need no "text" field (dialogue) */
     int64_t stride;             /* token classifiers: > 0 splits long inputs into windows overlapping by
                                    this many tokens instead of truncating them */
@@ -446,6 +447,30 @@ const char *task_eval_kind_name(task_eval_kind k);
  * or a prediction does not fit its record (named), NO_MEMORY. */
 senti_status task_eval_score(task_eval_kind k, json_t *gold, json_t *preds, const char *const *labels,
                              int64_t n_labels, json_t **metrics);
+
+/* ---- embed ---------------------------------------------------------------------
+ * Sentence embeddings from a base encoder (*Model): the last hidden state of
+ * each text pooled (CLS, mean or max over its tokens, special tokens
+ * included, as sentence-transformers pools) and optionally L2-normalised;
+ * {"id","embedding":[…]} per record. Defaults come from the model's
+ * sentence-transformers files (senti_model_sentence_config), else mean
+ * pooling without normalisation; inputs longer than max_seq_length (or the
+ * model's limit) are truncated. */
+
+typedef struct task_embed {
+    senti_pooling pooling;
+    bool normalize;
+    int64_t max_length; /* 0: the model's */
+} task_embed;
+
+/* Settings for m: pooling "cls" / "mean" / "max" or NULL (the model's
+ * config), normalize 1 / 0 or -1 (the model's config). INVALID_ARG for a
+ * model that is not a base encoder or an unknown pooling name; the config's
+ * errors otherwise. */
+senti_status task_embed_init(task_embed *e, const senti_model *m, const char *pooling, int normalize);
+/* Every record of src (a text each; a text pair is refused) -> one line. */
+senti_status task_embed_run(senti_model *m, const senti_tokenizer *tok, const task_embed *e, task_source *src,
+                            FILE *out, const task_runner_opts *o, task_stats *st);
 
 #ifdef __cplusplus
 }

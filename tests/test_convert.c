@@ -27,6 +27,7 @@
 #include "core/core.h"
 #include "model/lm.h"
 #include "model/model.h"
+#include "tools/convert/convert.h"
 #include "senti.h"
 #include "testutil.h"
 
@@ -475,7 +476,7 @@ END_TEST
 
 static const char *const DEC_FIX[] = {"gpt2", "llama-gqa", "llama-rope-dynamic", "llama-rope-linear",
                                       "llama-rope-llama3", "llama-tied-bias-hd16", "mistral-swa6",
-                                      "qwen2-swa4-layer1", "qwen2-tied"};
+                                      "qwen2-swa4-layer1", "qwen2-tied", "gemma3-tied-swa4-softcap", "gemma3-mqa-untied"};
 
 /* Prefill logits [T, V] of golden prompt 0 (ids into *ids, T into *T). */
 static float *dec_prompt(json_t *g, int32_t **ids, int64_t *T, int64_t *n) {
@@ -531,7 +532,7 @@ START_TEST(test_decoder_convert) {
     ck_assert_msg(memcmp(y0, y1, (size_t)n * sizeof *y0) == 0, "%s: f32 GGUF differs from the HF directory", name);
     gguf_file *f = gguf_file_load(out);
     const char *arch = gguf_file_find_kv(f, "general.architecture")->v.str.s;
-    ck_assert(!strcmp(arch, "llama") || !strcmp(arch, "qwen2") || !strcmp(arch, "gpt2"));
+    ck_assert(!strcmp(arch, "llama") || !strcmp(arch, "qwen2") || !strcmp(arch, "gpt2") || !strcmp(arch, "gemma3"));
     char key[96];
     snprintf(key, sizeof key, "%s.block_count", arch);
     ck_assert_ptr_nonnull(gguf_file_find_kv(f, key));

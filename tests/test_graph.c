@@ -169,6 +169,90 @@ START_TEST(test_exec_matches_unshared_reference) {
 }
 END_TEST
 
+/* Fusion (cpu/fuse.c): a BERT-like layer with every fusable chain — matmul +
+ * bias (+ residual either side) (+ activation), add + layer / RMS norm — and
+ * chains that must not fuse (an intermediate that is an output or read twice)
+ * gives the same bytes run whole (fused) as node by node (the profiler's
+ * way, never fused), for every weight type. */
+static senti_tensor *wleaf(senti_graph *g, senti_type t, int64_t n, int64_t k) {
+    senti_tensor *w = graph_new_tensor_2d(g, t, n, k);
+    const size_t row = senti_row_size(t, k);
+    w->data = malloc(row * (size_t)n);
+    float *f = malloc((size_t)k * sizeof *f);
+    for (int64_t r = 0; r < n; r++) {
+        for (int64_t c = 0; c < k; c++) f[c] = 0.2f * frand();
+        senti_row_from_f32(t, f, (char *)w->data + (size_t)r * row, k);
+    }
+    free(f);
+    w->flags = SENTI_TFLAG_WEIGHT | SENTI_TFLAG_CONST;
+    return w;
+}
+static senti_tensor *vleaf(senti_graph *g, int64_t n, float base) {
+    senti_tensor *v = graph_new_tensor_1d(g, SENTI_TYPE_F32, n);
+    v->data = malloc((size_t)n * 4);
+    for (int64_t i = 0; i < n; i++) ((float *)v->data)[i] = base + 0.1f * frand();
+    v->flags = SENTI_TFLAG_WEIGHT | SENTI_TFLAG_CONST;
+    return v;
+}
+
+START_TEST(test_fusion_bytes) {
+    static const senti_type types[] = {SENTI_TYPE_F32, SENTI_TYPE_F16, SENTI_TYPE_BF16, SENTI_TYPE_Q8_0,
+                                       SENTI_TYPE_Q4_0};
+    for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
+        const senti_type wt = types[ti];
+        const int64_t B = 3, T = 7, H = 64, I = 160;
+        senti_graph *g = graph_init();
+        senti_tensor *x = graph_new_tensor_3d(g, SENTI_TYPE_F32, B, T, H);
+        senti_tensor *W1 = wleaf(g, wt, I, H), *W2 = wleaf(g, wt, H, I), *W3 = wleaf(g, wt, H, H);
+        senti_tensor *b1 = vleaf(g, I, 0), *b2 = vleaf(g, H, 0), *b3 = vleaf(g, H, 0), *lw = vleaf(g, H, 1);
+        senti_tensor *f = op_gelu(g, op_add(g, op_matmul(g, x, W1, false, true), b1));      /* mm + bias + act */
+        senti_tensor *y = op_add(g, x, op_add(g, op_matmul(g, f, W2, false, true), b2));    /* + residual (src0) */
+        senti_tensor *n1 = op_layer_norm(g, y, lw, b3, 1e-5f);
+        senti_tensor *z = op_add(g, op_add(g, op_matmul(g, n1, W3, false, true), b3), n1);  /* residual (src1) */
+        senti_tensor *n2 = op_rms_norm(g, op_add(g, z, x), lw, 1e-6f);                      /* add + norm */
+        senti_tensor *m = op_matmul(g, n2, W3, false, true);                                /* an output: */
+        graph_set_output(m);                                                                /* no fusion */
+        senti_tensor *r = op_tanh(g, op_add(g, m, b2));
+        senti_tensor *u = op_matmul(g, r, W3, false, true); /* read twice: no fusion */
+        senti_tensor *o = op_add(g, op_relu(g, u), u);
+        graph_set_output(o);
+        ck_assert_ptr_nonnull(o);
+        senti_tensor *outs[] = {m, o};
+        float *want[2];
+        for (int pass = 0; pass < 2; pass++) {
+            senti_backend *cpu = senti_backend_cpu_init(2);
+            senti_exec *ex = exec_init(cpu, NULL);
+            exec_set_profile(ex, pass == 0); /* pass 0: node by node */
+            ck_assert_int_eq(exec_prepare(ex, g), SENTI_OK);
+            seed_state = 77;
+            for (int64_t k = 0; k < senti_nelements(x); k++) ((float *)x->data)[k] = frand();
+            ck_assert_int_eq(exec_compute(ex, g), SENTI_OK);
+            const int64_t fused = cpu_backend_ctx(cpu)->n_fused;
+            if (pass == 0) {
+                ck_assert_int_eq(fused, 0);
+                for (int k = 0; k < 2; k++) {
+                    want[k] = malloc(senti_nbytes(outs[k]));
+                    memcpy(want[k], outs[k]->data, senti_nbytes(outs[k]));
+                }
+            } else {
+                ck_assert_msg(fused == 4, "%s: %lld chains fused, expected 4", senti_type_name(wt), (long long)fused);
+                for (int k = 0; k < 2; k++) {
+                    ck_assert_msg(memcmp(want[k], outs[k]->data, senti_nbytes(outs[k])) == 0,
+                                  "%s: output %d differs fused vs unfused", senti_type_name(wt), k);
+                    free(want[k]);
+                }
+            }
+            exec_set_profile(ex, false);
+            exec_free(ex);
+            senti_backend_free(cpu);
+        }
+        for (int l = 0; l < g->n_leafs; l++)
+            if (g->leafs[l]->flags & SENTI_TFLAG_WEIGHT) free(g->leafs[l]->data);
+        graph_free(g);
+    }
+}
+END_TEST
+
 /* The executor falls back for ops the main backend declines. */
 static bool decline_gelu(senti_backend *be, const senti_tensor *t) { return t->op != SENTI_OP_GELU; }
 static int fallback_calls;
@@ -409,6 +493,7 @@ int main(void) {
     tcase_add_test(tc, test_profile_output);
     tcase_add_test(tc, test_errors);
     tcase_add_test(tc, test_alloc_failures);
+    tcase_add_test(tc, test_fusion_bytes);
     suite_add_tcase(su, tc);
     SRunner *sr = srunner_create(su);
     srunner_set_fork_status(sr, CK_NOFORK);

@@ -41,6 +41,9 @@
 #include <unistd.h>
 
 #include "cpu/cpu.h"
+#ifdef SENTI_HAVE_CUDA
+#include "cuda/cuda.h"
+#endif
 
 #define F32 SENTI_TYPE_F32
 #define F16 SENTI_TYPE_F16
@@ -51,6 +54,19 @@
 
 static uint64_t g_seed;
 static senti_backend *g_ref, *g_cpu;
+
+/* Every other backend this build and machine have (the CUDA variants where a
+ * GPU exists): each case runs on each of them too, with the same inputs,
+ * guard bytes, NaN poisoning and comparison as the CPU (as ggml's
+ * test-backend-ops). `half`: its matmuls round f32 operands to 16 bits, so
+ * f32-weight matmuls get the bf16 bound. Declined ops count as skips. */
+#define MAX_EXTRA 8
+static struct {
+    const char *name;
+    senti_backend *be;
+    bool half;
+} g_extra[MAX_EXTRA];
+static int g_n_extra, n_extra_skip;
 static cpu_simd g_simd_max;                  /* highest level the backend picked */
 static int n_pass, n_fail, n_skip;           /* cases, over the whole program */
 static int t_fails;                          /* failed cases in the current test */
@@ -391,27 +407,29 @@ static float tget(const senti_tensor *t, int64_t i0, int64_t i1, int64_t i2, int
  *   S = sum_k |A[m,k] B[k,n]|,  Q = sum_k |B[k,n]| * amax(32-block of A[m,:] holding k) / 127.
  * Rounding both operands to bf16 moves each product by at most 2^-8 of its
  * size, so a half kernel must stay within 2^-8 S: we allow 2^-7 S. A kernel
- * that quantizes activations to q8_0 moves each by at most half a step
- * (amax/254, plus 2^-11 relative for the f16 scale), so within Q/2: we allow
- * Q. Both plus 1e-5 S for f32 accumulation. A wrong block, scale or row
+ * that quantizes activations to int8 per block (32 values; 256 for K-quant
+ * weights) moves each by at most half a step (amax/254), so within Q/2: we
+ * allow Q. Both plus 1e-5 S for f32 accumulation. A wrong block, scale or row
  * gives errors of order S, far outside either. */
 static double *matmul_allowance(const senti_tensor *t) {
     const senti_tensor *a = t->src[0], *b = t->src[1];
     const bool ta = t->params[0], tb = t->params[1], quant = senti_type_is_quant(b->type);
     const int64_t M = t->ne[2], N = t->ne[3], K = ta ? a->ne[2] : a->ne[3];
+    /* activations are quantized per 32 values (q8_0 / q4_0) or per 256 (K-quants) */
+    const int64_t QB = senti_type_is_kquant(b->type) ? SENTI_QK_K : SENTI_QK;
     double *allow = malloc((size_t)(senti_nelements(t) + 1) * sizeof *allow);
     float *A = malloc((size_t)(M * K + 1) * sizeof *A), *Bn = malloc((size_t)(K + 1) * sizeof *Bn);
-    float *amax = malloc((size_t)(M * (K / SENTI_QK + 1) + 1) * sizeof *amax);
+    float *amax = malloc((size_t)(M * (K / QB + 1) + 1) * sizeof *amax);
     for (int64_t i0 = 0; i0 < t->ne[0]; i0++)
         for (int64_t i1 = 0; i1 < t->ne[1]; i1++) {
             const int64_t j0 = i0 / (t->ne[0] / b->ne[0]), j1 = i1 / (t->ne[1] / b->ne[1]);
             for (int64_t m = 0; m < M; m++)
                 for (int64_t k = 0; k < K; k++) A[m * K + k] = ta ? tget(a, i0, i1, k, m) : tget(a, i0, i1, m, k);
             for (int64_t m = 0; quant && m < M; m++)
-                for (int64_t blk = 0; blk < K / SENTI_QK; blk++) {
+                for (int64_t blk = 0; blk < K / QB; blk++) {
                     float mx = 0;
-                    for (int64_t k = blk * SENTI_QK; k < (blk + 1) * SENTI_QK; k++) mx = fmaxf(mx, fabsf(A[m * K + k]));
-                    amax[m * (K / SENTI_QK) + blk] = mx;
+                    for (int64_t k = blk * QB; k < (blk + 1) * QB; k++) mx = fmaxf(mx, fabsf(A[m * K + k]));
+                    amax[m * (K / QB) + blk] = mx;
                 }
             for (int64_t n = 0; n < N; n++) {
                 if (quant) senti_row_to_f32(b->type, senti_row_ptr(b, j0, j1, n), Bn, K);
@@ -421,7 +439,7 @@ static double *matmul_allowance(const senti_tensor *t) {
                     double S = 0, Q = 0;
                     for (int64_t k = 0; k < K; k++) {
                         S += fabs((double)A[m * K + k] * Bn[k]);
-                        if (quant) Q += fabs((double)Bn[k]) * amax[m * (K / SENTI_QK) + k / SENTI_QK] / 127.0;
+                        if (quant) Q += fabs((double)Bn[k]) * amax[m * (K / QB) + k / QB] / 127.0;
                     }
                     allow[((i0 * t->ne[1] + i1) * M + m) * N + n] = (quant ? Q : 0x1.0p-7 * S) + 1e-5 * S + 1e-30;
                 }
@@ -436,9 +454,11 @@ static double *matmul_allowance(const senti_tensor *t) {
 /* f32 outputs: err_i = |got - ref| / (|ref| + rms(ref) + 1e-6) (the 1e-6 keeps
  * outputs like gelu(-12) ~ 1e-33 from asking for relative accuracy below
  * f32's reach) and nmse; matmuls with non-f32 weights: the bound above. */
+static bool g_half_matmul; /* the backend being compared rounds matmul operands to 16 bits */
+
 static void compare_f32(tc *c, const senti_tensor *t, const float *ref, const float *got, tol tl, const char *who) {
     const int64_t n = senti_nelements(t);
-    if (t->op == SENTI_OP_MATMUL && t->src[1]->type != F32) {
+    if (t->op == SENTI_OP_MATMUL && (t->src[1]->type != F32 || g_half_matmul)) {
         double *allow = matmul_allowance(t), worst = 0;
         int64_t wi = -1;
         for (int64_t i = 0; i < n; i++) {
@@ -576,6 +596,23 @@ static void tc_run_opts(tc *c, senti_tensor *out, run_opts o, bool expect_error)
         }
         ctx->simd = simd0;
         ctx->matmul = mode0;
+        for (int e = 0; e < g_n_extra; e++) { /* the same case on every other backend */
+            senti_backend *be = g_extra[e].be;
+            bool ok = true;
+            for (int i = 0; i < n && ok; i++)
+                if (!senti_op_is_view(g->nodes[i]->op) && !be->iface->supports_op(be, g->nodes[i])) ok = false;
+            if (!ok) {
+                n_extra_skip++;
+                if (g_verbose) printf("skip %s on %s: an op is declined\n", c->name, g_extra[e].name);
+                continue;
+            }
+            g_half_matmul = g_extra[e].half;
+            if (run_on(c, be, cb, g_extra[e].name, expect_error))
+                for (int i = 0; i < n; i++)
+                    if (!senti_op_is_view(g->nodes[i]->op))
+                        compare_node(c, g->nodes[i], gbuf_data(&rb[i]), gbuf_data(&cb[i]), o.tl, g_extra[e].name);
+            g_half_matmul = false;
+        }
     }
     for (int i = 0; i < n; i++) {
         gbuf_free(&rb[i]);
@@ -1367,6 +1404,55 @@ START_TEST(test_set_rows) {
 }
 END_TEST
 
+/* ---- gather (DeBERTa's relative-position columns) --------------------------------- */
+
+/* idx leaf of shape nd/s with entries in [0, N), or entry `bad` set to N. */
+static senti_tensor *gather_idx(tc *c, int nd, const int64_t *s, int64_t N, int64_t bad) {
+    senti_tensor *t = leaf(c, I32, nd, s, 0, (double)N);
+    if (t && bad >= 0) ((int32_t *)t->data)[bad] = (int32_t)N;
+    return t;
+}
+
+START_TEST(test_gather) {
+    TEST_BEGIN();
+    static const struct {
+        int nx;
+        int64_t x[4];
+        int ni;
+        int64_t i[4];
+        const char *what;
+    } cases[] = {
+        {2, {5, 9}, 2, {5, 4}, "rows"},
+        {4, {2, 3, 7, 16}, 4, {1, 1, 7, 7}, "relative positions (idx broadcast over B, H)"},
+        {4, {2, 3, 7, 16}, 2, {7, 7}, "lower-rank idx"},
+        {4, {3, 2, 5, 31}, 4, {3, 1, 5, 11}, "partial broadcast"},
+        {3, {4, 6, 1}, 3, {4, 6, 3}, "one column"},
+        {2, {3, 8}, 2, {3, 0}, "empty"},
+        {4, {2, 12, 128, 256}, 4, {1, 1, 128, 128}, "large (threaded)"},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++)
+        for (int view = 0; view < 2; view++) { /* x as a leaf / a slice with strided rows */
+            tc c;
+            char sx[64], si[64];
+            tc_begin(&c, "gather x=%s idx=%s %s%s", shape_s(cases[k].nx, cases[k].x, sx),
+                     shape_s(cases[k].ni, cases[k].i, si), cases[k].what, view ? view_name[V_SLICE_IN] : "");
+            senti_tensor *x = src_view(&c, F32, cases[k].nx, cases[k].x, view ? V_SLICE_IN : V_NONE, -1, 1);
+            senti_tensor *idx = gather_idx(&c, cases[k].ni, cases[k].i, cases[k].x[cases[k].nx - 1], -1);
+            tc_run(&c, op_gather(c.g, x, idx), TOL_F32);
+            tc_end(&c);
+        }
+    {   /* an index out of range: an error naming the node, dst untouched */
+        tc c;
+        tc_begin(&c, "gather index out of range");
+        senti_tensor *x = leaf_f32(&c, 2, (int64_t[]){4, 6});
+        tc_run_opts(&c, op_gather(c.g, x, gather_idx(&c, 2, (int64_t[]){4, 3}, 6, 7)),
+                    (run_opts){TOL_F32, false, NULL, NULL}, true);
+        tc_end(&c);
+    }
+    TEST_END();
+}
+END_TEST
+
 /* ---- views: reshape / permute / slice, checked through cpy ---------------------
  * The test keeps its own description of each view (shape, strides in
  * elements, offset) and gathers the expected values with it, independently
@@ -1634,6 +1720,10 @@ START_TEST(test_constructor_errors) {
     ERR("cpy f32 to q8_0 innermost 33", op_cpy(g, T2(F32, 3, 33), Q8));
     ERR("cpy f32 to i32", op_cpy(g, T2(F32, 3, 4), I32));
     ERR("cpy i32 to f32", op_cpy(g, T2(I32, 3, 4), F32));
+    ERR("gather idx f32", op_gather(g, T2(F32, 3, 8), T2(F32, 3, 2)));
+    ERR("gather x f16", op_gather(g, T2(F16, 3, 8), T2(I32, 3, 2)));
+    ERR("gather idx rank", op_gather(g, T1(F32, 8), T2(I32, 3, 2)));
+    ERR("gather no broadcast", op_gather(g, T3(F32, 2, 3, 8), T3(I32, 3, 3, 2)));
     ERR("set_rows D mismatch", op_set_rows(g, T2(F32, 6, 8), T2(F32, 2, 7), T1(I32, 2)));
     ERR("set_rows idx length", op_set_rows(g, T2(F32, 6, 8), T2(F32, 2, 8), T1(I32, 3)));
     ERR("set_rows idx f32", op_set_rows(g, T2(F32, 6, 8), T2(F32, 2, 8), T1(F32, 2)));
@@ -1752,6 +1842,196 @@ START_TEST(test_harness) {
 }
 END_TEST
 
+/* ---- packed sequences ----------------------------------------------------------
+ * attention_varlen against the reference, and on the CPU byte for byte the
+ * op_attention of each sequence run alone (slices of the same q, k, v): the
+ * padding-free batch gives the padded batch's bytes. Lengths 0, 1, over one
+ * query block (ATT_BQ 128), GQA, causal. */
+START_TEST(test_attention_varlen) {
+    TEST_BEGIN();
+    static const int64_t lens[][6] = {{5, 0, 17, 1, 3, -1}, {130, 7, -1}, {1, -1}, {33, 64, 2, 40, -1}};
+    for (size_t li = 0; li < sizeof lens / sizeof lens[0]; li++)
+        for (int causal = 0; causal < 2; causal++) {
+            int64_t S = 0, T = 0;
+            while (lens[li][S] >= 0) T += lens[li][S++];
+            const int64_t Hkv = 1 + (int64_t)li % 2, Hq = 3 * Hkv, D = 24 + (int64_t)li * 8;
+            tc c;
+            tc_begin(&c, "attention_varlen S=%lld T=%lld Hq=%lld Hkv=%lld D=%lld%s", (long long)S, (long long)T,
+                     (long long)Hq, (long long)Hkv, (long long)D, causal ? " causal" : "");
+            senti_tensor *q = leaf(&c, F32, 4, (int64_t[]){1, T, Hq, D}, -2, 2);
+            senti_tensor *k = leaf(&c, F32, 4, (int64_t[]){1, T, Hkv, D}, -2, 2);
+            senti_tensor *v = leaf(&c, F32, 4, (int64_t[]){1, T, Hkv, D}, -1, 1);
+            const int64_t on = S + 1;
+            senti_tensor *offs = leaf(&c, I32, 1, &on, 0, 1);
+            int32_t *o = offs->data;
+            o[0] = 0;
+            for (int64_t s2 = 0; s2 < S; s2++) o[s2 + 1] = o[s2] + (int32_t)lens[li][s2];
+            const float scale = 1.0f / sqrtf((float)D);
+            senti_tensor *out = op_attention_varlen(c.g, q, k, v, offs, scale, causal);
+            tc_run(&c, out, TOL_F32);
+            /* the CPU: each sequence alone through op_attention, same bytes */
+            cpu_ctx *ctx = cpu_backend_ctx(g_cpu);
+            const cpu_simd simd0 = ctx->simd;
+            for (int lv = CPU_SIMD_SCALAR; lv <= (int)g_simd_max && !c.failed; lv++) {
+                ctx->simd = (cpu_simd)lv;
+                float *packed = malloc((size_t)(T * Hq * D + 1) * 4);
+                out->data = packed;
+                ck_assert_int_eq(g_cpu->iface->compute(g_cpu, c.g, c.g->n_nodes - 1, c.g->n_nodes), SENTI_OK);
+                for (int64_t s2 = 0; s2 < S && !c.failed; s2++) {
+                    const int64_t a = o[s2], n = o[s2 + 1] - o[s2];
+                    if (n == 0) continue;
+                    senti_graph *g2 = graph_init();
+                    senti_tensor *q2 = graph_new_tensor_4d(g2, F32, 1, n, Hq, D), *k2 = graph_new_tensor_4d(g2, F32, 1, n, Hkv, D),
+                                 *v2 = graph_new_tensor_4d(g2, F32, 1, n, Hkv, D);
+                    q2->data = (float *)q->data + a * Hq * D;
+                    k2->data = (float *)k->data + a * Hkv * D;
+                    v2->data = (float *)v->data + a * Hkv * D;
+                    senti_tensor *o2 = op_attention(g2, q2, k2, v2, NULL, scale, causal);
+                    o2->data = malloc((size_t)(n * Hq * D) * 4);
+                    ck_assert_int_eq(g_cpu->iface->compute(g_cpu, g2, g2->n_nodes - 1, g2->n_nodes), SENTI_OK);
+                    if (memcmp(o2->data, packed + a * Hq * D, (size_t)(n * Hq * D) * 4) != 0)
+                        tc_fail(&c, "cpu simd=%s: sequence %lld differs from its own op_attention",
+                                cpu_simd_name(ctx->simd), (long long)s2);
+                    free(o2->data);
+                    graph_free(g2);
+                }
+                free(packed);
+            }
+            ctx->simd = simd0;
+            tc_end(&c);
+        }
+    { /* bad offsets: an error naming the node, not a read out of bounds */
+        tc c;
+        tc_begin(&c, "attention_varlen bad offsets");
+        senti_tensor *q = leaf(&c, F32, 4, (int64_t[]){1, 6, 2, 8}, -1, 1);
+        const int64_t on = 3;
+        senti_tensor *offs = leaf(&c, I32, 1, &on, 0, 1);
+        int32_t *o = offs->data;
+        o[0] = 0, o[1] = 9, o[2] = 6; /* decreasing, past T */
+        tc_run_opts(&c, op_attention_varlen(c.g, q, q, q, offs, 0.3f, false), (run_opts){TOL_F32, false, NULL, NULL},
+                    true);
+        tc_end(&c);
+    }
+    TEST_END();
+}
+END_TEST
+
+/* ---- non-finite values ------------------------------------------------------
+ * NaN and inf in, the same NaN and inf out on every SIMD level as in the
+ * reference: no clamp, max or quantizer may turn them into numbers. Every
+ * output element's class (NaN, +inf, -inf, finite) must equal the
+ * reference's. */
+
+static int fclass(float x) { return isnan(x) ? 1 : isinf(x) ? (x > 0 ? 2 : 3) : 0; }
+
+static void run_nonfinite(tc *c, senti_tensor *out) {
+    senti_graph *g = c->g;
+    if (!out || g->status != SENTI_OK) {
+        tc_fail(c, "graph construction failed: %s", g->err);
+        return;
+    }
+    const int n = g->n_nodes;
+    const int64_t ne = senti_nelements(out);
+    float *ref = malloc((size_t)(ne + 1) * 4);
+    void **bufs = calloc((size_t)n, sizeof *bufs);
+    for (int i = 0; i < n; i++)
+        if (!senti_op_is_view(g->nodes[i]->op)) bufs[i] = calloc(1, dense_bytes(g->nodes[i]) + 64);
+    cpu_ctx *ctx = cpu_backend_ctx(g_cpu);
+    const cpu_simd simd0 = ctx->simd;
+    for (int s = -1; s <= (int)g_simd_max; s++) { /* -1: the reference */
+        senti_backend *be = s < 0 ? g_ref : g_cpu;
+        if (s >= 0) ctx->simd = (cpu_simd)s;
+        for (int i = 0; i < n; i++) {
+            senti_tensor *t = g->nodes[i];
+            t->data = senti_op_is_view(t->op) ? (char *)t->view_src->data + t->view_offs : bufs[i];
+        }
+        senti_status st = SENTI_OK;
+        for (int i = 0; i < n && st == SENTI_OK; i++)
+            if (!senti_op_is_view(g->nodes[i]->op)) st = be->iface->compute(be, g, i, i + 1);
+        const char *who = s < 0 ? "ref" : cpu_simd_name((cpu_simd)s);
+        if (st != SENTI_OK) {
+            tc_fail(c, "%s: %s", who, senti_last_error());
+            break;
+        }
+        const float *got = out->data;
+        if (s < 0) {
+            memcpy(ref, got, (size_t)ne * 4);
+            int64_t nan = 0;
+            for (int64_t k = 0; k < ne; k++) nan += isnan(ref[k]);
+            if (nan == 0) tc_fail(c, "test bug: the reference output holds no NaN");
+            continue;
+        }
+        /* activations quantized to q8_0 cannot hold an inf: the block turns NaN */
+        const bool qa = out->op == SENTI_OP_MATMUL && senti_type_is_quant(out->src[1]->type);
+        for (int64_t k = 0; k < ne; k++)
+            if (fclass(got[k]) != fclass(ref[k]) && !(qa && isinf(ref[k]) && isnan(got[k]))) {
+                tc_fail(c, "cpu simd=%s: element %lld is %g, the reference %g", who, (long long)k, got[k], ref[k]);
+                break;
+            }
+    }
+    ctx->simd = simd0;
+    for (int i = 0; i < n; i++) free(bufs[i]);
+    free(bufs);
+    free(ref);
+}
+
+/* Poison element k of a leaf (f32) with v. */
+static void poke(senti_tensor *t, int64_t k, float v) { ((float *)t->data)[k] = v; }
+
+START_TEST(test_nonfinite) {
+    TEST_BEGIN();
+    static const char *names[] = {"gelu", "gelu_tanh", "silu", "relu", "tanh"};
+    senti_tensor *(*const fns[])(senti_graph *, senti_tensor *) = {op_gelu, op_gelu_tanh, op_silu, op_relu, op_tanh};
+    const int64_t sh[2] = {3, 37};
+    for (int f = 0; f < 5; f++) {
+        tc c;
+        tc_begin(&c, "nonfinite %s", names[f]);
+        senti_tensor *x = leaf(&c, F32, 2, sh, -20, 20);
+        poke(x, 0, NAN), poke(x, 17, NAN), poke(x, 36, NAN), poke(x, 40, -NAN), poke(x, 5, INFINITY);
+        poke(x, 6, -INFINITY);
+        run_nonfinite(&c, fns[f](c.g, x));
+        tc_end(&c);
+    }
+    for (int kind = 0; kind < 3; kind++) { /* softmax (a NaN row, an all-NaN row), layer norm, rms norm */
+        tc c;
+        tc_begin(&c, "nonfinite %s", kind == 0 ? "softmax" : kind == 1 ? "layer_norm" : "rms_norm");
+        const int64_t s4[2] = {4, 70}, D = 70;
+        senti_tensor *x = leaf(&c, F32, 2, s4, -3, 3);
+        poke(x, 3, NAN), poke(x, 70 + 69, NAN);
+        for (int64_t k = 140; k < 210; k++) poke(x, k, NAN);
+        senti_tensor *w = leaf(&c, F32, 1, &D, 0.5, 1.5);
+        senti_tensor *o = kind == 0 ? op_softmax(c.g, x, NULL, 1.0f)
+                          : kind == 1 ? op_layer_norm(c.g, x, w, NULL, 1e-5f)
+                                      : op_rms_norm(c.g, x, w, 1e-5f);
+        run_nonfinite(&c, o);
+        tc_end(&c);
+    }
+    { /* attention: a NaN in one query row and in one key */
+        tc c;
+        tc_begin(&c, "nonfinite attention");
+        const int64_t qs[4] = {2, 9, 2, 16}, ks[4] = {2, 9, 2, 16};
+        senti_tensor *q = leaf(&c, F32, 4, qs, -1, 1), *k = leaf(&c, F32, 4, ks, -1, 1), *v = leaf(&c, F32, 4, ks, -1, 1);
+        poke(q, 16 * 3, NAN);          /* batch 0, query 1, head 1 */
+        poke(k, 9 * 2 * 16 + 40, NAN); /* batch 1, key 1 */
+        run_nonfinite(&c, op_attention(c.g, q, k, v, NULL, 0.25f, false));
+        tc_end(&c);
+    }
+    static const senti_type wts[] = {F32, F16, BF16, Q8, Q4};
+    for (size_t t = 0; t < sizeof wts / sizeof wts[0]; t++)
+        for (int M = 1; M <= 40; M += 39) { /* a NaN and an inf in rows of A */
+            tc c;
+            tc_begin(&c, "nonfinite matmul %s M=%d", senti_type_name(wts[t]), M);
+            const int64_t as[2] = {M, 96}, bs[2] = {50, 96};
+            senti_tensor *a = leaf(&c, F32, 2, as, -1, 1), *b = leaf(&c, wts[t], 2, bs, -1, 1);
+            poke(a, 5, NAN);
+            if (M > 1) poke(a, 96 * 7 + 70, INFINITY);
+            run_nonfinite(&c, op_matmul(c.g, a, b, false, true));
+            tc_end(&c);
+        }
+    TEST_END();
+}
+END_TEST
+
 /* ---- main ------------------------------------------------------------------- */
 
 static Suite *ops_suite(void) {
@@ -1774,14 +2054,17 @@ static Suite *ops_suite(void) {
         {"attention", test_attention},
         {"attention_random", test_attention_random},
         {"attention_unfused", test_attention_unfused},
+        {"attention_varlen", test_attention_varlen},
         {"rope", test_rope},
         {"cpy", test_cpy},
         {"concat", test_concat},
         {"set_rows", test_set_rows},
+        {"gather", test_gather},
         {"views", test_views},
         {"errors", test_constructor_errors},
         {"exec", test_exec},
         {"harness", test_harness},
+        {"nonfinite", test_nonfinite},
     };
     for (size_t i = 0; i < sizeof tests / sizeof tests[0]; i++) {
         TCase *tc_ = tcase_create(tests[i].name);
@@ -1807,6 +2090,38 @@ int main(void) {
     }
     g_simd_max = cpu_backend_ctx(g_cpu)->simd;
     printf("test_ops: cpu simd levels scalar..%s, matmul modes native+blas\n", cpu_simd_name(g_simd_max));
+#ifdef SENTI_HAVE_CUDA
+    {
+        static const struct {
+            const char *name, *matmul, *dtype;
+            bool half;
+        } V[] = {{"cuda native-f32", "native", "f32", false}, {"cuda native-bf16", "native", "bf16", true},
+                 {"cuda native-f16", "native", "f16", true},  {"cuda cublas-f32", "cublas", "f32", false},
+                 {"cuda cublas-bf16", "cublas", "bf16", true}};
+        char why[256] = "";
+        if (cuda_device_count(why, sizeof why) > 0) {
+            for (size_t v = 0; v < sizeof V / sizeof V[0] && g_n_extra < MAX_EXTRA; v++) {
+                setenv("SENTI_MATMUL", V[v].matmul, 1);
+                setenv("SENTI_CUDA_DTYPE", V[v].dtype, 1);
+                senti_backend *be = senti_backend_cuda_init("cuda");
+                unsetenv("SENTI_MATMUL");
+                unsetenv("SENTI_CUDA_DTYPE");
+                if (!be) {
+                    printf("test_ops: %s: %s\n", V[v].name, senti_last_error());
+                    return EXIT_FAILURE;
+                }
+                g_extra[g_n_extra].name = V[v].name;
+                g_extra[g_n_extra].be = be;
+                g_extra[g_n_extra++].half = V[v].half;
+            }
+            printf("test_ops: every case also on %d CUDA backend variants\n", g_n_extra);
+        } else {
+            printf("test_ops: CUDA built, no device (%s): the CUDA variants are skipped\n", why);
+        }
+    }
+#else
+    printf("test_ops: built without CUDA: only the CPU runs\n");
+#endif
     fflush(stdout);
 
     SRunner *sr = srunner_create(ops_suite());
@@ -1817,6 +2132,8 @@ int main(void) {
     srunner_free(sr);
     printf("test_ops: %d cases passed, %d failed, %d skipped (unsupported on cpu) in %.1f s; seed=%llu\n", n_pass,
            n_fail, n_skip, (senti_time_ms() - t0) / 1000.0, (unsigned long long)g_seed);
+    if (g_n_extra) printf("test_ops: %d case runs skipped on other backends (an op declined)\n", n_extra_skip);
+    for (int e = 0; e < g_n_extra; e++) senti_backend_free(g_extra[e].be);
     senti_backend_free(g_cpu);
     senti_backend_free(g_ref);
     return failed == 0 && n_fail == 0 ? EXIT_SUCCESS : EXIT_FAILURE;

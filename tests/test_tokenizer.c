@@ -184,6 +184,8 @@ GOLDEN_TEST(test_llama3, "llama3")
 GOLDEN_TEST(test_synth_bpe, "synth-bpe")
 GOLDEN_TEST(test_synth_wordpiece, "synth-wordpiece")
 GOLDEN_TEST(test_synth_meta, "synth-meta")
+GOLDEN_TEST(test_deberta_spm, "deberta-v3-spm")
+GOLDEN_TEST(test_deberta_json, "deberta-v3-json")
 
 /* ---- unit tests -------------------------------------------------------------- */
 
@@ -436,6 +438,8 @@ static Suite *suite(void) {
     tcase_add_test(g, test_synth_bpe);
     tcase_add_test(g, test_synth_wordpiece);
     tcase_add_test(g, test_synth_meta);
+    tcase_add_test(g, test_deberta_spm);
+    tcase_add_test(g, test_deberta_json);
     tcase_add_test(g, test_llamacpp_vectors);
     suite_add_tcase(s, g);
     return s;

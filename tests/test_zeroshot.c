@@ -6,7 +6,8 @@
  * entailment logits; multi-label: per label over [contradiction,
  * entailment]), per-record "labels", order under small batches, bad records
  * and --strict. The comparison with transformers' pipeline itself is in
- * test_pipelines.c. */
+ * test_pipelines.c, and here for a DeBERTa-v3 NLI model with its SentencePiece
+ * tokenizer (tests/fixtures/deberta-nli, tools/fixtures/make_deberta_nli_fixture.py). */
 #include "task_helpers.h"
 
 static char g_tok[2300], g_nli[2300], g_sst[2300];
@@ -165,6 +166,76 @@ START_TEST(test_bad_records) {
 }
 END_TEST
 
+/* A DeBERTa-v3-shaped NLI model (entailment / neutral / contradiction) with
+ * the DeBERTa-v3 spm.model tokenizer: labels as transformers' pipeline
+ * ranked them, scores within 1e-4, single- and multi-label. */
+START_TEST(test_deberta_nli) {
+    char dir[2300], tp[2400], p[2400];
+    snprintf(dir, sizeof dir, "%s/tests/fixtures/deberta-nli", th_root);
+    snprintf(p, sizeof p, "%s/golden.json", dir);
+    json_t *gold = json_load_file(p, 0, NULL);
+    ck_assert_ptr_nonnull(gold);
+    snprintf(tp, sizeof tp, "%s/%s", th_root, json_string_value(json_object_get(gold, "tokenizer")));
+    senti_model *m = senti_model_load(dir, 2);
+    senti_tokenizer *tok = senti_tokenizer_load(tp);
+    ck_assert_msg(m && tok, "%s", senti_last_error());
+    ck_assert_str_eq(senti_model_architecture(m), "DebertaV2ForSequenceClassification");
+    json_t *texts = json_object_get(gold, "texts");
+    const int64_t n = (int64_t)json_array_size(texts);
+    /* JSONL input: one record per text */
+    size_t cap = 1 << 16, len = 0;
+    char *input = malloc(cap);
+    for (int64_t i = 0; i < n; i++) {
+        json_t *r = json_pack("{s:I,s:s}", "id", (json_int_t)i, "text", json_string_value(json_array_get(texts, i)));
+        char *line = json_dumps(r, JSON_COMPACT);
+        const size_t k = strlen(line);
+        while (len + k + 2 > cap) input = realloc(input, cap *= 2);
+        memcpy(input + len, line, k), len += k, input[len++] = '\n', input[len] = '\0';
+        free(line), json_decref(r);
+    }
+    size_t ci;
+    json_t *c;
+    double worst = 0;
+    json_array_foreach(json_object_get(gold, "zero_shot"), ci, c) {
+        json_t *cands = json_object_get(c, "candidate_labels");
+        const char *labels[8];
+        const int64_t nl = (int64_t)json_array_size(cands);
+        for (int64_t k = 0; k < nl; k++) labels[k] = json_string_value(json_array_get(cands, (size_t)k));
+        task_zeroshot z;
+        ck_assert_int_eq(task_zeroshot_init(&z, m, labels, nl, json_string_value(json_object_get(c, "template")),
+                                            json_is_true(json_object_get(c, "multi_label"))),
+                         SENTI_OK);
+        ck_assert_int_eq(z.entail_id, 0);
+        ck_assert_int_eq(z.contra_id, 2);
+        task_runner_opts o = task_runner_opts_defaults();
+        o.batch_size = 4;
+        senti_status st;
+        task_stats stats;
+        json_t *got = run_zs(m, tok, &z, input, &o, &st, &stats);
+        ck_assert_int_eq(st, SENTI_OK);
+        ck_assert_int_eq(json_array_size(got), (size_t)n);
+        json_t *res = json_object_get(c, "results");
+        for (int64_t i = 0; i < n; i++) {
+            json_t *g = json_array_get(got, (size_t)i), *w = json_array_get(res, (size_t)i);
+            for (int64_t k = 0; k < nl; k++) {
+                ck_assert_str_eq(json_string_value(json_array_get(json_object_get(g, "labels"), (size_t)k)),
+                                 json_string_value(json_array_get(json_object_get(w, "labels"), (size_t)k)));
+                const double e = fabs(json_real_value(json_array_get(json_object_get(g, "scores"), (size_t)k)) -
+                                      json_real_value(json_array_get(json_object_get(w, "scores"), (size_t)k)));
+                ck_assert_msg(e <= 1e-4, "text %lld label %lld: score off by %g", (long long)i, (long long)k, e);
+                worst = fmax(worst, e);
+            }
+        }
+        json_decref(got);
+    }
+    printf("test_zeroshot: DeBERTa-v3 NLI vs transformers' pipeline, worst score difference %.3g\n", worst);
+    free(input);
+    json_decref(gold);
+    senti_tokenizer_free(tok);
+    senti_model_free(m);
+}
+END_TEST
+
 int main(void) {
     th_init_root();
     snprintf(g_nli, sizeof g_nli, "%s/tests/fixtures/tasks/bert-nli", th_root);
@@ -174,6 +245,7 @@ int main(void) {
     tcase_add_test(tc, test_init);
     tcase_add_test(tc, test_alone_and_order);
     tcase_add_test(tc, test_bad_records);
+    tcase_add_test(tc, test_deberta_nli);
     suite_add_tcase(s, tc);
     return th_run_suite(s);
 }

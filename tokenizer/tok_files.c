@@ -135,7 +135,7 @@ senti_status tok_load_vocab_json(senti_tokenizer *t, const char *vocab, const ch
     }
     t->pretok->type = TOK_PRE_BYTELEVEL;
     t->pretok->use_regex = true;
-    static const char *re = "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+";
+    const char *re = tok_pre_regex("gpt-2");
     if ((st = tok_regex_compile(&t->pretok->re, re, strlen(re), false))) goto done;
     t->post->type = TOK_POST_BYTELEVEL;
     t->post->trim_offsets = false;

@@ -27,14 +27,13 @@
  *                               unless tokenizer.ggml.add_bos_token is false).
  * Other tokenizer.ggml.model / pre values are refused, naming them.
  *
- * The GGUF reader lives in model/ (a file-format reader without model
- * knowledge); this is the one place the tokenizer uses it. */
+ * The GGUF reader is core/formats.h (below model/ and tokenizer/); this is
+ * the one place the tokenizer uses it. */
 #include <fcntl.h>
 #include <stdio.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../model/model.h"
 #include "tokenizer.h"
 
 bool tok_is_gguf(const char *path) { return gguf_is_gguf_path(path); }
@@ -151,12 +150,6 @@ static senti_status bos_template(senti_tokenizer *t, int32_t bos) {
 
 /* llama.cpp "gpt2" vocabulary: byte-level BPE. */
 static senti_status ggml_gpt2(senti_tokenizer *t, const gguf_file *f, const char *path) {
-    static const char *const GPT2_RE =
-        "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+";
-    static const char *const LLAMA3_RE = "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| "
-                                         "?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
-    static const char *const QWEN2_RE = "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| "
-                                        "?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
     const gguf_value *toks = str_array(f, "tokenizer.ggml.tokens"), *merges = str_array(f, "tokenizer.ggml.merges");
     const gguf_value *types = gguf_file_find_kv(f, "tokenizer.ggml.token_type"), *pv = str_kv(f, "tokenizer.ggml.pre");
     if (!toks || !merges)
@@ -167,18 +160,15 @@ static senti_status ggml_gpt2(senti_tokenizer *t, const gguf_file *f, const char
     if (types && (types->type != GGUF_VT_ARRAY || types->v.arr.n != n || types->v.arr.items))
         return senti_error(SENTI_ERR_BAD_FILE, "%s: key 'tokenizer.ggml.token_type' must be %llu integers", path,
                            (unsigned long long)n);
-    const char *pre = pv ? pv->v.str.s : "default", *re;
-    if (!strcmp(pre, "gpt-2") || !strcmp(pre, "default")) re = GPT2_RE;
-    else if (!strcmp(pre, "llama-bpe") || !strcmp(pre, "llama3")) re = LLAMA3_RE;
-    else if (!strcmp(pre, "qwen2")) re = QWEN2_RE;
-    else
+    const char *pre = pv ? pv->v.str.s : "default", *re = tok_pre_regex(pre); /* the one table */
+    if (!re)
         return senti_error(SENTI_ERR_UNSUPPORTED, "%s: tokenizer.ggml.pre '%s' is not supported (gpt-2, default, "
                            "llama-bpe, qwen2)", path, pre);
     tok_model *m = &t->model;
     senti_status st;
     m->type = TOK_MODEL_BPE;
     m->unk_id = -1;
-    m->ignore_merges = re == LLAMA3_RE;
+    m->ignore_merges = re == tok_pre_regex("llama-bpe");
     for (uint64_t i = 0; i < n; i++)
         if ((st = tok_vocab_add(&m->vocab, toks->v.arr.items[i].v.str.s, (size_t)toks->v.arr.items[i].v.str.len,
                                 (int32_t)i)))
@@ -210,7 +200,7 @@ static senti_status ggml_gpt2(senti_tokenizer *t, const gguf_file *f, const char
     t->pretok->use_regex = true;
     if ((st = tok_regex_compile(&t->pretok->re, re, strlen(re), false))) return st;
     t->decoder->type = TOK_DEC_BYTELEVEL;
-    if (re == QWEN2_RE) {
+    if (re == tok_pre_regex("qwen2")) {
         if (!(t->normalizer = senti_calloc(1, sizeof *t->normalizer))) return SENTI_ERR_NO_MEMORY;
         t->normalizer->type = TOK_NORM_NFC;
     }
@@ -244,7 +234,9 @@ static senti_status ggml_llama(senti_tokenizer *t, const gguf_file *f, const cha
                   !gguf_vtype_size(types->v.arr.type)))
         return senti_error(SENTI_ERR_BAD_FILE, "%s: key 'tokenizer.ggml.token_type' must be %llu integers", path,
                            (unsigned long long)n);
-    spm sp = {.model_type = 2, .unk_id = 0, .add_dummy_prefix = true};
+    const gguf_value *asp = gguf_file_find_kv(f, "tokenizer.ggml.add_space_prefix");
+    spm sp = {.model_type = 2, .unk_id = 0, .add_dummy_prefix = true,
+              .no_space_prefix = asp && asp->type == GGUF_VT_BOOL && !asp->v.b};
     if (!(sp.pieces = senti_malloc((size_t)n * sizeof *sp.pieces)))
         return senti_error(SENTI_ERR_NO_MEMORY, "%s: out of memory", path);
     sp.n = sp.cap = (size_t)n;
@@ -258,10 +250,19 @@ static senti_status ggml_llama(senti_tokenizer *t, const gguf_file *f, const cha
     senti_status st = tok_spm_build(t, path, &sp);
     senti_mfree(sp.pieces);
     const gguf_value *ab = gguf_file_find_kv(f, "tokenizer.ggml.add_bos_token");
-    if (st == SENTI_OK && ab && ab->type == GGUF_VT_BOOL && !ab->v.b) { /* no "<s>" template */
+    const bool add_bos = !(ab && ab->type == GGUF_VT_BOOL && !ab->v.b);
+    const gguf_value *bv = gguf_file_find_kv(f, "tokenizer.ggml.bos_token_id");
+    const int64_t bos = bv && (bv->type == GGUF_VT_U32 || bv->type == GGUF_VT_U64) ? (int64_t)bv->v.u
+                        : bv && bv->type == GGUF_VT_I32                          ? bv->v.i
+                                                                                 : -1;
+    size_t bl = 0;
+    const char *bs = bos >= 0 && bos < (int64_t)n ? tok_vocab_str(&t->model.vocab, (int32_t)bos, &bl) : NULL;
+    const bool other_bos = bs && !(bl == 3 && memcmp(bs, "<s>", 3) == 0); /* Gemma's <bos> */
+    if (st == SENTI_OK && (!add_bos || other_bos)) { /* no "<s>" template, or one with the file's BOS */
         tok_post_free(t->post);
         senti_mfree(t->post);
         t->post = NULL;
+        if (add_bos) st = bos_template(t, (int32_t)bos);
     }
     return st;
 }

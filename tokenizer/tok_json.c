@@ -529,6 +529,8 @@ senti_status tok_load_json(senti_tokenizer *t, const char *path) {
     return load_root(t, path, root);
 }
 
+senti_status tok_load_json_root(senti_tokenizer *t, const char *name, void *root) { return load_root(t, name, root); }
+
 senti_status tok_load_json_text(senti_tokenizer *t, const char *name, const char *text, size_t len) {
     json_error_t err;
     json_t *root = json_loadb(text, len, JSON_ALLOW_NUL, &err);

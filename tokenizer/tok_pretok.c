@@ -324,3 +324,34 @@ senti_status tok_pretokenize(const tok_pretok *p, tok_ctx *ctx, tok_str **curp, 
     }
     return st;
 }
+
+/* ---- named pre-tokenizer regexes ---------------------------------------------------
+ * The one table of the splitting regexes senti knows by name: llama.cpp's
+ * tokenizer.ggml.pre names (the first name of a regex is the one written). */
+
+#define RE_GPT2 "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+"
+#define RE_LLAMA3                                                                                                      \
+    "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|"                 \
+    "\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"
+#define RE_QWEN2                                                                                                       \
+    "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|"                     \
+    "\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"
+
+static const struct {
+    const char *name, *re;
+} PRE_REGEX[] = {
+    {"gpt-2", RE_GPT2},    {"default", RE_GPT2}, {"llama-bpe", RE_LLAMA3},
+    {"llama3", RE_LLAMA3}, {"qwen2", RE_QWEN2},
+};
+
+const char *tok_pre_regex(const char *name) {
+    for (size_t i = 0; name && i < sizeof PRE_REGEX / sizeof PRE_REGEX[0]; i++)
+        if (strcmp(PRE_REGEX[i].name, name) == 0) return PRE_REGEX[i].re;
+    return NULL;
+}
+
+const char *tok_pre_regex_name(const char *re) {
+    for (size_t i = 0; re && i < sizeof PRE_REGEX / sizeof PRE_REGEX[0]; i++)
+        if (strcmp(PRE_REGEX[i].re, re) == 0) return PRE_REGEX[i].name;
+    return NULL;
+}

@@ -160,6 +160,10 @@ static tok_normalizer *new_norm(tok_norm_type ty) {
     return n;
 }
 
+senti_status tok_spm_parse(const char *path, const unsigned char *data, size_t n, spm *out) {
+    return parse(path, data, n, out);
+}
+
 senti_status tok_load_spm(senti_tokenizer *t, const char *path) {
     char *data = NULL;
     size_t n;
@@ -215,13 +219,16 @@ senti_status tok_spm_build(senti_tokenizer *t, const char *path, const spm *psp)
     if (!(t->normalizer = new_norm(TOK_NORM_SEQUENCE)) || !(t->decoder = senti_calloc(1, sizeof *t->decoder))) goto oom;
     tok_normalizer *nz = t->normalizer;
     if (llama) {
-        nz->nseq = 2;
+        const int k = sp.no_space_prefix ? 0 : 1; /* Gemma: no Prepend, no Strip when decoding */
+        nz->nseq = 1 + k;
         if (!(nz->seq = senti_calloc(2, sizeof *nz->seq))) goto oom;
-        nz->seq[0].type = TOK_NORM_PREPEND;
-        if (!(nz->seq[0].prepend = senti_strdup("\xe2\x96\x81"))) goto oom;
-        nz->seq[1].type = TOK_NORM_REPLACE;
-        if (!(nz->seq[1].content = senti_strdup("\xe2\x96\x81"))) goto oom;
-        if ((st = tok_regex_compile(&nz->seq[1].re, " ", 1, true))) goto done;
+        if (k) {
+            nz->seq[0].type = TOK_NORM_PREPEND;
+            if (!(nz->seq[0].prepend = senti_strdup("\xe2\x96\x81"))) goto oom;
+        }
+        nz->seq[k].type = TOK_NORM_REPLACE;
+        if (!(nz->seq[k].content = senti_strdup("\xe2\x96\x81"))) goto oom;
+        if ((st = tok_regex_compile(&nz->seq[k].re, " ", 1, true))) goto done;
         /* post-processor: <s> $A / <s> $A <s>:1 $B:1 */
         tok_post *p = t->post = senti_calloc(1, sizeof *t->post);
         if (!p) goto oom;
@@ -248,7 +255,7 @@ senti_status tok_spm_build(senti_tokenizer *t, const char *path, const spm *psp)
         /* decoder: Replace ▁ -> ' ', ByteFallback, Fuse, Strip(' ', 1, 0) */
         tok_decoder *d = t->decoder;
         d->type = TOK_DEC_SEQUENCE;
-        d->nseq = 4;
+        d->nseq = sp.no_space_prefix ? 3 : 4;
         if (!(d->seq = senti_calloc(4, sizeof *d->seq))) goto oom;
         d->seq[0].type = TOK_DEC_REPLACE;
         d->seq[0].pattern = senti_strdup("\xe2\x96\x81");

@@ -11,11 +11,6 @@
 
 #include "tokenizer.h"
 
-static const char *TIKTOKEN_RE =
-    "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|"
-    "\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
-
-
 bool tok_is_tiktoken(const char *data, size_t n) {
     size_t i = 0;
     while (i < n && i < 256 && (tok_b64_value((unsigned char)data[i]) >= 0 || data[i] == '=')) i++;
@@ -153,7 +148,8 @@ senti_status tok_load_tiktoken(senti_tokenizer *t, const char *path) {
     if (!(p->seq = senti_calloc(2, sizeof *p->seq))) goto oom;
     p->seq[0].type = TOK_PRE_SPLIT;
     p->seq[0].behavior = TOK_SPLIT_ISOLATED;
-    if ((st = tok_regex_compile(&p->seq[0].re, TIKTOKEN_RE, strlen(TIKTOKEN_RE), false))) goto done;
+    const char *re = tok_pre_regex("llama-bpe"); /* tiktoken's cl100k / Llama-3 split */
+    if ((st = tok_regex_compile(&p->seq[0].re, re, strlen(re), false))) goto done;
     p->seq[1].type = TOK_PRE_BYTELEVEL;
     if (!(t->decoder = senti_calloc(1, sizeof *t->decoder))) goto oom;
     t->decoder->type = TOK_DEC_BYTELEVEL;

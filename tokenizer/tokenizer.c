@@ -347,9 +347,12 @@ senti_tokenizer *senti_tokenizer_load(const char *path) {
             st = tok_load_spm(t, p);
         } else if (snprintf(p, sizeof p, "%s/spiece.model", path), file_exists(p)) {
             st = tok_load_spm(t, p);
+        } else if (snprintf(p, sizeof p, "%s/spm.model", path), file_exists(p)) { /* DeBERTa-v2 / v3 */
+            st = tok_load_deberta_spm(t, path, p);
         } else {
             senti_error(SENTI_ERR_IO,
-                        "%s: no tokenizer.json, vocab.txt, vocab.json + merges.txt or SentencePiece model found", path);
+                        "%s: no tokenizer.json, vocab.txt, vocab.json + merges.txt or SentencePiece model (tokenizer.model, "
+                        "spiece.model, spm.model) found", path);
             goto fail;
         }
     } else if (tok_is_gguf(path)) {

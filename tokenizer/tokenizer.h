@@ -202,6 +202,12 @@ typedef struct tok_pretok {
 void tok_pretok_free(tok_pretok *p);
 /* Pre-tokenize: rewrites ctx->str[0] / ctx->sp[0] (splits with id >= 0 stay). */
 senti_status tok_pretokenize(const tok_pretok *p, tok_ctx *ctx, tok_str **cur, tok_splits **sp);
+/* The one table of named pre-tokenizer regexes (tok_pretok.c), by llama.cpp's
+ * tokenizer.ggml.pre names: "gpt-2" / "default" (GPT-2), "llama-bpe" /
+ * "llama3" (Llama 3, also tiktoken's), "qwen2". NULL: unknown. */
+const char *tok_pre_regex(const char *name);
+/* The name written for a regex (the first of its names); NULL: none. */
+const char *tok_pre_regex_name(const char *re);
 /* The GPT-2 byte <-> unicode table. */
 extern uint32_t tok_byte_char[256];
 int tok_char_byte(uint32_t c); /* -1 if c is not a byte char */
@@ -339,6 +345,14 @@ senti_status tok_load_json_text(senti_tokenizer *t, const char *name, const char
 /* A GGUF file's tokenizer (tok_gguf.c): tokenizer.huggingface.json when present (exact), else
  * senti.hf.vocab_txt, else llama.cpp's tokenizer.ggml.* vocabulary ("bert" WordPiece). */
 senti_status tok_load_gguf(senti_tokenizer *t, const char *path);
+/* The write side (tok_gguf_keys.c): dir's tokenizer.json (+ tokenizer_config.json)
+ * as llama.cpp's tokenizer.ggml.* keys added to w, the vocabulary padded to
+ * vocab_size. Nothing is added for a directory without a tokenizer.json or a
+ * model other than WordPiece / BPE. *bufs (always set; free with
+ * tok_gguf_bufs_free after the write) holds what w borrows. */
+typedef struct tok_gguf_bufs tok_gguf_bufs;
+senti_status tok_gguf_keys(const char *dir, int64_t vocab_size, gguf_writer *w, tok_gguf_bufs **bufs);
+void tok_gguf_bufs_free(tok_gguf_bufs *b);
 bool tok_is_gguf(const char *path);
 senti_status tok_load_spm(senti_tokenizer *t, const char *path);
 /* A SentencePiece model's pieces and settings: parsed from a .model file, or
@@ -349,8 +363,16 @@ typedef struct spm {
     int model_type;  /* 1 unigram, 2 bpe */
     int32_t unk_id;
     bool byte_fallback, add_dummy_prefix;
+    bool no_space_prefix; /* BPE with byte fallback: no "\u2581" prepended (llama.cpp's add_space_prefix false: Gemma) */
     const unsigned char *charsmap; size_t charsmap_len;
 } spm;
+/* Parse a .model file's bytes (borrowed by the pieces) into out (pieces senti_malloc'd). */
+senti_status tok_spm_parse(const char *path, const unsigned char *data, size_t n, spm *out);
+/* A tokenizer.json object already parsed (a json_t *, released); name for messages. */
+senti_status tok_load_json_root(senti_tokenizer *t, const char *name, void *root);
+/* A DeBERTa-v2/v3 directory's spm.model (+ tokenizer_config.json), as transformers'
+ * DebertaV2Tokenizer builds it (tok_deberta.c). */
+senti_status tok_load_deberta_spm(senti_tokenizer *t, const char *dir, const char *model_path);
 /* The pipeline transformers' converters build from sp (tok_spm.c); path names it in messages. */
 senti_status tok_spm_build(senti_tokenizer *t, const char *path, const spm *sp);
 senti_status tok_load_tiktoken(senti_tokenizer *t, const char *path);

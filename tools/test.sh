@@ -10,6 +10,13 @@ jobs=$(nproc)
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DSENTI_WERROR=ON
 cmake --build build -j"$jobs"
 (cd build && ctest --output-on-failure -j1)
+# The same suite with the SIMD level forced lower, so an AVX-512 machine
+# catches what breaks on AVX2-only and plain x86-64 CPUs (test_invariance
+# already runs every level the CPU has, so it is not repeated).
+for simd in avx2 scalar; do
+  echo "test.sh: ctest with SENTI_SIMD=$simd"
+  (cd build && SENTI_SIMD=$simd ctest --output-on-failure -j1 -E '^test_invariance$')
+done
 
 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSENTI_SANITIZE=ON -DSENTI_WERROR=ON
 cmake --build build-asan -j"$jobs"

@@ -5,7 +5,7 @@
 #include <math.h>
 #include <stdio.h>
 
-#include "model.h"
+#include "core.h"
 
 struct cfg_file {
     char *path;

@@ -14,7 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "model.h"
+#include "core.h"
 
 /* ---- dtypes ----------------------------------------------------------------- */
 

@@ -13,7 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "model.h"
+#include "core.h"
 
 /* ---- value types and ggml tensor types ---------------------------------------- */
 
@@ -49,6 +49,51 @@ static senti_type ggml_to_senti(uint32_t id) {
     case 14: return SENTI_TYPE_Q6_K;
     default: return SENTI_TYPE_COUNT;
     }
+}
+
+/* ggml types senti reads but does not compute with (llama.cpp's older
+ * quantizations, e.g. the q5_0 layers of a Q4_K_M file): their size is
+ * validated here and gguf_tensor_read_f32 dequantizes them; a model opened
+ * from the file holds them as f32. Blocks of 32: q4_1 {f16 d, m; u8 qs[16]},
+ * q5_0 {f16 d; u8 qh[4]; u8 qs[16]}, q5_1 {f16 d, m; u8 qh[4]; u8 qs[16]}. */
+typedef struct foreign_type { uint32_t id; size_t bytes; } foreign_type;
+static const foreign_type FOREIGN[] = {{3, 20}, {6, 22}, {7, 24}};
+
+static const foreign_type *foreign_of(uint32_t id) {
+    for (size_t i = 0; i < sizeof FOREIGN / sizeof FOREIGN[0]; i++)
+        if (FOREIGN[i].id == id) return &FOREIGN[i];
+    return NULL;
+}
+
+static uint16_t u16le(const uint8_t *p) { return (uint16_t)(p[0] | p[1] << 8); }
+
+/* One block of 32 elements of foreign type id at p into y (ggml's dequantize_row_*). */
+static void foreign_block(uint32_t id, const uint8_t *p, float *y) {
+    const float d = senti_f16_to_f32(u16le(p));
+    const float mn = id == 6 ? 0.0f : senti_f16_to_f32(u16le(p + 2));
+    const uint8_t *qs = p + (id == 3 ? 4 : id == 6 ? 6 : 8);
+    const uint32_t qh = id == 3 ? 0 : (uint32_t)p[id == 6 ? 2 : 4] | (uint32_t)p[id == 6 ? 3 : 5] << 8 |
+                                          (uint32_t)p[id == 6 ? 4 : 6] << 16 | (uint32_t)p[id == 6 ? 5 : 7] << 24;
+    for (int j = 0; j < 16; j++) {
+        int x0 = qs[j] & 0x0F, x1 = qs[j] >> 4;
+        if (id != 3) x0 |= (int)(((qh >> j) << 4) & 0x10), x1 |= (int)((qh >> (j + 12)) & 0x10);
+        if (id == 6) y[j] = (float)(x0 - 16) * d, y[j + 16] = (float)(x1 - 16) * d;
+        else y[j] = (float)x0 * d + mn, y[j + 16] = (float)x1 * d + mn;
+    }
+}
+
+bool gguf_tensor_is_foreign(const gguf_tensor *t) { return t->type == SENTI_TYPE_COUNT && foreign_of(t->ggml_type); }
+
+senti_status gguf_tensor_read_f32(const gguf_tensor *t, float *dst) {
+    if (!gguf_tensor_is_foreign(t)) {
+        if ((unsigned)t->type >= SENTI_TYPE_COUNT)
+            return senti_error(SENTI_ERR_UNSUPPORTED, "%s: tensor '%s' cannot be read as f32", t->file, t->name);
+        senti_row_to_f32(t->type, t->data, dst, t->numel);
+        return SENTI_OK;
+    }
+    const size_t bytes = foreign_of(t->ggml_type)->bytes;
+    for (int64_t b = 0; b < t->numel / 32; b++) foreign_block(t->ggml_type, (const uint8_t *)t->data + (size_t)b * bytes, dst + b * 32);
+    return SENTI_OK;
 }
 
 static uint32_t senti_to_ggml(senti_type t) {
@@ -297,12 +342,22 @@ static senti_status rd_tensor_info(cursor *c, gguf_tensor *t, int64_t idx) {
     if ((st = rd_u32(c, &ty, "a tensor type"))) return st;
     t->ggml_type = ty;
     t->type = ggml_to_senti(ty);
+    const foreign_type *fo = t->type == SENTI_TYPE_COUNT ? foreign_of(ty) : NULL;
+    if (fo) { /* read, dequantized when a model opens the file */
+        size_t row, rows = numel ? numel / (size_t)t->ne[0] : 0;
+        if (t->ne[0] % 32 != 0)
+            return senti_error(SENTI_ERR_BAD_FILE, "%s: tensor '%s': innermost dimension %lld is not a multiple of %s's "
+                               "block of 32", path, t->name, (long long)t->ne[0], ggml_names[ty]);
+        if (!senti_mul_ok((size_t)(t->ne[0] / 32), fo->bytes, &row) || !senti_mul_ok(row, rows, &t->nbytes))
+            return senti_error(SENTI_ERR_BAD_FILE, "%s: tensor '%s': byte size overflows", path, t->name);
+        return rd_u64(c, &t->offset, "a tensor offset");
+    }
     if (t->type == SENTI_TYPE_COUNT) {
         const char *nm = ty < sizeof ggml_names / sizeof ggml_names[0] ? ggml_names[ty] : NULL;
         if (nm)
             return senti_error(SENTI_ERR_UNSUPPORTED,
                                "%s: tensor '%s' has type %s (ggml type %u), which senti does not support "
-                               "(supported: f32, f16, bf16, q8_0, q4_0, q4_K, q6_K)", path, t->name, nm, ty);
+                               "(supported: f32, f16, bf16, q8_0, q4_0, q4_K, q6_K; q4_1, q5_0, q5_1 read as f32)", path, t->name, nm, ty);
         return senti_error(SENTI_ERR_BAD_FILE, "%s: tensor '%s' has unknown ggml type %u", path, t->name, ty);
     }
     int64_t blk = senti_type_block(t->type);
@@ -782,3 +837,62 @@ fail:
     senti_mfree(b.p);
     return st;
 }
+
+/* ---- detection ------------------------------------------------------------------- */
+
+bool gguf_is_gguf_path(const char *path) {
+    struct stat sb;
+    if (stat(path, &sb) != 0 || !S_ISREG(sb.st_mode)) return false;
+    size_t n = strlen(path);
+    if (n >= 5 && strcmp(path + n - 5, ".gguf") == 0) return true;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return false;
+    char magic[4];
+    bool ok = read(fd, magic, 4) == 4 && memcmp(magic, "GGUF", 4) == 0;
+    close(fd);
+    return ok;
+}
+
+/* ---- metadata helpers (model and tokenizer readers) --------------------------------------------------------------- */
+
+/* Integer value of key (any integer type), or def when absent; BAD_FILE if of another type. */
+senti_status gguf_kv_int(const gguf_file *f, const char *key, bool required, int64_t def, int64_t *out) {
+    const gguf_value *v = gguf_file_find_kv(f, key);
+    *out = def;
+    if (!v) return required ? senti_error(SENTI_ERR_BAD_FILE, "%s: missing key '%s'", gguf_file_path(f), key) : SENTI_OK;
+    switch (v->type) {
+    case GGUF_VT_U8: case GGUF_VT_U16: case GGUF_VT_U32: case GGUF_VT_U64:
+        if (v->v.u > (uint64_t)INT64_MAX) break;
+        *out = (int64_t)v->v.u;
+        return SENTI_OK;
+    case GGUF_VT_I8: case GGUF_VT_I16: case GGUF_VT_I32: case GGUF_VT_I64: *out = v->v.i; return SENTI_OK;
+    default: break;
+    }
+    return senti_error(SENTI_ERR_BAD_FILE, "%s: key '%s' must be an integer (is %s)", gguf_file_path(f), key,
+                       gguf_vtype_name(v->type));
+}
+
+senti_status gguf_kv_float(const gguf_file *f, const char *key, double def, double *out) {
+    const gguf_value *v = gguf_file_find_kv(f, key);
+    *out = def;
+    if (!v) return SENTI_OK;
+    if (v->type == GGUF_VT_F32 || v->type == GGUF_VT_F64) {
+        *out = v->v.f;
+        return SENTI_OK;
+    }
+    return senti_error(SENTI_ERR_BAD_FILE, "%s: key '%s' must be a float (is %s)", gguf_file_path(f), key,
+                       gguf_vtype_name(v->type));
+}
+
+/* String value of key or NULL when absent; a present key of another type is an error. */
+senti_status gguf_kv_str(const gguf_file *f, const char *key, const char **out) {
+    const gguf_value *v = gguf_file_find_kv(f, key);
+    *out = NULL;
+    if (!v) return SENTI_OK;
+    if (v->type != GGUF_VT_STRING)
+        return senti_error(SENTI_ERR_BAD_FILE, "%s: key '%s' must be a string (is %s)", gguf_file_path(f), key,
+                           gguf_vtype_name(v->type));
+    *out = v->v.str.s;
+    return SENTI_OK;
+}
+

@@ -1,0 +1,428 @@
+/* qgemm.c — the int8 GEMM for q8_0 / q4_0 weights: activations quantized to
+ * int8 per row and 32-block at run time, exact integer block dots (AVX512_VNNI
+ * vpdpbusd, AVX2 vpmaddubsw, or scalar), scales applied per block in f32.
+ *
+ * Reduction order (batch invariance): every output element is
+ *   s = 0; for each block b in order: s = fma((float) idot_b, da_b * dw_b, s)
+ * (multiply then add on the scalar level), with idot_b the exact integer dot.
+ * It depends on K alone: never on M, the tile, the threads.
+ *
+ * Activations: per row and block, da = amax / 127 (f32), q = round(x / da)
+ * in [-127, 127], and ac = -off * sum(q), the offset correction for weights
+ * stored unsigned (off = 128 for q8_0 and 8 for q4_0 on VNNI; 8 for q4_0 on
+ * AVX2 and scalar). A block holding NaN or inf gets da = NaN, so the outputs
+ * it touches are NaN.
+ *
+ * Weights: panels of VW output columns (16 on AVX-512, 8 otherwise): first
+ * the weight bytes of every block (64-byte aligned), then every block's VW
+ * f16 scales (dw, as stored). Block b of a panel:
+ *   q8_0: 8 groups kq of VW x 4 bytes: w[n][32b + 4kq + t] (VNNI: w ^ 0x80);
+ *   q4_0: 4 groups g of VW x 4 bytes: byte t = the block's qs[4g + t]
+ *         (low nibble element 4g + t, high nibble element 16 + 4g + t).
+ * Rows past N are zero (scale 0). Constant weights are packed once
+ * (cpu_gemm_prepack); others per call.
+ *
+ * K-quants (q4_K, q6_K; kq_tile.inc states their maths): activations per
+ * 256-block (one scale, int8 values, and the sums of every 16), weights per
+ * super-block as q4_K nibbles qs[32c + 4g + t] in groups (c, g) or q6_K
+ * values (0..63) q[16i + 4g + t] in groups (i, g), VW x 4 bytes a group,
+ * then per block a metadata record: q4_K sc[8][VW], m[8][VW] (u8), d[VW],
+ * dmin[VW] (f16); q6_K sc[16][VW] (i8), d[VW] (f16). */
+#include <math.h>
+#include <stdlib.h>
+
+#include "matmul_kern.h"
+
+#define QM_ALIGN 64
+static size_t align_up(size_t x) { return (x + QM_ALIGN - 1) & ~(size_t)(QM_ALIGN - 1); }
+static int n_threads(const cpu_ctx *ctx) { return ctx->n_threads > 0 ? ctx->n_threads : 1; }
+
+typedef struct qm_isa {
+    int vw, mr, kmr;
+    cpu_qm_kern_fn kern, kkern; /* q8_0 / q4_0, and the K-quants */
+    int (*nv)(int rm), (*knv)(int rm);
+    bool vnni;
+} qm_isa;
+
+static bool kquant(senti_type bt) { return bt == SENTI_TYPE_Q4_K || bt == SENTI_TYPE_Q6_K; }
+static int64_t qblock(senti_type bt) { return kquant(bt) ? SENTI_QK_K : SENTI_QK; }
+
+/* ---- scalar kernel (the AVX2 layout: VW 8, s8 q8_0 weights) ------------------------- */
+
+static int qm_nv_scalar(int rm) { return rm == 1 ? 2 : 1; }
+
+static void qm_kern_scalar(int rm, senti_type bt, int64_t nb, const int8_t *aq, int64_t K, const float *ad,
+                           const int32_t *ac, const char *const *bp, size_t wbytes, float *C, int64_t ldc, int np,
+                           int64_t nc) {
+    enum { VW = 8 };
+    const bool q8 = bt == SENTI_TYPE_Q8_0;
+    const size_t bw = q8 ? 32 * VW : 16 * VW;
+    for (int v = 0; v < np; v++) {
+        const int64_t j0 = (int64_t)v * VW, jn = nc - j0 < VW ? nc - j0 : VW;
+        const char *w = bp[v], *sc = w + wbytes;
+        for (int i = 0; i < rm; i++)
+            for (int64_t j = 0; j < jn; j++) {
+                float s = 0.0f;
+                for (int64_t b = 0; b < nb; b++) {
+                    const int8_t *a = aq + i * K + b * 32;
+                    const char *wb = w + (size_t)b * bw;
+                    int32_t d = ac[i * nb + b];
+                    if (q8) {
+                        for (int kq = 0; kq < 8; kq++)
+                            for (int t = 0; t < 4; t++) d += (int32_t)a[kq * 4 + t] * (int8_t)wb[(kq * VW + j) * 4 + t];
+                    } else {
+                        for (int g = 0; g < 4; g++)
+                            for (int t = 0; t < 4; t++) {
+                                const uint8_t byte = (uint8_t)wb[(g * VW + j) * 4 + t];
+                                d += (int32_t)a[g * 4 + t] * (byte & 0x0f) + (int32_t)a[16 + g * 4 + t] * (byte >> 4);
+                            }
+                    }
+                    uint16_t h;
+                    memcpy(&h, sc + ((size_t)b * VW + (size_t)j) * 2, 2);
+                    s = s + (float)d * (ad[i * nb + b] * senti_f16_to_f32(h));
+                }
+                C[i * ldc + j0 + j] = s;
+            }
+    }
+}
+
+static void kq_kern_scalar(int rm, senti_type bt, int64_t nb, const int8_t *aq, int64_t K, const float *ad,
+                           const int32_t *as16, const char *const *bp, size_t wbytes, float *C, int64_t ldc, int np,
+                           int64_t nc) {
+    enum { VW = 8 };
+    const bool q4 = bt == SENTI_TYPE_Q4_K;
+    const size_t bw = (q4 ? 128 : 256) * VW, bm = (q4 ? 20 : 18) * VW;
+    for (int v = 0; v < np; v++) {
+        const int64_t j0 = (int64_t)v * VW, jn = nc - j0 < VW ? nc - j0 : VW;
+        const char *w = bp[v], *mt = w + wbytes;
+        for (int i = 0; i < rm; i++)
+            for (int64_t n = 0; n < jn; n++) {
+                float s = 0.0f;
+                for (int64_t b = 0; b < nb; b++) {
+                    const int8_t *a = aq + i * K + b * 256;
+                    const int32_t *as = as16 + (i * nb + b) * 16;
+                    const char *wb = w + (size_t)b * bw, *m = mt + (size_t)b * bm;
+                    int32_t isum = 0, msum = 0;
+                    for (int j = 0; j < (q4 ? 8 : 16); j++) {
+                        int32_t d = q4 ? 0 : -32 * as[j];
+                        for (int g = 0; g < (q4 ? 8 : 4); g++)
+                            for (int t = 0; t < 4; t++) {
+                                uint8_t byte;
+                                if (q4) {
+                                    byte = (uint8_t)wb[(((j / 2) * 8 + g) * VW + n) * 4 + t];
+                                    byte = (j & 1) ? byte >> 4 : byte & 0x0f;
+                                } else {
+                                    byte = (uint8_t)wb[((j * 4 + g) * VW + n) * 4 + t];
+                                }
+                                d += (int32_t)byte * a[j * (q4 ? 32 : 16) + g * 4 + t];
+                            }
+                        isum += d * (q4 ? (int32_t)(uint8_t)m[j * VW + n] : (int32_t)(int8_t)m[j * VW + n]);
+                        if (q4) msum += (int32_t)(uint8_t)m[(8 + j) * VW + n] * (as[2 * j] + as[2 * j + 1]);
+                    }
+                    uint16_t hd;
+                    memcpy(&hd, m + 16 * VW + 2 * n, 2);
+                    s = s + (float)isum * (ad[i * nb + b] * senti_f16_to_f32(hd));
+                    if (q4) {
+                        uint16_t hm;
+                        memcpy(&hm, m + 18 * VW + 2 * n, 2);
+                        s = s + (float)msum * (ad[i * nb + b] * -senti_f16_to_f32(hm));
+                    }
+                }
+                C[i * ldc + j0 + n] = s;
+            }
+    }
+}
+
+static int kq_nv_scalar(int rm) { return rm == 1 ? 2 : 1; }
+
+static qm_isa pick_isa(const cpu_ctx *ctx) {
+    if (ctx->simd >= CPU_SIMD_AVX512 && ctx->feat.avx512_vnni)
+        return (qm_isa){16, 6, 4, cpu_qm_kern_avx512vnni, cpu_kq_kern_avx512vnni, cpu_qm_nv_avx512vnni,
+                        cpu_kq_nv_avx512vnni, true};
+    if (ctx->simd >= CPU_SIMD_AVX2)
+        return (qm_isa){8, 2, 2, cpu_qm_kern_avx2, cpu_kq_kern_avx2, cpu_qm_nv_avx2, cpu_kq_nv_avx2, false};
+    return (qm_isa){8, 1, 1, qm_kern_scalar, kq_kern_scalar, qm_nv_scalar, kq_nv_scalar, false};
+}
+
+/* ---- packing ------------------------------------------------------------------------- */
+
+/* weight bytes and metadata bytes of one block of a panel, per column */
+static size_t col_wbytes(senti_type bt) {
+    return bt == SENTI_TYPE_Q8_0 ? 32 : bt == SENTI_TYPE_Q4_0 ? 16 : bt == SENTI_TYPE_Q4_K ? 128 : 256;
+}
+static size_t col_mbytes(senti_type bt) { return bt == SENTI_TYPE_Q4_K ? 20 : bt == SENTI_TYPE_Q6_K ? 18 : 2; }
+static size_t panel_wbytes(senti_type bt, int vw, int64_t nb) { return align_up((size_t)nb * (size_t)vw * col_wbytes(bt)); }
+static size_t panel_bytes(senti_type bt, int vw, int64_t nb) {
+    return panel_wbytes(bt, vw, nb) + align_up((size_t)nb * (size_t)vw * col_mbytes(bt));
+}
+
+/* Panels [p0, p1) of weight B (rows of K, stride ldb) into dst (panel p at
+ * dst + (p - p0) * panel_bytes). */
+/* One row's K-quant block b into its panel column j (weights and metadata). */
+static void pack_kblock(senti_type bt, int vw, const char *row, int64_t b, int j, char *pw, char *pm) {
+    if (bt == SENTI_TYPE_Q4_K) {
+        const senti_block_q4_K *blk = (const senti_block_q4_K *)row + b;
+        char *o = pw + (size_t)b * 128 * vw, *m = pm + (size_t)b * 20 * vw;
+        for (int c = 0; c < 4; c++)
+            for (int g = 0; g < 8; g++)
+                for (int t = 0; t < 4; t++) o[((size_t)(c * 8 + g) * vw + j) * 4 + t] = (char)blk->qs[32 * c + 4 * g + t];
+        for (int s = 0; s < 8; s++) {
+            uint8_t sc, mn;
+            senti_q4_K_scale_min(blk->scales, s, &sc, &mn);
+            m[s * vw + j] = (char)sc;
+            m[(8 + s) * vw + j] = (char)mn;
+        }
+        memcpy(m + 16 * vw + 2 * j, &blk->d, 2);
+        memcpy(m + 18 * vw + 2 * j, &blk->dmin, 2);
+    } else {
+        const senti_block_q6_K *blk = (const senti_block_q6_K *)row + b;
+        char *o = pw + (size_t)b * 256 * vw, *m = pm + (size_t)b * 18 * vw;
+        uint8_t q[SENTI_QK_K];
+        senti_unpack_q6_K(blk, q);
+        for (int i = 0; i < 16; i++)
+            for (int g = 0; g < 4; g++)
+                for (int t = 0; t < 4; t++) o[((size_t)(i * 4 + g) * vw + j) * 4 + t] = (char)q[16 * i + 4 * g + t];
+        for (int i = 0; i < 16; i++) m[i * vw + j] = (char)blk->scales[i];
+        memcpy(m + 16 * vw + 2 * j, &blk->d, 2);
+    }
+}
+
+static void pack_panels(const qm_isa *isa, senti_type bt, const void *B, size_t ldb, int64_t N, int64_t K, int64_t p0,
+                        int64_t p1, char *dst) {
+    const int vw = isa->vw;
+    const int64_t nb = K / qblock(bt);
+    if (kquant(bt)) {
+        const size_t wb = panel_wbytes(bt, vw, nb), pb = panel_bytes(bt, vw, nb);
+        for (int64_t p = p0; p < p1; p++) {
+            char *pw = dst + (size_t)(p - p0) * pb;
+            memset(pw, 0, pb);
+            for (int j = 0; j < vw && p * vw + j < N; j++)
+                for (int64_t b = 0; b < nb; b++)
+                    pack_kblock(bt, vw, (const char *)B + (size_t)(p * vw + j) * ldb, b, j, pw, pw + wb);
+        }
+        return;
+    }
+    const bool q8 = bt == SENTI_TYPE_Q8_0;
+    const size_t wb = panel_wbytes(bt, vw, nb), pb = panel_bytes(bt, vw, nb), bw = (size_t)vw * (q8 ? 32 : 16);
+    for (int64_t p = p0; p < p1; p++) {
+        char *pw = dst + (size_t)(p - p0) * pb, *ps = pw + wb;
+        memset(pw, 0, pb);
+        for (int j = 0; j < vw; j++) {
+            const int64_t n = p * vw + j;
+            if (n >= N) break;
+            const char *row = (const char *)B + (size_t)n * ldb;
+            for (int64_t b = 0; b < nb; b++) {
+                char *o = pw + (size_t)b * bw;
+                if (q8) {
+                    const senti_block_q8_0 *blk = (const senti_block_q8_0 *)row + b;
+                    for (int kq = 0; kq < 8; kq++)
+                        for (int t = 0; t < 4; t++) {
+                            const int8_t w = blk->qs[kq * 4 + t];
+                            o[((size_t)kq * vw + j) * 4 + t] = (char)(isa->vnni ? (uint8_t)w ^ 0x80 : (uint8_t)w);
+                        }
+                    memcpy(ps + ((size_t)b * vw + j) * 2, &blk->d, 2);
+                } else {
+                    const senti_block_q4_0 *blk = (const senti_block_q4_0 *)row + b;
+                    for (int g = 0; g < 4; g++)
+                        for (int t = 0; t < 4; t++) o[((size_t)g * vw + j) * 4 + t] = (char)blk->qs[g * 4 + t];
+                    memcpy(ps + ((size_t)b * vw + j) * 2, &blk->d, 2);
+                }
+            }
+        }
+    }
+}
+
+size_t cpu_qgemm_pack_size(const cpu_ctx *ctx, senti_type bt, int64_t N, int64_t K, size_t *pan_bytes,
+                           size_t *pan_wbytes) {
+    const qm_isa isa = pick_isa(ctx);
+    const int64_t np = (N + isa.vw - 1) / isa.vw, nb = K / qblock(bt);
+    *pan_bytes = panel_bytes(bt, isa.vw, nb);
+    *pan_wbytes = panel_wbytes(bt, isa.vw, nb);
+    size_t total;
+    return senti_mul_ok(*pan_bytes, (size_t)np, &total) ? total : SIZE_MAX;
+}
+
+typedef struct pack_par {
+    const qm_isa *isa;
+    senti_type bt;
+    const void *B;
+    size_t ldb, pb;
+    int64_t N, K;
+    char *dst;
+} pack_par;
+
+static void pack_range(void *arg, int64_t p0, int64_t p1, int ith) {
+    const pack_par *a = arg;
+    (void)ith;
+    pack_panels(a->isa, a->bt, a->B, a->ldb, a->N, a->K, p0, p1, a->dst + (size_t)p0 * a->pb);
+}
+
+void cpu_qgemm_pack(const cpu_ctx *ctx, senti_type bt, const void *B, size_t ldb, int64_t N, int64_t K, char *dst) {
+    const qm_isa isa = pick_isa(ctx);
+    size_t pb, wb;
+    cpu_qgemm_pack_size(ctx, bt, N, K, &pb, &wb);
+    pack_par a = {&isa, bt, B, ldb, pb, N, K, dst};
+    cpu_parallel_for(ctx, n_threads(ctx), (N + isa.vw - 1) / isa.vw, 0, pack_range, &a);
+}
+
+/* ---- activations ------------------------------------------------------------------------- */
+
+typedef struct quant_par {
+    const float *A;
+    int64_t lda, K, nb, qb; /* blocks of qb values (32, or 256 for the K-quants) */
+    int off;
+    int8_t *aq;
+    float *ad;
+    int32_t *ac; /* per block -off * sum (qb 32), or the sums of every 16 (qb 256) */
+} quant_par;
+
+static void quant_range(void *arg, int64_t m0, int64_t m1, int ith) {
+    const quant_par *q = arg;
+    (void)ith;
+    const int64_t qb = q->qb, nsum = qb == SENTI_QK ? 1 : qb / 16;
+    for (int64_t m = m0; m < m1; m++)
+        for (int64_t b = 0; b < q->nb; b++) {
+            const float *x = q->A + m * q->lda + b * qb;
+            int8_t *o = q->aq + m * q->K + b * qb;
+            float amax = 0.0f;
+            bool finite = true;
+            for (int64_t j = 0; j < qb; j++) {
+                const float ax = fabsf(x[j]);
+                finite = finite && ax <= 3.4028235e38f;
+                amax = ax > amax ? ax : amax;
+            }
+            const float d = finite ? amax / 127.0f : NAN, id = finite && d > 0.0f ? 1.0f / d : 0.0f;
+            int32_t *sums = q->ac + (m * q->nb + b) * nsum;
+            for (int64_t s = 0; s < nsum; s++) sums[s] = 0;
+            for (int64_t j = 0; j < qb; j++) {
+                const float r = roundf(x[j] * id);
+                const int v = finite ? (int)(r > 127.0f ? 127.0f : r < -127.0f ? -127.0f : r) : 0;
+                o[j] = (int8_t)v;
+                sums[nsum == 1 ? 0 : j / 16] += v;
+            }
+            if (nsum == 1) sums[0] *= -q->off;
+            q->ad[m * q->nb + b] = d;
+        }
+}
+
+/* ---- the driver -------------------------------------------------------------------------- */
+
+typedef struct qm_job {
+    const qm_isa *isa;
+    senti_type bt;
+    int64_t M, N, K, nb, np_all, mc, mr;
+    const int8_t *aq;
+    const float *ad;
+    const int32_t *ac;
+    const char *pan;
+    size_t pb, wb;
+    float *C;
+    int64_t ldc;
+    bool rows;
+    const cpu_ctx *ctx;
+    const cpu_epi *epi;
+    int64_t chunk; /* rows or panels per item */
+} qm_job;
+
+/* Rows [m0, m1) against panels [p0, p1): row blocks of mc, then panel groups
+ * outer and row tiles inner (a panel group's weights stay in L1 / L2). */
+static void qm_block(const qm_job *j, int64_t m0, int64_t m1, int64_t p0, int64_t p1) {
+    const qm_isa *isa = j->isa;
+    const int64_t nb = j->nb, nsum = kquant(j->bt) ? 16 : 1, mr = j->mr;
+    const cpu_qm_kern_fn kern = kquant(j->bt) ? isa->kkern : isa->kern;
+    for (int64_t ic = m0; ic < m1; ic += j->mc) {
+        const int64_t ie = m1 - ic < j->mc ? m1 - ic : j->mc;
+        const int64_t full = ie / mr, rem = ie % mr;
+        for (int pass = 0; pass < 2; pass++) {
+            const int rm = pass == 0 ? (int)mr : (int)rem;
+            const int64_t tiles = pass == 0 ? full : (rem ? 1 : 0);
+            if (!tiles) continue;
+            const int nvk = kquant(j->bt) ? isa->knv(rm) : isa->nv(rm);
+            for (int64_t p = p0; p < p1; p += nvk) {
+                const int nq = (int)(p1 - p < nvk ? p1 - p : nvk);
+                const char *bp[16];
+                for (int t = 0; t < nq; t++) bp[t] = j->pan + (size_t)(p + t) * j->pb;
+                const int64_t c0 = p * isa->vw, nc = j->N - c0 < (int64_t)nq * isa->vw ? j->N - c0 : nq * isa->vw;
+                for (int64_t t = 0; t < tiles; t++) {
+                    const int64_t r = ic + (pass == 0 ? t * mr : full * mr);
+                    float *ct = j->C + r * j->ldc + c0;
+                    kern(rm, j->bt, nb, j->aq + r * j->K, j->K, j->ad + r * nb, j->ac + r * nb * nsum, bp, j->wb, ct,
+                         j->ldc, nq, nc);
+                    if (j->epi) cpu_epi_apply(j->ctx, j->epi, ct, j->ldc, r, rm, c0, nc);
+                }
+            }
+        }
+    }
+}
+
+/* Items of rows (many MR-row tiles) or of panel groups (few rows), handed
+ * out dynamically (cpu_parallel_for). */
+static void qm_items(void *arg, int64_t i0, int64_t i1, int ith) {
+    const qm_job *j = arg;
+    (void)ith;
+    for (int64_t it = i0; it < i1; it++) {
+        if (j->rows) {
+            const int64_t r0 = it * j->chunk, r1 = r0 + j->chunk < j->M ? r0 + j->chunk : j->M;
+            qm_block(j, r0, r1, 0, j->np_all);
+        } else {
+            const int64_t p0 = it * j->chunk, p1 = p0 + j->chunk < j->np_all ? p0 + j->chunk : j->np_all;
+            qm_block(j, 0, j->M, p0, p1);
+        }
+    }
+}
+
+static int act_offset(const qm_isa *isa, senti_type bt) {
+    if (bt == SENTI_TYPE_Q4_0) return 8;
+    return bt == SENTI_TYPE_Q8_0 && isa->vnni ? 128 : 0;
+}
+
+/* Activation workspace: int8 values, block scales, block sums. */
+static size_t act_bytes(int64_t M, int64_t K, senti_type bt, size_t *ad_off, size_t *ac_off) {
+    const int64_t nb = K / qblock(bt), nsum = kquant(bt) ? 16 : 1;
+    *ad_off = align_up((size_t)M * (size_t)K);
+    *ac_off = *ad_off + align_up((size_t)M * (size_t)nb * 4);
+    return *ac_off + align_up((size_t)M * (size_t)nb * (size_t)nsum * 4);
+}
+
+size_t cpu_qgemm_ws_size(const cpu_ctx *ctx, int64_t M, int64_t N, int64_t K, senti_type bt, bool packed) {
+    size_t ad_off, ac_off, s = act_bytes(M, K, bt, &ad_off, &ac_off);
+    if (!packed) {
+        size_t pb, wb;
+        s += align_up(cpu_qgemm_pack_size(ctx, bt, N, K, &pb, &wb));
+    }
+    return s;
+}
+
+void cpu_qgemm(const cpu_ctx *ctx, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, const cpu_gemm_b *b,
+               float *C, int64_t ldc, const cpu_epi *epi, char *ws) {
+    if (M <= 0 || N <= 0) return;
+    const qm_isa isa = pick_isa(ctx);
+    const int nth = n_threads(ctx);
+    const senti_type bt = b->pan ? b->pt : b->bt;
+    const int64_t nb = K / qblock(bt);
+    size_t ad_off, ac_off;
+    char *rest = ws + act_bytes(M, K, bt, &ad_off, &ac_off);
+    int8_t *aq = (int8_t *)ws;
+    float *ad = (float *)(ws + ad_off);
+    int32_t *ac = (int32_t *)(ws + ac_off);
+    quant_par qp = {A, lda, K, nb, qblock(bt), act_offset(&isa, bt), aq, ad, ac};
+    cpu_parallel_for(ctx, M * K >= 16384 ? nth : 1, M, 0, quant_range, &qp);
+    const char *pan = b->pan;
+    size_t pb = b->pan_bytes, wb = b->pan_wbytes;
+    if (!pan) {
+        cpu_qgemm_pack_size(ctx, bt, N, K, &pb, &wb);
+        cpu_qgemm_pack(ctx, bt, b->B, b->ldb, N, K, rest);
+        pan = rest;
+    }
+    const int64_t mr = kquant(bt) ? isa.kmr : isa.mr;
+    const int64_t np_all = (N + isa.vw - 1) / isa.vw, tiles = (M + mr - 1) / mr;
+    const int64_t l2 = ctx->l2 > 0 ? ctx->l2 : 512 << 10;
+    int64_t mc = (l2 / 2 / (K > 0 ? K : 1)) / mr * mr;
+    if (mc < mr) mc = mr;
+    qm_job j = {&isa, bt, M, N, K, nb, np_all, mc, mr, aq, ad, ac, pan, pb, wb, C, ldc,
+                nth <= 1 || tiles >= 4 * (int64_t)nth || np_all < nth, ctx, epi, 0};
+    const int64_t per = j.rows ? M : np_all, quarter = (per + 4 * (int64_t)nth - 1) / (4 * (int64_t)nth);
+    j.chunk = j.rows ? ((quarter + mr - 1) / mr * mr > mc ? mc : (quarter + mr - 1) / mr * mr)
+                     : (quarter < 1 ? 1 : quarter);
+    cpu_parallel_for(ctx, nth, (per + j.chunk - 1) / j.chunk, 1, qm_items, &j);
+}
