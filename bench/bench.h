@@ -16,6 +16,8 @@ typedef struct bench_opts {
     /* model bench */
     int batch, seq_len, layers;
     senti_type wtype;
+    bool wtype_set;    /* --dtype given (decoder -m: else the weights as stored) */
+    const char *model; /* decoder: -m MODEL (an HF directory or a GGUF) instead of the synthetic one */
 } bench_opts;
 
 typedef struct bench_stat {
@@ -37,7 +39,7 @@ void bench_fill(senti_tensor *t, float scale);
 int bench_kernels(const bench_opts *o);
 int bench_model(const bench_opts *o);
 int bench_cuda(const bench_opts *o);    /* bench_cuda.c: the CUDA backend (a stub without SENTI_CUDA) */
-int bench_decoder(const bench_opts *o); /* bench_decoder.c: Qwen2-0.5B-shaped causal LM */
+int bench_decoder(const bench_opts *o); /* bench_decoder.c: Qwen2-0.5B-shaped causal LM, or o->model */
 /* Read bandwidth of n_threads summing 256 MiB (the decode roofline), GB/s of
  * the median; st gets the times. 0 on failure. */
 double bench_read_gbps(int n_threads, int repeats, bench_stat *st);

@@ -10,7 +10,11 @@
  *   machine's memory bandwidth).
  * Medians over --repeats runs with the spread [min .. max]. Weight types
  * f32, bf16 and q8_0 in turn; --filter keeps the cases whose name
- * ("<type> <case>", e.g. "q8_0 decode b16 ctx128") contains the string. */
+ * ("<type> <case>", e.g. "q8_0 decode b16 ctx128") contains the string.
+ * With -m MODEL (an HF directory or a GGUF), that causal LM instead, its
+ * weights as stored unless --dtype: prefill 1 x 128 tokens from an empty
+ * cache, and decode of 64 tokens one after the other after 128 of context
+ * (what llama-bench's `-p 128` and `-n 64 -d 128` time). */
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -135,6 +139,16 @@ static bool run_case(void *p) {
     return lm_forward(k->m, k->c, k->n, slot, tp, n_tok, false, k->logits) == SENTI_OK;
 }
 
+/* A case's cleanup: the error (rc != 0) reported, everything freed. */
+static int bench_end(int rc, int32_t *tok, float *logits, lm_cache *c, senti_model *m) {
+    if (rc) fprintf(stderr, "senti bench decoder: %s\n", senti_last_error());
+    free(tok);
+    free(logits);
+    lm_cache_free(c);
+    senti_model_free(m);
+    return rc;
+}
+
 /* bytes of weights one decode step reads: every matmul weight + the rows of
  * the embedding table it gathers (negligible) */
 static double weight_bytes(senti_type t) {
@@ -218,15 +232,95 @@ static int bench_one(const bench_opts *o, const char *dir, senti_type wt) {
     }
     rc = 0;
 done:
-    if (rc) fprintf(stderr, "senti bench decoder: %s\n", senti_last_error());
-    free(tok);
-    free(logits);
-    lm_cache_free(c);
-    senti_model_free(m);
-    return rc;
+    return bench_end(rc, tok, logits, c, m);
+}
+
+/* ---- a real causal LM (-m) ----------------------------------------------------------- */
+
+enum { R_PROMPT = 128, R_GEN = 64 };
+
+typedef struct real_case {
+    senti_model *m;
+    lm_cache *c;
+    const int32_t *tok; /* [R_PROMPT + R_GEN] */
+    float *logits;      /* [V] */
+    bool decode;
+} real_case;
+
+static bool run_real(void *p) {
+    real_case *k = p;
+    const int64_t slot = 0, n_prompt = R_PROMPT, one = 1;
+    if (!k->decode) { /* prefill from an empty cache, the last position's logits */
+        if (lm_cache_truncate(k->c, 0, 0) != SENTI_OK) return false;
+        return lm_forward(k->m, k->c, 1, &slot, &k->tok, &n_prompt, false, k->logits) == SENTI_OK;
+    }
+    if (lm_cache_truncate(k->c, 0, R_PROMPT) != SENTI_OK) return false;
+    for (int i = 0; i < R_GEN; i++) {
+        const int32_t *t = k->tok + R_PROMPT + i;
+        if (lm_forward(k->m, k->c, 1, &slot, &t, &one, false, k->logits) != SENTI_OK) return false;
+    }
+    return true;
+}
+
+static int bench_real(const bench_opts *o) {
+    senti_model_opts mo = senti_model_opts_defaults();
+    mo.n_threads = o->n_threads;
+    if (o->wtype_set) mo.weight_type = o->wtype;
+    const double t0 = senti_time_ms();
+    senti_model *m = senti_model_load_opts(o->model, &mo);
+    if (!m) {
+        fprintf(stderr, "senti bench decoder: %s\n", senti_last_error());
+        return 1;
+    }
+    const double load_ms = senti_time_ms() - t0;
+    int rc = 1;
+    lm_cache *c = NULL;
+    int32_t *tok = NULL;
+    float *logits = NULL;
+    if (!lm_is_causal(m)) {
+        fprintf(stderr, "senti bench decoder: %s is not a causal LM\n", o->model);
+        goto done;
+    }
+    const int64_t V = lm_vocab(m);
+    c = lm_cache_new(m, 1, R_PROMPT + R_GEN);
+    tok = malloc((R_PROMPT + R_GEN) * sizeof *tok);
+    logits = malloc((size_t)V * sizeof *logits);
+    if (!c || !tok || !logits) goto done;
+    for (int64_t i = 0; i < R_PROMPT + R_GEN; i++) tok[i] = (int32_t)((i * 7919 + 13) % V);
+    const int nth = cpu_backend_ctx(m->be)->n_threads;
+    if (!o->json)
+        printf("senti bench decoder: %s, weights %s (loaded in %.1f s), %d threads\n", o->model, lm_weight_types(m),
+               load_ms / 1000.0, nth);
+    static const struct { const char *name; bool decode; int n; } rc_cases[] = {
+        {"prefill 1x128", false, R_PROMPT}, {"decode 64 after 128", true, R_GEN}};
+    for (size_t i = 0; i < 2; i++) {
+        if (o->filter && !strstr(rc_cases[i].name, o->filter)) continue;
+        real_case k = {m, c, tok, logits, rc_cases[i].decode};
+        if (k.decode) { /* the 128 tokens of context, once */
+            real_case fill = {m, c, tok, logits, false};
+            if (!run_real(&fill)) goto done;
+        }
+        bench_stat s;
+        if (!bench_time(run_real, &k, o->repeats, &s)) goto done;
+        const double n = rc_cases[i].n, tps = n / (s.median * 1e-3);
+        if (o->json)
+            printf("{\"bench\":\"decoder\",\"model\":\"-m\",\"weights\":\"%s\",\"threads\":%d,\"case\":\"%s\","
+                   "\"tokens\":%d,\"median_ms\":%.3f,\"min_ms\":%.3f,\"max_ms\":%.3f,\"repeats\":%d,"
+                   "\"tokens_per_s\":%.2f,\"tokens_per_s_min\":%.2f,\"tokens_per_s_max\":%.2f}\n",
+                   lm_weight_types(m), nth, rc_cases[i].name, rc_cases[i].n, s.median, s.min, s.max, s.n,
+                   tps, n / (s.max * 1e-3), n / (s.min * 1e-3));
+        else
+            printf("  %-20s %9.1f ms [%.1f .. %.1f] x%d  %8.1f tokens/s [%.1f .. %.1f]\n", rc_cases[i].name,
+                   s.median, s.min, s.max, s.n, tps, n / (s.max * 1e-3), n / (s.min * 1e-3));
+        fflush(stdout);
+    }
+    rc = 0;
+done:
+    return bench_end(rc, tok, logits, c, m);
 }
 
 int bench_decoder(const bench_opts *o) {
+    if (o->model) return bench_real(o);
     char dir[] = "/tmp/senti_bench_decoder_XXXXXX";
     if (!mkdtemp(dir)) {
         perror("senti bench decoder: mkdtemp");

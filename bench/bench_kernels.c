@@ -261,6 +261,14 @@ int bench_kernels(const bench_opts *o) {
         bench_matmul(&k, "bert", 1, 4096, 3072, 768, wts[t], true, true);
         bench_matmul(&k, "bert", 1, 4096, 768, 3072, wts[t], true, true);
     }
+    /* MiniLM-L6 shape (hidden 384, FFN 1536): a large batch and a small one */
+    for (int t = 0; t < 5; t += 3) {
+        for (int m = 4096; m >= 256; m /= 16) {
+            bench_matmul(&k, "minilm", 1, m, 384, 384, wts[t], true, true);
+            bench_matmul(&k, "minilm", 1, m, 1536, 384, wts[t], true, true);
+            bench_matmul(&k, "minilm", 1, m, 384, 1536, wts[t], true, true);
+        }
+    }
     /* attention matmuls per sequence: 12 heads x (128x128x64 QK^T, 128x64x128 PV) x 32 */
     bench_matmul(&k, "qk_b384", 384, 128, 128, 64, SENTI_TYPE_F32, true, false);
     bench_matmul(&k, "pv_b384", 384, 128, 64, 128, SENTI_TYPE_F32, false, false);
@@ -269,7 +277,7 @@ int bench_kernels(const bench_opts *o) {
         bench_matmul(&k, "decode", 1, 1, 4096, 4096, wts[t], true, true);
         bench_matmul(&k, "decode", 1, 8, 4096, 4096, wts[t], true, true);
     }
-    /* K-quant weights from GGUF files (dequantize-and-dot per row; sgemm beyond the few-rows path) */
+    /* K-quant weights from GGUF files (the int8 GEMM with 256-value activation blocks) */
     for (int t = 0; t < 2; t++) {
         const senti_type kt = t ? SENTI_TYPE_Q6_K : SENTI_TYPE_Q4_K;
         bench_matmul(&k, "decode", 1, 1, 4096, 4096, kt, true, true);

@@ -19,12 +19,15 @@ data=../shared/assets/data
 tmp=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$tmp"' EXIT
 
-{
-  tail -n +2 "$data/sst2/dev.tsv" | cut -f1
-  tail -n +2 "$data/sst2/test.tsv" | cut -f2
-  cat "$data/tweeteval/sentiment/val_text.txt" 2>/dev/null || true
-} | head -n 1000 | python3 -c 'import json,sys
-for i, l in enumerate(sys.stdin): print(json.dumps({"id": i, "text": l.rstrip("\n")}))' > "$tmp/in.jsonl"
+python3 - "$data" > "$tmp/in.jsonl" <<'PY'
+import json, sys
+d = sys.argv[1]
+texts = [l.split("\t")[0] for l in open(f"{d}/sst2/dev.tsv", encoding="utf-8").read().splitlines()[1:]]
+texts += [l.split("\t", 1)[1] for l in open(f"{d}/sst2/test.tsv", encoding="utf-8").read().splitlines()[1:]]
+texts += open(f"{d}/tweeteval/sentiment/val_text.txt", encoding="utf-8").read().splitlines()
+for i, t in enumerate(texts[:1000]):
+    print(json.dumps({"id": i, "text": t}))
+PY
 n=$(wc -l < "$tmp/in.jsonl")
 
 run() { # threads -> records/s of one run

@@ -27,6 +27,8 @@ static void usage(FILE *f) {
             "  bench [model]     time a BERT-base-shaped encoder on synthetic weights\n"
             "  bench kernels     matmul (hand-written vs OpenBLAS), norms, softmax, GELU, attention\n"
             "  bench decoder     prefill and decode tokens/s of a Qwen2-0.5B-shaped LM (f32, bf16, q8_0)\n"
+            "  bench decoder -m M   the same of a real causal LM (HF directory or GGUF; weights as stored\n"
+            "                    unless --dtype): prefill 1 x 128, decode 64 tokens after 128\n"
             "  bench cuda        GPU: ceilings, GEMM vs cuBLAS, attention, BERT-base encoder (SENTI_CUDA builds)\n"
             "  tokenize -m M [--pair T2] [--no-special] TEXT   ids, tokens, offsets as JSON\n"
             "  info -m DIR       a HuggingFace model's architecture, sizes, parameters, dtypes, labels (JSON)\n"
@@ -54,7 +56,7 @@ static void usage(FILE *f) {
             "  --batch N         model: sequences per batch (default 8)\n"
             "  --seq-len N       model: tokens per sequence (default 128)\n"
             "  --layers N        model: encoder layers (default 12)\n"
-            "  --dtype T         model: linear weights f32|f16|bf16|q8_0|q4_0 (default f32)\n");
+            "  --dtype T         model, decoder -m: linear weights f32|f16|bf16|q8_0|q4_0 (default f32; -m: as stored)\n");
 }
 
 static bool parse_int(const char *flag, const char *s, int lo, int hi, int *out) {
@@ -76,10 +78,11 @@ static int cmd_bench(int argc, char **argv) {
         {"json", no_argument, 0, O_JSON},             {"filter", required_argument, 0, O_FILTER},
         {"batch", required_argument, 0, O_BATCH},     {"seq-len", required_argument, 0, O_SEQ},
         {"layers", required_argument, 0, O_LAYERS},   {"dtype", required_argument, 0, O_DTYPE},
-        {"help", no_argument, 0, 'h'},                {0, 0, 0, 0}};
+        {"model", required_argument, 0, 'm'},         {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0}};
     int c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "hm:", opts, NULL)) != -1) {
         bool ok = true;
         switch (c) {
         case O_THREADS: ok = parse_int("--threads", optarg, 1, 1024, &o.n_threads); break;
@@ -97,14 +100,20 @@ static int cmd_bench(int argc, char **argv) {
                 ok = false;
             }
             break;
+        case 'm': o.model = optarg; break;
         case 'h': usage(stdout); return 0;
         default: ok = false;
         }
+        if (c == O_DTYPE) o.wtype_set = true;
         if (!ok) return 2;
     }
     const char *what = optind < argc ? argv[optind] : "model";
     if (optind + 1 < argc) {
         fprintf(stderr, "senti bench: unexpected argument '%s'\n", argv[optind + 1]);
+        return 2;
+    }
+    if (o.model && strcmp(what, "decoder") != 0) {
+        fprintf(stderr, "senti bench: -m is for 'bench decoder'\n");
         return 2;
     }
     if (strcmp(what, "kernels") == 0) {

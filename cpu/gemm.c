@@ -356,11 +356,11 @@ void cpu_gemm_f(const cpu_ctx *ctx, int64_t M, int64_t N, int64_t K, const float
         b = &whole;
     }
     mm_job j = {&isa, ctx, M, N, K, pl.kcb, pl.np_all, A, lda, b, C, ldc, epi};
-    /* items: about 4 per thread */
-    int64_t rchunk = (M + 4 * (int64_t)nth - 1) / (4 * (int64_t)nth);
+    /* items: about 8 per thread, so the last ones even out (dynamic hand-out) */
+    int64_t rchunk = (M + 8 * (int64_t)nth - 1) / (8 * (int64_t)nth);
     rchunk = (rchunk + isa.mr - 1) / isa.mr * isa.mr;
     if (rchunk > isa.mc) rchunk = isa.mc;
-    int64_t pchunk = (pl.np_all + 4 * (int64_t)nth - 1) / (4 * (int64_t)nth);
+    int64_t pchunk = (pl.np_all + 8 * (int64_t)nth - 1) / (8 * (int64_t)nth);
     pchunk = pchunk < 1 ? 1 : pchunk > MM_ITEM_PANELS ? MM_ITEM_PANELS : pchunk;
     gemm_par g = {&j, &pl, slices, rchunk, pchunk};
     const int64_t items = pl.rows ? (M + rchunk - 1) / rchunk : (pl.np_all + pchunk - 1) / pchunk;

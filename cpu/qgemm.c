@@ -421,7 +421,7 @@ void cpu_qgemm(const cpu_ctx *ctx, int64_t M, int64_t N, int64_t K, const float 
     if (mc < mr) mc = mr;
     qm_job j = {&isa, bt, M, N, K, nb, np_all, mc, mr, aq, ad, ac, pan, pb, wb, C, ldc,
                 nth <= 1 || tiles >= 4 * (int64_t)nth || np_all < nth, ctx, epi, 0};
-    const int64_t per = j.rows ? M : np_all, quarter = (per + 4 * (int64_t)nth - 1) / (4 * (int64_t)nth);
+    const int64_t per = j.rows ? M : np_all, quarter = (per + 8 * (int64_t)nth - 1) / (8 * (int64_t)nth);
     j.chunk = j.rows ? ((quarter + mr - 1) / mr * mr > mc ? mc : (quarter + mr - 1) / mr * mr)
                      : (quarter < 1 ? 1 : quarter);
     cpu_parallel_for(ctx, nth, (per + j.chunk - 1) / j.chunk, 1, qm_items, &j);
