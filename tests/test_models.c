@@ -24,8 +24,10 @@
 static char g_root[2048];
 
 /* The share of 14res test sentences whose q8_0 span set must equal PyTorch's
- * (f32): set below what tools/train/train_tagger.py measured (bench/MODELS.md). */
-#define TAGGER_MIN_AGREE 0.97
+ * (f32): set below what was measured (484 and 482 of 492 at the AVX-512 and
+ * AVX2 levels; bench/MODELS.md), since q8_0 token embeddings and
+ * activations move a borderline token's tag. */
+#define TAGGER_MIN_AGREE 0.96
 
 START_TEST(test_default_model_file) {
     const char *path = senti_default_model();
