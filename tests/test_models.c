@@ -24,9 +24,9 @@
 static char g_root[2048];
 
 /* The share of 14res test sentences whose q8_0 span set must equal PyTorch's
- * (f32): set below what was measured (484 and 482 of 492 at the AVX-512 and
- * AVX2 levels; bench/MODELS.md), since q8_0 token embeddings and
- * activations move a borderline token's tag. */
+ * (f32): set below what was measured (484, 482 and 482 of 492 at the
+ * AVX-512, AVX2 and scalar levels; bench/MODELS.md), since q8_0 token
+ * embeddings and activations move a borderline token's tag. */
 #define TAGGER_MIN_AGREE 0.96
 
 START_TEST(test_default_model_file) {

@@ -243,7 +243,7 @@ def main():
             if t.get("max_steps") and n and t["steps"] < t["epochs"] * -(-n // t["batch_size"]):
                 steps += f" (capped; {-(-n // t['batch_size'])} per epoch)"
             w(f"| {name} | {n if n else '—'} | {t['epochs']} | {t['lr']} | {t['batch_size']} | {steps} | "
-              f"{pct(t['best_dev'])} | {minutes(t['train_seconds'])} |")
+              f"{pct(t['best_dev'])} | {minutes(t['train_seconds'] - t.get('paused_seconds', 0))} |")
         w("")
         w("Times are the training loop alone (dev evaluations included, tokenization and the senti half excluded),")
         w("one PyTorch thread, niced, on the shared machine; rerun with `tools/train/run_all.sh`. The schedules are")
@@ -251,7 +251,9 @@ def main():
         w("(except SST-2, the committed default model, trained for two full epochs):")
         w("a few epochs, and `--max-steps` ends the larger sets (TweetEval offensive, MELD) inside their first epoch")
         w("(the linear learning-rate decay spans the capped steps). Longer schedules (`--epochs`, `--max-steps 0`)")
-        w("would likely score higher; these figures are what the short schedules give.")
+        w("would likely score higher; these figures are what the short schedules give. A run stopped (SIGSTOP) during")
+        w("one of the machine's quiet windows records the pause as `paused_seconds` in its results.json; the time")
+        w("shown leaves the pause out.")
         w("")
     with open(a.out, "w") as f:
         f.write("\n".join(L))
