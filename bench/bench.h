@@ -10,7 +10,7 @@
 
 typedef struct bench_opts {
     int n_threads;  /* --threads, 0: all */
-    int repeats;    /* --repeats: timed runs per case (after one warm-up) */
+    int repeats;    /* --repeats: timed runs per case (after the warm-up) */
     bool json;      /* --json: one JSON document on stdout */
     const char *filter; /* --filter: only cases whose name contains this */
     /* model bench */
@@ -28,7 +28,8 @@ typedef struct bench_stat {
 /* Sort ms[0..n) and summarise. */
 bench_stat bench_summarize(double *ms, int n);
 
-/* Run fn(arg) once to warm up, then `repeats` times; the stats in ms.
+/* Run fn(arg) to warm up (once, and for at least 200 ms), then `repeats`
+ * times; the stats in ms.
  * Returns false if fn fails. */
 typedef bool (*bench_fn)(void *arg);
 bool bench_time(bench_fn fn, void *arg, int repeats, bench_stat *out);

@@ -13,7 +13,8 @@
 int cmd_classify(int argc, char **argv);
 
 static void classify_usage(FILE *f) {
-    fprintf(f, "usage: senti classify -m DIR [--top-k K] [--threshold X] [common flags] [TEXT...]\n"
+    fprintf(f, "usage: senti classify [-m DIR] [--top-k K] [--threshold X] [common flags] [TEXT...]\n"
+               "  without -m: the embedded SST-2 sentiment model (negative / positive)\n"
                "  --top-k K: the K best labels, best first (default: all, in label order)\n"
                "  --threshold X: multi-label models (config problem_type): labels with sigmoid >= X (0.5)\n"
                "  inputs: TEXT arguments, or --input JSONL ({\"id\",\"text\",\"text_pair\"}) or plain text lines\n"
@@ -41,6 +42,7 @@ int cmd_classify(int argc, char **argv) {
                                          {0, 0, 0, 0}};
     cli_task t;
     cli_task_init(&t, "classify");
+    t.default_model = senti_default_model(); /* -m may be left out */
     classify_args a = {.threshold = 0.5};
     int rc = cli_task_args(&t, argc, argv, opts, classify_opt, &a, classify_usage);
     if (rc >= 0) return rc;

@@ -99,6 +99,13 @@ int cli_task_opt(cli_task *t, int c, const char *arg) {
     case CLI_O_RESUME: t->resume = true; break;
     case CLI_O_PROGRESS: t->ro.progress = stderr; break;
     case CLI_O_NO_BUCKETING: t->ro.no_sort = true; break;
+    case CLI_O_FORMAT:
+        if ((t->format = task_format_from_name(arg)) == TASK_FORMAT_COUNT || t->format == TASK_FORMAT_AUTO) {
+            fprintf(stderr, "senti %s: --format expects lines|jsonl|tsv|tweeteval|meld|aste|asqp|ecpe|ecpe-csv, got '%s'\n",
+                    t->cmd, arg);
+            ok = false;
+        }
+        break;
     case CLI_O_DTYPE:
         t->dtype = senti_type_from_name(arg);
         if (t->dtype == SENTI_TYPE_COUNT || t->dtype == SENTI_TYPE_I32) {
@@ -135,6 +142,7 @@ int cli_task_args(cli_task *t, int argc, char **argv, const struct option *opts,
 }
 
 bool cli_task_check(cli_task *t, int argc, int first) {
+    if (!t->dir) t->dir = t->default_model;
     const char *why = !t->dir                        ? "-m DIR is required"
                       : t->input && first < argc     ? "give --input or TEXT arguments, not both"
                       : !t->input && first >= argc   ? "no input: give TEXT arguments or --input FILE|-"
@@ -164,7 +172,17 @@ bool cli_task_open(cli_task *t, int argc, char **argv, int first) {
             t->explained = true;
         return false;
         }
-        t->src = task_source_file(t->in, std_in ? "<stdin>" : t->input);
+        task_format fmt = t->format;
+        if (fmt == TASK_FORMAT_AUTO && !std_in && task_format_detect(t->input, t->in, &fmt) != SENTI_OK) {
+            fprintf(stderr, "senti %s: %s\n", t->cmd, senti_last_error());
+            t->explained = true;
+            return false;
+        }
+        if (!(t->src = task_source_dataset(t->in, std_in ? "<stdin>" : t->input, fmt))) {
+            fprintf(stderr, "senti %s: %s\n", t->cmd, senti_last_error());
+            t->explained = true;
+            return false;
+        }
     } else {
         t->src = task_source_texts((const char *const *)argv + first, argc - first);
     }

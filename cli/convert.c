@@ -1,8 +1,10 @@
-/* convert.c — `senti convert HF_DIR OUT.gguf [--type f32|f16|bf16|q8_0|q4_0]`:
+/* convert.c — `senti convert HF_DIR OUT.gguf [--type f32|f16|bf16|q8_0|q4_0]
+ * [--embed-type T] [--meta KEY=VALUE]...`:
  * one self-contained GGUF file from an HF checkpoint directory (see
  * tools/convert/convert.c for what it holds). */
 #include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "../tools/convert/convert.h"
@@ -10,37 +12,52 @@
 int cmd_convert(int argc, char **argv);
 
 static void usage(FILE *f) {
-    fprintf(f, "usage: senti convert HF_DIR OUT.gguf [--type f32|f16|bf16|q8_0|q4_0]   (default f32)\n"
-               "  the layers' linear weights are stored in TYPE; embeddings, norms, biases and the\n"
-               "  classifier's output layer stay f32\n");
+    fprintf(f, "usage: senti convert HF_DIR OUT.gguf [--type f32|f16|bf16|q8_0|q4_0] [--embed-type T] [--meta KEY=VALUE]...\n"
+               "  the layers' linear weights are stored in TYPE (default f32); embeddings, norms, biases and the\n"
+               "  classifier's output layer stay f32\n"
+               "  --embed-type T: an encoder's token-embedding table in T (default f32; widened to f32 at load)\n"
+               "  --meta KEY=VALUE: an extra string key (provenance: general.description, general.source.url, ...)\n");
 }
 
 int cmd_convert(int argc, char **argv) {
-    static const struct option opts[] = {{"type", required_argument, 0, 't'}, {"help", no_argument, 0, 'h'}, {0}};
-    senti_type type = SENTI_TYPE_F32;
-    int c;
+    static const struct option opts[] = {{"type", required_argument, 0, 't'}, {"embed-type", required_argument, 0, 'e'},
+                                         {"meta", required_argument, 0, 'M'}, {"help", no_argument, 0, 'h'}, {0}};
+    senti_type type = SENTI_TYPE_F32, etype = SENTI_TYPE_F32;
+    const char **meta = calloc((size_t)argc + 1, sizeof *meta);
+    int64_t n_meta = 0;
+    int c, rc = 2;
+    if (!meta) return 1;
     optind = 1;
     while ((c = getopt_long(argc, argv, "t:h", opts, NULL)) != -1) {
         switch (c) {
         case 't':
-            type = senti_type_from_name(optarg);
-            if (type != SENTI_TYPE_F32 && type != SENTI_TYPE_F16 && type != SENTI_TYPE_BF16 &&
-                type != SENTI_TYPE_Q8_0 && type != SENTI_TYPE_Q4_0) {
-                fprintf(stderr, "senti convert: --type expects f32, f16, bf16, q8_0 or q4_0, got '%s'\n", optarg);
-                return 2;
+        case 'e': {
+            senti_type v = senti_type_from_name(optarg);
+            if (v != SENTI_TYPE_F32 && v != SENTI_TYPE_F16 && v != SENTI_TYPE_BF16 && v != SENTI_TYPE_Q8_0 &&
+                v != SENTI_TYPE_Q4_0) {
+                fprintf(stderr, "senti convert: --%s expects f32, f16, bf16, q8_0 or q4_0, got '%s'\n",
+                        c == 't' ? "type" : "embed-type", optarg);
+                goto done;
             }
+            *(c == 't' ? &type : &etype) = v;
             break;
-        case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 2;
+        }
+        case 'M': meta[n_meta++] = optarg; break;
+        case 'h': usage(stdout); rc = 0; goto done;
+        default: usage(stderr); goto done;
         }
     }
     if (argc - optind != 2) {
         usage(stderr);
-        return 2;
+        goto done;
     }
-    if (gguf_convert(argv[optind], argv[optind + 1], type) != SENTI_OK) {
+    const gguf_convert_opts o = {.type = type, .embed_type = etype, .meta = meta, .n_meta = n_meta};
+    rc = 0;
+    if (gguf_convert_with(argv[optind], argv[optind + 1], &o) != SENTI_OK) {
         fprintf(stderr, "senti convert: %s\n", senti_last_error());
-        return 1;
+        rc = 1;
     }
-    return 0;
+done:
+    free(meta);
+    return rc;
 }

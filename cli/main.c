@@ -17,6 +17,7 @@ int cmd_dialogue(int argc, char **argv);
 int cmd_convert(int argc, char **argv);
 int cmd_generate(int argc, char **argv);
 int cmd_extract(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
 int cmd_embed(int argc, char **argv);
 
 static void usage(FILE *f) {
@@ -43,6 +44,8 @@ static void usage(FILE *f) {
             "                    decoder text generation (JSONL: text, ids, finish_reason)\n"
             "  extract -m DIR --schema aspect|opinion|aesc|pair|triplet|quad [--few-shot FILE] [--constrained] TEXT...\n"
             "                    generative extraction with a decoder, grounded to offsets (JSONL)\n"
+            "  eval [-m M] --task T --data FILE [--format F] [--predictions OUT] [--score PRED]   metrics on a labelled\n"
+            "                    file (accuracy, macro/weighted F1, span/tuple P/R/F1) as one JSON object\n"
             "  convert HF_DIR OUT.gguf [--type f32|f16|bf16|q8_0|q4_0]   one GGUF file (-m accepts it)\n"
             "  version           print the version\n"
             "bench options:\n"
@@ -151,6 +154,7 @@ int main(int argc, char **argv) {
     if (strcmp(cmd, "convert") == 0) return cmd_convert(argc - 1, argv + 1);
     if (strcmp(cmd, "generate") == 0) return cmd_generate(argc - 1, argv + 1);
     if (strcmp(cmd, "extract") == 0) return cmd_extract(argc - 1, argv + 1);
+    if (strcmp(cmd, "eval") == 0) return cmd_eval(argc - 1, argv + 1);
     if (strcmp(cmd, "embed") == 0) return cmd_embed(argc - 1, argv + 1);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
         printf("senti %s\n", senti_version());

@@ -1,26 +1,30 @@
-/* classify.c — the senti C API in a few lines: load a sentiment classifier,
- * classify a batch of texts, print each text's best label and score.
+/* classify.c — the senti C API in a few lines: load a sentiment classifier
+ * (the embedded default model unless -m names another), classify a batch of
+ * texts, print each text's best label and score.
  *
- *   example-classify MODEL_DIR [TOKENIZER] TEXT...
+ *   example-classify [-m MODEL] [--tokenizer PATH] TEXT...
  *
- * TOKENIZER (optional, a tokenizer.json or vocab.txt path; recognised by its
- * extension) is for model directories that hold no tokenizer files. */
+ * MODEL: an HF directory or a GGUF file; --tokenizer for model directories
+ * that hold no tokenizer files. */
 #include <stdio.h>
 #include <string.h>
 
 #include "senti.h"
 
 int main(int argc, char **argv) {
-    if (argc < 3) {
-        fprintf(stderr, "usage: %s MODEL_DIR [TOKENIZER.json|vocab.txt] TEXT...\n", argv[0]);
+    const char *model = NULL; /* NULL: senti_default_model() */
+    senti_task_opts o = senti_task_opts_defaults(SENTI_TASK_CLASSIFY);
+    int first = 1;
+    while (first + 1 < argc && (!strcmp(argv[first], "-m") || !strcmp(argv[first], "--tokenizer"))) {
+        if (!strcmp(argv[first], "-m")) model = argv[first + 1];
+        else o.tokenizer = argv[first + 1];
+        first += 2;
+    }
+    if (first >= argc) {
+        fprintf(stderr, "usage: %s [-m MODEL] [--tokenizer PATH] TEXT...\n", argv[0]);
         return 2;
     }
-    int first = 2;
-    senti_task_opts o = senti_task_opts_defaults(SENTI_TASK_CLASSIFY);
-    size_t n = strlen(argv[2]);
-    if (argc > 3 && ((n > 5 && strcmp(argv[2] + n - 5, ".json") == 0) || (n > 4 && strcmp(argv[2] + n - 4, ".txt") == 0)))
-        o.tokenizer = argv[first++];
-    senti_task *t = senti_task_load(argv[1], &o);
+    senti_task *t = senti_task_load(model, &o);
     senti_results *r = NULL;
     if (!t || senti_task_run(t, (const char *const *)argv + first, argc - first, &r) != SENTI_OK) {
         fprintf(stderr, "error: %s\n", senti_last_error());

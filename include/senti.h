@@ -290,9 +290,17 @@ typedef struct senti_task_opts {
 senti_task_opts senti_task_opts_defaults(senti_task_kind kind);
 
 /* Load the model in dir (senti_model_load_opts with opts->model) and its
- * tokenizer, checked for the task (head, labels, entailment label, ...).
- * NULL with senti_last_error() set on failure. */
+ * tokenizer, checked for the task (head, labels, entailment label, ...);
+ * dir NULL: senti_default_model(). NULL with senti_last_error() set on
+ * failure. */
 senti_task *senti_task_load(const char *dir, const senti_task_opts *opts);
+
+/* The default model: an English sentence-sentiment classifier (negative /
+ * positive; all-MiniLM-L6-v2 fine-tuned on SST-2, q8_0 GGUF) shipped with
+ * senti. Its path from the environment variable SENTI_DEFAULT_MODEL, else the
+ * installed copy, else the source tree senti was built from; NULL when none
+ * exists. Static storage (or the environment's). */
+const char *senti_default_model(void);
 void senti_task_free(senti_task *t); /* accepts NULL */
 
 /* Run the task on n inputs (texts; JSON dialogue records for DIALOGUE). On

@@ -255,12 +255,21 @@ senti_tensor *blk_norm(senti_graph *g, arch_norm kind, senti_tensor *x, const mo
  * (fused up = [a | b], inter columns each): down(act(a) * b). */
 senti_tensor *blk_mlp(senti_graph *g, arch_mlp kind, blk_act act, senti_tensor *x, int64_t inter, const model_w *wup,
                       const model_w *bup, const model_w *wdown, const model_w *bdown);
-/* Encoder self-attention over x [B, T, H] with nh heads of D: separate q, k,
- * v projections (biases optional), softmax(q k^T * scale + mask) v, output
- * projection -> [B, T, H]. mask: f32 additive, broadcastable to [B, nh, T, T]. */
-senti_tensor *blk_self_attention(senti_graph *g, senti_tensor *x, const model_w *wq, const model_w *bq,
-                                 const model_w *wk, const model_w *bk, const model_w *wv, const model_w *bv,
-                                 const model_w *wo, const model_w *bo, senti_tensor *mask, int64_t nh, float scale);
+/* Encoder self-attention over x [B, T, H] with nh heads of D: one fused
+ * q|k|v projection wqkv [3H, H] (bias optional, blk_fuse_rows),
+ * softmax(q k^T * scale + mask) v, output projection -> [B, T, H].
+ * mask: f32 additive, broadcastable to [B, nh, T, T]. With offs (i32 [S + 1],
+ * padding-free batches) x is [1, N, H]: the tokens of S sequences one after
+ * another, each attending to its own (op_attention_varlen); mask is unused. */
+senti_tensor *blk_self_attention(senti_graph *g, senti_tensor *x, const model_w *wqkv, const model_w *bqkv,
+                                 const model_w *wo, const model_w *bo, senti_tensor *mask, senti_tensor *offs,
+                                 int64_t nh, float scale);
+/* The rows of the n linear weights w[i] (one type, one row length) one after
+ * another in *fw, their biases likewise in *fb (f32; zeros for an absent
+ * one; *fb empty when all are absent); the parts are released and emptied.
+ * One GEMM over the fused weight gives, per output element, the bytes the
+ * separate ones give (each element's reduction depends only on K). */
+senti_status blk_fuse_rows(const senti_model *m, model_w *const *w, model_w *const *b, int n, model_w *fw, model_w *fb);
 
 /* Rotary settings from config.json: "rope_parameters" (transformers 5; when
  * keyed by layer type, `layer_type` picks "full_attention" /
@@ -282,6 +291,20 @@ senti_status blk_llama3_factors(const senti_model *m, const blk_rope *r, model_w
 /* Sequence-classifier / pooling and masked-LM heads shared by the encoders.
  * seq: first token -> dense -> act -> out (dense absent: straight to out). */
 senti_tensor *blk_first_token(senti_graph *g, senti_tensor *x); /* [B, T, H] -> [B, 1, H] */
+
+/* Padding-free batches: the real tokens (mask != 0; all when mask is NULL)
+ * of a padded [B, T] batch in order. keep[0..n): their flat indices
+ * b * T + t; offs[0..B]: where each sequence starts (offs[B] = n). p->n = 0
+ * (nothing allocated) when some sequence has no real token: the caller runs
+ * the padded batch. */
+typedef struct blk_packed {
+    int64_t n;
+    int32_t *keep, *offs;
+} blk_packed;
+senti_status blk_pack(const int32_t *mask, int64_t B, int64_t T, blk_packed *p);
+void blk_packed_free(blk_packed *p);
+/* Rows of a packed output y [n, C] back to [B, T, C] (zeros at padding). */
+void blk_unpack_rows(const blk_packed *p, const float *y, int64_t B, int64_t T, int64_t C, float *out);
 
 /* Encoder output for a head: [B, L] / [B, T, L] / [B, T, H] / [B, T, V]. */
 void blk_out_shape(const senti_model *m, int64_t B, int64_t T, int64_t shape[3], int *ndim);

@@ -18,7 +18,8 @@
 
 /* One layer (names in the table; H = hidden, I = inter). */
 typedef struct bert_layer {
-    model_w wq, bq, wk, bk, wv, bv; /* [H, H], [H] */
+    model_w wq, bq, wk, bk, wv, bv; /* [H, H], [H]: read, then fused into wqkv and emptied */
+    model_w wqkv, bqkv;             /* [3H, H], [3H]: q | k | v */
     model_w wo, bo;                 /* [H, H], [H] */
     model_w ln1_w, ln1_b;           /* [H] after attention */
     model_w w1, b1;                 /* [I, H], [I] */
@@ -120,6 +121,8 @@ static senti_status bert_load(senti_model *m) {
         BLK_TRY(blk_load_linear(&ld, &w->wq, &w->bq, AR_Q, l, true, H, H));
         BLK_TRY(blk_load_linear(&ld, &w->wk, &w->bk, AR_K, l, true, H, H));
         BLK_TRY(blk_load_linear(&ld, &w->wv, &w->bv, AR_V, l, true, H, H));
+        BLK_TRY(blk_fuse_rows(m, (model_w *const[]){&w->wq, &w->wk, &w->wv}, (model_w *const[]){&w->bq, &w->bk, &w->bv},
+                              3, &w->wqkv, &w->bqkv));
         BLK_TRY(blk_load_linear(&ld, &w->wo, &w->bo, AR_O, l, true, H, H));
         BLK_TRY(blk_load_norm(&ld, &w->ln1_w, &w->ln1_b, AR_ATTN_POST_NORM, l, true, H));
         BLK_TRY(blk_load_linear(&ld, &w->w1, &w->b1, AR_UP, l, true, I, H));
@@ -139,23 +142,33 @@ fail:
 typedef struct bert_inputs {
     const bert_model *e;
     const model_input *x;
-    senti_tensor *ids, *types, *pos; /* i32 [B, T] */
-    senti_tensor *mask;              /* f32 [B, 1, 1, T] additive */
+    const blk_packed *pk;            /* padding-free: the real tokens; NULL: padded */
+    senti_tensor *ids, *types, *pos; /* i32 [B, T] / packed [1, N] */
+    senti_tensor *mask;              /* f32 [B, 1, 1, T] additive (padded) */
+    senti_tensor *offs, *first;      /* i32 [B + 1] sequence starts, [B, 1] their first tokens (packed) */
 } bert_inputs;
 
 #define W model_w_leaf
 
-/* The whole forward for a [B, T] batch; returns the head's output. */
+/* The whole forward for a [B, T] batch, or for its N real tokens packed
+ * ([1, N], in->pk) where only attention sees the sequence bounds; returns
+ * the head's output ([B, 1, L] for the sequence head either way). */
 static senti_tensor *bert_build(const bert_model *e, senti_model_head head, senti_graph *g, int64_t B, int64_t T,
                                 bert_inputs *in) {
     const blk_enc_hp *hp = &e->hp;
     const int64_t NH = hp->heads, D = hp->hidden / NH;
-    in->ids = graph_new_tensor_2d(g, SENTI_TYPE_I32, B, T);
-    in->pos = graph_new_tensor_2d(g, SENTI_TYPE_I32, B, T);
-    in->types = hp->type_vocab ? graph_new_tensor_2d(g, SENTI_TYPE_I32, B, T) : NULL;
-    in->mask = graph_new_tensor_4d(g, SENTI_TYPE_F32, B, 1, 1, T);
+    const int64_t R = in->pk ? 1 : B, C = in->pk ? in->pk->n : T; /* the token grid */
+    in->ids = graph_new_tensor_2d(g, SENTI_TYPE_I32, R, C);
+    in->pos = graph_new_tensor_2d(g, SENTI_TYPE_I32, R, C);
+    in->types = hp->type_vocab ? graph_new_tensor_2d(g, SENTI_TYPE_I32, R, C) : NULL;
+    if (in->pk) {
+        in->offs = graph_new_tensor(g, SENTI_TYPE_I32, 1, (int64_t[]){B + 1});
+        in->first = graph_new_tensor_2d(g, SENTI_TYPE_I32, B, 1);
+    } else {
+        in->mask = graph_new_tensor_4d(g, SENTI_TYPE_F32, B, 1, 1, T);
+    }
 
-    /* embeddings: LN(word[ids] + pos[pos] (+ type[types])) -> [B, T, H] */
+    /* embeddings: LN(word[ids] + pos[pos] (+ type[types])) -> [R, C, H] */
     senti_tensor *x = op_add(g, op_get_rows(g, W(g, &e->tok_emb), in->ids), op_get_rows(g, W(g, &e->pos_emb), in->pos));
     if (in->types) x = op_add(g, x, op_get_rows(g, W(g, &e->type_emb), in->types));
     x = blk_norm(g, ARCH_NORM_LAYER, x, &e->emb_ln_w, &e->emb_ln_b, hp->eps);
@@ -163,19 +176,19 @@ static senti_tensor *bert_build(const bert_model *e, senti_model_head head, sent
     for (int64_t l = 0; l < hp->layers; l++) {
         const bert_layer *w = &e->layer[l];
         /* softmax(q k^T / sqrt(D) + mask) v, post-LN residual */
-        senti_tensor *a = blk_self_attention(g, x, &w->wq, &w->bq, &w->wk, &w->bk, &w->wv, &w->bv, &w->wo, &w->bo,
-                                             in->mask, NH, 1.0f / sqrtf((float)D));
+        senti_tensor *a = blk_self_attention(g, x, &w->wqkv, &w->bqkv, &w->wo, &w->bo, in->mask, in->offs, NH,
+                                             1.0f / sqrtf((float)D));
         x = blk_norm(g, ARCH_NORM_LAYER, op_add(g, x, a), &w->ln1_w, &w->ln1_b, hp->eps);
-        /* feed-forward: [B, T, I] -> [B, T, H], post-LN residual */
+        /* feed-forward: [R, C, I] -> [R, C, H], post-LN residual */
         senti_tensor *f = blk_mlp(g, ARCH_MLP_PLAIN, hp->act, x, hp->inter, &w->w1, &w->b1, &w->w2, &w->b2);
         x = blk_norm(g, ARCH_NORM_LAYER, op_add(g, x, f), &w->ln2_w, &w->ln2_b, hp->eps);
     }
 
     switch (head) {
     case SENTI_HEAD_BASE:
-    case SENTI_HEAD_CAUSAL_LM: return x; /* [B, T, H] */
-    case SENTI_HEAD_TOKEN_CLASSIFICATION: return blk_linear(g, x, &e->out_w, &e->out_b); /* [B, T, L] */
-    case SENTI_HEAD_MASKED_LM: { /* dense -> act -> LN -> vocabulary [B, T, V] */
+    case SENTI_HEAD_CAUSAL_LM: return x; /* [R, C, H] */
+    case SENTI_HEAD_TOKEN_CLASSIFICATION: return blk_linear(g, x, &e->out_w, &e->out_b); /* [R, C, L] */
+    case SENTI_HEAD_MASKED_LM: { /* dense -> act -> LN -> vocabulary [R, C, V] */
         const blk_act act = e->d->flags & ARCH_F_MLM_GELU ? BLK_GELU : hp->act;
         senti_tensor *h = blk_act_apply(g, blk_linear(g, x, &e->head_w, &e->head_b), act);
         h = blk_norm(g, ARCH_NORM_LAYER, h, &e->head_ln_w, &e->head_ln_b, hp->eps);
@@ -184,50 +197,82 @@ static senti_tensor *bert_build(const bert_model *e, senti_model_head head, sent
     case SENTI_HEAD_SEQUENCE_CLASSIFICATION: break;
     }
     /* first token ([CLS] / <s>) [B, 1, H] -> dense -> tanh (ReLU for DistilBERT) -> [B, 1, L] */
-    senti_tensor *h = blk_linear(g, blk_first_token(g, x), &e->head_w, &e->head_b);
+    senti_tensor *cls = in->pk ? op_get_rows(g, op_reshape_2d(g, x, in->pk->n, hp->hidden), in->first)
+                               : blk_first_token(g, x);
+    senti_tensor *h = blk_linear(g, cls, &e->head_w, &e->head_b);
     h = blk_act_apply(g, h, e->d->flags & ARCH_F_SEQ_RELU ? BLK_RELU : BLK_TANH);
     return blk_linear(g, h, &e->out_w, &e->out_b);
 }
 
 /* Fill the inputs: positions are 0..T-1 or, with pad-offset positions
  * (RoBERTa), padding_idx + the running count of non-pad ids (padding_idx at
- * pad ids), as HF's create_position_ids_from_input_ids. */
+ * pad ids), as HF's create_position_ids_from_input_ids; packed, the real
+ * tokens' ids, types and positions in order. */
 static void bert_fill(void *arg) {
     const bert_inputs *in = arg;
     const model_input *x = in->x;
     const int64_t B = x->B, T = x->T;
-    int32_t *ids = in->ids->data, *pos = in->pos->data;
-    float *mask = in->mask->data;
     const bool offset = in->e->d->pos == ARCH_POS_PAD_OFFSET;
-    memcpy(ids, x->ids, (size_t)(B * T) * sizeof *ids);
-    if (in->types) {
-        int32_t *ty = in->types->data;
-        if (x->type_ids) memcpy(ty, x->type_ids, (size_t)(B * T) * sizeof *ty);
-        else memset(ty, 0, (size_t)(B * T) * sizeof *ty);
-    }
-    for (int64_t b = 0; b < B; b++) {
+    const int32_t pad = (int32_t)in->e->hp.pad_id;
+    const blk_packed *pk = in->pk;
+    int32_t *ids = in->ids->data, *pos = in->pos->data, *ty = in->types ? in->types->data : NULL;
+    float *mask = pk ? NULL : in->mask->data;
+    for (int64_t b = 0, j = 0; b < B; b++) {
         int32_t count = 0;
         for (int64_t t = 0; t < T; t++) {
             const int64_t i = b * T + t;
-            mask[i] = (!x->mask || x->mask[i]) ? 0.0f : -INFINITY;
-            if (offset) {
-                const int32_t pad = (int32_t)in->e->hp.pad_id;
-                pos[i] = x->ids[i] != pad ? pad + ++count : pad;
+            const int32_t p = !offset ? (int32_t)t : x->ids[i] != pad ? pad + ++count : pad;
+            if (pk) {
+                if (j == pk->n || pk->keep[j] != i) continue;
             } else {
-                pos[i] = (int32_t)t;
+                mask[i] = (!x->mask || x->mask[i]) ? 0.0f : -INFINITY;
             }
+            const int64_t o = pk ? j++ : i;
+            ids[o] = x->ids[i];
+            pos[o] = p;
+            if (ty) ty[o] = x->type_ids ? x->type_ids[i] : 0;
         }
+    }
+    if (pk) {
+        memcpy(in->offs->data, pk->offs, (size_t)(B + 1) * sizeof *pk->offs);
+        memcpy(in->first->data, pk->offs, (size_t)B * sizeof *pk->offs);
     }
 }
 
+/* Padding-free whenever every sequence has a token: the GEMMs, norms and
+ * activations run on the N real tokens only, attention per sequence
+ * (op_attention_varlen gives the bytes op_attention gives that sequence
+ * alone, so each record's output is the same either way). Token-level
+ * outputs go back to [B, T, ..] with zeros at the padding. */
 static senti_status bert_forward(senti_model *m, const model_input *x, float **out, int64_t shape[3], int *ndim) {
     const bert_model *e = m->impl;
-    bert_inputs in = {.e = e, .x = x};
+    blk_packed pk;
+    senti_status st = blk_pack(x->mask, x->B, x->T, &pk);
+    if (st != SENTI_OK) return st;
+    bert_inputs in = {.e = e, .x = x, .pk = pk.n ? &pk : NULL};
     senti_graph *g = graph_init();
-    if (!g) return senti_error(SENTI_ERR_NO_MEMORY, "out of memory building the graph");
+    if (!g) {
+        blk_packed_free(&pk);
+        return senti_error(SENTI_ERR_NO_MEMORY, "out of memory building the graph");
+    }
     senti_tensor *y = bert_build(e, m->head, g, x->B, x->T, &in);
-    senti_status st = blk_run(m, g, y, bert_fill, &in, x->B, x->T, out, shape, ndim);
+    const bool seq = m->head == SENTI_HEAD_SEQUENCE_CLASSIFICATION;
+    if (!in.pk || seq) {
+        st = blk_run(m, g, y, bert_fill, &in, x->B, x->T, out, shape, ndim);
+    } else {
+        float *packed = NULL;
+        st = blk_run(m, g, y, bert_fill, &in, 1, pk.n, &packed, shape, ndim);
+        const int64_t C = shape[*ndim - 1];
+        if (st == SENTI_OK && !(*out = senti_malloc((size_t)(x->B * x->T * C) * sizeof(float) + 1)))
+            st = senti_error(SENTI_ERR_NO_MEMORY, "out of memory for the model output");
+        if (st == SENTI_OK) {
+            blk_unpack_rows(&pk, packed, x->B, x->T, C, *out);
+            blk_out_shape(m, x->B, x->T, shape, ndim);
+        }
+        senti_mfree(packed);
+    }
     graph_free(g);
+    blk_packed_free(&pk);
     return st;
 }
 

@@ -146,19 +146,94 @@ senti_tensor *blk_mlp(senti_graph *g, arch_mlp kind, blk_act act, senti_tensor *
     return blk_linear(g, f, wdown, bdown);
 }
 
-senti_tensor *blk_self_attention(senti_graph *g, senti_tensor *x, const model_w *wq, const model_w *bq,
-                                 const model_w *wk, const model_w *bk, const model_w *wv, const model_w *bv,
-                                 const model_w *wo, const model_w *bo, senti_tensor *mask, int64_t nh, float scale) {
+senti_tensor *blk_self_attention(senti_graph *g, senti_tensor *x, const model_w *wqkv, const model_w *bqkv,
+                                 const model_w *wo, const model_w *bo, senti_tensor *mask, senti_tensor *offs,
+                                 int64_t nh, float scale) {
     if (!x) return NULL;
     const int64_t B = x->ne[1], T = x->ne[2], H = x->ne[3], D = H / nh;
-    senti_tensor *q = op_reshape_4d(g, blk_linear(g, x, wq, bq), B, T, nh, D);
-    senti_tensor *k = op_reshape_4d(g, blk_linear(g, x, wk, bk), B, T, nh, D);
-    senti_tensor *v = op_reshape_4d(g, blk_linear(g, x, wv, bv), B, T, nh, D);
-    senti_tensor *a = op_attention(g, q, k, v, mask, scale, false); /* [B, T, nh, D] */
-    return blk_linear(g, op_reshape_3d(g, a, B, T, H), wo, bo);      /* [B, T, H] */
+    /* [B, T, 3H] seen as [B, T, 3 nh, D]: q, k, v are strided slices of it */
+    senti_tensor *qkv = op_reshape_4d(g, blk_linear(g, x, wqkv, bqkv), B, T, 3 * nh, D);
+    senti_tensor *q = op_slice(g, qkv, 2, 0, nh), *k = op_slice(g, qkv, 2, nh, 2 * nh);
+    senti_tensor *v = op_slice(g, qkv, 2, 2 * nh, 3 * nh);
+    senti_tensor *a = offs ? op_attention_varlen(g, q, k, v, offs, scale, false)
+                           : op_attention(g, q, k, v, mask, scale, false); /* [B, T, nh, D] */
+    return blk_linear(g, op_reshape_3d(g, a, B, T, H), wo, bo);           /* [B, T, H] */
+}
+
+senti_status blk_fuse_rows(const senti_model *m, model_w *const *w, model_w *const *b, int n, model_w *fw,
+                           model_w *fb) {
+    int64_t rows = 0;
+    bool any_bias = false;
+    for (int i = 0; i < n; i++) {
+        if (!w[i]->data || w[i]->ndim != 2 || w[i]->type != w[0]->type || w[i]->shape[1] != w[0]->shape[1])
+            return senti_error(SENTI_ERR_INVALID_ARG, "%s: fusing linear weights of different types or widths", m->dir);
+        if (b[i]->data && (b[i]->type != SENTI_TYPE_F32 || b[i]->shape[0] != w[i]->shape[0]))
+            return senti_error(SENTI_ERR_INVALID_ARG, "%s: fusing a bias that is not f32 [out]", m->dir);
+        rows += w[i]->shape[0];
+        any_bias |= b[i]->data != NULL;
+    }
+    const size_t row = senti_row_size(w[0]->type, w[0]->shape[1]);
+    char *fwd = senti_malloc((size_t)rows * row);
+    float *fbd = any_bias ? senti_calloc((size_t)rows, sizeof *fbd) : NULL;
+    if (!fwd || (any_bias && !fbd)) {
+        senti_mfree(fwd);
+        senti_mfree(fbd);
+        return senti_error(SENTI_ERR_NO_MEMORY, "out of memory fusing linear weights of %s", m->dir);
+    }
+    *fw = (model_w){fwd, fwd, w[0]->type, 2, {rows, w[0]->shape[1]}};
+    *fb = any_bias ? (model_w){fbd, fbd, SENTI_TYPE_F32, 1, {rows, 0}} : (model_w){0};
+    for (int64_t r0 = 0, i = 0; i < n; i++) {
+        const int64_t r = w[i]->shape[0];
+        memcpy(fwd + (size_t)r0 * row, w[i]->data, (size_t)r * row);
+        if (b[i]->data) memcpy(fbd + r0, b[i]->data, (size_t)r * sizeof *fbd);
+        r0 += r;
+        model_w_free(w[i]);
+        model_w_free(b[i]);
+        *w[i] = *b[i] = (model_w){0};
+    }
+    return SENTI_OK;
 }
 
 senti_tensor *blk_first_token(senti_graph *g, senti_tensor *x) { return op_slice(g, x, 1, 0, 1); }
+
+senti_status blk_pack(const int32_t *mask, int64_t B, int64_t T, blk_packed *p) {
+    *p = (blk_packed){0};
+    if (B * T > INT32_MAX)
+        return senti_error(SENTI_ERR_INVALID_ARG, "a batch of %lld x %lld tokens", (long long)B, (long long)T);
+    int64_t n = 0;
+    for (int64_t b = 0; b < B; b++) {
+        int64_t len = 0;
+        for (int64_t t = 0; t < T; t++) len += !mask || mask[b * T + t];
+        if (!len) return SENTI_OK;
+        n += len;
+    }
+    p->keep = senti_malloc((size_t)n * sizeof *p->keep);
+    p->offs = senti_malloc((size_t)(B + 1) * sizeof *p->offs);
+    if (!p->keep || !p->offs) {
+        blk_packed_free(p);
+        return senti_error(SENTI_ERR_NO_MEMORY, "out of memory packing a batch of %lld x %lld", (long long)B,
+                           (long long)T);
+    }
+    for (int64_t b = 0, j = 0; b < B; b++) {
+        p->offs[b] = (int32_t)j;
+        for (int64_t t = 0; t < T; t++)
+            if (!mask || mask[b * T + t]) p->keep[j++] = (int32_t)(b * T + t);
+    }
+    p->offs[B] = (int32_t)n;
+    p->n = n;
+    return SENTI_OK;
+}
+
+void blk_packed_free(blk_packed *p) {
+    senti_mfree(p->keep);
+    senti_mfree(p->offs);
+    *p = (blk_packed){0};
+}
+
+void blk_unpack_rows(const blk_packed *p, const float *y, int64_t B, int64_t T, int64_t C, float *out) {
+    memset(out, 0, (size_t)(B * T * C) * sizeof *out);
+    for (int64_t j = 0; j < p->n; j++) memcpy(out + (size_t)p->keep[j] * C, y + j * C, (size_t)C * sizeof *out);
+}
 
 /* ---- rotary settings ------------------------------------------------------------------------ */
 

@@ -90,7 +90,12 @@ static const char *copy_str(senti_task *t, const char *v) {
 }
 
 senti_task *senti_task_load(const char *dir, const senti_task_opts *opts) {
-    if (!dir || !opts) {
+    if (!dir && !(dir = senti_default_model())) {
+        senti_error(SENTI_ERR_INVALID_ARG, "senti_task_load: no model given and the default model was not found "
+                    "(set SENTI_DEFAULT_MODEL)");
+        return NULL;
+    }
+    if (!opts) {
         senti_error(SENTI_ERR_INVALID_ARG, "senti_task_load: NULL argument");
         return NULL;
     }

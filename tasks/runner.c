@@ -61,6 +61,9 @@ struct task_source {
     int64_t line;             /* 0-based index of the next line */
     char *buf;
     size_t cap;
+    task_record_fn next_rec;  /* record-reader source (datasets.c); owns rd_ctx */
+    void (*rd_free)(void *);
+    void *rd_ctx;
 };
 
 task_source *task_source_texts(const char *const *texts, int64_t n) {
@@ -83,8 +86,20 @@ task_source *task_source_file(FILE *f, const char *name) {
     return s;
 }
 
+task_source *task_source_reader(task_record_fn next, void (*free_ctx)(void *), void *ctx, const char *name) {
+    task_source *s = calloc(1, sizeof *s);
+    if (!s) return NULL;
+    s->next_rec = next;
+    s->rd_free = free_ctx;
+    s->rd_ctx = ctx;
+    s->name = name ? name : "input";
+    s->size = -1;
+    return s;
+}
+
 void task_source_free(task_source *s) {
     if (!s) return;
+    if (s->rd_free) s->rd_free(s->rd_ctx);
     free(s->buf);
     free(s);
 }
@@ -161,6 +176,8 @@ task_item *task_record_add(rec *r, const char *text, size_t len, const char *pai
     return it;
 }
 
+static bool take_obj(rec *r, json_t *o, bool text_optional);
+
 /* Fill r from one JSONL line; false only on OOM (a bad record sets r->error). */
 static bool parse_jsonl(rec *r, const char *line, size_t n, bool text_optional) {
     json_error_t err;
@@ -187,6 +204,11 @@ static bool parse_jsonl(rec *r, const char *line, size_t n, bool text_optional) 
     }
     json_t *o = json_loadb(line, n, 0, &err);
     if (!o) return set_error(r, "invalid JSON at column %d: %s", err.column, err.text);
+    return take_obj(r, o, text_optional);
+}
+
+/* Fill r from a parsed record object (owned from here on); false only on OOM. */
+static bool take_obj(rec *r, json_t *o, bool text_optional) {
     r->obj = o;
     if (!json_is_object(o)) return set_error(r, "record is not a JSON object");
     json_t *id = json_object_get(o, "id");
@@ -220,7 +242,26 @@ static bool only_space(const char *s, size_t n) {
  * (IO or OOM, senti_last_error() set). */
 static int source_next(task_source *s, rec *r, bool text_optional) {
     rec_clear(r);
-    if (s->texts) {
+    if (s->next_rec) {
+        json_t *o = NULL;
+        char *err = NULL;
+        int got = s->next_rec(s->rd_ctx, &o, &err);
+        if (got <= 0) return got;
+        r->id = json_integer(s->line++);
+        bool ok = r->id != NULL;
+        if (ok && err) { /* a malformed record: its id (when the reader knows it) and the message */
+            json_t *id = json_object_get(o, "id");
+            if (id && !json_is_null(id)) json_decref(r->id), r->id = json_incref(id);
+            json_decref(o);
+            ok = set_error(r, "%s", err);
+        } else if (ok) {
+            ok = take_obj(r, o, text_optional);
+        } else {
+            json_decref(o);
+        }
+        free(err);
+        if (!ok) goto oom;
+    } else if (s->texts) {
         if (s->next >= s->n) return 0;
         const char *t = s->texts[s->next];
         r->id = json_integer(s->next++);

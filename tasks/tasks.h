@@ -35,6 +35,15 @@ task_source *task_source_texts(const char *const *texts, int64_t n);
 task_source *task_source_file(FILE *f, const char *name);
 void task_source_free(task_source *s); /* accepts NULL */
 
+/* A record reader (datasets.c): 1 with *rec a new record object (its "id"
+ * included; the runner reads it like a JSONL record), or with *rec = {"id"}
+ * and *err a malloc'd message for a malformed record; 0 at the end; -1 on
+ * IO / OOM (senti_last_error() set). */
+typedef int (*task_record_fn)(void *ctx, json_t **rec, char **err);
+/* A source over next (ctx owned: free_ctx(ctx) when the source is freed;
+ * name borrowed). NULL on OOM. */
+task_source *task_source_reader(task_record_fn next, void (*free_ctx)(void *), void *ctx, const char *name);
+
 /* Byte offset of the first invalid UTF-8 sequence in s[0..n) (overlong forms,
  * surrogates and code points above U+10FFFF included), or -1 when valid. */
 int64_t task_utf8_invalid_at(const char *s, size_t n);
@@ -376,6 +385,68 @@ typedef struct task_dialogue {
  * without a string "text", invalid UTF-8) becomes {"id","error"}. */
 senti_status task_dialogue_run(senti_model *m, const senti_tokenizer *tok, const task_dialogue *d, task_source *src,
                                FILE *out, const task_runner_opts *o, task_stats *st);
+
+/* ---- dataset formats (datasets.c) --------------------------------------------------
+ * The labelled files of ../shared/assets/data read as records (see datasets.c
+ * for each format's record shape and gold fields). */
+
+typedef enum task_format {
+    TASK_FORMAT_AUTO = 0,  /* detect (task_format_detect) */
+    TASK_FORMAT_LINES,     /* one text per line ("text") */
+    TASK_FORMAT_JSONL,
+    TASK_FORMAT_TSV,       /* GLUE / SST-2 ("sst2", "glue") */
+    TASK_FORMAT_TWEETEVAL,
+    TASK_FORMAT_MELD,
+    TASK_FORMAT_ASTE,
+    TASK_FORMAT_ASQP,
+    TASK_FORMAT_ECPE,
+    TASK_FORMAT_ECPE_CSV,
+    TASK_FORMAT_COUNT
+} task_format;
+task_format task_format_from_name(const char *name); /* TASK_FORMAT_COUNT when unknown */
+const char *task_format_name(task_format f);
+/* The format of f (open on path at its start): a TweetEval *_text.txt by its
+ * sibling *_labels.txt, else from the first two non-blank lines; LINES when
+ * nothing matches or f cannot seek (a pipe). f is left where it was. IO on a
+ * read or seek failure. */
+senti_status task_format_detect(const char *path, FILE *f, task_format *out);
+/* A record source over f (borrowed, not closed) in format fmt: AUTO, LINES
+ * and JSONL are task_source_file; the others read the dataset (path names
+ * the sibling files and messages). NULL with senti_last_error() set (a file
+ * without its header, TweetEval text and labels of different lengths, OOM). */
+task_source *task_source_dataset(FILE *f, const char *path, task_format fmt);
+/* Every record of the file at path (fmt AUTO: detected; *used gets the
+ * format) as a new JSON array: the records, malformed ones as {"id","error"}.
+ * INVALID_ARG for plain text (no gold), IO, BAD_FILE, NO_MEMORY. */
+senti_status task_dataset_read(const char *path, task_format fmt, json_t **records, task_format *used);
+
+/* ---- evaluation (eval.c) --------------------------------------------------------------
+ * Standard metrics from gold records (task_dataset_read) and a task's result
+ * objects (see eval.c for each scoring rule and its source). */
+
+typedef enum task_eval_kind {
+    TASK_EVAL_CLASSIFY = 0, /* "label" vs the result's "label" */
+    TASK_EVAL_ZERO_SHOT,    /* "label" vs the result's "labels"[0] */
+    TASK_EVAL_ASPECT,       /* "aspect" + "sentiments" vs the result's "aspects"[k].sentiment */
+    TASK_EVAL_DIALOGUE,     /* "labels" vs the result's "utterances"[k].label */
+    TASK_EVAL_AE,           /* aspect spans */
+    TASK_EVAL_OE,           /* opinion spans */
+    TASK_EVAL_AESC,         /* aspect spans with their sentiment */
+    TASK_EVAL_PAIR,         /* (aspect span, opinion span) */
+    TASK_EVAL_TRIPLET,      /* (aspect span, opinion span, sentiment) */
+    TASK_EVAL_QUAD,         /* (aspect, category, sentiment, opinion) strings */
+    TASK_EVAL_ECPE,         /* (emotion clause, cause clause) pairs */
+    TASK_EVAL_COUNT
+} task_eval_kind;
+task_eval_kind task_eval_kind_from_name(const char *name); /* TASK_EVAL_COUNT when unknown */
+const char *task_eval_kind_name(task_eval_kind k);
+/* Score preds (result objects, the i-th for gold's i-th record, ids equal)
+ * against gold. labels (n_labels, borrowed; may be NULL): the model's label
+ * names, which order the classification output and resolve integer gold
+ * labels. *metrics: a new object. INVALID_ARG when the arrays do not line up
+ * or a prediction does not fit its record (named), NO_MEMORY. */
+senti_status task_eval_score(task_eval_kind k, json_t *gold, json_t *preds, const char *const *labels,
+                             int64_t n_labels, json_t **metrics);
 
 /* ---- embed ---------------------------------------------------------------------
  * Sentence embeddings from a base encoder (*Model): the last hidden state of

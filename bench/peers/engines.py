@@ -184,6 +184,6 @@ class Senti:
             # seconds from the records/s figure (printed to 0.1 records/s; the seconds only to 0.01 s)
             return probs.argmax(axis=1).tolist(), probs, len(texts) / float(m.group(3))
         finally:
-            for p in (inp, out):
+            for p in (inp, out, out + ".progress"):
                 if os.path.exists(p):
                     os.unlink(p)

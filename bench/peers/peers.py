@@ -54,6 +54,9 @@ def parse_args():
     ap.add_argument("--engines", default=",".join(ENGINES), help="comma list of " + ", ".join(ENGINES))
     ap.add_argument("--batch", type=int, default=32, help="batch size of the batched engines (default 32)")
     ap.add_argument("--seed", type=int, default=0, help="seed of the random weights (default 0)")
+    ap.add_argument("--isa", default="native", choices=("native", "avx2"),
+                    help="avx2: every engine that can be told to keeps to AVX2 + FMA (an AVX2-only machine's "
+                         "kernels on an AVX-512 one); ONNX Runtime cannot be, and keeps its AVX-512 kernels")
     ap.add_argument("--pause", type=float, default=0.5, help="seconds between two engines' runs (default 0.5)")
     ap.add_argument("--work", default=os.path.join(ROOT, "build", "peers"), help="models cache (default build/peers)")
     ap.add_argument("--out", default="", help="where results.{md,json} and chart.svg go (default WORK/results)")
@@ -81,6 +84,13 @@ def set_threads_env(n):
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     os.environ.setdefault("TQDM_DISABLE", "1")
+
+
+# What each engine reads to keep to AVX2 (before it loads): senti, OpenBLAS (senti's BLAS fallback),
+# PyTorch's ATen kernels and its oneDNN / MKL, CTranslate2. ONNX Runtime's MLAS has no such switch.
+ISA_ENV = {"avx2": {"SENTI_SIMD": "avx2", "OPENBLAS_CORETYPE": "Haswell", "ATEN_CPU_CAPABILITY": "avx2",
+                    "ONEDNN_MAX_CPU_ISA": "AVX2", "DNNL_MAX_CPU_ISA": "AVX2", "MKL_ENABLE_INSTRUCTIONS": "AVX2",
+                    "CT2_FORCE_CPU_ISA": "AVX2"}}
 
 
 def sentences(seed=7):
@@ -278,6 +288,7 @@ def run_shape(a, shape, pool):
 def main():
     a = parse_args()
     set_threads_env(a.threads)
+    os.environ.update(ISA_ENV.get(a.isa, {}))
     sys.path.insert(0, HERE)
     import torch
     torch.set_num_threads(a.threads)
@@ -286,9 +297,10 @@ def main():
     os.makedirs(a.work, exist_ok=True)
     os.makedirs(a.out, exist_ok=True)
     out = {"machine": machine(), "versions": versions(a.senti),
-           "settings": {"threads": a.threads, "repeats": a.repeats, "batch": a.batch, "seed": a.seed,
+           "settings": {"threads": a.threads, "repeats": a.repeats, "batch": a.batch, "seed": a.seed, "isa": a.isa,
                         "shapes": a.shapes, "engines": a.engines, "texts": a.texts or DEFAULT_TEXTS,
-                        "env": {k: os.environ[k] for k in sorted(os.environ) if k.startswith("SENTI_")}},
+                        "env": {k: os.environ[k] for k in sorted(os.environ)
+                                if k.startswith("SENTI_") or k in ISA_ENV["avx2"]}},
            "load_before": os.getloadavg(), "started": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "shapes": {}}
     print(f"peers: load average before {out['load_before'][0]:.2f} {out['load_before'][1]:.2f} "
           f"{out['load_before'][2]:.2f} ({out['machine'].get('cpu', '?')}, {out['machine']['affinity']} CPUs)",

@@ -33,6 +33,8 @@ def markdown(out):
         f"{m.get('cpu', '?')} ({', '.join(m.get('simd', []))}), {m['affinity']} CPUs; {s['threads']} threads for every "
         f"engine; median of {s['repeats']} run(s) (min–max); {out['started']}. CPU/wall: the largest of the runs' "
         f"CPU seconds per second (at most {s['threads']} when an engine keeps to its threads).",
+        *([f"Kernels kept to AVX2 + FMA where the engine can be told (--isa avx2: senti, PyTorch, CTranslate2; "
+           f"ONNX Runtime cannot, and ran its AVX-512 kernels)."] if s.get("isa") == "avx2" else []),
         f"Load average before {lb[0]:.2f} / {lb[1]:.2f} / {lb[2]:.2f}, after {la[0]:.2f} / {la[1]:.2f} / {la[2]:.2f} "
         f"(1 / 5 / 15 min).",
         "Versions: " + ", ".join(f"{k} {v}" for k, v in out["versions"].items() if k != "senti_binary") + ".",

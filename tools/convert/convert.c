@@ -283,6 +283,17 @@ static senti_status embed_text(conv *c, const char *dir, const char *name, const
 }
 
 senti_status gguf_convert(const char *dir, const char *out, senti_type type) {
+    const gguf_convert_opts o = {.type = type, .embed_type = SENTI_TYPE_F32};
+    return gguf_convert_with(dir, out, &o);
+}
+
+static bool writable_type(senti_type t) {
+    return t == SENTI_TYPE_F32 || t == SENTI_TYPE_F16 || t == SENTI_TYPE_BF16 || t == SENTI_TYPE_Q8_0 ||
+           t == SENTI_TYPE_Q4_0;
+}
+
+senti_status gguf_convert_with(const char *dir, const char *out, const gguf_convert_opts *opts) {
+    const senti_type type = opts->type, etype = opts->embed_type;
     senti_status st = SENTI_OK;
     conv c = {0};
     cfg_file *cfg = NULL;
@@ -290,10 +301,11 @@ senti_status gguf_convert(const char *dir, const char *out, senti_type type) {
     const char **archs = NULL;
     int64_t n_archs = 0;
     char path[4096];
-    if (type != SENTI_TYPE_F32 && type != SENTI_TYPE_F16 && type != SENTI_TYPE_BF16 && type != SENTI_TYPE_Q8_0 &&
-        type != SENTI_TYPE_Q4_0)
+    if (!writable_type(type) || !writable_type(etype)) {
+        const senti_type bad = writable_type(type) ? etype : type;
         return senti_error(SENTI_ERR_INVALID_ARG, "convert: type %s cannot be written (f32, f16, bf16, q8_0, q4_0)",
-                           (unsigned)type < SENTI_TYPE_COUNT ? senti_type_name(type) : "?");
+                           (unsigned)bad < SENTI_TYPE_COUNT ? senti_type_name(bad) : "?");
+    }
     snprintf(path, sizeof path, "%s/config.json", dir);
     if (!(cfg = cfg_load(path)) || !(w = st_weights_load(dir))) {
         st = SENTI_ERR_BAD_FILE;
@@ -321,6 +333,8 @@ senti_status gguf_convert(const char *dir, const char *out, senti_type type) {
     TRY(gguf_writer_add_kv(c.w, "general.architecture", gguf_val_str(gguf_arch)));
     const char *base = strrchr(dir, '/');
     base = base && base[1] ? base + 1 : dir;
+    for (int64_t i = 0; i < opts->n_meta; i++) /* a --meta general.name=… names the model instead of the folder */
+        if (!strncmp(opts->meta[i], "general.name=", 13)) base = opts->meta[i] + 13;
     TRY(gguf_writer_add_kv(c.w, "general.name", gguf_val_str(base)));
     TRY(kv_u32(&c, "general.file_type", file_type(type)));
     TRY(hp_kvs(&c, d, gguf_arch, cfg));
@@ -335,6 +349,22 @@ senti_status gguf_convert(const char *dir, const char *out, senti_type type) {
     TRY(embed_text(&c, dir, "tokenizer_config.json", "senti.hf.tokenizer_config", &present));
     if (!has_json) TRY(embed_text(&c, dir, "vocab.txt", "senti.hf.vocab_txt", &present));
     TRY(embed_text(&c, dir, "generation_config.json", "senti.hf.generation_config", &present));
+    for (int64_t i = 0; i < opts->n_meta; i++) {
+        const char *kv = opts->meta[i], *eq = strchr(kv, '=');
+        if (!strncmp(kv, "general.name=", 13)) continue; /* written above */
+        if (!eq || eq == kv) {
+            st = senti_error(SENTI_ERR_INVALID_ARG, "convert: metadata '%s' is not key=value", kv);
+            goto done;
+        }
+        char *key = keep(&c, senti_malloc((size_t)(eq - kv) + 1));
+        if (!key) {
+            st = senti_error(SENTI_ERR_NO_MEMORY, "out of memory");
+            goto done;
+        }
+        memcpy(key, kv, (size_t)(eq - kv));
+        key[eq - kv] = '\0';
+        TRY(gguf_writer_add_kv(c.w, key, gguf_val_str(eq + 1)));
+    }
 
     int64_t nh = 0, nkv = 0;
     if (d->flags & ARCH_F_GGUF_PERMUTE) {
@@ -368,6 +398,9 @@ senti_status gguf_convert(const char *dir, const char *out, senti_type type) {
         const int64_t inner = x.transpose ? t->shape[0] : t->ndim == 2 ? t->shape[1] : 0;
         senti_type tt = SENTI_TYPE_F32;
         if (linear && (!senti_type_is_quant(type) || inner % senti_type_block(type) == 0)) tt = type;
+        if (!decoder && !strcmp(name, "token_embd.weight") && t->ndim == 2 &&
+            (!senti_type_is_quant(etype) || t->shape[1] % senti_type_block(etype) == 0))
+            tt = etype;
         TRY(add_tensor(&c, st_weights_source(w), t, name, tt, &x));
     }
     TRY(gguf_writer_write(c.w, out));

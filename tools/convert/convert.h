@@ -19,6 +19,19 @@ extern "C" {
  * key or tensor), IO (naming the path), NO_MEMORY. */
 senti_status gguf_convert(const char *hf_dir, const char *out_path, senti_type type);
 
+/* gguf_convert with more choices: the token-embedding table of an encoder
+ * stored as embed_type (f32 default; f16 / bf16 / q8_0 / q4_0 make the file
+ * smaller, and the loader widens the table to f32) and extra string keys,
+ * each "key=value" (borrowed; a key senti writes itself is refused as added
+ * twice, except general.name, which replaces the folder's name), e.g.
+ * provenance under general.* as llama.cpp names it. */
+typedef struct gguf_convert_opts {
+    senti_type type, embed_type;
+    const char *const *meta;
+    int64_t n_meta;
+} gguf_convert_opts;
+senti_status gguf_convert_with(const char *hf_dir, const char *out_path, const gguf_convert_opts *o);
+
 #ifdef __cplusplus
 }
 #endif
