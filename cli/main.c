@@ -5,6 +5,7 @@
 #include <stdlib.h>
 
 #include "../bench/bench.h"
+#include "cli.h"
 
 int cmd_tokenize(int argc, char **argv);
 int cmd_info(int argc, char **argv);
@@ -136,7 +137,7 @@ static int cmd_bench(int argc, char **argv) {
     return 2;
 }
 
-int main(int argc, char **argv) {
+static int run_command(int argc, char **argv) {
     if (argc < 2) {
         usage(stderr);
         return 2;
@@ -167,4 +168,11 @@ int main(int argc, char **argv) {
     fprintf(stderr, "senti: unknown command '%s'\n", cmd);
     usage(stderr);
     return 2;
+}
+
+int main(int argc, char **argv) {
+    if (!cli_mpi_init(&argc, &argv)) return 1;
+    int rc = run_command(argc, argv);
+    cli_mpi_finalize();
+    return rc;
 }

@@ -61,6 +61,8 @@ struct task_source {
     int64_t line;             /* 0-based index of the next line */
     char *buf;
     size_t cap;
+    int64_t left;             /* bytes left in a file range (task_source_range); -1: to the end */
+    int64_t limit, given;     /* records given at most (task_source_limit; -1: all) and so far */
     task_record_fn next_rec;  /* record-reader source (datasets.c); owns rd_ctx */
     void (*rd_free)(void *);
     void *rd_ctx;
@@ -71,6 +73,7 @@ task_source *task_source_texts(const char *const *texts, int64_t n) {
     if (!s) return NULL;
     s->texts = texts;
     s->n = n;
+    s->left = s->limit = -1;
     return s;
 }
 
@@ -80,6 +83,7 @@ task_source *task_source_file(FILE *f, const char *name) {
     s->f = f;
     s->name = name ? name : "input";
     s->jsonl = -1;
+    s->left = s->limit = -1;
     struct stat sb;
     long pos = ftell(f);
     s->size = pos >= 0 && fstat(fileno(f), &sb) == 0 && S_ISREG(sb.st_mode) ? (int64_t)sb.st_size : -1;
@@ -94,8 +98,18 @@ task_source *task_source_reader(task_record_fn next, void (*free_ctx)(void *), v
     s->rd_ctx = ctx;
     s->name = name ? name : "input";
     s->size = -1;
+    s->left = s->limit = -1;
     return s;
 }
+
+void task_source_range(task_source *s, int64_t bytes, int64_t first_line, bool jsonl) {
+    s->left = bytes;
+    s->line = first_line;
+    s->jsonl = jsonl;
+    s->size = -1; /* the ETA would measure the whole file */
+}
+
+void task_source_limit(task_source *s, int64_t n) { s->limit = n; }
 
 void task_source_free(task_source *s) {
     if (!s) return;
@@ -242,6 +256,8 @@ static bool only_space(const char *s, size_t n) {
  * (IO or OOM, senti_last_error() set). */
 static int source_next(task_source *s, rec *r, bool text_optional) {
     rec_clear(r);
+    if (s->limit >= 0 && s->given >= s->limit) return 0;
+    s->given++; /* an error return ends the run, so counting it early is harmless */
     if (s->next_rec) {
         json_t *o = NULL;
         char *err = NULL;
@@ -270,6 +286,7 @@ static int source_next(task_source *s, rec *r, bool text_optional) {
     } else {
         ssize_t got;
         for (;;) {
+            if (s->left == 0) return 0; /* the end of the range */
             errno = 0;
             got = getline(&s->buf, &s->cap, s->f);
             if (got < 0) {
@@ -281,6 +298,7 @@ static int source_next(task_source *s, rec *r, bool text_optional) {
                 return 0;
             }
             s->line++;
+            if (s->left > 0) s->left = got < s->left ? s->left - got : 0; /* ranges end at a line's end */
             size_t n = (size_t)got;
             while (n > 0 && (s->buf[n - 1] == '\n' || s->buf[n - 1] == '\r')) n--;
             if (only_space(s->buf, n)) continue;
