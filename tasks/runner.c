@@ -252,6 +252,36 @@ static bool only_space(const char *s, size_t n) {
     return true;
 }
 
+/* The next line of s->f into s->buf (its '\n' kept, NUL-terminated), like
+ * getline, but holding at most TASK_MAX_RECORD_BYTES of it: a longer line is
+ * read through, not kept, and *over set. Returns the line's whole length, -1
+ * at the end or on a read error. Memory stays bounded whatever the input. */
+static ssize_t read_line(task_source *s, bool *over) {
+    *over = false;
+    size_t n = 0;
+    int64_t total = 0;
+    int c = EOF;
+    flockfile(s->f);
+    while ((c = getc_unlocked(s->f)) != EOF) {
+        total++;
+        if (n + 2 > s->cap && !*over) {
+            size_t cap = s->cap ? 2 * s->cap : 256;
+            char *b = n + 1 >= TASK_MAX_RECORD_BYTES ? NULL : realloc(s->buf, cap);
+            if (!b) {
+                *over = true; /* over the limit (or no memory for it): read through to the '\n' */
+            } else {
+                s->buf = b;
+                s->cap = cap;
+            }
+        }
+        if (!*over) s->buf[n++] = (char)c;
+        if (c == '\n') break;
+    }
+    funlockfile(s->f);
+    if (s->buf) s->buf[n] = '\0';
+    return total > 0 ? (ssize_t)total : -1;
+}
+
 /* Next record into r (cleared first): 1 got one, 0 end of input, -1 error
  * (IO or OOM, senti_last_error() set). */
 static int source_next(task_source *s, rec *r, bool text_optional) {
@@ -288,7 +318,8 @@ static int source_next(task_source *s, rec *r, bool text_optional) {
         for (;;) {
             if (s->left == 0) return 0; /* the end of the range */
             errno = 0;
-            got = getline(&s->buf, &s->cap, s->f);
+            bool over;
+            got = read_line(s, &over);
             if (got < 0) {
                 if (ferror(s->f)) {
                     senti_error(SENTI_ERR_IO, "%s: read failed at line %lld: %s", s->name, (long long)s->line + 1,
@@ -299,6 +330,13 @@ static int source_next(task_source *s, rec *r, bool text_optional) {
             }
             s->line++;
             if (s->left > 0) s->left = got < s->left ? s->left - got : 0; /* ranges end at a line's end */
+            if (over) {
+                r->id = json_integer(s->line - 1);
+                if (!r->id || !set_error(r, "line %lld is %lld bytes, over the %d MiB a record may hold",
+                                         (long long)s->line, (long long)got, TASK_MAX_RECORD_BYTES >> 20))
+                    goto oom;
+                break;
+            }
             size_t n = (size_t)got;
             while (n > 0 && (s->buf[n - 1] == '\n' || s->buf[n - 1] == '\r')) n--;
             if (only_space(s->buf, n)) continue;
@@ -723,9 +761,9 @@ senti_status task_run_ops(senti_model *m, const senti_tokenizer *tok, task_sourc
         st->skipped++;
     }
     for (bool eof = false; !eof && s == SENTI_OK;) {
-        int64_t n = 0;
+        int64_t n = 0, bytes = 0; /* a window holds at most o.window records and ~TASK_WINDOW_BYTES of text */
         double tr = now_s();
-        while (n < o.window) {
+        while (n < o.window && bytes < TASK_WINDOW_BYTES) {
             int got = source_next(src, &w[n], ops->text_optional);
             if (got < 0) {
                 s = SENTI_ERR_IO; /* message already set */
@@ -736,6 +774,7 @@ senti_status task_run_ops(senti_model *m, const senti_tokenizer *tok, task_sourc
                 break;
             }
             n++;
+            bytes += (int64_t)(w[n - 1].len + w[n - 1].pair_len);
             if (o.strict && w[n - 1].error) break; /* nothing after it is read */
         }
         st->t_read += now_s() - tr;

@@ -77,6 +77,13 @@ void task_record_clear(task_record *r); /* frees the fields; the struct can be r
 
 /* ---- the runner ------------------------------------------------------------ */
 
+/* Bounds that keep memory flat on inputs of any size: a line over
+ * TASK_MAX_RECORD_BYTES is read through without being held and answered with
+ * an error line; a window stops reading once its records hold
+ * TASK_WINDOW_BYTES of text (fewer records; never other results). */
+#define TASK_MAX_RECORD_BYTES (8 << 20)
+#define TASK_WINDOW_BYTES ((int64_t)64 << 20)
+
 typedef struct task_runner_opts {
     int64_t batch_size;       /* records per batch at most (default 32) */
     int64_t max_batch_tokens; /* batch * padded length at most (default 8192); a longer record runs alone */
