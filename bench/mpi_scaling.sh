@@ -9,7 +9,7 @@
 #
 #   bench/mpi_scaling.sh [N] [REPEATS] [RANKS]      (defaults 20000 3 2)
 #
-# Needs a build with MPI (build/senti; SENTI_MPI found Open MPI) and
+# Needs a build with MPI (build/senti, or $SENTI; SENTI_MPI found Open MPI) and
 # ../shared/assets/data/sst2/train.tsv. Run it on a quiet machine: the ratio is
 # only meaningful when RANKS cores are free.
 set -euo pipefail
@@ -17,7 +17,7 @@ cd "$(dirname "$0")/.."
 n=${1:-20000}
 reps=${2:-3}
 ranks=${3:-2}
-senti=$PWD/build/senti
+senti=${SENTI:-$PWD/build/senti}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
@@ -67,5 +67,5 @@ print(f"\nscaling ratio {ranks} ranks / 1 rank: {rate[k] / rate['r1t1']:.2f} "
       f"{rate[k] / rate['r1t2']:.2f}; 2 threads / 1 thread: {rate['r1t2'] / rate['r1t1']:.2f}")
 print("outputs byte-identical across the three configurations")
 PY
-echo "mpi_scaling: the last ${ranks}-rank summary:"
-grep "senti:" "$tmp/r${ranks}t1.err" || true
+echo "mpi_scaling: the last run's summaries (1 rank x 1 thread, then ${ranks} ranks):"
+grep "senti:" "$tmp/r1t1.err" "$tmp/r${ranks}t1.err" | sed "s|^$tmp/||" || true

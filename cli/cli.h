@@ -115,7 +115,9 @@ void cli_mpi_finalize(void);
 int cli_mpi_rank(void);
 int cli_mpi_size(void);
 /* Under several ranks: check that t can be sharded (--input FILE, --output
- * FILE) and mark it; false (explained by rank 0) when not. */
+ * FILE; false, explained by rank 0, when not), mark it, and find this rank's
+ * byte range and the index of its first line (each rank counts its own
+ * range's lines; a collective, before anything that can fail on one rank). */
 bool cli_shard_begin(cli_task *t);
 /* Open t->src over this rank's byte range of t->in (format fmt: one record
  * per line) and name its partial output t->part; false (explained). */

@@ -8,9 +8,10 @@
  *
  * Invariants: MPI starts only when a launcher started this process (its
  * environment says so), so a plain `senti` never touches MPI; collectives
- * happen only in cli_shard_close and cli_mpi_gather_output, which every rank
- * reaches on every path once sharding began, so a failing rank never leaves
- * the others waiting; OUT is written (and its partials removed) only when
+ * happen only in cli_shard_begin (before the model loads: the line counts),
+ * cli_shard_close and cli_mpi_gather_output, which every rank reaches on
+ * every path once sharding began, so a failing rank never leaves the others
+ * waiting; OUT is written (and its partials removed) only when
  * every rank finished, so a killed job leaves the partials and their
  * progress files for --resume, which re-runs only the records they lack.
  * Without SENTI_MPI this file gives one rank of one. */
@@ -93,6 +94,18 @@ static void gather_stats(const task_stats *st, double *all) {
 
 /* ---- the task commands: byte ranges and partial outputs ------------------------ */
 
+/* This rank's byte range and the lines before it (cli_shard_begin). */
+static int64_t g_start, g_end, g_first;
+
+/* Exclusive prefix sum of v over the ranks (0 on rank 0; a collective). */
+static int64_t exscan(int64_t v) {
+    int64_t before = 0;
+#ifdef SENTI_MPI
+    MPI_Exscan(&v, &before, 1, MPI_INT64_T, MPI_SUM, MPI_COMM_WORLD);
+#endif
+    return g_rank == 0 ? 0 : before;
+}
+
 bool cli_shard_begin(cli_task *t) {
     if (g_size < 2 || t->gather) return true;
     const char *why = !t->input || !strcmp(t->input, "-") ? "under MPI give --input FILE (a regular file: each rank "
@@ -100,18 +113,30 @@ bool cli_shard_begin(cli_task *t) {
                       : !t->output ? "under MPI give --output FILE (each rank writes FILE.partR-of-N beside it, "
                                      "then rank 0 merges them into FILE)"
                                    : NULL;
-    if (why) {
+    if (why) { /* the same arguments on every rank: all stop here, before any collective */
         if (g_rank == 0) fprintf(stderr, "senti %s: %s\n", t->cmd, why);
         t->explained = true;
         return false;
     }
-    t->shard = true;
+    t->shard = true; /* from here every rank reaches the same collectives, here and in cli_shard_close */
     if (g_rank != 0) t->ro.progress = NULL; /* one progress line: rank 0's */
+    /* each rank counts the lines of its own range; the sum over the ranks
+     * before it is its first line's index (the default id) */
+    FILE *f = fopen(t->input, "rb");
+    int64_t lines = 0;
+    bool ok = f && task_shard_range(f, t->input, g_rank, g_size, &g_start, &g_end) == SENTI_OK &&
+              task_shard_count_lines(f, t->input, g_start, g_end, &lines) == SENTI_OK;
+    if (!ok) fprintf(stderr, "senti %s: rank %d: %s\n", t->cmd, g_rank, f ? senti_last_error() : strerror(errno));
+    if (f) fclose(f);
+    g_first = exscan(lines);
+    if (!all_ok(ok)) {
+        t->explained = true;
+        return false;
+    }
     return true;
 }
 
 bool cli_shard_source(cli_task *t, task_format fmt) {
-    int64_t start = 0, end = 0, first = 0;
     bool jsonl = false;
     const char *why = NULL;
     if (fmt != TASK_FORMAT_LINES && fmt != TASK_FORMAT_JSONL && fmt != TASK_FORMAT_AUTO) {
@@ -125,10 +150,7 @@ bool cli_shard_source(cli_task *t, task_format fmt) {
         task_source_free(probe);
         if (got < 0) why = senti_last_error();
     }
-    if (!why && (task_shard_range(t->in, t->input, g_rank, g_size, &start, &end) != SENTI_OK ||
-                 task_shard_lines_before(t->in, t->input, start, &first) != SENTI_OK ||
-                 fseeko(t->in, (off_t)start, SEEK_SET) != 0))
-        why = senti_last_error();
+    if (!why && fseeko(t->in, (off_t)g_start, SEEK_SET) != 0) why = strerror(errno);
     if (!why && (!(t->src = task_source_file(t->in, t->input)) || !(t->part = task_shard_part_name(t->output, g_rank, g_size))))
         why = "out of memory";
     if (why) {
@@ -136,7 +158,7 @@ bool cli_shard_source(cli_task *t, task_format fmt) {
         t->explained = true;
         return false;
     }
-    task_source_range(t->src, end - start, first, jsonl);
+    task_source_range(t->src, g_end - g_start, g_first, jsonl);
     return true;
 }
 

@@ -63,6 +63,7 @@ struct task_source {
     size_t cap;
     int64_t left;             /* bytes left in a file range (task_source_range); -1: to the end */
     int64_t limit, given;     /* records given at most (task_source_limit; -1: all) and so far */
+    int64_t bytes;            /* bytes read so far (lines, or texts), for the window's budget */
     task_record_fn next_rec;  /* record-reader source (datasets.c); owns rd_ctx */
     void (*rd_free)(void *);
     void *rd_ctx;
@@ -330,6 +331,7 @@ static int source_next(task_source *s, rec *r, bool text_optional) {
             }
             s->line++;
             if (s->left > 0) s->left = got < s->left ? s->left - got : 0; /* ranges end at a line's end */
+            s->bytes += got;
             if (over) {
                 r->id = json_integer(s->line - 1);
                 if (!r->id || !set_error(r, "line %lld is %lld bytes, over the %d MiB a record may hold",
@@ -356,6 +358,7 @@ static int source_next(task_source *s, rec *r, bool text_optional) {
             break;
         }
     }
+    if (!s->f) s->bytes += (int64_t)(r->len + r->pair_len);
     if (!r->error && r->text) {
         int64_t at = utf8_invalid_at(r->text, r->len);
         if (at >= 0 && !set_error(r, "invalid UTF-8 at byte %lld", (long long)at)) goto oom;
@@ -761,9 +764,9 @@ senti_status task_run_ops(senti_model *m, const senti_tokenizer *tok, task_sourc
         st->skipped++;
     }
     for (bool eof = false; !eof && s == SENTI_OK;) {
-        int64_t n = 0, bytes = 0; /* a window holds at most o.window records and ~TASK_WINDOW_BYTES of text */
+        int64_t n = 0, b0 = src->bytes; /* a window holds at most o.window records and ~TASK_WINDOW_BYTES of input */
         double tr = now_s();
-        while (n < o.window && bytes < TASK_WINDOW_BYTES) {
+        while (n < o.window && src->bytes - b0 < TASK_WINDOW_BYTES) {
             int got = source_next(src, &w[n], ops->text_optional);
             if (got < 0) {
                 s = SENTI_ERR_IO; /* message already set */
@@ -774,7 +777,6 @@ senti_status task_run_ops(senti_model *m, const senti_tokenizer *tok, task_sourc
                 break;
             }
             n++;
-            bytes += (int64_t)(w[n - 1].len + w[n - 1].pair_len);
             if (o.strict && w[n - 1].error) break; /* nothing after it is read */
         }
         st->t_read += now_s() - tr;

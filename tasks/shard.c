@@ -1,13 +1,14 @@
 /* shard.c — data-parallel shards of one input file, for runs split over MPI
  * ranks (the MPI calls themselves live in cli/mpi.c): the byte range of each
- * rank, aligned to line starts; the line count before a range (the default
- * ids of the records in it); the partial output's name; and the merge of the
+ * rank, aligned to line starts; the lines in a range (summed over the ranks
+ * before, the first default id of a range); the partial output's name; and the merge of the
  * partial outputs, in rank order, into one.
  *
  * Invariants: the ranges of ranks 0..n-1 tile [0, size) with no gap or
  * overlap, each starting at the start of a line, so every record lies in
  * exactly one range; a rank numbers its lines from the count of '\n' bytes
- * before its range, so ids equal the single-process run's; concatenating
+ * before its range, so ids equal the single-process run's, and each rank
+ * reads only its own range to count them; concatenating
  * the partial outputs in rank order gives the single-process output, byte for
  * byte (batch invariance). Memory is one fixed buffer, whatever the file's
  * size. */
@@ -55,14 +56,15 @@ senti_status task_shard_range(FILE *f, const char *name, int rank, int n, int64_
     return s;
 }
 
-senti_status task_shard_lines_before(FILE *f, const char *name, int64_t start, int64_t *lines) {
+senti_status task_shard_count_lines(FILE *f, const char *name, int64_t start, int64_t end, int64_t *lines) {
     *lines = 0;
-    if (fseeko(f, 0, SEEK_SET) != 0) return senti_error(SENTI_ERR_IO, "%s: cannot seek: %s", name, strerror(errno));
+    if (fseeko(f, (off_t)start, SEEK_SET) != 0)
+        return senti_error(SENTI_ERR_IO, "%s: cannot seek to byte %lld: %s", name, (long long)start, strerror(errno));
     char *buf = malloc(SHARD_CHUNK);
     if (!buf) return senti_error(SENTI_ERR_NO_MEMORY, "out of memory");
     senti_status s = SENTI_OK;
-    for (int64_t done = 0; done < start;) {
-        size_t want = start - done < SHARD_CHUNK ? (size_t)(start - done) : SHARD_CHUNK;
+    for (int64_t done = start; done < end;) {
+        size_t want = end - done < SHARD_CHUNK ? (size_t)(end - done) : SHARD_CHUNK;
         size_t got = fread(buf, 1, want, f);
         if (got == 0) {
             s = senti_error(SENTI_ERR_IO, "%s: read failed at byte %lld", name, (long long)done);

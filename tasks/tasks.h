@@ -79,8 +79,8 @@ void task_record_clear(task_record *r); /* frees the fields; the struct can be r
 
 /* Bounds that keep memory flat on inputs of any size: a line over
  * TASK_MAX_RECORD_BYTES is read through without being held and answered with
- * an error line; a window stops reading once its records hold
- * TASK_WINDOW_BYTES of text (fewer records; never other results). */
+ * an error line; a window stops reading once its records took
+ * TASK_WINDOW_BYTES of input (fewer records; never other results). */
 #define TASK_MAX_RECORD_BYTES (8 << 20)
 #define TASK_WINDOW_BYTES ((int64_t)64 << 20)
 
@@ -237,9 +237,9 @@ void task_resume_free(task_resume *r); /* accepts NULL; closes the output if sti
  * tile the file and each holds whole lines (possibly none). INVALID_ARG when
  * f is not a regular file, IO on a read failure. */
 senti_status task_shard_range(FILE *f, const char *name, int rank, int n, int64_t *start, int64_t *end);
-/* *lines = the '\n' bytes in f's first start bytes (the default id of the
- * record starting at start); reads with one fixed buffer. */
-senti_status task_shard_lines_before(FILE *f, const char *name, int64_t start, int64_t *lines);
+/* *lines = the '\n' bytes in bytes [start, end) of f (summed over the ranges
+ * before one: the default id of the record starting it); one fixed buffer. */
+senti_status task_shard_count_lines(FILE *f, const char *name, int64_t start, int64_t end, int64_t *lines);
 /* "OUTPUT.partR-of-N", malloc'd; NULL on OOM (message set). */
 char *task_shard_part_name(const char *output, int rank, int n);
 /* Append the file part to dst (borrowed; dst_name for messages). */
