@@ -4,7 +4,10 @@
 # 1 rank x 1 thread, 1 rank x 2 threads and R ranks x 1 thread under mpirun,
 # the configurations interleaved within each repeat; medians over repeats with
 # the range, wall time of the whole command (model load and mpirun start
-# included), the scaling ratio R-rank / 1-rank, and a check that every
+# included), the CPU seconds of all its processes (records per CPU-second: a
+# figure a busy machine disturbs far less than wall time, since more
+# processes simply get more of a shared CPU), the scaling ratio R-rank /
+# 1-rank, and a check that every
 # configuration wrote the same bytes. Prints the load average before and after.
 #
 #   bench/mpi_scaling.sh [N] [REPEATS] [RANKS]      (defaults 20000 3 2)
@@ -26,14 +29,11 @@ got=$(wc -l < "$tmp/in.txt")
 echo "mpi_scaling: $got SST-2 train sentences, $(wc -c < "$tmp/in.txt") bytes; $(nproc) cores; $reps repeats"
 echo "mpi_scaling: load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 
-run() { # name, command...: appends "seconds" to $tmp/name.times, output to $tmp/name.out
+run() { # name, command...: appends "wall user sys" seconds (all processes) to $tmp/name.times
     local name=$1
     shift
-    local t0 t1
-    t0=$(date +%s.%N)
-    "$@" > /dev/null 2> "$tmp/$name.err"
-    t1=$(date +%s.%N)
-    echo "$t1 - $t0" | bc -l >> "$tmp/$name.times"
+    /usr/bin/time -f "%e %U %S" -o "$tmp/$name.t" "$@" > /dev/null 2> "$tmp/$name.err"
+    cat "$tmp/$name.t" >> "$tmp/$name.times"
 }
 
 mpi=(mpirun --allow-run-as-root --bind-to core --map-by core -np "$ranks")
@@ -52,19 +52,25 @@ python3 - "$tmp" "$got" "$ranks" <<'PY'
 import statistics, sys
 tmp, n, ranks = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 rows = [("r1t1", "1 rank x 1 thread"), ("r1t2", "1 rank x 2 threads"), (f"r{ranks}t1", f"{ranks} ranks x 1 thread")]
-rate = {}
-print("| configuration | wall s median [min .. max] | records/s median [min .. max] |")
-print("|---|---:|---:|")
+rate, cpu = {}, {}
+print("| configuration | wall s median [min .. max] | records/s median [min .. max] | CPU s (user+sys) | "
+      "records per CPU-second |")
+print("|---|---:|---:|---:|---:|")
 for key, title in rows:
-    t = [float(x) for x in open(f"{tmp}/{key}.times")]
-    r = sorted(n / x for x in t)
-    rate[key] = statistics.median(r)
-    print(f"| {title} | {statistics.median(t):.2f} [{min(t):.2f} .. {max(t):.2f}] | "
-          f"{rate[key]:.1f} [{r[0]:.1f} .. {r[-1]:.1f}] |")
+    t = [[float(v) for v in x.split()] for x in open(f"{tmp}/{key}.times")]
+    wall = [x[0] for x in t]
+    r = sorted(n / x for x in wall)
+    c = statistics.median(x[1] + x[2] for x in t)
+    rate[key], cpu[key] = statistics.median(r), n / c
+    print(f"| {title} | {statistics.median(wall):.2f} [{min(wall):.2f} .. {max(wall):.2f}] | "
+          f"{rate[key]:.1f} [{r[0]:.1f} .. {r[-1]:.1f}] | {c:.1f} | {cpu[key]:.1f} |")
 k = f"r{ranks}t1"
-print(f"\nscaling ratio {ranks} ranks / 1 rank: {rate[k] / rate['r1t1']:.2f} "
+print(f"\nscaling ratio {ranks} ranks / 1 rank (wall): {rate[k] / rate['r1t1']:.2f} "
       f"({rate[k] / rate['r1t1'] / ranks:.0%} of {ranks}x); {ranks} ranks / 1 rank x 2 threads: "
       f"{rate[k] / rate['r1t2']:.2f}; 2 threads / 1 thread: {rate['r1t2'] / rate['r1t1']:.2f}")
+print(f"work efficiency (records per CPU-second, {ranks} ranks / 1 rank): {cpu[k] / cpu['r1t1']:.3f}; "
+      f"1 rank x 2 threads / 1 x 1: {cpu['r1t2'] / cpu['r1t1']:.3f} (load-independent: on free cores the "
+      f"wall-time ratio of {ranks} ranks is about {ranks} x this)")
 print("outputs byte-identical across the three configurations")
 PY
 echo "mpi_scaling: the last run's summaries (1 rank x 1 thread, then ${ranks} ranks):"
