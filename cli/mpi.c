@@ -59,6 +59,19 @@ void cli_mpi_finalize(void) {
 int cli_mpi_rank(void) { return g_rank; }
 int cli_mpi_size(void) { return g_size; }
 
+/* Wait until every rank got here, sleeping rather than spinning: a rank that
+ * finished its range early must not take CPU from the ones still running
+ * (Open MPI's blocking collectives poll), which a busy machine shows. */
+static void idle_barrier(void) {
+#ifdef SENTI_MPI
+    MPI_Request rq;
+    int done = 0;
+    MPI_Ibarrier(MPI_COMM_WORLD, &rq);
+    for (unsigned us = 50; MPI_Test(&rq, &done, MPI_STATUS_IGNORE) == MPI_SUCCESS && !done; us = us < 5000 ? 2 * us : us)
+        usleep(us);
+#endif
+}
+
 /* true on every rank when ok is true on every rank (a collective). */
 static bool all_ok(bool ok) {
 #ifdef SENTI_MPI
@@ -222,6 +235,7 @@ int cli_shard_close(cli_task *t, senti_status s) {
     t->res = NULL;
     free(t->part);
     t->part = NULL;
+    idle_barrier();
     const bool all = all_ok(ok);
     double *f = g_rank == 0 ? calloc((size_t)g_size * F_COUNT, sizeof *f) : NULL;
     double one[F_COUNT];
@@ -258,6 +272,7 @@ void cli_shard_records(cli_task *t, int64_t n) {
 senti_status cli_mpi_gather_output(senti_status s, char **buf, size_t *n, task_stats *st) {
     if (g_size < 2) return s;
 #ifdef SENTI_MPI
+    idle_barrier();
     const bool all = all_ok(s == SENTI_OK && *n <= (size_t)INT32_MAX);
     int len = all ? (int)*n : 0, *lens = NULL, *offs = NULL;
     char *cat = NULL;
