@@ -94,11 +94,16 @@ static int bcast_int(int v) {
 /* The figures of one rank's run, as the summary needs them. */
 enum { F_RECORDS, F_SKIPPED, F_ERRORS, F_TRUNC, F_TOKENS, F_SECONDS, F_COUNT };
 
-/* Rank 0 gets every rank's figures in all[rank * F_COUNT + f] (a collective). */
+/* Rank 0 gets every rank's figures in all[rank * F_COUNT + f] (a collective;
+ * the other ranks pass NULL). */
 static void gather_stats(const task_stats *st, double *all) {
     double mine[F_COUNT] = {(double)st->records, (double)st->skipped, (double)st->errors,
                             (double)st->truncated, (double)st->tokens, st->seconds};
 #ifdef SENTI_MPI
+    if (g_rank == 0 && !all) { /* rank 0 could not get the few bytes to receive into: no way to go on together */
+        fprintf(stderr, "senti: out of memory\n");
+        MPI_Abort(MPI_COMM_WORLD, 1);
+    }
     MPI_Gather(mine, F_COUNT, MPI_DOUBLE, all, F_COUNT, MPI_DOUBLE, 0, MPI_COMM_WORLD);
 #else
     memcpy(all, mine, sizeof mine);
@@ -239,11 +244,9 @@ int cli_shard_close(cli_task *t, senti_status s) {
     const bool all = all_ok(ok);
     double *f = g_rank == 0 ? calloc((size_t)g_size * F_COUNT, sizeof *f) : NULL;
     double one[F_COUNT];
-    gather_stats(&t->st, f ? f : one);
+    gather_stats(&t->st, g_size == 1 ? one : f);
     int rc = 1;
-    if (g_rank == 0 && !f) {
-        fprintf(stderr, "senti %s: out of memory\n", t->cmd);
-    } else if (g_rank == 0 && !all) {
+    if (g_rank == 0 && !all) {
         fprintf(stderr, "senti %s: a rank failed: %s.part*-of-%d and their .progress files are kept; run the same "
                 "command with --resume to finish only what they lack\n", t->cmd, t->output, g_size);
     } else if (g_rank == 0) {
