@@ -64,13 +64,32 @@ struct task_source {
     task_record_fn next_rec;  /* record-reader source (datasets.c); owns rd_ctx */
     void (*rd_free)(void *);
     void *rd_ctx;
+    int64_t count;            /* records returned */
+    uint64_t hash;            /* of the records returned (task_source_hash) */
+    int64_t expect_n;         /* > 0: record expect_n must bring hash to expect_hash (resume) */
+    uint64_t expect_hash;
+    char *expect_name;        /* the earlier run's input name (for the message) */
+    size_t raw_n;             /* file source: the last line's length in buf */
 };
+
+#define HASH_SEED 0xcbf29ce484222325ULL
+
+int64_t task_source_count(const task_source *s) { return s ? s->count : 0; }
+uint64_t task_source_hash(const task_source *s) { return s ? s->hash : HASH_SEED; }
+
+void task_source_expect(task_source *s, int64_t n, uint64_t hash, const char *what_name) {
+    s->expect_n = n;
+    s->expect_hash = hash;
+    free(s->expect_name);
+    s->expect_name = what_name ? strdup(what_name) : NULL;
+}
 
 task_source *task_source_texts(const char *const *texts, int64_t n) {
     task_source *s = calloc(1, sizeof *s);
     if (!s) return NULL;
     s->texts = texts;
     s->n = n;
+    s->hash = HASH_SEED;
     return s;
 }
 
@@ -80,6 +99,7 @@ task_source *task_source_file(FILE *f, const char *name) {
     s->f = f;
     s->name = name ? name : "input";
     s->jsonl = -1;
+    s->hash = HASH_SEED;
     struct stat sb;
     long pos = ftell(f);
     s->size = pos >= 0 && fstat(fileno(f), &sb) == 0 && S_ISREG(sb.st_mode) ? (int64_t)sb.st_size : -1;
@@ -94,12 +114,14 @@ task_source *task_source_reader(task_record_fn next, void (*free_ctx)(void *), v
     s->rd_ctx = ctx;
     s->name = name ? name : "input";
     s->size = -1;
+    s->hash = HASH_SEED;
     return s;
 }
 
 void task_source_free(task_source *s) {
     if (!s) return;
     if (s->rd_free) s->rd_free(s->rd_ctx);
+    free(s->expect_name);
     free(s->buf);
     free(s);
 }
@@ -239,8 +261,9 @@ static bool only_space(const char *s, size_t n) {
 }
 
 /* Next record into r (cleared first): 1 got one, 0 end of input, -1 error
- * (IO or OOM, senti_last_error() set). */
-static int source_next(task_source *s, rec *r, bool text_optional) {
+ * (IO or OOM, senti_last_error() set). A file source leaves the line in
+ * s->buf[0..s->raw_n). */
+static int source_read(task_source *s, rec *r, bool text_optional) {
     rec_clear(r);
     if (s->next_rec) {
         json_t *o = NULL;
@@ -291,6 +314,7 @@ static int source_next(task_source *s, rec *r, bool text_optional) {
             }
             r->id = json_integer(s->line - 1);
             if (!r->id) goto oom;
+            s->raw_n = n;
             if (s->jsonl) {
                 if (!parse_jsonl(r, s->buf, n, text_optional)) goto oom;
             } else {
@@ -311,6 +335,56 @@ static int source_next(task_source *s, rec *r, bool text_optional) {
 oom:
     senti_error(SENTI_ERR_NO_MEMORY, "task runner: out of memory reading a record");
     return -1;
+}
+
+/* Fold r (its id, then the raw line, the reader's object or the text) into s->hash. */
+static bool hash_record(task_source *s, const rec *r) {
+    uint64_t h = s->hash;
+    if (json_is_integer(r->id)) {
+        json_int_t v = json_integer_value(r->id);
+        h = task_hash_bytes(h, "i", 1);
+        h = task_hash_bytes(h, &v, sizeof v);
+    } else if (json_is_string(r->id)) {
+        h = task_hash_bytes(h, "s", 1);
+        h = task_hash_bytes(h, json_string_value(r->id), json_string_length(r->id));
+    }
+    if (s->f) {
+        h = task_hash_bytes(h, s->buf, s->raw_n);
+    } else if (r->obj) {
+        char *d = json_dumps(r->obj, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+        if (!d) return false;
+        h = task_hash_bytes(h, d, strlen(d));
+        free(d);
+    } else {
+        if (r->text) h = task_hash_bytes(h, r->text, r->len);
+        if (r->error) h = task_hash_bytes(h, r->error, strlen(r->error));
+    }
+    s->hash = task_hash_bytes(h, "\n", 1);
+    return true;
+}
+
+/* source_read, plus the running hash and the resume check (task_source_expect). */
+static int source_next(task_source *s, rec *r, bool text_optional) {
+    int got = source_read(s, r, text_optional);
+    if (got == 0 && s->count < s->expect_n) {
+        senti_error(SENTI_ERR_INVALID_ARG,
+                    "--resume: %s has %lld records but the output already answers %lld (of %s): another input?",
+                    s->name, (long long)s->count, (long long)s->expect_n, s->expect_name ? s->expect_name : "?");
+        return -1;
+    }
+    if (got <= 0) return got;
+    if (!hash_record(s, r)) {
+        senti_error(SENTI_ERR_NO_MEMORY, "task runner: out of memory reading a record");
+        return -1;
+    }
+    if (++s->count == s->expect_n && s->hash != s->expect_hash) {
+        senti_error(SENTI_ERR_INVALID_ARG,
+                    "--resume: the first %lld records of %s differ from those the output answers (of %s): "
+                    "another input? rerun without --resume to start over",
+                    (long long)s->expect_n, s->name, s->expect_name ? s->expect_name : "?");
+        return -1;
+    }
+    return 1;
 }
 
 int task_source_read(task_source *s, task_record *r) { return source_next(s, r, false); }
@@ -699,6 +773,7 @@ senti_status task_run_ops(senti_model *m, const senti_tokenizer *tok, task_sourc
         rec_clear(&skip);
         if (got < 0) {
             s = SENTI_ERR_IO;
+            st->skipped = 0; /* nothing was resumed */
             goto done;
         }
         if (got == 0) break;
