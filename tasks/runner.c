@@ -12,6 +12,7 @@
  * model input's logits equal that input run alone (the model's padding
  * guarantee), so batching never changes a result. */
 #include <errno.h>
+#include <math.h>
 #include <stdarg.h>
 #include <omp.h>
 #include <stdlib.h>
@@ -24,11 +25,16 @@
 
 typedef task_record rec;
 
+/* A window ends early once its records' text bytes reach this (--window is a
+ * record count; this bounds the memory a window of long records takes). */
+#define WINDOW_BYTES ((size_t)64 << 20)
+
 static void item_clear(task_item *it) {
     free(it->text);
     free(it->pair);
     free(it->turns);
     senti_encoding_free(it->enc);
+    free(it->err);
     for (int64_t k = 0; k < it->n_segs; k++) {
         free(it->segs[k].own);
         free(it->segs[k].out);
@@ -224,7 +230,7 @@ static bool parse_jsonl(rec *r, const char *line, size_t n, bool text_optional) 
         json_decref(o);
         return set_error(r, "invalid UTF-8 at byte %lld of the line", (long long)bad);
     }
-    json_t *o = json_loadb(line, n, 0, &err);
+    json_t *o = json_loadb(line, n, JSON_REJECT_DUPLICATES, &err);
     if (!o) return set_error(r, "invalid JSON at column %d: %s", err.column, err.text);
     return take_obj(r, o, text_optional);
 }
@@ -533,6 +539,33 @@ typedef struct run_ctx {
     int64_t pad;
 } run_ctx;
 
+/* Whether every token id of e is below the model's vocabulary size and every
+ * type id below its type vocabulary; else *why ("id" / "type id"), the token
+ * index *at and its value *id. */
+static bool ids_fit(const run_ctx *c, const senti_encoding *e, const char **why, int64_t *at, int64_t *id) {
+    const int64_t n = senti_encoding_len(e), V = senti_model_vocab_size(c->m), TV = senti_model_type_vocab_size(c->m);
+    const int32_t *ids = senti_encoding_ids(e), *tt = senti_encoding_type_ids(e);
+    for (int64_t t = 0; t < n; t++) {
+        if (ids[t] < 0 || ids[t] >= V) {
+            *why = "id", *at = t, *id = ids[t];
+            return false;
+        }
+        if (c->use_types && tt && (tt[t] < 0 || tt[t] >= TV)) {
+            *why = "type id", *at = t, *id = tt[t];
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Whether every logit of r's model inputs is finite. */
+static bool rec_finite(const rec *r) {
+    for (int64_t k = 0; k < r->n_items; k++)
+        for (int64_t q = 0; q < r->items[k].n_segs; q++)
+            if (r->items[k].segs[q].nonfinite) return false;
+    return true;
+}
+
 /* Run one batch of segs and copy each one's logits into it. */
 static senti_status run_batch(run_ctx *c, task_seg **b, int64_t nb, task_stats *st) {
     int64_t T = 0;
@@ -578,6 +611,7 @@ static senti_status run_batch(run_ctx *c, task_seg **b, int64_t nb, task_stats *
         }
         memcpy(b[i]->out, out + i * row, (size_t)n * sizeof *out);
         b[i]->n_out = L;
+        for (int64_t j = 0; j < n && !b[i]->nonfinite; j++) b[i]->nonfinite = !isfinite(b[i]->out[j]);
     }
     senti_model_output_free(out);
     return SENTI_OK;
@@ -654,7 +688,11 @@ static senti_status run_window(run_ctx *c, const senti_tokenizer *tok, rec *w, i
     task_item **items = wb->items;
     senti_status *ist = wb->ist;
 #pragma omp parallel for schedule(dynamic, 8) num_threads(nt)
-    for (int64_t i = 0; i < ni; i++) ist[i] = item_encode(items[i], tok, max_len, windows);
+    for (int64_t i = 0; i < ni; i++) {
+        ist[i] = item_encode(items[i], tok, max_len, windows);
+        /* the message is thread-local: copy it here, on the thread that set it */
+        if (ist[i] != SENTI_OK && ist[i] != SENTI_ERR_NO_MEMORY) items[i]->err = strdup(senti_last_error());
+    }
     st->t_tokenize += now_s() - t1;
     ni = 0;
     int64_t ns = 0;
@@ -665,7 +703,18 @@ static senti_status run_window(run_ctx *c, const senti_tokenizer *tok, rec *w, i
             task_item *it = &w[i].items[k];
             if (ist[ni] == SENTI_ERR_NO_MEMORY) return senti_error(SENTI_ERR_NO_MEMORY, "task runner: out of memory tokenizing");
             if (ist[ni] != SENTI_OK) {
-                if (!w[i].error && !set_error(&w[i], "tokenizer: %s", senti_last_error()))
+                if (!it->err) return senti_error(SENTI_ERR_NO_MEMORY, "task runner: out of memory tokenizing");
+                if (!w[i].error && !set_error(&w[i], "tokenizer: %s", it->err))
+                    return senti_error(SENTI_ERR_NO_MEMORY, "task runner: out of memory");
+                continue;
+            }
+            const char *why = NULL;
+            int64_t at = -1, id = 0;
+            if (!w[i].error && !ids_fit(c, it->enc, &why, &at, &id)) {
+                if (!set_error(&w[i], "token %lld has %s %lld, outside the model's vocabulary of %lld: is the tokenizer the model's?",
+                               (long long)at, why, (long long)id,
+                               (long long)(strcmp(why, "id") == 0 ? senti_model_vocab_size(c->m)
+                                                                  : senti_model_type_vocab_size(c->m))))
                     return senti_error(SENTI_ERR_NO_MEMORY, "task runner: out of memory");
                 continue;
             }
@@ -716,6 +765,10 @@ static senti_status run_window(run_ctx *c, const senti_tokenizer *tok, rec *w, i
     double t3 = now_s();
     st->t_model += t3 - t2;
     for (int64_t i = 0; i < use; i++) {
+        if (!w[i].error && !rec_finite(&w[i])) {
+            if (!set_error(&w[i], "non-finite logits")) return senti_error(SENTI_ERR_NO_MEMORY, "task runner: out of memory");
+            st->errors++;
+        }
         if (!w[i].error && !(w[i].result = ops->decode(c->dctx, &w[i])))
             return senti_error(SENTI_ERR_NO_MEMORY, "task runner: out of memory decoding a result");
         senti_status s = write_rec(out, &w[i]);
@@ -753,7 +806,10 @@ senti_status task_run_ops(senti_model *m, const senti_tokenizer *tok, task_sourc
                  .token_head = ops->head != SENTI_HEAD_SEQUENCE_CLASSIFICATION, .pad = senti_model_pad_token_id(m)};
     if (c.pad < 0 || c.pad >= senti_model_vocab_size(m)) c.pad = 0;
     senti_status s = SENTI_OK;
-    rec *w = calloc((size_t)o.window, sizeof *w);
+    /* the window grows as records come (no preallocation sized by --window) and
+     * ends early once its texts pass WINDOW_BYTES, so memory follows the data */
+    int64_t cap_w = o.window < 256 ? o.window : 256;
+    rec *w = calloc((size_t)cap_w, sizeof *w);
     window_bufs wb = {0};
     /* a batch holds at most batch_size rows and max_batch_tokens tokens, except
      * one input over the budget, which runs alone */
@@ -781,8 +837,20 @@ senti_status task_run_ops(senti_model *m, const senti_tokenizer *tok, task_sourc
     }
     for (bool eof = false; !eof && s == SENTI_OK;) {
         int64_t n = 0;
+        size_t bytes = 0;
         double tr = now_s();
-        while (n < o.window) {
+        while (n < o.window && bytes < WINDOW_BYTES) {
+            if (n == cap_w) {
+                int64_t nc = cap_w * 2 < o.window ? cap_w * 2 : o.window;
+                rec *v = realloc(w, (size_t)nc * sizeof *v);
+                if (!v) {
+                    s = senti_error(SENTI_ERR_NO_MEMORY, "task runner: out of memory growing the window");
+                    break;
+                }
+                memset(v + cap_w, 0, (size_t)(nc - cap_w) * sizeof *v);
+                w = v;
+                cap_w = nc;
+            }
             int got = source_next(src, &w[n], ops->text_optional);
             if (got < 0) {
                 s = SENTI_ERR_IO; /* message already set */
@@ -792,6 +860,7 @@ senti_status task_run_ops(senti_model *m, const senti_tokenizer *tok, task_sourc
                 eof = true;
                 break;
             }
+            bytes += w[n].len + w[n].pair_len + (src->f ? src->raw_n : 0);
             n++;
             if (o.strict && w[n - 1].error) break; /* nothing after it is read */
         }
@@ -800,14 +869,14 @@ senti_status task_run_ops(senti_model *m, const senti_tokenizer *tok, task_sourc
         if (s == SENTI_OK && n > 0) s = run_window(&c, tok, w, n, &o, out, st, &wb);
         for (int64_t i = 0; i < n; i++) rec_clear(&w[i]);
         if (s == SENTI_OK && n > 0 && fflush(out) != 0)
-            s = senti_error(SENTI_ERR_IO, "task runner: flushing the output failed");
+            s = senti_error(SENTI_ERR_IO, "task runner: flushing the output failed: %s", strerror(errno));
         if (s == SENTI_OK && n > 0 && o.checkpoint) s = o.checkpoint(o.checkpoint_ctx, st->skipped + st->records);
         if (o.progress && n > 0) print_progress(o.progress, src, st, now_s() - t0);
     }
 done:
     if (o.progress && st->records > 0) fputc('\n', o.progress);
     if (w)
-        for (int64_t i = 0; i < o.window; i++) rec_clear(&w[i]);
+        for (int64_t i = 0; i < cap_w; i++) rec_clear(&w[i]);
     free(w);
     free(wb.items);
     free(wb.ist);

@@ -150,6 +150,7 @@ typedef struct task_seg {
     int64_t n_content;          /* a window: content (non-special) tokens */
     float *out;                 /* owned logits: [n_out] (sequence) or [len * n_out] (token) */
     int64_t n_out;              /* labels per row */
+    bool nonfinite;             /* out holds a NaN or an infinity (the record gets an error line) */
     int64_t ord;                /* position in the window's input order (set by the runner) */
 } task_seg;
 
@@ -162,6 +163,8 @@ struct task_item {
     int64_t n_turns;
     bool turns_in_pair;
     senti_encoding *enc;        /* set by the runner */
+    char *err;                  /* owned: the tokenizer's message when encoding failed (set by the worker
+                                   thread that ran it, so it travels with the item) */
     bool truncated;
     task_seg *segs;             /* set by the runner: 1, or the windows of a long token-classifier input */
     int64_t n_segs;
@@ -248,6 +251,10 @@ uint64_t task_hash_bytes(uint64_t h, const void *p, size_t n);
  * directory's files (names, sizes, first and last MiB each) into hex; false
  * (hex "") when it cannot be read. */
 bool task_fingerprint_path(const char *path, char hex[17]);
+
+/* INVALID_ARG naming the first label of labels[0..n) given twice (what
+ * prefixes the message), else SENTI_OK. */
+senti_status task_labels_distinct(const char *const *labels, int64_t n, const char *what);
 
 /* ---- classify ---------------------------------------------------------------- */
 
