@@ -3,7 +3,8 @@
  *  1  --output equal to --input (also through a symlink) is refused, the input untouched;
  *  2  a second writer on a locked output fails at once, the output untouched;
  *  3  --resume refuses an output without a sidecar (unless --overwrite), another input, model or
- *     options, a sidecar not on a line boundary; cuts a torn tail; resumes to the same bytes;
+ *     options, a sidecar not on a line boundary; cuts a torn tail; resumes to the same bytes (JSONL
+ *     and a dataset reader's records);
  *  4  NaN logits give that record "non-finite logits" and the run goes on; `senti logits` writes null;
  *  5  a record with token ids outside the model's vocabulary gets its own error line;
  *  7  write errors (/dev/full) give a non-zero exit in tokenize, info, logits, classify;
@@ -228,6 +229,28 @@ START_TEST(test_resume_tail_and_prefix) {
     /* a shorter input than the output answers */
     ck_assert_int_ne(sh(CLASSIFY "--input half3.jsonl --output got3.jsonl --resume", g_tmp, g_cli, g_model, g_tok), 0);
     err_has("has 2 records");
+    free(want);
+}
+END_TEST
+
+/* records from a dataset reader (GLUE tsv) resume and are checked the same way */
+START_TEST(test_resume_dataset) {
+    if (!cli_ok() || !have(g_tok)) return;
+    put("a3.tsv", "sentence\tlabel\ngood film\t1\nbad film\t0\nfine\t1\n");
+    put("h3.tsv", "sentence\tlabel\ngood film\t1\nbad film\t0\n");
+    put("b3.tsv", "sentence\tlabel\ngood film\t1\nBAD film\t0\nfine\t1\n");
+    ck_assert_int_eq(sh(CLASSIFY "--input a3.tsv --output wantd.jsonl", g_tmp, g_cli, g_model, g_tok), 0);
+    ck_assert_int_eq(sh(CLASSIFY "--input h3.tsv --output gotd.jsonl", g_tmp, g_cli, g_model, g_tok), 0);
+    ck_assert_int_eq(sh(CLASSIFY "--input a3.tsv --output gotd.jsonl --resume", g_tmp, g_cli, g_model, g_tok), 0);
+    err_has("resumed after 2 records");
+    char *want = get("wantd.jsonl"), *got = get("gotd.jsonl");
+    ck_assert_str_eq(got, want);
+    free(got);
+    ck_assert_int_ne(sh(CLASSIFY "--input b3.tsv --output gotd.jsonl --resume", g_tmp, g_cli, g_model, g_tok), 0);
+    err_has("differ");
+    got = get("gotd.jsonl");
+    ck_assert_str_eq(got, want);
+    free(got);
     free(want);
 }
 END_TEST
@@ -462,6 +485,7 @@ int main(void) {
     tcase_add_test(tc, test_lock);
     tcase_add_test(tc, test_resume_refusals);
     tcase_add_test(tc, test_resume_tail_and_prefix);
+    tcase_add_test(tc, test_resume_dataset);
     tcase_add_test(tc, test_nonfinite_logits);
     tcase_add_test(tc, test_oov_ids);
     tcase_add_test(tc, test_write_errors);
