@@ -11,7 +11,8 @@
  * - one writer at a time: the output is flock'ed (LOCK_EX | LOCK_NB) before it
  *   is truncated or the sidecar touched, and the lock covers the sidecar (only
  *   the lock holder replaces it); a second run fails at once;
- * - the sidecar is replaced atomically (a unique mkstemp temp file, fsync,
+ * - the sidecar is replaced atomically (a unique mkstemp temp file
+ *   OUTPUT.progress.tmp-XXXXXX, which the next lock holder removes if a kill left it; fsync,
  *   rename, fsync of the directory) and only after the output bytes it names
  *   are fsync'd, so it never claims more than the file holds;
  * - a resume trusts the sidecar only when its fingerprint matches this run,
@@ -205,7 +206,7 @@ static senti_status write_progress(task_resume *r, int64_t records, int64_t byte
     }
     char *s = json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(doc);
-    char *tmp = cat(r->progress, ".XXXXXX");
+    char *tmp = cat(r->progress, ".tmp-XXXXXX");
     if (!s || !tmp) {
         free(s);
         free(tmp);
@@ -240,7 +241,7 @@ done:
     return st;
 }
 
-/* Remove OUTPUT.progress.XXXXXX temp files a killed run left (we hold the lock:
+/* Remove OUTPUT.progress.tmp-XXXXXX temp files a killed run left (we hold the lock:
  * no other run is writing one). */
 static void remove_stale_temps(const char *progress) {
     char *copy = strdup(progress), *copy2 = strdup(progress);
@@ -250,7 +251,9 @@ static void remove_stale_temps(const char *progress) {
     DIR *d = opendir(dir);
     if (!d) goto done;
     for (struct dirent *e; (e = readdir(d));) {
-        if (strncmp(e->d_name, base, bl) != 0 || e->d_name[bl] != '.' || strlen(e->d_name + bl + 1) != 6) continue;
+        if (strncmp(e->d_name, base, bl) != 0 || strncmp(e->d_name + bl, ".tmp-", 5) != 0 ||
+            strlen(e->d_name + bl + 5) != 6)
+            continue;
         char *p = malloc(strlen(dir) + strlen(e->d_name) + 2);
         if (p) {
             sprintf(p, "%s/%s", dir, e->d_name);

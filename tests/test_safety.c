@@ -150,8 +150,12 @@ START_TEST(test_lock) {
     ck_assert_str_eq(got, "{\"id\":0,\"precious\":true}\n");
     free(got);
     close(fd);
+    put("out2.jsonl.progress.tmp-Ab12Cd", "left by a killed run");
+    put("out2.jsonl.progress.backup", "the user's");
     ck_assert_int_eq(sh(CLASSIFY "--input in2.jsonl --output out2.jsonl", g_tmp, g_cli, g_model, g_tok), 0);
     ck_assert_int_eq(access(tp(p, sizeof p, "out2.jsonl.progress.tmp"), F_OK), -1); /* no shared temp name */
+    ck_assert_int_eq(access(tp(p, sizeof p, "out2.jsonl.progress.tmp-Ab12Cd"), F_OK), -1); /* stale temp removed */
+    ck_assert_int_eq(access(tp(p, sizeof p, "out2.jsonl.progress.backup"), F_OK), 0);   /* not ours: kept */
 }
 END_TEST
 
