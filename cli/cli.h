@@ -62,7 +62,7 @@ enum {
     "  --format F: --input as lines|jsonl|tsv|tweeteval|meld|aste|asqp|ecpe|ecpe-csv (default: detected)\n"    \
     "  --resume: continue a killed run that wrote --output FILE (progress in FILE.progress); refused when\n"   \
     "          the input, model, tokenizer or options differ, or FILE has no progress file\n"                   \
-    "  --overwrite: with --resume, start over when FILE has no progress file (default: refuse)\n"             \
+    "  --overwrite: with --resume, start over when FILE has no (readable) progress file (default: refuse)\n"  \
     "  --window N: records tokenized and length-sorted together (default 1024)\n"                              \
     "  --progress: records/s, tokens/s and ETA on stderr (default when stderr is a terminal)\n"                \
     "  --no-bucketing: batches in input order padded to their longest (for comparison; default: length-sorted)\n"

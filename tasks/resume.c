@@ -165,7 +165,7 @@ static int read_progress(const char *path, json_t **doc) {
     *doc = json_load_file(path, 0, &err);
     if (!*doc) {
         if (access(path, F_OK) != 0 && errno == ENOENT) return 0;
-        senti_error(SENTI_ERR_BAD_FILE, "%s: not a senti progress file (%s)", path, err.text);
+        senti_error(SENTI_ERR_BAD_FILE, "%s: not a senti progress file (%s; --overwrite starts over)", path, err.text);
         return -1;
     }
     json_t *v = json_object_get(*doc, "senti_progress");
@@ -174,7 +174,7 @@ static int read_progress(const char *path, json_t **doc) {
         json_integer_value(json_object_get(*doc, "bytes")) < 0) {
         json_decref(*doc);
         *doc = NULL;
-        senti_error(SENTI_ERR_BAD_FILE, "%s: not a senti progress file of this version (give --overwrite to start over)",
+        senti_error(SENTI_ERR_BAD_FILE, "%s: not a senti progress file of this version (--overwrite starts over)",
                     path);
         return -1;
     }
@@ -219,7 +219,6 @@ static senti_status write_progress(task_resume *r, int64_t records, int64_t byte
         goto done;
     }
     size_t n = strlen(s), off = 0;
-    s[n] = '\0';
     while (off < n) {
         ssize_t w = write(fd, s + off, n - off);
         if (w < 0 && errno == EINTR) continue;
@@ -403,7 +402,8 @@ task_resume *task_resume_open(const char *path, const task_resume_opts *o, task_
     }
     int64_t records = 0, bytes = 0;
     int found = o->resume ? read_progress(r->progress, &doc) : 0;
-    if (found < 0) goto fail;
+    if (found < 0 && !o->overwrite) goto fail;
+    if (found < 0) found = 0; /* --overwrite: an unreadable sidecar is no sidecar */
     if (o->resume && !found && sb.st_size > 0 && !o->overwrite) {
         senti_error(SENTI_ERR_INVALID_ARG,
                     "--resume: %s holds %lld bytes but has no progress file %s: refusing to truncate it "

@@ -214,7 +214,7 @@ typedef struct task_resume task_resume;
 
 typedef struct task_resume_opts {
     bool resume;                 /* continue from the sidecar (else start over) */
-    bool overwrite;              /* resume: an output without a sidecar is started over instead of refused */
+    bool overwrite;              /* resume: an output without a (readable) sidecar is started over, not refused */
     const char *input;           /* borrowed: the input path ("-": stdin; NULL: arguments) */
     const char *model_path;      /* borrowed: model file or directory (hashed); may be NULL */
     const char *tokenizer_path;  /* borrowed: tokenizer file or directory (hashed); NULL: the model's */
@@ -232,8 +232,8 @@ senti_status task_output_check(const char *input, const char *output);
  * fingerprint against this run (INVALID_ARG naming what changed) and the
  * file's lines against its counts, cut path back to its byte count, set
  * *skip to its record count and make src check that its first *skip records
- * hash as recorded (no sidecar: start over when path is empty, else refuse
- * unless o->overwrite). A non-regular path (/dev/null, a pipe) is opened
+ * hash as recorded (no sidecar, or an unreadable one: start over when path
+ * is empty or o->overwrite, else refuse). A non-regular path (/dev/null, a pipe) is opened
  * plainly; resume on it is refused. src (borrowed, may be NULL) is read for
  * the checkpoints' input hash. NULL with senti_last_error() set on failure. */
 task_resume *task_resume_open(const char *path, const task_resume_opts *o, task_source *src, int64_t *skip);
