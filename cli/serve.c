@@ -143,8 +143,8 @@ static void *worker_main(void *arg) {
         if (!S->head) break; /* stop, and nothing left */
         /* --batch-delay-ms: let more requests join, unless the budget is full */
         double until = S->head->arrival + (double)S->batch_delay_ms / 1000.0;
-        while (S->head && S->batch_delay_ms > 0 && serve_now() < until && S->queued_tokens < S->max_batch_tokens &&
-               S->queued < S->max_batch_requests) {
+        while (S->head && S->batch_delay_ms > 0 && !S->draining && serve_now() < until &&
+               S->queued_tokens < S->max_batch_tokens && S->queued < S->max_batch_requests) {
             const struct timespec ts = abs_time(until);
             pthread_cond_timedwait(&S->work_cv, &S->mu, &ts);
         }
@@ -534,6 +534,7 @@ static void drain(serve *S, struct MHD_Daemon *d) {
     if (ls != MHD_INVALID_SOCKET) close(ls);
     pthread_mutex_lock(&S->mu);
     S->draining = true;
+    pthread_cond_broadcast(&S->work_cv); /* no more waiting for batch mates */
     while (S->queued > 0 || S->running > 0 || S->in_flight > 0) pthread_cond_wait(&S->done_cv, &S->mu);
     S->stop = true;
     pthread_cond_broadcast(&S->work_cv);

@@ -88,10 +88,10 @@ static void run_tasks(serve *S, serve_job **jobs, int64_t n) {
     free(buf);
 }
 
-/* A token's text (its decoded bytes), new. */
-static json_t *token_text(const senti_tokenizer *tok, int32_t id) {
+/* A token's text (its decoded bytes; "" for a special token when skip_special), new. */
+static json_t *token_text(const senti_tokenizer *tok, int32_t id, int skip_special) {
     size_t n = 0;
-    char *s = senti_tokenizer_decode(tok, &id, 1, 0, &n);
+    char *s = senti_tokenizer_decode(tok, &id, 1, skip_special, &n);
     json_t *j = s ? json_stringn_nocheck(s, n) : json_string("");
     if (j && !json_string_value(j)) j = json_string("");
     senti_string_free(s);
@@ -106,15 +106,16 @@ static json_t *logprobs_json(serve *S, const int32_t *ids, int64_t n, int64_t fr
     json_t *o = json_object(), *toks = json_array(), *lps = json_array(), *tops = json_array(), *offs = json_array();
     size_t off = 0;
     for (int64_t i = from; o && i < n; i++) {
-        json_t *t = token_text(S->tok, ids[i]);
-        off += t ? json_string_length(t) : 0;
-        json_array_append_new(offs, json_integer((json_int_t)(off - (t ? json_string_length(t) : 0))));
+        json_t *t = token_text(S->tok, ids[i], 0), *shown = token_text(S->tok, ids[i], 1);
+        json_array_append_new(offs, json_integer((json_int_t)off)); /* bytes into the text (special tokens: 0 long) */
+        off += shown ? json_string_length(shown) : 0;
+        json_decref(shown);
         json_array_append_new(toks, t);
         json_array_append_new(lps, real_or_null(lp[i]));
         if (top_n > 0 && i > 0) {
             json_t *d = json_object();
             for (int64_t k = 0; d && k < top_n; k++) {
-                json_t *tt = token_text(S->tok, top_ids[i * top_n + k]);
+                json_t *tt = token_text(S->tok, top_ids[i * top_n + k], 0);
                 if (tt && !json_object_get(d, json_string_value(tt)))
                     json_object_set_new(d, json_string_value(tt), real_or_null(top_lp[i * top_n + k]));
                 json_decref(tt);
