@@ -122,6 +122,17 @@ def main():
         load = os.getloadavg()
         res = {"command": " ".join(cmd), "texts": a.texts, "cpus": os.cpu_count(),
                "loadavg_before": [round(x, 2) for x in load], "levels": []}
+        # the ceiling in the same conditions: the command over the same sentences, one process, no HTTP
+        tf = os.path.join(tmp, "texts.txt")
+        with open(tf, "w", encoding="utf-8") as f:
+            f.write("\n".join(texts) + "\n")
+        t0 = time.monotonic()
+        subprocess.run([a.senti, "classify", "-m", a.model, "--input", tf] +
+                       (["--threads", str(a.threads)] if a.threads else []), check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        res["cli_records_per_s"] = round(len(texts) / (time.monotonic() - t0), 1)
+        print("senti classify --input (%d sentences, model load included): %.1f records/s" %
+              (len(texts), res["cli_records_per_s"]))
         print("clients  requests/s   p50 ms   p99 ms  mean batch  errors")
         for c in [int(x) for x in a.concurrency.split(",")]:
             r = run_level(port, texts, c, a.seconds)
