@@ -64,6 +64,11 @@ if mode == "predict":   # server [ {label,score} ] (or [[...]]) vs CLI lines: sa
         assert {d["label"]: d["score"] for d in s} == c["scores"], (s, c)
         assert s[0]["label"] == c["label"] and s[0]["score"] == c["score"], (s, c)
         assert all(float(a["score"]) >= float(b["score"]) for a, b in zip(s, s[1:])), s
+elif mode == "concurrent":  # DIR/conc<i>.json (one input each) vs CLI line i
+    cli = [S(l) for l in open(sys.argv[3])]
+    for i, c in enumerate(cli):
+        s = S(open("%s/conc%d.json" % (sys.argv[2], i)).read())[0]
+        assert {d["label"]: d["score"] for d in s} == c["scores"] and s[0]["label"] == c["label"], (i, s, c)
 elif mode == "raw":     # raw_scores: softmax of the logits gives the scores
     import math
     raw, srv = json.load(open(sys.argv[2])), json.load(open(sys.argv[3]))
@@ -102,7 +107,8 @@ elif mode == "metric":  # metric NAME MIN: the sample value >= MIN
     else:
         raise AssertionError("no " + sys.argv[3])
 '
-cmp_json() { python3 -c "$PY" "$@"; }
+py() { python3 -S "$@"; } # -S: no site packages, a faster start (json and math only)
+cmp_json() { py -c "$PY" "$@"; }
 
 # ---- a sequence classifier (the embedded SST-2 model) -------------------------------
 model=$root/models/sst2-minilm-l6-q8_0.gguf
@@ -112,12 +118,12 @@ printf '%s\n' "${texts[@]}" >"$tmp/texts.txt"
 "$senti" classify -m "$model" --input "$tmp/texts.txt" >"$tmp/cli.jsonl" 2>/dev/null
 "$senti" classify -m "$model" "$long" >"$tmp/cli_long.jsonl" 2>/dev/null
 "$senti" classify -m "$model" "${texts[0]}" >"$tmp/cli0.jsonl" 2>/dev/null
-start cls -m "$model" --max-body-bytes 65536 --batch-delay-ms 200
-batch=$(python3 -c 'import json,sys; print(json.dumps({"inputs": open(sys.argv[1]).read().splitlines()}))' "$tmp/texts.txt")
+start cls -m "$model" --max-body-bytes 65536 --batch-delay-ms 100
+batch=$(py -c 'import json,sys; print(json.dumps({"inputs": open(sys.argv[1]).read().splitlines()}))' "$tmp/texts.txt")
 [ "$("${CURL[@]}" -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/health")" = 200 ]; check "GET /health" $?
 c=$(post /predict "$batch"); cp "$tmp/body" "$tmp/pred.json"
 [ "$c" = 200 ] && cmp_json predict "$tmp/pred.json" "$tmp/cli.jsonl"; check "/predict batch == senti classify" $?
-one=$(python3 -c 'import json,sys; print(json.dumps({"inputs": sys.argv[1]}))' "${texts[0]}")
+one=$(py -c 'import json,sys; print(json.dumps({"inputs": sys.argv[1]}))' "${texts[0]}")
 c=$(post /predict "$one")
 [ "$c" = 200 ] && cmp_json predict "$tmp/body" "$tmp/cli0.jsonl"; check "/predict one text == senti classify" $?
 c=$(post /predict "${batch%\}},\"raw_scores\":true}"); cp "$tmp/body" "$tmp/raw.json"
@@ -127,19 +133,15 @@ c=$(post /predict "{\"inputs\":[\"$long\"]}")
 c=$(post /predict "{\"inputs\":[\"$long\"],\"truncate\":true}")
 [ "$c" = 200 ] && cmp_json predict "$tmp/body" "$tmp/cli_long.jsonl"; check "/predict truncate == senti classify (truncates)" $?
 # concurrent requests: each answer is its own text's CLI line whatever its batch mates
-for i in 0 1 2 3; do
-  python3 -c 'import json,sys; print(json.dumps({"inputs": [sys.argv[1]]}))' "${texts[$i]}" >"$tmp/req$i.json"
-done
+py -c 'import json,sys
+for i, t in enumerate(open(sys.argv[1]).read().splitlines()):
+    open("%s/req%d.json" % (sys.argv[2], i), "w").write(json.dumps({"inputs": [t]}))' "$tmp/texts.txt" "$tmp"
 for i in 0 1 2 3; do
   "${CURL[@]}" -o "$tmp/conc$i.json" -X POST "http://127.0.0.1:$port/predict" --data-binary @"$tmp/req$i.json" &
 done
 wait $(jobs -p | grep -v -w -e "${pids[0]}") 2>/dev/null || true
-ok=0
-for i in 0 1 2 3; do sed -n "$((i + 1))p" "$tmp/cli.jsonl" >"$tmp/cli_$i.jsonl"; cmp_json predict "$tmp/conc$i.json" "$tmp/cli_$i.jsonl" || ok=1; done
-check "4 concurrent /predict == senti classify each" $ok
-for i in 0 1 2 3; do
-  "$senti" tokenize -m "$model" "${texts[$i]}" >>"$tmp/tok_cli.jsonl"
-done
+cmp_json concurrent "$tmp" "$tmp/cli.jsonl"; check "4 concurrent /predict == senti classify each" $?
+"$senti" tokenize -m "$model" --input "$tmp/texts.txt" >"$tmp/tok_cli.jsonl"
 c=$(post /tokenize "$batch")
 [ "$c" = 200 ] && cmp_json tokenize "$tmp/body" "$tmp/tok_cli.jsonl"; check "/tokenize == senti tokenize" $?
 c=$(post /embed '{"inputs":"x"}'); [ "$c" = 424 ]; check "/embed on a classifier: 424 ($c)" $?
@@ -148,7 +150,7 @@ c=$(post /predict '{"inputs":'); [ "$c" = 422 ]; check "/predict bad JSON: 422 (
 c=$(post /predict '{"inputs":[1]}'); [ "$c" = 422 ]; check "/predict non-string input: 422 ($c)" $?
 c=$(post /nope '{}'); [ "$c" = 404 ]; check "unknown path: 404 ($c)" $?
 c=$("${CURL[@]}" -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/predict"); [ "$c" = 405 ]; check "GET /predict: 405 ($c)" $?
-python3 -c 'print("{\"inputs\":\"" + "a" * 70000 + "\"}")' >"$tmp/big.json"
+py -c 'print("{\"inputs\":\"" + "a" * 70000 + "\"}")' >"$tmp/big.json"
 c=$("${CURL[@]}" -o /dev/null -w '%{http_code}' -X POST "http://127.0.0.1:$port/predict" --data-binary @"$tmp/big.json")
 [ "$c" = 413 ]; check "body over --max-body-bytes: 413 ($c)" $?
 "${CURL[@]}" "http://127.0.0.1:$port/metrics" >"$tmp/metrics.txt"
