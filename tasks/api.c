@@ -405,6 +405,12 @@ senti_status senti_task_run_records(senti_task *t, const char *const *records, i
     if (!t || !out || (n > 0 && !records) || n < 0)
         return senti_error(SENTI_ERR_INVALID_ARG, "senti_task_run_records: NULL argument");
     *out = NULL;
+    if (n == 0) {
+        task_source *none = task_source_texts(records, 0);
+        senti_status s = run_results(t, none, 0, out);
+        task_source_free(none);
+        return s;
+    }
     /* The records as JSONL: each on one line (a record spanning lines is
      * re-dumped compact; one that is blank or not an object still gets its
      * own line, which the runner answers with an error). */
