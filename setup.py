@@ -30,7 +30,9 @@ class BuildWithCMake(build_py):
                     "-DSENTI_CUDA=OFF", "-DSENTI_HTTP=OFF"] + shlex.split(os.environ.get("SENTI_CMAKE_ARGS", ""))
             subprocess.check_call(args)
         jobs = os.environ.get("SENTI_BUILD_JOBS") or str(os.cpu_count() or 1)
-        subprocess.check_call(["cmake", "--build", bdir, "--target", "senti_shared", "-j", jobs])
+        if subprocess.call(["cmake", "--build", bdir, "--target", "senti_shared", "-j", jobs]) != 0:
+            raise RuntimeError("senti: building libsenti.so in %s failed (a tree configured with "
+                               "-DSENTI_SHARED=OFF has no senti_shared target)" % bdir)
         libs = sorted(glob.glob(os.path.join(bdir, "libsenti.so.*.*.*")))
         if not libs:
             raise RuntimeError("senti: the build made no libsenti.so in %s" % bdir)
