@@ -13,7 +13,8 @@
  * every path once sharding began, so a failing rank never leaves the others
  * waiting; OUT is written (and its partials removed) only when
  * every rank finished, so a killed job leaves the partials and their
- * progress files for --resume, which re-runs only the records they lack.
+ * progress files for --resume, which re-runs only the records they lack
+ * (each partial's progress file fingerprints its own range's records).
  * Without SENTI_MPI this file gives one rank of one. */
 #include <errno.h>
 #include <stdlib.h>
@@ -200,28 +201,35 @@ static void print_job(const cli_task *t, const double *f, double merge_s) {
     }
 }
 
-/* Rank 0: append the partials in rank order into t->output with its progress
- * file (as a single-process run leaves it), then remove them. */
-static senti_status merge(const cli_task *t, int64_t total) {
+/* Rank 0: append the partials in rank order into t->output (opened as any
+ * output is: never the input, locked), fsync it, then remove the partials.
+ * OUT gets no progress file: its input hash would have to chain over every
+ * rank's records in order, which no rank has; so a later single-process
+ * --resume refuses it rather than trusting a wrong hash, and an MPI --resume
+ * of a finished job runs it again. */
+static senti_status merge(const cli_task *t) {
     int64_t skip = 0;
-    task_resume *out = task_resume_open(t->output, false, &skip);
+    task_resume_opts ro = {.input = t->input, .model_path = t->dir, .tokenizer_path = t->tok_path};
+    task_resume *out = task_resume_open(t->output, &ro, NULL, &skip);
     if (!out) return SENTI_ERR_IO;
+    FILE *f = task_resume_file(out);
     senti_status s = SENTI_OK;
     for (int r = 0; r < g_size && s == SENTI_OK; r++) {
         char *part = task_shard_part_name(t->output, r, g_size);
-        s = part ? task_shard_append(task_resume_file(out), t->output, part) : SENTI_ERR_NO_MEMORY;
+        s = part ? task_shard_append(f, t->output, part) : SENTI_ERR_NO_MEMORY;
         free(part);
     }
-    if (s == SENTI_OK) s = task_resume_checkpoint(out, total); /* OUT is on disk before a partial goes */
+    if (s == SENTI_OK && (fflush(f) != 0 || fsync(fileno(f)) != 0)) /* OUT is on disk before a partial goes */
+        s = senti_error(SENTI_ERR_IO, "%s: %s", t->output, strerror(errno));
     senti_status c = task_resume_close(out);
     task_resume_free(out);
     if (s == SENTI_OK) s = c;
-    for (int r = 0; r < g_size && s == SENTI_OK; r++) {
-        char *part = task_shard_part_name(t->output, r, g_size);
+    for (int r = -1; r < g_size && s == SENTI_OK; r++) {
+        char *part = r < 0 ? strdup(t->output) : task_shard_part_name(t->output, r, g_size);
         size_t n = part ? strlen(part) + 16 : 0;
         char *prog = part ? malloc(n) : NULL;
         if (prog) snprintf(prog, n, "%s.progress", part);
-        if (!prog || (unlink(part) != 0 && errno != ENOENT) || (unlink(prog) != 0 && errno != ENOENT))
+        if (!prog || (r >= 0 && unlink(part) != 0 && errno != ENOENT) || (unlink(prog) != 0 && errno != ENOENT))
             s = senti_error(SENTI_ERR_IO, "cannot remove %s: %s", part ? part : "a partial output", strerror(errno));
         free(part);
         free(prog);
@@ -250,10 +258,8 @@ int cli_shard_close(cli_task *t, senti_status s) {
         fprintf(stderr, "senti %s: a rank failed: %s.part*-of-%d and their .progress files are kept; run the same "
                 "command with --resume to finish only what they lack\n", t->cmd, t->output, g_size);
     } else if (g_rank == 0) {
-        int64_t total = 0;
-        for (int r = 0; r < g_size; r++) total += (int64_t)(f[r * F_COUNT + F_RECORDS] + f[r * F_COUNT + F_SKIPPED]);
         double t1 = now_s();
-        if (merge(t, total) != SENTI_OK) fprintf(stderr, "senti %s: merging into %s: %s\n", t->cmd, t->output, senti_last_error());
+        if (merge(t) != SENTI_OK) fprintf(stderr, "senti %s: merging into %s: %s\n", t->cmd, t->output, senti_last_error());
         else rc = 0, print_job(t, f, now_s() - t1);
     }
     free(f);
