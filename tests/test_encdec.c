@@ -5,7 +5,8 @@
  * relative; greedy and beam-search ids equal to generate()'s, run one by one
  * and batched; BartForSequenceClassification's forward against its inputs
  * run alone; generation on T5 from the extraction prompts with the real
- * t5-small tokenizer (prompt text, ids, raw text). The BART-MNLI zero-shot
+ * t5-small tokenizer (prompt text, ids, raw text); beam search on decoder-only
+ * fixtures; InstructABSA's flat answers parsed. The BART-MNLI zero-shot
  * comparison with transformers' pipeline is in test_zeroshot.c. */
 #include "task_helpers.h"
 
@@ -291,6 +292,78 @@ START_TEST(test_extract_prompts) {
 }
 END_TEST
 
+/* Beam search on causal LMs (tests/fixtures/decoders): the same ids as
+ * generate(num_beams=…), each prompt alone and both in one call. */
+START_TEST(test_decoder_beams) {
+    char dir[2300], p[2400], tp[2300];
+    snprintf(p, sizeof p, "%s/tests/fixtures/encdec/decoder-beams.json", th_root);
+    json_t *g = json_load_file(p, 0, NULL);
+    ck_assert_ptr_nonnull(g);
+    ck_assert(th_shared_tokenizer("t5-small", tp, sizeof tp)); /* only decodes the ids */
+    senti_tokenizer *tok = senti_tokenizer_load(tp);
+    size_t mi, ci;
+    json_t *e, *cs;
+    int n_ok = 0;
+    json_array_foreach(json_object_get(g, "models"), mi, e) {
+        snprintf(dir, sizeof dir, "%s/%s", th_root, json_string_value(json_object_get(e, "dir")));
+        senti_model *m = senti_model_load(dir, 2);
+        ck_assert_msg(m != NULL, "%s", senti_last_error());
+        json_t *pr = json_object_get(e, "prompts");
+        int32_t *ids[2];
+        int64_t len[2];
+        for (int i = 0; i < 2; i++) ids[i] = ids_of(json_array_get(pr, (size_t)i), &len[i]);
+        json_array_foreach(json_object_get(e, "cases"), ci, cs) {
+            llm_gen_opts o = llm_gen_opts_defaults();
+            ck_assert_int_eq(llm_gen_opts_load(&o, dir), SENTI_OK);
+            case_opts(&o, json_object_get(cs, "params"));
+            llm_gen_result res[2];
+            memset(res, 0, sizeof res);
+            ck_assert_int_eq(llm_generate(m, tok, &o, (const int32_t *const *)ids, len, 2, NULL, NULL, res), SENTI_OK);
+            for (int i = 0; i < 2; i++) {
+                char what[2600];
+                snprintf(what, sizeof what, "%s case %zu prompt %d", dir, ci, i);
+                check_ids(what, &res[i], json_array_get(json_object_get(cs, "ids"), (size_t)i));
+                llm_gen_result_clear(&res[i]);
+                const int32_t *one = ids[i];
+                ck_assert_int_eq(llm_generate(m, tok, &o, &one, &len[i], 1, NULL, NULL, res), SENTI_OK);
+                check_ids(what, &res[0], json_array_get(json_object_get(cs, "ids"), (size_t)i));
+                llm_gen_result_clear(&res[0]);
+                n_ok++;
+            }
+        }
+        for (int i = 0; i < 2; i++) free(ids[i]);
+        senti_model_free(m);
+    }
+    printf("test_encdec: decoder beam search, %d continuations equal to transformers' generate\n", n_ok);
+    senti_tokenizer_free(tok);
+    json_decref(g);
+}
+END_TEST
+
+/* InstructABSA's flat answers, parsed and grounded. */
+START_TEST(test_flat_parse) {
+    const char *text = "The battery life is great but the screen is dim.";
+    const char *raw = "battery life:positive, screen:negative";
+    json_t *o = llm_extract_parse_flat(LLM_SCHEMA_AESC, raw, strlen(raw), text, strlen(text));
+    json_t *a = json_object_get(o, "aspects");
+    ck_assert_int_eq(json_array_size(a), 2);
+    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(a, 0), "aspect")), "battery life");
+    ck_assert_int_eq(json_integer_value(json_object_get(json_array_get(a, 0), "start")), 4);
+    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(a, 1), "sentiment")), "negative");
+    json_decref(o);
+    o = llm_extract_parse_flat(LLM_SCHEMA_AESC, "noaspectterm:none", 17, text, strlen(text));
+    ck_assert_int_eq(json_array_size(json_object_get(o, "aspects")), 0);
+    ck_assert_ptr_null(json_object_get(o, "warning"));
+    json_decref(o);
+    const char *tr = "battery life:great:positive";
+    o = llm_extract_parse_flat(LLM_SCHEMA_TRIPLET, tr, strlen(tr), text, strlen(text));
+    a = json_array_get(json_object_get(o, "triplets"), 0);
+    ck_assert_str_eq(json_string_value(json_object_get(a, "opinion")), "great");
+    ck_assert_int_eq(json_integer_value(json_object_get(a, "opinion_start")), 20);
+    json_decref(o);
+}
+END_TEST
+
 /* The family's load errors name the culprit. */
 START_TEST(test_bad) {
     char dir[2300];
@@ -318,6 +391,8 @@ int main(void) {
     tcase_add_test(tc, test_seqcls);
     tcase_add_test(tc, test_extract_prompts);
     tcase_add_test(tc, test_bad);
+    tcase_add_test(tc, test_decoder_beams);
+    tcase_add_test(tc, test_flat_parse);
     suite_add_tcase(s, tc);
     return th_run_suite(s);
 }
