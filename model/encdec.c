@@ -149,7 +149,9 @@ static senti_status read_hparams(senti_model *m, ed_hparams *hp) {
             hp->max_distance > (1 << 24))
             return senti_error(SENTI_ERR_BAD_FILE, "%s: key 'relative_attention_num_buckets' or "
                                "'relative_attention_max_distance' is out of range", path);
-        hp->max_pos = 1 << 16; /* relative positions: no table limits the length */
+        /* relative positions: no table limits the length, but the position-bias mask [heads, T, T] of an
+         * input is materialised, so inputs stop at 2048 tokens (T5's own n_positions is 512) */
+        hp->max_pos = 2048;
     } else {
         if ((st = blk_parse_act(c, arch_hp_key(d, AH_ACT), d->act_default, &hp->act)) ||
             (st = arch_hp_int(d, c, AH_MAX_POS, true, 0, &hp->max_pos)))
@@ -416,6 +418,15 @@ static senti_tensor *ffn(senti_graph *g, const ed_model *e, const ed_layer *w, s
     return sub_close(g, e, x, f, &w->ln2_w, &w->ln2_b, s->d);
 }
 
+/* A built graph with output y planned on m's executor (its inputs not yet written). */
+static senti_status prepare(senti_model *m, senti_graph *g, senti_tensor *y) {
+    if (!y || g->status != SENTI_OK)
+        return senti_error(g->status != SENTI_OK ? g->status : SENTI_ERR_NO_MEMORY, "%s: building the graph: %s",
+                           m->dir, g->err);
+    graph_set_output(y);
+    return exec_prepare(m->ex, g);
+}
+
 /* ---- the encoder ----------------------------------------------------------------------- */
 
 typedef struct ed_enc_batch {
@@ -477,13 +488,7 @@ static senti_status ed_encode(senti_model *m, int64_t n, const int32_t *const *i
     for (int64_t i = 0; i < n; i++) b.off[i + 1] = b.off[i] + len[i];
     b.N = b.off[n];
     senti_tensor *y = enc_build(g, e, &b, with_cross);
-    if (!y || g->status != SENTI_OK) {
-        st = senti_error(g->status != SENTI_OK ? g->status : SENTI_ERR_NO_MEMORY, "%s: building the graph: %s",
-                         m->dir, g->err);
-        goto fail;
-    }
-    graph_set_output(y);
-    BLK_TRY(exec_prepare(m->ex, g));
+    BLK_TRY(prepare(m, g, y));
     int32_t *pid = b.ids->data, *ppos = b.pos->data;
     for (int64_t i = 0; i < n; i++)
         for (int64_t t = 0; t < len[i]; t++) {
@@ -643,13 +648,7 @@ static senti_status ed_decode(senti_model *m, lm_cache *c, int64_t n, const int6
         else b.cross[b.n_cross++] = (ed_group){.first = i, .s0 = src, .row0 = row, .rows = n_tok[i], .len = c->xlen[src]};
     }
     senti_tensor *y = dec_build(g, e, c, &b, what);
-    if (!y || g->status != SENTI_OK) {
-        st = senti_error(g->status != SENTI_OK ? g->status : SENTI_ERR_NO_MEMORY, "%s: building the graph: %s",
-                         m->dir, g->err);
-        goto fail;
-    }
-    graph_set_output(y);
-    BLK_TRY(exec_prepare(m->ex, g));
+    BLK_TRY(prepare(m, g, y));
     int32_t *ids = b.ids->data, *pos = b.pos->data, *rows = b.rows->data;
     for (int64_t i = 0, r = 0; i < n; i++) {
         const int64_t len = c->len[slot[i]];

@@ -110,6 +110,20 @@ START_TEST(test_numeric) {
         worst = fmax(worst, e);
         ck_assert_int_eq(lm_cache_len(c, i), S);
     }
+    /* batch invariance: input 1 alone, step by step, gives the same bytes */
+    {
+        lm_cache *c1 = lm_cache_new(m, 1, 16);
+        const int64_t s0 = 0;
+        const int32_t *ip = ids[1];
+        ck_assert_int_eq(lm_encode(m, c1, 1, &s0, &ip, &len[1], NULL), SENTI_OK);
+        for (int64_t s = 0; s < S; s++) {
+            tokv[0] = (int32_t)json_integer_value(json_array_get(json_object_get(json_array_get(in, 1), "steps"), (size_t)s));
+            tp[0] = &tokv[0];
+            ck_assert_int_eq(lm_forward(m, c1, 1, &s0, tp, one, false, row), SENTI_OK);
+            ck_assert_mem_eq(row, lg + (1 * S + s) * V, (size_t)V * sizeof *row);
+        }
+        lm_cache_free(c1);
+    }
     /* all steps at once into a copy of each slot's encoding (slots share the encoder output) */
     lm_cache *c2 = lm_cache_new(m, 2 * n, 16);
     ck_assert_int_eq(lm_encode(m, c2, n, slot, (const int32_t *const *)ids, len, NULL), SENTI_OK);
