@@ -1,7 +1,9 @@
-/* lm.h — causal language models (decoder.c): LLaMA, Qwen2, Mistral, GPT-2.
+/* lm.h — causal language models (decoder.c): LLaMA, Qwen2, Mistral, GPT-2,
+ * Gemma 3; and the decoders of encoder-decoders (encdec.c: T5, BART), which
+ * add lm_encode.
  *
- * The contract between the decoder architectures (model/decoder.c) and the
- * generation / LLM task code (tasks/). A decoder is a senti_model loaded
+ * The contract between the generative architectures (model/decoder.c,
+ * model/encdec.c) and the generation / LLM task code (tasks/). A decoder is a senti_model loaded
  * through the registry (senti_model_load); its family implements these on
  * top of the graph executor. Tasks never see weights or graphs.
  *
