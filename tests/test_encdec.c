@@ -6,12 +6,14 @@
  * and batched; BartForSequenceClassification's forward against its inputs
  * run alone; generation on T5 from the extraction prompts with the real
  * t5-small tokenizer (prompt text, ids, raw text); beam search on decoder-only
- * fixtures; InstructABSA's flat answers parsed. The BART-MNLI zero-shot
+ * fixtures; InstructABSA's flat answers parsed; a senti-converted GGUF file
+ * giving the same bytes. The BART-MNLI zero-shot
  * comparison with transformers' pipeline is in test_zeroshot.c. */
 #include "task_helpers.h"
 
 #include "model/lm.h"
 #include "tasks/llm.h"
+#include "tools/convert/convert.h"
 
 static const char *NUMERIC[] = {"t5-v1_0", "t5-v1_1", "t5-v1_1-tied", "bart", "mbart"};
 
@@ -378,6 +380,36 @@ START_TEST(test_flat_parse) {
 }
 END_TEST
 
+/* senti convert writes encoder-decoders with their HF names and config: the
+ * GGUF file gives the same encoder output and decoder logits bytes. */
+START_TEST(test_gguf_roundtrip) {
+    char dir[2300], tmp[] = "/tmp/senti-encdec-XXXXXX", path[64];
+    snprintf(dir, sizeof dir, "%s/tests/fixtures/encdec/bart", th_root);
+    ck_assert_ptr_nonnull(mkdtemp(tmp));
+    snprintf(path, sizeof path, "%s/bart.gguf", tmp);
+    ck_assert_int_eq(gguf_convert(dir, path, SENTI_TYPE_F32), SENTI_OK);
+    senti_model *a = senti_model_load(dir, 1), *b = senti_model_load(path, 1);
+    ck_assert_msg(a && b, "%s", senti_last_error());
+    ck_assert(lm_is_encdec(b));
+    const int32_t in[5] = {0, 17, 33, 90, 2}, *ip = in, steps[3] = {2, 0, 45}, *sp = steps;
+    const int64_t n = 5, ns = 3, s0 = 0;
+    float la[3 * 128], lb[3 * 128];
+    senti_model *ms[2] = {a, b};
+    float *outs[2] = {la, lb};
+    for (int k = 0; k < 2; k++) {
+        lm_cache *c = lm_cache_new(ms[k], 1, 8);
+        ck_assert_int_eq(lm_vocab(ms[k]), 128);
+        ck_assert_int_eq(lm_encode(ms[k], c, 1, &s0, &ip, &n, NULL), SENTI_OK);
+        ck_assert_int_eq(lm_forward(ms[k], c, 1, &s0, &sp, &ns, true, outs[k]), SENTI_OK);
+        lm_cache_free(c);
+    }
+    ck_assert_mem_eq(la, lb, sizeof la);
+    senti_model_free(a);
+    senti_model_free(b);
+    test_rm_tree(tmp);
+}
+END_TEST
+
 /* The family's load errors name the culprit. */
 START_TEST(test_bad) {
     char dir[2300];
@@ -407,6 +439,7 @@ int main(void) {
     tcase_add_test(tc, test_bad);
     tcase_add_test(tc, test_decoder_beams);
     tcase_add_test(tc, test_flat_parse);
+    tcase_add_test(tc, test_gguf_roundtrip);
     suite_add_tcase(s, tc);
     return th_run_suite(s);
 }
