@@ -67,7 +67,7 @@ senti_status tok_load_vocab_txt_buf(senti_tokenizer *t, const char *path, const 
         if ((st = tok_vocab_add(&m->vocab, data + i, l, id++))) goto done;
         i = e + 1;
     }
-    if ((st = tok_vocab_build(&m->vocab))) goto done;
+    if ((st = tok_vocab_build(&m->vocab, path))) goto done;
     m->unk_id = tok_vocab_find(&m->vocab, "[UNK]", 5);
     if (!(m->prefix = senti_strdup("##"))) {
         st = senti_error(SENTI_ERR_NO_MEMORY, "%s: out of memory", path);
@@ -84,7 +84,8 @@ senti_status tok_load_vocab_json(senti_tokenizer *t, const char *vocab, const ch
     size_t n;
     senti_status st = SENTI_OK;
     tok_model *m = &t->model;
-    json_t *root = json_load_file(vocab, 0, &err);
+    json_t *root = senti_json_load(vocab, 0, &err);
+    if (!root && err.line < 0) return senti_error(SENTI_ERR_IO, "%s: %s", vocab, err.text);
     if (!root) return senti_error(SENTI_ERR_BAD_FILE, "%s:%d: invalid JSON: %s", vocab, err.line, err.text);
     if (!json_is_object(root)) {
         st = senti_error(SENTI_ERR_BAD_FILE, "%s: expected an object {token: id}", vocab);
@@ -101,7 +102,7 @@ senti_status tok_load_vocab_json(senti_tokenizer *t, const char *vocab, const ch
         }
         if ((st = tok_vocab_add(&m->vocab, k, strlen(k), (int32_t)json_integer_value(v)))) goto done;
     }
-    if ((st = tok_vocab_build(&m->vocab))) goto done;
+    if ((st = tok_vocab_build(&m->vocab, vocab))) goto done;
     for (int b = 0; b < 256; b++) m->byte_ids[b] = -1;
     if ((st = tok_read_file(merges, &data, &n))) goto done;
     size_t lines = 1;

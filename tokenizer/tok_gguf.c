@@ -173,7 +173,7 @@ static senti_status ggml_gpt2(senti_tokenizer *t, const gguf_file *f, const char
         if ((st = tok_vocab_add(&m->vocab, toks->v.arr.items[i].v.str.s, (size_t)toks->v.arr.items[i].v.str.len,
                                 (int32_t)i)))
             return st;
-    if ((st = tok_vocab_build(&m->vocab))) return st;
+    if ((st = tok_vocab_build(&m->vocab, path))) return st;
     for (int b = 0; b < 256; b++) m->byte_ids[b] = -1;
     if ((st = tok_merges_build(m, (size_t)merges->v.arr.n))) return st;
     for (uint64_t i = 0; i < merges->v.arr.n; i++) {

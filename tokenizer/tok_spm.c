@@ -192,7 +192,7 @@ senti_status tok_spm_build(senti_tokenizer *t, const char *path, const spm *psp)
         m->scores[i] = sp.pieces[i].score;
     }
     /* duplicates: HF's vocab dict keeps the last score but the first id (dict order) */
-    if ((st = tok_vocab_build(&m->vocab))) goto done;
+    if ((st = tok_vocab_build(&m->vocab, path))) goto done;
     m->byte_fallback = llama;
     for (int b = 0; b < 256; b++) {
         char s[8];

@@ -304,7 +304,7 @@ static bool ends_with(const char *s, const char *suf) {
 static void read_bert_config(const char *dir, bool *lower, bool *chinese, int *strip) {
     char p[4096];
     snprintf(p, sizeof p, "%s/tokenizer_config.json", dir);
-    json_t *j = json_load_file(p, 0, NULL);
+    json_t *j = senti_json_load(p, 0, NULL);
     if (!j) return;
     json_t *v;
     if ((v = json_object_get(j, "do_lower_case")) && json_is_boolean(v)) *lower = json_is_true(v);

@@ -62,21 +62,32 @@ int tok_category(uint32_t c);         /* utf8proc category */
 
 /* ---- vocabulary: string <-> id hash table -------------------------------- */
 
+typedef struct tok_vocab_ent { int32_t id; uint32_t off, len; } tok_vocab_ent;
+
 typedef struct tok_vocab {
     char *pool;                /* all token strings, NUL-separated */
     size_t pool_len, pool_cap;
     uint32_t *off, *len;       /* per id: string at pool+off; len == UINT32_MAX: no such id */
-    int32_t n;                 /* ids are 0..n-1 */
-    size_t id_cap;
+    int32_t n;                 /* ids are 0..n-1 (n < tok_id_limit(entries)) */
+    tok_vocab_ent *ent;        /* added, not yet laid out by id (until tok_vocab_build) */
+    size_t nent, ent_cap;
     int32_t *slots;            /* open addressing: id or -1 */
     uint32_t nslots;           /* power of two */
 } tok_vocab;
 
+/* The largest id + 1 a vocabulary of n entries may use: ids beyond twice the
+ * entry count (with a floor for tiny test vocabularies) are refused, so every
+ * table indexed by id stays proportional to the file's entries. */
+static inline int64_t tok_id_limit(int64_t n) { return n < 512 ? 1024 : 2 * n; }
+
 void tok_vocab_free(tok_vocab *v);
 /* Add (s, len) with id; ids may arrive in any order; duplicate strings keep
- * the first id. */
+ * the first id, a duplicate id its first string. Ids take effect at
+ * tok_vocab_build. */
 senti_status tok_vocab_add(tok_vocab *v, const char *s, size_t len, int32_t id);
-senti_status tok_vocab_build(tok_vocab *v); /* build the hash after all adds */
+/* Lay the added entries out by id (refusing ids >= tok_id_limit(entries);
+ * `what` names the file / key in that message) and build the hash. */
+senti_status tok_vocab_build(tok_vocab *v, const char *what);
 int32_t tok_vocab_find(const tok_vocab *v, const char *s, size_t len); /* -1: absent */
 /* Lookup of prefix + s without building the string. */
 int32_t tok_vocab_find2(const tok_vocab *v, const char *p, size_t plen, const char *s, size_t len);

@@ -57,8 +57,8 @@ static senti_status read_text(const char *path, char **out, bool *present) {
     *present = false;
     struct stat sb;
     if (stat(path, &sb) != 0 || !S_ISREG(sb.st_mode)) return SENTI_OK;
-    FILE *fp = fopen(path, "rb");
-    if (!fp) return senti_error(SENTI_ERR_IO, "%s: cannot open", path);
+    FILE *fp = senti_fopen_regular(path);
+    if (!fp) return SENTI_ERR_IO;
     char *b = senti_malloc((size_t)sb.st_size + 1);
     if (!b) {
         fclose(fp);
