@@ -5,7 +5,9 @@
  *   Replace " "->"▁", BPE(fuse_unk, byte_fallback), <s> template,
  *   Replace/ByteFallback/Fuse/Strip decoder;
  * - otherwise (Unigram, plain BPE): SpmConverter: Precompiled charsmap +
- *   Strip(right) + Replace(" {2,}"->"▁"), Metaspace, Metaspace decoder.
+ *   Strip(right) + Replace(" {2,}"->"▁"), Metaspace, Metaspace decoder;
+ *   the Strip takes spaces only, as sentencepiece's remove_extra_whitespaces
+ *   (transformers' Strip would also drop a trailing tab or newline).
  * BPE merges follow SentencePieceExtractor: every split of a piece into two
  * pieces, ordered by the merged piece's score (stable), then by the ids.
  * Invariant: every read is bounds-checked against the file size. */
@@ -277,6 +279,7 @@ senti_status tok_spm_build(senti_tokenizer *t, const char *path, const spm *psp)
         }
         nz->seq[k].type = TOK_NORM_STRIP;
         nz->seq[k].right = true;
+        nz->seq[k].spaces_only = true; /* SentencePiece drops trailing spaces only, not tabs or newlines */
         k++;
         nz->seq[k].type = TOK_NORM_REPLACE;
         if (!(nz->seq[k].content = senti_strdup("\xe2\x96\x81"))) goto oom;

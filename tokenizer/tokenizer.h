@@ -174,7 +174,7 @@ typedef struct tok_precompiled {
 typedef struct tok_normalizer {
     tok_norm_type type;
     bool clean_text, handle_chinese, strip_accents, lowercase; /* BERT */
-    bool left, right;                                          /* Strip */
+    bool left, right, spaces_only;                             /* Strip (spaces_only: U+0020, as SentencePiece) */
     tok_regex re; char *content;                               /* Replace */
     char *prepend;                                             /* Prepend */
     tok_precompiled pc;                                        /* Precompiled */
