@@ -290,9 +290,11 @@ void senti_tokenizer_free(senti_tokenizer *t) {
     senti_mfree(t);
 }
 
+/* Present as anything but a directory: a FIFO or device is then refused by
+ * its reader, naming it, instead of being skipped as absent. */
 static bool file_exists(const char *p) {
     struct stat sb;
-    return stat(p, &sb) == 0 && S_ISREG(sb.st_mode);
+    return stat(p, &sb) == 0 && !S_ISDIR(sb.st_mode);
 }
 
 static bool ends_with(const char *s, const char *suf) {
