@@ -79,13 +79,22 @@ done:
 }
 
 senti_status tok_load_vocab_json(senti_tokenizer *t, const char *vocab, const char *merges) {
+    char *vt = NULL, *mt = NULL;
+    size_t vn = 0, mn = 0;
+    senti_status st = tok_read_file(vocab, &vt, &vn);
+    if (st == SENTI_OK) st = tok_read_file(merges, &mt, &mn);
+    if (st == SENTI_OK) st = tok_load_vocab_json_buf(t, vocab, vt, vn, merges, mt, mn);
+    senti_mfree(vt);
+    senti_mfree(mt);
+    return st;
+}
+
+senti_status tok_load_vocab_json_buf(senti_tokenizer *t, const char *vocab, const char *vtext, size_t vlen,
+                                     const char *merges, const char *data, size_t n) {
     json_error_t err;
-    char *data = NULL;
-    size_t n;
     senti_status st = SENTI_OK;
     tok_model *m = &t->model;
-    json_t *root = senti_json_load(vocab, 0, &err);
-    if (!root && err.line < 0) return senti_error(SENTI_ERR_IO, "%s: %s", vocab, err.text);
+    json_t *root = json_loadb(vtext, vlen, 0, &err);
     if (!root) return senti_error(SENTI_ERR_BAD_FILE, "%s:%d: invalid JSON: %s", vocab, err.line, err.text);
     if (!json_is_object(root)) {
         st = senti_error(SENTI_ERR_BAD_FILE, "%s: expected an object {token: id}", vocab);
@@ -104,7 +113,6 @@ senti_status tok_load_vocab_json(senti_tokenizer *t, const char *vocab, const ch
     }
     if ((st = tok_vocab_build(&m->vocab, vocab))) goto done;
     for (int b = 0; b < 256; b++) m->byte_ids[b] = -1;
-    if ((st = tok_read_file(merges, &data, &n))) goto done;
     size_t lines = 1;
     for (size_t i = 0; i < n; i++) lines += data[i] == '\n';
     if ((st = tok_merges_build(m, lines))) goto done;
@@ -145,6 +153,5 @@ senti_status tok_load_vocab_json(senti_tokenizer *t, const char *vocab, const ch
     if (eot >= 0) st = tok_added_push(&t->added, "<|endoftext|>", 13, eot, false, false, false, false, true);
 done:
     json_decref(root);
-    senti_mfree(data);
     return st;
 }

@@ -351,6 +351,9 @@ senti_status tok_load_vocab_txt(senti_tokenizer *t, const char *path, bool lower
 senti_status tok_load_vocab_txt_buf(senti_tokenizer *t, const char *name, const char *data, size_t n, bool lowercase,
                                     bool chinese, int strip_accents);
 senti_status tok_load_vocab_json(senti_tokenizer *t, const char *vocab, const char *merges);
+/* The same over the two files' text in memory (vocab / merges name them in messages). */
+senti_status tok_load_vocab_json_buf(senti_tokenizer *t, const char *vocab, const char *vtext, size_t vlen,
+                                     const char *merges, const char *mtext, size_t mlen);
 /* tokenizer.json text held in memory (a GGUF file's tokenizer.huggingface.json); name for messages. */
 senti_status tok_load_json_text(senti_tokenizer *t, const char *name, const char *text, size_t len);
 /* A GGUF file's tokenizer (tok_gguf.c): tokenizer.huggingface.json when present (exact), else
