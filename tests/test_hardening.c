@@ -16,6 +16,8 @@
 
 #include "model/model.h"
 #include "testutil.h"
+#include "tokenizer/tokenizer.h"
+#include "tools/convert/convert.h"
 
 static char g_root[2048], g_assets[2100], g_dir[256];
 
@@ -294,6 +296,85 @@ START_TEST(test_spm_whitespace) {
 }
 END_TEST
 
+/* ---- 12: convert embeds every tokenizer kind, or refuses ------------------------ */
+
+static void copy_repo_file(const char *rel, const char *dst) {
+    char p[4096];
+    snprintf(p, sizeof p, "%s/%s", g_root, rel);
+    size_t n;
+    char *b = test_slurp(p, &n);
+    write_file(dst, b, n);
+    free(b);
+}
+
+/* Convert dir, then the file must carry a tokenizer encoding like dir's, and
+ * the model must run a forward pass on those ids. */
+static void convert_and_run(const char *dir, const char *out) {
+    ck_assert_msg(gguf_convert(dir, out, SENTI_TYPE_F32) == SENTI_OK, "%s: %s", dir, senti_last_error());
+    senti_tokenizer *a = senti_tokenizer_load(dir), *b = senti_tokenizer_load(out);
+    ck_assert_msg(a && b, "%s: %s", out, senti_last_error());
+    const char *text = "hello there, the cat";
+    senti_encoding *ea = NULL, *eb = NULL;
+    ck_assert(senti_tokenizer_encode(a, text, strlen(text), NULL, 0, NULL, &ea) == SENTI_OK);
+    ck_assert(senti_tokenizer_encode(b, text, strlen(text), NULL, 0, NULL, &eb) == SENTI_OK);
+    const int64_t n = senti_encoding_len(ea);
+    ck_assert(n > 0 && n == senti_encoding_len(eb));
+    ck_assert(memcmp(senti_encoding_ids(ea), senti_encoding_ids(eb), (size_t)n * 4) == 0);
+    senti_model *m = load(out, true);
+    ck_assert_msg(m != NULL, "%s: %s", out, senti_last_error());
+    float *y = NULL;
+    int64_t shape[3];
+    int nd;
+    ck_assert_msg(senti_model_forward(m, senti_encoding_ids(eb), NULL, NULL, 1, n, &y, shape, &nd) == SENTI_OK, "%s",
+                  senti_last_error());
+    ck_assert(isfinite(y[0]));
+    senti_model_output_free(y);
+    senti_model_free(m);
+    senti_encoding_free(ea);
+    senti_encoding_free(eb);
+    senti_tokenizer_free(a);
+    senti_tokenizer_free(b);
+}
+
+START_TEST(test_convert_tokenizers) {
+    /* GPT-2 without tokenizer.json: vocab.json (the 256 byte characters, then "he") + merges.txt */
+    const char *d = copy_model("tests/fixtures/decoders/gpt2", "gpt2");
+    tok_bytelevel_init();
+    char *vj = malloc(8192), *at = vj;
+    at += sprintf(at, "{");
+    for (int c = 0; c < 256; c++) {
+        char u[5] = {0};
+        tok_utf8_encode(tok_byte_char[c], u);
+        at += sprintf(at, "%s\"%s%s\": %d", c ? ", " : "", c == '"' || c == '\\' ? "\\" : "", u, c);
+    }
+    at += sprintf(at, ", \"he\": 256, \"\\u0120t\": 257}");
+    char p[1024];
+    snprintf(p, sizeof p, "%s/vocab.json", d);
+    write_file(p, vj, strlen(vj));
+    free(vj);
+    snprintf(p, sizeof p, "%s/merges.txt", d);
+    write_file(p, "#version: 0.2\nh e\n\u0120 t\n", strlen("#version: 0.2\nh e\n\u0120 t\n"));
+    convert_and_run(d, tpath("gpt2.gguf"));
+
+    /* LLaMA without tokenizer.json: a SentencePiece tokenizer.model (BPE, byte fallback, 400 pieces) */
+    d = copy_model("tests/fixtures/llm/llama", "llama");
+    snprintf(p, sizeof p, "%s/tokenizer.model", d);
+    copy_repo_file("tests/fuzz/seeds/spm/bpe.model", p);
+    convert_and_run(d, tpath("llama.gguf"));
+
+    /* a tokenizer senti reads but cannot embed (DeBERTa's spm.model): refused, no file left */
+    d = copy_model("tests/fixtures/decoders/llama-gqa", "deb");
+    snprintf(p, sizeof p, "%s/spm.model", d);
+    copy_repo_file("tests/fixtures/tokenizer/deberta-v3/spm.model", p);
+    ck_assert(gguf_convert(d, tpath("deb.gguf"), SENTI_TYPE_F32) != SENTI_OK);
+    assert_msg_has("convert", "deb.gguf", "tokenizer", NULL);
+    ck_assert_msg(access(tpath("deb.gguf"), F_OK) != 0, "a refused convert left its output");
+    char names[16][256];
+    const int n = test_list_dir(g_dir, "", &names[0][0], 16, 256);
+    for (int i = 0; i < n; i++) ck_assert_msg(strstr(names[i], ".tmp") == NULL, "left %s", names[i]);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("hardening");
     TCase *tc = tcase_create("hardening");
@@ -304,6 +385,7 @@ int main(void) {
     tcase_add_test(tc, test_vocab_ids);
     tcase_add_test(tc, test_fifos);
     tcase_add_test(tc, test_spm_whitespace);
+    tcase_add_test(tc, test_convert_tokenizers);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

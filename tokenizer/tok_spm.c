@@ -169,16 +169,22 @@ senti_status tok_spm_parse(const char *path, const unsigned char *data, size_t n
 senti_status tok_load_spm(senti_tokenizer *t, const char *path) {
     char *data = NULL;
     size_t n;
-    spm sp = {0};
     senti_status st = tok_read_file(path, &data, &n);
     if (st) return st;
     if (tok_is_tiktoken(data, n)) { /* e.g. Llama-3's tokenizer.model */
         senti_mfree(data);
         return tok_load_tiktoken(t, path);
     }
-    if ((st = parse(path, (const unsigned char *)data, n, &sp)) == SENTI_OK) st = tok_spm_build(t, path, &sp);
-    senti_mfree(sp.pieces);
+    st = tok_load_spm_buf(t, path, (const unsigned char *)data, n);
     senti_mfree(data);
+    return st;
+}
+
+senti_status tok_load_spm_buf(senti_tokenizer *t, const char *path, const unsigned char *data, size_t n) {
+    spm sp = {0};
+    senti_status st = parse(path, data, n, &sp);
+    if (st == SENTI_OK) st = tok_spm_build(t, path, &sp);
+    senti_mfree(sp.pieces);
     return st;
 }
 

@@ -369,6 +369,8 @@ senti_status tok_gguf_keys(const char *dir, int64_t vocab_size, gguf_writer *w, 
 void tok_gguf_bufs_free(tok_gguf_bufs *b);
 bool tok_is_gguf(const char *path);
 senti_status tok_load_spm(senti_tokenizer *t, const char *path);
+/* A SentencePiece .model's bytes in memory (a GGUF file's senti.hf.tokenizer_model); path names it. */
+senti_status tok_load_spm_buf(senti_tokenizer *t, const char *path, const unsigned char *data, size_t n);
 /* A SentencePiece model's pieces and settings: parsed from a .model file, or
  * (tok_gguf.c) from a llama.cpp "llama" vocabulary's tokens, scores and types. */
 typedef struct spm_piece { const char *s; size_t len; float score; int type; } spm_piece;
