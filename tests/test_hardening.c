@@ -162,9 +162,10 @@ END_TEST
 /* ---- 6: vocabulary ids far past the entries ------------------------------------ */
 
 static long g_big;
+static size_t g_guard_limit = (size_t)256 << 20;
 static void *guard_alloc(size_t size, size_t align, void *user) {
     (void)user;
-    if (size > ((size_t)256 << 20)) { /* no loader may ask for this much for a few MB of vocabulary */
+    if (size > g_guard_limit) { /* no loader may ask for this much for a few MB of vocabulary */
         g_big++;
         return NULL;
     }
@@ -296,6 +297,114 @@ START_TEST(test_spm_whitespace) {
 }
 END_TEST
 
+/* ---- 13: truncation while tokenizing --------------------------------------------- */
+
+/* Encode with and without prefix cuts; every field must agree. */
+static void same_both_ways(senti_tokenizer *t, const char *name, const char *a, size_t al, const char *b, size_t bl,
+                           senti_truncation tr, int64_t max) {
+    senti_encode_opts o = senti_encode_opts_defaults();
+    o.truncation = tr;
+    o.max_length = max;
+    senti_encoding *e[2] = {NULL, NULL};
+    senti_status st[2];
+    const bool safe = t->cut_safe;
+    for (int k = 0; k < 2; k++) {
+        t->cut_safe = k == 0 ? safe : false;
+        st[k] = senti_tokenizer_encode(t, a, al, b, bl, &o, &e[k]);
+    }
+    t->cut_safe = safe;
+    ck_assert_msg(st[0] == st[1], "%s: status %d vs %d (max %lld, strategy %d)", name, st[0], st[1], (long long)max, tr);
+    if (st[0] == SENTI_OK) {
+        const int64_t n = senti_encoding_len(e[0]);
+        ck_assert_msg(n == senti_encoding_len(e[1]), "%s: %lld vs %lld tokens (max %lld, strategy %d, pair %d)", name,
+                      (long long)n, (long long)senti_encoding_len(e[1]), (long long)max, tr, b != NULL);
+        ck_assert(memcmp(senti_encoding_ids(e[0]), senti_encoding_ids(e[1]), (size_t)n * 4) == 0);
+        ck_assert(memcmp(senti_encoding_type_ids(e[0]), senti_encoding_type_ids(e[1]), (size_t)n * 4) == 0);
+        ck_assert(memcmp(senti_encoding_offsets(e[0]), senti_encoding_offsets(e[1]), (size_t)n * 8) == 0);
+        ck_assert(memcmp(senti_encoding_word_ids(e[0]), senti_encoding_word_ids(e[1]), (size_t)n * 4) == 0);
+        ck_assert(memcmp(senti_encoding_special_mask(e[0]), senti_encoding_special_mask(e[1]), (size_t)n) == 0);
+        for (int64_t i = 0; i < n; i++) ck_assert_str_eq(senti_encoding_token(e[0], i), senti_encoding_token(e[1], i));
+    } else {
+        ck_assert_ptr_null(e[0]);
+    }
+    senti_encoding_free(e[0]);
+    senti_encoding_free(e[1]);
+}
+
+START_TEST(test_truncate_prefix) {
+    /* the golden corpus joined into long texts (tabs, accents, CJK, emoji, code, invalid bytes between words) */
+    char p[4096];
+    snprintf(p, sizeof p, "%s/tools/fixtures/tokenizer_corpus.json", g_root);
+    json_t *corpus = json_load_file(p, JSON_ALLOW_NUL, NULL);
+    ck_assert_ptr_nonnull(corpus);
+    size_t cap = 1 << 16, n = 0;
+    char *text = malloc(cap);
+    for (int rep = 0; rep < 3; rep++) {
+        size_t i;
+        json_t *v;
+        json_array_foreach(json_object_get(corpus, "texts"), i, v) {
+            const char *s = json_string_value(v);
+            const size_t l = json_string_length(v);
+            if (n + l + 16 > cap) break;
+            memcpy(text + n, s, l), n += l;
+            memcpy(text + n, rep == 1 ? " x\xff " : " and ", 5), n += 5;
+        }
+    }
+    json_decref(corpus);
+    const char *toks[] = {"bert-base-uncased", "roberta-base", "gpt2", "t5-small", "llama3", "bert-base-chinese/vocab.txt",
+                          "sentencepiece-test/test_model.model", "bpemb-en-bpe-100k/en.wiki.bpe.vs100000.model",
+                          "llama2/tokenizer.model", "cl100k_base/cl100k_base.tiktoken"};
+    int safe = 0;
+    for (size_t k = 0; k < sizeof toks / sizeof *toks; k++) {
+        snprintf(p, sizeof p, "%s/%s", g_assets, toks[k]);
+        senti_tokenizer *t = senti_tokenizer_load(p);
+        if (!t) continue; /* an asset this checkout lacks */
+        safe += t->cut_safe;
+        if (getenv("SENTI_TEST_VERBOSE")) fprintf(stderr, "%s: cuts %s\n", toks[k], t->cut_safe ? "allowed" : "not allowed");
+        for (size_t shift = 0; shift < 40; shift += 13) {
+            const char *a = text + shift, *b = text + n / 2 + shift;
+            const size_t al = n - shift, bl = n / 2 - shift;
+            for (int64_t max = 5; max <= 600; max = max * 3 + 1) {
+                same_both_ways(t, toks[k], a, al, NULL, 0, SENTI_TRUNCATE_LONGEST_FIRST, max);
+                same_both_ways(t, toks[k], a, al, b, bl, SENTI_TRUNCATE_LONGEST_FIRST, max);
+                same_both_ways(t, toks[k], a, al, b, bl, SENTI_TRUNCATE_LONGEST_FIRST, max + 1);
+                same_both_ways(t, toks[k], a, al, "short pair", 10, SENTI_TRUNCATE_LONGEST_FIRST, max);
+                same_both_ways(t, toks[k], a, al, "short pair", 10, SENTI_TRUNCATE_ONLY_FIRST, max);
+                same_both_ways(t, toks[k], "short one", 9, b, bl, SENTI_TRUNCATE_ONLY_SECOND, max);
+                same_both_ways(t, toks[k], a, al, b, bl, SENTI_TRUNCATE_ONLY_FIRST, max); /* refused: b too long */
+            }
+        }
+        senti_tokenizer_free(t);
+    }
+    ck_assert_msg(safe >= 5, "only %d tokenizers take cuts", safe);
+
+    /* memory follows max_length: 16 MB of text truncated to 32 tokens asks for no block over 1 MB */
+    snprintf(p, sizeof p, "%s/bert-base-uncased", g_assets);
+    senti_tokenizer *t = senti_tokenizer_load(p);
+    ck_assert_ptr_nonnull(t);
+    const size_t big = (size_t)16 << 20;
+    char *huge = malloc(big);
+    for (size_t i = 0; i < big; i++) huge[i] = "hello world "[i % 12];
+    senti_encode_opts o = senti_encode_opts_defaults();
+    o.truncation = SENTI_TRUNCATE_LONGEST_FIRST;
+    o.max_length = 32;
+    const senti_allocator guard = {guard_alloc, guard_free, NULL};
+    g_big = 0;
+    g_guard_limit = (size_t)1 << 20;
+    senti_set_allocator(&guard);
+    senti_encoding *e = NULL;
+    senti_status st = senti_tokenizer_encode(t, huge, big, NULL, 0, &o, &e);
+    senti_set_allocator(NULL);
+    g_guard_limit = (size_t)256 << 20;
+    ck_assert_msg(st == SENTI_OK && g_big == 0, "16 MB text: status %d, %ld blocks over 1 MB", st, g_big);
+    ck_assert_int_eq(senti_encoding_len(e), 32);
+    senti_encoding_free(e);
+    senti_tokenizer_free(t);
+    free(huge);
+    free(text);
+}
+END_TEST
+
 /* ---- 12: convert embeds every tokenizer kind, or refuses ------------------------ */
 
 static void copy_repo_file(const char *rel, const char *dst) {
@@ -386,6 +495,7 @@ int main(void) {
     tcase_add_test(tc, test_fifos);
     tcase_add_test(tc, test_spm_whitespace);
     tcase_add_test(tc, test_convert_tokenizers);
+    tcase_add_test(tc, test_truncate_prefix);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

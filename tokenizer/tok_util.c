@@ -357,6 +357,14 @@ senti_status tok_regex_compile(tok_regex *r, const char *pattern, size_t len, bo
                            (int)(len > 200 ? 200 : len), pattern, (size_t)eoff, (const char *)msg);
     }
     pcre2_jit_compile(r->code, PCRE2_JIT_COMPLETE); /* optional: falls back to the interpreter */
+    char *z = senti_malloc(len + 1);
+    if (z) {
+        memcpy(z, pattern, len);
+        z[len] = '\0';
+        r->cut_ok = literal ? (!memchr(pattern, ' ', len) || (len == 1 && pattern[0] == ' '))
+                            : strcmp(z, " {2,}") == 0 || tok_pre_regex_name(z) != NULL;
+        senti_mfree(z);
+    }
     return SENTI_OK;
 }
 

@@ -132,6 +132,11 @@ senti_status tok_tokens_push_raw(tok_tokens *t, int32_t id, size_t off, size_t l
 
 typedef struct tok_regex {
     pcre2_code *code;
+    /* No match spans a cut between an ASCII letter/digit and a space followed
+     * by an ASCII letter/digit, and such a cut is a match boundary: a
+     * literal without a space, " ", " {2,}", or a named pre-tokenizer regex
+     * (tok_pre_regex). Lets truncation tokenize a prefix (tokenizer.c). */
+    bool cut_ok;
 } tok_regex;
 
 senti_status tok_regex_compile(tok_regex *r, const char *pattern, size_t len, bool literal);
@@ -327,6 +332,7 @@ struct senti_tokenizer {
     tok_decoder *decoder;
     tok_added_set added;
     char *source;               /* path it was loaded from */
+    bool cut_safe;              /* a text may be cut at tok_cut_at() positions (tokenizer.c) */
 };
 
 struct senti_encoding {
