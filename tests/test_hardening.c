@@ -28,7 +28,6 @@ static void setup(void) {
     else snprintf(g_assets, sizeof g_assets, "%.2000s/../shared/assets/tokenizers", g_root);
     snprintf(g_dir, sizeof g_dir, "/tmp/senti_hardening_XXXXXX");
     ck_assert_ptr_nonnull(mkdtemp(g_dir));
-    alarm(120); /* a loader blocking on a FIFO fails the test instead of hanging it */
 }
 static void teardown(void) { test_rm_tree(g_dir); }
 
@@ -227,6 +226,7 @@ END_TEST
 /* ---- 9: FIFOs in place of input files ------------------------------------------- */
 
 START_TEST(test_fifos) {
+    alarm(600); /* a loader blocking on a FIFO fails the test (also without Check's fork) instead of hanging it */
     /* a model directory whose weights are a FIFO (config.json real) */
     const char *d = copy_model("tests/fixtures/tasks/bert-sst2", "fifo_weights");
     char p[1024];
