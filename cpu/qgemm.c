@@ -33,8 +33,11 @@
  * scale dw[n] and int8 w[n][k] in [-127, 127]) — the real int8 path:
  *   activations per ROW (not per block): da[m] = amax / 127, q = round(x / da)
  *   in [-127, 127] (senti_quantize_int8's rule and bytes, vectorised in
- *   cpu_i8_quant_<isa>), zero-padded to Kp = K rounded up to 4; a row holding
- *   NaN or inf gets da = NaN, so its outputs are NaN;
+ *   cpu_i8_quant_<isa>), zero-padded to Kp = K rounded up to 4, the rows of
+ *   each tile of MR (every tile starts at a multiple of MR) interleaved by
+ *   groups of 4 values (group g of row i at 4 (g rt + i), rt the tile's
+ *   rows), so a tile's broadcasts walk one pointer; a row holding NaN or inf
+ *   gets da = NaN, so its outputs are NaN;
  *   C[m][n] = (float) idot * (da[m] * dw[n]), idot = sum_k q[m][k] w[n][k] in
  *   int32 over the whole K. The integer sum is exact (K <= SENTI_INT8_MAX_K),
  *   so there is no reduction-order question: any tile, M, thread count or
@@ -162,7 +165,7 @@ static int kq_nv_scalar(int rm) { return rm == 1 ? 2 : 1; }
 
 /* int8 weights, the scalar level (the AVX2 layout: VW 8, s8 weights, ac 0):
  * the exact integer dot, then the one product of the SIMD kernels. */
-static void i8_kern_scalar(int rm, int64_t ng, const int8_t *aq, int64_t Kp, const float *ad, const int32_t *ac,
+static void i8_kern_scalar(int rm, int64_t ng, const int8_t *aq, const float *ad, const int32_t *ac,
                            const char *const *bp, size_t wbytes, float *C, int64_t ldc, int np, int64_t nc) {
     enum { VW = 8 };
     for (int v = 0; v < np; v++) {
@@ -173,7 +176,7 @@ static void i8_kern_scalar(int rm, int64_t ng, const int8_t *aq, int64_t Kp, con
             for (int64_t j = 0; j < jn; j++) {
                 int32_t d = ac[i];
                 for (int64_t g = 0; g < ng; g++)
-                    for (int t = 0; t < 4; t++) d += (int32_t)aq[i * Kp + 4 * g + t] * w[(g * VW + j) * 4 + t];
+                    for (int t = 0; t < 4; t++) d += (int32_t)aq[(g * rm + i) * 4 + t] * w[(g * VW + j) * 4 + t];
                 C[i * ldc + j0 + j] = (float)d * (ad[i] * dw[j]);
             }
     }
@@ -181,7 +184,8 @@ static void i8_kern_scalar(int rm, int64_t ng, const int8_t *aq, int64_t Kp, con
 
 static int i8_nv_scalar(int rm) { return rm == 1 ? 2 : 1; }
 
-static void i8_quant_scalar(const float *x, int64_t K, int64_t Kp, int8_t *q, float *d, int32_t *sum) {
+static void i8_quant_scalar(const float *x, int64_t K, int64_t Kp, int8_t *q, int64_t gs, float *d, int32_t *sum) {
+    SENTI_ASSERT(gs == 4); /* the scalar tile has one row: rows are not interleaved */
     *d = senti_quantize_int8(x, q, K);
     memset(q + K, 0, (size_t)(Kp - K));
     int32_t s = 0;
@@ -358,8 +362,9 @@ typedef struct quant_par {
     const qm_isa *isa;
     senti_type bt;
     const float *A;
-    int64_t lda, K, nb, qb; /* blocks of qb values (32, or 256 for the K-quants); int8: K = Kp (the aq
-                               row stride) and qb = the real K */
+    int64_t lda, K, nb, qb; /* blocks of qb values (32, or 256 for the K-quants); int8: K = Kp and qb =
+                               the real K */
+    int64_t M, mr; /* int8: rows, and the tile height rows are interleaved by */
     int off;
     int8_t *aq;
     float *ad;
@@ -369,10 +374,11 @@ typedef struct quant_par {
 static void quant_range(void *arg, int64_t m0, int64_t m1, int ith) {
     const quant_par *q = arg;
     (void)ith;
-    if (q->bt == SENTI_TYPE_INT8) { /* per row: aq row stride K = Kp here, nb = Kp / 4 */
+    if (q->bt == SENTI_TYPE_INT8) { /* per row, into its tile of mr rows interleaved by groups of 4 */
         for (int64_t m = m0; m < m1; m++) {
+            const int64_t t0 = m / q->mr * q->mr, rt = q->M - t0 < q->mr ? q->M - t0 : q->mr;
             int32_t sum;
-            q->isa->iquant(q->A + m * q->lda, q->qb, q->K, q->aq + m * q->K, q->ad + m, &sum);
+            q->isa->iquant(q->A + m * q->lda, q->qb, q->K, q->aq + t0 * q->K + 4 * (m - t0), 4 * rt, q->ad + m, &sum);
             q->ac[m] = -q->off * sum;
         }
         return;
@@ -446,7 +452,7 @@ static void qm_block(const qm_job *j, int64_t m0, int64_t m1, int64_t p0, int64_
                     const int64_t r = ic + (pass == 0 ? t * mr : full * mr);
                     float *ct = j->C + r * j->ldc + c0;
                     if (i8)
-                        isa->ikern(rm, nb, j->aq + r * j->K, j->K, j->ad + r, j->ac + r, bp, j->wb, ct, j->ldc, nq, nc);
+                        isa->ikern(rm, nb, j->aq + r * j->K, j->ad + r, j->ac + r, bp, j->wb, ct, j->ldc, nq, nc);
                     else
                         kern(rm, j->bt, nb, j->aq + r * j->K, j->K, j->ad + r * ds, j->ac + r * ds * nsum, bp, j->wb,
                              ct, j->ldc, nq, nc);
@@ -514,7 +520,8 @@ void cpu_qgemm(const cpu_ctx *ctx, int64_t M, int64_t N, int64_t K, const float 
     int8_t *aq = (int8_t *)ws;
     float *ad = (float *)(ws + ad_off);
     int32_t *ac = (int32_t *)(ws + ac_off);
-    quant_par qp = {&isa, bt, A, lda, Ka, nb, i8 ? K : qblock(bt), act_offset(&isa, bt), aq, ad, ac};
+    const int64_t mr = i8 ? isa.imr : kquant(bt) ? isa.kmr : isa.mr;
+    quant_par qp = {&isa, bt, A, lda, Ka, nb, i8 ? K : qblock(bt), M, mr, act_offset(&isa, bt), aq, ad, ac};
     cpu_parallel_for(ctx, M * K >= 16384 ? nth : 1, M, 0, quant_range, &qp);
     const char *pan = b->pan;
     size_t pb = b->pan_bytes, wb = b->pan_wbytes;
@@ -523,7 +530,6 @@ void cpu_qgemm(const cpu_ctx *ctx, int64_t M, int64_t N, int64_t K, const float 
         cpu_qgemm_pack(ctx, bt, b->B, b->ldb, N, K, rest);
         pan = rest;
     }
-    const int64_t mr = i8 ? isa.imr : kquant(bt) ? isa.kmr : isa.mr;
     const int64_t np_all = (N + isa.vw - 1) / isa.vw, tiles = (M + mr - 1) / mr;
     const int64_t l2 = ctx->l2 > 0 ? ctx->l2 : 512 << 10;
     int64_t mc = (l2 / 2 / (K > 0 ? K : 1)) / mr * mr;
