@@ -56,7 +56,7 @@ enum {
 /* Usage lines for the common flags. */
 #define CLI_TASK_USAGE                                                                                           \
     "  common: -m DIR [--input FILE|-] [--output FILE] [--tokenizer PATH] [--threads N] [--device cpu]\n"      \
-    "          [--dtype f32|f16|bf16|q8_0|q4_0] [--batch-size N] [--max-batch-tokens N] [--window N]\n"        \
+    "          [--dtype f32|f16|bf16|q8_0|q4_0|int8] [--batch-size N] [--max-batch-tokens N] [--window N]\n"        \
     "          [--strict] [--resume] [--progress] [--no-bucketing] [--format F]\n"                              \
     "  --format F: --input as lines|jsonl|tsv|tweeteval|meld|aste|asqp|ecpe|ecpe-csv (default: detected)\n"    \
     "  --resume: continue a killed run that wrote --output FILE (progress in FILE.progress)\n"                 \
