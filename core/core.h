@@ -112,11 +112,17 @@ size_t senti_row_size(senti_type t, int64_t n);
  * unaligned: read it with memcpy), d = amax|x| / 127, q = round(x / d)
  * computed as roundf(x * (1 / d)) and clamped to [-127, 127]; value q * d. An
  * all-zero row has d = 0. A row holding NaN or inf gets d = NaN (q = 0), so
- * every product with it is NaN. The same rule quantizes the int8 GEMM's
- * activations per row at run time (senti_quantize_int8), so a weight row and an
- * activation row quantize identically. */
+ * every product with it is NaN. The int8 GEMM's activations are quantized
+ * per row at run time by the centred variant below. */
 /* q[0..n) of x and the scale d (returned). */
 float senti_quantize_int8(const float *x, int8_t *q, int64_t n);
+/* The int8 GEMM's activation rule: centred on the row's mid-range, so an
+ * asymmetric row (a GELU output) gets the resolution of u8 with an offset:
+ * c = (0.5 min + 0.5 max) + 0, h = max(max - c, c - min) + 0 (+ 0: a ±0 tie
+ * of min / max never shows as -0), d = h / 127, q =
+ * roundf((x - c) * (1 / d)) clamped to [-127, 127]; value q d + c. Returns d,
+ * sets *c; a row holding NaN or inf gets d = c = NaN (q = 0). */
+float senti_quantize_int8_centered(const float *x, int8_t *q, int64_t n, float *c);
 void senti_quantize_row_int8(const float *x, void *row, int64_t n);
 void senti_dequantize_row_int8(const void *row, float *y, int64_t n);
 /* The largest K of an int8 GEMM: |sum_k a_k w_k| <= 127^2 K must fit int32, so

@@ -181,6 +181,29 @@ float senti_quantize_int8(const float *x, int8_t *q, int64_t n) {
     return d;
 }
 
+float senti_quantize_int8_centered(const float *x, int8_t *q, int64_t n, float *c) {
+    float mn = 0.0f, mx = 0.0f;
+    bool finite = true;
+    for (int64_t j = 0; j < n; j++) {
+        finite = finite && fabsf(x[j]) <= FLT_MAX;
+        mn = j == 0 || x[j] < mn ? x[j] : mn;
+        mx = j == 0 || x[j] > mx ? x[j] : mx;
+    }
+    if (!finite) {
+        memset(q, 0, (size_t)n);
+        *c = NAN;
+        return NAN;
+    }
+    const float cc = (0.5f * mn + 0.5f * mx) + 0.0f, h = fmaxf(mx - cc, cc - mn) + 0.0f; /* + 0: never -0 */
+    const float d = h / 127.0f, id = d > 0.0f ? 1.0f / d : 0.0f;
+    for (int64_t j = 0; j < n; j++) {
+        const float r = roundf((x[j] - cc) * id);
+        q[j] = (int8_t)(r > 127.0f ? 127.0f : r < -127.0f ? -127.0f : r);
+    }
+    *c = cc;
+    return d;
+}
+
 void senti_quantize_row_int8(const float *x, void *row, int64_t n) {
     const float d = senti_quantize_int8(x, (int8_t *)row + sizeof d, n);
     memcpy(row, &d, sizeof d);

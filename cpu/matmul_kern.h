@@ -71,23 +71,25 @@ int cpu_kq_nv_avx512vnni(int rm);
 int cpu_kq_nv_avx2(int rm);
 /* The same for row-scaled int8 weights (i8_tile.inc): ng groups of 4 k, aq
  * the tile's rm rows interleaved by group (group g of row i at aq + 4 (g rm
- * + i)), ad / ac one per row (the row scale and the offset correction); C is
- * final: (float) idot * (ad * dw). */
-typedef void (*cpu_i8_kern_fn)(int rm, int64_t ng, const int8_t *aq, const float *ad, const int32_t *ac,
-                               const char *const *bp, size_t wbytes, float *C, int64_t ldc, int np, int64_t nc);
-void cpu_i8_kern_avx512vnni(int rm, int64_t ng, const int8_t *aq, const float *ad, const int32_t *ac,
+ * + i)), ad / acen / ac one per row (the row scale, centre and offset
+ * correction); C is final: (float) idot * (ad * dw) + acen * ws. */
+typedef void (*cpu_i8_kern_fn)(int rm, int64_t ng, const int8_t *aq, const float *ad, const float *acen,
+                               const int32_t *ac, const char *const *bp, size_t wbytes, float *C, int64_t ldc, int np,
+                               int64_t nc);
+void cpu_i8_kern_avx512vnni(int rm, int64_t ng, const int8_t *aq, const float *ad, const float *acen, const int32_t *ac,
                             const char *const *bp, size_t wbytes, float *C, int64_t ldc, int np, int64_t nc);
-void cpu_i8_kern_avx2(int rm, int64_t ng, const int8_t *aq, const float *ad, const int32_t *ac,
+void cpu_i8_kern_avx2(int rm, int64_t ng, const int8_t *aq, const float *ad, const float *acen, const int32_t *ac,
                       const char *const *bp, size_t wbytes, float *C, int64_t ldc, int np, int64_t nc);
 int cpu_i8_nv_avx512vnni(int rm);
 int cpu_i8_nv_avx2(int rm);
-/* One activation row to int8 for the int8 GEMM: exactly senti_quantize_int8's
- * bytes and scale, groups of 4 values gs bytes apart, zero-padded to Kp,
- * *sum = sum of q. */
-typedef void (*cpu_i8_quant_fn)(const float *x, int64_t K, int64_t Kp, int8_t *q, int64_t gs, float *d,
+/* One activation row to int8 for the int8 GEMM: exactly the bytes, scale and
+ * centre of senti_quantize_int8_centered, groups of 4 values gs bytes apart,
+ * zero-padded to Kp, *sum = sum of q. */
+typedef void (*cpu_i8_quant_fn)(const float *x, int64_t K, int64_t Kp, int8_t *q, int64_t gs, float *d, float *c,
                                 int32_t *sum);
-void cpu_i8_quant_avx512vnni(const float *x, int64_t K, int64_t Kp, int8_t *q, int64_t gs, float *d, int32_t *sum);
-void cpu_i8_quant_avx2(const float *x, int64_t K, int64_t Kp, int8_t *q, int64_t gs, float *d, int32_t *sum);
+void cpu_i8_quant_avx512vnni(const float *x, int64_t K, int64_t Kp, int8_t *q, int64_t gs, float *d, float *c,
+                             int32_t *sum);
+void cpu_i8_quant_avx2(const float *x, int64_t K, int64_t Kp, int8_t *q, int64_t gs, float *d, float *c, int32_t *sum);
 
 /* Pack a 32-wide panel of f32 weight rows (trans_b) for the AVX-512 GEMM:
  * dst[k*32 + j] = B[j0 + j][k0 + k], zero for j >= nj; dst 64-byte aligned. */

@@ -31,15 +31,18 @@
  *
  * Row-scaled int8 weights (SENTI_TYPE_INT8, core.h: per output channel n a
  * scale dw[n] and int8 w[n][k] in [-127, 127]) — the real int8 path:
- *   activations per ROW (not per block): da[m] = amax / 127, q = round(x / da)
- *   in [-127, 127] (senti_quantize_int8's rule and bytes, vectorised in
- *   cpu_i8_quant_<isa>), zero-padded to Kp = K rounded up to 4, the rows of
+ *   activations per ROW (not per block), centred on the row's mid-range c
+ *   (the resolution of u8 with an offset, kept signed so both levels share
+ *   one kernel maths): da[m] = half range / 127, q = round((x - c) / da) in
+ *   [-127, 127] (senti_quantize_int8_centered's rule and bytes, vectorised
+ *   in cpu_i8_quant_<isa>), zero-padded to Kp = K rounded up to 4, the rows of
  *   each tile of MR (every tile starts at a multiple of MR) interleaved by
  *   groups of 4 values (group g of row i at 4 (g rt + i), rt the tile's
  *   rows), so a tile's broadcasts walk one pointer; a row holding NaN or inf
  *   gets da = NaN, so its outputs are NaN;
- *   C[m][n] = (float) idot * (da[m] * dw[n]), idot = sum_k q[m][k] w[n][k] in
- *   int32 over the whole K. The integer sum is exact (K <= SENTI_INT8_MAX_K),
+ *   C[m][n] = (float) idot * (da[m] * dw[n]) + c[m] * ws[n] (two products,
+ *   then one sum), idot = sum_k q[m][k] w[n][k] in int32 over the whole K,
+ *   ws[n] = dw[n] * sum_k w[n][k] made at packing. The integer sum is exact (K <= SENTI_INT8_MAX_K),
  *   so there is no reduction-order question: any tile, M, thread count or
  *   SIMD level gives the same integer, and the one f32 product after it is
  *   the same, so the bytes are the same on every level (batch invariance and
@@ -48,7 +51,8 @@
  *   Panels of VW columns: Kp / 4 groups of VW x 4 bytes, w[n][4g + t] at
  *   (g VW + j) 4 + t (VNNI: w ^ 0x80 = w + 128, unsigned for vpdpbusd, and
  *   the activation row's correction ac = -128 sum_k q; AVX2 and scalar: s8 w
- *   with the sign trick, ac = 0), then VW f32 scales dw (64-byte aligned).
+ *   with the sign trick, ac = 0), then VW f32 scales dw and VW f32 ws
+ *   (64-byte aligned).
  *   Both levels keep full 8-bit weights: the sign trick makes vpmaddubsw
  *   exact without the 7-bit weights of ORT's reduce_range, so the weights,
  *   and the outputs, are the same on every machine. */
@@ -165,28 +169,29 @@ static int kq_nv_scalar(int rm) { return rm == 1 ? 2 : 1; }
 
 /* int8 weights, the scalar level (the AVX2 layout: VW 8, s8 weights, ac 0):
  * the exact integer dot, then the one product of the SIMD kernels. */
-static void i8_kern_scalar(int rm, int64_t ng, const int8_t *aq, const float *ad, const int32_t *ac,
+static void i8_kern_scalar(int rm, int64_t ng, const int8_t *aq, const float *ad, const float *acen, const int32_t *ac,
                            const char *const *bp, size_t wbytes, float *C, int64_t ldc, int np, int64_t nc) {
     enum { VW = 8 };
     for (int v = 0; v < np; v++) {
         const int64_t j0 = (int64_t)v * VW, jn = nc - j0 < VW ? nc - j0 : VW;
         const int8_t *w = (const int8_t *)bp[v];
-        const float *dw = (const float *)(bp[v] + wbytes);
+        const float *dw = (const float *)(bp[v] + wbytes), *ws = dw + VW;
         for (int i = 0; i < rm; i++)
             for (int64_t j = 0; j < jn; j++) {
                 int32_t d = ac[i];
                 for (int64_t g = 0; g < ng; g++)
                     for (int t = 0; t < 4; t++) d += (int32_t)aq[(g * rm + i) * 4 + t] * w[(g * VW + j) * 4 + t];
-                C[i * ldc + j0 + j] = (float)d * (ad[i] * dw[j]);
+                C[i * ldc + j0 + j] = (float)d * (ad[i] * dw[j]) + acen[i] * ws[j];
             }
     }
 }
 
 static int i8_nv_scalar(int rm) { return rm == 1 ? 2 : 1; }
 
-static void i8_quant_scalar(const float *x, int64_t K, int64_t Kp, int8_t *q, int64_t gs, float *d, int32_t *sum) {
+static void i8_quant_scalar(const float *x, int64_t K, int64_t Kp, int8_t *q, int64_t gs, float *d, float *c,
+                            int32_t *sum) {
     SENTI_ASSERT(gs == 4); /* the scalar tile has one row: rows are not interleaved */
-    *d = senti_quantize_int8(x, q, K);
+    *d = senti_quantize_int8_centered(x, q, K, c);
     memset(q + K, 0, (size_t)(Kp - K));
     int32_t s = 0;
     for (int64_t k = 0; k < K; k++) s += q[k];
@@ -218,7 +223,7 @@ static size_t col_wbytes(senti_type bt) {
 static size_t col_mbytes(senti_type bt) { return bt == SENTI_TYPE_Q4_K ? 20 : bt == SENTI_TYPE_Q6_K ? 18 : 2; }
 static size_t panel_wbytes(senti_type bt, int vw, int64_t nb) { return align_up((size_t)nb * (size_t)vw * col_wbytes(bt)); }
 static size_t panel_bytes(senti_type bt, int vw, int64_t nb) {
-    if (bt == SENTI_TYPE_INT8) return panel_wbytes(bt, vw, nb) + align_up((size_t)vw * 4); /* one scale per column */
+    if (bt == SENTI_TYPE_INT8) return panel_wbytes(bt, vw, nb) + align_up((size_t)vw * 8); /* dw, ws per column */
     return panel_wbytes(bt, vw, nb) + align_up((size_t)nb * (size_t)vw * col_mbytes(bt));
 }
 
@@ -264,12 +269,18 @@ static void pack_i8(const qm_isa *isa, const void *B, size_t ldb, int64_t N, int
         memset(pw, 0, pb);
         for (int j = 0; j < vw && p * vw + j < N; j++) {
             const char *row = (const char *)B + (size_t)(p * vw + j) * ldb;
-            memcpy(pw + wb + 4 * (size_t)j, row, 4);
+            float dw;
+            memcpy(&dw, row, 4);
             const int8_t *q = (const int8_t *)row + 4;
+            int32_t sum = 0; /* exact, and exact in f32: |sum| <= 127 K < 2^24 */
             for (int64_t k = 0; k < 4 * ng; k++) {
                 const int8_t w = k < K ? q[k] : 0;
                 pw[((size_t)(k / 4) * vw + j) * 4 + k % 4] = (char)(isa->vnni ? (uint8_t)w ^ 0x80 : (uint8_t)w);
+                sum += w;
             }
+            const float ws = dw * (float)sum;
+            memcpy(pw + wb + 4 * (size_t)j, &dw, 4);
+            memcpy(pw + wb + 4 * ((size_t)vw + j), &ws, 4);
         }
     }
 }
@@ -378,7 +389,8 @@ static void quant_range(void *arg, int64_t m0, int64_t m1, int ith) {
         for (int64_t m = m0; m < m1; m++) {
             const int64_t t0 = m / q->mr * q->mr, rt = q->M - t0 < q->mr ? q->M - t0 : q->mr;
             int32_t sum;
-            q->isa->iquant(q->A + m * q->lda, q->qb, q->K, q->aq + t0 * q->K + 4 * (m - t0), 4 * rt, q->ad + m, &sum);
+            q->isa->iquant(q->A + m * q->lda, q->qb, q->K, q->aq + t0 * q->K + 4 * (m - t0), 4 * rt, q->ad + m,
+                           q->ad + q->M + m, &sum);
             q->ac[m] = -q->off * sum;
         }
         return;
@@ -452,7 +464,8 @@ static void qm_block(const qm_job *j, int64_t m0, int64_t m1, int64_t p0, int64_
                     const int64_t r = ic + (pass == 0 ? t * mr : full * mr);
                     float *ct = j->C + r * j->ldc + c0;
                     if (i8)
-                        isa->ikern(rm, nb, j->aq + r * j->K, j->ad + r, j->ac + r, bp, j->wb, ct, j->ldc, nq, nc);
+                        isa->ikern(rm, nb, j->aq + r * j->K, j->ad + r, j->ad + j->M + r, j->ac + r, bp, j->wb, ct,
+                                   j->ldc, nq, nc);
                     else
                         kern(rm, j->bt, nb, j->aq + r * j->K, j->K, j->ad + r * ds, j->ac + r * ds * nsum, bp, j->wb,
                              ct, j->ldc, nq, nc);
@@ -485,11 +498,11 @@ static int act_offset(const qm_isa *isa, senti_type bt) {
 }
 
 /* Activation workspace: int8 values (int8: rows of Kp), block (int8: row)
- * scales, block (row) sums. */
+ * scales (int8: then the M row centres), block (row) sums. */
 static size_t act_bytes(int64_t M, int64_t K, senti_type bt, size_t *ad_off, size_t *ac_off) {
     if (bt == SENTI_TYPE_INT8) {
         *ad_off = align_up((size_t)M * (size_t)(4 * n_blocks(bt, K)));
-        *ac_off = *ad_off + align_up((size_t)M * 4);
+        *ac_off = *ad_off + align_up((size_t)M * 8); /* scales, then centres */
         return *ac_off + align_up((size_t)M * 4);
     }
     const int64_t nb = K / qblock(bt), nsum = kquant(bt) ? 16 : 1;

@@ -1111,10 +1111,12 @@ START_TEST(test_matmul_int8) {
 }
 END_TEST
 
-/* int8 weights, bit-exact: out[m][n] = (float) idot * (da[m] * dw[n]) with
- * idot the exact dot of senti_quantize_int8(A row) and the weight row (int64
- * here), at every SIMD level, packed once (constant weight) or per call, with
- * rows of scale 0 (A row of zeros) and a wide range of magnitudes. */
+/* int8 weights, bit-exact: out[m][n] = (float) idot * (da[m] * dw[n]) +
+ * c[m] * ws[n] with idot the exact dot of senti_quantize_int8_centered(A row)
+ * (scale da, centre c) and the weight row (int64 here), ws[n] = dw[n] * sum_k
+ * w[n][k], at every SIMD level, packed once (constant weight) or per call,
+ * with a row of zeros, a constant row, rows shifted off centre (a GELU output
+ * is) and a wide range of magnitudes. */
 static void run_int8_exact(int64_t M, int64_t N, int64_t K, bool constant) {
     tc c;
     tc_begin(&c, "matmul int8 exact M=%lld N=%lld K=%lld%s", (long long)M, (long long)N, (long long)K,
@@ -1122,23 +1124,26 @@ static void run_int8_exact(int64_t M, int64_t N, int64_t K, bool constant) {
     const int64_t as[2] = {M, K}, bs[2] = {N, K};
     senti_tensor *a = leaf(&c, F32, 2, as, -2, 2), *b = leaf(&c, I8, 2, bs, -1, 1);
     float *A = a->data;
-    for (int64_t m = 0; m < M; m++) { /* rows of very different scales; row 1 all zero */
+    for (int64_t m = 0; m < M; m++) { /* rows of very different scales; row 1 all zero, row 2 constant */
         const float s = m == 1 ? 0.0f : ldexpf(1.0f, (int)rng_int(&c.rng, -20, 20));
-        for (int64_t k = 0; k < K; k++) A[m * K + k] *= s;
+        const float shift = m % 3 == 0 ? 0.0f : (float)rng_range(&c.rng, -3, 3) * s;
+        for (int64_t k = 0; k < K; k++) A[m * K + k] = (m == 2 ? 1.0f : A[m * K + k]) * s + shift;
     }
     if (constant) b->flags |= SENTI_TFLAG_CONST;
     senti_tensor *out = op_matmul(c.g, a, b, false, true);
     float *want = malloc((size_t)(M * N + 1) * 4), *got = malloc((size_t)(M * N + 1) * 4);
     int8_t *qa = malloc((size_t)K + 1);
     for (int64_t m = 0; m < M; m++) {
-        const float da = senti_quantize_int8(A + m * K, qa, K);
+        float cen;
+        const float da = senti_quantize_int8_centered(A + m * K, qa, K, &cen);
         for (int64_t n = 0; n < N; n++) {
             const char *row = (const char *)b->data + (size_t)n * senti_row_size(I8, K);
             float dw;
             memcpy(&dw, row, 4);
-            int64_t d = 0;
+            int64_t d = 0, sw = 0;
             for (int64_t k = 0; k < K; k++) d += (int64_t)qa[k] * ((const int8_t *)row)[4 + k];
-            want[m * N + n] = (float)(int32_t)d * (da * dw);
+            for (int64_t k = 0; k < K; k++) sw += ((const int8_t *)row)[4 + k];
+            want[m * N + n] = (float)(int32_t)d * (da * dw) + cen * (dw * (float)sw);
         }
     }
     if (!out || c.g->status != SENTI_OK) tc_fail(&c, "graph construction failed");
