@@ -1,33 +1,34 @@
 #!/usr/bin/env bash
-# dtypes.sh — records/s of `senti classify` over 1,000 real sentences with the
+# dtypes.sh — records/s of `senti classify` over real sentences with the
 # linear weights in each --dtype, the variants interleaved within every repeat
 # (f32, q8_0, int8, f32, q8_0, int8, …) so a shared machine's load falls on
 # all of them alike; medians over repeats with the range, and the load.
 #
-#   bench/dtypes.sh [MODEL] [REPEATS] [DTYPES]
+#   bench/dtypes.sh [MODEL] [REPEATS] [DTYPES] [RECORDS]
 #
 # MODEL: a sequence classifier (default: the embedded SST-2 MiniLM-L6,
 # models/sst2-minilm-l6-q8_0.gguf: its f32 and int8 are made from the q8_0
 # weights at load). DTYPES: comma-separated (default f32,q8_0,int8). The
-# sentences are the first 1,000 of SST-2 dev + test and TweetEval sentiment
+# sentences are the first RECORDS (default 1,000) of SST-2 dev + test and TweetEval sentiment
 # validation from ../shared/assets/data. SENTI_SIMD passes through.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 model=${1:-models/sst2-minilm-l6-q8_0.gguf}
 reps=${2:-5}
 IFS=, read -r -a dtypes <<< "${3:-f32,q8_0,int8}"
+records=${4:-1000}
 senti=${SENTI:-build/senti}
 data=../shared/assets/data
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
-python3 - "$data" > "$tmp/in.jsonl" <<'PY'
+python3 - "$data" "$records" > "$tmp/in.jsonl" <<'PY'
 import json, sys
-d = sys.argv[1]
+d, n = sys.argv[1], int(sys.argv[2])
 texts = [l.split("\t")[0] for l in open(f"{d}/sst2/dev.tsv", encoding="utf-8").read().splitlines()[1:]]
 texts += [l.split("\t", 1)[1] for l in open(f"{d}/sst2/test.tsv", encoding="utf-8").read().splitlines()[1:]]
 texts += open(f"{d}/tweeteval/sentiment/val_text.txt", encoding="utf-8").read().splitlines()
-for i, t in enumerate(texts[:1000]):
+for i, t in enumerate(texts[:n]):
     print(json.dumps({"id": i, "text": t}))
 PY
 n=$(wc -l < "$tmp/in.jsonl")
