@@ -218,6 +218,10 @@ int cli_zero_shot_llm(int argc, char **argv) {
         goto done;
     }
     o.labels = labels;
+    if (task_labels_distinct(o.labels, o.n_labels, "senti zero-shot") != SENTI_OK) {
+        fprintf(stderr, "%s\n", senti_last_error());
+        goto done;
+    }
     if (!cli_task_check(&t, argc, optind)) goto done;
     llm_chat chat;
     if (!cli_chat_load("zero-shot", t.dir, o.use_chat, &chat)) {
