@@ -172,7 +172,7 @@ typedef enum senti_model_head {
 senti_model *senti_model_load(const char *dir, int n_threads);
 
 /* Load options. weight_type: the type the matmul (linear-layer) weights are
- * converted to once at load (f32, f16, bf16, q8_0, q4_0); SENTI_TYPE_COUNT
+ * converted to once at load (f32, f16, bf16, q8_0, q4_0, int8); SENTI_TYPE_COUNT
  * (the default) keeps what is stored (f16 / bf16 floats become f32,
  * quantized weights stay quantized). device: "cpu" (default, NULL) or
  * "cuda[:N]". */
