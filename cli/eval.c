@@ -186,9 +186,9 @@ static senti_status run_task(task_eval_kind k, cli_task *t, const eval_args *a, 
     }
     if (senti_model_get_head(t->model) == SENTI_HEAD_TOKEN_CLASSIFICATION && k <= TASK_EVAL_AESC)
         return task_tag_run_opts(t->model, t->tok, a->agg, a->stride, t->src, out, &t->ro, &t->st);
-    if (!lm_is_causal(t->model))
-        return senti_error(SENTI_ERR_UNSUPPORTED, "--task %s needs a token classifier (ae, oe, aesc) or a decoder "
-                           "(extract)", task_eval_kind_name(k));
+    if (!lm_is_generative(t->model))
+        return senti_error(SENTI_ERR_UNSUPPORTED, "--task %s needs a token classifier (ae, oe, aesc), a decoder or "
+                           "an encoder-decoder (extract)", task_eval_kind_name(k));
     static const llm_schema SCHEMA[] = {[TASK_EVAL_AE] = LLM_SCHEMA_ASPECT, [TASK_EVAL_OE] = LLM_SCHEMA_OPINION,
                                         [TASK_EVAL_AESC] = LLM_SCHEMA_AESC, [TASK_EVAL_PAIR] = LLM_SCHEMA_PAIR,
                                         [TASK_EVAL_TRIPLET] = LLM_SCHEMA_TRIPLET, [TASK_EVAL_QUAD] = LLM_SCHEMA_QUAD};

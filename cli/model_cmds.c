@@ -23,6 +23,7 @@ static const char *head_name(senti_model_head h) {
     case SENTI_HEAD_BASE: return "base";
     case SENTI_HEAD_MASKED_LM: return "masked_lm";
     case SENTI_HEAD_CAUSAL_LM: return "causal_lm";
+    case SENTI_HEAD_SEQ2SEQ_LM: return "seq2seq_lm";
     }
     return "?";
 }
