@@ -104,6 +104,7 @@ int cli_task_opt(cli_task *t, int c, const char *arg) {
     case CLI_O_OVERWRITE: t->overwrite = true; break;
     case CLI_O_PROGRESS: t->ro.progress = stderr; break;
     case CLI_O_NO_BUCKETING: t->ro.no_sort = true; break;
+    case CLI_O_NO_WEIGHT_CHECK: t->no_weight_check = true; break;
     case CLI_O_FORMAT:
         if ((t->format = task_format_from_name(arg)) == TASK_FORMAT_COUNT || t->format == TASK_FORMAT_AUTO) {
             fprintf(stderr, "senti %s: --format expects lines|jsonl|tsv|tweeteval|meld|aste|asqp|ecpe|ecpe-csv, got '%s'\n",
@@ -114,7 +115,7 @@ int cli_task_opt(cli_task *t, int c, const char *arg) {
     case CLI_O_DTYPE:
         t->dtype = senti_type_from_name(arg);
         if (t->dtype == SENTI_TYPE_COUNT || t->dtype == SENTI_TYPE_I32) {
-            fprintf(stderr, "senti %s: --dtype expects f32|f16|bf16|q8_0|q4_0, got '%s'\n", t->cmd, arg);
+            fprintf(stderr, "senti %s: --dtype expects f32|f16|bf16|q8_0|q4_0|int8, got '%s'\n", t->cmd, arg);
             ok = false;
         }
         break;
@@ -218,6 +219,7 @@ bool cli_task_open(cli_task *t, int argc, char **argv, int first) {
     mo.n_threads = (int)t->threads;
     mo.weight_type = t->dtype;
     mo.device = t->device;
+    mo.no_weight_check = t->no_weight_check;
     t->ro.n_threads = (int)t->threads;
     if (isatty(STDERR_FILENO)) t->ro.progress = stderr;
     if (!cli_shard_begin(t)) return false;
