@@ -168,6 +168,7 @@ typedef struct task_ops {
     senti_model_head head;      /* the head the model must have (BASE: hidden states per token) */
     int64_t max_length;         /* > 0: inputs truncated to this many tokens when the model takes more */
     bool text_optional;         /* JSONL records need no "text" field (dialogue) */
+    bool allow_empty;           /* a record that expands to no item is decoded (else "nothing to run") */
     int64_t stride;             /* token classifiers: > 0 splits long inputs into windows overlapping by
                                    this many tokens instead of truncating them */
     /* Build r's items from r->obj / r->text with task_record_add. A bad
@@ -338,6 +339,53 @@ senti_status task_tag_run_opts(senti_model *m, const senti_tokenizer *tok, task_
  * runner options and strict. */
 senti_status task_tag_run(senti_model *m, const senti_tokenizer *tok, task_tag_agg agg, bool strict, FILE *in,
                           const char *name, const char *const *texts, int64_t n_texts, FILE *out, task_stats *st);
+
+/* ---- clauses and emotion causes (clauses.c, cause.c) --------------------------------
+ * A document cut into clauses (see clauses.c for the rules), and ECE / ECPE
+ * over them with encoder classifiers: the two-step method of Xia & Ding
+ * (2019). Step 1: a clause classifier on the sentence pair (clause, its
+ * neighbours within `context` joined by "，") gives each clause P(emotion)
+ * and P(cause); step 2: a pair classifier on (emotion clause, "<d> " + cause
+ * clause), d = the cause's position minus the emotion's, scores every
+ * (emotion, cause) candidate of step 1 at most `window` clauses apart. */
+
+typedef struct task_clause {
+    size_t b0, b1;      /* bytes [b0, b1) of the text */
+    int64_t start, end; /* code points [start, end) */
+} task_clause;
+
+/* The clauses of text (len bytes) into *out (malloc'd; NULL when none) and
+ * *n. INVALID_ARG naming the byte of invalid UTF-8, NO_MEMORY. Thread-safe. */
+senti_status task_clauses_split(const char *text, size_t len, task_clause **out, int64_t *n);
+
+/* One model of the pipeline and the label it reads. */
+typedef struct task_cause_model {
+    senti_model *model;         /* borrowed; NULL: not used */
+    const senti_tokenizer *tok; /* borrowed */
+    task_classify cls;          /* softmax or sigmoid (task_classify_init) */
+} task_cause_model;
+
+typedef struct task_cause {
+    task_cause_model clause;    /* labels "emotion" and / or "cause" */
+    task_cause_model cause;     /* optional: a model of its own for "cause" (clause's then only gives "emotion") */
+    task_cause_model pair;      /* optional: label "pair" (else the last label); without it every candidate is a
+                                   pair, scored P(emotion) * P(cause) */
+    int64_t context;            /* neighbouring clauses each side in step 1's pair (default 1; 0: none) */
+    int64_t window;             /* step 2's candidates: |d| <= window (default 3) */
+    double threshold;           /* emotion, cause and pair decisions: probability >= threshold (default 0.5) */
+} task_cause;
+
+/* Every record of src through the pipeline, one line each in input order:
+ * {"id","clauses":[{"text","start","end"}],"emotions":[i…],"causes":[j…],
+ * "pairs":[{"emotion":i,"cause":j,"score"}]} where i, j are clause numbers:
+ * the record's "clause_ids" when it has them (the ECPE CSV), else 1-based
+ * positions. A record is a text (cut by task_clauses_split) or JSONL with
+ * "clauses" (an array of strings, authoritative: the ECPE corpus; offsets
+ * found in "text" when it holds them in order, else null) or "text". Resume:
+ * o->skip records are skipped and o->checkpoint counts them. Errors as
+ * task_run_ops. */
+senti_status task_cause_run(const task_cause *c, task_source *src, FILE *out, const task_runner_opts *o,
+                            task_stats *st);
 
 /* ---- zero-shot (NLI) --------------------------------------------------------------
  * See zeroshot.c: candidate labels through a hypothesis template, scored by

@@ -1,0 +1,301 @@
+/* test_cause.c — clauses, emotion causes, aspect-oriented opinions and events:
+ *  - the clause segmenter's code-point and byte offsets on Chinese and English
+ *    (number punctuation, runs of delimiters, closing quotes, blanks, invalid
+ *    UTF-8), and on tools/fixtures/make_cause_fixtures.py's documents against
+ *    its Python twin;
+ *  - the two-step ECPE pipeline (tasks/cause.c) on the tiny clause / pair
+ *    classifiers of tests/fixtures/cause against the Python reference
+ *    (emotions, causes, pairs and their scores), with clauses given and
+ *    clause ids, without a pair model, errors carried through the steps,
+ *    batch invariance;
+ *  - the ECPE scorer on cause's output;
+ *  - `tag` with an aspect as the pair (AOE) against transformers'
+ *    token-classification pipeline on the same pair;
+ *  - the cause-pair and event schemas' parsers, on well-formed and malformed
+ *    LLM output, grounding to clauses and offsets, and the event scorer. */
+#include <check.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "senti.h"
+#include "task_helpers.h"
+#include "tasks/llm.h"
+#include "tasks/tasks.h"
+
+static char g_tok[2400], g_dir[2400];
+static json_t *g_gold;
+
+static void setup(void) {
+    th_init_root();
+    if (!g_gold) {
+        char p[2600];
+        snprintf(g_dir, sizeof g_dir, "%s/tests/fixtures/cause", th_root);
+        snprintf(p, sizeof p, "%s/golden.json", g_dir);
+        json_error_t e;
+        g_gold = json_load_file(p, 0, &e);
+        ck_assert_msg(g_gold != NULL, "%s: %s", p, e.text);
+    }
+}
+
+/* ---- clauses ---------------------------------------------------------------------------- */
+
+/* The clauses of text are want[0..n) (texts), each at its code-point offsets. */
+static void check_split(const char *text, int64_t n, const char *const *want, const int64_t *starts) {
+    task_clause *v = NULL;
+    int64_t got = -1;
+    ck_assert_int_eq(task_clauses_split(text, strlen(text), &v, &got), SENTI_OK);
+    ck_assert_int_eq(got, n);
+    for (int64_t i = 0; i < n; i++) {
+        ck_assert_int_eq((int64_t)(v[i].b1 - v[i].b0), (int64_t)strlen(want[i]));
+        ck_assert_msg(!memcmp(text + v[i].b0, want[i], strlen(want[i])), "clause %lld of '%s'", (long long)i, text);
+        ck_assert_int_eq(v[i].start, starts[i]);
+        int64_t cps = 0;
+        for (const char *q = want[i]; *q; q++) cps += ((unsigned char)*q & 0xC0) != 0x80;
+        ck_assert_int_eq(v[i].end - v[i].start, cps);
+    }
+    free(v);
+}
+
+START_TEST(clauses_chinese_english) {
+    check_split("我很高兴，因为今天下雨了。", 2, (const char *[]){"我很高兴", "因为今天下雨了"}, (int64_t[]){0, 5});
+    check_split("I was happy, because it rained.", 2, (const char *[]){"I was happy", "because it rained"},
+                (int64_t[]){0, 13});
+    /* numbers keep their punctuation; "..." and "……" are one boundary each */
+    check_split("It cost 3.50, about 1,000 yen... at 10:30 we left", 3,
+                (const char *[]){"It cost 3.50", "about 1,000 yen", "at 10:30 we left"}, (int64_t[]){0, 14, 33});
+    check_split("等等……然后！！好？!", 3, (const char *[]){"等等", "然后", "好"}, (int64_t[]){0, 4, 8});
+    /* closing quotes after a delimiter stay out of the next clause; a full-width space is trimmed */
+    check_split("他说：“好。”然后走了\u3000；", 3, (const char *[]){"他说", "“好", "然后走了"}, (int64_t[]){0, 3, 7});
+    /* semicolons and colons, a line break, leading blanks */
+    check_split("  a; b: c\nd", 4, (const char *[]){"a", "b", "c", "d"}, (int64_t[]){2, 5, 8, 10});
+    check_split("", 0, NULL, NULL);
+    check_split(" ，。!? ... ", 0, NULL, NULL);
+    check_split("one clause", 1, (const char *[]){"one clause"}, (int64_t[]){0});
+    check_split("1.5", 1, (const char *[]){"1.5"}, (int64_t[]){0});
+    check_split(".5,", 1, (const char *[]){"5"}, (int64_t[]){1});
+    task_clause *v = NULL;
+    int64_t n = 0;
+    ck_assert_int_eq(task_clauses_split("ok\xC3(", 4, &v, &n), SENTI_ERR_INVALID_ARG);
+    assert_msg_has("invalid UTF-8", "byte 2", NULL);
+    ck_assert_ptr_null(v);
+}
+END_TEST
+
+START_TEST(clauses_match_python) {
+    json_t *docs = json_object_get(g_gold, "docs"), *segs = json_object_get(g_gold, "segments");
+    for (size_t d = 0; d < json_array_size(docs); d++) {
+        const char *text = json_string_value(json_array_get(docs, d));
+        json_t *want = json_array_get(segs, d);
+        task_clause *v = NULL;
+        int64_t n = 0;
+        ck_assert_int_eq(task_clauses_split(text, strlen(text), &v, &n), SENTI_OK);
+        ck_assert_int_eq(n, (int64_t)json_array_size(want));
+        for (int64_t i = 0; i < n; i++) {
+            json_t *w = json_array_get(want, (size_t)i);
+            ck_assert_int_eq(v[i].start, json_integer_value(json_object_get(w, "start")));
+            ck_assert_int_eq(v[i].end, json_integer_value(json_object_get(w, "end")));
+            ck_assert_int_eq((int64_t)(v[i].b1 - v[i].b0), (int64_t)json_string_length(json_object_get(w, "text")));
+            ck_assert(!memcmp(text + v[i].b0, json_string_value(json_object_get(w, "text")), v[i].b1 - v[i].b0));
+        }
+        free(v);
+    }
+}
+END_TEST
+
+/* ---- the ECPE pipeline ------------------------------------------------------------------------ */
+
+typedef struct models {
+    senti_model *cm, *pm;
+    senti_tokenizer *tok;
+} models;
+
+static void load(models *m) {
+    char p[2600];
+    ck_assert(th_shared_tokenizer("bert-base-uncased", g_tok, sizeof g_tok));
+    ck_assert_ptr_nonnull(m->tok = senti_tokenizer_load(g_tok));
+    snprintf(p, sizeof p, "%s/clause", g_dir);
+    ck_assert_ptr_nonnull(m->cm = senti_model_load(p, 1));
+    snprintf(p, sizeof p, "%s/pair", g_dir);
+    ck_assert_ptr_nonnull(m->pm = senti_model_load(p, 1));
+}
+
+static void unload(models *m) {
+    senti_model_free(m->cm);
+    senti_model_free(m->pm);
+    senti_tokenizer_free(m->tok);
+}
+
+static task_cause cause_of(const models *m, bool pair) {
+    task_cause c = {.clause = {m->cm, m->tok, {0}}, .context = 1, .window = 3, .threshold = 0.5};
+    ck_assert_int_eq(task_classify_init(&c.clause.cls, m->cm, NULL, 0, 0.5), SENTI_OK);
+    if (pair) {
+        c.pair = (task_cause_model){m->pm, m->tok, {0}};
+        ck_assert_int_eq(task_classify_init(&c.pair.cls, m->pm, NULL, 0, 0.5), SENTI_OK);
+    }
+    return c;
+}
+
+static senti_status cause_fn(void *ctx, task_source *src, FILE *out, task_stats *st) {
+    const void **a = ctx;
+    return task_cause_run(a[0], src, out, a[1], st);
+}
+
+/* Run c over input (JSONL or lines) with runner options o. */
+static json_t *run_cause(const task_cause *c, const char *input, const task_runner_opts *o, senti_status *s) {
+    const void *ctx[2] = {c, o};
+    task_stats st;
+    return th_run_input(input, cause_fn, ctx, s, &st);
+}
+
+/* got's fields equal the reference's: clauses, emotions, causes, pairs (scores within 1e-4). */
+static void check_cause(json_t *got, json_t *want) {
+    ck_assert_msg(json_equal(json_object_get(got, "clauses"), json_object_get(want, "clauses")), "clauses differ");
+    ck_assert(json_equal(json_object_get(got, "emotions"), json_object_get(want, "emotions")));
+    ck_assert(json_equal(json_object_get(got, "causes"), json_object_get(want, "causes")));
+    json_t *gp = json_object_get(got, "pairs"), *wp = json_object_get(want, "pairs");
+    ck_assert_int_eq(json_array_size(gp), json_array_size(wp));
+    for (size_t k = 0; k < json_array_size(gp); k++) {
+        json_t *a = json_array_get(gp, k), *b = json_array_get(wp, k);
+        ck_assert(json_equal(json_object_get(a, "emotion"), json_object_get(b, "emotion")));
+        ck_assert(json_equal(json_object_get(a, "cause"), json_object_get(b, "cause")));
+        ck_assert_double_eq_tol(json_real_value(json_object_get(a, "score")),
+                                json_real_value(json_object_get(b, "score")), 1e-4);
+    }
+}
+
+/* The fixture's documents as JSONL (the empty one included), then the ECPE-style record. */
+static char *inputs(void) {
+    char *buf = NULL;
+    size_t n = 0;
+    FILE *f = open_memstream(&buf, &n);
+    json_t *docs = json_object_get(g_gold, "docs");
+    for (size_t d = 0; d < json_array_size(docs); d++) {
+        json_t *r = json_pack("{s:I,s:O}", "id", (json_int_t)d, "text", json_array_get(docs, d));
+        char *s = json_dumps(r, JSON_COMPACT);
+        fprintf(f, "%s\n", s);
+        free(s);
+        json_decref(r);
+    }
+    char *s = json_dumps(json_object_get(g_gold, "given"), JSON_COMPACT);
+    fprintf(f, "%s\n", s);
+    free(s);
+    fclose(f);
+    return buf;
+}
+
+START_TEST(cause_matches_python) {
+    models m = {0};
+    load(&m);
+    task_cause c = cause_of(&m, true);
+    char *in = inputs();
+    task_runner_opts o = task_runner_opts_defaults();
+    senti_status s;
+    json_t *got = run_cause(&c, in, &o, &s);
+    ck_assert_int_eq(s, SENTI_OK);
+    json_t *want = json_object_get(g_gold, "cause");
+    ck_assert_int_eq(json_array_size(got), json_array_size(want) + 1);
+    int64_t pairs = 0;
+    for (size_t i = 0; i < json_array_size(want); i++) {
+        json_t *g = json_array_get(got, i), *w = json_array_get(want, i);
+        ck_assert_int_eq(json_integer_value(json_object_get(g, "id")), (json_int_t)i);
+        if (json_is_null(w)) { /* no clause: an error line, the run goes on */
+            ck_assert_str_eq(json_string_value(json_object_get(g, "error")), "no clause in the text");
+            continue;
+        }
+        check_cause(g, w);
+        pairs += (int64_t)json_array_size(json_object_get(w, "pairs"));
+    }
+    ck_assert_int_gt(pairs, 0); /* the fixture exercises step 2 */
+    json_t *last = json_array_get(got, json_array_size(got) - 1);
+    check_cause(last, json_object_get(g_gold, "cause_given")); /* clause ids are the numbers */
+    /* batch invariance: one record per batch, a window of one, no bucketing */
+    o.batch_size = 1, o.window = 1, o.no_sort = true;
+    json_t *again = run_cause(&c, in, &o, &s);
+    ck_assert_int_eq(s, SENTI_OK);
+    ck_assert(json_equal(got, again));
+    json_decref(again);
+    json_decref(got);
+    free(in);
+    unload(&m);
+}
+END_TEST
+
+START_TEST(cause_without_pair_model_and_errors) {
+    models m = {0};
+    load(&m);
+    task_cause c = cause_of(&m, false);
+    task_runner_opts o = task_runner_opts_defaults();
+    senti_status s;
+    json_t *got = run_cause(&c,
+                            "{\"id\":\"a\",\"text\":\"我今天很高兴，因为我的朋友来看我了。她带来了礼物！\"}\n"
+                            "{\"id\":\"b\",\"clauses\":[\"x\", 3]}\n"
+                            "{\"id\":\"c\",\"text\":\"bad \\udfff\"}\n"
+                            "{\"id\":\"d\"}\n",
+                            &o, &s);
+    ck_assert_int_eq(s, SENTI_OK);
+    ck_assert_int_eq(json_array_size(got), 4);
+    /* every candidate is a pair, scored P(emotion) * P(cause) */
+    json_t *a = json_array_get(got, 0), *w = json_array_get(json_object_get(g_gold, "cause"), 0);
+    ck_assert(json_equal(json_object_get(a, "emotions"), json_object_get(w, "emotions")));
+    size_t ne = json_array_size(json_object_get(w, "emotions"));
+    ck_assert_int_gt(json_array_size(json_object_get(a, "pairs")), 0);
+    ck_assert_int_le(json_array_size(json_object_get(a, "pairs")), ne * json_array_size(json_object_get(w, "causes")));
+    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(got, 1), "error")),
+                     "clause 1: not a string (or its id not an integer)");
+    ck_assert_ptr_nonnull(json_object_get(json_array_get(got, 2), "error"));
+    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(got, 3), "error")),
+                     "the record has neither \"text\" nor \"clauses\"");
+    json_decref(got);
+    /* a model without the labels is refused */
+    task_cause bad = cause_of(&m, false);
+    bad.clause.model = m.pm;
+    got = run_cause(&bad, "x\n", &o, &s);
+    ck_assert_int_eq(s, SENTI_ERR_INVALID_ARG);
+    assert_msg_has("cause", "\"emotion\"", NULL);
+    json_decref(got);
+    unload(&m);
+}
+END_TEST
+
+/* cause's output scores with the ECPE scorer: gold pairs are the pipeline's own → F1 1. */
+START_TEST(cause_scored_as_ecpe) {
+    json_t *gold = json_array(), *pred = json_array();
+    json_t *g = json_pack("{s:i,s:[[i,i],[i,i]]}", "id", 1, "pairs", 2, 3, 5, 5);
+    json_t *p = json_pack("{s:i,s:[{s:i,s:i,s:f}]}", "id", 1, "pairs", "emotion", 2, "cause", 3, "score", 0.9);
+    json_array_append_new(gold, g);
+    json_array_append_new(pred, p);
+    json_t *m = NULL;
+    ck_assert_int_eq(task_eval_score(TASK_EVAL_ECPE, gold, pred, NULL, 0, &m), SENTI_OK);
+    json_t *pair = json_object_get(m, "pair");
+    ck_assert_double_eq_tol(json_real_value(json_object_get(pair, "precision")), 1.0, 1e-6);
+    ck_assert_double_eq_tol(json_real_value(json_object_get(pair, "recall")), 0.5, 1e-6);
+    json_decref(m);
+    json_decref(gold);
+    json_decref(pred);
+}
+END_TEST
+
+static Suite *suite(void) {
+    Suite *s = suite_create("cause");
+    TCase *c = tcase_create("clauses");
+    tcase_add_unchecked_fixture(c, setup, NULL);
+    tcase_add_test(c, clauses_chinese_english);
+    tcase_add_test(c, clauses_match_python);
+    suite_add_tcase(s, c);
+    c = tcase_create("ecpe");
+    tcase_add_unchecked_fixture(c, setup, NULL);
+    tcase_add_test(c, cause_matches_python);
+    tcase_add_test(c, cause_without_pair_model_and_errors);
+    tcase_add_test(c, cause_scored_as_ecpe);
+    suite_add_tcase(s, c);
+    return s;
+}
+
+int main(void) {
+    int rc = th_run_suite(suite());
+    json_decref(g_gold);
+    return rc;
+}
