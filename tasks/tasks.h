@@ -321,6 +321,10 @@ typedef struct task_tag {
     char **labels;              /* owned: the model's label names (LABEL_i when unnamed) */
     int64_t L;
     task_tag_agg agg;
+    bool aoe;                   /* every record runs once per aspect (see task_tag_aoe_run) */
+    const char *const *aspects; /* AOE: default aspects, borrowed */
+    int64_t n_aspects;
+    int64_t stride;
 } task_tag;
 /* Settings for token classifier m; UNSUPPORTED when m is not one. */
 senti_status task_tag_init(task_tag *t, const senti_model *m, const senti_tokenizer *tok, task_tag_agg agg);
@@ -335,6 +339,23 @@ json_t *task_tag_item(const task_tag *t, const task_item *it);
  * into one result (st->windowed); else they are truncated (st->truncated). */
 senti_status task_tag_run_opts(senti_model *m, const senti_tokenizer *tok, task_tag_agg agg, int64_t stride,
                                task_source *src, FILE *out, const task_runner_opts *o, task_stats *st);
+/* Aspect-oriented opinion extraction (AOE, the aspect-conditioned tagger of
+ * TOWE, Fan et al. 2019): a record with a "text_pair" runs as the pair (text,
+ * aspect) and gives {"id","spans","aspect"}: spans from the text's tokens
+ * only (task_tag_pair_item). With aoe, every record runs once per aspect —
+ * its "aspect_spans" ([{"aspect","start","end"}], a dataset's gold), its
+ * "aspect" (string or array), else aspects[0..n_aspects) — and gives
+ * {"id","opinions":[{"aspect","start","end","spans"}],"pairs":[{"aspect",
+ * "aspect_start","aspect_end","opinion","opinion_start","opinion_end",
+ * "score"}]} (aspect offsets from "aspect_spans", else the first occurrence,
+ * else null). Pairs and --stride exclude each other. Otherwise as
+ * task_tag_run_opts. */
+senti_status task_tag_aoe_run(senti_model *m, const senti_tokenizer *tok, task_tag_agg agg, int64_t stride, bool aoe,
+                              const char *const *aspects, int64_t n_aspects, task_source *src, FILE *out,
+                              const task_runner_opts *o, task_stats *st);
+/* The spans of a (text, aspect) pair item (see task_tag_aoe_run). NULL on OOM. */
+json_t *task_tag_pair_item(const task_tag *t, const task_item *it);
+
 /* task_tag_run_opts on in (when not NULL) or the n_texts texts, with default
  * runner options and strict. */
 senti_status task_tag_run(senti_model *m, const senti_tokenizer *tok, task_tag_agg agg, bool strict, FILE *in,

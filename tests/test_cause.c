@@ -278,6 +278,105 @@ START_TEST(cause_scored_as_ecpe) {
 }
 END_TEST
 
+/* ---- AOE: tag with an aspect as the pair ------------------------------------------------------- */
+
+typedef struct aoe_ctx {
+    senti_model *m;
+    const senti_tokenizer *tok;
+    task_tag_agg agg;
+    bool aoe;
+} aoe_ctx;
+
+static senti_status aoe_fn(void *ctx, task_source *src, FILE *out, task_stats *st) {
+    const aoe_ctx *a = ctx;
+    task_runner_opts o = task_runner_opts_defaults();
+    return task_tag_aoe_run(a->m, a->tok, a->agg, 0, a->aoe, NULL, 0, src, out, &o, st);
+}
+
+static void check_spans(json_t *got, json_t *want, const char *text) {
+    ck_assert_msg(json_array_size(got) == json_array_size(want), "%s: %zu spans for %zu", text, json_array_size(got),
+                  json_array_size(want));
+    for (size_t k = 0; k < json_array_size(got); k++) {
+        json_t *a = json_array_get(got, k), *b = json_array_get(want, k);
+        ck_assert_str_eq(json_string_value(json_object_get(a, "type")), json_string_value(json_object_get(b, "type")));
+        ck_assert_int_eq(json_integer_value(json_object_get(a, "start")), json_integer_value(json_object_get(b, "start")));
+        ck_assert_int_eq(json_integer_value(json_object_get(a, "end")), json_integer_value(json_object_get(b, "end")));
+        ck_assert_double_eq_tol(json_real_value(json_object_get(a, "score")), json_real_value(json_object_get(b, "score")),
+                                1e-4);
+    }
+}
+
+START_TEST(aoe_matches_transformers) {
+    senti_tokenizer *tok = NULL;
+    char p[2600];
+    ck_assert(th_shared_tokenizer("bert-base-uncased", g_tok, sizeof g_tok));
+    ck_assert_ptr_nonnull(tok = senti_tokenizer_load(g_tok));
+    snprintf(p, sizeof p, "%s/aoe", g_dir);
+    senti_model *m = senti_model_load(p, 1);
+    ck_assert_ptr_nonnull(m);
+    static const char *const AGG[] = {"none", "simple", "first"};
+    json_t *cases = json_object_get(g_gold, "aoe");
+    int64_t spans = 0;
+    for (int a = 0; a < 3; a++) {
+        /* every case of this aggregation as one JSONL input (they share batches) */
+        char *in = NULL;
+        size_t n = 0;
+        FILE *f = open_memstream(&in, &n);
+        size_t i;
+        json_t *c;
+        json_array_foreach(cases, i, c) {
+            if (strcmp(json_string_value(json_object_get(c, "aggregation")), AGG[a])) continue;
+            json_t *r = json_pack("{s:O,s:O}", "text", json_object_get(c, "text"), "text_pair", json_object_get(c, "aspect"));
+            char *s = json_dumps(r, JSON_COMPACT);
+            fprintf(f, "%s\n", s);
+            free(s);
+            json_decref(r);
+        }
+        fclose(f);
+        aoe_ctx x = {m, tok, (task_tag_agg)(a == 0 ? TASK_TAG_NONE : a == 1 ? TASK_TAG_SIMPLE : TASK_TAG_FIRST), false};
+        senti_status st;
+        task_stats stats;
+        json_t *got = th_run_input(in, aoe_fn, &x, &st, &stats);
+        ck_assert_int_eq(st, SENTI_OK);
+        size_t k = 0;
+        json_array_foreach(cases, i, c) {
+            if (strcmp(json_string_value(json_object_get(c, "aggregation")), AGG[a])) continue;
+            json_t *g = json_array_get(got, k++);
+            ck_assert_str_eq(json_string_value(json_object_get(g, "aspect")), json_string_value(json_object_get(c, "aspect")));
+            check_spans(json_object_get(g, "spans"), json_object_get(c, "spans"), json_string_value(json_object_get(c, "text")));
+            spans += (int64_t)json_array_size(json_object_get(c, "spans"));
+        }
+        json_decref(got);
+        free(in);
+    }
+    ck_assert_int_gt(spans, 0);
+    /* AOE mode: one run per aspect; the same spans per aspect, and pairs with the aspect's offsets */
+    aoe_ctx x = {m, tok, TASK_TAG_SIMPLE, true};
+    senti_status st;
+    task_stats stats;
+    json_t *got = th_run_input("{\"id\":1,\"text\":\"the food was great but the service was awful\","
+                               "\"aspect\":[\"service\",\"food\"]}\n{\"id\":2,\"text\":\"no aspect here\"}\n",
+                               aoe_fn, &x, &st, &stats);
+    ck_assert_int_eq(st, SENTI_OK);
+    json_t *r = json_array_get(got, 0), *ops = json_object_get(r, "opinions");
+    ck_assert_int_eq(json_array_size(ops), 2);
+    json_t *o0 = json_array_get(ops, 0);
+    ck_assert_int_eq(json_integer_value(json_object_get(o0, "start")), 27);
+    ck_assert_int_eq(json_integer_value(json_object_get(o0, "end")), 34);
+    check_spans(json_object_get(o0, "spans"), json_object_get(json_array_get(cases, 1), "spans"), "service");
+    size_t np = json_array_size(json_object_get(json_array_get(ops, 0), "spans")) +
+                json_array_size(json_object_get(json_array_get(ops, 1), "spans"));
+    ck_assert_int_eq(json_array_size(json_object_get(r, "pairs")), np);
+    json_t *p0 = json_array_get(json_object_get(r, "pairs"), 0);
+    ck_assert_int_eq(json_integer_value(json_object_get(p0, "aspect_start")), 27);
+    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(got, 1), "error")),
+                     "no aspect: give --aspect, a \"aspect\" field or a text_pair");
+    json_decref(got);
+    senti_model_free(m);
+    senti_tokenizer_free(tok);
+}
+END_TEST
+
 static Suite *suite(void) {
     Suite *s = suite_create("cause");
     TCase *c = tcase_create("clauses");
@@ -290,6 +389,10 @@ static Suite *suite(void) {
     tcase_add_test(c, cause_matches_python);
     tcase_add_test(c, cause_without_pair_model_and_errors);
     tcase_add_test(c, cause_scored_as_ecpe);
+    suite_add_tcase(s, c);
+    c = tcase_create("aoe");
+    tcase_add_unchecked_fixture(c, setup, NULL);
+    tcase_add_test(c, aoe_matches_transformers);
     suite_add_tcase(s, c);
     return s;
 }
