@@ -210,7 +210,7 @@ bool cli_task_load_more(cli_task *t, const char *dir, senti_model **m, senti_tok
     mo.weight_type = t->dtype;
     mo.device = t->device;
     *m = NULL, *tok = NULL;
-    if (!(*m = senti_model_load_opts(dir, &mo)) || !(*tok = senti_tokenizer_load(dir))) {
+    if (!(*m = senti_model_load_opts(dir, &mo)) || !(*tok = senti_tokenizer_load(t->tok_path ? t->tok_path : dir))) {
         fprintf(stderr, "senti %s: %s\n", t->cmd, senti_last_error());
         senti_model_free(*m);
         *m = NULL;

@@ -98,8 +98,9 @@ bool cli_task_check(cli_task *t, int argc, int first);
 /* Load the model and tokenizer, open the source and the (resumable) output;
  * prints why and returns false (then cli_task_close(t, SENTI_ERR_IO) gives 1). */
 bool cli_task_open(cli_task *t, int argc, char **argv, int first);
-/* Load another model of the run (dir; its own tokenizer) with t's device,
- * dtype and threads; prints why and returns false. The caller frees both. */
+/* Load another model of the run (dir; its own tokenizer, or --tokenizer's
+ * when given: it applies to every model) with t's device, dtype and threads;
+ * prints why and returns false. The caller frees both. */
 bool cli_task_load_more(cli_task *t, const char *dir, senti_model **m, senti_tokenizer **tok);
 
 /* ---- senti cause (cause.c), also run by senti eval --task cause ---- */

@@ -45,7 +45,7 @@ static void usage(FILE *f) {
             "                    emotion clauses, cause clauses and emotion-cause pairs (ECE / ECPE, JSONL)\n"
             "  generate -m DIR [--max-new-tokens N] [--temperature T] [--top-k K] [--top-p P] [--seed S] [--stop S] [--chat] PROMPT...\n"
             "                    decoder text generation (JSONL: text, ids, finish_reason)\n"
-            "  extract -m DIR --schema aspect|opinion|aesc|pair|triplet|quad [--few-shot FILE] [--constrained] TEXT...\n"
+            "  extract -m DIR --schema aspect|opinion|aesc|pair|triplet|quad|cause-pair|event [--few-shot FILE] [--constrained] TEXT...\n"
             "                    generative extraction with a decoder, grounded to offsets (JSONL)\n"
             "  eval [-m M] --task T --data FILE [--format F] [--predictions OUT] [--score PRED]   metrics on a labelled\n"
             "                    file (accuracy, macro/weighted F1, span/tuple P/R/F1) as one JSON object\n"

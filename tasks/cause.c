@@ -50,83 +50,79 @@ typedef struct step1 {
     bool again;        /* step 1b: records are step 1's output (clauses as objects, "pe" kept) */
 } step1;
 
-/* r's clauses as a new array of {"text","start","end"} plus "numbers"; NULL with r failed, or on OOM (*oom). */
-static json_t *clauses_of(task_record *r, json_t **numbers, bool *oom) {
-    json_t *cl = r->obj ? json_object_get(r->obj, "clauses") : NULL, *ids = r->obj ? json_object_get(r->obj, "clause_ids") : NULL;
-    if (!ids && r->obj) ids = json_object_get(r->obj, "numbers"); /* step 1b reads step 1's output */
+json_t *task_clauses_of(json_t *obj, const char *text, size_t len, json_t **numbers, char *err, size_t errn) {
+    json_t *cl = obj ? json_object_get(obj, "clauses") : NULL, *ids = obj ? json_object_get(obj, "clause_ids") : NULL;
+    if (!ids && obj) ids = json_object_get(obj, "numbers"); /* step 1b reads step 1's output */
     json_t *out = json_array(), *nums = json_array();
-    *oom = !out || !nums;
-    if (*oom) goto fail;
+    err[0] = '\0';
+    *numbers = NULL;
+    if (!out || !nums) goto fail;
     if (cl) {
         if (!json_is_array(cl) || json_array_size(cl) == 0) {
-            *oom = !task_record_fail(r, "field \"clauses\" must be a non-empty array of strings");
+            snprintf(err, errn, "field \"clauses\" must be a non-empty array of strings");
             goto fail;
         }
         if (ids && (!json_is_array(ids) || json_array_size(ids) != json_array_size(cl))) {
-            *oom = !task_record_fail(r, "field \"clause_ids\" must be an array as long as \"clauses\"");
+            snprintf(err, errn, "field \"clause_ids\" must be an array as long as \"clauses\"");
             goto fail;
         }
         size_t at = 0, i;
-        int64_t cp = 0; /* code points of r->text[0, at) */
+        int64_t cp = 0; /* code points of text[0, at) */
         json_t *v;
         json_array_foreach(cl, i, v) {
             json_t *t = json_is_object(v) ? json_object_get(v, "text") : v;
             json_t *id = ids ? json_array_get(ids, i) : NULL;
             if (!json_is_string(t) || (id && !json_is_integer(id))) {
-                *oom = !task_record_fail(r, "clause %zu: not a string (or its id not an integer)", i);
+                snprintf(err, errn, "clause %zu: not a string (or its id not an integer)", i);
                 goto fail;
             }
             int64_t bad = task_utf8_invalid_at(json_string_value(t), json_string_length(t));
             if (bad >= 0) {
-                *oom = !task_record_fail(r, "clause %zu: invalid UTF-8 at byte %lld", i, (long long)bad);
+                snprintf(err, errn, "clause %zu: invalid UTF-8 at byte %lld", i, (long long)bad);
                 goto fail;
             }
-            json_t *o = json_object(), *s = json_null(), *e = json_null();
+            json_t *o = json_object(), *s = NULL, *e = NULL;
             if (json_is_object(v)) { /* step 1's own output: offsets kept */
                 s = json_incref(json_object_get(v, "start")), e = json_incref(json_object_get(v, "end"));
-            } else if (r->text) { /* find it in the text, after the previous one */
-                const char *p = json_string_length(t) ? memmem(r->text + at, r->len - at, json_string_value(t),
+            } else if (text) { /* find it in the text, after the previous one */
+                const char *p = json_string_length(t) ? memmem(text + at, len - at, json_string_value(t),
                                                                json_string_length(t)) : NULL;
                 if (p) {
-                    for (const char *q = r->text + at; q < p; q++) cp += ((unsigned char)*q & 0xC0) != 0x80;
-                    int64_t len = 0;
-                    for (size_t k = 0; k < json_string_length(t); k++) len += ((unsigned char)json_string_value(t)[k] & 0xC0) != 0x80;
-                    s = json_integer(cp), e = json_integer(cp + len);
-                    cp += len;
-                    at = (size_t)(p - r->text) + json_string_length(t);
+                    for (const char *q = text + at; q < p; q++) cp += ((unsigned char)*q & 0xC0) != 0x80;
+                    int64_t n = 0;
+                    for (size_t k = 0; k < json_string_length(t); k++) n += ((unsigned char)json_string_value(t)[k] & 0xC0) != 0x80;
+                    s = json_integer(cp), e = json_integer(cp + n);
+                    cp += n;
+                    at = (size_t)(p - text) + json_string_length(t);
                 }
             }
             if (!o || json_object_set(o, "text", t) || json_object_set_new(o, "start", s ? s : json_null()) ||
                 json_object_set_new(o, "end", e ? e : json_null()) || json_array_append_new(out, o) ||
-                json_array_append_new(nums, id ? json_incref(id) : json_integer((json_int_t)i + 1))) {
-                *oom = true;
+                json_array_append_new(nums, id ? json_incref(id) : json_integer((json_int_t)i + 1)))
                 goto fail;
-            }
         }
     } else {
-        if (!r->text) {
-            *oom = !task_record_fail(r, "the record has neither \"text\" nor \"clauses\"");
+        if (!text) {
+            snprintf(err, errn, "the record has neither \"text\" nor \"clauses\"");
             goto fail;
         }
         task_clause *v = NULL;
         int64_t n = 0;
-        senti_status st = task_clauses_split(r->text, r->len, &v, &n);
-        if (st == SENTI_ERR_NO_MEMORY) {
-            *oom = true;
-            goto fail;
-        }
+        senti_status st = task_clauses_split(text, len, &v, &n);
+        if (st == SENTI_ERR_NO_MEMORY) goto fail;
         if (st != SENTI_OK || n == 0) {
-            *oom = !task_record_fail(r, "%s", st != SENTI_OK ? senti_last_error() : "no clause in the text");
+            snprintf(err, errn, "%s", st != SENTI_OK ? senti_last_error() : "no clause in the text");
             free(v);
             goto fail;
         }
-        for (int64_t i = 0; i < n && !*oom; i++) {
-            json_t *o = json_pack("{s:s%,s:I,s:I}", "text", r->text + v[i].b0, v[i].b1 - v[i].b0, "start",
+        bool oom = false;
+        for (int64_t i = 0; i < n && !oom; i++) {
+            json_t *o = json_pack("{s:s%,s:I,s:I}", "text", text + v[i].b0, v[i].b1 - v[i].b0, "start",
                                   (json_int_t)v[i].start, "end", (json_int_t)v[i].end);
-            *oom = !o || json_array_append_new(out, o) || json_array_append_new(nums, json_integer((json_int_t)i + 1));
+            oom = !o || json_array_append_new(out, o) || json_array_append_new(nums, json_integer((json_int_t)i + 1));
         }
         free(v);
-        if (*oom) goto fail;
+        if (oom) goto fail;
     }
     *numbers = nums;
     return out;
@@ -134,6 +130,15 @@ fail:
     json_decref(out);
     json_decref(nums);
     return NULL;
+}
+
+/* r's clauses (task_clauses_of); NULL with r failed, or on OOM (*oom). */
+static json_t *clauses_of(task_record *r, json_t **numbers, bool *oom) {
+    char err[256];
+    json_t *cl = task_clauses_of(r->obj, r->text, r->len, numbers, err, sizeof err);
+    *oom = !cl && !err[0];
+    if (!cl && err[0]) *oom = !task_record_fail(r, "%s", err);
+    return cl;
 }
 
 static const char *ctext(json_t *clauses, size_t i, size_t *n) {

@@ -379,6 +379,14 @@ typedef struct task_clause {
  * *n. INVALID_ARG naming the byte of invalid UTF-8, NO_MEMORY. Thread-safe. */
 senti_status task_clauses_split(const char *text, size_t len, task_clause **out, int64_t *n);
 
+/* The clauses of a record as a new array of {"text","start","end"} and their
+ * numbers (*numbers, new): obj's "clauses" (strings, or objects with "text",
+ * "start", "end") when present — authoritative; offsets found in text in
+ * order, else null — numbered by "clause_ids" (or "numbers"), else 1-based;
+ * else text cut by task_clauses_split. NULL with err set (a bad record) or,
+ * err empty, on OOM. obj and text may be NULL. */
+json_t *task_clauses_of(json_t *obj, const char *text, size_t len, json_t **numbers, char *err, size_t errn);
+
 /* One model of the pipeline and the label it reads. */
 typedef struct task_cause_model {
     senti_model *model;         /* borrowed; NULL: not used */
@@ -505,6 +513,8 @@ typedef enum task_eval_kind {
     TASK_EVAL_TRIPLET,      /* (aspect span, opinion span, sentiment) */
     TASK_EVAL_QUAD,         /* (aspect, category, sentiment, opinion) strings */
     TASK_EVAL_ECPE,         /* (emotion clause, cause clause) pairs */
+    TASK_EVAL_CAUSE,        /* the same, from a model run by eval (senti cause or extract --schema cause-pair) */
+    TASK_EVAL_EVENT,        /* (trigger, subject, object, time, location, polarity) events */
     TASK_EVAL_COUNT
 } task_eval_kind;
 task_eval_kind task_eval_kind_from_name(const char *name); /* TASK_EVAL_COUNT when unknown */
