@@ -377,6 +377,166 @@ START_TEST(aoe_matches_transformers) {
 }
 END_TEST
 
+/* ---- generative schemas: cause-pair and event ----------------------------------------------------- */
+
+static json_t *clauses3(json_t **nums) {
+    *nums = json_pack("[i,i,i]", 1, 2, 4);
+    return json_pack("[{s:s,s:i,s:i},{s:s,s:i,s:i},{s:s,s:i,s:i}]", "text", "当我看到建议被采纳", "start", 0, "end", 9,
+                     "text", "部委领导写给我的回信时", "start", 10, "end", 21, "text", "我很激动", "start", 22, "end", 26);
+}
+
+static json_t *parse_cause(const char *raw) {
+    json_t *nums, *cl = clauses3(&nums);
+    json_t *r = llm_extract_parse_cause(raw, strlen(raw), cl, nums);
+    ck_assert_ptr_nonnull(r);
+    ck_assert(json_equal(json_object_get(r, "clauses"), cl));
+    json_decref(cl);
+    json_decref(nums);
+    return r;
+}
+
+/* r's pairs are want (n pairs of (emotion, cause) numbers), emotions / causes their distinct values. */
+static void check_pairs(json_t *r, int n, const int *want) {
+    json_t *p = json_object_get(r, "pairs");
+    ck_assert_msg(json_array_size(p) == (size_t)n, "%zu pairs, want %d (%s)", json_array_size(p), n,
+                  json_string_value(json_object_get(r, "warning")));
+    for (int k = 0; k < n; k++) {
+        ck_assert_int_eq(json_integer_value(json_object_get(json_array_get(p, (size_t)k), "emotion")), want[2 * k]);
+        ck_assert_int_eq(json_integer_value(json_object_get(json_array_get(p, (size_t)k), "cause")), want[2 * k + 1]);
+    }
+}
+
+START_TEST(cause_pair_parser) {
+    json_t *r = parse_cause("[(4, 1), (4, 2)]");
+    check_pairs(r, 2, (int[]){4, 1, 4, 2});
+    ck_assert_int_eq(json_array_size(json_object_get(r, "emotions")), 1);
+    ck_assert_int_eq(json_array_size(json_object_get(r, "causes")), 2);
+    ck_assert_ptr_null(json_object_get(r, "warning"));
+    json_decref(r);
+    /* keyed objects, "clause N" and "(N)" forms, a fence and prose, a duplicate */
+    r = parse_cause("Sure! ```json\n[{\"cause\": \"clause 1\", \"emotion\": \"(4)\"}, {\"emotion\": 4, \"cause\": 1}]\n```");
+    check_pairs(r, 1, (int[]){4, 1});
+    json_decref(r);
+    /* clause texts instead of numbers: the clause holding the text, or the one it holds */
+    r = parse_cause("[('很激动', '当我看到建议被采纳，部委'), (\"我很激动\", \"写给我的回信\")]");
+    check_pairs(r, 2, (int[]){4, 1, 4, 2});
+    json_decref(r);
+    /* numbers that are no clause (3 is not one: the ids are 1, 2, 4), a half pair, an unclosed list */
+    r = parse_cause("[(4, 3), (2,), (4, 4), (1, 2");
+    check_pairs(r, 2, (int[]){4, 4, 1, 2});
+    ck_assert_ptr_nonnull(strstr(json_string_value(json_object_get(r, "warning")), "'3' is not a clause"));
+    json_decref(r);
+    /* no list: "none" is an empty answer, prose is not */
+    r = parse_cause("None");
+    check_pairs(r, 0, NULL);
+    ck_assert_ptr_null(json_object_get(r, "raw"));
+    json_decref(r);
+    r = parse_cause("I cannot tell which clause causes the emotion.");
+    check_pairs(r, 0, NULL);
+    ck_assert_ptr_nonnull(json_object_get(r, "raw"));
+    ck_assert_ptr_nonnull(json_object_get(r, "warning"));
+    json_decref(r);
+    /* llm_extract_parse cuts the text into clauses itself */
+    const char *text = "我很难过，因为他走了。";
+    r = llm_extract_parse(LLM_SCHEMA_CAUSE_PAIR, "[(1, 2)]", 8, text, strlen(text));
+    check_pairs(r, 1, (int[]){1, 2});
+    ck_assert_int_eq(json_integer_value(json_object_get(json_array_get(json_object_get(r, "clauses"), 1), "start")), 5);
+    json_decref(r);
+    /* the prompt numbers the clauses; so do the few-shot inputs */
+    json_t *nums, *cl = clauses3(&nums);
+    char *num = llm_cause_numbered(cl, nums);
+    ck_assert_str_eq(num, "(1) 当我看到建议被采纳 (2) 部委领导写给我的回信时 (4) 我很激动");
+    const char *shot_in[1] = {"I was sad, because it rained."}, *shot_out[1] = {"[(1, 2)]"};
+    char *instr = llm_extract_instruction(LLM_SCHEMA_CAUSE_PAIR, shot_in, shot_out, 1, num, strlen(num));
+    ck_assert_ptr_nonnull(strstr(instr, "input: (1) I was sad (2) because it rained\noutput: [(1, 2)]"));
+    ck_assert_ptr_nonnull(strstr(instr, "input: (1) 当我看到建议被采纳 (2) 部委领导写给我的回信时 (4) 我很激动\noutput:"));
+    senti_mfree(instr);
+    senti_mfree(num);
+    json_decref(cl);
+    json_decref(nums);
+}
+END_TEST
+
+static json_t *parse_event(const char *raw, const char *text) {
+    json_t *r = llm_extract_parse(LLM_SCHEMA_EVENT, raw, strlen(raw), text, strlen(text));
+    ck_assert_ptr_nonnull(r);
+    return r;
+}
+
+START_TEST(event_parser) {
+    const char *text = "Yesterday the students protested against the new fees in Paris.";
+    json_t *r = parse_event("[(protested, the students, the new fees, Yesterday, Paris, negative)]", text);
+    json_t *e = json_array_get(json_object_get(r, "events"), 0);
+    ck_assert_int_eq(json_array_size(json_object_get(r, "events")), 1);
+    ck_assert_str_eq(json_string_value(json_object_get(e, "trigger")), "protested");
+    ck_assert_int_eq(json_integer_value(json_object_get(e, "trigger_start")), 23);
+    ck_assert_int_eq(json_integer_value(json_object_get(e, "trigger_end")), 32);
+    ck_assert_int_eq(json_integer_value(json_object_get(e, "subject_start")), 10);
+    ck_assert_int_eq(json_integer_value(json_object_get(e, "object_end")), 53);
+    ck_assert_int_eq(json_integer_value(json_object_get(e, "time_start")), 0);
+    ck_assert_int_eq(json_integer_value(json_object_get(e, "location_start")), 57);
+    ck_assert_str_eq(json_string_value(json_object_get(e, "polarity")), "negative");
+    ck_assert_ptr_null(json_object_get(r, "warning"));
+    json_decref(r);
+    /* keyed objects in any order, NULL arguments, a synonym polarity, a term not in the text */
+    r = parse_event("```json\n[{\"polarity\": \"neg\", \"location\": null, \"trigger\": \"protested\", \"time\": \"NULL\","
+                    " \"subject\": \"students\", \"object\": \"tuition\"}]\n```",
+                    text);
+    e = json_array_get(json_object_get(r, "events"), 0);
+    ck_assert_str_eq(json_string_value(json_object_get(e, "subject")), "students");
+    ck_assert(json_is_null(json_object_get(e, "time")) && json_is_null(json_object_get(e, "location_start")));
+    ck_assert_str_eq(json_string_value(json_object_get(e, "object")), "tuition");
+    ck_assert(json_is_null(json_object_get(e, "object_start")));
+    ck_assert_str_eq(json_string_value(json_object_get(e, "polarity")), "negative");
+    ck_assert_ptr_nonnull(strstr(json_string_value(json_object_get(r, "warning")), "'tuition' is not in the text"));
+    json_decref(r);
+    /* short tuples: the polarity found wherever it is, the rest null; an unknown polarity word */
+    r = parse_event("[(protested, students, positive), (protested, students, Paris, x, y, angry)", text);
+    json_t *ev = json_object_get(r, "events");
+    ck_assert_int_eq(json_array_size(ev), 2);
+    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(ev, 0), "polarity")), "positive");
+    ck_assert(json_is_null(json_object_get(json_array_get(ev, 0), "object")));
+    ck_assert(json_is_null(json_object_get(json_array_get(ev, 1), "polarity")));
+    ck_assert_ptr_nonnull(strstr(json_string_value(json_object_get(r, "warning")), "unknown sentiment"));
+    json_decref(r);
+    r = parse_event("no events here", text);
+    ck_assert_int_eq(json_array_size(json_object_get(r, "events")), 0);
+    ck_assert_ptr_nonnull(json_object_get(r, "raw"));
+    json_decref(r);
+}
+END_TEST
+
+START_TEST(event_scorer) {
+    json_t *gold = json_pack("[{s:i,s:[{s:s,s:s,s:n,s:s,s:n,s:s},{s:s,s:s,s:s,s:n,s:n,s:s}]}]", "id", 1, "events",
+                             "trigger", "protested", "subject", "students", "object", "time", "Yesterday", "location",
+                             "polarity", "negative", "trigger", "won", "subject", "team", "object", "cup", "time",
+                             "location", "polarity", "positive");
+    /* one exact (case and spacing differ), one with the wrong object, one spurious */
+    json_t *pred = json_pack("[{s:i,s:[{s:s,s:s,s:s,s:s,s:s,s:s},{s:s,s:s,s:s,s:n,s:n,s:s},{s:s,s:n,s:n,s:n,s:n,s:s}]}]",
+                             "id", 1, "events", "trigger", " Protested", "subject", "students ", "object", "NULL", "time",
+                             "yesterday", "location", "none", "polarity", "negative", "trigger", "won", "subject", "team",
+                             "object", "match", "time", "location", "polarity", "positive", "trigger", "lost", "subject",
+                             "object", "time", "location", "polarity", "negative");
+    json_t *m = NULL;
+    ck_assert_int_eq(task_eval_score(TASK_EVAL_EVENT, gold, pred, NULL, 0, &m), SENTI_OK);
+    json_t *ev = json_object_get(m, "event"), *tr = json_object_get(m, "trigger"), *ar = json_object_get(m, "argument");
+    ck_assert_int_eq(json_integer_value(json_object_get(ev, "correct")), 1);
+    ck_assert_double_eq_tol(json_real_value(json_object_get(ev, "precision")), 1.0 / 3, 1e-9);
+    ck_assert_double_eq_tol(json_real_value(json_object_get(ev, "recall")), 0.5, 1e-9);
+    ck_assert_double_eq_tol(json_real_value(json_object_get(ev, "f1")), 0.4, 1e-9);
+    ck_assert_int_eq(json_integer_value(json_object_get(tr, "correct")), 2);
+    /* arguments: gold 4 (students, Yesterday, team, cup), predicted 4 (students, yesterday, team, match), 3 right */
+    ck_assert_int_eq(json_integer_value(json_object_get(ar, "gold")), 4);
+    ck_assert_int_eq(json_integer_value(json_object_get(ar, "predicted")), 4);
+    ck_assert_int_eq(json_integer_value(json_object_get(ar, "correct")), 3);
+    ck_assert_str_eq(task_eval_kind_name(task_eval_kind_from_name("event")), "event");
+    ck_assert_int_eq(task_eval_kind_from_name("cause"), TASK_EVAL_CAUSE);
+    json_decref(m);
+    json_decref(gold);
+    json_decref(pred);
+}
+END_TEST
+
 static Suite *suite(void) {
     Suite *s = suite_create("cause");
     TCase *c = tcase_create("clauses");
@@ -389,6 +549,11 @@ static Suite *suite(void) {
     tcase_add_test(c, cause_matches_python);
     tcase_add_test(c, cause_without_pair_model_and_errors);
     tcase_add_test(c, cause_scored_as_ecpe);
+    suite_add_tcase(s, c);
+    c = tcase_create("schemas");
+    tcase_add_test(c, cause_pair_parser);
+    tcase_add_test(c, event_parser);
+    tcase_add_test(c, event_scorer);
     suite_add_tcase(s, c);
     c = tcase_create("aoe");
     tcase_add_unchecked_fixture(c, setup, NULL);
