@@ -215,18 +215,32 @@ typedef struct step2 {
     int64_t ip; /* the pair label */
 } step2;
 
-/* Candidate k of r: (emotion e, cause j) in clause positions; false when r has fewer. */
-static bool candidate(const task_cause *c, json_t *pe, json_t *pc, int64_t k, size_t *e, size_t *j) {
-    size_t n = json_array_size(pe);
+/* The candidates (emotion, cause) in clause positions, emotion-major: a
+ * malloc'd array of 2 * *n entries (NULL with *n = 0 when none, or on OOM
+ * with *n = -1). */
+static size_t *candidates(const task_cause *c, json_t *pe, json_t *pc, int64_t *n_out) {
+    size_t n = json_array_size(pe), *v = NULL;
+    int64_t k = 0, cap = 0;
     for (size_t a = 0; a < n; a++) {
         if (json_real_value(json_array_get(pe, a)) < c->threshold) continue;
         size_t lo = a > (size_t)c->window ? a - (size_t)c->window : 0;
         for (size_t b = lo; b < n && b <= a + (size_t)c->window; b++) {
             if (json_real_value(json_array_get(pc, b)) < c->threshold) continue;
-            if (k-- == 0) return *e = a, *j = b, true;
+            if (k == cap) {
+                cap = cap ? 2 * cap : 16;
+                size_t *w = realloc(v, (size_t)cap * 2 * sizeof *v);
+                if (!w) {
+                    free(v);
+                    *n_out = -1;
+                    return NULL;
+                }
+                v = w;
+            }
+            v[2 * k] = a, v[2 * k + 1] = b, k++;
         }
     }
-    return false;
+    *n_out = k;
+    return v;
 }
 
 static bool s2_expand(void *ctx, task_record *r) {
@@ -237,21 +251,24 @@ static bool s2_expand(void *ctx, task_record *r) {
     if (!json_is_array(cl) || !json_is_array(pe) || !json_is_array(pc) || json_array_size(pe) != json_array_size(cl) ||
         json_array_size(pc) != json_array_size(cl))
         return task_record_fail(r, "cause: a malformed intermediate record");
-    size_t e, j;
-    for (int64_t k = 0; s->c->pair.model && candidate(s->c, pe, pc, k, &e, &j); k++) {
-        size_t el, jl;
+    int64_t nc = 0;
+    size_t *cand = s->c->pair.model ? candidates(s->c, pe, pc, &nc) : NULL;
+    if (nc < 0) return false;
+    for (int64_t k = 0; k < nc; k++) {
+        size_t e = cand[2 * k], j = cand[2 * k + 1], el, jl;
         const char *et = ctext(cl, e, &el), *jt = ctext(cl, j, &jl);
         char d[32];
         int dn = snprintf(d, sizeof d, "%lld ", (long long)j - (long long)e);
         char *p = malloc((size_t)dn + jl + 1);
-        if (!p) return false;
+        if (!p) return free(cand), false;
         memcpy(p, d, (size_t)dn);
         memcpy(p + dn, jt, jl);
         p[(size_t)dn + jl] = '\0';
         ok = task_record_add(r, et, el, p, (size_t)dn + jl) != NULL;
         free(p);
-        if (!ok) return false;
+        if (!ok) return free(cand), false;
     }
+    free(cand);
     return true;
 }
 
@@ -267,8 +284,11 @@ static json_t *s2_decode(void *ctx, task_record *r) {
         if (json_real_value(json_array_get(pe, i)) >= c->threshold && json_array_append(emo, num)) goto oom;
         if (json_real_value(json_array_get(pc, i)) >= c->threshold && json_array_append(cau, num)) goto oom;
     }
-    size_t e, j;
-    for (int64_t k = 0; candidate(c, pe, pc, k, &e, &j); k++) {
+    int64_t nc = 0;
+    size_t *cand = candidates(c, pe, pc, &nc);
+    if (nc < 0) goto oom;
+    for (int64_t k = 0; k < nc; k++) {
+        size_t e = cand[2 * k], j = cand[2 * k + 1];
         double sc;
         if (c->pair.model) {
             const task_seg *g = &r->items[k].segs[0];
@@ -279,8 +299,12 @@ static json_t *s2_decode(void *ctx, task_record *r) {
         if (c->pair.model && sc < c->threshold) continue;
         json_t *p = json_pack("{s:O,s:O,s:f}", "emotion", json_array_get(nums, e), "cause", json_array_get(nums, j),
                               "score", sc);
-        if (!p || json_array_append_new(pairs, p)) goto oom;
+        if (!p || json_array_append_new(pairs, p)) {
+            free(cand);
+            goto oom;
+        }
     }
+    free(cand);
     if (json_object_set_new(o, "emotions", emo) || json_object_set_new(o, "causes", cau) ||
         json_object_set_new(o, "pairs", pairs))
         return json_decref(o), NULL;

@@ -372,6 +372,16 @@ START_TEST(aoe_matches_transformers) {
     ck_assert_str_eq(json_string_value(json_object_get(json_array_get(got, 1), "error")),
                      "no aspect: give --aspect, a \"aspect\" field or a text_pair");
     json_decref(got);
+    /* a dataset's gold aspect spans (senti eval --task pair): their offsets, not the first occurrence */
+    got = th_run_input("{\"id\":3,\"text\":\"the food was great but the service was awful\",\"aspect\":[\"x\"],"
+                       "\"aspect_spans\":[{\"aspect\":\"the\",\"start\":23,\"end\":26}]}\n",
+                       aoe_fn, &x, &st, &stats);
+    ck_assert_int_eq(st, SENTI_OK);
+    json_t *p1 = json_array_get(json_object_get(json_array_get(got, 0), "pairs"), 0);
+    ck_assert_ptr_nonnull(p1);
+    ck_assert_str_eq(json_string_value(json_object_get(p1, "aspect")), "the");
+    ck_assert_int_eq(json_integer_value(json_object_get(p1, "aspect_start")), 23);
+    json_decref(got);
     senti_model_free(m);
     senti_tokenizer_free(tok);
 }
