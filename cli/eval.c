@@ -42,7 +42,8 @@ static void eval_usage(FILE *f) {
                "              --constrained --max-new-tokens N (extract with a decoder)\n"
                "              cause / ecpe with a clause classifier: --pair-model DIR --cause-model DIR\n"
                "              --context N (default 1) --pair-window N --threshold X (see senti cause)\n"
-               "              pair with a token classifier: AOE, the pair (text, aspect) per gold aspect span\n"
+               "              pair with a token classifier: AOE, the pair (text, aspect) per gold aspect span,\n"
+               "              or with --aspect-model AE_TAGGER per predicted aspect (AE + AOE)\n"
                "  prints {\"task\",\"data\",\"format\",\"model\",\"metrics\":{…},\"records_per_second\",\"seconds\"}\n"
                CLI_TASK_USAGE);
 }
@@ -53,6 +54,7 @@ typedef struct eval_args {
     task_tag_agg agg;
     bool constrained, context_set;
     cli_cause cause;
+    const char *ae_dir; /* --aspect-model: AE + AOE for --task pair */
 } eval_args;
 
 enum { O_TASK = CLI_O_FIRST_FREE, O_DATA, O_PRED, O_SCORE, O_LABELS, O_TMPL, O_CTX, O_AS, O_AGG, O_STRIDE, O_CONSTR, O_MAXNEW };
@@ -78,6 +80,7 @@ static int eval_opt(void *ctx, int c, const char *arg) {
             if (!strcmp(arg, AGG[i])) return a->agg = (task_tag_agg)i, 1;
         fprintf(stderr, "senti eval: --aggregation expects none|simple|first|average|max, got '%s'\n", arg);
         return -1;
+    case CLI_O_FIRST_FREE + 39: a->ae_dir = arg; return 1;
     default: return c == CLI_O_FIRST_FREE + 42 ? 0 : cli_cause_opt(&a->cause, "eval", c, arg);
     }
 }
@@ -191,8 +194,17 @@ static senti_status run_task(task_eval_kind k, cli_task *t, const eval_args *a, 
             return s;
         }
     }
-    if (k == TASK_EVAL_PAIR && senti_model_get_head(t->model) == SENTI_HEAD_TOKEN_CLASSIFICATION)
-        return task_tag_aoe_run(t->model, t->tok, a->agg, 0, true, NULL, 0, t->src, out, &t->ro, &t->st);
+    if (k == TASK_EVAL_PAIR && senti_model_get_head(t->model) == SENTI_HEAD_TOKEN_CLASSIFICATION) {
+        if (!a->ae_dir) return task_tag_aoe_run(t->model, t->tok, a->agg, 0, true, NULL, 0, t->src, out, &t->ro, &t->st);
+        senti_model *ae = NULL;
+        senti_tokenizer *ae_tok = NULL;
+        s = cli_task_load_more(t, a->ae_dir, &ae, &ae_tok)
+                ? task_tag_ae_aoe_run(ae, ae_tok, t->model, t->tok, a->agg, t->src, out, &t->ro, &t->st)
+                : SENTI_ERR_BAD_FILE;
+        senti_model_free(ae);
+        senti_tokenizer_free(ae_tok);
+        return s;
+    }
     if (k == TASK_EVAL_ASPECT) {
         task_aspect as = {.tmpl = a->tmpl, .strict = t->ro.strict};
         return task_aspect_run_opts(t->model, t->tok, &as, t->src, out, &t->ro, &t->st);
@@ -249,6 +261,7 @@ int cmd_eval(int argc, char **argv) {
                                          {"stride", required_argument, 0, O_STRIDE},
                                          {"constrained", no_argument, 0, O_CONSTR},
                                          {"max-new-tokens", required_argument, 0, O_MAXNEW},
+                                         {"aspect-model", required_argument, 0, CLI_O_FIRST_FREE + 39},
                                          {"cause-model", required_argument, 0, CLI_O_FIRST_FREE + 40},
                                          {"pair-model", required_argument, 0, CLI_O_FIRST_FREE + 41},
                                          {"pair-window", required_argument, 0, CLI_O_FIRST_FREE + 43},

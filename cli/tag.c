@@ -25,6 +25,8 @@ static void tag_usage(FILE *f) {
                "              (text, A) (repeatable); a JSONL record's \"aspect\" (string or array) or\n"
                "              \"aspect_spans\" takes precedence; output {\"opinions\":[…],\"pairs\":[…]}\n"
                "  --aoe: AOE with each record's own aspects (no default)\n"
+               "  --aspect-model DIR: AE + AOE: the aspects of each text from the tagger DIR (its spans\n"
+               "              other than OP), then -m's opinions of each; the pairs they make\n"
                "  inputs: TEXT arguments, or --input JSONL ({\"id\",\"text\"}; a \"text_pair\" is an aspect:\n"
                "          {\"spans\",\"aspect\"} for it) or plain text lines\n"
                CLI_TASK_USAGE);
@@ -36,15 +38,17 @@ typedef struct tag_args {
     const char **aspects; /* argv strings */
     int64_t n;
     bool aoe;
+    const char *ae_dir;
 } tag_args;
 
-enum { O_AGG = CLI_O_FIRST_FREE, O_STRIDE, O_ASPECT, O_AOE };
+enum { O_AGG = CLI_O_FIRST_FREE, O_STRIDE, O_ASPECT, O_AOE, O_AE };
 
 static int tag_opt(void *ctx, int c, const char *arg) {
     static const char *const AGG[] = {"none", "simple", "first", "average", "max"};
     tag_args *a = ctx;
     if (c == O_STRIDE) return cli_parse_long("tag", "--stride", arg, 1, 1 << 20, &a->stride) ? 1 : -1;
     if (c == O_AOE) return a->aoe = true, 1;
+    if (c == O_AE) return a->ae_dir = arg, a->aoe = true, 1;
     if (c == O_ASPECT) {
         if (!*arg) return fprintf(stderr, "senti tag: --aspect must not be empty\n"), -1;
         a->aspects[a->n++] = arg;
@@ -67,6 +71,7 @@ int cmd_tag(int argc, char **argv) {
                                          {"stride", required_argument, 0, O_STRIDE},
                                          {"aspect", required_argument, 0, O_ASPECT},
                                          {"aoe", no_argument, 0, O_AOE},
+                                         {"aspect-model", required_argument, 0, O_AE},
                                          {0, 0, 0, 0}};
     cli_task t;
     cli_task_init(&t, "tag");
@@ -82,8 +87,14 @@ int cmd_tag(int argc, char **argv) {
         return rc;
     }
     senti_status s = SENTI_ERR_IO;
-    if (cli_task_open(&t, argc, argv, optind))
-        s = task_tag_aoe_run(t.model, t.tok, a.agg, a.stride, a.aoe, a.aspects, a.n, t.src, t.out, &t.ro, &t.st);
+    senti_model *ae = NULL;
+    senti_tokenizer *ae_tok = NULL;
+    if (cli_task_open(&t, argc, argv, optind) && (!a.ae_dir || cli_task_load_more(&t, a.ae_dir, &ae, &ae_tok)))
+        s = a.ae_dir ? task_tag_ae_aoe_run(ae, ae_tok, t.model, t.tok, a.agg, t.src, t.out, &t.ro, &t.st)
+                     : task_tag_aoe_run(t.model, t.tok, a.agg, a.stride, a.aoe, a.aspects, a.n, t.src, t.out, &t.ro,
+                                        &t.st);
     free(a.aspects);
+    senti_model_free(ae);
+    senti_tokenizer_free(ae_tok);
     return cli_task_close(&t, s);
 }

@@ -316,13 +316,27 @@ oom:
 
 /* ---- the run ----------------------------------------------------------------------------------------- */
 
-typedef struct skip_ck { /* a later step's checkpoint counts the records step 1 skipped */
-    const task_runner_opts *o;
-} skip_ck;
-
 static senti_status ck_offset(void *ctx, int64_t done) {
-    const skip_ck *k = ctx;
-    return k->o->checkpoint(k->o->checkpoint_ctx, done + k->o->skip);
+    const task_runner_opts *o = ctx;
+    return o->checkpoint(o->checkpoint_ctx, done + o->skip);
+}
+
+task_runner_opts task_chain_opts(const task_runner_opts *o, bool last) {
+    task_runner_opts l = *o;
+    l.skip = 0;
+    l.strict = false; /* the first step already stopped at a bad record when strict */
+    l.checkpoint = last && o->checkpoint ? ck_offset : NULL;
+    l.checkpoint_ctx = (void *)o;
+    if (!last) l.progress = NULL;
+    return l;
+}
+
+FILE *task_chain_rewind(FILE *f) {
+    if (fflush(f) != 0 || fseek(f, 0, SEEK_SET) != 0) {
+        senti_error(SENTI_ERR_IO, "a temporary file failed");
+        return NULL;
+    }
+    return f;
 }
 
 static void add_stats(task_stats *a, const task_stats *b) {
@@ -372,15 +386,7 @@ senti_status task_cause_run(const task_cause *c, task_source *src, FILE *out, co
                      .decode = s1_decode};
     task_ops ops2 = {.head = SENTI_HEAD_SEQUENCE_CLASSIFICATION, .text_optional = true, .allow_empty = true,
                      .expand = s2_expand, .decode = s2_decode};
-    skip_ck ck = {opts};
-    task_runner_opts later = o;
-    later.skip = 0;
-    later.strict = false; /* step 1 already stopped at a bad record when strict */
-    later.checkpoint = o.checkpoint ? ck_offset : NULL;
-    later.checkpoint_ctx = &ck;
-    task_runner_opts inner = later;
-    inner.checkpoint = NULL;
-    inner.progress = NULL;
+    task_runner_opts later = task_chain_opts(&o, true), inner = task_chain_opts(&o, false);
     FILE *t1 = tmpfile(), *t2 = c->cause.model ? tmpfile() : NULL;
     task_source *r1 = NULL, *r2 = NULL;
     senti_status s;
@@ -391,8 +397,8 @@ senti_status task_cause_run(const task_cause *c, task_source *src, FILE *out, co
     o.checkpoint = NULL;
     if ((s = step(c->clause.model, c->clause.tok, src, t1, &o, &ops1, &s1, sum, true)) != SENTI_OK) goto done;
     int64_t records = sum->records, errors = sum->errors, skipped = sum->skipped;
-    if (fflush(t1) != 0 || fseek(t1, 0, SEEK_SET) != 0) {
-        s = senti_error(SENTI_ERR_IO, "cause: the temporary file failed");
+    if (!task_chain_rewind(t1)) {
+        s = SENTI_ERR_IO;
         goto done;
     }
     if (!(r1 = task_source_file(t1, "cause step 1"))) {
@@ -401,8 +407,8 @@ senti_status task_cause_run(const task_cause *c, task_source *src, FILE *out, co
     }
     if (c->cause.model) {
         if ((s = step(c->cause.model, c->cause.tok, r1, t2, &inner, &ops1, &s1b, sum, false)) != SENTI_OK) goto done;
-        if (fflush(t2) != 0 || fseek(t2, 0, SEEK_SET) != 0 || !(r2 = task_source_file(t2, "cause step 1b"))) {
-            s = senti_error(SENTI_ERR_IO, "cause: the temporary file failed");
+        if (!task_chain_rewind(t2) || !(r2 = task_source_file(t2, "cause step 1b"))) {
+            s = SENTI_ERR_IO;
             goto done;
         }
     }

@@ -407,6 +407,9 @@ static json_t *tag_decode(void *ctx, task_record *r) {
 static bool tag_expand(void *ctx, task_record *r) {
     const task_tag *t = ctx;
     if (r->error) return true;
+    json_t *err = t->aoe && r->obj ? json_object_get(r->obj, "error") : NULL; /* from the AE step */
+    if (err) return task_record_fail(r, "%s", json_is_string(err) ? json_string_value(err) : "error");
+    if (!r->text) return task_record_fail(r, "missing field \"text\"");
     if (r->pair && t->stride > 0) return task_record_fail(r, "tag --stride does not take a text_pair (aspect)");
     if (r->pair) return task_record_add(r, r->text, r->len, r->pair, r->pair_len) != NULL;
     if (t->aoe) return aoe_expand(t, r);
@@ -432,8 +435,61 @@ senti_status task_tag_aoe_run(senti_model *m, const senti_tokenizer *tok, task_t
         return senti_error(SENTI_ERR_INVALID_ARG, "tag: --stride does not combine with aspects (AOE)");
     }
     task_ops ops = {.head = SENTI_HEAD_TOKEN_CLASSIFICATION, .stride = stride, .expand = tag_expand,
-                    .decode = tag_decode};
+                    .decode = tag_decode, .text_optional = aoe, .allow_empty = aoe};
     s = task_run_ops(m, tok, src, out, o, &ops, &t, st);
+    task_tag_free(&t);
+    return s;
+}
+
+/* The AE step: {"text","aspect_spans":[{"aspect","start","end"}]} from a tagger's spans. */
+static json_t *ae_decode(void *ctx, task_record *r) {
+    json_t *res = task_tag_item(ctx, &r->items[0]), *o = json_object(), *a = json_array();
+    bool ok = res && o && a && !json_object_set_new(o, "text", json_stringn(r->text, r->len)) &&
+              !json_object_set_new(o, "aspect_spans", a);
+    if (!ok) json_decref(a);
+    size_t i;
+    json_t *v;
+    json_array_foreach(json_object_get(res, "spans"), i, v) {
+        const char *ty = json_string_value(json_object_get(v, "type"));
+        if (!ok) break;
+        if (ty && (ty[0] == 'O' || ty[0] == 'o') && (ty[1] == 'P' || ty[1] == 'p')) continue;
+        ok = !json_array_append_new(a, json_pack("{s:O,s:O,s:O}", "aspect", json_object_get(v, "text"), "start",
+                                                 json_object_get(v, "start"), "end", json_object_get(v, "end")));
+    }
+    json_decref(res);
+    if (!ok) json_decref(o);
+    return ok ? o : NULL;
+}
+
+senti_status task_tag_ae_aoe_run(senti_model *ae, const senti_tokenizer *ae_tok, senti_model *m,
+                                 const senti_tokenizer *tok, task_tag_agg agg, task_source *src, FILE *out,
+                                 const task_runner_opts *opts, task_stats *st) {
+    task_runner_opts o = opts ? *opts : task_runner_opts_defaults();
+    task_stats st1 = {0};
+    if (st) memset(st, 0, sizeof *st);
+    if (!ae || !ae_tok || !m || !tok) return senti_error(SENTI_ERR_INVALID_ARG, "task_tag_ae_aoe_run: NULL argument");
+    task_tag t;
+    senti_status s = task_tag_init(&t, ae, ae_tok, agg);
+    if (s != SENTI_OK) return s;
+    FILE *tmp = tmpfile();
+    task_source *s2 = NULL;
+    task_ops ops = {.head = SENTI_HEAD_TOKEN_CLASSIFICATION, .expand = tag_expand, .decode = ae_decode};
+    task_runner_opts first = o, last = task_chain_opts(&o, true);
+    first.checkpoint = NULL;
+    if (!tmp) s = senti_error(SENTI_ERR_IO, "tag: cannot create a temporary file");
+    else if ((s = task_run_ops(ae, ae_tok, src, tmp, &first, &ops, &t, &st1)) == SENTI_OK) {
+        if (!task_chain_rewind(tmp)) s = SENTI_ERR_IO;
+        else if (!(s2 = task_source_file(tmp, "tag AE step"))) s = senti_error(SENTI_ERR_NO_MEMORY, "tag: out of memory");
+        else s = task_tag_aoe_run(m, tok, agg, 0, true, NULL, 0, s2, out, &last, st);
+    }
+    if (st) { /* the records as the first step read them; the work of both */
+        st->records = st1.records, st->errors = st1.errors, st->skipped = st1.skipped;
+        st->tokens += st1.tokens, st->padded_tokens += st1.padded_tokens, st->batches += st1.batches;
+        st->units += st1.units, st->truncated += st1.truncated, st->seconds += st1.seconds;
+        st->t_model += st1.t_model, st->t_tokenize += st1.t_tokenize;
+    }
+    task_source_free(s2);
+    if (tmp) fclose(tmp);
     task_tag_free(&t);
     return s;
 }

@@ -416,6 +416,24 @@ typedef struct task_cause {
 senti_status task_cause_run(const task_cause *c, task_source *src, FILE *out, const task_runner_opts *o,
                             task_stats *st);
 
+/* ---- chained runs (cause.c): a step's output is the next step's input -----------------
+ * Runner options for a later step of a chain whose first step ran with o:
+ * no skip (the first step skipped the answered records), not strict, o's
+ * checkpoint (counting o->skip) only on the last step, progress only there.
+ * The result points into o: o must outlive it. */
+task_runner_opts task_chain_opts(const task_runner_opts *o, bool last);
+/* f flushed and rewound for reading, or NULL (IO, senti_last_error() set). */
+FILE *task_chain_rewind(FILE *f);
+
+/* AE + AOE: aspects from the token classifier ae (every span whose type does
+ * not start with "OP"; unified tags' POS / NEG / NEU spans too), then the
+ * opinions of each from the aspect-conditioned tagger m (task_tag_aoe_run on
+ * {"text","aspect_spans"}). One line per record, in input order; a record
+ * without aspects gives empty "opinions" and "pairs". */
+senti_status task_tag_ae_aoe_run(senti_model *ae, const senti_tokenizer *ae_tok, senti_model *m,
+                                 const senti_tokenizer *tok, task_tag_agg agg, task_source *src, FILE *out,
+                                 const task_runner_opts *o, task_stats *st);
+
 /* ---- zero-shot (NLI) --------------------------------------------------------------
  * See zeroshot.c: candidate labels through a hypothesis template, scored by
  * an NLI sequence classifier as transformers' zero-shot pipeline does. */

@@ -547,6 +547,73 @@ START_TEST(event_scorer) {
 }
 END_TEST
 
+/* AE + AOE: the chain equals AOE run on the AE tagger's own aspect spans. */
+typedef struct chain_ctx {
+    senti_model *ae, *m;
+    const senti_tokenizer *tok;
+    int mode; /* 0: AE alone, 1: AOE on given spans, 2: the chain */
+} chain_ctx;
+
+static senti_status chain_fn(void *ctx, task_source *src, FILE *out, task_stats *st) {
+    const chain_ctx *c = ctx;
+    task_runner_opts o = task_runner_opts_defaults();
+    if (c->mode == 0) return task_tag_run_opts(c->ae, c->tok, TASK_TAG_SIMPLE, 0, src, out, &o, st);
+    if (c->mode == 1) return task_tag_aoe_run(c->m, c->tok, TASK_TAG_SIMPLE, 0, true, NULL, 0, src, out, &o, st);
+    return task_tag_ae_aoe_run(c->ae, c->tok, c->m, c->tok, TASK_TAG_SIMPLE, src, out, &o, st);
+}
+
+START_TEST(ae_then_aoe) {
+    char p[2600];
+    ck_assert(th_shared_tokenizer("bert-base-uncased", g_tok, sizeof g_tok));
+    senti_tokenizer *tok = senti_tokenizer_load(g_tok);
+    snprintf(p, sizeof p, "%s/aoe", g_dir);
+    senti_model *m = senti_model_load(p, 1);
+    snprintf(p, sizeof p, "%s/tests/fixtures/tasks/bert-tagger", th_root);
+    senti_model *ae = senti_model_load(p, 1);
+    ck_assert(tok && m && ae);
+    const char *in = "the food was great but the service was awful\nok\ni love this place , the staff is friendly\n";
+    chain_ctx c = {ae, m, tok, 0};
+    senti_status st;
+    task_stats stats;
+    json_t *spans = th_run_input(in, chain_fn, &c, &st, &stats);
+    ck_assert_int_eq(st, SENTI_OK);
+    /* the AE spans (not OP) as each record's aspect_spans */
+    char *buf = NULL;
+    size_t n = 0;
+    FILE *f = open_memstream(&buf, &n);
+    const char *texts[3] = {"the food was great but the service was awful", "ok", "i love this place , the staff is friendly"};
+    int64_t aspects = 0;
+    for (int i = 0; i < 3; i++) {
+        json_t *a = json_array(), *v;
+        size_t k;
+        json_array_foreach(json_object_get(json_array_get(spans, (size_t)i), "spans"), k, v) {
+            if (!strncmp(json_string_value(json_object_get(v, "type")), "OP", 2)) continue;
+            json_array_append_new(a, json_pack("{s:O,s:O,s:O}", "aspect", json_object_get(v, "text"), "start",
+                                               json_object_get(v, "start"), "end", json_object_get(v, "end")));
+        }
+        aspects += (int64_t)json_array_size(a);
+        json_t *r = json_pack("{s:i,s:s,s:o}", "id", i, "text", texts[i], "aspect_spans", a);
+        char *s = json_dumps(r, JSON_COMPACT);
+        fprintf(f, "%s\n", s);
+        free(s);
+        json_decref(r);
+    }
+    fclose(f);
+    ck_assert_int_gt(aspects, 0);
+    c.mode = 1;
+    json_t *want = th_run_input(buf, chain_fn, &c, &st, &stats);
+    ck_assert_int_eq(st, SENTI_OK);
+    c.mode = 2;
+    json_t *got = th_run_input(in, chain_fn, &c, &st, &stats);
+    ck_assert_int_eq(st, SENTI_OK);
+    ck_assert_int_eq(stats.records, 3);
+    ck_assert(json_equal(got, want));
+    json_decref(spans), json_decref(want), json_decref(got);
+    free(buf);
+    senti_model_free(m), senti_model_free(ae), senti_tokenizer_free(tok);
+}
+END_TEST
+
 static Suite *suite(void) {
     Suite *s = suite_create("cause");
     TCase *c = tcase_create("clauses");
@@ -568,6 +635,7 @@ static Suite *suite(void) {
     c = tcase_create("aoe");
     tcase_add_unchecked_fixture(c, setup, NULL);
     tcase_add_test(c, aoe_matches_transformers);
+    tcase_add_test(c, ae_then_aoe);
     suite_add_tcase(s, c);
     return s;
 }

@@ -255,6 +255,45 @@ def train_fold(fold, a, base, tok, docs):
     return res
 
 
+def senti_fold(fold, a):
+    """senti cause on fold's test documents through senti eval --task cause, on the HF directories and
+    their f32 / q8_0 GGUFs: the metrics and the agreement with PyTorch's pairs, emotions and causes."""
+    out = os.path.join(C.CACHE, "ecpe", f"fold{fold}")
+    data = os.path.join(ECPE, f"fold{fold}_test.txt")
+    torch_rows = C.read_jsonl(os.path.join(out, "pytorch-test.jsonl"))
+    res = {}
+    for variant in ("hf", "f32", "q8_0"):
+        paths = {}
+        for part in ("clause", "pair"):
+            hf = os.path.join(out, part, "hf")
+            if variant == "hf":
+                paths[part] = hf
+            else:
+                paths[part] = os.path.join(out, part, f"model-{variant}.gguf")
+                if not os.path.exists(paths[part]):
+                    C.convert(hf, paths[part], variant, {"general.name": f"ecpe-{part}-fold{fold}-minilm-l6"})
+        pf = os.path.join(out, f"senti-test-{variant}.jsonl")
+        m = C.senti_eval(paths["clause"], "cause", data, predictions=pf,
+                         extra=["--pair-model", paths["pair"], "--context", str(a.context), "--pair-window",
+                                str(a.window)])
+        rows = C.read_jsonl(pf)
+        assert len(rows) == len(torch_rows)
+        same = {k: sum(1 for x, y in zip(rows, torch_rows) if sorted(x.get(k, [])) == sorted(y.get(k, [])))
+                for k in ("emotions", "causes")}
+        key = lambda r: sorted((p["emotion"], p["cause"]) for p in r.get("pairs", []))  # noqa: E731
+        same["pairs"] = sum(1 for x, y in zip(rows, torch_rows) if key(x) == key(y))
+        d = [abs(p["score"] - q["score"]) for x, y in zip(rows, torch_rows) if key(x) == key(y)
+             for p, q in zip(sorted(x["pairs"], key=lambda z: (z["emotion"], z["cause"])),
+                             sorted(y["pairs"], key=lambda z: (z["emotion"], z["cause"])))]
+        res[variant] = {"metrics": m["metrics"], "seconds": m.get("seconds"),
+                        "documents_agreeing_with_pytorch": {k: v / len(rows) for k, v in same.items()},
+                        "pair_score_diff_max": max(d) if d else 0.0,
+                        "file_bytes": sum(os.path.getsize(p) for p in paths.values()) if variant != "hf" else None}
+        print(f"  senti {variant}: pair F1 {m['metrics']['pair']['f1']:.4f}, agreement {res[variant]['documents_agreeing_with_pytorch']}",
+              flush=True)
+    return res
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--folds", default="1,2,3,4,5,6,7,8,9,10")
@@ -264,8 +303,9 @@ def main():
     ap.add_argument("--lr", type=float, default=5e-5)
     ap.add_argument("--embed-lr", type=float, default=1e-3)
     ap.add_argument("--max-steps", type=int, default=0)
-    ap.add_argument("--only", default="", choices=["", "clause", "pair", "eval"],
-                    help="one part of each fold (train the clause or the pair model, or test both)")
+    ap.add_argument("--only", default="", choices=["", "clause", "pair", "eval", "senti"],
+                    help="one part of each fold (train the clause or the pair model, test both with PyTorch, "
+                         "or with senti)")
     ap.add_argument("--keep", type=float, default=0.3, help="share of the negative inputs trained on (CPU budget)")
     a = ap.parse_args()
     docs = read_docs(os.path.join(ECPE, "all_data_pair.txt"))
@@ -281,6 +321,11 @@ def main():
         old = json.load(open(path))
         summary["folds"] = old.get("folds", {})
     for f in [int(x) for x in a.folds.split(",")]:
+        if a.only == "senti":
+            summary["folds"][str(f)]["senti"] = senti_fold(f, a)
+            with open(path, "w", encoding="utf-8") as fh:
+                json.dump(summary, fh, indent=1)
+            continue
         r = train_fold(f, a, base, tok, docs)
         if r is None:
             continue
