@@ -17,7 +17,9 @@
  *   ecpe                                    Xia & Ding (2019): pair, emotion-clause
  *        and cause-clause P/R/F1 over sets, with their 1e-8 terms:
  *        p = hits / (predicted + 1e-8), r = hits / (gold + 1e-8), f1 = 2pr / (p + r + 1e-8);
- *        cause is the same scorer (the name senti eval runs a model under);
+ *        cause is the same scorer (the name senti eval runs a model under); when the
+ *        results carry their own clause lists ("emotions", "causes": senti cause's
+ *        step 1), "emotion_clauses" / "cause_clauses" score those lists the same way;
  *   event                                   exact-tuple P/R/F1 over the set of
  *        (record, trigger, subject, object, time, location, polarity), each
  *        term compared after trimming, collapsing white space and lowercasing
@@ -358,6 +360,17 @@ static json_t *quad_metrics(json_t *gold, json_t *preds, const bool *use) {
     return prf_counts(hit, ng, np_, false);
 }
 
+/* A result's own clause lists ("emotions" / "causes": integers, senti cause's step 1) as set keys. */
+static bool clause_keys(int64_t i, json_t *o, const char *field, keyset *out) {
+    size_t j;
+    json_t *v;
+    json_array_foreach(json_object_get(o, field), j, v) {
+        if (json_is_integer(v) && !ks_add(out, keyf("%lld|%lld", (long long)i, (long long)json_integer_value(v))))
+            return false;
+    }
+    return true;
+}
+
 /* ECPE: pairs [[e, c], …] (or [{"emotion","cause"}]) as set keys. */
 static bool ecpe_keys(int64_t i, json_t *o, keyset *pairs, keyset *emo, keyset *cause) {
     size_t j;
@@ -495,7 +508,7 @@ senti_status task_eval_score(task_eval_kind k, json_t *gold, json_t *preds, cons
         return senti_error(SENTI_ERR_INVALID_ARG, "eval: %zu predictions for %zu records", json_array_size(preds),
                            json_array_size(gold));
     const size_t n = json_array_size(gold);
-    bool *use = calloc(n + 1, sizeof *use), by_index = false;
+    bool *use = calloc(n + 1, sizeof *use), by_index = false, clauses_given = false;
     int64_t gold_err = 0, pred_err = 0, scored = 0;
     cls_acc ca = {0};
     keyset ks[8] = {{0}};
@@ -532,8 +545,10 @@ senti_status task_eval_score(task_eval_kind k, json_t *gold, json_t *preds, cons
         case TASK_EVAL_QUAD: break;
         case TASK_EVAL_ECPE:
         case TASK_EVAL_CAUSE:
-            if (!ecpe_keys((int64_t)i, g, &ks[0], &ks[1], &ks[2]) || !ecpe_keys((int64_t)i, p, &ks[3], &ks[4], &ks[5]))
+            if (!ecpe_keys((int64_t)i, g, &ks[0], &ks[1], &ks[2]) || !ecpe_keys((int64_t)i, p, &ks[3], &ks[4], &ks[5]) ||
+                !clause_keys((int64_t)i, p, "emotions", &ks[6]) || !clause_keys((int64_t)i, p, "causes", &ks[7]))
                 goto oom;
+            clauses_given |= json_is_array(json_object_get(p, "emotions")) && json_is_array(json_object_get(p, "causes"));
             break;
         case TASK_EVAL_EVENT:
             if (!event_keys((int64_t)i, g, &ks[0], &ks[1], &ks[2], &ks[3]) ||
@@ -572,6 +587,10 @@ senti_status task_eval_score(task_eval_kind k, json_t *gold, json_t *preds, cons
             json_object_set_new(m, "pair", set_metrics(&ks[0], &ks[3], true));
             json_object_set_new(m, "emotion", set_metrics(&ks[1], &ks[4], true));
             json_object_set_new(m, "cause", set_metrics(&ks[2], &ks[5], true));
+            if (clauses_given) { /* the predicted clause lists themselves (step 1) against the gold pairs' clauses */
+                json_object_set_new(m, "emotion_clauses", set_metrics(&ks[1], &ks[6], true));
+                json_object_set_new(m, "cause_clauses", set_metrics(&ks[2], &ks[7], true));
+            }
         }
         break;
     default: m = set_metrics(&ks[0], &ks[1], false);

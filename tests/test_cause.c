@@ -264,7 +264,8 @@ END_TEST
 START_TEST(cause_scored_as_ecpe) {
     json_t *gold = json_array(), *pred = json_array();
     json_t *g = json_pack("{s:i,s:[[i,i],[i,i]]}", "id", 1, "pairs", 2, 3, 5, 5);
-    json_t *p = json_pack("{s:i,s:[{s:i,s:i,s:f}]}", "id", 1, "pairs", "emotion", 2, "cause", 3, "score", 0.9);
+    json_t *p = json_pack("{s:i,s:[{s:i,s:i,s:f}],s:[i,i],s:[i]}", "id", 1, "pairs", "emotion", 2, "cause", 3, "score",
+                          0.9, "emotions", 2, 4, "causes", 3);
     json_array_append_new(gold, g);
     json_array_append_new(pred, p);
     json_t *m = NULL;
@@ -272,6 +273,12 @@ START_TEST(cause_scored_as_ecpe) {
     json_t *pair = json_object_get(m, "pair");
     ck_assert_double_eq_tol(json_real_value(json_object_get(pair, "precision")), 1.0, 1e-6);
     ck_assert_double_eq_tol(json_real_value(json_object_get(pair, "recall")), 0.5, 1e-6);
+    /* the step-1 lists: emotions {2, 4} against the gold pairs' {2, 5}; causes {3} against {3, 5} */
+    json_t *ec = json_object_get(m, "emotion_clauses"), *cc = json_object_get(m, "cause_clauses");
+    ck_assert_int_eq(json_integer_value(json_object_get(ec, "correct")), 1);
+    ck_assert_int_eq(json_integer_value(json_object_get(ec, "predicted")), 2);
+    ck_assert_double_eq_tol(json_real_value(json_object_get(cc, "precision")), 1.0, 1e-6);
+    ck_assert_double_eq_tol(json_real_value(json_object_get(cc, "recall")), 0.5, 1e-6);
     json_decref(m);
     json_decref(gold);
     json_decref(pred);

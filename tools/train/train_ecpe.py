@@ -195,6 +195,10 @@ def score(docs, rows):
         g = {(k, key(p)) for k, (_, _, ps) in enumerate(docs) for p in ps}
         q = {(k, key((p["emotion"], p["cause"]))) for k, r in enumerate(rows) for p in r["pairs"]}
         res[name] = prf(len(g & q), len(g), len(q))
+    for name, field, pos in (("emotion_clauses", "emotions", 0), ("cause_clauses", "causes", 1)):  # step 1 alone
+        g = {(k, p[pos]) for k, (_, _, ps) in enumerate(docs) for p in ps}
+        q = {(k, c) for k, r in enumerate(rows) for c in r[field]}
+        res[name] = prf(len(g & q), len(g), len(q))
     return res
 
 
