@@ -19,6 +19,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "senti.h"
 #include "task_helpers.h"
@@ -621,6 +623,75 @@ START_TEST(ae_then_aoe) {
 }
 END_TEST
 
+/* ---- the commands ------------------------------------------------------------------------------ */
+
+/* The output of cmd (its exit status in *status), malloc'd. */
+static char *run_cmd(const char *cmd, int *status) {
+    FILE *p = popen(cmd, "r");
+    ck_assert_ptr_nonnull(p);
+    char *buf = calloc(1, 65536);
+    size_t n = fread(buf, 1, 65535, p);
+    buf[n] = '\0';
+    *status = pclose(p);
+    return buf;
+}
+
+/* `senti cause` prints what task_cause_run writes; `senti tag --aspect` what task_tag_aoe_run does; exit 2 on bad flags. */
+START_TEST(commands) {
+    char cli[4096];
+    ssize_t n = readlink("/proc/self/exe", cli, sizeof cli - 16);
+    ck_assert_int_gt(n, 0);
+    cli[n] = '\0';
+    strcpy(strrchr(cli, '/'), "/../senti"); /* <build>/tests/test_cause -> <build>/senti */
+    if (access(cli, X_OK) != 0) {
+        fprintf(stderr, "commands: skipped, %s not built\n", cli);
+        return;
+    }
+    models m = {0};
+    load(&m);
+    task_cause c = cause_of(&m, true);
+    task_runner_opts o = task_runner_opts_defaults();
+    senti_status s;
+    json_t *want = run_cause(&c, "我今天很高兴，因为我的朋友来看我了。她带来了礼物！\nThe service was slow, the food was cold. I was angry!\n",
+                             &o, &s);
+    ck_assert_int_eq(s, SENTI_OK);
+    char cmd[12000];
+    int status;
+    snprintf(cmd, sizeof cmd,
+             "'%s' cause -m '%s/clause' --pair-model '%s/pair' --tokenizer '%s' --context 1 --pair-window 3 "
+             "'我今天很高兴，因为我的朋友来看我了。她带来了礼物！' 'The service was slow, the food was cold. I was angry!' "
+             "2>/dev/null",
+             cli, g_dir, g_dir, g_tok);
+    char *out = run_cmd(cmd, &status);
+    ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    json_t *got = th_lines(out);
+    ck_assert(json_equal(got, want));
+    json_decref(got), json_decref(want);
+    free(out);
+    snprintf(cmd, sizeof cmd, "'%s' cause -m '%s/clause' --threshold 2 x 2>/dev/null", cli, g_dir);
+    free(run_cmd(cmd, &status));
+    ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 2);
+    /* tag --aspect: one run per aspect */
+    snprintf(cmd, sizeof cmd,
+             "'%s' tag -m '%s/aoe' --tokenizer '%s' --aspect service --aspect food "
+             "'the food was great but the service was awful' 2>/dev/null",
+             cli, g_dir, g_tok);
+    out = run_cmd(cmd, &status);
+    ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    got = th_lines(out);
+    json_t *ops = json_object_get(json_array_get(got, 0), "opinions");
+    ck_assert_int_eq(json_array_size(ops), 2);
+    check_spans(json_object_get(json_array_get(ops, 0), "spans"), json_object_get(json_array_get(json_object_get(g_gold, "aoe"), 1), "spans"),
+                "cli");
+    json_decref(got);
+    free(out);
+    snprintf(cmd, sizeof cmd, "'%s' tag -m '%s/aoe' --aspect x --stride 4 t 2>/dev/null", cli, g_dir);
+    free(run_cmd(cmd, &status));
+    ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 2);
+    unload(&m);
+}
+END_TEST
+
 static Suite *suite(void) {
     Suite *s = suite_create("cause");
     TCase *c = tcase_create("clauses");
@@ -643,6 +714,7 @@ static Suite *suite(void) {
     tcase_add_unchecked_fixture(c, setup, NULL);
     tcase_add_test(c, aoe_matches_transformers);
     tcase_add_test(c, ae_then_aoe);
+    tcase_add_test(c, commands);
     suite_add_tcase(s, c);
     return s;
 }
