@@ -222,10 +222,10 @@ static size_t *candidates(const task_cause *c, json_t *pe, json_t *pc, int64_t *
     size_t n = json_array_size(pe), *v = NULL;
     int64_t k = 0, cap = 0;
     for (size_t a = 0; a < n; a++) {
-        if (json_real_value(json_array_get(pe, a)) < c->threshold) continue;
+        if (json_number_value(json_array_get(pe, a)) < c->threshold) continue;
         size_t lo = a > (size_t)c->window ? a - (size_t)c->window : 0;
         for (size_t b = lo; b < n && b <= a + (size_t)c->window; b++) {
-            if (json_real_value(json_array_get(pc, b)) < c->threshold) continue;
+            if (json_number_value(json_array_get(pc, b)) < c->threshold) continue;
             if (k == cap) {
                 cap = cap ? 2 * cap : 16;
                 size_t *w = realloc(v, (size_t)cap * 2 * sizeof *v);
@@ -281,8 +281,8 @@ static json_t *s2_decode(void *ctx, task_record *r) {
     if (!o || !emo || !cau || !pairs || json_object_set(o, "clauses", cl)) goto oom;
     for (size_t i = 0; i < json_array_size(cl); i++) {
         json_t *num = json_array_get(nums, i);
-        if (json_real_value(json_array_get(pe, i)) >= c->threshold && json_array_append(emo, num)) goto oom;
-        if (json_real_value(json_array_get(pc, i)) >= c->threshold && json_array_append(cau, num)) goto oom;
+        if (json_number_value(json_array_get(pe, i)) >= c->threshold && json_array_append(emo, num)) goto oom;
+        if (json_number_value(json_array_get(pc, i)) >= c->threshold && json_array_append(cau, num)) goto oom;
     }
     int64_t nc = 0;
     size_t *cand = candidates(c, pe, pc, &nc);
@@ -294,7 +294,7 @@ static json_t *s2_decode(void *ctx, task_record *r) {
             const task_seg *g = &r->items[k].segs[0];
             sc = prob(&c->pair.cls, g->out, g->n_out, s->ip);
         } else {
-            sc = json_real_value(json_array_get(pe, e)) * json_real_value(json_array_get(pc, j));
+            sc = json_number_value(json_array_get(pe, e)) * json_number_value(json_array_get(pc, j));
         }
         if (c->pair.model && sc < c->threshold) continue;
         json_t *p = json_pack("{s:O,s:O,s:f}", "emotion", json_array_get(nums, e), "cause", json_array_get(nums, j),

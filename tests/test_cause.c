@@ -219,6 +219,13 @@ START_TEST(cause_matches_python) {
     ck_assert_int_eq(s, SENTI_OK);
     ck_assert(json_equal(got, again));
     json_decref(again);
+    /* a cause model of its own (step 1b; here the same model): the same results */
+    c.cause = (task_cause_model){m.cm, m.tok, c.clause.cls};
+    o = task_runner_opts_defaults();
+    again = run_cause(&c, in, &o, &s);
+    ck_assert_int_eq(s, SENTI_OK);
+    ck_assert(json_equal(got, again));
+    json_decref(again);
     json_decref(got);
     free(in);
     unload(&m);
