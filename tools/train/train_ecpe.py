@@ -266,7 +266,7 @@ def senti_fold(fold, a):
     data = os.path.join(ECPE, f"fold{fold}_test.txt")
     torch_rows = C.read_jsonl(os.path.join(out, "pytorch-test.jsonl"))
     res = {}
-    for variant in ("hf", "f32", "q8_0"):
+    for variant in a.senti_variants.split(","):
         paths = {}
         for part in ("clause", "pair"):
             hf = os.path.join(out, part, "hf")
@@ -310,6 +310,7 @@ def main():
     ap.add_argument("--only", default="", choices=["", "clause", "pair", "eval", "senti"],
                     help="one part of each fold (train the clause or the pair model, test both with PyTorch, "
                          "or with senti)")
+    ap.add_argument("--senti-variants", default="hf,f32,q8_0", help="what --only senti runs: hf, f32, q8_0")
     ap.add_argument("--keep", type=float, default=0.3, help="share of the negative inputs trained on (CPU budget)")
     a = ap.parse_args()
     docs = read_docs(os.path.join(ECPE, "all_data_pair.txt"))
