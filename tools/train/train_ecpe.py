@@ -205,9 +205,9 @@ def score(docs, rows):
 def train_fold(fold, a, base, tok, docs):
     out = os.path.join(C.CACHE, "ecpe", f"fold{fold}")
     os.makedirs(out, exist_ok=True)
-    test_ids = {d for d, _, _ in read_docs(os.path.join(ECPE, f"fold{fold}_test.txt"))}
+    test = read_docs(os.path.join(ECPE, f"fold{fold}_test.txt"))  # in the file's order, as senti eval reads it
+    test_ids = {d for d, _, _ in test}
     train = [x for x in docs if x[0] not in test_ids]
-    test = [x for x in docs if x[0] in test_ids]
     from transformers import BertForSequenceClassification
     import random
     last = lambda m: 0.0  # noqa: E731 (no dev split in the paper's protocol: the last state is kept)
@@ -281,7 +281,7 @@ def senti_fold(fold, a):
                          extra=["--pair-model", paths["pair"], "--context", str(a.context), "--pair-window",
                                 str(a.window)])
         rows = C.read_jsonl(pf)
-        assert len(rows) == len(torch_rows)
+        assert len(rows) == len(torch_rows) and all(x["id"] == y["id"] for x, y in zip(rows, torch_rows))
         same = {k: sum(1 for x, y in zip(rows, torch_rows) if sorted(x.get(k, [])) == sorted(y.get(k, [])))
                 for k in ("emotions", "causes")}
         key = lambda r: sorted((p["emotion"], p["cause"]) for p in r.get("pairs", []))  # noqa: E731
