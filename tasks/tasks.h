@@ -221,6 +221,7 @@ typedef struct task_classify {
     bool multi_label;         /* sigmoid per label instead of softmax */
     int64_t top_k;            /* <= 0: every label in label order; else the k best, best first */
     double threshold;         /* multi-label: labels whose sigmoid >= threshold (default 0.5) */
+    bool logits;              /* also "logits":{label: raw logit}, every label in label order */
 } task_classify;
 
 /* Settings for m, whose directory is model_dir (NULL: assume single-label):
