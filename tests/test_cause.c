@@ -258,6 +258,18 @@ START_TEST(cause_without_pair_model_and_errors) {
     ck_assert_str_eq(json_string_value(json_object_get(json_array_get(got, 3), "error")),
                      "the record has neither \"text\" nor \"clauses\"");
     json_decref(got);
+    /* a window whose records all expand to no item (threshold 1: no emotion, so no candidate; AOE without
+     * aspects): each is decoded, none is an error */
+    task_cause none = cause_of(&m, true);
+    none.threshold = 1.0;
+    got = run_cause(&none, "a, b\nc; d\ne\n", &o, &s);
+    ck_assert_int_eq(s, SENTI_OK);
+    ck_assert_int_eq(json_array_size(got), 3);
+    for (size_t i = 0; i < 3; i++) {
+        ck_assert_ptr_null(json_object_get(json_array_get(got, i), "error"));
+        ck_assert_int_eq(json_array_size(json_object_get(json_array_get(got, i), "pairs")), 0);
+    }
+    json_decref(got);
     /* a model without the labels is refused */
     task_cause bad = cause_of(&m, false);
     bad.clause.model = m.pm;
