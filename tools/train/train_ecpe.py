@@ -29,6 +29,7 @@ Writes ../train-cache/ecpe/foldK/{clause,pair}/hf, foldK/pytorch-test.jsonl
 import argparse
 import json
 import os
+import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -163,6 +164,7 @@ def pipeline(docs, tok, cm, pm, k, window):
     """senti cause's results (1-based clause numbers) for docs, from PyTorch."""
     enc = [C.encode(tok, *clause_input(cl, i, k)) for _, cl, _ in docs for i in range(len(cl))]
     probs = [sigmoid(z) for z in C.predict(cm, enc)]
+    pipeline.probs = probs  # step 1's probabilities, for clause_ranking
     rows, cand, at = [], [], 0
     for d, cl, _ in docs:
         p = probs[at:at + len(cl)]
@@ -179,6 +181,20 @@ def pipeline(docs, tok, cm, pm, k, window):
             if q[1] >= 0.5:
                 rows[r]["pairs"].append({"emotion": e, "cause": c, "score": float(q[1])})
     return rows
+
+
+def clause_ranking(docs, probs):
+    """How well step 1's probabilities rank the gold emotion / cause clauses, whatever the threshold: ROC AUC,
+    and the probabilities' range."""
+    from sklearn.metrics import roc_auc_score
+    out = {}
+    for name, pos in (("emotion", 0), ("cause", 1)):
+        y = [any(p[pos] == i + 1 for p in ps) for _, cl, ps in docs for i in range(len(cl))]
+        q = [float(p[pos]) for p in probs]
+        out[name] = {"auc": float(roc_auc_score(y, q)), "min": min(q), "max": max(q),
+                     "mean_gold": float(np.mean([x for x, t in zip(q, y) if t])),
+                     "mean_other": float(np.mean([x for x, t in zip(q, y) if not t]))}
+    return out
 
 
 def prf(hit, gold, pred):
@@ -250,9 +266,11 @@ def train_fold(fold, a, base, tok, docs):
     pm = BertForSequenceClassification.from_pretrained(os.path.join(out, "pair", "hf"))
     rows = pipeline(test, tok, cm, pm, a.context, a.window)
     C.write_jsonl(os.path.join(out, "pytorch-test.jsonl"), rows)
+    with open(os.path.join(out, "pytorch-clause-probs.json"), "w") as f:
+        json.dump([[float(x) for x in p] for p in pipeline.probs], f)
     res = {"fold": fold, "train_docs": len(train), "test_docs": len(test), "clause": info.get("clause"),
            "pair": info.get("pair"),
-           "pytorch": score(test, rows)}
+           "pytorch": score(test, rows), "clause_ranking": clause_ranking(test, pipeline.probs)}
     with open(os.path.join(out, "results.json"), "w", encoding="utf-8") as f:
         json.dump(res, f, indent=1)
     print(json.dumps(res["pytorch"]), flush=True)
@@ -276,6 +294,17 @@ def senti_fold(fold, a):
                 paths[part] = os.path.join(out, part, f"model-{variant}.gguf")
                 if not os.path.exists(paths[part]):
                     C.convert(hf, paths[part], variant, {"general.name": f"ecpe-{part}-fold{fold}-minilm-l6"})
+        # step 1 alone: senti classify on the clause inputs against PyTorch's probabilities
+        test = read_docs(data)
+        cin = os.path.join(out, "clause-inputs.jsonl")
+        C.write_jsonl(cin, [dict({"id": k, "text": t}, **({"text_pair": p} if p is not None else {}))
+                            for k, (t, p) in enumerate(clause_input(cl, i, a.context) for _, cl, _ in test
+                                                       for i in range(len(cl)))])
+        cout = subprocess.run([C.senti_bin(), "classify", "-m", paths["clause"], "--input", cin, "--threads", "1"],
+                              stdout=subprocess.PIPE, text=True, check=True).stdout
+        q = np.array([[r["scores"]["emotion"], r["scores"]["cause"]] for r in map(json.loads, cout.splitlines())])
+        pt = np.array(json.load(open(os.path.join(out, "pytorch-clause-probs.json"))))
+        pdiff = np.abs(q - pt)
         pf = os.path.join(out, f"senti-test-{variant}.jsonl")
         m = C.senti_eval(paths["clause"], "cause", data, predictions=pf,
                          extra=["--pair-model", paths["pair"], "--context", str(a.context), "--pair-window",
@@ -292,6 +321,8 @@ def senti_fold(fold, a):
         res[variant] = {"metrics": m["metrics"], "seconds": m.get("seconds"),
                         "documents_agreeing_with_pytorch": {k: v / len(rows) for k, v in same.items()},
                         "pair_score_diff_max": max(d) if d else 0.0,
+                        "clause_prob_diff": {"mean": float(pdiff.mean()), "max": float(pdiff.max()), "n": int(len(q))},
+                        "clause_decisions_agreeing": float(np.mean((q >= 0.5) == (pt >= 0.5))),
                         "file_bytes": sum(os.path.getsize(p) for p in paths.values()) if variant != "hf" else None}
         print(f"  senti {variant}: pair F1 {m['metrics']['pair']['f1']:.4f}, agreement {res[variant]['documents_agreeing_with_pytorch']}",
               flush=True)
