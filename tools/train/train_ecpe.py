@@ -21,7 +21,15 @@ new row starting as the [UNK] vector and trained with its own learning rate
 (--embed-lr); the HF directory carries the extended vocab.txt /
 tokenizer.json, which senti reads like any other.
 
-    python3 tools/train/train_ecpe.py [--folds 1,2,…] [--epochs N] [--senti-only]
+    python3 tools/train/train_ecpe.py [--folds 1,2,…] [--epochs N] [--max-steps N] [--keep X]
+                                      [--only clause|pair|eval|senti]
+
+--only runs one part for each fold: train the clause model, train the pair
+model (the two can run side by side), test both with PyTorch, or run senti
+(senti eval --task cause on the HF directories and their f32 / q8_0 GGUFs, and
+senti classify on the clause inputs against PyTorch's probabilities). What
+bench/MODELS.md reports ran as: fold 1 only, `--only clause --max-steps 120`
+beside `--only pair`, then `--only eval`, then `--only senti`.
 
 Writes ../train-cache/ecpe/foldK/{clause,pair}/hf, foldK/pytorch-test.jsonl
 (the pipeline's predictions in senti cause's shape) and results.json.
