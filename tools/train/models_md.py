@@ -41,7 +41,7 @@ TWEET_OFFICIAL = {"emotion": "macro_f1", "hate": "macro_f1", "offensive": "macro
 
 # Xia & Ding (2019), "Emotion-Cause Pair Extraction", ACL: ECPE-2Steps on the same corpus and folds.
 ECPE_PUBLISHED = [("ECPE-2Steps Inter-EC, pair P / R / F1", "67.21 / 57.05 / 61.28",
-                   "Xia & Ding 2019, ten-fold average (pair F1 61.28 as quoted in the issue; P and R as recalled "
+                   "Xia & Ding 2019, ten-fold average (pair F1 61.28 as the task brief gives it; P and R as recalled "
                    "from the paper's table, to be checked against it)"),
                   ("ECPE-2Steps Inter-EC, emotion / cause F1 (step 1)", "82.30 / 65.07", "same (as recalled)")]
 
@@ -101,7 +101,7 @@ def ecpe_section(w):
     if cr:
         e, c = cr["emotion"], cr["cause"]
         w(f"**What these figures say.** In the CPU time this machine had, step 1 did not learn: its probabilities")
-        w(f"stay near the training prior (emotion {e['min']:.3f}–{e['max']:.3f}, cause {c['min']:.3f}–{c['max']:.3f}; gold")
+        w(f"stay near the class prior (emotion {e['min']:.3f}–{e['max']:.3f}, cause {c['min']:.3f}–{c['max']:.3f}; gold")
         w(f"clauses {e['mean_gold']:.3f} / {c['mean_gold']:.3f} on average against {e['mean_other']:.3f} / {c['mean_other']:.3f}")
         w(f"for the others), so no clause reaches 0.5 and the pipeline predicts no pair; ranked by those probabilities the")
         w(f"gold emotion and cause clauses come first only slightly more often than chance (ROC AUC {e['auc']:.3f} and")
