@@ -162,6 +162,10 @@ typedef enum senti_model_head {
     SENTI_HEAD_MASKED_LM,                   /* output [B, T, vocab] masked-LM logits (*ForMaskedLM) */
     SENTI_HEAD_CAUSAL_LM,                   /* output [B, T, vocab] next-token logits of each position
                                              * (decoders: *ForCausalLM, GPT2LMHeadModel) */
+    SENTI_HEAD_SEQ2SEQ_LM,                  /* encoder-decoders (T5ForConditionalGeneration,
+                                             * BartForConditionalGeneration): a forward gives the
+                                             * encoder's last hidden state [B, T, hidden]; decoding
+                                             * runs through generation (senti generate) */
 } senti_model_head;
 
 /* Load dir with n_threads CPU threads (<= 0: all cores). Everything (config

@@ -390,7 +390,8 @@ void blk_out_shape(const senti_model *m, int64_t B, int64_t T, int64_t shape[3],
     switch (m->head) {
     case SENTI_HEAD_SEQUENCE_CLASSIFICATION: *ndim = 2, shape[1] = m->num_labels; return;
     case SENTI_HEAD_TOKEN_CLASSIFICATION: *ndim = 3, shape[2] = m->num_labels; return;
-    case SENTI_HEAD_BASE: *ndim = 3, shape[2] = m->hidden; return;
+    case SENTI_HEAD_BASE:
+    case SENTI_HEAD_SEQ2SEQ_LM: *ndim = 3, shape[2] = m->hidden; return;
     case SENTI_HEAD_MASKED_LM:
     case SENTI_HEAD_CAUSAL_LM: *ndim = 3, shape[2] = m->vocab; return;
     }

@@ -484,9 +484,26 @@ static void put_term(json_t *o, const char *key, const char *skey, const char *e
     }
 }
 
+/* InstructABSA's flat answer: items split by ',' (or newlines), fields by ':'. */
+static void read_flat(scan *c) {
+    while (!at_end(c) && !c->oom) {
+        const size_t before = c->i;
+        tuple *t = new_tuple(c);
+        if (!t) return;
+        for (;;) {
+            add_field(c, t, read_value(c, ":,"), 0);
+            if (at_end(c) || c->s[c->i] != ':') break;
+            c->i++;
+        }
+        if (!at_end(c) && (c->s[c->i] == ',' || c->s[c->i] == '\n')) c->i++;
+        if (c->i == before) c->i++;
+    }
+}
+
 /* Scan raw into c's tuples (each split and assigned to the schema's roles
- * by the caller); false when no list is found (a warning in w). */
-static bool scan_output(llm_schema schema, const char *raw, size_t raw_len, scan *c, llm_buf *wb) {
+ * by the caller; flat: InstructABSA's "a:b, c:d" answers too); false when no
+ * list is found (a warning in w). */
+static bool scan_output(llm_schema schema, const char *raw, size_t raw_len, scan *c, llm_buf *wb, bool flat) {
     const char *s = raw;
     size_t n = raw_len;
     unfence(&s, &n);
@@ -499,6 +516,8 @@ static bool scan_output(llm_schema schema, const char *raw, size_t raw_len, scan
     } else if (lp || lc) {
         c->i = (size_t)((lp && (!lc || lp < lc) ? lp : lc) - s);
         read_items(c, false);
+    } else if (flat && !is_null_word(s, n)) {
+        read_flat(c);
     } else {
         /* no list at all: "none" and friends mean no terms; anything else does not parse */
         parsed = is_null_word(s, n) || (n >= 4 && n < 8 && strncasecmp(s, "none", 4) == 0);
@@ -536,14 +555,25 @@ static bool tuple_roles(scan *c, tuple *t, const char *roles, const char **f, ll
     return true;
 }
 
+static json_t *parse_impl(llm_schema schema, const char *raw, size_t raw_len, const char *text, size_t len, bool flat);
+static json_t *parse_cause_impl(const char *raw, size_t raw_len, json_t *clauses, json_t *numbers, bool flat);
+
 json_t *llm_extract_parse(llm_schema schema, const char *raw, size_t raw_len, const char *text, size_t len) {
+    return parse_impl(schema, raw, raw_len, text, len, false);
+}
+
+json_t *llm_extract_parse_flat(llm_schema schema, const char *raw, size_t raw_len, const char *text, size_t len) {
+    return parse_impl(schema, raw, raw_len, text, len, true);
+}
+
+static json_t *parse_impl(llm_schema schema, const char *raw, size_t raw_len, const char *text, size_t len, bool flat) {
     if (schema >= LLM_SCHEMA_COUNT) return NULL;
     if (schema == LLM_SCHEMA_CAUSE_PAIR) {
         char err[256];
         json_t *nums = NULL, *cl = task_clauses_of(NULL, text, len, &nums, err, sizeof err);
         if (!cl && !err[0]) return NULL;
         json_t *empty = cl ? NULL : json_array();
-        json_t *r = llm_extract_parse_cause(raw, raw_len, cl ? cl : empty, cl ? nums : empty);
+        json_t *r = parse_cause_impl(raw, raw_len, cl ? cl : empty, cl ? nums : empty, flat);
         json_decref(cl), json_decref(nums), json_decref(empty);
         return r;
     }
@@ -551,7 +581,7 @@ json_t *llm_extract_parse(llm_schema schema, const char *raw, size_t raw_len, co
     const int nr = (int)strlen(roles);
     scan c;
     llm_buf w = {0};
-    bool parsed = scan_output(schema, raw, raw_len, &c, &w);
+    bool parsed = scan_output(schema, raw, raw_len, &c, &w, flat);
     json_t *res = json_object(), *list = json_array();
     const char *lname = schema == LLM_SCHEMA_OPINION ? "spans"
                         : schema == LLM_SCHEMA_PAIR  ? "pairs"
@@ -670,9 +700,13 @@ static bool add_unique(json_t *a, json_t *v) {
 }
 
 json_t *llm_extract_parse_cause(const char *raw, size_t raw_len, json_t *clauses, json_t *numbers) {
+    return parse_cause_impl(raw, raw_len, clauses, numbers, false);
+}
+
+static json_t *parse_cause_impl(const char *raw, size_t raw_len, json_t *clauses, json_t *numbers, bool flat) {
     scan c;
     llm_buf w = {0};
-    bool parsed = scan_output(LLM_SCHEMA_CAUSE_PAIR, raw, raw_len, &c, &w);
+    bool parsed = scan_output(LLM_SCHEMA_CAUSE_PAIR, raw, raw_len, &c, &w, flat);
     json_t *res = json_object(), *emo = json_array(), *cau = json_array(), *pairs = json_array();
     if (!res || !emo || !cau || !pairs || c.oom || json_object_set(res, "clauses", clauses)) goto oom;
     for (int64_t k = 0; k < c.nt; k++) {
@@ -795,6 +829,77 @@ char *llm_extract_instruction(llm_schema schema, const char *const *shot_in, con
     llm_buf_puts(&b, n_shots ? "Now complete the following example-\ninput: " : "input: ");
     llm_buf_put(&b, text, len);
     llm_buf_puts(&b, "\noutput:");
+    if (b.oom) {
+        senti_mfree(b.p);
+        return NULL;
+    }
+    return b.p;
+}
+
+/* InstructABSA-style definitions and two positive examples per schema
+ * (tools/fixtures/make_encdec_fixtures.py holds the same text). */
+static const struct {
+    const char *def, *in[2], *out[2];
+} S2S[LLM_SCHEMA_COUNT] = {
+    {"The output will be the aspects (both implicit and explicit) which have an associated opinion that are "
+     "extracted from the input text. In cases where there are no aspects the output should be noaspectterm.",
+     {"With the great variety on the menu , I eat here often and never get bored.",
+      "Great food, good size menu, great service and an unpretensious setting."},
+     {"menu", "food, menu, service, setting"}},
+    {"The output will be the opinion terms (the words that express a sentiment) which are extracted from the "
+     "input text. In cases where there are no opinion terms the output should be none.",
+     {"The food was great and the staff were rude.", "We arrived at noon."},
+     {"great, rude", "none"}},
+    {"The output will be the aspects (both implicit and explicit) and the aspects sentiment polarity. In cases "
+     "where there are no aspects the output should be noaspectterm:none.",
+     {"I charge it at night and skip taking the cord with me because of the good battery life.",
+      "The cord was too short but the screen is bright."},
+     {"battery life:positive", "cord:negative, screen:positive"}},
+    {"The output will be the aspects and the opinion terms that describe them, as aspect:opinion. In cases where "
+     "there are no aspects the output should be noaspectterm:none.",
+     {"The food was great and the staff were rude.", "The screen is bright."},
+     {"food:great, staff:rude", "screen:bright"}},
+    {"The output will be the aspects, the opinion terms that describe them and the sentiment polarity, as "
+     "aspect:opinion:polarity. In cases where there are no aspects the output should be noaspectterm:none:none.",
+     {"The food was great and the staff were rude.", "The screen is bright."},
+     {"food:great:positive, staff:rude:negative", "screen:bright:positive"}},
+    {"The output will be the aspects, their category, the opinion terms that describe them and the sentiment "
+     "polarity, as aspect:category:opinion:polarity. In cases where there are no aspects the output should be "
+     "noaspectterm:none:none:none.",
+     {"The food was great and the staff were rude.", "The screen is bright."},
+     {"food:food quality:great:positive, staff:service general:rude:negative",
+      "screen:display general:bright:positive"}},
+    {"The input is a document cut into numbered clauses. The output will be the pairs of an emotion clause and "
+     "the clause that causes that emotion, as emotion:cause by clause number. In cases where there are none the "
+     "output should be none.",
+     {"(1) I was so happy (2) because my friend came to see me", "(1) the bus was late again (2) we waited an hour "
+      "(3) everyone was angry"},
+     {"1:2", "3:1"}},
+    {"The output will be the events and the sentiment towards each, as trigger:subject:object:time:location:"
+     "polarity, none for an argument the text does not give. In cases where there are no events the output "
+     "should be none.",
+     {"Yesterday the students protested against the new fees in Paris.", "The team won the cup."},
+     {"protested:the students:the new fees:Yesterday:Paris:negative", "won:The team:the cup:none:none:positive"}},
+};
+
+char *llm_extract_instruction_s2s(llm_schema schema, const char *text, size_t len) {
+    if (schema >= LLM_SCHEMA_COUNT) return NULL;
+    llm_buf b = {0};
+    llm_buf_puts(&b, "Definition: ");
+    llm_buf_puts(&b, S2S[schema].def);
+    llm_buf_puts(&b, "\n");
+    for (int i = 0; i < 2; i++) {
+        char h[48];
+        snprintf(h, sizeof h, "    Positive example %d-\n    input: ", i + 1);
+        llm_buf_puts(&b, h);
+        llm_buf_puts(&b, S2S[schema].in[i]);
+        llm_buf_puts(&b, "\n    output: ");
+        llm_buf_puts(&b, S2S[schema].out[i]);
+        llm_buf_puts(&b, "\n");
+    }
+    llm_buf_puts(&b, "    Now complete the following example-\n    input: ");
+    llm_buf_put(&b, text, len);
+    llm_buf_puts(&b, " \noutput:");
     if (b.oom) {
         senti_mfree(b.p);
         return NULL;
@@ -1271,6 +1376,7 @@ senti_status llm_constraint_mask(void *ctx, int64_t seq, const int32_t *gen, int
 /* ---- the extract task ------------------------------------------------------------------------------ */
 
 typedef struct ext_ctx {
+    bool s2s; /* an encoder-decoder: InstructABSA-style prompts, flat answers */
     const senti_tokenizer *tok;
     const llm_chat *chat;
     const llm_extract_opts *o;
@@ -1297,8 +1403,10 @@ static senti_status ext_prompt(void *ctx, int64_t i, const task_record *r, int32
         snprintf(err, errn, "missing field \"text\"");
         return SENTI_OK;
     }
-    char *instr = llm_extract_instruction(x->o->schema, (const char *const *)x->o->shot_in,
-                                          (const char *const *)x->o->shot_out, x->o->n_shots, text, len);
+    char *instr = x->s2s && !x->o->n_shots
+                      ? llm_extract_instruction_s2s(x->o->schema, text, len)
+                      : llm_extract_instruction(x->o->schema, (const char *const *)x->o->shot_in,
+                                                (const char *const *)x->o->shot_out, x->o->n_shots, text, len);
     senti_mfree(numbered);
     if (!instr) return senti_error(SENTI_ERR_NO_MEMORY, "extract: out of memory");
     senti_status s = llm_prompt_ids(x->tok, x->chat, x->o->use_chat, x->o->system, instr, strlen(instr), ids, n);
@@ -1319,10 +1427,11 @@ static json_t *ext_answer(void *ctx, int64_t i, const task_record *r, const llm_
     if (x->o->schema == LLM_SCHEMA_CAUSE_PAIR) {
         char err[256];
         json_t *nums = NULL, *cl = task_clauses_of(r->obj, r->text, r->len, &nums, err, sizeof err);
-        o = cl ? llm_extract_parse_cause(g->text, g->len, cl, nums) : NULL; /* the prompt had them */
+        o = cl ? parse_cause_impl(g->text, g->len, cl, nums, x->s2s) : NULL; /* the prompt had them */
         json_decref(cl), json_decref(nums);
     } else {
-        o = llm_extract_parse(x->o->schema, g->text, g->len, r->text ? r->text : "", r->text ? r->len : 0);
+        o = (x->s2s ? llm_extract_parse_flat : llm_extract_parse)(x->o->schema, g->text, g->len, r->text ? r->text : "",
+                                                                  r->text ? r->len : 0);
     }
     if (o && x->o->keep_raw && !json_object_get(o, "raw")) json_object_set_new(o, "raw", json_stringn(g->text, g->len));
     return o;
@@ -1331,15 +1440,15 @@ static json_t *ext_answer(void *ctx, int64_t i, const task_record *r, const llm_
 senti_status llm_extract_run(senti_model *m, const senti_tokenizer *tok, const llm_chat *chat,
                              const llm_extract_opts *o, const task_runner_opts *ro, task_source *src, FILE *out,
                              task_stats *st) {
-    ext_ctx x = {tok, chat, o, NULL, 0};
+    ext_ctx x = {lm_is_encdec(m), tok, chat, o, NULL, 0};
     if (o->schema >= LLM_SCHEMA_COUNT) return senti_error(SENTI_ERR_INVALID_ARG, "extract: unknown schema");
     if (o->constrained && o->schema >= LLM_SCHEMA_CAUSE_PAIR)
         return senti_error(SENTI_ERR_UNSUPPORTED, "extract: --constrained has no grammar for --schema %s",
                            llm_schema_name(o->schema));
     if (o->constrained) {
-        if (!lm_is_causal(m))
-            return senti_error(SENTI_ERR_UNSUPPORTED, "the model (%s) is not a causal language model",
-                               senti_model_architecture(m));
+        if (!lm_is_generative(m))
+            return senti_error(SENTI_ERR_UNSUPPORTED, "the model (%s) is not a causal language model or an "
+                               "encoder-decoder", senti_model_architecture(m));
         if (!(x.con = llm_constraint_new(tok, lm_vocab(m), o->schema, o->gen.eos, o->gen.n_eos))) return SENTI_ERR_NO_MEMORY;
     }
     senti_status s = llm_batch_run(m, tok, &o->gen, ro, src, out, st, ext_prompt, ext_answer, &x,

@@ -480,6 +480,13 @@ START_TEST(cause_pair_parser) {
     check_pairs(r, 1, (int[]){1, 2});
     ck_assert_int_eq(json_integer_value(json_object_get(json_array_get(json_object_get(r, "clauses"), 1), "start")), 5);
     json_decref(r);
+    /* T5 / BART's flat answers ("emotion:cause, …") and their InstructABSA-style prompt */
+    r = llm_extract_parse_flat(LLM_SCHEMA_CAUSE_PAIR, "1:2, 2:2", 8, text, strlen(text));
+    check_pairs(r, 2, (int[]){1, 2, 2, 2});
+    json_decref(r);
+    char *s2s = llm_extract_instruction_s2s(LLM_SCHEMA_CAUSE_PAIR, "(1) a (2) b", 11);
+    ck_assert_ptr_nonnull(strstr(s2s, "emotion:cause"));
+    senti_mfree(s2s);
     /* the prompt numbers the clauses; so do the few-shot inputs */
     json_t *nums, *cl = clauses3(&nums);
     char *num = llm_cause_numbered(cl, nums);
@@ -537,6 +544,16 @@ START_TEST(event_parser) {
     ck_assert(json_is_null(json_object_get(json_array_get(ev, 1), "polarity")));
     ck_assert_ptr_nonnull(strstr(json_string_value(json_object_get(r, "warning")), "unknown sentiment"));
     json_decref(r);
+    r = llm_extract_parse_flat(LLM_SCHEMA_EVENT, "protested:the students:the new fees:Yesterday:none:negative", 59,
+                               text, strlen(text));
+    e = json_array_get(json_object_get(r, "events"), 0);
+    ck_assert_int_eq(json_integer_value(json_object_get(e, "object_start")), 41);
+    ck_assert(json_is_null(json_object_get(e, "location")));
+    ck_assert_str_eq(json_string_value(json_object_get(e, "polarity")), "negative");
+    json_decref(r);
+    char *s2s = llm_extract_instruction_s2s(LLM_SCHEMA_EVENT, text, strlen(text));
+    ck_assert_ptr_nonnull(strstr(s2s, "trigger:subject:object:time:location:polarity"));
+    senti_mfree(s2s);
     r = parse_event("no events here", text);
     ck_assert_int_eq(json_array_size(json_object_get(r, "events")), 0);
     ck_assert_ptr_nonnull(json_object_get(r, "raw"));
