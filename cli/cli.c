@@ -104,6 +104,7 @@ int cli_task_opt(cli_task *t, int c, const char *arg) {
     case CLI_O_OVERWRITE: t->overwrite = true; break;
     case CLI_O_PROGRESS: t->ro.progress = stderr; break;
     case CLI_O_NO_BUCKETING: t->ro.no_sort = true; break;
+    case CLI_O_NO_WEIGHT_CHECK: t->no_weight_check = true; break;
     case CLI_O_FORMAT:
         if ((t->format = task_format_from_name(arg)) == TASK_FORMAT_COUNT || t->format == TASK_FORMAT_AUTO) {
             fprintf(stderr, "senti %s: --format expects lines|jsonl|tsv|tweeteval|meld|aste|asqp|ecpe|ecpe-csv, got '%s'\n",
@@ -218,6 +219,7 @@ bool cli_task_open(cli_task *t, int argc, char **argv, int first) {
     mo.n_threads = (int)t->threads;
     mo.weight_type = t->dtype;
     mo.device = t->device;
+    mo.no_weight_check = t->no_weight_check;
     t->ro.n_threads = (int)t->threads;
     if (isatty(STDERR_FILENO)) t->ro.progress = stderr;
     if (!(t->model = senti_model_load_opts(t->dir, &mo)) ||

@@ -21,7 +21,7 @@ cfg_file *cfg_load(const char *path) {
         senti_error(SENTI_ERR_NO_MEMORY, "%s: out of memory", path);
         goto fail;
     }
-    c->root = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
+    c->root = senti_json_load(path, JSON_REJECT_DUPLICATES, &jerr);
     if (!c->root) {
         if (jerr.line < 0) senti_error(SENTI_ERR_IO, "%s: %s", path, jerr.text);
         else senti_error(SENTI_ERR_BAD_FILE, "%s:%d:%d: malformed JSON: %s", path, jerr.line, jerr.column, jerr.text);

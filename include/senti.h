@@ -182,6 +182,8 @@ typedef struct senti_model_opts {
     int n_threads;          /* <= 0: all cores */
     senti_type weight_type; /* SENTI_TYPE_COUNT: as stored */
     const char *device;     /* NULL or "cpu" */
+    int no_weight_check;    /* 1: skip the load-time scan that refuses a NaN / inf
+                             * in a norm or head weight (naming the tensor) */
 } senti_model_opts;
 senti_model_opts senti_model_opts_defaults(void);
 /* senti_model_load with options (opts NULL: defaults). */

@@ -4,6 +4,7 @@
  *
  * Invariant: this is the only place that knows an architecture's names and
  * keys; adding a member of an existing family is adding an entry here. */
+#include <math.h>
 #include <stdio.h>
 
 #include "arch.h"
@@ -480,5 +481,12 @@ senti_status arch_hp_eps(const arch_desc *d, const cfg_file *c, double *out) {
         *out = d->eps_default;
         return SENTI_OK;
     }
-    return cfg_opt_float(c, d->hp[AH_EPS], d->eps_default, out);
+    senti_status st = cfg_opt_float(c, d->hp[AH_EPS], d->eps_default, out);
+    if (st != SENTI_OK) return st;
+    /* a norm divides by sqrt(var + eps): eps <= 0 lets a constant row divide by zero
+     * (or a negative variance estimate go NaN), so every input gets one answer */
+    if (!(*out > 0.0) || !isfinite(*out))
+        return senti_error(SENTI_ERR_BAD_FILE, "%s: \"%s\" is %g; a norm epsilon must be a finite number > 0",
+                           cfg_path(c), d->hp[AH_EPS], *out);
+    return SENTI_OK;
 }

@@ -254,6 +254,11 @@ senti_status blk_load_linear(const blk_loader *ld, model_w *w, model_w *b, arch_
                              int64_t out, int64_t in);
 senti_status blk_load_norm(const blk_loader *ld, model_w *w, model_w *b, arch_role r, int64_t l, bool bias,
                            int64_t n);
+/* Refuse a weight holding NaN or inf (unless m->opts.no_weight_check): a
+ * poisoned norm or head turns every input into the same answer or NaN. Any
+ * stored type (rows converted to f32 a row at a time); the error names the
+ * tensor and the element. blk_load scans the norm and head roles itself. */
+senti_status blk_check_finite(const senti_model *m, const model_w *w, const char *name);
 /* Add 1 to an f32 norm weight (ARCH_F_NORM_SHIFT), copying it when it is
  * borrowed from the mapping. */
 senti_status blk_shift_norm(const senti_model *m, model_w *w);

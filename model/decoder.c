@@ -109,12 +109,13 @@ static senti_status load_f32(const senti_model *m, dec_w *out, int64_t d0, int64
     out->shape[0] = d0, out->shape[1] = d1;
     if (t->type == SENTI_TYPE_F32 && st_tensor_is_aligned(t, sizeof(float))) {
         out->data = t->data;
-        return SENTI_OK;
+    } else {
+        out->own = senti_malloc((size_t)t->numel * sizeof(float));
+        if (!out->own) return oom(m, name);
+        out->data = out->own;
+        if ((st = st_tensor_read_f32(t, out->own)) != SENTI_OK) return st;
     }
-    out->own = senti_malloc((size_t)t->numel * sizeof(float));
-    if (!out->own) return oom(m, name);
-    out->data = out->own;
-    return st_tensor_read_f32(t, out->own);
+    return d1 ? SENTI_OK : blk_check_finite(m, out, name); /* the 1-D weights are the norms */
 }
 
 /* The type a [N, K] matmul weight is held in. */
@@ -499,7 +500,7 @@ fail:
 
 /* The output projection: lm_head.weight, or the token embeddings when tied
  * (converted to the weight type when one is asked for). */
-static senti_status load_lm_head(senti_model *m, dec_model *d) {
+static senti_status load_lm_head_w(senti_model *m, dec_model *d) {
     const dec_hparams *hp = &d->hp;
     char name[160];
     if (!hp->tied) {
@@ -524,6 +525,12 @@ static senti_status load_lm_head(senti_model *m, dec_model *d) {
     senti_status st = pack_matmul(m, &d->lm_head, type, hp->hidden, 1, &f, &hp->vocab, "tied lm_head");
     if (f != d->tok_emb.data) senti_mfree(f);
     return st;
+}
+
+static senti_status load_lm_head(senti_model *m, dec_model *d) {
+    senti_status st = load_lm_head_w(m, d);
+    return st == SENTI_OK ? blk_check_finite(m, &d->lm_head, d->hp.tied ? "lm_head (tied to the token embeddings)"
+                                                                         : "lm_head.weight") : st;
 }
 
 /* The token embeddings [V, H]: f32, or a GGUF file's quantized table kept as
