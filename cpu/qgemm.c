@@ -86,35 +86,54 @@ static int qm_nv_scalar(int rm) { return rm == 1 ? 2 : 1; }
 static void qm_kern_scalar(int rm, senti_type bt, int64_t nb, const int8_t *aq, int64_t K, const float *ad,
                            const int32_t *ac, const char *const *bp, size_t wbytes, float *C, int64_t ldc, int np,
                            int64_t nc) {
-    enum { VW = 8 };
+    /* Per output the same arithmetic as the SIMD tiles' reference order:
+     * s = s + (float) idot_b * (ad_b * dw_b) over the blocks in order. The
+     * panel's f16 scales are converted once per CH blocks (not per row and
+     * column), and each block's eight column dots run over contiguous bytes,
+     * which the compiler vectorises with the baseline SSE2. */
+    enum { VW = 8, CH = 64, RMAX = 4 };
     const bool q8 = bt == SENTI_TYPE_Q8_0;
     const size_t bw = q8 ? 32 * VW : 16 * VW;
+    if (rm > RMAX) rm = RMAX; /* never: the scalar tile is one row */
     for (int v = 0; v < np; v++) {
         const int64_t j0 = (int64_t)v * VW, jn = nc - j0 < VW ? nc - j0 : VW;
         const char *w = bp[v], *sc = w + wbytes;
-        for (int i = 0; i < rm; i++)
-            for (int64_t j = 0; j < jn; j++) {
-                float s = 0.0f;
-                for (int64_t b = 0; b < nb; b++) {
+        float s[RMAX][VW] = {{0}};
+        for (int64_t b0 = 0; b0 < nb; b0 += CH) {
+            const int64_t bn = nb - b0 < CH ? nb - b0 : CH;
+            float dw[CH][VW];
+            for (int64_t b = 0; b < bn; b++)
+                for (int j = 0; j < VW; j++) {
+                    uint16_t h;
+                    memcpy(&h, sc + ((size_t)(b0 + b) * VW + (size_t)j) * 2, 2);
+                    dw[b][j] = senti_f16_to_f32(h);
+                }
+            for (int i = 0; i < rm; i++)
+                for (int64_t b = b0; b < b0 + bn; b++) {
                     const int8_t *a = aq + i * K + b * 32;
-                    const char *wb = w + (size_t)b * bw;
-                    int32_t d = ac[i * nb + b];
+                    const uint8_t *wb = (const uint8_t *)w + (size_t)b * bw;
+                    int32_t d[VW];
+                    for (int j = 0; j < VW; j++) d[j] = ac[i * nb + b];
                     if (q8) {
                         for (int kq = 0; kq < 8; kq++)
-                            for (int t = 0; t < 4; t++) d += (int32_t)a[kq * 4 + t] * (int8_t)wb[(kq * VW + j) * 4 + t];
+                            for (int j = 0; j < VW; j++)
+                                for (int t = 0; t < 4; t++)
+                                    d[j] += (int32_t)a[kq * 4 + t] * (int8_t)wb[(kq * VW + j) * 4 + t];
                     } else {
                         for (int g = 0; g < 4; g++)
-                            for (int t = 0; t < 4; t++) {
-                                const uint8_t byte = (uint8_t)wb[(g * VW + j) * 4 + t];
-                                d += (int32_t)a[g * 4 + t] * (byte & 0x0f) + (int32_t)a[16 + g * 4 + t] * (byte >> 4);
-                            }
+                            for (int j = 0; j < VW; j++)
+                                for (int t = 0; t < 4; t++) {
+                                    const uint8_t byte = wb[(g * VW + j) * 4 + t];
+                                    d[j] += (int32_t)a[g * 4 + t] * (byte & 0x0f) +
+                                            (int32_t)a[16 + g * 4 + t] * (byte >> 4);
+                                }
                     }
-                    uint16_t h;
-                    memcpy(&h, sc + ((size_t)b * VW + (size_t)j) * 2, 2);
-                    s = s + (float)d * (ad[i * nb + b] * senti_f16_to_f32(h));
+                    const float da = ad[i * nb + b];
+                    for (int j = 0; j < VW; j++) s[i][j] = s[i][j] + (float)d[j] * (da * dw[b - b0][j]);
                 }
-                C[i * ldc + j0 + j] = s;
-            }
+        }
+        for (int i = 0; i < rm; i++)
+            for (int64_t j = 0; j < jn; j++) C[i * ldc + j0 + j] = s[i][j];
     }
 }
 
