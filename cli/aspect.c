@@ -14,25 +14,29 @@
 int cmd_aspect(int argc, char **argv);
 
 static void aspect_usage(FILE *f) {
-    fprintf(f, "usage: senti aspect -m DIR [--aspect A]... [--template T] [common flags] [TEXT...]\n"
+    fprintf(f, "usage: senti aspect -m DIR [--aspect A]... [--template T] [--stride N [--aggregate A]]\n"
+               "                    [--no-truncate] [common flags] [TEXT...]\n"
                "  --aspect A: an aspect of every text (repeatable); a JSONL record's \"aspect\"\n"
                "              (a string or an array of strings) takes precedence\n"
                "  --template T: second sentence built from T, e.g. \"what do you think of the {aspect} of it ?\"\n"
                "                (default: the aspect itself, as the sentence pair)\n"
                "  inputs: TEXT arguments, or --input JSONL ({\"id\",\"text\",\"aspect\"}) or plain text lines\n"
-               CLI_TASK_USAGE);
+               CLI_LONG_USAGE CLI_TASK_USAGE);
 }
 
 typedef struct aspect_args {
     const char **aspects; /* argv strings */
     int64_t n;
     const char *tmpl;
+    task_long lng;
 } aspect_args;
 
 enum { O_ASPECT = CLI_O_FIRST_FREE, O_TEMPLATE };
 
 static int aspect_opt(void *ctx, int c, const char *arg) {
     aspect_args *a = ctx;
+    const int lr = cli_long_opt("aspect", c, arg, &a->lng);
+    if (lr != 0) return lr;
     if (c == O_ASPECT) {
         if (!*arg) {
             fprintf(stderr, "senti aspect: --aspect must not be empty\n");
@@ -54,6 +58,7 @@ int cmd_aspect(int argc, char **argv) {
     static const struct option opts[] = {CLI_TASK_OPTIONS,
                                          {"aspect", required_argument, 0, O_ASPECT},
                                          {"template", required_argument, 0, O_TEMPLATE},
+                                         CLI_LONG_OPTIONS,
                                          {0, 0, 0, 0}};
     cli_task t;
     cli_task_init(&t, "aspect");
@@ -69,7 +74,8 @@ int cmd_aspect(int argc, char **argv) {
         rc = 2;
     }
     if (rc < 0) {
-        task_aspect asp = {.aspects = a.aspects, .n_aspects = a.n, .tmpl = a.tmpl, .strict = t.ro.strict};
+        task_aspect asp = {.aspects = a.aspects, .n_aspects = a.n, .tmpl = a.tmpl, .strict = t.ro.strict,
+                           .lng = a.lng};
         senti_status s = SENTI_ERR_IO;
         if (cli_task_open(&t, argc, argv, optind))
             s = task_aspect_run_opts(t.model, t.tok, &asp, t.src, t.out, &t.ro, &t.st);

@@ -225,3 +225,24 @@ int cli_task_close(cli_task *t, senti_status s) {
     t->model = NULL;
     return rc;
 }
+
+int cli_long_opt(const char *cmd, int c, const char *arg, task_long *l) {
+    static const char *const AGG[] = {"mean", "max", "first"};
+    long v;
+    switch (c) {
+    case CLI_O_STRIDE:
+        if (!cli_parse_long(cmd, "--stride", arg, 1, 1 << 20, &v)) return -1;
+        l->stride = v;
+        return 1;
+    case CLI_O_AGGREGATE:
+        for (int k = 0; k < 3; k++)
+            if (strcmp(arg, AGG[k]) == 0) {
+                l->aggregate = (task_aggregate)k;
+                return 1;
+            }
+        fprintf(stderr, "senti %s: --aggregate expects mean|max|first, got '%s'\n", cmd, arg);
+        return -1;
+    case CLI_O_NO_TRUNCATE: l->no_truncate = true; return 1;
+    default: return 0;
+    }
+}

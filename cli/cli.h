@@ -102,4 +102,22 @@ bool cli_task_open(cli_task *t, int argc, char **argv, int first);
  * returns the exit code: 0 when s is OK and closing worked, else 1. */
 int cli_task_close(cli_task *t, senti_status s);
 
+/* ---- long inputs (classify, aspect, dialogue) ----------------------------------
+ * --stride N (windows overlapping by N tokens), --aggregate mean|max|first,
+ * --no-truncate (an over-long input is an error line instead of truncated). */
+enum { CLI_O_STRIDE = 1900, CLI_O_AGGREGATE, CLI_O_NO_TRUNCATE };
+#define CLI_LONG_OPTIONS                                                                                         \
+    {"stride", required_argument, 0, CLI_O_STRIDE}, {"aggregate", required_argument, 0, CLI_O_AGGREGATE},       \
+        {"no-truncate", no_argument, 0, CLI_O_NO_TRUNCATE}
+#define CLI_LONG_USAGE                                                                                           \
+    "  --stride N: inputs longer than the model's max length run as windows overlapping by N tokens\n"         \
+    "              (a pair's second text in every window), their logits aggregated; the record says\n"       \
+    "              \"windows\":k. Default: truncated, and the record says \"truncated\":true\n"                \
+    "  --aggregate mean|max|first: the windows' logits averaged, their element-wise max, or the\n"           \
+    "              first window's (default mean)\n"                                                            \
+    "  --no-truncate: an over-long input without --stride is an error line\n"
+/* Handle a long-input flag c (value arg) for cmd into l: 1 handled, 0 not
+ * one, -1 a bad value (explained on stderr). */
+int cli_long_opt(const char *cmd, int c, const char *arg, task_long *l);
+
 #endif

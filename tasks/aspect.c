@@ -271,7 +271,9 @@ senti_status task_aspect_run_opts(senti_model *m, const senti_tokenizer *tok, co
     senti_status s = task_classify_init(&c.cls, m, NULL, 0, 0.5);
     if (s != SENTI_OK) return s;
     c.cls.multi_label = false; /* a sentiment distribution over the labels */
-    task_ops ops = {.head = SENTI_HEAD_SEQUENCE_CLASSIFICATION, .expand = aspect_expand, .decode = aspect_decode};
+    task_ops ops = {.head = SENTI_HEAD_SEQUENCE_CLASSIFICATION, .stride = a->lng.stride,
+                    .aggregate = a->lng.aggregate, .no_truncate = a->lng.no_truncate, .expand = aspect_expand,
+                    .decode = aspect_decode};
     return task_run_ops(m, tok, src, out, o, &ops, &c, st);
 }
 

@@ -95,3 +95,17 @@ fail:
     json_decref(scores);
     return NULL;
 }
+
+/* The record's one item: its (window-aggregated) logits row. */
+static json_t *classify_row(void *ctx, task_record *r) {
+    const task_seg *g = &r->items[0].segs[0];
+    return task_classify_decode(ctx, g->out, g->n_out);
+}
+
+senti_status task_classify_run(senti_model *m, const senti_tokenizer *tok, const task_classify *c, task_source *src,
+                               FILE *out, const task_runner_opts *o, task_stats *st) {
+    if (!c) return senti_error(SENTI_ERR_INVALID_ARG, "task_classify_run: NULL argument");
+    task_ops ops = {.head = SENTI_HEAD_SEQUENCE_CLASSIFICATION, .stride = c->lng.stride,
+                    .aggregate = c->lng.aggregate, .no_truncate = c->lng.no_truncate, .decode = classify_row};
+    return task_run_ops(m, tok, src, out, o, &ops, (void *)c, st);
+}

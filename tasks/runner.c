@@ -351,7 +351,7 @@ static double now_s(void) {
 static senti_status item_encode(task_item *it, const senti_tokenizer *tok, int64_t max_len, bool windows) {
     senti_encode_opts eo = senti_encode_opts_defaults();
     senti_status st = senti_tokenizer_encode(tok, it->text, it->len, it->pair, it->pair_len, &eo, &it->enc);
-    if (st != SENTI_OK || windows || senti_encoding_len(it->enc) <= max_len) return st;
+    if (st != SENTI_OK || senti_encoding_len(it->enc) <= max_len || (windows && it->n_turns == 0)) return st;
     it->truncated = true;
     for (int64_t k = 0; k < it->n_turns; k++) { /* drop the oldest context turns first */
         size_t off = it->turns[k];
@@ -360,8 +360,9 @@ static senti_status item_encode(task_item *it, const senti_tokenizer *tok, int64
         senti_encoding_free(it->enc);
         it->enc = NULL;
         st = senti_tokenizer_encode(tok, t, tl, p && pl ? p : NULL, pl, &eo, &it->enc);
-        if (st != SENTI_OK || senti_encoding_len(it->enc) <= max_len) {
-            if (st == SENTI_OK && senti_encoding_len(it->enc) <= max_len) { /* keep what ran: offsets refer to it */
+        const bool last = k == it->n_turns - 1; /* with windows the shortest context runs, windowed */
+        if (st != SENTI_OK || senti_encoding_len(it->enc) <= max_len || (windows && last)) {
+            if (st == SENTI_OK) { /* keep what ran: offsets refer to it */
                 if (it->turns_in_pair) it->pair_len = pl, memmove(it->pair, p, pl), it->pair[pl] = '\0';
                 else memmove(it->text, t, tl), it->len = tl, it->text[tl] = '\0';
             }
@@ -382,9 +383,12 @@ static senti_status item_encode(task_item *it, const senti_tokenizer *tok, int64
 }
 
 /* Cut it's encoding into segs: one holding it all, or (windows) overlapping
- * windows of at most max_len tokens, each with the encoding's leading and
- * trailing special tokens. false on OOM, or with *bad set when the stride
- * leaves no room. */
+ * windows of at most max_len tokens over the first sequence's content, each
+ * with the encoding's leading and trailing special tokens; for a pair, the
+ * whole tail from the first special token after the first sequence (its
+ * second sequence with its specials: an aspect or a dialogue context rides
+ * along in every window). false on OOM, or with *bad set when the stride leaves no
+ * room. */
 static bool item_segs(task_item *it, int64_t max_len, int64_t stride, const char **bad) {
     int64_t n = senti_encoding_len(it->enc);
     const int32_t *ids = senti_encoding_ids(it->enc), *tt = senti_encoding_type_ids(it->enc);
@@ -397,7 +401,12 @@ static bool item_segs(task_item *it, int64_t max_len, int64_t stride, const char
     }
     int64_t lead = 0, trail = 0;
     while (lead < n && sp && sp[lead]) lead++;
-    while (trail < n - lead && sp && sp[n - 1 - trail]) trail++;
+    if (sp && it->pair) { /* a pair's tail: from the first special token after the first sequence */
+        int64_t t = lead;
+        while (t < n && !sp[t]) t++;
+        trail = n - t;
+    }
+    while (!it->pair && trail < n - lead && sp && sp[n - 1 - trail]) trail++;
     int64_t inner = n - lead - trail, w = max_len - lead - trail;
     if (w < 1 || stride >= w) {
         *bad = "--stride leaves no room: it must be below the model's max length minus the special tokens";
@@ -447,6 +456,19 @@ float *task_item_token_logits(const task_item *it, int64_t *n_out) {
         memcpy(o + t * L, g->out + row * L, (size_t)L * sizeof *o);
     }
     return o;
+}
+
+void task_item_aggregate(task_item *it, task_aggregate agg) {
+    if (it->n_segs < 2 || agg == TASK_AGGREGATE_FIRST) return;
+    float *dst = it->segs[0].out;
+    for (int64_t l = 0; l < it->segs[0].n_out; l++) {
+        double a = dst[l]; /* windows in order: the sum / max never depends on the batching */
+        for (int64_t k = 1; k < it->n_segs; k++) {
+            const double v = it->segs[k].out[l];
+            a = agg == TASK_AGGREGATE_MAX ? (v > a ? v : a) : a + v;
+        }
+        dst[l] = (float)(agg == TASK_AGGREGATE_MAX ? a : a / (double)it->n_segs);
+    }
 }
 
 typedef struct run_ctx {
@@ -515,12 +537,23 @@ static int cmp_len(const void *a, const void *b) {
     return x->ord < y->ord ? -1 : x->ord > y->ord; /* input order within a length: batches are reproducible */
 }
 
-static senti_status write_rec(FILE *out, const rec *r) {
+/* Write r's line: {"id", the result's fields, "windows":k (with --stride: the
+ * most windows one of its inputs ran as), "truncated":true (an input was
+ * cut)} or {"id","error"}. */
+static senti_status write_rec(FILE *out, const rec *r, bool windows) {
     json_t *o = json_object();
     if (!o) return senti_error(SENTI_ERR_NO_MEMORY, "task runner: out of memory writing a result");
     json_object_set(o, "id", r->id);
     if (r->error) json_object_set_new(o, "error", json_string(r->error));
     else json_object_update(o, r->result);
+    int64_t nw = 0;
+    bool cut = false;
+    for (int64_t j = 0; !r->error && j < r->n_items; j++) {
+        nw = r->items[j].n_segs > nw ? r->items[j].n_segs : nw;
+        cut |= r->items[j].truncated;
+    }
+    if (!r->error && windows) json_object_set_new(o, "windows", json_integer(nw));
+    if (!r->error && cut) json_object_set_new(o, "truncated", json_true());
     char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(8));
     json_decref(o);
     if (!s) return senti_error(SENTI_ERR_NO_MEMORY, "task runner: out of memory writing a result");
@@ -558,7 +591,7 @@ static senti_status run_window(run_ctx *c, const senti_tokenizer *tok, rec *w, i
     const task_ops *ops = c->ops;
     int64_t max_len = senti_model_max_length(c->m);
     if (ops->max_length > 0 && ops->max_length < max_len) max_len = ops->max_length;
-    bool windows = c->token_head && ops->stride > 0;
+    bool windows = ops->stride > 0;
     double t0 = now_s();
     int64_t ni = 0;
     for (int64_t i = 0; i < n; i++) {
@@ -598,6 +631,10 @@ static senti_status run_window(run_ctx *c, const senti_tokenizer *tok, rec *w, i
             const char *bad = NULL;
             if (!item_segs(it, max_len, ops->stride, &bad)) return senti_error(SENTI_ERR_NO_MEMORY, "task runner: out of memory");
             if (bad && !w[i].error && !set_error(&w[i], "%s", bad)) return senti_error(SENTI_ERR_NO_MEMORY, "task runner: out of memory");
+            if (it->truncated && ops->no_truncate && !w[i].error &&
+                !set_error(&w[i], "the input is longer than the model's %lld tokens (--stride N runs it as windows)",
+                           (long long)max_len))
+                return senti_error(SENTI_ERR_NO_MEMORY, "task runner: out of memory");
             cut |= it->truncated;
             win |= it->n_segs > 1;
             ns += it->n_segs;
@@ -642,9 +679,11 @@ static senti_status run_window(run_ctx *c, const senti_tokenizer *tok, rec *w, i
     double t3 = now_s();
     st->t_model += t3 - t2;
     for (int64_t i = 0; i < use; i++) {
+        if (!c->token_head)
+            for (int64_t j = 0; !w[i].error && j < w[i].n_items; j++) task_item_aggregate(&w[i].items[j], ops->aggregate);
         if (!w[i].error && !(w[i].result = ops->decode(c->dctx, &w[i])))
             return senti_error(SENTI_ERR_NO_MEMORY, "task runner: out of memory decoding a result");
-        senti_status s = write_rec(out, &w[i]);
+        senti_status s = write_rec(out, &w[i], windows);
         if (s != SENTI_OK) return s;
     }
     st->t_output += now_s() - t3;

@@ -154,7 +154,7 @@ struct task_item {
     bool turns_in_pair;
     senti_encoding *enc;        /* set by the runner */
     bool truncated;
-    task_seg *segs;             /* set by the runner: 1, or the windows of a long token-classifier input */
+    task_seg *segs;             /* set by the runner: 1, or the windows of a long input (--stride) */
     int64_t n_segs;
 };
 
@@ -164,12 +164,24 @@ task_item *task_record_add(task_record *r, const char *text, size_t len, const c
 /* Mark r bad with a message; false only on OOM. */
 bool task_record_fail(task_record *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* How the logits of a sequence classifier's windows (--stride) become one
+ * row: MEAN the element-wise mean of the windows' logits, MAX their
+ * element-wise maximum, FIRST the first window's (the start of the text). */
+typedef enum task_aggregate { TASK_AGGREGATE_MEAN = 0, TASK_AGGREGATE_MAX, TASK_AGGREGATE_FIRST } task_aggregate;
+
+/* Aggregate a sequence-classifier item's windows into its segs[0].out (in
+ * window order, in double; nothing to do for one window). The runner calls
+ * it before decode, so decode reads segs[0].out either way. */
+void task_item_aggregate(task_item *it, task_aggregate agg);
+
 typedef struct task_ops {
     senti_model_head head;      /* the head the model must have (BASE: hidden states per token) */
     int64_t max_length;         /* > 0: inputs truncated to this many tokens when the model takes more */
     bool text_optional;         /* JSONL records need no "text" field (dialogue) */
-    int64_t stride;             /* token classifiers: > 0 splits long inputs into windows overlapping by
-                                   this many tokens instead of truncating them */
+    int64_t stride;             /* > 0: long inputs run as windows overlapping by this many tokens instead
+                                   of being truncated (a pair's second sequence rides in every window) */
+    task_aggregate aggregate;   /* sequence heads with windows: how segs[0].out becomes the item's logits */
+    bool no_truncate;           /* an input over the max length (without stride) is an error line */
     /* Build r's items from r->obj / r->text with task_record_add. A bad
      * record: task_record_fail. Returns false only on OOM. NULL: one item
      * (r->text, r->pair). Runs on the runner's thread. */
@@ -215,11 +227,23 @@ void task_resume_free(task_resume *r); /* accepts NULL; closes the output if sti
 
 /* ---- classify ---------------------------------------------------------------- */
 
+/* What happens to an input longer than the model's max length (classify,
+ * aspect, dialogue): stride > 0 runs it as windows overlapping by stride
+ * tokens, their logits aggregated (task_aggregate) and the record marked
+ * "windows":k; else it is truncated and marked "truncated":true, or with
+ * no_truncate answered with an error line. All zero: truncate. */
+typedef struct task_long {
+    int64_t stride;
+    task_aggregate aggregate;
+    bool no_truncate;
+} task_long;
+
 typedef struct task_classify {
     const senti_model *model; /* borrowed: label names */
     bool multi_label;         /* sigmoid per label instead of softmax */
     int64_t top_k;            /* <= 0: every label in label order; else the k best, best first */
     double threshold;         /* multi-label: labels whose sigmoid >= threshold (default 0.5) */
+    task_long lng;            /* long inputs (classify, dialogue) */
 } task_classify;
 
 /* Settings for m, whose directory is model_dir (NULL: assume single-label):
@@ -233,6 +257,9 @@ senti_status task_classify_init(task_classify *c, const senti_model *m, const ch
  * {"label","score","scores":{…}} (softmax); multi-label: {"labels":[…],
  * "scores":{…}} (sigmoid, labels at or above threshold, best first). */
 json_t *task_classify_decode(void *ctx, const float *logits, int64_t n);
+/* task_run with task_classify_decode and c->lng's long-input handling. */
+senti_status task_classify_run(senti_model *m, const senti_tokenizer *tok, const task_classify *c, task_source *src,
+                               FILE *out, const task_runner_opts *o, task_stats *st);
 
 /* ---- aspect ------------------------------------------------------------------
  * Aspect-level sentiment: each (text, aspect) pair goes through a sequence
@@ -245,6 +272,7 @@ typedef struct task_aspect {
     const char *const *aspects; /* default aspects (--aspect), borrowed; used when a record names none */
     int64_t n_aspects;
     const char *tmpl;           /* NULL: the aspect itself is the second sentence */
+    task_long lng;              /* long texts: windows (the aspect in each) or truncation */
     bool strict;                /* stop at the first bad record (INVALID_ARG naming it) */
 } task_aspect;
 
