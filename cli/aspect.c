@@ -15,13 +15,13 @@ int cmd_aspect(int argc, char **argv);
 
 static void aspect_usage(FILE *f) {
     fprintf(f, "usage: senti aspect -m DIR [--aspect A]... [--template T] [--stride N [--aggregate A]]\n"
-               "                    [--no-truncate] [common flags] [TEXT...]\n"
+               "                    [--no-truncate] [--explain M [--explain-html FILE]] [common flags] [TEXT...]\n"
                "  --aspect A: an aspect of every text (repeatable); a JSONL record's \"aspect\"\n"
                "              (a string or an array of strings) takes precedence\n"
                "  --template T: second sentence built from T, e.g. \"what do you think of the {aspect} of it ?\"\n"
                "                (default: the aspect itself, as the sentence pair)\n"
                "  inputs: TEXT arguments, or --input JSONL ({\"id\",\"text\",\"aspect\"}) or plain text lines\n"
-               CLI_LONG_USAGE CLI_TASK_USAGE);
+               CLI_LONG_USAGE CLI_EXPLAIN_USAGE CLI_TASK_USAGE);
 }
 
 typedef struct aspect_args {
@@ -29,6 +29,7 @@ typedef struct aspect_args {
     int64_t n;
     const char *tmpl;
     task_long lng;
+    cli_explain ex;
 } aspect_args;
 
 enum { O_ASPECT = CLI_O_FIRST_FREE, O_TEMPLATE };
@@ -37,6 +38,8 @@ static int aspect_opt(void *ctx, int c, const char *arg) {
     aspect_args *a = ctx;
     const int lr = cli_long_opt("aspect", c, arg, &a->lng);
     if (lr != 0) return lr;
+    const int er = cli_explain_opt("aspect", c, arg, &a->ex);
+    if (er != 0) return er;
     if (c == O_ASPECT) {
         if (!*arg) {
             fprintf(stderr, "senti aspect: --aspect must not be empty\n");
@@ -59,6 +62,7 @@ int cmd_aspect(int argc, char **argv) {
                                          {"aspect", required_argument, 0, O_ASPECT},
                                          {"template", required_argument, 0, O_TEMPLATE},
                                          CLI_LONG_OPTIONS,
+                                         CLI_EXPLAIN_OPTIONS,
                                          {0, 0, 0, 0}};
     cli_task t;
     cli_task_init(&t, "aspect");
@@ -75,11 +79,13 @@ int cmd_aspect(int argc, char **argv) {
     }
     if (rc < 0) {
         task_aspect asp = {.aspects = a.aspects, .n_aspects = a.n, .tmpl = a.tmpl, .strict = t.ro.strict,
-                           .lng = a.lng};
+                           .lng = a.lng, .explain = &a.ex.x};
         senti_status s = SENTI_ERR_IO;
         if (cli_task_open(&t, argc, argv, optind))
-            s = task_aspect_run_opts(t.model, t.tok, &asp, t.src, t.out, &t.ro, &t.st);
-        rc = cli_task_close(&t, s);
+            s = cli_explain_open("aspect", &a.ex, t.model, t.tok)
+                    ? task_aspect_run_opts(t.model, t.tok, &asp, t.src, t.out, &t.ro, &t.st)
+                    : (t.explained = true, SENTI_ERR_INVALID_ARG);
+        rc = cli_explain_close("aspect", &a.ex, cli_task_close(&t, s));
     }
     free(a.aspects);
     return rc;

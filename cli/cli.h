@@ -120,4 +120,30 @@ enum { CLI_O_STRIDE = 1900, CLI_O_AGGREGATE, CLI_O_NO_TRUNCATE };
  * one, -1 a bad value (explained on stderr). */
 int cli_long_opt(const char *cmd, int c, const char *arg, task_long *l);
 
+/* ---- explanations (classify, aspect) ---------------------------------------------
+ * --explain occlusion|rollout|ig, --explain-html FILE, --ig-steps N. */
+enum { CLI_O_EXPLAIN = 1910, CLI_O_EXPLAIN_HTML, CLI_O_IG_STEPS };
+#define CLI_EXPLAIN_OPTIONS                                                                                      \
+    {"explain", required_argument, 0, CLI_O_EXPLAIN}, {"explain-html", required_argument, 0, CLI_O_EXPLAIN_HTML}, \
+        {"ig-steps", required_argument, 0, CLI_O_IG_STEPS}
+#define CLI_EXPLAIN_USAGE                                                                                        \
+    "  --explain occlusion|rollout|ig: \"explain\":{\"method\",\"label\",\"score\",\"tokens\":[{\"text\",\"start\",\"end\",\n" \
+    "              \"score\"}]} for the predicted label: each word's occlusion by [MASK], attention rollout\n"    \
+    "              (BERT family), or integrated gradients by finite differences (BERT family)\n"              \
+    "  --explain-html FILE: also a page of the texts coloured by attribution\n"                               \
+    "  --ig-steps N: integration points for --explain ig (default 16)\n"
+typedef struct cli_explain {
+    task_explain_method method;
+    const char *html_path;
+    long ig_steps;
+    task_explain x;
+    FILE *html;
+} cli_explain;
+/* Handle an explanation flag c (value arg): 1 handled, 0 not one, -1 bad (explained). */
+int cli_explain_opt(const char *cmd, int c, const char *arg, cli_explain *e);
+/* After the model is loaded: set up e->x (and open the HTML file); false (explained) on failure. */
+bool cli_explain_open(const char *cmd, cli_explain *e, senti_model *m, const senti_tokenizer *tok);
+/* Finish the HTML page and close it; returns rc, or 1 if that failed. */
+int cli_explain_close(const char *cmd, cli_explain *e, int rc);
+
 #endif

@@ -196,6 +196,25 @@ senti_status senti_model_forward(senti_model *m, const int32_t *ids, const int32
                                  int64_t shape[3], int *ndim);
 void senti_model_output_free(float *p); /* accepts NULL */
 
+/* What a forward can do beyond senti_model_forward (for explanations; the
+ * BERT family — BERT, RoBERTa, XLM-R, CamemBERT, DistilBERT — only, others
+ * answer UNSUPPORTED). emb_scale (NULL: none) [batch, seq_len]: each token's
+ * word embedding is multiplied by it before the position / token-type
+ * embeddings are added and normalised (1 everywhere: the plain forward; 0:
+ * a zero word embedding). attn (NULL: none) [layers, batch, heads, seq_len,
+ * seq_len], caller-allocated: receives every layer's attention probabilities
+ * softmax(q k^T / sqrt(d) + mask) (rows of padding tokens unspecified). Either
+ * one runs the padded graph; the plain forward is untouched. */
+typedef struct senti_forward_opts {
+    const float *emb_scale;
+    float *attn;
+} senti_forward_opts;
+senti_forward_opts senti_forward_opts_defaults(void);
+/* senti_model_forward with opts (NULL: none). */
+senti_status senti_model_forward_opts(senti_model *m, const int32_t *ids, const int32_t *type_ids,
+                                      const int32_t *attention_mask, int64_t batch, int64_t seq_len,
+                                      const senti_forward_opts *opts, float **out, int64_t shape[3], int *ndim);
+
 /* Pool a last hidden state [batch, seq_len, hidden] into out [batch, hidden]:
  * mean = mask-weighted mean over real tokens (mask NULL: all ones),
  * cls = position 0, max = element-wise max over real tokens (as

@@ -261,6 +261,12 @@ senti_tensor *blk_mlp(senti_graph *g, arch_mlp kind, blk_act act, senti_tensor *
  * mask: f32 additive, broadcastable to [B, nh, T, T]. With offs (i32 [S + 1],
  * padding-free batches) x is [1, N, H]: the tokens of S sequences one after
  * another, each attending to its own (op_attention_varlen); mask is unused. */
+/* The attention probabilities of that self-attention (padded form only):
+ * softmax(q k^T * scale + mask) -> f32 [B, nh, T, T], marked as a graph
+ * output. Extra nodes (q|k|v projected again) for explanations; the fused
+ * attention is untouched. */
+senti_tensor *blk_attention_probs(senti_graph *g, senti_tensor *x, const model_w *wqkv, const model_w *bqkv,
+                                  senti_tensor *mask, int64_t nh, float scale);
 senti_tensor *blk_self_attention(senti_graph *g, senti_tensor *x, const model_w *wqkv, const model_w *bqkv,
                                  const model_w *wo, const model_w *bo, senti_tensor *mask, senti_tensor *offs,
                                  int64_t nh, float scale);

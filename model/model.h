@@ -88,6 +88,8 @@ struct senti_model {
 typedef struct model_input {
     const int32_t *ids, *type_ids, *mask;
     int64_t B, T;
+    const float *emb_scale; /* NULL, or [B, T]: each word embedding scaled (families with extras) */
+    float *attn;            /* NULL, or [layers, B, heads, T, T]: attention probabilities out */
 } model_input;
 
 struct model_family {
@@ -102,6 +104,7 @@ struct model_family {
      * llama.cpp file of d from the table's keys, with what only the family
      * knows (derived keys, another class); *d may be replaced. */
     senti_status (*gguf_config)(const arch_desc **d, const gguf_file *f, void *cfg);
+    bool extras; /* forward honours model_input's emb_scale and attn */
 };
 
 extern const model_family model_family_bert; /* bert.c: BERT, RoBERTa / XLM-R / CamemBERT, DistilBERT */

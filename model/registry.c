@@ -113,9 +113,17 @@ void senti_model_free(senti_model *m) {
     senti_mfree(m);
 }
 
+senti_forward_opts senti_forward_opts_defaults(void) { return (senti_forward_opts){0}; }
+
 senti_status senti_model_forward(senti_model *m, const int32_t *ids, const int32_t *type_ids,
                                  const int32_t *attention_mask, int64_t batch, int64_t seq_len, float **out,
                                  int64_t shape[3], int *ndim) {
+    return senti_model_forward_opts(m, ids, type_ids, attention_mask, batch, seq_len, NULL, out, shape, ndim);
+}
+
+senti_status senti_model_forward_opts(senti_model *m, const int32_t *ids, const int32_t *type_ids,
+                                      const int32_t *attention_mask, int64_t batch, int64_t seq_len,
+                                      const senti_forward_opts *fo, float **out, int64_t shape[3], int *ndim) {
     if (!m || !ids || !out || !shape || !ndim)
         return senti_error(SENTI_ERR_INVALID_ARG, "senti_model_forward: NULL argument");
     *out = NULL;
@@ -138,7 +146,10 @@ senti_status senti_model_forward(senti_model *m, const int32_t *ids, const int32
             return senti_error(SENTI_ERR_INVALID_ARG, "senti_model_forward: attention mask value %d is not 0 or 1",
                                attention_mask[i]);
     }
-    model_input in = {ids, type_ids, attention_mask, batch, seq_len};
+    model_input in = {ids, type_ids, attention_mask, batch, seq_len, fo ? fo->emb_scale : NULL, fo ? fo->attn : NULL};
+    if ((in.emb_scale || in.attn) && !m->desc->family->extras)
+        return senti_error(SENTI_ERR_UNSUPPORTED, "senti_model_forward: %s gives no attention probabilities and "
+                           "takes no embedding scale (BERT, RoBERTa and DistilBERT do)", senti_model_architecture(m));
     return m->desc->family->forward(m, &in, out, shape, ndim);
 }
 

@@ -96,15 +96,46 @@ fail:
     return NULL;
 }
 
-/* The record's one item: its (window-aggregated) logits row. */
+/* Add "explain" (x's attributions for the best label of logits [n]) to o, the
+ * result for item it; a view to x->html with note what. false on OOM. */
+bool task_classify_explain(const task_explain *x, const senti_model *m, bool multi, const task_item *it,
+                           const json_t *id, const char *what, const float *logits, int64_t n, json_t *o) {
+    int64_t best = 0;
+    for (int64_t i = 1; i < n; i++) best = logits[i] > logits[best] ? i : best;
+    char def[32];
+    json_t *ex = NULL;
+    senti_status s = task_explain_one(x, it->enc, it->text, it->len, best, label_name(m, best, def), multi, &ex);
+    if (s == SENTI_ERR_NO_MEMORY) return false;
+    if (s != SENTI_OK) {
+        ex = json_object();
+        if (!ex || json_object_set_new(ex, "error", json_string(senti_last_error()))) {
+            json_decref(ex);
+            return false;
+        }
+    } else if (x->html) {
+        task_explain_html_record(x->html, id, it->text, it->len, what, ex);
+    }
+    return json_object_set_new(o, "explain", ex) == 0;
+}
+
+/* The record's one item: its (window-aggregated) logits row, and its explanation. */
 static json_t *classify_row(void *ctx, task_record *r) {
+    const task_classify *c = ctx;
     const task_seg *g = &r->items[0].segs[0];
-    return task_classify_decode(ctx, g->out, g->n_out);
+    json_t *o = task_classify_decode(ctx, g->out, g->n_out);
+    if (o && c->explain && c->explain->method != TASK_EXPLAIN_NONE &&
+        !task_classify_explain(c->explain, c->model, c->multi_label, &r->items[0], r->id, NULL, g->out, g->n_out, o)) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
 }
 
 senti_status task_classify_run(senti_model *m, const senti_tokenizer *tok, const task_classify *c, task_source *src,
                                FILE *out, const task_runner_opts *o, task_stats *st) {
     if (!c) return senti_error(SENTI_ERR_INVALID_ARG, "task_classify_run: NULL argument");
+    if (c->explain && c->explain->method != TASK_EXPLAIN_NONE && c->lng.stride > 0)
+        return senti_error(SENTI_ERR_INVALID_ARG, "--explain does not combine with --stride windows");
     task_ops ops = {.head = SENTI_HEAD_SEQUENCE_CLASSIFICATION, .stride = c->lng.stride,
                     .aggregate = c->lng.aggregate, .no_truncate = c->lng.no_truncate, .decode = classify_row};
     return task_run_ops(m, tok, src, out, o, &ops, (void *)c, st);

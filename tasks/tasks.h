@@ -225,6 +225,50 @@ senti_status task_resume_checkpoint(void *ctx, int64_t records_done);
 senti_status task_resume_close(task_resume *r);
 void task_resume_free(task_resume *r); /* accepts NULL; closes the output if still open */
 
+/* ---- explanations (explain.c) ------------------------------------------------------
+ * Per-token attributions of a sequence classifier's prediction (see explain.c
+ * for the exact definitions): occlusion of each word, attention rollout,
+ * integrated gradients by finite differences on the word-embedding scale. */
+
+typedef enum task_explain_method {
+    TASK_EXPLAIN_NONE = 0,
+    TASK_EXPLAIN_OCCLUSION,
+    TASK_EXPLAIN_ROLLOUT,
+    TASK_EXPLAIN_IG,
+} task_explain_method;
+/* "occlusion", "rollout", "ig"; NONE for anything else. */
+task_explain_method task_explain_method_from_name(const char *name);
+
+typedef struct task_explain {
+    senti_model *model;         /* borrowed; forwards run on it (between the runner's batches) */
+    task_explain_method method;
+    int64_t ig_steps;           /* midpoint-rule points on the path (default 16) */
+    double ig_h;                /* central-difference step on the embedding scale (default 1e-2) */
+    int64_t batch;              /* variants per forward (default 32) */
+    int32_t mask_id;            /* the token occlusion puts in a word's place */
+    FILE *html;                 /* borrowed; non-NULL: each record's view appended (task_explain_html_*) */
+} task_explain;
+
+/* Defaults for method on m (a sequence classifier) and tok. UNSUPPORTED when
+ * m is not one, occlusion finds no mask / unknown token, or rollout / ig meet
+ * a model without attention probabilities and embedding scale. */
+senti_status task_explain_init(task_explain *x, senti_model *m, const senti_tokenizer *tok,
+                               task_explain_method method);
+/* Attributions for label (label_name; multi: sigmoid, else softmax) of the
+ * encoding e of text (len bytes; a pair's second sequence is not
+ * attributed): *result = {"method","label","score","tokens":[{"text","start",
+ * "end","score"}…]} ("steps" too for ig), one entry per word (occlusion) or
+ * per content token. Errors from the model, NO_MEMORY. */
+senti_status task_explain_one(const task_explain *x, const senti_encoding *e, const char *text, size_t len,
+                              int64_t label, const char *label_name, bool multi, json_t **result);
+/* The HTML view: a header, one block per record (the text with its units
+ * coloured by score; what: an optional note such as the aspect), the end
+ * (IO when a write failed). */
+void task_explain_html_begin(FILE *h);
+void task_explain_html_record(FILE *h, const json_t *id, const char *text, size_t len, const char *what,
+                              const json_t *ex);
+senti_status task_explain_html_end(FILE *h);
+
 /* ---- classify ---------------------------------------------------------------- */
 
 /* What happens to an input longer than the model's max length (classify,
@@ -244,6 +288,7 @@ typedef struct task_classify {
     int64_t top_k;            /* <= 0: every label in label order; else the k best, best first */
     double threshold;         /* multi-label: labels whose sigmoid >= threshold (default 0.5) */
     task_long lng;            /* long inputs (classify, dialogue) */
+    const task_explain *explain; /* borrowed; NULL or method NONE: no "explain" field (task_classify_run) */
 } task_classify;
 
 /* Settings for m, whose directory is model_dir (NULL: assume single-label):
@@ -257,7 +302,14 @@ senti_status task_classify_init(task_classify *c, const senti_model *m, const ch
  * {"label","score","scores":{…}} (softmax); multi-label: {"labels":[…],
  * "scores":{…}} (sigmoid, labels at or above threshold, best first). */
 json_t *task_classify_decode(void *ctx, const float *logits, int64_t n);
-/* task_run with task_classify_decode and c->lng's long-input handling. */
+/* Add "explain" to o: x's attributions for the best of logits [n] on runner
+ * item it (record id, note what for the HTML view, NULL: none); an
+ * explanation that fails becomes {"error"}. false on OOM. */
+bool task_classify_explain(const task_explain *x, const senti_model *m, bool multi, const task_item *it,
+                           const json_t *id, const char *what, const float *logits, int64_t n, json_t *o);
+/* task_run with task_classify_decode, c->lng's long-input handling and
+ * (c->explain) an "explain" field for the best label (explain failure:
+ * "explain":{"error"}). Explanations refuse --stride windows (INVALID_ARG). */
 senti_status task_classify_run(senti_model *m, const senti_tokenizer *tok, const task_classify *c, task_source *src,
                                FILE *out, const task_runner_opts *o, task_stats *st);
 
@@ -273,6 +325,7 @@ typedef struct task_aspect {
     int64_t n_aspects;
     const char *tmpl;           /* NULL: the aspect itself is the second sentence */
     task_long lng;              /* long texts: windows (the aspect in each) or truncation */
+    const task_explain *explain; /* borrowed; NULL: none; else each aspect entry gets "explain" */
     bool strict;                /* stop at the first bad record (INVALID_ARG naming it) */
 } task_aspect;
 
