@@ -297,6 +297,12 @@ senti_status blk_llama3_factors(const senti_model *m, const blk_rope *r, model_w
 /* Sequence-classifier / pooling and masked-LM heads shared by the encoders.
  * seq: first token -> dense -> act -> out (dense absent: straight to out). */
 senti_tensor *blk_first_token(senti_graph *g, senti_tensor *x); /* [B, T, H] -> [B, 1, H] */
+/* Extra head x over the last hidden state (heads.c): [R, C, H] -> token
+ * [R, C, L]; sequence [B, 1, L] from the first tokens (first: i32 [B, 1]
+ * their rows in a packed [1, n_tok, H], or NULL for padded [B, T, H]), the
+ * dense step activated by act. */
+senti_tensor *model_head_build(senti_graph *g, const model_xhead *x, senti_tensor *hidden, senti_tensor *first,
+                               int64_t n_tok, blk_act act);
 
 /* Padding-free batches: the real tokens (mask != 0; all when mask is NULL)
  * of a padded [B, T] batch in order. keep[0..n): their flat indices

@@ -148,6 +148,7 @@ typedef struct bert_inputs {
     senti_tensor *offs, *first;      /* i32 [B + 1] sequence starts, [B, 1] their first tokens (packed) */
     senti_tensor *scale;             /* f32 [B, T, 1] word-embedding scale (x->emb_scale), or NULL */
     senti_tensor **probs;            /* [layers]: attention probabilities [B, nh, T, T] (x->attn), or NULL */
+    senti_tensor *hidden;            /* the last hidden state [R, C, H] */
 } bert_inputs;
 
 #define W model_w_leaf
@@ -189,6 +190,7 @@ static senti_tensor *bert_build(const bert_model *e, senti_model_head head, sent
         x = blk_norm(g, ARCH_NORM_LAYER, op_add(g, x, f), &w->ln2_w, &w->ln2_b, hp->eps);
     }
 
+    in->hidden = x;
     switch (head) {
     case SENTI_HEAD_BASE:
     case SENTI_HEAD_CAUSAL_LM: return x; /* [R, C, H] */
@@ -264,6 +266,12 @@ static senti_status bert_forward(senti_model *m, const model_input *x, float **o
         return senti_error(SENTI_ERR_NO_MEMORY, "out of memory building the graph");
     }
     senti_tensor *y = bert_build(e, m->head, g, x->B, x->T, &in);
+    senti_tensor *xo[64] = {0}; /* the extra heads' outputs (model_heads_load allows 64) */
+    const blk_act pool_act = e->d->flags & ARCH_F_SEQ_RELU ? BLK_RELU : BLK_TANH;
+    for (int64_t k = 0; x->heads && k < m->n_xheads; k++)
+        if ((xo[k] = model_head_build(g, &m->xheads[k], in.hidden, in.pk ? in.first : NULL, in.pk ? pk.n : 0,
+                                      pool_act)))
+            graph_set_output(xo[k]);
     const bool seq = m->head == SENTI_HEAD_SEQUENCE_CLASSIFICATION;
     if (!in.pk || seq) {
         st = blk_run(m, g, y, bert_fill, &in, x->B, x->T, out, shape, ndim);
@@ -281,6 +289,13 @@ static senti_status bert_forward(senti_model *m, const model_input *x, float **o
             blk_out_shape(m, x->B, x->T, shape, ndim);
         }
         senti_mfree(packed);
+    }
+    for (int64_t k = 0; st == SENTI_OK && x->heads && k < m->n_xheads; k++) {
+        const model_xhead *h = &m->xheads[k];
+        if (h->kind == SENTI_HEAD_SEQUENCE_CLASSIFICATION || !in.pk)
+            memcpy(x->heads[k], xo[k]->data, (size_t)senti_nelements(xo[k]) * sizeof(float));
+        else
+            blk_unpack_rows(&pk, xo[k]->data, x->B, x->T, h->n_labels, x->heads[k]);
     }
     senti_mfree(in.probs);
     graph_free(g);

@@ -87,7 +87,7 @@ senti_model *senti_model_load_opts(const char *dir, const senti_model_opts *opts
     if (!gguf) m->w = st_weights_load(dir);
     if (!m->w) goto fail;
     scan_weights(m);
-    if (m->desc->family->load(m) != SENTI_OK) goto fail;
+    if (m->desc->family->load(m) != SENTI_OK || model_heads_load(m, gguf) != SENTI_OK) goto fail;
     m->be = exec_backend_init(o.device, o.n_threads, &m->fallback); /* the device by name (core/) */
     if (!m->be) goto fail;
     m->ex = exec_init(m->be, m->fallback);
@@ -103,6 +103,7 @@ fail:
 void senti_model_free(senti_model *m) {
     if (!m) return;
     if (m->desc && m->impl) m->desc->family->free(m->impl);
+    model_heads_free(m);
     exec_free(m->ex);
     senti_backend_free(m->be);
     senti_backend_free(m->fallback);
@@ -146,7 +147,8 @@ senti_status senti_model_forward_opts(senti_model *m, const int32_t *ids, const 
             return senti_error(SENTI_ERR_INVALID_ARG, "senti_model_forward: attention mask value %d is not 0 or 1",
                                attention_mask[i]);
     }
-    model_input in = {ids, type_ids, attention_mask, batch, seq_len, fo ? fo->emb_scale : NULL, fo ? fo->attn : NULL};
+    model_input in = {ids, type_ids, attention_mask, batch, seq_len, fo ? fo->emb_scale : NULL, fo ? fo->attn : NULL,
+                      fo && m->n_xheads ? fo->heads : NULL};
     if ((in.emb_scale || in.attn) && !m->desc->family->extras)
         return senti_error(SENTI_ERR_UNSUPPORTED, "senti_model_forward: %s gives no attention probabilities and "
                            "takes no embedding scale (BERT, RoBERTa and DistilBERT do)", senti_model_architecture(m));

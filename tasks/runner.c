@@ -32,6 +32,7 @@ static void item_clear(task_item *it) {
     for (int64_t k = 0; k < it->n_segs; k++) {
         free(it->segs[k].own);
         free(it->segs[k].out);
+        free(it->segs[k].xout);
     }
     free(it->segs);
     memset(it, 0, sizeof *it);
@@ -481,6 +482,31 @@ typedef struct run_ctx {
     int64_t pad;
 } run_ctx;
 
+/* Each seg's rows of the extra heads' batch outputs xb [nx] into its xout. */
+static senti_status split_heads(const senti_model *m, task_seg **b, int64_t nb, int64_t T, float *const *xb,
+                                int64_t nx) {
+    for (int64_t i = 0; i < nb; i++) {
+        int64_t n = 0;
+        for (int64_t k = 0; k < nx; k++) {
+            senti_head_info h;
+            senti_model_extra_head(m, k, &h);
+            n += h.kind == SENTI_HEAD_TOKEN_CLASSIFICATION ? b[i]->len * h.num_labels : h.num_labels;
+        }
+        if (!(b[i]->xout = malloc((size_t)(n > 0 ? n : 1) * sizeof *b[i]->xout)))
+            return senti_error(SENTI_ERR_NO_MEMORY, "task runner: out of memory");
+        float *o = b[i]->xout;
+        for (int64_t k = 0; k < nx; k++) {
+            senti_head_info h;
+            senti_model_extra_head(m, k, &h);
+            const bool tok = h.kind == SENTI_HEAD_TOKEN_CLASSIFICATION;
+            const int64_t rows = tok ? b[i]->len : 1, stride = (tok ? T : 1) * h.num_labels;
+            memcpy(o, xb[k] + i * stride, (size_t)(rows * h.num_labels) * sizeof *o);
+            o += rows * h.num_labels;
+        }
+    }
+    return SENTI_OK;
+}
+
 /* Run one batch of segs and copy each one's logits into it. */
 static senti_status run_batch(run_ctx *c, task_seg **b, int64_t nb, task_stats *st) {
     int64_t T = 0;
@@ -510,9 +536,26 @@ static senti_status run_batch(run_ctx *c, task_seg **b, int64_t nb, task_stats *
     float *out = NULL;
     int64_t shape[3];
     int ndim = 0;
-    senti_status s = senti_model_forward(c->m, c->ids, c->use_types ? c->types : NULL, c->mask, nb, T, &out,
-                                         shape, &ndim);
-    if (s != SENTI_OK) return s;
+    float *xb[64] = {0}; /* the extra heads' batch outputs */
+    const int64_t nx = c->ops->heads ? senti_model_extra_heads(c->m) : 0;
+    senti_status s = SENTI_OK;
+    for (int64_t k = 0; k < nx && s == SENTI_OK; k++) {
+        senti_head_info h;
+        senti_model_extra_head(c->m, k, &h);
+        const int64_t per = h.kind == SENTI_HEAD_TOKEN_CLASSIFICATION ? T * h.num_labels : h.num_labels;
+        if (!(xb[k] = malloc((size_t)(nb * per) * sizeof *xb[k])))
+            s = senti_error(SENTI_ERR_NO_MEMORY, "task runner: out of memory");
+    }
+    senti_forward_opts fo = {.heads = nx ? xb : NULL};
+    if (s == SENTI_OK)
+        s = senti_model_forward_opts(c->m, c->ids, c->use_types ? c->types : NULL, c->mask, nb, T, &fo, &out, shape,
+                                     &ndim);
+    if (s == SENTI_OK && nx) s = split_heads(c->m, b, nb, T, xb, nx);
+    for (int64_t k = 0; k < nx; k++) free(xb[k]);
+    if (s != SENTI_OK) {
+        senti_model_output_free(out);
+        return s;
+    }
     if (ndim != (c->token_head ? 3 : 2) || shape[0] != nb || (c->token_head && shape[1] != T)) {
         senti_model_output_free(out);
         return senti_error(SENTI_ERR_UNSUPPORTED, "task runner: unexpected model output shape");

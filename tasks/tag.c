@@ -237,6 +237,7 @@ senti_status task_tag_init(task_tag *t, const senti_model *m, const senti_tokeni
         return senti_error(SENTI_ERR_UNSUPPORTED, "tag: the model (%s) is not a token classifier",
                            senti_model_architecture(m));
     t->tok = tok;
+    t->model = m;
     t->agg = agg;
     t->L = L;
     if (!(t->labels = calloc((size_t)L, sizeof *t->labels))) return senti_error(SENTI_ERR_NO_MEMORY, "tag: out of memory");
@@ -275,7 +276,18 @@ json_t *task_tag_item(const task_tag *t, const task_item *it) {
     return o;
 }
 
-static json_t *tag_decode(void *ctx, task_record *r) { return task_tag_item(ctx, &r->items[0]); }
+static json_t *tag_decode(void *ctx, task_record *r) {
+    const task_tag *t = ctx;
+    json_t *o = task_tag_item(t, &r->items[0]);
+    const task_item *it = &r->items[0];
+    if (!o || !it->segs[0].xout) return o;
+    json_t *heads = task_heads_result(t->model, t->tok, NULL, t->agg, it, o);
+    if (!heads || json_object_set_new(o, "heads", heads)) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
 
 static bool tag_expand(void *ctx, task_record *r) {
     (void)ctx;
@@ -290,8 +302,12 @@ senti_status task_tag_run_opts(senti_model *m, const senti_tokenizer *tok, task_
     if (!m || !tok) return senti_error(SENTI_ERR_INVALID_ARG, "task_tag_run: NULL argument");
     senti_status s = task_tag_init(&t, m, tok, agg);
     if (s != SENTI_OK) return s;
-    task_ops ops = {.head = SENTI_HEAD_TOKEN_CLASSIFICATION, .stride = stride, .expand = tag_expand,
-                    .decode = tag_decode};
+    if (senti_model_extra_heads(m) > 0 && stride > 0) {
+        task_tag_free(&t);
+        return senti_error(SENTI_ERR_INVALID_ARG, "a model with extra heads does not run --stride windows (yet)");
+    }
+    task_ops ops = {.head = SENTI_HEAD_TOKEN_CLASSIFICATION, .stride = stride, .heads = senti_model_extra_heads(m) > 0,
+                    .expand = tag_expand, .decode = tag_decode};
     s = task_run_ops(m, tok, src, out, o, &ops, &t, st);
     task_tag_free(&t);
     return s;

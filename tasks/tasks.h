@@ -142,6 +142,8 @@ typedef struct task_seg {
     float *out;                 /* owned logits: [n_out] (sequence) or [len * n_out] (token) */
     int64_t n_out;              /* labels per row */
     int64_t ord;                /* position in the window's input order (set by the runner) */
+    float *xout;                /* owned (task_ops.heads): the model's extra heads' logits, head after head:
+                                   [L_k] (sequence head) or [len * L_k] (token head) */
 } task_seg;
 
 struct task_item {
@@ -182,6 +184,7 @@ typedef struct task_ops {
                                    of being truncated (a pair's second sequence rides in every window) */
     task_aggregate aggregate;   /* sequence heads with windows: how segs[0].out becomes the item's logits */
     bool no_truncate;           /* an input over the max length (without stride) is an error line */
+    bool heads;                 /* also run the model's extra heads (senti_model_extra_heads) into seg->xout */
     /* Build r's items from r->obj / r->text with task_record_add. A bad
      * record: task_record_fail. Returns false only on OOM. NULL: one item
      * (r->text, r->pair). Runs on the runner's thread. */
@@ -289,6 +292,8 @@ typedef struct task_classify {
     double threshold;         /* multi-label: labels whose sigmoid >= threshold (default 0.5) */
     task_long lng;            /* long inputs (classify, dialogue) */
     const task_explain *explain; /* borrowed; NULL or method NONE: no "explain" field (task_classify_run) */
+    const char *const *names;    /* borrowed; NULL: the model's label names; else n_names of them (an extra head's) */
+    int64_t n_names;
 } task_classify;
 
 /* Settings for m, whose directory is model_dir (NULL: assume single-label):
@@ -398,6 +403,7 @@ void task_tag_subwords(const senti_tokenizer *tok, const senti_encoding *e, cons
 
 typedef struct task_tag {
     const senti_tokenizer *tok; /* borrowed */
+    const senti_model *model;   /* borrowed: its extra heads */
     char **labels;              /* owned: the model's label names (LABEL_i when unnamed) */
     int64_t L;
     task_tag_agg agg;
@@ -419,6 +425,19 @@ senti_status task_tag_run_opts(senti_model *m, const senti_tokenizer *tok, task_
  * runner options and strict. */
 senti_status task_tag_run(senti_model *m, const senti_tokenizer *tok, task_tag_agg agg, bool strict, FILE *in,
                           const char *name, const char *const *texts, int64_t n_texts, FILE *out, task_stats *st);
+
+/* ---- several heads (heads.c) ---------------------------------------------------------
+ * A model with extra heads (senti_model_extra_heads) answers every head from
+ * one forward: the runner fills each seg's xout (task_ops.heads) and the
+ * record gets "heads":{PRIMARY: primary's fields, NAME: that head's result}. */
+
+/* The "heads" object of runner item it (one window): primary (the record's
+ * own fields, copied) under the primary head's name, then each extra head:
+ * sequence heads decoded as classify with c's top-k / threshold (c NULL:
+ * defaults) and the head's labels, token heads into spans with agg (HF's
+ * subword rule when tok is given). NULL on OOM. */
+json_t *task_heads_result(const senti_model *m, const senti_tokenizer *tok, const task_classify *c, task_tag_agg agg,
+                          const task_item *it, const json_t *primary);
 
 /* ---- zero-shot (NLI) --------------------------------------------------------------
  * See zeroshot.c: candidate labels through a hypothesis template, scored by
