@@ -53,11 +53,13 @@ struct cpu_pool {
     _Atomic uint64_t js;   /* the current job's join state */
     _Atomic uint32_t done; /* futex word for the caller */
     _Atomic int done_sleeping;
-    /* the current job: written before gen is bumped, read after a join */
-    cpu_task_fn fn;
-    void *arg;
-    int nth;
-    bool elastic;
+    /* the current job: written before gen is bumped, read after a join. Atomic
+     * (relaxed) because a late worker of the previous job may read nth while
+     * the caller writes the next job; its CAS on js then fails on gen. */
+    _Atomic(cpu_task_fn) fn;
+    _Atomic(void *) arg;
+    _Atomic int nth;
+    _Atomic bool elastic;
     /* barrier within a static job */
     _Atomic int bar_count;
     _Atomic uint32_t bar_gen;
@@ -100,11 +102,14 @@ static void wait_change(const cpu_pool *p, _Atomic uint32_t *w, uint32_t val, _A
     }
 }
 
-/* The caller's wait is over: static, everyone joined; elastic, closed. */
-static bool job_over(const cpu_pool *p, uint64_t s) {
+/* The caller's wait is over: static, everyone joined; elastic, closed. nth
+ * and elastic are the job's own, captured when it was joined or published. */
+static bool job_over(uint64_t s, int nth, bool elastic) {
     if (JS_NACTIVE(s) != 0) return false;
-    return p->elastic ? (s & JS_CLOSED) != 0 : JS_NJOINED(s) == p->nth - 1;
+    return elastic ? (s & JS_CLOSED) != 0 : JS_NJOINED(s) == nth - 1;
 }
+
+#define RELAXED(x) atomic_load_explicit(&(x), memory_order_relaxed)
 
 static void signal_done(cpu_pool *p) {
     atomic_store(&p->done, 1);
@@ -121,18 +126,20 @@ static void *worker(void *v) {
         /* join job `seen` if it is still open and has room */
         uint64_t s = atomic_load(&p->js);
         bool in = false;
-        while (JS_GEN(s) == seen && !(s & JS_CLOSED) && JS_NJOINED(s) < p->nth - 1)
+        while (JS_GEN(s) == seen && !(s & JS_CLOSED) && JS_NJOINED(s) < RELAXED(p->nth) - 1)
             if (atomic_compare_exchange_weak(&p->js, &s, s + JS_JOINED + JS_ACTIVE)) {
                 in = true;
                 break;
             }
         if (!in) continue;
-        const int ith = JS_NJOINED(s) + 1;
+        /* joined: the job's fields are stable until this thread leaves it */
+        const int ith = JS_NJOINED(s) + 1, nth = RELAXED(p->nth);
+        const bool elastic = RELAXED(p->elastic);
         tl_pool = p;
-        p->fn(p->arg, ith, p->nth);
+        RELAXED(p->fn)(RELAXED(p->arg), ith, nth);
         tl_pool = NULL;
         const uint64_t after = atomic_fetch_sub(&p->js, JS_ACTIVE) - JS_ACTIVE;
-        if (job_over(p, after)) signal_done(p);
+        if (job_over(after, nth, elastic)) signal_done(p);
     }
     return NULL;
 }
@@ -178,10 +185,10 @@ static void run(cpu_pool *p, int nth, cpu_task_fn fn, void *arg, bool elastic) {
     if (nth > p->started + 1) nth = p->started + 1;
     const uint32_t g = atomic_load(&p->gen) + 1;
     atomic_store(&p->js, (uint64_t)g << 32); /* before the fields: a late worker's CAS fails on gen */
-    p->fn = fn;
-    p->arg = arg;
-    p->nth = nth;
-    p->elastic = elastic;
+    atomic_store_explicit(&p->fn, fn, memory_order_relaxed);
+    atomic_store_explicit(&p->arg, arg, memory_order_relaxed);
+    atomic_store_explicit(&p->nth, nth, memory_order_relaxed);
+    atomic_store_explicit(&p->elastic, elastic, memory_order_relaxed);
     atomic_store(&p->bar_count, 0);
     atomic_store(&p->done, 0);
     atomic_store(&p->gen, g); /* publishes the job (seq_cst) */
@@ -192,13 +199,13 @@ static void run(cpu_pool *p, int nth, cpu_task_fn fn, void *arg, bool elastic) {
     uint64_t s = atomic_load(&p->js);
     if (elastic) /* no more joiners; wait only for those inside */
         s = atomic_fetch_or(&p->js, JS_CLOSED) | JS_CLOSED;
-    if (job_over(p, s)) return;
+    if (job_over(s, nth, elastic)) return;
     const uint64_t t0 = now_ns();
-    for (int i = 0; !job_over(p, atomic_load_explicit(&p->js, memory_order_acquire)); i++) {
+    for (int i = 0; !job_over(atomic_load_explicit(&p->js, memory_order_acquire), nth, elastic); i++) {
         _mm_pause();
         if ((i & 127) == 0 && now_ns() - t0 > p->spin_ns) {
             atomic_store(&p->done_sleeping, 1);
-            while (!job_over(p, atomic_load(&p->js))) {
+            while (!job_over(atomic_load(&p->js), nth, elastic)) {
                 if (atomic_load(&p->done) == 0) futex_wait(&p->done, 0);
                 atomic_store(&p->done, 0);
             }
