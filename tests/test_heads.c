@@ -5,7 +5,9 @@
  * alone and in a padded batch (the packed path), from the HF directory and
  * from its GGUF (senti convert); `classify`'s "heads" object decoded from
  * them (softmax, multi-label sigmoid, token spans), the same bytes whatever
- * the batch; bad heads.json / tensors refused with the file named. */
+ * the batch; `tag` on bert-multi-tag (the token classifier primary) giving
+ * what classify gave for the same weights as extra heads; bad heads.json /
+ * tensors refused with the file named. */
 #include <check.h>
 #include <jansson.h>
 #include <math.h>
@@ -163,6 +165,49 @@ START_TEST(test_heads_dir_and_gguf) {
 }
 END_TEST
 
+/* tag on the token classifier with the same heads (bert-multi-tag): its spans
+ * and heads equal what classify gave through bert-multi, the same weights
+ * reached as primary or as extra head */
+START_TEST(test_heads_tag) {
+    senti_tokenizer *tok = senti_tokenizer_load(g_tok);
+    char dir[2400];
+    snprintf(dir, sizeof dir, "%s-tag", g_dir);
+    senti_model *mt = senti_model_load(dir, 1), *mc = senti_model_load(g_dir, 1);
+    ck_assert_msg(mt && mc, "%s", senti_last_error());
+    json_t *texts = json_object_get(g_gold, "texts");
+    const char *tx[8];
+    const int64_t n = (int64_t)json_array_size(texts);
+    for (int64_t i = 0; i < n; i++) tx[i] = json_string_value(json_object_get(json_array_get(texts, (size_t)i), "text"));
+    char *cls = classify(mc, tok, tx, n, 3), *tag = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&tag, &len);
+    task_source *src = task_source_texts(tx, n);
+    task_runner_opts o = task_runner_opts_defaults();
+    ck_assert_msg(task_tag_run_opts(mt, tok, TASK_TAG_SIMPLE, 0, src, out, &o, NULL) == SENTI_OK, "%s", senti_last_error());
+    task_source_free(src);
+    fclose(out);
+    char *s1 = NULL, *s2 = NULL, *l1 = strtok_r(cls, "\n", &s1), *l2 = strtok_r(tag, "\n", &s2);
+    for (int64_t i = 0; i < n; i++, l1 = strtok_r(NULL, "\n", &s1), l2 = strtok_r(NULL, "\n", &s2)) {
+        json_t *rc = json_loads(l1, 0, NULL), *rt = json_loads(l2, 0, NULL);
+        json_t *hc = json_object_get(rc, "heads"), *ht = json_object_get(rt, "heads");
+        ck_assert_msg(json_equal(json_object_get(rt, "spans"), json_object_get(json_object_get(hc, "aspects"), "spans")),
+                      "text %lld: tag spans %s vs classify's aspects head %s", (long long)i, l2, l1);
+        ck_assert(json_equal(json_object_get(json_object_get(ht, "aspects"), "spans"), json_object_get(rt, "spans")));
+        ck_assert(json_equal(json_object_get(ht, "emotion"), json_object_get(hc, "emotion")));
+        json_t *sent = json_object_get(ht, "sentiment");
+        ck_assert_str_eq(json_string_value(json_object_get(sent, "label")), json_string_value(json_object_get(rc, "label")));
+        ck_assert(json_equal(json_object_get(sent, "scores"), json_object_get(rc, "scores")));
+        json_decref(rc);
+        json_decref(rt);
+    }
+    free(cls);
+    free(tag);
+    senti_model_free(mt);
+    senti_model_free(mc);
+    senti_tokenizer_free(tok);
+}
+END_TEST
+
 /* A directory with the fixture's config + weights and the given heads.json (and heads.safetensors). */
 static void bad_dir(const char *heads_json, bool weights, const char *want) {
     char d[128], p[256], src[2400];
@@ -206,6 +251,7 @@ static Suite *suite(void) {
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_heads_dir_and_gguf);
     tcase_add_test(tc, test_heads_bad);
+    tcase_add_test(tc, test_heads_tag);
     suite_add_tcase(s, tc);
     return s;
 }
