@@ -133,14 +133,16 @@ senti_status task_explain_one(const task_explain *x, const senti_encoding *e, co
     for (c1 = c0; c1 < T && !(sp && sp[c1]); c1++) {}
     const int64_t nc = c1 - c0, steps = x->ig_steps;
     senti_status s = SENTI_ERR_NO_MEMORY;
-    int64_t rows = x->method == TASK_EXPLAIN_IG ? 2 * steps * nc + 1 : x->method == TASK_EXPLAIN_OCCLUSION ? nc + 1 : 1;
+    /* rows held at once: occlusion every word's variant, ig one step's 2 * nc variants (+ the input) */
+    int64_t rows = x->method == TASK_EXPLAIN_IG ? 2 * nc + 1 : x->method == TASK_EXPLAIN_OCCLUSION ? nc + 1 : 1;
     int32_t *bi = malloc((size_t)(rows * T) * sizeof *bi), *bt = types ? malloc((size_t)(rows * T) * sizeof *bt) : NULL;
     float *sc = x->method == TASK_EXPLAIN_IG ? malloc((size_t)(rows * T) * sizeof *sc) : NULL;
+    double *grad = x->method == TASK_EXPLAIN_IG ? calloc((size_t)(nc + 1), sizeof *grad) : NULL;
     float *attn = x->method == TASK_EXPLAIN_ROLLOUT ? malloc((size_t)(NL * NH * T * T) * sizeof *attn) : NULL;
     double *f = malloc((size_t)rows * sizeof *f), *R = NULL, *A = NULL, *tmp = NULL;
     int64_t *wstart = malloc((size_t)(nc + 1) * sizeof *wstart), nw = 0;
     json_t *o = json_object(), *units = json_array();
-    if (!bi || (types && !bt) || (x->method == TASK_EXPLAIN_IG && !sc) || (x->method == TASK_EXPLAIN_ROLLOUT && !attn) ||
+    if (!bi || (types && !bt) || (x->method == TASK_EXPLAIN_IG && (!sc || !grad)) || (x->method == TASK_EXPLAIN_ROLLOUT && !attn) ||
         !f || !wstart || !o || !units)
         goto fail;
     for (int64_t r = 0; r < rows; r++) {
@@ -198,25 +200,23 @@ senti_status task_explain_one(const task_explain *x, const senti_encoding *e, co
             if (!u || json_array_append_new(units, u)) goto oom;
         }
     } else {
-        /* row 0: the input (scale 1); then per step k and content token t the pair a_k +- h */
+        /* row 0: the input (scale 1), run once; then per step k the pairs a_k +- h of each content token */
         for (int64_t t = 0; t < T; t++) sc[t] = 1.0f;
+        if ((s = run_rows(x, bi, bt, sc, 1, T, label, multi, f)) != SENTI_OK) goto fail;
         for (int64_t k = 0; k < steps; k++) {
             const double a = ((double)k + 0.5) / (double)steps;
             for (int64_t j = 0; j < nc; j++)
                 for (int sgn = 0; sgn < 2; sgn++) {
-                    float *row = sc + (1 + (k * nc + j) * 2 + sgn) * T;
+                    float *row = sc + (1 + j * 2 + sgn) * T;
                     for (int64_t t = 0; t < T; t++) row[t] = t >= c0 && t < c1 ? (float)a : 1.0f;
                     row[c0 + j] = (float)(sgn == 0 ? a + x->ig_h : a - x->ig_h);
                 }
+            if ((s = run_rows(x, bi + T, bt ? bt + T : NULL, sc + T, 2 * nc, T, label, multi, f + 1)) != SENTI_OK)
+                goto fail;
+            for (int64_t j = 0; j < nc; j++) grad[j] += (f[1 + 2 * j] - f[2 + 2 * j]) / (2.0 * x->ig_h);
         }
-        if ((s = run_rows(x, bi, bt, sc, rows, T, label, multi, f)) != SENTI_OK) goto fail;
         for (int64_t j = 0; j < nc; j++) {
-            double g = 0;
-            for (int64_t k = 0; k < steps; k++) {
-                const double *p = f + 1 + (k * nc + j) * 2;
-                g += (p[0] - p[1]) / (2.0 * x->ig_h);
-            }
-            json_t *u = unit_json(text, len, off[2 * (c0 + j)], off[2 * (c0 + j) + 1], g / (double)steps);
+            json_t *u = unit_json(text, len, off[2 * (c0 + j)], off[2 * (c0 + j) + 1], grad[j] / (double)steps);
             if (!u || json_array_append_new(units, u)) goto oom;
         }
     }
@@ -239,6 +239,7 @@ done:
     free(bi);
     free(bt);
     free(sc);
+    free(grad);
     free(attn);
     free(f);
     free(R);
