@@ -150,8 +150,6 @@ senti_status task_classify_run(senti_model *m, const senti_tokenizer *tok, const
     if (!c) return senti_error(SENTI_ERR_INVALID_ARG, "task_classify_run: NULL argument");
     if (c->explain && c->explain->method != TASK_EXPLAIN_NONE && c->lng.stride > 0)
         return senti_error(SENTI_ERR_INVALID_ARG, "--explain does not combine with --stride windows");
-    if (senti_model_extra_heads(m) > 0 && c->lng.stride > 0)
-        return senti_error(SENTI_ERR_INVALID_ARG, "a model with extra heads does not run --stride windows (yet)");
     task_ops ops = {.head = SENTI_HEAD_SEQUENCE_CLASSIFICATION, .stride = c->lng.stride,
                     .aggregate = c->lng.aggregate, .no_truncate = c->lng.no_truncate,
                     .heads = senti_model_extra_heads(m) > 0, .decode = classify_row};

@@ -431,14 +431,24 @@ static bool item_segs(task_item *it, int64_t max_len, int64_t stride, const char
     return true;
 }
 
+static const float *seg_out(const task_seg *g, const void *ctx) {
+    (void)ctx;
+    return g->out;
+}
+
 float *task_item_token_logits(const task_item *it, int64_t *n_out) {
-    int64_t n = senti_encoding_len(it->enc), L = it->segs[0].n_out;
-    *n_out = L;
+    *n_out = it->segs[0].n_out;
+    return task_item_token_rows(it, *n_out, seg_out, NULL);
+}
+
+float *task_item_token_rows(const task_item *it, int64_t L, const float *(*src)(const task_seg *g, const void *ctx),
+                            const void *ctx) {
+    int64_t n = senti_encoding_len(it->enc);
     float *o = malloc((size_t)(n * L > 0 ? n * L : 1) * sizeof *o);
     if (!o) return NULL;
     const task_seg *f = &it->segs[0], *l = &it->segs[it->n_segs - 1];
     if (it->n_segs == 1 && f->len == n) {
-        memcpy(o, f->out, (size_t)(n * L) * sizeof *o);
+        memcpy(o, src(f, ctx), (size_t)(n * L) * sizeof *o);
         return o;
     }
     int64_t lead = f->n_lead, trail = f->len - lead - f->n_content;
@@ -454,22 +464,27 @@ float *task_item_token_logits(const task_item *it, int64_t *n_out) {
                 if (d > bd) bd = d, g = c, row = c->n_lead + (t - c->start);
             }
         }
-        memcpy(o + t * L, g->out + row * L, (size_t)L * sizeof *o);
+        memcpy(o + t * L, src(g, ctx) + row * L, (size_t)L * sizeof *o);
     }
     return o;
 }
 
-void task_item_aggregate(task_item *it, task_aggregate agg) {
-    if (it->n_segs < 2 || agg == TASK_AGGREGATE_FIRST) return;
-    float *dst = it->segs[0].out;
-    for (int64_t l = 0; l < it->segs[0].n_out; l++) {
-        double a = dst[l]; /* windows in order: the sum / max never depends on the batching */
-        for (int64_t k = 1; k < it->n_segs; k++) {
-            const double v = it->segs[k].out[l];
+void task_item_aggregate_rows(const task_item *it, int64_t L, const float *(*src)(const task_seg *g, const void *ctx),
+                              const void *ctx, task_aggregate agg, float *out) {
+    const int64_t n = agg == TASK_AGGREGATE_FIRST ? 1 : it->n_segs;
+    for (int64_t l = 0; l < L; l++) {
+        double a = src(&it->segs[0], ctx)[l]; /* windows in order: never depends on the batching */
+        for (int64_t k = 1; k < n; k++) {
+            const double v = src(&it->segs[k], ctx)[l];
             a = agg == TASK_AGGREGATE_MAX ? (v > a ? v : a) : a + v;
         }
-        dst[l] = (float)(agg == TASK_AGGREGATE_MAX ? a : a / (double)it->n_segs);
+        out[l] = (float)(agg == TASK_AGGREGATE_MEAN ? a / (double)n : a);
     }
+}
+
+void task_item_aggregate(task_item *it, task_aggregate agg) {
+    if (it->n_segs < 2 || agg == TASK_AGGREGATE_FIRST) return;
+    task_item_aggregate_rows(it, it->segs[0].n_out, seg_out, NULL, agg, it->segs[0].out); /* row 0 read first */
 }
 
 typedef struct run_ctx {

@@ -302,10 +302,6 @@ senti_status task_tag_run_opts(senti_model *m, const senti_tokenizer *tok, task_
     if (!m || !tok) return senti_error(SENTI_ERR_INVALID_ARG, "task_tag_run: NULL argument");
     senti_status s = task_tag_init(&t, m, tok, agg);
     if (s != SENTI_OK) return s;
-    if (senti_model_extra_heads(m) > 0 && stride > 0) {
-        task_tag_free(&t);
-        return senti_error(SENTI_ERR_INVALID_ARG, "a model with extra heads does not run --stride windows (yet)");
-    }
     task_ops ops = {.head = SENTI_HEAD_TOKEN_CLASSIFICATION, .stride = stride, .heads = senti_model_extra_heads(m) > 0,
                     .expand = tag_expand, .decode = tag_decode};
     s = task_run_ops(m, tok, src, out, o, &ops, &t, st);

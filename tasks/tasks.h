@@ -204,6 +204,14 @@ senti_status task_run_ops(senti_model *m, const senti_tokenizer *tok, task_sourc
  * farthest from an edge (the first such window on a tie). malloc'd; NULL on
  * OOM. */
 float *task_item_token_logits(const task_item *it, int64_t *n_out);
+/* The same merge over rows of L values that src(seg, ctx) gives per window
+ * token (e.g. an extra head's block of seg->xout). malloc'd; NULL on OOM. */
+float *task_item_token_rows(const task_item *it, int64_t L, const float *(*src)(const task_seg *g, const void *ctx),
+                            const void *ctx);
+/* The windows' rows of L values src(seg, ctx) aggregated by agg into out [L]
+ * (in window order, in double). */
+void task_item_aggregate_rows(const task_item *it, int64_t L, const float *(*src)(const task_seg *g, const void *ctx),
+                              const void *ctx, task_aggregate agg, float *out);
 
 /* One summary line: records, errors, truncated, tokens, padding efficiency,
  * records/s. */
@@ -431,11 +439,11 @@ senti_status task_tag_run(senti_model *m, const senti_tokenizer *tok, task_tag_a
  * one forward: the runner fills each seg's xout (task_ops.heads) and the
  * record gets "heads":{PRIMARY: primary's fields, NAME: that head's result}. */
 
-/* The "heads" object of runner item it (one window): primary (the record's
+/* The "heads" object of runner item it (its windows merged): primary (the record's
  * own fields, copied) under the primary head's name, then each extra head:
- * sequence heads decoded as classify with c's top-k / threshold (c NULL:
- * defaults) and the head's labels, token heads into spans with agg (HF's
- * subword rule when tok is given). NULL on OOM. */
+ * sequence heads decoded as classify with c's top-k / threshold / aggregate
+ * (c NULL: defaults, mean) and the head's labels, token heads into spans
+ * with agg (HF's subword rule when tok is given). NULL on OOM. */
 json_t *task_heads_result(const senti_model *m, const senti_tokenizer *tok, const task_classify *c, task_tag_agg agg,
                           const task_item *it, const json_t *primary);
 

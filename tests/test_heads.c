@@ -6,7 +6,8 @@
  * from its GGUF (senti convert); `classify`'s "heads" object decoded from
  * them (softmax, multi-label sigmoid, token spans), the same bytes whatever
  * the batch; `tag` on bert-multi-tag (the token classifier primary) giving
- * what classify gave for the same weights as extra heads; bad heads.json /
+ * what classify gave for the same weights as extra heads; --stride windows
+ * aggregated / merged per head; bad heads.json /
  * tensors refused with the file named. */
 #include <check.h>
 #include <jansson.h>
@@ -208,6 +209,96 @@ START_TEST(test_heads_tag) {
 }
 END_TEST
 
+/* --stride windows: extra sequence heads aggregated like the primary (checked
+ * against the windows run alone), token heads merged like tag's own (classify's
+ * aspects head = tag's primary on bert-multi-tag), the bytes the same in any batch */
+START_TEST(test_heads_windows) {
+    senti_tokenizer *tok = senti_tokenizer_load(g_tok);
+    char dir[2400];
+    snprintf(dir, sizeof dir, "%s-tag", g_dir);
+    senti_model *mt = senti_model_load(dir, 1), *mc = senti_model_load(g_dir, 1);
+    ck_assert_msg(mt && mc, "%s", senti_last_error());
+    char text[2000] = "";
+    for (int k = 0; k < 12; k++) strcat(text, k % 2 ? "the pasta was great but the service was slow . " : "I hated every minute of this awful, boring film ! ");
+    const char *tx[] = {"ok", text, "the service was slow"};
+    const int64_t stride = 8;
+    char *base = NULL;
+    for (int pass = 0; pass < 2; pass++) {
+        task_classify c;
+        ck_assert_int_eq(task_classify_init(&c, mc, NULL, 0, 0.5), SENTI_OK);
+        c.lng = (task_long){.stride = stride, .aggregate = TASK_AGGREGATE_MEAN};
+        task_runner_opts o = task_runner_opts_defaults();
+        o.batch_size = pass ? 2 : 1;
+        o.max_batch_tokens = pass ? 130 : 8192;
+        char *buf = NULL;
+        size_t len = 0;
+        FILE *out = open_memstream(&buf, &len);
+        task_source *src = task_source_texts(tx, 3);
+        ck_assert_int_eq(task_classify_run(mc, tok, &c, src, out, &o, NULL), SENTI_OK);
+        task_source_free(src);
+        fclose(out);
+        if (pass) {
+            ck_assert_str_eq(buf, base);
+            free(buf);
+        } else {
+            base = buf;
+        }
+    }
+    /* the emotion head of the long text: the mean of its windows' logits, each window run alone */
+    senti_encode_opts eo = senti_encode_opts_defaults();
+    senti_encoding *e = NULL;
+    ck_assert_int_eq(senti_tokenizer_encode(tok, text, strlen(text), NULL, 0, &eo, &e), SENTI_OK);
+    const int64_t n = senti_encoding_len(e), w = senti_model_max_length(mc) - 2, step = w - stride;
+    const int64_t inner = n - 2, nw = 1 + (inner - w + step - 1) / step;
+    ck_assert_int_ge(nw, 3);
+    double mean[4] = {0};
+    for (int64_t k = 0; k < nw; k++) {
+        int32_t ids[64];
+        const int64_t s0 = k * step, cnt = inner - s0 < w ? inner - s0 : w;
+        ids[0] = senti_encoding_ids(e)[0];
+        memcpy(ids + 1, senti_encoding_ids(e) + 1 + s0, (size_t)cnt * sizeof *ids);
+        ids[cnt + 1] = senti_encoding_ids(e)[n - 1];
+        float emo[4], asp[64 * 5], *bufs[2] = {emo, asp}, *o1 = NULL;
+        senti_forward_opts fo = {.heads = bufs};
+        int64_t shape[3];
+        int nd;
+        ck_assert_int_eq(senti_model_forward_opts(mc, ids, NULL, NULL, 1, cnt + 2, &fo, &o1, shape, &nd), SENTI_OK);
+        senti_model_output_free(o1);
+        for (int l = 0; l < 4; l++) mean[l] += emo[l] / (double)nw;
+    }
+    senti_encoding_free(e);
+    char *save = NULL, *line = strtok_r(base, "\n", &save);
+    line = strtok_r(NULL, "\n", &save); /* the long text */
+    json_t *r = json_loads(line, 0, NULL), *heads = json_object_get(r, "heads");
+    ck_assert_int_eq(json_integer_value(json_object_get(r, "windows")), nw);
+    const char *names[] = {"anger", "joy", "optimism", "sadness"};
+    for (int l = 0; l < 4; l++)
+        ck_assert(fabs(json_real_value(json_object_get(json_object_get(json_object_get(heads, "emotion"), "scores"),
+                                                       names[l])) - 1.0 / (1.0 + exp(-mean[l]))) < 1e-5);
+    /* tag's primary spans on bert-multi-tag = classify's aspects head, both merged from windows */
+    char *tag = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&tag, &len);
+    task_source *src = task_source_texts(tx + 1, 1);
+    task_runner_opts o = task_runner_opts_defaults();
+    ck_assert_int_eq(task_tag_run_opts(mt, tok, TASK_TAG_SIMPLE, stride, src, out, &o, NULL), SENTI_OK);
+    task_source_free(src);
+    fclose(out);
+    json_t *rt = json_loads(tag, 0, NULL);
+    ck_assert_int_ge(json_array_size(json_object_get(rt, "spans")), 1);
+    ck_assert(json_equal(json_object_get(rt, "spans"), json_object_get(json_object_get(heads, "aspects"), "spans")));
+    ck_assert(json_equal(json_object_get(json_object_get(json_object_get(rt, "heads"), "sentiment"), "scores"),
+                         json_object_get(r, "scores")));
+    json_decref(rt);
+    json_decref(r);
+    free(tag);
+    free(base);
+    senti_model_free(mt);
+    senti_model_free(mc);
+    senti_tokenizer_free(tok);
+}
+END_TEST
+
 /* A directory with the fixture's config + weights and the given heads.json (and heads.safetensors). */
 static void bad_dir(const char *heads_json, bool weights, const char *want) {
     char d[128], p[256], src[2400];
@@ -252,6 +343,7 @@ static Suite *suite(void) {
     tcase_add_test(tc, test_heads_dir_and_gguf);
     tcase_add_test(tc, test_heads_bad);
     tcase_add_test(tc, test_heads_tag);
+    tcase_add_test(tc, test_heads_windows);
     suite_add_tcase(s, tc);
     return s;
 }

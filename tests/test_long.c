@@ -5,7 +5,8 @@
  * equal to that window run alone, aggregated by mean / max / first, the
  * record marked "windows":k; the bytes of every record the same whatever the
  * batch size, token budget and window (a record's windows spread over
- * several batches); without --stride over-long records marked
+ * several batches); dialogue's long utterances windowed the same way;
+ * without --stride over-long records marked
  * "truncated":true, and with no_truncate answered with an error line. */
 #include <check.h>
 #include <jansson.h>
@@ -261,12 +262,53 @@ START_TEST(test_windows_aspect) {
 }
 END_TEST
 
+/* dialogue: a long utterance (no context) runs as windows like classify */
+START_TEST(test_windows_dialogue) {
+    char dir[2200];
+    snprintf(dir, sizeof dir, "%s/tests/fixtures/encoders/bert-seq-h24-a3-l2-gelu", g_root);
+    senti_model *m = senti_model_load(dir, 1);
+    senti_tokenizer *tok = senti_tokenizer_load(g_vocab);
+    ck_assert_ptr_nonnull(m);
+    ck_assert_ptr_nonnull(tok);
+    const int64_t L = senti_model_num_labels(m);
+    char text[1200], line[1400];
+    words(text, sizeof text, 90, 5u);
+    snprintf(line, sizeof line, "{\"id\":1,\"dialogue\":[{\"speaker\":\"A\",\"text\":\"%s\"},"
+             "{\"speaker\":\"B\",\"text\":\"good\"}]}\n", text);
+    task_dialogue d = {.context = 0};
+    ck_assert_int_eq(task_classify_init(&d.cls, m, NULL, 0, 0.5), SENTI_OK);
+    d.cls.lng = (task_long){.stride = 6, .aggregate = TASK_AGGREGATE_MAX};
+    FILE *in = fmemopen(line, strlen(line), "r");
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&buf, &len);
+    task_source *src = task_source_file(in, "dialogue");
+    task_runner_opts o = task_runner_opts_defaults();
+    ck_assert_int_eq(task_dialogue_run(m, tok, &d, src, out, &o, NULL), SENTI_OK);
+    task_source_free(src);
+    fclose(in);
+    fclose(out);
+    json_t *res = lines(buf), *r = json_array_get(res, 0);
+    double agg[3][8];
+    const int64_t nw = reference(m, tok, text, NULL, 6, agg, L);
+    ck_assert_int_ge(nw, 3);
+    ck_assert_int_eq(json_integer_value(json_object_get(r, "windows")), nw);
+    check_scores(json_object_get(json_array_get(json_object_get(r, "utterances"), 0), "scores"), m, agg[1], L,
+                 "dialogue");
+    json_decref(res);
+    free(buf);
+    senti_tokenizer_free(tok);
+    senti_model_free(m);
+}
+END_TEST
+
 static Suite *suite(void) {
     Suite *s = suite_create("long");
     TCase *tc = tcase_create("core");
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_windows_classify);
     tcase_add_test(tc, test_windows_aspect);
+    tcase_add_test(tc, test_windows_dialogue);
     suite_add_tcase(s, tc);
     return s;
 }
