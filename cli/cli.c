@@ -259,11 +259,15 @@ int cli_explain_opt(const char *cmd, int c, const char *arg, cli_explain *e) {
     }
 }
 
-bool cli_explain_open(const char *cmd, cli_explain *e, senti_model *m, const senti_tokenizer *tok) {
+bool cli_explain_check(const char *cmd, const cli_explain *e) {
     if (e->html_path && e->method == TASK_EXPLAIN_NONE) {
         fprintf(stderr, "senti %s: --explain-html needs --explain METHOD\n", cmd);
         return false;
     }
+    return true;
+}
+
+bool cli_explain_open(const char *cmd, cli_explain *e, senti_model *m, const senti_tokenizer *tok) {
     if (e->method == TASK_EXPLAIN_NONE) return true;
     if (task_explain_init(&e->x, m, tok, e->method) != SENTI_OK) {
         fprintf(stderr, "senti %s: %s\n", cmd, senti_last_error());

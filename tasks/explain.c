@@ -66,8 +66,10 @@ senti_status task_explain_init(task_explain *x, senti_model *m, const senti_toke
     senti_status s = senti_model_forward_opts(m, &id, NULL, NULL, 1, 1, &fo, &out, shape, &nd);
     senti_model_output_free(out);
     free(attn);
-    if (s != SENTI_OK) return senti_error(s, "--explain %s: %s", METHODS[method], senti_last_error());
-    return SENTI_OK;
+    if (s == SENTI_OK) return SENTI_OK;
+    char why[512];
+    snprintf(why, sizeof why, "%s", senti_last_error()); /* the message buffer is rewritten below */
+    return senti_error(s, "--explain %s: %s", METHODS[method], why);
 }
 
 /* f of one logits row for label. */
