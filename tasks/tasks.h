@@ -434,7 +434,7 @@ senti_status task_tag_run_opts(senti_model *m, const senti_tokenizer *tok, task_
 senti_status task_tag_run(senti_model *m, const senti_tokenizer *tok, task_tag_agg agg, bool strict, FILE *in,
                           const char *name, const char *const *texts, int64_t n_texts, FILE *out, task_stats *st);
 
-/* ---- several heads (heads.c) ---------------------------------------------------------
+/* ---- several heads (multihead.c) ---------------------------------------------------------
  * A model with extra heads (senti_model_extra_heads) answers every head from
  * one forward: the runner fills each seg's xout (task_ops.heads) and the
  * record gets "heads":{PRIMARY: primary's fields, NAME: that head's result}. */

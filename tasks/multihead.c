@@ -1,4 +1,4 @@
-/* heads.c — the "heads" object of a model with extra heads (model/heads.c):
+/* multihead.c — the "heads" object of a model with extra heads (model/heads.c):
  * every head's result from the one forward, under its name:
  *   {"heads": {PRIMARY: the record's own result fields,
  *              NAME: {"label","score","scores"} (sequence head: softmax, or
