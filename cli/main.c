@@ -19,6 +19,7 @@ int cmd_generate(int argc, char **argv);
 int cmd_extract(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_embed(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
 
 static void usage(FILE *f) {
     fprintf(f,
@@ -47,6 +48,8 @@ static void usage(FILE *f) {
             "                    generative extraction with a decoder, grounded to offsets (JSONL)\n"
             "  eval [-m M] --task T --data FILE [--format F] [--predictions OUT] [--score PRED]   metrics on a labelled\n"
             "                    file (accuracy, macro/weighted F1, span/tuple P/R/F1) as one JSON object\n"
+            "  serve [-m DIR] [--host 127.0.0.1] [--port 8080] [limits]   HTTP server: POST /predict, /embed,\n"
+            "                    /tokenize, /v1/completions; GET /health, /info, /metrics (senti serve -h)\n"
             "  convert HF_DIR OUT.gguf [--type f32|f16|bf16|q8_0|q4_0]   one GGUF file (-m accepts it)\n"
             "  version           print the version\n"
             "bench options:\n"
@@ -157,6 +160,7 @@ int main(int argc, char **argv) {
     if (strcmp(cmd, "extract") == 0) return cmd_extract(argc - 1, argv + 1);
     if (strcmp(cmd, "eval") == 0) return cmd_eval(argc - 1, argv + 1);
     if (strcmp(cmd, "embed") == 0) return cmd_embed(argc - 1, argv + 1);
+    if (strcmp(cmd, "serve") == 0) return cmd_serve(argc - 1, argv + 1);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
         printf("senti %s\n", senti_version());
         return 0;

@@ -270,8 +270,8 @@ const char *senti_model_weight_dtypes(const senti_model *m); /* stored dtypes, e
 const char *senti_model_problem_type(const senti_model *m);
 
 /* ---- tasks --------------------------------------------------------------------
- * The sentiment tasks of the senti command on a batch of texts: classify,
- * aspect, tag, zero-shot, dialogue. A task owns a model and a tokenizer;
+ * The tasks of the senti command on a batch of texts: classify, aspect,
+ * tag, zero-shot, dialogue, embed, generate. A task owns a model and a tokenizer;
  * senti_task_run batches its inputs the way the command does (length-sorted
  * batches under a token budget), so results never depend on the batching.
  *
@@ -291,6 +291,8 @@ typedef enum senti_task_kind {
     SENTI_TASK_TAG,          /* token classifier: spans (aspect / opinion / AESC tags) */
     SENTI_TASK_ZERO_SHOT,    /* NLI model: candidate labels through a hypothesis template */
     SENTI_TASK_DIALOGUE,     /* per-utterance emotion; each input is a JSON {"dialogue":[{"speaker","text"},...]} */
+    SENTI_TASK_EMBED,        /* base encoder: a pooled sentence embedding per text ({"embedding":[…]}) */
+    SENTI_TASK_GENERATE,     /* causal LM: the continuation of each prompt ({"text","ids","finish_reason"}) */
 } senti_task_kind;
 
 typedef enum senti_tag_aggregation {
@@ -321,6 +323,22 @@ typedef struct senti_task_opts {
     /* dialogue */
     int64_t context;               /* previous turns given as context (default 0) */
     int context_as_prefix;         /* 1: "speaker: text ..." prefix; 0: the sentence pair (utterance, context) */
+    /* classify */
+    int logits;                    /* 1: each result also carries "logits":{label: raw logit} */
+    /* embed */
+    const char *pooling;           /* "cls" | "mean" | "max"; NULL: the model's sentence-transformers config, else mean */
+    int normalize;                 /* 1 / 0: L2-normalise or not; -1 (default): the model's config */
+    /* generate, and zero-shot with a causal LM (each label scored as the answer; hypothesis_template is
+     * then the instruction, with {text} and {labels}; NULL: the default one) */
+    int64_t max_new_tokens;        /* < 0 (default): the model's generation_config.json, else 64 */
+    double temperature;            /* < 0 (default): the model's; 0: greedy */
+    int64_t sample_top_k;          /* < 0 (default): the model's; 0: off */
+    double top_p;                  /* < 0 (default): the model's; 1: off */
+    int64_t seed;                  /* < 0 (default): the model's (0) */
+    const char *const *stop;       /* stop strings (n_stop of them) */
+    int64_t n_stop;
+    int chat;                      /* 1 / 0: through the model's chat template or not; -1 (default): as the
+                                    * senti command (generate: no; zero-shot: yes when the model has one) */
 } senti_task_opts;
 
 /* Defaults for kind (as the senti command's). */
@@ -347,6 +365,26 @@ void senti_task_free(senti_task *t); /* accepts NULL */
  * on one task. */
 senti_status senti_task_run(senti_task *t, const char *const *inputs, int64_t n, senti_results **out);
 void senti_results_free(senti_results *r); /* accepts NULL */
+
+/* senti_task_run on n JSONL records (each one JSON object, as a line of the
+ * command's --input: {"id","text","text_pair"}, aspect's "aspect", zero-shot's
+ * "labels", a dialogue's "dialogue"). A record that is not valid JSON gets
+ * an error result. Same errors and thread-safety as senti_task_run. */
+senti_status senti_task_run_records(senti_task *t, const char *const *records, int64_t n, senti_results **out);
+
+/* Run the task over a labelled file and score it as `senti eval` does:
+ * data (format NULL: detected, else a name of senti eval's --format), metric
+ * NULL: the task's own (classify, zero-shot, aspect, dialogue; tag: "aesc"),
+ * else "ae" / "oe" / "aesc" for a tag task. *metrics_json: a new JSON object
+ * ({"accuracy","macro_f1",…} or {"precision","recall","f1",…}) to release
+ * with senti_string_free. Errors: INVALID_ARG (a task that cannot be scored,
+ * an unknown format or metric), IO, BAD_FILE, NO_MEMORY, BACKEND. */
+senti_status senti_task_eval(senti_task *t, const char *data, const char *format, const char *metric,
+                             char **metrics_json);
+
+/* The model and tokenizer a task runs on (borrowed, living as long as t). */
+senti_model *senti_task_model(senti_task *t);
+const senti_tokenizer *senti_task_tokenizer(const senti_task *t);
 
 int64_t senti_results_count(const senti_results *r);
 /* The result of input i as the command's JSON line (without the newline). */

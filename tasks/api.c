@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "../core/core.h"
+#include "llm.h"
 #include "tasks.h"
 
 struct senti_task {
@@ -27,6 +28,11 @@ struct senti_task {
     int64_t stride;
     task_zeroshot zs;
     task_dialogue dlg;
+    task_embed emb;
+    bool llm;               /* zero-shot on a causal LM: labels scored as the answer (llm_zs) */
+    llm_score_opts llm_zs;
+    llm_generate_opts gen;
+    llm_chat chat;          /* generate, LLM zero-shot: the model's chat template (family NONE: unused) */
 };
 
 typedef struct part {
@@ -52,12 +58,15 @@ struct senti_results {
 
 senti_task_opts senti_task_opts_defaults(senti_task_kind kind) {
     return (senti_task_opts){.kind = kind, .model = senti_model_opts_defaults(), .batch_size = 32,
-                             .max_batch_tokens = 8192, .threshold = 0.5, .aggregation = SENTI_AGG_SIMPLE};
+                             .max_batch_tokens = 8192, .threshold = 0.5, .aggregation = SENTI_AGG_SIMPLE,
+                             .normalize = -1, .max_new_tokens = -1, .temperature = -1, .sample_top_k = -1,
+                             .top_p = -1, .seed = -1, .chat = -1};
 }
 
 void senti_task_free(senti_task *t) {
     if (!t) return;
     task_tag_free(&t->tag);
+    llm_chat_free(&t->chat);
     for (int64_t i = 0; i < t->n_strs; i++) free(t->strs[i]);
     free(t->strs);
     senti_tokenizer_free(t->tok);
@@ -89,6 +98,38 @@ static const char *copy_str(senti_task *t, const char *v) {
     return c ? c[0] : NULL;
 }
 
+/* Generation settings as `senti generate`: the model's generation_config.json,
+ * then what opts sets (a sampling setting turns sampling on; temperature 0 is
+ * greedy), and the chat template when opts->chat is 1. */
+static senti_status load_generate(senti_task *t, const char *dir, const senti_task_opts *opts) {
+    if (!lm_is_causal(t->m))
+        return senti_error(SENTI_ERR_UNSUPPORTED, "generate: the model (%s) is not a causal language model",
+                           senti_model_architecture(t->m));
+    llm_gen_opts *o = &t->gen.gen;
+    *o = llm_gen_opts_defaults();
+    senti_status s = llm_gen_opts_load(o, dir);
+    if (s != SENTI_OK) return s;
+    if (opts->max_new_tokens >= 0) o->max_new_tokens = opts->max_new_tokens, o->max_length = 0;
+    if (opts->sample_top_k >= 0) o->top_k = opts->sample_top_k, o->do_sample = true;
+    if (opts->top_p >= 0) o->top_p = opts->top_p, o->do_sample = true;
+    if (opts->seed >= 0) o->seed = (uint64_t)opts->seed;
+    if (opts->temperature >= 0) {
+        o->temperature = opts->temperature > 0 ? opts->temperature : 1.0;
+        o->do_sample = opts->temperature > 0;
+    }
+    if (opts->n_stop > 0) {
+        if (!(o->stop = copy_strs(t, opts->stop, opts->n_stop)))
+            return senti_error(SENTI_ERR_NO_MEMORY, "senti_task_load: out of memory");
+        o->n_stop = opts->n_stop;
+    }
+    t->gen.use_chat = opts->chat == 1;
+    if (!t->gen.use_chat) return SENTI_OK;
+    if ((s = llm_chat_load(&t->chat, dir)) != SENTI_OK) return s;
+    return t->chat.family == LLM_CHAT_NONE
+               ? senti_error(SENTI_ERR_INVALID_ARG, "generate: chat: %s has no chat template", dir)
+               : SENTI_OK;
+}
+
 senti_task *senti_task_load(const char *dir, const senti_task_opts *opts) {
     if (!dir && !(dir = senti_default_model())) {
         senti_error(SENTI_ERR_INVALID_ARG, "senti_task_load: no model given and the default model was not found "
@@ -110,7 +151,8 @@ senti_task *senti_task_load(const char *dir, const senti_task_opts *opts) {
     t->ro.max_batch_tokens = opts->max_batch_tokens;
     t->ro.n_threads = opts->model.n_threads;
     if (opts->batch_size < 1 || opts->max_batch_tokens < 1 || opts->stride < 0 || opts->context < 0 ||
-        (unsigned)opts->aggregation > SENTI_AGG_MAX || (unsigned)opts->kind > SENTI_TASK_DIALOGUE) {
+        (unsigned)opts->aggregation > SENTI_AGG_MAX || (unsigned)opts->kind > SENTI_TASK_GENERATE ||
+        (opts->n_stop > 0 && !opts->stop)) {
         senti_error(SENTI_ERR_INVALID_ARG, "senti_task_load: bad option (batch sizes >= 1, stride and context >= 0)");
         goto fail;
     }
@@ -125,7 +167,12 @@ senti_task *senti_task_load(const char *dir, const senti_task_opts *opts) {
         goto fail;
     senti_status s = SENTI_OK;
     switch (opts->kind) {
-    case SENTI_TASK_CLASSIFY: s = task_classify_init(&t->cls, t->m, dir, opts->top_k, opts->threshold); break;
+    case SENTI_TASK_CLASSIFY:
+        s = task_classify_init(&t->cls, t->m, dir, opts->top_k, opts->threshold);
+        t->cls.logits = opts->logits != 0;
+        break;
+    case SENTI_TASK_EMBED: s = task_embed_init(&t->emb, t->m, opts->pooling, opts->normalize); break;
+    case SENTI_TASK_GENERATE: s = load_generate(t, dir, opts); break;
     case SENTI_TASK_DIALOGUE:
         s = task_classify_init(&t->dlg.cls, t->m, dir, opts->top_k, opts->threshold);
         t->dlg.context = opts->context;
@@ -156,6 +203,12 @@ senti_task *senti_task_load(const char *dir, const senti_task_opts *opts) {
         const char *tmpl = copy_str(t, opts->hypothesis_template);
         if (!labels || (opts->hypothesis_template && !tmpl)) {
             s = senti_error(SENTI_ERR_NO_MEMORY, "senti_task_load: out of memory");
+            break;
+        }
+        if ((t->llm = lm_is_causal(t->m))) { /* as `senti zero-shot -m DECODER` */
+            t->llm_zs = (llm_score_opts){.labels = labels, .n_labels = opts->n_labels, .tmpl = tmpl,
+                                         .use_chat = opts->chat != 0};
+            s = t->llm_zs.use_chat ? llm_chat_load(&t->chat, dir) : SENTI_OK;
             break;
         }
         s = task_zeroshot_init(&t->zs, t->m, labels, opts->n_labels, tmpl, opts->multi_label != 0);
@@ -231,7 +284,7 @@ static bool labels_one(part *p, const char *label, double score) {
 static int64_t int_or(json_t *v, int64_t d) { return json_is_integer(v) ? (int64_t)json_integer_value(v) : d; }
 
 /* The parsed view of one result. */
-static bool parse_result(senti_task_kind kind, res *r) {
+static bool parse_result(senti_task_kind kind, bool llm, res *r) {
     json_t *o = r->obj;
     r->error = json_string_value(json_object_get(o, "error"));
     if (r->error) return true;
@@ -245,7 +298,7 @@ static bool parse_result(senti_task_kind kind, res *r) {
         part *p = &r->parts[j];
         json_t *e = list ? json_array_get(list, (size_t)j) : o;
         bool ok = true;
-        if (kind == SENTI_TASK_ZERO_SHOT) {
+        if (kind == SENTI_TASK_ZERO_SHOT && !llm) {
             json_t *ls = json_object_get(o, "labels"), *ss = json_object_get(o, "scores");
             size_t n = json_array_size(ls);
             p->labels = calloc(n + 1, sizeof *p->labels);
@@ -278,52 +331,194 @@ static bool parse_result(senti_task_kind kind, res *r) {
     return true;
 }
 
+/* Run t over src into out (one JSON line per record). */
+static senti_status run_src(senti_task *t, task_source *src, FILE *f) {
+    switch (t->kind) {
+    case SENTI_TASK_CLASSIFY: return task_run(t->m, t->tok, src, f, &t->ro, task_classify_decode, &t->cls, NULL);
+    case SENTI_TASK_ASPECT: return task_aspect_run_opts(t->m, t->tok, &t->asp, src, f, &t->ro, NULL);
+    case SENTI_TASK_TAG: return task_tag_run_opts(t->m, t->tok, t->tag.agg, t->stride, src, f, &t->ro, NULL);
+    case SENTI_TASK_ZERO_SHOT:
+        return t->llm ? llm_zero_shot_run(t->m, t->tok, &t->chat, &t->llm_zs, &t->ro, src, f, NULL)
+                      : task_zeroshot_run(t->m, t->tok, &t->zs, src, f, &t->ro, NULL);
+    case SENTI_TASK_DIALOGUE: return task_dialogue_run(t->m, t->tok, &t->dlg, src, f, &t->ro, NULL);
+    case SENTI_TASK_EMBED: return task_embed_run(t->m, t->tok, &t->emb, src, f, &t->ro, NULL);
+    case SENTI_TASK_GENERATE: return llm_generate_run(t->m, t->tok, &t->chat, &t->gen, &t->ro, src, f, NULL);
+    }
+    return senti_error(SENTI_ERR_INVALID_ARG, "senti_task_run: unknown task kind %d", (int)t->kind);
+}
+
+/* Run t over src into new results (n >= 0: exactly n of them expected). */
+static senti_status run_results(senti_task *t, task_source *src, int64_t n, senti_results **out) {
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    senti_results *r = calloc(1, sizeof *r);
+    senti_status s = SENTI_OK;
+    if (!f || !src || !r) {
+        s = senti_error(SENTI_ERR_NO_MEMORY, "senti_task_run: out of memory");
+        goto done;
+    }
+    s = run_src(t, src, f);
+    if (fclose(f) != 0 && s == SENTI_OK) s = senti_error(SENTI_ERR_NO_MEMORY, "senti_task_run: out of memory");
+    f = NULL;
+    if (s != SENTI_OK) goto done;
+    int64_t lines = 0;
+    for (size_t i = 0; i < len; i++) lines += buf[i] == '\n';
+    if (n >= 0 && lines != n) {
+        s = senti_error(SENTI_ERR_BACKEND, "senti_task_run: %lld results for %lld inputs", (long long)lines,
+                        (long long)n);
+        goto done;
+    }
+    if (!(r->v = calloc((size_t)lines + 1, sizeof *r->v))) {
+        s = senti_error(SENTI_ERR_NO_MEMORY, "senti_task_run: out of memory");
+        goto done;
+    }
+    char *save = NULL;
+    for (char *l = buf ? strtok_r(buf, "\n", &save) : NULL; l && r->n < lines; l = strtok_r(NULL, "\n", &save)) {
+        res *x = &r->v[r->n++];
+        if (!(x->json = strdup(l)) || !(x->obj = json_loads(l, 0, NULL)) || !parse_result(t->kind, t->llm, x)) {
+            s = senti_error(SENTI_ERR_NO_MEMORY, "senti_task_run: out of memory");
+            goto done;
+        }
+    }
+done:
+    if (f) fclose(f);
+    free(buf);
+    if (s == SENTI_OK) *out = r;
+    else senti_results_free(r);
+    return s;
+}
+
 senti_status senti_task_run(senti_task *t, const char *const *inputs, int64_t n, senti_results **out) {
     if (!t || !out || (n > 0 && !inputs) || n < 0)
         return senti_error(SENTI_ERR_INVALID_ARG, "senti_task_run: NULL argument");
     *out = NULL;
     for (int64_t i = 0; i < n; i++)
         if (!inputs[i]) return senti_error(SENTI_ERR_INVALID_ARG, "senti_task_run: input %lld is NULL", (long long)i);
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&buf, &len);
     task_source *src = task_source_texts(inputs, n);
-    senti_results *r = calloc(1, sizeof *r);
-    senti_status s = SENTI_OK;
-    if (!f || !src || !r || !(r->v = calloc((size_t)n + 1, sizeof *r->v))) {
-        s = senti_error(SENTI_ERR_NO_MEMORY, "senti_task_run: out of memory");
-        goto done;
-    }
-    switch (t->kind) {
-    case SENTI_TASK_CLASSIFY: s = task_run(t->m, t->tok, src, f, &t->ro, task_classify_decode, &t->cls, NULL); break;
-    case SENTI_TASK_ASPECT: s = task_aspect_run_opts(t->m, t->tok, &t->asp, src, f, &t->ro, NULL); break;
-    case SENTI_TASK_TAG:
-        s = task_tag_run_opts(t->m, t->tok, t->tag.agg, t->stride, src, f, &t->ro, NULL);
-        break;
-    case SENTI_TASK_ZERO_SHOT: s = task_zeroshot_run(t->m, t->tok, &t->zs, src, f, &t->ro, NULL); break;
-    case SENTI_TASK_DIALOGUE: s = task_dialogue_run(t->m, t->tok, &t->dlg, src, f, &t->ro, NULL); break;
-    }
-    if (fclose(f) != 0 && s == SENTI_OK) s = senti_error(SENTI_ERR_NO_MEMORY, "senti_task_run: out of memory");
-    f = NULL;
-    if (s != SENTI_OK) goto done;
-    char *save = NULL;
-    for (char *l = buf ? strtok_r(buf, "\n", &save) : NULL; l && r->n < n; l = strtok_r(NULL, "\n", &save)) {
-        res *x = &r->v[r->n++];
-        if (!(x->json = strdup(l)) || !(x->obj = json_loads(l, 0, NULL)) || !parse_result(t->kind, x)) {
-            s = senti_error(SENTI_ERR_NO_MEMORY, "senti_task_run: out of memory");
-            goto done;
-        }
-    }
-    if (r->n != n) s = senti_error(SENTI_ERR_BACKEND, "senti_task_run: %lld results for %lld inputs", (long long)r->n,
-                                   (long long)n);
-done:
-    if (f) fclose(f);
-    free(buf);
+    senti_status s = run_results(t, src, n, out);
     task_source_free(src);
-    if (s == SENTI_OK) *out = r;
-    else senti_results_free(r);
     return s;
 }
+
+senti_status senti_task_run_records(senti_task *t, const char *const *records, int64_t n, senti_results **out) {
+    if (!t || !out || (n > 0 && !records) || n < 0)
+        return senti_error(SENTI_ERR_INVALID_ARG, "senti_task_run_records: NULL argument");
+    *out = NULL;
+    if (n == 0) {
+        task_source *none = task_source_texts(records, 0);
+        senti_status s = run_results(t, none, 0, out);
+        task_source_free(none);
+        return s;
+    }
+    /* The records as JSONL: each on one line (a record spanning lines is
+     * re-dumped compact; one that is blank or not an object still gets its
+     * own line, which the runner answers with an error). */
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *w = open_memstream(&buf, &len);
+    bool ok = w != NULL;
+    for (int64_t i = 0; ok && i < n; i++) {
+        const char *rec = records[i];
+        if (!rec) {
+            fclose(w);
+            free(buf);
+            return senti_error(SENTI_ERR_INVALID_ARG, "senti_task_run_records: record %lld is NULL", (long long)i);
+        }
+        while (*rec == ' ' || *rec == '\t') rec++;
+        char *flat = NULL;
+        if (strpbrk(rec, "\r\n")) {
+            json_t *o = json_loads(rec, 0, NULL);
+            flat = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY) : NULL;
+            json_decref(o);
+            if (!flat && (flat = strdup(rec)))
+                for (char *c = flat; *c; c++) *c = *c == '\n' || *c == '\r' ? ' ' : *c;
+            if (!flat) ok = false;
+        }
+        const char *line = flat ? flat : rec;
+        if (ok && (line[0] != '{' ? fputc('{', w) == EOF : false)) ok = false; /* never blank, never plain text */
+        if (ok && fprintf(w, "%s\n", line) < 0) ok = false;
+        free(flat);
+    }
+    if (w && fclose(w) != 0) ok = false;
+    FILE *in = ok ? fmemopen(buf, len ? len : 1, "r") : NULL;
+    task_source *src = in ? task_source_file(in, "<records>") : NULL;
+    senti_status s = src ? run_results(t, src, n, out) : senti_error(SENTI_ERR_NO_MEMORY, "senti_task_run_records: out of memory");
+    task_source_free(src);
+    if (in) fclose(in);
+    free(buf);
+    return s;
+}
+
+senti_status senti_task_eval(senti_task *t, const char *data, const char *format, const char *metric,
+                             char **metrics_json) {
+    if (!t || !data || !metrics_json) return senti_error(SENTI_ERR_INVALID_ARG, "senti_task_eval: NULL argument");
+    *metrics_json = NULL;
+    static const task_eval_kind KIND[] = {[SENTI_TASK_CLASSIFY] = TASK_EVAL_CLASSIFY,
+                                          [SENTI_TASK_ASPECT] = TASK_EVAL_ASPECT,
+                                          [SENTI_TASK_TAG] = TASK_EVAL_AESC,
+                                          [SENTI_TASK_ZERO_SHOT] = TASK_EVAL_ZERO_SHOT,
+                                          [SENTI_TASK_DIALOGUE] = TASK_EVAL_DIALOGUE,
+                                          [SENTI_TASK_EMBED] = TASK_EVAL_COUNT,
+                                          [SENTI_TASK_GENERATE] = TASK_EVAL_COUNT};
+    task_eval_kind k = KIND[t->kind];
+    if (metric) {
+        task_eval_kind mk = task_eval_kind_from_name(metric);
+        if (t->kind == SENTI_TASK_TAG && (mk == TASK_EVAL_AE || mk == TASK_EVAL_OE || mk == TASK_EVAL_AESC)) k = mk;
+        else if (mk != k) k = TASK_EVAL_COUNT;
+    }
+    if (k == TASK_EVAL_COUNT)
+        return senti_error(SENTI_ERR_INVALID_ARG, "senti_task_eval: this task cannot be scored%s%s",
+                           metric ? " as " : "", metric ? metric : "");
+    task_format fmt = format ? task_format_from_name(format) : TASK_FORMAT_AUTO;
+    if (fmt == TASK_FORMAT_COUNT) return senti_error(SENTI_ERR_INVALID_ARG, "senti_task_eval: unknown format '%s'", format);
+    json_t *gold = NULL, *preds = json_array(), *metrics = NULL;
+    senti_results *r = NULL;
+    task_source *src = NULL;
+    const char **labels = NULL;
+    int64_t nl = 0;
+    FILE *in = NULL;
+    senti_status s = task_dataset_read(data, fmt, &gold, &fmt);
+    if (s != SENTI_OK) goto done;
+    if (!(in = fopen(data, "rb"))) {
+        s = senti_error(SENTI_ERR_IO, "cannot open %s", data);
+        goto done;
+    }
+    if (!(src = task_source_dataset(in, data, fmt))) {
+        s = SENTI_ERR_BAD_FILE;
+        goto done;
+    }
+    if ((s = run_results(t, src, -1, &r)) != SENTI_OK) goto done;
+    for (int64_t i = 0; preds && i < r->n; i++) json_array_append(preds, r->v[i].obj);
+    if (k == TASK_EVAL_ZERO_SHOT) {
+        labels = (const char **)(t->llm ? t->llm_zs.labels : t->zs.labels);
+        nl = t->llm ? t->llm_zs.n_labels : t->zs.n_labels;
+    } else {
+        nl = senti_model_num_labels(t->m);
+        if ((labels = calloc((size_t)nl + 1, sizeof *labels)))
+            for (int64_t i = 0; i < nl; i++) labels[i] = senti_model_label(t->m, i);
+    }
+    if (!preds || !labels) {
+        s = senti_error(SENTI_ERR_NO_MEMORY, "senti_task_eval: out of memory");
+        goto done;
+    }
+    if ((s = task_eval_score(k, gold, preds, labels, nl, &metrics)) != SENTI_OK) goto done;
+    char *txt = json_dumps(metrics, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(10));
+    if (!txt || !(*metrics_json = senti_strdup(txt))) s = senti_error(SENTI_ERR_NO_MEMORY, "senti_task_eval: out of memory");
+    free(txt);
+done:
+    if (k != TASK_EVAL_ZERO_SHOT) free(labels);
+    senti_results_free(r);
+    task_source_free(src);
+    if (in) fclose(in);
+    json_decref(gold);
+    json_decref(preds);
+    json_decref(metrics);
+    return s;
+}
+
+senti_model *senti_task_model(senti_task *t) { return t ? t->m : NULL; }
+const senti_tokenizer *senti_task_tokenizer(const senti_task *t) { return t ? t->tok : NULL; }
 
 static const res *at(const senti_results *r, int64_t i) { return r && i >= 0 && i < r->n ? &r->v[i] : NULL; }
 static const part *part_at(const senti_results *r, int64_t i, int64_t j) {

@@ -86,6 +86,17 @@ json_t *task_classify_decode(void *ctx, const float *logits, int64_t n) {
         json_object_set_new(o, "score", json_real(best[0].p));
     }
     json_object_set_new(o, "scores", scores);
+    if (c->logits) {
+        json_t *raw = json_object();
+        for (int64_t i = 0; raw && i < n; i++)
+            json_object_set_new(raw, label_name(c, i, def), json_real((double)logits[i]));
+        if (!raw || json_object_set_new(o, "logits", raw) != 0) {
+            free(best);
+            free(s);
+            json_decref(o);
+            return NULL;
+        }
+    }
     free(best);
     free(s);
     return o;

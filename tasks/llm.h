@@ -180,6 +180,17 @@ senti_status llm_zero_shot_run(senti_model *m, const senti_tokenizer *tok, const
                                const llm_score_opts *o, const task_runner_opts *ro, task_source *src, FILE *out,
                                task_stats *st);
 
+/* ---- per-token log-probabilities (logprobs.c) --------------------------------- */
+
+/* For each token i >= 1 of ids[0..n) (n <= the model's context):
+ * logprob[i] = log p(ids[i] | ids[0..i)) under causal LM m (logprob[0] = NAN:
+ * nothing precedes it). top_n > 0: top_ids / top_logprob [n * top_n] get the
+ * top_n most likely tokens at each position, best first (row 0: -1 / NAN).
+ * INVALID_ARG (bad ids, too long), UNSUPPORTED (not a causal LM), NO_MEMORY,
+ * BACKEND. Not thread-safe on one model. */
+senti_status llm_token_logprobs(senti_model *m, const int32_t *ids, int64_t n, int64_t top_n, double *logprob,
+                                int32_t *top_ids, double *top_logprob);
+
 /* ---- generative extraction (extract.c) -------------------------------------- */
 
 typedef enum llm_schema {

@@ -302,6 +302,7 @@ typedef struct task_classify {
     const task_explain *explain; /* borrowed; NULL or method NONE: no "explain" field (task_classify_run) */
     const char *const *names;    /* borrowed; NULL: the model's label names; else n_names of them (an extra head's) */
     int64_t n_names;
+    bool logits;              /* also "logits":{label: raw logit}, every label in label order */
 } task_classify;
 
 /* Settings for m, whose directory is model_dir (NULL: assume single-label):

@@ -421,12 +421,102 @@ START_TEST(test_c_api) {
 }
 END_TEST
 
+/* The rest of the task API: JSONL records, the classify logits, embed,
+ * generate, eval, the accessors. */
+START_TEST(test_c_api_records_embed_generate_eval) {
+    if (!have_shared()) return;
+    char tp[2400], dir[2300];
+    snprintf(tp, sizeof tp, "%s/bert-base-uncased/tokenizer.json", g_toks);
+    senti_task_opts o = senti_task_opts_defaults(SENTI_TASK_CLASSIFY);
+    o.tokenizer = tp;
+    o.model.n_threads = 1;
+    o.logits = 1;
+    snprintf(dir, sizeof dir, "%s/bert-sst2", g_fix);
+    senti_task *t = senti_task_load(dir, &o);
+    ck_assert_msg(t != NULL, "%s", senti_last_error());
+    ck_assert_ptr_nonnull(senti_task_model(t));
+    ck_assert_ptr_nonnull(senti_task_tokenizer(t));
+    const char *texts[] = {"a fine film", "dull"};
+    const char *recs[] = {"{\"text\": \"a fine film\"}", "{\n \"text\": \"dull\"\n}", "not json", "",
+                          "{\"text\": \"the food\", \"text_pair\": \"was great\"}"};
+    senti_results *a = NULL, *b = NULL;
+    ck_assert_int_eq(senti_task_run(t, texts, 2, &a), SENTI_OK);
+    ck_assert_int_eq(senti_task_run_records(t, recs, 5, &b), SENTI_OK);
+    ck_assert_int_eq(senti_results_count(b), 5);
+    for (int i = 0; i < 2; i++) ck_assert_str_eq(senti_result_json(a, i), senti_result_json(b, i));
+    ck_assert_ptr_nonnull(strstr(senti_result_json(a, 0), "\"logits\":{\"NEGATIVE\":"));
+    ck_assert_ptr_nonnull(senti_result_error(b, 2));
+    ck_assert_ptr_nonnull(senti_result_error(b, 3));
+    ck_assert_ptr_null(senti_result_error(b, 4));
+    senti_results_free(a);
+    senti_results_free(b);
+    ck_assert_int_eq(senti_task_run_records(t, recs, 0, &b), SENTI_OK);
+    ck_assert_int_eq(senti_results_count(b), 0);
+    senti_results_free(b);
+    /* eval: 20 SST-2 dev sentences */
+    char data[2400], line[4096];
+    snprintf(data, sizeof data, "%s/../shared/assets/data/sst2/dev.tsv", g_root);
+    FILE *in = fopen(data, "r"), *out = NULL;
+    ck_assert_ptr_nonnull(in);
+    char tmp[] = "/tmp/senti-eval-XXXXXX";
+    int fd = mkstemp(tmp);
+    ck_assert_int_ge(fd, 0);
+    out = fdopen(fd, "w");
+    for (int i = 0; i < 21 && fgets(line, sizeof line, in); i++) fputs(line, out);
+    fclose(in);
+    fclose(out);
+    char *metrics = NULL;
+    ck_assert_int_eq(senti_task_eval(t, tmp, "tsv", NULL, &metrics), SENTI_OK);
+    json_t *m = json_loads(metrics, 0, NULL);
+    ck_assert_int_eq(json_integer_value(json_object_get(m, "items")), 20);
+    ck_assert(json_real_value(json_object_get(m, "accuracy")) >= 0);
+    json_decref(m);
+    senti_string_free(metrics);
+    ck_assert_int_eq(senti_task_eval(t, tmp, "tsv", "ae", &metrics), SENTI_ERR_INVALID_ARG);
+    ck_assert_int_eq(senti_task_eval(t, tmp, "no-such-format", NULL, &metrics), SENTI_ERR_INVALID_ARG);
+    unlink(tmp);
+    senti_task_free(t);
+    /* embed: a base encoder's pooled vectors; a classifier is refused */
+    o = senti_task_opts_defaults(SENTI_TASK_EMBED);
+    o.tokenizer = tp;
+    ck_assert_ptr_null(senti_task_load(dir, &o));
+    snprintf(dir, sizeof dir, "%s/tests/fixtures/embed", g_root);
+    ck_assert_ptr_nonnull(t = senti_task_load(dir, &o));
+    ck_assert_int_eq(senti_task_run(t, texts, 2, &a), SENTI_OK);
+    ck_assert_int_eq(senti_result_parts(a, 0), 1);
+    ck_assert_int_eq(senti_result_num_labels(a, 0, 0), 0);
+    ck_assert_ptr_nonnull(strstr(senti_result_json(a, 1), "\"embedding\":["));
+    senti_results_free(a);
+    senti_task_free(t);
+    /* generate: greedy is deterministic and stops at max_new_tokens */
+    o = senti_task_opts_defaults(SENTI_TASK_GENERATE);
+    o.max_new_tokens = 4;
+    o.temperature = 0;
+    ck_assert_ptr_null(senti_task_load(dir, &o)); /* not a causal LM */
+    snprintf(dir, sizeof dir, "%s/tests/fixtures/llm/llama", g_root);
+    ck_assert_ptr_nonnull(t = senti_task_load(dir, &o));
+    const char *prompts[] = {"The movie was", "I did not"};
+    ck_assert_int_eq(senti_task_run(t, prompts, 2, &a), SENTI_OK);
+    ck_assert_int_eq(senti_task_run(t, prompts + 1, 1, &b), SENTI_OK);
+    json_t *g0 = json_loads(senti_result_json(a, 1), 0, NULL), *g1 = json_loads(senti_result_json(b, 0), 0, NULL);
+    ck_assert_int_eq(json_array_size(json_object_get(g0, "ids")), 4);
+    ck_assert(json_equal(json_object_get(g0, "ids"), json_object_get(g1, "ids")));
+    ck_assert_str_eq(json_string_value(json_object_get(g0, "finish_reason")), "length");
+    json_decref(g0);
+    json_decref(g1);
+    senti_results_free(a);
+    senti_results_free(b);
+    senti_task_free(t);
+}
+END_TEST
+
 int main(void) {
     init();
     Suite *s = suite_create("pipelines");
     TCase *tc = tcase_create("golden");
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_text_classification);
+    tcase_add_test(tc, test_c_api_records_embed_generate_eval);
     tcase_add_test(tc, test_token_classification);
     tcase_add_test(tc, test_zero_shot);
     tcase_add_test(tc, test_c_api);

@@ -3,7 +3,9 @@
 # with. Idempotent: skips apt when everything is already installed.
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config libopenblas-openmp-dev check libsubunit-dev
-      libjansson-dev libutf8proc-dev libpcre2-dev clang libclang-rt-14-dev)
+      libjansson-dev libutf8proc-dev libpcre2-dev clang libclang-rt-14-dev
+      libmicrohttpd-dev curl
+      python3 python3-venv python3-numpy python3-pytest python3-setuptools python3-wheel)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

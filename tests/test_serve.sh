@@ -1,0 +1,212 @@
+#!/usr/bin/env bash
+# test_serve.sh — `senti serve` through a real HTTP client (curl): every
+# endpoint's answer against the CLI's output for the same texts (classify,
+# embed, tokenize, generate), the error statuses (404, 405, 413, 422, 424,
+# 429, 503), and SIGTERM finishing a queued request before the server exits 0.
+# Usage: test_serve.sh SENTI_BINARY SOURCE_DIR. Exit 77 (skipped) when the
+# binary has no HTTP support or curl / python3 (for comparing JSON) is missing.
+# Bounded: every curl has --max-time, every wait a deadline.
+set -uo pipefail
+senti=$1
+root=$2
+for tool in curl python3; do
+  command -v "$tool" >/dev/null || { echo "skipped: $tool not found"; exit 77; }
+done
+if "$senti" serve --port -1 2>&1 | grep -q "without HTTP support"; then
+  echo "skipped: senti was built without libmicrohttpd"
+  exit 77
+fi
+tmp=$(mktemp -d)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+fails=0
+check() { # check NAME COND_RC
+  if [ "$2" -eq 0 ]; then echo "ok   $1"; else echo "FAIL $1"; fails=$((fails + 1)); fi
+}
+CURL=(curl -s --max-time 20)
+
+# start NAME ARGS...: a server on a free loopback port; sets $port and $pid
+start() {
+  local name=$1
+  shift
+  "$senti" serve --port 0 --port-file "$tmp/$name.port" "$@" >"$tmp/$name.log" 2>&1 &
+  pid=$!
+  pids+=("$pid")
+  for _ in $(seq 200); do
+    [ -s "$tmp/$name.port" ] && break
+    kill -0 "$pid" 2>/dev/null || { cat "$tmp/$name.log"; echo "FAIL $name did not start"; exit 1; }
+    sleep 0.05
+  done
+  port=$(cat "$tmp/$name.port")
+}
+post() { "${CURL[@]}" -o "$tmp/body" -w '%{http_code}' -X POST "http://127.0.0.1:$port$1" -H 'Content-Type: application/json' --data-binary "$2"; }
+stop() { # stop PID: SIGTERM, then it must exit 0
+  kill -TERM "$1"
+  local rc=0
+  wait "$1" || rc=$?
+  return $rc
+}
+
+# Compare JSON: python3 -c "$PY" MODE ARGS (numbers compared as their printed text)
+PY='
+import json, sys
+S = lambda s: json.loads(s, parse_float=str)
+mode = sys.argv[1]
+if mode == "predict":   # server [ {label,score} ] (or [[...]]) vs CLI lines: same numbers, best first
+    srv, cli = S(open(sys.argv[2]).read()), [S(l) for l in open(sys.argv[3])]
+    srv = srv if isinstance(srv[0], list) else [srv]
+    assert len(srv) == len(cli), (len(srv), len(cli))
+    for s, c in zip(srv, cli):
+        assert {d["label"]: d["score"] for d in s} == c["scores"], (s, c)
+        assert s[0]["label"] == c["label"] and s[0]["score"] == c["score"], (s, c)
+        assert all(float(a["score"]) >= float(b["score"]) for a, b in zip(s, s[1:])), s
+elif mode == "concurrent":  # DIR/conc<i>.json (one input each) vs CLI line i
+    cli = [S(l) for l in open(sys.argv[3])]
+    for i, c in enumerate(cli):
+        s = S(open("%s/conc%d.json" % (sys.argv[2], i)).read())[0]
+        assert {d["label"]: d["score"] for d in s} == c["scores"] and s[0]["label"] == c["label"], (i, s, c)
+elif mode == "raw":     # raw_scores: softmax of the logits gives the scores
+    import math
+    raw, srv = json.load(open(sys.argv[2])), json.load(open(sys.argv[3]))
+    for r, s in zip(raw, srv):
+        m = max(d["score"] for d in r); z = sum(math.exp(d["score"] - m) for d in r)
+        p = {d["label"]: math.exp(d["score"] - m) / z for d in r}
+        assert all(abs(p[d["label"]] - d["score"]) < 1e-6 for d in s), (r, s)
+elif mode == "embed":
+    srv, cli = S(open(sys.argv[2]).read()), [S(l) for l in open(sys.argv[3])]
+    assert srv == [c["embedding"] for c in cli], "embeddings differ"
+elif mode == "tokenize":
+    srv, cli = json.load(open(sys.argv[2])), [json.loads(l) for l in open(sys.argv[3])]
+    for s, c in zip(srv, cli):
+        assert [t["id"] for t in s] == c["ids"] and [t["text"] for t in s] == c["tokens"], (s, c)
+        assert [[t["start"], t["stop"]] for t in s] == c["offsets"], (s, c)
+elif mode == "complete":
+    srv, cli = json.load(open(sys.argv[2])), [json.loads(l) for l in open(sys.argv[3])]
+    assert [c["text"] for c in srv["choices"]] == [c["text"] for c in cli], (srv, cli)
+    assert srv["usage"]["completion_tokens"] == sum(len(c["ids"]) for c in cli), srv
+elif mode == "logprobs":  # greedy: each chosen token is the most likely one
+    srv = json.load(open(sys.argv[2]))
+    lp = srv["choices"][0]["logprobs"]
+    assert len(lp["tokens"]) == srv["usage"]["completion_tokens"] > 0, lp
+    for tok, l, top in zip(lp["tokens"], lp["token_logprobs"], lp["top_logprobs"]):
+        assert l <= 0 and abs(max(top.values()) - l) < 1e-9, (tok, l, top)
+elif mode == "echo":    # echo + max_tokens 0: the prompt scored, first token without a log-prob
+    srv = json.load(open(sys.argv[2]))
+    lp = srv["choices"][0]["logprobs"]
+    assert lp["token_logprobs"][0] is None and len(lp["tokens"]) == srv["usage"]["prompt_tokens"], lp
+    assert all(l < 0 for l in lp["token_logprobs"][1:]), lp
+    assert srv["choices"][0]["text"] == sys.argv[3], srv
+elif mode == "metric":  # metric NAME MIN: the sample value >= MIN
+    for line in open(sys.argv[2]):
+        if line.startswith(sys.argv[3] + " "):
+            assert float(line.split()[-1]) >= float(sys.argv[4]), line; break
+    else:
+        raise AssertionError("no " + sys.argv[3])
+'
+py() { python3 -S "$@"; } # -S: no site packages, a faster start (json and math only)
+cmp_json() { py -c "$PY" "$@"; }
+
+# ---- a sequence classifier (the embedded SST-2 model) -------------------------------
+model=$root/models/sst2-minilm-l6-q8_0.gguf
+texts=("I loved this movie, it was wonderful." "Dull, slow and far too long." "ok" "Ünïcödé façade — not bad at all")
+long=$(printf 'great %.0s' $(seq 700))
+printf '%s\n' "${texts[@]}" >"$tmp/texts.txt"
+"$senti" classify -m "$model" --input "$tmp/texts.txt" >"$tmp/cli.jsonl" 2>/dev/null
+"$senti" classify -m "$model" "$long" >"$tmp/cli_long.jsonl" 2>/dev/null
+"$senti" classify -m "$model" "${texts[0]}" >"$tmp/cli0.jsonl" 2>/dev/null
+start cls -m "$model" --max-body-bytes 65536 --batch-delay-ms 100
+batch=$(py -c 'import json,sys; print(json.dumps({"inputs": open(sys.argv[1]).read().splitlines()}))' "$tmp/texts.txt")
+[ "$("${CURL[@]}" -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/health")" = 200 ]; check "GET /health" $?
+c=$(post /predict "$batch"); cp "$tmp/body" "$tmp/pred.json"
+[ "$c" = 200 ] && cmp_json predict "$tmp/pred.json" "$tmp/cli.jsonl"; check "/predict batch == senti classify" $?
+one=$(py -c 'import json,sys; print(json.dumps({"inputs": sys.argv[1]}))' "${texts[0]}")
+c=$(post /predict "$one")
+[ "$c" = 200 ] && cmp_json predict "$tmp/body" "$tmp/cli0.jsonl"; check "/predict one text == senti classify" $?
+c=$(post /predict "${batch%\}},\"raw_scores\":true}"); cp "$tmp/body" "$tmp/raw.json"
+[ "$c" = 200 ] && cmp_json raw "$tmp/raw.json" "$tmp/pred.json"; check "/predict raw_scores: softmax(logits) == scores" $?
+c=$(post /predict "{\"inputs\":[\"$long\"]}")
+[ "$c" = 413 ]; check "/predict 700 words without truncate: 413 ($c)" $?
+c=$(post /predict "{\"inputs\":[\"$long\"],\"truncate\":true}")
+[ "$c" = 200 ] && cmp_json predict "$tmp/body" "$tmp/cli_long.jsonl"; check "/predict truncate == senti classify (truncates)" $?
+# concurrent requests: each answer is its own text's CLI line whatever its batch mates
+py -c 'import json,sys
+for i, t in enumerate(open(sys.argv[1]).read().splitlines()):
+    open("%s/req%d.json" % (sys.argv[2], i), "w").write(json.dumps({"inputs": [t]}))' "$tmp/texts.txt" "$tmp"
+for i in 0 1 2 3; do
+  "${CURL[@]}" -o "$tmp/conc$i.json" -X POST "http://127.0.0.1:$port/predict" --data-binary @"$tmp/req$i.json" &
+done
+wait $(jobs -p | grep -v -w -e "${pids[0]}") 2>/dev/null || true
+cmp_json concurrent "$tmp" "$tmp/cli.jsonl"; check "4 concurrent /predict == senti classify each" $?
+"$senti" tokenize -m "$model" --input "$tmp/texts.txt" >"$tmp/tok_cli.jsonl"
+c=$(post /tokenize "$batch")
+[ "$c" = 200 ] && cmp_json tokenize "$tmp/body" "$tmp/tok_cli.jsonl"; check "/tokenize == senti tokenize" $?
+c=$(post /embed '{"inputs":"x"}'); [ "$c" = 424 ]; check "/embed on a classifier: 424 ($c)" $?
+c=$(post /v1/completions '{"prompt":"x"}'); [ "$c" = 424 ]; check "/v1/completions on a classifier: 424 ($c)" $?
+c=$(post /predict '{"inputs":'); [ "$c" = 422 ]; check "/predict bad JSON: 422 ($c)" $?
+c=$(post /predict '{"inputs":[1]}'); [ "$c" = 422 ]; check "/predict non-string input: 422 ($c)" $?
+c=$(post /nope '{}'); [ "$c" = 404 ]; check "unknown path: 404 ($c)" $?
+c=$("${CURL[@]}" -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/predict"); [ "$c" = 405 ]; check "GET /predict: 405 ($c)" $?
+py -c 'print("{\"inputs\":\"" + "a" * 70000 + "\"}")' >"$tmp/big.json"
+c=$("${CURL[@]}" -o /dev/null -w '%{http_code}' -X POST "http://127.0.0.1:$port/predict" --data-binary @"$tmp/big.json")
+[ "$c" = 413 ]; check "body over --max-body-bytes: 413 ($c)" $?
+"${CURL[@]}" "http://127.0.0.1:$port/metrics" >"$tmp/metrics.txt"
+cmp_json metric "$tmp/metrics.txt" 'senti_requests_total{endpoint="/predict",code="200"}' 8 &&
+  cmp_json metric "$tmp/metrics.txt" 'senti_batch_size_count' 1 &&
+  grep -q '^senti_queue_depth 0$' "$tmp/metrics.txt" &&
+  grep -q 'senti_request_duration_seconds_bucket{endpoint="/predict",le="+Inf"}' "$tmp/metrics.txt"
+check "/metrics: request counts, batch sizes, queue depth, latency histogram" $?
+echo "     batches: $(grep -E '^senti_batch_size_(count|sum)' "$tmp/metrics.txt" | tr '\n' ' ')"
+stop "$pid"; check "SIGTERM on an idle server: exit 0" $?
+
+# ---- queue limits and shutdown: a request held in the queue by --batch-delay-ms ------------
+start q -m "$model" --max-queue 1 --batch-delay-ms 20000 --timeout-ms 25000
+"${CURL[@]}" -o "$tmp/held.json" -w '%{http_code}' -X POST "http://127.0.0.1:$port/predict" --data-binary "$one" >"$tmp/held.code" &
+held=$!
+for _ in $(seq 200); do
+  "${CURL[@]}" "http://127.0.0.1:$port/metrics" | grep -q '^senti_queue_depth 1$' && break
+  sleep 0.05
+done
+c=$(post /predict "$one"); [ "$c" = 429 ]; check "queue full (--max-queue 1): 429 ($c)" $?
+stop "$pid"; check "SIGTERM with a request queued: exit 0" $?
+wait "$held" || true
+[ "$(cat "$tmp/held.code")" = 200 ] && cmp_json predict "$tmp/held.json" "$tmp/cli0.jsonl"
+check "the queued request was answered before exit (200, == senti classify)" $?
+c=$("${CURL[@]}" -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/health" || true)
+[ "$c" = 000 ]; check "after exit nothing listens ($c)" $?
+
+start t -m "$model" --batch-delay-ms 20000 --timeout-ms 300
+c=$(post /predict "$one"); [ "$c" = 503 ]; check "still queued at --timeout-ms: 503 ($c)" $?
+stop "$pid"; check "SIGTERM: exit 0" $?
+
+# ---- a base encoder: /embed == senti embed -----------------------------------------------
+tokjs=$root/../shared/assets/tokenizers/bert-base-uncased/tokenizer.json
+if [ -r "$tokjs" ]; then
+  "$senti" embed -m "$root/tests/fixtures/embed" --tokenizer "$tokjs" --input "$tmp/texts.txt" >"$tmp/emb_cli.jsonl" 2>/dev/null
+  start emb -m "$root/tests/fixtures/embed" --tokenizer "$tokjs"
+  c=$(post /embed "$batch")
+  [ "$c" = 200 ] && cmp_json embed "$tmp/body" "$tmp/emb_cli.jsonl"; check "/embed == senti embed" $?
+  c=$(post /predict '{"inputs":"x"}'); [ "$c" = 424 ]; check "/predict on a base encoder: 424 ($c)" $?
+  stop "$pid"; check "SIGTERM: exit 0" $?
+else
+  echo "skip /embed: $tokjs not found"
+fi
+
+# ---- a causal LM: /v1/completions == senti generate, logprobs -------------------------------
+lm=$root/tests/fixtures/llm/llama
+"$senti" generate -m "$lm" --temperature 0 --max-new-tokens 6 "The movie was" "I did not like" >"$tmp/gen_cli.jsonl" 2>/dev/null
+start lm -m "$lm"
+c=$(post /v1/completions '{"prompt":["The movie was","I did not like"],"max_tokens":6,"temperature":0}')
+[ "$c" = 200 ] && cmp_json complete "$tmp/body" "$tmp/gen_cli.jsonl"; check "/v1/completions == senti generate" $?
+c=$(post /v1/completions '{"prompt":"The movie was","max_tokens":6,"temperature":0,"logprobs":1}')
+[ "$c" = 200 ] && cmp_json logprobs "$tmp/body"; check "/v1/completions logprobs: greedy picks the top token" $?
+c=$(post /v1/completions '{"prompt":"The movie was great","max_tokens":0,"echo":true,"logprobs":0}')
+[ "$c" = 200 ] && cmp_json echo "$tmp/body" "The movie was great"; check "/v1/completions echo + max_tokens 0: prompt log-probs" $?
+c=$(post /v1/completions '{"prompt":"x","n":2}'); [ "$c" = 422 ]; check "/v1/completions n=2: 422 ($c)" $?
+stop "$pid"; check "SIGTERM: exit 0" $?
+
+[ "$fails" -eq 0 ] || { echo "$fails check(s) failed"; exit 1; }
+echo "all serve checks passed"
