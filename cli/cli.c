@@ -46,6 +46,10 @@ bool cli_io_open(const char *cmd, cli_io *io, const char *dir, const char *tok_p
             return false;
         }
     }
+    if (output && task_output_check(input, output) != SENTI_OK) {
+        fprintf(stderr, "senti %s: %s\n", cmd, senti_last_error());
+        return false;
+    }
     if (output && !(io->out = fopen(output, "wb"))) {
         fprintf(stderr, "senti %s: cannot open %s: %s\n", cmd, output, strerror(errno));
         io->out = stdout;
@@ -97,8 +101,10 @@ int cli_task_opt(cli_task *t, int c, const char *arg) {
     case CLI_O_WINDOW: ok = parse_i64(t->cmd, "--window", arg, 1, 1L << 24, &t->ro.window); break;
     case CLI_O_STRICT: t->ro.strict = true; break;
     case CLI_O_RESUME: t->resume = true; break;
+    case CLI_O_OVERWRITE: t->overwrite = true; break;
     case CLI_O_PROGRESS: t->ro.progress = stderr; break;
     case CLI_O_NO_BUCKETING: t->ro.no_sort = true; break;
+    case CLI_O_NO_WEIGHT_CHECK: t->no_weight_check = true; break;
     case CLI_O_FORMAT:
         if ((t->format = task_format_from_name(arg)) == TASK_FORMAT_COUNT || t->format == TASK_FORMAT_AUTO) {
             fprintf(stderr, "senti %s: --format expects lines|jsonl|tsv|tweeteval|meld|aste|asqp|ecpe|ecpe-csv, got '%s'\n",
@@ -147,9 +153,65 @@ bool cli_task_check(cli_task *t, int argc, int first) {
                       : t->input && first < argc     ? "give --input or TEXT arguments, not both"
                       : !t->input && first >= argc   ? "no input: give TEXT arguments or --input FILE|-"
                       : t->resume && !t->output      ? "--resume needs --output FILE"
+                      : t->overwrite && !t->resume   ? "--overwrite goes with --resume"
                                                      : NULL;
     if (why) fprintf(stderr, "senti %s: %s\n", t->cmd, why);
     return why == NULL;
+}
+
+/* Flags that never change a record's output bytes (or are fingerprinted apart). */
+static bool neutral_flag(const char *name, size_t n) {
+    static const char *const neutral[] = {"-m", "--model", "--input", "--output", "--tokenizer", "--threads",
+                                          "--batch-size", "--max-batch-tokens", "--window", "--progress",
+                                          "--resume", "--overwrite", "--no-bucketing"};
+    for (size_t i = 0; i < sizeof neutral / sizeof *neutral; i++)
+        if (strlen(neutral[i]) == n && strncmp(name, neutral[i], n) == 0) return true;
+    return false;
+}
+
+/* Order of two "--flag[=value]" strings by flag name only. */
+static int flag_cmp(const char *x, const char *y) {
+    size_t nx = strcspn(x, "="), ny = strcspn(y, "=");
+    int c = strncmp(x, y, nx < ny ? nx : ny);
+    return c ? c : (nx > ny) - (nx < ny);
+}
+
+/* The options that change output bytes, from argv[1..first) (getopt has put
+ * the options there): the command, then "--flag" / "--flag=value" sorted by
+ * flag (a repeated flag in its order). NULL on OOM. */
+static json_t *output_options(int first, char **argv) {
+    char **v = calloc((size_t)first + 1, sizeof *v);
+    json_t *a = json_array();
+    int n = 0;
+    bool ok = v && a && json_array_append_new(a, json_string(argv[0])) == 0;
+    for (int i = 1; ok && i < first; i++) {
+        const char *f = argv[i];
+        if (f[0] != '-' || strcmp(f, "-") == 0 || strcmp(f, "--") == 0) continue; /* a value of the flag before */
+        size_t nl = f[1] == '-' ? strcspn(f, "=") : 2; /* "--name[=v]" or "-xVALUE" */
+        const char *val = f[nl] == '=' ? f + nl + 1 : f[1] != '-' && f[2] ? f + 2 : NULL;
+        if (!val && i + 1 < first && (argv[i + 1][0] != '-' || strcmp(argv[i + 1], "-") == 0)) val = argv[++i];
+        if (neutral_flag(f, nl)) continue;
+        size_t len = nl + (val ? strlen(val) + 1 : 0) + 1;
+        if (!(v[n] = malloc(len))) {
+            ok = false;
+            break;
+        }
+        snprintf(v[n], len, "%.*s%s%s", (int)nl, f, val ? "=" : "", val ? val : "");
+        n++;
+    }
+    if (ok) {
+        for (int i = 1; i < n; i++) /* a stable insertion sort by flag name: few flags */
+            for (int j = i; j > 0 && flag_cmp(v[j - 1], v[j]) > 0; j--) {
+                char *tmp = v[j];
+                v[j] = v[j - 1];
+                v[j - 1] = tmp;
+            }
+        for (int i = 0; ok && i < n; i++) ok = json_array_append_new(a, json_string(v[i])) == 0;
+    }
+    for (int i = 0; v && i < n; i++) free(v[i]);
+    free(v);
+    if (!ok) json_decref(a);
+    return ok ? a : NULL;
 }
 
 bool cli_task_open(cli_task *t, int argc, char **argv, int first) {
@@ -157,6 +219,7 @@ bool cli_task_open(cli_task *t, int argc, char **argv, int first) {
     mo.n_threads = (int)t->threads;
     mo.weight_type = t->dtype;
     mo.device = t->device;
+    mo.no_weight_check = t->no_weight_check;
     t->ro.n_threads = (int)t->threads;
     if (isatty(STDERR_FILENO)) t->ro.progress = stderr;
     if (!(t->model = senti_model_load_opts(t->dir, &mo)) ||
@@ -192,10 +255,15 @@ bool cli_task_open(cli_task *t, int argc, char **argv, int first) {
         return false;
     }
     if (t->output) {
-        if (!(t->res = task_resume_open(t->output, t->resume, &t->ro.skip))) {
-            fprintf(stderr, "senti %s: %s\n", t->cmd, senti_last_error());
+        json_t *opts = output_options(first, argv);
+        task_resume_opts ro = {.resume = t->resume, .overwrite = t->overwrite, .input = t->input,
+                               .model_path = t->dir, .tokenizer_path = t->tok_path, .options = opts};
+        t->res = opts ? task_resume_open(t->output, &ro, t->src, &t->ro.skip) : NULL;
+        json_decref(opts);
+        if (!t->res) {
+            fprintf(stderr, "senti %s: %s\n", t->cmd, opts ? senti_last_error() : "out of memory");
             t->explained = true;
-        return false;
+            return false;
         }
         t->out = task_resume_file(t->res);
         t->ro.checkpoint = task_resume_checkpoint;

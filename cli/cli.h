@@ -41,7 +41,7 @@ int cli_io_close(const char *cmd, cli_io *io, const char *output, int rc);
 enum {
     CLI_O_INPUT = 1000, CLI_O_OUTPUT, CLI_O_TOK, CLI_O_THREADS, CLI_O_BATCH, CLI_O_TOKENS, CLI_O_WINDOW,
     CLI_O_STRICT, CLI_O_RESUME, CLI_O_PROGRESS, CLI_O_DEVICE, CLI_O_DTYPE, CLI_O_NO_BUCKETING, CLI_O_FORMAT,
-    CLI_O_FIRST_FREE
+    CLI_O_OVERWRITE, CLI_O_NO_WEIGHT_CHECK, CLI_O_FIRST_FREE
 };
 #define CLI_TASK_OPTIONS                                                                                         \
     {"model", required_argument, 0, 'm'}, {"input", required_argument, 0, CLI_O_INPUT},                          \
@@ -51,15 +51,20 @@ enum {
         {"strict", no_argument, 0, CLI_O_STRICT}, {"resume", no_argument, 0, CLI_O_RESUME},                      \
         {"progress", no_argument, 0, CLI_O_PROGRESS}, {"device", required_argument, 0, CLI_O_DEVICE},            \
         {"dtype", required_argument, 0, CLI_O_DTYPE}, {"no-bucketing", no_argument, 0, CLI_O_NO_BUCKETING},     \
-        {"format", required_argument, 0, CLI_O_FORMAT}, {"help", no_argument, 0, 'h'}
+        {"format", required_argument, 0, CLI_O_FORMAT}, {"overwrite", no_argument, 0, CLI_O_OVERWRITE},        \
+        {"no-weight-check", no_argument, 0, CLI_O_NO_WEIGHT_CHECK},                                            \
+        {"help", no_argument, 0, 'h'}
 
 /* Usage lines for the common flags. */
 #define CLI_TASK_USAGE                                                                                           \
     "  common: -m DIR [--input FILE|-] [--output FILE] [--tokenizer PATH] [--threads N] [--device cpu]\n"      \
     "          [--dtype f32|f16|bf16|q8_0|q4_0] [--batch-size N] [--max-batch-tokens N] [--window N]\n"        \
-    "          [--strict] [--resume] [--progress] [--no-bucketing] [--format F]\n"                              \
+    "          [--strict] [--resume [--overwrite]] [--progress] [--no-bucketing] [--format F] [--no-weight-check]\n"\
+    "  --no-weight-check: skip the load-time scan refusing NaN / inf in norm and head weights\n"             \
     "  --format F: --input as lines|jsonl|tsv|tweeteval|meld|aste|asqp|ecpe|ecpe-csv (default: detected)\n"    \
-    "  --resume: continue a killed run that wrote --output FILE (progress in FILE.progress)\n"                 \
+    "  --resume: continue a killed run that wrote --output FILE (progress in FILE.progress); refused when\n"   \
+    "          the input, model, tokenizer or options differ, or FILE has no progress file\n"                   \
+    "  --overwrite: with --resume, start over when FILE has no (readable) progress file (default: refuse)\n"  \
     "  --window N: records tokenized and length-sorted together (default 1024)\n"                              \
     "  --progress: records/s, tokens/s and ETA on stderr (default when stderr is a terminal)\n"                \
     "  --no-bucketing: batches in input order padded to their longest (for comparison; default: length-sorted)\n"
@@ -70,7 +75,7 @@ typedef struct cli_task {
     task_format format;        /* --format (TASK_FORMAT_AUTO: detected from a file) */
     long threads;
     senti_type dtype;
-    bool resume;
+    bool resume, overwrite, no_weight_check;
     task_runner_opts ro;
     senti_model *model;
     senti_tokenizer *tok;

@@ -186,9 +186,9 @@ static senti_status run_task(task_eval_kind k, cli_task *t, const eval_args *a, 
     }
     if (senti_model_get_head(t->model) == SENTI_HEAD_TOKEN_CLASSIFICATION && k <= TASK_EVAL_AESC)
         return task_tag_run_opts(t->model, t->tok, a->agg, a->stride, t->src, out, &t->ro, &t->st);
-    if (!lm_is_causal(t->model))
-        return senti_error(SENTI_ERR_UNSUPPORTED, "--task %s needs a token classifier (ae, oe, aesc) or a decoder "
-                           "(extract)", task_eval_kind_name(k));
+    if (!lm_is_generative(t->model))
+        return senti_error(SENTI_ERR_UNSUPPORTED, "--task %s needs a token classifier (ae, oe, aesc), a decoder or "
+                           "an encoder-decoder (extract)", task_eval_kind_name(k));
     static const llm_schema SCHEMA[] = {[TASK_EVAL_AE] = LLM_SCHEMA_ASPECT, [TASK_EVAL_OE] = LLM_SCHEMA_OPINION,
                                         [TASK_EVAL_AESC] = LLM_SCHEMA_AESC, [TASK_EVAL_PAIR] = LLM_SCHEMA_PAIR,
                                         [TASK_EVAL_TRIPLET] = LLM_SCHEMA_TRIPLET, [TASK_EVAL_QUAD] = LLM_SCHEMA_QUAD};
@@ -258,6 +258,7 @@ int cmd_eval(int argc, char **argv) {
     if (!why && !t.dir && !a.score && k == TASK_EVAL_CLASSIFY && !(t.dir = senti_default_model()))
         why = "no -m MODEL and the default model was not found (set SENTI_DEFAULT_MODEL)";
     if (!why && !t.dir && !a.score) why = "-m MODEL is required";
+    if (!why && a.pred_out && task_output_check(a.data, a.pred_out) != SENTI_OK) why = senti_last_error();
     if (why) {
         fprintf(stderr, "senti eval: %s\n", why);
         eval_usage(stderr);

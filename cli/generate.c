@@ -19,6 +19,8 @@ void cli_gen_init(cli_gen *g, const char *cmd, const char **stop) {
     g->max_new = -1;
     g->stop = stop;
     g->chat = -1;
+    g->beams = g->norep = -1;
+    g->early = -1;
 }
 
 static bool parse_double(const char *cmd, const char *flag, const char *s, double lo, double hi, double *out) {
@@ -56,6 +58,18 @@ int cli_gen_opt(cli_gen *g, int c, const char *arg) {
     case CLI_O_CHAT: g->chat = 1; break;
     case CLI_O_NO_CHAT: g->chat = 0; break;
     case CLI_O_SYSTEM: g->system = arg; break;
+    case CLI_O_BEAMS: ok = cli_parse_long(g->cmd, "--num-beams", arg, 1, 256, &g->beams); break;
+    case CLI_O_NOREP: ok = cli_parse_long(g->cmd, "--no-repeat-ngram-size", arg, 0, 1L << 20, &g->norep); break;
+    case CLI_O_LENPEN: ok = g->lenpen_set = parse_double(g->cmd, "--length-penalty", arg, -100, 100, &g->lenpen); break;
+    case CLI_O_EARLY:
+        g->early = !strcmp(arg, "true") ? LLM_EARLY_STOP_TRUE : !strcmp(arg, "false") ? LLM_EARLY_STOP_FALSE
+                   : !strcmp(arg, "never")  ? LLM_EARLY_STOP_NEVER
+                                            : -1;
+        if (g->early < 0) {
+            fprintf(stderr, "senti %s: --early-stopping expects true, false or never, got '%s'\n", g->cmd, arg);
+            ok = false;
+        }
+        break;
     default: return 0;
     }
     return ok ? 1 : -1;
@@ -73,6 +87,10 @@ bool cli_gen_apply(const cli_gen *g, const char *dir, llm_gen_opts *o) {
     if (g->min_p_set) o->min_p = g->min_p;
     if (g->rep_set) o->repetition_penalty = g->rep;
     if (g->seed_set) o->seed = g->seed;
+    if (g->beams > 0) o->num_beams = g->beams;
+    if (g->norep >= 0) o->no_repeat_ngram_size = g->norep;
+    if (g->lenpen_set) o->length_penalty = g->lenpen;
+    if (g->early >= 0) o->early_stopping = g->early;
     /* a sampling flag asks for sampling; temperature 0 is greedy whatever else is given */
     if (g->top_k_set || g->top_p_set || g->min_p_set) o->do_sample = true;
     if (g->temp_set) {
@@ -146,8 +164,8 @@ int cmd_generate(int argc, char **argv) {
     o.use_chat = g.chat == 1;
     o.system = g.system;
     if (cli_task_open(&t, argc, argv, optind)) {
-        if (!lm_is_causal(t.model)) {
-            fprintf(stderr, "senti generate: %s (%s) is not a causal language model\n", t.dir,
+        if (!lm_is_generative(t.model)) {
+            fprintf(stderr, "senti generate: %s (%s) is not a causal language model or an encoder-decoder\n", t.dir,
                     senti_model_architecture(t.model));
             t.explained = true;
         } else s = llm_generate_run(t.model, t.tok, &chat, &o, &t.ro, t.src, t.out, &t.st);
@@ -218,6 +236,10 @@ int cli_zero_shot_llm(int argc, char **argv) {
         goto done;
     }
     o.labels = labels;
+    if (task_labels_distinct(o.labels, o.n_labels, "senti zero-shot") != SENTI_OK) {
+        fprintf(stderr, "%s\n", senti_last_error());
+        goto done;
+    }
     if (!cli_task_check(&t, argc, optind)) goto done;
     llm_chat chat;
     if (!cli_chat_load("zero-shot", t.dir, o.use_chat, &chat)) {

@@ -10,7 +10,8 @@
 
 enum {
     CLI_O_MAX_NEW = CLI_O_FIRST_FREE + 20, CLI_O_TEMP, CLI_O_TOPK, CLI_O_TOPP, CLI_O_MINP, CLI_O_REP, CLI_O_SEED,
-    CLI_O_STOP, CLI_O_CHAT, CLI_O_NO_CHAT, CLI_O_SYSTEM, CLI_O_LLM_FIRST_FREE
+    CLI_O_STOP, CLI_O_CHAT, CLI_O_NO_CHAT, CLI_O_SYSTEM, CLI_O_BEAMS, CLI_O_LENPEN, CLI_O_EARLY, CLI_O_NOREP,
+    CLI_O_LLM_FIRST_FREE
 };
 #define CLI_GEN_OPTIONS                                                                                          \
     {"max-new-tokens", required_argument, 0, CLI_O_MAX_NEW}, {"temperature", required_argument, 0, CLI_O_TEMP}, \
@@ -18,12 +19,17 @@ enum {
         {"min-p", required_argument, 0, CLI_O_MINP}, {"repetition-penalty", required_argument, 0, CLI_O_REP},  \
         {"seed", required_argument, 0, CLI_O_SEED}, {"stop", required_argument, 0, CLI_O_STOP},                \
         {"chat", no_argument, 0, CLI_O_CHAT}, {"no-chat-template", no_argument, 0, CLI_O_NO_CHAT},             \
-        {"system", required_argument, 0, CLI_O_SYSTEM}
+        {"system", required_argument, 0, CLI_O_SYSTEM}, {"num-beams", required_argument, 0, CLI_O_BEAMS},    \
+        {"length-penalty", required_argument, 0, CLI_O_LENPEN},                                                \
+        {"early-stopping", required_argument, 0, CLI_O_EARLY},                                                 \
+        {"no-repeat-ngram-size", required_argument, 0, CLI_O_NOREP}
 
 #define CLI_GEN_USAGE                                                                                            \
     "  generation: [--max-new-tokens N] [--temperature T] [--top-k K] [--top-p P] [--min-p P]\n"                \
     "              [--repetition-penalty R] [--seed S] [--stop STR]...   (defaults: generation_config.json;\n"  \
     "              temperature 0 is greedy; a positive temperature, top-k, top-p or min-p samples)\n"          \
+    "  beam search: [--num-beams N] [--length-penalty X] [--early-stopping true|false|never]\n"               \
+    "              [--no-repeat-ngram-size N]   (as transformers' generate; defaults: generation_config.json)\n" \
     "  --chat / --no-chat-template: render the prompt through the model's chat template or send it as is\n"   \
     "  --system S: a system message for the chat template\n"
 
@@ -39,6 +45,10 @@ typedef struct cli_gen {
     int64_t n_stop;
     int chat;              /* -1 not given, 0 --no-chat-template, 1 --chat */
     const char *system;
+    long beams, norep;     /* -1: not given */
+    double lenpen;
+    bool lenpen_set;
+    int early;             /* -1: not given, else LLM_EARLY_STOP_* */
 } cli_gen;
 
 /* stop has room for max_stop strings (the argc of the command is enough). */

@@ -1,6 +1,7 @@
 /* main.c — the `senti` command: one subcommand per task plus info, tokenize,
  * logits, bench, convert (so far: info, logits, tokenize, classify, aspect, tag, bench, version). */
 #include <getopt.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -140,7 +141,7 @@ static int cmd_bench(int argc, char **argv) {
     return 2;
 }
 
-int main(int argc, char **argv) {
+static int run(int argc, char **argv) {
     if (argc < 2) {
         usage(stderr);
         return 2;
@@ -172,4 +173,20 @@ int main(int argc, char **argv) {
     fprintf(stderr, "senti: unknown command '%s'\n", cmd);
     usage(stderr);
     return 2;
+}
+
+/* Every command's stdout is checked here once: a write or close error (a full
+ * disk, /dev/full, a closed pipe) makes the exit status non-zero. */
+int main(int argc, char **argv) {
+    int rc = run(argc, argv);
+    errno = 0;
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        fprintf(stderr, "senti: writing the output failed: %s\n", errno ? strerror(errno) : "write error");
+        return rc ? rc : 1;
+    }
+    if (fclose(stdout) != 0) {
+        fprintf(stderr, "senti: closing the output failed: %s\n", strerror(errno));
+        return rc ? rc : 1;
+    }
+    return rc;
 }

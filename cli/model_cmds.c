@@ -6,6 +6,7 @@
 #include <getopt.h>
 #include <jansson.h>
 #include <stdbool.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +23,7 @@ static const char *head_name(senti_model_head h) {
     case SENTI_HEAD_BASE: return "base";
     case SENTI_HEAD_MASKED_LM: return "masked_lm";
     case SENTI_HEAD_CAUSAL_LM: return "causal_lm";
+    case SENTI_HEAD_SEQ2SEQ_LM: return "seq2seq_lm";
     }
     return "?";
 }
@@ -276,7 +278,10 @@ int cmd_logits(int argc, char **argv) {
     printf("{\"shape\":[");
     for (int i = first; i < nd; i++) printf("%s%lld", i > first ? "," : "", (long long)shape[i]);
     printf("],\"data\":[");
-    for (int64_t i = 0; i < total; i++) printf("%s%.9g", i ? "," : "", out[i]);
+    for (int64_t i = 0; i < total; i++) { /* JSON has no NaN or infinity: a non-finite value is null */
+        if (isfinite(out[i])) printf("%s%.9g", i ? "," : "", out[i]);
+        else printf("%snull", i ? "," : "");
+    }
     printf("]}\n");
     rc = 0;
 done:

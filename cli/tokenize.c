@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "cli.h"
 #include "senti.h"
 
 int cmd_tokenize(int argc, char **argv);
@@ -84,7 +85,19 @@ static int encode_print(const senti_tokenizer *tok, json_t *id, const char *text
     json_t *out = json_object();
     int rc = 1;
     if (id) json_object_set(out, "id", id);
-    if (senti_tokenizer_encode(tok, text, len, pair, pair_len, eo, &enc)) {
+    /* as the task commands: invalid UTF-8 is the input's error, named by its byte */
+    int64_t bad = task_utf8_invalid_at(text, len), bad_pair = pair ? task_utf8_invalid_at(pair, pair_len) : -1;
+    if (bad >= 0 || bad_pair >= 0) {
+        char msg[96];
+        snprintf(msg, sizeof msg, "invalid UTF-8 %sat byte %lld", bad >= 0 ? "" : "in the pair ",
+                 (long long)(bad >= 0 ? bad : bad_pair));
+        if (!in_batch) {
+            fprintf(stderr, "senti tokenize: %s\n", msg);
+            json_decref(out);
+            return 1;
+        }
+        json_object_set_new(out, "error", json_string(msg));
+    } else if (senti_tokenizer_encode(tok, text, len, pair, pair_len, eo, &enc)) {
         if (!in_batch) {
             fprintf(stderr, "senti tokenize: %s\n", senti_last_error());
             json_decref(out);
@@ -131,7 +144,7 @@ static int run_input(const senti_tokenizer *tok, const char *file, const senti_e
         json_t *id = json_integer(idx++);
         if (len > 0 && line[0] == '{') {
             json_error_t err;
-            json_t *rec = json_loadb(line, (size_t)len, JSON_ALLOW_NUL, &err);
+            json_t *rec = json_loadb(line, (size_t)len, JSON_ALLOW_NUL | JSON_REJECT_DUPLICATES, &err);
             json_t *t = rec ? json_object_get(rec, "text") : NULL, *p = rec ? json_object_get(rec, "text_pair") : NULL;
             if (rec && json_object_get(rec, "id")) {
                 json_decref(id);

@@ -123,6 +123,10 @@ int cmd_zero_shot(int argc, char **argv) {
             rc = 1;
         } else nl = split_labels(a.labels, labels);
     }
+    if (rc < 0 && task_labels_distinct(labels, nl, "senti zero-shot") != SENTI_OK) {
+        fprintf(stderr, "%s\n", senti_last_error());
+        rc = 2;
+    }
     if (rc < 0 && nl == 0 && !t.input) {
         fprintf(stderr, "senti zero-shot: --labels A,B,... is required (or \"labels\" in JSONL records)\n");
         zs_usage(stderr);

@@ -4,6 +4,8 @@
 #include <jansson.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "core.h"
 
@@ -19,7 +21,7 @@ cfg_file *cfg_load(const char *path) {
         senti_error(SENTI_ERR_NO_MEMORY, "%s: out of memory", path);
         goto fail;
     }
-    c->root = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
+    c->root = senti_json_load(path, JSON_REJECT_DUPLICATES, &jerr);
     if (!c->root) {
         if (jerr.line < 0) senti_error(SENTI_ERR_IO, "%s: %s", path, jerr.text);
         else senti_error(SENTI_ERR_BAD_FILE, "%s:%d:%d: malformed JSON: %s", path, jerr.line, jerr.column, jerr.text);
@@ -165,6 +167,8 @@ static bool parse_id(const char *s, int64_t *out) {
     return true;
 }
 
+static int cmp_cstr(const void *x, const void *y) { return strcmp(*(const char *const *)x, *(const char *const *)y); }
+
 senti_status cfg_labels(const cfg_file *c, const char ***out, int64_t *n) {
     *out = NULL;
     *n = 0;
@@ -196,7 +200,22 @@ senti_status cfg_labels(const cfg_file *c, const char ***out, int64_t *n) {
         }
         a[id] = json_string_value(lab);
     }
-    /* m distinct ids all below m: every slot is filled. */
+    /* m distinct ids all below m: every slot is filled. Names must be distinct
+     * too: results are keyed by name, so a repeated one would lose a score. */
+    const char **sorted = senti_calloc(m, sizeof *sorted);
+    if (!sorted) {
+        st = senti_error(SENTI_ERR_NO_MEMORY, "%s: out of memory reading key 'id2label'", c->path);
+        goto fail;
+    }
+    memcpy(sorted, a, m * sizeof *a);
+    qsort(sorted, m, sizeof *sorted, cmp_cstr);
+    for (size_t i = 1; i < m; i++)
+        if (strcmp(sorted[i - 1], sorted[i]) == 0) {
+            st = senti_error(SENTI_ERR_BAD_FILE, "%s: key 'id2label': label '%.64s' names two ids", c->path, sorted[i]);
+            senti_mfree(sorted);
+            goto fail;
+        }
+    senti_mfree(sorted);
     *out = a;
     *n = (int64_t)m;
     return SENTI_OK;

@@ -15,6 +15,7 @@
 #define SENTI_FORMATS_H
 
 #include <stdbool.h>
+#include <stdio.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -116,6 +117,23 @@ const st_tensor *st_weights_find(const st_weights *w, const char *name); /* NULL
  * "... tensor 'x' has dtype I64, expected one of f32, f16, bf16". */
 senti_status st_weights_expect(const st_weights *w, const char *name, int ndim, const int64_t *shape,
                                unsigned types, const st_tensor **out);
+
+/* ---- opening input files (file.c) --------------------------------------------
+ * Every reader opens through these: regular files only, refused without
+ * blocking (O_NONBLOCK while checking, so a FIFO never hangs the open),
+ * errors naming the path and what it is ("x: is a FIFO; ..."). */
+
+/* A read-only fd of a regular file (close it), its size in *size if non-NULL;
+ * -1 with the error set. */
+int senti_open_regular(const char *path, size_t *size);
+/* The same as a FILE * opened "rb" (fclose it); NULL with the error set. */
+FILE *senti_fopen_regular(const char *path);
+/* json_load_file through senti_open_regular: NULL on failure; a refused or
+ * failed open reports err->line -1 and the message in err->text (as jansson
+ * does for an open failure); err may be NULL. */
+struct json_t;
+struct json_error_t;
+struct json_t *senti_json_load(const char *path, size_t flags, struct json_error_t *err);
 
 /* ---- config.json -------------------------------------------------------------
  * Typed getters over the top-level object. `get` = required key (missing is

@@ -512,21 +512,13 @@ gguf_file *gguf_file_load(const char *path) {
         senti_error(SENTI_ERR_NO_MEMORY, "%s: out of memory", path);
         goto fail;
     }
-    fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        senti_error(SENTI_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    size_t size;
+    if ((fd = senti_open_regular(path, &size)) < 0) goto fail;
+    if (size < 24) {
+        senti_error(SENTI_ERR_BAD_FILE, "%s: truncated: %zu bytes, a GGUF header needs 24", path, size);
         goto fail;
     }
-    struct stat sb;
-    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
-        senti_error(SENTI_ERR_IO, "%s: cannot stat, or not a regular file", path);
-        goto fail;
-    }
-    if (sb.st_size < 24) {
-        senti_error(SENTI_ERR_BAD_FILE, "%s: truncated: %lld bytes, a GGUF header needs 24", path, (long long)sb.st_size);
-        goto fail;
-    }
-    void *p = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+    void *p = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
     if (p == MAP_FAILED) {
         senti_error(SENTI_ERR_IO, "%s: cannot map: %s", path, strerror(errno));
         goto fail;
@@ -534,7 +526,7 @@ gguf_file *gguf_file_load(const char *path) {
     close(fd);
     fd = -1;
     f->base = p;
-    f->size = (size_t)sb.st_size;
+    f->size = size;
     if (parse(f) != SENTI_OK) goto fail;
     return f;
 fail:

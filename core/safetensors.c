@@ -41,30 +41,20 @@ typedef struct st_map {
 static senti_status map_file(const char *path, st_map *m) {
     m->base = NULL;
     m->size = 0;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return senti_error(SENTI_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    struct stat sb;
-    if (fstat(fd, &sb) != 0) {
-        int e = errno;
+    size_t size;
+    int fd = senti_open_regular(path, &size);
+    if (fd < 0) return SENTI_ERR_IO;
+    if (size < 8) {
         close(fd);
-        return senti_error(SENTI_ERR_IO, "%s: cannot stat: %s", path, strerror(e));
+        return senti_error(SENTI_ERR_BAD_FILE, "%s: truncated: %zu bytes, need at least 8 for the header length", path,
+                           size);
     }
-    if (!S_ISREG(sb.st_mode)) {
-        close(fd);
-        return senti_error(SENTI_ERR_IO, "%s: not a regular file", path);
-    }
-    if (sb.st_size < 8) {
-        close(fd);
-        return senti_error(SENTI_ERR_BAD_FILE,
-                           "%s: truncated: %lld bytes, need at least 8 for the header length", path,
-                           (long long)sb.st_size);
-    }
-    void *p = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+    void *p = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
     int e = errno;
     close(fd);
     if (p == MAP_FAILED) return senti_error(SENTI_ERR_IO, "%s: cannot map: %s", path, strerror(e));
     m->base = p;
-    m->size = (size_t)sb.st_size;
+    m->size = size;
     return SENTI_OK;
 }
 
@@ -401,7 +391,7 @@ static senti_status weights_index(st_weights *w, const char *path) {
     json_error_t jerr;
     const char **shard_names = NULL;
     char *spath = NULL;
-    json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
+    json_t *root = senti_json_load(path, JSON_REJECT_DUPLICATES, &jerr);
     if (!root) {
         if (jerr.line < 0) return senti_error(SENTI_ERR_IO, "%s: %s", path, jerr.text);
         return senti_error(SENTI_ERR_BAD_FILE, "%s:%d:%d: malformed JSON: %s", path, jerr.line, jerr.column, jerr.text);

@@ -896,7 +896,9 @@ extern "C" senti_backend *senti_backend_cuda_init(const char *device) {
     *c->h_err = 0;
     if (cublasCreate(&c->blas) != CUBLAS_STATUS_SUCCESS || cublasSetStream(c->blas, c->stream) != CUBLAS_STATUS_SUCCESS ||
         cublasSetWorkspace(c->blas, c->blas_ws, ws) != CUBLAS_STATUS_SUCCESS) {
-        senti_error(SENTI_ERR_BACKEND, "cuda: cannot create a cuBLAS handle on device %d", dev);
+        const char *why = senti_cublas_error();
+        senti_error(SENTI_ERR_BACKEND, "cuda: cannot create a cuBLAS handle on device %d%s%s", dev, why ? ": " : "",
+                    why ? why : "");
         cuda_free(be);
         return NULL;
     }

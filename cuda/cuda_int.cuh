@@ -168,4 +168,8 @@ cudaError_t cu_gemm_f32_tn(cudaStream_t st, const float *A, const float *B, floa
 cudaError_t cu_attention(cudaStream_t st, ctens dst, ctens q, ctens k, ctens v, const ctens *mask, float scale,
                          bool causal, const int *cu_q, const int *cu_k, int64_t n_seq, int64_t max_tq);
 
+/* Why cuBLAS could not be opened (cublas_dl.cu: it is opened on first use),
+ * or NULL when it is loaded. */
+extern "C" const char *senti_cublas_error(void);
+
 #endif /* SENTI_CUDA_INT_CUH */

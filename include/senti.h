@@ -162,6 +162,10 @@ typedef enum senti_model_head {
     SENTI_HEAD_MASKED_LM,                   /* output [B, T, vocab] masked-LM logits (*ForMaskedLM) */
     SENTI_HEAD_CAUSAL_LM,                   /* output [B, T, vocab] next-token logits of each position
                                              * (decoders: *ForCausalLM, GPT2LMHeadModel) */
+    SENTI_HEAD_SEQ2SEQ_LM,                  /* encoder-decoders (T5ForConditionalGeneration,
+                                             * BartForConditionalGeneration): a forward gives the
+                                             * encoder's last hidden state [B, T, hidden]; decoding
+                                             * runs through generation (senti generate) */
 } senti_model_head;
 
 /* Load dir with n_threads CPU threads (<= 0: all cores). Everything (config
@@ -178,6 +182,8 @@ typedef struct senti_model_opts {
     int n_threads;          /* <= 0: all cores */
     senti_type weight_type; /* SENTI_TYPE_COUNT: as stored */
     const char *device;     /* NULL or "cpu" */
+    int no_weight_check;    /* 1: skip the load-time scan that refuses a NaN / inf
+                             * in a norm or head weight (naming the tensor) */
 } senti_model_opts;
 senti_model_opts senti_model_opts_defaults(void);
 /* senti_model_load with options (opts NULL: defaults). */

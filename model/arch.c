@@ -4,6 +4,7 @@
  *
  * Invariant: this is the only place that knows an architecture's names and
  * keys; adding a member of an existing family is adding an entry here. */
+#include <math.h>
 #include <stdio.h>
 
 #include "arch.h"
@@ -78,6 +79,71 @@ static const char *const MISTRAL_STEMS[] = {"Mistral", NULL};
 static const char *const QWEN2_STEMS[] = {"Qwen2", NULL};
 static const char *const GPT2_STEMS[] = {"GPT2", NULL};
 static const char *const GEMMA3_STEMS[] = {"Gemma3", NULL};
+static const char *const T5_STEMS[] = {"T5", "MT5", NULL};
+static const char *const BART_STEMS[] = {"Bart", NULL};
+static const char *const MBART_STEMS[] = {"MBart", NULL};
+
+/* ---- encoder-decoders: the encoder is the table entry, the decoder a second
+ * descriptor it points to (its own stack, names and keys) ---- */
+
+static const arch_head T5_HEADS[] = {{"ForConditionalGeneration", SENTI_HEAD_SEQ2SEQ_LM},
+                                     {"EncoderModel", SENTI_HEAD_BASE},
+                                     {NULL, SENTI_HEAD_BASE}};
+static const arch_head BART_HEADS[] = {{"ForConditionalGeneration", SENTI_HEAD_SEQ2SEQ_LM},
+                                       {"ForSequenceClassification", SENTI_HEAD_SEQUENCE_CLASSIFICATION},
+                                       {NULL, SENTI_HEAD_BASE}};
+
+#define T5_SELF(blk)                                                                                                   \
+    [AR_ATTN_NORM] = {"layer.0.layer_norm", NULL}, [AR_Q] = {"layer.0.SelfAttention.q", NULL},                         \
+    [AR_K] = {"layer.0.SelfAttention.k", NULL}, [AR_V] = {"layer.0.SelfAttention.v", NULL},                            \
+    [AR_O] = {"layer.0.SelfAttention.o", NULL}, [AR_TOK_EMB] = {"shared", NULL},                                       \
+    [AR_REL_EMB] = {blk "0.layer.0.SelfAttention.relative_attention_bias", NULL}
+#define T5_FFN(n)                                                                                                      \
+    [AR_FFN_NORM] = {"layer." n ".layer_norm", NULL}, [AR_FFN_IN] = {"layer." n ".DenseReluDense.wi", NULL},           \
+    [AR_GATE] = {"layer." n ".DenseReluDense.wi_0", NULL}, [AR_UP] = {"layer." n ".DenseReluDense.wi_1", NULL},        \
+    [AR_DOWN] = {"layer." n ".DenseReluDense.wo", NULL}
+#define T5_HP [AH_VOCAB] = "vocab_size", [AH_HIDDEN] = "d_model", [AH_HEADS] = "num_heads", [AH_INTER] = "d_ff",       \
+              [AH_EPS] = "layer_norm_epsilon", [AH_HEAD_DIM] = "d_kv", [AH_ACT] = "dense_act_fn"
+static const arch_desc T5_DECODER = {
+    .name = "t5-decoder", .kind = ARCH_DECODER, .stack = "decoder.block.",
+    .names = {T5_SELF("decoder.block."), T5_FFN("2"), [AR_OUT_NORM] = {"decoder.final_layer_norm", NULL},
+              [AR_XATTN_NORM] = {"layer.1.layer_norm", NULL}, [AR_XQ] = {"layer.1.EncDecAttention.q", NULL},
+              [AR_XK] = {"layer.1.EncDecAttention.k", NULL}, [AR_XV] = {"layer.1.EncDecAttention.v", NULL},
+              [AR_XO] = {"layer.1.EncDecAttention.o", NULL}, [AR_LM_HEAD] = {"lm_head", NULL}},
+    .hp = {T5_HP, [AH_LAYERS] = "num_decoder_layers"}, .act_default = "relu", .eps_default = 1e-6,
+    .norm = ARCH_NORM_RMS, .pos = ARCH_POS_BUCKETS, .mlp = ARCH_MLP_PLAIN, .flags = ARCH_F_NO_QK_SCALE,
+};
+
+#define BART_LAYER                                                                                                     \
+    [AR_Q] = {"self_attn.q_proj", NULL}, [AR_K] = {"self_attn.k_proj", NULL}, [AR_V] = {"self_attn.v_proj", NULL},     \
+    [AR_O] = {"self_attn.out_proj", NULL}, [AR_UP] = {"fc1", NULL}, [AR_DOWN] = {"fc2", NULL},                         \
+    [AR_TOK_EMB] = {"shared", NULL}
+#define BART_CROSS                                                                                                     \
+    [AR_XATTN_NORM] = {"encoder_attn_layer_norm", NULL}, [AR_XQ] = {"encoder_attn.q_proj", NULL},                      \
+    [AR_XK] = {"encoder_attn.k_proj", NULL}, [AR_XV] = {"encoder_attn.v_proj", NULL},                                  \
+    [AR_XO] = {"encoder_attn.out_proj", NULL}, [AR_LM_HEAD] = {"lm_head", NULL},                                       \
+    [AR_LM_BIAS] = {"final_logits_bias", NULL}, [AR_SEQ_DENSE] = {"classification_head.dense", NULL},                  \
+    [AR_SEQ_OUT] = {"classification_head.out_proj", NULL}
+/* post-norm (BART) or pre-norm (mBART) by which norm roles the names take */
+#define BART_POST [AR_ATTN_POST_NORM] = {"self_attn_layer_norm", NULL}, [AR_FFN_POST_NORM] = {"final_layer_norm", NULL}
+#define BART_PRE [AR_ATTN_NORM] = {"self_attn_layer_norm", NULL}, [AR_FFN_NORM] = {"final_layer_norm", NULL}
+#define BART_EMB(s) [AR_POS_EMB] = {s ".embed_positions", NULL}, [AR_EMB_NORM] = {s ".layernorm_embedding", NULL}
+#define BART_HP(s)                                                                                                     \
+    [AH_VOCAB] = "vocab_size", [AH_HIDDEN] = "d_model", [AH_LAYERS] = s "_layers",                                     \
+    [AH_HEADS] = s "_attention_heads", [AH_INTER] = s "_ffn_dim", [AH_MAX_POS] = "max_position_embeddings",            \
+    [AH_ACT] = "activation_function"
+static const arch_desc BART_DECODER = {
+    .name = "bart-decoder", .kind = ARCH_DECODER, .stack = "decoder.layers.",
+    .names = {BART_LAYER, BART_POST, BART_CROSS, BART_EMB("decoder")}, .hp = {BART_HP("decoder")},
+    .act_default = "gelu", .eps_default = 1e-5, .pad_default = 1, .norm = ARCH_NORM_LAYER,
+    .pos = ARCH_POS_ABSOLUTE, .mlp = ARCH_MLP_PLAIN, .flags = ARCH_F_BIAS, .pos_offset = 2,
+};
+static const arch_desc MBART_DECODER = {
+    .name = "mbart-decoder", .kind = ARCH_DECODER, .stack = "decoder.layers.",
+    .names = {BART_LAYER, BART_PRE, BART_CROSS, BART_EMB("decoder"), [AR_OUT_NORM] = {"decoder.layer_norm", NULL}},
+    .hp = {BART_HP("decoder")}, .act_default = "gelu", .eps_default = 1e-5, .pad_default = 1,
+    .norm = ARCH_NORM_LAYER, .pos = ARCH_POS_ABSOLUTE, .mlp = ARCH_MLP_PLAIN, .flags = ARCH_F_BIAS, .pos_offset = 2,
+};
 
 static const arch_desc ARCHS[] = {
     {
@@ -210,6 +276,29 @@ static const arch_desc ARCHS[] = {
         .flags = ARCH_F_TIED | ARCH_F_NORM_SHIFT | ARCH_F_EMB_SCALE | ARCH_F_SWA, .gguf_arch = "gemma3",
         .gguf_class = "Gemma3ForCausalLM", .gguf_keys = GEMMA3_KEYS,
     },
+    {
+        .name = "t5", .kind = ARCH_ENCODER_DECODER, .family = &model_family_encdec, .stems = T5_STEMS,
+        .heads = T5_HEADS, .stack = "encoder.block.",
+        .names = {T5_SELF("encoder.block."), T5_FFN("1"), [AR_OUT_NORM] = {"encoder.final_layer_norm", NULL}},
+        .hp = {T5_HP, [AH_LAYERS] = "num_layers"}, .act_default = "relu", .eps_default = 1e-6, .pad_default = 0,
+        .norm = ARCH_NORM_RMS, .pos = ARCH_POS_BUCKETS, .mlp = ARCH_MLP_PLAIN, .flags = ARCH_F_NO_QK_SCALE,
+        .decoder = &T5_DECODER,
+    },
+    {
+        .name = "bart", .kind = ARCH_ENCODER_DECODER, .family = &model_family_encdec, .stems = BART_STEMS,
+        .heads = BART_HEADS, .prefix = "model.", .stack = "encoder.layers.",
+        .names = {BART_LAYER, BART_POST, BART_EMB("encoder")}, .hp = {BART_HP("encoder")}, .act_default = "gelu",
+        .eps_default = 1e-5, .pad_default = 1, .norm = ARCH_NORM_LAYER, .pos = ARCH_POS_ABSOLUTE,
+        .mlp = ARCH_MLP_PLAIN, .flags = ARCH_F_BIAS, .decoder = &BART_DECODER, .pos_offset = 2,
+    },
+    {
+        .name = "mbart", .kind = ARCH_ENCODER_DECODER, .family = &model_family_encdec, .stems = MBART_STEMS,
+        .heads = BART_HEADS, .prefix = "model.", .stack = "encoder.layers.",
+        .names = {BART_LAYER, BART_PRE, BART_EMB("encoder"), [AR_OUT_NORM] = {"encoder.layer_norm", NULL}},
+        .hp = {BART_HP("encoder")}, .act_default = "gelu", .eps_default = 1e-5, .pad_default = 1,
+        .norm = ARCH_NORM_LAYER, .pos = ARCH_POS_ABSOLUTE, .mlp = ARCH_MLP_PLAIN, .flags = ARCH_F_BIAS,
+        .decoder = &MBART_DECODER, .pos_offset = 2,
+    },
 };
 
 #define N_ARCHS (sizeof ARCHS / sizeof ARCHS[0])
@@ -300,7 +389,8 @@ static bool role_in_use(const arch_desc *d, senti_model_head head, arch_role r) 
     case SENTI_HEAD_SEQUENCE_CLASSIFICATION: return r == AR_SEQ_DENSE || r == AR_SEQ_NORM || r == AR_SEQ_OUT;
     case SENTI_HEAD_TOKEN_CLASSIFICATION: return r == AR_TOK_DENSE || r == AR_TOK_NORM || r == AR_TOK_OUT;
     case SENTI_HEAD_MASKED_LM: return r >= AR_MLM_DENSE && r <= AR_MLM_BIAS;
-    case SENTI_HEAD_CAUSAL_LM: return r == AR_LM_HEAD;
+    case SENTI_HEAD_CAUSAL_LM:
+    case SENTI_HEAD_SEQ2SEQ_LM: return r == AR_LM_HEAD || r == AR_LM_BIAS;
     case SENTI_HEAD_BASE: return false;
     }
     return false;
@@ -391,5 +481,12 @@ senti_status arch_hp_eps(const arch_desc *d, const cfg_file *c, double *out) {
         *out = d->eps_default;
         return SENTI_OK;
     }
-    return cfg_opt_float(c, d->hp[AH_EPS], d->eps_default, out);
+    senti_status st = cfg_opt_float(c, d->hp[AH_EPS], d->eps_default, out);
+    if (st != SENTI_OK) return st;
+    /* a norm divides by sqrt(var + eps): eps <= 0 lets a constant row divide by zero
+     * (or a negative variance estimate go NaN), so every input gets one answer */
+    if (!(*out > 0.0) || !isfinite(*out))
+        return senti_error(SENTI_ERR_BAD_FILE, "%s: \"%s\" is %g; a norm epsilon must be a finite number > 0",
+                           cfg_path(c), d->hp[AH_EPS], *out);
+    return SENTI_OK;
 }

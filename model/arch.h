@@ -49,8 +49,13 @@ typedef enum arch_role {
     AR_FFN_NORM,      /* pre-FFN norm */
     AR_GATE, AR_UP, AR_DOWN, /* FFN; a fused up holds [gate | up] or [input | gate] */
     AR_FFN_POST_NORM, /* norm after the FFN (post-LN encoders: of x + ffn) */
+    AR_FFN_IN,        /* the input projection of a plain FFN where the gated variant's are AR_GATE / AR_UP (T5's wi) */
+    AR_XATTN_NORM,    /* cross-attention norm (encoder-decoders; pre or post as the self-attention's) */
+    AR_XQ, AR_XK, AR_XV, AR_XO, /* cross-attention projections (queries from the decoder, keys / values
+                                 * from the encoder output) */
     /* heads (absolute names) */
     AR_LM_HEAD,       /* causal LM output projection */
+    AR_LM_BIAS,       /* vocabulary bias of the LM head (BART's final_logits_bias, a bare name) */
     AR_SEQ_DENSE,     /* sequence head dense (RoBERTa classifier.dense, DistilBERT pre_classifier) */
     AR_SEQ_NORM,      /* sequence head norm (ModernBERT) */
     AR_SEQ_OUT,       /* sequence classifier output projection */
@@ -91,13 +96,14 @@ typedef struct arch_gguf_key {
 
 /* ---- features --------------------------------------------------------------------------- */
 
-typedef enum arch_kind { ARCH_ENCODER, ARCH_DECODER } arch_kind;
+typedef enum arch_kind { ARCH_ENCODER, ARCH_DECODER, ARCH_ENCODER_DECODER } arch_kind;
 typedef enum arch_norm { ARCH_NORM_LAYER, ARCH_NORM_RMS } arch_norm;
 typedef enum arch_pos {
     ARCH_POS_ABSOLUTE,   /* learned, positions 0..T-1 */
     ARCH_POS_PAD_OFFSET, /* learned, positions from padding_idx + 1 over non-pad ids (RoBERTa) */
     ARCH_POS_ROPE,       /* rotary */
     ARCH_POS_RELATIVE,   /* disentangled relative positions (DeBERTa) */
+    ARCH_POS_BUCKETS,    /* T5's relative position buckets: a learned bias per head added to the scores */
 } arch_pos;
 typedef enum arch_mlp {
     ARCH_MLP_PLAIN,       /* down(act(up x)) */
@@ -119,6 +125,7 @@ enum {
     ARCH_F_SEQ_RELU = 1u << 10,    /* the sequence head's dense is followed by ReLU, not tanh (DistilBERT) */
     ARCH_F_MLM_GELU = 1u << 11,    /* the MLM transform always uses erf GELU (RoBERTa), not hidden_act */
     ARCH_F_LAYER_SCALE = 1u << 12, /* GPT-2's scale_attn_by_inverse_layer_idx is honoured */
+    ARCH_F_NO_QK_SCALE = 1u << 13, /* attention scores are not scaled by 1/sqrt(head_dim) (T5) */
 };
 
 /* A head an architecture offers: its HF class-name suffix and kind. */
@@ -152,6 +159,12 @@ struct arch_desc {
     const char *gguf_arch;          /* general.architecture, NULL: not written / read */
     const char *gguf_class;         /* HF class of a llama.cpp file of gguf_arch (NULL: another entry) */
     const arch_gguf_key *gguf_keys; /* further keys, terminated by hf == NULL */
+    /* encoder-decoders: the decoder stack, described by a second entry (not in
+     * the table) whose stack, names and hyperparameter keys are the
+     * decoder's; `pos_offset` rows of learned positions precede position 0
+     * (BART: 2). NULL / 0 elsewhere. */
+    const arch_desc *decoder;
+    int64_t pos_offset;
 };
 
 /* The descriptor and head for an HF class name ("RobertaForTokenClassification");
@@ -241,6 +254,11 @@ senti_status blk_load_linear(const blk_loader *ld, model_w *w, model_w *b, arch_
                              int64_t out, int64_t in);
 senti_status blk_load_norm(const blk_loader *ld, model_w *w, model_w *b, arch_role r, int64_t l, bool bias,
                            int64_t n);
+/* Refuse a weight holding NaN or inf (unless m->opts.no_weight_check): a
+ * poisoned norm or head turns every input into the same answer or NaN. Any
+ * stored type (rows converted to f32 a row at a time); the error names the
+ * tensor and the element. blk_load scans the norm and head roles itself. */
+senti_status blk_check_finite(const senti_model *m, const model_w *w, const char *name);
 /* Add 1 to an f32 norm weight (ARCH_F_NORM_SHIFT), copying it when it is
  * borrowed from the mapping. */
 senti_status blk_shift_norm(const senti_model *m, model_w *w);

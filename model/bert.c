@@ -63,7 +63,8 @@ static senti_status load_head(const blk_loader *ld, bert_model *e, senti_model_h
     senti_status st = SENTI_OK;
     switch (head) {
     case SENTI_HEAD_BASE:
-    case SENTI_HEAD_CAUSAL_LM: break;
+    case SENTI_HEAD_CAUSAL_LM:
+    case SENTI_HEAD_SEQ2SEQ_LM: break;
     case SENTI_HEAD_SEQUENCE_CLASSIFICATION: {
         const arch_role dense = d->names[AR_SEQ_DENSE].hf ? AR_SEQ_DENSE : AR_POOLER;
         BLK_TRY(blk_load_linear(ld, &e->head_w, &e->head_b, dense, 0, true, H, H));
@@ -193,7 +194,8 @@ static senti_tensor *bert_build(const bert_model *e, senti_model_head head, sent
     in->hidden = x;
     switch (head) {
     case SENTI_HEAD_BASE:
-    case SENTI_HEAD_CAUSAL_LM: return x; /* [R, C, H] */
+    case SENTI_HEAD_CAUSAL_LM:
+    case SENTI_HEAD_SEQ2SEQ_LM: return x; /* [R, C, H] */
     case SENTI_HEAD_TOKEN_CLASSIFICATION: return blk_linear(g, x, &e->out_w, &e->out_b); /* [R, C, L] */
     case SENTI_HEAD_MASKED_LM: { /* dense -> act -> LN -> vocabulary [R, C, V] */
         const blk_act act = e->d->flags & ARCH_F_MLM_GELU ? BLK_GELU : hp->act;

@@ -60,6 +60,41 @@ senti_status blk_load_named(const blk_loader *ld, model_w *out, const char *name
     return SENTI_OK;
 }
 
+senti_status blk_check_finite(const senti_model *m, const model_w *w, const char *name) {
+    if (m->opts.no_weight_check || !w->data) return SENTI_OK;
+    const int64_t cols = w->ndim == 2 ? w->shape[1] : w->shape[0], rows = w->ndim == 2 ? w->shape[0] : 1;
+    const size_t rs = senti_row_size(w->type, cols);
+    float *buf = w->type == SENTI_TYPE_F32 ? NULL : senti_malloc((size_t)cols * sizeof *buf + 1);
+    if (w->type != SENTI_TYPE_F32 && !buf)
+        return senti_error(SENTI_ERR_NO_MEMORY, "%s: out of memory checking tensor '%s'", m->dir, name);
+    senti_status st = SENTI_OK;
+    for (int64_t r = 0; r < rows && st == SENTI_OK; r++) {
+        const float *x = (const float *)((const char *)w->data + (size_t)r * rs);
+        if (buf) senti_row_to_f32(w->type, x, buf, cols), x = buf;
+        for (int64_t i = 0; i < cols; i++)
+            if (!isfinite(x[i])) {
+                st = senti_error(SENTI_ERR_BAD_FILE, "%s: tensor '%s' holds %s at element %lld; a poisoned weight "
+                                 "gives every input the same answer (--no-weight-check skips this scan)", m->dir, name,
+                                 isnan(x[i]) ? "NaN" : "inf", (long long)(r * cols + i));
+                break;
+            }
+    }
+    senti_mfree(buf);
+    return st;
+}
+
+/* Roles scanned at load: every norm and the heads (small next to the stack,
+ * and where a NaN or inf decides the answer for every input). */
+static bool role_scanned(arch_role r) {
+    switch (r) {
+    case AR_EMB_NORM: case AR_REL_NORM: case AR_OUT_NORM: case AR_POOLER: case AR_ATTN_NORM: case AR_Q_NORM:
+    case AR_K_NORM: case AR_ATTN_POST_NORM: case AR_FFN_NORM: case AR_FFN_POST_NORM: case AR_LM_HEAD:
+    case AR_SEQ_DENSE: case AR_SEQ_NORM: case AR_SEQ_OUT: case AR_TOK_DENSE: case AR_TOK_NORM: case AR_TOK_OUT:
+    case AR_MLM_DENSE: case AR_MLM_NORM: case AR_MLM_BIAS: return true;
+    default: return false;
+    }
+}
+
 senti_status blk_load(const blk_loader *ld, model_w *w, arch_role r, int64_t l, const char *suffix, bool linear,
                       bool optional, int64_t d0, int64_t d1) {
     char name[320];
@@ -69,7 +104,9 @@ senti_status blk_load(const blk_loader *ld, model_w *w, arch_role r, int64_t l, 
                            ld->d->name, (int)r);
     }
     if (optional && !st_weights_find(ld->m->w, name)) return SENTI_OK;
-    return blk_load_named(ld, w, name, linear, d0, d1);
+    senti_status st = blk_load_named(ld, w, name, linear, d0, d1);
+    if (st == SENTI_OK && role_scanned(r)) st = blk_check_finite(ld->m, w, name);
+    return st;
 }
 
 senti_status blk_load_linear(const blk_loader *ld, model_w *w, model_w *b, arch_role r, int64_t l, bool bias,
@@ -403,7 +440,8 @@ void blk_out_shape(const senti_model *m, int64_t B, int64_t T, int64_t shape[3],
     switch (m->head) {
     case SENTI_HEAD_SEQUENCE_CLASSIFICATION: *ndim = 2, shape[1] = m->num_labels; return;
     case SENTI_HEAD_TOKEN_CLASSIFICATION: *ndim = 3, shape[2] = m->num_labels; return;
-    case SENTI_HEAD_BASE: *ndim = 3, shape[2] = m->hidden; return;
+    case SENTI_HEAD_BASE:
+    case SENTI_HEAD_SEQ2SEQ_LM: *ndim = 3, shape[2] = m->hidden; return;
     case SENTI_HEAD_MASKED_LM:
     case SENTI_HEAD_CAUSAL_LM: *ndim = 3, shape[2] = m->vocab; return;
     }

@@ -136,7 +136,8 @@ static senti_status load_head(const blk_loader *ld, deb_model *e, senti_model_he
     senti_status st = SENTI_OK;
     switch (head) {
     case SENTI_HEAD_BASE:
-    case SENTI_HEAD_CAUSAL_LM: break;
+    case SENTI_HEAD_CAUSAL_LM:
+    case SENTI_HEAD_SEQ2SEQ_LM: break;
     case SENTI_HEAD_SEQUENCE_CLASSIFICATION: /* ContextPooler: dense -> pooler_hidden_act; classifier */
         BLK_TRY(blk_load_linear(ld, &e->head_w, &e->head_b, AR_SEQ_DENSE, 0, true, H, H));
         BLK_TRY(blk_load(ld, &e->out_w, AR_SEQ_OUT, 0, ".weight", false, false, L, H));
@@ -308,7 +309,8 @@ static senti_tensor *deb_build(const deb_model *e, senti_model_head head, senti_
 
     switch (head) {
     case SENTI_HEAD_BASE:
-    case SENTI_HEAD_CAUSAL_LM: return x;
+    case SENTI_HEAD_CAUSAL_LM:
+    case SENTI_HEAD_SEQ2SEQ_LM: return x;
     case SENTI_HEAD_TOKEN_CLASSIFICATION: return blk_linear(g, x, &e->out_w, &e->out_b);
     case SENTI_HEAD_MASKED_LM: {
         senti_tensor *h = blk_act_apply(g, blk_linear(g, x, &e->head_w, &e->head_b), hp->act);

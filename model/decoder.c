@@ -85,12 +85,6 @@ typedef struct dec_model {
     char wtypes[64];    /* distinct types the matmul weights are held in, "f32,q8_0" */
 } dec_model;
 
-struct lm_cache {
-    senti_model *m;
-    int64_t n_slot, n_ctx, row; /* row = kv_heads * head_dim floats */
-    int64_t *len;               /* [n_slot] */
-    float **k, **v;             /* [layers] each [n_slot * n_ctx, row] */
-};
 
 /* ---- loading ------------------------------------------------------------------- */
 
@@ -115,12 +109,13 @@ static senti_status load_f32(const senti_model *m, dec_w *out, int64_t d0, int64
     out->shape[0] = d0, out->shape[1] = d1;
     if (t->type == SENTI_TYPE_F32 && st_tensor_is_aligned(t, sizeof(float))) {
         out->data = t->data;
-        return SENTI_OK;
+    } else {
+        out->own = senti_malloc((size_t)t->numel * sizeof(float));
+        if (!out->own) return oom(m, name);
+        out->data = out->own;
+        if ((st = st_tensor_read_f32(t, out->own)) != SENTI_OK) return st;
     }
-    out->own = senti_malloc((size_t)t->numel * sizeof(float));
-    if (!out->own) return oom(m, name);
-    out->data = out->own;
-    return st_tensor_read_f32(t, out->own);
+    return d1 ? SENTI_OK : blk_check_finite(m, out, name); /* the 1-D weights are the norms */
 }
 
 /* The type a [N, K] matmul weight is held in. */
@@ -505,7 +500,7 @@ fail:
 
 /* The output projection: lm_head.weight, or the token embeddings when tied
  * (converted to the weight type when one is asked for). */
-static senti_status load_lm_head(senti_model *m, dec_model *d) {
+static senti_status load_lm_head_w(senti_model *m, dec_model *d) {
     const dec_hparams *hp = &d->hp;
     char name[160];
     if (!hp->tied) {
@@ -530,6 +525,12 @@ static senti_status load_lm_head(senti_model *m, dec_model *d) {
     senti_status st = pack_matmul(m, &d->lm_head, type, hp->hidden, 1, &f, &hp->vocab, "tied lm_head");
     if (f != d->tok_emb.data) senti_mfree(f);
     return st;
+}
+
+static senti_status load_lm_head(senti_model *m, dec_model *d) {
+    senti_status st = load_lm_head_w(m, d);
+    return st == SENTI_OK ? blk_check_finite(m, &d->lm_head, d->hp.tied ? "lm_head (tied to the token embeddings)"
+                                                                         : "lm_head.weight") : st;
 }
 
 /* The token embeddings [V, H]: f32, or a GGUF file's quantized table kept as
@@ -735,13 +736,16 @@ static senti_tensor *dec_build(const dec_model *d, const lm_cache *c, senti_grap
 /* ---- lm.h ------------------------------------------------------------------------------ */
 
 bool lm_is_causal(const senti_model *m) { return m && m->desc && m->desc->family == &model_family_decoder; }
+bool lm_is_generative(const senti_model *m) { return lm_is_causal(m) || lm_is_encdec(m); }
 int64_t lm_vocab(const senti_model *m) { return m->vocab; }
 int64_t lm_max_ctx(const senti_model *m) { return m->max_pos; }
-const char *lm_weight_types(const senti_model *m) { return ((const dec_model *)m->impl)->wtypes; }
+const char *lm_weight_types(const senti_model *m) {
+    return lm_is_encdec(m) ? senti_model_weight_dtypes(m) : ((const dec_model *)m->impl)->wtypes;
+}
 
 lm_cache *lm_cache_new(senti_model *m, int64_t n_slot, int64_t n_ctx) {
-    if (!lm_is_causal(m)) {
-        senti_error(SENTI_ERR_INVALID_ARG, "lm_cache_new: %s is not a causal language model",
+    if (!lm_is_generative(m)) {
+        senti_error(SENTI_ERR_INVALID_ARG, "lm_cache_new: %s is not a generative language model",
                     m ? m->dir : "(null)");
         return NULL;
     }
@@ -750,18 +754,28 @@ lm_cache *lm_cache_new(senti_model *m, int64_t n_slot, int64_t n_ctx) {
                     (long long)n_slot, (long long)n_ctx, (long long)lm_max_ctx(m));
         return NULL;
     }
-    const dec_model *d = m->impl;
     lm_cache *c = senti_calloc(1, sizeof *c);
     size_t bytes;
     if (!c) goto oom;
-    c->m = m, c->n_slot = n_slot, c->n_ctx = n_ctx, c->row = d->hp.kv_heads * d->hp.head_dim;
+    c->m = m, c->n_slot = n_slot, c->n_ctx = n_ctx;
+    if (lm_is_encdec(m)) { /* the decoder stack's self-attention, plus each slot's encoded input */
+        encdec_cache_dims(m, &c->layers, &c->row);
+        c->xsrc = senti_malloc((size_t)n_slot * sizeof *c->xsrc);
+        c->xlen = senti_calloc((size_t)n_slot, sizeof *c->xlen);
+        c->x = senti_calloc((size_t)n_slot, sizeof *c->x);
+        if (!c->xsrc || !c->xlen || !c->x) goto oom;
+        for (int64_t s = 0; s < n_slot; s++) c->xsrc[s] = -1;
+    } else {
+        const dec_model *d = m->impl;
+        c->layers = d->hp.layers, c->row = d->hp.kv_heads * d->hp.head_dim;
+    }
     c->len = senti_calloc((size_t)n_slot, sizeof *c->len);
-    c->k = senti_calloc((size_t)d->hp.layers, sizeof *c->k);
-    c->v = senti_calloc((size_t)d->hp.layers, sizeof *c->v);
+    c->k = senti_calloc((size_t)c->layers, sizeof *c->k);
+    c->v = senti_calloc((size_t)c->layers, sizeof *c->v);
     if (!c->len || !c->k || !c->v) goto oom;
     if (!senti_mul_ok((size_t)(n_slot * n_ctx), (size_t)c->row * sizeof(float), &bytes) || n_slot * n_ctx > INT32_MAX)
         goto oom;
-    for (int64_t l = 0; l < d->hp.layers; l++) {
+    for (int64_t l = 0; l < c->layers; l++) {
         /* zeroed: rows never written stay finite (a masked key times 0 is 0) */
         c->k[l] = senti_calloc(1, bytes);
         c->v[l] = senti_calloc(1, bytes);
@@ -777,11 +791,14 @@ oom:
 
 void lm_cache_free(lm_cache *c) {
     if (!c) return;
-    const dec_model *d = c->m->impl;
-    for (int64_t l = 0; l < d->hp.layers; l++) {
+    for (int64_t l = 0; l < c->layers; l++) {
         if (c->k) senti_mfree(c->k[l]);
         if (c->v) senti_mfree(c->v[l]);
     }
+    for (int64_t s = 0; c->x && s < c->n_slot; s++) senti_mfree(c->x[s]);
+    senti_mfree(c->x);
+    senti_mfree(c->xsrc);
+    senti_mfree(c->xlen);
     senti_mfree(c->k);
     senti_mfree(c->v);
     senti_mfree(c->len);
@@ -810,9 +827,9 @@ senti_status lm_cache_copy(lm_cache *c, int64_t dst, int64_t src) {
         return senti_error(SENTI_ERR_INVALID_ARG, "lm_cache_copy: slots %lld <- %lld outside [0, %lld)",
                            (long long)dst, (long long)src, (long long)(c ? c->n_slot : 0));
     if (dst == src) return SENTI_OK;
-    const dec_model *d = c->m->impl;
     const size_t slot_floats = (size_t)(c->n_ctx * c->row), n = (size_t)(c->len[src] * c->row) * sizeof(float);
-    for (int64_t l = 0; l < d->hp.layers; l++) {
+    if (c->xsrc) c->xsrc[dst] = c->xsrc[src]; /* shares src's encoded input */
+    for (int64_t l = 0; l < c->layers; l++) {
         memcpy(c->k[l] + (size_t)dst * slot_floats, c->k[l] + (size_t)src * slot_floats, n);
         memcpy(c->v[l] + (size_t)dst * slot_floats, c->v[l] + (size_t)src * slot_floats, n);
     }
@@ -823,7 +840,7 @@ senti_status lm_cache_copy(lm_cache *c, int64_t dst, int64_t src) {
 /* Check everything lm_forward is given before anything runs. */
 static senti_status check_args(const senti_model *m, const lm_cache *c, int64_t n, const int64_t *slot,
                                const int32_t *const *tokens, const int64_t *n_tok) {
-    if (!lm_is_causal(m) || !c || c->m != m || n < 0 || (n > 0 && (!slot || !tokens || !n_tok)))
+    if (!lm_is_generative(m) || !c || c->m != m || n < 0 || (n > 0 && (!slot || !tokens || !n_tok)))
         return senti_error(SENTI_ERR_INVALID_ARG, "lm_forward: bad arguments (model, cache of this model, %lld slots)",
                            (long long)n);
     for (int64_t i = 0; i < n; i++) {
@@ -902,6 +919,7 @@ senti_status lm_forward(senti_model *m, lm_cache *c, int64_t n, const int64_t *s
                         const int64_t *n_tok, bool all_logits, float *logits) {
     senti_status st = check_args(m, c, n, slot, tokens, n_tok);
     if (st != SENTI_OK) return st;
+    if (lm_is_encdec(m)) return encdec_lm_forward(m, c, n, slot, tokens, n_tok, all_logits, logits);
     const dec_model *d = m->impl;
     dec_batch b = {0};
     int64_t seq_len = 0;

@@ -1,7 +1,9 @@
-/* lm.h — causal language models (decoder.c): LLaMA, Qwen2, Mistral, GPT-2.
+/* lm.h — causal language models (decoder.c): LLaMA, Qwen2, Mistral, GPT-2,
+ * Gemma 3; and the decoders of encoder-decoders (encdec.c: T5, BART), which
+ * add lm_encode.
  *
- * The contract between the decoder architectures (model/decoder.c) and the
- * generation / LLM task code (tasks/). A decoder is a senti_model loaded
+ * The contract between the generative architectures (model/decoder.c,
+ * model/encdec.c) and the generation / LLM task code (tasks/). A decoder is a senti_model loaded
  * through the registry (senti_model_load); its family implements these on
  * top of the graph executor. Tasks never see weights or graphs.
  *
@@ -26,8 +28,11 @@
 
 typedef struct lm_cache lm_cache;
 
-/* Whether m is a causal LM (has a decoder family). */
+/* Whether m is a causal LM (has a decoder family), an encoder-decoder
+ * (T5, BART: encdec.c), either. */
 bool lm_is_causal(const senti_model *m);
+bool lm_is_encdec(const senti_model *m);
+bool lm_is_generative(const senti_model *m);
 
 /* Hyperparameters the tasks need. */
 int64_t lm_vocab(const senti_model *m);   /* logits per token */
@@ -73,6 +78,22 @@ senti_status lm_cache_copy(lm_cache *c, int64_t dst, int64_t src);
  * its slots run alone once a slot passes max_position_embeddings. */
 senti_status lm_forward(senti_model *m, lm_cache *c, int64_t n, const int64_t *slot,
                         const int32_t *const *tokens, const int64_t *n_tok, bool all_logits, float *logits);
+
+/* ---- encoder-decoders (encdec.c) ----------------------------------------------
+ * Their cache also holds, per slot, the encoder input the slot's decoder
+ * attends to. lm_encode runs the encoder over n inputs ids[i][0..len[i])
+ * (each over exactly its own tokens; the linear layers see them packed),
+ * computes every decoder layer's cross-attention keys / values from the
+ * output once, binds slot[i] to them and empties its decoder tokens. Slots
+ * made by lm_cache_copy share their source's encoded input (beams); encoding
+ * into a slot again unbinds the slots copied from it earlier. hidden
+ * (optional, sum(len) x hidden floats): the encoder's last hidden states,
+ * input 0's rows first. lm_forward then decodes as for causal LMs (the
+ * decoder's first token is the model's decoder_start_token_id; an entry
+ * whose slot has no encoded input is INVALID_ARG). Errors: INVALID_ARG
+ * (slots, lengths, ids; nothing changes), NO_MEMORY, BACKEND. */
+senti_status lm_encode(senti_model *m, lm_cache *c, int64_t n, const int64_t *slot, const int32_t *const *ids,
+                       const int64_t *len, float *hidden);
 
 /* ---- metadata the generation tasks need (meta.c) ------------------------------
  * Read from the model's files here so that tasks never open them. path: a

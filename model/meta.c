@@ -11,6 +11,7 @@
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 
 #include "lm.h"
 
@@ -26,11 +27,22 @@ static char *dup_or_null(const char *s, senti_status *st) {
     return d;
 }
 
+/* An optional file: NULL without an error when absent; a FIFO or other
+ * non-regular file (or a failed open) sets *st. */
+static FILE *fopen_if_present(const char *path, senti_status *st) {
+    struct stat sb;
+    if (stat(path, &sb) != 0) return NULL;
+    FILE *f = senti_fopen_regular(path);
+    if (!f) *st = SENTI_ERR_IO;
+    return f;
+}
+
 /* A JSON object file (absent: *out NULL, no error). */
 static senti_status load_obj(const char *path, size_t flags, json_t **out) {
     *out = NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f) return SENTI_OK;
+    senti_status st = SENTI_OK;
+    FILE *f = fopen_if_present(path, &st);
+    if (!f) return st;
     json_error_t je;
     *out = json_loadf(f, flags, &je);
     fclose(f);
@@ -96,7 +108,7 @@ senti_status model_chat_meta(const char *path, char **tmpl, char **bos, char **e
     *source = dup_or_null(p, &st);
     json_decref(cfg);
     FILE *f;
-    if (st == SENTI_OK && !*tmpl && (f = fopen(jp, "rb"))) { /* transformers 5 writes the template beside the config */
+    if (st == SENTI_OK && !*tmpl && (f = fopen_if_present(jp, &st))) { /* transformers 5 writes the template beside the config */
         size_t cap = 0, n = 0;
         char *b = NULL;
         for (;;) {

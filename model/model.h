@@ -136,7 +136,29 @@ extern const model_family model_family_modernbert; /* modernbert.c: ModernBERT *
 /* decoder.c: LLaMA, Qwen2, Mistral, GPT-2 causal LMs (the lm.h API; forward
  * gives last-layer logits [B, T, vocab] of a right-padded batch) */
 extern const model_family model_family_decoder;
+/* encdec.c: T5 / mT5 / Flan-T5, BART, mBART encoder-decoders (the lm.h API
+ * with lm_encode; forward gives the encoder's last hidden state [B, T, H],
+ * or BartForSequenceClassification's logits [B, L]) */
+extern const model_family model_family_encdec;
 
+
+/* ---- the lm.h KV cache (decoder.c), shared with the encoder-decoder family ----
+ * Per layer K and V are f32 rows of `row` floats, [n_slot * n_ctx] of them,
+ * slot-major then position. Encoder-decoders add per slot the slot whose
+ * encoded input it attends to (xsrc, -1: none) and, for a slot that was
+ * encoded, that input's cross-attention rows x[slot] ([xlen, Ld * 2 * row]:
+ * layer l's keys at columns [2l row, (2l+1) row), its values after them). */
+struct lm_cache {
+    senti_model *m;
+    int64_t n_slot, n_ctx, row, layers;
+    int64_t *len;               /* [n_slot] */
+    float **k, **v;             /* [layers] each [n_slot * n_ctx, row] */
+    int64_t *xsrc, *xlen;       /* [n_slot] (encoder-decoders), else NULL */
+    float **x;                  /* [n_slot] owned, NULL where not encoded */
+};
+void encdec_cache_dims(const senti_model *m, int64_t *layers, int64_t *row);
+senti_status encdec_lm_forward(senti_model *m, struct lm_cache *c, int64_t n, const int64_t *slot,
+                               const int32_t *const *tokens, const int64_t *n_tok, bool all_logits, float *logits);
 
 /* ---- GGUF models (gguf_model.c) and conversion (gguf_convert.c) -----------------
  * A GGUF file read as a model directory: gguf_model_open gives the config

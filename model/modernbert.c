@@ -114,7 +114,8 @@ static senti_status load_head(const blk_loader *ld, mb_model *e, senti_model_hea
     arch_role dense = AR_SEQ_DENSE, norm = AR_SEQ_NORM, out = AR_SEQ_OUT;
     switch (head) {
     case SENTI_HEAD_BASE:
-    case SENTI_HEAD_CAUSAL_LM: return SENTI_OK;
+    case SENTI_HEAD_CAUSAL_LM:
+    case SENTI_HEAD_SEQ2SEQ_LM: return SENTI_OK;
     case SENTI_HEAD_SEQUENCE_CLASSIFICATION: break;
     case SENTI_HEAD_TOKEN_CLASSIFICATION: dense = AR_TOK_DENSE, norm = AR_TOK_NORM, out = AR_TOK_OUT; break;
     case SENTI_HEAD_MASKED_LM: dense = AR_MLM_DENSE, norm = AR_MLM_NORM, out = AR_MLM_DECODER; break;

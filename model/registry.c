@@ -6,6 +6,7 @@
  * config keys and every tensor it uses have been validated. */
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 
 #include "../kernels/backend.h"
 #include "arch.h"
@@ -64,7 +65,8 @@ senti_model *senti_model_load_opts(const char *dir, const senti_model_opts *opts
     }
     m->opts = o;
     m->opts.device = NULL;
-    const bool gguf = gguf_is_gguf_path(dir); /* one GGUF file, else an HF directory */
+    struct stat sb; /* one GGUF file (any other non-directory: its reader says why not), else an HF directory */
+    const bool gguf = gguf_is_gguf_path(dir) || (stat(dir, &sb) == 0 && !S_ISDIR(sb.st_mode));
     snprintf(path, sizeof path, "%s/config.json", dir);
     if (gguf) {
         if (gguf_model_open(dir, &m->cfg, &m->w) != SENTI_OK) goto fail;

@@ -21,8 +21,9 @@ static json_t *load_json(const char *dir, const char *name, bool *present) {
     *present = stat(p, &sb) == 0 && S_ISREG(sb.st_mode);
     if (!*present) return NULL;
     json_error_t err;
-    json_t *j = json_load_file(p, 0, &err);
-    if (!j) senti_error(SENTI_ERR_BAD_FILE, "%s:%d:%d: malformed JSON: %s", p, err.line, err.column, err.text);
+    json_t *j = senti_json_load(p, 0, &err);
+    if (!j && err.line < 0) senti_error(SENTI_ERR_IO, "%s: %s", p, err.text);
+    else if (!j) senti_error(SENTI_ERR_BAD_FILE, "%s:%d:%d: malformed JSON: %s", p, err.line, err.column, err.text);
     return j;
 }
 
@@ -90,7 +91,7 @@ int senti_model_sentence_config(const senti_model *m, senti_pooling *pooling, in
     if (!max_len) { /* sentence-transformers 6 keeps it as the tokenizer's model_max_length */
         char p[4096];
         snprintf(p, sizeof p, "%s/tokenizer_config.json", m->dir);
-        json_t *tc = json_load_file(p, JSON_DECODE_INT_AS_REAL, NULL), *v = json_object_get(tc, "model_max_length");
+        json_t *tc = senti_json_load(p, JSON_DECODE_INT_AS_REAL, NULL), *v = json_object_get(tc, "model_max_length");
         if (json_is_number(v) && json_number_value(v) >= 1 && json_number_value(v) < 1e9)
             max_len = (int64_t)json_number_value(v);
         json_decref(tc);

@@ -467,7 +467,33 @@ static void put_term(json_t *o, const char *key, const char *skey, const char *e
     }
 }
 
+/* InstructABSA's flat answer: items split by ',' (or newlines), fields by ':'. */
+static void read_flat(scan *c) {
+    while (!at_end(c) && !c->oom) {
+        const size_t before = c->i;
+        tuple *t = new_tuple(c);
+        if (!t) return;
+        for (;;) {
+            add_field(c, t, read_value(c, ":,"), 0);
+            if (at_end(c) || c->s[c->i] != ':') break;
+            c->i++;
+        }
+        if (!at_end(c) && (c->s[c->i] == ',' || c->s[c->i] == '\n')) c->i++;
+        if (c->i == before) c->i++;
+    }
+}
+
+static json_t *parse_impl(llm_schema schema, const char *raw, size_t raw_len, const char *text, size_t len, bool flat);
+
 json_t *llm_extract_parse(llm_schema schema, const char *raw, size_t raw_len, const char *text, size_t len) {
+    return parse_impl(schema, raw, raw_len, text, len, false);
+}
+
+json_t *llm_extract_parse_flat(llm_schema schema, const char *raw, size_t raw_len, const char *text, size_t len) {
+    return parse_impl(schema, raw, raw_len, text, len, true);
+}
+
+static json_t *parse_impl(llm_schema schema, const char *raw, size_t raw_len, const char *text, size_t len, bool flat) {
     if (schema >= LLM_SCHEMA_COUNT) return NULL;
     const char *roles = ROLES[schema];
     const int nr = (int)strlen(roles);
@@ -484,6 +510,8 @@ json_t *llm_extract_parse(llm_schema schema, const char *raw, size_t raw_len, co
     } else if (lp || lc) {
         c.i = (size_t)((lp && (!lc || lp < lc) ? lp : lc) - s);
         read_items(&c, false);
+    } else if (flat && !is_null_word(s, n)) {
+        read_flat(&c);
     } else {
         /* no list at all: "none" and friends mean no terms; anything else does not parse */
         parsed = is_null_word(s, n) || (n >= 4 && n < 8 && strncasecmp(s, "none", 4) == 0);
@@ -613,6 +641,66 @@ char *llm_extract_instruction(llm_schema schema, const char *const *shot_in, con
     llm_buf_puts(&b, n_shots ? "Now complete the following example-\ninput: " : "input: ");
     llm_buf_put(&b, text, len);
     llm_buf_puts(&b, "\noutput:");
+    if (b.oom) {
+        senti_mfree(b.p);
+        return NULL;
+    }
+    return b.p;
+}
+
+/* InstructABSA-style definitions and two positive examples per schema
+ * (tools/fixtures/make_encdec_fixtures.py holds the same text). */
+static const struct {
+    const char *def, *in[2], *out[2];
+} S2S[LLM_SCHEMA_COUNT] = {
+    {"The output will be the aspects (both implicit and explicit) which have an associated opinion that are "
+     "extracted from the input text. In cases where there are no aspects the output should be noaspectterm.",
+     {"With the great variety on the menu , I eat here often and never get bored.",
+      "Great food, good size menu, great service and an unpretensious setting."},
+     {"menu", "food, menu, service, setting"}},
+    {"The output will be the opinion terms (the words that express a sentiment) which are extracted from the "
+     "input text. In cases where there are no opinion terms the output should be none.",
+     {"The food was great and the staff were rude.", "We arrived at noon."},
+     {"great, rude", "none"}},
+    {"The output will be the aspects (both implicit and explicit) and the aspects sentiment polarity. In cases "
+     "where there are no aspects the output should be noaspectterm:none.",
+     {"I charge it at night and skip taking the cord with me because of the good battery life.",
+      "The cord was too short but the screen is bright."},
+     {"battery life:positive", "cord:negative, screen:positive"}},
+    {"The output will be the aspects and the opinion terms that describe them, as aspect:opinion. In cases where "
+     "there are no aspects the output should be noaspectterm:none.",
+     {"The food was great and the staff were rude.", "The screen is bright."},
+     {"food:great, staff:rude", "screen:bright"}},
+    {"The output will be the aspects, the opinion terms that describe them and the sentiment polarity, as "
+     "aspect:opinion:polarity. In cases where there are no aspects the output should be noaspectterm:none:none.",
+     {"The food was great and the staff were rude.", "The screen is bright."},
+     {"food:great:positive, staff:rude:negative", "screen:bright:positive"}},
+    {"The output will be the aspects, their category, the opinion terms that describe them and the sentiment "
+     "polarity, as aspect:category:opinion:polarity. In cases where there are no aspects the output should be "
+     "noaspectterm:none:none:none.",
+     {"The food was great and the staff were rude.", "The screen is bright."},
+     {"food:food quality:great:positive, staff:service general:rude:negative",
+      "screen:display general:bright:positive"}},
+};
+
+char *llm_extract_instruction_s2s(llm_schema schema, const char *text, size_t len) {
+    if (schema >= LLM_SCHEMA_COUNT) return NULL;
+    llm_buf b = {0};
+    llm_buf_puts(&b, "Definition: ");
+    llm_buf_puts(&b, S2S[schema].def);
+    llm_buf_puts(&b, "\n");
+    for (int i = 0; i < 2; i++) {
+        char h[48];
+        snprintf(h, sizeof h, "    Positive example %d-\n    input: ", i + 1);
+        llm_buf_puts(&b, h);
+        llm_buf_puts(&b, S2S[schema].in[i]);
+        llm_buf_puts(&b, "\n    output: ");
+        llm_buf_puts(&b, S2S[schema].out[i]);
+        llm_buf_puts(&b, "\n");
+    }
+    llm_buf_puts(&b, "    Now complete the following example-\n    input: ");
+    llm_buf_put(&b, text, len);
+    llm_buf_puts(&b, " \noutput:");
     if (b.oom) {
         senti_mfree(b.p);
         return NULL;
@@ -1089,6 +1177,7 @@ senti_status llm_constraint_mask(void *ctx, int64_t seq, const int32_t *gen, int
 /* ---- the extract task ------------------------------------------------------------------------------ */
 
 typedef struct ext_ctx {
+    bool s2s; /* an encoder-decoder: InstructABSA-style prompts, flat answers */
     const senti_tokenizer *tok;
     const llm_chat *chat;
     const llm_extract_opts *o;
@@ -1100,8 +1189,10 @@ static senti_status ext_prompt(void *ctx, int64_t i, const task_record *r, int32
                                size_t errn) {
     ext_ctx *x = ctx;
     if (i == 0) x->n_ok = 0;
-    char *instr = llm_extract_instruction(x->o->schema, (const char *const *)x->o->shot_in,
-                                          (const char *const *)x->o->shot_out, x->o->n_shots, r->text, r->len);
+    char *instr = x->s2s && !x->o->n_shots
+                      ? llm_extract_instruction_s2s(x->o->schema, r->text, r->len)
+                      : llm_extract_instruction(x->o->schema, (const char *const *)x->o->shot_in,
+                                                (const char *const *)x->o->shot_out, x->o->n_shots, r->text, r->len);
     if (!instr) return senti_error(SENTI_ERR_NO_MEMORY, "extract: out of memory");
     senti_status s = llm_prompt_ids(x->tok, x->chat, x->o->use_chat, x->o->system, instr, strlen(instr), ids, n);
     senti_mfree(instr);
@@ -1117,7 +1208,7 @@ static senti_status ext_prompt(void *ctx, int64_t i, const task_record *r, int32
 static json_t *ext_answer(void *ctx, int64_t i, const task_record *r, const llm_gen_result *g) {
     (void)i;
     ext_ctx *x = ctx;
-    json_t *o = llm_extract_parse(x->o->schema, g->text, g->len, r->text, r->len);
+    json_t *o = (x->s2s ? llm_extract_parse_flat : llm_extract_parse)(x->o->schema, g->text, g->len, r->text, r->len);
     if (o && x->o->keep_raw && !json_object_get(o, "raw")) json_object_set_new(o, "raw", json_stringn(g->text, g->len));
     return o;
 }
@@ -1125,12 +1216,12 @@ static json_t *ext_answer(void *ctx, int64_t i, const task_record *r, const llm_
 senti_status llm_extract_run(senti_model *m, const senti_tokenizer *tok, const llm_chat *chat,
                              const llm_extract_opts *o, const task_runner_opts *ro, task_source *src, FILE *out,
                              task_stats *st) {
-    ext_ctx x = {tok, chat, o, NULL, 0};
+    ext_ctx x = {lm_is_encdec(m), tok, chat, o, NULL, 0};
     if (o->schema >= LLM_SCHEMA_COUNT) return senti_error(SENTI_ERR_INVALID_ARG, "extract: unknown schema");
     if (o->constrained) {
-        if (!lm_is_causal(m))
-            return senti_error(SENTI_ERR_UNSUPPORTED, "the model (%s) is not a causal language model",
-                               senti_model_architecture(m));
+        if (!lm_is_generative(m))
+            return senti_error(SENTI_ERR_UNSUPPORTED, "the model (%s) is not a causal language model or an "
+                               "encoder-decoder", senti_model_architecture(m));
         if (!(x.con = llm_constraint_new(tok, lm_vocab(m), o->schema, o->gen.eos, o->gen.n_eos))) return SENTI_ERR_NO_MEMORY;
     }
     senti_status s = llm_batch_run(m, tok, &o->gen, ro, src, out, st, ext_prompt, ext_answer, &x,

@@ -145,7 +145,9 @@ int32_t llm_sample_probs(float *logits, int64_t V, llm_rng *r) {
 /* ---- options -------------------------------------------------------------------- */
 
 llm_gen_opts llm_gen_opts_defaults(void) {
-    return (llm_gen_opts){.temperature = 1.0, .top_p = 1.0, .repetition_penalty = 1.0, .max_new_tokens = 64};
+    return (llm_gen_opts){.temperature = 1.0, .top_p = 1.0, .repetition_penalty = 1.0, .max_new_tokens = 64,
+                          .num_beams = 1, .length_penalty = 1.0, .forced_bos = -1, .forced_eos = -1,
+                          .decoder_start = -1};
 }
 
 /* eos_token_id (an int or a list of ints) of obj into o; false on a bad type. */
@@ -162,6 +164,45 @@ static bool read_eos(json_t *v, llm_gen_opts *o) {
         if (!json_is_integer(json_array_get(v, i))) return false;
         o->eos[o->n_eos++] = (int32_t)json_integer_value(json_array_get(v, i));
     }
+    return true;
+}
+
+/* The beam-search and processor keys of obj (generation_config.json, or
+ * config.json for what it lacks: `seen` marks keys already taken). */
+static bool read_gen_keys(json_t *obj, llm_gen_opts *o, unsigned *seen) {
+    json_t *v;
+    if (!obj) return true;
+#define TAKE(bit, key) (!(*seen & (1u << (bit))) && (v = json_object_get(obj, key)) && !json_is_null(v) && \
+                        (*seen |= 1u << (bit)))
+    if (TAKE(0, "num_beams")) {
+        if (!json_is_integer(v) || json_integer_value(v) < 1 || json_integer_value(v) > 256) return false;
+        o->num_beams = json_integer_value(v);
+    }
+    if (TAKE(1, "length_penalty")) {
+        if (!json_is_number(v)) return false;
+        o->length_penalty = json_number_value(v);
+    }
+    if (TAKE(2, "early_stopping")) {
+        if (json_is_boolean(v)) o->early_stopping = json_is_true(v) ? LLM_EARLY_STOP_TRUE : LLM_EARLY_STOP_FALSE;
+        else if (json_is_string(v) && !strcmp(json_string_value(v), "never")) o->early_stopping = LLM_EARLY_STOP_NEVER;
+        else return false;
+    }
+    if (TAKE(3, "no_repeat_ngram_size")) {
+        if (!json_is_integer(v) || json_integer_value(v) < 0) return false;
+        o->no_repeat_ngram_size = json_integer_value(v);
+    }
+    if (TAKE(4, "min_length")) {
+        if (!json_is_integer(v) || json_integer_value(v) < 0) return false;
+        o->min_length = json_integer_value(v);
+    }
+    int32_t *ids[3] = {&o->forced_bos, &o->forced_eos, &o->decoder_start};
+    static const char *const keys[3] = {"forced_bos_token_id", "forced_eos_token_id", "decoder_start_token_id"};
+    for (int i = 0; i < 3; i++)
+        if (TAKE(5 + i, keys[i])) {
+            if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > INT32_MAX) return false;
+            *ids[i] = (int32_t)json_integer_value(v);
+        }
+#undef TAKE
     return true;
 }
 
@@ -198,6 +239,15 @@ senti_status llm_gen_opts_load(llm_gen_opts *o, const char *dir) {
     }
     if (o->n_eos == 0 && c && !read_eos(json_object_get(c, "eos_token_id"), o))
         s = senti_error(SENTI_ERR_BAD_FILE, "%s/config.json: eos_token_id must be an integer or a list", dir);
+    unsigned seen = 0;
+    if (s == SENTI_OK && !read_gen_keys(g, o, &seen))
+        s = senti_error(SENTI_ERR_BAD_FILE, "%s/generation_config.json: a beam-search or processor key (num_beams, "
+                        "length_penalty, early_stopping, no_repeat_ngram_size, min_length, forced_*_token_id, "
+                        "decoder_start_token_id) has a bad value", dir);
+    if (s == SENTI_OK && !read_gen_keys(c, o, &seen))
+        s = senti_error(SENTI_ERR_BAD_FILE, "%s/config.json: a beam-search or processor key (num_beams, "
+                        "length_penalty, early_stopping, no_repeat_ngram_size, min_length, forced_*_token_id, "
+                        "decoder_start_token_id) has a bad value", dir);
 done:
     json_decref(g);
     json_decref(c);
@@ -221,11 +271,32 @@ typedef struct gen_seq {
     bool stop_found;
 } gen_seq;
 
+void llm_process(const llm_gen_opts *o, const int32_t *seq, int64_t n, int64_t max_len, float *row, int64_t V) {
+    const int64_t ng = o->no_repeat_ngram_size;
+    if (ng > 0 && n + 1 >= ng) /* NoRepeatNGramLogitsProcessor: tokens that would close an n-gram seen before */
+        for (int64_t s = 0; s + ng <= n; s++) {
+            bool same = true;
+            for (int64_t k = 0; k < ng - 1 && same; k++) same = seq[s + k] == seq[n - ng + 1 + k];
+            if (same && seq[s + ng - 1] >= 0 && seq[s + ng - 1] < V) row[seq[s + ng - 1]] = -INFINITY;
+        }
+    if (n < o->min_length) /* MinLengthLogitsProcessor */
+        for (int64_t k = 0; k < o->n_eos; k++)
+            if (o->eos[k] >= 0 && o->eos[k] < V) row[o->eos[k]] = -INFINITY;
+    int32_t forced = -1;
+    if (o->forced_bos >= 0 && n == 1) forced = o->forced_bos;                  /* ForcedBOSTokenLogitsProcessor */
+    if (o->forced_eos >= 0 && n == max_len - 1) forced = o->forced_eos;        /* ForcedEOSTokenLogitsProcessor */
+    if (forced >= 0 && forced < V) {
+        for (int64_t t = 0; t < V; t++) row[t] = -INFINITY;
+        row[forced] = 0.0f;
+    }
+}
+
 /* Choose the next token of sequence q from its logits row (modified). */
 static int32_t choose(const llm_gen_opts *o, gen_seq *q, float *row, int64_t V, float *fs, int32_t *is,
-                      llm_rng *rng) {
+                      llm_rng *rng, int64_t max_len) {
     if (o->repetition_penalty != 1.0)
         llm_repetition_penalty(row, V, q->all, q->n, (float)o->repetition_penalty);
+    llm_process(o, q->all, q->n, max_len, row, V);
     bool sample = o->do_sample && o->temperature > 0;
     if (!sample) return llm_argmax(row, V);
     if (o->temperature != 1.0) llm_temperature(row, V, (float)o->temperature);
@@ -235,7 +306,7 @@ static int32_t choose(const llm_gen_opts *o, gen_seq *q, float *row, int64_t V, 
     return llm_sample_probs(row, V, rng);
 }
 
-static bool is_eos(const llm_gen_opts *o, int32_t t) {
+bool llm_is_eos(const llm_gen_opts *o, int32_t t) {
     for (int64_t i = 0; i < o->n_eos; i++)
         if (o->eos[i] == t) return true;
     return false;
@@ -267,7 +338,11 @@ static senti_status check_stop(const senti_tokenizer *tok, const llm_gen_opts *o
 
 /* Tokens a sequence may reach: its prompt plus max_new_tokens, within
  * max_length (when set) and the model's context. */
-static int64_t room_of(const llm_gen_opts *o, int64_t n_prompt, int64_t max_ctx) {
+int32_t llm_decoder_start(const senti_model *m, const llm_gen_opts *o) {
+    return o->decoder_start >= 0 ? o->decoder_start : (int32_t)senti_model_pad_token_id(m);
+}
+
+int64_t llm_room(const llm_gen_opts *o, int64_t n_prompt, int64_t max_ctx) {
     int64_t r = n_prompt + (o->max_new_tokens > 0 ? o->max_new_tokens : 0);
     if (o->max_length > 0 && r > o->max_length) r = o->max_length > n_prompt ? o->max_length : n_prompt;
     return r < max_ctx ? r : max_ctx;
@@ -279,7 +354,14 @@ senti_status llm_generate(senti_model *m, const senti_tokenizer *tok, const llm_
     if (!m || !tok || !o || (n > 0 && (!ids || !len || !res)))
         return senti_error(SENTI_ERR_INVALID_ARG, "llm_generate: NULL argument");
     if (n == 0) return SENTI_OK;
-    const int64_t V = lm_vocab(m), max_ctx = lm_max_ctx(m);
+    if (o->num_beams > 1) {
+        if (o->do_sample && o->temperature > 0)
+            return senti_error(SENTI_ERR_UNSUPPORTED, "generate: beam search with sampling is not supported");
+        return llm_beam_search(m, tok, o, ids, len, n, mask, mask_ctx, res);
+    }
+    const bool s2s = lm_is_encdec(m); /* prompts feed the encoder; the decoder starts from decoder_start */
+    const int64_t V = lm_vocab(m), max_ctx = lm_max_ctx(m), max_in = s2s ? senti_model_max_length(m) : max_ctx - 1;
+    const int32_t start = s2s ? llm_decoder_start(m, o) : 0;
     senti_status s = SENTI_OK;
     gen_seq *q = senti_calloc((size_t)n, sizeof *q);
     int64_t *slot = senti_calloc((size_t)n, sizeof *slot), *ntok = senti_calloc((size_t)n, sizeof *ntok);
@@ -296,10 +378,10 @@ senti_status llm_generate(senti_model *m, const senti_tokenizer *tok, const llm_
     }
     int64_t ctx = 0, n_live = 0;
     for (int64_t i = 0; i < n; i++) {
-        if (len[i] <= 0 || len[i] >= max_ctx) {
+        if (len[i] <= 0 || len[i] > max_in) {
             char msg[160];
             snprintf(msg, sizeof msg, "prompt of %lld tokens: the model takes 1..%lld", (long long)len[i],
-                     (long long)max_ctx - 1);
+                     (long long)max_in);
             if (!(res[i].error = senti_strdup(msg))) s = senti_error(SENTI_ERR_NO_MEMORY, "generate: out of memory");
             continue;
         }
@@ -313,17 +395,18 @@ senti_status llm_generate(senti_model *m, const senti_tokenizer *tok, const llm_
             if (!(res[i].error = senti_strdup(msg))) s = senti_error(SENTI_ERR_NO_MEMORY, "generate: out of memory");
             continue;
         }
-        int64_t want = room_of(o, len[i], max_ctx);
-        if (!(q[i].all = senti_malloc((size_t)want * sizeof(int32_t)))) {
+        const int64_t np = s2s ? 1 : len[i], want = llm_room(o, np, max_ctx);
+        if (!(q[i].all = senti_malloc((size_t)(want > np ? want : np) * sizeof(int32_t)))) {
             s = senti_error(SENTI_ERR_NO_MEMORY, "generate: out of memory");
             goto done;
         }
-        memcpy(q[i].all, ids[i], (size_t)len[i] * sizeof(int32_t));
-        q[i].n_prompt = q[i].n = len[i];
-        q[i].live = want > len[i];
+        if (s2s) q[i].all[0] = start;
+        else memcpy(q[i].all, ids[i], (size_t)len[i] * sizeof(int32_t));
+        q[i].n_prompt = q[i].n = np;
+        q[i].live = want > np;
         if (want > ctx) ctx = want;
         slot[n_live] = i;
-        ntok[n_live] = len[i];
+        ntok[n_live] = np;
         toks[n_live] = q[i].all;
         map[n_live++] = i;
     }
@@ -340,6 +423,16 @@ senti_status llm_generate(senti_model *m, const senti_tokenizer *tok, const llm_
         s = senti_error(SENTI_ERR_BACKEND, "generate: %s", msg);
         goto done;
     }
+    if (s2s) { /* every input through the encoder once; then the decoder's start token */
+        const int32_t **enc = senti_calloc((size_t)n_live, sizeof *enc);
+        int64_t *elen = senti_calloc((size_t)n_live, sizeof *elen);
+        if (!enc || !elen) s = senti_error(SENTI_ERR_NO_MEMORY, "generate: out of memory");
+        for (int64_t j = 0; j < n_live && s == SENTI_OK; j++) enc[j] = ids[map[j]], elen[j] = len[map[j]];
+        if (s == SENTI_OK) s = lm_encode(m, c, n_live, slot, enc, elen, NULL);
+        senti_mfree(enc);
+        senti_mfree(elen);
+        if (s != SENTI_OK) goto done;
+    }
     /* prefill: every prompt at once */
     if ((s = lm_forward(m, c, n_live, slot, toks, ntok, false, logits)) != SENTI_OK) goto done;
     int32_t *cur = senti_malloc((size_t)n * sizeof(int32_t));
@@ -353,14 +446,14 @@ senti_status llm_generate(senti_model *m, const senti_tokenizer *tok, const llm_
             int64_t i = map[j];
             gen_seq *g = &q[i];
             float *row = logits + (size_t)j * (size_t)V;
-            int64_t room = room_of(o, g->n_prompt, max_ctx);
+            int64_t room = llm_room(o, g->n_prompt, max_ctx);
             if (mask && (s = mask(mask_ctx, i, g->all + g->n_prompt, g->n - g->n_prompt, room - g->n, row, V)) != SENTI_OK) {
                 senti_mfree(cur);
                 goto done;
             }
-            int32_t t = choose(o, g, row, V, fs, is, &rng);
+            int32_t t = choose(o, g, row, V, fs, is, &rng, room);
             g->all[g->n++] = t;
-            bool end = is_eos(o, t);
+            bool end = llm_is_eos(o, t);
             if (!end && (s = check_stop(tok, o, g)) != SENTI_OK) {
                 senti_mfree(cur);
                 goto done;
@@ -453,9 +546,9 @@ senti_status llm_batch_run(senti_model *m, const senti_tokenizer *tok, const llm
                            llm_prompt_fn prompt, llm_answer_fn answer, void *ctx, llm_mask_fn mask, void *mask_ctx) {
     task_stats local = {0}, *st = stats ? stats : &local;
     memset(st, 0, sizeof *st);
-    if (!lm_is_causal(m))
-        return senti_error(SENTI_ERR_UNSUPPORTED, "the model (%s) is not a causal language model",
-                           senti_model_architecture(m));
+    if (!lm_is_generative(m))
+        return senti_error(SENTI_ERR_UNSUPPORTED, "the model (%s) is not a causal language model or an "
+                           "encoder-decoder", senti_model_architecture(m));
     const int64_t batch = ro->batch_size > 0 ? ro->batch_size : 1;
     const bool strict = ro->strict;
     double t0 = (senti_time_ms() * 1e-3);

@@ -59,15 +59,30 @@ typedef struct llm_gen_opts {
     int64_t n_stop;
     int32_t eos[8];            /* end-of-sequence ids */
     int64_t n_eos;
+    /* beam search (transformers' semantics; num_beams 1: off) */
+    int64_t num_beams;
+    double length_penalty;     /* finished score = sum of log-probs / generated length ^ length_penalty */
+    int early_stopping;        /* LLM_EARLY_STOP_* */
+    /* logits processors of both */
+    int64_t no_repeat_ngram_size; /* > 0: a token that would repeat an n-gram of the sequence is banned */
+    int64_t min_length;        /* > 0: eos banned while the sequence (decoder ids) is shorter */
+    int32_t forced_bos, forced_eos; /* >= 0: the first / the last allowed token is forced */
+    int32_t decoder_start;     /* encoder-decoders: the decoder's first token (-1: from config.json) */
 } llm_gen_opts;
 
-/* Defaults: greedy, max_new_tokens 64, no stop strings, no eos. */
+enum { LLM_EARLY_STOP_FALSE = 0, LLM_EARLY_STOP_TRUE, LLM_EARLY_STOP_NEVER };
+
+/* Defaults: greedy, max_new_tokens 64, no stop strings, no eos, 1 beam,
+ * length_penalty 1, early_stopping false, no processors. */
 llm_gen_opts llm_gen_opts_defaults(void);
 
 /* Fill o from model_dir's generation_config.json (do_sample, temperature,
  * top_k, top_p, min_p, repetition_penalty, max_new_tokens, else max_length,
- * eos_token_id int or list) and config.json's eos_token_id when
- * generation_config has none.
+ * eos_token_id int or list, num_beams, length_penalty, early_stopping,
+ * no_repeat_ngram_size, min_length, forced_bos_token_id,
+ * forced_eos_token_id, decoder_start_token_id) and config.json's values of
+ * those from eos_token_id on when generation_config has none (older
+ * checkpoints keep them there).
  * Missing files are fine; BAD_FILE for a malformed one. A .gguf path: the
  * eos ids of its tokenizer metadata (eos_token_id, eot_token_id). */
 senti_status llm_gen_opts_load(llm_gen_opts *o, const char *model_dir);
@@ -93,10 +108,43 @@ void llm_gen_result_clear(llm_gen_result *r);
  * one batched prefill, then one token per live sequence per step; a finished
  * sequence leaves the batch. Prompts longer than the model's context get an
  * error in their result. mask (may be NULL) constrains every step. res is
- * caller-allocated (n entries, zeroed). Fatal errors: NO_MEMORY, BACKEND. */
+ * caller-allocated (n entries, zeroed). Fatal errors: NO_MEMORY, BACKEND.
+ * Encoder-decoders: the prompts are the encoder inputs (encoded once); the
+ * decoder starts from decoder_start and its ids are what the processors
+ * and max_length count. num_beams > 1 runs llm_beam_search. */
 senti_status llm_generate(senti_model *m, const senti_tokenizer *tok, const llm_gen_opts *o,
                           const int32_t *const *ids, const int64_t *len, int64_t n, llm_mask_fn mask,
                           void *mask_ctx, llm_gen_result *res);
+
+/* The processors after the repetition penalty, in transformers' order, on
+ * one row of V scores of the sequence seq[0..n) (decoder ids for
+ * encoder-decoders; prompt + continuation for decoders) that may grow to
+ * max_len: no_repeat_ngram_size, min_length, forced_bos (n == 1),
+ * forced_eos (n == max_len - 1). */
+void llm_process(const llm_gen_opts *o, const int32_t *seq, int64_t n, int64_t max_len, float *row, int64_t V);
+
+/* Beam search as transformers' _beam_search (greedy scores, no sampling):
+ * per prompt num_beams running and num_beams finished hypotheses; at each
+ * step log_softmax, the processors (and mask), the top (max(2, 1 + n_eos) *
+ * num_beams) continuations; candidates ending in eos or at max length
+ * among the first num_beams become finished with score / generated length ^
+ * length_penalty; early_stopping true / false / never as transformers'
+ * heuristics. A prompt's result depends only on itself. Arguments and
+ * results as llm_generate (ids: the best finished hypothesis). */
+senti_status llm_beam_search(senti_model *m, const senti_tokenizer *tok, const llm_gen_opts *o,
+                             const int32_t *const *ids, const int64_t *len, int64_t n, llm_mask_fn mask,
+                             void *mask_ctx, llm_gen_result *res);
+/* The decoder's first token of an encoder-decoder under o (o->decoder_start,
+ * else config.json's decoder_start_token_id, else pad_token_id). */
+int32_t llm_decoder_start(const senti_model *m, const llm_gen_opts *o);
+/* Sequence bookkeeping shared by generate.c and beam.c: the tokens a
+ * sequence may reach (prompt + max_new_tokens within max_length and the
+ * model's context) and whether t is an eos id. */
+int64_t llm_room(const llm_gen_opts *o, int64_t n_prompt, int64_t max_ctx);
+bool llm_is_eos(const llm_gen_opts *o, int32_t t);
+/* The continuation ids[0..n) decoded into r (ids, text, stopped as given). */
+senti_status llm_result_set(const senti_tokenizer *tok, const int32_t *ids, int64_t n, bool stopped,
+                            llm_gen_result *r);
 
 /* ---- small strings (chat.c) ------------------------------------------------ */
 
@@ -228,6 +276,18 @@ bool llm_ground(const char *text, size_t len, const char *term, size_t tlen, int
  * optional few-shot examples as "input"/"output" pairs). senti_malloc'd. */
 char *llm_extract_instruction(llm_schema schema, const char *const *shot_in, const char *const *shot_out,
                               int64_t n_shots, const char *text, size_t len);
+
+/* The InstructABSA-style prompt for encoder-decoders (T5 / Flan-T5, BART):
+ * "Definition: …" with two built-in positive examples per schema, then
+ * "Now complete the following example-\n    input: TEXT \noutput:"; the
+ * answer format is "term:polarity, term:polarity" (aspect: "term, term";
+ * pair "aspect:opinion"; triplet "aspect:opinion:polarity"; quad
+ * "aspect:category:opinion:polarity"), which llm_extract_parse_flat reads.
+ * senti_malloc'd; NULL on OOM. */
+char *llm_extract_instruction_s2s(llm_schema schema, const char *text, size_t len);
+/* llm_extract_parse, where output without a bracketed list is read as that
+ * flat "a:b, c:d" format (none / noaspectterm: no items). */
+json_t *llm_extract_parse_flat(llm_schema schema, const char *raw, size_t raw_len, const char *text, size_t len);
 
 /* Few-shot examples from a JSONL file: {"text": …, "output": "…"} per line.
  * *ins / *outs: arrays of senti_malloc'd strings. BAD_FILE naming the line. */

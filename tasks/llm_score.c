@@ -248,6 +248,7 @@ senti_status llm_zero_shot_run(senti_model *m, const senti_tokenizer *tok, const
         return senti_error(SENTI_ERR_UNSUPPORTED, "zero-shot: the model (%s) is not a causal language model",
                            senti_model_architecture(m));
     if (o->n_labels < 1) return senti_error(SENTI_ERR_INVALID_ARG, "zero-shot: no labels");
+    if (task_labels_distinct(o->labels, o->n_labels, "zero-shot") != SENTI_OK) return SENTI_ERR_INVALID_ARG;
     const double t0 = senti_time_ms() * 1e-3;
     const int64_t L = o->n_labels, V = lm_vocab(m);
     /* records scored together: ro->batch_size, kept to ~256 MB of label logits

@@ -12,6 +12,7 @@
  * model input's logits equal that input run alone (the model's padding
  * guarantee), so batching never changes a result. */
 #include <errno.h>
+#include <math.h>
 #include <stdarg.h>
 #include <omp.h>
 #include <stdlib.h>
@@ -24,11 +25,16 @@
 
 typedef task_record rec;
 
+/* A window ends early once its records' text bytes reach this (--window is a
+ * record count; this bounds the memory a window of long records takes). */
+#define WINDOW_BYTES ((size_t)64 << 20)
+
 static void item_clear(task_item *it) {
     free(it->text);
     free(it->pair);
     free(it->turns);
     senti_encoding_free(it->enc);
+    free(it->err);
     for (int64_t k = 0; k < it->n_segs; k++) {
         free(it->segs[k].own);
         free(it->segs[k].out);
@@ -65,13 +71,32 @@ struct task_source {
     task_record_fn next_rec;  /* record-reader source (datasets.c); owns rd_ctx */
     void (*rd_free)(void *);
     void *rd_ctx;
+    int64_t count;            /* records returned */
+    uint64_t hash;            /* of the records returned (task_source_hash) */
+    int64_t expect_n;         /* > 0: record expect_n must bring hash to expect_hash (resume) */
+    uint64_t expect_hash;
+    char *expect_name;        /* the earlier run's input name (for the message) */
+    size_t raw_n;             /* file source: the last line's length in buf */
 };
+
+#define HASH_SEED 0xcbf29ce484222325ULL
+
+int64_t task_source_count(const task_source *s) { return s ? s->count : 0; }
+uint64_t task_source_hash(const task_source *s) { return s ? s->hash : HASH_SEED; }
+
+void task_source_expect(task_source *s, int64_t n, uint64_t hash, const char *what_name) {
+    s->expect_n = n;
+    s->expect_hash = hash;
+    free(s->expect_name);
+    s->expect_name = what_name ? strdup(what_name) : NULL;
+}
 
 task_source *task_source_texts(const char *const *texts, int64_t n) {
     task_source *s = calloc(1, sizeof *s);
     if (!s) return NULL;
     s->texts = texts;
     s->n = n;
+    s->hash = HASH_SEED;
     return s;
 }
 
@@ -81,6 +106,7 @@ task_source *task_source_file(FILE *f, const char *name) {
     s->f = f;
     s->name = name ? name : "input";
     s->jsonl = -1;
+    s->hash = HASH_SEED;
     struct stat sb;
     long pos = ftell(f);
     s->size = pos >= 0 && fstat(fileno(f), &sb) == 0 && S_ISREG(sb.st_mode) ? (int64_t)sb.st_size : -1;
@@ -95,12 +121,14 @@ task_source *task_source_reader(task_record_fn next, void (*free_ctx)(void *), v
     s->rd_ctx = ctx;
     s->name = name ? name : "input";
     s->size = -1;
+    s->hash = HASH_SEED;
     return s;
 }
 
 void task_source_free(task_source *s) {
     if (!s) return;
     if (s->rd_free) s->rd_free(s->rd_ctx);
+    free(s->expect_name);
     free(s->buf);
     free(s);
 }
@@ -203,7 +231,7 @@ static bool parse_jsonl(rec *r, const char *line, size_t n, bool text_optional) 
         json_decref(o);
         return set_error(r, "invalid UTF-8 at byte %lld of the line", (long long)bad);
     }
-    json_t *o = json_loadb(line, n, 0, &err);
+    json_t *o = json_loadb(line, n, JSON_REJECT_DUPLICATES, &err);
     if (!o) return set_error(r, "invalid JSON at column %d: %s", err.column, err.text);
     return take_obj(r, o, text_optional);
 }
@@ -240,8 +268,9 @@ static bool only_space(const char *s, size_t n) {
 }
 
 /* Next record into r (cleared first): 1 got one, 0 end of input, -1 error
- * (IO or OOM, senti_last_error() set). */
-static int source_next(task_source *s, rec *r, bool text_optional) {
+ * (IO or OOM, senti_last_error() set). A file source leaves the line in
+ * s->buf[0..s->raw_n). */
+static int source_read(task_source *s, rec *r, bool text_optional) {
     rec_clear(r);
     if (s->next_rec) {
         json_t *o = NULL;
@@ -292,6 +321,7 @@ static int source_next(task_source *s, rec *r, bool text_optional) {
             }
             r->id = json_integer(s->line - 1);
             if (!r->id) goto oom;
+            s->raw_n = n;
             if (s->jsonl) {
                 if (!parse_jsonl(r, s->buf, n, text_optional)) goto oom;
             } else {
@@ -312,6 +342,56 @@ static int source_next(task_source *s, rec *r, bool text_optional) {
 oom:
     senti_error(SENTI_ERR_NO_MEMORY, "task runner: out of memory reading a record");
     return -1;
+}
+
+/* Fold r (its id, then the raw line, the reader's object or the text) into s->hash. */
+static bool hash_record(task_source *s, const rec *r) {
+    uint64_t h = s->hash;
+    if (json_is_integer(r->id)) {
+        json_int_t v = json_integer_value(r->id);
+        h = task_hash_bytes(h, "i", 1);
+        h = task_hash_bytes(h, &v, sizeof v);
+    } else if (json_is_string(r->id)) {
+        h = task_hash_bytes(h, "s", 1);
+        h = task_hash_bytes(h, json_string_value(r->id), json_string_length(r->id));
+    }
+    if (s->f) {
+        h = task_hash_bytes(h, s->buf, s->raw_n);
+    } else if (r->obj) {
+        char *d = json_dumps(r->obj, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+        if (!d) return false;
+        h = task_hash_bytes(h, d, strlen(d));
+        free(d);
+    } else {
+        if (r->text) h = task_hash_bytes(h, r->text, r->len);
+        if (r->error) h = task_hash_bytes(h, r->error, strlen(r->error));
+    }
+    s->hash = task_hash_bytes(h, "\n", 1);
+    return true;
+}
+
+/* source_read, plus the running hash and the resume check (task_source_expect). */
+static int source_next(task_source *s, rec *r, bool text_optional) {
+    int got = source_read(s, r, text_optional);
+    if (got == 0 && s->count < s->expect_n) {
+        senti_error(SENTI_ERR_INVALID_ARG,
+                    "--resume: %s has %lld records but the output already answers %lld (of %s): another input?",
+                    s->name, (long long)s->count, (long long)s->expect_n, s->expect_name ? s->expect_name : "?");
+        return -1;
+    }
+    if (got <= 0) return got;
+    if (!hash_record(s, r)) {
+        senti_error(SENTI_ERR_NO_MEMORY, "task runner: out of memory reading a record");
+        return -1;
+    }
+    if (++s->count == s->expect_n && s->hash != s->expect_hash) {
+        senti_error(SENTI_ERR_INVALID_ARG,
+                    "--resume: the first %lld records of %s differ from those the output answers (of %s): "
+                    "another input? rerun without --resume to start over",
+                    (long long)s->expect_n, s->name, s->expect_name ? s->expect_name : "?");
+        return -1;
+    }
+    return 1;
 }
 
 int task_source_read(task_source *s, task_record *r) { return source_next(s, r, false); }
@@ -522,6 +602,33 @@ static senti_status split_heads(const senti_model *m, task_seg **b, int64_t nb, 
     return SENTI_OK;
 }
 
+/* Whether every token id of e is below the model's vocabulary size and every
+ * type id below its type vocabulary; else *why ("id" / "type id"), the token
+ * index *at and its value *id. */
+static bool ids_fit(const run_ctx *c, const senti_encoding *e, const char **why, int64_t *at, int64_t *id) {
+    const int64_t n = senti_encoding_len(e), V = senti_model_vocab_size(c->m), TV = senti_model_type_vocab_size(c->m);
+    const int32_t *ids = senti_encoding_ids(e), *tt = senti_encoding_type_ids(e);
+    for (int64_t t = 0; t < n; t++) {
+        if (ids[t] < 0 || ids[t] >= V) {
+            *why = "id", *at = t, *id = ids[t];
+            return false;
+        }
+        if (c->use_types && tt && (tt[t] < 0 || tt[t] >= TV)) {
+            *why = "type id", *at = t, *id = tt[t];
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Whether every logit of r's model inputs is finite. */
+static bool rec_finite(const rec *r) {
+    for (int64_t k = 0; k < r->n_items; k++)
+        for (int64_t q = 0; q < r->items[k].n_segs; q++)
+            if (r->items[k].segs[q].nonfinite) return false;
+    return true;
+}
+
 /* Run one batch of segs and copy each one's logits into it. */
 static senti_status run_batch(run_ctx *c, task_seg **b, int64_t nb, task_stats *st) {
     int64_t T = 0;
@@ -584,6 +691,7 @@ static senti_status run_batch(run_ctx *c, task_seg **b, int64_t nb, task_stats *
         }
         memcpy(b[i]->out, out + i * row, (size_t)n * sizeof *out);
         b[i]->n_out = L;
+        for (int64_t j = 0; j < n && !b[i]->nonfinite; j++) b[i]->nonfinite = !isfinite(b[i]->out[j]);
     }
     senti_model_output_free(out);
     return SENTI_OK;
@@ -671,7 +779,11 @@ static senti_status run_window(run_ctx *c, const senti_tokenizer *tok, rec *w, i
     task_item **items = wb->items;
     senti_status *ist = wb->ist;
 #pragma omp parallel for schedule(dynamic, 8) num_threads(nt)
-    for (int64_t i = 0; i < ni; i++) ist[i] = item_encode(items[i], tok, max_len, windows);
+    for (int64_t i = 0; i < ni; i++) {
+        ist[i] = item_encode(items[i], tok, max_len, windows);
+        /* the message is thread-local: copy it here, on the thread that set it */
+        if (ist[i] != SENTI_OK && ist[i] != SENTI_ERR_NO_MEMORY) items[i]->err = strdup(senti_last_error());
+    }
     st->t_tokenize += now_s() - t1;
     ni = 0;
     int64_t ns = 0;
@@ -682,7 +794,18 @@ static senti_status run_window(run_ctx *c, const senti_tokenizer *tok, rec *w, i
             task_item *it = &w[i].items[k];
             if (ist[ni] == SENTI_ERR_NO_MEMORY) return senti_error(SENTI_ERR_NO_MEMORY, "task runner: out of memory tokenizing");
             if (ist[ni] != SENTI_OK) {
-                if (!w[i].error && !set_error(&w[i], "tokenizer: %s", senti_last_error()))
+                if (!it->err) return senti_error(SENTI_ERR_NO_MEMORY, "task runner: out of memory tokenizing");
+                if (!w[i].error && !set_error(&w[i], "tokenizer: %s", it->err))
+                    return senti_error(SENTI_ERR_NO_MEMORY, "task runner: out of memory");
+                continue;
+            }
+            const char *why = NULL;
+            int64_t at = -1, id = 0;
+            if (!w[i].error && !ids_fit(c, it->enc, &why, &at, &id)) {
+                if (!set_error(&w[i], "token %lld has %s %lld, outside the model's vocabulary of %lld: is the tokenizer the model's?",
+                               (long long)at, why, (long long)id,
+                               (long long)(strcmp(why, "id") == 0 ? senti_model_vocab_size(c->m)
+                                                                  : senti_model_type_vocab_size(c->m))))
                     return senti_error(SENTI_ERR_NO_MEMORY, "task runner: out of memory");
                 continue;
             }
@@ -737,6 +860,10 @@ static senti_status run_window(run_ctx *c, const senti_tokenizer *tok, rec *w, i
     double t3 = now_s();
     st->t_model += t3 - t2;
     for (int64_t i = 0; i < use; i++) {
+        if (!w[i].error && !rec_finite(&w[i])) {
+            if (!set_error(&w[i], "non-finite logits")) return senti_error(SENTI_ERR_NO_MEMORY, "task runner: out of memory");
+            st->errors++;
+        }
         if (!c->token_head)
             for (int64_t j = 0; !w[i].error && j < w[i].n_items; j++) task_item_aggregate(&w[i].items[j], ops->aggregate);
         if (!w[i].error && !(w[i].result = ops->decode(c->dctx, &w[i])))
@@ -776,7 +903,10 @@ senti_status task_run_ops(senti_model *m, const senti_tokenizer *tok, task_sourc
                  .token_head = ops->head != SENTI_HEAD_SEQUENCE_CLASSIFICATION, .pad = senti_model_pad_token_id(m)};
     if (c.pad < 0 || c.pad >= senti_model_vocab_size(m)) c.pad = 0;
     senti_status s = SENTI_OK;
-    rec *w = calloc((size_t)o.window, sizeof *w);
+    /* the window grows as records come (no preallocation sized by --window) and
+     * ends early once its texts pass WINDOW_BYTES, so memory follows the data */
+    int64_t cap_w = o.window < 256 ? o.window : 256;
+    rec *w = calloc((size_t)cap_w, sizeof *w);
     window_bufs wb = {0};
     /* a batch holds at most batch_size rows and max_batch_tokens tokens, except
      * one input over the budget, which runs alone */
@@ -796,6 +926,7 @@ senti_status task_run_ops(senti_model *m, const senti_tokenizer *tok, task_sourc
         rec_clear(&skip);
         if (got < 0) {
             s = SENTI_ERR_IO;
+            st->skipped = 0; /* nothing was resumed */
             goto done;
         }
         if (got == 0) break;
@@ -803,8 +934,20 @@ senti_status task_run_ops(senti_model *m, const senti_tokenizer *tok, task_sourc
     }
     for (bool eof = false; !eof && s == SENTI_OK;) {
         int64_t n = 0;
+        size_t bytes = 0;
         double tr = now_s();
-        while (n < o.window) {
+        while (n < o.window && bytes < WINDOW_BYTES) {
+            if (n == cap_w) {
+                int64_t nc = cap_w * 2 < o.window ? cap_w * 2 : o.window;
+                rec *v = realloc(w, (size_t)nc * sizeof *v);
+                if (!v) {
+                    s = senti_error(SENTI_ERR_NO_MEMORY, "task runner: out of memory growing the window");
+                    break;
+                }
+                memset(v + cap_w, 0, (size_t)(nc - cap_w) * sizeof *v);
+                w = v;
+                cap_w = nc;
+            }
             int got = source_next(src, &w[n], ops->text_optional);
             if (got < 0) {
                 s = SENTI_ERR_IO; /* message already set */
@@ -814,6 +957,7 @@ senti_status task_run_ops(senti_model *m, const senti_tokenizer *tok, task_sourc
                 eof = true;
                 break;
             }
+            bytes += w[n].len + w[n].pair_len + (src->f ? src->raw_n : 0);
             n++;
             if (o.strict && w[n - 1].error) break; /* nothing after it is read */
         }
@@ -822,14 +966,14 @@ senti_status task_run_ops(senti_model *m, const senti_tokenizer *tok, task_sourc
         if (s == SENTI_OK && n > 0) s = run_window(&c, tok, w, n, &o, out, st, &wb);
         for (int64_t i = 0; i < n; i++) rec_clear(&w[i]);
         if (s == SENTI_OK && n > 0 && fflush(out) != 0)
-            s = senti_error(SENTI_ERR_IO, "task runner: flushing the output failed");
+            s = senti_error(SENTI_ERR_IO, "task runner: flushing the output failed: %s", strerror(errno));
         if (s == SENTI_OK && n > 0 && o.checkpoint) s = o.checkpoint(o.checkpoint_ctx, st->skipped + st->records);
         if (o.progress && n > 0) print_progress(o.progress, src, st, now_s() - t0);
     }
 done:
     if (o.progress && st->records > 0) fputc('\n', o.progress);
     if (w)
-        for (int64_t i = 0; i < o.window; i++) rec_clear(&w[i]);
+        for (int64_t i = 0; i < cap_w; i++) rec_clear(&w[i]);
     free(w);
     free(wb.items);
     free(wb.ist);

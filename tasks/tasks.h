@@ -34,6 +34,15 @@ task_source *task_source_texts(const char *const *texts, int64_t n);
  * their index). name is used in messages (borrowed). NULL on OOM. */
 task_source *task_source_file(FILE *f, const char *name);
 void task_source_free(task_source *s); /* accepts NULL */
+/* Records a source returned so far, and a hash of them (ids and raw bytes: a
+ * file's lines, a reader's record objects, argument texts; s NULL: the hash
+ * of nothing). */
+int64_t task_source_count(const task_source *s);
+uint64_t task_source_hash(const task_source *s);
+/* Make s check its first n records against hash: reading record n with
+ * another hash, or meeting the end before it, fails the read (-1) with a
+ * message naming the input and what_name (the earlier run's input). */
+void task_source_expect(task_source *s, int64_t n, uint64_t hash, const char *what_name);
 
 /* A record reader (datasets.c): 1 with *rec a new record object (its "id"
  * included; the runner reads it like a JSONL record), or with *rec = {"id"}
@@ -141,6 +150,7 @@ typedef struct task_seg {
     int64_t n_content;          /* a window: content (non-special) tokens */
     float *out;                 /* owned logits: [n_out] (sequence) or [len * n_out] (token) */
     int64_t n_out;              /* labels per row */
+    bool nonfinite;             /* out holds a NaN or an infinity (the record gets an error line) */
     int64_t ord;                /* position in the window's input order (set by the runner) */
     float *xout;                /* owned (task_ops.heads): the model's extra heads' logits, head after head:
                                    [L_k] (sequence head) or [len * L_k] (token head) */
@@ -155,6 +165,8 @@ struct task_item {
     int64_t n_turns;
     bool turns_in_pair;
     senti_encoding *enc;        /* set by the runner */
+    char *err;                  /* owned: the tokenizer's message when encoding failed (set by the worker
+                                   thread that ran it, so it travels with the item) */
     bool truncated;
     task_seg *segs;             /* set by the runner: 1, or the windows of a long input (--stride) */
     int64_t n_segs;
@@ -219,18 +231,38 @@ void task_stats_print(const task_stats *st, FILE *f);
 
 /* ---- resumable output ---------------------------------------------------------
  * OUTPUT plus a sidecar OUTPUT.progress naming how many records its first bytes
- * answer; see resume.c for the crash-safety argument. */
+ * answer and fingerprinting the run; see resume.c for the safety argument. */
 
 typedef struct task_resume task_resume;
 
-/* Open path for writing. resume false: start over (truncate, drop a stale
- * sidecar). resume true: cut path back to the sidecar's byte count and set
- * *skip to its record count (no sidecar: start over). NULL with
- * senti_last_error() set on IO failure or a sidecar that disagrees with the file. */
-task_resume *task_resume_open(const char *path, bool resume, int64_t *skip);
+typedef struct task_resume_opts {
+    bool resume;                 /* continue from the sidecar (else start over) */
+    bool overwrite;              /* resume: an output without a (readable) sidecar is started over, not refused */
+    const char *input;           /* borrowed: the input path ("-": stdin; NULL: arguments) */
+    const char *model_path;      /* borrowed: model file or directory (hashed); may be NULL */
+    const char *tokenizer_path;  /* borrowed: tokenizer file or directory (hashed); NULL: the model's */
+    const json_t *options;       /* borrowed: array of strings, every option that changes the output's bytes */
+} task_resume_opts;
+
+/* Refuse (INVALID_ARG, message naming it) an output that is a regular file
+ * with the input's device and inode (symlinks followed; input NULL or "-":
+ * stdin). Opens nothing. */
+senti_status task_output_check(const char *input, const char *output);
+
+/* Open path for writing: refuse the input itself; a regular file is flock'ed
+ * (a second writer fails at once). resume false: start over (truncate, drop a
+ * stale sidecar, write a fresh one). resume true: check the sidecar's
+ * fingerprint against this run (INVALID_ARG naming what changed) and the
+ * file's lines against its counts, cut path back to its byte count, set
+ * *skip to its record count and make src check that its first *skip records
+ * hash as recorded (no sidecar, or an unreadable one: start over when path
+ * is empty or o->overwrite, else refuse). A non-regular path (/dev/null, a pipe) is opened
+ * plainly; resume on it is refused. src (borrowed, may be NULL) is read for
+ * the checkpoints' input hash. NULL with senti_last_error() set on failure. */
+task_resume *task_resume_open(const char *path, const task_resume_opts *o, task_source *src, int64_t *skip);
 FILE *task_resume_file(task_resume *r); /* the output stream; borrowed */
 /* A checkpoint for task_runner_opts (ctx is the task_resume *): fsync the
- * output, then atomically replace the sidecar. */
+ * output, then atomically replace the sidecar (records, bytes, input hash). */
 senti_status task_resume_checkpoint(void *ctx, int64_t records_done);
 /* Close the output (the sidecar stays: a resumed finished run does nothing). */
 senti_status task_resume_close(task_resume *r);
@@ -279,6 +311,17 @@ void task_explain_html_begin(FILE *h);
 void task_explain_html_record(FILE *h, const json_t *id, const char *text, size_t len, const char *what,
                               const json_t *ex);
 senti_status task_explain_html_end(FILE *h);
+
+/* FNV-1a over n bytes, continuing h (start: task_source_hash(NULL)). */
+uint64_t task_hash_bytes(uint64_t h, const void *p, size_t n);
+/* A 16-hex-digit hash of a file (size, first and last MiB) or of a
+ * directory's files (names, sizes, first and last MiB each) into hex; false
+ * (hex "") when it cannot be read. */
+bool task_fingerprint_path(const char *path, char hex[17]);
+
+/* INVALID_ARG naming the first label of labels[0..n) given twice (what
+ * prefixes the message), else SENTI_OK. */
+senti_status task_labels_distinct(const char *const *labels, int64_t n, const char *what);
 
 /* ---- classify ---------------------------------------------------------------- */
 

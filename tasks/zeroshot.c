@@ -52,6 +52,15 @@ senti_status task_zeroshot_init(task_zeroshot *z, const senti_model *m, const ch
         if (!labels[i] || !labels[i][0] || task_utf8_invalid_at(labels[i], strlen(labels[i])) >= 0)
             return senti_error(SENTI_ERR_INVALID_ARG, "zero-shot: candidate label %lld is empty or not UTF-8",
                                (long long)i);
+    return task_labels_distinct(labels, n_labels, "zero-shot");
+}
+
+senti_status task_labels_distinct(const char *const *labels, int64_t n, const char *what) {
+    for (int64_t i = 0; i < n; i++) /* few labels: quadratic is fine */
+        for (int64_t j = 0; j < i; j++)
+            if (labels[i] && labels[j] && strcmp(labels[i], labels[j]) == 0)
+                return senti_error(SENTI_ERR_INVALID_ARG,
+                                   "%s: label '%.64s' is given twice (results are keyed by label)", what, labels[i]);
     return SENTI_OK;
 }
 
@@ -92,6 +101,11 @@ static int64_t record_labels(const task_zeroshot *z, task_record *r, json_t **ar
             task_record_fail(r, "field \"labels\" must hold non-empty strings");
             return -1;
         }
+        for (size_t j = 0; j < i; j++)
+            if (json_equal(v, json_array_get(jl, j))) {
+                task_record_fail(r, "field \"labels\": '%.64s' is given twice", json_string_value(v));
+                return -1;
+            }
     }
     *arr = jl;
     return (int64_t)json_array_size(jl);

@@ -7,7 +7,9 @@
  * entailment]), per-record "labels", order under small batches, bad records
  * and --strict. The comparison with transformers' pipeline itself is in
  * test_pipelines.c, and here for a DeBERTa-v3 NLI model with its SentencePiece
- * tokenizer (tests/fixtures/deberta-nli, tools/fixtures/make_deberta_nli_fixture.py). */
+ * tokenizer (tests/fixtures/deberta-nli, tools/fixtures/make_deberta_nli_fixture.py)
+ * and a BART-MNLI-shaped encoder-decoder with the roberta-base BPE
+ * (tests/fixtures/bart-mnli, tools/fixtures/make_encdec_fixtures.py). */
 #include "task_helpers.h"
 
 static char g_tok[2300], g_nli[2300], g_sst[2300];
@@ -166,20 +168,20 @@ START_TEST(test_bad_records) {
 }
 END_TEST
 
-/* A DeBERTa-v3-shaped NLI model (entailment / neutral / contradiction) with
- * the DeBERTa-v3 spm.model tokenizer: labels as transformers' pipeline
- * ranked them, scores within 1e-4, single- and multi-label. */
-START_TEST(test_deberta_nli) {
+/* An NLI fixture against transformers' zero-shot pipeline: labels as the
+ * pipeline ranked them, scores within 1e-4, single- and multi-label. */
+static void nli_vs_pipeline(const char *fixture, const char *arch, int64_t entail, int64_t contra, const char *what) {
     char dir[2300], tp[2400], p[2400];
-    snprintf(dir, sizeof dir, "%s/tests/fixtures/deberta-nli", th_root);
+    snprintf(dir, sizeof dir, "%s/tests/fixtures/%s", th_root, fixture);
     snprintf(p, sizeof p, "%s/golden.json", dir);
     json_t *gold = json_load_file(p, 0, NULL);
     ck_assert_ptr_nonnull(gold);
-    snprintf(tp, sizeof tp, "%s/%s", th_root, json_string_value(json_object_get(gold, "tokenizer")));
+    const char *tk = json_string_value(json_object_get(gold, "tokenizer"));
+    snprintf(tp, sizeof tp, "%s/%s%s", th_root, tk, strstr(tk, "assets/tokenizers") ? "/tokenizer.json" : "");
     senti_model *m = senti_model_load(dir, 2);
     senti_tokenizer *tok = senti_tokenizer_load(tp);
     ck_assert_msg(m && tok, "%s", senti_last_error());
-    ck_assert_str_eq(senti_model_architecture(m), "DebertaV2ForSequenceClassification");
+    ck_assert_str_eq(senti_model_architecture(m), arch);
     json_t *texts = json_object_get(gold, "texts");
     const int64_t n = (int64_t)json_array_size(texts);
     /* JSONL input: one record per text */
@@ -205,8 +207,8 @@ START_TEST(test_deberta_nli) {
         ck_assert_int_eq(task_zeroshot_init(&z, m, labels, nl, json_string_value(json_object_get(c, "template")),
                                             json_is_true(json_object_get(c, "multi_label"))),
                          SENTI_OK);
-        ck_assert_int_eq(z.entail_id, 0);
-        ck_assert_int_eq(z.contra_id, 2);
+        ck_assert_int_eq(z.entail_id, entail);
+        ck_assert_int_eq(z.contra_id, contra);
         task_runner_opts o = task_runner_opts_defaults();
         o.batch_size = 4;
         senti_status st;
@@ -228,11 +230,26 @@ START_TEST(test_deberta_nli) {
         }
         json_decref(got);
     }
-    printf("test_zeroshot: DeBERTa-v3 NLI vs transformers' pipeline, worst score difference %.3g\n", worst);
+    printf("test_zeroshot: %s vs transformers' pipeline, worst score difference %.3g\n", what, worst);
     free(input);
     json_decref(gold);
     senti_tokenizer_free(tok);
     senti_model_free(m);
+}
+
+/* A DeBERTa-v3-shaped NLI model (entailment / neutral / contradiction) with
+ * the DeBERTa-v3 spm.model tokenizer. */
+START_TEST(test_deberta_nli) {
+    nli_vs_pipeline("deberta-nli", "DebertaV2ForSequenceClassification", 0, 2, "DeBERTa-v3 NLI");
+}
+END_TEST
+
+/* A BART-MNLI-shaped model (contradiction / neutral / entailment: the
+ * entailment column from label2id) with the roberta-base BPE
+ * (tools/fixtures/make_encdec_fixtures.py). */
+START_TEST(test_bart_mnli) {
+    if (!th_shared_tokenizer("roberta-base", g_tok, sizeof g_tok)) return;
+    nli_vs_pipeline("bart-mnli", "BartForSequenceClassification", 2, 0, "BART-MNLI");
 }
 END_TEST
 
@@ -246,6 +263,7 @@ int main(void) {
     tcase_add_test(tc, test_alone_and_order);
     tcase_add_test(tc, test_bad_records);
     tcase_add_test(tc, test_deberta_nli);
+    tcase_add_test(tc, test_bart_mnli);
     suite_add_tcase(s, tc);
     return th_run_suite(s);
 }

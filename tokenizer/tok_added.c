@@ -57,6 +57,14 @@ static void isort(const tok_added_set *s, int32_t *v, int n, bool (*before)(cons
 /* Normalize the content of normalized tokens and build the match index. */
 senti_status tok_added_build(senti_tokenizer *t) {
     tok_added_set *s = &t->added;
+    /* an added id far past the vocabulary would size every id table (the model's embedding
+     * check, logits masks) by it: refused like a vocabulary id */
+    int64_t limit = tok_id_limit((int64_t)t->model.vocab.n + s->n);
+    for (int i = 0; i < s->n; i++)
+        if (s->v[i].id >= limit)
+            return senti_error(SENTI_ERR_BAD_FILE, "%s: added token '%.40s' has id %d, but the vocabulary has only "
+                               "%lld entries (ids must stay below %lld)", t->source ? t->source : "tokenizer",
+                               s->v[i].content, s->v[i].id, (long long)t->model.vocab.n + s->n, (long long)limit);
     tok_ctx ctx = {0};
     senti_status st = SENTI_OK;
     for (int i = 0; i < s->n && !st; i++) {

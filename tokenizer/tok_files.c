@@ -67,7 +67,7 @@ senti_status tok_load_vocab_txt_buf(senti_tokenizer *t, const char *path, const 
         if ((st = tok_vocab_add(&m->vocab, data + i, l, id++))) goto done;
         i = e + 1;
     }
-    if ((st = tok_vocab_build(&m->vocab))) goto done;
+    if ((st = tok_vocab_build(&m->vocab, path))) goto done;
     m->unk_id = tok_vocab_find(&m->vocab, "[UNK]", 5);
     if (!(m->prefix = senti_strdup("##"))) {
         st = senti_error(SENTI_ERR_NO_MEMORY, "%s: out of memory", path);
@@ -79,12 +79,22 @@ done:
 }
 
 senti_status tok_load_vocab_json(senti_tokenizer *t, const char *vocab, const char *merges) {
+    char *vt = NULL, *mt = NULL;
+    size_t vn = 0, mn = 0;
+    senti_status st = tok_read_file(vocab, &vt, &vn);
+    if (st == SENTI_OK) st = tok_read_file(merges, &mt, &mn);
+    if (st == SENTI_OK) st = tok_load_vocab_json_buf(t, vocab, vt, vn, merges, mt, mn);
+    senti_mfree(vt);
+    senti_mfree(mt);
+    return st;
+}
+
+senti_status tok_load_vocab_json_buf(senti_tokenizer *t, const char *vocab, const char *vtext, size_t vlen,
+                                     const char *merges, const char *data, size_t n) {
     json_error_t err;
-    char *data = NULL;
-    size_t n;
     senti_status st = SENTI_OK;
     tok_model *m = &t->model;
-    json_t *root = json_load_file(vocab, 0, &err);
+    json_t *root = json_loadb(vtext, vlen, 0, &err);
     if (!root) return senti_error(SENTI_ERR_BAD_FILE, "%s:%d: invalid JSON: %s", vocab, err.line, err.text);
     if (!json_is_object(root)) {
         st = senti_error(SENTI_ERR_BAD_FILE, "%s: expected an object {token: id}", vocab);
@@ -101,9 +111,8 @@ senti_status tok_load_vocab_json(senti_tokenizer *t, const char *vocab, const ch
         }
         if ((st = tok_vocab_add(&m->vocab, k, strlen(k), (int32_t)json_integer_value(v)))) goto done;
     }
-    if ((st = tok_vocab_build(&m->vocab))) goto done;
+    if ((st = tok_vocab_build(&m->vocab, vocab))) goto done;
     for (int b = 0; b < 256; b++) m->byte_ids[b] = -1;
-    if ((st = tok_read_file(merges, &data, &n))) goto done;
     size_t lines = 1;
     for (size_t i = 0; i < n; i++) lines += data[i] == '\n';
     if ((st = tok_merges_build(m, lines))) goto done;
@@ -144,6 +153,5 @@ senti_status tok_load_vocab_json(senti_tokenizer *t, const char *vocab, const ch
     if (eot >= 0) st = tok_added_push(&t->added, "<|endoftext|>", 13, eot, false, false, false, false, true);
 done:
     json_decref(root);
-    senti_mfree(data);
     return st;
 }

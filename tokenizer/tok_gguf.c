@@ -6,6 +6,8 @@
  *   senti.hf.vocab_txt          a BERT vocab.txt (with senti.hf.tokenizer_config
  *                               for do_lower_case / tokenize_chinese_chars /
  *                               strip_accents);
+ *   senti.hf.vocab_json + senti.hf.merges_txt  a GPT-2 vocab.json + merges.txt;
+ *   senti.hf.tokenizer_model    a SentencePiece tokenizer.model (u8 array);
  *   tokenizer.ggml.model "bert" llama.cpp's WordPiece vocabulary in its
  *                               "phantom space" spelling (word-initial pieces
  *                               prefixed with U+2581, continuations without
@@ -173,7 +175,7 @@ static senti_status ggml_gpt2(senti_tokenizer *t, const gguf_file *f, const char
         if ((st = tok_vocab_add(&m->vocab, toks->v.arr.items[i].v.str.s, (size_t)toks->v.arr.items[i].v.str.len,
                                 (int32_t)i)))
             return st;
-    if ((st = tok_vocab_build(&m->vocab))) return st;
+    if ((st = tok_vocab_build(&m->vocab, path))) return st;
     for (int b = 0; b < 256; b++) m->byte_ids[b] = -1;
     if ((st = tok_merges_build(m, (size_t)merges->v.arr.n))) return st;
     for (uint64_t i = 0; i < merges->v.arr.n; i++) {
@@ -280,6 +282,12 @@ senti_status tok_load_gguf(senti_tokenizer *t, const char *path) {
         const gguf_value *c = str_kv(f, "senti.hf.tokenizer_config");
         bert_flags(c ? c->v.str.s : NULL, &lower, &chinese, &strip);
         st = tok_load_vocab_txt_buf(t, path, v->v.str.s, (size_t)v->v.str.len, lower, chinese, strip);
+    } else if ((v = str_kv(f, "senti.hf.vocab_json")) && str_kv(f, "senti.hf.merges_txt")) {
+        const gguf_value *mg = str_kv(f, "senti.hf.merges_txt");
+        st = tok_load_vocab_json_buf(t, path, v->v.str.s, (size_t)v->v.str.len, path, mg->v.str.s, (size_t)mg->v.str.len);
+    } else if ((v = gguf_file_find_kv(f, "senti.hf.tokenizer_model")) && v->type == GGUF_VT_ARRAY &&
+               v->v.arr.type == GGUF_VT_U8 && v->v.arr.raw) {
+        st = tok_load_spm_buf(t, path, v->v.arr.raw, (size_t)v->v.arr.n);
     } else if ((v = str_kv(f, "tokenizer.ggml.model"))) {
         if (strcmp(v->v.str.s, "bert") == 0) st = ggml_bert(t, f, path);
         else if (strcmp(v->v.str.s, "gpt2") == 0) st = ggml_gpt2(t, f, path);

@@ -231,7 +231,7 @@ static senti_status vocab_from_object(jctx *J, json_t *v, tok_vocab *voc) {
         if (id < 0 || id > INT32_MAX) return JERR(J, "model.vocab", "id %lld of '%s' is out of range", (long long)id, k);
         if (tok_vocab_add(voc, k, strlen(k), (int32_t)id)) return SENTI_ERR_NO_MEMORY;
     }
-    return tok_vocab_build(voc);
+    return tok_vocab_build(voc, J->path);
 }
 
 static void byte_ids(tok_model *m) {
@@ -335,7 +335,8 @@ static senti_status parse_model(jctx *J, json_t *o, tok_model *m) {
                 return SENTI_ERR_NO_MEMORY;
             m->scores[i] = serde_f64(json_number_value(sc));
         }
-        if (tok_vocab_build(&m->vocab)) return SENTI_ERR_NO_MEMORY;
+        senti_status vst = tok_vocab_build(&m->vocab, J->path);
+        if (vst) return vst;
         json_t *u = json_object_get(o, "unk_id");
         m->unk_id = u && json_is_integer(u) ? (int32_t)json_integer_value(u) : -1;
         m->byte_fallback = jbool(o, "byte_fallback", false);
@@ -524,7 +525,8 @@ done:
 
 senti_status tok_load_json(senti_tokenizer *t, const char *path) {
     json_error_t err;
-    json_t *root = json_load_file(path, JSON_ALLOW_NUL, &err);
+    json_t *root = senti_json_load(path, JSON_ALLOW_NUL, &err);
+    if (!root && err.line < 0) return senti_error(SENTI_ERR_IO, "%s: %s", path, err.text);
     if (!root) return senti_error(SENTI_ERR_BAD_FILE, "%s:%d:%d: invalid JSON: %s", path, err.line, err.column, err.text);
     return load_root(t, path, root);
 }

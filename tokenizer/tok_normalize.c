@@ -312,14 +312,14 @@ senti_status tok_normalize(const tok_normalizer *n, tok_ctx *ctx, const tok_str 
         uint32_t c;
         while (n->left && s < e) {
             int l = tok_utf8_next(in->s + s, e - s, &c);
-            if (!tok_is_whitespace(c)) break;
+            if (n->spaces_only ? c != ' ' : !tok_is_whitespace(c)) break;
             s += l;
         }
         while (n->right && e > s) {
             size_t b = e - 1;
             while (b > s && ((unsigned char)in->s[b] & 0xc0) == 0x80) b--;
             tok_utf8_next(in->s + b, e - b, &c);
-            if (!tok_is_whitespace(c)) break;
+            if (n->spaces_only ? c != ' ' : !tok_is_whitespace(c)) break;
             e = b;
         }
         return tok_str_append(out, in, s, e - s);

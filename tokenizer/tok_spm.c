@@ -5,7 +5,9 @@
  *   Replace " "->"▁", BPE(fuse_unk, byte_fallback), <s> template,
  *   Replace/ByteFallback/Fuse/Strip decoder;
  * - otherwise (Unigram, plain BPE): SpmConverter: Precompiled charsmap +
- *   Strip(right) + Replace(" {2,}"->"▁"), Metaspace, Metaspace decoder.
+ *   Strip(right) + Replace(" {2,}"->"▁"), Metaspace, Metaspace decoder;
+ *   the Strip takes spaces only, as sentencepiece's remove_extra_whitespaces
+ *   (transformers' Strip would also drop a trailing tab or newline).
  * BPE merges follow SentencePieceExtractor: every split of a piece into two
  * pieces, ordered by the merged piece's score (stable), then by the ids.
  * Invariant: every read is bounds-checked against the file size. */
@@ -167,16 +169,22 @@ senti_status tok_spm_parse(const char *path, const unsigned char *data, size_t n
 senti_status tok_load_spm(senti_tokenizer *t, const char *path) {
     char *data = NULL;
     size_t n;
-    spm sp = {0};
     senti_status st = tok_read_file(path, &data, &n);
     if (st) return st;
     if (tok_is_tiktoken(data, n)) { /* e.g. Llama-3's tokenizer.model */
         senti_mfree(data);
         return tok_load_tiktoken(t, path);
     }
-    if ((st = parse(path, (const unsigned char *)data, n, &sp)) == SENTI_OK) st = tok_spm_build(t, path, &sp);
-    senti_mfree(sp.pieces);
+    st = tok_load_spm_buf(t, path, (const unsigned char *)data, n);
     senti_mfree(data);
+    return st;
+}
+
+senti_status tok_load_spm_buf(senti_tokenizer *t, const char *path, const unsigned char *data, size_t n) {
+    spm sp = {0};
+    senti_status st = parse(path, data, n, &sp);
+    if (st == SENTI_OK) st = tok_spm_build(t, path, &sp);
+    senti_mfree(sp.pieces);
     return st;
 }
 
@@ -192,7 +200,7 @@ senti_status tok_spm_build(senti_tokenizer *t, const char *path, const spm *psp)
         m->scores[i] = sp.pieces[i].score;
     }
     /* duplicates: HF's vocab dict keeps the last score but the first id (dict order) */
-    if ((st = tok_vocab_build(&m->vocab))) goto done;
+    if ((st = tok_vocab_build(&m->vocab, path))) goto done;
     m->byte_fallback = llama;
     for (int b = 0; b < 256; b++) {
         char s[8];
@@ -277,6 +285,7 @@ senti_status tok_spm_build(senti_tokenizer *t, const char *path, const spm *psp)
         }
         nz->seq[k].type = TOK_NORM_STRIP;
         nz->seq[k].right = true;
+        nz->seq[k].spaces_only = true; /* SentencePiece drops trailing spaces only, not tabs or newlines */
         k++;
         nz->seq[k].type = TOK_NORM_REPLACE;
         if (!(nz->seq[k].content = senti_strdup("\xe2\x96\x81"))) goto oom;

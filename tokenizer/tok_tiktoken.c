@@ -123,7 +123,7 @@ senti_status tok_load_tiktoken(senti_tokenizer *t, const char *path) {
             (st = tok_vocab_add(&m->vocab, mapped, ml, (int32_t)rank)))
             goto done;
     }
-    if ((st = tok_vocab_build(&raw)) || (st = tok_vocab_build(&m->vocab))) goto done;
+    if ((st = tok_vocab_build(&raw, path)) || (st = tok_vocab_build(&m->vocab, path))) goto done;
     /* 2. merges: every split of every token into two ranked tokens */
     for (int32_t id = 0; id < raw.n; id++) {
         size_t len;

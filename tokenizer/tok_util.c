@@ -196,43 +196,64 @@ void tok_vocab_free(tok_vocab *v) {
     senti_mfree(v->off);
     senti_mfree(v->len);
     senti_mfree(v->slots);
+    senti_mfree(v->ent);
     memset(v, 0, sizeof *v);
 }
 
 senti_status tok_vocab_add(tok_vocab *v, const char *s, size_t len, int32_t id) {
     if (id < 0 || len >= UINT32_MAX) return senti_error(SENTI_ERR_BAD_FILE, "tokenizer: bad vocab id %d", id);
-    if ((size_t)id >= v->id_cap) {
-        size_t nc = v->id_cap ? v->id_cap : 1024;
-        while (nc <= (size_t)id) nc *= 2;
-        uint32_t *o = senti_malloc(nc * 4), *l = senti_malloc(nc * 4);
-        if (!o || !l) {
-            senti_mfree(o);
-            senti_mfree(l);
-            return senti_error(SENTI_ERR_NO_MEMORY, "tokenizer: out of memory for vocab");
-        }
-        if (v->n) {
-            memcpy(o, v->off, (size_t)v->n * 4);
-            memcpy(l, v->len, (size_t)v->n * 4);
-        }
-        for (size_t i = (size_t)v->n; i < nc; i++) l[i] = UINT32_MAX;
-        senti_mfree(v->off);
-        senti_mfree(v->len);
-        v->off = o;
-        v->len = l;
-        v->id_cap = nc;
-    }
-    if (id >= v->n) v->n = id + 1;
-    if (v->len[id] != UINT32_MAX) return SENTI_OK; /* first wins */
-    if (tok_grow((void **)&v->pool, &v->pool_cap, v->pool_len + len + 1, 1)) return SENTI_ERR_NO_MEMORY;
+    if (v->pool_len + len + 1 > UINT32_MAX) return senti_error(SENTI_ERR_BAD_FILE, "tokenizer: vocab strings exceed 4 GB");
+    if (tok_grow((void **)&v->ent, &v->ent_cap, v->nent + 1, sizeof *v->ent) ||
+        tok_grow((void **)&v->pool, &v->pool_cap, v->pool_len + len + 1, 1))
+        return SENTI_ERR_NO_MEMORY;
     memcpy(v->pool + v->pool_len, s, len);
     v->pool[v->pool_len + len] = 0;
-    v->off[id] = (uint32_t)v->pool_len;
-    v->len[id] = (uint32_t)len;
+    v->ent[v->nent++] = (tok_vocab_ent){id, (uint32_t)v->pool_len, (uint32_t)len};
     v->pool_len += len + 1;
     return SENTI_OK;
 }
 
-senti_status tok_vocab_build(tok_vocab *v) {
+/* Lay the entries out by id: the tables are sized by the largest id, so an id
+ * far beyond the entry count (a hostile or corrupt file) is refused here,
+ * before anything that large is allocated. */
+static senti_status vocab_layout(tok_vocab *v, const char *what) {
+    int64_t max_id = -1;
+    size_t at = 0;
+    for (size_t i = 0; i < v->nent; i++)
+        if (v->ent[i].id > max_id) max_id = v->ent[i].id, at = i;
+    int64_t limit = tok_id_limit((int64_t)v->nent);
+    if (max_id >= limit)
+        return senti_error(SENTI_ERR_BAD_FILE, "%s: token '%.40s' has id %lld, but the vocabulary has only %zu entries "
+                           "(ids must stay below %lld)", what, v->pool + v->ent[at].off, (long long)max_id, v->nent,
+                           (long long)limit);
+    size_t n = (size_t)(max_id + 1);
+    uint32_t *o = senti_malloc((n ? n : 1) * 4), *l = senti_malloc((n ? n : 1) * 4);
+    if (!o || !l) {
+        senti_mfree(o);
+        senti_mfree(l);
+        return senti_error(SENTI_ERR_NO_MEMORY, "%s: out of memory for the vocabulary", what);
+    }
+    for (size_t i = 0; i < n; i++) l[i] = UINT32_MAX;
+    for (size_t i = 0; i < v->nent; i++) { /* a duplicate id keeps its first string */
+        const tok_vocab_ent *e = &v->ent[i];
+        if (l[e->id] != UINT32_MAX) continue;
+        o[e->id] = e->off;
+        l[e->id] = e->len;
+    }
+    senti_mfree(v->off);
+    senti_mfree(v->len);
+    senti_mfree(v->ent);
+    v->ent = NULL;
+    v->nent = v->ent_cap = 0;
+    v->off = o;
+    v->len = l;
+    v->n = (int32_t)n;
+    return SENTI_OK;
+}
+
+senti_status tok_vocab_build(tok_vocab *v, const char *what) {
+    senti_status st;
+    if (v->ent && (st = vocab_layout(v, what))) return st;
     uint32_t ns = 64;
     while (ns < (uint32_t)v->n * 2u + 16) ns *= 2;
     senti_mfree(v->slots);
@@ -336,6 +357,14 @@ senti_status tok_regex_compile(tok_regex *r, const char *pattern, size_t len, bo
                            (int)(len > 200 ? 200 : len), pattern, (size_t)eoff, (const char *)msg);
     }
     pcre2_jit_compile(r->code, PCRE2_JIT_COMPLETE); /* optional: falls back to the interpreter */
+    char *z = senti_malloc(len + 1);
+    if (z) {
+        memcpy(z, pattern, len);
+        z[len] = '\0';
+        r->cut_ok = literal ? (!memchr(pattern, ' ', len) || (len == 1 && pattern[0] == ' '))
+                            : strcmp(z, " {2,}") == 0 || tok_pre_regex_name(z) != NULL;
+        senti_mfree(z);
+    }
     return SENTI_OK;
 }
 
@@ -347,9 +376,9 @@ void tok_regex_free(tok_regex *r) {
 /* ---- files ------------------------------------------------------------------ */
 
 senti_status tok_read_file(const char *path, char **data, size_t *n) {
-    FILE *f = fopen(path, "rb");
+    FILE *f = senti_fopen_regular(path);
     char *buf = NULL;
-    if (!f) return senti_error(SENTI_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    if (!f) return SENTI_ERR_IO;
     if (fseek(f, 0, SEEK_END) != 0) goto io;
     long sz = ftell(f);
     if (sz < 0 || fseek(f, 0, SEEK_SET) != 0) goto io;

@@ -87,6 +87,104 @@ static senti_status encode_seq(const senti_tokenizer *t, tok_ctx *ctx, const cha
     return SENTI_OK;
 }
 
+/* ---- truncation while tokenizing ----------------------------------------------------
+ * With truncation only the first max_length tokens of a sequence survive, so
+ * a long text need not be tokenized whole: a prefix ending at a cut gives
+ * exactly the full text's first tokens when no stage of the pipeline looks
+ * across the cut. A cut is a position p with text[p] == ' ' between ASCII
+ * letters / digits; the pipeline allows it (cut_safe, decided once at load)
+ * when every normalizer is character-local there (Replace / a charsmap whose
+ * patterns hold no space), the pre-tokenizer splits at that space (BERT,
+ * Whitespace, Metaspace, ByteLevel's or a named Split regex) and no added
+ * token could span or strip across it. Then memory follows max_length, not
+ * the text: the prefix doubles until it yields max_length + 1 tokens. */
+
+static bool norm_cut_safe(const tok_normalizer *n) {
+    switch (n->type) {
+    case TOK_NORM_REPLACE: return n->re.cut_ok;
+    case TOK_NORM_PRECOMPILED: /* no trie unit is labelled ' ': no pattern holds a space */
+        for (size_t i = 0; i < n->pc.trie_n; i++)
+            if ((n->pc.trie[i] & ((1u << 31) | 0xFFu)) == ' ') return false;
+        return true;
+    case TOK_NORM_SEQUENCE:
+        for (int i = 0; i < n->nseq; i++)
+            if (!norm_cut_safe(&n->seq[i])) return false;
+        return true;
+    default: return true; /* per character, or only at the ends (Strip, Prepend) */
+    }
+}
+
+/* 1: splits at the cut; 0: neither splits nor joins across it; -1: may join across it */
+static int pretok_cut(const tok_pretok *p) {
+    switch (p->type) {
+    case TOK_PRE_BERT: case TOK_PRE_WHITESPACE: case TOK_PRE_WHITESPACE_SPLIT: return 1;
+    case TOK_PRE_METASPACE: return p->split ? 1 : 0;
+    case TOK_PRE_BYTELEVEL: return p->use_regex ? (p->re.cut_ok ? 1 : -1) : 0;
+    case TOK_PRE_SPLIT:
+        return p->re.cut_ok && !p->invert && (p->behavior == TOK_SPLIT_ISOLATED || p->behavior == TOK_SPLIT_REMOVED)
+                   ? 1 : -1;
+    case TOK_PRE_DIGITS: case TOK_PRE_PUNCTUATION: return 0;
+    case TOK_PRE_SEQUENCE: {
+        int r = 0;
+        for (int i = 0; i < p->nseq; i++) {
+            int k = pretok_cut(&p->seq[i]);
+            if (k < 0) return -1;
+            if (k > 0) r = 1;
+        }
+        return r;
+    }
+    }
+    return -1;
+}
+
+static bool is_alnum_ascii(unsigned char c) { return (unsigned)((c | 32) - 'a') < 26u || (unsigned)(c - '0') < 10u; }
+
+static bool tokenizer_cut_safe(const senti_tokenizer *t) {
+    if (!t->pretok || pretok_cut(t->pretok) != 1) return false; /* without a split the text is one word */
+    if (t->normalizer && !norm_cut_safe(t->normalizer)) return false;
+    for (int i = 0; i < t->added.n; i++) {
+        const tok_added *a = &t->added.v[i];
+        const char *c[2] = {a->content, a->ncontent};
+        const size_t l[2] = {a->len, a->nlen};
+        for (int k = 0; k < 2; k++) {
+            if (!c[k] || l[k] == 0) continue;
+            if (memchr(c[k], ' ', l[k])) return false;
+            if (a->lstrip && is_alnum_ascii((unsigned char)c[k][0])) return false;
+            if (a->rstrip && is_alnum_ascii((unsigned char)c[k][l[k] - 1])) return false;
+        }
+    }
+    return true;
+}
+
+/* The first cut at or after `from` (0: none). */
+static size_t cut_at(const char *s, size_t len, size_t from) {
+    for (size_t p = from > 0 ? from : 1; p + 1 < len; p++)
+        if (s[p] == ' ' && is_alnum_ascii((unsigned char)s[p - 1]) && is_alnum_ascii((unsigned char)s[p + 1])) return p;
+    return 0;
+}
+
+/* encode_seq, but when keep >= 0 and the pipeline allows cuts, only a prefix:
+ * enc gets the text's first tokens, at least keep + 1 of them when the text
+ * has more (all of them when it has no more). *cut: whether a prefix was used. */
+static senti_status encode_seq_upto(const senti_tokenizer *t, tok_ctx *ctx, const char *text, size_t len,
+                                    int32_t type_id, int64_t keep, senti_encoding *enc, bool *cut) {
+    *cut = false;
+    if (keep >= 0 && t->cut_safe) {
+        for (size_t want = 16 * (size_t)keep + 256; want < len / 2; want *= 2) {
+            const size_t p = cut_at(text, len, want);
+            if (p == 0) break;
+            senti_status st = encode_seq(t, ctx, text, p, type_id, enc);
+            if (st != SENTI_OK) return st;
+            if (enc->n > keep) {
+                *cut = true;
+                return SENTI_OK;
+            }
+            enc->n = enc->pool_len = 0; /* too few tokens: a longer prefix */
+        }
+    }
+    return encode_seq(t, ctx, text, len, type_id, enc);
+}
+
 static void enc_truncate(senti_encoding *e, int64_t n) {
     if (n < e->n) e->n = n;
 }
@@ -158,17 +256,45 @@ senti_status senti_tokenizer_encode(const senti_tokenizer *t, const char *text, 
         st = senti_error(SENTI_ERR_NO_MEMORY, "senti_tokenizer_encode: out of memory");
         goto fail;
     }
-    if ((st = encode_seq(t, &ctx, text ? text : "", len, 0, &a))) goto fail;
-    if (pair && (st = encode_seq(t, &ctx, pair, pair_len, 1, &b))) goto fail;
+    /* truncating: each sequence only as far as the truncation can keep of it
+     * (a single one, or longest_first: max_length tokens + 1; only_first /
+     * only_second: the truncated one; the other whole) */
+    const int added = o.add_special_tokens ? tok_post_added(t->post, pair != NULL) : 0;
+    const int64_t room = o.truncation != SENTI_TRUNCATE_NONE && o.max_length >= added ? o.max_length - added : -1;
+    const bool lf = o.truncation == SENTI_TRUNCATE_LONGEST_FIRST || !pair;
+    bool cut_a, cut_b = false;
+    if ((st = encode_seq_upto(t, &ctx, text ? text : "", len, 0,
+                              lf || o.truncation == SENTI_TRUNCATE_ONLY_FIRST ? room : -1, &a, &cut_a)))
+        goto fail;
+    if (pair && (st = encode_seq_upto(t, &ctx, pair, pair_len, 1,
+                                      lf || o.truncation == SENTI_TRUNCATE_ONLY_SECOND ? room : -1, &b, &cut_b)))
+        goto fail;
+    /* longest_first with both sequences over the room and an odd room: the
+     * longer one keeps the extra token, so their whole lengths are needed */
+    if (pair && lf && (cut_a || cut_b) && a.n > room && b.n > room && room % 2 == 1) {
+        enc_release(&a), enc_release(&b);
+        memset(&a, 0, sizeof a), memset(&b, 0, sizeof b);
+        cut_a = cut_b = false;
+        if ((st = encode_seq(t, &ctx, text ? text : "", len, 0, &a)) || (st = encode_seq(t, &ctx, pair, pair_len, 1, &b)))
+            goto fail;
+    }
     if (o.truncation != SENTI_TRUNCATE_NONE) {
         int64_t max_len = o.max_length;
-        int added = o.add_special_tokens ? tok_post_added(t->post, pair != NULL) : 0;
         if (max_len < added) {
             st = senti_error(SENTI_ERR_INVALID_ARG, "truncation: max_length %lld is below the %d special tokens",
                              (long long)max_len, added);
             goto fail;
         }
-        if ((st = truncate_pair(&a, pair ? &b : NULL, o.truncation, max_len - added))) goto fail;
+        st = truncate_pair(&a, pair ? &b : NULL, o.truncation, max_len - added);
+        if (st != SENTI_OK && (cut_a || cut_b)) { /* the refusal names whole lengths: tokenize whole to say it */
+            enc_release(&a), enc_release(&b);
+            memset(&a, 0, sizeof a), memset(&b, 0, sizeof b);
+            if ((st = encode_seq(t, &ctx, text ? text : "", len, 0, &a)) ||
+                (pair && (st = encode_seq(t, &ctx, pair, pair_len, 1, &b))))
+                goto fail;
+            st = truncate_pair(&a, pair ? &b : NULL, o.truncation, max_len - added);
+        }
+        if (st != SENTI_OK) goto fail;
     }
     if ((st = tok_post_process(t->post, &a, pair ? &b : NULL, o.add_special_tokens != 0, res))) goto fail;
     enc_release(&a);
@@ -290,9 +416,11 @@ void senti_tokenizer_free(senti_tokenizer *t) {
     senti_mfree(t);
 }
 
+/* Present as anything but a directory: a FIFO or device is then refused by
+ * its reader, naming it, instead of being skipped as absent. */
 static bool file_exists(const char *p) {
     struct stat sb;
-    return stat(p, &sb) == 0 && S_ISREG(sb.st_mode);
+    return stat(p, &sb) == 0 && !S_ISDIR(sb.st_mode);
 }
 
 static bool ends_with(const char *s, const char *suf) {
@@ -304,7 +432,7 @@ static bool ends_with(const char *s, const char *suf) {
 static void read_bert_config(const char *dir, bool *lower, bool *chinese, int *strip) {
     char p[4096];
     snprintf(p, sizeof p, "%s/tokenizer_config.json", dir);
-    json_t *j = json_load_file(p, 0, NULL);
+    json_t *j = senti_json_load(p, 0, NULL);
     if (!j) return;
     json_t *v;
     if ((v = json_object_get(j, "do_lower_case")) && json_is_boolean(v)) *lower = json_is_true(v);
@@ -367,6 +495,7 @@ senti_tokenizer *senti_tokenizer_load(const char *path) {
         st = tok_load_json(t, path);
     }
     if (st || (st = tok_added_build(t))) goto fail;
+    t->cut_safe = tokenizer_cut_safe(t);
     return t;
 fail:
     senti_tokenizer_free(t);

@@ -62,21 +62,32 @@ int tok_category(uint32_t c);         /* utf8proc category */
 
 /* ---- vocabulary: string <-> id hash table -------------------------------- */
 
+typedef struct tok_vocab_ent { int32_t id; uint32_t off, len; } tok_vocab_ent;
+
 typedef struct tok_vocab {
     char *pool;                /* all token strings, NUL-separated */
     size_t pool_len, pool_cap;
     uint32_t *off, *len;       /* per id: string at pool+off; len == UINT32_MAX: no such id */
-    int32_t n;                 /* ids are 0..n-1 */
-    size_t id_cap;
+    int32_t n;                 /* ids are 0..n-1 (n < tok_id_limit(entries)) */
+    tok_vocab_ent *ent;        /* added, not yet laid out by id (until tok_vocab_build) */
+    size_t nent, ent_cap;
     int32_t *slots;            /* open addressing: id or -1 */
     uint32_t nslots;           /* power of two */
 } tok_vocab;
 
+/* The largest id + 1 a vocabulary of n entries may use: ids beyond twice the
+ * entry count (with a floor for tiny test vocabularies) are refused, so every
+ * table indexed by id stays proportional to the file's entries. */
+static inline int64_t tok_id_limit(int64_t n) { return n < 512 ? 1024 : 2 * n; }
+
 void tok_vocab_free(tok_vocab *v);
 /* Add (s, len) with id; ids may arrive in any order; duplicate strings keep
- * the first id. */
+ * the first id, a duplicate id its first string. Ids take effect at
+ * tok_vocab_build. */
 senti_status tok_vocab_add(tok_vocab *v, const char *s, size_t len, int32_t id);
-senti_status tok_vocab_build(tok_vocab *v); /* build the hash after all adds */
+/* Lay the added entries out by id (refusing ids >= tok_id_limit(entries);
+ * `what` names the file / key in that message) and build the hash. */
+senti_status tok_vocab_build(tok_vocab *v, const char *what);
 int32_t tok_vocab_find(const tok_vocab *v, const char *s, size_t len); /* -1: absent */
 /* Lookup of prefix + s without building the string. */
 int32_t tok_vocab_find2(const tok_vocab *v, const char *p, size_t plen, const char *s, size_t len);
@@ -121,6 +132,11 @@ senti_status tok_tokens_push_raw(tok_tokens *t, int32_t id, size_t off, size_t l
 
 typedef struct tok_regex {
     pcre2_code *code;
+    /* No match spans a cut between an ASCII letter/digit and a space followed
+     * by an ASCII letter/digit, and such a cut is a match boundary: a
+     * literal without a space, " ", " {2,}", or a named pre-tokenizer regex
+     * (tok_pre_regex). Lets truncation tokenize a prefix (tokenizer.c). */
+    bool cut_ok;
 } tok_regex;
 
 senti_status tok_regex_compile(tok_regex *r, const char *pattern, size_t len, bool literal);
@@ -163,7 +179,7 @@ typedef struct tok_precompiled {
 typedef struct tok_normalizer {
     tok_norm_type type;
     bool clean_text, handle_chinese, strip_accents, lowercase; /* BERT */
-    bool left, right;                                          /* Strip */
+    bool left, right, spaces_only;                             /* Strip (spaces_only: U+0020, as SentencePiece) */
     tok_regex re; char *content;                               /* Replace */
     char *prepend;                                             /* Prepend */
     tok_precompiled pc;                                        /* Precompiled */
@@ -316,6 +332,7 @@ struct senti_tokenizer {
     tok_decoder *decoder;
     tok_added_set added;
     char *source;               /* path it was loaded from */
+    bool cut_safe;              /* a text may be cut at tok_cut_at() positions (tokenizer.c) */
 };
 
 struct senti_encoding {
@@ -340,6 +357,9 @@ senti_status tok_load_vocab_txt(senti_tokenizer *t, const char *path, bool lower
 senti_status tok_load_vocab_txt_buf(senti_tokenizer *t, const char *name, const char *data, size_t n, bool lowercase,
                                     bool chinese, int strip_accents);
 senti_status tok_load_vocab_json(senti_tokenizer *t, const char *vocab, const char *merges);
+/* The same over the two files' text in memory (vocab / merges name them in messages). */
+senti_status tok_load_vocab_json_buf(senti_tokenizer *t, const char *vocab, const char *vtext, size_t vlen,
+                                     const char *merges, const char *mtext, size_t mlen);
 /* tokenizer.json text held in memory (a GGUF file's tokenizer.huggingface.json); name for messages. */
 senti_status tok_load_json_text(senti_tokenizer *t, const char *name, const char *text, size_t len);
 /* A GGUF file's tokenizer (tok_gguf.c): tokenizer.huggingface.json when present (exact), else
@@ -355,6 +375,8 @@ senti_status tok_gguf_keys(const char *dir, int64_t vocab_size, gguf_writer *w, 
 void tok_gguf_bufs_free(tok_gguf_bufs *b);
 bool tok_is_gguf(const char *path);
 senti_status tok_load_spm(senti_tokenizer *t, const char *path);
+/* A SentencePiece .model's bytes in memory (a GGUF file's senti.hf.tokenizer_model); path names it. */
+senti_status tok_load_spm_buf(senti_tokenizer *t, const char *path, const unsigned char *data, size_t n);
 /* A SentencePiece model's pieces and settings: parsed from a .model file, or
  * (tok_gguf.c) from a llama.cpp "llama" vocabulary's tokens, scores and types. */
 typedef struct spm_piece { const char *s; size_t len; float score; int type; } spm_piece;

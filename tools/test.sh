@@ -26,19 +26,36 @@ cmake --build build-asan -j"$jobs"
 (cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
    ctest --output-on-failure -j1)
 
-# Bounded fuzzing of the GGUF and safetensors header parsers (libFuzzer, clang
-# only): each target runs ~30 s from the committed seeds in tests/fuzz/seeds
-# on a scratch copy of the corpus; a crash, leak or sanitizer report fails.
+# Bounded fuzzing of every parser (libFuzzer, clang only): each target in
+# tests/fuzz runs 10 s from its committed seeds in tests/fuzz/seeds/<target>
+# on a scratch copy of the corpus; a crash, leak, timeout or sanitizer report
+# fails. Then a ThreadSanitizer build of the multi-threaded tests (tokenizer
+# workers, the executor's thread pool, the batch runner through the CLI);
+# OpenMP comes from libomp with its archer tool so TSan sees its barriers.
 if command -v clang >/dev/null 2>&1; then
+  fuzz_targets=$(cd tests/fuzz && ls fuzz_*.c | sed 's/\.c$//')
   cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DSENTI_FUZZ=ON -DSENTI_CUDA=OFF
-  cmake --build build-fuzz -j"$jobs" --target fuzz_gguf fuzz_safetensors
-  for t in gguf safetensors; do
+  cmake --build build-fuzz -j"$jobs" --target $fuzz_targets
+  for f in $fuzz_targets; do
+    t=${f#fuzz_}
     corpus=$(mktemp -d)
     cp tests/fuzz/seeds/"$t"/* "$corpus"/
-    build-fuzz/fuzz_"$t" -max_total_time=30 -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+    build-fuzz/"$f" -max_total_time=10 -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
       -artifact_prefix=build-fuzz/ "$corpus"
     rm -rf "$corpus"
   done
+
+  cmake -S . -B build-tsan -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSENTI_TSAN=ON -DSENTI_CUDA=OFF
+  cmake --build build-tsan -j"$jobs" --target senti-cli test_tokenizer test_tasks
+  # archer (LLVM's OpenMP tool) tells TSan about libomp's fork / join and
+  # barriers; libomp itself is not instrumented (ignore_noninstrumented_modules);
+  # CK_FORK=no: archer crashes at exit in Check's forked children. test_tasks
+  # runs the batch runner with 2 tokenizer threads and the CLI with --threads 2
+  # (the executor's pool); test_tokenizer's unit case encodes from 4 threads.
+  archer=$(ls /usr/lib/llvm-*/lib/libarcher.so 2>/dev/null | head -1)
+  (cd build-tsan && export CK_FORK=no OMP_TOOL_LIBRARIES="$archer" \
+     TSAN_OPTIONS=halt_on_error=1:ignore_noninstrumented_modules=1:second_deadlock_stack=1 &&
+   tests/test_tasks && CK_RUN_CASE=unit tests/test_tokenizer)
 else
-  echo "test.sh: clang not found; fuzz step skipped"
+  echo "test.sh: clang not found; fuzz and ThreadSanitizer steps skipped"
 fi

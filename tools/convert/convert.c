@@ -45,9 +45,11 @@
  * mask buffers) are left out.
  *
  * Invariant: tensor buffers live until the writer has written the file. */
+#include <errno.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "../../model/arch.h"
 #include "../../tokenizer/tokenizer.h"
@@ -59,8 +61,8 @@ static senti_status read_text(const char *path, char **out, bool *present) {
     *present = false;
     struct stat sb;
     if (stat(path, &sb) != 0 || !S_ISREG(sb.st_mode)) return SENTI_OK;
-    FILE *fp = fopen(path, "rb");
-    if (!fp) return senti_error(SENTI_ERR_IO, "%s: cannot open", path);
+    FILE *fp = senti_fopen_regular(path);
+    if (!fp) return SENTI_ERR_IO;
     char *b = senti_malloc((size_t)sb.st_size + 1);
     if (!b) {
         fclose(fp);
@@ -284,6 +286,72 @@ static senti_status embed_text(conv *c, const char *dir, const char *name, const
     return gguf_writer_add_kv(c->w, key, gguf_val_str(text));
 }
 
+static bool has_file(const char *dir, const char *name) {
+    char p[4096];
+    struct stat sb;
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    return stat(p, &sb) == 0 && S_ISREG(sb.st_mode);
+}
+
+/* A file's bytes as a u8 array key (a SentencePiece model is binary). */
+static senti_status embed_bytes(conv *c, const char *dir, const char *name, const char *key) {
+    char p[4096];
+    char *b;
+    bool present;
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    senti_status st = read_text(p, &b, &present);
+    if (st != SENTI_OK || !present) return st;
+    if (!keep(c, b)) return senti_error(SENTI_ERR_NO_MEMORY, "%s: out of memory", p);
+    struct stat sb;
+    if (stat(p, &sb) != 0) return senti_error(SENTI_ERR_IO, "%s: cannot stat", p);
+    return gguf_writer_add_kv(c->w, key, gguf_val_arr(GGUF_VT_U8, (uint64_t)sb.st_size, b, NULL));
+}
+
+/* Without a tokenizer.json: the other files senti reads, embedded as they are
+ * (tok_gguf.c loads them back): vocab.txt, vocab.json + merges.txt, or a
+ * SentencePiece tokenizer.model / spiece.model. */
+static senti_status embed_other_tokenizer(conv *c, const char *dir) {
+    bool present;
+    senti_status st;
+    if (has_file(dir, "vocab.txt")) return embed_text(c, dir, "vocab.txt", "senti.hf.vocab_txt", &present);
+    if (has_file(dir, "vocab.json") && has_file(dir, "merges.txt")) {
+        if ((st = embed_text(c, dir, "vocab.json", "senti.hf.vocab_json", &present)) != SENTI_OK) return st;
+        return embed_text(c, dir, "merges.txt", "senti.hf.merges_txt", &present);
+    }
+    if (has_file(dir, "tokenizer.model")) return embed_bytes(c, dir, "tokenizer.model", "senti.hf.tokenizer_model");
+    if (has_file(dir, "spiece.model")) return embed_bytes(c, dir, "spiece.model", "senti.hf.tokenizer_model");
+    return SENTI_OK;
+}
+
+/* The written file (at tmp) must run: when dir has a tokenizer senti reads,
+ * the file's embedded one loads and encodes a probe text to the same ids. */
+static senti_status check_tokenizer(const char *dir, const char *tmp, const char *out) {
+    senti_tokenizer *a = senti_tokenizer_load(dir), *b = NULL;
+    if (!a) return SENTI_OK; /* no tokenizer to carry: the file runs with --tokenizer */
+    senti_status st = SENTI_OK;
+    senti_encoding *ea = NULL, *eb = NULL;
+    static const char probe[] = "Hello, world! The caf\xc3\xa9's menu:\t12 items  ok?";
+    if (!(b = senti_tokenizer_load(tmp))) {
+        char why[512];
+        snprintf(why, sizeof why, "%s", senti_last_error()); /* the message buffer is about to be rewritten */
+        st = senti_error(SENTI_ERR_UNSUPPORTED, "%s: convert: the tokenizer of %s cannot be embedded (%s); add a "
+                         "tokenizer.json, or pass --tokenizer when running", out, dir, why);
+        goto done;
+    }
+    if (senti_tokenizer_encode(a, probe, sizeof probe - 1, NULL, 0, NULL, &ea) != SENTI_OK ||
+        senti_tokenizer_encode(b, probe, sizeof probe - 1, NULL, 0, NULL, &eb) != SENTI_OK ||
+        senti_encoding_len(ea) != senti_encoding_len(eb) ||
+        memcmp(senti_encoding_ids(ea), senti_encoding_ids(eb), (size_t)senti_encoding_len(ea) * 4) != 0)
+        st = senti_error(SENTI_ERR_UNSUPPORTED, "%s: convert: the embedded tokenizer encodes differently from %s's",
+                         out, dir);
+done:
+    senti_encoding_free(ea);
+    senti_encoding_free(eb);
+    senti_tokenizer_free(a);
+    senti_tokenizer_free(b);
+    return st;
+}
+
 senti_status gguf_convert(const char *dir, const char *out, senti_type type) {
     const gguf_convert_opts o = {.type = type, .embed_type = SENTI_TYPE_F32};
     return gguf_convert_with(dir, out, &o);
@@ -298,6 +366,7 @@ senti_status gguf_convert_with(const char *dir, const char *out, const gguf_conv
     const senti_type type = opts->type, etype = opts->embed_type;
     senti_status st = SENTI_OK;
     conv c = {0};
+    char tmp[4200];
     cfg_file *cfg = NULL;
     st_weights *w = NULL, *hw = NULL;
     const char **archs = NULL;
@@ -349,7 +418,7 @@ senti_status gguf_convert_with(const char *dir, const char *out, const gguf_conv
     TRY(arch_hp_int(d, cfg, AH_VOCAB, false, 0, &vocab));
     TRY(tok_gguf_keys(dir, vocab, c.w, &c.tok));
     TRY(embed_text(&c, dir, "tokenizer_config.json", "senti.hf.tokenizer_config", &present));
-    if (!has_json) TRY(embed_text(&c, dir, "vocab.txt", "senti.hf.vocab_txt", &present));
+    if (!has_json) TRY(embed_other_tokenizer(&c, dir));
     TRY(embed_text(&c, dir, "generation_config.json", "senti.hf.generation_config", &present));
     bool has_heads; /* extra heads: heads.json as senti.heads, heads.safetensors' head.* tensors as f32 */
     TRY(embed_text(&c, dir, "heads.json", "senti.heads", &has_heads));
@@ -423,7 +492,16 @@ senti_status gguf_convert_with(const char *dir, const char *out, const gguf_conv
             TRY(add_tensor(&c, path, t, t->name, SENTI_TYPE_F32, &none));
         }
     }
-    TRY(gguf_writer_write(c.w, out));
+    /* written beside out under a temporary name, checked, then renamed: a
+     * failed write or check leaves no file at out */
+    if (snprintf(tmp, sizeof tmp, "%s.tmp%ld", out, (long)getpid()) >= (int)sizeof tmp) {
+        st = senti_error(SENTI_ERR_INVALID_ARG, "%s: path too long", out);
+        goto done;
+    }
+    if ((st = gguf_writer_write(c.w, tmp)) == SENTI_OK) st = check_tokenizer(dir, tmp, out);
+    if (st == SENTI_OK && rename(tmp, out) != 0)
+        st = senti_error(SENTI_ERR_IO, "%s: cannot rename %s into place: %s", out, tmp, strerror(errno));
+    if (st != SENTI_OK) unlink(tmp);
 done:
     st_weights_free(hw);
     for (int64_t i = 0; i < c.nbufs; i++) senti_mfree(c.bufs[i]);
