@@ -72,7 +72,7 @@ int cmd_aspect(int argc, char **argv) {
         return 1;
     }
     int rc = cli_task_args(&t, argc, argv, opts, aspect_opt, &a, aspect_usage);
-    if (rc < 0 && !cli_explain_check("aspect", &a.ex)) rc = 2;
+    if (rc < 0 && !cli_explain_check("aspect", &a.ex, t.resume)) rc = 2;
     if (rc < 0 && !t.input && a.n == 0) {
         fprintf(stderr, "senti aspect: TEXT arguments need --aspect A\n");
         aspect_usage(stderr);

@@ -54,7 +54,7 @@ int cmd_classify(int argc, char **argv) {
     t.default_model = senti_default_model(); /* -m may be left out */
     classify_args a = {.threshold = 0.5};
     int rc = cli_task_args(&t, argc, argv, opts, classify_opt, &a, classify_usage);
-    if (rc < 0 && !cli_explain_check("classify", &a.ex)) rc = 2;
+    if (rc < 0 && !cli_explain_check("classify", &a.ex, t.resume)) rc = 2;
     if (rc >= 0) return rc;
     task_classify cls;
     senti_status s = SENTI_ERR_IO;

@@ -327,9 +327,14 @@ int cli_explain_opt(const char *cmd, int c, const char *arg, cli_explain *e) {
     }
 }
 
-bool cli_explain_check(const char *cmd, const cli_explain *e) {
+bool cli_explain_check(const char *cmd, const cli_explain *e, bool resume) {
     if (e->html_path && e->method == TASK_EXPLAIN_NONE) {
         fprintf(stderr, "senti %s: --explain-html needs --explain METHOD\n", cmd);
+        return false;
+    }
+    if (e->html_path && resume) {
+        fprintf(stderr, "senti %s: --explain-html does not combine with --resume (the page would miss the records "
+                        "answered before)\n", cmd);
         return false;
     }
     return true;
