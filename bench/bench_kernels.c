@@ -255,14 +255,15 @@ int bench_kernels(const bench_opts *o) {
 
     bench_memory(&k);
     /* BERT-base, 32 sequences x 128 tokens: QKV/out, FFN up, FFN down */
-    const senti_type wts[] = {SENTI_TYPE_F32, SENTI_TYPE_F16, SENTI_TYPE_BF16, SENTI_TYPE_Q8_0, SENTI_TYPE_Q4_0};
-    for (int t = 0; t < 5; t++) {
+    const senti_type wts[] = {SENTI_TYPE_F32,  SENTI_TYPE_F16,  SENTI_TYPE_BF16,
+                              SENTI_TYPE_Q8_0, SENTI_TYPE_Q4_0, SENTI_TYPE_INT8};
+    for (int t = 0; t < 6; t++) {
         bench_matmul(&k, "bert", 1, 4096, 768, 768, wts[t], true, true);
         bench_matmul(&k, "bert", 1, 4096, 3072, 768, wts[t], true, true);
         bench_matmul(&k, "bert", 1, 4096, 768, 3072, wts[t], true, true);
     }
-    /* MiniLM-L6 shape (hidden 384, FFN 1536): a large batch and a small one */
-    for (int t = 0; t < 5; t += 3) {
+    /* MiniLM-L6 shape (hidden 384, FFN 1536): a large batch and a small one; f32, q8_0, int8 */
+    for (int t = 0; t < 6; t += t == 0 ? 3 : 2) {
         for (int m = 4096; m >= 256; m /= 16) {
             bench_matmul(&k, "minilm", 1, m, 384, 384, wts[t], true, true);
             bench_matmul(&k, "minilm", 1, m, 1536, 384, wts[t], true, true);
@@ -273,7 +274,7 @@ int bench_kernels(const bench_opts *o) {
     bench_matmul(&k, "qk_b384", 384, 128, 128, 64, SENTI_TYPE_F32, true, false);
     bench_matmul(&k, "pv_b384", 384, 128, 64, 128, SENTI_TYPE_F32, false, false);
     /* decode: one and eight rows through a 4096x4096 weight */
-    for (int t = 0; t < 5; t++) {
+    for (int t = 0; t < 6; t++) {
         bench_matmul(&k, "decode", 1, 1, 4096, 4096, wts[t], true, true);
         bench_matmul(&k, "decode", 1, 8, 4096, 4096, wts[t], true, true);
     }

@@ -115,7 +115,7 @@ int cli_task_opt(cli_task *t, int c, const char *arg) {
     case CLI_O_DTYPE:
         t->dtype = senti_type_from_name(arg);
         if (t->dtype == SENTI_TYPE_COUNT || t->dtype == SENTI_TYPE_I32) {
-            fprintf(stderr, "senti %s: --dtype expects f32|f16|bf16|q8_0|q4_0, got '%s'\n", t->cmd, arg);
+            fprintf(stderr, "senti %s: --dtype expects f32|f16|bf16|q8_0|q4_0|int8, got '%s'\n", t->cmd, arg);
             ok = false;
         }
         break;

@@ -58,7 +58,7 @@ enum {
 /* Usage lines for the common flags. */
 #define CLI_TASK_USAGE                                                                                           \
     "  common: -m DIR [--input FILE|-] [--output FILE] [--tokenizer PATH] [--threads N] [--device cpu]\n"      \
-    "          [--dtype f32|f16|bf16|q8_0|q4_0] [--batch-size N] [--max-batch-tokens N] [--window N]\n"        \
+    "          [--dtype f32|f16|bf16|q8_0|q4_0|int8] [--batch-size N] [--max-batch-tokens N] [--window N]\n"   \
     "          [--strict] [--resume [--overwrite]] [--progress] [--no-bucketing] [--format F] [--no-weight-check]\n"\
     "  --no-weight-check: skip the load-time scan refusing NaN / inf in norm and head weights\n"             \
     "  --format F: --input as lines|jsonl|tsv|tweeteval|meld|aste|asqp|ecpe|ecpe-csv (default: detected)\n"    \

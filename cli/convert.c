@@ -35,8 +35,9 @@ int cmd_convert(int argc, char **argv) {
             senti_type v = senti_type_from_name(optarg);
             if (v != SENTI_TYPE_F32 && v != SENTI_TYPE_F16 && v != SENTI_TYPE_BF16 && v != SENTI_TYPE_Q8_0 &&
                 v != SENTI_TYPE_Q4_0) {
-                fprintf(stderr, "senti convert: --%s expects f32, f16, bf16, q8_0 or q4_0, got '%s'\n",
-                        c == 't' ? "type" : "embed-type", optarg);
+                fprintf(stderr, "senti convert: --%s expects f32, f16, bf16, q8_0 or q4_0, got '%s'%s\n",
+                        c == 't' ? "type" : "embed-type", optarg,
+                        v == SENTI_TYPE_INT8 ? " (int8 has no GGUF type: it is made at load, --dtype int8)" : "");
                 goto done;
             }
             *(c == 't' ? &type : &etype) = v;

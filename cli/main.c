@@ -61,7 +61,7 @@ static void usage(FILE *f) {
             "  --batch N         model: sequences per batch (default 8)\n"
             "  --seq-len N       model: tokens per sequence (default 128)\n"
             "  --layers N        model: encoder layers (default 12)\n"
-            "  --dtype T         model, decoder -m: linear weights f32|f16|bf16|q8_0|q4_0 (default f32; -m: as stored)\n");
+            "  --dtype T         model, decoder -m: linear weights f32|f16|bf16|q8_0|q4_0|int8 (default f32; -m: as stored)\n");
 }
 
 static bool parse_int(const char *flag, const char *s, int lo, int hi, int *out) {
@@ -101,7 +101,7 @@ static int cmd_bench(int argc, char **argv) {
             o.wtype = senti_type_from_name(optarg);
             if (o.wtype == SENTI_TYPE_COUNT || o.wtype == SENTI_TYPE_I32 || o.wtype == SENTI_TYPE_Q4_K ||
                 o.wtype == SENTI_TYPE_Q6_K) {
-                fprintf(stderr, "senti: --dtype expects f32|f16|bf16|q8_0|q4_0, got '%s'\n", optarg);
+                fprintf(stderr, "senti: --dtype expects f32|f16|bf16|q8_0|q4_0|int8, got '%s'\n", optarg);
                 ok = false;
             }
             break;

@@ -95,12 +95,39 @@ void senti_q4_K_scale_min(const uint8_t *scales, int j, uint8_t *sc, uint8_t *m)
 /* A q6_K block's 256 values q in [0, 63] (value = d * scales[e / 16] * (q - 32)). */
 void senti_unpack_q6_K(const senti_block_q6_K *x, uint8_t q[SENTI_QK_K]);
 
-/* Elements per block (1, 32 or 256) and bytes per block. */
+/* Elements per block (1, 32 or 256) and bytes per block (int8: 1 and 1, the
+ * element; its row scale is counted by senti_row_size). */
 int64_t senti_type_block(senti_type t);
 size_t senti_type_size(senti_type t);
+/* q8_0, q4_0, the K-quants and int8: the types the int8 GEMM runs (weights
+ * with trans_b, K a multiple of the block). */
 bool senti_type_is_quant(senti_type t);
-/* Bytes of n elements of type t (n must be a multiple of the block). */
+/* Bytes of n elements of type t (n must be a multiple of the block). For the
+ * row-scaled int8 this is the whole row, n + 4: it is also the byte offset of
+ * element n within a row, since the scale leads. */
 size_t senti_row_size(senti_type t, int64_t n);
+
+/* ---- int8: row-scaled symmetric int8 (SENTI_TYPE_INT8) --------------------
+ * One row of n values x is stored as {f32 d; int8 q[n]} (the scale may sit
+ * unaligned: read it with memcpy), d = amax|x| / 127, q = round(x / d)
+ * computed as roundf(x * (1 / d)) and clamped to [-127, 127]; value q * d. An
+ * all-zero row has d = 0. A row holding NaN or inf gets d = NaN (q = 0), so
+ * every product with it is NaN. The int8 GEMM's activations are quantized
+ * per row at run time by the centred variant below. */
+/* q[0..n) of x and the scale d (returned). */
+float senti_quantize_int8(const float *x, int8_t *q, int64_t n);
+/* The int8 GEMM's activation rule: centred on the row's mid-range, so an
+ * asymmetric row (a GELU output) gets the resolution of u8 with an offset:
+ * c = (0.5 min + 0.5 max) + 0, h = max(max - c, c - min) + 0 (+ 0: a ±0 tie
+ * of min / max never shows as -0), d = h / 127, q =
+ * roundf((x - c) * (1 / d)) clamped to [-127, 127]; value q d + c. Returns d,
+ * sets *c; a row holding NaN or inf gets d = c = NaN (q = 0). */
+float senti_quantize_int8_centered(const float *x, int8_t *q, int64_t n, float *c);
+void senti_quantize_row_int8(const float *x, void *row, int64_t n);
+void senti_dequantize_row_int8(const void *row, float *y, int64_t n);
+/* The largest K of an int8 GEMM: |sum_k a_k w_k| <= 127^2 K must fit int32, so
+ * the integer dot is exact (wrap-around in partial sums cancels). */
+#define SENTI_INT8_MAX_K 131072
 
 /* Reference (de)quantization, rows of n elements (n % 32 == 0). The quantizers
  * follow ggml's rounding so files stay bit-compatible. */

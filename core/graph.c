@@ -73,9 +73,9 @@ static senti_tensor *tensor_new(senti_graph *g, senti_type type, int ndim, const
             return graph_fail(g, SENTI_ERR_INVALID_ARG, "tensor: size overflows");
         ne[SENTI_MAX_DIMS - ndim + i] = n;
     }
-    if (senti_type_is_quant(type) && ne[3] % SENTI_QK != 0)
-        return graph_fail(g, SENTI_ERR_INVALID_ARG, "tensor: %s innermost dim %lld is not a multiple of %d",
-                          senti_type_name(type), (long long)ne[3], SENTI_QK);
+    if (senti_type_is_quant(type) && ne[3] % senti_type_block(type) != 0)
+        return graph_fail(g, SENTI_ERR_INVALID_ARG, "tensor: %s innermost dim %lld is not a multiple of %lld",
+                          senti_type_name(type), (long long)ne[3], (long long)senti_type_block(type));
     pool_chunk *c = g->pool;
     if (!c || c->used == POOL_CHUNK) {
         c = senti_calloc(1, sizeof *c);

@@ -1,5 +1,6 @@
-/* types.c — element types: names, block sizes, f16/bf16 conversion and the
- * reference q8_0 / q4_0 (de)quantizers with GGUF's block layouts. */
+/* types.c — element types: names, block sizes, f16/bf16 conversion, the
+ * reference q8_0 / q4_0 (de)quantizers with GGUF's block layouts and the
+ * row-scaled int8 (de)quantizer (layout in core.h). */
 #include <float.h>
 #include <math.h>
 
@@ -18,6 +19,7 @@ static const struct {
     [SENTI_TYPE_Q4_0] = {"q4_0", SENTI_QK, sizeof(senti_block_q4_0)},
     [SENTI_TYPE_Q4_K] = {"q4_K", SENTI_QK_K, sizeof(senti_block_q4_K)},
     [SENTI_TYPE_Q6_K] = {"q6_K", SENTI_QK_K, sizeof(senti_block_q6_K)},
+    [SENTI_TYPE_INT8] = {"int8", 1, 1}, /* + a 4-byte scale per row: senti_row_size */
 };
 
 _Static_assert(sizeof(senti_block_q8_0) == 34, "q8_0 block is 34 bytes");
@@ -37,10 +39,13 @@ senti_type senti_type_from_name(const char *name) {
 
 int64_t senti_type_block(senti_type t) { return type_info[t].block; }
 size_t senti_type_size(senti_type t) { return type_info[t].size; }
-bool senti_type_is_quant(senti_type t) { return t == SENTI_TYPE_Q8_0 || t == SENTI_TYPE_Q4_0 || senti_type_is_kquant(t); }
+bool senti_type_is_quant(senti_type t) {
+    return t == SENTI_TYPE_Q8_0 || t == SENTI_TYPE_Q4_0 || senti_type_is_kquant(t) || t == SENTI_TYPE_INT8;
+}
 bool senti_type_is_kquant(senti_type t) { return t == SENTI_TYPE_Q4_K || t == SENTI_TYPE_Q6_K; }
 
 size_t senti_row_size(senti_type t, int64_t n) {
+    if (t == SENTI_TYPE_INT8) return (size_t)n + sizeof(float);
     return (size_t)(n / type_info[t].block) * type_info[t].size;
 }
 
@@ -154,6 +159,63 @@ void senti_dequantize_row_q4_0(const senti_block_q4_0 *x, float *y, int64_t n) {
     }
 }
 
+/* ---- int8: one f32 scale per row ------------------------------------------- */
+
+float senti_quantize_int8(const float *x, int8_t *q, int64_t n) {
+    float amax = 0.0f;
+    bool finite = true;
+    for (int64_t j = 0; j < n; j++) {
+        const float ax = fabsf(x[j]);
+        finite = finite && ax <= FLT_MAX;
+        amax = ax > amax ? ax : amax;
+    }
+    if (!finite) {
+        memset(q, 0, (size_t)n);
+        return NAN;
+    }
+    const float d = amax / 127.0f, id = d > 0.0f ? 1.0f / d : 0.0f;
+    for (int64_t j = 0; j < n; j++) {
+        const float r = roundf(x[j] * id);
+        q[j] = (int8_t)(r > 127.0f ? 127.0f : r < -127.0f ? -127.0f : r);
+    }
+    return d;
+}
+
+float senti_quantize_int8_centered(const float *x, int8_t *q, int64_t n, float *c) {
+    float mn = 0.0f, mx = 0.0f;
+    bool finite = true;
+    for (int64_t j = 0; j < n; j++) {
+        finite = finite && fabsf(x[j]) <= FLT_MAX;
+        mn = j == 0 || x[j] < mn ? x[j] : mn;
+        mx = j == 0 || x[j] > mx ? x[j] : mx;
+    }
+    if (!finite) {
+        memset(q, 0, (size_t)n);
+        *c = NAN;
+        return NAN;
+    }
+    const float cc = (0.5f * mn + 0.5f * mx) + 0.0f, h = fmaxf(mx - cc, cc - mn) + 0.0f; /* + 0: never -0 */
+    const float d = h / 127.0f, id = d > 0.0f ? 1.0f / d : 0.0f;
+    for (int64_t j = 0; j < n; j++) {
+        const float r = roundf((x[j] - cc) * id);
+        q[j] = (int8_t)(r > 127.0f ? 127.0f : r < -127.0f ? -127.0f : r);
+    }
+    *c = cc;
+    return d;
+}
+
+void senti_quantize_row_int8(const float *x, void *row, int64_t n) {
+    const float d = senti_quantize_int8(x, (int8_t *)row + sizeof d, n);
+    memcpy(row, &d, sizeof d);
+}
+
+void senti_dequantize_row_int8(const void *row, float *y, int64_t n) {
+    float d;
+    memcpy(&d, row, sizeof d);
+    const int8_t *q = (const int8_t *)row + sizeof d;
+    for (int64_t j = 0; j < n; j++) y[j] = (float)q[j] * d;
+}
+
 /* ---- q4_K / q6_K (dequantize only) ------------------------------------------ */
 
 /* Sub-block j's 6-bit scale and min of a q4_K block: j < 4 in the low 6 bits
@@ -230,6 +292,7 @@ void senti_row_to_f32(senti_type t, const void *x, float *y, int64_t n) {
     case SENTI_TYPE_Q4_0: senti_dequantize_row_q4_0(x, y, n); break;
     case SENTI_TYPE_Q4_K: senti_dequantize_row_q4_K(x, y, n); break;
     case SENTI_TYPE_Q6_K: senti_dequantize_row_q6_K(x, y, n); break;
+    case SENTI_TYPE_INT8: senti_dequantize_row_int8(x, y, n); break;
     default: SENTI_ASSERT(!"bad type");
     }
 }
@@ -248,6 +311,7 @@ void senti_row_from_f32(senti_type t, const float *x, void *y, int64_t n) {
         break;
     case SENTI_TYPE_Q8_0: senti_quantize_row_q8_0(x, y, n); break;
     case SENTI_TYPE_Q4_0: senti_quantize_row_q4_0(x, y, n); break;
+    case SENTI_TYPE_INT8: senti_quantize_row_int8(x, y, n); break;
     default: SENTI_ASSERT(!"bad type");
     }
 }

@@ -115,6 +115,7 @@ static void cpy_range(void *arg, int64_t r0, int64_t r1, int ith) {
         case SENTI_TYPE_BF16: a->ops->f32_to_bf16((uint16_t *)y, f, n); break;
         case SENTI_TYPE_Q8_0: senti_quantize_row_q8_0(f, (senti_block_q8_0 *)y, n); break;
         case SENTI_TYPE_Q4_0: senti_quantize_row_q4_0(f, (senti_block_q4_0 *)y, n); break;
+        case SENTI_TYPE_INT8: senti_quantize_row_int8(f, y, n); break;
         default: break;
         }
     }
@@ -127,9 +128,9 @@ CPU_KERNEL(cpy) {
     if (n == 0 || nrows == 0) return SENTI_OK;
     if ((st == SENTI_TYPE_I32) != (dt == SENTI_TYPE_I32))
         return senti_error(SENTI_ERR_UNSUPPORTED, "%s: cpy %s -> %s", dst->name, senti_type_name(st), senti_type_name(dt));
-    if (senti_type_is_quant(dt) && n % SENTI_QK != 0)
-        return senti_error(SENTI_ERR_INVALID_ARG, "%s: cpy to %s needs rows of a multiple of 32, not %lld", dst->name,
-                           senti_type_name(dt), (long long)n);
+    if (senti_type_is_quant(dt) && n % senti_type_block(dt) != 0)
+        return senti_error(SENTI_ERR_INVALID_ARG, "%s: cpy to %s needs rows of a multiple of %lld, not %lld",
+                           dst->name, senti_type_name(dt), (long long)senti_type_block(dt), (long long)n);
     const size_t drow = senti_row_size(dt, n), esz = senti_type_size(st);
     const bool direct = st == dt && !senti_type_is_quant(st); /* same type: byte copies */
     const bool need_tmp = !direct && dt != SENTI_TYPE_F32;

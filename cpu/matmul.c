@@ -7,6 +7,8 @@
  *   - bf16 with AVX512_BF16: vdpbf16ps dot products, A rounded to bf16;
  *   - q8_0 / q4_0 / q4_K / q6_K: the int8 GEMM of qgemm.c (A quantized per
  *     row and block at run time, exact integer block dots, f32 scaling);
+ *   - int8 (row-scaled): the same GEMM with A quantized per row and one exact
+ *     int32 dot over all of K, scaled once per output;
  *   - BLAS mode (SENTI_MATMUL=blas, for comparison): cblas_sgemm, other
  *     weight types converted to f32 rows per call. OpenBLAS picks kernels by
  *     shape, so this mode is outside the batch-invariance contract.
@@ -15,7 +17,7 @@
  * so a row's result does not depend on the other rows, the threads or N.
  * Accuracy: f32 / f16 / bf16 (widened) exact products in f32 sums; bf16 dot
  * rounds A to bf16 (bound in matmul_avx512.c); the int8 GEMM moves each
- * element of A by at most half a step (block amax / 254). Scratch: one cpu_scratch call per cpu_gemm / cpu_matmul. */
+ * element of A by at most half a step (block amax / 254; int8: row amax / 254). Scratch: one cpu_scratch call per cpu_gemm / cpu_matmul. */
 #include <cblas.h>
 #include <math.h>
 #include <stdlib.h>
@@ -135,6 +137,9 @@ static senti_status gemm_check(int64_t M, int64_t N, int64_t K, senti_type bt, b
     if (senti_type_is_quant(bt) && (!trans_b || K % senti_type_block(bt) != 0))
         return senti_error(SENTI_ERR_INVALID_ARG, "matmul: %s weights need trans_b and K %% %lld == 0 (K=%lld)",
                            senti_type_name(bt), (long long)senti_type_block(bt), (long long)K);
+    if (bt == SENTI_TYPE_INT8 && K > SENTI_INT8_MAX_K)
+        return senti_error(SENTI_ERR_UNSUPPORTED, "matmul: int8 weights need K <= %d for an exact int32 dot (K=%lld)",
+                           SENTI_INT8_MAX_K, (long long)K);
     return SENTI_OK;
 }
 

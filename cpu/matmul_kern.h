@@ -69,6 +69,27 @@ void cpu_kq_kern_avx2(int rm, senti_type bt, int64_t nb, const int8_t *aq, int64
                       int64_t nc);
 int cpu_kq_nv_avx512vnni(int rm);
 int cpu_kq_nv_avx2(int rm);
+/* The same for row-scaled int8 weights (i8_tile.inc): ng groups of 4 k, aq
+ * the tile's rm rows interleaved by group (group g of row i at aq + 4 (g rm
+ * + i)), ad / acen / ac one per row (the row scale, centre and offset
+ * correction); C is final: (float) idot * (ad * dw) + acen * ws. */
+typedef void (*cpu_i8_kern_fn)(int rm, int64_t ng, const int8_t *aq, const float *ad, const float *acen,
+                               const int32_t *ac, const char *const *bp, size_t wbytes, float *C, int64_t ldc, int np,
+                               int64_t nc);
+void cpu_i8_kern_avx512vnni(int rm, int64_t ng, const int8_t *aq, const float *ad, const float *acen, const int32_t *ac,
+                            const char *const *bp, size_t wbytes, float *C, int64_t ldc, int np, int64_t nc);
+void cpu_i8_kern_avx2(int rm, int64_t ng, const int8_t *aq, const float *ad, const float *acen, const int32_t *ac,
+                      const char *const *bp, size_t wbytes, float *C, int64_t ldc, int np, int64_t nc);
+int cpu_i8_nv_avx512vnni(int rm);
+int cpu_i8_nv_avx2(int rm);
+/* One activation row to int8 for the int8 GEMM: exactly the bytes, scale and
+ * centre of senti_quantize_int8_centered, groups of 4 values gs bytes apart,
+ * zero-padded to Kp, *sum = sum of q. */
+typedef void (*cpu_i8_quant_fn)(const float *x, int64_t K, int64_t Kp, int8_t *q, int64_t gs, float *d, float *c,
+                                int32_t *sum);
+void cpu_i8_quant_avx512vnni(const float *x, int64_t K, int64_t Kp, int8_t *q, int64_t gs, float *d, float *c,
+                             int32_t *sum);
+void cpu_i8_quant_avx2(const float *x, int64_t K, int64_t Kp, int8_t *q, int64_t gs, float *d, float *c, int32_t *sum);
 
 /* Pack a 32-wide panel of f32 weight rows (trans_b) for the AVX-512 GEMM:
  * dst[k*32 + j] = B[j0 + j][k0 + k], zero for j >= nj; dst 64-byte aligned. */
@@ -119,7 +140,7 @@ const cpu_gemm_b *cpu_gemm_prepack(cpu_ctx *ctx, senti_type bt, const void *B, s
 void cpu_gemm_cache_free(cpu_ctx *ctx);
 
 /* ---- the int8 GEMM (qgemm.c) -------------------------------------------------
- * C[M,N] = A[M,K] · B^T for q8_0 / q4_0 weights B [N, K] (raw rows, or
+ * C[M,N] = A[M,K] · B^T for q8_0 / q4_0 / K-quant / int8 weights B [N, K] (raw rows, or
  * packed by cpu_qgemm_pack into cpu_qgemm_pack_size bytes). */
 size_t cpu_qgemm_ws_size(const cpu_ctx *ctx, int64_t M, int64_t N, int64_t K, senti_type bt, bool packed);
 void cpu_qgemm(const cpu_ctx *ctx, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, const cpu_gemm_b *b,

@@ -27,7 +27,35 @@
  * super-block as q4_K nibbles qs[32c + 4g + t] in groups (c, g) or q6_K
  * values (0..63) q[16i + 4g + t] in groups (i, g), VW x 4 bytes a group,
  * then per block a metadata record: q4_K sc[8][VW], m[8][VW] (u8), d[VW],
- * dmin[VW] (f16); q6_K sc[16][VW] (i8), d[VW] (f16). */
+ * dmin[VW] (f16); q6_K sc[16][VW] (i8), d[VW] (f16).
+ *
+ * Row-scaled int8 weights (SENTI_TYPE_INT8, core.h: per output channel n a
+ * scale dw[n] and int8 w[n][k] in [-127, 127]) — the real int8 path:
+ *   activations per ROW (not per block), centred on the row's mid-range c
+ *   (the resolution of u8 with an offset, kept signed so both levels share
+ *   one kernel maths): da[m] = half range / 127, q = round((x - c) / da) in
+ *   [-127, 127] (senti_quantize_int8_centered's rule and bytes, vectorised
+ *   in cpu_i8_quant_<isa>), zero-padded to Kp = K rounded up to 4, the rows of
+ *   each tile of MR (every tile starts at a multiple of MR) interleaved by
+ *   groups of 4 values (group g of row i at 4 (g rt + i), rt the tile's
+ *   rows), so a tile's broadcasts walk one pointer; a row holding NaN or inf
+ *   gets da = NaN, so its outputs are NaN;
+ *   C[m][n] = (float) idot * (da[m] * dw[n]) + c[m] * ws[n] (two products,
+ *   then one sum), idot = sum_k q[m][k] w[n][k] in int32 over the whole K,
+ *   ws[n] = dw[n] * sum_k w[n][k] made at packing. The integer sum is exact (K <= SENTI_INT8_MAX_K),
+ *   so there is no reduction-order question: any tile, M, thread count or
+ *   SIMD level gives the same integer, and the one f32 product after it is
+ *   the same, so the bytes are the same on every level (batch invariance and
+ *   cross-machine equality). Scales, then bias / activation (cpu_epi), are
+ *   applied once per output.
+ *   Panels of VW columns: Kp / 4 groups of VW x 4 bytes, w[n][4g + t] at
+ *   (g VW + j) 4 + t (VNNI: w ^ 0x80 = w + 128, unsigned for vpdpbusd, and
+ *   the activation row's correction ac = -128 sum_k q; AVX2 and scalar: s8 w
+ *   with the sign trick, ac = 0), then VW f32 scales dw and VW f32 ws
+ *   (64-byte aligned).
+ *   Both levels keep full 8-bit weights: the sign trick makes vpmaddubsw
+ *   exact without the 7-bit weights of ORT's reduce_range, so the weights,
+ *   and the outputs, are the same on every machine. */
 #include <math.h>
 #include <stdlib.h>
 
@@ -38,14 +66,18 @@ static size_t align_up(size_t x) { return (x + QM_ALIGN - 1) & ~(size_t)(QM_ALIG
 static int n_threads(const cpu_ctx *ctx) { return ctx->n_threads > 0 ? ctx->n_threads : 1; }
 
 typedef struct qm_isa {
-    int vw, mr, kmr;
+    int vw, mr, kmr, imr;
     cpu_qm_kern_fn kern, kkern; /* q8_0 / q4_0, and the K-quants */
-    int (*nv)(int rm), (*knv)(int rm);
+    int (*nv)(int rm), (*knv)(int rm), (*inv)(int rm);
     bool vnni;
+    cpu_i8_kern_fn ikern; /* int8 */
+    cpu_i8_quant_fn iquant;
 } qm_isa;
 
 static bool kquant(senti_type bt) { return bt == SENTI_TYPE_Q4_K || bt == SENTI_TYPE_Q6_K; }
 static int64_t qblock(senti_type bt) { return kquant(bt) ? SENTI_QK_K : SENTI_QK; }
+/* Blocks along K: 32 / 256 elements, or groups of 4 for int8 (K padded). */
+static int64_t n_blocks(senti_type bt, int64_t K) { return bt == SENTI_TYPE_INT8 ? (K + 3) / 4 : K / qblock(bt); }
 
 /* ---- scalar kernel (the AVX2 layout: VW 8, s8 q8_0 weights) ------------------------- */
 
@@ -135,24 +167,63 @@ static void kq_kern_scalar(int rm, senti_type bt, int64_t nb, const int8_t *aq, 
 
 static int kq_nv_scalar(int rm) { return rm == 1 ? 2 : 1; }
 
+/* int8 weights, the scalar level (the AVX2 layout: VW 8, s8 weights, ac 0):
+ * the exact integer dot, then the one product of the SIMD kernels. */
+static void i8_kern_scalar(int rm, int64_t ng, const int8_t *aq, const float *ad, const float *acen, const int32_t *ac,
+                           const char *const *bp, size_t wbytes, float *C, int64_t ldc, int np, int64_t nc) {
+    enum { VW = 8 };
+    for (int v = 0; v < np; v++) {
+        const int64_t j0 = (int64_t)v * VW, jn = nc - j0 < VW ? nc - j0 : VW;
+        const int8_t *w = (const int8_t *)bp[v];
+        const float *dw = (const float *)(bp[v] + wbytes), *ws = dw + VW;
+        for (int i = 0; i < rm; i++)
+            for (int64_t j = 0; j < jn; j++) {
+                int32_t d = ac[i];
+                for (int64_t g = 0; g < ng; g++)
+                    for (int t = 0; t < 4; t++) d += (int32_t)aq[(g * rm + i) * 4 + t] * w[(g * VW + j) * 4 + t];
+                C[i * ldc + j0 + j] = (float)d * (ad[i] * dw[j]) + acen[i] * ws[j];
+            }
+    }
+}
+
+static int i8_nv_scalar(int rm) { return rm == 1 ? 2 : 1; }
+
+static void i8_quant_scalar(const float *x, int64_t K, int64_t Kp, int8_t *q, int64_t gs, float *d, float *c,
+                            int32_t *sum) {
+    SENTI_ASSERT(gs == 4); /* the scalar tile has one row: rows are not interleaved */
+    *d = senti_quantize_int8_centered(x, q, K, c);
+    memset(q + K, 0, (size_t)(Kp - K));
+    int32_t s = 0;
+    for (int64_t k = 0; k < K; k++) s += q[k];
+    *sum = s;
+}
+
 static qm_isa pick_isa(const cpu_ctx *ctx) {
     if (ctx->simd >= CPU_SIMD_AVX512 && ctx->feat.avx512_vnni)
-        return (qm_isa){16, 6, 4, cpu_qm_kern_avx512vnni, cpu_kq_kern_avx512vnni, cpu_qm_nv_avx512vnni,
-                        cpu_kq_nv_avx512vnni, true};
+        return (qm_isa){16, 6, 4, 8, cpu_qm_kern_avx512vnni, cpu_kq_kern_avx512vnni, cpu_qm_nv_avx512vnni,
+                        cpu_kq_nv_avx512vnni, cpu_i8_nv_avx512vnni, true, cpu_i8_kern_avx512vnni,
+                        cpu_i8_quant_avx512vnni};
     if (ctx->simd >= CPU_SIMD_AVX2)
-        return (qm_isa){8, 2, 2, cpu_qm_kern_avx2, cpu_kq_kern_avx2, cpu_qm_nv_avx2, cpu_kq_nv_avx2, false};
-    return (qm_isa){8, 1, 1, qm_kern_scalar, kq_kern_scalar, qm_nv_scalar, kq_nv_scalar, false};
+        return (qm_isa){8, 2, 2, 4, cpu_qm_kern_avx2, cpu_kq_kern_avx2, cpu_qm_nv_avx2, cpu_kq_nv_avx2,
+                        cpu_i8_nv_avx2, false, cpu_i8_kern_avx2, cpu_i8_quant_avx2};
+    return (qm_isa){8, 1, 1, 1, qm_kern_scalar, kq_kern_scalar, qm_nv_scalar, kq_nv_scalar, i8_nv_scalar, false,
+                    i8_kern_scalar, i8_quant_scalar};
 }
 
 /* ---- packing ------------------------------------------------------------------------- */
 
 /* weight bytes and metadata bytes of one block of a panel, per column */
 static size_t col_wbytes(senti_type bt) {
-    return bt == SENTI_TYPE_Q8_0 ? 32 : bt == SENTI_TYPE_Q4_0 ? 16 : bt == SENTI_TYPE_Q4_K ? 128 : 256;
+    return bt == SENTI_TYPE_Q8_0  ? 32
+           : bt == SENTI_TYPE_Q4_0 ? 16
+           : bt == SENTI_TYPE_Q4_K ? 128
+           : bt == SENTI_TYPE_INT8 ? 4
+                                   : 256;
 }
 static size_t col_mbytes(senti_type bt) { return bt == SENTI_TYPE_Q4_K ? 20 : bt == SENTI_TYPE_Q6_K ? 18 : 2; }
 static size_t panel_wbytes(senti_type bt, int vw, int64_t nb) { return align_up((size_t)nb * (size_t)vw * col_wbytes(bt)); }
 static size_t panel_bytes(senti_type bt, int vw, int64_t nb) {
+    if (bt == SENTI_TYPE_INT8) return panel_wbytes(bt, vw, nb) + align_up((size_t)vw * 8); /* dw, ws per column */
     return panel_wbytes(bt, vw, nb) + align_up((size_t)nb * (size_t)vw * col_mbytes(bt));
 }
 
@@ -187,10 +258,41 @@ static void pack_kblock(senti_type bt, int vw, const char *row, int64_t b, int j
     }
 }
 
+/* int8 rows (core.h layout) into panels: groups of 4 k, then the f32 scales. */
+static void pack_i8(const qm_isa *isa, const void *B, size_t ldb, int64_t N, int64_t K, int64_t p0, int64_t p1,
+                    char *dst) {
+    const int vw = isa->vw;
+    const int64_t ng = n_blocks(SENTI_TYPE_INT8, K);
+    const size_t wb = panel_wbytes(SENTI_TYPE_INT8, vw, ng), pb = panel_bytes(SENTI_TYPE_INT8, vw, ng);
+    for (int64_t p = p0; p < p1; p++) {
+        char *pw = dst + (size_t)(p - p0) * pb;
+        memset(pw, 0, pb);
+        for (int j = 0; j < vw && p * vw + j < N; j++) {
+            const char *row = (const char *)B + (size_t)(p * vw + j) * ldb;
+            float dw;
+            memcpy(&dw, row, 4);
+            const int8_t *q = (const int8_t *)row + 4;
+            int32_t sum = 0; /* exact, and exact in f32: |sum| <= 127 K < 2^24 */
+            for (int64_t k = 0; k < 4 * ng; k++) {
+                const int8_t w = k < K ? q[k] : 0;
+                pw[((size_t)(k / 4) * vw + j) * 4 + k % 4] = (char)(isa->vnni ? (uint8_t)w ^ 0x80 : (uint8_t)w);
+                sum += w;
+            }
+            const float ws = dw * (float)sum;
+            memcpy(pw + wb + 4 * (size_t)j, &dw, 4);
+            memcpy(pw + wb + 4 * ((size_t)vw + j), &ws, 4);
+        }
+    }
+}
+
 static void pack_panels(const qm_isa *isa, senti_type bt, const void *B, size_t ldb, int64_t N, int64_t K, int64_t p0,
                         int64_t p1, char *dst) {
     const int vw = isa->vw;
     const int64_t nb = K / qblock(bt);
+    if (bt == SENTI_TYPE_INT8) {
+        pack_i8(isa, B, ldb, N, K, p0, p1, dst);
+        return;
+    }
     if (kquant(bt)) {
         const size_t wb = panel_wbytes(bt, vw, nb), pb = panel_bytes(bt, vw, nb);
         for (int64_t p = p0; p < p1; p++) {
@@ -235,7 +337,7 @@ static void pack_panels(const qm_isa *isa, senti_type bt, const void *B, size_t 
 size_t cpu_qgemm_pack_size(const cpu_ctx *ctx, senti_type bt, int64_t N, int64_t K, size_t *pan_bytes,
                            size_t *pan_wbytes) {
     const qm_isa isa = pick_isa(ctx);
-    const int64_t np = (N + isa.vw - 1) / isa.vw, nb = K / qblock(bt);
+    const int64_t np = (N + isa.vw - 1) / isa.vw, nb = n_blocks(bt, K);
     *pan_bytes = panel_bytes(bt, isa.vw, nb);
     *pan_wbytes = panel_wbytes(bt, isa.vw, nb);
     size_t total;
@@ -268,8 +370,12 @@ void cpu_qgemm_pack(const cpu_ctx *ctx, senti_type bt, const void *B, size_t ldb
 /* ---- activations ------------------------------------------------------------------------- */
 
 typedef struct quant_par {
+    const qm_isa *isa;
+    senti_type bt;
     const float *A;
-    int64_t lda, K, nb, qb; /* blocks of qb values (32, or 256 for the K-quants) */
+    int64_t lda, K, nb, qb; /* blocks of qb values (32, or 256 for the K-quants); int8: K = Kp and qb =
+                               the real K */
+    int64_t M, mr; /* int8: rows, and the tile height rows are interleaved by */
     int off;
     int8_t *aq;
     float *ad;
@@ -279,6 +385,16 @@ typedef struct quant_par {
 static void quant_range(void *arg, int64_t m0, int64_t m1, int ith) {
     const quant_par *q = arg;
     (void)ith;
+    if (q->bt == SENTI_TYPE_INT8) { /* per row, into its tile of mr rows interleaved by groups of 4 */
+        for (int64_t m = m0; m < m1; m++) {
+            const int64_t t0 = m / q->mr * q->mr, rt = q->M - t0 < q->mr ? q->M - t0 : q->mr;
+            int32_t sum;
+            q->isa->iquant(q->A + m * q->lda, q->qb, q->K, q->aq + t0 * q->K + 4 * (m - t0), 4 * rt, q->ad + m,
+                           q->ad + q->M + m, &sum);
+            q->ac[m] = -q->off * sum;
+        }
+        return;
+    }
     const int64_t qb = q->qb, nsum = qb == SENTI_QK ? 1 : qb / 16;
     for (int64_t m = m0; m < m1; m++)
         for (int64_t b = 0; b < q->nb; b++) {
@@ -328,7 +444,8 @@ typedef struct qm_job {
  * outer and row tiles inner (a panel group's weights stay in L1 / L2). */
 static void qm_block(const qm_job *j, int64_t m0, int64_t m1, int64_t p0, int64_t p1) {
     const qm_isa *isa = j->isa;
-    const int64_t nb = j->nb, nsum = kquant(j->bt) ? 16 : 1, mr = j->mr;
+    const bool i8 = j->bt == SENTI_TYPE_INT8;
+    const int64_t nb = j->nb, nsum = kquant(j->bt) ? 16 : 1, mr = j->mr, ds = i8 ? 1 : nb; /* ad / ac per row */
     const cpu_qm_kern_fn kern = kquant(j->bt) ? isa->kkern : isa->kern;
     for (int64_t ic = m0; ic < m1; ic += j->mc) {
         const int64_t ie = m1 - ic < j->mc ? m1 - ic : j->mc;
@@ -337,7 +454,7 @@ static void qm_block(const qm_job *j, int64_t m0, int64_t m1, int64_t p0, int64_
             const int rm = pass == 0 ? (int)mr : (int)rem;
             const int64_t tiles = pass == 0 ? full : (rem ? 1 : 0);
             if (!tiles) continue;
-            const int nvk = kquant(j->bt) ? isa->knv(rm) : isa->nv(rm);
+            const int nvk = i8 ? isa->inv(rm) : kquant(j->bt) ? isa->knv(rm) : isa->nv(rm);
             for (int64_t p = p0; p < p1; p += nvk) {
                 const int nq = (int)(p1 - p < nvk ? p1 - p : nvk);
                 const char *bp[16];
@@ -346,8 +463,12 @@ static void qm_block(const qm_job *j, int64_t m0, int64_t m1, int64_t p0, int64_
                 for (int64_t t = 0; t < tiles; t++) {
                     const int64_t r = ic + (pass == 0 ? t * mr : full * mr);
                     float *ct = j->C + r * j->ldc + c0;
-                    kern(rm, j->bt, nb, j->aq + r * j->K, j->K, j->ad + r * nb, j->ac + r * nb * nsum, bp, j->wb, ct,
-                         j->ldc, nq, nc);
+                    if (i8)
+                        isa->ikern(rm, nb, j->aq + r * j->K, j->ad + r, j->ad + j->M + r, j->ac + r, bp, j->wb, ct,
+                                   j->ldc, nq, nc);
+                    else
+                        kern(rm, j->bt, nb, j->aq + r * j->K, j->K, j->ad + r * ds, j->ac + r * ds * nsum, bp, j->wb,
+                             ct, j->ldc, nq, nc);
                     if (j->epi) cpu_epi_apply(j->ctx, j->epi, ct, j->ldc, r, rm, c0, nc);
                 }
             }
@@ -373,11 +494,17 @@ static void qm_items(void *arg, int64_t i0, int64_t i1, int ith) {
 
 static int act_offset(const qm_isa *isa, senti_type bt) {
     if (bt == SENTI_TYPE_Q4_0) return 8;
-    return bt == SENTI_TYPE_Q8_0 && isa->vnni ? 128 : 0;
+    return (bt == SENTI_TYPE_Q8_0 || bt == SENTI_TYPE_INT8) && isa->vnni ? 128 : 0;
 }
 
-/* Activation workspace: int8 values, block scales, block sums. */
+/* Activation workspace: int8 values (int8: rows of Kp), block (int8: row)
+ * scales (int8: then the M row centres), block (row) sums. */
 static size_t act_bytes(int64_t M, int64_t K, senti_type bt, size_t *ad_off, size_t *ac_off) {
+    if (bt == SENTI_TYPE_INT8) {
+        *ad_off = align_up((size_t)M * (size_t)(4 * n_blocks(bt, K)));
+        *ac_off = *ad_off + align_up((size_t)M * 8); /* scales, then centres */
+        return *ac_off + align_up((size_t)M * 4);
+    }
     const int64_t nb = K / qblock(bt), nsum = kquant(bt) ? 16 : 1;
     *ad_off = align_up((size_t)M * (size_t)K);
     *ac_off = *ad_off + align_up((size_t)M * (size_t)nb * 4);
@@ -399,13 +526,15 @@ void cpu_qgemm(const cpu_ctx *ctx, int64_t M, int64_t N, int64_t K, const float 
     const qm_isa isa = pick_isa(ctx);
     const int nth = n_threads(ctx);
     const senti_type bt = b->pan ? b->pt : b->bt;
-    const int64_t nb = K / qblock(bt);
+    const bool i8 = bt == SENTI_TYPE_INT8;
+    const int64_t nb = n_blocks(bt, K), Ka = i8 ? 4 * nb : K; /* Ka: the row stride of aq */
     size_t ad_off, ac_off;
     char *rest = ws + act_bytes(M, K, bt, &ad_off, &ac_off);
     int8_t *aq = (int8_t *)ws;
     float *ad = (float *)(ws + ad_off);
     int32_t *ac = (int32_t *)(ws + ac_off);
-    quant_par qp = {A, lda, K, nb, qblock(bt), act_offset(&isa, bt), aq, ad, ac};
+    const int64_t mr = i8 ? isa.imr : kquant(bt) ? isa.kmr : isa.mr;
+    quant_par qp = {&isa, bt, A, lda, Ka, nb, i8 ? K : qblock(bt), M, mr, act_offset(&isa, bt), aq, ad, ac};
     cpu_parallel_for(ctx, M * K >= 16384 ? nth : 1, M, 0, quant_range, &qp);
     const char *pan = b->pan;
     size_t pb = b->pan_bytes, wb = b->pan_wbytes;
@@ -414,12 +543,11 @@ void cpu_qgemm(const cpu_ctx *ctx, int64_t M, int64_t N, int64_t K, const float 
         cpu_qgemm_pack(ctx, bt, b->B, b->ldb, N, K, rest);
         pan = rest;
     }
-    const int64_t mr = kquant(bt) ? isa.kmr : isa.mr;
     const int64_t np_all = (N + isa.vw - 1) / isa.vw, tiles = (M + mr - 1) / mr;
     const int64_t l2 = ctx->l2 > 0 ? ctx->l2 : 512 << 10;
     int64_t mc = (l2 / 2 / (K > 0 ? K : 1)) / mr * mr;
     if (mc < mr) mc = mr;
-    qm_job j = {&isa, bt, M, N, K, nb, np_all, mc, mr, aq, ad, ac, pan, pb, wb, C, ldc,
+    qm_job j = {&isa, bt, M, N, Ka, nb, np_all, mc, mr, aq, ad, ac, pan, pb, wb, C, ldc,
                 nth <= 1 || tiles >= 4 * (int64_t)nth || np_all < nth, ctx, epi, 0};
     const int64_t per = j.rows ? M : np_all, quarter = (per + 8 * (int64_t)nth - 1) / (8 * (int64_t)nth);
     j.chunk = j.rows ? ((quarter + mr - 1) / mr * mr > mc ? mc : (quarter + mr - 1) / mr * mr)

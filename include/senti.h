@@ -40,6 +40,8 @@ typedef enum senti_type {
     SENTI_TYPE_Q4_0,
     SENTI_TYPE_Q4_K, /* ggml's 256-element super-blocks (144 bytes): read from GGUF, not written */
     SENTI_TYPE_Q6_K, /* 256-element super-blocks (210 bytes) */
+    SENTI_TYPE_INT8, /* "int8": a row of n is {f32 d; int8 q[n]} (n + 4 bytes), value q * d, q in [-127, 127];
+                        per-output-channel weights for the int8 GEMM, made at load (--dtype int8), never in a file */
     SENTI_TYPE_COUNT
 } senti_type;
 
@@ -174,7 +176,7 @@ typedef enum senti_model_head {
 senti_model *senti_model_load(const char *dir, int n_threads);
 
 /* Load options. weight_type: the type the matmul (linear-layer) weights are
- * converted to once at load (f32, f16, bf16, q8_0, q4_0); SENTI_TYPE_COUNT
+ * converted to once at load (f32, f16, bf16, q8_0, q4_0, int8); SENTI_TYPE_COUNT
  * (the default) keeps what is stored (f16 / bf16 floats become f32,
  * quantized weights stay quantized). device: "cpu" (default, NULL) or
  * "cuda[:N]". */

@@ -33,7 +33,8 @@ static inline void set_f32(senti_tensor *t, int64_t i0, int64_t i1, int64_t i2, 
 }
 
 /* Row (i0,i1,i2) of any tensor as ne[3] floats: a quantized row is a
- * contiguous run of blocks; other types are read element by element. */
+ * contiguous run of blocks (int8: its f32 scale, then ne[3] int8 values);
+ * other types are read element by element. */
 static void load_row(const senti_tensor *t, int64_t i0, int64_t i1, int64_t i2, float *y) {
     if (senti_type_is_quant(t->type)) {
         senti_row_to_f32(t->type, senti_row_ptr(t, i0, i1, i2), y, t->ne[3]);
@@ -133,7 +134,11 @@ static senti_status ref_tanh(senti_tensor *dst) { return unary(dst, f_tanh); }
 
 /* C[m,n] = sum_k A[m,k] B[k,n] for every batch (i0,i1) of a;
  * A[m,k] = trans_a ? a[k,m] : a[m,k], B[k,n] = trans_b ? b[n,k] : b[k,n];
- * batch (i0,i1) of a reads batch (i0 / (A0/B0), i1 / (A1/B1)) of b. */
+ * batch (i0,i1) of a reads batch (i0 / (A0/B0), i1 / (A1/B1)) of b.
+ * Quantized weights (q8_0, q4_0, K-quants, int8) are dequantized and the
+ * product is the f32 one: the definition, against which a backend that also
+ * quantizes A (the CPU's int8 GEMM: per block, or per row for int8) is held
+ * to a bound from the data (tests/test_ops.c matmul_allowance). */
 static senti_status ref_matmul(senti_tensor *dst) {
     const senti_tensor *a = dst->src[0], *b = dst->src[1];
     const bool trans_a = dst->params[0], trans_b = dst->params[1];

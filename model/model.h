@@ -43,13 +43,16 @@ static inline senti_tensor *model_w_leaf(senti_graph *g, const model_w *w) {
 /* The type a linear weight [N, K] stored as `stored` runs in: the load
  * option `opt` when given (not SENTI_TYPE_COUNT), else as stored when
  * block-quantized (or f16 / bf16 with keep_half), else f32; f32 too for
- * I32 and for a quantized type when K is not a whole number of its blocks. */
+ * I32, for a quantized type when K is not a whole number of its blocks, and
+ * for int8 past SENTI_INT8_MAX_K. */
 static inline senti_type model_linear_type(senti_type opt, senti_type stored, int64_t K, bool keep_half) {
     const bool half = stored == SENTI_TYPE_F16 || stored == SENTI_TYPE_BF16;
     senti_type t = opt != SENTI_TYPE_COUNT                           ? opt
                    : senti_type_is_quant(stored) || (keep_half && half) ? stored
                                                                         : SENTI_TYPE_F32;
-    if (t == SENTI_TYPE_I32 || (senti_type_is_quant(t) && K % senti_type_block(t) != 0)) t = SENTI_TYPE_F32;
+    if (t == SENTI_TYPE_I32 || (senti_type_is_quant(t) && K % senti_type_block(t) != 0) ||
+        (t == SENTI_TYPE_INT8 && K > SENTI_INT8_MAX_K))
+        t = SENTI_TYPE_F32;
     return t;
 }
 

@@ -417,7 +417,7 @@ START_TEST(test_classify) {
     write_inputs(in, IN_TEXT, NREC);
     const char *lv[3];
     const int nl = levels(lv);
-    static const char *const dtypes[] = {"f32", "f16", "bf16", "q8_0", "q4_0"};
+    static const char *const dtypes[] = {"f32", "f16", "bf16", "q8_0", "q4_0", "int8"};
     for (int l = 0; l < nl; l++)
         for (size_t d = 0; d < sizeof dtypes / sizeof dtypes[0]; d++) {
             const char *args[] = {"classify", "-m", g_cls, "--tokenizer", g_bert_tok, "--dtype", dtypes[d], NULL};

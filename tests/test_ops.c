@@ -25,11 +25,16 @@
  *    bound computed from the data (matmul_allowance): |got - ref| <= 2^-7
  *    sum_k |a_k b_k| for f16/bf16 (twice what rounding both operands to bf16
  *    can cost), and <= sum_k |b_k| amax_blk(a)/127 for q8_0/q4_0 (twice what
- *    quantizing activations to q8_0 can cost). The reference runs on the SAME
+ *    quantizing activations to q8_0 can cost; int8 weights: amax of the whole
+ *    row of A, as it is quantized per row). The reference runs on the SAME
  *    quantized weights, so the bound only covers activation rounding;
+ *  - matmul with int8 weights, besides: bit-exact against the test's own
+ *    exact computation from the same quantized rows (the integer dot is
+ *    exact, then one f32 product), at every SIMD level (matmul_int8_exact);
  *  - casts (cpy to f16/bf16), copies, concat, views and i32: exact;
- *    cpy to q8_0/q4_0: same scale per block (1e-3 relative) and every value
- *    within one quantization step (a rounding tie may break differently).
+ *    cpy to q8_0/q4_0/int8: same scale per block or row (1e-3 relative) and
+ *    every value within one quantization step (a rounding tie may break
+ *    differently).
  * A node the CPU backend declines (supports_op false) is a SKIP, printed and
  * counted, never a pass. */
 #include <check.h>
@@ -41,6 +46,7 @@
 #include <unistd.h>
 
 #include "cpu/cpu.h"
+#include "cpu/matmul_kern.h" /* cpu_gemm_cache_free: a prepacked test weight dies with its case */
 #ifdef SENTI_HAVE_CUDA
 #include "cuda/cuda.h"
 #endif
@@ -51,6 +57,7 @@
 #define I32 SENTI_TYPE_I32
 #define Q8 SENTI_TYPE_Q8_0
 #define Q4 SENTI_TYPE_Q4_0
+#define I8 SENTI_TYPE_INT8
 
 static uint64_t g_seed;
 static senti_backend *g_ref, *g_cpu;
@@ -415,8 +422,8 @@ static double *matmul_allowance(const senti_tensor *t) {
     const senti_tensor *a = t->src[0], *b = t->src[1];
     const bool ta = t->params[0], tb = t->params[1], quant = senti_type_is_quant(b->type);
     const int64_t M = t->ne[2], N = t->ne[3], K = ta ? a->ne[2] : a->ne[3];
-    /* activations are quantized per 32 values (q8_0 / q4_0) or per 256 (K-quants) */
-    const int64_t QB = senti_type_is_kquant(b->type) ? SENTI_QK_K : SENTI_QK;
+    /* activations are quantized per 32 values (q8_0 / q4_0), per 256 (K-quants) or per row (int8) */
+    const int64_t QB = b->type == I8 ? (K > 0 ? K : 1) : senti_type_is_kquant(b->type) ? SENTI_QK_K : SENTI_QK;
     double *allow = malloc((size_t)(senti_nelements(t) + 1) * sizeof *allow);
     float *A = malloc((size_t)(M * K + 1) * sizeof *A), *Bn = malloc((size_t)(K + 1) * sizeof *Bn);
     float *amax = malloc((size_t)(M * (K / QB + 1) + 1) * sizeof *amax);
@@ -500,7 +507,8 @@ static void compare_f32(tc *c, const senti_tensor *t, const float *ref, const fl
 
 /* Quantized outputs: block scales equal to 1e-3, values within one step. */
 static void compare_quant(tc *c, const senti_tensor *t, const void *ref, const void *got, const char *who) {
-    const int64_t n = t->ne[3], nblk = n / SENTI_QK;
+    const bool i8 = t->type == I8; /* one f32 scale leading each row */
+    const int64_t n = t->ne[3], qb = i8 ? n : SENTI_QK, nblk = i8 ? (n > 0) : n / SENTI_QK;
     const size_t bsize = senti_type_size(t->type);
     float *fr = malloc((size_t)(n + 1) * sizeof *fr), *fg = malloc((size_t)(n + 1) * sizeof *fg);
     for (int64_t r = 0; r < senti_nrows(t); r++) {
@@ -509,15 +517,22 @@ static void compare_quant(tc *c, const senti_tensor *t, const void *ref, const v
         senti_row_to_f32(t->type, pr, fr, n);
         senti_row_to_f32(t->type, pg, fg, n);
         for (int64_t b = 0; b < nblk; b++) {
-            const double dr = fabs(senti_f16_to_f32(*(const uint16_t *)(pr + b * bsize)));
-            const double dg = fabs(senti_f16_to_f32(*(const uint16_t *)(pg + b * bsize)));
+            float sr, sg;
+            if (i8) {
+                memcpy(&sr, pr, 4);
+                memcpy(&sg, pg, 4);
+            } else {
+                sr = senti_f16_to_f32(*(const uint16_t *)(pr + b * bsize));
+                sg = senti_f16_to_f32(*(const uint16_t *)(pg + b * bsize));
+            }
+            const double dr = fabs(sr), dg = fabs(sg);
             const double step = dr > dg ? dr : dg;
             if (fabs(dr - dg) > 1e-3 * step) {
                 tc_fail(c, "%s: %s '%s' row %lld block %lld: scale %.8g, reference %.8g", who, senti_op_name(t->op),
                         t->name, (long long)r, (long long)b, dg, dr);
                 goto done;
             }
-            for (int64_t j = b * SENTI_QK; j < (b + 1) * SENTI_QK; j++)
+            for (int64_t j = b * qb; j < (b + 1) * qb; j++)
                 if (fabs((double)fg[j] - fr[j]) > step * 1.0001 + 1e-30) {
                     tc_fail(c, "%s: %s '%s' row %lld element %lld: %.8g, reference %.8g (step %.3g)", who,
                             senti_op_name(t->op), t->name, (long long)r, (long long)j, fg[j], fr[j], step);
@@ -1061,6 +1076,116 @@ START_TEST(test_matmul_quant) {
 }
 END_TEST
 
+/* int8 weights: odd / prime sizes, M from 1 to beyond a tile and a row block,
+ * K not a multiple of 4, views; against the reference's bound (run_matmul). */
+START_TEST(test_matmul_int8) {
+    TEST_BEGIN();
+    static const mm_spec specs[] = {
+        {1, 1, 1, 0, 1, 0, 0, 0, 0, V_NONE, V_NONE},
+        {1, 37, 97, 0, 1, 0, 0, 0, 0, V_NONE, V_NONE},
+        {2, 7, 3, 0, 1, 0, 0, 0, 0, V_NONE, V_NONE},
+        {3, 17, 13, 0, 1, 0, 0, 0, 0, V_NONE, V_NONE},
+        {5, 53, 31, 0, 1, 0, 0, 0, 0, V_NONE, V_NONE},
+        {7, 101, 64, 0, 1, 0, 0, 0, 0, V_NONE, V_NONE},
+        {8, 48, 96, 0, 1, 0, 0, 0, 0, V_NONE, V_NONE},
+        {9, 49, 257, 0, 1, 0, 0, 0, 0, V_NONE, V_NONE},
+        {13, 67, 389, 0, 1, 0, 0, 0, 0, V_NONE, V_NONE},
+        {67, 33, 96, 0, 1, 0, 0, 0, 0, V_NONE, V_NONE},
+        {131, 23, 127, 0, 1, 0, 0, 0, 0, V_NONE, V_NONE},
+        {5, 17, 61, 0, 1, 2, 3, 1, 1, V_NONE, V_NONE},
+        {4, 9, 29, 0, 1, 2, 6, 2, 2, V_NONE, V_NONE},
+        {13, 11, 43, 0, 1, 0, 0, 0, 0, V_SLICE_IN, V_SLICE_OUT},
+        {66, 7, 41, 1, 1, 0, 0, 0, 0, V_TRANS, V_NONE},
+        {3, 5, 19, 0, 1, 2, 3, 2, 3, V_NONE, V_PERM},
+        {0, 5, 32, 0, 1, 0, 0, 0, 0, V_NONE, V_NONE},
+        {3, 0, 32, 0, 1, 0, 0, 0, 0, V_NONE, V_NONE},
+        {70, 5, 0, 0, 1, 0, 0, 0, 0, V_NONE, V_NONE}, /* K = 0: zeros */
+        {24, 780, 67, 0, 1, 0, 0, 0, 0, V_NONE, V_NONE},
+        {300, 41, 771, 0, 1, 0, 0, 0, 0, V_NONE, V_NONE}, /* threads split rows; several row blocks */
+    };
+    for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++) run_matmul(I8, &specs[i], false);
+    mm_spec p1 = {5, 33, 95, 0, 1, 0, 0, 0, 0, V_NONE, V_NONE}, p2 = {67, 17, 61, 0, 1, 0, 0, 0, 0, V_NONE, V_PERM};
+    run_matmul(I8, &p1, true);
+    run_matmul(I8, &p2, true);
+    TEST_END();
+}
+END_TEST
+
+/* int8 weights, bit-exact: out[m][n] = (float) idot * (da[m] * dw[n]) +
+ * c[m] * ws[n] with idot the exact dot of senti_quantize_int8_centered(A row)
+ * (scale da, centre c) and the weight row (int64 here), ws[n] = dw[n] * sum_k
+ * w[n][k], at every SIMD level, packed once (constant weight) or per call,
+ * with a row of zeros, a constant row, rows shifted off centre (a GELU output
+ * is) and a wide range of magnitudes. */
+static void run_int8_exact(int64_t M, int64_t N, int64_t K, bool constant) {
+    tc c;
+    tc_begin(&c, "matmul int8 exact M=%lld N=%lld K=%lld%s", (long long)M, (long long)N, (long long)K,
+             constant ? " (prepacked)" : "");
+    const int64_t as[2] = {M, K}, bs[2] = {N, K};
+    senti_tensor *a = leaf(&c, F32, 2, as, -2, 2), *b = leaf(&c, I8, 2, bs, -1, 1);
+    float *A = a->data;
+    for (int64_t m = 0; m < M; m++) { /* rows of very different scales; row 1 all zero, row 2 constant */
+        const float s = m == 1 ? 0.0f : ldexpf(1.0f, (int)rng_int(&c.rng, -20, 20));
+        const float shift = m % 3 == 0 ? 0.0f : (float)rng_range(&c.rng, -3, 3) * s;
+        for (int64_t k = 0; k < K; k++) A[m * K + k] = (m == 2 ? 1.0f : A[m * K + k]) * s + shift;
+    }
+    if (constant) b->flags |= SENTI_TFLAG_CONST;
+    senti_tensor *out = op_matmul(c.g, a, b, false, true);
+    float *want = malloc((size_t)(M * N + 1) * 4), *got = malloc((size_t)(M * N + 1) * 4);
+    int8_t *qa = malloc((size_t)K + 1);
+    for (int64_t m = 0; m < M; m++) {
+        float cen;
+        const float da = senti_quantize_int8_centered(A + m * K, qa, K, &cen);
+        for (int64_t n = 0; n < N; n++) {
+            const char *row = (const char *)b->data + (size_t)n * senti_row_size(I8, K);
+            float dw;
+            memcpy(&dw, row, 4);
+            int64_t d = 0, sw = 0;
+            for (int64_t k = 0; k < K; k++) d += (int64_t)qa[k] * ((const int8_t *)row)[4 + k];
+            for (int64_t k = 0; k < K; k++) sw += ((const int8_t *)row)[4 + k];
+            want[m * N + n] = (float)(int32_t)d * (da * dw) + cen * (dw * (float)sw);
+        }
+    }
+    if (!out || c.g->status != SENTI_OK) tc_fail(&c, "graph construction failed");
+    cpu_ctx *ctx = cpu_backend_ctx(g_cpu);
+    const cpu_simd simd0 = ctx->simd;
+    const cpu_matmul_mode mode0 = ctx->matmul;
+    ctx->matmul = CPU_MATMUL_NATIVE;
+    out->data = got;
+    for (int s = CPU_SIMD_SCALAR; s <= (int)g_simd_max && !c.failed; s++) {
+        ctx->simd = (cpu_simd)s;
+        memset(got, 0xff, (size_t)(M * N) * 4);
+        if (g_cpu->iface->compute(g_cpu, c.g, c.g->n_nodes - 1, c.g->n_nodes) != SENTI_OK) {
+            tc_fail(&c, "cpu simd=%s: %s", cpu_simd_name(ctx->simd), senti_last_error());
+            break;
+        }
+        for (int64_t i = 0; i < M * N; i++)
+            if (memcmp(&got[i], &want[i], 4) != 0) {
+                tc_fail(&c, "cpu simd=%s: element (%lld, %lld) is %.9g, the exact int8 product %.9g",
+                        cpu_simd_name(ctx->simd), (long long)(i / N), (long long)(i % N), got[i], want[i]);
+                break;
+            }
+    }
+    ctx->simd = simd0;
+    ctx->matmul = mode0;
+    if (constant) cpu_gemm_cache_free(ctx); /* the weight's buffer is freed with the case: forget its panels */
+    out->data = NULL;
+    free(want);
+    free(got);
+    free(qa);
+    tc_end(&c);
+}
+
+START_TEST(test_matmul_int8_exact) {
+    TEST_BEGIN();
+    static const int64_t shapes[][3] = {{1, 1, 1},    {1, 49, 3},   {2, 17, 5},     {3, 50, 33},   {7, 97, 127},
+                                        {8, 48, 256}, {9, 53, 389}, {11, 129, 771}, {67, 33, 96}, {150, 70, 1031}};
+    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
+        for (int k = 0; k < 2; k++) run_int8_exact(shapes[i][0], shapes[i][1], shapes[i][2], k == 1);
+    TEST_END();
+}
+END_TEST
+
 /* ---- attention -------------------------------------------------------------- */
 
 enum { L_SEPARATE, L_FUSED, L_CACHE };
@@ -1297,6 +1422,8 @@ START_TEST(test_cpy) {
         {F32, Q8, 2, {64, 1024}, V_TRANS, 1},      {F32, Q4, 2, {64, 512}, V_NONE, 1},
         {F32, F16, 2, {128, 513}, V_PERM, 1},      {BF16, F32, 2, {128, 513}, V_SLICE_IN, 1},
         {I32, I32, 2, {128, 300}, V_TRANS, 1000},
+        {F32, I8, 2, {4, 37}, V_NONE, 1},          {F32, I8, 3, {3, 2, 5}, V_SLICE_OUT, 2},
+        {F32, I8, 2, {5, 64}, V_TRANS, 1},         {BF16, I8, 2, {3, 1}, V_NONE, 1},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char s[64];
@@ -2016,9 +2143,9 @@ START_TEST(test_nonfinite) {
         run_nonfinite(&c, op_attention(c.g, q, k, v, NULL, 0.25f, false));
         tc_end(&c);
     }
-    static const senti_type wts[] = {F32, F16, BF16, Q8, Q4};
+    static const senti_type wts[] = {F32, F16, BF16, Q8, Q4, I8};
     for (size_t t = 0; t < sizeof wts / sizeof wts[0]; t++)
-        for (int M = 1; M <= 40; M += 39) { /* a NaN and an inf in rows of A */
+        for (int M = 1; M <= 40; M += 39) { /* a NaN and an inf in rows of A (int8: the whole row turns NaN) */
             tc c;
             tc_begin(&c, "nonfinite matmul %s M=%d", senti_type_name(wts[t]), M);
             const int64_t as[2] = {M, 96}, bs[2] = {50, 96};
@@ -2050,6 +2177,8 @@ static Suite *ops_suite(void) {
         {"matmul_half", test_matmul_half},
         {"matmul_quant", test_matmul_quant},
         {"matmul_kquant", test_matmul_kquant},
+        {"matmul_int8", test_matmul_int8},
+        {"matmul_int8_exact", test_matmul_int8_exact},
         {"matmul_random", test_matmul_random},
         {"attention", test_attention},
         {"attention_random", test_attention_random},

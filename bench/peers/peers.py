@@ -26,7 +26,7 @@ TOKENIZER_DIR = os.path.join(SHARED, "tokenizers", "bert-base-uncased")
 TOKENIZER = os.path.join(TOKENIZER_DIR, "tokenizer.json")
 DEFAULT_TEXTS = {"minilm-l6": 1000, "bert-base": 400}
 ENGINES = ["pipeline", "torch", "ort-fp32", "ort-int8", "ct2-fp32", "ct2-int8",
-           "senti", "senti-f32", "senti-bf16", "senti-q8_0"]
+           "senti", "senti-f32", "senti-bf16", "senti-q8_0", "senti-int8"]
 TITLES = {
     "pipeline": "transformers pipeline, batch {b}",
     "torch": "PyTorch f32, sorted batches of {b}",
@@ -38,8 +38,10 @@ TITLES = {
     "senti-f32": "senti --dtype f32",
     "senti-bf16": "senti --dtype bf16",
     "senti-q8_0": "senti --dtype q8_0",
+    "senti-int8": "senti --dtype int8",
 }
-PAIR = {"ort-int8": "ort-fp32", "ct2-int8": "ct2-fp32", "senti-bf16": "senti-f32", "senti-q8_0": "senti-f32"}
+PAIR = {"ort-int8": "ort-fp32", "ct2-int8": "ct2-fp32", "senti-bf16": "senti-f32", "senti-q8_0": "senti-f32",
+        "senti-int8": "senti-f32"}
 REF = "torch"
 
 

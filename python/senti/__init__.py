@@ -38,8 +38,8 @@ _lib = _load_library()
 
 (KIND_CLASSIFY, KIND_ASPECT, KIND_TAG, KIND_ZERO_SHOT, KIND_DIALOGUE, KIND_EMBED, KIND_GENERATE) = range(7)
 _AGG = {"none": 0, "simple": 1, "first": 2, "average": 3, "max": 4}
-_TYPES = {"f32": 0, "f16": 1, "bf16": 2, "q8_0": 4, "q4_0": 5}
-_TYPE_AS_STORED = 8  # SENTI_TYPE_COUNT
+_TYPES = {"f32": 0, "f16": 1, "bf16": 2, "q8_0": 4, "q4_0": 5, "int8": 8}  # senti_type (include/senti.h)
+_TYPE_AS_STORED = 9  # SENTI_TYPE_COUNT
 
 
 class _ModelOpts(ctypes.Structure):
@@ -231,7 +231,7 @@ class Model:
     """A senti model (a HuggingFace directory or a GGUF file; None: the embedded SST-2 classifier).
 
     threads: CPU threads (0: all cores); device: "cpu" or "cuda[:N]"; dtype: linear weights as
-    f32 | f16 | bf16 | q8_0 | q4_0 (None: as stored); batch_size / max_batch_tokens: the runner's
+    f32 | f16 | bf16 | q8_0 | q4_0 | int8 (None: as stored); batch_size / max_batch_tokens: the runner's
     batches. Each task kind loads the model once, on first use (a classifier classifies, a token
     classifier tags, a base encoder embeds, a causal LM generates).
     """
