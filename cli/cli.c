@@ -272,6 +272,22 @@ bool cli_task_open(cli_task *t, int argc, char **argv, int first) {
     return true;
 }
 
+bool cli_task_load_more(cli_task *t, const char *dir, senti_model **m, senti_tokenizer **tok) {
+    senti_model_opts mo = senti_model_opts_defaults();
+    mo.n_threads = (int)t->threads;
+    mo.weight_type = t->dtype;
+    mo.device = t->device;
+    *m = NULL, *tok = NULL;
+    if (!(*m = senti_model_load_opts(dir, &mo)) || !(*tok = senti_tokenizer_load(t->tok_path ? t->tok_path : dir))) {
+        fprintf(stderr, "senti %s: %s\n", t->cmd, senti_last_error());
+        senti_model_free(*m);
+        *m = NULL;
+        t->explained = true;
+        return false;
+    }
+    return true;
+}
+
 int cli_task_close(cli_task *t, senti_status s) {
     int rc = s == SENTI_OK ? 0 : 1;
     if (t->st.seconds > 0) task_stats_print(&t->st, stderr);

@@ -103,6 +103,41 @@ bool cli_task_check(cli_task *t, int argc, int first);
 /* Load the model and tokenizer, open the source and the (resumable) output;
  * prints why and returns false (then cli_task_close(t, SENTI_ERR_IO) gives 1). */
 bool cli_task_open(cli_task *t, int argc, char **argv, int first);
+/* Load another model of the run (dir; its own tokenizer, or --tokenizer's
+ * when given: it applies to every model) with t's device, dtype and threads;
+ * prints why and returns false. The caller frees both. */
+bool cli_task_load_more(cli_task *t, const char *dir, senti_model **m, senti_tokenizer **tok);
+
+/* ---- senti cause (cause.c), also run by senti eval --task cause ---- */
+typedef struct cli_cause {
+    const char *cause_dir, *pair_dir; /* --cause-model, --pair-model (NULL: none) */
+    long context, window;             /* --context, --pair-window */
+    double threshold;                 /* --threshold */
+    senti_model *cm, *pm;             /* owned: the extra models */
+    senti_tokenizer *ct, *pt;
+} cli_cause;
+void cli_cause_init(cli_cause *c);
+/* Handle cause's own flags (see cause_usage): 1 handled, 0 not one, -1 bad value. */
+int cli_cause_opt(cli_cause *c, const char *cmd, int code, const char *arg);
+/* The cause flags as getopt entries (codes from CLI_O_FIRST_FREE + 40) and usage lines. */
+#define CLI_CAUSE_OPTIONS                                                                                        \
+    {"cause-model", required_argument, 0, CLI_O_FIRST_FREE + 40},                                              \
+        {"pair-model", required_argument, 0, CLI_O_FIRST_FREE + 41},                                           \
+        {"context", required_argument, 0, CLI_O_FIRST_FREE + 42},                                              \
+        {"pair-window", required_argument, 0, CLI_O_FIRST_FREE + 43},                                          \
+        {"threshold", required_argument, 0, CLI_O_FIRST_FREE + 44}
+#define CLI_CAUSE_USAGE                                                                                          \
+    "  -m DIR: the clause classifier (labels \"emotion\" and / or \"cause\"; sigmoid when multi-label)\n"       \
+    "  --cause-model DIR: a classifier of its own for \"cause\"\n"                                                \
+    "  --pair-model DIR: the pair classifier (label \"pair\", else its last); without it every candidate\n"       \
+    "                    pair is kept, scored P(emotion) * P(cause)\n"                                           \
+    "  --context N: neighbouring clauses each side as the clause's context (default 1)\n"                       \
+    "  --pair-window N: candidates at most N clauses apart (default 3)\n"                                       \
+    "  --threshold X: probability for an emotion, a cause and a pair (default 0.5)\n"
+/* Load the extra models and run the pipeline on t (open) into out. */
+senti_status cli_cause_run(cli_cause *c, cli_task *t, FILE *out);
+void cli_cause_free(cli_cause *c);
+
 /* Print the summary line (and s's message when not OK), release everything;
  * returns the exit code: 0 when s is OK and closing worked, else 1. */
 int cli_task_close(cli_task *t, senti_status s);

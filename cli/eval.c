@@ -8,9 +8,13 @@
  * without -m), zero-shot (NLI classifier; --labels, default: the gold labels
  * in order of first appearance), aspect (pair classifier over each record's
  * "aspect" list), dialogue (--context N, --context-as), ae / oe / aesc (a
- * token classifier through tag, or a decoder through extract), pair /
- * triplet / quad (a decoder through extract), ecpe (--score only: senti has
- * no ECPE model). Exit 2 on bad arguments, 1 when anything fails. */
+ * token classifier through tag, or a decoder through extract), pair (a
+ * decoder through extract, or an aspect-conditioned tagger through tag's AOE
+ * on each record's gold aspect spans), triplet / quad (a decoder through
+ * extract), cause / ecpe (a clause classifier through senti cause with
+ * --pair-model …, or a decoder through extract --schema cause-pair; ecpe
+ * also scores --score files), event (a decoder through extract --schema
+ * event, or --score). Exit 2 on bad arguments, 1 when anything fails. */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,7 +30,7 @@ int cmd_eval(int argc, char **argv);
 static void eval_usage(FILE *f) {
     fprintf(f, "usage: senti eval [-m MODEL] --task T --data FILE [--format F] [--predictions OUT.jsonl]\n"
                "                  [--score PRED.jsonl] [task flags] [common flags]\n"
-               "  --task: classify|zero-shot|aspect|dialogue|ae|oe|aesc|pair|triplet|quad|ecpe\n"
+               "  --task: classify|zero-shot|aspect|dialogue|ae|oe|aesc|pair|triplet|quad|ecpe|cause|event\n"
                "  --data FILE: a labelled file (format detected, or --format tsv|tweeteval|meld|aste|asqp|ecpe|\n"
                "               ecpe-csv|jsonl)\n"
                "  --predictions OUT.jsonl: keep the per-record results\n"
@@ -36,6 +40,10 @@ static void eval_usage(FILE *f) {
                "              --template T (zero-shot, aspect) --context N and\n"
                "              --context-as pair|prefix (dialogue) --aggregation A --stride N (tag)\n"
                "              --constrained --max-new-tokens N (extract with a decoder)\n"
+               "              cause / ecpe with a clause classifier: --pair-model DIR --cause-model DIR\n"
+               "              --context N (default 1) --pair-window N --threshold X (see senti cause)\n"
+               "              pair with a token classifier: AOE, the pair (text, aspect) per gold aspect span,\n"
+               "              or with --aspect-model AE_TAGGER per predicted aspect (AE + AOE)\n"
                "  prints {\"task\",\"data\",\"format\",\"model\",\"metrics\":{…},\"records_per_second\",\"seconds\"}\n"
                CLI_TASK_USAGE);
 }
@@ -44,7 +52,9 @@ typedef struct eval_args {
     const char *task, *data, *pred_out, *score, *labels, *tmpl, *as;
     long context, stride, max_new;
     task_tag_agg agg;
-    bool constrained;
+    bool constrained, context_set;
+    cli_cause cause;
+    const char *ae_dir; /* --aspect-model: AE + AOE for --task pair */
 } eval_args;
 
 enum { O_TASK = CLI_O_FIRST_FREE, O_DATA, O_PRED, O_SCORE, O_LABELS, O_TMPL, O_CTX, O_AS, O_AGG, O_STRIDE, O_CONSTR, O_MAXNEW };
@@ -61,7 +71,7 @@ static int eval_opt(void *ctx, int c, const char *arg) {
     case O_TMPL: a->tmpl = arg; return 1;
     case O_AS: a->as = arg; return strcmp(arg, "pair") && strcmp(arg, "prefix") ? (fprintf(stderr,
                "senti eval: --context-as expects pair|prefix, got '%s'\n", arg), -1) : 1;
-    case O_CTX: return cli_parse_long("eval", "--context", arg, 0, 1000, &a->context) ? 1 : -1;
+    case O_CTX: a->context_set = true; return cli_parse_long("eval", "--context", arg, 0, 1000, &a->context) ? 1 : -1;
     case O_STRIDE: return cli_parse_long("eval", "--stride", arg, 0, 100000, &a->stride) ? 1 : -1;
     case O_MAXNEW: return cli_parse_long("eval", "--max-new-tokens", arg, 1, 100000, &a->max_new) ? 1 : -1;
     case O_CONSTR: a->constrained = true; return 1;
@@ -70,7 +80,8 @@ static int eval_opt(void *ctx, int c, const char *arg) {
             if (!strcmp(arg, AGG[i])) return a->agg = (task_tag_agg)i, 1;
         fprintf(stderr, "senti eval: --aggregation expects none|simple|first|average|max, got '%s'\n", arg);
         return -1;
-    default: return 0;
+    case CLI_O_FIRST_FREE + 39: a->ae_dir = arg; return 1;
+    default: return c == CLI_O_FIRST_FREE + 42 ? 0 : cli_cause_opt(&a->cause, "eval", c, arg);
     }
 }
 
@@ -174,6 +185,26 @@ static senti_status run_task(task_eval_kind k, cli_task *t, const eval_args *a, 
         return k == TASK_EVAL_CLASSIFY ? task_run(t->model, t->tok, t->src, out, &t->ro, task_classify_decode, &d.cls, &t->st)
                                        : task_dialogue_run(t->model, t->tok, &d, t->src, out, &t->ro, &t->st);
     }
+    if (k == TASK_EVAL_CAUSE || k == TASK_EVAL_ECPE) {
+        if (senti_model_get_head(t->model) == SENTI_HEAD_SEQUENCE_CLASSIFICATION) {
+            cli_cause c = a->cause;
+            c.context = a->context_set ? a->context : 1;
+            s = cli_cause_run(&c, t, out);
+            cli_cause_free(&c);
+            return s;
+        }
+    }
+    if (k == TASK_EVAL_PAIR && senti_model_get_head(t->model) == SENTI_HEAD_TOKEN_CLASSIFICATION) {
+        if (!a->ae_dir) return task_tag_aoe_run(t->model, t->tok, a->agg, 0, true, NULL, 0, t->src, out, &t->ro, &t->st);
+        senti_model *ae = NULL;
+        senti_tokenizer *ae_tok = NULL;
+        s = cli_task_load_more(t, a->ae_dir, &ae, &ae_tok)
+                ? task_tag_ae_aoe_run(ae, ae_tok, t->model, t->tok, a->agg, t->src, out, &t->ro, &t->st)
+                : SENTI_ERR_BAD_FILE;
+        senti_model_free(ae);
+        senti_tokenizer_free(ae_tok);
+        return s;
+    }
     if (k == TASK_EVAL_ASPECT) {
         task_aspect as = {.tmpl = a->tmpl, .strict = t->ro.strict};
         return task_aspect_run_opts(t->model, t->tok, &as, t->src, out, &t->ro, &t->st);
@@ -187,11 +218,14 @@ static senti_status run_task(task_eval_kind k, cli_task *t, const eval_args *a, 
     if (senti_model_get_head(t->model) == SENTI_HEAD_TOKEN_CLASSIFICATION && k <= TASK_EVAL_AESC)
         return task_tag_run_opts(t->model, t->tok, a->agg, a->stride, t->src, out, &t->ro, &t->st);
     if (!lm_is_generative(t->model))
-        return senti_error(SENTI_ERR_UNSUPPORTED, "--task %s needs a token classifier (ae, oe, aesc), a decoder or "
-                           "an encoder-decoder (extract)", task_eval_kind_name(k));
+        return senti_error(SENTI_ERR_UNSUPPORTED, "--task %s needs a token classifier (ae, oe, aesc, pair), a "
+                           "sequence classifier (cause, ecpe), a decoder or an encoder-decoder (extract)",
+                           task_eval_kind_name(k));
     static const llm_schema SCHEMA[] = {[TASK_EVAL_AE] = LLM_SCHEMA_ASPECT, [TASK_EVAL_OE] = LLM_SCHEMA_OPINION,
                                         [TASK_EVAL_AESC] = LLM_SCHEMA_AESC, [TASK_EVAL_PAIR] = LLM_SCHEMA_PAIR,
-                                        [TASK_EVAL_TRIPLET] = LLM_SCHEMA_TRIPLET, [TASK_EVAL_QUAD] = LLM_SCHEMA_QUAD};
+                                        [TASK_EVAL_TRIPLET] = LLM_SCHEMA_TRIPLET, [TASK_EVAL_QUAD] = LLM_SCHEMA_QUAD,
+                                        [TASK_EVAL_ECPE] = LLM_SCHEMA_CAUSE_PAIR,
+                                        [TASK_EVAL_CAUSE] = LLM_SCHEMA_CAUSE_PAIR, [TASK_EVAL_EVENT] = LLM_SCHEMA_EVENT};
     llm_extract_opts o = {.schema = SCHEMA[k], .constrained = a->constrained};
     const char *stop[1] = {NULL};
     cli_gen g;
@@ -228,10 +262,16 @@ int cmd_eval(int argc, char **argv) {
                                          {"stride", required_argument, 0, O_STRIDE},
                                          {"constrained", no_argument, 0, O_CONSTR},
                                          {"max-new-tokens", required_argument, 0, O_MAXNEW},
+                                         {"aspect-model", required_argument, 0, CLI_O_FIRST_FREE + 39},
+                                         {"cause-model", required_argument, 0, CLI_O_FIRST_FREE + 40},
+                                         {"pair-model", required_argument, 0, CLI_O_FIRST_FREE + 41},
+                                         {"pair-window", required_argument, 0, CLI_O_FIRST_FREE + 43},
+                                         {"threshold", required_argument, 0, CLI_O_FIRST_FREE + 44},
                                          {0, 0, 0, 0}};
     cli_task t;
     cli_task_init(&t, "eval");
     eval_args a = {.agg = TASK_TAG_SIMPLE};
+    cli_cause_init(&a.cause);
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "m:h", opts, NULL)) != -1) {
@@ -248,11 +288,10 @@ int cmd_eval(int argc, char **argv) {
     }
     task_eval_kind k = task_eval_kind_from_name(a.task);
     const char *why = !a.task                       ? "--task is required"
-                      : k == TASK_EVAL_COUNT        ? "--task expects classify|zero-shot|aspect|dialogue|ae|oe|aesc|pair|triplet|quad|ecpe"
+                      : k == TASK_EVAL_COUNT        ? "--task expects classify|zero-shot|aspect|dialogue|ae|oe|aesc|pair|triplet|quad|ecpe|cause|event"
                       : !a.data                     ? "--data FILE is required"
                       : optind < argc               ? "eval takes no TEXT arguments"
                       : t.input || t.output || t.resume ? "eval reads --data and prints metrics: no --input, --output or --resume"
-                      : k == TASK_EVAL_ECPE && !a.score ? "--task ecpe scores --score PRED.jsonl (senti has no ECPE model)"
                       : a.score && a.pred_out       ? "give --score or --predictions, not both"
                                                     : NULL;
     if (!why && !t.dir && !a.score && k == TASK_EVAL_CLASSIFY && !(t.dir = senti_default_model()))

@@ -1,4 +1,4 @@
-/* extract.c — `senti extract -m DIR --schema aspect|opinion|aesc|pair|triplet|quad
+/* extract.c — `senti extract -m DIR --schema aspect|opinion|aesc|pair|triplet|quad|cause-pair|event
  * [--few-shot FILE] [--constrained] [--raw] [generation flags] [common flags] TEXT…`:
  * generative extraction with a decoder, parsed and grounded to code-point
  * offsets, one JSON line per input. Exit 2 on bad arguments, 1 when the
@@ -12,10 +12,16 @@
 int cmd_extract(int argc, char **argv);
 
 static void extract_usage(FILE *f) {
-    fprintf(f, "usage: senti extract -m DIR --schema aspect|opinion|aesc|pair|triplet|quad [--few-shot FILE]\n"
+    fprintf(f, "usage: senti extract -m DIR --schema aspect|opinion|aesc|pair|triplet|quad|cause-pair|event\n"
+               "                     [--few-shot FILE]\n"
                "                     [--constrained] [--raw] [generation flags] [common flags] [TEXT...]\n"
                "  --few-shot FILE: JSONL examples {\"text\": …, \"output\": \"[(…)]\" or [[…], …]}\n"
-               "  --constrained: force the output format; terms are substrings of the input\n"
+               "  --constrained: force the output format; terms are substrings of the input (not for\n"
+               "                 cause-pair, event)\n"
+               "  cause-pair: the document's clauses (a record's \"clauses\", else cut at ，。！？；：… , . ! ? ; :)\n"
+               "              are numbered in the prompt; output as senti cause's (clause numbers)\n"
+               "  event: {\"events\":[{\"trigger\",\"subject\",\"object\",\"time\",\"location\" (each with\n"
+               "         _start/_end offsets),\"polarity\"}]}\n"
                "  --raw: add the model's raw output to every record\n"
                "  the prompt goes through the model's chat template unless --no-chat-template;\n"
                "  greedy with max-new-tokens 256 unless the flags say otherwise\n"
@@ -48,7 +54,7 @@ int cmd_extract(int argc, char **argv) {
             switch (c) {
             case O_SCHEMA:
                 if ((o.schema = llm_schema_from_name(optarg)) == LLM_SCHEMA_COUNT) {
-                    fprintf(stderr, "senti extract: --schema expects aspect|opinion|aesc|pair|triplet|quad, got '%s'\n",
+                    fprintf(stderr, "senti extract: --schema expects aspect|opinion|aesc|pair|triplet|quad|cause-pair|event, got '%s'\n",
                             optarg);
                     r = -1;
                 }

@@ -20,6 +20,7 @@ int cmd_generate(int argc, char **argv);
 int cmd_extract(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_embed(int argc, char **argv);
+int cmd_cause(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 
 static void usage(FILE *f) {
@@ -43,9 +44,11 @@ static void usage(FILE *f) {
             "  dialogue -m DIR [--context N] [--context-as pair|prefix] --input FILE   per-utterance emotion (JSONL)\n"
             "  embed -m DIR [--pooling cls|mean|max] [--normalize|--no-normalize] [--input FILE|-] [TEXT...]\n"
             "                    sentence embeddings from a base encoder (JSONL: id, embedding)\n"
+            "  cause -m DIR [--pair-model DIR] [--cause-model DIR] [--input FILE|-] [TEXT...]\n"
+            "                    emotion clauses, cause clauses and emotion-cause pairs (ECE / ECPE, JSONL)\n"
             "  generate -m DIR [--max-new-tokens N] [--temperature T] [--top-k K] [--top-p P] [--seed S] [--stop S] [--chat] PROMPT...\n"
             "                    decoder text generation (JSONL: text, ids, finish_reason)\n"
-            "  extract -m DIR --schema aspect|opinion|aesc|pair|triplet|quad [--few-shot FILE] [--constrained] TEXT...\n"
+            "  extract -m DIR --schema aspect|opinion|aesc|pair|triplet|quad|cause-pair|event [--few-shot FILE] [--constrained] TEXT...\n"
             "                    generative extraction with a decoder, grounded to offsets (JSONL)\n"
             "  eval [-m M] --task T --data FILE [--format F] [--predictions OUT] [--score PRED]   metrics on a labelled\n"
             "                    file (accuracy, macro/weighted F1, span/tuple P/R/F1) as one JSON object\n"
@@ -161,6 +164,7 @@ static int run(int argc, char **argv) {
     if (strcmp(cmd, "extract") == 0) return cmd_extract(argc - 1, argv + 1);
     if (strcmp(cmd, "eval") == 0) return cmd_eval(argc - 1, argv + 1);
     if (strcmp(cmd, "embed") == 0) return cmd_embed(argc - 1, argv + 1);
+    if (strcmp(cmd, "cause") == 0) return cmd_cause(argc - 1, argv + 1);
     if (strcmp(cmd, "serve") == 0) return cmd_serve(argc - 1, argv + 1);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
         printf("senti %s\n", senti_version());

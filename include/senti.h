@@ -351,6 +351,10 @@ typedef struct senti_task_opts {
 
 /* Defaults for kind (as the senti command's). */
 senti_task_opts senti_task_opts_defaults(senti_task_kind kind);
+/* sizeof(senti_task_opts) and sizeof(senti_model_opts) of this build: FFI
+ * bindings that mirror the structs (python/senti) check their layout with them. */
+size_t senti_task_opts_size(void);
+size_t senti_model_opts_size(void);
 
 /* Load the model in dir (senti_model_load_opts with opts->model) and its
  * tokenizer, checked for the task (head, labels, entailment label, ...);

@@ -56,6 +56,9 @@ struct senti_results {
     int64_t n;
 };
 
+size_t senti_task_opts_size(void) { return sizeof(senti_task_opts); }
+size_t senti_model_opts_size(void) { return sizeof(senti_model_opts); }
+
 senti_task_opts senti_task_opts_defaults(senti_task_kind kind) {
     return (senti_task_opts){.kind = kind, .model = senti_model_opts_defaults(), .batch_size = 32,
                              .max_batch_tokens = 8192, .threshold = 0.5, .aggregation = SENTI_AGG_SIMPLE,

@@ -16,7 +16,17 @@
  *        a hit, duplicates included), as their compute_f1_scores does;
  *   ecpe                                    Xia & Ding (2019): pair, emotion-clause
  *        and cause-clause P/R/F1 over sets, with their 1e-8 terms:
- *        p = hits / (predicted + 1e-8), r = hits / (gold + 1e-8), f1 = 2pr / (p + r + 1e-8).
+ *        p = hits / (predicted + 1e-8), r = hits / (gold + 1e-8), f1 = 2pr / (p + r + 1e-8);
+ *        cause is the same scorer (the name senti eval runs a model under); when the
+ *        results carry their own clause lists ("emotions", "causes": senti cause's
+ *        step 1), "emotion_clauses" / "cause_clauses" score those lists the same way;
+ *   event                                   exact-tuple P/R/F1 over the set of
+ *        (record, trigger, subject, object, time, location, polarity), each
+ *        term compared after trimming, collapsing white space and lowercasing
+ *        ASCII, a null / missing / "NULL" / "none" term matching only another
+ *        such (duplicates count once); beside it the same over (record,
+ *        trigger), (record, trigger, polarity) and, per non-null argument,
+ *        (record, trigger, role, argument).
  *
  * A record whose gold is an error, or whose prediction is an error, is left
  * out and counted. A gold label that is not one of the model's label names
@@ -34,7 +44,7 @@
 #include "tasks.h"
 
 static const char *const KIND_NAMES[TASK_EVAL_COUNT] = {"classify", "zero-shot", "aspect", "dialogue", "ae", "oe",
-                                                         "aesc", "pair", "triplet", "quad", "ecpe"};
+                                                         "aesc", "pair", "triplet", "quad", "ecpe", "cause", "event"};
 
 task_eval_kind task_eval_kind_from_name(const char *name) {
     for (int i = 0; name && i < TASK_EVAL_COUNT; i++)
@@ -350,6 +360,17 @@ static json_t *quad_metrics(json_t *gold, json_t *preds, const bool *use) {
     return prf_counts(hit, ng, np_, false);
 }
 
+/* A result's own clause lists ("emotions" / "causes": integers, senti cause's step 1) as set keys. */
+static bool clause_keys(int64_t i, json_t *o, const char *field, keyset *out) {
+    size_t j;
+    json_t *v;
+    json_array_foreach(json_object_get(o, field), j, v) {
+        if (json_is_integer(v) && !ks_add(out, keyf("%lld|%lld", (long long)i, (long long)json_integer_value(v))))
+            return false;
+    }
+    return true;
+}
+
 /* ECPE: pairs [[e, c], …] (or [{"emotion","cause"}]) as set keys. */
 static bool ecpe_keys(int64_t i, json_t *o, keyset *pairs, keyset *emo, keyset *cause) {
     size_t j;
@@ -362,6 +383,51 @@ static bool ecpe_keys(int64_t i, json_t *o, keyset *pairs, keyset *emo, keyset *
         if (!ks_add(pairs, keyf("%lld|%lld|%lld", (long long)i, ev, cv)) ||
             !ks_add(emo, keyf("%lld|%lld", (long long)i, ev)) || !ks_add(cause, keyf("%lld|%lld", (long long)i, cv)))
             return false;
+    }
+    return true;
+}
+
+/* Events: a term as its key part (trimmed, white space collapsed, ASCII
+ * lowercased; "\x01" for none). malloc'd; NULL on OOM. */
+static char *event_term(json_t *v) {
+    const char *s = json_string_value(v);
+    if (!s) return strdup("\x01");
+    size_t n = strlen(s), j = 0;
+    char *o = malloc(n + 2);
+    if (!o) return NULL;
+    bool sp = true;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (c == ' ' || c == '\t' || c == '\n' || c == '\r') {
+            if (!sp) o[j++] = ' ';
+            sp = true;
+            continue;
+        }
+        o[j++] = (char)(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
+        sp = false;
+    }
+    while (j && o[j - 1] == ' ') j--;
+    o[j] = '\0';
+    if (!j || !strcmp(o, "null") || !strcmp(o, "none")) strcpy(o, "\x01");
+    return o;
+}
+
+/* Keys of record i's events: whole tuples, triggers, (trigger, polarity), (trigger, role, argument). */
+static bool event_keys(int64_t i, json_t *o, keyset *ev, keyset *trig, keyset *tp, keyset *arg) {
+    static const char *const F[6] = {"trigger", "subject", "object", "time", "location", "polarity"};
+    size_t j;
+    json_t *v;
+    json_array_foreach(json_object_get(o, "events"), j, v) {
+        char *t[6] = {0};
+        bool ok = true;
+        for (int k = 0; k < 6 && ok; k++) ok = (t[k] = event_term(json_object_get(v, F[k]))) != NULL;
+        ok = ok && ks_add(ev, keyf("%lld\x1f%s\x1f%s\x1f%s\x1f%s\x1f%s\x1f%s", (long long)i, t[0], t[1], t[2], t[3], t[4], t[5])) &&
+             ks_add(trig, keyf("%lld\x1f%s", (long long)i, t[0])) &&
+             ks_add(tp, keyf("%lld\x1f%s\x1f%s", (long long)i, t[0], t[5]));
+        for (int k = 1; k < 5 && ok; k++)
+            if (strcmp(t[k], "\x01")) ok = ks_add(arg, keyf("%lld\x1f%s\x1f%s\x1f%s", (long long)i, t[0], F[k], t[k]));
+        for (int k = 0; k < 6; k++) free(t[k]);
+        if (!ok) return false;
     }
     return true;
 }
@@ -442,10 +508,10 @@ senti_status task_eval_score(task_eval_kind k, json_t *gold, json_t *preds, cons
         return senti_error(SENTI_ERR_INVALID_ARG, "eval: %zu predictions for %zu records", json_array_size(preds),
                            json_array_size(gold));
     const size_t n = json_array_size(gold);
-    bool *use = calloc(n + 1, sizeof *use), by_index = false;
+    bool *use = calloc(n + 1, sizeof *use), by_index = false, clauses_given = false;
     int64_t gold_err = 0, pred_err = 0, scored = 0;
     cls_acc ca = {0};
-    keyset ks[6] = {{0}};
+    keyset ks[8] = {{0}};
     json_t *m = NULL;
     senti_status st = SENTI_OK;
     if (!use) return senti_error(SENTI_ERR_NO_MEMORY, "eval: out of memory");
@@ -478,7 +544,15 @@ senti_status task_eval_score(task_eval_kind k, json_t *gold, json_t *preds, cons
             break;
         case TASK_EVAL_QUAD: break;
         case TASK_EVAL_ECPE:
-            if (!ecpe_keys((int64_t)i, g, &ks[0], &ks[1], &ks[2]) || !ecpe_keys((int64_t)i, p, &ks[3], &ks[4], &ks[5]))
+        case TASK_EVAL_CAUSE:
+            if (!ecpe_keys((int64_t)i, g, &ks[0], &ks[1], &ks[2]) || !ecpe_keys((int64_t)i, p, &ks[3], &ks[4], &ks[5]) ||
+                !clause_keys((int64_t)i, p, "emotions", &ks[6]) || !clause_keys((int64_t)i, p, "causes", &ks[7]))
+                goto oom;
+            clauses_given |= json_is_array(json_object_get(p, "emotions")) && json_is_array(json_object_get(p, "causes"));
+            break;
+        case TASK_EVAL_EVENT:
+            if (!event_keys((int64_t)i, g, &ks[0], &ks[1], &ks[2], &ks[3]) ||
+                !event_keys((int64_t)i, p, &ks[4], &ks[5], &ks[6], &ks[7]))
                 goto oom;
             break;
         default:
@@ -499,11 +573,24 @@ senti_status task_eval_score(task_eval_kind k, json_t *gold, json_t *preds, cons
     case TASK_EVAL_ASPECT:
     case TASK_EVAL_DIALOGUE: m = cls_metrics(&ca); break;
     case TASK_EVAL_QUAD: m = quad_metrics(gold, preds, use); break;
+    case TASK_EVAL_EVENT:
+        if ((m = json_object())) {
+            json_object_set_new(m, "event", set_metrics(&ks[0], &ks[4], false));
+            json_object_set_new(m, "trigger", set_metrics(&ks[1], &ks[5], false));
+            json_object_set_new(m, "trigger_polarity", set_metrics(&ks[2], &ks[6], false));
+            json_object_set_new(m, "argument", set_metrics(&ks[3], &ks[7], false));
+        }
+        break;
     case TASK_EVAL_ECPE:
+    case TASK_EVAL_CAUSE:
         if ((m = json_object())) {
             json_object_set_new(m, "pair", set_metrics(&ks[0], &ks[3], true));
             json_object_set_new(m, "emotion", set_metrics(&ks[1], &ks[4], true));
             json_object_set_new(m, "cause", set_metrics(&ks[2], &ks[5], true));
+            if (clauses_given) { /* the predicted clause lists themselves (step 1) against the gold pairs' clauses */
+                json_object_set_new(m, "emotion_clauses", set_metrics(&ks[1], &ks[6], true));
+                json_object_set_new(m, "cause_clauses", set_metrics(&ks[2], &ks[7], true));
+            }
         }
         break;
     default: m = set_metrics(&ks[0], &ks[1], false);
@@ -526,6 +613,6 @@ done:
     lab_free(&ca.L);
     free(ca.gold);
     free(ca.pred);
-    for (int i = 0; i < 6; i++) ks_free(&ks[i]);
+    for (int i = 0; i < 8; i++) ks_free(&ks[i]);
     return st;
 }

@@ -22,7 +22,8 @@
 #include "../core/core.h"
 #include "llm.h"
 
-static const char *SCHEMA_NAMES[LLM_SCHEMA_COUNT] = {"aspect", "opinion", "aesc", "pair", "triplet", "quad"};
+static const char *SCHEMA_NAMES[LLM_SCHEMA_COUNT] = {"aspect", "opinion", "aesc", "pair", "triplet", "quad",
+                                                     "cause-pair", "event"};
 
 llm_schema llm_schema_from_name(const char *name) {
     for (int i = 0; i < LLM_SCHEMA_COUNT; i++)
@@ -33,8 +34,9 @@ llm_schema llm_schema_from_name(const char *name) {
 const char *llm_schema_name(llm_schema s) { return s < LLM_SCHEMA_COUNT ? SCHEMA_NAMES[s] : "?"; }
 
 /* Field roles of each schema's tuple. */
-enum { F_ASP = 'A', F_OPN = 'O', F_SEN = 'S', F_CAT = 'C' };
-static const char *ROLES[LLM_SCHEMA_COUNT] = {"A", "O", "AS", "AO", "AOS", "ACOS"};
+enum { F_ASP = 'A', F_OPN = 'O', F_SEN = 'S', F_CAT = 'C', F_EMO = 'E', F_CAU = 'K', F_TRG = 'T', F_SUB = 'U',
+       F_OBJ = 'J', F_TIM = 'M', F_LOC = 'L' };
+static const char *ROLES[LLM_SCHEMA_COUNT] = {"A", "O", "AS", "AO", "AOS", "ACOS", "EK", "TUJMLS"};
 
 /* ---- grounding ---------------------------------------------------------------------- */
 
@@ -170,6 +172,7 @@ typedef struct scan {
     tuple *t;
     int64_t nt, cap;
     bool oom;
+    llm_schema schema; /* which keys name which roles */
 } scan;
 
 static void tuple_free(tuple *t) {
@@ -303,12 +306,26 @@ static void read_tuple(scan *c, char close) {
 }
 
 /* Which role a JSON-ish key names. */
-static char key_role(const char *k) {
+static char key_role(const char *k, llm_schema schema) {
     char w[32];
     size_t n = strlen(k), j = 0;
     for (size_t i = 0; i < n && j + 1 < sizeof w; i++)
         if (isalpha((unsigned char)k[i])) w[j++] = (char)tolower((unsigned char)k[i]);
     w[j] = '\0';
+    if (schema == LLM_SCHEMA_CAUSE_PAIR) {
+        if (strstr(w, "emotion")) return F_EMO;
+        if (strstr(w, "cause")) return F_CAU;
+        return 0;
+    }
+    if (schema == LLM_SCHEMA_EVENT) {
+        if (strstr(w, "trigger") || strcmp(w, "event") == 0) return F_TRG;
+        if (strstr(w, "subject") || strstr(w, "agent") || strstr(w, "holder")) return F_SUB;
+        if (strstr(w, "object") || strstr(w, "target") || strstr(w, "patient")) return F_OBJ;
+        if (strstr(w, "time") || strstr(w, "date") || strcmp(w, "when") == 0) return F_TIM;
+        if (strstr(w, "location") || strstr(w, "place") || strcmp(w, "where") == 0) return F_LOC;
+        if (strstr(w, "polarity") || strstr(w, "sentiment")) return F_SEN;
+        return 0;
+    }
     if (strstr(w, "aspect") || strstr(w, "target") || strcmp(w, "term") == 0 || strstr(w, "entity")) return F_ASP;
     if (strstr(w, "opinion")) return F_OPN;
     if (strstr(w, "sentiment") || strstr(w, "polarity") || strstr(w, "label")) return F_SEN;
@@ -344,7 +361,7 @@ static void read_object(scan *c) {
                 senti_mfree(k);
                 return;
             }
-            char r = key_role(k);
+            char r = key_role(k, c->schema);
             if (r) add_field(c, t, v, r);
             else senti_mfree(v);
         }
@@ -483,7 +500,63 @@ static void read_flat(scan *c) {
     }
 }
 
+/* Scan raw into c's tuples (each split and assigned to the schema's roles
+ * by the caller; flat: InstructABSA's "a:b, c:d" answers too); false when no
+ * list is found (a warning in w). */
+static bool scan_output(llm_schema schema, const char *raw, size_t raw_len, scan *c, llm_buf *wb, bool flat) {
+    const char *s = raw;
+    size_t n = raw_len;
+    unfence(&s, &n);
+    *c = (scan){.s = s, .n = n, .schema = schema};
+    bool parsed = true;
+    const char *lb = memchr(s, '[', n), *lp = memchr(s, '(', n), *lc = memchr(s, '{', n);
+    if (lb && (!lp || lb < lp) && (!lc || lb < lc)) {
+        c->i = (size_t)(lb - s) + 1;
+        read_items(c, true);
+    } else if (lp || lc) {
+        c->i = (size_t)((lp && (!lc || lp < lc) ? lp : lc) - s);
+        read_items(c, false);
+    } else if (flat && !is_null_word(s, n)) {
+        read_flat(c);
+    } else {
+        /* no list at all: "none" and friends mean no terms; anything else does not parse */
+        parsed = is_null_word(s, n) || (n >= 4 && n < 8 && strncasecmp(s, "none", 4) == 0);
+        if (!parsed) warn(wb, "no list in the output");
+    }
+    return parsed;
+}
+
+/* Tuple t's fields as the schema's roles (f[r] borrowed from t; NULL: none),
+ * a single string item holding "a, b, c" (or "aspect: sentiment") split
+ * first. False on OOM. */
+static bool tuple_roles(scan *c, tuple *t, const char *roles, const char **f, llm_buf *w) {
+    const int nr = (int)strlen(roles);
+    const char *sep = nr > 1 && t->n == 1 && !t->key[0] ? (strchr(t->f[0], ',') ? "," : strchr(t->f[0], ':') ? ":" : NULL) : NULL;
+    if (sep) {
+        scan sub = {.s = t->f[0], .n = strlen(t->f[0]), .i = 0, .schema = c->schema};
+        tuple *st = new_tuple(&sub);
+        if (!st) return false;
+        while (!at_end(&sub)) {
+            size_t before = sub.i;
+            add_field(&sub, st, read_value(&sub, sep), 0);
+            if (!at_end(&sub) && sub.s[sub.i] == *sep) sub.i++;
+            if (sub.i == before) sub.i++;
+        }
+        if (sub.oom) {
+            for (int64_t k = 0; k < sub.nt; k++) tuple_free(&sub.t[k]);
+            senti_mfree(sub.t);
+            return false;
+        }
+        tuple_free(t);
+        *t = *st;
+        senti_mfree(sub.t);
+    }
+    assign(roles, t, f, w);
+    return true;
+}
+
 static json_t *parse_impl(llm_schema schema, const char *raw, size_t raw_len, const char *text, size_t len, bool flat);
+static json_t *parse_cause_impl(const char *raw, size_t raw_len, json_t *clauses, json_t *numbers, bool flat);
 
 json_t *llm_extract_parse(llm_schema schema, const char *raw, size_t raw_len, const char *text, size_t len) {
     return parse_impl(schema, raw, raw_len, text, len, false);
@@ -495,56 +568,32 @@ json_t *llm_extract_parse_flat(llm_schema schema, const char *raw, size_t raw_le
 
 static json_t *parse_impl(llm_schema schema, const char *raw, size_t raw_len, const char *text, size_t len, bool flat) {
     if (schema >= LLM_SCHEMA_COUNT) return NULL;
+    if (schema == LLM_SCHEMA_CAUSE_PAIR) {
+        char err[256];
+        json_t *nums = NULL, *cl = task_clauses_of(NULL, text, len, &nums, err, sizeof err);
+        if (!cl && !err[0]) return NULL;
+        json_t *empty = cl ? NULL : json_array();
+        json_t *r = parse_cause_impl(raw, raw_len, cl ? cl : empty, cl ? nums : empty, flat);
+        json_decref(cl), json_decref(nums), json_decref(empty);
+        return r;
+    }
     const char *roles = ROLES[schema];
     const int nr = (int)strlen(roles);
-    const char *s = raw;
-    size_t n = raw_len;
-    unfence(&s, &n);
-    scan c = {.s = s, .n = n};
+    scan c;
     llm_buf w = {0};
-    bool parsed = true;
-    const char *lb = memchr(s, '[', n), *lp = memchr(s, '(', n), *lc = memchr(s, '{', n);
-    if (lb && (!lp || lb < lp) && (!lc || lb < lc)) {
-        c.i = (size_t)(lb - s) + 1;
-        read_items(&c, true);
-    } else if (lp || lc) {
-        c.i = (size_t)((lp && (!lc || lp < lc) ? lp : lc) - s);
-        read_items(&c, false);
-    } else if (flat && !is_null_word(s, n)) {
-        read_flat(&c);
-    } else {
-        /* no list at all: "none" and friends mean no terms; anything else does not parse */
-        parsed = is_null_word(s, n) || (n >= 4 && n < 8 && strncasecmp(s, "none", 4) == 0);
-        if (!parsed) warn(&w, "no list in the output");
-    }
+    bool parsed = scan_output(schema, raw, raw_len, &c, &w, flat);
     json_t *res = json_object(), *list = json_array();
     const char *lname = schema == LLM_SCHEMA_OPINION ? "spans"
                         : schema == LLM_SCHEMA_PAIR  ? "pairs"
                         : schema == LLM_SCHEMA_TRIPLET ? "triplets"
                         : schema == LLM_SCHEMA_QUAD    ? "quads"
+                        : schema == LLM_SCHEMA_EVENT   ? "events"
                                                        : "aspects";
     if (!res || !list || c.oom) goto oom;
     for (int64_t k = 0; k < c.nt; k++) {
         tuple *t = &c.t[k];
-        /* a single string item holding "a, b, c" (or "aspect: sentiment") in a tuple schema */
-        const char *sep = nr > 1 && t->n == 1 && !t->key[0] ? (strchr(t->f[0], ',') ? "," : strchr(t->f[0], ':') ? ":" : NULL) : NULL;
-        if (sep) {
-            scan sub = {.s = t->f[0], .n = strlen(t->f[0]), .i = 0};
-            tuple *st = new_tuple(&sub);
-            if (!st) goto oom;
-            while (!at_end(&sub)) {
-                size_t before = sub.i;
-                add_field(&sub, st, read_value(&sub, sep), 0);
-                if (!at_end(&sub) && sub.s[sub.i] == *sep) sub.i++;
-                if (sub.i == before) sub.i++;
-            }
-            if (sub.oom) goto oom;
-            tuple_free(t);
-            *t = *st;
-            senti_mfree(sub.t);
-        }
         const char *f[MAX_FIELDS];
-        assign(roles, t, f, &w);
+        if (!tuple_roles(&c, t, roles, f, &w)) goto oom;
         bool all_null = true; /* no term or category: nothing to report */
         for (int r = 0; r < nr; r++)
             if (roles[r] != F_SEN) all_null &= !f[r] || is_null_word(f[r], strlen(f[r]));
@@ -573,6 +622,16 @@ static json_t *parse_impl(llm_schema schema, const char *raw, size_t raw_len, co
             json_object_set_new(o, "type", json_string("OPINION"));
             put_term(o, "text", "start", "end", opn, text, len, &w);
             break;
+        case LLM_SCHEMA_EVENT: {
+            static const char *const KEYS[5][3] = {{"trigger", "trigger_start", "trigger_end"},
+                                                   {"subject", "subject_start", "subject_end"},
+                                                   {"object", "object_start", "object_end"},
+                                                   {"time", "time_start", "time_end"},
+                                                   {"location", "location_start", "location_end"}};
+            for (int r = 0; r < 5; r++) put_term(o, KEYS[r][0], KEYS[r][1], KEYS[r][2], f[r], text, len, &w);
+            json_object_set_new(o, "polarity", sent ? json_string(sent) : json_null());
+            break;
+        }
         default:
             put_term(o, "aspect", "aspect_start", "aspect_end", asp, text, len, &w);
             if (schema == LLM_SCHEMA_QUAD)
@@ -599,6 +658,117 @@ done:
     return res;
 }
 
+/* ---- cause-pair: fields -> clauses ------------------------------------------------------------ */
+
+/* The clause index (0-based) field v names: a number ("3", "(3)", "clause 3",
+ * "c3", "#3") matched against numbers, else the first clause holding v's
+ * text, else the first clause that v's text holds; -1 when none. */
+static int64_t clause_of(const char *v, json_t *clauses, json_t *numbers) {
+    const char *p = v;
+    while (*p && (isspace((unsigned char)*p) || *p == '(' || *p == '[' || *p == '#')) p++;
+    if (!strncasecmp(p, "clause", 6)) p += 6;
+    else if (*p == 'c' || *p == 'C') p++;
+    while (*p == ' ' || *p == '#') p++;
+    char *end;
+    long k = isdigit((unsigned char)*p) ? strtol(p, &end, 10) : -1;
+    if (k >= 0) {
+        while (*end && (isspace((unsigned char)*end) || *end == ')' || *end == ']' || *end == '.')) end++;
+        if (!*end) {
+            for (size_t i = 0; i < json_array_size(numbers); i++)
+                if (json_integer_value(json_array_get(numbers, i)) == k) return (int64_t)i;
+            return -1;
+        }
+    }
+    int64_t a, b;
+    size_t vl = strlen(v);
+    for (size_t i = 0; i < json_array_size(clauses); i++) {
+        json_t *t = json_object_get(json_array_get(clauses, i), "text");
+        if (llm_ground(json_string_value(t), json_string_length(t), v, vl, &a, &b)) return (int64_t)i;
+    }
+    for (size_t i = 0; i < json_array_size(clauses); i++) {
+        json_t *t = json_object_get(json_array_get(clauses, i), "text");
+        if (json_string_length(t) && llm_ground(v, vl, json_string_value(t), json_string_length(t), &a, &b)) return (int64_t)i;
+    }
+    return -1;
+}
+
+/* Append v to the array a unless it is there already. */
+static bool add_unique(json_t *a, json_t *v) {
+    for (size_t i = 0; i < json_array_size(a); i++)
+        if (json_equal(json_array_get(a, i), v)) return true;
+    return !json_array_append(a, v);
+}
+
+json_t *llm_extract_parse_cause(const char *raw, size_t raw_len, json_t *clauses, json_t *numbers) {
+    return parse_cause_impl(raw, raw_len, clauses, numbers, false);
+}
+
+static json_t *parse_cause_impl(const char *raw, size_t raw_len, json_t *clauses, json_t *numbers, bool flat) {
+    scan c;
+    llm_buf w = {0};
+    bool parsed = scan_output(LLM_SCHEMA_CAUSE_PAIR, raw, raw_len, &c, &w, flat);
+    json_t *res = json_object(), *emo = json_array(), *cau = json_array(), *pairs = json_array();
+    if (!res || !emo || !cau || !pairs || c.oom || json_object_set(res, "clauses", clauses)) goto oom;
+    for (int64_t k = 0; k < c.nt; k++) {
+        const char *f[MAX_FIELDS];
+        if (!tuple_roles(&c, &c.t[k], ROLES[LLM_SCHEMA_CAUSE_PAIR], f, &w)) goto oom;
+        if (!f[0] || !f[1] || is_null_word(f[0], strlen(f[0])) || is_null_word(f[1], strlen(f[1]))) {
+            if (f[0] || f[1]) warn(&w, "a pair without both clauses");
+            continue;
+        }
+        int64_t e = clause_of(f[0], clauses, numbers), j = clause_of(f[1], clauses, numbers);
+        if (e < 0 || j < 0) {
+            warn(&w, "'%s' is not a clause", e < 0 ? f[0] : f[1]);
+            continue;
+        }
+        json_t *ne = json_array_get(numbers, (size_t)e), *nj = json_array_get(numbers, (size_t)j);
+        json_t *p = json_pack("{s:O,s:O}", "emotion", ne, "cause", nj);
+        bool dup = false;
+        for (size_t q = 0; p && q < json_array_size(pairs); q++) dup |= json_equal(json_array_get(pairs, q), p);
+        if (!p || (!dup && json_array_append(pairs, p)) || !add_unique(emo, ne) || !add_unique(cau, nj)) {
+            json_decref(p);
+            goto oom;
+        }
+        json_decref(p);
+    }
+    if (json_object_set_new(res, "emotions", emo) || json_object_set_new(res, "causes", cau) ||
+        json_object_set_new(res, "pairs", pairs)) {
+        emo = cau = pairs = NULL;
+        goto oom;
+    }
+    emo = cau = pairs = NULL;
+    if (!parsed) json_object_set_new(res, "raw", json_stringn(raw, raw_len));
+    if (w.n) json_object_set_new(res, "warning", json_string(w.p));
+    if (w.oom) goto oom;
+    goto done;
+oom:
+    json_decref(res);
+    res = NULL;
+done:
+    json_decref(emo), json_decref(cau), json_decref(pairs);
+    for (int64_t k = 0; k < c.nt; k++) tuple_free(&c.t[k]);
+    senti_mfree(c.t);
+    senti_mfree(w.p);
+    return res;
+}
+
+char *llm_cause_numbered(json_t *clauses, json_t *numbers) {
+    llm_buf b = {0};
+    for (size_t i = 0; i < json_array_size(clauses); i++) {
+        char h[32];
+        snprintf(h, sizeof h, "%s(%lld) ", i ? " " : "", (long long)json_integer_value(json_array_get(numbers, i)));
+        llm_buf_puts(&b, h);
+        json_t *t = json_object_get(json_array_get(clauses, i), "text");
+        llm_buf_put(&b, json_string_value(t), json_string_length(t));
+    }
+    if (!b.p && !b.oom) llm_buf_put(&b, "", 0);
+    if (b.oom) {
+        senti_mfree(b.p);
+        return NULL;
+    }
+    return b.p;
+}
+
 /* ---- prompts ------------------------------------------------------------------------------------- */
 
 static const char *DEFINITIONS[LLM_SCHEMA_COUNT] = {
@@ -621,6 +791,15 @@ static const char *DEFINITIONS[LLM_SCHEMA_COUNT] = {
     "(such as food quality or service general), the opinion term and the sentiment polarity (positive, "
     "negative or neutral). Copy each term exactly as it appears in the text and answer with a list: "
     "[(aspect, category, opinion, sentiment), ...]. If there are none, answer [].",
+    "Definition: The input is a document cut into numbered clauses. The output will be the pairs of an emotion "
+    "clause (a clause that expresses an emotion) and a cause clause (the clause that tells what caused that "
+    "emotion; it can be the emotion clause itself). Answer with a list of clause numbers: "
+    "[(emotion clause, cause clause), ...]. If there are none, answer [].",
+    "Definition: The output will be the events in the given text with the sentiment towards each: the trigger "
+    "(the word or phrase that names the event), its subject, its object, its time and its location (NULL when "
+    "the text does not say), and the polarity (positive, negative or neutral). Copy each term exactly as it "
+    "appears in the text and answer with a list: [(trigger, subject, object, time, location, polarity), ...]. "
+    "If there are none, answer [].",
 };
 
 char *llm_extract_instruction(llm_schema schema, const char *const *shot_in, const char *const *shot_out,
@@ -633,7 +812,16 @@ char *llm_extract_instruction(llm_schema schema, const char *const *shot_in, con
         char h[48];
         snprintf(h, sizeof h, "Example %lld-\ninput: ", (long long)i + 1);
         llm_buf_puts(&b, h);
-        llm_buf_puts(&b, shot_in[i]);
+        if (schema == LLM_SCHEMA_CAUSE_PAIR) { /* a raw document: shown with its clauses numbered */
+            char err[200];
+            json_t *nums = NULL, *cl = task_clauses_of(NULL, shot_in[i], strlen(shot_in[i]), &nums, err, sizeof err);
+            char *nt = cl ? llm_cause_numbered(cl, nums) : NULL;
+            llm_buf_puts(&b, nt ? nt : shot_in[i]);
+            senti_mfree(nt);
+            json_decref(cl), json_decref(nums);
+        } else {
+            llm_buf_puts(&b, shot_in[i]);
+        }
         llm_buf_puts(&b, "\noutput: ");
         llm_buf_puts(&b, shot_out[i]);
         llm_buf_puts(&b, "\n\n");
@@ -681,6 +869,17 @@ static const struct {
      {"The food was great and the staff were rude.", "The screen is bright."},
      {"food:food quality:great:positive, staff:service general:rude:negative",
       "screen:display general:bright:positive"}},
+    {"The input is a document cut into numbered clauses. The output will be the pairs of an emotion clause and "
+     "the clause that causes that emotion, as emotion:cause by clause number. In cases where there are none the "
+     "output should be none.",
+     {"(1) I was so happy (2) because my friend came to see me", "(1) the bus was late again (2) we waited an hour "
+      "(3) everyone was angry"},
+     {"1:2", "3:1"}},
+    {"The output will be the events and the sentiment towards each, as trigger:subject:object:time:location:"
+     "polarity, none for an argument the text does not give. In cases where there are no events the output "
+     "should be none.",
+     {"Yesterday the students protested against the new fees in Paris.", "The team won the cup."},
+     {"protested:the students:the new fees:Yesterday:Paris:negative", "won:The team:the cup:none:none:positive"}},
 };
 
 char *llm_extract_instruction_s2s(llm_schema schema, const char *text, size_t len) {
@@ -1189,10 +1388,26 @@ static senti_status ext_prompt(void *ctx, int64_t i, const task_record *r, int32
                                size_t errn) {
     ext_ctx *x = ctx;
     if (i == 0) x->n_ok = 0;
+    const char *text = r->text;
+    size_t len = r->len;
+    char *numbered = NULL;
+    if (x->o->schema == LLM_SCHEMA_CAUSE_PAIR) { /* the record's clauses (given, or cut), numbered */
+        json_t *nums = NULL, *cl = task_clauses_of(r->obj, r->text, r->len, &nums, err, errn);
+        if (!cl && err[0]) return SENTI_OK;
+        numbered = cl ? llm_cause_numbered(cl, nums) : NULL;
+        json_decref(cl), json_decref(nums);
+        if (!numbered) return senti_error(SENTI_ERR_NO_MEMORY, "extract: out of memory");
+        text = numbered, len = strlen(numbered);
+    }
+    if (!text) {
+        snprintf(err, errn, "missing field \"text\"");
+        return SENTI_OK;
+    }
     char *instr = x->s2s && !x->o->n_shots
-                      ? llm_extract_instruction_s2s(x->o->schema, r->text, r->len)
+                      ? llm_extract_instruction_s2s(x->o->schema, text, len)
                       : llm_extract_instruction(x->o->schema, (const char *const *)x->o->shot_in,
-                                                (const char *const *)x->o->shot_out, x->o->n_shots, r->text, r->len);
+                                                (const char *const *)x->o->shot_out, x->o->n_shots, text, len);
+    senti_mfree(numbered);
     if (!instr) return senti_error(SENTI_ERR_NO_MEMORY, "extract: out of memory");
     senti_status s = llm_prompt_ids(x->tok, x->chat, x->o->use_chat, x->o->system, instr, strlen(instr), ids, n);
     senti_mfree(instr);
@@ -1208,7 +1423,16 @@ static senti_status ext_prompt(void *ctx, int64_t i, const task_record *r, int32
 static json_t *ext_answer(void *ctx, int64_t i, const task_record *r, const llm_gen_result *g) {
     (void)i;
     ext_ctx *x = ctx;
-    json_t *o = (x->s2s ? llm_extract_parse_flat : llm_extract_parse)(x->o->schema, g->text, g->len, r->text, r->len);
+    json_t *o;
+    if (x->o->schema == LLM_SCHEMA_CAUSE_PAIR) {
+        char err[256];
+        json_t *nums = NULL, *cl = task_clauses_of(r->obj, r->text, r->len, &nums, err, sizeof err);
+        o = cl ? parse_cause_impl(g->text, g->len, cl, nums, x->s2s) : NULL; /* the prompt had them */
+        json_decref(cl), json_decref(nums);
+    } else {
+        o = (x->s2s ? llm_extract_parse_flat : llm_extract_parse)(x->o->schema, g->text, g->len, r->text ? r->text : "",
+                                                                  r->text ? r->len : 0);
+    }
     if (o && x->o->keep_raw && !json_object_get(o, "raw")) json_object_set_new(o, "raw", json_stringn(g->text, g->len));
     return o;
 }
@@ -1218,6 +1442,9 @@ senti_status llm_extract_run(senti_model *m, const senti_tokenizer *tok, const l
                              task_stats *st) {
     ext_ctx x = {lm_is_encdec(m), tok, chat, o, NULL, 0};
     if (o->schema >= LLM_SCHEMA_COUNT) return senti_error(SENTI_ERR_INVALID_ARG, "extract: unknown schema");
+    if (o->constrained && o->schema >= LLM_SCHEMA_CAUSE_PAIR)
+        return senti_error(SENTI_ERR_UNSUPPORTED, "extract: --constrained has no grammar for --schema %s",
+                           llm_schema_name(o->schema));
     if (o->constrained) {
         if (!lm_is_generative(m))
             return senti_error(SENTI_ERR_UNSUPPORTED, "the model (%s) is not a causal language model or an "

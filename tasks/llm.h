@@ -248,10 +248,12 @@ typedef enum llm_schema {
     LLM_SCHEMA_PAIR,       /* [(aspect, opinion), …] */
     LLM_SCHEMA_TRIPLET,    /* [(aspect, opinion, sentiment), …] */
     LLM_SCHEMA_QUAD,       /* [(aspect, category, opinion, sentiment), …] */
+    LLM_SCHEMA_CAUSE_PAIR, /* [(emotion clause, cause clause), …] by clause number (or text) */
+    LLM_SCHEMA_EVENT,      /* [(trigger, subject, object, time, location, polarity), …] */
     LLM_SCHEMA_COUNT
 } llm_schema;
 
-/* "aspect" … "quad" <-> enum; LLM_SCHEMA_COUNT for an unknown name. */
+/* "aspect" … "quad", "cause-pair", "event" <-> enum; LLM_SCHEMA_COUNT for an unknown name. */
 llm_schema llm_schema_from_name(const char *name);
 const char *llm_schema_name(llm_schema s);
 
@@ -260,10 +262,23 @@ const char *llm_schema_name(llm_schema s);
  * "sentiment"; opinion {"spans":[{"type":"OPINION","text","start","end"}]};
  * pair {"pairs":[{aspect…, opinion…}]}; triplet / quad {"triplets"|"quads":
  * [{"aspect","aspect_start","aspect_end","opinion",…,"sentiment"}]} (quads
- * add "category"). Terms are grounded in text (see llm_ground); a term not
- * found, or NULL (implicit), has null offsets. Output that does not parse
- * gives the empty list plus "raw" and "warning". NULL only on OOM. */
+ * add "category"); event {"events":[{"trigger","trigger_start","trigger_end",
+ * "subject",…,"object",…,"time",…,"location",…,"polarity"}]}; cause-pair as
+ * llm_extract_parse_cause on text's clauses (task_clauses_split). Terms are
+ * grounded in text (see llm_ground); a term not found, or NULL (implicit),
+ * has null offsets. Output that does not parse gives the empty list plus
+ * "raw" and "warning". NULL only on OOM. */
 json_t *llm_extract_parse(llm_schema schema, const char *raw, size_t raw_len, const char *text, size_t len);
+
+/* cause-pair output grounded to clauses (an array of {"text","start","end"},
+ * numbered by numbers; borrowed): each field is a clause number ("3", "(3)",
+ * "clause 3", "c3") or a clause's text (the clause that holds it, else the
+ * one it holds); {"clauses","emotions","causes","pairs":[{"emotion","cause"}]}
+ * as senti cause gives, pairs that cannot be grounded dropped with a
+ * "warning". NULL only on OOM. */
+json_t *llm_extract_parse_cause(const char *raw, size_t raw_len, json_t *clauses, json_t *numbers);
+/* "(n) clause (m) clause …": the clauses numbered as cause-pair prompts show them. senti_malloc'd; NULL on OOM. */
+char *llm_cause_numbered(json_t *clauses, json_t *numbers);
 
 /* Code-point offsets [*start, *end) of term in text, compared
  * case-insensitively (Unicode lowercase) with whitespace runs matching each
@@ -273,7 +288,9 @@ json_t *llm_extract_parse(llm_schema schema, const char *raw, size_t raw_len, co
 bool llm_ground(const char *text, size_t len, const char *term, size_t tlen, int64_t *start, int64_t *end);
 
 /* The extraction instruction for text (schema definition, output format,
- * optional few-shot examples as "input"/"output" pairs). senti_malloc'd. */
+ * optional few-shot examples as "input"/"output" pairs). senti_malloc'd.
+ * cause-pair: text is already numbered (llm_cause_numbered); the shots'
+ * inputs are raw documents, shown with their clauses numbered here. */
 char *llm_extract_instruction(llm_schema schema, const char *const *shot_in, const char *const *shot_out,
                               int64_t n_shots, const char *text, size_t len);
 

@@ -765,9 +765,9 @@ static senti_status run_window(run_ctx *c, const senti_tokenizer *tok, rec *w, i
         if (ops->expand ? !ops->expand(c->dctx, &w[i])
                         : (w[i].text && !task_record_add(&w[i], w[i].text, w[i].len, w[i].pair, w[i].pair_len)))
             return senti_error(SENTI_ERR_NO_MEMORY, "task runner: out of memory expanding a record");
-        if (!w[i].error && w[i].n_items == 0 && !set_error(&w[i], "nothing to run"))
+        if (!w[i].error && w[i].n_items == 0 && !ops->allow_empty && !set_error(&w[i], "nothing to run"))
             return senti_error(SENTI_ERR_NO_MEMORY, "task runner: out of memory");
-        if (w[i].error) continue;
+        if (w[i].error || w[i].n_items == 0) continue; /* (allow_empty: nothing to run, decoded all the same) */
         if (!grow(&wb->items, &wb->cap_items, ni + w[i].n_items, sizeof *wb->items) ||
             !(wb->ist = realloc(wb->ist, (size_t)wb->cap_items * sizeof *wb->ist)))
             return senti_error(SENTI_ERR_NO_MEMORY, "task runner: out of memory");

@@ -192,6 +192,7 @@ typedef struct task_ops {
     senti_model_head head;      /* the head the model must have (BASE: hidden states per token) */
     int64_t max_length;         /* > 0: inputs truncated to this many tokens when the model takes more */
     bool text_optional;         /* JSONL records need no "text" field (dialogue) */
+    bool allow_empty;           /* a record that expands to no item is decoded (else "nothing to run") */
     int64_t stride;             /* > 0: long inputs run as windows overlapping by this many tokens instead
                                    of being truncated (a pair's second sequence rides in every window) */
     task_aggregate aggregate;   /* sequence heads with windows: how segs[0].out becomes the item's logits */
@@ -459,6 +460,10 @@ typedef struct task_tag {
     char **labels;              /* owned: the model's label names (LABEL_i when unnamed) */
     int64_t L;
     task_tag_agg agg;
+    bool aoe;                   /* every record runs once per aspect (see task_tag_aoe_run) */
+    const char *const *aspects; /* AOE: default aspects, borrowed */
+    int64_t n_aspects;
+    int64_t stride;
 } task_tag;
 /* Settings for token classifier m; UNSUPPORTED when m is not one. */
 senti_status task_tag_init(task_tag *t, const senti_model *m, const senti_tokenizer *tok, task_tag_agg agg);
@@ -473,6 +478,23 @@ json_t *task_tag_item(const task_tag *t, const task_item *it);
  * into one result (st->windowed); else they are truncated (st->truncated). */
 senti_status task_tag_run_opts(senti_model *m, const senti_tokenizer *tok, task_tag_agg agg, int64_t stride,
                                task_source *src, FILE *out, const task_runner_opts *o, task_stats *st);
+/* Aspect-oriented opinion extraction (AOE, the aspect-conditioned tagger of
+ * TOWE, Fan et al. 2019): a record with a "text_pair" runs as the pair (text,
+ * aspect) and gives {"id","spans","aspect"}: spans from the text's tokens
+ * only (task_tag_pair_item). With aoe, every record runs once per aspect —
+ * its "aspect_spans" ([{"aspect","start","end"}], a dataset's gold), its
+ * "aspect" (string or array), else aspects[0..n_aspects) — and gives
+ * {"id","opinions":[{"aspect","start","end","spans"}],"pairs":[{"aspect",
+ * "aspect_start","aspect_end","opinion","opinion_start","opinion_end",
+ * "score"}]} (aspect offsets from "aspect_spans", else the first occurrence,
+ * else null). Pairs and --stride exclude each other. Otherwise as
+ * task_tag_run_opts. */
+senti_status task_tag_aoe_run(senti_model *m, const senti_tokenizer *tok, task_tag_agg agg, int64_t stride, bool aoe,
+                              const char *const *aspects, int64_t n_aspects, task_source *src, FILE *out,
+                              const task_runner_opts *o, task_stats *st);
+/* The spans of a (text, aspect) pair item (see task_tag_aoe_run). NULL on OOM. */
+json_t *task_tag_pair_item(const task_tag *t, const task_item *it);
+
 /* task_tag_run_opts on in (when not NULL) or the n_texts texts, with default
  * runner options and strict. */
 senti_status task_tag_run(senti_model *m, const senti_tokenizer *tok, task_tag_agg agg, bool strict, FILE *in,
@@ -490,6 +512,79 @@ senti_status task_tag_run(senti_model *m, const senti_tokenizer *tok, task_tag_a
  * with agg (HF's subword rule when tok is given). NULL on OOM. */
 json_t *task_heads_result(const senti_model *m, const senti_tokenizer *tok, const task_classify *c, task_tag_agg agg,
                           const task_item *it, const json_t *primary);
+
+/* ---- clauses and emotion causes (clauses.c, cause.c) --------------------------------
+ * A document cut into clauses (see clauses.c for the rules), and ECE / ECPE
+ * over them with encoder classifiers: the two-step method of Xia & Ding
+ * (2019). Step 1: a clause classifier on the sentence pair (clause, its
+ * neighbours within `context` joined by "，") gives each clause P(emotion)
+ * and P(cause); step 2: a pair classifier on (emotion clause, "<d> " + cause
+ * clause), d = the cause's position minus the emotion's, scores every
+ * (emotion, cause) candidate of step 1 at most `window` clauses apart. */
+
+typedef struct task_clause {
+    size_t b0, b1;      /* bytes [b0, b1) of the text */
+    int64_t start, end; /* code points [start, end) */
+} task_clause;
+
+/* The clauses of text (len bytes) into *out (malloc'd; NULL when none) and
+ * *n. INVALID_ARG naming the byte of invalid UTF-8, NO_MEMORY. Thread-safe. */
+senti_status task_clauses_split(const char *text, size_t len, task_clause **out, int64_t *n);
+
+/* The clauses of a record as a new array of {"text","start","end"} and their
+ * numbers (*numbers, new): obj's "clauses" (strings, or objects with "text",
+ * "start", "end") when present — authoritative; offsets found in text in
+ * order, else null — numbered by "clause_ids" (or "numbers"), else 1-based;
+ * else text cut by task_clauses_split. NULL with err set (a bad record) or,
+ * err empty, on OOM. obj and text may be NULL. */
+json_t *task_clauses_of(json_t *obj, const char *text, size_t len, json_t **numbers, char *err, size_t errn);
+
+/* One model of the pipeline and the label it reads. */
+typedef struct task_cause_model {
+    senti_model *model;         /* borrowed; NULL: not used */
+    const senti_tokenizer *tok; /* borrowed */
+    task_classify cls;          /* softmax or sigmoid (task_classify_init) */
+} task_cause_model;
+
+typedef struct task_cause {
+    task_cause_model clause;    /* labels "emotion" and / or "cause" */
+    task_cause_model cause;     /* optional: a model of its own for "cause" (clause's then only gives "emotion") */
+    task_cause_model pair;      /* optional: label "pair" (else the last label); without it every candidate is a
+                                   pair, scored P(emotion) * P(cause) */
+    int64_t context;            /* neighbouring clauses each side in step 1's pair (default 1; 0: none) */
+    int64_t window;             /* step 2's candidates: |d| <= window (default 3) */
+    double threshold;           /* emotion, cause and pair decisions: probability >= threshold (default 0.5) */
+} task_cause;
+
+/* Every record of src through the pipeline, one line each in input order:
+ * {"id","clauses":[{"text","start","end"}],"emotions":[i…],"causes":[j…],
+ * "pairs":[{"emotion":i,"cause":j,"score"}]} where i, j are clause numbers:
+ * the record's "clause_ids" when it has them (the ECPE CSV), else 1-based
+ * positions. A record is a text (cut by task_clauses_split) or JSONL with
+ * "clauses" (an array of strings, authoritative: the ECPE corpus; offsets
+ * found in "text" when it holds them in order, else null) or "text". Resume:
+ * o->skip records are skipped and o->checkpoint counts them. Errors as
+ * task_run_ops. */
+senti_status task_cause_run(const task_cause *c, task_source *src, FILE *out, const task_runner_opts *o,
+                            task_stats *st);
+
+/* ---- chained runs (cause.c): a step's output is the next step's input -----------------
+ * Runner options for a later step of a chain whose first step ran with o:
+ * no skip (the first step skipped the answered records), not strict, o's
+ * checkpoint (counting o->skip) only on the last step, progress only there.
+ * The result points into o: o must outlive it. */
+task_runner_opts task_chain_opts(const task_runner_opts *o, bool last);
+/* f flushed and rewound for reading, or NULL (IO, senti_last_error() set). */
+FILE *task_chain_rewind(FILE *f);
+
+/* AE + AOE: aspects from the token classifier ae (every span whose type does
+ * not start with "OP"; unified tags' POS / NEG / NEU spans too), then the
+ * opinions of each from the aspect-conditioned tagger m (task_tag_aoe_run on
+ * {"text","aspect_spans"}). One line per record, in input order; a record
+ * without aspects gives empty "opinions" and "pairs". */
+senti_status task_tag_ae_aoe_run(senti_model *ae, const senti_tokenizer *ae_tok, senti_model *m,
+                                 const senti_tokenizer *tok, task_tag_agg agg, task_source *src, FILE *out,
+                                 const task_runner_opts *o, task_stats *st);
 
 /* ---- zero-shot (NLI) --------------------------------------------------------------
  * See zeroshot.c: candidate labels through a hypothesis template, scored by
@@ -588,6 +683,8 @@ typedef enum task_eval_kind {
     TASK_EVAL_TRIPLET,      /* (aspect span, opinion span, sentiment) */
     TASK_EVAL_QUAD,         /* (aspect, category, sentiment, opinion) strings */
     TASK_EVAL_ECPE,         /* (emotion clause, cause clause) pairs */
+    TASK_EVAL_CAUSE,        /* the same, from a model run by eval (senti cause or extract --schema cause-pair) */
+    TASK_EVAL_EVENT,        /* (trigger, subject, object, time, location, polarity) events */
     TASK_EVAL_COUNT
 } task_eval_kind;
 task_eval_kind task_eval_kind_from_name(const char *name); /* TASK_EVAL_COUNT when unknown */

@@ -93,6 +93,12 @@ _version = _fn("senti_version", _cp)
 _last_error = _fn("senti_last_error", _cp)
 _default_model = _fn("senti_default_model", _cp)
 _opts_defaults = _fn("senti_task_opts_defaults", _TaskOpts, ctypes.c_int)
+# The structs above mirror include/senti.h: refuse a library whose layout differs.
+for _name, _cls in (("senti_model_opts_size", _ModelOpts), ("senti_task_opts_size", _TaskOpts)):
+    _n = _fn(_name, ctypes.c_size_t)()
+    if _n != ctypes.sizeof(_cls):
+        raise ImportError("senti: %s is %d bytes in libsenti but %d in this package: rebuild both from one checkout"
+                          % (_name[:-5], _n, ctypes.sizeof(_cls)))
 _task_load = _fn("senti_task_load", _vp, _cp, ctypes.POINTER(_TaskOpts))
 _task_free = _fn("senti_task_free", None, _vp)
 _task_run = _fn("senti_task_run_records", ctypes.c_int, _vp, ctypes.POINTER(_cp), _i64, ctypes.POINTER(_vp))

@@ -203,7 +203,7 @@ def predict(model, enc, bs=64):
 
 
 def train(model, enc, targets, dev_fn, *, epochs, lr, bs=32, warmup=0.06, evals_per_epoch=2, seed=SEED,
-          token_level=False, freeze_embeddings=True, max_steps=0, log=print):
+          token_level=False, freeze_embeddings=True, max_steps=0, embed_lr=None, log=print):
     """AdamW with linear warmup and decay; evaluates dev_fn(model) -> score
     evals_per_epoch times per epoch and keeps the best state. targets: class
     ids (sequence) or per-token id lists with -100 for ignored positions.
@@ -212,7 +212,8 @@ def train(model, enc, targets, dev_fn, *, epochs, lr, bs=32, warmup=0.06, evals_
     max_steps > 0 ends training after that many steps (the learning-rate
     schedule spans them), to keep a large training set within the ~25-minute
     CPU budget: the first max_steps batches of the seeded order are the ones
-    seen."""
+    seen. embed_lr: a learning rate of its own for the word-embedding table
+    (rows added to the vocabulary start untrained and need a larger one)."""
     rng = random.Random(seed)
     steps_per_epoch = (len(enc) + bs - 1) // bs
     total = steps_per_epoch * epochs
@@ -221,7 +222,11 @@ def train(model, enc, targets, dev_fn, *, epochs, lr, bs=32, warmup=0.06, evals_
     if freeze_embeddings:
         model.base_model.embeddings.word_embeddings.weight.requires_grad_(False)
     params = [p for p in model.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.01, fused=True)
+    emb = model.base_model.embeddings.word_embeddings.weight
+    groups = [{"params": [p for p in params if p is not emb]}, {"params": [p for p in params if p is emb]}]
+    if embed_lr is not None:
+        groups[1]["lr"] = embed_lr
+    opt = torch.optim.AdamW([g for g in groups if g["params"]], lr=lr, weight_decay=0.01, fused=True)
     wsteps = int(warmup * total)
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: (s + 1) / max(1, wsteps) if s < wsteps else max(0.0, (total - s) / max(1, total - wsteps)))
@@ -248,7 +253,7 @@ def train(model, enc, targets, dev_fn, *, epochs, lr, bs=32, warmup=0.06, evals_
             sched.step()
             opt.zero_grad()
             step += 1
-            if step % 100 == 0:
+            if step % int(os.environ.get("SENTI_TRAIN_LOG_EVERY", "100")) == 0:
                 log(f"  epoch {ep + 1} step {step}/{total} loss {loss.item():.4f} {time.time() - t0:.0f} s")
             if step % every == 0 or step == total:
                 score = dev_fn(model)
