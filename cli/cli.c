@@ -222,6 +222,7 @@ bool cli_task_open(cli_task *t, int argc, char **argv, int first) {
     mo.no_weight_check = t->no_weight_check;
     t->ro.n_threads = (int)t->threads;
     if (isatty(STDERR_FILENO)) t->ro.progress = stderr;
+    if (!cli_shard_begin(t)) return false;
     if (!(t->model = senti_model_load_opts(t->dir, &mo)) ||
         !(t->tok = senti_tokenizer_load(t->tok_path ? t->tok_path : t->dir))) {
         fprintf(stderr, "senti %s: %s\n", t->cmd, senti_last_error());
@@ -241,7 +242,8 @@ bool cli_task_open(cli_task *t, int argc, char **argv, int first) {
             t->explained = true;
             return false;
         }
-        if (!(t->src = task_source_dataset(t->in, std_in ? "<stdin>" : t->input, fmt))) {
+        if (t->shard && !cli_shard_source(t, fmt)) return false;
+        if (!t->src && !(t->src = task_source_dataset(t->in, std_in ? "<stdin>" : t->input, fmt))) {
             fprintf(stderr, "senti %s: %s\n", t->cmd, senti_last_error());
             t->explained = true;
             return false;
@@ -258,7 +260,7 @@ bool cli_task_open(cli_task *t, int argc, char **argv, int first) {
         json_t *opts = output_options(first, argv);
         task_resume_opts ro = {.resume = t->resume, .overwrite = t->overwrite, .input = t->input,
                                .model_path = t->dir, .tokenizer_path = t->tok_path, .options = opts};
-        t->res = opts ? task_resume_open(t->output, &ro, t->src, &t->ro.skip) : NULL;
+        t->res = opts ? task_resume_open(t->part ? t->part : t->output, &ro, t->src, &t->ro.skip) : NULL;
         json_decref(opts);
         if (!t->res) {
             fprintf(stderr, "senti %s: %s\n", t->cmd, opts ? senti_last_error() : "out of memory");
@@ -290,8 +292,9 @@ bool cli_task_load_more(cli_task *t, const char *dir, senti_model **m, senti_tok
 
 int cli_task_close(cli_task *t, senti_status s) {
     int rc = s == SENTI_OK ? 0 : 1;
+    if (t->shard) rc = cli_shard_close(t, s); /* closes t->res; merges and sums up on rank 0 */
     if (t->st.seconds > 0) task_stats_print(&t->st, stderr);
-    if (s != SENTI_OK && !t->explained) fprintf(stderr, "senti %s: %s\n", t->cmd, senti_last_error());
+    if (s != SENTI_OK && !t->explained && !t->shard) fprintf(stderr, "senti %s: %s\n", t->cmd, senti_last_error());
     if (t->res && task_resume_close(t->res) != SENTI_OK && rc == 0) {
         fprintf(stderr, "senti %s: %s\n", t->cmd, senti_last_error());
         rc = 1;

@@ -84,6 +84,9 @@ typedef struct cli_task {
     task_resume *res;
     task_stats st;
     bool explained; /* a failure already printed */
+    bool shard;     /* under MPI: this rank's byte range into its partial output (mpi.c) */
+    char *part;     /* that partial output's path (owned) */
+    bool gather;    /* eval: under MPI, ranks split the records by index (cli_shard_records) instead */
 } cli_task;
 
 void cli_task_init(cli_task *t, const char *cmd);
@@ -189,5 +192,33 @@ bool cli_explain_check(const char *cmd, const cli_explain *e, bool resume);
 bool cli_explain_open(const char *cmd, cli_explain *e, senti_model *m, const senti_tokenizer *tok);
 /* Finish the HTML page and close it; returns rc, or 1 if that failed. */
 int cli_explain_close(const char *cmd, cli_explain *e, int rc);
+
+/* ---- MPI ranks (mpi.c; one rank of one without SENTI_MPI) ------------------------ */
+
+/* Start MPI when a launcher (mpirun, srun) started this process; false
+ * (explained) when that fails. cli_mpi_finalize ends it. */
+bool cli_mpi_init(int *argc, char ***argv);
+void cli_mpi_finalize(void);
+int cli_mpi_rank(void);
+int cli_mpi_size(void);
+/* Under several ranks: check that t can be sharded (--input FILE, --output
+ * FILE; false, explained by rank 0, when not), mark it, and find this rank's
+ * byte range and the index of its first line (each rank counts its own
+ * range's lines; a collective, before anything that can fail on one rank). */
+bool cli_shard_begin(cli_task *t);
+/* Open t->src over this rank's byte range of t->in (format fmt: one record
+ * per line) and name its partial output t->part; false (explained). */
+bool cli_shard_source(cli_task *t, task_format fmt);
+/* Close this rank's partial output; when every rank succeeded, rank 0 merges
+ * the partials into t->output and prints the job's summary. A collective:
+ * every rank of a sharded run calls it. Returns the job's exit code. */
+int cli_shard_close(cli_task *t, senti_status s);
+/* senti eval: this rank answers records [n*r/N, n*(r+1)/N) of the source. */
+void cli_shard_records(cli_task *t, int64_t n);
+/* senti eval: rank 0's buf (malloc'd, n bytes) becomes every rank's output in
+ * rank order, st->records their sum and st->seconds the job's wall time. A
+ * collective; s is this rank's status; returns the job's (not OK on every
+ * rank when one failed). */
+senti_status cli_mpi_gather_output(senti_status s, char **buf, size_t *n, task_stats *st);
 
 #endif

@@ -319,16 +319,26 @@ int cmd_eval(int argc, char **argv) {
     } else {
         t.input = a.data;
         t.format = used;
+        t.gather = true;
         FILE *mem = NULL;
         if (!cli_task_open(&t, argc, argv, argc)) {
+            s = cli_mpi_gather_output(SENTI_ERR_IO, &buf, &blen, &t.st); /* the other ranks wait for this one */
             rc = cli_task_close(&t, SENTI_ERR_IO);
             goto done;
         }
+        cli_shard_records(&t, (int64_t)json_array_size(gold)); /* under MPI: this rank's share */
         if (!(mem = open_memstream(&buf, &blen))) {
             s = senti_error(SENTI_ERR_NO_MEMORY, "out of memory");
         } else {
             s = run_task(k, &t, &a, mem, cand, ncand, &labels, &nl);
             if (fclose(mem) != 0 && s == SENTI_OK) s = senti_error(SENTI_ERR_NO_MEMORY, "out of memory");
+        }
+        const senti_status own = s;
+        s = cli_mpi_gather_output(s, &buf, &blen, &t.st); /* under MPI: every rank's output, in order, on rank 0 */
+        if (cli_mpi_rank() != 0) { /* rank 0 scores and prints; the others report only their own failure */
+            t.st.seconds = 0;
+            rc = cli_task_close(&t, own);
+            goto done;
         }
         if (s == SENTI_OK && !labels) {
             nl = senti_model_num_labels(t.model);

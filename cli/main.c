@@ -6,6 +6,7 @@
 #include <stdlib.h>
 
 #include "../bench/bench.h"
+#include "cli.h"
 
 int cmd_tokenize(int argc, char **argv);
 int cmd_info(int argc, char **argv);
@@ -182,7 +183,9 @@ static int run(int argc, char **argv) {
 /* Every command's stdout is checked here once: a write or close error (a full
  * disk, /dev/full, a closed pipe) makes the exit status non-zero. */
 int main(int argc, char **argv) {
+    if (!cli_mpi_init(&argc, &argv)) return 1;
     int rc = run(argc, argv);
+    cli_mpi_finalize();
     errno = 0;
     if (fflush(stdout) != 0 || ferror(stdout)) {
         fprintf(stderr, "senti: writing the output failed: %s\n", errno ? strerror(errno) : "write error");

@@ -1346,6 +1346,30 @@ static task_format detect_lines(const char *l1, size_t n1, const char *l2, size_
     return TASK_FORMAT_LINES;
 }
 
+/* The next line of f, like getline, but keeping at most its first max bytes
+ * (the rest is read through): detection looks at a line's start only, and a
+ * first "line" of gigabytes must not be held. */
+static ssize_t getline_head(char **buf, size_t *cap, FILE *f, size_t max) {
+    if (!*buf || *cap < max + 1) {
+        char *b = realloc(*buf, max + 1);
+        if (!b) return -1;
+        *buf = b;
+        *cap = max + 1;
+    }
+    size_t n = 0;
+    int64_t total = 0;
+    int c;
+    flockfile(f);
+    while ((c = getc_unlocked(f)) != EOF) {
+        total++;
+        if (n < max) (*buf)[n++] = (char)c;
+        if (c == '\n') break;
+    }
+    funlockfile(f);
+    (*buf)[n] = '\0';
+    return total > 0 ? (ssize_t)n : -1;
+}
+
 senti_status task_format_detect(const char *path, FILE *f, task_format *out) {
     *out = TASK_FORMAT_LINES;
     if (path && ends_with(path, "_text.txt")) {
@@ -1366,7 +1390,7 @@ senti_status task_format_detect(const char *path, FILE *f, task_format *out) {
     size_t cap[2] = {0, 0}, len[2] = {0, 0};
     int have = 0;
     while (have < 2) {
-        ssize_t got = getline(&l[have], &cap[have], f);
+        ssize_t got = getline_head(&l[have], &cap[have], f, 1 << 16);
         if (got < 0) break;
         size_t k = chomp(l[have], (size_t)got);
         if (have == 0 && k >= 3 && !memcmp(l[0], "\xEF\xBB\xBF", 3)) memmove(l[0], l[0] + 3, k -= 3);

@@ -77,6 +77,8 @@ struct task_source {
     uint64_t expect_hash;
     char *expect_name;        /* the earlier run's input name (for the message) */
     size_t raw_n;             /* file source: the last line's length in buf */
+    int64_t left;             /* bytes left in a file range (task_source_range); -1: to the end */
+    int64_t limit, given;     /* records given at most (task_source_limit; -1: all) and so far */
 };
 
 #define HASH_SEED 0xcbf29ce484222325ULL
@@ -97,6 +99,7 @@ task_source *task_source_texts(const char *const *texts, int64_t n) {
     s->texts = texts;
     s->n = n;
     s->hash = HASH_SEED;
+    s->left = s->limit = -1;
     return s;
 }
 
@@ -107,6 +110,7 @@ task_source *task_source_file(FILE *f, const char *name) {
     s->name = name ? name : "input";
     s->jsonl = -1;
     s->hash = HASH_SEED;
+    s->left = s->limit = -1;
     struct stat sb;
     long pos = ftell(f);
     s->size = pos >= 0 && fstat(fileno(f), &sb) == 0 && S_ISREG(sb.st_mode) ? (int64_t)sb.st_size : -1;
@@ -122,8 +126,18 @@ task_source *task_source_reader(task_record_fn next, void (*free_ctx)(void *), v
     s->name = name ? name : "input";
     s->size = -1;
     s->hash = HASH_SEED;
+    s->left = s->limit = -1;
     return s;
 }
+
+void task_source_range(task_source *s, int64_t bytes, int64_t first_line, bool jsonl) {
+    s->left = bytes;
+    s->line = first_line;
+    s->jsonl = jsonl;
+    s->size = -1; /* the ETA would measure the whole file */
+}
+
+void task_source_limit(task_source *s, int64_t n) { s->limit = n; }
 
 void task_source_free(task_source *s) {
     if (!s) return;
@@ -267,11 +281,45 @@ static bool only_space(const char *s, size_t n) {
     return true;
 }
 
+/* The next line of s->f into s->buf (its '\n' kept, NUL-terminated; *kept
+ * bytes), like getline, but holding at most TASK_MAX_RECORD_BYTES of it: a
+ * longer line is read through, not kept, and *over set. Returns the line's
+ * whole length, -1 at the end or on a read error. Memory stays bounded
+ * whatever the input. */
+static ssize_t read_line(task_source *s, bool *over, size_t *kept) {
+    *over = false;
+    size_t n = 0;
+    int64_t total = 0;
+    int c = EOF;
+    flockfile(s->f);
+    while ((c = getc_unlocked(s->f)) != EOF) {
+        total++;
+        if (n + 2 > s->cap && !*over) {
+            size_t cap = s->cap ? 2 * s->cap : 256;
+            char *b = n + 1 >= TASK_MAX_RECORD_BYTES ? NULL : realloc(s->buf, cap);
+            if (!b) {
+                *over = true; /* over the limit (or no memory for it): read through to the '\n' */
+            } else {
+                s->buf = b;
+                s->cap = cap;
+            }
+        }
+        if (!*over) s->buf[n++] = (char)c;
+        if (c == '\n') break;
+    }
+    funlockfile(s->f);
+    if (s->buf) s->buf[n] = '\0';
+    *kept = n;
+    return total > 0 ? (ssize_t)total : -1;
+}
+
 /* Next record into r (cleared first): 1 got one, 0 end of input, -1 error
  * (IO or OOM, senti_last_error() set). A file source leaves the line in
  * s->buf[0..s->raw_n). */
 static int source_read(task_source *s, rec *r, bool text_optional) {
     rec_clear(r);
+    if (s->limit >= 0 && s->given >= s->limit) return 0;
+    s->given++; /* an error return ends the run, so counting it early is harmless */
     if (s->next_rec) {
         json_t *o = NULL;
         char *err = NULL;
@@ -300,8 +348,11 @@ static int source_read(task_source *s, rec *r, bool text_optional) {
     } else {
         ssize_t got;
         for (;;) {
+            if (s->left == 0) return 0; /* the end of the range */
             errno = 0;
-            got = getline(&s->buf, &s->cap, s->f);
+            bool over;
+            size_t kept;
+            got = read_line(s, &over, &kept);
             if (got < 0) {
                 if (ferror(s->f)) {
                     senti_error(SENTI_ERR_IO, "%s: read failed at line %lld: %s", s->name, (long long)s->line + 1,
@@ -311,6 +362,15 @@ static int source_read(task_source *s, rec *r, bool text_optional) {
                 return 0;
             }
             s->line++;
+            if (s->left > 0) s->left = got < s->left ? s->left - got : 0; /* ranges end at a line's end */
+            if (over) {
+                s->raw_n = kept;
+                r->id = json_integer(s->line - 1);
+                if (!r->id || !set_error(r, "line %lld is %lld bytes, over the %d MiB a record may hold",
+                                         (long long)s->line, (long long)got, TASK_MAX_RECORD_BYTES >> 20))
+                    goto oom;
+                break;
+            }
             size_t n = (size_t)got;
             while (n > 0 && (s->buf[n - 1] == '\n' || s->buf[n - 1] == '\r')) n--;
             if (only_space(s->buf, n)) continue;

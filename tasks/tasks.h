@@ -33,6 +33,14 @@ task_source *task_source_texts(const char *const *texts, int64_t n);
  * id defaults to the 0-based line index; blank lines are skipped (they keep
  * their index). name is used in messages (borrowed). NULL on OOM. */
 task_source *task_source_file(FILE *f, const char *name);
+/* Confine a file source to the next bytes bytes of its file (the caller has
+ * put f at the start of a line, and bytes ends at a line's end), numbering
+ * lines (the default ids) from first_line, and reading them as JSONL when
+ * jsonl, else as plain text (no detection: a range's first line is not the
+ * file's). For MPI shards (shard.c). */
+void task_source_range(task_source *s, int64_t bytes, int64_t first_line, bool jsonl);
+/* End any source after its first n records (those a resume skips included). */
+void task_source_limit(task_source *s, int64_t n);
 void task_source_free(task_source *s); /* accepts NULL */
 /* Records a source returned so far, and a hash of them (ids and raw bytes: a
  * file's lines, a reader's record objects, argument texts; s NULL: the hash
@@ -77,6 +85,11 @@ int task_source_read(task_source *s, task_record *r);
 void task_record_clear(task_record *r); /* frees the fields; the struct can be reused */
 
 /* ---- the runner ------------------------------------------------------------ */
+
+/* A line over TASK_MAX_RECORD_BYTES is read through without being held and
+ * answered with an error line naming it, so memory stays bounded whatever the
+ * input (a window also stops at 64 MiB of text: runner.c). */
+#define TASK_MAX_RECORD_BYTES (8 << 20)
 
 typedef struct task_runner_opts {
     int64_t batch_size;       /* records per batch at most (default 32) */
@@ -323,6 +336,23 @@ bool task_fingerprint_path(const char *path, char hex[17]);
 /* INVALID_ARG naming the first label of labels[0..n) given twice (what
  * prefixes the message), else SENTI_OK. */
 senti_status task_labels_distinct(const char *const *labels, int64_t n, const char *what);
+
+/* ---- shards: one input split over MPI ranks (shard.c) -------------------------
+ * Each rank runs [start, end) of the input into its own resumable partial
+ * output; rank 0 appends the partials in rank order into the output. */
+
+/* This rank's byte range of the regular file f (borrowed; its position is
+ * moved): the cuts size*k/n moved forward to the next line start, so ranges
+ * tile the file and each holds whole lines (possibly none). INVALID_ARG when
+ * f is not a regular file, IO on a read failure. */
+senti_status task_shard_range(FILE *f, const char *name, int rank, int n, int64_t *start, int64_t *end);
+/* *lines = the '\n' bytes in bytes [start, end) of f (summed over the ranges
+ * before one: the default id of the record starting it); one fixed buffer. */
+senti_status task_shard_count_lines(FILE *f, const char *name, int64_t start, int64_t end, int64_t *lines);
+/* "OUTPUT.partR-of-N", malloc'd; NULL on OOM (message set). */
+char *task_shard_part_name(const char *output, int rank, int n);
+/* Append the file part to dst (borrowed; dst_name for messages). */
+senti_status task_shard_append(FILE *dst, const char *dst_name, const char *part);
 
 /* ---- classify ---------------------------------------------------------------- */
 

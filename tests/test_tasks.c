@@ -591,6 +591,77 @@ START_TEST(test_kill_resume_tasks) {
 }
 END_TEST
 
+/* ---- bounded reading: over-long lines, byte ranges, shards, limits ---------- */
+
+/* The next record's id (an integer) and text / error, read from src. */
+static void expect_rec(task_source *src, long long id, const char *text, const char *error_has) {
+    task_record r = {0};
+    ck_assert_int_eq(task_source_read(src, &r), 1);
+    ck_assert_int_eq(json_integer_value(r.id), id);
+    if (text) ck_assert_str_eq(r.text, text);
+    if (error_has) ck_assert_msg(r.error && strstr(r.error, error_has), "record %lld: error %s", id, r.error);
+    else ck_assert_ptr_null(r.error);
+    task_record_clear(&r);
+}
+
+START_TEST(test_bounded_lines) {
+    char path[128];
+    snprintf(path, sizeof path, "%s/long.txt", g_tmp);
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs("good movie\n", f);
+    for (int i = 0; i < (9 << 20) / 64; i++) fputs("0123456789012345678901234567890123456789012345678901234567890123", f);
+    fputs("\nbad movie\n\nthe end", f); /* a 9 MiB line, a blank line, no final newline */
+    ck_assert_int_eq(fclose(f), 0);
+    f = fopen(path, "rb");
+    task_source *src = task_source_file(f, "long.txt");
+    expect_rec(src, 0, "good movie", NULL);
+    expect_rec(src, 1, NULL, "over the 8 MiB");
+    expect_rec(src, 2, "bad movie", NULL);
+    expect_rec(src, 4, "the end", NULL);
+    task_record r = {0};
+    ck_assert_int_eq(task_source_read(src, &r), 0);
+    task_source_free(src);
+
+    /* shards tile the file at line starts; ids continue from the lines before */
+    const int n = 3;
+    int64_t prev_end = 0, before = 0;
+    long long want[] = {0, 1, 2, 4};
+    int next = 0;
+    for (int rank = 0; rank < n; rank++) {
+        int64_t start, end, lines;
+        ck_assert_int_eq(task_shard_range(f, "long.txt", rank, n, &start, &end), SENTI_OK);
+        ck_assert_int_eq(start, prev_end);
+        ck_assert_int_eq(task_shard_count_lines(f, "long.txt", start, end, &lines), SENTI_OK);
+        ck_assert_int_eq(fseeko(f, start, SEEK_SET), 0);
+        src = task_source_file(f, "long.txt");
+        task_source_range(src, end - start, before, false);
+        for (int got; (got = task_source_read(src, &r)) == 1; next++) {
+            ck_assert_int_lt(next, 4);
+            ck_assert_int_eq(json_integer_value(r.id), want[next]);
+            task_record_clear(&r);
+        }
+        task_source_free(src);
+        prev_end = end;
+        before += lines; /* what MPI_Exscan gives the next rank */
+    }
+    ck_assert_int_eq(next, 4);
+    ck_assert_int_eq(before, 4); /* four '\n' bytes: the last line has none */
+    ck_assert_int_eq(prev_end, (9 << 20) + 11 + 10 + 1 + 7 + 1);
+
+    /* a limit ends any source after its first n records */
+    ck_assert_int_eq(fseeko(f, 0, SEEK_SET), 0);
+    src = task_source_file(f, "long.txt");
+    task_source_limit(src, 2);
+    expect_rec(src, 0, "good movie", NULL);
+    expect_rec(src, 1, NULL, "over the 8 MiB");
+    ck_assert_int_eq(task_source_read(src, &r), 0);
+    task_source_free(src);
+    fclose(f);
+    unlink(path);
+}
+END_TEST
+
 static Suite *suite(void) {
     Suite *s = suite_create("tasks");
     TCase *tc = tcase_create("classify");
@@ -598,6 +669,7 @@ static Suite *suite(void) {
     tcase_add_test(tc, test_bad_records);
     tcase_add_test(tc, test_multilabel);
     tcase_add_test(tc, test_not_a_classifier);
+    tcase_add_test(tc, test_bounded_lines);
     tcase_add_test(tc, test_kill_resume);
     tcase_add_test(tc, test_kill_resume_tasks);
     suite_add_tcase(s, tc);

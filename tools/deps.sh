@@ -4,7 +4,7 @@
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config libopenblas-openmp-dev check libsubunit-dev
       libjansson-dev libutf8proc-dev libpcre2-dev clang libclang-rt-14-dev
-      libmicrohttpd-dev curl
+      libmicrohttpd-dev curl libopenmpi-dev openmpi-bin
       python3 python3-venv python3-numpy python3-pytest python3-setuptools python3-wheel)
 missing=()
 for p in "${pkgs[@]}"; do

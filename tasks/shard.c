@@ -1,0 +1,99 @@
+/* shard.c — data-parallel shards of one input file, for runs split over MPI
+ * ranks (the MPI calls themselves live in cli/mpi.c): the byte range of each
+ * rank, aligned to line starts; the lines in a range (summed over the ranks
+ * before, the first default id of a range); the partial output's name; and the merge of the
+ * partial outputs, in rank order, into one.
+ *
+ * Invariants: the ranges of ranks 0..n-1 tile [0, size) with no gap or
+ * overlap, each starting at the start of a line, so every record lies in
+ * exactly one range; a rank numbers its lines from the count of '\n' bytes
+ * before its range, so ids equal the single-process run's, and each rank
+ * reads only its own range to count them; concatenating
+ * the partial outputs in rank order gives the single-process output, byte for
+ * byte (batch invariance). Memory is one fixed buffer, whatever the file's
+ * size. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "../core/core.h"
+#include "tasks.h"
+
+enum { SHARD_CHUNK = 1 << 20 };
+
+/* The first line start at or after byte b of f (size bytes): b when b is 0 or
+ * follows a '\n', else the byte after the next '\n', else size. */
+static senti_status line_start(FILE *f, const char *name, int64_t size, int64_t b, int64_t *at) {
+    if (b <= 0 || b >= size) {
+        *at = b <= 0 ? 0 : size;
+        return SENTI_OK;
+    }
+    if (fseeko(f, (off_t)(b - 1), SEEK_SET) != 0)
+        return senti_error(SENTI_ERR_IO, "%s: cannot seek to byte %lld: %s", name, (long long)b - 1, strerror(errno));
+    int64_t pos = b - 1;
+    for (int c; (c = getc(f)) != EOF; pos++)
+        if (c == '\n') {
+            *at = pos + 1;
+            return SENTI_OK;
+        }
+    if (ferror(f)) return senti_error(SENTI_ERR_IO, "%s: read failed after byte %lld", name, (long long)pos);
+    *at = size;
+    return SENTI_OK;
+}
+
+senti_status task_shard_range(FILE *f, const char *name, int rank, int n, int64_t *start, int64_t *end) {
+    struct stat sb;
+    if (n < 1 || rank < 0 || rank >= n) return senti_error(SENTI_ERR_INVALID_ARG, "shard %d of %d", rank, n);
+    if (fstat(fileno(f), &sb) != 0 || !S_ISREG(sb.st_mode))
+        return senti_error(SENTI_ERR_INVALID_ARG, "%s: sharding over ranks needs a regular file (not a pipe or stdin)",
+                           name);
+    const int64_t size = (int64_t)sb.st_size;
+    /* nominal cut k: size * k / n, without overflow for any file size */
+    int64_t b0 = size / n * rank + size % n * rank / n, b1 = size / n * (rank + 1) + size % n * (rank + 1) / n;
+    senti_status s = line_start(f, name, size, b0, start);
+    if (s == SENTI_OK) s = line_start(f, name, size, b1, end);
+    return s;
+}
+
+senti_status task_shard_count_lines(FILE *f, const char *name, int64_t start, int64_t end, int64_t *lines) {
+    *lines = 0;
+    if (fseeko(f, (off_t)start, SEEK_SET) != 0)
+        return senti_error(SENTI_ERR_IO, "%s: cannot seek to byte %lld: %s", name, (long long)start, strerror(errno));
+    char *buf = malloc(SHARD_CHUNK);
+    if (!buf) return senti_error(SENTI_ERR_NO_MEMORY, "out of memory");
+    senti_status s = SENTI_OK;
+    for (int64_t done = start; done < end;) {
+        size_t want = end - done < SHARD_CHUNK ? (size_t)(end - done) : SHARD_CHUNK;
+        size_t got = fread(buf, 1, want, f);
+        if (got == 0) {
+            s = senti_error(SENTI_ERR_IO, "%s: read failed at byte %lld", name, (long long)done);
+            break;
+        }
+        for (const char *p = buf, *e = buf + got; (p = memchr(p, '\n', (size_t)(e - p))) != NULL; p++) ++*lines;
+        done += (int64_t)got;
+    }
+    free(buf);
+    return s;
+}
+
+char *task_shard_part_name(const char *output, int rank, int n) {
+    size_t len = strlen(output) + 40;
+    char *p = malloc(len);
+    if (p) snprintf(p, len, "%s.part%d-of-%d", output, rank, n);
+    else senti_error(SENTI_ERR_NO_MEMORY, "out of memory");
+    return p;
+}
+
+senti_status task_shard_append(FILE *dst, const char *dst_name, const char *part) {
+    FILE *f = fopen(part, "rb");
+    if (!f) return senti_error(SENTI_ERR_IO, "cannot open %s: %s", part, strerror(errno));
+    char *buf = malloc(SHARD_CHUNK);
+    senti_status s = buf ? SENTI_OK : senti_error(SENTI_ERR_NO_MEMORY, "out of memory");
+    for (size_t got; s == SENTI_OK && (got = fread(buf, 1, SHARD_CHUNK, f)) > 0;)
+        if (fwrite(buf, 1, got, dst) != got) s = senti_error(SENTI_ERR_IO, "%s: write failed: %s", dst_name, strerror(errno));
+    if (s == SENTI_OK && ferror(f)) s = senti_error(SENTI_ERR_IO, "%s: read failed", part);
+    free(buf);
+    fclose(f);
+    return s;
+}
