@@ -312,3 +312,77 @@ int cli_task_close(cli_task *t, senti_status s) {
     t->model = NULL;
     return rc;
 }
+
+int cli_long_opt(const char *cmd, int c, const char *arg, task_long *l) {
+    static const char *const AGG[] = {"mean", "max", "first"};
+    long v;
+    switch (c) {
+    case CLI_O_STRIDE:
+        if (!cli_parse_long(cmd, "--stride", arg, 1, 1 << 20, &v)) return -1;
+        l->stride = v;
+        return 1;
+    case CLI_O_AGGREGATE:
+        for (int k = 0; k < 3; k++)
+            if (strcmp(arg, AGG[k]) == 0) {
+                l->aggregate = (task_aggregate)k;
+                return 1;
+            }
+        fprintf(stderr, "senti %s: --aggregate expects mean|max|first, got '%s'\n", cmd, arg);
+        return -1;
+    case CLI_O_NO_TRUNCATE: l->no_truncate = true; return 1;
+    default: return 0;
+    }
+}
+
+int cli_explain_opt(const char *cmd, int c, const char *arg, cli_explain *e) {
+    switch (c) {
+    case CLI_O_EXPLAIN:
+        if ((e->method = task_explain_method_from_name(arg)) != TASK_EXPLAIN_NONE) return 1;
+        fprintf(stderr, "senti %s: --explain expects occlusion|rollout|ig, got '%s'\n", cmd, arg);
+        return -1;
+    case CLI_O_EXPLAIN_HTML: e->html_path = arg; return 1;
+    case CLI_O_IG_STEPS: return cli_parse_long(cmd, "--ig-steps", arg, 1, 100000, &e->ig_steps) ? 1 : -1;
+    default: return 0;
+    }
+}
+
+bool cli_explain_check(const char *cmd, const cli_explain *e, bool resume) {
+    if (e->html_path && e->method == TASK_EXPLAIN_NONE) {
+        fprintf(stderr, "senti %s: --explain-html needs --explain METHOD\n", cmd);
+        return false;
+    }
+    if (e->html_path && resume) {
+        fprintf(stderr, "senti %s: --explain-html does not combine with --resume (the page would miss the records "
+                        "answered before)\n", cmd);
+        return false;
+    }
+    return true;
+}
+
+bool cli_explain_open(const char *cmd, cli_explain *e, senti_model *m, const senti_tokenizer *tok) {
+    if (e->method == TASK_EXPLAIN_NONE) return true;
+    if (task_explain_init(&e->x, m, tok, e->method) != SENTI_OK) {
+        fprintf(stderr, "senti %s: %s\n", cmd, senti_last_error());
+        return false;
+    }
+    if (e->ig_steps > 0) e->x.ig_steps = e->ig_steps;
+    if (e->html_path) {
+        if (!(e->html = fopen(e->html_path, "wb"))) {
+            fprintf(stderr, "senti %s: cannot open %s: %s\n", cmd, e->html_path, strerror(errno));
+            return false;
+        }
+        e->x.html = e->html;
+        task_explain_html_begin(e->html);
+    }
+    return true;
+}
+
+int cli_explain_close(const char *cmd, cli_explain *e, int rc) {
+    if (!e->html) return rc;
+    if (task_explain_html_end(e->html) != SENTI_OK || fclose(e->html) != 0) {
+        fprintf(stderr, "senti %s: writing %s failed\n", cmd, e->html_path);
+        rc = rc ? rc : 1;
+    }
+    e->html = NULL;
+    return rc;
+}

@@ -145,6 +145,53 @@ void cli_cause_free(cli_cause *c);
  * returns the exit code: 0 when s is OK and closing worked, else 1. */
 int cli_task_close(cli_task *t, senti_status s);
 
+/* ---- long inputs (classify, aspect, dialogue) ----------------------------------
+ * --stride N (windows overlapping by N tokens), --aggregate mean|max|first,
+ * --no-truncate (an over-long input is an error line instead of truncated). */
+enum { CLI_O_STRIDE = 1900, CLI_O_AGGREGATE, CLI_O_NO_TRUNCATE };
+#define CLI_LONG_OPTIONS                                                                                         \
+    {"stride", required_argument, 0, CLI_O_STRIDE}, {"aggregate", required_argument, 0, CLI_O_AGGREGATE},       \
+        {"no-truncate", no_argument, 0, CLI_O_NO_TRUNCATE}
+#define CLI_LONG_USAGE                                                                                           \
+    "  --stride N: inputs longer than the model's max length run as windows overlapping by N tokens\n"         \
+    "              (a pair's second text in every window), their logits aggregated; the record says\n"       \
+    "              \"windows\":k. Default: truncated, and the record says \"truncated\":true\n"                \
+    "  --aggregate mean|max|first: the windows' logits averaged, their element-wise max, or the\n"           \
+    "              first window's (default mean)\n"                                                            \
+    "  --no-truncate: an over-long input without --stride is an error line\n"
+/* Handle a long-input flag c (value arg) for cmd into l: 1 handled, 0 not
+ * one, -1 a bad value (explained on stderr). */
+int cli_long_opt(const char *cmd, int c, const char *arg, task_long *l);
+
+/* ---- explanations (classify, aspect) ---------------------------------------------
+ * --explain occlusion|rollout|ig, --explain-html FILE, --ig-steps N. */
+enum { CLI_O_EXPLAIN = 1910, CLI_O_EXPLAIN_HTML, CLI_O_IG_STEPS };
+#define CLI_EXPLAIN_OPTIONS                                                                                      \
+    {"explain", required_argument, 0, CLI_O_EXPLAIN}, {"explain-html", required_argument, 0, CLI_O_EXPLAIN_HTML}, \
+        {"ig-steps", required_argument, 0, CLI_O_IG_STEPS}
+#define CLI_EXPLAIN_USAGE                                                                                        \
+    "  --explain occlusion|rollout|ig: \"explain\":{\"method\",\"label\",\"score\",\"tokens\":[{\"text\",\"start\",\"end\",\n" \
+    "              \"score\"}]} for the predicted label: each word's occlusion by [MASK], attention rollout\n"    \
+    "              (BERT family), or integrated gradients by finite differences (BERT family)\n"              \
+    "  --explain-html FILE: also a page of the texts coloured by attribution\n"                               \
+    "  --ig-steps N: integration points for --explain ig (default 16)\n"
+typedef struct cli_explain {
+    task_explain_method method;
+    const char *html_path;
+    long ig_steps;
+    task_explain x;
+    FILE *html;
+} cli_explain;
+/* Handle an explanation flag c (value arg): 1 handled, 0 not one, -1 bad (explained). */
+int cli_explain_opt(const char *cmd, int c, const char *arg, cli_explain *e);
+/* Before anything loads: the flags agree (--explain-html needs --explain and
+ * is not resumable: the page would hold only the resumed records); false
+ * (explained) otherwise. */
+bool cli_explain_check(const char *cmd, const cli_explain *e, bool resume);
+/* After the model is loaded: set up e->x (and open the HTML file); false (explained) on failure. */
+bool cli_explain_open(const char *cmd, cli_explain *e, senti_model *m, const senti_tokenizer *tok);
+/* Finish the HTML page and close it; returns rc, or 1 if that failed. */
+int cli_explain_close(const char *cmd, cli_explain *e, int rc);
 
 /* ---- MPI ranks (mpi.c; one rank of one without SENTI_MPI) ------------------------ */
 

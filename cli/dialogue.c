@@ -18,25 +18,28 @@ int cmd_dialogue(int argc, char **argv);
 
 static void dialogue_usage(FILE *f) {
     fprintf(f, "usage: senti dialogue -m DIR [--context N] [--context-as pair|prefix] [--top-k K]\n"
-               "                      [--threshold X] [common flags] [JSON...]\n"
+               "                      [--threshold X] [--stride N [--aggregate A]] [--no-truncate] [common flags] [JSON...]\n"
                "  --context N: previous turns given with each utterance (default 0: the utterance alone)\n"
                "  --context-as pair: the sentence pair (utterance, \"speaker: text\" of the previous turns)\n"
                "               prefix: one text \"speaker: text ... speaker: utterance\" (default pair)\n"
                "  --top-k, --threshold: as in senti classify\n"
                "  inputs: --input JSONL ({\"id\",\"dialogue\":[{\"speaker\",\"text\"},...]}) or such JSON arguments\n"
-               CLI_TASK_USAGE);
+               CLI_LONG_USAGE CLI_TASK_USAGE);
 }
 
 typedef struct dialogue_args {
     long context, top_k;
     double threshold;
     bool prefix;
+    task_long lng;
 } dialogue_args;
 
 enum { O_CONTEXT = CLI_O_FIRST_FREE, O_AS, O_TOPK, O_THRESH };
 
 static int dialogue_opt(void *ctx, int c, const char *arg) {
     dialogue_args *a = ctx;
+    const int lr = cli_long_opt("dialogue", c, arg, &a->lng);
+    if (lr != 0) return lr;
     bool ok;
     switch (c) {
     case O_CONTEXT: ok = cli_parse_long("dialogue", "--context", arg, 0, 1000, &a->context); break;
@@ -58,6 +61,7 @@ int cmd_dialogue(int argc, char **argv) {
                                          {"context-as", required_argument, 0, O_AS},
                                          {"top-k", required_argument, 0, O_TOPK},
                                          {"threshold", required_argument, 0, O_THRESH},
+                                         CLI_LONG_OPTIONS,
                                          {0, 0, 0, 0}};
     cli_task t;
     cli_task_init(&t, "dialogue");
@@ -67,7 +71,9 @@ int cmd_dialogue(int argc, char **argv) {
     task_dialogue d = {.context = a.context, .as_prefix = a.prefix};
     senti_status s = SENTI_ERR_IO;
     if (cli_task_open(&t, argc, argv, optind) &&
-        (s = task_classify_init(&d.cls, t.model, t.dir, a.top_k, a.threshold)) == SENTI_OK)
+        (s = task_classify_init(&d.cls, t.model, t.dir, a.top_k, a.threshold)) == SENTI_OK) {
+        d.cls.lng = a.lng;
         s = task_dialogue_run(t.model, t.tok, &d, t.src, t.out, &t.ro, &t.st);
+    }
     return cli_task_close(&t, s);
 }

@@ -75,6 +75,22 @@ int cmd_info(int argc, char **argv) {
     json_object_set_new(o, "num_parameters", json_integer(senti_model_num_parameters(m)));
     json_object_set_new(o, "dtypes", dt);
     json_object_set_new(o, "labels", labels);
+    if (senti_model_extra_heads(m) > 0) { /* "primary_head": name, "extra_heads": [{"name","type",…}] */
+        json_t *heads = json_array();
+        json_object_set_new(o, "primary_head", json_string(senti_model_primary_head_name(m)));
+        for (int64_t k = 0; k < senti_model_extra_heads(m); k++) {
+            senti_head_info h;
+            senti_model_extra_head(m, k, &h);
+            json_t *e = json_object(), *hl = json_array();
+            json_object_set_new(e, "name", json_string(h.name));
+            for (int64_t l = 0; l < h.num_labels; l++) json_array_append_new(hl, json_string(h.labels[l]));
+            json_object_set_new(e, "type", json_string(h.kind == SENTI_HEAD_TOKEN_CLASSIFICATION ? "token" : "sequence"));
+            json_object_set_new(e, "multi_label", json_boolean(h.multi_label));
+            json_object_set_new(e, "labels", hl);
+            json_array_append_new(heads, e);
+        }
+        json_object_set_new(o, "extra_heads", heads);
+    }
     char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
     int rc = s ? 0 : 1;
     if (s) printf("%s\n", s);

@@ -204,6 +204,43 @@ senti_status senti_model_forward(senti_model *m, const int32_t *ids, const int32
                                  int64_t shape[3], int *ndim);
 void senti_model_output_free(float *p); /* accepts NULL */
 
+/* What a forward can do beyond senti_model_forward (explanations, extra heads; the
+ * BERT family — BERT, RoBERTa, XLM-R, CamemBERT, DistilBERT — only, others
+ * answer UNSUPPORTED). emb_scale (NULL: none) [batch, seq_len]: each token's
+ * word embedding is multiplied by it before the position / token-type
+ * embeddings are added and normalised (1 everywhere: the plain forward; 0:
+ * a zero word embedding). attn (NULL: none) [layers, batch, heads, seq_len,
+ * seq_len], caller-allocated: receives every layer's attention probabilities
+ * softmax(q k^T / sqrt(d) + mask) (rows of padding tokens unspecified). Either
+ * one runs the padded graph; the plain forward is untouched. */
+typedef struct senti_forward_opts {
+    const float *emb_scale;
+    float *attn;
+    float *const *heads; /* NULL, or one caller buffer per extra head: [batch, labels] (sequence heads) or
+                            [batch, seq_len, labels] (token heads; padding positions zero) */
+} senti_forward_opts;
+
+/* Extra heads over the encoder, run in the same forward (heads.json +
+ * heads.safetensors beside the HF files, or a GGUF's senti.heads; see
+ * README). The model's own head is the primary one, named by heads.json's
+ * "primary" ("main" when absent or without heads). */
+typedef struct senti_head_info {
+    const char *name;           /* borrowed */
+    senti_model_head kind;      /* SENTI_HEAD_SEQUENCE_CLASSIFICATION or SENTI_HEAD_TOKEN_CLASSIFICATION */
+    int64_t num_labels;
+    const char *const *labels;  /* borrowed, num_labels names */
+    int multi_label;            /* 1: problem_type multi_label_classification (sigmoid per label) */
+} senti_head_info;
+int64_t senti_model_extra_heads(const senti_model *m);
+const char *senti_model_primary_head_name(const senti_model *m);
+/* Head k (0 <= k < senti_model_extra_heads(m)); INVALID_ARG otherwise. */
+senti_status senti_model_extra_head(const senti_model *m, int64_t k, senti_head_info *out);
+senti_forward_opts senti_forward_opts_defaults(void);
+/* senti_model_forward with opts (NULL: none). */
+senti_status senti_model_forward_opts(senti_model *m, const int32_t *ids, const int32_t *type_ids,
+                                      const int32_t *attention_mask, int64_t batch, int64_t seq_len,
+                                      const senti_forward_opts *opts, float **out, int64_t shape[3], int *ndim);
+
 /* Pool a last hidden state [batch, seq_len, hidden] into out [batch, hidden]:
  * mean = mask-weighted mean over real tokens (mask NULL: all ones),
  * cls = position 0, max = element-wise max over real tokens (as

@@ -279,6 +279,12 @@ senti_tensor *blk_mlp(senti_graph *g, arch_mlp kind, blk_act act, senti_tensor *
  * mask: f32 additive, broadcastable to [B, nh, T, T]. With offs (i32 [S + 1],
  * padding-free batches) x is [1, N, H]: the tokens of S sequences one after
  * another, each attending to its own (op_attention_varlen); mask is unused. */
+/* The attention probabilities of that self-attention (padded form only):
+ * softmax(q k^T * scale + mask) -> f32 [B, nh, T, T], marked as a graph
+ * output. Extra nodes (q|k|v projected again) for explanations; the fused
+ * attention is untouched. */
+senti_tensor *blk_attention_probs(senti_graph *g, senti_tensor *x, const model_w *wqkv, const model_w *bqkv,
+                                  senti_tensor *mask, int64_t nh, float scale);
 senti_tensor *blk_self_attention(senti_graph *g, senti_tensor *x, const model_w *wqkv, const model_w *bqkv,
                                  const model_w *wo, const model_w *bo, senti_tensor *mask, senti_tensor *offs,
                                  int64_t nh, float scale);
@@ -309,6 +315,12 @@ senti_status blk_llama3_factors(const senti_model *m, const blk_rope *r, model_w
 /* Sequence-classifier / pooling and masked-LM heads shared by the encoders.
  * seq: first token -> dense -> act -> out (dense absent: straight to out). */
 senti_tensor *blk_first_token(senti_graph *g, senti_tensor *x); /* [B, T, H] -> [B, 1, H] */
+/* Extra head x over the last hidden state (heads.c): [R, C, H] -> token
+ * [R, C, L]; sequence [B, 1, L] from the first tokens (first: i32 [B, 1]
+ * their rows in a packed [1, n_tok, H], or NULL for padded [B, T, H]), the
+ * dense step activated by act. */
+senti_tensor *model_head_build(senti_graph *g, const model_xhead *x, senti_tensor *hidden, senti_tensor *first,
+                               int64_t n_tok, blk_act act);
 
 /* Padding-free batches: the real tokens (mask != 0; all when mask is NULL)
  * of a padded [B, T] batch in order. keep[0..n): their flat indices

@@ -147,6 +147,9 @@ typedef struct bert_inputs {
     senti_tensor *ids, *types, *pos; /* i32 [B, T] / packed [1, N] */
     senti_tensor *mask;              /* f32 [B, 1, 1, T] additive (padded) */
     senti_tensor *offs, *first;      /* i32 [B + 1] sequence starts, [B, 1] their first tokens (packed) */
+    senti_tensor *scale;             /* f32 [B, T, 1] word-embedding scale (x->emb_scale), or NULL */
+    senti_tensor **probs;            /* [layers]: attention probabilities [B, nh, T, T] (x->attn), or NULL */
+    senti_tensor *hidden;            /* the last hidden state [R, C, H] */
 } bert_inputs;
 
 #define W model_w_leaf
@@ -169,8 +172,10 @@ static senti_tensor *bert_build(const bert_model *e, senti_model_head head, sent
         in->mask = graph_new_tensor_4d(g, SENTI_TYPE_F32, B, 1, 1, T);
     }
 
-    /* embeddings: LN(word[ids] + pos[pos] (+ type[types])) -> [R, C, H] */
-    senti_tensor *x = op_add(g, op_get_rows(g, W(g, &e->tok_emb), in->ids), op_get_rows(g, W(g, &e->pos_emb), in->pos));
+    /* embeddings: LN(word[ids] (* scale) + pos[pos] (+ type[types])) -> [R, C, H] */
+    senti_tensor *word = op_get_rows(g, W(g, &e->tok_emb), in->ids);
+    if (in->x->emb_scale) word = op_mul(g, word, in->scale = graph_new_tensor_3d(g, SENTI_TYPE_F32, B, T, 1));
+    senti_tensor *x = op_add(g, word, op_get_rows(g, W(g, &e->pos_emb), in->pos));
     if (in->types) x = op_add(g, x, op_get_rows(g, W(g, &e->type_emb), in->types));
     x = blk_norm(g, ARCH_NORM_LAYER, x, &e->emb_ln_w, &e->emb_ln_b, hp->eps);
 
@@ -179,12 +184,14 @@ static senti_tensor *bert_build(const bert_model *e, senti_model_head head, sent
         /* softmax(q k^T / sqrt(D) + mask) v, post-LN residual */
         senti_tensor *a = blk_self_attention(g, x, &w->wqkv, &w->bqkv, &w->wo, &w->bo, in->mask, in->offs, NH,
                                              1.0f / sqrtf((float)D));
+        if (in->probs) in->probs[l] = blk_attention_probs(g, x, &w->wqkv, &w->bqkv, in->mask, NH, 1.0f / sqrtf((float)D));
         x = blk_norm(g, ARCH_NORM_LAYER, op_add(g, x, a), &w->ln1_w, &w->ln1_b, hp->eps);
         /* feed-forward: [R, C, I] -> [R, C, H], post-LN residual */
         senti_tensor *f = blk_mlp(g, ARCH_MLP_PLAIN, hp->act, x, hp->inter, &w->w1, &w->b1, &w->w2, &w->b2);
         x = blk_norm(g, ARCH_NORM_LAYER, op_add(g, x, f), &w->ln2_w, &w->ln2_b, hp->eps);
     }
 
+    in->hidden = x;
     switch (head) {
     case SENTI_HEAD_BASE:
     case SENTI_HEAD_CAUSAL_LM:
@@ -235,6 +242,7 @@ static void bert_fill(void *arg) {
             if (ty) ty[o] = x->type_ids ? x->type_ids[i] : 0;
         }
     }
+    if (in->scale) memcpy(in->scale->data, x->emb_scale, (size_t)(B * T) * sizeof *x->emb_scale);
     if (pk) {
         memcpy(in->offs->data, pk->offs, (size_t)(B + 1) * sizeof *pk->offs);
         memcpy(in->first->data, pk->offs, (size_t)B * sizeof *pk->offs);
@@ -251,16 +259,27 @@ static senti_status bert_forward(senti_model *m, const model_input *x, float **o
     blk_packed pk;
     senti_status st = blk_pack(x->mask, x->B, x->T, &pk);
     if (st != SENTI_OK) return st;
-    bert_inputs in = {.e = e, .x = x, .pk = pk.n ? &pk : NULL};
+    const bool extras = x->emb_scale || x->attn; /* explanations run the padded graph */
+    bert_inputs in = {.e = e, .x = x, .pk = pk.n && !extras ? &pk : NULL};
     senti_graph *g = graph_init();
-    if (!g) {
+    if (!g || (x->attn && !(in.probs = senti_calloc((size_t)e->hp.layers, sizeof *in.probs)))) {
+        graph_free(g);
         blk_packed_free(&pk);
         return senti_error(SENTI_ERR_NO_MEMORY, "out of memory building the graph");
     }
     senti_tensor *y = bert_build(e, m->head, g, x->B, x->T, &in);
+    senti_tensor *xo[64] = {0}; /* the extra heads' outputs (model_heads_load allows 64) */
+    const blk_act pool_act = e->d->flags & ARCH_F_SEQ_RELU ? BLK_RELU : BLK_TANH;
+    for (int64_t k = 0; x->heads && k < m->n_xheads; k++)
+        if ((xo[k] = model_head_build(g, &m->xheads[k], in.hidden, in.pk ? in.first : NULL, in.pk ? pk.n : 0,
+                                      pool_act)))
+            graph_set_output(xo[k]);
     const bool seq = m->head == SENTI_HEAD_SEQUENCE_CLASSIFICATION;
     if (!in.pk || seq) {
         st = blk_run(m, g, y, bert_fill, &in, x->B, x->T, out, shape, ndim);
+        const size_t per = (size_t)(x->B * e->hp.heads * x->T * x->T); /* one layer's probabilities */
+        for (int64_t l = 0; st == SENTI_OK && in.probs && l < e->hp.layers; l++)
+            memcpy(x->attn + (size_t)l * per, in.probs[l]->data, per * sizeof(float));
     } else {
         float *packed = NULL;
         st = blk_run(m, g, y, bert_fill, &in, 1, pk.n, &packed, shape, ndim);
@@ -273,6 +292,14 @@ static senti_status bert_forward(senti_model *m, const model_input *x, float **o
         }
         senti_mfree(packed);
     }
+    for (int64_t k = 0; st == SENTI_OK && x->heads && k < m->n_xheads; k++) {
+        const model_xhead *h = &m->xheads[k];
+        if (h->kind == SENTI_HEAD_SEQUENCE_CLASSIFICATION || !in.pk)
+            memcpy(x->heads[k], xo[k]->data, (size_t)senti_nelements(xo[k]) * sizeof(float));
+        else
+            blk_unpack_rows(&pk, xo[k]->data, x->B, x->T, h->n_labels, x->heads[k]);
+    }
+    senti_mfree(in.probs);
     graph_free(g);
     blk_packed_free(&pk);
     return st;
@@ -305,4 +332,4 @@ static senti_status bert_gguf_config(const arch_desc **d, const gguf_file *f, vo
     return SENTI_OK;
 }
 
-const model_family model_family_bert = {"bert", bert_load, bert_forward, bert_free, bert_gguf_config};
+const model_family model_family_bert = {"bert", bert_load, bert_forward, bert_free, bert_gguf_config, true};

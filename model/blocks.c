@@ -197,6 +197,19 @@ senti_tensor *blk_self_attention(senti_graph *g, senti_tensor *x, const model_w 
     return blk_linear(g, op_reshape_3d(g, a, B, T, H), wo, bo);           /* [B, T, H] */
 }
 
+senti_tensor *blk_attention_probs(senti_graph *g, senti_tensor *x, const model_w *wqkv, const model_w *bqkv,
+                                  senti_tensor *mask, int64_t nh, float scale) {
+    if (!x) return NULL;
+    const int64_t B = x->ne[1], T = x->ne[2], H = x->ne[3], D = H / nh;
+    senti_tensor *qkv = op_reshape_4d(g, blk_linear(g, x, wqkv, bqkv), B, T, 3 * nh, D);
+    static const int heads_first[] = {0, 2, 1, 3}; /* [B, T, nh, D] -> [B, nh, T, D] */
+    senti_tensor *q = op_cpy(g, op_permute(g, op_slice(g, qkv, 2, 0, nh), heads_first), SENTI_TYPE_F32);
+    senti_tensor *k = op_cpy(g, op_permute(g, op_slice(g, qkv, 2, nh, 2 * nh), heads_first), SENTI_TYPE_F32);
+    senti_tensor *p = op_softmax(g, op_matmul(g, q, k, false, true), mask, scale); /* [B, nh, T, T] */
+    if (p) graph_set_output(p);
+    return p;
+}
+
 senti_status blk_fuse_rows(const senti_model *m, model_w *const *w, model_w *const *b, int n, model_w *fw,
                            model_w *fb) {
     int64_t rows = 0;

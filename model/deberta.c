@@ -362,4 +362,4 @@ static senti_status deb_forward(senti_model *m, const model_input *x, float **ou
     return st;
 }
 
-const model_family model_family_deberta = {"deberta", deb_load, deb_forward, deb_free, NULL};
+const model_family model_family_deberta = {"deberta", deb_load, deb_forward, deb_free, NULL, false};

@@ -1077,4 +1077,4 @@ oom:
     return senti_error(SENTI_ERR_NO_MEMORY, "%s: out of memory", path);
 }
 
-const model_family model_family_decoder = {"decoder", dec_load, dec_forward, dec_free, dec_gguf_config};
+const model_family model_family_decoder = {"decoder", dec_load, dec_forward, dec_free, dec_gguf_config, false};

@@ -850,4 +850,4 @@ fail:
     return st;
 }
 
-const model_family model_family_encdec = {"encdec", ed_load, ed_forward, ed_free, NULL};
+const model_family model_family_encdec = {"encdec", ed_load, ed_forward, ed_free, NULL, false};

@@ -226,6 +226,17 @@ senti_status gguf_model_open(const char *path, cfg_file **cfg_out, st_weights **
     } else if (!(root = llamacpp_config(f, arch, &st))) {
         goto fail;
     }
+    const char *heads; /* extra heads (senti convert of a directory with heads.json): into the config */
+    if ((st = gguf_kv_str(f, "senti.heads", &heads))) goto fail;
+    if (heads) {
+        json_error_t jerr;
+        json_t *h = json_loads(heads, JSON_REJECT_DUPLICATES, &jerr);
+        if (!h || json_object_set_new(root, "senti_heads", h)) {
+            st = senti_error(SENTI_ERR_BAD_FILE, "%s: key 'senti.heads': malformed JSON at %d:%d: %s", path, jerr.line,
+                             jerr.column, jerr.text);
+            goto fail;
+        }
+    }
     /* which name table: the HF architecture */
     json_t *a0 = json_array_get(json_object_get(root, "architectures"), 0);
     const char *hf_arch = json_is_string(a0) ? json_string_value(a0) : "";

@@ -66,6 +66,17 @@ static inline senti_type model_linear_type(senti_type opt, senti_type stored, in
 typedef struct model_family model_family;
 typedef struct arch_desc arch_desc;
 
+/* An extra head over the encoder (heads.c). */
+typedef struct model_xhead {
+    const char *name;           /* borrowed from senti_model.xroot */
+    senti_model_head kind;      /* SEQUENCE_ or TOKEN_CLASSIFICATION */
+    bool multi_label;
+    int64_t n_labels;
+    const char **labels;        /* owned array of borrowed strings */
+    model_w dense_w, dense_b;   /* [H, H], [H] (sequence heads; may be empty) */
+    model_w out_w, out_b;       /* [L, H], [L] */
+} model_xhead;
+
 struct senti_model {
     const arch_desc *desc;       /* the architecture table entry */
     const char *arch_name;       /* "BertForSequenceClassification": borrowed from cfg */
@@ -84,6 +95,11 @@ struct senti_model {
     struct senti_backend *fallback; /* owned: the CPU under a device backend, else NULL */
     senti_exec *ex;              /* owned */
     void *impl;                  /* owned by the family */
+    model_xhead *xheads;         /* owned: extra heads (heads.c), n_xheads of them */
+    int64_t n_xheads;
+    const char *primary_name;    /* the model's own head's name (heads.json "primary"); borrowed */
+    struct json_t *xroot;        /* owned: the heads spec */
+    st_weights *xw;              /* owned: heads.safetensors */
 };
 
 /* One padded batch: ids / type_ids / mask are [B, T] row-major; type_ids and
@@ -91,7 +107,16 @@ struct senti_model {
 typedef struct model_input {
     const int32_t *ids, *type_ids, *mask;
     int64_t B, T;
+    const float *emb_scale; /* NULL, or [B, T]: each word embedding scaled (families with extras) */
+    float *attn;            /* NULL, or [layers, B, heads, T, T]: attention probabilities out */
+    float *const *heads;    /* NULL, or per extra head [B, L] / [B, T, L] outputs */
 } model_input;
+
+/* Extra heads (heads.c): read heads.json + heads.safetensors of m->dir (or a
+ * GGUF's "senti_heads" config key and head.* tensors) after the family's
+ * load; nothing when absent. BAD_FILE / UNSUPPORTED naming the file. */
+senti_status model_heads_load(senti_model *m, bool gguf);
+void model_heads_free(senti_model *m);
 
 struct model_family {
     const char *name;
@@ -105,6 +130,7 @@ struct model_family {
      * llama.cpp file of d from the table's keys, with what only the family
      * knows (derived keys, another class); *d may be replaced. */
     senti_status (*gguf_config)(const arch_desc **d, const gguf_file *f, void *cfg);
+    bool extras; /* forward honours model_input's emb_scale, attn and heads */
 };
 
 extern const model_family model_family_bert; /* bert.c: BERT, RoBERTa / XLM-R / CamemBERT, DistilBERT */

@@ -257,4 +257,4 @@ static senti_status mb_forward(senti_model *m, const model_input *x, float **out
     return st;
 }
 
-const model_family model_family_modernbert = {"modernbert", mb_load, mb_forward, mb_free, NULL};
+const model_family model_family_modernbert = {"modernbert", mb_load, mb_forward, mb_free, NULL, false};

@@ -89,7 +89,7 @@ senti_model *senti_model_load_opts(const char *dir, const senti_model_opts *opts
     if (!gguf) m->w = st_weights_load(dir);
     if (!m->w) goto fail;
     scan_weights(m);
-    if (m->desc->family->load(m) != SENTI_OK) goto fail;
+    if (m->desc->family->load(m) != SENTI_OK || model_heads_load(m, gguf) != SENTI_OK) goto fail;
     m->be = exec_backend_init(o.device, o.n_threads, &m->fallback); /* the device by name (core/) */
     if (!m->be) goto fail;
     m->ex = exec_init(m->be, m->fallback);
@@ -105,6 +105,7 @@ fail:
 void senti_model_free(senti_model *m) {
     if (!m) return;
     if (m->desc && m->impl) m->desc->family->free(m->impl);
+    model_heads_free(m);
     exec_free(m->ex);
     senti_backend_free(m->be);
     senti_backend_free(m->fallback);
@@ -115,9 +116,17 @@ void senti_model_free(senti_model *m) {
     senti_mfree(m);
 }
 
+senti_forward_opts senti_forward_opts_defaults(void) { return (senti_forward_opts){0}; }
+
 senti_status senti_model_forward(senti_model *m, const int32_t *ids, const int32_t *type_ids,
                                  const int32_t *attention_mask, int64_t batch, int64_t seq_len, float **out,
                                  int64_t shape[3], int *ndim) {
+    return senti_model_forward_opts(m, ids, type_ids, attention_mask, batch, seq_len, NULL, out, shape, ndim);
+}
+
+senti_status senti_model_forward_opts(senti_model *m, const int32_t *ids, const int32_t *type_ids,
+                                      const int32_t *attention_mask, int64_t batch, int64_t seq_len,
+                                      const senti_forward_opts *fo, float **out, int64_t shape[3], int *ndim) {
     if (!m || !ids || !out || !shape || !ndim)
         return senti_error(SENTI_ERR_INVALID_ARG, "senti_model_forward: NULL argument");
     *out = NULL;
@@ -140,7 +149,11 @@ senti_status senti_model_forward(senti_model *m, const int32_t *ids, const int32
             return senti_error(SENTI_ERR_INVALID_ARG, "senti_model_forward: attention mask value %d is not 0 or 1",
                                attention_mask[i]);
     }
-    model_input in = {ids, type_ids, attention_mask, batch, seq_len};
+    model_input in = {ids, type_ids, attention_mask, batch, seq_len, fo ? fo->emb_scale : NULL, fo ? fo->attn : NULL,
+                      fo && m->n_xheads ? fo->heads : NULL};
+    if ((in.emb_scale || in.attn) && !m->desc->family->extras)
+        return senti_error(SENTI_ERR_UNSUPPORTED, "senti_model_forward: %s gives no attention probabilities and "
+                           "takes no embedding scale (BERT, RoBERTa and DistilBERT do)", senti_model_architecture(m));
     return m->desc->family->forward(m, &in, out, shape, ndim);
 }
 

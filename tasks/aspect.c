@@ -252,6 +252,15 @@ static json_t *aspect_decode(void *ctx, task_record *r) {
         item_aspect(c, r, i, &asp, &alen);
         const task_seg *g = &r->items[i].segs[0];
         json_t *e = aspect_entry(&c->cls, r->text, r->len, asp, alen, g->out, g->n_out);
+        char what[160];
+        size_t cut = alen < 120 ? alen : 120;
+        while (cut > 0 && cut < alen && ((unsigned char)asp[cut] & 0xC0) == 0x80) cut--; /* whole characters */
+        snprintf(what, sizeof what, "aspect: %.*s", (int)cut, asp);
+        if (e && c->a->explain && c->a->explain->method != TASK_EXPLAIN_NONE &&
+            !task_classify_explain(c->a->explain, c->cls.model, false, &r->items[i], r->id, what, g->out, g->n_out, e)) {
+            json_decref(e);
+            e = NULL;
+        }
         if (!e || json_array_append_new(list, e) != 0) {
             json_decref(o);
             return NULL;
@@ -267,11 +276,15 @@ senti_status task_aspect_run_opts(senti_model *m, const senti_tokenizer *tok, co
     if (senti_model_get_head(m) != SENTI_HEAD_SEQUENCE_CLASSIFICATION || senti_model_num_labels(m) < 1)
         return senti_error(SENTI_ERR_UNSUPPORTED, "aspect: the model (%s) is not a sequence classifier",
                            senti_model_architecture(m));
+    if (a->explain && a->explain->method != TASK_EXPLAIN_NONE && a->lng.stride > 0)
+        return senti_error(SENTI_ERR_INVALID_ARG, "--explain does not combine with --stride windows");
     aspect_ctx c = {.a = a};
     senti_status s = task_classify_init(&c.cls, m, NULL, 0, 0.5);
     if (s != SENTI_OK) return s;
     c.cls.multi_label = false; /* a sentiment distribution over the labels */
-    task_ops ops = {.head = SENTI_HEAD_SEQUENCE_CLASSIFICATION, .expand = aspect_expand, .decode = aspect_decode};
+    task_ops ops = {.head = SENTI_HEAD_SEQUENCE_CLASSIFICATION, .stride = a->lng.stride,
+                    .aggregate = a->lng.aggregate, .no_truncate = a->lng.no_truncate, .expand = aspect_expand,
+                    .decode = aspect_decode};
     return task_run_ops(m, tok, src, out, o, &ops, &c, st);
 }
 

@@ -6,7 +6,8 @@
  *                         so with no context it is the utterance alone;
  *   prefix mode:          one text "context turns speaker: utterance".
  * When an input is too long the oldest context turns go first, then the
- * runner truncates (the text first, then longest-first).
+ * runner truncates (the text first, then longest-first), or with --stride
+ * runs the utterance (prefix mode: the whole text) as windows.
  *
  * Invariants: the utterances of many dialogues share the runner's
  * length-sorted batches; each utterance's result is the classify result of
@@ -172,7 +173,8 @@ senti_status task_dialogue_run(senti_model *m, const senti_tokenizer *tok, const
                                FILE *out, const task_runner_opts *o, task_stats *st) {
     if (st) memset(st, 0, sizeof *st);
     if (!d || d->context < 0) return senti_error(SENTI_ERR_INVALID_ARG, "task_dialogue_run: bad argument");
-    task_ops ops = {.head = SENTI_HEAD_SEQUENCE_CLASSIFICATION, .text_optional = true, .expand = dlg_expand,
+    task_ops ops = {.head = SENTI_HEAD_SEQUENCE_CLASSIFICATION, .text_optional = true, .stride = d->cls.lng.stride,
+                    .aggregate = d->cls.lng.aggregate, .no_truncate = d->cls.lng.no_truncate, .expand = dlg_expand,
                     .decode = dlg_decode};
     return task_run_ops(m, tok, src, out, o, &ops, (void *)d, st);
 }

@@ -38,6 +38,7 @@ static void item_clear(task_item *it) {
     for (int64_t k = 0; k < it->n_segs; k++) {
         free(it->segs[k].own);
         free(it->segs[k].out);
+        free(it->segs[k].xout);
     }
     free(it->segs);
     memset(it, 0, sizeof *it);
@@ -491,7 +492,7 @@ static double now_s(void) {
 static senti_status item_encode(task_item *it, const senti_tokenizer *tok, int64_t max_len, bool windows) {
     senti_encode_opts eo = senti_encode_opts_defaults();
     senti_status st = senti_tokenizer_encode(tok, it->text, it->len, it->pair, it->pair_len, &eo, &it->enc);
-    if (st != SENTI_OK || windows || senti_encoding_len(it->enc) <= max_len) return st;
+    if (st != SENTI_OK || senti_encoding_len(it->enc) <= max_len || (windows && it->n_turns == 0)) return st;
     it->truncated = true;
     for (int64_t k = 0; k < it->n_turns; k++) { /* drop the oldest context turns first */
         size_t off = it->turns[k];
@@ -500,8 +501,9 @@ static senti_status item_encode(task_item *it, const senti_tokenizer *tok, int64
         senti_encoding_free(it->enc);
         it->enc = NULL;
         st = senti_tokenizer_encode(tok, t, tl, p && pl ? p : NULL, pl, &eo, &it->enc);
-        if (st != SENTI_OK || senti_encoding_len(it->enc) <= max_len) {
-            if (st == SENTI_OK && senti_encoding_len(it->enc) <= max_len) { /* keep what ran: offsets refer to it */
+        const bool last = k == it->n_turns - 1; /* with windows the shortest context runs, windowed */
+        if (st != SENTI_OK || senti_encoding_len(it->enc) <= max_len || (windows && last)) {
+            if (st == SENTI_OK) { /* keep what ran: offsets refer to it */
                 if (it->turns_in_pair) it->pair_len = pl, memmove(it->pair, p, pl), it->pair[pl] = '\0';
                 else memmove(it->text, t, tl), it->len = tl, it->text[tl] = '\0';
             }
@@ -522,9 +524,12 @@ static senti_status item_encode(task_item *it, const senti_tokenizer *tok, int64
 }
 
 /* Cut it's encoding into segs: one holding it all, or (windows) overlapping
- * windows of at most max_len tokens, each with the encoding's leading and
- * trailing special tokens. false on OOM, or with *bad set when the stride
- * leaves no room. */
+ * windows of at most max_len tokens over the first sequence's content, each
+ * with the encoding's leading and trailing special tokens; for a pair, the
+ * whole tail from the first special token after the first sequence (its
+ * second sequence with its specials: an aspect or a dialogue context rides
+ * along in every window). false on OOM, or with *bad set when the stride leaves no
+ * room. */
 static bool item_segs(task_item *it, int64_t max_len, int64_t stride, const char **bad) {
     int64_t n = senti_encoding_len(it->enc);
     const int32_t *ids = senti_encoding_ids(it->enc), *tt = senti_encoding_type_ids(it->enc);
@@ -537,7 +542,12 @@ static bool item_segs(task_item *it, int64_t max_len, int64_t stride, const char
     }
     int64_t lead = 0, trail = 0;
     while (lead < n && sp && sp[lead]) lead++;
-    while (trail < n - lead && sp && sp[n - 1 - trail]) trail++;
+    if (sp && it->pair) { /* a pair's tail: from the first special token after the first sequence */
+        int64_t t = lead;
+        while (t < n && !sp[t]) t++;
+        trail = n - t;
+    }
+    while (!it->pair && trail < n - lead && sp && sp[n - 1 - trail]) trail++;
     int64_t inner = n - lead - trail, w = max_len - lead - trail;
     if (w < 1 || stride >= w) {
         *bad = "--stride leaves no room: it must be below the model's max length minus the special tokens";
@@ -561,14 +571,24 @@ static bool item_segs(task_item *it, int64_t max_len, int64_t stride, const char
     return true;
 }
 
+static const float *seg_out(const task_seg *g, const void *ctx) {
+    (void)ctx;
+    return g->out;
+}
+
 float *task_item_token_logits(const task_item *it, int64_t *n_out) {
-    int64_t n = senti_encoding_len(it->enc), L = it->segs[0].n_out;
-    *n_out = L;
+    *n_out = it->segs[0].n_out;
+    return task_item_token_rows(it, *n_out, seg_out, NULL);
+}
+
+float *task_item_token_rows(const task_item *it, int64_t L, const float *(*src)(const task_seg *g, const void *ctx),
+                            const void *ctx) {
+    int64_t n = senti_encoding_len(it->enc);
     float *o = malloc((size_t)(n * L > 0 ? n * L : 1) * sizeof *o);
     if (!o) return NULL;
     const task_seg *f = &it->segs[0], *l = &it->segs[it->n_segs - 1];
     if (it->n_segs == 1 && f->len == n) {
-        memcpy(o, f->out, (size_t)(n * L) * sizeof *o);
+        memcpy(o, src(f, ctx), (size_t)(n * L) * sizeof *o);
         return o;
     }
     int64_t lead = f->n_lead, trail = f->len - lead - f->n_content;
@@ -584,9 +604,27 @@ float *task_item_token_logits(const task_item *it, int64_t *n_out) {
                 if (d > bd) bd = d, g = c, row = c->n_lead + (t - c->start);
             }
         }
-        memcpy(o + t * L, g->out + row * L, (size_t)L * sizeof *o);
+        memcpy(o + t * L, src(g, ctx) + row * L, (size_t)L * sizeof *o);
     }
     return o;
+}
+
+void task_item_aggregate_rows(const task_item *it, int64_t L, const float *(*src)(const task_seg *g, const void *ctx),
+                              const void *ctx, task_aggregate agg, float *out) {
+    const int64_t n = agg == TASK_AGGREGATE_FIRST ? 1 : it->n_segs;
+    for (int64_t l = 0; l < L; l++) {
+        double a = src(&it->segs[0], ctx)[l]; /* windows in order: never depends on the batching */
+        for (int64_t k = 1; k < n; k++) {
+            const double v = src(&it->segs[k], ctx)[l];
+            a = agg == TASK_AGGREGATE_MAX ? (v > a ? v : a) : a + v;
+        }
+        out[l] = (float)(agg == TASK_AGGREGATE_MEAN ? a / (double)n : a);
+    }
+}
+
+void task_item_aggregate(task_item *it, task_aggregate agg) {
+    if (it->n_segs < 2 || agg == TASK_AGGREGATE_FIRST) return;
+    task_item_aggregate_rows(it, it->segs[0].n_out, seg_out, NULL, agg, it->segs[0].out); /* row 0 read first */
 }
 
 typedef struct run_ctx {
@@ -598,6 +636,31 @@ typedef struct run_ctx {
     bool use_types, token_head;
     int64_t pad;
 } run_ctx;
+
+/* Each seg's rows of the extra heads' batch outputs xb [nx] into its xout. */
+static senti_status split_heads(const senti_model *m, task_seg **b, int64_t nb, int64_t T, float *const *xb,
+                                int64_t nx) {
+    for (int64_t i = 0; i < nb; i++) {
+        int64_t n = 0;
+        for (int64_t k = 0; k < nx; k++) {
+            senti_head_info h;
+            senti_model_extra_head(m, k, &h);
+            n += h.kind == SENTI_HEAD_TOKEN_CLASSIFICATION ? b[i]->len * h.num_labels : h.num_labels;
+        }
+        if (!(b[i]->xout = malloc((size_t)(n > 0 ? n : 1) * sizeof *b[i]->xout)))
+            return senti_error(SENTI_ERR_NO_MEMORY, "task runner: out of memory");
+        float *o = b[i]->xout;
+        for (int64_t k = 0; k < nx; k++) {
+            senti_head_info h;
+            senti_model_extra_head(m, k, &h);
+            const bool tok = h.kind == SENTI_HEAD_TOKEN_CLASSIFICATION;
+            const int64_t rows = tok ? b[i]->len : 1, stride = (tok ? T : 1) * h.num_labels;
+            memcpy(o, xb[k] + i * stride, (size_t)(rows * h.num_labels) * sizeof *o);
+            o += rows * h.num_labels;
+        }
+    }
+    return SENTI_OK;
+}
 
 /* Whether every token id of e is below the model's vocabulary size and every
  * type id below its type vocabulary; else *why ("id" / "type id"), the token
@@ -655,9 +718,26 @@ static senti_status run_batch(run_ctx *c, task_seg **b, int64_t nb, task_stats *
     float *out = NULL;
     int64_t shape[3];
     int ndim = 0;
-    senti_status s = senti_model_forward(c->m, c->ids, c->use_types ? c->types : NULL, c->mask, nb, T, &out,
-                                         shape, &ndim);
-    if (s != SENTI_OK) return s;
+    float *xb[64] = {0}; /* the extra heads' batch outputs */
+    const int64_t nx = c->ops->heads ? senti_model_extra_heads(c->m) : 0;
+    senti_status s = SENTI_OK;
+    for (int64_t k = 0; k < nx && s == SENTI_OK; k++) {
+        senti_head_info h;
+        senti_model_extra_head(c->m, k, &h);
+        const int64_t per = h.kind == SENTI_HEAD_TOKEN_CLASSIFICATION ? T * h.num_labels : h.num_labels;
+        if (!(xb[k] = malloc((size_t)(nb * per) * sizeof *xb[k])))
+            s = senti_error(SENTI_ERR_NO_MEMORY, "task runner: out of memory");
+    }
+    senti_forward_opts fo = {.heads = nx ? xb : NULL};
+    if (s == SENTI_OK)
+        s = senti_model_forward_opts(c->m, c->ids, c->use_types ? c->types : NULL, c->mask, nb, T, &fo, &out, shape,
+                                     &ndim);
+    if (s == SENTI_OK && nx) s = split_heads(c->m, b, nb, T, xb, nx);
+    for (int64_t k = 0; k < nx; k++) free(xb[k]);
+    if (s != SENTI_OK) {
+        senti_model_output_free(out);
+        return s;
+    }
     if (ndim != (c->token_head ? 3 : 2) || shape[0] != nb || (c->token_head && shape[1] != T)) {
         senti_model_output_free(out);
         return senti_error(SENTI_ERR_UNSUPPORTED, "task runner: unexpected model output shape");
@@ -683,12 +763,23 @@ static int cmp_len(const void *a, const void *b) {
     return x->ord < y->ord ? -1 : x->ord > y->ord; /* input order within a length: batches are reproducible */
 }
 
-static senti_status write_rec(FILE *out, const rec *r) {
+/* Write r's line: {"id", the result's fields, "windows":k (with --stride: the
+ * most windows one of its inputs ran as), "truncated":true (an input was
+ * cut)} or {"id","error"}. */
+static senti_status write_rec(FILE *out, const rec *r, bool windows) {
     json_t *o = json_object();
     if (!o) return senti_error(SENTI_ERR_NO_MEMORY, "task runner: out of memory writing a result");
     json_object_set(o, "id", r->id);
     if (r->error) json_object_set_new(o, "error", json_string(r->error));
     else json_object_update(o, r->result);
+    int64_t nw = 0;
+    bool cut = false;
+    for (int64_t j = 0; !r->error && j < r->n_items; j++) {
+        nw = r->items[j].n_segs > nw ? r->items[j].n_segs : nw;
+        cut |= r->items[j].truncated;
+    }
+    if (!r->error && windows) json_object_set_new(o, "windows", json_integer(nw));
+    if (!r->error && cut) json_object_set_new(o, "truncated", json_true());
     char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(8));
     json_decref(o);
     if (!s) return senti_error(SENTI_ERR_NO_MEMORY, "task runner: out of memory writing a result");
@@ -726,7 +817,7 @@ static senti_status run_window(run_ctx *c, const senti_tokenizer *tok, rec *w, i
     const task_ops *ops = c->ops;
     int64_t max_len = senti_model_max_length(c->m);
     if (ops->max_length > 0 && ops->max_length < max_len) max_len = ops->max_length;
-    bool windows = c->token_head && ops->stride > 0;
+    bool windows = ops->stride > 0;
     double t0 = now_s();
     int64_t ni = 0;
     for (int64_t i = 0; i < n; i++) {
@@ -781,6 +872,10 @@ static senti_status run_window(run_ctx *c, const senti_tokenizer *tok, rec *w, i
             const char *bad = NULL;
             if (!item_segs(it, max_len, ops->stride, &bad)) return senti_error(SENTI_ERR_NO_MEMORY, "task runner: out of memory");
             if (bad && !w[i].error && !set_error(&w[i], "%s", bad)) return senti_error(SENTI_ERR_NO_MEMORY, "task runner: out of memory");
+            if (it->truncated && ops->no_truncate && !w[i].error &&
+                !set_error(&w[i], "the input is longer than the model's %lld tokens (--stride N runs it as windows)",
+                           (long long)max_len))
+                return senti_error(SENTI_ERR_NO_MEMORY, "task runner: out of memory");
             cut |= it->truncated;
             win |= it->n_segs > 1;
             ns += it->n_segs;
@@ -829,9 +924,11 @@ static senti_status run_window(run_ctx *c, const senti_tokenizer *tok, rec *w, i
             if (!set_error(&w[i], "non-finite logits")) return senti_error(SENTI_ERR_NO_MEMORY, "task runner: out of memory");
             st->errors++;
         }
+        if (!c->token_head)
+            for (int64_t j = 0; !w[i].error && j < w[i].n_items; j++) task_item_aggregate(&w[i].items[j], ops->aggregate);
         if (!w[i].error && !(w[i].result = ops->decode(c->dctx, &w[i])))
             return senti_error(SENTI_ERR_NO_MEMORY, "task runner: out of memory decoding a result");
-        senti_status s = write_rec(out, &w[i]);
+        senti_status s = write_rec(out, &w[i], windows);
         if (s != SENTI_OK) return s;
     }
     st->t_output += now_s() - t3;

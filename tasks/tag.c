@@ -237,6 +237,7 @@ senti_status task_tag_init(task_tag *t, const senti_model *m, const senti_tokeni
         return senti_error(SENTI_ERR_UNSUPPORTED, "tag: the model (%s) is not a token classifier",
                            senti_model_architecture(m));
     t->tok = tok;
+    t->model = m;
     t->agg = agg;
     t->L = L;
     if (!(t->labels = calloc((size_t)L, sizeof *t->labels))) return senti_error(SENTI_ERR_NO_MEMORY, "tag: out of memory");
@@ -398,7 +399,17 @@ oom:
 static json_t *tag_decode(void *ctx, task_record *r) {
     const task_tag *t = ctx;
     if (t->aoe && !r->pair) return aoe_decode(t, r);
-    if (!r->pair) return task_tag_item(t, &r->items[0]);
+    if (!r->pair) { /* a plain text: its spans, and every extra head's result (a model with several) */
+        const task_item *it = &r->items[0];
+        json_t *o = task_tag_item(t, it);
+        if (!o || !it->segs[0].xout) return o;
+        json_t *heads = task_heads_result(t->model, t->tok, NULL, t->agg, it, o);
+        if (!heads || json_object_set_new(o, "heads", heads)) {
+            json_decref(o);
+            return NULL;
+        }
+        return o;
+    }
     json_t *o = task_tag_pair_item(t, &r->items[0]);
     if (o && json_object_set_new(o, "aspect", json_stringn(r->pair, r->pair_len))) return json_decref(o), NULL;
     return o;
@@ -434,8 +445,8 @@ senti_status task_tag_aoe_run(senti_model *m, const senti_tokenizer *tok, task_t
         task_tag_free(&t);
         return senti_error(SENTI_ERR_INVALID_ARG, "tag: --stride does not combine with aspects (AOE)");
     }
-    task_ops ops = {.head = SENTI_HEAD_TOKEN_CLASSIFICATION, .stride = stride, .expand = tag_expand,
-                    .decode = tag_decode, .text_optional = aoe, .allow_empty = aoe};
+    task_ops ops = {.head = SENTI_HEAD_TOKEN_CLASSIFICATION, .stride = stride, .heads = senti_model_extra_heads(m) > 0,
+                    .expand = tag_expand, .decode = tag_decode, .text_optional = aoe, .allow_empty = aoe};
     s = task_run_ops(m, tok, src, out, o, &ops, &t, st);
     task_tag_free(&t);
     return s;

@@ -165,6 +165,8 @@ typedef struct task_seg {
     int64_t n_out;              /* labels per row */
     bool nonfinite;             /* out holds a NaN or an infinity (the record gets an error line) */
     int64_t ord;                /* position in the window's input order (set by the runner) */
+    float *xout;                /* owned (task_ops.heads): the model's extra heads' logits, head after head:
+                                   [L_k] (sequence head) or [len * L_k] (token head) */
 } task_seg;
 
 struct task_item {
@@ -179,7 +181,7 @@ struct task_item {
     char *err;                  /* owned: the tokenizer's message when encoding failed (set by the worker
                                    thread that ran it, so it travels with the item) */
     bool truncated;
-    task_seg *segs;             /* set by the runner: 1, or the windows of a long token-classifier input */
+    task_seg *segs;             /* set by the runner: 1, or the windows of a long input (--stride) */
     int64_t n_segs;
 };
 
@@ -189,13 +191,26 @@ task_item *task_record_add(task_record *r, const char *text, size_t len, const c
 /* Mark r bad with a message; false only on OOM. */
 bool task_record_fail(task_record *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* How the logits of a sequence classifier's windows (--stride) become one
+ * row: MEAN the element-wise mean of the windows' logits, MAX their
+ * element-wise maximum, FIRST the first window's (the start of the text). */
+typedef enum task_aggregate { TASK_AGGREGATE_MEAN = 0, TASK_AGGREGATE_MAX, TASK_AGGREGATE_FIRST } task_aggregate;
+
+/* Aggregate a sequence-classifier item's windows into its segs[0].out (in
+ * window order, in double; nothing to do for one window). The runner calls
+ * it before decode, so decode reads segs[0].out either way. */
+void task_item_aggregate(task_item *it, task_aggregate agg);
+
 typedef struct task_ops {
     senti_model_head head;      /* the head the model must have (BASE: hidden states per token) */
     int64_t max_length;         /* > 0: inputs truncated to this many tokens when the model takes more */
     bool text_optional;         /* JSONL records need no "text" field (dialogue) */
     bool allow_empty;           /* a record that expands to no item is decoded (else "nothing to run") */
-    int64_t stride;             /* token classifiers: > 0 splits long inputs into windows overlapping by
-                                   this many tokens instead of truncating them */
+    int64_t stride;             /* > 0: long inputs run as windows overlapping by this many tokens instead
+                                   of being truncated (a pair's second sequence rides in every window) */
+    task_aggregate aggregate;   /* sequence heads with windows: how segs[0].out becomes the item's logits */
+    bool no_truncate;           /* an input over the max length (without stride) is an error line */
+    bool heads;                 /* also run the model's extra heads (senti_model_extra_heads) into seg->xout */
     /* Build r's items from r->obj / r->text with task_record_add. A bad
      * record: task_record_fail. Returns false only on OOM. NULL: one item
      * (r->text, r->pair). Runs on the runner's thread. */
@@ -215,6 +230,14 @@ senti_status task_run_ops(senti_model *m, const senti_tokenizer *tok, task_sourc
  * farthest from an edge (the first such window on a tie). malloc'd; NULL on
  * OOM. */
 float *task_item_token_logits(const task_item *it, int64_t *n_out);
+/* The same merge over rows of L values that src(seg, ctx) gives per window
+ * token (e.g. an extra head's block of seg->xout). malloc'd; NULL on OOM. */
+float *task_item_token_rows(const task_item *it, int64_t L, const float *(*src)(const task_seg *g, const void *ctx),
+                            const void *ctx);
+/* The windows' rows of L values src(seg, ctx) aggregated by agg into out [L]
+ * (in window order, in double). */
+void task_item_aggregate_rows(const task_item *it, int64_t L, const float *(*src)(const task_seg *g, const void *ctx),
+                              const void *ctx, task_aggregate agg, float *out);
 
 /* One summary line: records, errors, truncated, tokens, padding efficiency,
  * records/s. */
@@ -259,6 +282,50 @@ senti_status task_resume_checkpoint(void *ctx, int64_t records_done);
 senti_status task_resume_close(task_resume *r);
 void task_resume_free(task_resume *r); /* accepts NULL; closes the output if still open */
 
+/* ---- explanations (explain.c) ------------------------------------------------------
+ * Per-token attributions of a sequence classifier's prediction (see explain.c
+ * for the exact definitions): occlusion of each word, attention rollout,
+ * integrated gradients by finite differences on the word-embedding scale. */
+
+typedef enum task_explain_method {
+    TASK_EXPLAIN_NONE = 0,
+    TASK_EXPLAIN_OCCLUSION,
+    TASK_EXPLAIN_ROLLOUT,
+    TASK_EXPLAIN_IG,
+} task_explain_method;
+/* "occlusion", "rollout", "ig"; NONE for anything else. */
+task_explain_method task_explain_method_from_name(const char *name);
+
+typedef struct task_explain {
+    senti_model *model;         /* borrowed; forwards run on it (between the runner's batches) */
+    task_explain_method method;
+    int64_t ig_steps;           /* midpoint-rule points on the path (default 16) */
+    double ig_h;                /* central-difference step on the embedding scale (default 1e-2) */
+    int64_t batch;              /* variants per forward (default 32) */
+    int32_t mask_id;            /* the token occlusion puts in a word's place */
+    FILE *html;                 /* borrowed; non-NULL: each record's view appended (task_explain_html_*) */
+} task_explain;
+
+/* Defaults for method on m (a sequence classifier) and tok. UNSUPPORTED when
+ * m is not one, occlusion finds no mask / unknown token, or rollout / ig meet
+ * a model without attention probabilities and embedding scale. */
+senti_status task_explain_init(task_explain *x, senti_model *m, const senti_tokenizer *tok,
+                               task_explain_method method);
+/* Attributions for label (label_name; multi: sigmoid, else softmax) of the
+ * encoding e of text (len bytes; a pair's second sequence is not
+ * attributed): *result = {"method","label","score","tokens":[{"text","start",
+ * "end","score"}…]} ("steps" too for ig), one entry per word (occlusion) or
+ * per content token. Errors from the model, NO_MEMORY. */
+senti_status task_explain_one(const task_explain *x, const senti_encoding *e, const char *text, size_t len,
+                              int64_t label, const char *label_name, bool multi, json_t **result);
+/* The HTML view: a header, one block per record (the text with its units
+ * coloured by score; what: an optional note such as the aspect), the end
+ * (IO when a write failed). */
+void task_explain_html_begin(FILE *h);
+void task_explain_html_record(FILE *h, const json_t *id, const char *text, size_t len, const char *what,
+                              const json_t *ex);
+senti_status task_explain_html_end(FILE *h);
+
 /* FNV-1a over n bytes, continuing h (start: task_source_hash(NULL)). */
 uint64_t task_hash_bytes(uint64_t h, const void *p, size_t n);
 /* A 16-hex-digit hash of a file (size, first and last MiB) or of a
@@ -289,11 +356,26 @@ senti_status task_shard_append(FILE *dst, const char *dst_name, const char *part
 
 /* ---- classify ---------------------------------------------------------------- */
 
+/* What happens to an input longer than the model's max length (classify,
+ * aspect, dialogue): stride > 0 runs it as windows overlapping by stride
+ * tokens, their logits aggregated (task_aggregate) and the record marked
+ * "windows":k; else it is truncated and marked "truncated":true, or with
+ * no_truncate answered with an error line. All zero: truncate. */
+typedef struct task_long {
+    int64_t stride;
+    task_aggregate aggregate;
+    bool no_truncate;
+} task_long;
+
 typedef struct task_classify {
     const senti_model *model; /* borrowed: label names */
     bool multi_label;         /* sigmoid per label instead of softmax */
     int64_t top_k;            /* <= 0: every label in label order; else the k best, best first */
     double threshold;         /* multi-label: labels whose sigmoid >= threshold (default 0.5) */
+    task_long lng;            /* long inputs (classify, dialogue) */
+    const task_explain *explain; /* borrowed; NULL or method NONE: no "explain" field (task_classify_run) */
+    const char *const *names;    /* borrowed; NULL: the model's label names; else n_names of them (an extra head's) */
+    int64_t n_names;
     bool logits;              /* also "logits":{label: raw logit}, every label in label order */
 } task_classify;
 
@@ -308,6 +390,16 @@ senti_status task_classify_init(task_classify *c, const senti_model *m, const ch
  * {"label","score","scores":{…}} (softmax); multi-label: {"labels":[…],
  * "scores":{…}} (sigmoid, labels at or above threshold, best first). */
 json_t *task_classify_decode(void *ctx, const float *logits, int64_t n);
+/* Add "explain" to o: x's attributions for the best of logits [n] on runner
+ * item it (record id, note what for the HTML view, NULL: none); an
+ * explanation that fails becomes {"error"}. false on OOM. */
+bool task_classify_explain(const task_explain *x, const senti_model *m, bool multi, const task_item *it,
+                           const json_t *id, const char *what, const float *logits, int64_t n, json_t *o);
+/* task_run with task_classify_decode, c->lng's long-input handling and
+ * (c->explain) an "explain" field for the best label (explain failure:
+ * "explain":{"error"}). Explanations refuse --stride windows (INVALID_ARG). */
+senti_status task_classify_run(senti_model *m, const senti_tokenizer *tok, const task_classify *c, task_source *src,
+                               FILE *out, const task_runner_opts *o, task_stats *st);
 
 /* ---- aspect ------------------------------------------------------------------
  * Aspect-level sentiment: each (text, aspect) pair goes through a sequence
@@ -320,6 +412,8 @@ typedef struct task_aspect {
     const char *const *aspects; /* default aspects (--aspect), borrowed; used when a record names none */
     int64_t n_aspects;
     const char *tmpl;           /* NULL: the aspect itself is the second sentence */
+    task_long lng;              /* long texts: windows (the aspect in each) or truncation */
+    const task_explain *explain; /* borrowed; NULL: none; else each aspect entry gets "explain" */
     bool strict;                /* stop at the first bad record (INVALID_ARG naming it) */
 } task_aspect;
 
@@ -392,6 +486,7 @@ void task_tag_subwords(const senti_tokenizer *tok, const senti_encoding *e, cons
 
 typedef struct task_tag {
     const senti_tokenizer *tok; /* borrowed */
+    const senti_model *model;   /* borrowed: its extra heads */
     char **labels;              /* owned: the model's label names (LABEL_i when unnamed) */
     int64_t L;
     task_tag_agg agg;
@@ -434,6 +529,19 @@ json_t *task_tag_pair_item(const task_tag *t, const task_item *it);
  * runner options and strict. */
 senti_status task_tag_run(senti_model *m, const senti_tokenizer *tok, task_tag_agg agg, bool strict, FILE *in,
                           const char *name, const char *const *texts, int64_t n_texts, FILE *out, task_stats *st);
+
+/* ---- several heads (multihead.c) ---------------------------------------------------------
+ * A model with extra heads (senti_model_extra_heads) answers every head from
+ * one forward: the runner fills each seg's xout (task_ops.heads) and the
+ * record gets "heads":{PRIMARY: primary's fields, NAME: that head's result}. */
+
+/* The "heads" object of runner item it (its windows merged): primary (the record's
+ * own fields, copied) under the primary head's name, then each extra head:
+ * sequence heads decoded as classify with c's top-k / threshold / aggregate
+ * (c NULL: defaults, mean) and the head's labels, token heads into spans
+ * with agg (HF's subword rule when tok is given). NULL on OOM. */
+json_t *task_heads_result(const senti_model *m, const senti_tokenizer *tok, const task_classify *c, task_tag_agg agg,
+                          const task_item *it, const json_t *primary);
 
 /* ---- clauses and emotion causes (clauses.c, cause.c) --------------------------------
  * A document cut into clauses (see clauses.c for the rules), and ECE / ECPE

@@ -17,6 +17,8 @@
  *   tokenizer.huggingface.json the tokenizer.json text, when the directory has one
  *   senti.hf.tokenizer_config  tokenizer_config.json text, when present
  *   senti.hf.vocab_txt         vocab.txt text, when there is no tokenizer.json
+ *   senti.heads                heads.json text, when present, with the
+ *                              head.<name>.* tensors of heads.safetensors (f32)
  * Decoders, architecture "llama" (LLaMA, Mistral), "qwen2" or "gpt2":
  *   {arch}.context_length / embedding_length / feed_forward_length /
  *   block_count / attention.head_count / attention.head_count_kv /
@@ -366,7 +368,7 @@ senti_status gguf_convert_with(const char *dir, const char *out, const gguf_conv
     conv c = {0};
     char tmp[4200];
     cfg_file *cfg = NULL;
-    st_weights *w = NULL;
+    st_weights *w = NULL, *hw = NULL;
     const char **archs = NULL;
     int64_t n_archs = 0;
     char path[4096];
@@ -418,6 +420,8 @@ senti_status gguf_convert_with(const char *dir, const char *out, const gguf_conv
     TRY(embed_text(&c, dir, "tokenizer_config.json", "senti.hf.tokenizer_config", &present));
     if (!has_json) TRY(embed_other_tokenizer(&c, dir));
     TRY(embed_text(&c, dir, "generation_config.json", "senti.hf.generation_config", &present));
+    bool has_heads; /* extra heads: heads.json as senti.heads, heads.safetensors' head.* tensors as f32 */
+    TRY(embed_text(&c, dir, "heads.json", "senti.heads", &has_heads));
     for (int64_t i = 0; i < opts->n_meta; i++) {
         const char *kv = opts->meta[i], *eq = strchr(kv, '=');
         if (!strncmp(kv, "general.name=", 13)) continue; /* written above */
@@ -472,6 +476,22 @@ senti_status gguf_convert_with(const char *dir, const char *out, const gguf_conv
             tt = etype;
         TRY(add_tensor(&c, st_weights_source(w), t, name, tt, &x));
     }
+    if (has_heads) {
+        snprintf(path, sizeof path, "%s/heads.safetensors", dir);
+        if (!(hw = st_weights_load(path))) {
+            st = SENTI_ERR_BAD_FILE;
+            goto done;
+        }
+        const xform none = {0};
+        for (int64_t i = 0; i < st_weights_count(hw); i++) {
+            const st_tensor *t = st_weights_get(hw, i);
+            if (strncmp(t->name, "head.", 5) != 0) {
+                st = senti_error(SENTI_ERR_BAD_FILE, "%s: tensor '%s' is not a head.<name>.* tensor", path, t->name);
+                goto done;
+            }
+            TRY(add_tensor(&c, path, t, t->name, SENTI_TYPE_F32, &none));
+        }
+    }
     /* written beside out under a temporary name, checked, then renamed: a
      * failed write or check leaves no file at out */
     if (snprintf(tmp, sizeof tmp, "%s.tmp%ld", out, (long)getpid()) >= (int)sizeof tmp) {
@@ -483,6 +503,7 @@ senti_status gguf_convert_with(const char *dir, const char *out, const gguf_conv
         st = senti_error(SENTI_ERR_IO, "%s: cannot rename %s into place: %s", out, tmp, strerror(errno));
     if (st != SENTI_OK) unlink(tmp);
 done:
+    st_weights_free(hw);
     for (int64_t i = 0; i < c.nbufs; i++) senti_mfree(c.bufs[i]);
     senti_mfree(c.bufs);
     tok_gguf_bufs_free(c.tok);
