@@ -15,9 +15,15 @@ cmake --build build -j"$jobs"
 # already runs every level the CPU has, so it is not repeated; tests labelled
 # nosimd — file formats, tokenizers, scorers — run no kernel whose
 # result depends on the level).
+# At the scalar level the real-model comparison (test_models: ~1,400 sentences
+# through two MiniLM models, ~5 min of plain x86-64 integer dots) is left to
+# the native and AVX2 passes; the scalar kernels are checked against the
+# reference in test_ops and for batch invariance in test_invariance.
 for simd in avx2 scalar; do
+  skip='^test_invariance$'
+  [ "$simd" = scalar ] && skip='^(test_invariance|test_models)$'
   echo "test.sh: ctest with SENTI_SIMD=$simd"
-  (cd build && SENTI_SIMD=$simd ctest --output-on-failure -j1 -E '^test_invariance$' -LE nosimd)
+  (cd build && SENTI_SIMD=$simd ctest --output-on-failure -j1 -E "$skip" -LE nosimd)
 done
 
 # (the CUDA backend is compiled once, in the Release tree: nothing runs it here)
@@ -27,7 +33,7 @@ cmake --build build-asan -j"$jobs"
    ctest --output-on-failure -j1)
 
 # Bounded fuzzing of every parser (libFuzzer, clang only): each target in
-# tests/fuzz runs 10 s from its committed seeds in tests/fuzz/seeds/<target>
+# tests/fuzz runs 5 s from its committed seeds in tests/fuzz/seeds/<target>
 # on a scratch copy of the corpus; a crash, leak, timeout or sanitizer report
 # fails. Then a ThreadSanitizer build of the multi-threaded tests (tokenizer
 # workers, the executor's thread pool, the batch runner through the CLI);
@@ -40,7 +46,7 @@ if command -v clang >/dev/null 2>&1; then
     t=${f#fuzz_}
     corpus=$(mktemp -d)
     cp tests/fuzz/seeds/"$t"/* "$corpus"/
-    build-fuzz/"$f" -max_total_time=10 -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+    build-fuzz/"$f" -max_total_time=5 -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
       -artifact_prefix=build-fuzz/ "$corpus"
     rm -rf "$corpus"
   done
