@@ -146,7 +146,7 @@ static senti_status bpe_merges(const char *path, tok_model *m, const spm *sp) {
             c[nc++] = (cand){l, r, id, p->score};
         }
     }
-    qsort(c, nc, sizeof(cand), cmp_cand);
+    if (nc) qsort(c, nc, sizeof(cand), cmp_cand); /* c is NULL when no candidate */
     if ((st = tok_merges_build(m, nc))) goto done;
     for (size_t i = 0; i < nc; i++)
         if ((st = tok_merges_add(m, c[i].l, c[i].r, (int32_t)i, c[i].merged))) goto done;
