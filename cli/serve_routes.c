@@ -343,6 +343,27 @@ static char *submit(serve *S, serve_job *job, int *code, bool *owned) {
     return fail(code, job->status, status_type(job->status), "%s", job->error ? job->error : "failed");
 }
 
+/* texts (n, owned from here on) as one job of kind: their tokens counted
+ * (refused past max_len unless truncate), queued (params: the request, kept
+ * by the job) and waited for. *jobp is the job, or NULL when it was refused
+ * before queueing (the body says why; NULL body: out of memory); otherwise
+ * as submit, with *owned telling whether the caller frees the job. */
+static char *queue_texts(serve *S, serve_kind kind, char **texts, int64_t n, bool truncate, json_t *params, int *code,
+                         serve_job **jobp, bool *owned) {
+    char err[256];
+    int64_t tokens = 0;
+    *jobp = NULL;
+    const int c = count_tokens(S, texts, n, truncate, &tokens, err, sizeof err);
+    serve_job *job = c ? NULL : calloc(1, sizeof *job);
+    if (!job) {
+        free_texts(texts, n);
+        return c ? fail(code, c, "Validation", "%s", err) : NULL;
+    }
+    *job = (serve_job){.kind = kind, .texts = texts, .n = n, .tokens = tokens, .params = json_incref(params)};
+    *jobp = job;
+    return submit(S, job, code, owned);
+}
+
 /* {"label","score"} pairs of a result's map (scores or logits), best first, label order on ties. */
 static json_t *ranked(json_t *map) {
     const size_t n = json_object_size(map);
@@ -369,7 +390,7 @@ done:
 static char *handle_predict_embed(serve *S, serve_kind kind, json_t *req, int *code) {
     char err[256];
     char **texts = NULL;
-    int64_t n = 0, tokens = 0;
+    int64_t n = 0;
     json_t *in = json_object_get(req, "inputs");
     if (!get_inputs(in, S->max_batch_requests, &texts, &n, err, sizeof err)) {
         free_texts(texts, n);
@@ -382,19 +403,10 @@ static char *handle_predict_embed(serve *S, serve_kind kind, json_t *req, int *c
         return fail(code, 400, "Validation", "this server embeds with normalize=%s (the model's config, or "
                     "--normalize / --no-normalize)", S->emb.normalize ? "true" : "false");
     }
-    int c = count_tokens(S, texts, n, truncate, &tokens, err, sizeof err);
-    if (c) {
-        free_texts(texts, n);
-        return fail(code, c, "Validation", "%s", err);
-    }
-    serve_job *job = calloc(1, sizeof *job);
-    if (!job) {
-        free_texts(texts, n);
-        return NULL;
-    }
-    *job = (serve_job){.kind = kind, .texts = texts, .n = n, .tokens = tokens};
+    serve_job *job;
     bool owned;
-    char *body = submit(S, job, code, &owned);
+    char *body = queue_texts(S, kind, texts, n, truncate, NULL, code, &job, &owned);
+    if (!job) return body;
     if (!body) {
         const bool raw = json_is_true(json_object_get(req, "raw_scores"));
         json_t *out = json_array();
@@ -497,20 +509,10 @@ static char *handle_complete(serve *S, json_t *req, int *code) {
         free_texts(texts, n);
         return fail(code, 422, "Validation", "\"prompt\": %s", err + (strncmp(err, "\"inputs\"", 8) ? 0 : 9));
     }
-    int64_t tokens = 0;
-    int c = count_tokens(S, texts, n, false, &tokens, err, sizeof err);
-    if (c) {
-        free_texts(texts, n);
-        return fail(code, c, "Validation", "%s", err);
-    }
-    serve_job *job = calloc(1, sizeof *job);
-    if (!job) {
-        free_texts(texts, n);
-        return NULL;
-    }
-    *job = (serve_job){.kind = SERVE_COMPLETE, .texts = texts, .n = n, .tokens = tokens, .params = json_incref(req)};
+    serve_job *job;
     bool owned;
-    char *body = submit(S, job, code, &owned);
+    char *body = queue_texts(S, SERVE_COMPLETE, texts, n, false, req, code, &job, &owned);
+    if (!job) return body;
     if (!body) {
         *code = 200;
         body = dump(json_incref(job->answer));
