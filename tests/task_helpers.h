@@ -43,6 +43,29 @@ __attribute__((unused)) static json_t *th_lines(char *buf) {
     return arr;
 }
 
+/* th_lines of a copy of buf (buf unchanged). */
+__attribute__((unused)) static json_t *th_lines_copy(const char *buf) {
+    char *copy = buf ? strdup(buf) : NULL;
+    json_t *arr = th_lines(copy);
+    free(copy);
+    return arr;
+}
+
+/* Classify texts with settings c and runner options o into memory; the
+ * output text (caller frees). */
+__attribute__((unused)) static char *th_classify_texts(senti_model *m, const senti_tokenizer *tok,
+                                                       const task_classify *c, const char *const *texts, int64_t n,
+                                                       const task_runner_opts *o, task_stats *st) {
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&buf, &len);
+    task_source *src = task_source_texts(texts, n);
+    ck_assert_msg(task_classify_run(m, tok, c, src, out, o, st) == SENTI_OK, "%s", senti_last_error());
+    task_source_free(src);
+    fclose(out);
+    return buf;
+}
+
 /* Run fn over the JSONL text input (a file source) into memory; returns the
  * output lines parsed (caller decrefs) and fn's status in *st. */
 typedef senti_status (*th_run_fn)(void *ctx, task_source *src, FILE *out, task_stats *stats);

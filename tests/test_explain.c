@@ -17,7 +17,7 @@
 
 #include "senti.h"
 #include "tasks/tasks.h"
-#include "testutil.h"
+#include "task_helpers.h"
 
 static char g_root[2048], g_dir[2300], g_tok[2300];
 static json_t *g_gold;
@@ -41,23 +41,7 @@ static char *run(senti_model *m, const senti_tokenizer *tok, const task_explain 
     c.explain = x;
     task_runner_opts o = task_runner_opts_defaults();
     o.batch_size = batch;
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *out = open_memstream(&buf, &len);
-    task_source *src = task_source_texts(texts, n);
-    ck_assert_msg(task_classify_run(m, tok, &c, src, out, &o, NULL) == SENTI_OK, "%s", senti_last_error());
-    task_source_free(src);
-    fclose(out);
-    return buf;
-}
-
-static json_t *lines(const char *buf) {
-    json_t *arr = json_array();
-    char *copy = strdup(buf), *save = NULL;
-    for (char *l = strtok_r(copy, "\n", &save); l; l = strtok_r(NULL, "\n", &save))
-        json_array_append_new(arr, json_loads(l, 0, NULL));
-    free(copy);
-    return arr;
+    return th_classify_texts(m, tok, &c, texts, n, &o, NULL);
 }
 
 static const char *TEXTS[8];
@@ -78,7 +62,7 @@ static void compare(const char *method, const char *key, const char *spans_key, 
     ck_assert_int_eq(task_explain_init(&x, m, tok, task_explain_method_from_name(method)), SENTI_OK);
     const int64_t n = n_texts();
     char *base = run(m, tok, &x, TEXTS, n, 1);
-    json_t *res = lines(base);
+    json_t *res = th_lines_copy(base);
     double worst = 0;
     for (int64_t i = 0; i < n; i++) {
         json_t *g = json_array_get(json_object_get(g_gold, "texts"), (size_t)i);
@@ -116,7 +100,7 @@ static void compare(const char *method, const char *key, const char *spans_key, 
     char *together = run(m, tok, &x, TEXTS, n, 32);
     ck_assert_str_eq(together, base);
     char *alone = run(m, tok, &x, TEXTS + 1, 1, 1);
-    json_t *a = lines(alone);
+    json_t *a = th_lines_copy(alone);
     ck_assert(json_equal(json_object_get(json_array_get(a, 0), "explain"), json_object_get(json_array_get(res, 1), "explain")));
     json_decref(a);
     free(alone);

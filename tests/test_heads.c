@@ -20,7 +20,7 @@
 
 #include "senti.h"
 #include "tasks/tasks.h"
-#include "testutil.h"
+#include "task_helpers.h"
 #include "tools/convert/convert.h"
 
 static char g_root[2048], g_dir[2300], g_tok[2300], g_tmp[64] = "/tmp/senti-heads-XXXXXX";
@@ -107,14 +107,7 @@ static char *classify(senti_model *m, const senti_tokenizer *tok, const char *co
     ck_assert_int_eq(task_classify_init(&c, m, NULL, 0, 0.5), SENTI_OK);
     task_runner_opts o = task_runner_opts_defaults();
     o.batch_size = batch;
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *out = open_memstream(&buf, &len);
-    task_source *src = task_source_texts(texts, n);
-    ck_assert_msg(task_classify_run(m, tok, &c, src, out, &o, NULL) == SENTI_OK, "%s", senti_last_error());
-    task_source_free(src);
-    fclose(out);
-    return buf;
+    return th_classify_texts(m, tok, &c, texts, n, &o, NULL);
 }
 
 START_TEST(test_heads_dir_and_gguf) {

@@ -18,7 +18,7 @@
 
 #include "senti.h"
 #include "tasks/tasks.h"
-#include "testutil.h"
+#include "task_helpers.h"
 
 static char g_root[2048];
 static char g_tmp[64] = "/tmp/senti-long-XXXXXX";
@@ -108,27 +108,6 @@ static void check_scores(json_t *scores, const senti_model *m, const double *lg,
     }
 }
 
-/* Run classify over texts with settings c and runner options o; the output text (caller frees). */
-static char *run_classify(senti_model *m, const senti_tokenizer *tok, const task_classify *c, const char *const *texts,
-                          int64_t n, const task_runner_opts *o, task_stats *st) {
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *out = open_memstream(&buf, &len);
-    task_source *src = task_source_texts(texts, n);
-    ck_assert_int_eq(task_classify_run(m, tok, c, src, out, o, st), SENTI_OK);
-    task_source_free(src);
-    fclose(out);
-    return buf;
-}
-
-static json_t *lines(const char *buf) {
-    json_t *arr = json_array();
-    char *copy = strdup(buf), *save = NULL;
-    for (char *l = strtok_r(copy, "\n", &save); l; l = strtok_r(NULL, "\n", &save))
-        json_array_append_new(arr, json_loads(l, 0, NULL));
-    free(copy);
-    return arr;
-}
 
 enum { N = 9 };
 static char g_texts[N][1200];
@@ -155,8 +134,8 @@ START_TEST(test_windows_classify) {
         o.batch_size = 1;
         o.window = 1;
         task_stats st;
-        char *base = run_classify(m, tok, &c, ptrs, N, &o, &st);
-        json_t *res = lines(base);
+        char *base = th_classify_texts(m, tok, &c, ptrs, N, &o, &st);
+        json_t *res = th_lines_copy(base);
         ck_assert_int_eq(json_array_size(res), N);
         int64_t windowed = 0;
         for (int i = 0; i < N; i++) {
@@ -179,7 +158,7 @@ START_TEST(test_windows_classify) {
             o.batch_size = cfg[k][0];
             o.max_batch_tokens = cfg[k][1];
             o.window = cfg[k][2];
-            char *got = run_classify(m, tok, &c, ptrs, N, &o, &st);
+            char *got = th_classify_texts(m, tok, &c, ptrs, N, &o, &st);
             ck_assert_msg(strcmp(got, base) == 0, "aggregate %d, config %zu: bytes differ", a, k);
             free(got);
         }
@@ -189,8 +168,8 @@ START_TEST(test_windows_classify) {
     c.lng = (task_long){0};
     task_runner_opts o = task_runner_opts_defaults();
     task_stats st;
-    char *buf = run_classify(m, tok, &c, ptrs, N, &o, &st);
-    json_t *res = lines(buf);
+    char *buf = th_classify_texts(m, tok, &c, ptrs, N, &o, &st);
+    json_t *res = th_lines_copy(buf);
     int64_t cut = 0;
     for (int i = 0; i < N; i++) {
         json_t *r = json_array_get(res, (size_t)i);
@@ -203,8 +182,8 @@ START_TEST(test_windows_classify) {
     json_decref(res);
     free(buf);
     c.lng.no_truncate = true;
-    buf = run_classify(m, tok, &c, ptrs, N, &o, &st);
-    res = lines(buf);
+    buf = th_classify_texts(m, tok, &c, ptrs, N, &o, &st);
+    res = th_lines_copy(buf);
     for (int i = 0; i < N; i++) {
         json_t *r = json_array_get(res, (size_t)i);
         ck_assert_int_eq(json_object_get(r, "error") != NULL, NW[i] > 38);
@@ -242,7 +221,7 @@ START_TEST(test_windows_aspect) {
         ck_assert_int_eq(task_aspect_run_opts(m, tok, &asp, src, out, &o, NULL), SENTI_OK);
         task_source_free(src);
         fclose(out);
-        json_t *res = lines(buf);
+        json_t *res = th_lines_copy(buf);
         json_t *r = json_array_get(res, 0);
         int64_t most = 0;
         for (int k = 0; k < 2; k++) {
@@ -288,7 +267,7 @@ START_TEST(test_windows_dialogue) {
     task_source_free(src);
     fclose(in);
     fclose(out);
-    json_t *res = lines(buf), *r = json_array_get(res, 0);
+    json_t *res = th_lines_copy(buf), *r = json_array_get(res, 0);
     double agg[3][8];
     const int64_t nw = reference(m, tok, text, NULL, 6, agg, L);
     ck_assert_int_ge(nw, 3);
