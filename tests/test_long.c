@@ -294,12 +294,8 @@ static Suite *suite(void) {
 
 int main(void) {
     init_paths();
-    SRunner *r = srunner_create(suite());
-    srunner_set_fork_status(r, CK_NOFORK);
-    srunner_run_all(r, CK_NORMAL);
-    int nf = srunner_ntests_failed(r);
-    srunner_free(r);
+    const int rc = th_run_suite(suite());
     unlink(g_vocab);
     rmdir(g_tmp);
-    return nf == 0 ? 0 : 1;
+    return rc;
 }
