@@ -82,6 +82,10 @@ void cpu_i8_kern_avx2(int rm, int64_t ng, const int8_t *aq, const float *ad, con
                       const char *const *bp, size_t wbytes, float *C, int64_t ldc, int np, int64_t nc);
 int cpu_i8_nv_avx512vnni(int rm);
 int cpu_i8_nv_avx2(int rm);
+/* One row's nb blocks of 32 activations to int8 (o8) or int16 (o16), block
+ * scales d and offset sums s (qgemm.c's rule, its bytes). */
+void cpu_q32_quant_avx512vnni(const float *x, int64_t nb, int8_t *o8, int16_t *o16, float *d, int32_t *s, int off);
+void cpu_q32_quant_avx2(const float *x, int64_t nb, int8_t *o8, int16_t *o16, float *d, int32_t *s, int off);
 /* One activation row to int8 for the int8 GEMM: exactly the bytes, scale and
  * centre of senti_quantize_int8_centered, groups of 4 values gs bytes apart,
  * zero-padded to Kp, *sum = sum of q. */

@@ -1,6 +1,7 @@
 /* qgemm.c — the int8 GEMM for q8_0 / q4_0 weights: activations quantized to
  * int8 per row and 32-block at run time, exact integer block dots (AVX512_VNNI
- * vpdpbusd, AVX2 vpmaddubsw, or scalar), scales applied per block in f32.
+ * vpdpbusd, AVX2 vpmaddwd / vpmaddubsw, or scalar), scales applied per block
+ * in f32.
  *
  * Reduction order (batch invariance): every output element is
  *   s = 0; for each block b in order: s = fma((float) idot_b, da_b * dw_b, s)
@@ -8,8 +9,9 @@
  * It depends on K alone: never on M, the tile, the threads.
  *
  * Activations: per row and block, da = amax / 127 (f32), q = round(x / da)
- * in [-127, 127], and ac = -off * sum(q), the offset correction for weights
- * stored unsigned (off = 128 for q8_0 and 8 for q4_0 on VNNI; 8 for q4_0 on
+ * in [-127, 127] (int8, or int16 for the AVX2 q8_0 kernel; vectorised in
+ * cpu_q32_quant_<isa>, the same bytes), and ac = -off * sum(q), the offset
+ * correction for weights stored unsigned (off = 128 for q8_0 and 8 for q4_0 on VNNI; 8 for q4_0 on
  * AVX2 and scalar). A block holding NaN or inf gets da = NaN, so the outputs
  * it touches are NaN.
  *
@@ -17,6 +19,8 @@
  * the weight bytes of every block (64-byte aligned), then every block's VW
  * f16 scales (dw, as stored). Block b of a panel:
  *   q8_0: 8 groups kq of VW x 4 bytes: w[n][32b + 4kq + t] (VNNI: w ^ 0x80);
+ *         AVX2: 16 pairs kp of VW x 2 bytes: w[n][32b + 2kp + t], for
+ *         vpmaddwd on int16 (the activations stored as int16 too);
  *   q4_0: 4 groups g of VW x 4 bytes: byte t = the block's qs[4g + t]
  *         (low nibble element 4g + t, high nibble element 16 + 4g + t).
  * Rows past N are zero (scale 0). Constant weights are packed once
@@ -69,9 +73,10 @@ typedef struct qm_isa {
     int vw, mr, kmr, imr;
     cpu_qm_kern_fn kern, kkern; /* q8_0 / q4_0, and the K-quants */
     int (*nv)(int rm), (*knv)(int rm), (*inv)(int rm);
-    bool vnni;
+    bool vnni, w16; /* w16: q8_0 as int16 pairs (AVX2: panels of pairs, activations int16) */
     cpu_i8_kern_fn ikern; /* int8 */
     cpu_i8_quant_fn iquant;
+    void (*bquant)(const float *x, int64_t nb, int8_t *o8, int16_t *o16, float *d, int32_t *s, int off); /* 32-blocks */
 } qm_isa;
 
 static bool kquant(senti_type bt) { return bt == SENTI_TYPE_Q4_K || bt == SENTI_TYPE_Q6_K; }
@@ -220,13 +225,14 @@ static void i8_quant_scalar(const float *x, int64_t K, int64_t Kp, int8_t *q, in
 static qm_isa pick_isa(const cpu_ctx *ctx) {
     if (ctx->simd >= CPU_SIMD_AVX512 && ctx->feat.avx512_vnni)
         return (qm_isa){16, 6, 4, 8, cpu_qm_kern_avx512vnni, cpu_kq_kern_avx512vnni, cpu_qm_nv_avx512vnni,
-                        cpu_kq_nv_avx512vnni, cpu_i8_nv_avx512vnni, true, cpu_i8_kern_avx512vnni,
-                        cpu_i8_quant_avx512vnni};
+                        cpu_kq_nv_avx512vnni, cpu_i8_nv_avx512vnni, true, false, cpu_i8_kern_avx512vnni,
+                        cpu_i8_quant_avx512vnni, cpu_q32_quant_avx512vnni};
     if (ctx->simd >= CPU_SIMD_AVX2)
-        return (qm_isa){8, 2, 2, 4, cpu_qm_kern_avx2, cpu_kq_kern_avx2, cpu_qm_nv_avx2, cpu_kq_nv_avx2,
-                        cpu_i8_nv_avx2, false, cpu_i8_kern_avx2, cpu_i8_quant_avx2};
+        return (qm_isa){8, 4, 2, 4, cpu_qm_kern_avx2, cpu_kq_kern_avx2, cpu_qm_nv_avx2, cpu_kq_nv_avx2,
+                        cpu_i8_nv_avx2, false, true, cpu_i8_kern_avx2, cpu_i8_quant_avx2,
+                        cpu_q32_quant_avx2};
     return (qm_isa){8, 1, 1, 1, qm_kern_scalar, kq_kern_scalar, qm_nv_scalar, kq_nv_scalar, i8_nv_scalar, false,
-                    i8_kern_scalar, i8_quant_scalar};
+                    false, i8_kern_scalar, i8_quant_scalar, NULL};
 }
 
 /* ---- packing ------------------------------------------------------------------------- */
@@ -334,7 +340,12 @@ static void pack_panels(const qm_isa *isa, senti_type bt, const void *B, size_t 
             const char *row = (const char *)B + (size_t)n * ldb;
             for (int64_t b = 0; b < nb; b++) {
                 char *o = pw + (size_t)b * bw;
-                if (q8) {
+                if (q8 && isa->w16) {
+                    const senti_block_q8_0 *blk = (const senti_block_q8_0 *)row + b;
+                    for (int kp = 0; kp < 16; kp++)
+                        for (int t = 0; t < 2; t++) o[((size_t)kp * vw + j) * 2 + t] = (char)blk->qs[kp * 2 + t];
+                    memcpy(ps + ((size_t)b * vw + j) * 2, &blk->d, 2);
+                } else if (q8) {
                     const senti_block_q8_0 *blk = (const senti_block_q8_0 *)row + b;
                     for (int kq = 0; kq < 8; kq++)
                         for (int t = 0; t < 4; t++) {
@@ -396,6 +407,7 @@ typedef struct quant_par {
                                the real K */
     int64_t M, mr; /* int8: rows, and the tile height rows are interleaved by */
     int off;
+    bool w16; /* int16 activations (q8_0 on AVX2) */
     int8_t *aq;
     float *ad;
     int32_t *ac; /* per block -off * sum (qb 32), or the sums of every 16 (qb 256) */
@@ -415,10 +427,19 @@ static void quant_range(void *arg, int64_t m0, int64_t m1, int ith) {
         return;
     }
     const int64_t qb = q->qb, nsum = qb == SENTI_QK ? 1 : qb / 16;
+    if (qb == SENTI_QK && q->isa->bquant) {
+        for (int64_t m = m0; m < m1; m++) {
+            int8_t *o = q->aq + m * q->K;
+            q->isa->bquant(q->A + m * q->lda, q->nb, q->w16 ? NULL : o, q->w16 ? (int16_t *)(void *)o : NULL,
+                           q->ad + m * q->nb, q->ac + m * q->nb, q->off);
+        }
+        return;
+    }
     for (int64_t m = m0; m < m1; m++)
         for (int64_t b = 0; b < q->nb; b++) {
             const float *x = q->A + m * q->lda + b * qb;
             int8_t *o = q->aq + m * q->K + b * qb;
+            int16_t *o16 = (int16_t *)(void *)(q->aq + m * q->K) + b * qb;
             float amax = 0.0f;
             bool finite = true;
             for (int64_t j = 0; j < qb; j++) {
@@ -432,7 +453,8 @@ static void quant_range(void *arg, int64_t m0, int64_t m1, int ith) {
             for (int64_t j = 0; j < qb; j++) {
                 const float r = roundf(x[j] * id);
                 const int v = finite ? (int)(r > 127.0f ? 127.0f : r < -127.0f ? -127.0f : r) : 0;
-                o[j] = (int8_t)v;
+                if (q->w16) o16[j] = (int16_t)v;
+                else o[j] = (int8_t)v;
                 sums[nsum == 1 ? 0 : j / 16] += v;
             }
             if (nsum == 1) sums[0] *= -q->off;
@@ -516,22 +538,26 @@ static int act_offset(const qm_isa *isa, senti_type bt) {
     return (bt == SENTI_TYPE_Q8_0 || bt == SENTI_TYPE_INT8) && isa->vnni ? 128 : 0;
 }
 
-/* Activation workspace: int8 values (int8: rows of Kp), block (int8: row)
- * scales (int8: then the M row centres), block (row) sums. */
-static size_t act_bytes(int64_t M, int64_t K, senti_type bt, size_t *ad_off, size_t *ac_off) {
+/* Activations as int16 (q8_0 on AVX2: its vpmaddwd kernel) rather than int8. */
+static bool act16(const qm_isa *isa, senti_type bt) { return isa->w16 && bt == SENTI_TYPE_Q8_0; }
+
+/* Activation workspace: int8 (act16: int16) values (int8: rows of Kp), block
+ * (int8: row) scales (int8: then the M row centres), block (row) sums. */
+static size_t act_bytes(const qm_isa *isa, int64_t M, int64_t K, senti_type bt, size_t *ad_off, size_t *ac_off) {
     if (bt == SENTI_TYPE_INT8) {
         *ad_off = align_up((size_t)M * (size_t)(4 * n_blocks(bt, K)));
         *ac_off = *ad_off + align_up((size_t)M * 8); /* scales, then centres */
         return *ac_off + align_up((size_t)M * 4);
     }
     const int64_t nb = K / qblock(bt), nsum = kquant(bt) ? 16 : 1;
-    *ad_off = align_up((size_t)M * (size_t)K);
+    *ad_off = align_up((size_t)M * (size_t)K * (act16(isa, bt) ? 2 : 1));
     *ac_off = *ad_off + align_up((size_t)M * (size_t)nb * 4);
     return *ac_off + align_up((size_t)M * (size_t)nb * (size_t)nsum * 4);
 }
 
 size_t cpu_qgemm_ws_size(const cpu_ctx *ctx, int64_t M, int64_t N, int64_t K, senti_type bt, bool packed) {
-    size_t ad_off, ac_off, s = act_bytes(M, K, bt, &ad_off, &ac_off);
+    const qm_isa isa = pick_isa(ctx);
+    size_t ad_off, ac_off, s = act_bytes(&isa, M, K, bt, &ad_off, &ac_off);
     if (!packed) {
         size_t pb, wb;
         s += align_up(cpu_qgemm_pack_size(ctx, bt, N, K, &pb, &wb));
@@ -546,14 +572,14 @@ void cpu_qgemm(const cpu_ctx *ctx, int64_t M, int64_t N, int64_t K, const float 
     const int nth = n_threads(ctx);
     const senti_type bt = b->pan ? b->pt : b->bt;
     const bool i8 = bt == SENTI_TYPE_INT8;
-    const int64_t nb = n_blocks(bt, K), Ka = i8 ? 4 * nb : K; /* Ka: the row stride of aq */
+    const int64_t nb = n_blocks(bt, K), Ka = i8 ? 4 * nb : act16(&isa, bt) ? 2 * K : K; /* Ka: aq's row stride, bytes */
     size_t ad_off, ac_off;
-    char *rest = ws + act_bytes(M, K, bt, &ad_off, &ac_off);
+    char *rest = ws + act_bytes(&isa, M, K, bt, &ad_off, &ac_off);
     int8_t *aq = (int8_t *)ws;
     float *ad = (float *)(ws + ad_off);
     int32_t *ac = (int32_t *)(ws + ac_off);
     const int64_t mr = i8 ? isa.imr : kquant(bt) ? isa.kmr : isa.mr;
-    quant_par qp = {&isa, bt, A, lda, Ka, nb, i8 ? K : qblock(bt), M, mr, act_offset(&isa, bt), aq, ad, ac};
+    quant_par qp = {&isa, bt, A, lda, Ka, nb, i8 ? K : qblock(bt), M, mr, act_offset(&isa, bt), act16(&isa, bt), aq, ad, ac};
     cpu_parallel_for(ctx, M * K >= 16384 ? nth : 1, M, 0, quant_range, &qp);
     const char *pan = b->pan;
     size_t pb = b->pan_bytes, wb = b->pan_wbytes;
@@ -564,7 +590,7 @@ void cpu_qgemm(const cpu_ctx *ctx, int64_t M, int64_t N, int64_t K, const float 
     }
     const int64_t np_all = (N + isa.vw - 1) / isa.vw, tiles = (M + mr - 1) / mr;
     const int64_t l2 = ctx->l2 > 0 ? ctx->l2 : 512 << 10;
-    int64_t mc = (l2 / 2 / (K > 0 ? K : 1)) / mr * mr;
+    int64_t mc = (l2 / 2 / (Ka > 0 ? Ka : 1)) / mr * mr; /* the row block's activations in half of L2 */
     if (mc < mr) mc = mr;
     qm_job j = {&isa, bt, M, N, Ka, nb, np_all, mc, mr, aq, ad, ac, pan, pb, wb, C, ldc,
                 nth <= 1 || tiles >= 4 * (int64_t)nth || np_all < nth, ctx, epi, 0};
