@@ -68,6 +68,7 @@ typedef struct mm_isa {
     int64_t kc, mc, ncp; /* k block, rows per A block (multiple of mr), panels per B block */
     cpu_mm_kern_fn kern;
     int (*np)(int rm);
+    void (*pack_a)(const float *src, int64_t lda, int n, int64_t kc, float *dst, int64_t w); /* NULL: scalar */
 } mm_isa;
 
 static int64_t env_int(const char *name, int64_t def) {
@@ -85,11 +86,11 @@ static int64_t env_int(const char *name, int64_t def) {
 static mm_isa pick_isa(const cpu_ctx *ctx) {
     mm_isa s;
     if (ctx->simd >= CPU_SIMD_AVX512)
-        s = (mm_isa){CPU_MR_AVX512, CPU_NR_AVX512, 0, 0, 0, cpu_mm_kern_avx512, cpu_mm_np_avx512};
+        s = (mm_isa){CPU_MR_AVX512, CPU_NR_AVX512, 0, 0, 0, cpu_mm_kern_avx512, cpu_mm_np_avx512, cpu_mm_pack_a_avx512};
     else if (ctx->simd >= CPU_SIMD_AVX2)
-        s = (mm_isa){CPU_MR_AVX2, CPU_NR_AVX2, 0, 0, 0, cpu_mm_kern_avx2, cpu_mm_np_avx2};
+        s = (mm_isa){CPU_MR_AVX2, CPU_NR_AVX2, 0, 0, 0, cpu_mm_kern_avx2, cpu_mm_np_avx2, cpu_mm_pack_a_avx2};
     else
-        s = (mm_isa){CPU_MR_SCALAR, CPU_NR_SCALAR, 0, 0, 0, mm_kern_scalar, mm_np_scalar};
+        s = (mm_isa){CPU_MR_SCALAR, CPU_NR_SCALAR, 0, 0, 0, mm_kern_scalar, mm_np_scalar, NULL};
     const int64_t l1 = ctx->l1d > 0 ? ctx->l1d : 32 << 10, l2 = ctx->l2 > 0 ? ctx->l2 : 512 << 10;
     int64_t kc = l1 * 3 / 4 / 64;
     kc = kc < 128 ? 128 : kc > 768 ? 768 : kc;
@@ -164,6 +165,10 @@ static void pack_a(const mm_isa *isa, const float *A, int64_t lda, int64_t rows,
     for (int64_t r0 = 0; r0 < rows; r0 += isa->mr) {
         const int64_t rm = rows - r0 < isa->mr ? rows - r0 : isa->mr;
         float *d = Ap + r0 * kc;
+        if (isa->pack_a) {
+            isa->pack_a(A + r0 * lda + k0, lda, (int)rm, kc, d, rm);
+            continue;
+        }
         for (int64_t i = 0; i < rm; i++) {
             const float *src = A + (r0 + i) * lda + k0;
             for (int64_t k = 0; k < kc; k++) d[k * rm + i] = src[k];
@@ -207,15 +212,25 @@ static void mm_block(const mm_job *j, int64_t m0, int64_t m1, int64_t p0, int64_
         const int64_t rows = m1 - ic < isa->mc ? m1 - ic : isa->mc;
         pack_a(isa, j->A + ic * j->lda, j->lda, rows, k0, kc, Ap);
         const int64_t full = rows / isa->mr, rem = rows % isa->mr;
-        /* full tiles: np_full panels at a time */
+        /* full tiles: np_full panels at a time; while they run, the next
+         * group's k block of a prepacked weight (far: L3 or memory) is
+         * prefetched into L2, a share per tile */
         const int npf = isa->np(isa->mr);
+        const size_t pf_lines = j->b->pan ? (size_t)kc * (size_t)isa->nr * (pt == SENTI_TYPE_F32 ? 4 : 2) / 64 : 0;
         for (int64_t q = 0; q < np && full; q += npf) {
             const int nq = (int)(np - q < npf ? np - q : npf);
             const void *bp[16];
             for (int t = 0; t < nq; t++) bp[t] = panel_at(j, blk, p0, q + t, k0, kc);
             const int64_t c0 = (p0 + q) * isa->nr, nc = j->N - c0 < (int64_t)nq * isa->nr ? j->N - c0 : nq * isa->nr;
+            const int npn = pf_lines && q + npf < np ? (int)(np - q - npf < npf ? np - q - npf : npf) : 0;
+            const size_t pf_per = (pf_lines + (size_t)full - 1) / (size_t)full;
             for (int64_t t = 0; t < full; t++) {
                 float *ct = j->C + (ic + t * isa->mr) * j->ldc + c0;
+                for (int u = 0; u < npn; u++) {
+                    const char *nb = panel_at(j, blk, p0, q + npf + u, k0, kc);
+                    for (size_t l = (size_t)t * pf_per; l < (size_t)(t + 1) * pf_per && l < pf_lines; l++)
+                        __builtin_prefetch(nb + l * 64, 0, 2);
+                }
                 isa->kern(isa->mr, pt, kc, Ap + t * isa->mr * kc, bp, ct, j->ldc, acc, nq, nc);
                 if (last) cpu_epi_apply(j->ctx, j->epi, ct, j->ldc, ic + t * isa->mr, isa->mr, c0, nc);
             }

@@ -38,6 +38,10 @@ void cpu_mm_kern_avx512(int rm, senti_type pt, int64_t kc, const float *Ap, cons
                         int64_t ldc, bool acc, int np, int64_t nc);
 void cpu_mm_kern_avx2(int rm, senti_type pt, int64_t kc, const float *Ap, const void *const *bp, float *C,
                       int64_t ldc, bool acc, int np, int64_t nc);
+/* Pack n <= VW rows of A (row stride lda) into k-major order: dst[k*w + j] =
+ * src[j*lda + k], j < n, k < kc; writes nothing else. */
+void cpu_mm_pack_a_avx512(const float *src, int64_t lda, int n, int64_t kc, float *dst, int64_t w);
+void cpu_mm_pack_a_avx2(const float *src, int64_t lda, int n, int64_t kc, float *dst, int64_t w);
 /* Panels the rm-row kernel takes at once (its register budget). */
 int cpu_mm_np_avx512(int rm);
 int cpu_mm_np_avx2(int rm);

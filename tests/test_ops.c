@@ -1186,6 +1186,85 @@ START_TEST(test_matmul_int8_exact) {
 }
 END_TEST
 
+/* Batch invariance of matmul, op by op: at every SIMD level, every weight
+ * type, packed once (constant weight) or per call, each output row's bytes
+ * are those of the same row computed alone, inside another slice of rows
+ * (the few-rows split by panels as well as the many-rows split by rows) and
+ * with one thread. K spans several k blocks of every GEMM. */
+static void run_rows(senti_type wt, bool constant, int64_t M, int64_t N, int64_t K) {
+    tc c;
+    tc_begin(&c, "matmul rows %s M=%lld N=%lld K=%lld%s", senti_type_name(wt), (long long)M, (long long)N,
+             (long long)K, constant ? " (prepacked)" : "");
+    const int64_t as[2] = {M, K}, bs[2] = {N, K};
+    senti_tensor *a = leaf(&c, F32, 2, as, -2, 2), *b = leaf(&c, wt, 2, bs, -1, 1);
+    if (constant && b) b->flags |= SENTI_TFLAG_CONST;
+    senti_tensor *out = a && b ? op_matmul(c.g, a, b, false, true) : NULL;
+    if (!out || c.g->status != SENTI_OK) {
+        tc_fail(&c, "graph construction failed");
+        tc_end(&c);
+        return;
+    }
+    float *full = malloc((size_t)(M * N) * 4), *part = malloc((size_t)(M * N) * 4);
+    cpu_ctx *ctx = cpu_backend_ctx(g_cpu);
+    const cpu_simd simd0 = ctx->simd;
+    const cpu_matmul_mode mode0 = ctx->matmul;
+    const int nth0 = ctx->n_threads;
+    ctx->matmul = CPU_MATMUL_NATIVE;
+    /* (first row, rows): alone at both ends and inside, few rows, a middle slice, all on one thread */
+    const int64_t subs[][2] = {{0, 1}, {M / 2, 1}, {M - 1, 1}, {1, 2}, {3, 7}, {M / 3, M / 2}, {0, M}};
+    for (int s = CPU_SIMD_SCALAR; s <= (int)g_simd_max && !c.failed; s++) {
+        ctx->simd = (cpu_simd)s;
+        ctx->n_threads = nth0;
+        out->data = full;
+        if (g_cpu->iface->compute(g_cpu, c.g, c.g->n_nodes - 1, c.g->n_nodes) != SENTI_OK) {
+            tc_fail(&c, "cpu simd=%s: %s", cpu_simd_name(ctx->simd), senti_last_error());
+            break;
+        }
+        for (size_t u = 0; u < sizeof subs / sizeof subs[0] && !c.failed; u++) {
+            const int64_t r0 = subs[u][0], m = subs[u][1];
+            ctx->n_threads = u + 1 == sizeof subs / sizeof subs[0] ? 1 : nth0;
+            senti_graph *g2 = graph_init();
+            senti_tensor *a2 = graph_new_tensor_2d(g2, F32, m, K), *b2 = graph_new_tensor_2d(g2, wt, N, K);
+            a2->data = (float *)a->data + r0 * K;
+            b2->data = b->data;
+            b2->flags = b->flags;
+            senti_tensor *o2 = op_matmul(g2, a2, b2, false, true);
+            o2->data = part;
+            memset(part, 0xff, (size_t)(m * N) * 4);
+            if (g_cpu->iface->compute(g_cpu, g2, g2->n_nodes - 1, g2->n_nodes) != SENTI_OK)
+                tc_fail(&c, "cpu simd=%s: %s", cpu_simd_name(ctx->simd), senti_last_error());
+            for (int64_t i = 0; i < m * N && !c.failed; i++)
+                if (memcmp(&part[i], &full[r0 * N + i], 4) != 0)
+                    tc_fail(&c, "cpu simd=%s: row %lld computed in rows [%lld, %lld)%s is %.9g at column %lld, %.9g with all %lld rows",
+                            cpu_simd_name(ctx->simd), (long long)(r0 + i / N), (long long)r0, (long long)(r0 + m),
+                            ctx->n_threads == 1 ? " on one thread" : "", part[i], (long long)(i % N), full[r0 * N + i],
+                            (long long)M);
+            graph_free(g2);
+        }
+    }
+    ctx->simd = simd0;
+    ctx->matmul = mode0;
+    ctx->n_threads = nth0;
+    if (constant) cpu_gemm_cache_free(ctx); /* the weight's buffer is freed with the case: forget its panels */
+    out->data = NULL;
+    free(full);
+    free(part);
+    tc_end(&c);
+}
+
+START_TEST(test_matmul_rows) {
+    TEST_BEGIN();
+    /* 101 rows: enough MR-row tiles for the split by rows at every level; K over several k blocks */
+    static const struct { senti_type t; int64_t K; } cases[] = {
+        {F32, 1700}, {SENTI_TYPE_F16, 900}, {SENTI_TYPE_BF16, 900}, {Q8, 800}, {Q4, 800},
+        {SENTI_TYPE_Q4_K, 512}, {SENTI_TYPE_Q6_K, 512}, {I8, 803},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        for (int k = 0; k < 2; k++) run_rows(cases[i].t, k == 1, 101, 70, cases[i].K);
+    TEST_END();
+}
+END_TEST
+
 /* ---- attention -------------------------------------------------------------- */
 
 enum { L_SEPARATE, L_FUSED, L_CACHE };
@@ -2179,6 +2258,7 @@ static Suite *ops_suite(void) {
         {"matmul_kquant", test_matmul_kquant},
         {"matmul_int8", test_matmul_int8},
         {"matmul_int8_exact", test_matmul_int8_exact},
+        {"matmul_rows", test_matmul_rows},
         {"matmul_random", test_matmul_random},
         {"attention", test_attention},
         {"attention_random", test_attention_random},
