@@ -1,5 +1,7 @@
 /* stats.c — timing loop and median/min/max summaries for the benchmarks. */
 #include <stdlib.h>
+#include <string.h>
+#include <time.h>
 
 #include "bench.h"
 
@@ -18,6 +20,23 @@ bench_stat bench_summarize(double *ms, int n) {
     return s;
 }
 
+/* SENTI_BENCH_CLOCK=cpu: the process's CPU time instead of the wall clock.
+ * With --threads 1 (OpenBLAS follows it) that is the work of the one
+ * thread, nearly unmoved by other processes sharing the cores, where wall
+ * times on a loaded machine swing by tens of percent; with more threads it
+ * also counts their waiting, so compare threaded runs by wall time. */
+static double bench_now(void) {
+    static int cpu = -1;
+    if (cpu < 0) {
+        const char *s = getenv("SENTI_BENCH_CLOCK");
+        cpu = s && strcmp(s, "cpu") == 0;
+    }
+    if (!cpu) return senti_time_ms();
+    struct timespec t;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+    return (double)t.tv_sec * 1e3 + (double)t.tv_nsec * 1e-6;
+}
+
 bool bench_time(bench_fn fn, void *arg, int repeats, bench_stat *out) {
     if (repeats < 1) repeats = 1;
     double *ms = malloc((size_t)repeats * sizeof *ms);
@@ -30,12 +49,12 @@ bool bench_time(bench_fn fn, void *arg, int repeats, bench_stat *out) {
             return false;
         }
     for (int r = 0; r < repeats; r++) {
-        double t0 = senti_time_ms();
+        double t0 = bench_now();
         if (!fn(arg)) {
             free(ms);
             return false;
         }
-        ms[r] = senti_time_ms() - t0;
+        ms[r] = bench_now() - t0;
     }
     *out = bench_summarize(ms, repeats);
     free(ms);

@@ -65,7 +65,8 @@ static void usage(FILE *f) {
             "  --batch N         model: sequences per batch (default 8)\n"
             "  --seq-len N       model: tokens per sequence (default 128)\n"
             "  --layers N        model: encoder layers (default 12)\n"
-            "  --dtype T         model, decoder -m: linear weights f32|f16|bf16|q8_0|q4_0|int8 (default f32; -m: as stored)\n");
+            "  --dtype T         model, decoder -m: linear weights f32|f16|bf16|q8_0|q4_0|int8 (default f32; -m: as stored)\n"
+            "  SENTI_BENCH_CLOCK=cpu   time by process CPU time, not wall (with --threads 1: steady on a busy machine)\n");
 }
 
 static bool parse_int(const char *flag, const char *s, int lo, int hi, int *out) {
