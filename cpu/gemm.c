@@ -213,10 +213,12 @@ static void mm_block(const mm_job *j, int64_t m0, int64_t m1, int64_t p0, int64_
         pack_a(isa, j->A + ic * j->lda, j->lda, rows, k0, kc, Ap);
         const int64_t full = rows / isa->mr, rem = rows % isa->mr;
         /* full tiles: np_full panels at a time; while they run, the next
-         * group's k block of a prepacked weight (far: L3 or memory) is
-         * prefetched into L2, a share per tile */
+         * group's k block of a prepacked weight larger than L2 (so in L3 or
+         * memory) is prefetched into L2, a share per tile */
         const int npf = isa->np(isa->mr);
-        const size_t pf_lines = j->b->pan ? (size_t)kc * (size_t)isa->nr * (pt == SENTI_TYPE_F32 ? 4 : 2) / 64 : 0;
+        const int64_t l2 = j->ctx->l2 > 0 ? j->ctx->l2 : 512 << 10;
+        const bool far = j->b->pan && (double)j->np_all * (double)j->b->pan_bytes > (double)l2; /* else it stays in L2 */
+        const size_t pf_lines = far ? (size_t)kc * (size_t)isa->nr * (pt == SENTI_TYPE_F32 ? 4 : 2) / 64 : 0;
         for (int64_t q = 0; q < np && full; q += npf) {
             const int nq = (int)(np - q < npf ? np - q : npf);
             const void *bp[16];
