@@ -11,7 +11,9 @@ model-q8_0.gguf has q8_0 token embeddings too (25 MB): --commit-model copies
 it to models/sst2-minilm-l6-q8_0.gguf, the embedded default model, and writes
 tests/fixtures/models/sst2-dev-pytorch.jsonl (PyTorch's f32 probabilities on
 SST-2 dev, for tests/test_models.c). --max-steps N ends training after N
-steps (the schedule spans them). --senti-only redoes the senti half
+steps (the schedule spans them). A run that is not the committed model goes
+to another --out: test_models compares ../train-cache/sst2/model-f32.gguf,
+where it exists, with the committed model's PyTorch fixture. --senti-only redoes the senti half
 (convert, eval, fixture) on a trained DIR.
 """
 import argparse
