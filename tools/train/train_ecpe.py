@@ -24,7 +24,7 @@ CPU budget (a shared 2-core machine): the model is MiniLM's first --layers (4)
 layers; the embeddings and the first --frozen (3) stay as initialised, so their
 output for every clause input and pair input of the corpus is computed once for
 all folds and cached (../train-cache/ecpe/feats-*.pt); per fold only the top
-layer, the pooler and the classifier train (AdamW, --epochs 2, --lr 1e-3) on
+layer, the pooler and the classifier train (AdamW, --epochs 1, --lr 1e-3) on
 every positive input and a seeded --keep (30%) of the negatives. After
 training, each positive logit's bias moves by the shift that scores the best
 dev F1 (--bias dev: the threshold chosen on the dev split, folded into the
@@ -639,7 +639,7 @@ def main():
                     help="the new CJK rows: Gemma 3 270M's mapped into MiniLM's space, or the [UNK] row")
     ap.add_argument("--layers", type=int, default=4, help="MiniLM's first N layers (of 6) make the model")
     ap.add_argument("--frozen", type=int, default=3, help="of which the first N (and the embeddings) stay frozen")
-    ap.add_argument("--epochs", type=int, default=2)
+    ap.add_argument("--epochs", type=int, default=1)
     ap.add_argument("--max-steps", type=int, default=0, help="cap each model's training steps (a smoke test)")
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--batch", type=int, default=32)
