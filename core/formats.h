@@ -280,6 +280,12 @@ typedef struct gguf_tensor {
 bool gguf_tensor_is_foreign(const gguf_tensor *t);
 /* t's elements as f32 (numel floats): any type senti runs, or a foreign one. */
 senti_status gguf_tensor_read_f32(const gguf_tensor *t, float *dst);
+/* q5_0 is q8_0 with 5-bit values: the same f16 scale per 32 and the integers
+ * q - 16 in [-16, 15], so it is held as q8_0 exactly (numel / 32 blocks), which
+ * senti computes with (the q5_0 layers of Q4_K_M files: 22 bytes per 32 read as
+ * 34 instead of 128 as f32). True only for q5_0. */
+bool gguf_tensor_q8_0_exact(const gguf_tensor *t);
+senti_status gguf_tensor_read_q8_0(const gguf_tensor *t, void *dst); /* numel / 32 senti_block_q8_0 */
 
 /* Map and validate one GGUF file. NULL with senti_last_error() set on failure
  * (IO; BAD_FILE naming the file and the key or tensor and byte offset;

@@ -54,7 +54,8 @@ static senti_type ggml_to_senti(uint32_t id) {
 /* ggml types senti reads but does not compute with (llama.cpp's older
  * quantizations, e.g. the q5_0 layers of a Q4_K_M file): their size is
  * validated here and gguf_tensor_read_f32 dequantizes them; a model opened
- * from the file holds them as f32. Blocks of 32: q4_1 {f16 d, m; u8 qs[16]},
+ * from the file holds q5_0 as q8_0 (the same values: gguf_tensor_read_q8_0)
+ * and q4_1 / q5_1 as f32. Blocks of 32: q4_1 {f16 d, m; u8 qs[16]},
  * q5_0 {f16 d; u8 qh[4]; u8 qs[16]}, q5_1 {f16 d, m; u8 qh[4]; u8 qs[16]}. */
 typedef struct foreign_type { uint32_t id; size_t bytes; } foreign_type;
 static const foreign_type FOREIGN[] = {{3, 20}, {6, 22}, {7, 24}};
@@ -67,18 +68,31 @@ static const foreign_type *foreign_of(uint32_t id) {
 
 static uint16_t u16le(const uint8_t *p) { return (uint16_t)(p[0] | p[1] << 8); }
 
+/* The 5-bit integers of one q5_0 block at p, minus 16 (ggml's dequantize_row_q5_0 before the scale). */
+static void q5_0_ints(const uint8_t *p, int8_t *q) {
+    const uint32_t qh = (uint32_t)p[2] | (uint32_t)p[3] << 8 | (uint32_t)p[4] << 16 | (uint32_t)p[5] << 24;
+    for (int j = 0; j < 16; j++) {
+        q[j] = (int8_t)((int)((p[6 + j] & 0x0F) | (((qh >> j) << 4) & 0x10)) - 16);
+        q[j + 16] = (int8_t)((int)((p[6 + j] >> 4) | ((qh >> (j + 12)) & 0x10)) - 16);
+    }
+}
+
 /* One block of 32 elements of foreign type id at p into y (ggml's dequantize_row_*). */
 static void foreign_block(uint32_t id, const uint8_t *p, float *y) {
     const float d = senti_f16_to_f32(u16le(p));
-    const float mn = id == 6 ? 0.0f : senti_f16_to_f32(u16le(p + 2));
-    const uint8_t *qs = p + (id == 3 ? 4 : id == 6 ? 6 : 8);
-    const uint32_t qh = id == 3 ? 0 : (uint32_t)p[id == 6 ? 2 : 4] | (uint32_t)p[id == 6 ? 3 : 5] << 8 |
-                                          (uint32_t)p[id == 6 ? 4 : 6] << 16 | (uint32_t)p[id == 6 ? 5 : 7] << 24;
+    if (id == 6) {
+        int8_t q[32];
+        q5_0_ints(p, q);
+        for (int j = 0; j < 32; j++) y[j] = (float)q[j] * d;
+        return;
+    }
+    const float mn = senti_f16_to_f32(u16le(p + 2));
+    const uint8_t *qs = p + (id == 3 ? 4 : 8);
+    const uint32_t qh = id == 3 ? 0 : (uint32_t)p[4] | (uint32_t)p[5] << 8 | (uint32_t)p[6] << 16 | (uint32_t)p[7] << 24;
     for (int j = 0; j < 16; j++) {
         int x0 = qs[j] & 0x0F, x1 = qs[j] >> 4;
         if (id != 3) x0 |= (int)(((qh >> j) << 4) & 0x10), x1 |= (int)((qh >> (j + 12)) & 0x10);
-        if (id == 6) y[j] = (float)(x0 - 16) * d, y[j + 16] = (float)(x1 - 16) * d;
-        else y[j] = (float)x0 * d + mn, y[j + 16] = (float)x1 * d + mn;
+        y[j] = (float)x0 * d + mn, y[j + 16] = (float)x1 * d + mn;
     }
 }
 
@@ -93,6 +107,21 @@ senti_status gguf_tensor_read_f32(const gguf_tensor *t, float *dst) {
     }
     const size_t bytes = foreign_of(t->ggml_type)->bytes;
     for (int64_t b = 0; b < t->numel / 32; b++) foreign_block(t->ggml_type, (const uint8_t *)t->data + (size_t)b * bytes, dst + b * 32);
+    return SENTI_OK;
+}
+
+bool gguf_tensor_q8_0_exact(const gguf_tensor *t) { return gguf_tensor_is_foreign(t) && t->ggml_type == 6; }
+
+senti_status gguf_tensor_read_q8_0(const gguf_tensor *t, void *out) {
+    senti_block_q8_0 *dst = out;
+    if (!gguf_tensor_q8_0_exact(t))
+        return senti_error(SENTI_ERR_UNSUPPORTED, "%s: tensor '%s' is not q5_0: it cannot be held as q8_0 exactly",
+                           t->file, t->name);
+    for (int64_t b = 0; b < t->numel / 32; b++) {
+        const uint8_t *p = (const uint8_t *)t->data + (size_t)b * 22;
+        dst[b].d = u16le(p);
+        q5_0_ints(p, dst[b].qs);
+    }
     return SENTI_OK;
 }
 

@@ -266,7 +266,17 @@ senti_status gguf_model_open(const char *path, cfg_file **cfg_out, st_weights **
         t->numel = g->numel;
         t->data = g->data;
         t->nbytes = g->nbytes;
-        if (gguf_tensor_is_foreign(g)) { /* q4_1 / q5_0 / q5_1: held as f32 */
+        if (gguf_tensor_q8_0_exact(g)) { /* q5_0: held as q8_0, the same values */
+            const size_t nb = (size_t)(g->numel / 32) * sizeof(senti_block_q8_0);
+            void *qb = senti_malloc(nb + 1);
+            if (!qb) {
+                st = senti_error(SENTI_ERR_NO_MEMORY, "%s: out of memory converting tensor '%s'", path, g->name);
+                goto fail;
+            }
+            own->bufs[own->nbufs++] = qb;
+            if ((st = gguf_tensor_read_q8_0(g, qb)) != SENTI_OK) goto fail;
+            t->type = SENTI_TYPE_Q8_0, t->dtype = senti_type_name(SENTI_TYPE_Q8_0), t->data = qb, t->nbytes = nb;
+        } else if (gguf_tensor_is_foreign(g)) { /* q4_1 / q5_1: held as f32 */
             float *fb = senti_malloc((size_t)g->numel * sizeof(float) + 1);
             if (!fb) {
                 st = senti_error(SENTI_ERR_NO_MEMORY, "%s: out of memory dequantizing tensor '%s'", path, g->name);

@@ -645,6 +645,57 @@ START_TEST(test_kquant_fixture) {
 }
 END_TEST
 
+
+/* q5_0 (ggml type 6, a foreign type): read as f32 exactly as ggml's
+ * dequantize_row_q5_0 does, and held as q8_0 with the same values. */
+START_TEST(test_q5_0_as_q8_0) {
+    enum { COLS = 64, ROWS = 2, NB = COLS * ROWS / 32 };
+    uint8_t data[NB * 22];
+    uint32_t x = 12345;
+    for (size_t i = 0; i < sizeof data; i++) data[i] = (uint8_t)((x = x * 1103515245u + 12345u) >> 16);
+    static const uint16_t ds[NB] = {0x3C00, 0x2E66, 0xB800, 0x0400}; /* 1, ~0.1, -0.5, a tiny normal */
+    for (int b = 0; b < NB; b++) data[b * 22] = (uint8_t)ds[b], data[b * 22 + 1] = (uint8_t)(ds[b] >> 8);
+    bb b;
+    const uint64_t ne[2] = {COLS, ROWS};
+    b_head(&b, 3, 1, 0);
+    b_tinfo(&b, "t.q5_0", 2, ne, 6, 0);
+    b_pad(&b, 32);
+    b_raw(&b, data, sizeof data);
+    write_file("q5.gguf", b.p, b.n);
+    gguf_file *f = gguf_file_load(tpath("q5.gguf"));
+    ck_assert_msg(f != NULL, "%s", senti_last_error());
+    const gguf_tensor *t = gguf_file_find_tensor(f, "t.q5_0");
+    ck_assert_ptr_nonnull(t);
+    ck_assert(gguf_tensor_is_foreign(t));
+    ck_assert(gguf_tensor_q8_0_exact(t));
+    float y[COLS * ROWS], yq[COLS * ROWS], ref[COLS * ROWS];
+    ck_assert_int_eq(gguf_tensor_read_f32(t, y), SENTI_OK);
+    /* ggml's dequantize_row_q5_0, written out */
+    for (int i = 0; i < NB; i++) {
+        const uint8_t *blk = data + i * 22;
+        const float d = senti_f16_to_f32((senti_f16)(blk[0] | blk[1] << 8));
+        uint32_t qh;
+        memcpy(&qh, blk + 2, 4);
+        for (int j = 0; j < 16; j++) {
+            const uint8_t xh_0 = (uint8_t)(((qh >> (j + 0)) << 4) & 0x10);
+            const uint8_t xh_1 = (uint8_t)(((qh >> (j + 12))) & 0x10);
+            const int32_t x0 = ((blk[6 + j] & 0x0F) | xh_0) - 16;
+            const int32_t x1 = ((blk[6 + j] >> 4) | xh_1) - 16;
+            ref[i * 32 + j] = (float)x0 * d;
+            ref[i * 32 + j + 16] = (float)x1 * d;
+        }
+    }
+    ck_assert(memcmp(y, ref, sizeof y) == 0);
+    senti_block_q8_0 q[NB];
+    ck_assert_int_eq(gguf_tensor_read_q8_0(t, q), SENTI_OK);
+    senti_row_to_f32(SENTI_TYPE_Q8_0, q, yq, COLS * ROWS);
+    ck_assert(memcmp(yq, ref, sizeof yq) == 0);
+    for (int i = 0; i < NB; i++)
+        for (int j = 0; j < 32; j++) ck_assert(q[i].qs[j] >= -16 && q[i].qs[j] <= 15);
+    gguf_file_free(f);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("gguf");
     TCase *tc = tcase_create("gguf");
@@ -656,6 +707,7 @@ int main(void) {
     tcase_add_test(tc, test_truncated);
     tcase_add_test(tc, test_alloc_failures);
     tcase_add_test(tc, test_kquant_fixture);
+    tcase_add_test(tc, test_q5_0_as_q8_0);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

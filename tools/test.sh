@@ -46,7 +46,9 @@ if command -v clang >/dev/null 2>&1; then
     t=${f#fuzz_}
     corpus=$(mktemp -d)
     cp tests/fuzz/seeds/"$t"/* "$corpus"/
-    build-fuzz/"$f" -max_total_time=5 -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+    # a UBSan report fails the step like a crash (libFuzzer keeps the input)
+    UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+      build-fuzz/"$f" -max_total_time=5 -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
       -artifact_prefix=build-fuzz/ "$corpus"
     rm -rf "$corpus"
   done
