@@ -410,10 +410,11 @@ def sigmoid(z):
     return 1.0 / (1.0 + np.exp(-z))
 
 
-def pipeline(docs, corpus, feats, tok, cm, pm, frozen, window):
+def pipeline(docs, corpus, where, feats, tok, cm, pm, frozen, window):
     """senti cause's results (1-based clause numbers) for docs, from PyTorch: step 1 on the cached frozen
-    features of every clause, step 2 by the whole pair model on the candidates step 1 gives."""
-    items = [corpus.clause_key[(corpus.at[d], i + 1)] for d, cl, _ in docs for i in range(len(cl))]
+    features of every clause (where: document id -> its index in corpus), step 2 by the whole pair model on
+    the candidates step 1 gives."""
+    items = [corpus.clause_key[(where[d], i + 1)] for d, cl, _ in docs for i in range(len(cl))]
     probs = sigmoid(predict_top(cm, frozen, feats, items))
     pipeline.probs = probs  # step 1's probabilities, for clause_ranking
     rows, cand, at = [], [], 0
@@ -503,10 +504,13 @@ def train_fold(fold, a, base, tok, corpus, feats):
     out = os.path.join(C.CACHE, "ecpe", f"fold{fold}")
     os.makedirs(out, exist_ok=True)
     test = read_docs(os.path.join(ECPE, f"fold{fold}_test.txt"))  # in the file's order, as senti eval reads it
-    for d, cl, ps in test:
-        assert corpus.docs[corpus.at[d]][1:] == (cl, ps), f"fold {fold}: document {d} differs from all_data_pair"
-    test_ids = {d for d, _, _ in test}
-    train_ids = [d for d, _, _ in corpus.docs if d not in test_ids]
+    # each test document's place in all_data_pair.txt: by id, else by its clauses (fold 9's document 1807 is
+    # all_data_pair's 1070, which is also in fold 6: the corpus merged the two; it is kept out of fold 9's training)
+    by_text = {tuple(cl): n for n, (_, cl, _) in enumerate(corpus.docs)}
+    where = {d: corpus.at[d] if d in corpus.at and corpus.docs[corpus.at[d]][1] == cl else by_text[tuple(cl)]
+             for d, cl, _ in test}
+    test_n = set(where.values())
+    train_ids = [d for n, (d, _, _) in enumerate(corpus.docs) if n not in test_n]
     random.Random(C.SEED + fold).shuffle(train_ids)
     n_dev = len(train_ids) // 10
     dev_ids, train_ids = sorted(train_ids[:n_dev]), sorted(train_ids[n_dev:])
@@ -562,7 +566,7 @@ def train_fold(fold, a, base, tok, corpus, feats):
     C.save_hf(pm, base, os.path.join(out, "pair", "hf"))
 
     # the pipeline on the test documents, in PyTorch
-    rows = pipeline(test, corpus, cfeats, tok, cm, pm, a.frozen, a.window)
+    rows = pipeline(test, corpus, where, cfeats, tok, cm, pm, a.frozen, a.window)
     C.write_jsonl(os.path.join(out, "pytorch-test.jsonl"), rows)
     with open(os.path.join(out, "pytorch-clause-probs.json"), "w") as f:
         json.dump([[float(x) for x in p] for p in pipeline.probs], f)
