@@ -163,15 +163,17 @@ def ecpe_section(w):
     se = [x.get("wall_seconds_senti") for x in folds_t]
     ci = [x["clause"]["train_seconds"] for x in folds_t]
     pi = [x["pair"]["train_seconds"] for x in folds_t]
-    run = ws.get("run") or {}
+    runs = ws.get("runs") or ([ws["run"]] if "run" in ws else [])
     w(f"**Time** (wall clock, nice 19, on the shared 2-core machine): the frozen features of every input, once for"
-      f" all folds, {minutes(sum(ff))}. The run of all folds (`{run.get('folds', '')}`, {run.get('workers', 1)} worker"
-      f" processes of one thread, two folds at a time): {minutes(run.get('wall_seconds', 0))}, load average"
-      f" {run.get('load_average_at_start', [0])[0]:.1f} at its start and {run.get('load_average_at_end', [0])[0]:.1f} at"
-      f" its end (other sessions' builds and training). Per fold: training both steps and PyTorch's test"
-      f" {minutes(mean(tr))} on average (clause model {mean(ci):.0f} s, pair model {mean(pi):.0f} s), senti convert"
-      f" + eval {mean([x for x in se if x]) or 0:.0f} s. Any SIGSTOP pause of the shared machine's quiet windows is"
-      " inside these wall times (not measured).")
+      f" all folds, {minutes(sum(ff))}. The folds' runs ({max((x.get('workers', 1) for x in runs), default=1)} worker"
+      " processes of one thread, two folds at a time): "
+      + "; ".join(f"folds {x['folds'] or '1–10'} {x.get('start', '')}–{x.get('end', '')} UTC, {minutes(x['wall_seconds'])}"
+                  f" (load average {x['load_average_at_start'][0]:.1f} at the start, {x['load_average_at_end'][0]:.1f}"
+                  f" at the end){' — ' + x['note'] if x.get('note') else ''}" for x in runs)
+      + f"; {minutes(sum(x['wall_seconds'] for x in runs) + sum(ff))} in all with the features. Per fold: training"
+      f" both steps and PyTorch's test {minutes(mean(tr))} on average (clause model {mean(ci):.0f} s, pair model"
+      f" {mean(pi):.0f} s), senti convert + eval {mean([x for x in se if x]) or 0:.0f} s. Any SIGSTOP pause of the"
+      " machine's quiet windows is inside these wall times (not measured).")
     w("")
 
 

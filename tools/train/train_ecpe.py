@@ -654,6 +654,7 @@ def main():
     ap.add_argument("--bias", default="dev", choices=["dev", "prior"],
                     help="the positive logits' bias shift after training: the dev split's best F1, or log(keep)")
     ap.add_argument("--workers", type=int, default=2, help="processes the folds are split between")
+    ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)  # set by the parent for its workers
     ap.add_argument("--check-probs", default="1", help="folds whose step-1 probabilities senti classify checks "
                     "against PyTorch's (one more pass over the test clauses)")
     a = ap.parse_args()
@@ -694,7 +695,7 @@ def main():
         del feats
         argv = [x for k, x in enumerate(sys.argv[1:]) if not (x.startswith("--folds") or x.startswith("--workers")
                                                                   or (k > 0 and sys.argv[k] in ("--folds", "--workers")))]
-        procs = [subprocess.Popen([sys.executable, os.path.abspath(__file__), *argv, "--workers", "1", "--folds",
+        procs = [subprocess.Popen([sys.executable, os.path.abspath(__file__), *argv, "--worker", "--workers", "1", "--folds",
                                    ",".join(str(f) for f in folds[k::a.workers])]) for k in range(a.workers)]
         rcs = [p.wait() for p in procs]
         if any(rcs):
@@ -711,10 +712,11 @@ def main():
                 r = senti_fold(f, a, str(f) in a.check_probs.split(","))
                 dt = round(time.time() - t, 1)
                 update_results(path, lambda cur: cur["folds"][str(f)].update({"senti": r, "wall_seconds_senti": dt}))
-    if a.workers > 1 or len(folds) > 1:
+    if not a.worker:
         run = {"folds": a.folds, "only": a.only, "workers": a.workers, "wall_seconds": round(time.time() - t0, 1),
+               "start": time.strftime("%H:%M:%S", time.gmtime(t0)), "end": time.strftime("%H:%M:%S", time.gmtime()),
                "load_average_at_end": os.getloadavg(), "load_average_at_start": load0}
-        update_results(path, lambda cur: cur["wall_seconds"].__setitem__("run", run))
+        update_results(path, lambda cur: cur["wall_seconds"].setdefault("runs", []).append(run))
 
 
 def update_results(path, fn):
