@@ -133,7 +133,9 @@ def ecpe_section(w):
         if ab:
             w(f"Measured: the same recipe with the new rows as [UNK] (`--init unk`) gives fold 1 a pair F1 of"
               f" {pct(ab['pair'])} (emotion / cause clauses {pct(ab['emotion_clauses'])} / {pct(ab['cause_clauses'])},"
-              f" senti eval) against {pct(r['folds']['1']['senti'][variant]['metrics']['pair']['f1'])} here.")
+              f" senti eval) against {pct(r['folds']['1']['senti'][variant]['metrics']['pair']['f1'])} here"
+              f" ({pct(r['folds']['1']['senti'][variant]['metrics']['emotion_clauses']['f1'])} /"
+              f" {pct(r['folds']['1']['senti'][variant]['metrics']['cause_clauses']['f1'])}); `{ab['command']}`.")
     w("")
     folds_t = [r["folds"][f] for f in folds]
     ws = r.get("wall_seconds", {})
