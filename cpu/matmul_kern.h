@@ -72,14 +72,18 @@ int cpu_kq_nv_avx2(int rm);
 /* The same for row-scaled int8 weights (i8_tile.inc): ng groups of 4 k, aq
  * the tile's rm rows interleaved by group (group g of row i at aq + 4 (g rm
  * + i)), ad / acen / ac one per row (the row scale, centre and offset
- * correction); C is final: (float) idot * (ad * dw) + acen * ws. */
+ * correction); C is final: ((float) idot * (ad * dw) + acen * ws) + bias[n] + res[i][n]
+ * (bias: at the tile's column 0, res: at its row 0 and column 0 with row
+ * stride ldr; either NULL for none), the fused epilogue's adds in registers. */
 typedef void (*cpu_i8_kern_fn)(int rm, int64_t ng, const int8_t *aq, const float *ad, const float *acen,
                                const int32_t *ac, const char *const *bp, size_t wbytes, float *C, int64_t ldc, int np,
-                               int64_t nc);
+                               int64_t nc, const float *bias, const float *res, int64_t ldr);
 void cpu_i8_kern_avx512vnni(int rm, int64_t ng, const int8_t *aq, const float *ad, const float *acen, const int32_t *ac,
-                            const char *const *bp, size_t wbytes, float *C, int64_t ldc, int np, int64_t nc);
+                            const char *const *bp, size_t wbytes, float *C, int64_t ldc, int np, int64_t nc,
+                            const float *bias, const float *res, int64_t ldr);
 void cpu_i8_kern_avx2(int rm, int64_t ng, const int8_t *aq, const float *ad, const float *acen, const int32_t *ac,
-                      const char *const *bp, size_t wbytes, float *C, int64_t ldc, int np, int64_t nc);
+                      const char *const *bp, size_t wbytes, float *C, int64_t ldc, int np, int64_t nc,
+                      const float *bias, const float *res, int64_t ldr);
 int cpu_i8_nv_avx512vnni(int rm);
 int cpu_i8_nv_avx2(int rm);
 /* One activation row to int8 for the int8 GEMM: exactly the bytes, scale and

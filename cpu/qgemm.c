@@ -189,7 +189,8 @@ static int kq_nv_scalar(int rm) { return rm == 1 ? 2 : 1; }
 /* int8 weights, the scalar level (the AVX2 layout: VW 8, s8 weights, ac 0):
  * the exact integer dot, then the one product of the SIMD kernels. */
 static void i8_kern_scalar(int rm, int64_t ng, const int8_t *aq, const float *ad, const float *acen, const int32_t *ac,
-                           const char *const *bp, size_t wbytes, float *C, int64_t ldc, int np, int64_t nc) {
+                           const char *const *bp, size_t wbytes, float *C, int64_t ldc, int np, int64_t nc,
+                           const float *bias, const float *res, int64_t ldr) {
     enum { VW = 8 };
     for (int v = 0; v < np; v++) {
         const int64_t j0 = (int64_t)v * VW, jn = nc - j0 < VW ? nc - j0 : VW;
@@ -200,7 +201,10 @@ static void i8_kern_scalar(int rm, int64_t ng, const int8_t *aq, const float *ad
                 int32_t d = ac[i];
                 for (int64_t g = 0; g < ng; g++)
                     for (int t = 0; t < 4; t++) d += (int32_t)aq[(g * rm + i) * 4 + t] * w[(g * VW + j) * 4 + t];
-                C[i * ldc + j0 + j] = (float)d * (ad[i] * dw[j]) + acen[i] * ws[j];
+                float r = (float)d * (ad[i] * dw[j]) + acen[i] * ws[j];
+                if (bias) r += bias[j0 + j];
+                if (res) r += res[i * ldr + j0 + j];
+                C[i * ldc + j0 + j] = r;
             }
     }
 }
@@ -466,6 +470,7 @@ static void qm_block(const qm_job *j, int64_t m0, int64_t m1, int64_t p0, int64_
     const bool i8 = j->bt == SENTI_TYPE_INT8;
     const int64_t nb = j->nb, nsum = kquant(j->bt) ? 16 : 1, mr = j->mr, ds = i8 ? 1 : nb; /* ad / ac per row */
     const cpu_qm_kern_fn kern = kquant(j->bt) ? isa->kkern : isa->kern;
+    const cpu_epi act = {NULL, NULL, 0, j->epi ? j->epi->act : SENTI_OP_COUNT}; /* int8: what the tile leaves */
     for (int64_t ic = m0; ic < m1; ic += j->mc) {
         const int64_t ie = m1 - ic < j->mc ? m1 - ic : j->mc;
         const int64_t full = ie / mr, rem = ie % mr;
@@ -482,13 +487,17 @@ static void qm_block(const qm_job *j, int64_t m0, int64_t m1, int64_t p0, int64_
                 for (int64_t t = 0; t < tiles; t++) {
                     const int64_t r = ic + (pass == 0 ? t * mr : full * mr);
                     float *ct = j->C + r * j->ldc + c0;
-                    if (i8)
+                    if (i8) { /* bias and residual in the tile's registers, the activation after */
                         isa->ikern(rm, nb, j->aq + r * j->K, j->ad + r, j->ad + j->M + r, j->ac + r, bp, j->wb, ct,
-                                   j->ldc, nq, nc);
-                    else
+                                   j->ldc, nq, nc, j->epi && j->epi->bias ? j->epi->bias + c0 : NULL,
+                                   j->epi && j->epi->res ? j->epi->res + r * j->epi->ldr + c0 : NULL,
+                                   j->epi ? j->epi->ldr : 0);
+                        if (j->epi && j->epi->act != SENTI_OP_COUNT) cpu_epi_apply(j->ctx, &act, ct, j->ldc, r, rm, c0, nc);
+                    } else {
                         kern(rm, j->bt, nb, j->aq + r * j->K, j->K, j->ad + r * ds, j->ac + r * ds * nsum, bp, j->wb,
                              ct, j->ldc, nq, nc);
-                    if (j->epi) cpu_epi_apply(j->ctx, j->epi, ct, j->ldc, r, rm, c0, nc);
+                        if (j->epi) cpu_epi_apply(j->ctx, j->epi, ct, j->ldc, r, rm, c0, nc);
+                    }
                 }
             }
         }

@@ -197,7 +197,7 @@ static senti_tensor *vleaf(senti_graph *g, int64_t n, float base) {
 
 START_TEST(test_fusion_bytes) {
     static const senti_type types[] = {SENTI_TYPE_F32, SENTI_TYPE_F16, SENTI_TYPE_BF16, SENTI_TYPE_Q8_0,
-                                       SENTI_TYPE_Q4_0};
+                                       SENTI_TYPE_Q4_0, SENTI_TYPE_INT8};
     for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
         const senti_type wt = types[ti];
         const int64_t B = 3, T = 7, H = 64, I = 160;

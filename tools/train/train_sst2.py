@@ -8,9 +8,12 @@ is unlabelled). Labels: 0 negative, 1 positive (GLUE's names).
 
 Writes DIR (default ../train-cache/sst2) as described in common.py; its
 model-q8_0.gguf has q8_0 token embeddings too (25 MB): --commit-model copies
-it to models/sst2-minilm-l6-q8_0.gguf, the embedded default model. Also writes
+it to models/sst2-minilm-l6-q8_0.gguf, the embedded default model, and writes
 tests/fixtures/models/sst2-dev-pytorch.jsonl (PyTorch's f32 probabilities on
-SST-2 dev, for tests/test_models.c). --senti-only redoes the senti half
+SST-2 dev, for tests/test_models.c). --max-steps N ends training after N
+steps (the schedule spans them). A run that is not the committed model goes
+to another --out: test_models compares ../train-cache/sst2/model-f32.gguf,
+where it exists, with the committed model's PyTorch fixture. --senti-only redoes the senti half
 (convert, eval, fixture) on a trained DIR.
 """
 import argparse
@@ -34,6 +37,7 @@ def main():
     ap.add_argument("--out", default=os.path.join(C.CACHE, "sst2"))
     ap.add_argument("--epochs", type=int, default=2)
     ap.add_argument("--lr", type=float, default=5e-5)
+    ap.add_argument("--max-steps", type=int, default=0, help="end training after N steps (0: all epochs)")
     ap.add_argument("--senti-only", action="store_true")
     ap.add_argument("--commit-model", action="store_true", help="copy the q8_0 GGUF to models/ (the embedded model)")
     a = ap.parse_args()
@@ -59,7 +63,8 @@ def main():
         def dev_acc(m):
             return float(np.mean(np.argmax(np.stack(C.predict(m, dev_enc)), 1) == dev_y))
 
-        info = C.train(model, enc, y, dev_acc, epochs=a.epochs, lr=a.lr, bs=32, evals_per_epoch=4)
+        info = C.train(model, enc, y, dev_acc, epochs=a.epochs, lr=a.lr, bs=32, evals_per_epoch=4,
+                       max_steps=a.max_steps)
         C.save_hf(model, base, hf)
         logits = np.stack(C.predict(model, dev_enc))
         p = np.exp(logits - logits.max(1, keepdims=True))
@@ -80,10 +85,10 @@ def main():
     res["senti"] = C.senti_half(a.out, hf, meta, [{"name": "dev", "task": "classify", "data": dev_p, "torch_rows": rows}],
                                 q8_embed=True)
     C.write_results(a.out, res)
-    fx = os.path.join(C.ROOT, "tests", "fixtures", "models")
-    os.makedirs(fx, exist_ok=True)
-    C.write_jsonl(os.path.join(fx, "sst2-dev-pytorch.jsonl"), rows)
     if a.commit_model:
+        fx = os.path.join(C.ROOT, "tests", "fixtures", "models")
+        os.makedirs(fx, exist_ok=True)
+        C.write_jsonl(os.path.join(fx, "sst2-dev-pytorch.jsonl"), rows)
         dst = os.path.join(C.ROOT, "models", "sst2-minilm-l6-q8_0.gguf")
         os.makedirs(os.path.dirname(dst), exist_ok=True)
         shutil.copy(os.path.join(a.out, "model-q8_0.gguf"), dst)
