@@ -31,6 +31,15 @@ __attribute__((unused)) static bool th_shared_tokenizer(const char *name, char *
     return false;
 }
 
+/* A WordPiece vocab.txt of the n words (one per line, id = index) at path;
+ * aborts when it cannot be written. */
+__attribute__((unused)) static void th_write_vocab(const char *path, const char *const *words, size_t n) {
+    FILE *v = fopen(path, "w");
+    if (!v) abort();
+    for (size_t i = 0; i < n; i++) fprintf(v, "%s\n", words[i]);
+    if (fclose(v) != 0) abort();
+}
+
 /* Parse buf's JSONL lines into a new array (buf is modified). */
 __attribute__((unused)) static json_t *th_lines(char *buf) {
     json_t *arr = json_array();

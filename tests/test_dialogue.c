@@ -241,9 +241,7 @@ int main(void) {
     static const char *W[] = {"[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "the", "a", "good", "bad", "movie",
                               "was", "is", "not", "very", "great", "awful", "i", "it", "and", "film", "really",
                               "love", "hate", ",", ".", "!", ":"};
-    FILE *v = fopen(g_vocab, "w");
-    for (size_t i = 0; i < sizeof W / sizeof *W; i++) fprintf(v, "%s\n", W[i]);
-    fclose(v);
+    th_write_vocab(g_vocab, W, sizeof W / sizeof *W);
     Suite *s = suite_create("dialogue");
     TCase *tc = tcase_create("dialogue");
     tcase_add_test(tc, test_context_rules);

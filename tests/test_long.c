@@ -23,6 +23,7 @@
 static char g_root[2048];
 static char g_tmp[64] = "/tmp/senti-long-XXXXXX";
 static char g_vocab[128];
+static char g_model[2200]; /* the small sequence classifier (max length 40) */
 
 static const char *WORDS[] = {"[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "the",   "a",    "good",  "bad",
                               "movie", "was",   "is",    "not",   "very",   "great", "awful", "i",   "it",
@@ -32,10 +33,16 @@ static void init_paths(void) {
     test_repo_root(__FILE__, g_root, sizeof g_root);
     if (!mkdtemp(g_tmp)) abort();
     snprintf(g_vocab, sizeof g_vocab, "%s/vocab.txt", g_tmp);
-    FILE *v = fopen(g_vocab, "w");
-    if (!v) abort();
-    for (size_t i = 0; i < sizeof WORDS / sizeof *WORDS; i++) fprintf(v, "%s\n", WORDS[i]);
-    fclose(v);
+    snprintf(g_model, sizeof g_model, "%s/tests/fixtures/encoders/bert-seq-h24-a3-l2-gelu", g_root);
+    th_write_vocab(g_vocab, WORDS, sizeof WORDS / sizeof *WORDS);
+}
+
+/* g_model and the test's vocabulary. */
+static void load_fixture(senti_model **m, senti_tokenizer **tok) {
+    *m = senti_model_load(g_model, 1);
+    *tok = senti_tokenizer_load(g_vocab);
+    ck_assert_msg(*m != NULL, "%s", senti_last_error());
+    ck_assert_ptr_nonnull(*tok);
 }
 
 /* n pseudo-random words from WORDS (no specials) into buf. */
@@ -113,19 +120,16 @@ enum { N = 9 };
 static char g_texts[N][1200];
 
 START_TEST(test_windows_classify) {
-    char dir[2200];
-    snprintf(dir, sizeof dir, "%s/tests/fixtures/encoders/bert-seq-h24-a3-l2-gelu", g_root);
-    senti_model *m = senti_model_load(dir, 1);
-    senti_tokenizer *tok = senti_tokenizer_load(g_vocab);
-    ck_assert_ptr_nonnull(m);
-    ck_assert_ptr_nonnull(tok);
+    senti_model *m;
+    senti_tokenizer *tok;
+    load_fixture(&m, &tok);
     ck_assert_int_eq(senti_model_max_length(m), 40);
     static const int NW[N] = {5, 120, 38, 39, 3, 71, 200, 12, 90};
     const char *ptrs[N];
     for (int i = 0; i < N; i++) words(g_texts[i], sizeof g_texts[i], NW[i], 17u + (unsigned)i), ptrs[i] = g_texts[i];
     const int64_t L = senti_model_num_labels(m), stride = 7;
     task_classify c;
-    ck_assert_int_eq(task_classify_init(&c, m, dir, 0, 0.5), SENTI_OK);
+    ck_assert_int_eq(task_classify_init(&c, m, g_model, 0, 0.5), SENTI_OK);
     c.lng.stride = stride;
     for (int a = 0; a < 3; a++) {
         c.lng.aggregate = (task_aggregate)a;
@@ -199,12 +203,9 @@ END_TEST
 /* aspect: the aspect rides in every window as the second sequence */
 
 START_TEST(test_windows_aspect) {
-    char dir[2200];
-    snprintf(dir, sizeof dir, "%s/tests/fixtures/encoders/bert-seq-h24-a3-l2-gelu", g_root);
-    senti_model *m = senti_model_load(dir, 1);
-    senti_tokenizer *tok = senti_tokenizer_load(g_vocab);
-    ck_assert_ptr_nonnull(m);
-    ck_assert_ptr_nonnull(tok);
+    senti_model *m;
+    senti_tokenizer *tok;
+    load_fixture(&m, &tok);
     const int64_t L = senti_model_num_labels(m);
     char text[1200];
     words(text, sizeof text, 100, 99u);
@@ -243,12 +244,9 @@ END_TEST
 
 /* dialogue: a long utterance (no context) runs as windows like classify */
 START_TEST(test_windows_dialogue) {
-    char dir[2200];
-    snprintf(dir, sizeof dir, "%s/tests/fixtures/encoders/bert-seq-h24-a3-l2-gelu", g_root);
-    senti_model *m = senti_model_load(dir, 1);
-    senti_tokenizer *tok = senti_tokenizer_load(g_vocab);
-    ck_assert_ptr_nonnull(m);
-    ck_assert_ptr_nonnull(tok);
+    senti_model *m;
+    senti_tokenizer *tok;
+    load_fixture(&m, &tok);
     const int64_t L = senti_model_num_labels(m);
     char text[1200], line[1400];
     words(text, sizeof text, 90, 5u);
