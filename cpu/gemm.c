@@ -158,12 +158,23 @@ static void pack_b(const mm_isa *isa, const cpu_ctx *ctx, int64_t N, const cpu_g
     }
 }
 
-/* A rows [0, rows) from A, cols k0..k0+kc, as tiles of MR rows (element (i, k)
- * of tile t at Ap[t*MR*kc + k*MR + i]) and a last tile of rows % MR rows in
- * the same form with its own row count. */
-static void pack_a(const mm_isa *isa, const float *A, int64_t lda, int64_t rows, int64_t k0, int64_t kc, float *Ap) {
-    for (int64_t r0 = 0; r0 < rows; r0 += isa->mr) {
-        const int64_t rm = rows - r0 < isa->mr ? rows - r0 : isa->mr;
+/* Row tiles of a block of n rows: ceil(n / MR) tiles of near-equal height
+ * (hb + 1 for the first ex tiles, hb for the rest), so a block never ends in
+ * a small remainder tile. Tile t starts at row tile_off(&rt, t). */
+typedef struct mm_rtiles { int64_t nt, hb, ex; } mm_rtiles;
+static mm_rtiles rtiles(const mm_isa *isa, int64_t n) {
+    const int64_t nt = (n + isa->mr - 1) / isa->mr;
+    return (mm_rtiles){nt, n / nt, n % nt};
+}
+static inline int64_t tile_off(const mm_rtiles *rt, int64_t t) { return t * rt->hb + (t < rt->ex ? t : rt->ex); }
+static inline int tile_h(const mm_rtiles *rt, int64_t t) { return (int)(rt->hb + (t < rt->ex)); }
+
+/* A rows [0, rows) from A, cols k0..k0+kc, as the row tiles rt (element
+ * (i, k) of tile t at Ap[o*kc + k*h + i], o its first row, h its height). */
+static void pack_a(const mm_isa *isa, const float *A, int64_t lda, const mm_rtiles *rt, int64_t k0, int64_t kc,
+                   float *Ap) {
+    for (int64_t t = 0; t < rt->nt; t++) {
+        const int64_t r0 = tile_off(rt, t), rm = tile_h(rt, t);
         float *d = Ap + r0 * kc;
         if (isa->pack_a) {
             isa->pack_a(A + r0 * lda + k0, lda, (int)rm, kc, d, rm);
@@ -202,52 +213,44 @@ static inline const void *panel_at(const mm_job *j, const float *blk, int64_t p0
 }
 
 /* Rows [m0, m1) against panels [p0, p0+np) over k in [k0, k0+kc): A packed per
- * MC rows into Ap, then BLIS order (panels outer, row tiles inner). */
+ * block of at most MC rows into Ap (blocks of near-equal height), then BLIS
+ * order (panels outer, row tiles inner). */
 static void mm_block(const mm_job *j, int64_t m0, int64_t m1, int64_t p0, int64_t np, int64_t k0, int64_t kc,
                      const float *blk, float *Ap) {
     const mm_isa *isa = j->isa;
     const senti_type pt = j->b->pan ? j->b->pt : SENTI_TYPE_F32;
     const bool acc = k0 > 0, last = j->epi && k0 + kc == j->K;
-    for (int64_t ic = m0; ic < m1; ic += isa->mc) {
-        const int64_t rows = m1 - ic < isa->mc ? m1 - ic : isa->mc;
-        pack_a(isa, j->A + ic * j->lda, j->lda, rows, k0, kc, Ap);
-        const int64_t full = rows / isa->mr, rem = rows % isa->mr;
-        /* full tiles: np_full panels at a time; while they run, the next
-         * group's k block of a prepacked weight larger than L2 (so in L3 or
-         * memory) is prefetched into L2, a share per tile */
-        const int npf = isa->np(isa->mr);
-        const int64_t l2 = j->ctx->l2 > 0 ? j->ctx->l2 : 512 << 10;
-        const bool far = j->b->pan && (double)j->np_all * (double)j->b->pan_bytes > (double)l2; /* else it stays in L2 */
-        const size_t pf_lines = far ? (size_t)kc * (size_t)isa->nr * (pt == SENTI_TYPE_F32 ? 4 : 2) / 64 : 0;
-        for (int64_t q = 0; q < np && full; q += npf) {
+    /* while the tiles run, the next panel group's k block of a prepacked
+     * weight larger than L2 (so in L3 or memory) is prefetched into L2, a
+     * share per tile */
+    const int64_t l2 = j->ctx->l2 > 0 ? j->ctx->l2 : 512 << 10;
+    const bool far = j->b->pan && (double)j->np_all * (double)j->b->pan_bytes > (double)l2; /* else it stays in L2 */
+    const size_t pf_lines = far ? (size_t)kc * (size_t)isa->nr * (pt == SENTI_TYPE_F32 ? 4 : 2) / 64 : 0;
+    const int64_t n = m1 - m0, nblk = (n + isa->mc - 1) / isa->mc;
+    for (int64_t bk = 0; bk < nblk; bk++) {
+        const int64_t ic = m0 + n * bk / nblk, rows = m0 + n * (bk + 1) / nblk - ic;
+        const mm_rtiles rt = rtiles(isa, rows);
+        pack_a(isa, j->A + ic * j->lda, j->lda, &rt, k0, kc, Ap);
+        /* the tallest tile's panel count; lower tiles take at least as many */
+        const int npf = isa->np(tile_h(&rt, 0));
+        const size_t pf_per = (pf_lines + (size_t)rt.nt - 1) / (size_t)rt.nt;
+        for (int64_t q = 0; q < np; q += npf) {
             const int nq = (int)(np - q < npf ? np - q : npf);
             const void *bp[16];
             for (int t = 0; t < nq; t++) bp[t] = panel_at(j, blk, p0, q + t, k0, kc);
             const int64_t c0 = (p0 + q) * isa->nr, nc = j->N - c0 < (int64_t)nq * isa->nr ? j->N - c0 : nq * isa->nr;
             const int npn = pf_lines && q + npf < np ? (int)(np - q - npf < npf ? np - q - npf : npf) : 0;
-            const size_t pf_per = (pf_lines + (size_t)full - 1) / (size_t)full;
-            for (int64_t t = 0; t < full; t++) {
-                float *ct = j->C + (ic + t * isa->mr) * j->ldc + c0;
+            for (int64_t t = 0; t < rt.nt; t++) {
+                const int64_t r = tile_off(&rt, t);
+                const int h = tile_h(&rt, t);
+                float *ct = j->C + (ic + r) * j->ldc + c0;
                 for (int u = 0; u < npn; u++) {
                     const char *nb = panel_at(j, blk, p0, q + npf + u, k0, kc);
                     for (size_t l = (size_t)t * pf_per; l < (size_t)(t + 1) * pf_per && l < pf_lines; l++)
                         __builtin_prefetch(nb + l * 64, 0, 2);
                 }
-                isa->kern(isa->mr, pt, kc, Ap + t * isa->mr * kc, bp, ct, j->ldc, acc, nq, nc);
-                if (last) cpu_epi_apply(j->ctx, j->epi, ct, j->ldc, ic + t * isa->mr, isa->mr, c0, nc);
-            }
-        }
-        if (rem) { /* the last tile: its own kernel and panel count */
-            const int npr = isa->np((int)rem);
-            const float *ar = Ap + full * isa->mr * kc;
-            float *cr = j->C + (ic + full * isa->mr) * j->ldc;
-            for (int64_t q = 0; q < np; q += npr) {
-                const int nq = (int)(np - q < npr ? np - q : npr);
-                const void *bp[16];
-                for (int t = 0; t < nq; t++) bp[t] = panel_at(j, blk, p0, q + t, k0, kc);
-                const int64_t c0 = (p0 + q) * isa->nr, nc = j->N - c0 < (int64_t)nq * isa->nr ? j->N - c0 : nq * isa->nr;
-                isa->kern((int)rem, pt, kc, ar, bp, cr + c0, j->ldc, acc, nq, nc);
-                if (last) cpu_epi_apply(j->ctx, j->epi, cr + c0, j->ldc, ic + full * isa->mr, rem, c0, nc);
+                isa->kern(h, pt, kc, Ap + r * kc, bp, ct, j->ldc, acc, nq, nc);
+                if (last) cpu_epi_apply(j->ctx, j->epi, ct, j->ldc, ic + r, h, c0, nc);
             }
         }
     }
@@ -262,6 +265,22 @@ static int n_threads(const cpu_ctx *ctx) { return ctx->n_threads > 0 ? ctx->n_th
 static bool split_rows(const mm_isa *isa, int nth, int64_t M, int64_t np_all) {
     const int64_t tiles = (M + isa->mr - 1) / isa->mr;
     return nth <= 1 || tiles >= 4 * (int64_t)nth || np_all < nth;
+}
+
+/* Items of the row split: a multiple of the thread count, of equal rows
+ * (± 1), so every thread gets the same work when all run (granularity of
+ * whole MR-row items left up to MR rows a thread more: 9% at M = 256). About
+ * 8 a thread, each at least MM_ITEM_TILES tiles high (every item reads all
+ * of B: fewer, taller items read it less often) and at most MC rows. One
+ * thread: MC-row blocks. */
+#define MM_ITEM_TILES 2
+static int64_t row_items(const mm_isa *isa, int nth, int64_t M) {
+    if (nth <= 1) return (M + isa->mc - 1) / isa->mc;
+    const int64_t tall = env_int("SENTI_MM_IT", MM_ITEM_TILES) * isa->mr;
+    int64_t per = M / ((int64_t)nth * tall);
+    per = per < 1 ? 1 : per > 8 ? 8 : per;
+    const int64_t need = (M + (int64_t)nth * isa->mc - 1) / ((int64_t)nth * isa->mc); /* items of <= MC rows */
+    return (per > need ? per : need) * nth;
 }
 
 #define MM_PACK_ALL ((size_t)64 << 20) /* raw B packed whole per call up to this size */
@@ -301,7 +320,7 @@ typedef struct gemm_par {
     const mm_job *j;
     const mm_plan *pl;
     char *ws; /* per-thread scratch slices */
-    int64_t rchunk, pchunk;
+    int64_t ritems, pchunk; /* rows: ritems items of M / ritems rows; panels: pchunk per item */
 } gemm_par;
 
 static void gemm_items(void *arg, int64_t i0, int64_t i1, int ith) {
@@ -314,7 +333,7 @@ static void gemm_items(void *arg, int64_t i0, int64_t i1, int ith) {
     float *blk = (float *)(mine + ws_a(isa) + align_up((size_t)kcb * 4));
     for (int64_t it = i0; it < i1; it++) {
         if (g->pl->rows) {
-            const int64_t r0 = it * g->rchunk, r1 = r0 + g->rchunk < j->M ? r0 + g->rchunk : j->M;
+            const int64_t r0 = j->M * it / g->ritems, r1 = j->M * (it + 1) / g->ritems;
             for (int64_t p0 = 0; p0 < j->np_all; p0 += isa->ncp) {
                 const int64_t np = j->np_all - p0 < isa->ncp ? j->np_all - p0 : isa->ncp;
                 for (int64_t k0 = 0; k0 < K; k0 += kcb)
@@ -373,14 +392,10 @@ void cpu_gemm_f(const cpu_ctx *ctx, int64_t M, int64_t N, int64_t K, const float
         b = &whole;
     }
     mm_job j = {&isa, ctx, M, N, K, pl.kcb, pl.np_all, A, lda, b, C, ldc, epi};
-    /* items: about 8 per thread, so the last ones even out (dynamic hand-out) */
-    int64_t rchunk = (M + 8 * (int64_t)nth - 1) / (8 * (int64_t)nth);
-    rchunk = (rchunk + isa.mr - 1) / isa.mr * isa.mr;
-    if (rchunk > isa.mc) rchunk = isa.mc;
+    gemm_par g = {&j, &pl, slices, row_items(&isa, nth, M), 0};
     int64_t pchunk = (pl.np_all + 8 * (int64_t)nth - 1) / (8 * (int64_t)nth);
-    pchunk = pchunk < 1 ? 1 : pchunk > MM_ITEM_PANELS ? MM_ITEM_PANELS : pchunk;
-    gemm_par g = {&j, &pl, slices, rchunk, pchunk};
-    const int64_t items = pl.rows ? (M + rchunk - 1) / rchunk : (pl.np_all + pchunk - 1) / pchunk;
+    g.pchunk = pchunk < 1 ? 1 : pchunk > MM_ITEM_PANELS ? MM_ITEM_PANELS : pchunk;
+    const int64_t items = pl.rows ? g.ritems : (pl.np_all + g.pchunk - 1) / g.pchunk;
     cpu_parallel_for(ctx, nth, items, 1, gemm_items, &g);
 }
 
