@@ -82,7 +82,7 @@ static int64_t env_int(const char *name, int64_t def) {
 /* Blocking from the cache sizes: KC = 3/4 of L1d in bytes / 64 (384 for a
  * 32 KiB L1d: long enough that the C tile's loads and stores per k block
  * cost little; measured best on Zen 4 at both widths), the A block MC x KC in
- * half of L2 (SENTI_MM_KC / _MC / _NC override, for tuning). */
+ * half of L2 (SENTI_MM_KC / _MC / _NC, and _IR for row_items, override, for tuning). */
 static mm_isa pick_isa(const cpu_ctx *ctx) {
     mm_isa s;
     if (ctx->simd >= CPU_SIMD_AVX512)
@@ -268,16 +268,16 @@ static bool split_rows(const mm_isa *isa, int nth, int64_t M, int64_t np_all) {
 }
 
 /* Items of the row split: a multiple of the thread count, of equal rows
- * (± 1), so every thread gets the same work when all run (granularity of
- * whole MR-row items left up to MR rows a thread more: 9% at M = 256). About
- * 8 a thread, each at least MM_ITEM_TILES tiles high (every item reads all
- * of B: fewer, taller items read it less often) and at most MC rows. One
+ * (± 1), so every thread gets the same work when all run (whole MR-row
+ * items left a thread up to MR rows more: 9% at M = 256). About 8 a
+ * thread, each at least MM_ITEM_ROWS rows (every item reads all of B: taller
+ * items read it less often; measured at M = 256, 2 threads: 16-row items
+ * cost 10% more CPU time than 64-row ones on AVX2) and at most MC rows. One
  * thread: MC-row blocks. */
-#define MM_ITEM_TILES 2
+#define MM_ITEM_ROWS 64
 static int64_t row_items(const mm_isa *isa, int nth, int64_t M) {
     if (nth <= 1) return (M + isa->mc - 1) / isa->mc;
-    const int64_t tall = env_int("SENTI_MM_IT", MM_ITEM_TILES) * isa->mr;
-    int64_t per = M / ((int64_t)nth * tall);
+    int64_t per = M / ((int64_t)nth * env_int("SENTI_MM_IR", MM_ITEM_ROWS));
     per = per < 1 ? 1 : per > 8 ? 8 : per;
     const int64_t need = (M + (int64_t)nth * isa->mc - 1) / ((int64_t)nth * isa->mc); /* items of <= MC rows */
     return (per > need ? per : need) * nth;
