@@ -19,8 +19,9 @@
  * else a group of panels and a k block at a time.
  * Blocking (BLIS order): k blocks of KC (a B micro-panel KC x NR stays in L1),
  * row blocks of MC (the packed A block MC x KC stays in L2), NCP panels per B
- * block. Work goes out in dynamic items: row blocks when there are enough
- * MR-row tiles, else panel groups. */
+ * block; row tiles of near-equal height up to MR. Work goes out in dynamic
+ * items: row blocks of equal height, a multiple of the thread count, when
+ * there are enough MR-row tiles, else panel groups. */
 #include <stdlib.h>
 
 #include "matmul_kern.h"
