@@ -44,7 +44,7 @@ _TYPE_AS_STORED = 9  # SENTI_TYPE_COUNT
 
 class _ModelOpts(ctypes.Structure):
     _fields_ = [("n_threads", ctypes.c_int), ("weight_type", ctypes.c_int), ("device", ctypes.c_char_p),
-                ("no_weight_check", ctypes.c_int)]
+                ("no_weight_check", ctypes.c_int), ("prefer_bf16", ctypes.c_int)]
 
 
 class _TaskOpts(ctypes.Structure):
