@@ -22,7 +22,8 @@ special tokens are not counted), the spans of --aggregation first (the
 evaluation's setting; agreement = spans in both / spans in either) and whole
 sentences (the span set identical); with the exact-span F1 of each dtype
 against the gold triplets (AESC: aspect span and polarity; OE: opinion span).
-The gate holds on token labels and spans.
+The gate holds on token labels and spans. A dtype "default" runs the command
+without --dtype.
 """
 import argparse
 import json
@@ -43,6 +44,11 @@ def splits():
     return {"dev": ([t for t, _ in dev], [int(y) for _, y in dev]), "test": (test, None)}
 
 
+def dtype_flag(dtype):
+    """--dtype D; "default": none (the command's own choice: bf16 where the CPU has AVX512_BF16)."""
+    return [] if dtype == "default" else ["--dtype", dtype]
+
+
 def classify(senti, model, dtype, texts, threads, tmp):
     inp = os.path.join(tmp, "in.jsonl")
     with open(inp, "w", encoding="utf-8") as f:
@@ -50,7 +56,7 @@ def classify(senti, model, dtype, texts, threads, tmp):
             rec = dict(t, id=i) if isinstance(t, dict) else {"id": i, "text": t}
             f.write(json.dumps(rec, ensure_ascii=False) + "\n")
     out = os.path.join(tmp, f"out-{dtype}.jsonl")
-    subprocess.run([senti, "classify", "-m", model, "--dtype", dtype, "--threads", str(threads), "--input", inp,
+    subprocess.run([senti, "classify", "-m", model] + dtype_flag(dtype) + ["--threads", str(threads), "--input", inp,
                     "--output", out], check=True, stderr=subprocess.DEVNULL)
     rows = [json.loads(l) for l in open(out, encoding="utf-8")]
     assert len(rows) == len(texts) and all("error" not in r for r in rows), out
@@ -108,7 +114,7 @@ def tag_gate(a, senti, tmp):
         assert len(toks) == len(rows)
         run = {}
         for dt in ["f32"] + a.dtypes.split(","):
-            base = [senti, "tag", "-m", a.model, "--dtype", dt, "--threads", str(a.threads), "--input", inp]
+            base = [senti, "tag", "-m", a.model] + dtype_flag(dt) + ["--threads", str(a.threads), "--input", inp]
             none = senti_jsonl(base + ["--aggregation", "none"], os.path.join(tmp, f"none-{dt}.jsonl"))
             first = senti_jsonl(base + ["--aggregation", "first"], os.path.join(tmp, f"first-{dt}.jsonl"))
             assert len(none) == len(first) == len(rows) and all("error" not in r for r in none + first)
