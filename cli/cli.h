@@ -60,6 +60,8 @@ enum {
     "  common: -m DIR [--input FILE|-] [--output FILE] [--tokenizer PATH] [--threads N] [--device cpu]\n"      \
     "          [--dtype f32|f16|bf16|q8_0|q4_0|int8] [--batch-size N] [--max-batch-tokens N] [--window N]\n"   \
     "          [--strict] [--resume [--overwrite]] [--progress] [--no-bucketing] [--format F] [--no-weight-check]\n"\
+    "  --dtype: linear weights' type (default: bf16 for float encoders where the CPU has AVX512_BF16,\n"    \
+    "          else as stored; f32: exact)\n"                                                                   \
     "  --no-weight-check: skip the load-time scan refusing NaN / inf in norm and head weights\n"             \
     "  --format F: --input as lines|jsonl|tsv|tweeteval|meld|aste|asqp|ecpe|ecpe-csv (default: detected)\n"    \
     "  --resume: continue a killed run that wrote --output FILE (progress in FILE.progress); refused when\n"   \

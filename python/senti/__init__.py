@@ -238,7 +238,8 @@ class Model:
     """A senti model (a HuggingFace directory or a GGUF file; None: the embedded SST-2 classifier).
 
     threads: CPU threads (0: all cores); device: "cpu" or "cuda[:N]"; dtype: linear weights as
-    f32 | f16 | bf16 | q8_0 | q4_0 | int8 (None: as stored); batch_size / max_batch_tokens: the runner's
+    f32 | f16 | bf16 | q8_0 | q4_0 | int8 (None: as stored, floats in f32 — the senti command's own default
+    is bf16 for float encoders on AVX512_BF16 CPUs); batch_size / max_batch_tokens: the runner's
     batches. Each task kind loads the model once, on first use (a classifier classifies, a token
     classifier tags, a base encoder embeds, a causal LM generates).
     """
