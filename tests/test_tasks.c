@@ -808,6 +808,8 @@ static Suite *suite(void) {
     tcase_add_test(tc, test_bounded_lines);
     tcase_add_test(tc, test_kill_resume);
     tcase_add_test(tc, test_kill_resume_tasks);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("default_dtype");
     tcase_add_test(tc, test_default_dtype);
     suite_add_tcase(s, tc);
     return s;
