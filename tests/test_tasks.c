@@ -22,6 +22,7 @@
 #include "cpu/cpu.h"
 #include "senti.h"
 #include "tasks/tasks.h"
+#include "testutil.h"
 
 static char g_root[2048];
 static char g_tmp[64] = "/tmp/senti-tasks-XXXXXX";
@@ -402,32 +403,9 @@ static int wait_cli(pid_t pid) {
     return status;
 }
 
-static char *slurp(const char *path, size_t *n) {
-    FILE *f = fopen(path, "rb");
-    ck_assert_ptr_nonnull(f);
-    fseek(f, 0, SEEK_END);
-    long len = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *b = malloc((size_t)len + 1);
-    ck_assert_ptr_nonnull(b);
-    ck_assert_int_eq(fread(b, 1, (size_t)len, f), (size_t)len);
-    fclose(f);
-    *n = (size_t)len;
-    return b;
-}
-
 START_TEST(test_kill_resume) {
     char cli[4096], dir[2200], in[128], ref[128], out[128], prog[160];
-    ssize_t n = readlink("/proc/self/exe", cli, sizeof cli - 16);
-    ck_assert_int_gt(n, 0);
-    cli[n] = '\0';
-    char *slash = strrchr(cli, '/');
-    ck_assert_ptr_nonnull(slash);
-    strcpy(slash, "/../senti"); /* <build>/tests/test_tasks -> <build>/senti */
-    if (access(cli, X_OK) != 0) {
-        fprintf(stderr, "test_kill_resume: skipped, %s not built\n", cli);
-        return;
-    }
+    if (!test_cli_path("test_kill_resume", cli, sizeof cli)) return;
     fixture(dir, sizeof dir, "bert-seq-h24-a3-l2-gelu");
     snprintf(in, sizeof in, "%s/in.jsonl", g_tmp);
     snprintf(ref, sizeof ref, "%s/ref.jsonl", g_tmp);
@@ -457,7 +435,7 @@ START_TEST(test_kill_resume) {
     double full = now_s() - t0;
     ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "reference run failed: status %d", status);
     size_t nref, nout;
-    char *want = slurp(ref, &nref);
+    char *want = test_slurp(ref, &nref);
     int lines = 0;
     for (size_t i = 0; i < nref; i++) lines += want[i] == '\n';
     ck_assert_int_eq(lines, N);
@@ -465,7 +443,7 @@ START_TEST(test_kill_resume) {
     /* a strict run stops at the first bad record, having written those before it */
     status = wait_cli(start_cli(cli, dir, in, out, false));
     ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 1);
-    char *got = slurp(out, &nout);
+    char *got = test_slurp(out, &nout);
     lines = 0;
     for (size_t i = 0; i < nout; i++) lines += got[i] == '\n';
     ck_assert_int_eq(lines, 5);
@@ -486,7 +464,7 @@ START_TEST(test_kill_resume) {
     }
     status = wait_cli(start_cli(cli, dir, in, out, true));
     ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-    got = slurp(out, &nout);
+    got = test_slurp(out, &nout);
     ck_assert_int_eq(nout, nref);
     ck_assert_msg(memcmp(got, want, nref) == 0, "resumed output differs from the uninterrupted run");
     fprintf(stderr, "test_kill_resume: %d of 8 runs killed mid-way, output identical\n", interrupted);
@@ -542,7 +520,7 @@ static void kill_resume_cmd(const char *cli, const char *cmd, const char *model,
     double full = now_s() - t0;
     ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "%s reference run failed: status %d", cmd, status);
     size_t nref, nout;
-    char *want = slurp(ref, &nref);
+    char *want = test_slurp(ref, &nref);
     int lines = 0, errors = 0;
     for (size_t i = 0; i < nref; i++) lines += want[i] == '\n';
     for (const char *p = want; (p = strstr(p, "\"error\"")); p++) errors++;
@@ -560,7 +538,7 @@ static void kill_resume_cmd(const char *cli, const char *cmd, const char *model,
     }
     status = wait_cli(start_cmd(cli, cmd, dir, extra, in, out, true));
     ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-    char *got = slurp(out, &nout);
+    char *got = test_slurp(out, &nout);
     ck_assert_int_eq(nout, nref);
     ck_assert_msg(memcmp(got, want, nref) == 0, "%s: resumed output differs from the uninterrupted run", cmd);
     fprintf(stderr, "kill/resume %s: %d of 5 runs killed mid-way, output identical\n", cmd, interrupted);
@@ -577,14 +555,7 @@ static void kill_resume_cmd(const char *cli, const char *cmd, const char *model,
 
 START_TEST(test_kill_resume_tasks) {
     char cli[4096];
-    ssize_t n = readlink("/proc/self/exe", cli, sizeof cli - 16);
-    ck_assert_int_gt(n, 0);
-    cli[n] = '\0';
-    strcpy(strrchr(cli, '/'), "/../senti");
-    if (access(cli, X_OK) != 0) {
-        fprintf(stderr, "test_kill_resume_tasks: skipped, %s not built\n", cli);
-        return;
-    }
+    if (!test_cli_path("test_kill_resume_tasks", cli, sizeof cli)) return;
     const char *tag_args[] = {"--aggregation", "first", NULL};
     kill_resume_cmd(cli, "tag", "bert-tok-h24-a3-l2-gelunew", tag_args, 0);
     kill_resume_cmd(cli, "aspect", "bert-seq-h24-a3-l2-gelu", NULL, 1);
@@ -644,8 +615,7 @@ static char *classify_cli(const char *cli, const char *dir, const char *flags, c
     int status = pclose(p);
     ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "%s", cmd);
     size_t en;
-    *err = slurp(errf, &en);
-    (*err)[en] = '\0';
+    *err = test_slurp(errf, &en);
     unlink(errf);
     return out;
 }
@@ -707,14 +677,7 @@ START_TEST(test_default_dtype) {
 
     /* the command: no --dtype gives --dtype bf16's bytes where native, else --dtype f32's, and says which */
     char cli[4096];
-    ssize_t len = readlink("/proc/self/exe", cli, sizeof cli - 16);
-    ck_assert_int_gt(len, 0);
-    cli[len] = '\0';
-    strcpy(strrchr(cli, '/'), "/../senti");
-    if (access(cli, X_OK) != 0) {
-        fprintf(stderr, "test_default_dtype: the command part skipped, %s not built\n", cli);
-        return;
-    }
+    if (!test_cli_path("test_default_dtype (the command part)", cli, sizeof cli)) return;
     char *e0, *e1, *e2;
     char *o0 = classify_cli(cli, dir, "", &e0), *o1 = classify_cli(cli, dir, "--dtype bf16", &e1),
          *o2 = classify_cli(cli, dir, "--dtype f32", &e2);
