@@ -177,13 +177,15 @@ static int flag_cmp(const char *x, const char *y) {
 }
 
 /* The options that change output bytes, from argv[1..first) (getopt has put
- * the options there): the command, then "--flag" / "--flag=value" sorted by
- * flag (a repeated flag in its order). NULL on OOM. */
-static json_t *output_options(int first, char **argv) {
-    char **v = calloc((size_t)first + 1, sizeof *v);
+ * the options there) and implied (NULL or one "--flag=value" the run chose
+ * itself): the command, then "--flag" / "--flag=value" sorted by flag (a
+ * repeated flag in its order). NULL on OOM. */
+static json_t *output_options(int first, char **argv, const char *implied) {
+    char **v = calloc((size_t)first + 2, sizeof *v);
     json_t *a = json_array();
     int n = 0;
     bool ok = v && a && json_array_append_new(a, json_string(argv[0])) == 0;
+    if (ok && implied) ok = (v[n++] = strdup(implied)) != NULL;
     for (int i = 1; ok && i < first; i++) {
         const char *f = argv[i];
         if (f[0] != '-' || strcmp(f, "-") == 0 || strcmp(f, "--") == 0) continue; /* a value of the flag before */
@@ -274,7 +276,9 @@ bool cli_task_open(cli_task *t, int argc, char **argv, int first) {
         return false;
     }
     if (t->output) {
-        json_t *opts = output_options(first, argv);
+        /* the default dtype is the CPU's choice: a resume elsewhere (or under SENTI_SIMD) must not mix types */
+        const bool bf16 = t->dtype == SENTI_TYPE_COUNT && senti_model_linear_type(t->model) == SENTI_TYPE_BF16;
+        json_t *opts = output_options(first, argv, bf16 ? "--dtype=bf16" : NULL);
         task_resume_opts ro = {.resume = t->resume, .overwrite = t->overwrite, .input = t->input,
                                .model_path = t->dir, .tokenizer_path = t->tok_path, .options = opts};
         t->res = opts ? task_resume_open(t->part ? t->part : t->output, &ro, t->src, &t->ro.skip) : NULL;

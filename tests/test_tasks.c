@@ -625,7 +625,7 @@ static char *classify_cli(const char *cli, const char *dir, const char *flags, c
  * AVX-512 level with AVX512_BF16 (so not under SENTI_SIMD=avx2 / scalar, nor on
  * an AVX2-only CPU), giving --dtype bf16's bytes there and --dtype f32's
  * elsewhere; quantized files and decoders stay as stored; the library's
- * default stays f32. */
+ * default stays f32; --resume refuses to continue a default bf16 run in f32. */
 START_TEST(test_default_dtype) {
     senti_backend *be = senti_backend_cpu_init(1);
     ck_assert_ptr_nonnull(be);
@@ -687,6 +687,19 @@ START_TEST(test_default_dtype) {
     ck_assert_msg(strstr(e1, "linear weights bf16 (--dtype)") && strstr(e2, "linear weights f32 (--dtype)"), "%s%s", e1,
                   e2);
     free(o0), free(o1), free(o2), free(e0), free(e1), free(e2);
+    if (!native) return;
+    /* the default's bf16 is recorded for --resume: resuming at a level that would pick f32 is refused */
+    char cmd[8192], out[128];
+    snprintf(out, sizeof out, "%s/dflt.jsonl", g_tmp);
+    snprintf(cmd, sizeof cmd, "'%s' classify -m '%s' --tokenizer '%s' --threads 1 --output '%s' good 2>/dev/null", cli,
+             dir, g_vocab, out);
+    ck_assert_int_eq(system(cmd), 0);
+    snprintf(cmd, sizeof cmd, "SENTI_SIMD=avx2 '%s' classify -m '%s' --tokenizer '%s' --threads 1 --output '%s' --resume "
+             "good 2>&1 | grep -q 'then: --dtype=bf16; now: (none)'", cli, dir, g_vocab, out);
+    ck_assert_int_eq(system(cmd), 0);
+    unlink(out);
+    snprintf(out, sizeof out, "%s/dflt.jsonl.progress", g_tmp);
+    unlink(out);
 }
 END_TEST
 
