@@ -197,6 +197,29 @@ senti_tensor *blk_self_attention(senti_graph *g, senti_tensor *x, const model_w 
     return blk_linear(g, op_reshape_3d(g, a, B, T, H), wo, bo);           /* [B, T, H] */
 }
 
+bool blk_first_only(void) {
+    const char *e = getenv("SENTI_PRUNE");
+    return !e || strcmp(e, "0") != 0;
+}
+
+senti_tensor *blk_rows(senti_graph *g, senti_tensor *x, senti_tensor *first) {
+    if (!x) return NULL;
+    return op_get_rows(g, op_reshape_2d(g, x, x->ne[2], x->ne[3]), first);
+}
+
+senti_tensor *blk_self_attention_first(senti_graph *g, senti_tensor *x, const model_w *wqkv, const model_w *bqkv,
+                                       const model_w *wo, const model_w *bo, senti_tensor *offs, senti_tensor *first,
+                                       int64_t nh, float scale) {
+    if (!x || !first) return NULL;
+    const int64_t N = x->ne[2], H = x->ne[3], D = H / nh, S = first->ne[2];
+    senti_tensor *qkv = blk_linear(g, x, wqkv, bqkv); /* [1, N, 3H]: k, v of every token */
+    senti_tensor *kv = op_reshape_4d(g, qkv, 1, N, 3 * nh, D);
+    senti_tensor *qf = op_reshape_4d(g, blk_rows(g, qkv, first), 1, S, 3 * nh, D); /* the first tokens' q|k|v */
+    senti_tensor *a = op_attention_varlen_first(g, op_slice(g, qf, 2, 0, nh), op_slice(g, kv, 2, nh, 2 * nh),
+                                                op_slice(g, kv, 2, 2 * nh, 3 * nh), offs, scale); /* [1, S, nh, D] */
+    return blk_linear(g, op_reshape_3d(g, a, S, 1, H), wo, bo);                                  /* [S, 1, H] */
+}
+
 senti_tensor *blk_attention_probs(senti_graph *g, senti_tensor *x, const model_w *wqkv, const model_w *bqkv,
                                   senti_tensor *mask, int64_t nh, float scale) {
     if (!x) return NULL;
