@@ -289,10 +289,11 @@ senti_tensor *blk_self_attention(senti_graph *g, senti_tensor *x, const model_w 
                                  const model_w *wo, const model_w *bo, senti_tensor *mask, senti_tensor *offs,
                                  int64_t nh, float scale);
 /* The same self-attention, packed ([1, N, H]), for the first token of each
- * sequence only: k and v from every token, q from the tokens at first (i32
- * [S, 1], = offs[0..S-1]) -> [S, 1, H], byte for byte the rows first of
- * blk_self_attention's output (op_attention_varlen_first). For a last layer
- * whose every other row nothing reads (a sequence head). */
+ * sequence only: k and v from every token (the k | v rows of wqkv), q only
+ * for the tokens at first (i32 [S, 1], = offs[0..S-1]; the q rows) -> [S, 1,
+ * H], byte for byte the rows first of blk_self_attention's output (each GEMM
+ * element's reduction depends only on K; op_attention_varlen_first). For a
+ * last layer whose every other row nothing reads (a sequence head). */
 senti_tensor *blk_self_attention_first(senti_graph *g, senti_tensor *x, const model_w *wqkv, const model_w *bqkv,
                                        const model_w *wo, const model_w *bo, senti_tensor *offs, senti_tensor *first,
                                        int64_t nh, float scale);
