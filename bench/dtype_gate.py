@@ -156,7 +156,8 @@ def tag_gate(a, senti, tmp):
         if a.md:
             print(f"| {split} {r['n']} | {dt} | {r['same_tok']:,} / {r['tokens']:,} ({pt:.2f}%) | {r['same_spans']} / "
                   f"{r['spans']} ({ps:.2f}%) | {r['same_sent']} ({pn:.2f}%) | {r['max_score_diff']:.4f} | "
-                  f"{100 * f['aesc_f1']:.2f} / {100 * r['aesc_f1']:.2f} | {100 * f['oe_f1']:.2f} / {100 * r['oe_f1']:.2f} |")
+                  f"{100 * f['aesc_f1']:.2f} / {100 * r['aesc_f1']:.2f} | "
+                  f"{100 * f['oe_f1']:.2f} / {100 * r['oe_f1']:.2f} |")
         else:
             print(f"{split} {dt}: token labels = f32 {r['same_tok']}/{r['tokens']} ({pt:.2f}%), spans "
                   f"{r['same_spans']}/{r['spans']} ({ps:.2f}%), sentences {r['same_sent']}/{r['n']} ({pn:.2f}%), "
