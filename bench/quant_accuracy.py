@@ -58,10 +58,12 @@ def texts(n):
     return out[:n]
 
 
-def classify(senti, model, inp, out, threads):
+def classify(senti, model, inp, out, threads, dtype=()):
+    """dtype ["--dtype", "f32"] for the float files: the command's default would run them in bf16 on an
+    AVX512_BF16 CPU, and this compares storage types computed in f32."""
     t0 = time.time()
-    subprocess.run([senti, "classify", "-m", model, "--input", inp, "--output", out, "--threads", str(threads)],
-                   check=True)
+    subprocess.run([senti, "classify", "-m", model, "--input", inp, "--output", out, "--threads", str(threads)]
+                   + list(dtype), check=True)
     dt = time.time() - t0
     rows = [json.loads(line) for line in open(out)]
     rows.sort(key=lambda r: r["id"])
@@ -88,13 +90,15 @@ def main():
     inp = os.path.join(a.work, "texts.txt")
     with open(inp, "w") as f:
         f.write("\n".join(t.replace("\n", " ") for t in ts) + "\n")
-    ref = classify(a.senti, d, inp, os.path.join(a.work, "hf.jsonl"), a.threads)[0] if a.check_hf else None
+    f32 = ["--dtype", "f32"]
+    ref = classify(a.senti, d, inp, os.path.join(a.work, "hf.jsonl"), a.threads, f32)[0] if a.check_hf else None
     res = {}
     for ty in ("f32", "f16", "bf16", "q8_0", "q4_0"):
         g = os.path.join(a.work, "model-%s.gguf" % ty)
         if not os.path.exists(g):
             subprocess.run([a.senti, "convert", d, g, "--type", ty], check=True)
-        rows, dt = classify(a.senti, g, inp, os.path.join(a.work, "%s.jsonl" % ty), a.threads)
+        rows, dt = classify(a.senti, g, inp, os.path.join(a.work, "%s.jsonl" % ty), a.threads,
+                            f32 if ty in ("f32", "f16", "bf16") else ())
         res[ty] = (rows, dt, os.path.getsize(g))
     base = res["f32"][0]
     m0 = [margin(r) for r in base]

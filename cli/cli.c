@@ -177,13 +177,15 @@ static int flag_cmp(const char *x, const char *y) {
 }
 
 /* The options that change output bytes, from argv[1..first) (getopt has put
- * the options there): the command, then "--flag" / "--flag=value" sorted by
- * flag (a repeated flag in its order). NULL on OOM. */
-static json_t *output_options(int first, char **argv) {
-    char **v = calloc((size_t)first + 1, sizeof *v);
+ * the options there) and implied (NULL or one "--flag=value" the run chose
+ * itself): the command, then "--flag" / "--flag=value" sorted by flag (a
+ * repeated flag in its order). NULL on OOM. */
+static json_t *output_options(int first, char **argv, const char *implied) {
+    char **v = calloc((size_t)first + 2, sizeof *v);
     json_t *a = json_array();
     int n = 0;
     bool ok = v && a && json_array_append_new(a, json_string(argv[0])) == 0;
+    if (ok && implied) ok = (v[n++] = strdup(implied)) != NULL;
     for (int i = 1; ok && i < first; i++) {
         const char *f = argv[i];
         if (f[0] != '-' || strcmp(f, "-") == 0 || strcmp(f, "--") == 0) continue; /* a value of the flag before */
@@ -214,12 +216,29 @@ static json_t *output_options(int first, char **argv) {
     return ok ? a : NULL;
 }
 
-bool cli_task_open(cli_task *t, int argc, char **argv, int first) {
+senti_model_opts cli_model_opts(const cli_task *t) {
     senti_model_opts mo = senti_model_opts_defaults();
     mo.n_threads = (int)t->threads;
     mo.weight_type = t->dtype;
+    mo.prefer_bf16 = t->dtype == SENTI_TYPE_COUNT; /* no --dtype: bf16 where the CPU has AVX512_BF16 */
     mo.device = t->device;
     mo.no_weight_check = t->no_weight_check;
+    return mo;
+}
+
+void cli_print_dtype(const cli_task *t, const senti_model *m, FILE *f) {
+    const senti_type lt = senti_model_linear_type(m);
+    if (t->dtype != SENTI_TYPE_COUNT)
+        fprintf(f, "senti %s: linear weights %s (--dtype)\n", t->cmd, senti_type_name(lt));
+    else if (lt == SENTI_TYPE_BF16)
+        fprintf(f, "senti %s: linear weights bf16 (the default where the CPU has AVX512_BF16; --dtype f32: exact f32)\n",
+                t->cmd);
+    else
+        fprintf(f, "senti %s: linear weights as stored (%s)\n", t->cmd, senti_model_weight_dtypes(m));
+}
+
+bool cli_task_open(cli_task *t, int argc, char **argv, int first) {
+    const senti_model_opts mo = cli_model_opts(t);
     t->ro.n_threads = (int)t->threads;
     if (isatty(STDERR_FILENO)) t->ro.progress = stderr;
     if (!cli_shard_begin(t)) return false;
@@ -257,7 +276,9 @@ bool cli_task_open(cli_task *t, int argc, char **argv, int first) {
         return false;
     }
     if (t->output) {
-        json_t *opts = output_options(first, argv);
+        /* the default dtype is the CPU's choice: a resume elsewhere (or under SENTI_SIMD) must not mix types */
+        const bool bf16 = t->dtype == SENTI_TYPE_COUNT && senti_model_linear_type(t->model) == SENTI_TYPE_BF16;
+        json_t *opts = output_options(first, argv, bf16 ? "--dtype=bf16" : NULL);
         task_resume_opts ro = {.resume = t->resume, .overwrite = t->overwrite, .input = t->input,
                                .model_path = t->dir, .tokenizer_path = t->tok_path, .options = opts};
         t->res = opts ? task_resume_open(t->part ? t->part : t->output, &ro, t->src, &t->ro.skip) : NULL;
@@ -275,10 +296,7 @@ bool cli_task_open(cli_task *t, int argc, char **argv, int first) {
 }
 
 bool cli_task_load_more(cli_task *t, const char *dir, senti_model **m, senti_tokenizer **tok) {
-    senti_model_opts mo = senti_model_opts_defaults();
-    mo.n_threads = (int)t->threads;
-    mo.weight_type = t->dtype;
-    mo.device = t->device;
+    const senti_model_opts mo = cli_model_opts(t);
     *m = NULL, *tok = NULL;
     if (!(*m = senti_model_load_opts(dir, &mo)) || !(*tok = senti_tokenizer_load(t->tok_path ? t->tok_path : dir))) {
         fprintf(stderr, "senti %s: %s\n", t->cmd, senti_last_error());
@@ -293,6 +311,7 @@ bool cli_task_load_more(cli_task *t, const char *dir, senti_model **m, senti_tok
 int cli_task_close(cli_task *t, senti_status s) {
     int rc = s == SENTI_OK ? 0 : 1;
     if (t->shard) rc = cli_shard_close(t, s); /* closes t->res; merges and sums up on rank 0 */
+    if (t->st.seconds > 0 && t->model) cli_print_dtype(t, t->model, stderr);
     if (t->st.seconds > 0) task_stats_print(&t->st, stderr);
     if (s != SENTI_OK && !t->explained && !t->shard) fprintf(stderr, "senti %s: %s\n", t->cmd, senti_last_error());
     if (t->res && task_resume_close(t->res) != SENTI_OK && rc == 0) {

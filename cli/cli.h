@@ -60,6 +60,8 @@ enum {
     "  common: -m DIR [--input FILE|-] [--output FILE] [--tokenizer PATH] [--threads N] [--device cpu]\n"      \
     "          [--dtype f32|f16|bf16|q8_0|q4_0|int8] [--batch-size N] [--max-batch-tokens N] [--window N]\n"   \
     "          [--strict] [--resume [--overwrite]] [--progress] [--no-bucketing] [--format F] [--no-weight-check]\n"\
+    "  --dtype: linear weights' type (default: bf16 for float encoders where the CPU has AVX512_BF16,\n"    \
+    "          else as stored; f32: exact)\n"                                                                   \
     "  --no-weight-check: skip the load-time scan refusing NaN / inf in norm and head weights\n"             \
     "  --format F: --input as lines|jsonl|tsv|tweeteval|meld|aste|asqp|ecpe|ecpe-csv (default: detected)\n"    \
     "  --resume: continue a killed run that wrote --output FILE (progress in FILE.progress); refused when\n"   \
@@ -90,6 +92,13 @@ typedef struct cli_task {
 } cli_task;
 
 void cli_task_init(cli_task *t, const char *cmd);
+/* The load options of t's flags: --threads, --device, --dtype (none given:
+ * prefer_bf16, bf16 for float encoders where the CPU has AVX512_BF16),
+ * --no-weight-check. */
+senti_model_opts cli_model_opts(const cli_task *t);
+/* One line on f: the type m's linear weights run in and why (--dtype, the
+ * AVX512_BF16 default, or as stored). */
+void cli_print_dtype(const cli_task *t, const senti_model *m, FILE *f);
 /* Parse argv with opts (common flags go to t, the others to extra(ctx, c,
  * optarg): 1 handled, 0 unknown, -1 a bad value already explained), then
  * check the inputs. Returns -1 to go on (TEXT arguments start at optind), or

@@ -475,10 +475,7 @@ static int parse_args(serve *S, serve_args *a, cli_task *t, int argc, char **arg
 
 /* Load the model and what each endpoint needs; false with a message. */
 static bool load_model(serve *S, cli_task *t, const serve_args *a) {
-    senti_model_opts mo = senti_model_opts_defaults();
-    mo.n_threads = (int)t->threads;
-    mo.weight_type = t->dtype;
-    mo.device = t->device;
+    const senti_model_opts mo = cli_model_opts(t);
     S->dir = t->dir;
     if (!(S->m = senti_model_load_opts(t->dir, &mo)) ||
         !(S->tok = senti_tokenizer_load(t->tok_path ? t->tok_path : t->dir)))
@@ -600,6 +597,7 @@ int cmd_serve(int argc, char **argv) {
             goto done;
         }
     }
+    cli_print_dtype(&t, S.m, stderr);
     fprintf(stderr, "senti serve: %s (%s) on http://%s:%u/\n", t.dir, senti_model_architecture(S.m), a.host, port);
     int sig = 0;
     while (sigwait(&sigs, &sig) != 0) {}

@@ -43,6 +43,8 @@ struct senti_backend *exec_backend_init(const char *device, int n_threads, struc
     return cpu;
 }
 
+bool exec_bf16_native(const char *device) { return (!device || strcmp(device, "cpu") == 0) && cpu_bf16_native(); }
+
 int exec_cuda_device_count(void) {
 #ifdef SENTI_HAVE_CUDA
     return cuda_device_count(NULL, 0);

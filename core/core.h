@@ -293,6 +293,9 @@ senti_exec *exec_init(struct senti_backend *be, struct senti_backend *fallback);
 senti_status exec_device_check(const char *device);
 struct senti_backend *exec_backend_init(const char *device, int n_threads, struct senti_backend **fallback);
 int exec_cuda_device_count(void); /* 0 without CUDA in the build, a driver or a GPU */
+/* True when device (NULL / "cpu") multiplies bf16 weights natively at its
+ * SIMD level (cpu_bf16_native); false for any other device. */
+bool exec_bf16_native(const char *device);
 void exec_free(senti_exec *ex);
 /* Plan g if needed, make sure the arena is big enough, bind and return the
  * arena base so the caller can fill inputs. */

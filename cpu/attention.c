@@ -29,7 +29,8 @@ typedef struct att_args {
     const senti_tensor *q, *k, *v, *mask;
     senti_tensor *dst;
     int64_t B, Tq, Tk, Hq, Hkv, D, Dv;
-    int64_t t0; /* packed sequences: the sequence's first token (q, k, v, dst rows) */
+    int64_t t0;  /* packed sequences: the sequence's first token (k, v rows) */
+    int64_t tq0; /* its first query (q, dst rows): t0, or s with first-token queries */
     float scale;
     bool causal;
 } att_args;
@@ -47,7 +48,7 @@ static senti_status att_setup(senti_tensor *dst, att_args *a) {
     a->Tk = a->k->ne[1];
     a->Hkv = a->k->ne[2];
     a->Dv = a->v->ne[3];
-    a->t0 = 0;
+    a->t0 = a->tq0 = 0;
     a->scale = senti_param_f(dst, 0);
     a->causal = dst->params[1] != 0;
     if (a->q->type != SENTI_TYPE_F32 || a->k->type != SENTI_TYPE_F32 || a->v->type != SENTI_TYPE_F32 ||
@@ -62,7 +63,7 @@ static senti_status att_setup(senti_tensor *dst, att_args *a) {
 }
 
 static inline const float *q_row(const att_args *a, int64_t b, int64_t i, int64_t h) {
-    return (const float *)senti_row_ptr(a->q, b, a->t0 + i, h);
+    return (const float *)senti_row_ptr(a->q, b, a->tq0 + i, h);
 }
 static inline const float *k_row(const att_args *a, int64_t b, int64_t j, int64_t h) {
     return (const float *)senti_row_ptr(a->k, b, a->t0 + j, h);
@@ -142,7 +143,7 @@ static void att_block(const cpu_vec_ops *ops, const att_args *a, att_scratch *sc
         ops->attn_pv(sc->o, dvp, sc->s, nkp, nq, v_row(a, b, j0, hk), a->v->nb[1], nk, Dv);
     }
     for (int64_t r = 0; r < nq; r++) {
-        float *out = (float *)senti_row_ptr(a->dst, b, a->t0 + i0 + r, h);
+        float *out = (float *)senti_row_ptr(a->dst, b, a->tq0 + i0 + r, h);
         float l = sc->l[r];
         if (l > 0.0f || l != l) /* NaN scores give NaN, as the reference */
             ops->muls(out, sc->o + r * dvp, 1.0f / l, Dv);
@@ -200,7 +201,11 @@ CPU_KERNEL(attention) {
  * Each sequence runs as op_attention on that sequence alone (att_block with
  * the sequence's first token as t0): key tiles start at the sequence's first
  * key, so the bytes equal the padded batch's. Items: (sequence, head, block
- * of queries), spread dynamically. */
+ * of queries), spread dynamically. First-token queries (params[2]) are the
+ * block of one query row s: every kernel computes a query row the same way
+ * whichever rows share its block (the score and PV tiles accumulate each row
+ * alone, over D and the keys in order), so row s's bytes equal row offs[s]
+ * of the full op's. */
 
 typedef struct {
     const cpu_vec_ops *ops;
@@ -210,6 +215,7 @@ typedef struct {
     int64_t S, dvp;
     char *scratch;
     size_t slice;
+    bool first; /* one query per sequence (q / dst row s) */
 } varlen_par;
 
 static void varlen_range(void *arg, int64_t it0, int64_t it1, int ith) {
@@ -230,7 +236,9 @@ static void varlen_range(void *arg, int64_t it0, int64_t it1, int ith) {
         while (vp->item0[s + 1] <= it) s++;
         att_args a = *vp->base;
         a.t0 = vp->offs[s];
-        a.Tq = a.Tk = vp->offs[s + 1] - vp->offs[s];
+        a.tq0 = vp->first ? s : a.t0;
+        a.Tk = vp->offs[s + 1] - vp->offs[s];
+        a.Tq = vp->first ? 1 : a.Tk;
         const int64_t nqb = (a.Tq + ATT_BQ - 1) / ATT_BQ, local = it - vp->item0[s];
         att_block(vp->ops, &a, &sc, vp->dvp, 0, local / nqb, local % nqb * ATT_BQ);
     }
@@ -243,30 +251,38 @@ CPU_KERNEL(attention_varlen) {
     senti_status st = att_setup(dst, &a);
     dst->src[3] = (senti_tensor *)offs;
     if (st != SENTI_OK) return st;
-    const int64_t S = offs->ne[3] - 1, T = a.Tq;
+    const bool first = dst->params[2] != 0;
+    const int64_t S = offs->ne[3] - 1, T = a.Tk;
     const int32_t *o = offs->data;
     if (o[0] != 0 || o[S] != T)
         return senti_error(SENTI_ERR_INVALID_ARG, "%s: sequence offsets must run from 0 to %lld", dst->name, (long long)T);
-    int64_t tq_max = 0, items = 0;
+    int64_t tq_max = 0, tk_max = 0, items = 0;
     for (int64_t s = 0; s < S; s++) {
         if (o[s + 1] < o[s])
             return senti_error(SENTI_ERR_INVALID_ARG, "%s: sequence offset %lld decreases", dst->name, (long long)s + 1);
-        const int64_t n = o[s + 1] - o[s];
-        items += a.Hq * ((n + ATT_BQ - 1) / ATT_BQ);
-        if (n > tq_max) tq_max = n;
+        const int64_t n = o[s + 1] - o[s], nq = first ? n > 0 : n;
+        items += a.Hq * ((nq + ATT_BQ - 1) / ATT_BQ);
+        if (nq > tq_max) tq_max = nq;
+        if (n > tk_max) tk_max = n;
+        if (first && !n) /* no first token: zeros, as a query that sees no key */
+            for (int64_t h = 0; h < a.Hq; h++)
+                for (int64_t c = 0; c < a.Dv; c++) ((float *)senti_row_ptr(dst, 0, s, h))[c] = 0.0f;
     }
     if (items == 0 || a.Dv == 0) return SENTI_OK;
     const int64_t dvp = (a.Dv + 15) & ~(int64_t)15;
     const cpu_vec_ops *ops = cpu_vec_get(ctx->simd);
-    const int nth = cpu_vec_threads(ctx, items, 4.0 * (double)(tq_max + 1) * (double)(a.D + a.Dv) *
+    const int nth = cpu_vec_threads(ctx, items, 4.0 * (double)(tk_max + 1) * (double)(a.D + a.Dv) *
                                                     (double)(tq_max < ATT_BQ ? tq_max : ATT_BQ));
     const size_t slice = att_slice_bytes(a.D, dvp), head = cpu_vec_round64((size_t)(S + 2) * sizeof(int64_t));
     char *base = cpu_scratch(ctx, head + slice * (size_t)nth); /* item0, then the per-thread slices */
     if (!base) return senti_error(SENTI_ERR_NO_MEMORY, "%s: no scratch for attention", dst->name);
     int64_t *item0 = (int64_t *)base;
     item0[0] = 0;
-    for (int64_t s = 0; s < S; s++) item0[s + 1] = item0[s] + a.Hq * ((o[s + 1] - o[s] + ATT_BQ - 1) / ATT_BQ);
-    varlen_par vp = {ops, &a, o, item0, S, dvp, base + head, slice};
+    for (int64_t s = 0; s < S; s++) {
+        const int64_t n = o[s + 1] - o[s], nq = first ? n > 0 : n;
+        item0[s + 1] = item0[s] + a.Hq * ((nq + ATT_BQ - 1) / ATT_BQ);
+    }
+    varlen_par vp = {ops, &a, o, item0, S, dvp, base + head, slice, first};
     cpu_parallel_for(ctx, nth, items, 1, varlen_range, &vp);
     return SENTI_OK;
 }

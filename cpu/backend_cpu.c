@@ -62,6 +62,8 @@ static cpu_simd detect_simd(void) {
     return s;
 }
 
+bool cpu_bf16_native(void) { return detect_simd() >= CPU_SIMD_AVX512 && cpu_get_features()->avx512_bf16; }
+
 /* ---- threads ---------------------------------------------------------------- */
 
 int cpu_default_threads(void) {

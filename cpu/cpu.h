@@ -90,6 +90,10 @@ cpu_ctx *cpu_backend_ctx(senti_backend *be);
 
 const cpu_features *cpu_get_features(void);
 const char *cpu_simd_name(cpu_simd s);
+/* True when a backend made now multiplies bf16 weights with vdpbf16ps: the
+ * SIMD level (after SENTI_SIMD) is AVX-512 and the CPU has AVX512_BF16 (the
+ * test gemm.c makes per call); elsewhere bf16 weights are widened to f32. */
+bool cpu_bf16_native(void);
 /* Scratch memory of at least size bytes, 64-byte aligned; NULL on OOM.
  * Valid until the next call; grows only (no malloc once warm). */
 void *cpu_scratch(cpu_ctx *ctx, size_t size);

@@ -179,15 +179,25 @@ senti_model *senti_model_load(const char *dir, int n_threads);
  * converted to once at load (f32, f16, bf16, q8_0, q4_0, int8); SENTI_TYPE_COUNT
  * (the default) keeps what is stored (f16 / bf16 floats become f32,
  * quantized weights stay quantized). device: "cpu" (default, NULL) or
- * "cuda[:N]". */
+ * "cuda[:N]". prefer_bf16 (the senti command's default when no --dtype is
+ * given; 0 in senti_model_opts_defaults: exact f32): with weight_type
+ * SENTI_TYPE_COUNT, an encoder whose weights are all stored as floats (f32 /
+ * f16 / bf16) holds its linear weights in bf16 where senti_bf16_native(device)
+ * (as weight_type SENTI_TYPE_BF16 would), in f32 elsewhere; a file with any
+ * quantized weight, decoders and encoder-decoders load as with 0. */
 typedef struct senti_model_opts {
     int n_threads;          /* <= 0: all cores */
     senti_type weight_type; /* SENTI_TYPE_COUNT: as stored */
     const char *device;     /* NULL or "cpu" */
     int no_weight_check;    /* 1: skip the load-time scan that refuses a NaN / inf
                              * in a norm or head weight (naming the tensor) */
+    int prefer_bf16;        /* 1: float encoders in bf16 where the device multiplies it natively */
 } senti_model_opts;
 senti_model_opts senti_model_opts_defaults(void);
+/* 1 when device (NULL or "cpu"; any other device: 0) multiplies bf16 weights
+ * natively at the SIMD level in force: AVX-512 with AVX512_BF16, not lowered
+ * by SENTI_SIMD=avx2|scalar. Where prefer_bf16 picks bf16. Thread-safe. */
+int senti_bf16_native(const char *device);
 /* senti_model_load with options (opts NULL: defaults). */
 senti_model *senti_model_load_opts(const char *path, const senti_model_opts *opts);
 void senti_model_free(senti_model *m); /* accepts NULL */
@@ -273,6 +283,10 @@ int64_t senti_model_type_vocab_size(const senti_model *m);   /* 0 when the model
 int64_t senti_model_pad_token_id(const senti_model *m);
 int64_t senti_model_num_parameters(const senti_model *m);
 const char *senti_model_weight_dtypes(const senti_model *m); /* stored dtypes, e.g. "f32" or "f16" */
+/* The type the load put the linear weights in: its weight_type when given,
+ * SENTI_TYPE_BF16 when prefer_bf16 chose bf16, else SENTI_TYPE_COUNT (as
+ * stored: quantized weights quantized, floats f32; decoders keep f16 / bf16). */
+senti_type senti_model_linear_type(const senti_model *m);
 /* config.json's problem_type ("multi_label_classification", ...), from the
  * directory's config.json or a GGUF file's embedded one; NULL when absent. */
 const char *senti_model_problem_type(const senti_model *m);

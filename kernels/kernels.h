@@ -84,6 +84,15 @@ senti_tensor *op_attention(senti_graph *g, senti_tensor *q, senti_tensor *k, sen
 senti_tensor *op_attention_varlen(senti_graph *g, senti_tensor *q, senti_tensor *k, senti_tensor *v,
                                   senti_tensor *offs, float scale, bool causal);
 
+/* the same with one query per sequence, its first token's (an encoder whose
+ * head reads only [CLS] / <s> needs no other row of its last layer): q
+ * [1, S, Hq, D] row s is the query of sequence s's first token, k / v as
+ * above [1, T, ..] -> f32 [1, S, Hq, Dv]; row s equals row offs[s] of
+ * op_attention_varlen's output (non-causal), byte for byte on the CPU.
+ * params: [0] scale (float), [1] 0, [2] 1 (first-token queries). */
+senti_tensor *op_attention_varlen_first(senti_graph *g, senti_tensor *q, senti_tensor *k, senti_tensor *v,
+                                        senti_tensor *offs, float scale);
+
 /* rotary embedding on x f32 [B, T, H, D] with pos i32 [T] (shared by the
  * batch) or [B, T]. For pair i < n_rot/2 the angle is
  *   pos * freq_scale * theta^(-2i/n_rot) / (ff ? ff[i] : 1)

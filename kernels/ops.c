@@ -223,33 +223,47 @@ senti_tensor *op_attention(senti_graph *g, senti_tensor *q, senti_tensor *k, sen
     return t;
 }
 
-senti_tensor *op_attention_varlen(senti_graph *g, senti_tensor *q, senti_tensor *k, senti_tensor *v,
-                                  senti_tensor *offs, float scale, bool causal) {
+/* op_attention_varlen (first: one query per sequence, q [1, S, ..]). */
+static senti_tensor *attention_varlen(senti_graph *g, senti_tensor *q, senti_tensor *k, senti_tensor *v,
+                                      senti_tensor *offs, float scale, bool causal, bool first) {
     if (!g || !q || !k || !v || !offs) return NULL;
     char sq[64], sk[64], sv[64];
-    const char *op = "attention_varlen";
+    const char *op = first ? "attention_varlen_first" : "attention_varlen";
     if (!need_f32(g, op, q, "q") || !need_f32(g, op, k, "k") || !need_f32(g, op, v, "v")) return NULL;
     if (q->ndim != 4 || k->ndim != 4 || v->ndim != 4 || q->ne[0] != 1)
-        return graph_fail(g, SENTI_ERR_INVALID_ARG,
-                          "attention_varlen: q, k, v must be 4-D [1, T, H, D]: q %s, k %s, v %s", shp(q, sq),
-                          shp(k, sk), shp(v, sv));
+        return graph_fail(g, SENTI_ERR_INVALID_ARG, "%s: q, k, v must be 4-D [1, T, H, D]: q %s, k %s, v %s", op,
+                          shp(q, sq), shp(k, sk), shp(v, sv));
     if (!senti_rows_contiguous(q) || !senti_rows_contiguous(k) || !senti_rows_contiguous(v))
-        return graph_fail(g, SENTI_ERR_INVALID_ARG, "attention_varlen: q, k, v need a contiguous innermost dim");
-    const int64_t T = q->ne[1], Hq = q->ne[2], Hkv = k->ne[2];
-    if (k->ne[0] != 1 || v->ne[0] != 1 || k->ne[1] != T || v->ne[1] != T || v->ne[2] != Hkv ||
+        return graph_fail(g, SENTI_ERR_INVALID_ARG, "%s: q, k, v need a contiguous innermost dim", op);
+    const int64_t Tq = q->ne[1], T = k->ne[1], Hq = q->ne[2], Hkv = k->ne[2];
+    if (k->ne[0] != 1 || v->ne[0] != 1 || (!first && Tq != T) || v->ne[1] != T || v->ne[2] != Hkv ||
         k->ne[3] != q->ne[3] || Hkv == 0 || Hq % Hkv != 0)
         return graph_fail(g, SENTI_ERR_INVALID_ARG,
-                          "attention_varlen: shapes do not fit: q %s, k %s, v %s (need the same T, k/v the same H, "
-                          "q/k the same D, Hq a multiple of Hkv)",
-                          shp(q, sq), shp(k, sk), shp(v, sv));
+                          "%s: shapes do not fit: q %s, k %s, v %s (need %s, k/v the same T and H, q/k the same D, "
+                          "Hq a multiple of Hkv)",
+                          op, shp(q, sq), shp(k, sk), shp(v, sv), first ? "a q row per sequence" : "the same T");
     if (offs->type != SENTI_TYPE_I32 || offs->ndim != 1 || offs->ne[3] < 1 || offs->nb[3] != sizeof(int32_t))
-        return graph_fail(g, SENTI_ERR_INVALID_ARG, "attention_varlen: offs must be a contiguous i32 vector [S + 1]");
-    senti_tensor *t = graph_new_node(g, SENTI_OP_ATTENTION_VARLEN, SENTI_TYPE_F32, 4, (int64_t[]){1, T, Hq, v->ne[3]});
+        return graph_fail(g, SENTI_ERR_INVALID_ARG, "%s: offs must be a contiguous i32 vector [S + 1]", op);
+    if (first && offs->ne[3] != Tq + 1)
+        return graph_fail(g, SENTI_ERR_INVALID_ARG, "%s: %lld query rows for %lld sequences", op, (long long)Tq,
+                          (long long)offs->ne[3] - 1);
+    senti_tensor *t = graph_new_node(g, SENTI_OP_ATTENTION_VARLEN, SENTI_TYPE_F32, 4, (int64_t[]){1, Tq, Hq, v->ne[3]});
     if (!t) return NULL;
     t->src[0] = q, t->src[1] = k, t->src[2] = v, t->src[3] = offs;
     senti_set_param_f(t, 0, scale);
     t->params[1] = causal;
+    t->params[2] = first;
     return t;
+}
+
+senti_tensor *op_attention_varlen(senti_graph *g, senti_tensor *q, senti_tensor *k, senti_tensor *v,
+                                  senti_tensor *offs, float scale, bool causal) {
+    return attention_varlen(g, q, k, v, offs, scale, causal, false);
+}
+
+senti_tensor *op_attention_varlen_first(senti_graph *g, senti_tensor *q, senti_tensor *k, senti_tensor *v,
+                                        senti_tensor *offs, float scale) {
+    return attention_varlen(g, q, k, v, offs, scale, false, true);
 }
 
 senti_tensor *op_rope(senti_graph *g, senti_tensor *x, senti_tensor *pos, senti_tensor *freq_factors, int n_rot,

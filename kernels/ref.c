@@ -300,12 +300,14 @@ static senti_status ref_attention(senti_tensor *dst) {
 }
 
 /* Packed sequences: each sequence of offs as its own attention (ref_attention's
- * maths with B = 1 and keys limited to the sequence). */
+ * maths with B = 1 and keys limited to the sequence); first-token queries
+ * (params[2]): q / dst row s is token offs[s] of sequence s, zeros when s is
+ * empty. */
 static senti_status ref_attention_varlen(senti_tensor *dst) {
     const senti_tensor *q = dst->src[0], *k = dst->src[1], *v = dst->src[2], *offs = dst->src[3];
     const double scale = senti_param_f(dst, 0);
-    const bool causal = dst->params[1];
-    const int64_t T = q->ne[1], Hq = q->ne[2], D = q->ne[3], Hkv = k->ne[2], Dv = v->ne[3], S = offs->ne[3] - 1;
+    const bool causal = dst->params[1], first = dst->params[2];
+    const int64_t T = k->ne[1], Hq = q->ne[2], D = q->ne[3], Hkv = k->ne[2], Dv = v->ne[3], S = offs->ne[3] - 1;
     const int32_t *o = offs->data;
     if (o[0] != 0 || o[S] != T)
         return senti_error(SENTI_ERR_INVALID_ARG, "%s: sequence offsets must run from 0 to %lld", dst->name, (long long)T);
@@ -319,8 +321,11 @@ static senti_status ref_attention_varlen(senti_tensor *dst) {
         return no_memory(dst);
     }
     for (int64_t s = 0; s < S; s++) {
-        const int64_t a = o[s], n = o[s + 1] - o[s];
-        for (int64_t i = 0; i < n; i++)
+        const int64_t a = o[s], n = o[s + 1] - o[s], qa = first ? s : a; /* q / dst row of token i: qa + i */
+        if (first && n == 0)
+            for (int64_t h = 0; h < Hq; h++)
+                for (int64_t d = 0; d < Dv; d++) set_f32(dst, 0, s, h, d, 0.0);
+        for (int64_t i = 0; i < (first && n ? 1 : n); i++)
             for (int64_t h = 0; h < Hq; h++) {
                 const int64_t hk = h / (Hq / Hkv);
                 for (int64_t j = 0; j < n; j++) {
@@ -329,14 +334,14 @@ static senti_status ref_attention_varlen(senti_tensor *dst) {
                         continue;
                     }
                     double dot = 0.0;
-                    for (int64_t d = 0; d < D; d++) dot += (double)get_f(q, 0, a + i, h, d) * get_f(k, 0, a + j, hk, d);
+                    for (int64_t d = 0; d < D; d++) dot += (double)get_f(q, 0, qa + i, h, d) * get_f(k, 0, a + j, hk, d);
                     sc[j] = dot * scale;
                 }
                 softmax_row(sc, n);
                 for (int64_t d = 0; d < Dv; d++) acc[d] = 0.0;
                 for (int64_t j = 0; j < n; j++)
                     for (int64_t d = 0; d < Dv; d++) acc[d] += sc[j] * get_f(v, 0, a + j, hk, d);
-                for (int64_t d = 0; d < Dv; d++) set_f32(dst, 0, a + i, h, d, acc[d]);
+                for (int64_t d = 0; d < Dv; d++) set_f32(dst, 0, qa + i, h, d, acc[d]);
             }
     }
     senti_mfree(sc);

@@ -288,6 +288,20 @@ senti_tensor *blk_attention_probs(senti_graph *g, senti_tensor *x, const model_w
 senti_tensor *blk_self_attention(senti_graph *g, senti_tensor *x, const model_w *wqkv, const model_w *bqkv,
                                  const model_w *wo, const model_w *bo, senti_tensor *mask, senti_tensor *offs,
                                  int64_t nh, float scale);
+/* The same self-attention, packed ([1, N, H]), for the first token of each
+ * sequence only: k and v from every token (the k | v rows of wqkv), q only
+ * for the tokens at first (i32 [S, 1], = offs[0..S-1]; the q rows) -> [S, 1,
+ * H], byte for byte the rows first of blk_self_attention's output (each GEMM
+ * element's reduction depends only on K; op_attention_varlen_first). For a
+ * last layer whose every other row nothing reads (a sequence head). */
+senti_tensor *blk_self_attention_first(senti_graph *g, senti_tensor *x, const model_w *wqkv, const model_w *bqkv,
+                                       const model_w *wo, const model_w *bo, senti_tensor *offs, senti_tensor *first,
+                                       int64_t nh, float scale);
+/* Whether a sequence head's encoder may run its last layer for the first
+ * tokens only (the default; SENTI_PRUNE=0 runs every row, for comparison). */
+bool blk_first_only(void);
+/* The rows first (i32 [S, 1]) of a packed [1, N, H] -> [S, 1, H]. */
+senti_tensor *blk_rows(senti_graph *g, senti_tensor *x, senti_tensor *first);
 /* The rows of the n linear weights w[i] (one type, one row length) one after
  * another in *fw, their biases likewise in *fb (f32; zeros for an absent
  * one; *fb empty when all are absent); the parts are released and emptied.

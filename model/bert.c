@@ -150,6 +150,7 @@ typedef struct bert_inputs {
     senti_tensor *scale;             /* f32 [B, T, 1] word-embedding scale (x->emb_scale), or NULL */
     senti_tensor **probs;            /* [layers]: attention probabilities [B, nh, T, T] (x->attn), or NULL */
     senti_tensor *hidden;            /* the last hidden state [R, C, H] */
+    bool first_only;                 /* packed sequence head alone: the last layer for the first tokens only */
 } bert_inputs;
 
 #define W model_w_leaf
@@ -181,9 +182,14 @@ static senti_tensor *bert_build(const bert_model *e, senti_model_head head, sent
 
     for (int64_t l = 0; l < hp->layers; l++) {
         const bert_layer *w = &e->layer[l];
-        /* softmax(q k^T / sqrt(D) + mask) v, post-LN residual */
-        senti_tensor *a = blk_self_attention(g, x, &w->wqkv, &w->bqkv, &w->wo, &w->bo, in->mask, in->offs, NH,
-                                             1.0f / sqrtf((float)D));
+        /* softmax(q k^T / sqrt(D) + mask) v, post-LN residual; a last layer that only the head's first tokens
+         * leave computes their rows alone from its attention on (each row's bytes are the same either way) */
+        const bool first = in->first_only && l == hp->layers - 1;
+        senti_tensor *a = first ? blk_self_attention_first(g, x, &w->wqkv, &w->bqkv, &w->wo, &w->bo, in->offs,
+                                                           in->first, NH, 1.0f / sqrtf((float)D))
+                                : blk_self_attention(g, x, &w->wqkv, &w->bqkv, &w->wo, &w->bo, in->mask, in->offs, NH,
+                                                     1.0f / sqrtf((float)D));
+        if (first) x = blk_rows(g, x, in->first); /* [B, 1, H] */
         if (in->probs) in->probs[l] = blk_attention_probs(g, x, &w->wqkv, &w->bqkv, in->mask, NH, 1.0f / sqrtf((float)D));
         x = blk_norm(g, ARCH_NORM_LAYER, op_add(g, x, a), &w->ln1_w, &w->ln1_b, hp->eps);
         /* feed-forward: [R, C, I] -> [R, C, H], post-LN residual */
@@ -206,8 +212,7 @@ static senti_tensor *bert_build(const bert_model *e, senti_model_head head, sent
     case SENTI_HEAD_SEQUENCE_CLASSIFICATION: break;
     }
     /* first token ([CLS] / <s>) [B, 1, H] -> dense -> tanh (ReLU for DistilBERT) -> [B, 1, L] */
-    senti_tensor *cls = in->pk ? op_get_rows(g, op_reshape_2d(g, x, in->pk->n, hp->hidden), in->first)
-                               : blk_first_token(g, x);
+    senti_tensor *cls = in->first_only ? x : in->pk ? blk_rows(g, x, in->first) : blk_first_token(g, x);
     senti_tensor *h = blk_linear(g, cls, &e->head_w, &e->head_b);
     h = blk_act_apply(g, h, e->d->flags & ARCH_F_SEQ_RELU ? BLK_RELU : BLK_TANH);
     return blk_linear(g, h, &e->out_w, &e->out_b);
@@ -261,6 +266,8 @@ static senti_status bert_forward(senti_model *m, const model_input *x, float **o
     if (st != SENTI_OK) return st;
     const bool extras = x->emb_scale || x->attn; /* explanations run the padded graph */
     bert_inputs in = {.e = e, .x = x, .pk = pk.n && !extras ? &pk : NULL};
+    in.first_only = in.pk && m->head == SENTI_HEAD_SEQUENCE_CLASSIFICATION && !(x->heads && m->n_xheads) &&
+                    blk_first_only();
     senti_graph *g = graph_init();
     if (!g || (x->attn && !(in.probs = senti_calloc((size_t)e->hp.layers, sizeof *in.probs)))) {
         graph_free(g);

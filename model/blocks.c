@@ -197,6 +197,35 @@ senti_tensor *blk_self_attention(senti_graph *g, senti_tensor *x, const model_w 
     return blk_linear(g, op_reshape_3d(g, a, B, T, H), wo, bo);           /* [B, T, H] */
 }
 
+bool blk_first_only(void) {
+    const char *e = getenv("SENTI_PRUNE");
+    return !e || strcmp(e, "0") != 0;
+}
+
+senti_tensor *blk_rows(senti_graph *g, senti_tensor *x, senti_tensor *first) {
+    if (!x) return NULL;
+    return op_get_rows(g, op_reshape_2d(g, x, x->ne[2], x->ne[3]), first);
+}
+
+senti_tensor *blk_self_attention_first(senti_graph *g, senti_tensor *x, const model_w *wqkv, const model_w *bqkv,
+                                       const model_w *wo, const model_w *bo, senti_tensor *offs, senti_tensor *first,
+                                       int64_t nh, float scale) {
+    if (!x || !first || !wqkv->data) return NULL;
+    const int64_t N = x->ne[2], H = x->ne[3], D = H / nh, S = first->ne[2];
+    /* views of the fused q | k | v rows: q for the first tokens, k | v for every token */
+    const size_t row = senti_row_size(wqkv->type, wqkv->shape[1]);
+    const model_w wq = {wqkv->data, NULL, wqkv->type, 2, {H, wqkv->shape[1]}},
+                  wkv = {(const char *)wqkv->data + (size_t)H * row, NULL, wqkv->type, 2, {2 * H, wqkv->shape[1]}};
+    const model_w bq = bqkv && bqkv->data ? (model_w){bqkv->data, NULL, SENTI_TYPE_F32, 1, {H, 0}} : (model_w){0},
+                  bkv = bqkv && bqkv->data ? (model_w){(const float *)bqkv->data + H, NULL, SENTI_TYPE_F32, 1, {2 * H, 0}}
+                                           : (model_w){0};
+    senti_tensor *kv = op_reshape_4d(g, blk_linear(g, x, &wkv, &bkv), 1, N, 2 * nh, D);       /* [1, N, 2nh, D] */
+    senti_tensor *q = op_reshape_4d(g, blk_linear(g, blk_rows(g, x, first), &wq, &bq), 1, S, nh, D); /* [1, S, nh, D] */
+    senti_tensor *a = op_attention_varlen_first(g, q, op_slice(g, kv, 2, 0, nh), op_slice(g, kv, 2, nh, 2 * nh), offs,
+                                                scale); /* [1, S, nh, D] */
+    return blk_linear(g, op_reshape_3d(g, a, S, 1, H), wo, bo); /* [S, 1, H] */
+}
+
 senti_tensor *blk_attention_probs(senti_graph *g, senti_tensor *x, const model_w *wqkv, const model_w *bqkv,
                                   senti_tensor *mask, int64_t nh, float scale) {
     if (!x) return NULL;

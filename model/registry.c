@@ -12,8 +12,8 @@
 #include "arch.h"
 
 /* Distinct stored dtypes of the checkpoint, sorted by senti_type, into m->dtypes;
- * and the parameter count (every tensor). */
-static void scan_weights(senti_model *m) {
+ * and the parameter count (every tensor). Returns the dtypes as ST_TYPE_BIT bits. */
+static unsigned scan_weights(senti_model *m) {
     unsigned seen = 0;
     m->n_params = 0;
     for (int64_t i = 0; i < st_weights_count(m->w); i++) {
@@ -27,10 +27,17 @@ static void scan_weights(senti_model *m) {
         size_t n = strlen(m->dtypes);
         snprintf(m->dtypes + n, sizeof m->dtypes - n, "%s%s", n ? "," : "", senti_type_name((senti_type)t));
     }
+    return seen;
+}
+
+int senti_bf16_native(const char *device) { return exec_bf16_native(device); }
+
+senti_type senti_model_linear_type(const senti_model *m) {
+    return m->opts.weight_type == MODEL_WTYPE_BF16_FLOATS ? SENTI_TYPE_BF16 : m->opts.weight_type;
 }
 
 senti_model_opts senti_model_opts_defaults(void) {
-    return (senti_model_opts){.n_threads = 0, .weight_type = SENTI_TYPE_COUNT, .device = NULL};
+    return (senti_model_opts){.n_threads = 0, .weight_type = SENTI_TYPE_COUNT, .device = NULL, .prefer_bf16 = 0};
 }
 
 senti_model *senti_model_load(const char *dir, int n_threads) {
@@ -88,7 +95,12 @@ senti_model *senti_model_load_opts(const char *dir, const senti_model_opts *opts
     }
     if (!gguf) m->w = st_weights_load(dir);
     if (!m->w) goto fail;
-    scan_weights(m);
+    /* prefer_bf16: an encoder with no quantized weight runs its linear weights in bf16 where the device
+     * multiplies bf16 natively (the accuracy gate of bench/dtype_gate.py holds for encoders) */
+    const unsigned stored = scan_weights(m);
+    if (o.weight_type == SENTI_TYPE_COUNT && o.prefer_bf16 && m->desc->kind == ARCH_ENCODER &&
+        !(stored & ST_WEIGHT_TYPES & ~ST_FLOAT_TYPES) && exec_bf16_native(o.device))
+        m->opts.weight_type = MODEL_WTYPE_BF16_FLOATS;
     if (m->desc->family->load(m) != SENTI_OK || model_heads_load(m, gguf) != SENTI_OK) goto fail;
     m->be = exec_backend_init(o.device, o.n_threads, &m->fallback); /* the device by name (core/) */
     if (!m->be) goto fail;

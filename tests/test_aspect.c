@@ -325,7 +325,7 @@ START_TEST(test_cli) {
     fclose(out);
     char cmd[8192];
     snprintf(cmd, sizeof cmd,
-             "'%s' aspect -m '%s' --tokenizer '%s' --aspect food --aspect service --template "
+             "'%s' aspect -m '%s' --dtype f32 --tokenizer '%s' --aspect food --aspect service --template "
              "'what do you think of the {aspect} of it ?' 'the food was great' 'bad service !' 2>/dev/null",
              cli, dir, g_vocab);
     FILE *p = popen(cmd, "r");

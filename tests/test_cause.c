@@ -694,7 +694,7 @@ START_TEST(commands) {
     char cmd[12000];
     int status;
     snprintf(cmd, sizeof cmd,
-             "'%s' cause -m '%s/clause' --pair-model '%s/pair' --tokenizer '%s' --context 1 --pair-window 3 "
+             "'%s' cause -m '%s/clause' --pair-model '%s/pair' --dtype f32 --tokenizer '%s' --context 1 --pair-window 3 "
              "'我今天很高兴，因为我的朋友来看我了。她带来了礼物！' 'The service was slow, the food was cold. I was angry!' "
              "2>/dev/null",
              cli, g_dir, g_dir, g_tok);
@@ -709,7 +709,7 @@ START_TEST(commands) {
     ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 2);
     /* tag --aspect: one run per aspect */
     snprintf(cmd, sizeof cmd,
-             "'%s' tag -m '%s/aoe' --tokenizer '%s' --aspect service --aspect food "
+             "'%s' tag -m '%s/aoe' --dtype f32 --tokenizer '%s' --aspect service --aspect food "
              "'the food was great but the service was awful' 2>/dev/null",
              cli, g_dir, g_tok);
     out = run_cmd(cmd, &status);

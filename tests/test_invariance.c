@@ -4,7 +4,8 @@
  * has, each record's output line is byte-identical whatever its batch: run
  * alone (--batch-size 1 --window 1 --threads 1), by default with 2 threads,
  * in small batches and windows, under a token budget, padded in input order,
- * and resumed after a kill with other --window / --batch-size.
+ * with every row of a sequence head's last layer (SENTI_PRUNE=0), and
+ * resumed after a kill with other --window / --batch-size.
  *
  * The models are random-weight checkpoints written here (safetensors +
  * config.json) with the real bert-base-uncased and llama2 tokenizers from
@@ -251,7 +252,7 @@ static void write_inputs(const char *path, in_kind kind, int nrec) {
 #define MAXARGS 48
 
 static pid_t spawn(const char *simd, const char *const *args, const char *in, const char *out, const char *const *extra,
-                   bool resume) {
+                   bool resume, const char *env) {
     const char *argv[MAXARGS];
     int n = 0;
     argv[n++] = "senti";
@@ -268,6 +269,8 @@ static pid_t spawn(const char *simd, const char *const *args, const char *in, co
         if (null >= 0) dup2(null, 2);
         if (simd) setenv("SENTI_SIMD", simd, 1);
         else unsetenv("SENTI_SIMD");
+        if (env) putenv((char *)env);
+        else unsetenv("SENTI_PRUNE");
         execv(g_cli, (char *const *)argv);
         _exit(127);
     }
@@ -301,7 +304,9 @@ static const char *const VARIANTS[][10] = {
     {"--batch-size", "3", "--window", "7", "--threads", "2", NULL},           /* small batches */
     {"--max-batch-tokens", "256", "--window", "64", "--threads", "1", NULL},  /* token budget */
     {"--no-bucketing", "--batch-size", "8", "--threads", "2", NULL},          /* input order, padded */
+    {"--threads", "2", NULL},                                                 /* every row of the last layer */
 };
+static const char *const VARIANT_ENV[] = {NULL, NULL, NULL, NULL, "SENTI_PRUNE=0"};
 static const char *const REF[] = {"--batch-size", "1", "--window", "1", "--threads", "1", NULL};
 
 /* Run `args` over `in` alone and in every variant at SIMD level simd; every
@@ -314,14 +319,14 @@ static void check_task(const char *what, const char *simd, const char *const *ar
     unlink(ref);
     /* the record-alone run and the variants run at once, each into its own
      * file (they share nothing; the machine's cores stay busy) */
-    const pid_t rpid = spawn(simd, args, in, ref, REF, false);
+    const pid_t rpid = spawn(simd, args, in, ref, REF, false, NULL);
     enum { NV = sizeof VARIANTS / sizeof VARIANTS[0] };
     char vout[NV][320];
     pid_t vpid[NV];
     for (size_t v = 0; v < NV; v++) {
         snprintf(vout[v], sizeof vout[v], "%s.v%zu", out, v);
         unlink(vout[v]);
-        vpid[v] = spawn(simd, args, in, vout[v], VARIANTS[v], false);
+        vpid[v] = spawn(simd, args, in, vout[v], VARIANTS[v], false, VARIANT_ENV[v]);
     }
     const int rrc = wait_rc(rpid);
     int vrc[NV];
@@ -335,8 +340,9 @@ static void check_task(const char *what, const char *simd, const char *const *ar
         ck_assert_msg(vrc[v] == 0, "%s [%s]: variant %zu failed", what, simd ? simd : "native", v);
         char *got = test_slurp(vout[v], &nout);
         const int d = first_diff(want, got);
-        ck_assert_msg(d == 0, "%s [%s]: variant %zu (%s %s ...) differs from the record-alone run at line %d", what,
-                      simd ? simd : "native", v, VARIANTS[v][0], VARIANTS[v][1], d);
+        ck_assert_msg(d == 0, "%s [%s]: variant %zu (%s%s%s %s ...) differs from the record-alone run at line %d", what,
+                      simd ? simd : "native", v, VARIANT_ENV[v] ? VARIANT_ENV[v] : "", VARIANT_ENV[v] ? " " : "",
+                      VARIANTS[v][0], VARIANTS[v][1], d);
         free(got);
         unlink(vout[v]);
     }
@@ -349,12 +355,12 @@ static void check_task(const char *what, const char *simd, const char *const *ar
         for (int attempt = 0; attempt < 6 && !killed; attempt++) {
             unlink(out);
             unlink(prog);
-            pid_t pid = spawn(simd, args, in, out, A, true);
+            pid_t pid = spawn(simd, args, in, out, A, true, NULL);
             struct timespec ts = {0, (long)(20 + 40 * attempt) * 1000000L};
             nanosleep(&ts, NULL);
             killed = kill(pid, SIGKILL) == 0 && wait_rc(pid) == 128 + SIGKILL;
             if (!killed) continue;
-            ck_assert_msg(wait_rc(spawn(simd, args, in, out, B, true)) == 0, "%s: the resumed run failed", what);
+            ck_assert_msg(wait_rc(spawn(simd, args, in, out, B, true, NULL)) == 0, "%s: the resumed run failed", what);
             char *got = test_slurp(out, &nout);
             const int d = first_diff(want, got);
             ck_assert_msg(d == 0, "%s [%s]: killed and resumed with another --window / --batch-size: line %d differs",

@@ -2053,6 +2053,19 @@ END_TEST
  * op_attention of each sequence run alone (slices of the same q, k, v): the
  * padding-free batch gives the padded batch's bytes. Lengths 0, 1, over one
  * query block (ATT_BQ 128), GQA, causal. */
+/* q [1, T, Hq, D], k, v [1, T, Hkv, D] random, offs [S + 1] the bounds of sequences of lens. */
+static void varlen_leaves(tc *c, const int64_t *lens, int64_t S, int64_t T, int64_t Hq, int64_t Hkv, int64_t D,
+                          senti_tensor **q, senti_tensor **k, senti_tensor **v, senti_tensor **offs) {
+    *q = leaf(c, F32, 4, (int64_t[]){1, T, Hq, D}, -2, 2);
+    *k = leaf(c, F32, 4, (int64_t[]){1, T, Hkv, D}, -2, 2);
+    *v = leaf(c, F32, 4, (int64_t[]){1, T, Hkv, D}, -1, 1);
+    const int64_t on = S + 1;
+    *offs = leaf(c, I32, 1, &on, 0, 1);
+    int32_t *o = (*offs)->data;
+    o[0] = 0;
+    for (int64_t s = 0; s < S; s++) o[s + 1] = o[s] + (int32_t)lens[s];
+}
+
 START_TEST(test_attention_varlen) {
     TEST_BEGIN();
     static const int64_t lens[][6] = {{5, 0, 17, 1, 3, -1}, {130, 7, -1}, {1, -1}, {33, 64, 2, 40, -1}};
@@ -2064,14 +2077,9 @@ START_TEST(test_attention_varlen) {
             tc c;
             tc_begin(&c, "attention_varlen S=%lld T=%lld Hq=%lld Hkv=%lld D=%lld%s", (long long)S, (long long)T,
                      (long long)Hq, (long long)Hkv, (long long)D, causal ? " causal" : "");
-            senti_tensor *q = leaf(&c, F32, 4, (int64_t[]){1, T, Hq, D}, -2, 2);
-            senti_tensor *k = leaf(&c, F32, 4, (int64_t[]){1, T, Hkv, D}, -2, 2);
-            senti_tensor *v = leaf(&c, F32, 4, (int64_t[]){1, T, Hkv, D}, -1, 1);
-            const int64_t on = S + 1;
-            senti_tensor *offs = leaf(&c, I32, 1, &on, 0, 1);
-            int32_t *o = offs->data;
-            o[0] = 0;
-            for (int64_t s2 = 0; s2 < S; s2++) o[s2 + 1] = o[s2] + (int32_t)lens[li][s2];
+            senti_tensor *q, *k, *v, *offs;
+            varlen_leaves(&c, lens[li], S, T, Hq, Hkv, D, &q, &k, &v, &offs);
+            const int32_t *o = offs->data;
             const float scale = 1.0f / sqrtf((float)D);
             senti_tensor *out = op_attention_varlen(c.g, q, k, v, offs, scale, causal);
             tc_run(&c, out, TOL_F32);
@@ -2116,6 +2124,80 @@ START_TEST(test_attention_varlen) {
         o[0] = 0, o[1] = 9, o[2] = 6; /* decreasing, past T */
         tc_run_opts(&c, op_attention_varlen(c.g, q, q, q, offs, 0.3f, false), (run_opts){TOL_F32, false, NULL, NULL},
                     true);
+        tc_end(&c);
+    }
+    TEST_END();
+}
+END_TEST
+
+/* attention_varlen_first (a last layer for the first tokens only) against the
+ * reference, and on the CPU at every level byte for byte the rows offs[s] of
+ * attention_varlen over all queries; an empty sequence gives zeros. */
+START_TEST(test_attention_varlen_first) {
+    TEST_BEGIN();
+    static const int64_t lens[][6] = {{5, 0, 17, 1, 3, -1}, {130, 7, -1}, {1, -1}, {33, 64, 2, 40, -1}};
+    for (size_t li = 0; li < sizeof lens / sizeof lens[0]; li++) {
+        int64_t S = 0, T = 0;
+        while (lens[li][S] >= 0) T += lens[li][S++];
+        const int64_t Hkv = 1 + (int64_t)li % 2, Hq = 3 * Hkv, D = 24 + (int64_t)li * 8;
+        tc c;
+        tc_begin(&c, "attention_varlen_first S=%lld T=%lld Hq=%lld Hkv=%lld D=%lld", (long long)S, (long long)T,
+                 (long long)Hq, (long long)Hkv, (long long)D);
+        senti_tensor *q, *k, *v, *offs;
+        varlen_leaves(&c, lens[li], S, T, Hq, Hkv, D, &q, &k, &v, &offs);
+        senti_tensor *qf = leaf(&c, F32, 4, (int64_t[]){1, S, Hq, D}, -2, 2);
+        int32_t *o = offs->data;
+        const int64_t on = S + 1;
+        for (int64_t s2 = 0; s2 < S; s2++) /* q of each sequence's first token (any values for an empty one) */
+            if (o[s2 + 1] > o[s2])
+                memcpy((float *)qf->data + s2 * Hq * D, (float *)q->data + o[s2] * Hq * D, (size_t)(Hq * D) * 4);
+        const float scale = 1.0f / sqrtf((float)D);
+        senti_tensor *out = op_attention_varlen_first(c.g, qf, k, v, offs, scale);
+        tc_run(&c, out, TOL_F32);
+        cpu_ctx *ctx = cpu_backend_ctx(g_cpu);
+        const cpu_simd simd0 = ctx->simd;
+        for (int lv = CPU_SIMD_SCALAR; lv <= (int)g_simd_max && !c.failed; lv++) {
+            ctx->simd = (cpu_simd)lv;
+            float *first = malloc((size_t)(S * Hq * D + 1) * 4);
+            memset(first, 0x7f, (size_t)(S * Hq * D) * 4); /* not zeros: an empty sequence's zeros are written */
+            out->data = first;
+            ck_assert_int_eq(g_cpu->iface->compute(g_cpu, c.g, c.g->n_nodes - 1, c.g->n_nodes), SENTI_OK);
+            senti_graph *g2 = graph_init();
+            senti_tensor *q2 = graph_new_tensor_4d(g2, F32, 1, T, Hq, D), *k2 = graph_new_tensor_4d(g2, F32, 1, T, Hkv, D),
+                         *v2 = graph_new_tensor_4d(g2, F32, 1, T, Hkv, D);
+            senti_tensor *o2t = graph_new_tensor(g2, I32, 1, &on);
+            q2->data = q->data, k2->data = k->data, v2->data = v->data, o2t->data = o;
+            senti_tensor *full = op_attention_varlen(g2, q2, k2, v2, o2t, scale, false);
+            full->data = malloc((size_t)(T * Hq * D + 1) * 4);
+            ck_assert_int_eq(g_cpu->iface->compute(g_cpu, g2, g2->n_nodes - 1, g2->n_nodes), SENTI_OK);
+            for (int64_t s2 = 0; s2 < S && !c.failed; s2++) {
+                const float *got = first + s2 * Hq * D;
+                if (o[s2 + 1] == o[s2]) {
+                    for (int64_t i = 0; i < Hq * D; i++)
+                        if (got[i] != 0.0f) {
+                            tc_fail(&c, "cpu simd=%s: empty sequence %lld not zeros", cpu_simd_name(ctx->simd),
+                                    (long long)s2);
+                            break;
+                        }
+                } else if (memcmp(got, (float *)full->data + o[s2] * Hq * D, (size_t)(Hq * D) * 4) != 0) {
+                    tc_fail(&c, "cpu simd=%s: sequence %lld's first row differs from attention_varlen's",
+                            cpu_simd_name(ctx->simd), (long long)s2);
+                }
+            }
+            free(full->data);
+            graph_free(g2);
+            free(first);
+        }
+        ctx->simd = simd0;
+        tc_end(&c);
+    }
+    { /* one query row per sequence: a q of the wrong rows is refused when the graph is built */
+        tc c;
+        tc_begin(&c, "attention_varlen_first shape check");
+        senti_tensor *q = leaf(&c, F32, 4, (int64_t[]){1, 6, 2, 8}, -1, 1);
+        const int64_t on = 3;
+        senti_tensor *offs = leaf(&c, I32, 1, &on, 0, 1);
+        ck_assert_ptr_null(op_attention_varlen_first(c.g, q, q, q, offs, 0.3f));
         tc_end(&c);
     }
     TEST_END();
@@ -2264,6 +2346,7 @@ static Suite *ops_suite(void) {
         {"attention_random", test_attention_random},
         {"attention_unfused", test_attention_unfused},
         {"attention_varlen", test_attention_varlen},
+        {"attention_varlen_first", test_attention_varlen_first},
         {"rope", test_rope},
         {"cpy", test_cpy},
         {"concat", test_concat},

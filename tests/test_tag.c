@@ -228,7 +228,7 @@ START_TEST(test_run_fixture) {
         ck_assert_int_eq(task_tag_run(m, tok, TASK_TAG_AVERAGE, false, NULL, NULL, texts, 2, out, NULL), SENTI_OK);
         fclose(out);
         char cmd[8192], got[8192];
-        snprintf(cmd, sizeof cmd, "'%s' tag -m '%s' --tokenizer '%s' --aggregation average '%s' '%s' 2>/dev/null", cli,
+        snprintf(cmd, sizeof cmd, "'%s' tag -m '%s' --dtype f32 --tokenizer '%s' --aggregation average '%s' '%s' 2>/dev/null", cli,
                  dir, g_vocab, texts[0], texts[1]);
         FILE *p = popen(cmd, "r");
         ck_assert_ptr_nonnull(p);

@@ -3,9 +3,10 @@
  * input order across length-sorted batches and windows, each result equal to
  * the model run on that text alone (softmax / sigmoid of
  * senti_model_forward's logits), bad records as error lines, --strict,
- * multi-label sigmoid with threshold and top-k, progress lines, and `senti classify --resume`
+ * multi-label sigmoid with threshold and top-k, progress lines, `senti classify --resume`
  * (and aspect, tag, dialogue) killed with SIGKILL at random points giving the
- * uninterrupted run's bytes. */
+ * uninterrupted run's bytes, and the command's default weight type (bf16 where
+ * the CPU has AVX512_BF16). */
 #include <check.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -18,8 +19,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cpu/cpu.h"
 #include "senti.h"
 #include "tasks/tasks.h"
+#include "testutil.h"
 
 static char g_root[2048];
 static char g_tmp[64] = "/tmp/senti-tasks-XXXXXX";
@@ -400,32 +403,9 @@ static int wait_cli(pid_t pid) {
     return status;
 }
 
-static char *slurp(const char *path, size_t *n) {
-    FILE *f = fopen(path, "rb");
-    ck_assert_ptr_nonnull(f);
-    fseek(f, 0, SEEK_END);
-    long len = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *b = malloc((size_t)len + 1);
-    ck_assert_ptr_nonnull(b);
-    ck_assert_int_eq(fread(b, 1, (size_t)len, f), (size_t)len);
-    fclose(f);
-    *n = (size_t)len;
-    return b;
-}
-
 START_TEST(test_kill_resume) {
     char cli[4096], dir[2200], in[128], ref[128], out[128], prog[160];
-    ssize_t n = readlink("/proc/self/exe", cli, sizeof cli - 16);
-    ck_assert_int_gt(n, 0);
-    cli[n] = '\0';
-    char *slash = strrchr(cli, '/');
-    ck_assert_ptr_nonnull(slash);
-    strcpy(slash, "/../senti"); /* <build>/tests/test_tasks -> <build>/senti */
-    if (access(cli, X_OK) != 0) {
-        fprintf(stderr, "test_kill_resume: skipped, %s not built\n", cli);
-        return;
-    }
+    if (!test_cli_path("test_kill_resume", cli, sizeof cli)) return;
     fixture(dir, sizeof dir, "bert-seq-h24-a3-l2-gelu");
     snprintf(in, sizeof in, "%s/in.jsonl", g_tmp);
     snprintf(ref, sizeof ref, "%s/ref.jsonl", g_tmp);
@@ -455,7 +435,7 @@ START_TEST(test_kill_resume) {
     double full = now_s() - t0;
     ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "reference run failed: status %d", status);
     size_t nref, nout;
-    char *want = slurp(ref, &nref);
+    char *want = test_slurp(ref, &nref);
     int lines = 0;
     for (size_t i = 0; i < nref; i++) lines += want[i] == '\n';
     ck_assert_int_eq(lines, N);
@@ -463,7 +443,7 @@ START_TEST(test_kill_resume) {
     /* a strict run stops at the first bad record, having written those before it */
     status = wait_cli(start_cli(cli, dir, in, out, false));
     ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 1);
-    char *got = slurp(out, &nout);
+    char *got = test_slurp(out, &nout);
     lines = 0;
     for (size_t i = 0; i < nout; i++) lines += got[i] == '\n';
     ck_assert_int_eq(lines, 5);
@@ -484,7 +464,7 @@ START_TEST(test_kill_resume) {
     }
     status = wait_cli(start_cli(cli, dir, in, out, true));
     ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-    got = slurp(out, &nout);
+    got = test_slurp(out, &nout);
     ck_assert_int_eq(nout, nref);
     ck_assert_msg(memcmp(got, want, nref) == 0, "resumed output differs from the uninterrupted run");
     fprintf(stderr, "test_kill_resume: %d of 8 runs killed mid-way, output identical\n", interrupted);
@@ -540,7 +520,7 @@ static void kill_resume_cmd(const char *cli, const char *cmd, const char *model,
     double full = now_s() - t0;
     ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "%s reference run failed: status %d", cmd, status);
     size_t nref, nout;
-    char *want = slurp(ref, &nref);
+    char *want = test_slurp(ref, &nref);
     int lines = 0, errors = 0;
     for (size_t i = 0; i < nref; i++) lines += want[i] == '\n';
     for (const char *p = want; (p = strstr(p, "\"error\"")); p++) errors++;
@@ -558,7 +538,7 @@ static void kill_resume_cmd(const char *cli, const char *cmd, const char *model,
     }
     status = wait_cli(start_cmd(cli, cmd, dir, extra, in, out, true));
     ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-    char *got = slurp(out, &nout);
+    char *got = test_slurp(out, &nout);
     ck_assert_int_eq(nout, nref);
     ck_assert_msg(memcmp(got, want, nref) == 0, "%s: resumed output differs from the uninterrupted run", cmd);
     fprintf(stderr, "kill/resume %s: %d of 5 runs killed mid-way, output identical\n", cmd, interrupted);
@@ -575,19 +555,151 @@ static void kill_resume_cmd(const char *cli, const char *cmd, const char *model,
 
 START_TEST(test_kill_resume_tasks) {
     char cli[4096];
-    ssize_t n = readlink("/proc/self/exe", cli, sizeof cli - 16);
-    ck_assert_int_gt(n, 0);
-    cli[n] = '\0';
-    strcpy(strrchr(cli, '/'), "/../senti");
-    if (access(cli, X_OK) != 0) {
-        fprintf(stderr, "test_kill_resume_tasks: skipped, %s not built\n", cli);
-        return;
-    }
+    if (!test_cli_path("test_kill_resume_tasks", cli, sizeof cli)) return;
     const char *tag_args[] = {"--aggregation", "first", NULL};
     kill_resume_cmd(cli, "tag", "bert-tok-h24-a3-l2-gelunew", tag_args, 0);
     kill_resume_cmd(cli, "aspect", "bert-seq-h24-a3-l2-gelu", NULL, 1);
     const char *dlg_args[] = {"--context", "2", NULL};
     kill_resume_cmd(cli, "dialogue", "bert-seq-h24-a3-l2-gelu", dlg_args, 2);
+}
+END_TEST
+
+/* ---- the default weight type: bf16 where the CPU multiplies it natively ------- */
+
+/* Whether /proc/cpuinfo's flags list avx512_bf16 (-1: unreadable): the kernel's
+ * word, independent of senti's CPUID probe. */
+static int cpuinfo_has_bf16(void) {
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    if (!f) return -1;
+    char line[8192];
+    int has = -1;
+    while (has < 0 && fgets(line, sizeof line, f))
+        if (strncmp(line, "flags", 5) == 0) has = strstr(line, " avx512_bf16") != NULL;
+    fclose(f);
+    return has;
+}
+
+/* The bytes of one forward of ids through m. */
+static float *forward_ids(senti_model *m, int64_t *n) {
+    static const int32_t ids[] = {2, 5, 7, 9, 10, 13, 14, 3};
+    float *out = NULL;
+    int64_t shape[3];
+    int nd;
+    ck_assert_int_eq(senti_model_forward(m, ids, NULL, NULL, 1, 8, &out, shape, &nd), SENTI_OK);
+    *n = shape[0] * shape[1];
+    return out;
+}
+
+static senti_model *load_as(const char *dir, senti_type wt, int prefer_bf16) {
+    senti_model_opts o = senti_model_opts_defaults();
+    o.n_threads = 1;
+    o.weight_type = wt;
+    o.prefer_bf16 = prefer_bf16;
+    senti_model *m = senti_model_load_opts(dir, &o);
+    ck_assert_msg(m != NULL, "%s: %s", dir, senti_last_error());
+    return m;
+}
+
+/* `senti classify` with extra flags on one text: stdout (malloc), stderr into *err (malloc). */
+static char *classify_cli(const char *cli, const char *dir, const char *flags, char **err) {
+    char cmd[8192], errf[128];
+    snprintf(errf, sizeof errf, "%s/stderr.txt", g_tmp);
+    snprintf(cmd, sizeof cmd, "'%s' classify -m '%s' --tokenizer '%s' --threads 1 %s 'the movie was not very good' 2>'%s'",
+             cli, dir, g_vocab, flags, errf);
+    FILE *p = popen(cmd, "r");
+    ck_assert_ptr_nonnull(p);
+    char *out = calloc(1, 65536);
+    ck_assert_ptr_nonnull(out);
+    size_t n = fread(out, 1, 65535, p);
+    out[n] = '\0';
+    int status = pclose(p);
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "%s", cmd);
+    size_t en;
+    *err = test_slurp(errf, &en);
+    unlink(errf);
+    return out;
+}
+
+/* With no --dtype the senti command (prefer_bf16) runs a float encoder's linear
+ * weights in bf16 exactly when the CPU backend multiplies bf16 natively: the
+ * AVX-512 level with AVX512_BF16 (so not under SENTI_SIMD=avx2 / scalar, nor on
+ * an AVX2-only CPU), giving --dtype bf16's bytes there and --dtype f32's
+ * elsewhere; quantized files and decoders stay as stored; the library's
+ * default stays f32; --resume refuses to continue a default bf16 run in f32. */
+START_TEST(test_default_dtype) {
+    senti_backend *be = senti_backend_cpu_init(1);
+    ck_assert_ptr_nonnull(be);
+    const cpu_ctx *c = cpu_backend_ctx(be);
+    const bool native = c->simd >= CPU_SIMD_AVX512 && c->feat.avx512_bf16; /* gemm.c's test for vdpbf16ps */
+    const char *lvl = getenv("SENTI_SIMD");
+    const bool lowered = lvl && (strcmp(lvl, "avx2") == 0 || strcmp(lvl, "scalar") == 0);
+    const int flag = cpuinfo_has_bf16();
+    fprintf(stderr, "test_default_dtype: level %s, AVX512_BF16 %s (cpuinfo %d): default %s\n", cpu_simd_name(c->simd),
+            c->feat.avx512_bf16 ? "yes" : "no", flag, native ? "bf16" : "f32");
+    senti_backend_free(be);
+    ck_assert_int_eq(senti_bf16_native(NULL), native);
+    ck_assert_int_eq(senti_bf16_native("cpu"), native);
+    ck_assert_int_eq(senti_bf16_native("cuda"), 0);
+    if (lowered) ck_assert(!native);
+    if (flag >= 0 && !lowered) ck_assert_int_eq(native, flag); /* a native run on a Zen 4 (or later) is bf16 */
+
+    char dir[2200];
+    fixture(dir, sizeof dir, "bert-seq-h24-a3-l2-gelu");
+    senti_model *def = load_as(dir, SENTI_TYPE_COUNT, 0), *bf = load_as(dir, SENTI_TYPE_BF16, 0),
+                *pref = load_as(dir, SENTI_TYPE_COUNT, 1);
+    ck_assert_int_eq(senti_model_linear_type(def), SENTI_TYPE_COUNT);
+    ck_assert_int_eq(senti_model_linear_type(bf), SENTI_TYPE_BF16);
+    ck_assert_int_eq(senti_model_linear_type(pref), native ? SENTI_TYPE_BF16 : SENTI_TYPE_COUNT);
+    int64_t n0, n1, n2;
+    float *y0 = forward_ids(def, &n0), *y1 = forward_ids(bf, &n1), *y2 = forward_ids(pref, &n2);
+    ck_assert(n0 == n1 && n0 == n2);
+    ck_assert_msg(memcmp(y0, y1, (size_t)n0 * sizeof *y0) != 0, "bf16 weights gave f32's bytes: the check is void");
+    ck_assert_msg(memcmp(y2, native ? y1 : y0, (size_t)n0 * sizeof *y0) == 0, "prefer_bf16 is not %s",
+                  native ? "bf16" : "f32");
+    senti_model_output_free(y0), senti_model_output_free(y1), senti_model_output_free(y2);
+    senti_model_free(def), senti_model_free(bf), senti_model_free(pref);
+
+    /* f16 and bf16 checkpoints too; decoders and quantized files as stored */
+    const struct { const char *dir; senti_type want; } cases[] = {
+        {"tests/fixtures/encoders/bert-seq-h24-a3-l2-gelu-f16", native ? SENTI_TYPE_BF16 : SENTI_TYPE_COUNT},
+        {"tests/fixtures/encoders/roberta-seq-h24-a6-l2-gelu-bf16", native ? SENTI_TYPE_BF16 : SENTI_TYPE_COUNT},
+        {"tests/fixtures/decoders/qwen2-tied", SENTI_TYPE_COUNT},
+        {"models/sst2-minilm-l6-q8_0.gguf", SENTI_TYPE_COUNT},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
+        char p[2300];
+        snprintf(p, sizeof p, "%s/%s", g_root, cases[k].dir);
+        senti_model *m = load_as(p, SENTI_TYPE_COUNT, 1);
+        ck_assert_msg(senti_model_linear_type(m) == cases[k].want, "%s: linear type %d", cases[k].dir,
+                      (int)senti_model_linear_type(m));
+        senti_model_free(m);
+    }
+
+    /* the command: no --dtype gives --dtype bf16's bytes where native, else --dtype f32's, and says which */
+    char cli[4096];
+    if (!test_cli_path("test_default_dtype (the command part)", cli, sizeof cli)) return;
+    char *e0, *e1, *e2;
+    char *o0 = classify_cli(cli, dir, "", &e0), *o1 = classify_cli(cli, dir, "--dtype bf16", &e1),
+         *o2 = classify_cli(cli, dir, "--dtype f32", &e2);
+    ck_assert_str_ne(o1, o2);
+    ck_assert_str_eq(o0, native ? o1 : o2);
+    ck_assert_msg(strstr(e0, native ? "linear weights bf16 (the default" : "linear weights as stored (f32)"), "%s", e0);
+    ck_assert_msg(strstr(e1, "linear weights bf16 (--dtype)") && strstr(e2, "linear weights f32 (--dtype)"), "%s%s", e1,
+                  e2);
+    free(o0), free(o1), free(o2), free(e0), free(e1), free(e2);
+    if (!native) return;
+    /* the default's bf16 is recorded for --resume: resuming at a level that would pick f32 is refused */
+    char cmd[8192], out[128];
+    snprintf(out, sizeof out, "%s/dflt.jsonl", g_tmp);
+    snprintf(cmd, sizeof cmd, "'%s' classify -m '%s' --tokenizer '%s' --threads 1 --output '%s' good 2>/dev/null", cli,
+             dir, g_vocab, out);
+    ck_assert_int_eq(system(cmd), 0);
+    snprintf(cmd, sizeof cmd, "SENTI_SIMD=avx2 '%s' classify -m '%s' --tokenizer '%s' --threads 1 --output '%s' --resume "
+             "good 2>&1 | grep -q 'then: --dtype=bf16; now: (none)'", cli, dir, g_vocab, out);
+    ck_assert_int_eq(system(cmd), 0);
+    unlink(out);
+    snprintf(out, sizeof out, "%s/dflt.jsonl.progress", g_tmp);
+    unlink(out);
 }
 END_TEST
 
@@ -672,6 +784,9 @@ static Suite *suite(void) {
     tcase_add_test(tc, test_bounded_lines);
     tcase_add_test(tc, test_kill_resume);
     tcase_add_test(tc, test_kill_resume_tasks);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("default_dtype");
+    tcase_add_test(tc, test_default_dtype);
     suite_add_tcase(s, tc);
     return s;
 }

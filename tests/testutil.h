@@ -6,7 +6,8 @@
  *    path releases everything;
  *  - assert_msg_has: the last error message contains each given string;
  *  - test_rm_tree: remove a temporary directory and everything below it;
- *  - test_repo_root / test_list_dir: where the fixtures are, and which. */
+ *  - test_repo_root / test_list_dir: where the fixtures are, and which;
+ *  - test_cli_path: the senti command of the build tree the test runs in. */
 #ifndef SENTI_TESTUTIL_H
 #define SENTI_TESTUTIL_H
 
@@ -17,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "include/senti.h"
 
@@ -35,6 +37,18 @@ __attribute__((unused)) static void count_free(void *p, void *user) {
     (void)user;
     g_live--;
     free(p);
+}
+
+/* <build>/senti, beside the running <build>/tests/test_x, into cli[n]; false
+ * (saying on stderr that who is skipped) when it is not built. */
+__attribute__((unused)) static bool test_cli_path(const char *who, char *cli, size_t n) {
+    const ssize_t len = readlink("/proc/self/exe", cli, n - 16);
+    ck_assert_int_gt(len, 0);
+    cli[len] = '\0';
+    strcpy(strrchr(cli, '/'), "/../senti");
+    if (access(cli, X_OK) == 0) return true;
+    fprintf(stderr, "%s: skipped, %s not built\n", who, cli);
+    return false;
 }
 
 /* NULL-terminated list of strings that senti_last_error() must contain;

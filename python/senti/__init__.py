@@ -44,7 +44,7 @@ _TYPE_AS_STORED = 9  # SENTI_TYPE_COUNT
 
 class _ModelOpts(ctypes.Structure):
     _fields_ = [("n_threads", ctypes.c_int), ("weight_type", ctypes.c_int), ("device", ctypes.c_char_p),
-                ("no_weight_check", ctypes.c_int)]
+                ("no_weight_check", ctypes.c_int), ("prefer_bf16", ctypes.c_int)]
 
 
 class _TaskOpts(ctypes.Structure):
@@ -238,7 +238,8 @@ class Model:
     """A senti model (a HuggingFace directory or a GGUF file; None: the embedded SST-2 classifier).
 
     threads: CPU threads (0: all cores); device: "cpu" or "cuda[:N]"; dtype: linear weights as
-    f32 | f16 | bf16 | q8_0 | q4_0 | int8 (None: as stored); batch_size / max_batch_tokens: the runner's
+    f32 | f16 | bf16 | q8_0 | q4_0 | int8 (None: as stored, floats in f32 — the senti command's own default
+    is bf16 for float encoders on AVX512_BF16 CPUs); batch_size / max_batch_tokens: the runner's
     batches. Each task kind loads the model once, on first use (a classifier classifies, a token
     classifier tags, a base encoder embeds, a causal LM generates).
     """

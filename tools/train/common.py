@@ -293,9 +293,16 @@ def convert(hf, out_gguf, typ, meta=None, embed_type=None):
     run(args)
 
 
-def senti_eval(model, task, data, fmt=None, predictions=None, extra=()):
+def float_dtype(variant):
+    """["--dtype", "f32"] for a float model (the HF directory, an f32 / f16 / bf16 GGUF), whose linear weights
+    the senti command would otherwise run in bf16 on an AVX512_BF16 CPU (these figures are f32 against
+    PyTorch); [] (as stored) for a quantized file."""
+    return ["--dtype", "f32"] if variant in ("hf", "f32", "f16", "bf16") else []
+
+
+def senti_eval(model, task, data, fmt=None, predictions=None, extra=(), dtype=()):
     args = [senti_bin(), "eval", "-m", model, "--task", task, "--data", data,
-            "--threads", os.environ.get("SENTI_TRAIN_THREADS", "1")]
+            "--threads", os.environ.get("SENTI_TRAIN_THREADS", "1")] + list(dtype)
     if fmt:
         args += ["--format", fmt]
     if predictions:
@@ -387,7 +394,8 @@ def senti_half(out, hf, meta, runs, q8_embed=False):
         res[variant] = {"file_bytes": os.path.getsize(path) if os.path.isfile(path) else None}
         for r in runs:
             pf = os.path.join(out, f"senti-{r['name']}-{variant}.jsonl")
-            m = senti_eval(path, r["task"], r["data"], fmt=r.get("fmt"), predictions=pf, extra=r.get("extra", ()))
+            m = senti_eval(path, r["task"], r["data"], fmt=r.get("fmt"), predictions=pf, extra=r.get("extra", ()),
+                           dtype=float_dtype(variant))
             rows = read_jsonl(pf)
             a = [x for row in rows for x in items_of(r["task"], row)]
             b = [x for row in r["torch_rows"] for x in items_of(r["task"], row)]

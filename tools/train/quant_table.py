@@ -52,7 +52,8 @@ def main():
             g = os.path.join(out, f"quant-{k}.gguf")
             C.convert(hf, g, t, embed_type=e)
             pf = os.path.join(out, f"quant-{k}.jsonl")
-            m = C.senti_eval(g, spec["task"], spec["data"], predictions=pf, extra=spec.get("extra", ()))
+            m = C.senti_eval(g, spec["task"], spec["data"], predictions=pf, extra=spec.get("extra", ()),
+                             dtype=C.float_dtype(e if e == t else "mixed"))
             rows_k = C.read_jsonl(pf)
             items = [x for row in rows_k for x in C.items_of(spec["task"], row)]
             if base is None:

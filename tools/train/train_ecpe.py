@@ -604,7 +604,7 @@ def senti_fold(fold, a, check_probs):
                                 for k, (t, p) in enumerate(clause_input(cl, i, a.context) for _, cl, _ in test
                                                            for i in range(len(cl)))])
             cout = subprocess.run([C.senti_bin(), "classify", "-m", paths["clause"], "--input", cin, "--threads",
-                                   "1"], stdout=subprocess.PIPE, text=True, check=True).stdout
+                                   "1"] + C.float_dtype(variant), stdout=subprocess.PIPE, text=True, check=True).stdout
             q = np.array([[r["scores"]["emotion"], r["scores"]["cause"]] for r in map(json.loads, cout.splitlines())])
             pt = np.array(json.load(open(os.path.join(out, "pytorch-clause-probs.json"))))
             pdiff = np.abs(q - pt)
@@ -612,7 +612,7 @@ def senti_fold(fold, a, check_probs):
         pf = os.path.join(out, f"senti-test-{variant}.jsonl")
         m = C.senti_eval(paths["clause"], "cause", data, predictions=pf,
                          extra=["--pair-model", paths["pair"], "--context", str(a.context), "--pair-window",
-                                str(a.window)])
+                                str(a.window)], dtype=C.float_dtype(variant))
         rows = C.read_jsonl(pf)
         assert len(rows) == len(torch_rows) and all(x["id"] == y["id"] for x, y in zip(rows, torch_rows))
         same = {k: sum(1 for x, y in zip(rows, torch_rows) if sorted(x.get(k, [])) == sorted(y.get(k, [])))
