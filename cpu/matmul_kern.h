@@ -74,8 +74,9 @@ void cpu_kq_kern_avx2(int rm, senti_type bt, int64_t nb, const int8_t *aq, int64
 int cpu_kq_nv_avx512vnni(int rm);
 int cpu_kq_nv_avx2(int rm);
 /* The same for row-scaled int8 weights (i8_tile.inc): ng groups of 4 k, aq
- * the tile's rm rows interleaved by 4-byte group (group g of row i at aq + 4
- * (g rm + i): 4 int8 values; AVX2 2 int16 values, 2 ng groups), ad / acen / ac one per row (the row scale, centre and offset
+ * the tile's rm rows interleaved by 4-byte group (group g of row i at aq +
+ * 4 (g rm + i): 4 int8 values; AVX2: 2 int16 values, 2 ng groups), ad /
+ * acen / ac one per row (the row scale, centre and offset
  * correction); C is final: ((float) idot * (ad * dw) + acen * ws) + bias[n] + res[i][n]
  * (bias: at the tile's column 0, res: at its row 0 and column 0 with row
  * stride ldr; either NULL for none), the fused epilogue's adds in registers. */

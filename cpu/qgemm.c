@@ -308,7 +308,8 @@ static void pack_i8(const qm_isa *isa, const void *B, size_t ldb, int64_t N, int
             int32_t sum = 0; /* exact, and exact in f32: |sum| <= 127 K < 2^24 */
             for (int64_t k = 0; k < 4 * ng; k++) {
                 const int8_t w = k < K ? q[k] : 0;
-                const size_t at = isa->w16 ? ((size_t)(k / 2) * vw + j) * 2 + k % 2 : ((size_t)(k / 4) * vw + j) * 4 + k % 4;
+                const size_t at = isa->w16 ? ((size_t)(k / 2) * vw + j) * 2 + k % 2   /* AVX2: pairs */
+                                           : ((size_t)(k / 4) * vw + j) * 4 + k % 4; /* groups of 4 */
                 pw[at] = (char)(isa->vnni ? (uint8_t)w ^ 0x80 : (uint8_t)w);
                 sum += w;
             }
