@@ -74,8 +74,9 @@ void cpu_kq_kern_avx2(int rm, senti_type bt, int64_t nb, const int8_t *aq, int64
 int cpu_kq_nv_avx512vnni(int rm);
 int cpu_kq_nv_avx2(int rm);
 /* The same for row-scaled int8 weights (i8_tile.inc): ng groups of 4 k, aq
- * the tile's rm rows interleaved by group (group g of row i at aq + 4 (g rm
- * + i)), ad / acen / ac one per row (the row scale, centre and offset
+ * the tile's rm rows interleaved by 4-byte group (group g of row i at aq +
+ * 4 (g rm + i): 4 int8 values; AVX2: 2 int16 values, 2 ng groups), ad /
+ * acen / ac one per row (the row scale, centre and offset
  * correction); C is final: ((float) idot * (ad * dw) + acen * ws) + bias[n] + res[i][n]
  * (bias: at the tile's column 0, res: at its row 0 and column 0 with row
  * stride ldr; either NULL for none), the fused epilogue's adds in registers. */
@@ -94,9 +95,9 @@ int cpu_i8_nv_avx2(int rm);
  * scales d and offset sums s (qgemm.c's rule, its bytes). */
 void cpu_q32_quant_avx512vnni(const float *x, int64_t nb, int8_t *o8, int16_t *o16, float *d, int32_t *s, int off);
 void cpu_q32_quant_avx2(const float *x, int64_t nb, int8_t *o8, int16_t *o16, float *d, int32_t *s, int off);
-/* One activation row to int8 for the int8 GEMM: exactly the bytes, scale and
- * centre of senti_quantize_int8_centered, groups of 4 values gs bytes apart,
- * zero-padded to Kp, *sum = sum of q. */
+/* One activation row to int8 for the int8 GEMM: exactly the values, scale and
+ * centre of senti_quantize_int8_centered, in 4-byte groups gs bytes apart (4
+ * int8 values; AVX2: 2 int16 values), zero-padded to Kp, *sum = sum of q. */
 typedef void (*cpu_i8_quant_fn)(const float *x, int64_t K, int64_t Kp, int8_t *q, int64_t gs, float *d, float *c,
                                 int32_t *sum);
 void cpu_i8_quant_avx512vnni(const float *x, int64_t K, int64_t Kp, int8_t *q, int64_t gs, float *d, float *c,

@@ -41,8 +41,9 @@
  *   [-127, 127] (senti_quantize_int8_centered's rule and bytes, vectorised
  *   in cpu_i8_quant_<isa>), zero-padded to Kp = K rounded up to 4, the rows of
  *   each tile of MR (every tile starts at a multiple of MR) interleaved by
- *   groups of 4 values (group g of row i at 4 (g rt + i), rt the tile's
- *   rows), so a tile's broadcasts walk one pointer; a row holding NaN or inf
+ *   groups of 4 bytes (group g of row i at 4 (g rt + i), rt the tile's
+ *   rows): 4 int8 values, or on AVX2 a pair of the same values as int16 (for
+ *   vpmaddwd), so a tile's broadcasts walk one pointer; a row holding NaN or inf
  *   gets da = NaN, so its outputs are NaN;
  *   C[m][n] = (float) idot * (da[m] * dw[n]) + c[m] * ws[n] (two products,
  *   then one sum), idot = sum_k q[m][k] w[n][k] in int32 over the whole K,
@@ -54,12 +55,15 @@
  *   applied once per output.
  *   Panels of VW columns: Kp / 4 groups of VW x 4 bytes, w[n][4g + t] at
  *   (g VW + j) 4 + t (VNNI: w ^ 0x80 = w + 128, unsigned for vpdpbusd, and
- *   the activation row's correction ac = -128 sum_k q; AVX2 and scalar: s8 w
- *   with the sign trick, ac = 0), then VW f32 scales dw and VW f32 ws
- *   (64-byte aligned).
- *   Both levels keep full 8-bit weights: the sign trick makes vpmaddubsw
- *   exact without the 7-bit weights of ORT's reduce_range, so the weights,
- *   and the outputs, are the same on every machine. */
+ *   the activation row's correction ac = -128 sum_k q; scalar: s8 w, ac =
+ *   0); AVX2: Kp / 2 pairs of VW x 2 bytes, w[n][2p + t] at (p VW + j) 2 + t
+ *   (s8, widened to int16 on load for vpmaddwd against a pair of int16
+ *   activations, ac = 0); then VW f32 scales dw and VW f32 ws (64-byte
+ *   aligned).
+ *   Every level keeps full 8-bit weights: vpdpbusd on offset weights and
+ *   vpmaddwd on int16 are exact without the 7-bit weights of ORT's
+ *   reduce_range (vpmaddubsw pairs of u8 x s8 would saturate), so the
+ *   weights, and the outputs, are the same on every machine. */
 #include <math.h>
 #include <stdlib.h>
 
@@ -73,7 +77,7 @@ typedef struct qm_isa {
     int vw, mr, kmr, imr;
     cpu_qm_kern_fn kern, kkern; /* q8_0 / q4_0, and the K-quants */
     int (*nv)(int rm), (*knv)(int rm), (*inv)(int rm);
-    bool vnni, w16; /* w16: q8_0 as int16 pairs (AVX2: panels of pairs, activations int16) */
+    bool vnni, w16; /* w16: q8_0 and int8 as int16 pairs (AVX2: panels of pairs, activations int16) */
     cpu_i8_kern_fn ikern; /* int8 */
     cpu_i8_quant_fn iquant;
     void (*bquant)(const float *x, int64_t nb, int8_t *o8, int16_t *o16, float *d, int32_t *s, int off); /* 32-blocks */
@@ -191,7 +195,7 @@ static void kq_kern_scalar(int rm, senti_type bt, int64_t nb, const int8_t *aq, 
 
 static int kq_nv_scalar(int rm) { return rm == 1 ? 2 : 1; }
 
-/* int8 weights, the scalar level (the AVX2 layout: VW 8, s8 weights, ac 0):
+/* int8 weights, the scalar level (VW 8, groups of 4 s8 weights, ac 0):
  * the exact integer dot, then the one product of the SIMD kernels. */
 static void i8_kern_scalar(int rm, int64_t ng, const int8_t *aq, const float *ad, const float *acen, const int32_t *ac,
                            const char *const *bp, size_t wbytes, float *C, int64_t ldc, int np, int64_t nc,
@@ -232,7 +236,7 @@ static qm_isa pick_isa(const cpu_ctx *ctx) {
                         cpu_kq_nv_avx512vnni, cpu_i8_nv_avx512vnni, true, false, cpu_i8_kern_avx512vnni,
                         cpu_i8_quant_avx512vnni, cpu_q32_quant_avx512vnni};
     if (ctx->simd >= CPU_SIMD_AVX2)
-        return (qm_isa){8, 4, 2, 4, cpu_qm_kern_avx2, cpu_kq_kern_avx2, cpu_qm_nv_avx2, cpu_kq_nv_avx2,
+        return (qm_isa){8, 4, 2, 6, cpu_qm_kern_avx2, cpu_kq_kern_avx2, cpu_qm_nv_avx2, cpu_kq_nv_avx2,
                         cpu_i8_nv_avx2, false, true, cpu_i8_kern_avx2, cpu_i8_quant_avx2,
                         cpu_q32_quant_avx2};
     return (qm_isa){8, 1, 1, 1, qm_kern_scalar, kq_kern_scalar, qm_nv_scalar, kq_nv_scalar, i8_nv_scalar, false,
@@ -287,7 +291,7 @@ static void pack_kblock(senti_type bt, int vw, const char *row, int64_t b, int j
     }
 }
 
-/* int8 rows (core.h layout) into panels: groups of 4 k, then the f32 scales. */
+/* int8 rows (core.h layout) into panels: groups of 4 k (AVX2: pairs of k), then the f32 scales. */
 static void pack_i8(const qm_isa *isa, const void *B, size_t ldb, int64_t N, int64_t K, int64_t p0, int64_t p1,
                     char *dst) {
     const int vw = isa->vw;
@@ -304,7 +308,9 @@ static void pack_i8(const qm_isa *isa, const void *B, size_t ldb, int64_t N, int
             int32_t sum = 0; /* exact, and exact in f32: |sum| <= 127 K < 2^24 */
             for (int64_t k = 0; k < 4 * ng; k++) {
                 const int8_t w = k < K ? q[k] : 0;
-                pw[((size_t)(k / 4) * vw + j) * 4 + k % 4] = (char)(isa->vnni ? (uint8_t)w ^ 0x80 : (uint8_t)w);
+                const size_t at = isa->w16 ? ((size_t)(k / 2) * vw + j) * 2 + k % 2   /* AVX2: pairs */
+                                           : ((size_t)(k / 4) * vw + j) * 4 + k % 4; /* groups of 4 */
+                pw[at] = (char)(isa->vnni ? (uint8_t)w ^ 0x80 : (uint8_t)w);
                 sum += w;
             }
             const float ws = dw * (float)sum;
@@ -407,11 +413,11 @@ typedef struct quant_par {
     const qm_isa *isa;
     senti_type bt;
     const float *A;
-    int64_t lda, K, nb, qb; /* blocks of qb values (32, or 256 for the K-quants); int8: K = Kp and qb =
-                               the real K */
+    int64_t lda, K, nb, qb; /* K: aq's row stride in bytes; blocks of qb values (32, or 256 for the
+                               K-quants); int8: nb groups of 4 (Kp = 4 nb) and qb = the real K */
     int64_t M, mr; /* int8: rows, and the tile height rows are interleaved by */
     int off;
-    bool w16; /* int16 activations (q8_0 on AVX2) */
+    bool w16; /* int16 activations (q8_0 and int8 on AVX2) */
     int8_t *aq;
     float *ad;
     int32_t *ac; /* per block -off * sum (qb 32), or the sums of every 16 (qb 256) */
@@ -424,7 +430,7 @@ static void quant_range(void *arg, int64_t m0, int64_t m1, int ith) {
         for (int64_t m = m0; m < m1; m++) {
             const int64_t t0 = m / q->mr * q->mr, rt = q->M - t0 < q->mr ? q->M - t0 : q->mr;
             int32_t sum;
-            q->isa->iquant(q->A + m * q->lda, q->qb, q->K, q->aq + t0 * q->K + 4 * (m - t0), 4 * rt, q->ad + m,
+            q->isa->iquant(q->A + m * q->lda, q->qb, 4 * q->nb, q->aq + t0 * q->K + 4 * (m - t0), 4 * rt, q->ad + m,
                            q->ad + q->M + m, &sum);
             q->ac[m] = -q->off * sum;
         }
@@ -547,14 +553,16 @@ static int act_offset(const qm_isa *isa, senti_type bt) {
     return (bt == SENTI_TYPE_Q8_0 || bt == SENTI_TYPE_INT8) && isa->vnni ? 128 : 0;
 }
 
-/* Activations as int16 (q8_0 on AVX2: its vpmaddwd kernel) rather than int8. */
-static bool act16(const qm_isa *isa, senti_type bt) { return isa->w16 && bt == SENTI_TYPE_Q8_0; }
+/* Activations as int16 (q8_0 and int8 on AVX2: their vpmaddwd kernels) rather than int8. */
+static bool act16(const qm_isa *isa, senti_type bt) {
+    return isa->w16 && (bt == SENTI_TYPE_Q8_0 || bt == SENTI_TYPE_INT8);
+}
 
 /* Activation workspace: int8 (act16: int16) values (int8: rows of Kp), block
  * (int8: row) scales (int8: then the M row centres), block (row) sums. */
 static size_t act_bytes(const qm_isa *isa, int64_t M, int64_t K, senti_type bt, size_t *ad_off, size_t *ac_off) {
     if (bt == SENTI_TYPE_INT8) {
-        *ad_off = align_up((size_t)M * (size_t)(4 * n_blocks(bt, K)));
+        *ad_off = align_up((size_t)M * (size_t)(4 * n_blocks(bt, K)) * (act16(isa, bt) ? 2 : 1));
         *ac_off = *ad_off + align_up((size_t)M * 8); /* scales, then centres */
         return *ac_off + align_up((size_t)M * 4);
     }
@@ -581,7 +589,7 @@ void cpu_qgemm(const cpu_ctx *ctx, int64_t M, int64_t N, int64_t K, const float 
     const int nth = n_threads(ctx);
     const senti_type bt = b->pan ? b->pt : b->bt;
     const bool i8 = bt == SENTI_TYPE_INT8;
-    const int64_t nb = n_blocks(bt, K), Ka = i8 ? 4 * nb : act16(&isa, bt) ? 2 * K : K; /* Ka: aq's row stride, bytes */
+    const int64_t nb = n_blocks(bt, K), Ka = (i8 ? 4 * nb : K) * (act16(&isa, bt) ? 2 : 1); /* aq's row stride, bytes */
     size_t ad_off, ac_off;
     char *rest = ws + act_bytes(&isa, M, K, bt, &ad_off, &ac_off);
     int8_t *aq = (int8_t *)ws;
