@@ -75,21 +75,16 @@ def senti_jsonl(args, out):
 
 def aste_split(path):
     """[(sentence, gold aesc {(start, end, POS|NEG|NEU)}, gold oe {(start, end)})] with code-point offsets."""
-    import ast
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tools", "train"))
+    import aste
     out = []
-    for line in open(path, encoding="utf-8"):
-        line = line.rstrip("\r\n")
-        if not line.strip():
-            continue
-        sent, trip = line.split("####")
-        words = sent.split(" ")
+    for words, trips in aste.read_lines(path):
         st, c = [], 0
         for w in words:
             st.append(c)
             c += len(w) + 1
         span = lambda ix: (st[ix[0]], st[ix[-1]] + len(words[ix[-1]]))  # noqa: E731
-        trips = ast.literal_eval(trip)
-        out.append((sent, {span(a) + (p,) for a, _, p in trips}, {span(o) for _, o, _ in trips}))
+        out.append((" ".join(words), {span(a) + (p,) for a, _, p in trips}, {span(o) for _, o, _ in trips}))
     return out
 
 

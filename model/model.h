@@ -40,20 +40,13 @@ static inline senti_tensor *model_w_leaf(senti_graph *g, const model_w *w) {
     return t;
 }
 
-/* senti_model.opts.weight_type when the load resolved prefer_bf16 to bf16
- * (registry.c; never a caller's value): float linear weights in bf16, the
- * others as with SENTI_TYPE_COUNT. */
-#define MODEL_WTYPE_BF16_FLOATS ((senti_type)(SENTI_TYPE_COUNT + 1))
-
 /* The type a linear weight [N, K] stored as `stored` runs in: the load
- * option `opt` when given (not SENTI_TYPE_COUNT; MODEL_WTYPE_BF16_FLOATS: bf16
- * for f32 / f16 / bf16, else as below), else as stored when
+ * option `opt` when given (not SENTI_TYPE_COUNT), else as stored when
  * block-quantized (or f16 / bf16 with keep_half), else f32; f32 too for
  * I32, for a quantized type when K is not a whole number of its blocks, and
  * for int8 past SENTI_INT8_MAX_K. */
 static inline senti_type model_linear_type(senti_type opt, senti_type stored, int64_t K, bool keep_half) {
     const bool half = stored == SENTI_TYPE_F16 || stored == SENTI_TYPE_BF16;
-    if (opt == MODEL_WTYPE_BF16_FLOATS) opt = half || stored == SENTI_TYPE_F32 ? SENTI_TYPE_BF16 : SENTI_TYPE_COUNT;
     senti_type t = opt != SENTI_TYPE_COUNT                           ? opt
                    : senti_type_is_quant(stored) || (keep_half && half) ? stored
                                                                         : SENTI_TYPE_F32;
@@ -93,7 +86,7 @@ struct senti_model {
     int64_t max_pos;             /* longest input (RoBERTa: max_position_embeddings - pad - 1) */
     int64_t n_params;            /* every tensor in the checkpoint */
     senti_model_opts opts;       /* as given to senti_model_load_opts (device string not kept), but
-                                  * weight_type MODEL_WTYPE_BF16_FLOATS where prefer_bf16 chose bf16 */
+                                  * weight_type SENTI_TYPE_BF16 where prefer_bf16 chose bf16 */
     const char **labels;         /* id2label: n_labels_named strings borrowed from cfg; array owned */
     int64_t n_labels_named;      /* 0 when config.json has no id2label */
     char dtypes[64];             /* distinct stored dtypes, "f16,f32" */

@@ -33,7 +33,7 @@ static unsigned scan_weights(senti_model *m) {
 int senti_bf16_native(const char *device) { return exec_bf16_native(device); }
 
 senti_type senti_model_linear_type(const senti_model *m) {
-    return m->opts.weight_type == MODEL_WTYPE_BF16_FLOATS ? SENTI_TYPE_BF16 : m->opts.weight_type;
+    return m->opts.weight_type;
 }
 
 senti_model_opts senti_model_opts_defaults(void) {
@@ -96,11 +96,12 @@ senti_model *senti_model_load_opts(const char *dir, const senti_model_opts *opts
     if (!gguf) m->w = st_weights_load(dir);
     if (!m->w) goto fail;
     /* prefer_bf16: an encoder with no quantized weight runs its linear weights in bf16 where the device
-     * multiplies bf16 natively (the accuracy gate of bench/dtype_gate.py holds for encoders) */
+     * multiplies bf16 natively (the accuracy gate of bench/dtype_gate.py holds for encoders), exactly as
+     * weight_type SENTI_TYPE_BF16: every linear weight is then f32 / f16 / bf16 */
     const unsigned stored = scan_weights(m);
     if (o.weight_type == SENTI_TYPE_COUNT && o.prefer_bf16 && m->desc->kind == ARCH_ENCODER &&
         !(stored & ST_WEIGHT_TYPES & ~ST_FLOAT_TYPES) && exec_bf16_native(o.device))
-        m->opts.weight_type = MODEL_WTYPE_BF16_FLOATS;
+        m->opts.weight_type = SENTI_TYPE_BF16;
     if (m->desc->family->load(m) != SENTI_OK || model_heads_load(m, gguf) != SENTI_OK) goto fail;
     m->be = exec_backend_init(o.device, o.n_threads, &m->fallback); /* the device by name (core/) */
     if (!m->be) goto fail;

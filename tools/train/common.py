@@ -18,7 +18,6 @@ directory when absent), fixes every seed, runs on the CPU, and writes:
 Nothing here is needed by CI or by users; bench/MODELS.md is made from the
 results.json files by tools/train/models_md.py.
 """
-import ast
 import csv
 import glob
 import json
@@ -32,6 +31,8 @@ import zipfile
 
 import numpy as np
 import torch
+
+import aste
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DATA = os.path.join(os.path.dirname(ROOT), "shared", "assets", "data")
@@ -122,14 +123,7 @@ SENT = {"POS": "positive", "NEG": "negative", "NEU": "neutral"}
 
 def read_aste(path):
     """ASTE-Data-V2: [(words, [(aspect_idx, opinion_idx, 'positive'|...)])]."""
-    out = []
-    for line in open(path, encoding="utf-8"):
-        line = line.rstrip("\r\n")
-        if not line.strip():
-            continue
-        sent, trip = line.split("####")
-        out.append((sent.split(" "), [(a, o, SENT[s]) for a, o, s in ast.literal_eval(trip)]))
-    return out
+    return [(words, [(a, o, SENT[p]) for a, o, p in trips]) for words, trips in aste.read_lines(path)]
 
 
 def aste_files(split):
