@@ -39,9 +39,11 @@ static inline float panel_f(senti_type pt, const void *p, int64_t i) {
     return pt == SENTI_TYPE_F16 ? senti_f16_to_f32(h) : senti_bf16_to_f32(h);
 }
 
-/* c = c + a*b with two roundings (-ffp-contract=off keeps it unfused). */
+/* c = c + a*b with two roundings (-ffp-contract=off keeps it unfused); then
+ * (c + bias) + res as the AVX kernels do. */
 static void mm_kern_scalar(int rm, senti_type pt, int64_t kc, const float *Ap, const void *const *bp, float *C,
-                           int64_t ldc, bool acc, int np, int64_t nc) {
+                           int64_t ldc, bool acc, int np, int64_t nc, const float *bias, const float *res,
+                           int64_t ldr) {
     enum { NR = CPU_NR_SCALAR };
     for (int q = 0; q < np; q++) {
         const int64_t j0 = (int64_t)q * NR, jn = nc - j0 < NR ? nc - j0 : NR;
@@ -58,7 +60,12 @@ static void mm_kern_scalar(int rm, senti_type pt, int64_t kc, const float *Ap, c
             }
         }
         for (int i = 0; i < rm; i++)
-            for (int j = 0; j < jn; j++) C[i * ldc + j0 + j] = c[i][j];
+            for (int j = 0; j < jn; j++) {
+                float v = c[i][j];
+                if (bias) v = v + bias[j0 + j];
+                if (res) v = v + res[i * ldr + j0 + j];
+                C[i * ldc + j0 + j] = v;
+            }
     }
 }
 
@@ -221,6 +228,10 @@ static void mm_block(const mm_job *j, int64_t m0, int64_t m1, int64_t p0, int64_
     const mm_isa *isa = j->isa;
     const senti_type pt = j->b->pan ? j->b->pt : SENTI_TYPE_F32;
     const bool acc = k0 > 0, last = j->epi && k0 + kc == j->K;
+    /* the last k block adds the bias and residual in the tile's registers;
+     * the activation follows per tile (cpu_epi_apply) */
+    const cpu_epi *e = last ? j->epi : NULL;
+    const cpu_epi act = {NULL, NULL, 0, e ? e->act : SENTI_OP_COUNT};
     /* while the tiles run, the next panel group's k block of a prepacked
      * weight larger than L2 (so in L3 or memory) is prefetched into L2, a
      * share per tile */
@@ -250,8 +261,9 @@ static void mm_block(const mm_job *j, int64_t m0, int64_t m1, int64_t p0, int64_
                     for (size_t l = (size_t)t * pf_per; l < (size_t)(t + 1) * pf_per && l < pf_lines; l++)
                         __builtin_prefetch(nb + l * 64, 0, 2);
                 }
-                isa->kern(h, pt, kc, Ap + r * kc, bp, ct, j->ldc, acc, nq, nc);
-                if (last) cpu_epi_apply(j->ctx, j->epi, ct, j->ldc, ic + r, h, c0, nc);
+                isa->kern(h, pt, kc, Ap + r * kc, bp, ct, j->ldc, acc, nq, nc, e && e->bias ? e->bias + c0 : NULL,
+                          e && e->res ? e->res + (ic + r) * e->ldr + c0 : NULL, e ? e->ldr : 0);
+                if (act.act != SENTI_OP_COUNT) cpu_epi_apply(j->ctx, &act, ct, j->ldc, ic + r, h, c0, nc);
             }
         }
     }

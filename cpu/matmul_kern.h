@@ -31,13 +31,18 @@
 #define CPU_NR_SCALAR 8
 
 /* Tile kernel for rm rows (1 <= rm <= MR): np <= cpu_mm_np_<isa>(rm) panels,
- * nc <= np*NR live columns. */
+ * nc <= np*NR live columns. bias (the tile's first column) and res (its row
+ * 0, column 0; row stride ldr), each NULL or not: added to the finished sums
+ * in registers before the store, C = (C + bias) + res, each add rounded as
+ * the separate add op rounds it (the fused epilogue's bytes are the unfused
+ * graph's); only the call that ends the k chain passes them. */
 typedef void (*cpu_mm_kern_fn)(int rm, senti_type pt, int64_t kc, const float *Ap, const void *const *bp, float *C,
-                               int64_t ldc, bool acc, int np, int64_t nc);
+                               int64_t ldc, bool acc, int np, int64_t nc, const float *bias, const float *res,
+                               int64_t ldr);
 void cpu_mm_kern_avx512(int rm, senti_type pt, int64_t kc, const float *Ap, const void *const *bp, float *C,
-                        int64_t ldc, bool acc, int np, int64_t nc);
+                        int64_t ldc, bool acc, int np, int64_t nc, const float *bias, const float *res, int64_t ldr);
 void cpu_mm_kern_avx2(int rm, senti_type pt, int64_t kc, const float *Ap, const void *const *bp, float *C,
-                      int64_t ldc, bool acc, int np, int64_t nc);
+                      int64_t ldc, bool acc, int np, int64_t nc, const float *bias, const float *res, int64_t ldr);
 /* Pack n <= VW rows of A (row stride lda) into k-major order: dst[k*w + j] =
  * src[j*lda + k], j < n, k < kc; writes nothing else. */
 void cpu_mm_pack_a_avx512(const float *src, int64_t lda, int n, int64_t kc, float *dst, int64_t w);
