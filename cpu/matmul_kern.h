@@ -56,26 +56,27 @@ int cpu_mm_np_avx2(int rm);
 void cpu_gemv_bf16_avx512bf16(int64_t M, int64_t n0, int64_t n1, int64_t K, const senti_bf16 *Ab,
                               const void *B, size_t ldb, float *C, int64_t ldc);
 /* Tile kernel of the int8 GEMM (qgemm.c, qm_tile.inc) for rm rows (1 <= rm
- * <= MR): np <= cpu_qm_nv_<isa>(rm) panels of VW columns, nc <= np*VW live. */
+ * <= MR): np <= cpu_qm_nv_<isa>(rm) panels of VW columns, nc <= np*VW live;
+ * bias and res as for cpu_mm_kern_fn (added in registers before the store). */
 typedef void (*cpu_qm_kern_fn)(int rm, senti_type bt, int64_t nb, const int8_t *aq, int64_t K, const float *ad,
                                const int32_t *ac, const char *const *bp, size_t wbytes, float *C, int64_t ldc, int np,
-                               int64_t nc);
+                               int64_t nc, const float *bias, const float *res, int64_t ldr);
 void cpu_qm_kern_avx512vnni(int rm, senti_type bt, int64_t nb, const int8_t *aq, int64_t K, const float *ad,
                             const int32_t *ac, const char *const *bp, size_t wbytes, float *C, int64_t ldc, int np,
-                            int64_t nc);
+                            int64_t nc, const float *bias, const float *res, int64_t ldr);
 void cpu_qm_kern_avx2(int rm, senti_type bt, int64_t nb, const int8_t *aq, int64_t K, const float *ad,
                       const int32_t *ac, const char *const *bp, size_t wbytes, float *C, int64_t ldc, int np,
-                      int64_t nc);
+                      int64_t nc, const float *bias, const float *res, int64_t ldr);
 int cpu_qm_nv_avx512vnni(int rm);
 int cpu_qm_nv_avx2(int rm);
 /* The same for K-quant weights (q4_K, q6_K; kq_tile.inc): nb 256-blocks,
  * the activations' per-16 sums instead of the offset corrections. */
 void cpu_kq_kern_avx512vnni(int rm, senti_type bt, int64_t nb, const int8_t *aq, int64_t K, const float *ad,
                             const int32_t *as16, const char *const *bp, size_t wbytes, float *C, int64_t ldc, int np,
-                            int64_t nc);
+                            int64_t nc, const float *bias, const float *res, int64_t ldr);
 void cpu_kq_kern_avx2(int rm, senti_type bt, int64_t nb, const int8_t *aq, int64_t K, const float *ad,
                       const int32_t *as16, const char *const *bp, size_t wbytes, float *C, int64_t ldc, int np,
-                      int64_t nc);
+                      int64_t nc, const float *bias, const float *res, int64_t ldr);
 int cpu_kq_nv_avx512vnni(int rm);
 int cpu_kq_nv_avx2(int rm);
 /* The same for row-scaled int8 weights (i8_tile.inc): ng groups of 4 k, aq

@@ -94,7 +94,7 @@ static int qm_nv_scalar(int rm) { return rm == 1 ? 2 : 1; }
 
 static void qm_kern_scalar(int rm, senti_type bt, int64_t nb, const int8_t *aq, int64_t K, const float *ad,
                            const int32_t *ac, const char *const *bp, size_t wbytes, float *C, int64_t ldc, int np,
-                           int64_t nc) {
+                           int64_t nc, const float *bias, const float *res, int64_t ldr) {
     /* Per output the same arithmetic as the SIMD tiles' reference order:
      * s = s + (float) idot_b * (ad_b * dw_b) over the blocks in order. The
      * panel's f16 scales are converted once per CH blocks (not per row and
@@ -142,13 +142,18 @@ static void qm_kern_scalar(int rm, senti_type bt, int64_t nb, const int8_t *aq, 
                 }
         }
         for (int i = 0; i < rm; i++)
-            for (int64_t j = 0; j < jn; j++) C[i * ldc + j0 + j] = s[i][j];
+            for (int64_t j = 0; j < jn; j++) {
+                float r = s[i][j];
+                if (bias) r = r + bias[j0 + j];
+                if (res) r = r + res[i * ldr + j0 + j];
+                C[i * ldc + j0 + j] = r;
+            }
     }
 }
 
 static void kq_kern_scalar(int rm, senti_type bt, int64_t nb, const int8_t *aq, int64_t K, const float *ad,
                            const int32_t *as16, const char *const *bp, size_t wbytes, float *C, int64_t ldc, int np,
-                           int64_t nc) {
+                           int64_t nc, const float *bias, const float *res, int64_t ldr) {
     enum { VW = 8 };
     const bool q4 = bt == SENTI_TYPE_Q4_K;
     const size_t bw = (q4 ? 128 : 256) * VW, bm = (q4 ? 20 : 18) * VW;
@@ -188,6 +193,8 @@ static void kq_kern_scalar(int rm, senti_type bt, int64_t nb, const int8_t *aq, 
                         s = s + (float)msum * (ad[i * nb + b] * -senti_f16_to_f32(hm));
                     }
                 }
+                if (bias) s = s + bias[j0 + n];
+                if (res) s = s + res[i * ldr + j0 + n];
                 C[i * ldc + j0 + n] = s;
             }
     }
@@ -498,7 +505,7 @@ static void qm_block(const qm_job *j, int64_t m0, int64_t m1, int64_t p0, int64_
     const bool i8 = j->bt == SENTI_TYPE_INT8;
     const int64_t nb = j->nb, nsum = kquant(j->bt) ? 16 : 1, mr = j->mr, ds = i8 ? 1 : nb; /* ad / ac per row */
     const cpu_qm_kern_fn kern = kquant(j->bt) ? isa->kkern : isa->kern;
-    const cpu_epi act = {NULL, NULL, 0, j->epi ? j->epi->act : SENTI_OP_COUNT}; /* int8: what the tile leaves */
+    const cpu_epi act = {NULL, NULL, 0, j->epi ? j->epi->act : SENTI_OP_COUNT}; /* what the tiles leave */
     for (int64_t ic = m0; ic < m1; ic += j->mc) {
         const int64_t ie = m1 - ic < j->mc ? m1 - ic : j->mc;
         const int64_t full = ie / mr, rem = ie % mr;
@@ -515,7 +522,7 @@ static void qm_block(const qm_job *j, int64_t m0, int64_t m1, int64_t p0, int64_
                 for (int64_t t = 0; t < tiles; t++) {
                     const int64_t r = ic + (pass == 0 ? t * mr : full * mr);
                     float *ct = j->C + r * j->ldc + c0;
-                    if (i8) { /* bias and residual in the tile's registers, the activation after */
+                    if (i8) { /* every tile adds bias and residual in its registers; the activation after */
                         isa->ikern(rm, nb, j->aq + r * j->K, j->ad + r, j->ad + j->M + r, j->ac + r, bp, j->wb, ct,
                                    j->ldc, nq, nc, j->epi && j->epi->bias ? j->epi->bias + c0 : NULL,
                                    j->epi && j->epi->res ? j->epi->res + r * j->epi->ldr + c0 : NULL,
@@ -523,8 +530,9 @@ static void qm_block(const qm_job *j, int64_t m0, int64_t m1, int64_t p0, int64_
                         if (j->epi && j->epi->act != SENTI_OP_COUNT) cpu_epi_apply(j->ctx, &act, ct, j->ldc, r, rm, c0, nc);
                     } else {
                         kern(rm, j->bt, nb, j->aq + r * j->K, j->K, j->ad + r * ds, j->ac + r * ds * nsum, bp, j->wb,
-                             ct, j->ldc, nq, nc);
-                        if (j->epi) cpu_epi_apply(j->ctx, j->epi, ct, j->ldc, r, rm, c0, nc);
+                             ct, j->ldc, nq, nc, j->epi && j->epi->bias ? j->epi->bias + c0 : NULL,
+                             j->epi && j->epi->res ? j->epi->res + r * j->epi->ldr + c0 : NULL, j->epi ? j->epi->ldr : 0);
+                        if (j->epi && j->epi->act != SENTI_OP_COUNT) cpu_epi_apply(j->ctx, &act, ct, j->ldc, r, rm, c0, nc);
                     }
                 }
             }
