@@ -106,15 +106,21 @@ static int fuse_matmul(cpu_ctx *ctx, senti_graph *g, int i, int i1, senti_status
         }
     }
     if (cur == mm || !dense_f32(cur)) return 0;
-    /* the chain's output must not overlap what the chain reads (an exact
-     * alias of the residual is fine: each element is read, then written) */
+    /* the chain's output must not overlap what the chain reads. An exact
+     * alias of the residual (the planner gives a residual that dies in the
+     * chain's add to the activation after it) is fine only where each tile
+     * reads its residual before its one store: the quantized and int8 tiles,
+     * one pass over K. The float GEMM stores partial sums per k block (and
+     * the BLAS / bf16-dot paths run the epilogue as a pass after the GEMM),
+     * which would overwrite the residual before it is read: not fused. */
     const size_t nbytes = senti_nbytes(cur);
     for (int s = 0; s < 2; s++) {
         const senti_tensor *x = mm->src[s];
         if (overlaps(x->view_src ? x->view_src : x, cur->data, nbytes)) return 0;
     }
     if (bias && overlaps(bias, cur->data, nbytes)) return 0;
-    if (res && res->data != cur->data && overlaps(res, cur->data, nbytes)) return 0;
+    const bool one_pass = senti_type_is_quant(mm->src[1]->type) && ctx->matmul == CPU_MATMUL_NATIVE;
+    if (res && (res->data != cur->data || !one_pass) && overlaps(res, cur->data, nbytes)) return 0;
     bool done = false;
     *st = cpu_matmul_into(ctx, mm, cur->data, &e, &done);
     if (*st != SENTI_OK) return 1;
