@@ -195,6 +195,17 @@ static senti_tensor *vleaf(senti_graph *g, int64_t n, float base) {
     return v;
 }
 
+static void end_pass(senti_exec *ex, senti_backend *cpu) {
+    exec_set_profile(ex, false);
+    exec_free(ex);
+    senti_backend_free(cpu);
+}
+static void free_weights(senti_graph *g) {
+    for (int l = 0; l < g->n_leafs; l++)
+        if (g->leafs[l]->flags & SENTI_TFLAG_WEIGHT) free(g->leafs[l]->data);
+    graph_free(g);
+}
+
 START_TEST(test_fusion_bytes) {
     static const senti_type types[] = {SENTI_TYPE_F32, SENTI_TYPE_F16, SENTI_TYPE_BF16, SENTI_TYPE_Q8_0,
                                        SENTI_TYPE_Q4_0, SENTI_TYPE_INT8};
@@ -242,13 +253,9 @@ START_TEST(test_fusion_bytes) {
                     free(want[k]);
                 }
             }
-            exec_set_profile(ex, false);
-            exec_free(ex);
-            senti_backend_free(cpu);
+            end_pass(ex, cpu);
         }
-        for (int l = 0; l < g->n_leafs; l++)
-            if (g->leafs[l]->flags & SENTI_TFLAG_WEIGHT) free(g->leafs[l]->data);
-        graph_free(g);
+        free_weights(g);
     }
 }
 END_TEST
@@ -286,13 +293,9 @@ START_TEST(test_fusion_residual_alias) {
             else
                 ck_assert_msg(memcmp(want, o->data, sizeof want) == 0, "%s: fused output differs from node by node",
                               senti_type_name(wt));
-            exec_set_profile(ex, false);
-            exec_free(ex);
-            senti_backend_free(cpu);
+            end_pass(ex, cpu);
         }
-        for (int l = 0; l < g->n_leafs; l++)
-            if (g->leafs[l]->flags & SENTI_TFLAG_WEIGHT) free(g->leafs[l]->data);
-        graph_free(g);
+        free_weights(g);
     }
 }
 END_TEST
