@@ -111,15 +111,15 @@ static int fuse_matmul(cpu_ctx *ctx, senti_graph *g, int i, int i1, senti_status
      * chain's add to the activation after it) is fine only where each tile
      * reads its residual before its one store: the quantized and int8 tiles,
      * one pass over K. The float GEMM stores partial sums per k block (and
-     * the BLAS / bf16-dot paths run the epilogue as a pass after the GEMM),
-     * which would overwrite the residual before it is read: not fused. */
+     * the bf16 dot path runs the epilogue as a pass after the GEMM), which
+     * would overwrite the residual before it is read: not fused. */
     const size_t nbytes = senti_nbytes(cur);
     for (int s = 0; s < 2; s++) {
         const senti_tensor *x = mm->src[s];
         if (overlaps(x->view_src ? x->view_src : x, cur->data, nbytes)) return 0;
     }
     if (bias && overlaps(bias, cur->data, nbytes)) return 0;
-    const bool one_pass = senti_type_is_quant(mm->src[1]->type) && ctx->matmul == CPU_MATMUL_NATIVE;
+    const bool one_pass = senti_type_is_quant(mm->src[1]->type); /* matmuls fuse on the native path only */
     if (res && (res->data != cur->data || !one_pass) && overlaps(res, cur->data, nbytes)) return 0;
     bool done = false;
     *st = cpu_matmul_into(ctx, mm, cur->data, &e, &done);
