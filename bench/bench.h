@@ -41,6 +41,7 @@ int bench_kernels(const bench_opts *o);
 int bench_model(const bench_opts *o);
 int bench_cuda(const bench_opts *o);    /* bench_cuda.c: the CUDA backend (a stub without SENTI_CUDA) */
 int bench_decoder(const bench_opts *o); /* bench_decoder.c: Qwen2-0.5B-shaped causal LM, or o->model */
+int bench_ports(const bench_opts *o);   /* bench_ports.c: instruction mixes a cycle (the kernels' ceilings) */
 /* Read bandwidth of n_threads summing 256 MiB (the decode roofline), GB/s of
  * the median; st gets the times. 0 on failure. */
 double bench_read_gbps(int n_threads, int repeats, bench_stat *st);

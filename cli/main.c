@@ -34,6 +34,7 @@ static void usage(FILE *f) {
             "  bench decoder -m M   the same of a real causal LM (HF directory or GGUF; weights as stored\n"
             "                    unless --dtype): prefill 1 x 128, decode 64 tokens after 128\n"
             "  bench cuda        GPU: ceilings, GEMM vs cuBLAS, attention, BERT-base encoder (SENTI_CUDA builds)\n"
+            "  bench ports       instruction mixes of the GEMM tiles issued a cycle per core (their ceilings)\n"
             "  tokenize -m M [--pair T2] [--no-special] TEXT   ids, tokens, offsets as JSON\n"
             "  info -m DIR       a HuggingFace model's architecture, sizes, parameters, dtypes, labels (JSON)\n"
             "  logits -m DIR --ids 101,2023,102 [--type-ids 0,0,0] [--ids ...]   the head's output (JSON)\n"
@@ -142,7 +143,8 @@ static int cmd_bench(int argc, char **argv) {
         if (!o.repeats) o.repeats = 5;
         return bench_decoder(&o);
     }
-    fprintf(stderr, "senti bench: unknown benchmark '%s' (kernels, model, decoder)\n", what);
+    if (strcmp(what, "ports") == 0) return bench_ports(&o);
+    fprintf(stderr, "senti bench: unknown benchmark '%s' (kernels, model, decoder, ports)\n", what);
     return 2;
 }
 
