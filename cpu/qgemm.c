@@ -522,18 +522,17 @@ static void qm_block(const qm_job *j, int64_t m0, int64_t m1, int64_t p0, int64_
                 for (int64_t t = 0; t < tiles; t++) {
                     const int64_t r = ic + (pass == 0 ? t * mr : full * mr);
                     float *ct = j->C + r * j->ldc + c0;
-                    if (i8) { /* every tile adds bias and residual in its registers; the activation after */
+                    /* every tile adds bias and residual in its registers; the activation after */
+                    const float *tb = j->epi && j->epi->bias ? j->epi->bias + c0 : NULL;
+                    const float *tr = j->epi && j->epi->res ? j->epi->res + r * j->epi->ldr + c0 : NULL;
+                    const int64_t ldr = j->epi ? j->epi->ldr : 0;
+                    if (i8)
                         isa->ikern(rm, nb, j->aq + r * j->K, j->ad + r, j->ad + j->M + r, j->ac + r, bp, j->wb, ct,
-                                   j->ldc, nq, nc, j->epi && j->epi->bias ? j->epi->bias + c0 : NULL,
-                                   j->epi && j->epi->res ? j->epi->res + r * j->epi->ldr + c0 : NULL,
-                                   j->epi ? j->epi->ldr : 0);
-                        if (j->epi && j->epi->act != SENTI_OP_COUNT) cpu_epi_apply(j->ctx, &act, ct, j->ldc, r, rm, c0, nc);
-                    } else {
+                                   j->ldc, nq, nc, tb, tr, ldr);
+                    else
                         kern(rm, j->bt, nb, j->aq + r * j->K, j->K, j->ad + r * ds, j->ac + r * ds * nsum, bp, j->wb,
-                             ct, j->ldc, nq, nc, j->epi && j->epi->bias ? j->epi->bias + c0 : NULL,
-                             j->epi && j->epi->res ? j->epi->res + r * j->epi->ldr + c0 : NULL, j->epi ? j->epi->ldr : 0);
-                        if (j->epi && j->epi->act != SENTI_OP_COUNT) cpu_epi_apply(j->ctx, &act, ct, j->ldc, r, rm, c0, nc);
-                    }
+                             ct, j->ldc, nq, nc, tb, tr, ldr);
+                    if (act.act != SENTI_OP_COUNT) cpu_epi_apply(j->ctx, &act, ct, j->ldc, r, rm, c0, nc);
                 }
             }
         }
