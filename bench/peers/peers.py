@@ -57,8 +57,9 @@ def parse_args():
     ap.add_argument("--batch", type=int, default=32, help="batch size of the batched engines (default 32)")
     ap.add_argument("--seed", type=int, default=0, help="seed of the random weights (default 0)")
     ap.add_argument("--isa", default="native", choices=("native", "avx2"),
-                    help="avx2: every engine that can be told to keeps to AVX2 + FMA (an AVX2-only machine's "
-                         "kernels on an AVX-512 one); ONNX Runtime cannot be, and keeps its AVX-512 kernels")
+                    help="avx2: every engine keeps to AVX2 + FMA (an AVX2-only machine's kernels on an AVX-512 "
+                         "one): senti, PyTorch and CTranslate2 by their environment variables, ONNX Runtime by "
+                         "the CPUID shim cpuid_avx2.c (the run is re-executed with it preloaded)")
     ap.add_argument("--pause", type=float, default=0.5, help="seconds between two engines' runs (default 0.5)")
     ap.add_argument("--work", default=os.path.join(ROOT, "build", "peers"), help="models cache (default build/peers)")
     ap.add_argument("--out", default="", help="where results.{md,json} and chart.svg go (default WORK/results)")
@@ -89,10 +90,57 @@ def set_threads_env(n):
 
 
 # What each engine reads to keep to AVX2 (before it loads): senti, OpenBLAS (senti's BLAS fallback),
-# PyTorch's ATen kernels and its oneDNN / MKL, CTranslate2. ONNX Runtime's MLAS has no such switch.
+# PyTorch's ATen kernels and its oneDNN / MKL, CTranslate2. ONNX Runtime's MLAS has no such switch: it reads
+# CPUID, which cpuid_shim() masks.
 ISA_ENV = {"avx2": {"SENTI_SIMD": "avx2", "OPENBLAS_CORETYPE": "Haswell", "ATEN_CPU_CAPABILITY": "avx2",
                     "ONEDNN_MAX_CPU_ISA": "AVX2", "DNNL_MAX_CPU_ISA": "AVX2", "MKL_ENABLE_INSTRUCTIONS": "AVX2",
                     "CT2_FORCE_CPU_ISA": "AVX2"}}
+
+
+def cpuid_shim(a):
+    """--isa avx2: build cpuid_avx2.c into the work dir and run this script again with it in LD_PRELOAD, before
+    any engine loads, so that CPUID shows no AVX-512 / VNNI / BF16 to every library in the process (and to the
+    senti processes, which inherit LD_PRELOAD). Returns, in the re-executed run, the entry for the JSON."""
+    so = os.environ.get("PEERS_CPUID_SHIM")
+    if not so:
+        so = os.path.join(os.path.abspath(a.work), "cpuid_avx2.so")
+        os.makedirs(a.work, exist_ok=True)
+        cmd = ["cc", "-O2", "-shared", "-fPIC", "-o", so, os.path.join(HERE, "cpuid_avx2.c")]
+        try:
+            p = subprocess.run(cmd, capture_output=True, text=True)
+            err = (p.stderr.strip() or f"exit status {p.returncode}") if p.returncode else ""
+        except OSError as e:
+            err = str(e)
+        if err:
+            print(f"peers: building the CPUID shim failed, ONNX Runtime is NOT kept to AVX2: {err}", file=sys.stderr)
+            return {"library": so, "active": False, "error": f"{' '.join(cmd)}: {err}"}
+        preload = " ".join(filter(None, (so, os.environ.get("LD_PRELOAD"))))
+        env = dict(os.environ, PEERS_CPUID_SHIM=so, LD_PRELOAD=preload)
+        os.execve(sys.executable, [sys.executable, *sys.argv], env)
+    import ctypes
+    try:
+        lib = ctypes.CDLL(so, mode=os.RTLD_NOLOAD)  # fails unless ld.so preloaded it
+    except OSError:
+        return {"library": so, "active": False, "error": "LD_PRELOAD did not load it (see ld.so's message above)"}
+    lib.cpuid_avx2_trapped.restype = ctypes.c_long
+    return {"library": so, "lib": lib}
+
+
+def cpuid_shim_state(shim):
+    """The shim's state for the JSON, at the end of the run: active only if CPUID was masked from the start and
+    its SIGSEGV handler was still in place (no library replaced it)."""
+    lib = shim.pop("lib", None)
+    if lib is not None:
+        st = lib.cpuid_avx2_status()
+        shim["active"] = st == 0
+        shim["cpuids_answered"] = lib.cpuid_avx2_trapped()
+        if st < 0:
+            shim["error"] = f"arch_prctl(ARCH_SET_CPUID, 0): {os.strerror(-st)} (no cpuid_fault on this CPU or kernel)"
+        elif st > 0:
+            shim["error"] = "a library replaced its SIGSEGV handler during the run"
+    if not shim["active"]:
+        print(f"peers: ONNX Runtime was NOT kept to AVX2: {shim['error']}", file=sys.stderr, flush=True)
+    return shim
 
 
 def sentences(seed=7):
@@ -289,6 +337,7 @@ def run_shape(a, shape, pool):
 
 def main():
     a = parse_args()
+    shim = cpuid_shim(a) if a.isa == "avx2" else None  # re-executes this script the first time
     set_threads_env(a.threads)
     os.environ.update(ISA_ENV.get(a.isa, {}))
     sys.path.insert(0, HERE)
@@ -310,6 +359,8 @@ def main():
     pool = sentences()
     for shape in a.shapes:
         out["shapes"][shape] = run_shape(a, shape, pool)
+    if shim:
+        out["settings"]["cpuid_shim"] = cpuid_shim_state(shim)
     out["load_after"] = os.getloadavg()
     print(f"peers: load average after {out['load_after'][0]:.2f} {out['load_after'][1]:.2f} "
           f"{out['load_after'][2]:.2f}", flush=True)

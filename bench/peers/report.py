@@ -23,6 +23,17 @@ def _shape_title(shape, res):
             f"padding efficiency of sorted batches {100 * t['sorted_batch_padding_efficiency']:.1f}%")
 
 
+def _isa_line(s):
+    line = ("--isa avx2: senti, PyTorch (ATen, oneDNN, MKL) and CTranslate2 kept to AVX2 + FMA by their environment "
+            "variables; ")
+    shim = s.get("cpuid_shim", {})
+    if shim.get("active"):
+        return line + (f"ONNX Runtime by the CPUID shim (bench/peers/cpuid_avx2.c, preloaded: CPUID showed no "
+                       f"AVX-512, VNNI, BF16 or GFNI to every engine; {shim['cpuids_answered']} CPUIDs answered "
+                       f"in the Python process).")
+    return line + f"ONNX Runtime was NOT, and ran its AVX-512 kernels ({shim.get('error', 'no CPUID shim')})."
+
+
 def markdown(out):
     s = out["settings"]
     m = out["machine"]
@@ -33,8 +44,7 @@ def markdown(out):
         f"{m.get('cpu', '?')} ({', '.join(m.get('simd', []))}), {m['affinity']} CPUs; {s['threads']} threads for every "
         f"engine; median of {s['repeats']} run(s) (min–max); {out['started']}. CPU/wall: the largest of the runs' "
         f"CPU seconds per second (at most {s['threads']} when an engine keeps to its threads).",
-        *([f"Kernels kept to AVX2 + FMA where the engine can be told (--isa avx2: senti, PyTorch, CTranslate2; "
-           f"ONNX Runtime cannot, and ran its AVX-512 kernels)."] if s.get("isa") == "avx2" else []),
+        *([_isa_line(s)] if s.get("isa") == "avx2" else []),
         f"Load average before {lb[0]:.2f} / {lb[1]:.2f} / {lb[2]:.2f}, after {la[0]:.2f} / {la[1]:.2f} / {la[2]:.2f} "
         f"(1 / 5 / 15 min).",
         "Versions: " + ", ".join(f"{k} {v}" for k, v in out["versions"].items() if k != "senti_binary") + ".",
