@@ -60,12 +60,7 @@ static void mm_kern_scalar(int rm, senti_type pt, int64_t kc, const float *Ap, c
             }
         }
         for (int i = 0; i < rm; i++)
-            for (int j = 0; j < jn; j++) {
-                float v = c[i][j];
-                if (bias) v = v + bias[j0 + j];
-                if (res) v = v + res[i * ldr + j0 + j];
-                C[i * ldc + j0 + j] = v;
-            }
+            for (int j = 0; j < jn; j++) C[i * ldc + j0 + j] = cpu_epi_add(c[i][j], bias, res, ldr, i, j0 + j);
     }
 }
 
@@ -261,8 +256,8 @@ static void mm_block(const mm_job *j, int64_t m0, int64_t m1, int64_t p0, int64_
                     for (size_t l = (size_t)t * pf_per; l < (size_t)(t + 1) * pf_per && l < pf_lines; l++)
                         __builtin_prefetch(nb + l * 64, 0, 2);
                 }
-                isa->kern(h, pt, kc, Ap + r * kc, bp, ct, j->ldc, acc, nq, nc, e && e->bias ? e->bias + c0 : NULL,
-                          e && e->res ? e->res + (ic + r) * e->ldr + c0 : NULL, e ? e->ldr : 0);
+                isa->kern(h, pt, kc, Ap + r * kc, bp, ct, j->ldc, acc, nq, nc, cpu_epi_bias(e, c0),
+                          cpu_epi_res(e, ic + r, c0), e ? e->ldr : 0);
                 if (act.act != SENTI_OP_COUNT) cpu_epi_apply(j->ctx, &act, ct, j->ldc, ic + r, h, c0, nc);
             }
         }

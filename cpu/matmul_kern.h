@@ -124,6 +124,19 @@ typedef struct cpu_epi {
     int64_t ldr;
     senti_op act;      /* SENTI_OP_GELU, _GELU_TANH, _RELU, _SILU, _TANH, or SENTI_OP_COUNT: none */
 } cpu_epi;
+/* The tile kernels' epilogue operands: e's bias from column c0 and residual
+ * from row r, column c0 (NULL where e, or its bias / residual, is NULL); and
+ * one output of a scalar kernel finished as the SIMD tiles finish theirs:
+ * (v + bias[j]) + res[i ldr + j], each add rounded as the separate add op. */
+static inline const float *cpu_epi_bias(const cpu_epi *e, int64_t c0) { return e && e->bias ? e->bias + c0 : NULL; }
+static inline const float *cpu_epi_res(const cpu_epi *e, int64_t r, int64_t c0) {
+    return e && e->res ? e->res + r * e->ldr + c0 : NULL;
+}
+static inline float cpu_epi_add(float v, const float *bias, const float *res, int64_t ldr, int64_t i, int64_t j) {
+    if (bias) v = v + bias[j];
+    if (res) v = v + res[i * ldr + j];
+    return v;
+}
 /* Apply e to rows [r0, r0 + rm) x cols [c0, c0 + nc) of C (C points at row r0,
  * column c0; r0 indexes res). */
 void cpu_epi_apply(const cpu_ctx *ctx, const cpu_epi *e, float *C, int64_t ldc, int64_t r0, int64_t rm, int64_t c0,

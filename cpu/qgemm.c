@@ -142,12 +142,7 @@ static void qm_kern_scalar(int rm, senti_type bt, int64_t nb, const int8_t *aq, 
                 }
         }
         for (int i = 0; i < rm; i++)
-            for (int64_t j = 0; j < jn; j++) {
-                float r = s[i][j];
-                if (bias) r = r + bias[j0 + j];
-                if (res) r = r + res[i * ldr + j0 + j];
-                C[i * ldc + j0 + j] = r;
-            }
+            for (int64_t j = 0; j < jn; j++) C[i * ldc + j0 + j] = cpu_epi_add(s[i][j], bias, res, ldr, i, j0 + j);
     }
 }
 
@@ -193,9 +188,7 @@ static void kq_kern_scalar(int rm, senti_type bt, int64_t nb, const int8_t *aq, 
                         s = s + (float)msum * (ad[i * nb + b] * -senti_f16_to_f32(hm));
                     }
                 }
-                if (bias) s = s + bias[j0 + n];
-                if (res) s = s + res[i * ldr + j0 + n];
-                C[i * ldc + j0 + n] = s;
+                C[i * ldc + j0 + n] = cpu_epi_add(s, bias, res, ldr, i, j0 + n);
             }
     }
 }
@@ -523,8 +516,7 @@ static void qm_block(const qm_job *j, int64_t m0, int64_t m1, int64_t p0, int64_
                     const int64_t r = ic + (pass == 0 ? t * mr : full * mr);
                     float *ct = j->C + r * j->ldc + c0;
                     /* every tile adds bias and residual in its registers; the activation after */
-                    const float *tb = j->epi && j->epi->bias ? j->epi->bias + c0 : NULL;
-                    const float *tr = j->epi && j->epi->res ? j->epi->res + r * j->epi->ldr + c0 : NULL;
+                    const float *tb = cpu_epi_bias(j->epi, c0), *tr = cpu_epi_res(j->epi, r, c0);
                     const int64_t ldr = j->epi ? j->epi->ldr : 0;
                     if (i8)
                         isa->ikern(rm, nb, j->aq + r * j->K, j->ad + r, j->ad + j->M + r, j->ac + r, bp, j->wb, ct,
