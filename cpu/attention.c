@@ -31,6 +31,7 @@ typedef struct att_args {
     int64_t B, Tq, Tk, Hq, Hkv, D, Dv;
     int64_t t0;  /* packed sequences: the sequence's first token (k, v rows) */
     int64_t tq0; /* its first query (q, dst rows): t0, or s with first-token queries */
+    int64_t window; /* packed sequences: keys within window - 1 of the query (0: all) */
     float scale;
     bool causal;
 } att_args;
@@ -48,7 +49,7 @@ static senti_status att_setup(senti_tensor *dst, att_args *a) {
     a->Tk = a->k->ne[1];
     a->Hkv = a->k->ne[2];
     a->Dv = a->v->ne[3];
-    a->t0 = a->tq0 = 0;
+    a->t0 = a->tq0 = a->window = 0;
     a->scale = senti_param_f(dst, 0);
     a->causal = dst->params[1] != 0;
     if (a->q->type != SENTI_TYPE_F32 || a->k->type != SENTI_TYPE_F32 || a->v->type != SENTI_TYPE_F32 ||
@@ -128,6 +129,11 @@ static void att_block(const cpu_vec_ops *ops, const att_args *a, att_scratch *sc
             }
             int64_t vis = n_visible(a, i0 + r) - j0;
             for (int64_t j = vis < 0 ? 0 : vis; j < nk; j++) s[j] = -INFINITY;
+            if (a->window > 0) { /* keys farther than the window: + -inf, as the padded batch's mask adds */
+                const int64_t w = a->window - 1, lo = i0 + r - w - j0, hi = i0 + r + w - j0; /* visible: [lo, hi] */
+                for (int64_t j = 0; j < nk && j < lo; j++) s[j] += -INFINITY;
+                for (int64_t j = hi < 0 ? 0 : hi + 1; j < nk; j++) s[j] += -INFINITY;
+            }
             float mx = ops->max(s, nk), mold = sc->m[r];
             float mnew = mx > mold || mx != mx ? mx : mold; /* NaN sticks */
             if (mnew == -INFINITY) { /* nothing visible yet: contributes nothing */
@@ -252,6 +258,7 @@ CPU_KERNEL(attention_varlen) {
     dst->src[3] = (senti_tensor *)offs;
     if (st != SENTI_OK) return st;
     const bool first = dst->params[2] != 0;
+    a.window = dst->params[3];
     const int64_t S = offs->ne[3] - 1, T = a.Tk;
     const int32_t *o = offs->data;
     if (o[0] != 0 || o[S] != T)

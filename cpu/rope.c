@@ -3,7 +3,8 @@
  *
  * Invariants: dst contiguous [B,T,H,D]; x any strided view. Angles are
  * pos * freq[i] with freq[i] = freq_scale * theta^(-2i/n_rot) / ff[i] computed
- * once in double; cos/sin are taken once per (b, t) in double and shared by
+ * once in double; cos/sin are taken in double once per (b, t), or once per
+ * position when positions repeat (a table; the same floats), and shared by
  * the H heads. Pairs are (2i, 2i+1) interleaved or (i, i+n_rot/2) half-split;
  * dims >= n_rot are copied. */
 #include <math.h>
@@ -14,26 +15,38 @@ typedef struct {
     const senti_tensor *x, *pos, *dst;
     int64_t T, H, D, half;
     const double *freq;
+    const float *tab; /* cos | sin of every position 0..pmax (half each), or NULL: per row */
     char *slices;
     size_t slice, sx;
     bool pos_shared, interleaved;
 } rope_par;
+
+/* cos / sin of position p's angles, rounded to f32 */
+static void rope_angles(const double *freq, int64_t half, int32_t p, float *cs, float *sn) {
+    for (int64_t i = 0; i < half; i++) {
+        double ang = (double)p * freq[i];
+        cs[i] = (float)cos(ang);
+        sn[i] = (float)sin(ang);
+    }
+}
 
 static void rope_range(void *arg, int64_t bt0, int64_t bt1, int ith) {
     const rope_par *a = arg;
     const senti_tensor *x = a->x, *pos = a->pos, *dst = a->dst;
     const int64_t T = a->T, H = a->H, D = a->D, half = a->half;
     const size_t sx = a->sx;
-    float *cs = (float *)(a->slices + a->slice * (size_t)ith);
-    float *sn = cs + half;
+    float *buf = (float *)(a->slices + a->slice * (size_t)ith);
+    const float *cs = buf, *sn = buf + half;
     for (int64_t bt = bt0; bt < bt1; bt++) {
         const int64_t b = bt / T, t = bt % T;
         const char *pp = (const char *)pos->data + (size_t)t * pos->nb[3] + (a->pos_shared ? 0 : (size_t)b * pos->nb[2]);
-        const double p = (double)*(const int32_t *)pp;
-        for (int64_t i = 0; i < half; i++) {
-            double ang = p * a->freq[i];
-            cs[i] = (float)cos(ang);
-            sn[i] = (float)sin(ang);
+        const int32_t pi = *(const int32_t *)pp;
+        if (a->tab) {
+            cs = (float *)a->tab + (size_t)pi * 2 * (size_t)half;
+            sn = cs + half;
+        } else {
+            rope_angles(a->freq, half, pi, buf, buf + half);
+            cs = buf, sn = buf + half;
         }
         for (int64_t h = 0; h < H; h++) {
             const char *xr = (const char *)senti_row_ptr(x, b, t, h);
@@ -84,8 +97,25 @@ CPU_KERNEL(rope) {
     }
     const size_t sx = x->nb[3];
     const bool pos_shared = pos->ne[2] == 1 && pos->ne[1] == 1 && pos->ne[0] == 1;
+    /* Positions that repeat (padding-free encoder batches: 0..n-1 per sequence) take their angles from a
+     * table of positions 0..pmax made once, the same floats as per row */
+    const int64_t np = pos_shared ? T : B * T;
+    int64_t pmin = INT32_MAX, pmax = -1;
+    for (int64_t i = 0; i < np; i++) {
+        const int32_t p = *(const int32_t *)((const char *)pos->data + (size_t)(i / T) * pos->nb[2] +
+                                             (size_t)(i % T) * pos->nb[3]);
+        pmin = p < pmin ? p : pmin;
+        pmax = p > pmax ? p : pmax;
+    }
+    float *tab = NULL;
+    if (pmin >= 0 && half > 0 && 2 * (pmax + 1) <= B * T) {
+        tab = senti_malloc((size_t)(pmax + 1) * 2 * (size_t)half * sizeof *tab);
+        for (int64_t p = 0; tab && p <= pmax; p++)
+            rope_angles(freq, half, (int32_t)p, tab + (size_t)p * 2 * (size_t)half, tab + ((size_t)p * 2 + 1) * (size_t)half);
+    }
 
-    rope_par a = {x, pos, dst, T, H, D, half, freq, base + shared, slice, sx, pos_shared, interleaved};
+    rope_par a = {x, pos, dst, T, H, D, half, freq, tab, base + shared, slice, sx, pos_shared, interleaved};
     cpu_parallel_for(ctx, nth, B * T, 0, rope_range, &a);
+    senti_mfree(tab);
     return SENTI_OK;
 }

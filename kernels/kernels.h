@@ -93,6 +93,16 @@ senti_tensor *op_attention_varlen(senti_graph *g, senti_tensor *q, senti_tensor 
 senti_tensor *op_attention_varlen_first(senti_graph *g, senti_tensor *q, senti_tensor *k, senti_tensor *v,
                                         senti_tensor *offs, float scale);
 
+/* op_attention_varlen (non-causal) with a sliding window: token i of a
+ * sequence sees the keys j of its sequence with |i - j| <= window (>= 0),
+ * the keys outside scoring -inf as under an additive mask, so a sequence's
+ * bytes equal op_attention's on that sequence alone with the window as its
+ * mask (ModernBERT's local layers); first: one query per sequence as
+ * op_attention_varlen_first (token 0, keys j <= window).
+ * params: [0] scale, [1] 0, [2] first, [3] window + 1 (0: no window). */
+senti_tensor *op_attention_varlen_local(senti_graph *g, senti_tensor *q, senti_tensor *k, senti_tensor *v,
+                                        senti_tensor *offs, float scale, int64_t window, bool first);
+
 /* rotary embedding on x f32 [B, T, H, D] with pos i32 [T] (shared by the
  * batch) or [B, T]. For pair i < n_rot/2 the angle is
  *   pos * freq_scale * theta^(-2i/n_rot) / (ff ? ff[i] : 1)

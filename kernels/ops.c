@@ -225,7 +225,7 @@ senti_tensor *op_attention(senti_graph *g, senti_tensor *q, senti_tensor *k, sen
 
 /* op_attention_varlen (first: one query per sequence, q [1, S, ..]). */
 static senti_tensor *attention_varlen(senti_graph *g, senti_tensor *q, senti_tensor *k, senti_tensor *v,
-                                      senti_tensor *offs, float scale, bool causal, bool first) {
+                                      senti_tensor *offs, float scale, bool causal, bool first, int64_t window) {
     if (!g || !q || !k || !v || !offs) return NULL;
     char sq[64], sk[64], sv[64];
     const char *op = first ? "attention_varlen_first" : "attention_varlen";
@@ -247,23 +247,33 @@ static senti_tensor *attention_varlen(senti_graph *g, senti_tensor *q, senti_ten
     if (first && offs->ne[3] != Tq + 1)
         return graph_fail(g, SENTI_ERR_INVALID_ARG, "%s: %lld query rows for %lld sequences", op, (long long)Tq,
                           (long long)offs->ne[3] - 1);
+    if (window < -1 || window >= INT32_MAX)
+        return graph_fail(g, SENTI_ERR_INVALID_ARG, "%s: window %lld out of range", op, (long long)window);
     senti_tensor *t = graph_new_node(g, SENTI_OP_ATTENTION_VARLEN, SENTI_TYPE_F32, 4, (int64_t[]){1, Tq, Hq, v->ne[3]});
     if (!t) return NULL;
     t->src[0] = q, t->src[1] = k, t->src[2] = v, t->src[3] = offs;
     senti_set_param_f(t, 0, scale);
     t->params[1] = causal;
     t->params[2] = first;
+    t->params[3] = (int32_t)(window + 1); /* 0: no window */
     return t;
 }
 
 senti_tensor *op_attention_varlen(senti_graph *g, senti_tensor *q, senti_tensor *k, senti_tensor *v,
                                   senti_tensor *offs, float scale, bool causal) {
-    return attention_varlen(g, q, k, v, offs, scale, causal, false);
+    return attention_varlen(g, q, k, v, offs, scale, causal, false, -1);
+}
+
+senti_tensor *op_attention_varlen_local(senti_graph *g, senti_tensor *q, senti_tensor *k, senti_tensor *v,
+                                        senti_tensor *offs, float scale, int64_t window, bool first) {
+    if (g && window < 0)
+        return graph_fail(g, SENTI_ERR_INVALID_ARG, "attention_varlen_local: window %lld < 0", (long long)window);
+    return attention_varlen(g, q, k, v, offs, scale, false, first, window);
 }
 
 senti_tensor *op_attention_varlen_first(senti_graph *g, senti_tensor *q, senti_tensor *k, senti_tensor *v,
                                         senti_tensor *offs, float scale) {
-    return attention_varlen(g, q, k, v, offs, scale, false, true);
+    return attention_varlen(g, q, k, v, offs, scale, false, true, -1);
 }
 
 senti_tensor *op_rope(senti_graph *g, senti_tensor *x, senti_tensor *pos, senti_tensor *freq_factors, int n_rot,

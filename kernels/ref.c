@@ -302,11 +302,13 @@ static senti_status ref_attention(senti_tensor *dst) {
 /* Packed sequences: each sequence of offs as its own attention (ref_attention's
  * maths with B = 1 and keys limited to the sequence); first-token queries
  * (params[2]): q / dst row s is token offs[s] of sequence s, zeros when s is
- * empty. */
+ * empty; a sliding window (params[3] = window + 1 > 0): keys farther than it from the
+ * query score -inf. */
 static senti_status ref_attention_varlen(senti_tensor *dst) {
     const senti_tensor *q = dst->src[0], *k = dst->src[1], *v = dst->src[2], *offs = dst->src[3];
     const double scale = senti_param_f(dst, 0);
     const bool causal = dst->params[1], first = dst->params[2];
+    const int64_t window = (int64_t)dst->params[3] - 1; /* sliding window half-width, -1: none */
     const int64_t T = k->ne[1], Hq = q->ne[2], D = q->ne[3], Hkv = k->ne[2], Dv = v->ne[3], S = offs->ne[3] - 1;
     const int32_t *o = offs->data;
     if (o[0] != 0 || o[S] != T)
@@ -329,7 +331,7 @@ static senti_status ref_attention_varlen(senti_tensor *dst) {
             for (int64_t h = 0; h < Hq; h++) {
                 const int64_t hk = h / (Hq / Hkv);
                 for (int64_t j = 0; j < n; j++) {
-                    if (causal && j > i) {
+                    if ((causal && j > i) || (window >= 0 && (i > j ? i - j : j - i) > window)) {
                         sc[j] = -INFINITY;
                         continue;
                     }

@@ -297,6 +297,9 @@ senti_tensor *blk_self_attention(senti_graph *g, senti_tensor *x, const model_w 
 senti_tensor *blk_self_attention_first(senti_graph *g, senti_tensor *x, const model_w *wqkv, const model_w *bqkv,
                                        const model_w *wo, const model_w *bo, senti_tensor *offs, senti_tensor *first,
                                        int64_t nh, float scale);
+/* A view of rows [r0, r1) of a linear weight [out, in] or of its f32 bias
+ * [out] (ndim 1); empty for an empty one. The view owns nothing. */
+model_w blk_w_rows(const model_w *w, int64_t r0, int64_t r1);
 /* Whether a sequence head's encoder may run its last layer for the first
  * tokens only (the default; SENTI_PRUNE=0 runs every row, for comparison). */
 bool blk_first_only(void);
@@ -356,6 +359,12 @@ void blk_out_shape(const senti_model *m, int64_t B, int64_t T, int64_t shape[3],
  * *out (senti_malloc) with the head's shape. */
 senti_status blk_run(senti_model *m, senti_graph *g, senti_tensor *y, void (*fill)(void *), void *fill_arg,
                      int64_t B, int64_t T, float **out, int64_t shape[3], int *ndim);
+
+/* blk_run for a graph built padded (pk NULL) or padding-free over pk's
+ * tokens: a sequence head's [B, L] as blk_run gives it; other heads' packed
+ * rows [n, C] back to [B, T, C] (blk_unpack_rows). */
+senti_status blk_run_packed(senti_model *m, senti_graph *g, senti_tensor *y, void (*fill)(void *), void *fill_arg,
+                            const blk_packed *pk, int64_t B, int64_t T, float **out, int64_t shape[3], int *ndim);
 
 /* Common encoder hyperparameters and the model fields they set. */
 typedef struct blk_enc_hp {

@@ -281,24 +281,10 @@ static senti_status bert_forward(senti_model *m, const model_input *x, float **o
         if ((xo[k] = model_head_build(g, &m->xheads[k], in.hidden, in.pk ? in.first : NULL, in.pk ? pk.n : 0,
                                       pool_act)))
             graph_set_output(xo[k]);
-    const bool seq = m->head == SENTI_HEAD_SEQUENCE_CLASSIFICATION;
-    if (!in.pk || seq) {
-        st = blk_run(m, g, y, bert_fill, &in, x->B, x->T, out, shape, ndim);
-        const size_t per = (size_t)(x->B * e->hp.heads * x->T * x->T); /* one layer's probabilities */
-        for (int64_t l = 0; st == SENTI_OK && in.probs && l < e->hp.layers; l++)
-            memcpy(x->attn + (size_t)l * per, in.probs[l]->data, per * sizeof(float));
-    } else {
-        float *packed = NULL;
-        st = blk_run(m, g, y, bert_fill, &in, 1, pk.n, &packed, shape, ndim);
-        const int64_t C = shape[*ndim - 1];
-        if (st == SENTI_OK && !(*out = senti_malloc((size_t)(x->B * x->T * C) * sizeof(float) + 1)))
-            st = senti_error(SENTI_ERR_NO_MEMORY, "out of memory for the model output");
-        if (st == SENTI_OK) {
-            blk_unpack_rows(&pk, packed, x->B, x->T, C, *out);
-            blk_out_shape(m, x->B, x->T, shape, ndim);
-        }
-        senti_mfree(packed);
-    }
+    st = blk_run_packed(m, g, y, bert_fill, &in, in.pk, x->B, x->T, out, shape, ndim);
+    const size_t per = (size_t)(x->B * e->hp.heads * x->T * x->T); /* one layer's probabilities (padded) */
+    for (int64_t l = 0; st == SENTI_OK && in.probs && l < e->hp.layers; l++)
+        memcpy(x->attn + (size_t)l * per, in.probs[l]->data, per * sizeof(float));
     for (int64_t k = 0; st == SENTI_OK && x->heads && k < m->n_xheads; k++) {
         const model_xhead *h = &m->xheads[k];
         if (h->kind == SENTI_HEAD_SEQUENCE_CLASSIFICATION || !in.pk)

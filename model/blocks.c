@@ -207,18 +207,21 @@ senti_tensor *blk_rows(senti_graph *g, senti_tensor *x, senti_tensor *first) {
     return op_get_rows(g, op_reshape_2d(g, x, x->ne[2], x->ne[3]), first);
 }
 
+model_w blk_w_rows(const model_w *w, int64_t r0, int64_t r1) {
+    if (!w || !w->data) return (model_w){0};
+    if (w->ndim == 1) return (model_w){(const float *)w->data + r0, NULL, SENTI_TYPE_F32, 1, {r1 - r0, 0}};
+    const size_t row = senti_row_size(w->type, w->shape[1]);
+    return (model_w){(const char *)w->data + (size_t)r0 * row, NULL, w->type, 2, {r1 - r0, w->shape[1]}};
+}
+
 senti_tensor *blk_self_attention_first(senti_graph *g, senti_tensor *x, const model_w *wqkv, const model_w *bqkv,
                                        const model_w *wo, const model_w *bo, senti_tensor *offs, senti_tensor *first,
                                        int64_t nh, float scale) {
     if (!x || !first || !wqkv->data) return NULL;
     const int64_t N = x->ne[2], H = x->ne[3], D = H / nh, S = first->ne[2];
     /* views of the fused q | k | v rows: q for the first tokens, k | v for every token */
-    const size_t row = senti_row_size(wqkv->type, wqkv->shape[1]);
-    const model_w wq = {wqkv->data, NULL, wqkv->type, 2, {H, wqkv->shape[1]}},
-                  wkv = {(const char *)wqkv->data + (size_t)H * row, NULL, wqkv->type, 2, {2 * H, wqkv->shape[1]}};
-    const model_w bq = bqkv && bqkv->data ? (model_w){bqkv->data, NULL, SENTI_TYPE_F32, 1, {H, 0}} : (model_w){0},
-                  bkv = bqkv && bqkv->data ? (model_w){(const float *)bqkv->data + H, NULL, SENTI_TYPE_F32, 1, {2 * H, 0}}
-                                           : (model_w){0};
+    const model_w wq = blk_w_rows(wqkv, 0, H), wkv = blk_w_rows(wqkv, H, 3 * H);
+    const model_w bq = blk_w_rows(bqkv, 0, H), bkv = blk_w_rows(bqkv, H, 3 * H);
     senti_tensor *kv = op_reshape_4d(g, blk_linear(g, x, &wkv, &bkv), 1, N, 2 * nh, D);       /* [1, N, 2nh, D] */
     senti_tensor *q = op_reshape_4d(g, blk_linear(g, blk_rows(g, x, first), &wq, &bq), 1, S, nh, D); /* [1, S, nh, D] */
     senti_tensor *a = op_attention_varlen_first(g, q, op_slice(g, kv, 2, 0, nh), op_slice(g, kv, 2, nh, 2 * nh), offs,
@@ -493,4 +496,21 @@ senti_status blk_run(senti_model *m, senti_graph *g, senti_tensor *y, void (*fil
     memcpy(*out, y->data, (size_t)n * sizeof(float));
     blk_out_shape(m, B, T, shape, ndim);
     return SENTI_OK;
+}
+
+senti_status blk_run_packed(senti_model *m, senti_graph *g, senti_tensor *y, void (*fill)(void *), void *fill_arg,
+                            const blk_packed *pk, int64_t B, int64_t T, float **out, int64_t shape[3], int *ndim) {
+    if (!pk || m->head == SENTI_HEAD_SEQUENCE_CLASSIFICATION) return blk_run(m, g, y, fill, fill_arg, B, T, out, shape, ndim);
+    float *packed = NULL;
+    senti_status st = blk_run(m, g, y, fill, fill_arg, 1, pk->n, &packed, shape, ndim);
+    const int64_t C = shape[*ndim - 1];
+    *out = NULL;
+    if (st == SENTI_OK && !(*out = senti_malloc((size_t)(B * T * C) * sizeof(float) + 1)))
+        st = senti_error(SENTI_ERR_NO_MEMORY, "out of memory for the model output");
+    if (st == SENTI_OK) {
+        blk_unpack_rows(pk, packed, B, T, C, *out);
+        blk_out_shape(m, B, T, shape, ndim);
+    }
+    senti_mfree(packed);
+    return st;
 }

@@ -7,8 +7,10 @@
  *
  * Invariants: weights held as bert.c holds them; a layer's attention sees
  * keys within local_attention / 2 positions when its layer type is
- * "sliding_attention"; masks and positions depend on T and the row's own
- * padding only, so a padded row computes what it computes alone. */
+ * "sliding_attention"; batches run padding-free (the real tokens packed,
+ * attention per sequence, positions restarting at each), a row's bytes those
+ * of the padded batch, where masks and positions depend on T and the row's
+ * own padding only, so a padded row computes what it computes alone. */
 #include <jansson.h>
 #include <math.h>
 #include <stdio.h>
@@ -176,48 +178,88 @@ fail:
 typedef struct mb_inputs {
     const mb_model *e;
     const model_input *x;
-    senti_tensor *ids, *pos;  /* i32 [B, T], [T] */
-    senti_tensor *mask;       /* f32 [B, 1, 1, T] padding */
-    senti_tensor *mask_local; /* f32 [B, 1, T, T] padding + window, or NULL */
-    senti_tensor *pool;       /* f32 [B, 1, T] mean-pooling weights, or NULL */
+    const blk_packed *pk;     /* padding-free: the real tokens; NULL: padded */
+    senti_tensor *ids, *pos;  /* i32 [B, T], [T]; packed [1, N], [N] (each token's place in its sequence) */
+    senti_tensor *mask;       /* f32 [B, 1, 1, T] padding (padded) */
+    senti_tensor *mask_local; /* f32 [B, 1, T, T] padding + window, or NULL (padded) */
+    senti_tensor *offs, *first, *pos0; /* i32 [B + 1] sequence starts, [B, 1] their first tokens, [B] zeros (packed) */
+    senti_tensor *pool;       /* f32 mean-pooling weights [B, 1, T], or NULL (padded) */
+    bool first_only;          /* packed CLS head alone: the last layer for the first tokens only */
 } mb_inputs;
 
 #define W model_w_leaf
 
+/* Attention of layer l over q, k, v: padded with its mask, packed per
+ * sequence (the local layers' window in the kernel); first: one query per
+ * sequence (the first tokens'). */
+static senti_tensor *mb_attend(const mb_model *e, senti_graph *g, const mb_inputs *in, int64_t l, senti_tensor *q,
+                               senti_tensor *k, senti_tensor *v, float scale, bool first) {
+    if (!in->pk) return op_attention(g, q, k, v, e->local[l] ? in->mask_local : in->mask, scale, false);
+    if (e->local[l]) return op_attention_varlen_local(g, q, k, v, in->offs, scale, e->window, first);
+    return first ? op_attention_varlen_first(g, q, k, v, in->offs, scale)
+                 : op_attention_varlen(g, q, k, v, in->offs, scale, false);
+}
+
+/* The whole forward for a [B, T] batch, or for its N real tokens packed
+ * ([1, N], in->pk): rotary positions restart at each sequence, attention
+ * sees only its sequence (and window), so every row computes what it
+ * computes padded. A CLS head alone (in->first_only) runs the last layer's
+ * attention output and feed-forward for the first tokens only, k and v for
+ * every token. */
 static senti_tensor *mb_build(const mb_model *e, senti_model_head head, senti_graph *g, int64_t B, int64_t T,
                               mb_inputs *in) {
     const blk_enc_hp *hp = &e->hp;
     const int64_t H = hp->hidden, NH = hp->heads, D = H / NH;
+    const int64_t R = in->pk ? 1 : B, C = in->pk ? in->pk->n : T; /* the token grid */
     bool any_local = false;
     for (int64_t l = 0; l < hp->layers; l++) any_local |= e->local[l];
-    in->ids = graph_new_tensor_2d(g, SENTI_TYPE_I32, B, T);
-    in->pos = graph_new_tensor_1d(g, SENTI_TYPE_I32, T);
-    in->mask = graph_new_tensor_4d(g, SENTI_TYPE_F32, B, 1, 1, T);
-    in->mask_local = any_local ? graph_new_tensor_4d(g, SENTI_TYPE_F32, B, 1, T, T) : NULL;
-    in->pool = head == SENTI_HEAD_SEQUENCE_CLASSIFICATION && e->mean_pool ? graph_new_tensor_3d(g, SENTI_TYPE_F32, B, 1, T)
-                                                                           : NULL;
+    in->ids = graph_new_tensor_2d(g, SENTI_TYPE_I32, R, C);
+    in->pos = graph_new_tensor_1d(g, SENTI_TYPE_I32, C);
+    if (in->pk) {
+        in->offs = graph_new_tensor_1d(g, SENTI_TYPE_I32, B + 1);
+        in->first = graph_new_tensor_2d(g, SENTI_TYPE_I32, B, 1);
+        in->pos0 = in->first_only ? graph_new_tensor_1d(g, SENTI_TYPE_I32, B) : NULL;
+    } else {
+        in->mask = graph_new_tensor_4d(g, SENTI_TYPE_F32, B, 1, 1, T);
+        in->mask_local = any_local ? graph_new_tensor_4d(g, SENTI_TYPE_F32, B, 1, T, T) : NULL;
+    }
+    in->pool = head == SENTI_HEAD_SEQUENCE_CLASSIFICATION && e->mean_pool && !in->pk
+                   ? graph_new_tensor_3d(g, SENTI_TYPE_F32, B, 1, T)
+                   : NULL;
     const float scale = 1.0f / sqrtf((float)D);
-    senti_tensor *x = op_get_rows(g, W(g, &e->tok_emb), in->ids); /* [B, T, H] */
+    senti_tensor *x = op_get_rows(g, W(g, &e->tok_emb), in->ids); /* [R, C, H] */
     x = blk_norm(g, ARCH_NORM_LAYER, x, &e->emb_ln_w, &e->emb_ln_b, hp->eps);
     for (int64_t l = 0; l < hp->layers; l++) {
         const mb_layer *w = &e->layer[l];
         const blk_rope *r = e->local[l] ? &e->rope_local : &e->rope_global;
         senti_tensor *h = l > 0 ? blk_norm(g, ARCH_NORM_LAYER, x, &w->ln1_w, &w->ln1_b, hp->eps) : x;
-        /* [B, T, 3 NH, D]: q | k | v heads; q and k rotated together */
-        senti_tensor *qkv = op_reshape_4d(g, blk_linear(g, h, &w->wqkv, &w->bqkv), B, T, 3 * NH, D);
-        senti_tensor *qk = op_rope(g, op_slice(g, qkv, 2, 0, 2 * NH), in->pos, NULL, r->n_rot, false,
-                                   (float)r->theta, 1.0f);
-        senti_tensor *a = op_attention(g, op_slice(g, qk, 2, 0, NH), op_slice(g, qk, 2, NH, 2 * NH),
-                                       op_slice(g, qkv, 2, 2 * NH, 3 * NH), e->local[l] ? in->mask_local : in->mask,
-                                       scale, false); /* [B, T, NH, D] */
-        x = op_add(g, x, blk_linear(g, op_reshape_3d(g, a, B, T, H), &w->wo, &w->bo));
+        if (in->first_only && l == hp->layers - 1) {
+            /* k | v for every token, q for the first tokens (rotated at position 0); each row's bytes are
+             * those of the whole layer's (a GEMM row's reduction depends only on K, rope only on the row) */
+            const model_w wq = blk_w_rows(&w->wqkv, 0, H), wkv = blk_w_rows(&w->wqkv, H, 3 * H);
+            const model_w bq = blk_w_rows(&w->bqkv, 0, H), bkv = blk_w_rows(&w->bqkv, H, 3 * H);
+            senti_tensor *kv = op_reshape_4d(g, blk_linear(g, h, &wkv, &bkv), 1, C, 2 * NH, D);
+            senti_tensor *k = op_rope(g, op_slice(g, kv, 2, 0, NH), in->pos, NULL, r->n_rot, false, (float)r->theta, 1.0f);
+            senti_tensor *q = op_reshape_4d(g, blk_linear(g, blk_rows(g, h, in->first), &wq, &bq), 1, B, NH, D);
+            q = op_rope(g, q, in->pos0, NULL, r->n_rot, false, (float)r->theta, 1.0f);
+            senti_tensor *a = mb_attend(e, g, in, l, q, k, op_slice(g, kv, 2, NH, 2 * NH), scale, true); /* [1, B, NH, D] */
+            x = op_add(g, blk_rows(g, x, in->first), blk_linear(g, op_reshape_3d(g, a, B, 1, H), &w->wo, &w->bo));
+        } else {
+            /* [R, C, 3 NH, D]: q | k | v heads; q and k rotated together */
+            senti_tensor *qkv = op_reshape_4d(g, blk_linear(g, h, &w->wqkv, &w->bqkv), R, C, 3 * NH, D);
+            senti_tensor *qk = op_rope(g, op_slice(g, qkv, 2, 0, 2 * NH), in->pos, NULL, r->n_rot, false,
+                                       (float)r->theta, 1.0f);
+            senti_tensor *a = mb_attend(e, g, in, l, op_slice(g, qk, 2, 0, NH), op_slice(g, qk, 2, NH, 2 * NH),
+                                        op_slice(g, qkv, 2, 2 * NH, 3 * NH), scale, false); /* [R, C, NH, D] */
+            x = op_add(g, x, blk_linear(g, op_reshape_3d(g, a, R, C, H), &w->wo, &w->bo));
+        }
         h = blk_norm(g, ARCH_NORM_LAYER, x, &w->ln2_w, &w->ln2_b, hp->eps);
         x = op_add(g, x, blk_mlp(g, ARCH_MLP_GATED_FUSED, hp->act, h, hp->inter, &w->wi, &w->bi, &w->w2, &w->b2));
     }
     x = blk_norm(g, ARCH_NORM_LAYER, x, &e->out_ln_w, &e->out_ln_b, hp->eps);
     if (head == SENTI_HEAD_BASE || head == SENTI_HEAD_CAUSAL_LM) return x;
-    if (head == SENTI_HEAD_SEQUENCE_CLASSIFICATION) /* [B, 1, H]: first token, or the masked mean */
-        x = in->pool ? op_matmul(g, in->pool, x, false, false) : blk_first_token(g, x);
+    if (head == SENTI_HEAD_SEQUENCE_CLASSIFICATION && !in->first_only) /* [B, 1, H]: first token, or the masked mean */
+        x = in->pool ? op_matmul(g, in->pool, x, false, false) : in->pk ? blk_rows(g, x, in->first) : blk_first_token(g, x);
     senti_tensor *p = blk_act_apply(g, blk_linear(g, x, &e->head_w, &e->head_b), e->cls_act);
     p = blk_norm(g, ARCH_NORM_LAYER, p, &e->head_ln_w, &e->head_ln_b, hp->eps);
     return blk_linear(g, p, &e->out_w, &e->out_b);
@@ -226,12 +268,25 @@ static senti_tensor *mb_build(const mb_model *e, senti_model_head head, senti_gr
 static void mb_fill(void *arg) {
     const mb_inputs *in = arg;
     const model_input *x = in->x;
+    const blk_packed *pk = in->pk;
     const int64_t B = x->B, T = x->T, win = in->e->window;
-    memcpy(in->ids->data, x->ids, (size_t)(B * T) * sizeof(int32_t));
-    int32_t *pos = in->pos->data;
+    int32_t *ids = in->ids->data, *pos = in->pos->data;
+    float *pool = in->pool ? in->pool->data : NULL;
+    if (pk) {
+        const int32_t *o = pk->offs;
+        for (int64_t b = 0; b < B; b++)
+            for (int64_t j = o[b]; j < o[b + 1]; j++) {
+                ids[j] = x->ids[pk->keep[j]];
+                pos[j] = (int32_t)(j - o[b]);
+            }
+        memcpy(in->offs->data, o, (size_t)(B + 1) * sizeof *o);
+        memcpy(in->first->data, o, (size_t)B * sizeof *o);
+        if (in->pos0) memset(in->pos0->data, 0, (size_t)B * sizeof(int32_t));
+        return;
+    }
+    memcpy(ids, x->ids, (size_t)(B * T) * sizeof(int32_t));
     for (int64_t t = 0; t < T; t++) pos[t] = (int32_t)t;
     float *mask = in->mask->data, *ml = in->mask_local ? in->mask_local->data : NULL;
-    float *pool = in->pool ? in->pool->data : NULL;
     for (int64_t b = 0; b < B; b++) {
         int64_t n = 0;
         for (int64_t t = 0; t < T; t++) {
@@ -246,14 +301,28 @@ static void mb_fill(void *arg) {
     }
 }
 
+/* Padding-free whenever every sequence has a token (blk_pack) and the head
+ * is not a mean pool (one product over the packed rows would let one
+ * record's non-finite row reach the others' means); the padded graph
+ * otherwise. Token-level outputs go back to [B, T, ..] with zeros at the
+ * padding. */
 static senti_status mb_forward(senti_model *m, const model_input *x, float **out, int64_t shape[3], int *ndim) {
     const mb_model *e = m->impl;
-    mb_inputs in = {.e = e, .x = x};
+    blk_packed pk;
+    senti_status st = blk_pack(x->mask, x->B, x->T, &pk);
+    if (st != SENTI_OK) return st;
+    const bool seq = m->head == SENTI_HEAD_SEQUENCE_CLASSIFICATION;
+    mb_inputs in = {.e = e, .x = x, .pk = pk.n && !(seq && e->mean_pool) ? &pk : NULL};
+    in.first_only = in.pk && seq && blk_first_only();
     senti_graph *g = graph_init();
-    if (!g) return senti_error(SENTI_ERR_NO_MEMORY, "out of memory building the graph");
+    if (!g) {
+        blk_packed_free(&pk);
+        return senti_error(SENTI_ERR_NO_MEMORY, "out of memory building the graph");
+    }
     senti_tensor *y = mb_build(e, m->head, g, x->B, x->T, &in);
-    senti_status st = blk_run(m, g, y, mb_fill, &in, x->B, x->T, out, shape, ndim);
+    st = blk_run_packed(m, g, y, mb_fill, &in, in.pk, x->B, x->T, out, shape, ndim);
     graph_free(g);
+    blk_packed_free(&pk);
     return st;
 }
 

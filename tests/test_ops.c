@@ -2052,7 +2052,9 @@ END_TEST
  * attention_varlen against the reference, and on the CPU byte for byte the
  * op_attention of each sequence run alone (slices of the same q, k, v): the
  * padding-free batch gives the padded batch's bytes. Lengths 0, 1, over one
- * query block (ATT_BQ 128), GQA, causal. */
+ * query block (ATT_BQ 128), GQA, causal, and a sliding window
+ * (op_attention_varlen_local) against op_attention with the window as its
+ * mask. */
 /* q [1, T, Hq, D], k, v [1, T, Hkv, D] random, offs [S + 1] the bounds of sequences of lens. */
 static void varlen_leaves(tc *c, const int64_t *lens, int64_t S, int64_t T, int64_t Hq, int64_t Hkv, int64_t D,
                           senti_tensor **q, senti_tensor **k, senti_tensor **v, senti_tensor **offs) {
@@ -2070,18 +2072,21 @@ START_TEST(test_attention_varlen) {
     TEST_BEGIN();
     static const int64_t lens[][6] = {{5, 0, 17, 1, 3, -1}, {130, 7, -1}, {1, -1}, {33, 64, 2, 40, -1}};
     for (size_t li = 0; li < sizeof lens / sizeof lens[0]; li++)
-        for (int causal = 0; causal < 2; causal++) {
+        for (int mode = 0; mode < 3; mode++) {
+            const bool causal = mode == 1;
+            const int64_t win = mode == 2 ? (li % 2 ? 40 : 3) : -1; /* window 40 crosses a 128-key tile at 130 */
             int64_t S = 0, T = 0;
             while (lens[li][S] >= 0) T += lens[li][S++];
             const int64_t Hkv = 1 + (int64_t)li % 2, Hq = 3 * Hkv, D = 24 + (int64_t)li * 8;
             tc c;
-            tc_begin(&c, "attention_varlen S=%lld T=%lld Hq=%lld Hkv=%lld D=%lld%s", (long long)S, (long long)T,
-                     (long long)Hq, (long long)Hkv, (long long)D, causal ? " causal" : "");
+            tc_begin(&c, "attention_varlen S=%lld T=%lld Hq=%lld Hkv=%lld D=%lld%s window %lld", (long long)S,
+                     (long long)T, (long long)Hq, (long long)Hkv, (long long)D, causal ? " causal" : "", (long long)win);
             senti_tensor *q, *k, *v, *offs;
             varlen_leaves(&c, lens[li], S, T, Hq, Hkv, D, &q, &k, &v, &offs);
             const int32_t *o = offs->data;
             const float scale = 1.0f / sqrtf((float)D);
-            senti_tensor *out = op_attention_varlen(c.g, q, k, v, offs, scale, causal);
+            senti_tensor *out = win >= 0 ? op_attention_varlen_local(c.g, q, k, v, offs, scale, win, false)
+                                         : op_attention_varlen(c.g, q, k, v, offs, scale, causal);
             tc_run(&c, out, TOL_F32);
             /* the CPU: each sequence alone through op_attention, same bytes */
             cpu_ctx *ctx = cpu_backend_ctx(g_cpu);
@@ -2100,13 +2105,22 @@ START_TEST(test_attention_varlen) {
                     q2->data = (float *)q->data + a * Hq * D;
                     k2->data = (float *)k->data + a * Hkv * D;
                     v2->data = (float *)v->data + a * Hkv * D;
-                    senti_tensor *o2 = op_attention(g2, q2, k2, v2, NULL, scale, causal);
+                    senti_tensor *m2 = NULL; /* the window as an additive mask [1, 1, n, n] */
+                    if (win >= 0) {
+                        m2 = graph_new_tensor_4d(g2, F32, 1, 1, n, n);
+                        m2->data = malloc((size_t)(n * n) * 4);
+                        for (int64_t i = 0; i < n; i++)
+                            for (int64_t j = 0; j < n; j++)
+                                ((float *)m2->data)[i * n + j] = (i > j ? i - j : j - i) <= win ? 0.0f : -INFINITY;
+                    }
+                    senti_tensor *o2 = op_attention(g2, q2, k2, v2, m2, scale, causal);
                     o2->data = malloc((size_t)(n * Hq * D) * 4);
                     ck_assert_int_eq(g_cpu->iface->compute(g_cpu, g2, g2->n_nodes - 1, g2->n_nodes), SENTI_OK);
                     if (memcmp(o2->data, packed + a * Hq * D, (size_t)(n * Hq * D) * 4) != 0)
                         tc_fail(&c, "cpu simd=%s: sequence %lld differs from its own op_attention",
                                 cpu_simd_name(ctx->simd), (long long)s2);
                     free(o2->data);
+                    if (m2) free(m2->data);
                     graph_free(g2);
                 }
                 free(packed);
@@ -2132,19 +2146,21 @@ END_TEST
 
 /* attention_varlen_first (a last layer for the first tokens only) against the
  * reference, and on the CPU at every level byte for byte the rows offs[s] of
- * attention_varlen over all queries; an empty sequence gives zeros. */
+ * attention_varlen over all queries; an empty sequence gives zeros. The same
+ * for op_attention_varlen_local's first-token queries (window 3 / 40). */
 START_TEST(test_attention_varlen_first) {
     TEST_BEGIN();
     static const int64_t lens[][6] = {{5, 0, 17, 1, 3, -1}, {130, 7, -1}, {1, -1}, {33, 64, 2, 40, -1}};
-    for (size_t li = 0; li < sizeof lens / sizeof lens[0]; li++) {
+    for (size_t li = 0; li < 2 * sizeof lens / sizeof lens[0]; li++) {
+        const int64_t win = li < sizeof lens / sizeof lens[0] ? -1 : li % 2 ? 40 : 3;
         int64_t S = 0, T = 0;
-        while (lens[li][S] >= 0) T += lens[li][S++];
-        const int64_t Hkv = 1 + (int64_t)li % 2, Hq = 3 * Hkv, D = 24 + (int64_t)li * 8;
+        while (lens[li % 4][S] >= 0) T += lens[li % 4][S++];
+        const int64_t Hkv = 1 + (int64_t)li % 2, Hq = 3 * Hkv, D = 24 + (int64_t)(li % 4) * 8;
         tc c;
-        tc_begin(&c, "attention_varlen_first S=%lld T=%lld Hq=%lld Hkv=%lld D=%lld", (long long)S, (long long)T,
-                 (long long)Hq, (long long)Hkv, (long long)D);
+        tc_begin(&c, "attention_varlen_first S=%lld T=%lld Hq=%lld Hkv=%lld D=%lld window %lld", (long long)S,
+                 (long long)T, (long long)Hq, (long long)Hkv, (long long)D, (long long)win);
         senti_tensor *q, *k, *v, *offs;
-        varlen_leaves(&c, lens[li], S, T, Hq, Hkv, D, &q, &k, &v, &offs);
+        varlen_leaves(&c, lens[li % 4], S, T, Hq, Hkv, D, &q, &k, &v, &offs);
         senti_tensor *qf = leaf(&c, F32, 4, (int64_t[]){1, S, Hq, D}, -2, 2);
         int32_t *o = offs->data;
         const int64_t on = S + 1;
@@ -2152,7 +2168,8 @@ START_TEST(test_attention_varlen_first) {
             if (o[s2 + 1] > o[s2])
                 memcpy((float *)qf->data + s2 * Hq * D, (float *)q->data + o[s2] * Hq * D, (size_t)(Hq * D) * 4);
         const float scale = 1.0f / sqrtf((float)D);
-        senti_tensor *out = op_attention_varlen_first(c.g, qf, k, v, offs, scale);
+        senti_tensor *out = win >= 0 ? op_attention_varlen_local(c.g, qf, k, v, offs, scale, win, true)
+                                     : op_attention_varlen_first(c.g, qf, k, v, offs, scale);
         tc_run(&c, out, TOL_F32);
         cpu_ctx *ctx = cpu_backend_ctx(g_cpu);
         const cpu_simd simd0 = ctx->simd;
@@ -2167,7 +2184,8 @@ START_TEST(test_attention_varlen_first) {
                          *v2 = graph_new_tensor_4d(g2, F32, 1, T, Hkv, D);
             senti_tensor *o2t = graph_new_tensor(g2, I32, 1, &on);
             q2->data = q->data, k2->data = k->data, v2->data = v->data, o2t->data = o;
-            senti_tensor *full = op_attention_varlen(g2, q2, k2, v2, o2t, scale, false);
+            senti_tensor *full = win >= 0 ? op_attention_varlen_local(g2, q2, k2, v2, o2t, scale, win, false)
+                                          : op_attention_varlen(g2, q2, k2, v2, o2t, scale, false);
             full->data = malloc((size_t)(T * Hq * D + 1) * 4);
             ck_assert_int_eq(g_cpu->iface->compute(g_cpu, g2, g2->n_nodes - 1, g2->n_nodes), SENTI_OK);
             for (int64_t s2 = 0; s2 < S && !c.failed; s2++) {
@@ -2198,6 +2216,7 @@ START_TEST(test_attention_varlen_first) {
         const int64_t on = 3;
         senti_tensor *offs = leaf(&c, I32, 1, &on, 0, 1);
         ck_assert_ptr_null(op_attention_varlen_first(c.g, q, q, q, offs, 0.3f));
+        ck_assert_ptr_null(op_attention_varlen_local(c.g, q, q, q, offs, 0.3f, -1, false)); /* a negative window */
         tc_end(&c);
     }
     TEST_END();
