@@ -25,7 +25,8 @@
 #include "arch.h"
 
 typedef struct deb_layer {
-    model_w wq, bq, wk, bk, wv, bv, wo, bo; /* [H, H], [H] */
+    model_w wq, bq, wk, bk, wv, bv, wo, bo; /* [H, H], [H] (q, k, v fused into wqkv at load) */
+    model_w wqkv, bqkv;                     /* [3H, H], [3H]: q | k | v */
     model_w wpk, bpk, wpq, bpq;             /* pos_key_proj / pos_query_proj (not shared) */
     model_w ln1_w, ln1_b, w1, b1, w2, b2, ln2_w, ln2_b;
 } deb_layer;
@@ -188,6 +189,8 @@ static senti_status deb_load(senti_model *m) {
         BLK_TRY(blk_load_linear(&ld, &w->wq, &w->bq, AR_Q, l, true, H, H));
         BLK_TRY(blk_load_linear(&ld, &w->wk, &w->bk, AR_K, l, true, H, H));
         BLK_TRY(blk_load_linear(&ld, &w->wv, &w->bv, AR_V, l, true, H, H));
+        BLK_TRY(blk_fuse_rows(m, (model_w *const[]){&w->wq, &w->wk, &w->wv}, (model_w *const[]){&w->bq, &w->bk, &w->bv},
+                              3, &w->wqkv, &w->bqkv));
         if (e->c2p && !e->share_key) BLK_TRY(blk_load_linear(&ld, &w->wpk, &w->bpk, AR_POS_K, l, true, H, H));
         if (e->p2c && !e->share_key) BLK_TRY(blk_load_linear(&ld, &w->wpq, &w->bpq, AR_POS_Q, l, true, H, H));
         BLK_TRY(blk_load_linear(&ld, &w->wo, &w->bo, AR_O, l, true, H, H));
@@ -236,8 +239,27 @@ typedef struct deb_inputs {
     senti_tensor *ids, *types, *pos; /* i32 [B, T] */
     senti_tensor *keep;              /* f32 [B, T, 1]: 1 real, 0 padding */
     senti_tensor *mask;              /* f32 [B, 1, 1, T] additive */
-    senti_tensor *c2p_idx, *p2c_idx; /* i32 [1, 1, T, T] */
+    senti_tensor *c2p_idx, *p2c_idx; /* i32 [1, 1, T, T]: columns of the rows [rlo, rhi] of the relative table */
+    int64_t rlo, rhi;                /* the relative embeddings' rows that a length of T reaches */
 } deb_inputs;
+
+/* The rows of the relative table (clamped span offsets, both directions)
+ * that some (i, j) of a length-T batch picks: the projections and the
+ * c2p / p2c products run on these alone (a short batch reaches 2T - 1 of the
+ * 2 span rows), each element the bytes it has in the whole table's product
+ * (a row's dot products depend on that row only). */
+static void rel_rows(const deb_model *e, int64_t T, int64_t *lo, int64_t *hi) {
+    *lo = 2 * e->span - 1, *hi = 0;
+    for (int64_t d = -(T - 1); d <= T - 1; d++) {
+        const int64_t r = rel_pos(e, d, 0);
+        for (int s = -1; s <= 1; s += 2) {
+            const int64_t c = clamp_span(s * r + e->span, e->span);
+            *lo = c < *lo ? c : *lo;
+            *hi = c > *hi ? c : *hi;
+        }
+    }
+    if (*lo > *hi) *lo = *hi = 0; /* T = 0 */
+}
 
 #define W model_w_leaf
 
@@ -257,13 +279,16 @@ static senti_tensor *rel_bias(senti_graph *g, const deb_model *e, const deb_laye
     const int64_t NH = e->hp.heads, D = e->hp.hidden / NH;
     const int perm[4] = {0, 2, 1, 3};
     senti_tensor *score = NULL;
+    const int64_t H = e->hp.hidden;
     if (e->c2p) { /* c2p[b,h,i,r] = q_i · pos_k_r, column c2p_idx[i, j] */
-        senti_tensor *pk = pos_proj(g, rel, e->share_key ? &w->wk : &w->wpk, e->share_key ? &w->bk : &w->bpk, NH, D);
+        const model_w wk = blk_w_rows(&w->wqkv, H, 2 * H), bk = blk_w_rows(&w->bqkv, H, 2 * H);
+        senti_tensor *pk = pos_proj(g, rel, e->share_key ? &wk : &w->wpk, e->share_key ? &bk : &w->bpk, NH, D);
         senti_tensor *c = op_matmul(g, op_permute(g, q, perm), pk, false, true); /* [B, NH, T, 2S] */
         score = op_gather(g, c, in->c2p_idx);                                   /* [B, NH, T, T] */
     }
     if (e->p2c) { /* p2c[b,h,j,r] = k_j · pos_q_r, column p2c_idx[j, i], transposed to [i, j] */
-        senti_tensor *pq = pos_proj(g, rel, e->share_key ? &w->wq : &w->wpq, e->share_key ? &w->bq : &w->bpq, NH, D);
+        const model_w wq = blk_w_rows(&w->wqkv, 0, H), bq = blk_w_rows(&w->bqkv, 0, H);
+        senti_tensor *pq = pos_proj(g, rel, e->share_key ? &wq : &w->wpq, e->share_key ? &bq : &w->bpq, NH, D);
         senti_tensor *c = op_matmul(g, op_permute(g, k, perm), pq, false, true); /* [B, NH, T(j), 2S] */
         c = op_permute(g, op_gather(g, c, in->p2c_idx), (int[]){0, 1, 3, 2});  /* [B, NH, T(i), T(j)] */
         score = score ? op_add(g, score, c) : c;
@@ -289,16 +314,18 @@ static senti_tensor *deb_build(const deb_model *e, senti_model_head head, senti_
     if (in->types) x = op_add(g, x, op_get_rows(g, W(g, &e->type_emb), in->types));
     if (e->emb != H) x = blk_linear(g, x, &e->emb_proj, NULL);
     x = op_mul(g, blk_norm(g, ARCH_NORM_LAYER, x, &e->emb_ln_w, &e->emb_ln_b, hp->eps), in->keep);
-    /* relative embeddings [2S, H], layer-normed once for all layers */
-    senti_tensor *rel = e->rel ? W(g, &e->rel_emb) : NULL;
+    /* relative embeddings: the rows [rlo, rhi] of [2S, H] this T reaches, layer-normed once for all layers */
+    rel_rows(e, T, &in->rlo, &in->rhi);
+    senti_tensor *rel = e->rel ? op_slice(g, W(g, &e->rel_emb), 0, in->rlo, in->rhi + 1) : NULL;
     if (rel && e->rel_norm) rel = blk_norm(g, ARCH_NORM_LAYER, rel, &e->rel_ln_w, &e->rel_ln_b, hp->eps);
     const float scale = 1.0f / sqrtf((float)D * (float)(1 + e->c2p + e->p2c));
 
     for (int64_t l = 0; l < hp->layers; l++) {
         const deb_layer *w = &e->layer[l];
-        senti_tensor *q = op_reshape_4d(g, blk_linear(g, x, &w->wq, &w->bq), B, T, NH, D);
-        senti_tensor *k = op_reshape_4d(g, blk_linear(g, x, &w->wk, &w->bk), B, T, NH, D);
-        senti_tensor *v = op_reshape_4d(g, blk_linear(g, x, &w->wv, &w->bv), B, T, NH, D);
+        /* [B, T, 3 NH, D]: q, k, v are strided slices of one product */
+        senti_tensor *qkv = op_reshape_4d(g, blk_linear(g, x, &w->wqkv, &w->bqkv), B, T, 3 * NH, D);
+        senti_tensor *q = op_slice(g, qkv, 2, 0, NH), *k = op_slice(g, qkv, 2, NH, 2 * NH);
+        senti_tensor *v = op_slice(g, qkv, 2, 2 * NH, 3 * NH);
         senti_tensor *mask = e->c2p || e->p2c ? rel_bias(g, e, w, rel, q, k, in, scale) : in->mask;
         senti_tensor *a = op_attention(g, q, k, v, mask, scale, false); /* [B, T, NH, D] */
         a = blk_linear(g, op_reshape_3d(g, a, B, T, H), &w->wo, &w->bo);
@@ -346,8 +373,8 @@ static void deb_fill(void *arg) {
     for (int64_t i = 0; i < T; i++)
         for (int64_t j = 0; j < T; j++) {
             const int64_t r = rel_pos(e, i, j);
-            if (c2p) c2p[i * T + j] = clamp_span(r + e->span, e->span); /* row i (query), column j (key) */
-            if (p2c) p2c[i * T + j] = clamp_span(-r + e->span, e->span); /* row i (key), column j (query) */
+            if (c2p) c2p[i * T + j] = (int32_t)(clamp_span(r + e->span, e->span) - in->rlo); /* row i (query), column j (key) */
+            if (p2c) p2c[i * T + j] = (int32_t)(clamp_span(-r + e->span, e->span) - in->rlo); /* row i (key), column j (query) */
         }
 }
 
