@@ -16,7 +16,8 @@
  * message when not supported: conv layers, an attention_head_size other than
  * hidden / heads, a non-legacy MLM head); weights held as bert.c holds them.
  * The relative indices depend only on T, so a padded row computes what it
- * computes alone. */
+ * computes alone; batches run padding-free (deb_build), a row's bytes those
+ * of the padded batch. */
 #include <jansson.h>
 #include <math.h>
 #include <stdio.h>
@@ -236,8 +237,11 @@ static int32_t clamp_span(int64_t v, int64_t span) {
 typedef struct deb_inputs {
     const deb_model *e;
     const model_input *x;
-    senti_tensor *ids, *types, *pos; /* i32 [B, T] */
-    senti_tensor *keep;              /* f32 [B, T, 1]: 1 real, 0 padding */
+    const blk_packed *pk;            /* padding-free: the real tokens; NULL: padded */
+    senti_tensor *ids, *types, *pos; /* i32 [B, T]; packed [1, N] */
+    senti_tensor *keep;              /* f32 [B, T, 1]: 1 real, 0 padding (padded) */
+    senti_tensor *slot, *row;        /* packed: i32 [B, T] each slot's packed row, [1, N] each row's slot */
+    senti_tensor *first;             /* packed: i32 [B, 1] the first tokens' rows */
     senti_tensor *mask;              /* f32 [B, 1, 1, T] additive */
     senti_tensor *c2p_idx, *p2c_idx; /* i32 [1, 1, T, T]: columns of the rows [rlo, rhi] of the relative table */
     int64_t rlo, rhi;                /* the relative embeddings' rows that a length of T reaches */
@@ -296,14 +300,28 @@ static senti_tensor *rel_bias(senti_graph *g, const deb_model *e, const deb_laye
     return op_add(g, op_scale(g, score, scale), in->mask);
 }
 
+/* The whole forward for a [B, T] batch, or for its N real tokens packed
+ * ([1, N], in->pk): every GEMM, norm and activation on the real rows only;
+ * each layer's q | k | v rows go to their [B, T] slots for the disentangled
+ * bias and attention (a padding slot gets a copy of its sequence's first
+ * row: masked, it contributes nothing, as the padded batch's pad rows) and
+ * the real rows of the attention come back. Every real row's bytes are the
+ * padded batch's. */
 static senti_tensor *deb_build(const deb_model *e, senti_model_head head, senti_graph *g, int64_t B, int64_t T,
                                deb_inputs *in) {
     const blk_enc_hp *hp = &e->hp;
     const int64_t H = hp->hidden, NH = hp->heads, D = H / NH;
-    in->ids = graph_new_tensor_2d(g, SENTI_TYPE_I32, B, T);
-    in->pos = e->pos_biased ? graph_new_tensor_2d(g, SENTI_TYPE_I32, B, T) : NULL;
-    in->types = hp->type_vocab ? graph_new_tensor_2d(g, SENTI_TYPE_I32, B, T) : NULL;
-    in->keep = graph_new_tensor_3d(g, SENTI_TYPE_F32, B, T, 1);
+    const int64_t R = in->pk ? 1 : B, C = in->pk ? in->pk->n : T; /* the token grid */
+    in->ids = graph_new_tensor_2d(g, SENTI_TYPE_I32, R, C);
+    in->pos = e->pos_biased ? graph_new_tensor_2d(g, SENTI_TYPE_I32, R, C) : NULL;
+    in->types = hp->type_vocab ? graph_new_tensor_2d(g, SENTI_TYPE_I32, R, C) : NULL;
+    if (in->pk) {
+        in->slot = graph_new_tensor_2d(g, SENTI_TYPE_I32, B, T);
+        in->row = graph_new_tensor_2d(g, SENTI_TYPE_I32, 1, C);
+        in->first = graph_new_tensor_2d(g, SENTI_TYPE_I32, B, 1);
+    } else {
+        in->keep = graph_new_tensor_3d(g, SENTI_TYPE_F32, B, T, 1);
+    }
     in->mask = graph_new_tensor_4d(g, SENTI_TYPE_F32, B, 1, 1, T);
     in->c2p_idx = e->c2p ? graph_new_tensor_4d(g, SENTI_TYPE_I32, 1, 1, T, T) : NULL;
     in->p2c_idx = e->p2c ? graph_new_tensor_4d(g, SENTI_TYPE_I32, 1, 1, T, T) : NULL;
@@ -313,7 +331,8 @@ static senti_tensor *deb_build(const deb_model *e, senti_model_head head, senti_
     if (in->pos) x = op_add(g, x, op_get_rows(g, W(g, &e->pos_emb), in->pos));
     if (in->types) x = op_add(g, x, op_get_rows(g, W(g, &e->type_emb), in->types));
     if (e->emb != H) x = blk_linear(g, x, &e->emb_proj, NULL);
-    x = op_mul(g, blk_norm(g, ARCH_NORM_LAYER, x, &e->emb_ln_w, &e->emb_ln_b, hp->eps), in->keep);
+    x = blk_norm(g, ARCH_NORM_LAYER, x, &e->emb_ln_w, &e->emb_ln_b, hp->eps);
+    if (in->keep) x = op_mul(g, x, in->keep); /* padded: zero the padding (packed: every row is real) */
     /* relative embeddings: the rows [rlo, rhi] of [2S, H] this T reaches, layer-normed once for all layers */
     rel_rows(e, T, &in->rlo, &in->rhi);
     senti_tensor *rel = e->rel ? op_slice(g, W(g, &e->rel_emb), 0, in->rlo, in->rhi + 1) : NULL;
@@ -322,13 +341,16 @@ static senti_tensor *deb_build(const deb_model *e, senti_model_head head, senti_
 
     for (int64_t l = 0; l < hp->layers; l++) {
         const deb_layer *w = &e->layer[l];
-        /* [B, T, 3 NH, D]: q, k, v are strided slices of one product */
-        senti_tensor *qkv = op_reshape_4d(g, blk_linear(g, x, &w->wqkv, &w->bqkv), B, T, 3 * NH, D);
+        /* [B, T, 3 NH, D]: q, k, v are strided slices of one product (packed: its rows in their slots) */
+        senti_tensor *qkv = blk_linear(g, x, &w->wqkv, &w->bqkv);
+        if (in->pk) qkv = op_get_rows(g, op_reshape_2d(g, qkv, C, 3 * H), in->slot);
+        qkv = op_reshape_4d(g, qkv, B, T, 3 * NH, D);
         senti_tensor *q = op_slice(g, qkv, 2, 0, NH), *k = op_slice(g, qkv, 2, NH, 2 * NH);
         senti_tensor *v = op_slice(g, qkv, 2, 2 * NH, 3 * NH);
         senti_tensor *mask = e->c2p || e->p2c ? rel_bias(g, e, w, rel, q, k, in, scale) : in->mask;
         senti_tensor *a = op_attention(g, q, k, v, mask, scale, false); /* [B, T, NH, D] */
-        a = blk_linear(g, op_reshape_3d(g, a, B, T, H), &w->wo, &w->bo);
+        a = in->pk ? op_get_rows(g, op_reshape_2d(g, a, B * T, H), in->row) : op_reshape_3d(g, a, B, T, H);
+        a = blk_linear(g, a, &w->wo, &w->bo);
         x = blk_norm(g, ARCH_NORM_LAYER, op_add(g, x, a), &w->ln1_w, &w->ln1_b, hp->eps);
         senti_tensor *f = blk_mlp(g, ARCH_MLP_PLAIN, hp->act, x, hp->inter, &w->w1, &w->b1, &w->w2, &w->b2);
         x = blk_norm(g, ARCH_NORM_LAYER, op_add(g, x, f), &w->ln2_w, &w->ln2_b, hp->eps);
@@ -347,7 +369,8 @@ static senti_tensor *deb_build(const deb_model *e, senti_model_head head, senti_
     case SENTI_HEAD_SEQUENCE_CLASSIFICATION: break;
     }
     /* ContextPooler: first token -> dense -> pooler_hidden_act -> classifier */
-    senti_tensor *h = blk_act_apply(g, blk_linear(g, blk_first_token(g, x), &e->head_w, &e->head_b), e->pooler_act);
+    senti_tensor *cls = in->pk ? blk_rows(g, x, in->first) : blk_first_token(g, x);
+    senti_tensor *h = blk_act_apply(g, blk_linear(g, cls, &e->head_w, &e->head_b), e->pooler_act);
     return blk_linear(g, h, &e->out_w, &e->out_b);
 }
 
@@ -355,20 +378,27 @@ static void deb_fill(void *arg) {
     const deb_inputs *in = arg;
     const deb_model *e = in->e;
     const model_input *x = in->x;
-    const int64_t B = x->B, T = x->T;
-    memcpy(in->ids->data, x->ids, (size_t)(B * T) * sizeof(int32_t));
-    if (in->types) {
-        if (x->type_ids) memcpy(in->types->data, x->type_ids, (size_t)(B * T) * sizeof(int32_t));
-        else memset(in->types->data, 0, (size_t)(B * T) * sizeof(int32_t));
+    const blk_packed *pk = in->pk;
+    const int64_t B = x->B, T = x->T, n = pk ? pk->n : B * T;
+    int32_t *ids = in->ids->data, *ty = in->types ? in->types->data : NULL, *pos = in->pos ? in->pos->data : NULL;
+    for (int64_t j = 0; j < n; j++) { /* token j of the grid: slot i of the padded batch */
+        const int64_t i = pk ? pk->keep[j] : j;
+        ids[j] = x->ids[i];
+        if (ty) ty[j] = x->type_ids ? x->type_ids[i] : 0;
+        if (pos) pos[j] = (int32_t)(i % T);
+        if (pk) ((int32_t *)in->row->data)[j] = (int32_t)i;
     }
-    int32_t *pos = in->pos ? in->pos->data : NULL;
-    float *keep = in->keep->data, *mask = in->mask->data;
-    for (int64_t i = 0; i < B * T; i++) {
-        const bool real = !x->mask || x->mask[i];
-        keep[i] = real ? 1.0f : 0.0f;
-        mask[i] = real ? 0.0f : -INFINITY;
-        if (pos) pos[i] = (int32_t)(i % T);
-    }
+    float *keep = in->keep ? in->keep->data : NULL, *mask = in->mask->data;
+    int32_t *slot = pk ? in->slot->data : NULL;
+    for (int64_t b = 0, j = 0; b < B; b++)
+        for (int64_t t = 0; t < T; t++) {
+            const int64_t i = b * T + t;
+            const bool real = !x->mask || x->mask[i];
+            if (keep) keep[i] = real ? 1.0f : 0.0f;
+            mask[i] = real ? 0.0f : -INFINITY;
+            if (slot) slot[i] = real ? (int32_t)j++ : pk->offs[b]; /* padding: its sequence's first row */
+        }
+    if (pk) memcpy(in->first->data, pk->offs, (size_t)B * sizeof *pk->offs);
     int32_t *c2p = in->c2p_idx ? in->c2p_idx->data : NULL, *p2c = in->p2c_idx ? in->p2c_idx->data : NULL;
     for (int64_t i = 0; i < T; i++)
         for (int64_t j = 0; j < T; j++) {
@@ -378,14 +408,23 @@ static void deb_fill(void *arg) {
         }
 }
 
+/* Padding-free whenever every sequence has a token (blk_pack); token-level
+ * outputs go back to [B, T, ..] with zeros at the padding. */
 static senti_status deb_forward(senti_model *m, const model_input *x, float **out, int64_t shape[3], int *ndim) {
     const deb_model *e = m->impl;
-    deb_inputs in = {.e = e, .x = x};
+    blk_packed pk;
+    senti_status st = blk_pack(x->mask, x->B, x->T, &pk);
+    if (st != SENTI_OK) return st;
+    deb_inputs in = {.e = e, .x = x, .pk = pk.n ? &pk : NULL};
     senti_graph *g = graph_init();
-    if (!g) return senti_error(SENTI_ERR_NO_MEMORY, "out of memory building the graph");
+    if (!g) {
+        blk_packed_free(&pk);
+        return senti_error(SENTI_ERR_NO_MEMORY, "out of memory building the graph");
+    }
     senti_tensor *y = deb_build(e, m->head, g, x->B, x->T, &in);
-    senti_status st = blk_run(m, g, y, deb_fill, &in, x->B, x->T, out, shape, ndim);
+    st = blk_run_packed(m, g, y, deb_fill, &in, in.pk, x->B, x->T, out, shape, ndim);
     graph_free(g);
+    blk_packed_free(&pk);
     return st;
 }
 
