@@ -242,6 +242,8 @@ typedef struct deb_inputs {
     senti_tensor *keep;              /* f32 [B, T, 1]: 1 real, 0 padding (padded) */
     senti_tensor *slot, *row;        /* packed: i32 [B, T] each slot's packed row, [1, N] each row's slot */
     senti_tensor *first;             /* packed: i32 [B, 1] the first tokens' rows */
+    senti_tensor *c2p_idx0, *p2c_idx0; /* first-token queries: c2p_idx's row 0 [1, 1, 1, T], p2c_idx's column 0 [1, 1, T, 1] */
+    bool first_only;                 /* packed sequence head: the last layer for the first tokens only */
     senti_tensor *mask;              /* f32 [B, 1, 1, T] additive */
     senti_tensor *c2p_idx, *p2c_idx; /* i32 [1, 1, T, T]: columns of the rows [rlo, rhi] of the relative table */
     int64_t rlo, rhi;                /* the relative embeddings' rows that a length of T reaches */
@@ -277,9 +279,11 @@ static senti_tensor *pos_proj(senti_graph *g, senti_tensor *rel, const model_w *
     return op_reshape_4d(g, op_cpy(g, p, SENTI_TYPE_F32), 1, NH, S2, D);
 }
 
-/* The disentangled bias (c2p + p2c^T) * scale + padding mask -> [B, NH, T, T]. */
+/* The disentangled bias (c2p + p2c^T) * scale + padding mask -> [B, NH, T, T]
+ * (first: q [B, 1, NH, D] the first tokens' queries -> [B, NH, 1, T], row 0
+ * of the whole bias byte for byte: the same products and picks of them). */
 static senti_tensor *rel_bias(senti_graph *g, const deb_model *e, const deb_layer *w, senti_tensor *rel,
-                              senti_tensor *q, senti_tensor *k, deb_inputs *in, float scale) {
+                              senti_tensor *q, senti_tensor *k, deb_inputs *in, float scale, bool first) {
     const int64_t NH = e->hp.heads, D = e->hp.hidden / NH;
     const int perm[4] = {0, 2, 1, 3};
     senti_tensor *score = NULL;
@@ -288,13 +292,13 @@ static senti_tensor *rel_bias(senti_graph *g, const deb_model *e, const deb_laye
         const model_w wk = blk_w_rows(&w->wqkv, H, 2 * H), bk = blk_w_rows(&w->bqkv, H, 2 * H);
         senti_tensor *pk = pos_proj(g, rel, e->share_key ? &wk : &w->wpk, e->share_key ? &bk : &w->bpk, NH, D);
         senti_tensor *c = op_matmul(g, op_permute(g, q, perm), pk, false, true); /* [B, NH, T, 2S] */
-        score = op_gather(g, c, in->c2p_idx);                                   /* [B, NH, T, T] */
+        score = op_gather(g, c, first ? in->c2p_idx0 : in->c2p_idx);            /* [B, NH, T, T] */
     }
     if (e->p2c) { /* p2c[b,h,j,r] = k_j · pos_q_r, column p2c_idx[j, i], transposed to [i, j] */
         const model_w wq = blk_w_rows(&w->wqkv, 0, H), bq = blk_w_rows(&w->bqkv, 0, H);
         senti_tensor *pq = pos_proj(g, rel, e->share_key ? &wq : &w->wpq, e->share_key ? &bq : &w->bpq, NH, D);
         senti_tensor *c = op_matmul(g, op_permute(g, k, perm), pq, false, true); /* [B, NH, T(j), 2S] */
-        c = op_permute(g, op_gather(g, c, in->p2c_idx), (int[]){0, 1, 3, 2});  /* [B, NH, T(i), T(j)] */
+        c = op_permute(g, op_gather(g, c, first ? in->p2c_idx0 : in->p2c_idx), (int[]){0, 1, 3, 2}); /* [B, NH, T(i), T(j)] */
         score = score ? op_add(g, score, c) : c;
     }
     return op_add(g, op_scale(g, score, scale), in->mask);
@@ -325,6 +329,8 @@ static senti_tensor *deb_build(const deb_model *e, senti_model_head head, senti_
     in->mask = graph_new_tensor_4d(g, SENTI_TYPE_F32, B, 1, 1, T);
     in->c2p_idx = e->c2p ? graph_new_tensor_4d(g, SENTI_TYPE_I32, 1, 1, T, T) : NULL;
     in->p2c_idx = e->p2c ? graph_new_tensor_4d(g, SENTI_TYPE_I32, 1, 1, T, T) : NULL;
+    in->c2p_idx0 = e->c2p && in->first_only ? graph_new_tensor_4d(g, SENTI_TYPE_I32, 1, 1, 1, T) : NULL;
+    in->p2c_idx0 = e->p2c && in->first_only ? graph_new_tensor_4d(g, SENTI_TYPE_I32, 1, 1, T, 1) : NULL;
 
     /* embeddings: word (+ position) (+ type) [B, T, E] -> (proj) -> LN -> * mask */
     senti_tensor *x = op_get_rows(g, W(g, &e->tok_emb), in->ids);
@@ -341,13 +347,30 @@ static senti_tensor *deb_build(const deb_model *e, senti_model_head head, senti_
 
     for (int64_t l = 0; l < hp->layers; l++) {
         const deb_layer *w = &e->layer[l];
+        if (in->first_only && l == hp->layers - 1) {
+            /* k | v of every token in their slots, q of the first tokens: their rows of the whole layer, byte for
+             * byte (a GEMM row's reduction depends only on K; attention computes each query row alone) */
+            const model_w wq = blk_w_rows(&w->wqkv, 0, H), wkv = blk_w_rows(&w->wqkv, H, 3 * H);
+            const model_w bq = blk_w_rows(&w->bqkv, 0, H), bkv = blk_w_rows(&w->bqkv, H, 3 * H);
+            senti_tensor *kv = op_get_rows(g, op_reshape_2d(g, blk_linear(g, x, &wkv, &bkv), C, 2 * H), in->slot);
+            kv = op_reshape_4d(g, kv, B, T, 2 * NH, D);
+            senti_tensor *k = op_slice(g, kv, 2, 0, NH), *v = op_slice(g, kv, 2, NH, 2 * NH);
+            senti_tensor *q = op_reshape_4d(g, blk_linear(g, blk_rows(g, x, in->first), &wq, &bq), B, 1, NH, D);
+            senti_tensor *mask = e->c2p || e->p2c ? rel_bias(g, e, w, rel, q, k, in, scale, true) : in->mask;
+            senti_tensor *a = op_attention(g, q, k, v, mask, scale, false); /* [B, 1, NH, D] */
+            a = blk_linear(g, op_reshape_3d(g, a, B, 1, H), &w->wo, &w->bo);
+            x = blk_norm(g, ARCH_NORM_LAYER, op_add(g, blk_rows(g, x, in->first), a), &w->ln1_w, &w->ln1_b, hp->eps);
+            senti_tensor *f = blk_mlp(g, ARCH_MLP_PLAIN, hp->act, x, hp->inter, &w->w1, &w->b1, &w->w2, &w->b2);
+            x = blk_norm(g, ARCH_NORM_LAYER, op_add(g, x, f), &w->ln2_w, &w->ln2_b, hp->eps); /* [B, 1, H] */
+            break;
+        }
         /* [B, T, 3 NH, D]: q, k, v are strided slices of one product (packed: its rows in their slots) */
         senti_tensor *qkv = blk_linear(g, x, &w->wqkv, &w->bqkv);
         if (in->pk) qkv = op_get_rows(g, op_reshape_2d(g, qkv, C, 3 * H), in->slot);
         qkv = op_reshape_4d(g, qkv, B, T, 3 * NH, D);
         senti_tensor *q = op_slice(g, qkv, 2, 0, NH), *k = op_slice(g, qkv, 2, NH, 2 * NH);
         senti_tensor *v = op_slice(g, qkv, 2, 2 * NH, 3 * NH);
-        senti_tensor *mask = e->c2p || e->p2c ? rel_bias(g, e, w, rel, q, k, in, scale) : in->mask;
+        senti_tensor *mask = e->c2p || e->p2c ? rel_bias(g, e, w, rel, q, k, in, scale, false) : in->mask;
         senti_tensor *a = op_attention(g, q, k, v, mask, scale, false); /* [B, T, NH, D] */
         a = in->pk ? op_get_rows(g, op_reshape_2d(g, a, B * T, H), in->row) : op_reshape_3d(g, a, B, T, H);
         a = blk_linear(g, a, &w->wo, &w->bo);
@@ -369,7 +392,7 @@ static senti_tensor *deb_build(const deb_model *e, senti_model_head head, senti_
     case SENTI_HEAD_SEQUENCE_CLASSIFICATION: break;
     }
     /* ContextPooler: first token -> dense -> pooler_hidden_act -> classifier */
-    senti_tensor *cls = in->pk ? blk_rows(g, x, in->first) : blk_first_token(g, x);
+    senti_tensor *cls = in->first_only ? x : in->pk ? blk_rows(g, x, in->first) : blk_first_token(g, x);
     senti_tensor *h = blk_act_apply(g, blk_linear(g, cls, &e->head_w, &e->head_b), e->pooler_act);
     return blk_linear(g, h, &e->out_w, &e->out_b);
 }
@@ -406,6 +429,10 @@ static void deb_fill(void *arg) {
             if (c2p) c2p[i * T + j] = (int32_t)(clamp_span(r + e->span, e->span) - in->rlo); /* row i (query), column j (key) */
             if (p2c) p2c[i * T + j] = (int32_t)(clamp_span(-r + e->span, e->span) - in->rlo); /* row i (key), column j (query) */
         }
+    for (int64_t j = 0; j < T; j++) { /* the first query's picks */
+        if (in->c2p_idx0) ((int32_t *)in->c2p_idx0->data)[j] = c2p[j];
+        if (in->p2c_idx0) ((int32_t *)in->p2c_idx0->data)[j] = p2c[j * T];
+    }
 }
 
 /* Padding-free whenever every sequence has a token (blk_pack); token-level
@@ -416,6 +443,7 @@ static senti_status deb_forward(senti_model *m, const model_input *x, float **ou
     senti_status st = blk_pack(x->mask, x->B, x->T, &pk);
     if (st != SENTI_OK) return st;
     deb_inputs in = {.e = e, .x = x, .pk = pk.n ? &pk : NULL};
+    in.first_only = in.pk && m->head == SENTI_HEAD_SEQUENCE_CLASSIFICATION && blk_first_only();
     senti_graph *g = graph_init();
     if (!g) {
         blk_packed_free(&pk);
