@@ -4,7 +4,8 @@
  * match transformers at max relative error 1e-4 (with an error floor of 1% of
  * the tensor's max |value| for near-zero entries); each input's row of the
  * padded batch is byte-identical to the input run alone (batch invariance:
- * packed or padded, a row's sums run in one order);
+ * packed or padded, a row's sums run in one order) and, for a sequence head,
+ * to the batch whose last layer computes every row (SENTI_PRUNE=0);
  * f16 / bf16 checkpoints also match their f32 originals within 1e-2 with the
  * same argmax; and broken copies of a fixture fail with a message naming the
  * file and the culprit. */
@@ -147,6 +148,17 @@ START_TEST(test_fixture) {
     double e = rel_err(out, want.data, want.n, per_token ? mask : NULL, row);
     ck_assert_msg(e <= 1e-4, "%s: batch max relative error %g", name, e);
     g_worst = fmax(g_worst, e);
+
+    if (!per_token) { /* a sequence head's last layer for the first tokens only (the default) or for every row */
+        float *full = NULL;
+        setenv("SENTI_PRUNE", "0", 1);
+        ck_assert_msg(senti_model_forward(m, ids, types, mask, B, T, &full, shape, &ndim) == SENTI_OK, "%s: %s", name,
+                      senti_last_error());
+        unsetenv("SENTI_PRUNE");
+        ck_assert_msg(memcmp(full, out, (size_t)want.n * sizeof *out) == 0,
+                      "%s: the batch with every row of the last layer (SENTI_PRUNE=0) is not byte-identical", name);
+        senti_model_output_free(full);
+    }
 
     if (head == SENTI_HEAD_BASE) { /* mean pooling over real tokens */
         ref mp = ref_get(json_object_get(json_object_get(gold, "outputs"), "mean_pooled"), "mean_pooled");
