@@ -183,7 +183,7 @@ typedef struct mb_inputs {
     senti_tensor *mask;       /* f32 [B, 1, 1, T] padding (padded) */
     senti_tensor *mask_local; /* f32 [B, 1, T, T] padding + window, or NULL (padded) */
     senti_tensor *offs, *first, *pos0; /* i32 [B + 1] sequence starts, [B, 1] their first tokens, [B] zeros (packed) */
-    senti_tensor *pool;       /* f32 mean-pooling weights [B, 1, T], or NULL (padded) */
+    senti_tensor *pool;       /* f32 mean-pooling weights [B, 1, T] (packed [1, 1, N]), or NULL */
     bool first_only;          /* packed CLS head alone: the last layer for the first tokens only */
 } mb_inputs;
 
@@ -198,6 +198,22 @@ static senti_tensor *mb_attend(const mb_model *e, senti_graph *g, const mb_input
     if (e->local[l]) return op_attention_varlen_local(g, q, k, v, in->offs, scale, e->window, first);
     return first ? op_attention_varlen_first(g, q, k, v, in->offs, scale)
                  : op_attention_varlen(g, q, k, v, in->offs, scale, false);
+}
+
+/* The masked mean of each packed sequence -> [B, 1, H]: one product per
+ * sequence (its weights 1 / n times its own rows), so a record's
+ * non-finite row reaches no other record's mean; the padded batch's product
+ * runs the same chain over the same rows, then adds 0 x pad rows. */
+static senti_tensor *mb_mean_packed(senti_graph *g, const mb_inputs *in, senti_tensor *x) {
+    const int32_t *o = in->pk->offs;
+    const int64_t B = in->x->B;
+    senti_tensor *y = NULL;
+    for (int64_t b = 0; b < B; b++) {
+        senti_tensor *m = op_matmul(g, op_slice(g, in->pool, 2, o[b], o[b + 1]), op_slice(g, x, 1, o[b], o[b + 1]),
+                                    false, false); /* [1, 1, H] */
+        y = y ? op_concat(g, y, m, 0) : m;
+    }
+    return y;
 }
 
 /* The whole forward for a [B, T] batch, or for its N real tokens packed
@@ -223,9 +239,8 @@ static senti_tensor *mb_build(const mb_model *e, senti_model_head head, senti_gr
         in->mask = graph_new_tensor_4d(g, SENTI_TYPE_F32, B, 1, 1, T);
         in->mask_local = any_local ? graph_new_tensor_4d(g, SENTI_TYPE_F32, B, 1, T, T) : NULL;
     }
-    in->pool = head == SENTI_HEAD_SEQUENCE_CLASSIFICATION && e->mean_pool && !in->pk
-                   ? graph_new_tensor_3d(g, SENTI_TYPE_F32, B, 1, T)
-                   : NULL;
+    in->pool = head == SENTI_HEAD_SEQUENCE_CLASSIFICATION && e->mean_pool ? graph_new_tensor_3d(g, SENTI_TYPE_F32, R, 1, C)
+                                                                           : NULL;
     const float scale = 1.0f / sqrtf((float)D);
     senti_tensor *x = op_get_rows(g, W(g, &e->tok_emb), in->ids); /* [R, C, H] */
     x = blk_norm(g, ARCH_NORM_LAYER, x, &e->emb_ln_w, &e->emb_ln_b, hp->eps);
@@ -259,7 +274,10 @@ static senti_tensor *mb_build(const mb_model *e, senti_model_head head, senti_gr
     x = blk_norm(g, ARCH_NORM_LAYER, x, &e->out_ln_w, &e->out_ln_b, hp->eps);
     if (head == SENTI_HEAD_BASE || head == SENTI_HEAD_CAUSAL_LM) return x;
     if (head == SENTI_HEAD_SEQUENCE_CLASSIFICATION && !in->first_only) /* [B, 1, H]: first token, or the masked mean */
-        x = in->pool ? op_matmul(g, in->pool, x, false, false) : in->pk ? blk_rows(g, x, in->first) : blk_first_token(g, x);
+        x = in->pool && in->pk ? mb_mean_packed(g, in, x)
+            : in->pool         ? op_matmul(g, in->pool, x, false, false)
+            : in->pk           ? blk_rows(g, x, in->first)
+                               : blk_first_token(g, x);
     senti_tensor *p = blk_act_apply(g, blk_linear(g, x, &e->head_w, &e->head_b), e->cls_act);
     p = blk_norm(g, ARCH_NORM_LAYER, p, &e->head_ln_w, &e->head_ln_b, hp->eps);
     return blk_linear(g, p, &e->out_w, &e->out_b);
@@ -279,6 +297,8 @@ static void mb_fill(void *arg) {
                 ids[j] = x->ids[pk->keep[j]];
                 pos[j] = (int32_t)(j - o[b]);
             }
+        for (int64_t b = 0; pool && b < B; b++)
+            for (int64_t j = o[b]; j < o[b + 1]; j++) pool[j] = 1.0f / (float)(o[b + 1] - o[b]); /* the padded mean's */
         memcpy(in->offs->data, o, (size_t)(B + 1) * sizeof *o);
         memcpy(in->first->data, o, (size_t)B * sizeof *o);
         if (in->pos0) memset(in->pos0->data, 0, (size_t)B * sizeof(int32_t));
@@ -301,19 +321,17 @@ static void mb_fill(void *arg) {
     }
 }
 
-/* Padding-free whenever every sequence has a token (blk_pack) and the head
- * is not a mean pool (one product over the packed rows would let one
- * record's non-finite row reach the others' means); the padded graph
- * otherwise. Token-level outputs go back to [B, T, ..] with zeros at the
- * padding. */
+/* Padding-free whenever every sequence has a token (blk_pack); the padded
+ * graph otherwise. Token-level outputs go back to [B, T, ..] with zeros at
+ * the padding. */
 static senti_status mb_forward(senti_model *m, const model_input *x, float **out, int64_t shape[3], int *ndim) {
     const mb_model *e = m->impl;
     blk_packed pk;
     senti_status st = blk_pack(x->mask, x->B, x->T, &pk);
     if (st != SENTI_OK) return st;
     const bool seq = m->head == SENTI_HEAD_SEQUENCE_CLASSIFICATION;
-    mb_inputs in = {.e = e, .x = x, .pk = pk.n && !(seq && e->mean_pool) ? &pk : NULL};
-    in.first_only = in.pk && seq && blk_first_only();
+    mb_inputs in = {.e = e, .x = x, .pk = pk.n ? &pk : NULL};
+    in.first_only = in.pk && seq && !e->mean_pool && blk_first_only();
     senti_graph *g = graph_init();
     if (!g) {
         blk_packed_free(&pk);
