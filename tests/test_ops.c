@@ -1469,6 +1469,38 @@ START_TEST(test_rope) {
         tc_run(&c, op_rope(c.g, x, pos, ff, cases[i].n_rot, cases[i].inter, cases[i].theta, cases[i].fscale), tl);
         tc_end(&c);
     }
+    { /* positions that repeat (B x T >= 2 (max + 1)) take their angles from a table: batch row 0's bytes equal
+       * those of the same row alone (B = 1, every position once at most twice: angles per row) at every level */
+        tc c;
+        tc_begin(&c, "rope angle table: bytes of a row with and without it");
+        const int64_t T = 64, H = 3, D = 32;
+        senti_tensor *x = leaf(&c, F32, 4, (int64_t[]){2, T, H, D}, -1, 1);
+        senti_tensor *pos = leaf(&c, I32, 1, &T, 0, 40);
+        ((int32_t *)pos->data)[5] = 49; /* max 49: 2 x 64 >= 100 > 64 */
+        senti_tensor *out = op_rope(c.g, x, pos, NULL, (int)D, false, 10000, 1);
+        tc_run(&c, out, TOL_F32);
+        cpu_ctx *ctx = cpu_backend_ctx(g_cpu);
+        const cpu_simd simd0 = ctx->simd;
+        for (int lv = CPU_SIMD_SCALAR; lv <= (int)g_simd_max && !c.failed; lv++) {
+            ctx->simd = (cpu_simd)lv;
+            float *both = malloc((size_t)(2 * T * H * D) * 4);
+            out->data = both;
+            ck_assert_int_eq(g_cpu->iface->compute(g_cpu, c.g, c.g->n_nodes - 1, c.g->n_nodes), SENTI_OK);
+            senti_graph *g2 = graph_init();
+            senti_tensor *x2 = graph_new_tensor_4d(g2, F32, 1, T, H, D), *p2 = graph_new_tensor_1d(g2, I32, T);
+            x2->data = x->data, p2->data = pos->data;
+            senti_tensor *o2 = op_rope(g2, x2, p2, NULL, (int)D, false, 10000, 1);
+            o2->data = malloc((size_t)(T * H * D) * 4);
+            ck_assert_int_eq(g_cpu->iface->compute(g_cpu, g2, g2->n_nodes - 1, g2->n_nodes), SENTI_OK);
+            if (memcmp(o2->data, both, (size_t)(T * H * D) * 4) != 0)
+                tc_fail(&c, "cpu simd=%s: row 0 with the angle table differs from it alone", cpu_simd_name(ctx->simd));
+            free(o2->data);
+            graph_free(g2);
+            free(both);
+        }
+        ctx->simd = simd0;
+        tc_end(&c);
+    }
     TEST_END();
 }
 END_TEST
