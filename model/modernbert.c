@@ -207,12 +207,15 @@ static senti_tensor *mb_attend(const mb_model *e, senti_graph *g, const mb_input
 static senti_tensor *mb_mean_packed(senti_graph *g, const mb_inputs *in, senti_tensor *x) {
     const int32_t *o = in->pk->offs;
     const int64_t B = in->x->B;
-    senti_tensor *y = NULL;
-    for (int64_t b = 0; b < B; b++) {
-        senti_tensor *m = op_matmul(g, op_slice(g, in->pool, 2, o[b], o[b + 1]), op_slice(g, x, 1, o[b], o[b + 1]),
-                                    false, false); /* [1, 1, H] */
-        y = y ? op_concat(g, y, m, 0) : m;
-    }
+    senti_tensor **part = senti_malloc((size_t)B * sizeof *part);
+    if (!part) return graph_fail(g, SENTI_ERR_NO_MEMORY, "out of memory building the mean pool of %lld sequences",
+                                 (long long)B);
+    for (int64_t b = 0; b < B; b++) /* [1, 1, H] */
+        part[b] = op_matmul(g, op_slice(g, in->pool, 2, o[b], o[b + 1]), op_slice(g, x, 1, o[b], o[b + 1]), false, false);
+    for (int64_t step = 1; step < B; step *= 2) /* joined pairwise, in order: O(B log B) rows copied */
+        for (int64_t b = 0; b + step < B; b += 2 * step) part[b] = op_concat(g, part[b], part[b + step], 0);
+    senti_tensor *y = part[0];
+    senti_mfree(part);
     return y;
 }
 
