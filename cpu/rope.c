@@ -84,21 +84,10 @@ CPU_KERNEL(rope) {
     if (pos->type != SENTI_TYPE_I32)
         return senti_error(SENTI_ERR_INVALID_ARG, "%s: rope positions must be i32", dst->name);
 
-    int nth = cpu_vec_threads(ctx, B * T, 8.0 * (double)(H * D + half * 8));
-    const size_t shared = cpu_vec_round64((size_t)(half + 1) * sizeof(double));
-    const size_t slice = cpu_vec_round64((size_t)(2 * half + 2) * sizeof(float));
-    char *base = cpu_scratch(ctx, shared + slice * (size_t)nth);
-    if (!base) return senti_error(SENTI_ERR_NO_MEMORY, "%s: no scratch for rope", dst->name);
-    double *freq = (double *)base;
-    for (int64_t i = 0; i < half; i++) {
-        double f = freq_scale * pow(theta, -2.0 * (double)i / (double)n_rot);
-        if (ff) f /= *(const float *)((const char *)ff->data + (size_t)i * ff->nb[3]);
-        freq[i] = f;
-    }
     const size_t sx = x->nb[3];
     const bool pos_shared = pos->ne[2] == 1 && pos->ne[1] == 1 && pos->ne[0] == 1;
     /* Positions that repeat (padding-free encoder batches: 0..n-1 per sequence) take their angles from a
-     * table of positions 0..pmax made once, the same floats as per row */
+     * table of positions 0..pmax made once in the scratch, the same floats as per row */
     const int64_t np = pos_shared ? T : B * T;
     int64_t pmin = INT32_MAX, pmax = -1;
     for (int64_t i = 0; i < np; i++) {
@@ -107,15 +96,23 @@ CPU_KERNEL(rope) {
         pmin = p < pmin ? p : pmin;
         pmax = p > pmax ? p : pmax;
     }
-    float *tab = NULL;
-    if (pmin >= 0 && half > 0 && 2 * (pmax + 1) <= B * T) {
-        tab = senti_malloc((size_t)(pmax + 1) * 2 * (size_t)half * sizeof *tab);
-        for (int64_t p = 0; tab && p <= pmax; p++)
-            rope_angles(freq, half, (int32_t)p, tab + (size_t)p * 2 * (size_t)half, tab + ((size_t)p * 2 + 1) * (size_t)half);
+    const bool use_tab = pmin >= 0 && half > 0 && 2 * (pmax + 1) <= B * T;
+    const size_t tab_bytes = use_tab ? cpu_vec_round64((size_t)(pmax + 1) * 2 * (size_t)half * sizeof(float)) : 0;
+    int nth = cpu_vec_threads(ctx, B * T, 8.0 * (double)(H * D + half * 8));
+    const size_t shared = cpu_vec_round64((size_t)(half + 1) * sizeof(double));
+    const size_t slice = cpu_vec_round64((size_t)(2 * half + 2) * sizeof(float));
+    char *base = cpu_scratch(ctx, shared + tab_bytes + slice * (size_t)nth);
+    if (!base) return senti_error(SENTI_ERR_NO_MEMORY, "%s: no scratch for rope", dst->name);
+    double *freq = (double *)base;
+    for (int64_t i = 0; i < half; i++) {
+        double f = freq_scale * pow(theta, -2.0 * (double)i / (double)n_rot);
+        if (ff) f /= *(const float *)((const char *)ff->data + (size_t)i * ff->nb[3]);
+        freq[i] = f;
     }
-
-    rope_par a = {x, pos, dst, T, H, D, half, freq, tab, base + shared, slice, sx, pos_shared, interleaved};
+    float *tab = use_tab ? (float *)(base + shared) : NULL;
+    for (int64_t p = 0; tab && p <= pmax; p++)
+        rope_angles(freq, half, (int32_t)p, tab + (size_t)p * 2 * (size_t)half, tab + ((size_t)p * 2 + 1) * (size_t)half);
+    rope_par a = {x, pos, dst, T, H, D, half, freq, tab, base + shared + tab_bytes, slice, sx, pos_shared, interleaved};
     cpu_parallel_for(ctx, nth, B * T, 0, rope_range, &a);
-    senti_mfree(tab);
     return SENTI_OK;
 }

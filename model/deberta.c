@@ -347,6 +347,8 @@ static senti_tensor *deb_build(const deb_model *e, senti_model_head head, senti_
 
     for (int64_t l = 0; l < hp->layers; l++) {
         const deb_layer *w = &e->layer[l];
+        /* a: the attention output, xr: the rows it adds to ([B, 1, H] in a pruned last layer) */
+        senti_tensor *a, *xr = x;
         if (in->first_only && l == hp->layers - 1) {
             /* k | v of every token in their slots, q of the first tokens: their rows of the whole layer, byte for
              * byte (a GEMM row's reduction depends only on K; attention computes each query row alone) */
@@ -357,24 +359,20 @@ static senti_tensor *deb_build(const deb_model *e, senti_model_head head, senti_
             senti_tensor *k = op_slice(g, kv, 2, 0, NH), *v = op_slice(g, kv, 2, NH, 2 * NH);
             senti_tensor *q = op_reshape_4d(g, blk_linear(g, blk_rows(g, x, in->first), &wq, &bq), B, 1, NH, D);
             senti_tensor *mask = e->c2p || e->p2c ? rel_bias(g, e, w, rel, q, k, in, scale, true) : in->mask;
-            senti_tensor *a = op_attention(g, q, k, v, mask, scale, false); /* [B, 1, NH, D] */
-            a = blk_linear(g, op_reshape_3d(g, a, B, 1, H), &w->wo, &w->bo);
-            x = blk_norm(g, ARCH_NORM_LAYER, op_add(g, blk_rows(g, x, in->first), a), &w->ln1_w, &w->ln1_b, hp->eps);
-            senti_tensor *f = blk_mlp(g, ARCH_MLP_PLAIN, hp->act, x, hp->inter, &w->w1, &w->b1, &w->w2, &w->b2);
-            x = blk_norm(g, ARCH_NORM_LAYER, op_add(g, x, f), &w->ln2_w, &w->ln2_b, hp->eps); /* [B, 1, H] */
-            break;
+            a = op_reshape_3d(g, op_attention(g, q, k, v, mask, scale, false), B, 1, H);
+            xr = blk_rows(g, x, in->first);
+        } else {
+            /* [B, T, 3 NH, D]: q, k, v are strided slices of one product (packed: its rows in their slots) */
+            senti_tensor *qkv = blk_linear(g, x, &w->wqkv, &w->bqkv);
+            if (in->pk) qkv = op_get_rows(g, op_reshape_2d(g, qkv, C, 3 * H), in->slot);
+            qkv = op_reshape_4d(g, qkv, B, T, 3 * NH, D);
+            senti_tensor *q = op_slice(g, qkv, 2, 0, NH), *k = op_slice(g, qkv, 2, NH, 2 * NH);
+            senti_tensor *v = op_slice(g, qkv, 2, 2 * NH, 3 * NH);
+            senti_tensor *mask = e->c2p || e->p2c ? rel_bias(g, e, w, rel, q, k, in, scale, false) : in->mask;
+            a = op_attention(g, q, k, v, mask, scale, false); /* [B, T, NH, D] */
+            a = in->pk ? op_get_rows(g, op_reshape_2d(g, a, B * T, H), in->row) : op_reshape_3d(g, a, B, T, H);
         }
-        /* [B, T, 3 NH, D]: q, k, v are strided slices of one product (packed: its rows in their slots) */
-        senti_tensor *qkv = blk_linear(g, x, &w->wqkv, &w->bqkv);
-        if (in->pk) qkv = op_get_rows(g, op_reshape_2d(g, qkv, C, 3 * H), in->slot);
-        qkv = op_reshape_4d(g, qkv, B, T, 3 * NH, D);
-        senti_tensor *q = op_slice(g, qkv, 2, 0, NH), *k = op_slice(g, qkv, 2, NH, 2 * NH);
-        senti_tensor *v = op_slice(g, qkv, 2, 2 * NH, 3 * NH);
-        senti_tensor *mask = e->c2p || e->p2c ? rel_bias(g, e, w, rel, q, k, in, scale, false) : in->mask;
-        senti_tensor *a = op_attention(g, q, k, v, mask, scale, false); /* [B, T, NH, D] */
-        a = in->pk ? op_get_rows(g, op_reshape_2d(g, a, B * T, H), in->row) : op_reshape_3d(g, a, B, T, H);
-        a = blk_linear(g, a, &w->wo, &w->bo);
-        x = blk_norm(g, ARCH_NORM_LAYER, op_add(g, x, a), &w->ln1_w, &w->ln1_b, hp->eps);
+        x = blk_norm(g, ARCH_NORM_LAYER, op_add(g, xr, blk_linear(g, a, &w->wo, &w->bo)), &w->ln1_w, &w->ln1_b, hp->eps);
         senti_tensor *f = blk_mlp(g, ARCH_MLP_PLAIN, hp->act, x, hp->inter, &w->w1, &w->b1, &w->w2, &w->b2);
         x = blk_norm(g, ARCH_NORM_LAYER, op_add(g, x, f), &w->ln2_w, &w->ln2_b, hp->eps);
     }
