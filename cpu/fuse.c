@@ -110,9 +110,9 @@ static int fuse_matmul(cpu_ctx *ctx, senti_graph *g, int i, int i1, senti_status
      * alias of the residual (the planner gives a residual that dies in the
      * chain's add to the activation after it) is fine only where each tile
      * reads its residual before its one store: the quantized and int8 tiles,
-     * one pass over K. The float GEMM stores partial sums per k block (and
-     * the bf16 dot path runs the epilogue as a pass after the GEMM), which
-     * would overwrite the residual before it is read: not fused. */
+     * one pass over K. The float GEMM stores partial sums per k block, which
+     * would overwrite the residual before it is read: not fused (nor on the
+     * bf16 dot path, whose tiles read it as they store, kept to the rule). */
     const size_t nbytes = senti_nbytes(cur);
     for (int s = 0; s < 2; s++) {
         const senti_tensor *x = mm->src[s];

@@ -22,6 +22,7 @@
 #include <math.h>
 #include <stdlib.h>
 
+#include "cpu_vec.h"
 #include "matmul_kern.h"
 
 #define MM_ALIGN 64
@@ -34,8 +35,10 @@ static int n_threads(const cpu_ctx *ctx) { return ctx->n_threads > 0 ? ctx->n_th
 
 static size_t dot_ws_size(int64_t M, int64_t K) { return align_up((size_t)M * (size_t)K * 2); }
 
-/* A rows to bf16, then weight rows in chunks of 16 against passes of about
- * MM_DOT_L2 bytes of A; both as dynamic items. */
+/* A rows to bf16 (the vector rows' rounding: senti_f32_to_bf16's bytes), then
+ * weight rows in chunks of 16 against passes of about MM_DOT_L2 bytes of A;
+ * both as dynamic items. The tiles add the epilogue's bias and residual as
+ * they store; an activation is a pass after (gemm_run). */
 typedef struct dot_par {
     int64_t M, N, K, lda, ldc, mb;
     const float *A;
@@ -43,13 +46,14 @@ typedef struct dot_par {
     size_t ldb;
     float *C;
     senti_bf16 *Ab;
+    const cpu_vec_ops *ops;
+    const cpu_epi *epi;
 } dot_par;
 
 static void dot_round(void *arg, int64_t m0, int64_t m1, int ith) {
     const dot_par *d = arg;
     (void)ith;
-    for (int64_t m = m0; m < m1; m++)
-        for (int64_t k = 0; k < d->K; k++) d->Ab[m * d->K + k] = senti_f32_to_bf16(d->A[m * d->lda + k]);
+    for (int64_t m = m0; m < m1; m++) d->ops->f32_to_bf16(d->Ab + m * d->K, d->A + m * d->lda, d->K);
 }
 
 static void dot_rows(void *arg, int64_t c0, int64_t c1, int ith) {
@@ -58,15 +62,16 @@ static void dot_rows(void *arg, int64_t c0, int64_t c1, int ith) {
     const int64_t n0 = c0 * 16, n1 = c1 * 16 < d->N ? c1 * 16 : d->N;
     for (int64_t m0 = 0; m0 < d->M; m0 += d->mb) {
         const int64_t Mb = d->M - m0 < d->mb ? d->M - m0 : d->mb;
-        cpu_gemv_bf16_avx512bf16(Mb, n0, n1, d->K, d->Ab + m0 * d->K, d->B, d->ldb, d->C + m0 * d->ldc, d->ldc);
+        cpu_gemv_bf16_avx512bf16(Mb, n0, n1, d->K, d->Ab + m0 * d->K, d->B, d->ldb, d->C + m0 * d->ldc, d->ldc,
+                                 cpu_epi_bias(d->epi, 0), cpu_epi_res(d->epi, m0, 0), d->epi ? d->epi->ldr : 0);
     }
 }
 
 static void gemm_dot(const cpu_ctx *ctx, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, const void *B,
-                     size_t ldb, float *C, int64_t ldc, char *ws) {
+                     size_t ldb, float *C, int64_t ldc, const cpu_epi *epi, char *ws) {
     int64_t mb = (int64_t)(MM_DOT_L2 / ((size_t)K * 4 + 1)) & ~(int64_t)3;
     if (mb < 4) mb = 4;
-    dot_par d = {M, N, K, lda, ldc, mb, A, B, ldb, C, (senti_bf16 *)ws};
+    dot_par d = {M, N, K, lda, ldc, mb, A, B, ldb, C, (senti_bf16 *)ws, cpu_vec_get(ctx->simd), epi};
     const int nth = n_threads(ctx);
     cpu_parallel_for(ctx, M * K >= 16384 ? nth : 1, M, 0, dot_round, &d);
     cpu_parallel_for(ctx, nth, (N + 15) / 16, 0, dot_rows, &d);
@@ -193,8 +198,9 @@ static void gemm_run(const cpu_ctx *ctx, int64_t M, int64_t N, int64_t K, const 
     } else if (cpu_gemm_takes(ctx, r.bt)) {
         cpu_gemm_f(ctx, M, N, K, A, lda, &r, C, ldc, epi, ws);
     } else {
-        gemm_dot(ctx, M, N, K, A, lda, r.B, r.ldb, C, ldc, ws);
-        epi_pass(ctx, epi, C, ldc, M, N);
+        gemm_dot(ctx, M, N, K, A, lda, r.B, r.ldb, C, ldc, epi, ws);
+        const cpu_epi act = {NULL, NULL, 0, epi ? epi->act : SENTI_OP_COUNT}; /* the tiles added bias and residual */
+        epi_pass(ctx, act.act != SENTI_OP_COUNT ? &act : NULL, C, ldc, M, N);
     }
 }
 

@@ -67,7 +67,7 @@ static inline __attribute__((always_inline)) void gemv_bf16_tile(int RA, int64_t
 }
 
 void cpu_gemv_bf16_avx512bf16(int64_t M, int64_t n0, int64_t n1, int64_t K, const senti_bf16 *Ab, const void *B,
-                              size_t ldb, float *C, int64_t ldc) {
+                              size_t ldb, float *C, int64_t ldc, const float *bias, const float *res, int64_t ldr) {
     for (int64_t n = n0; n < n1; n += 4) {
         const int nr = (int)(n1 - n < 4 ? n1 - n : 4);
         const char *b[4];
@@ -83,8 +83,15 @@ void cpu_gemv_bf16_avx512bf16(int64_t M, int64_t n0, int64_t n1, int64_t K, cons
             case 3: gemv_bf16_tile(3, K, a, b, out); break;
             default: gemv_bf16_tile(4, K, a, b, out); break;
             }
-            for (int i = 0; i < ra; i++)
-                for (int j = 0; j < nr; j++) C[(m + i) * ldc + n + j] = out[i][j];
+            /* the 4 x nr block: (out + bias) + res, one masked store a row */
+            const __mmask8 mk = (__mmask8)((1u << nr) - 1);
+            const __m128 bv = bias ? _mm_maskz_loadu_ps(mk, bias + n) : _mm_setzero_ps();
+            for (int i = 0; i < ra; i++) {
+                __m128 v = _mm_loadu_ps(out[i]);
+                if (bias) v = _mm_add_ps(v, bv);
+                if (res) v = _mm_add_ps(v, _mm_maskz_loadu_ps(mk, res + (m + i) * ldr + n));
+                _mm_mask_storeu_ps(C + (m + i) * ldc + n, mk, v);
+            }
         }
     }
 }

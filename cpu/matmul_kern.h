@@ -52,9 +52,12 @@ int cpu_mm_np_avx512(int rm);
 int cpu_mm_np_avx2(int rm);
 
 /* Few rows, bf16 weights with vdpbf16ps: Ab holds the M rows of A rounded to
- * bf16, row stride K. */
+ * bf16, row stride K. Columns [n0, n1) of C = (A B^T + bias) + res, each add
+ * rounded as the separate add op (bias indexed by column, res [M, N] with row
+ * stride ldr; either NULL). */
 void cpu_gemv_bf16_avx512bf16(int64_t M, int64_t n0, int64_t n1, int64_t K, const senti_bf16 *Ab,
-                              const void *B, size_t ldb, float *C, int64_t ldc);
+                              const void *B, size_t ldb, float *C, int64_t ldc, const float *bias,
+                              const float *res, int64_t ldr);
 /* Tile kernel of the int8 GEMM (qgemm.c, qm_tile.inc) for rm rows (1 <= rm
  * <= MR): np <= cpu_qm_nv_<isa>(rm) panels of VW columns, nc <= np*VW live;
  * bias and res as for cpu_mm_kern_fn (added in registers before the store). */
