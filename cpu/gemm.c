@@ -1,6 +1,7 @@
 /* gemm.c — the f32-accumulating GEMM of the CPU backend (f32, f16 and bf16
  * weights; bf16 only where the CPU lacks AVX512_BF16): packing, the cache of
- * weights packed once (it also holds the int8 GEMM's panels, qgemm.c), cache
+ * weights packed once (it also holds the int8 GEMM's panels, qgemm.c, and
+ * the bf16 pairs of matmul.c's vdpbf16ps tiles), cache
  * blocking, the work split and the scalar tile kernel.
  *
  * Reduction order (the batch-invariance contract, DESIGN.md): every output
@@ -394,7 +395,7 @@ void cpu_gemm_f(const cpu_ctx *ctx, int64_t M, int64_t N, int64_t K, const float
     cpu_gemm_b whole;
     if (pl.pack_all) { /* a per-call B packed once for all rows */
         whole = (cpu_gemm_b){ws, align_up((size_t)K * (size_t)isa.nr * 4), 0, SENTI_TYPE_F32, SENTI_TYPE_F32,
-                             NULL, 0, true};
+                             NULL, 0, true, false};
         packall_par pa = {&isa, ctx, N, K, pl.kcb, b, ws, slices, whole.pan_bytes, pl.per};
         cpu_parallel_for(ctx, nth, pl.np_all, 0, packall_range, &pa);
         b = &whole;
@@ -450,10 +451,28 @@ static void prepack_task(void *arg, int ith, int nth) {
         }
 }
 
+/* Panel p of bf16 pairs (cpu_gemm_b.pairs): w[16p + j][2kp + t] at (kp 16 + j) 2 + t, zero past N and K. */
+static void prepack_pairs_task(void *arg, int ith, int nth) {
+    prepack_par *a = arg;
+    (void)ith, (void)nth;
+    const int64_t kp2 = (a->K + 1) / 2;
+    for (int64_t p0, p1; cpu_chunk_next(&a->next, a->np, 1, &p0, &p1);)
+        for (int64_t p = p0; p < p1; p++) {
+            uint16_t *dst = (uint16_t *)(void *)(a->mem + (size_t)p * a->pan_bytes);
+            for (int64_t j = 0; j < 16; j++) {
+                const int64_t n = p * 16 + j;
+                const uint16_t *row = n < a->N ? (const uint16_t *)(const void *)((const char *)a->B + (size_t)n * a->ldb)
+                                               : NULL;
+                for (int64_t k = 0; k < 2 * kp2; k++) dst[(k / 2 * 16 + j) * 2 + k % 2] = row && k < a->K ? row[k] : 0;
+            }
+        }
+}
+
 const cpu_gemm_b *cpu_gemm_prepack(cpu_ctx *ctx, senti_type bt, const void *B, size_t ldb, int64_t N, int64_t K) {
     const bool quant = senti_type_is_quant(bt); /* q8_0, q4_0, q4_K, q6_K: the int8 GEMM's panels */
+    const bool pairs = bt == SENTI_TYPE_BF16 && !cpu_gemm_takes(ctx, bt); /* AVX512_BF16: vdpbf16ps tiles */
     if (!ctx->prepack || N <= 0 || K <= 0 ||
-        !(quant || ((bt == SENTI_TYPE_F32 || bt == SENTI_TYPE_F16 || bt == SENTI_TYPE_BF16) && cpu_gemm_takes(ctx, bt))))
+        !(quant || pairs || ((bt == SENTI_TYPE_F32 || bt == SENTI_TYPE_F16 || bt == SENTI_TYPE_BF16) && cpu_gemm_takes(ctx, bt))))
         return NULL;
     cpu_wpack *c = ctx->wcache;
     for (int i = 0; i < ctx->n_wcache; i++)
@@ -470,10 +489,10 @@ const cpu_gemm_b *cpu_gemm_prepack(cpu_ctx *ctx, senti_type bt, const void *B, s
         ctx->cap_wcache = cap;
     }
     const mm_isa isa = pick_isa(ctx);
-    const int nr = isa.nr;
+    const int nr = pairs ? 16 : isa.nr;
     const size_t esz = bt == SENTI_TYPE_F32 ? 4 : 2;
     const int64_t np = (N + nr - 1) / nr;
-    size_t pan_bytes = align_up((size_t)K * (size_t)nr * esz), pan_wbytes = 0, total;
+    size_t pan_bytes = align_up((size_t)(pairs ? K + 1 : K) * (size_t)nr * esz), pan_wbytes = 0, total;
     if (quant) total = cpu_qgemm_pack_size(ctx, bt, N, K, &pan_bytes, &pan_wbytes);
     else if (!senti_mul_ok(pan_bytes, (size_t)np, &total)) return NULL;
     if (total == SIZE_MAX) return NULL;
@@ -486,10 +505,10 @@ const cpu_gemm_b *cpu_gemm_prepack(cpu_ctx *ctx, senti_type bt, const void *B, s
         cpu_qgemm_pack(ctx, bt, B, ldb, N, K, mem);
     } else {
         prepack_par pp = {B, ldb, N, K, nr, esz, pan_bytes, mem, np, 0};
-        cpu_pool_run_elastic(ctx->pool, n_threads(ctx), prepack_task, &pp);
+        cpu_pool_run_elastic(ctx->pool, n_threads(ctx), pairs ? prepack_pairs_task : prepack_task, &pp);
     }
     cpu_wpack *w = &c[ctx->n_wcache++];
-    *w = (cpu_wpack){B, (int)ctx->simd, bt, N, K, ldb, {mem, pan_bytes, pan_wbytes, bt, bt, NULL, 0, true}, mem};
+    *w = (cpu_wpack){B, (int)ctx->simd, bt, N, K, ldb, {mem, pan_bytes, pan_wbytes, bt, bt, NULL, 0, true, pairs}, mem};
     ctx->wcache_bytes += total;
     return &w->packed;
 }

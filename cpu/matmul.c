@@ -4,7 +4,8 @@
  *   - f32 / f16 weights, and bf16 where the CPU has no AVX512_BF16: the
  *     f32-accumulating GEMM of gemm.c (one multiply-add chain per output
  *     element in k order; constant weights packed once into panels);
- *   - bf16 with AVX512_BF16: vdpbf16ps dot products, A rounded to bf16;
+ *   - bf16 with AVX512_BF16: A rounded to bf16, vdpbf16ps tiles over
+ *     weights packed once in k pairs (constant weights), else dot products;
  *   - q8_0 / q4_0 / q4_K / q6_K: the int8 GEMM of qgemm.c (A quantized per
  *     row and block at run time, exact integer block dots, f32 scaling);
  *   - int8 (row-scaled): the same GEMM with A quantized per row and one exact
@@ -13,7 +14,8 @@
  *     weight types converted to f32 rows per call. OpenBLAS picks kernels by
  *     shape, so this mode is outside the batch-invariance contract.
  * Batch invariance: every native path computes each output element in an
- * order fixed by K alone (dot paths: SIMD lanes over k, then a fixed tree),
+ * order fixed by K alone (dot paths: SIMD lanes over k, then a fixed tree;
+ * bf16 tiles: one vdpbf16ps chain over the k pairs),
  * so a row's result does not depend on the other rows, the threads or N.
  * Accuracy: f32 / f16 / bf16 (widened) exact products in f32 sums; bf16 dot
  * rounds A to bf16 (bound in matmul_avx512.c); the int8 GEMM moves each
@@ -77,6 +79,77 @@ static void gemm_dot(const cpu_ctx *ctx, int64_t M, int64_t N, int64_t K, const 
     cpu_parallel_for(ctx, nth, (N + 15) / 16, 0, dot_rows, &d);
 }
 
+/* ---- the bf16 pairs GEMM (vdpbf16ps tiles, weights packed once) ------------------ */
+
+/* Items of rows of A (blocks of BP_MB, a multiple of the tile height) against
+ * all panels, or, with few row blocks, against one group of panels: panel
+ * groups outer, row tiles inner, each tile finishing its bias, residual and
+ * activation. Ab: A's rows rounded to bf16, stride Kp (K rounded up to even,
+ * a zero past K). */
+enum { BP_MB = 64 };
+typedef struct bp_par {
+    const cpu_ctx *ctx;
+    int64_t M, N, Kp, np, ngrp, nrb;
+    const cpu_gemm_b *b;
+    const senti_bf16 *Ab;
+    float *C;
+    int64_t ldc;
+    const cpu_epi *epi;
+    bool all_panels; /* an item: a row block x all panels, else x one panel group */
+} bp_par;
+
+static void bp_items(void *arg, int64_t i0, int64_t i1, int ith) {
+    const bp_par *p = arg;
+    (void)ith;
+    const cpu_epi act = {NULL, NULL, 0, p->epi ? p->epi->act : SENTI_OP_COUNT};
+    for (int64_t it = i0; it < i1; it++) {
+        const int64_t rb = p->all_panels ? it : it / p->ngrp;
+        const int64_t g0 = p->all_panels ? 0 : it % p->ngrp, g1 = p->all_panels ? p->ngrp : g0 + 1;
+        const int64_t m0 = rb * BP_MB, m1 = m0 + BP_MB < p->M ? m0 + BP_MB : p->M;
+        for (int64_t g = g0; g < g1; g++) {
+            const int64_t q = g * CPU_BF16P_NV, nq = p->np - q < CPU_BF16P_NV ? p->np - q : CPU_BF16P_NV;
+            const senti_bf16 *pan[CPU_BF16P_NV];
+            for (int v = 0; v < nq; v++) pan[v] = (const senti_bf16 *)(const void *)(p->b->pan + (size_t)(q + v) * p->b->pan_bytes);
+            const int64_t c0 = q * 16, nc = p->N - c0 < nq * 16 ? p->N - c0 : nq * 16;
+            for (int64_t r = m0; r < m1; r += CPU_BF16P_MR) {
+                const int rm = (int)(m1 - r < CPU_BF16P_MR ? m1 - r : CPU_BF16P_MR);
+                float *ct = p->C + r * p->ldc + c0;
+                cpu_bf16p_kern_avx512bf16(rm, p->Kp / 2, p->Ab + r * p->Kp, p->Kp, pan, (int)nq, nc, ct, p->ldc,
+                                          cpu_epi_bias(p->epi, c0), cpu_epi_res(p->epi, r, c0), p->epi ? p->epi->ldr : 0);
+                if (act.act != SENTI_OP_COUNT) cpu_epi_apply(p->ctx, &act, ct, p->ldc, r, rm, c0, nc);
+            }
+        }
+    }
+}
+
+/* A rows to bf16 in rows of Kp (a zero past an odd K). */
+typedef struct bp_round {
+    const cpu_vec_ops *ops;
+    const float *A;
+    int64_t lda, K, Kp;
+    senti_bf16 *Ab;
+} bp_round;
+
+static void bp_round_rows(void *arg, int64_t m0, int64_t m1, int ith) {
+    const bp_round *d = arg;
+    (void)ith;
+    for (int64_t m = m0; m < m1; m++) {
+        d->ops->f32_to_bf16(d->Ab + m * d->Kp, d->A + m * d->lda, d->K);
+        if (d->Kp > d->K) d->Ab[m * d->Kp + d->K] = 0;
+    }
+}
+
+static void gemm_bf16_pairs(const cpu_ctx *ctx, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda,
+                            const cpu_gemm_b *b, float *C, int64_t ldc, const cpu_epi *epi, char *ws) {
+    const int64_t Kp = (K + 1) & ~(int64_t)1;
+    bp_round rd = {cpu_vec_get(ctx->simd), A, lda, K, Kp, (senti_bf16 *)ws};
+    const int nth = n_threads(ctx);
+    cpu_parallel_for(ctx, M * K >= 16384 ? nth : 1, M, 0, bp_round_rows, &rd);
+    const int64_t np = (N + 15) / 16, ngrp = (np + CPU_BF16P_NV - 1) / CPU_BF16P_NV, nrb = (M + BP_MB - 1) / BP_MB;
+    bp_par p = {ctx, M, N, Kp, np, ngrp, nrb, b, rd.Ab, C, ldc, epi, nrb >= 4 * (int64_t)nth};
+    cpu_parallel_for(ctx, nth, p.all_panels ? nrb : nrb * ngrp, 1, bp_items, &p);
+}
+
 /* ---- BLAS ---------------------------------------------------------------------- */
 
 /* Rows of non-f32 weights converted per call, in chunks of about 4 MiB. */
@@ -129,6 +202,7 @@ static size_t gemm_ws_size(const cpu_ctx *ctx, int64_t M, int64_t N, int64_t K, 
     if (ctx->matmul == CPU_MATMUL_BLAS)
         return pre + (bt == SENTI_TYPE_F32 ? 0 : align_up((size_t)blas_chunk_rows(N, K) * (size_t)K * 4));
     if (senti_type_is_quant(bt)) return pre + cpu_qgemm_ws_size(ctx, M, N, K, bt, b->pan != NULL);
+    if (b->pan && b->pairs) return pre + dot_ws_size(M, (K + 1) & ~(int64_t)1);
     if (!b->pan && !cpu_gemm_takes(ctx, bt)) return pre + dot_ws_size(M, K);
     cpu_gemm_b f = *b;
     f.bt = bt;
@@ -178,6 +252,7 @@ static void gemm_run(const cpu_ctx *ctx, int64_t M, int64_t N, int64_t K, const 
     }
     if (b->pan && ctx->matmul == CPU_MATMUL_NATIVE) {
         if (senti_type_is_quant(b->pt)) cpu_qgemm(ctx, M, N, K, A, lda, b, C, ldc, epi, ws);
+        else if (b->pairs) gemm_bf16_pairs(ctx, M, N, K, A, lda, b, C, ldc, epi, ws);
         else cpu_gemm_f(ctx, M, N, K, A, lda, b, C, ldc, epi, ws);
         return;
     }
@@ -205,7 +280,7 @@ static void gemm_run(const cpu_ctx *ctx, int64_t M, int64_t N, int64_t K, const 
 }
 
 static cpu_gemm_b raw_b(senti_type bt, const void *B, size_t ldb, bool trans_b) {
-    return (cpu_gemm_b){NULL, 0, 0, SENTI_TYPE_F32, bt, B, ldb, trans_b};
+    return (cpu_gemm_b){NULL, 0, 0, SENTI_TYPE_F32, bt, B, ldb, trans_b, false};
 }
 
 senti_status cpu_gemm(cpu_ctx *ctx, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, senti_type bt,

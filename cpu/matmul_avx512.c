@@ -8,6 +8,7 @@
  * masked loads, M / N tails are handled by clamping row pointers (extra
  * lanes compute duplicates that are never stored). */
 #include <immintrin.h>
+#include <string.h>
 
 #include "matmul_kern.h"
 
@@ -93,6 +94,64 @@ void cpu_gemv_bf16_avx512bf16(int64_t M, int64_t n0, int64_t n1, int64_t K, cons
                 _mm_mask_storeu_ps(C + (m + i) * ldc + n, mk, v);
             }
         }
+    }
+}
+
+/* ---- many rows, bf16 weights packed in pairs with vdpbf16ps ----------------
+ * acc[i][v] = vdpbf16ps(acc[i][v], the pair (a[i][2kp], a[i][2kp+1])
+ * broadcast, panel v's 16 x 2 pair at kp): 16 columns x 2 k per instruction,
+ * RM x NV accumulators in registers (8 x 3 = 24 of 32), one chain per output
+ * from 0 in k-pair order, whatever the tile, M or thread. A's rounding to
+ * bf16 carries the error bound of the dot path above. */
+static inline __attribute__((always_inline)) void bf16p_tile(const int RM, int64_t kp2, const senti_bf16 *Ab,
+                                                             int64_t lda, const senti_bf16 *const *pan, int np,
+                                                             int64_t nc, float *C, int64_t ldc, const float *bias,
+                                                             const float *res, int64_t ldr) {
+    enum { NV = CPU_BF16P_NV };
+    const uint16_t *w[NV];
+    for (int v = 0; v < NV; v++) w[v] = (const uint16_t *)pan[v < np ? v : np - 1];
+    __m512 acc[CPU_BF16P_MR][NV];
+    for (int i = 0; i < RM; i++)
+        for (int v = 0; v < NV; v++) acc[i][v] = _mm512_setzero_ps();
+    for (int64_t kp = 0; kp < kp2; kp++) {
+        __m512bh wv[NV];
+        for (int v = 0; v < NV; v++) {
+            _mm_prefetch((const char *)(w[v] + (kp + 8) * 32), _MM_HINT_T0);
+            wv[v] = (__m512bh)_mm512_load_si512(w[v] + kp * 32);
+        }
+        for (int i = 0; i < RM; i++) {
+            int32_t a2;
+            memcpy(&a2, Ab + i * lda + 2 * kp, 4);
+            const __m512bh a = (__m512bh)_mm512_set1_epi32(a2);
+            for (int v = 0; v < NV; v++) acc[i][v] = _mm512_dpbf16_ps(acc[i][v], a, wv[v]);
+        }
+    }
+    for (int v = 0; v < NV; v++) {
+        const int64_t n = nc - 16 * (int64_t)v;
+        if (n <= 0) break;
+        const __mmask16 mk = tail_mask16(n);
+        const __m512 bv = bias ? _mm512_maskz_loadu_ps(mk, bias + 16 * v) : _mm512_setzero_ps();
+        for (int i = 0; i < RM; i++) {
+            __m512 c = acc[i][v];
+            if (bias) c = _mm512_add_ps(c, bv);
+            if (res) c = _mm512_add_ps(c, _mm512_maskz_loadu_ps(mk, res + i * ldr + 16 * v));
+            _mm512_mask_storeu_ps(C + i * ldc + 16 * v, mk, c);
+        }
+    }
+}
+
+void cpu_bf16p_kern_avx512bf16(int rm, int64_t kp2, const senti_bf16 *Ab, int64_t lda, const senti_bf16 *const *pan,
+                               int np, int64_t nc, float *C, int64_t ldc, const float *bias, const float *res,
+                               int64_t ldr) {
+    switch (rm) {
+    case 1: bf16p_tile(1, kp2, Ab, lda, pan, np, nc, C, ldc, bias, res, ldr); break;
+    case 2: bf16p_tile(2, kp2, Ab, lda, pan, np, nc, C, ldc, bias, res, ldr); break;
+    case 3: bf16p_tile(3, kp2, Ab, lda, pan, np, nc, C, ldc, bias, res, ldr); break;
+    case 4: bf16p_tile(4, kp2, Ab, lda, pan, np, nc, C, ldc, bias, res, ldr); break;
+    case 5: bf16p_tile(5, kp2, Ab, lda, pan, np, nc, C, ldc, bias, res, ldr); break;
+    case 6: bf16p_tile(6, kp2, Ab, lda, pan, np, nc, C, ldc, bias, res, ldr); break;
+    case 7: bf16p_tile(7, kp2, Ab, lda, pan, np, nc, C, ldc, bias, res, ldr); break;
+    default: bf16p_tile(8, kp2, Ab, lda, pan, np, nc, C, ldc, bias, res, ldr); break;
     }
 }
 

@@ -58,6 +58,15 @@ int cpu_mm_np_avx2(int rm);
 void cpu_gemv_bf16_avx512bf16(int64_t M, int64_t n0, int64_t n1, int64_t K, const senti_bf16 *Ab,
                               const void *B, size_t ldb, float *C, int64_t ldc, const float *bias,
                               const float *res, int64_t ldr);
+/* Tile of the bf16 pairs GEMM (vdpbf16ps, panels of cpu_gemm_b.pairs): rows
+ * [0, rm) (rm <= CPU_BF16P_MR) of Ab (bf16, row stride lda, kp2 pairs) against
+ * np <= CPU_BF16P_NV panels (pointers past np clamped), columns [0, nc) of C
+ * = (dot + bias) + res, each add rounded as the separate add op. Every
+ * output is one vdpbf16ps chain over the k pairs in order from 0. */
+enum { CPU_BF16P_MR = 8, CPU_BF16P_NV = 3 };
+void cpu_bf16p_kern_avx512bf16(int rm, int64_t kp2, const senti_bf16 *Ab, int64_t lda, const senti_bf16 *const *pan,
+                               int np, int64_t nc, float *C, int64_t ldc, const float *bias, const float *res,
+                               int64_t ldr);
 /* Tile kernel of the int8 GEMM (qgemm.c, qm_tile.inc) for rm rows (1 <= rm
  * <= MR): np <= cpu_qm_nv_<isa>(rm) panels of VW columns, nc <= np*VW live;
  * bias and res as for cpu_mm_kern_fn (added in registers before the store). */
@@ -160,6 +169,10 @@ typedef struct cpu_gemm_b {
     const void *B;
     size_t ldb;
     bool trans_b;
+    /* packed bf16 pairs for the vdpbf16ps tiles (pt bf16, AVX512_BF16): panel
+     * p of 16 columns holds, for each k pair kp, the 16 x 2 values
+     * w[16p + j][2kp + t] at (kp 16 + j) 2 + t; zero past N and K */
+    bool pairs;
 } cpu_gemm_b;
 
 size_t cpu_gemm_ws_size(const cpu_ctx *ctx, int64_t M, int64_t N, int64_t K, const cpu_gemm_b *b);
