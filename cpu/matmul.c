@@ -15,7 +15,7 @@
  *     shape, so this mode is outside the batch-invariance contract.
  * Batch invariance: every native path computes each output element in an
  * order fixed by K alone (dot paths: SIMD lanes over k, then a fixed tree;
- * bf16 tiles: one vdpbf16ps chain over the k pairs),
+ * bf16 tiles: vdpbf16ps chains of 64 k pairs summed in k order),
  * so a row's result does not depend on the other rows, the threads or N.
  * Accuracy: f32 / f16 / bf16 (widened) exact products in f32 sums; bf16 dot
  * rounds A to bf16 (bound in matmul_avx512.c); the int8 GEMM moves each

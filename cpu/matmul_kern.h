@@ -62,7 +62,8 @@ void cpu_gemv_bf16_avx512bf16(int64_t M, int64_t n0, int64_t n1, int64_t K, cons
  * [0, rm) (rm <= CPU_BF16P_MR) of Ab (bf16, row stride lda, kp2 pairs) against
  * np <= CPU_BF16P_NV panels (pointers past np clamped), columns [0, nc) of C
  * = (dot + bias) + res, each add rounded as the separate add op. Every
- * output is one vdpbf16ps chain over the k pairs in order from 0. */
+ * output is vdpbf16ps chains over 64 k pairs each, from 0, summed in k order:
+ * fixed by K alone. */
 enum { CPU_BF16P_MR = 8, CPU_BF16P_NV = 3 };
 void cpu_bf16p_kern_avx512bf16(int rm, int64_t kp2, const senti_bf16 *Ab, int64_t lda, const senti_bf16 *const *pan,
                                int np, int64_t nc, float *C, int64_t ldc, const float *bias, const float *res,
