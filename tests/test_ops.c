@@ -907,6 +907,8 @@ typedef struct mm_spec {
     int av, bv;             /* view modes of a and b */
 } mm_spec;
 
+static bool g_mm_const; /* run_matmul's weight flagged constant: packed once by the CPU backend */
+
 static void run_matmul(senti_type bt, const mm_spec *p, bool cpy_weights) {
     const bool batched = p->a0 || p->a1;
     const int nd = batched ? 4 : 2;
@@ -916,13 +918,15 @@ static void run_matmul(senti_type bt, const mm_spec *p, bool cpy_weights) {
     mb[0] = p->tb ? p->N : p->K, mb[1] = p->tb ? p->K : p->N;
     char s1[64], s2[64];
     tc c;
-    tc_begin(&c, "matmul %s M=%lld N=%lld K=%lld a=%s%s%s b=%s%s%s%s", senti_type_name(bt), (long long)p->M,
+    tc_begin(&c, "matmul %s M=%lld N=%lld K=%lld a=%s%s%s b=%s%s%s%s%s", senti_type_name(bt), (long long)p->M,
              (long long)p->N, (long long)p->K, shape_s(nd, sa, s1), p->ta ? "^T" : "", view_name[p->av],
-             shape_s(nd, sb, s2), p->tb ? "^T" : "", view_name[p->bv], cpy_weights ? " (weights by op_cpy)" : "");
+             shape_s(nd, sb, s2), p->tb ? "^T" : "", view_name[p->bv], cpy_weights ? " (weights by op_cpy)" : "",
+             g_mm_const ? " (constant)" : "");
     senti_tensor *a = src_view(&c, F32, nd, sa, p->av, -1, 1);
     senti_tensor *b;
     if (cpy_weights) b = op_cpy(c.g, src_view(&c, F32, nd, sb, p->bv, -1, 1), bt);
     else b = src_view(&c, bt, nd, sb, p->bv, -1, 1);
+    if (g_mm_const && b && !cpy_weights) b->flags |= SENTI_TFLAG_CONST;
     /* non-f32 weights: compare_f32 switches to the per-element bound */
     tc_run_opts(&c, op_matmul(c.g, a, b, p->ta, p->tb), (run_opts){TOL_F32, true, NULL, NULL}, false);
     tc_end(&c);
@@ -1015,8 +1019,13 @@ START_TEST(test_matmul_half) {
         {40, 30, 300, 0, 0, 0, 0, 0, 0, V_NONE, V_NONE},
         {1, 9, 40, 0, 1, 0, 0, 0, 0, V_TRANS, V_NONE},
     };
-    for (int t = 0; t < 2; t++)
-        for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++) run_matmul(t ? BF16 : F16, &specs[i], false);
+    /* then each weight flagged constant: packed once (f16 panels; bf16 in k pairs for the vdpbf16ps tiles) */
+    for (int k = 0; k < 2; k++) {
+        g_mm_const = k == 1;
+        for (int t = 0; t < 2; t++)
+            for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++) run_matmul(t ? BF16 : F16, &specs[i], false);
+    }
+    g_mm_const = false;
     mm_spec p = {17, 33, 64, 0, 1, 0, 0, 0, 0, V_NONE, V_NONE};
     run_matmul(F16, &p, true);
     run_matmul(BF16, &p, true);
