@@ -461,8 +461,8 @@ static void prepack_pairs_task(void *arg, int ith, int nth) {
             uint16_t *dst = (uint16_t *)(void *)(a->mem + (size_t)p * a->pan_bytes);
             for (int64_t j = 0; j < 16; j++) {
                 const int64_t n = p * 16 + j;
-                const uint16_t *row = n < a->N ? (const uint16_t *)(const void *)((const char *)a->B + (size_t)n * a->ldb)
-                                               : NULL;
+                const char *rb = n < a->N ? (const char *)a->B + (size_t)n * a->ldb : NULL;
+                const uint16_t *row = (const uint16_t *)(const void *)rb;
                 for (int64_t k = 0; k < 2 * kp2; k++) dst[(k / 2 * 16 + j) * 2 + k % 2] = row && k < a->K ? row[k] : 0;
             }
         }
@@ -472,7 +472,8 @@ const cpu_gemm_b *cpu_gemm_prepack(cpu_ctx *ctx, senti_type bt, const void *B, s
     const bool quant = senti_type_is_quant(bt); /* q8_0, q4_0, q4_K, q6_K: the int8 GEMM's panels */
     const bool pairs = bt == SENTI_TYPE_BF16 && !cpu_gemm_takes(ctx, bt); /* AVX512_BF16: vdpbf16ps tiles */
     if (!ctx->prepack || N <= 0 || K <= 0 ||
-        !(quant || pairs || ((bt == SENTI_TYPE_F32 || bt == SENTI_TYPE_F16 || bt == SENTI_TYPE_BF16) && cpu_gemm_takes(ctx, bt))))
+        !(quant || pairs ||
+          ((bt == SENTI_TYPE_F32 || bt == SENTI_TYPE_F16 || bt == SENTI_TYPE_BF16) && cpu_gemm_takes(ctx, bt))))
         return NULL;
     cpu_wpack *c = ctx->wcache;
     for (int i = 0; i < ctx->n_wcache; i++)

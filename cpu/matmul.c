@@ -37,26 +37,41 @@ static int n_threads(const cpu_ctx *ctx) { return ctx->n_threads > 0 ? ctx->n_th
 
 static size_t dot_ws_size(int64_t M, int64_t K) { return align_up((size_t)M * (size_t)K * 2); }
 
-/* A rows to bf16 (the vector rows' rounding: senti_f32_to_bf16's bytes), then
- * weight rows in chunks of 16 against passes of about MM_DOT_L2 bytes of A;
- * both as dynamic items. The tiles add the epilogue's bias and residual as
- * they store; an activation is a pass after (gemm_run). */
-typedef struct dot_par {
-    int64_t M, N, K, lda, ldc, mb;
+/* A's rows to bf16 (the vector rows' rounding: senti_f32_to_bf16's bytes),
+ * rows of Kp >= K (a zero past an odd K where Kp = K + 1). */
+typedef struct bf16_rows {
+    const cpu_vec_ops *ops;
     const float *A;
+    int64_t lda, K, Kp;
+    senti_bf16 *Ab;
+} bf16_rows;
+
+static void bf16_rows_range(void *arg, int64_t m0, int64_t m1, int ith) {
+    const bf16_rows *d = arg;
+    (void)ith;
+    for (int64_t m = m0; m < m1; m++) {
+        d->ops->f32_to_bf16(d->Ab + m * d->Kp, d->A + m * d->lda, d->K);
+        if (d->Kp > d->K) d->Ab[m * d->Kp + d->K] = 0;
+    }
+}
+
+static void round_bf16(const cpu_ctx *ctx, int64_t M, int64_t K, int64_t Kp, const float *A, int64_t lda,
+                       senti_bf16 *Ab) {
+    bf16_rows rd = {cpu_vec_get(ctx->simd), A, lda, K, Kp, Ab};
+    cpu_parallel_for(ctx, M * K >= 16384 ? n_threads(ctx) : 1, M, 0, bf16_rows_range, &rd);
+}
+
+/* A rows to bf16, then weight rows in chunks of 16 against passes of about
+ * MM_DOT_L2 bytes of A; both as dynamic items. The tiles add the epilogue's
+ * bias and residual as they store; an activation is a pass after (gemm_run). */
+typedef struct dot_par {
+    int64_t M, N, K, ldc, mb;
     const void *B;
     size_t ldb;
     float *C;
     senti_bf16 *Ab;
-    const cpu_vec_ops *ops;
     const cpu_epi *epi;
 } dot_par;
-
-static void dot_round(void *arg, int64_t m0, int64_t m1, int ith) {
-    const dot_par *d = arg;
-    (void)ith;
-    for (int64_t m = m0; m < m1; m++) d->ops->f32_to_bf16(d->Ab + m * d->K, d->A + m * d->lda, d->K);
-}
 
 static void dot_rows(void *arg, int64_t c0, int64_t c1, int ith) {
     const dot_par *d = arg;
@@ -73,10 +88,9 @@ static void gemm_dot(const cpu_ctx *ctx, int64_t M, int64_t N, int64_t K, const 
                      size_t ldb, float *C, int64_t ldc, const cpu_epi *epi, char *ws) {
     int64_t mb = (int64_t)(MM_DOT_L2 / ((size_t)K * 4 + 1)) & ~(int64_t)3;
     if (mb < 4) mb = 4;
-    dot_par d = {M, N, K, lda, ldc, mb, A, B, ldb, C, (senti_bf16 *)ws, cpu_vec_get(ctx->simd), epi};
-    const int nth = n_threads(ctx);
-    cpu_parallel_for(ctx, M * K >= 16384 ? nth : 1, M, 0, dot_round, &d);
-    cpu_parallel_for(ctx, nth, (N + 15) / 16, 0, dot_rows, &d);
+    dot_par d = {M, N, K, ldc, mb, B, ldb, C, (senti_bf16 *)ws, epi};
+    round_bf16(ctx, M, K, K, A, lda, d.Ab);
+    cpu_parallel_for(ctx, n_threads(ctx), (N + 15) / 16, 0, dot_rows, &d);
 }
 
 /* ---- the bf16 pairs GEMM (vdpbf16ps tiles, weights packed once) ------------------ */
@@ -89,7 +103,7 @@ static void gemm_dot(const cpu_ctx *ctx, int64_t M, int64_t N, int64_t K, const 
 enum { BP_MB = 64 };
 typedef struct bp_par {
     const cpu_ctx *ctx;
-    int64_t M, N, Kp, np, ngrp, nrb;
+    int64_t M, N, Kp, np, ngrp;
     const cpu_gemm_b *b;
     const senti_bf16 *Ab;
     float *C;
@@ -109,44 +123,28 @@ static void bp_items(void *arg, int64_t i0, int64_t i1, int ith) {
         for (int64_t g = g0; g < g1; g++) {
             const int64_t q = g * CPU_BF16P_NV, nq = p->np - q < CPU_BF16P_NV ? p->np - q : CPU_BF16P_NV;
             const senti_bf16 *pan[CPU_BF16P_NV];
-            for (int v = 0; v < nq; v++) pan[v] = (const senti_bf16 *)(const void *)(p->b->pan + (size_t)(q + v) * p->b->pan_bytes);
+            for (int v = 0; v < nq; v++)
+                pan[v] = (const senti_bf16 *)(const void *)(p->b->pan + (size_t)(q + v) * p->b->pan_bytes);
             const int64_t c0 = q * 16, nc = p->N - c0 < nq * 16 ? p->N - c0 : nq * 16;
             for (int64_t r = m0; r < m1; r += CPU_BF16P_MR) {
                 const int rm = (int)(m1 - r < CPU_BF16P_MR ? m1 - r : CPU_BF16P_MR);
                 float *ct = p->C + r * p->ldc + c0;
                 cpu_bf16p_kern_avx512bf16(rm, p->Kp / 2, p->Ab + r * p->Kp, p->Kp, pan, (int)nq, nc, ct, p->ldc,
-                                          cpu_epi_bias(p->epi, c0), cpu_epi_res(p->epi, r, c0), p->epi ? p->epi->ldr : 0);
+                                          cpu_epi_bias(p->epi, c0), cpu_epi_res(p->epi, r, c0),
+                                          p->epi ? p->epi->ldr : 0);
                 if (act.act != SENTI_OP_COUNT) cpu_epi_apply(p->ctx, &act, ct, p->ldc, r, rm, c0, nc);
             }
         }
     }
 }
 
-/* A rows to bf16 in rows of Kp (a zero past an odd K). */
-typedef struct bp_round {
-    const cpu_vec_ops *ops;
-    const float *A;
-    int64_t lda, K, Kp;
-    senti_bf16 *Ab;
-} bp_round;
-
-static void bp_round_rows(void *arg, int64_t m0, int64_t m1, int ith) {
-    const bp_round *d = arg;
-    (void)ith;
-    for (int64_t m = m0; m < m1; m++) {
-        d->ops->f32_to_bf16(d->Ab + m * d->Kp, d->A + m * d->lda, d->K);
-        if (d->Kp > d->K) d->Ab[m * d->Kp + d->K] = 0;
-    }
-}
-
 static void gemm_bf16_pairs(const cpu_ctx *ctx, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda,
                             const cpu_gemm_b *b, float *C, int64_t ldc, const cpu_epi *epi, char *ws) {
     const int64_t Kp = (K + 1) & ~(int64_t)1;
-    bp_round rd = {cpu_vec_get(ctx->simd), A, lda, K, Kp, (senti_bf16 *)ws};
+    round_bf16(ctx, M, K, Kp, A, lda, (senti_bf16 *)ws);
     const int nth = n_threads(ctx);
-    cpu_parallel_for(ctx, M * K >= 16384 ? nth : 1, M, 0, bp_round_rows, &rd);
     const int64_t np = (N + 15) / 16, ngrp = (np + CPU_BF16P_NV - 1) / CPU_BF16P_NV, nrb = (M + BP_MB - 1) / BP_MB;
-    bp_par p = {ctx, M, N, Kp, np, ngrp, nrb, b, rd.Ab, C, ldc, epi, nrb >= 4 * (int64_t)nth};
+    bp_par p = {ctx, M, N, Kp, np, ngrp, b, (const senti_bf16 *)ws, C, ldc, epi, nrb >= 4 * (int64_t)nth};
     cpu_parallel_for(ctx, nth, p.all_panels ? nrb : nrb * ngrp, 1, bp_items, &p);
 }
 
