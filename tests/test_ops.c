@@ -930,6 +930,7 @@ static void run_matmul(senti_type bt, const mm_spec *p, bool cpy_weights) {
     /* non-f32 weights: compare_f32 switches to the per-element bound */
     tc_run_opts(&c, op_matmul(c.g, a, b, p->ta, p->tb), (run_opts){TOL_F32, true, NULL, NULL}, false);
     tc_end(&c);
+    if (g_mm_const) cpu_gemm_cache_free(cpu_backend_ctx(g_cpu)); /* the weight's buffer is freed with the case */
 }
 
 START_TEST(test_matmul_f32) {
