@@ -24,6 +24,7 @@ const cpu_features *cpu_get_features(void) {
     if (features_ready) return &features;
     cpu_features f = {0};
     unsigned a, b, c, d;
+    if (__get_cpuid(0, &a, &b, &c, &d)) f.amd = b == 0x68747541u && d == 0x69746e65u && c == 0x444d4163u;
     if (__get_cpuid(1, &a, &b, &c, &d)) {
         bool osxsave = c & bit_OSXSAVE;
         uint64_t xcr0 = osxsave ? xgetbv0() : 0;

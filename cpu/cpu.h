@@ -28,6 +28,7 @@ typedef enum cpu_simd { CPU_SIMD_SCALAR = 0, CPU_SIMD_AVX2, CPU_SIMD_AVX512 } cp
 
 typedef struct cpu_features {
     bool avx2, fma, f16c, avx512f, avx512bw, avx512vl, avx512_bf16, avx512_vnni, avx_vnni;
+    bool amd; /* CPUID vendor AuthenticAMD: the f32 GEMM's AVX-512 tile height differs (gemm.c) */
 } cpu_features;
 
 /* The backend's thread pool (pool.c): cpu_pool_run runs fn(arg, ith, nth) on

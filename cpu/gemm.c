@@ -86,15 +86,27 @@ static int64_t env_int(const char *name, int64_t def) {
 /* Blocking from the cache sizes: KC = 3/4 of L1d in bytes / 64 (384 for a
  * 32 KiB L1d: long enough that the C tile's loads and stores per k block
  * cost little; measured best on Zen 4 at both widths), the A block MC x KC in
- * half of L2 (SENTI_MM_KC / _MC / _NC, and _IR for row_items, override, for tuning). */
+ * half of L2 (SENTI_MM_KC / _MC / _NC, and _IR for row_items, override, for tuning).
+ * Row tiles: at AVX-512, 14 x 32 on AMD (Zen 4, where they were tuned) and
+ * 6 x 64 elsewhere (Ice Lake, two 512-bit FMA ports: 10-20% faster at every
+ * listed shape on one thread, bench/RESULTS.md); SENTI_MM_MR sets the
+ * height (1 to the level's tallest) for tuning and tests. The tile shape never
+ * changes a result (mm_body.inc). */
 static mm_isa pick_isa(const cpu_ctx *ctx) {
     mm_isa s;
-    if (ctx->simd >= CPU_SIMD_AVX512)
+    int mr;
+    if (ctx->simd >= CPU_SIMD_AVX512) {
         s = (mm_isa){CPU_MR_AVX512, CPU_NR_AVX512, 0, 0, 0, cpu_mm_kern_avx512, cpu_mm_np_avx512, cpu_mm_pack_a_avx512};
-    else if (ctx->simd >= CPU_SIMD_AVX2)
+        mr = ctx->feat.amd ? CPU_MR_AVX512 : CPU_MR_AVX512_INTEL;
+    } else if (ctx->simd >= CPU_SIMD_AVX2) {
         s = (mm_isa){CPU_MR_AVX2, CPU_NR_AVX2, 0, 0, 0, cpu_mm_kern_avx2, cpu_mm_np_avx2, cpu_mm_pack_a_avx2};
-    else
+        mr = CPU_MR_AVX2;
+    } else {
         s = (mm_isa){CPU_MR_SCALAR, CPU_NR_SCALAR, 0, 0, 0, mm_kern_scalar, mm_np_scalar, NULL};
+        mr = CPU_MR_SCALAR;
+    }
+    const int64_t mr_env = env_int("SENTI_MM_MR", mr); /* s.mr: the level's tallest tile */
+    s.mr = mr_env < s.mr ? (int)mr_env : s.mr;
     const int64_t l1 = ctx->l1d > 0 ? ctx->l1d : 32 << 10, l2 = ctx->l2 > 0 ? ctx->l2 : 512 << 10;
     int64_t kc = l1 * 3 / 4 / 64;
     kc = kc < 128 ? 128 : kc > 768 ? 768 : kc;

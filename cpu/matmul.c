@@ -421,17 +421,20 @@ senti_status cpu_matmul_into(cpu_ctx *ctx, senti_tensor *dst, void *out, const c
         b->ne[0] == 1 && b->ne[1] == 1)
         pk = cpu_gemm_prepack(ctx, bt, b->data, ldb1, N, K);
     const cpu_gemm_b rb1 = raw_b(bt_run, b->data, ldb1, trans_b);
-    /* One weight for every batch entry (a Linear layer over [B, T, K]) and
-     * rows of a evenly spaced across the batch: one GEMM of B*T rows. */
-    const bool rows_even = (a->ne[1] == 1 || a->nb[1] == (size_t)M * a->nb[2]) &&
-                           (a->ne[0] == 1 || a->nb[0] == (size_t)a->ne[1] * (size_t)M * a->nb[2]);
-    if (n_batch > 1 && b->ne[0] == 1 && b->ne[1] == 1 && a_direct && b_direct && M > 1 && rows_even) {
+    /* One weight for every batch entry (a Linear layer over [B, T, K], or
+     * over [B, 1, K]: a head, a last layer kept to the first tokens) and rows
+     * of a evenly spaced across the batch: one GEMM of B*T rows, not B*T
+     * products that each read the whole weight. */
+    const size_t rs = M > 1 ? a->nb[2] : a->ne[1] > 1 ? a->nb[1] : a->nb[0]; /* row stride */
+    const bool rows_even = !trans_a && rs % 4 == 0 && rs >= (size_t)K * 4 &&
+                           (a->ne[1] == 1 || a->nb[1] == (size_t)M * rs) &&
+                           (a->ne[0] == 1 || a->nb[0] == (size_t)a->ne[1] * (size_t)M * rs);
+    if (n_batch > 1 && b->ne[0] == 1 && b->ne[1] == 1 && a_direct && b_direct && rows_even) {
         const cpu_gemm_b *gb = pk ? pk : &rb1;
         const size_t wsz = gemm_ws_size(ctx, M * n_batch, N, K, gb);
         char *gws = wsz ? cpu_scratch(ctx, wsz) : NULL;
         if (wsz && !gws) return senti_error(SENTI_ERR_NO_MEMORY, "matmul %s: %zu bytes of scratch", dst->name, wsz);
-        gemm_run(ctx, M * n_batch, N, K, (const float *)a->data, (int64_t)(a->nb[2] / 4), gb, (float *)out, N, epi,
-                 gws);
+        gemm_run(ctx, M * n_batch, N, K, (const float *)a->data, (int64_t)(rs / 4), gb, (float *)out, N, epi, gws);
         if (fused) *fused = epi != NULL;
         return SENTI_OK;
     }

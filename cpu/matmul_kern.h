@@ -23,7 +23,8 @@
 
 #include "cpu.h"
 
-#define CPU_MR_AVX512 14
+#define CPU_MR_AVX512 14       /* tiles up to 14 x 32; AMD (Zen 4) runs them at full height */
+#define CPU_MR_AVX512_INTEL 6  /* elsewhere 6 x 64 (two panels): measured faster on Ice Lake (gemm.c) */
 #define CPU_NR_AVX512 32
 #define CPU_MR_AVX2 6
 #define CPU_NR_AVX2 16
