@@ -965,8 +965,21 @@ START_TEST(test_matmul_f32) {
         {1, 9, 40, 0, 1, 0, 0, 0, 0, V_TRANS, V_NONE}, /* size-1 dims have arbitrary strides: */
         {1, 9, 40, 0, 0, 2, 2, 1, 1, V_PERM, V_NONE},  /* a [1, K] whose row stride is < K */
         {70, 1, 40, 0, 1, 0, 0, 0, 0, V_NONE, V_TRANS}, /* b [1, K] whose row stride is < K */
+        {1, 33, 67, 0, 1, 3, 2, 1, 1, V_NONE, V_NONE},     /* [B, 1, K] rows: one GEMM of 6 rows */
+        {1, 40, 67, 0, 1, 5, 1, 1, 1, V_SLICE_IN, V_NONE}, /* the same, rows strided by the slice */
     };
-    for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++) run_matmul(F32, &specs[i], false);
+    /* every row tile height of the level (the default is the CPU's: 14 on AMD
+     * at AVX-512, 6 elsewhere), with the weight as given and prepacked */
+    static const char *const heights[] = {NULL, "14", "6", "1"};
+    for (size_t h = 0; h < sizeof heights / sizeof heights[0]; h++) {
+        if (heights[h]) setenv("SENTI_MM_MR", heights[h], 1);
+        for (int k = 0; k < 2; k++) {
+            g_mm_const = k == 1;
+            for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++) run_matmul(F32, &specs[i], false);
+        }
+        g_mm_const = false;
+        unsetenv("SENTI_MM_MR");
+    }
     TEST_END();
 }
 END_TEST
@@ -1074,6 +1087,7 @@ START_TEST(test_matmul_quant) {
         {20, 40, 288, 0, 1, 0, 0, 0, 0, V_NONE, V_NONE}, /* k blocks of 256 + 32 */
         {7, 40, 544, 0, 1, 0, 0, 0, 0, V_NONE, V_NONE},
         {24, 780, 64, 0, 1, 0, 0, 0, 0, V_NONE, V_NONE}, /* crosses the n block */
+        {1, 33, 96, 0, 1, 4, 2, 1, 1, V_NONE, V_NONE},   /* [B, 1, K] rows: one GEMM */
     };
     for (int t = 0; t < 2; t++)
         for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++) run_matmul(t ? Q4 : Q8, &specs[i], false);
@@ -1112,6 +1126,7 @@ START_TEST(test_matmul_int8) {
         {70, 5, 0, 0, 1, 0, 0, 0, 0, V_NONE, V_NONE}, /* K = 0: zeros */
         {24, 780, 67, 0, 1, 0, 0, 0, 0, V_NONE, V_NONE},
         {300, 41, 771, 0, 1, 0, 0, 0, 0, V_NONE, V_NONE}, /* threads split rows; several row blocks */
+        {1, 37, 97, 0, 1, 3, 3, 1, 1, V_NONE, V_NONE},    /* [B, 1, K] rows: one GEMM */
     };
     for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++) run_matmul(I8, &specs[i], false);
     mm_spec p1 = {5, 33, 95, 0, 1, 0, 0, 0, 0, V_NONE, V_NONE}, p2 = {67, 17, 61, 0, 1, 0, 0, 0, 0, V_NONE, V_PERM};
