@@ -172,7 +172,10 @@ typedef enum senti_model_head {
 
 /* Load dir with n_threads CPU threads (<= 0: all cores). Everything (config
  * keys, every tensor's name, dtype and shape) is validated here. NULL with
- * senti_last_error() naming the file and the key or tensor on failure. */
+ * senti_last_error() naming the file and the key or tensor on failure. An
+ * encoder on the CPU also runs one forward of a one-token input, so its
+ * weights are packed for the kernels at load, not in the first batch
+ * (SENTI_WARMUP=0: not). */
 senti_model *senti_model_load(const char *dir, int n_threads);
 
 /* Load options. weight_type: the type the matmul (linear-layer) weights are
