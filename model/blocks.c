@@ -503,7 +503,7 @@ senti_status blk_run_packed(senti_model *m, senti_graph *g, senti_tensor *y, voi
     if (!pk || m->head == SENTI_HEAD_SEQUENCE_CLASSIFICATION) return blk_run(m, g, y, fill, fill_arg, B, T, out, shape, ndim);
     float *packed = NULL;
     senti_status st = blk_run(m, g, y, fill, fill_arg, 1, pk->n, &packed, shape, ndim);
-    const int64_t C = shape[*ndim - 1];
+    const int64_t C = st == SENTI_OK ? shape[*ndim - 1] : 0; /* shape and ndim are set only on success */
     *out = NULL;
     if (st == SENTI_OK && !(*out = senti_malloc((size_t)(B * T * C) * sizeof(float) + 1)))
         st = senti_error(SENTI_ERR_NO_MEMORY, "out of memory for the model output");
