@@ -242,7 +242,7 @@ bool cli_task_open(cli_task *t, int argc, char **argv, int first) {
     t->ro.n_threads = (int)t->threads;
     if (isatty(STDERR_FILENO)) t->ro.progress = stderr;
     if (!cli_shard_begin(t)) return false;
-    if (!(t->model = senti_model_load_opts(t->dir, &mo)) ||
+    if (!(t->model = senti_model_load_opts(t->dir, &mo)) || senti_model_prepare(t->model) != SENTI_OK ||
         !(t->tok = senti_tokenizer_load(t->tok_path ? t->tok_path : t->dir))) {
         fprintf(stderr, "senti %s: %s\n", t->cmd, senti_last_error());
         t->explained = true;
@@ -298,7 +298,8 @@ bool cli_task_open(cli_task *t, int argc, char **argv, int first) {
 bool cli_task_load_more(cli_task *t, const char *dir, senti_model **m, senti_tokenizer **tok) {
     const senti_model_opts mo = cli_model_opts(t);
     *m = NULL, *tok = NULL;
-    if (!(*m = senti_model_load_opts(dir, &mo)) || !(*tok = senti_tokenizer_load(t->tok_path ? t->tok_path : dir))) {
+    if (!(*m = senti_model_load_opts(dir, &mo)) || senti_model_prepare(*m) != SENTI_OK ||
+        !(*tok = senti_tokenizer_load(t->tok_path ? t->tok_path : dir))) {
         fprintf(stderr, "senti %s: %s\n", t->cmd, senti_last_error());
         senti_model_free(*m);
         *m = NULL;

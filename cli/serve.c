@@ -477,7 +477,7 @@ static int parse_args(serve *S, serve_args *a, cli_task *t, int argc, char **arg
 static bool load_model(serve *S, cli_task *t, const serve_args *a) {
     const senti_model_opts mo = cli_model_opts(t);
     S->dir = t->dir;
-    if (!(S->m = senti_model_load_opts(t->dir, &mo)) ||
+    if (!(S->m = senti_model_load_opts(t->dir, &mo)) || senti_model_prepare(S->m) != SENTI_OK ||
         !(S->tok = senti_tokenizer_load(t->tok_path ? t->tok_path : t->dir)))
         return false;
     S->ro = t->ro;

@@ -172,10 +172,7 @@ typedef enum senti_model_head {
 
 /* Load dir with n_threads CPU threads (<= 0: all cores). Everything (config
  * keys, every tensor's name, dtype and shape) is validated here. NULL with
- * senti_last_error() naming the file and the key or tensor on failure. An
- * encoder on the CPU also runs one forward of a one-token input, so its
- * weights are packed for the kernels at load, not in the first batch
- * (SENTI_WARMUP=0: not). */
+ * senti_last_error() naming the file and the key or tensor on failure. */
 senti_model *senti_model_load(const char *dir, int n_threads);
 
 /* Load options. weight_type: the type the matmul (linear-layer) weights are
@@ -204,6 +201,11 @@ int senti_bf16_native(const char *device);
 /* senti_model_load with options (opts NULL: defaults). */
 senti_model *senti_model_load_opts(const char *path, const senti_model_opts *opts);
 void senti_model_free(senti_model *m); /* accepts NULL */
+/* Ready a loaded model for a run: an encoder on the CPU runs one forward of a
+ * one-token input, so its weights are packed for the kernels now rather than
+ * inside the first batch (others: nothing to do). senti_task_load and the
+ * senti commands that run tasks call it; SENTI_WARMUP=0 makes it a no-op. */
+senti_status senti_model_prepare(senti_model *m);
 
 /* Run a right-padded batch: ids [batch, seq_len] row-major; type_ids (NULL:
  * zeros; ignored by models without token types) and attention_mask (NULL: all

@@ -108,33 +108,35 @@ senti_model *senti_model_load_opts(const char *dir, const senti_model_opts *opts
     if (!m->be) goto fail;
     m->ex = exec_init(m->be, m->fallback);
     if (!m->ex) goto fail;
-    /* An encoder on the CPU runs one forward of a one-token input here: the
-     * backend packs every linear weight for its kernels on first use
-     * (cpu_gemm_prepack), which is then part of loading rather than of the
-     * first batch (2.7% of a 400-text f32 BERT-base run, 2.9% at int8).
-     * The output is dropped; what the forward leaves (packed weights, grown
-     * arenas) changes no result. SENTI_WARMUP=0 skips it. */
-    const char *wu = getenv("SENTI_WARMUP");
-    if (m->desc->kind == ARCH_ENCODER && (!o.device || strcmp(o.device, "cpu") == 0) && !(wu && strcmp(wu, "0") == 0)) {
-        const int32_t id = 0;
-        float *y = NULL;
-        int64_t shape[3];
-        int nd;
-        const senti_status st = senti_model_forward(m, &id, NULL, NULL, 1, 1, &y, shape, &nd);
-        if (st != SENTI_OK) {
-            char why[512];
-            snprintf(why, sizeof why, "%s", senti_last_error());
-            senti_error(st, "%s: the load-time forward of one token failed: %s", dir, why);
-            goto fail;
-        }
-        senti_model_output_free(y);
-    }
     senti_mfree(archs);
     return m;
 fail:
     senti_mfree(archs);
     senti_model_free(m);
     return NULL;
+}
+
+/* One forward of a one-token input by an encoder on the CPU: the backend
+ * packs every linear weight for its kernels on first use (cpu_gemm_prepack),
+ * which then happens here rather than inside the first batch (2.7% of a
+ * 400-text f32 BERT-base run, 2.9% at int8). The output is dropped; what the
+ * forward leaves (packed weights, grown arenas) changes no result. */
+senti_status senti_model_prepare(senti_model *m) {
+    if (!m) return senti_error(SENTI_ERR_INVALID_ARG, "senti_model_prepare: model is NULL");
+    const char *wu = getenv("SENTI_WARMUP");
+    if (m->desc->kind != ARCH_ENCODER || m->fallback || (wu && strcmp(wu, "0") == 0)) return SENTI_OK;
+    const int32_t id = 0;
+    float *y = NULL;
+    int64_t shape[3];
+    int nd = 0;
+    const senti_status st = senti_model_forward(m, &id, NULL, NULL, 1, 1, &y, shape, &nd);
+    senti_model_output_free(y);
+    if (st != SENTI_OK) {
+        char why[512];
+        snprintf(why, sizeof why, "%s", senti_last_error());
+        return senti_error(st, "%s: the one-token forward that packs the weights failed: %s", m->dir, why);
+    }
+    return SENTI_OK;
 }
 
 void senti_model_free(senti_model *m) {

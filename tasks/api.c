@@ -165,7 +165,7 @@ senti_task *senti_task_load(const char *dir, const senti_task_opts *opts) {
             senti_error(SENTI_ERR_INVALID_ARG, "senti_task_load: aspect or label %lld is NULL", (long long)i);
             goto fail;
         }
-    if (!(t->m = senti_model_load_opts(dir, &opts->model)) ||
+    if (!(t->m = senti_model_load_opts(dir, &opts->model)) || senti_model_prepare(t->m) != SENTI_OK ||
         !(t->tok = senti_tokenizer_load(opts->tokenizer ? opts->tokenizer : dir)))
         goto fail;
     senti_status s = SENTI_OK;

@@ -160,6 +160,19 @@ START_TEST(test_fixture) {
         senti_model_output_free(full);
     }
 
+    { /* the same model readied by senti_model_prepare (weights packed by a one-token forward): the same bytes */
+        senti_model *m2 = senti_model_load(dir, 2);
+        ck_assert_msg(m2 && senti_model_prepare(m2) == SENTI_OK, "%s: %s", name, senti_last_error());
+        float *o2 = NULL;
+        ck_assert_msg(senti_model_forward(m2, ids, types, mask, B, T, &o2, shape, &ndim) == SENTI_OK, "%s: %s", name,
+                      senti_last_error());
+        ck_assert_msg(memcmp(o2, out, (size_t)want.n * sizeof *out) == 0,
+                      "%s: the batch after senti_model_prepare is not byte-identical", name);
+        senti_model_output_free(o2);
+        senti_model_free(m2);
+        ck_assert_int_ne(senti_model_prepare(NULL), SENTI_OK);
+    }
+
     if (head == SENTI_HEAD_BASE) { /* mean pooling over real tokens */
         ref mp = ref_get(json_object_get(json_object_get(gold, "outputs"), "mean_pooled"), "mean_pooled");
         float *pooled = malloc((size_t)mp.n * sizeof(float));
