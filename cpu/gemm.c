@@ -94,18 +94,15 @@ static int64_t env_int(const char *name, int64_t def) {
  * changes a result (mm_body.inc). */
 static mm_isa pick_isa(const cpu_ctx *ctx) {
     mm_isa s;
-    int mr;
-    if (ctx->simd >= CPU_SIMD_AVX512) {
+    if (ctx->simd >= CPU_SIMD_AVX512)
         s = (mm_isa){CPU_MR_AVX512, CPU_NR_AVX512, 0, 0, 0, cpu_mm_kern_avx512, cpu_mm_np_avx512, cpu_mm_pack_a_avx512};
-        mr = ctx->feat.amd ? CPU_MR_AVX512 : CPU_MR_AVX512_INTEL;
-    } else if (ctx->simd >= CPU_SIMD_AVX2) {
+    else if (ctx->simd >= CPU_SIMD_AVX2)
         s = (mm_isa){CPU_MR_AVX2, CPU_NR_AVX2, 0, 0, 0, cpu_mm_kern_avx2, cpu_mm_np_avx2, cpu_mm_pack_a_avx2};
-        mr = CPU_MR_AVX2;
-    } else {
+    else
         s = (mm_isa){CPU_MR_SCALAR, CPU_NR_SCALAR, 0, 0, 0, mm_kern_scalar, mm_np_scalar, NULL};
-        mr = CPU_MR_SCALAR;
-    }
-    const int64_t mr_env = env_int("SENTI_MM_MR", mr); /* s.mr: the level's tallest tile */
+    /* s.mr: the level's tallest tile */
+    const int mr = ctx->simd >= CPU_SIMD_AVX512 && !ctx->feat.amd ? CPU_MR_AVX512_INTEL : s.mr;
+    const int64_t mr_env = env_int("SENTI_MM_MR", mr);
     s.mr = mr_env < s.mr ? (int)mr_env : s.mr;
     const int64_t l1 = ctx->l1d > 0 ? ctx->l1d : 32 << 10, l2 = ctx->l2 > 0 ? ctx->l2 : 512 << 10;
     int64_t kc = l1 * 3 / 4 / 64;

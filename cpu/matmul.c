@@ -426,7 +426,7 @@ senti_status cpu_matmul_into(cpu_ctx *ctx, senti_tensor *dst, void *out, const c
      * of a evenly spaced across the batch: one GEMM of B*T rows, not B*T
      * products that each read the whole weight. */
     const size_t rs = M > 1 ? a->nb[2] : a->ne[1] > 1 ? a->nb[1] : a->nb[0]; /* row stride */
-    const bool rows_even = !trans_a && rs % 4 == 0 && rs >= (size_t)K * 4 &&
+    const bool rows_even = rs % 4 == 0 && rs >= (size_t)K * 4 && /* (a_direct holds for M > 1) */
                            (a->ne[1] == 1 || a->nb[1] == (size_t)M * rs) &&
                            (a->ne[0] == 1 || a->nb[0] == (size_t)a->ne[1] * (size_t)M * rs);
     if (n_batch > 1 && b->ne[0] == 1 && b->ne[1] == 1 && a_direct && b_direct && rows_even) {

@@ -933,6 +933,15 @@ static void run_matmul(senti_type bt, const mm_spec *p, bool cpy_weights) {
     if (g_mm_const) cpu_gemm_cache_free(cpu_backend_ctx(g_cpu)); /* the weight's buffer is freed with the case */
 }
 
+/* Each spec with the weight as given, then flagged constant (packed once). */
+static void run_matmul_specs(senti_type bt, const mm_spec *specs, size_t n) {
+    for (int k = 0; k < 2; k++) {
+        g_mm_const = k == 1;
+        for (size_t i = 0; i < n; i++) run_matmul(bt, &specs[i], false);
+    }
+    g_mm_const = false;
+}
+
 START_TEST(test_matmul_f32) {
     TEST_BEGIN();
     static const mm_spec specs[] = {
@@ -973,11 +982,7 @@ START_TEST(test_matmul_f32) {
     static const char *const heights[] = {NULL, "14", "6", "1"};
     for (size_t h = 0; h < sizeof heights / sizeof heights[0]; h++) {
         if (heights[h]) setenv("SENTI_MM_MR", heights[h], 1);
-        for (int k = 0; k < 2; k++) {
-            g_mm_const = k == 1;
-            for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++) run_matmul(F32, &specs[i], false);
-        }
-        g_mm_const = false;
+        run_matmul_specs(F32, specs, sizeof specs / sizeof specs[0]);
         unsetenv("SENTI_MM_MR");
     }
     TEST_END();
@@ -1034,12 +1039,7 @@ START_TEST(test_matmul_half) {
         {1, 9, 40, 0, 1, 0, 0, 0, 0, V_TRANS, V_NONE},
     };
     /* then each weight flagged constant: packed once (f16 panels; bf16 in k pairs for the vdpbf16ps tiles) */
-    for (int k = 0; k < 2; k++) {
-        g_mm_const = k == 1;
-        for (int t = 0; t < 2; t++)
-            for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++) run_matmul(t ? BF16 : F16, &specs[i], false);
-    }
-    g_mm_const = false;
+    for (int t = 0; t < 2; t++) run_matmul_specs(t ? BF16 : F16, specs, sizeof specs / sizeof specs[0]);
     mm_spec p = {17, 33, 64, 0, 1, 0, 0, 0, 0, V_NONE, V_NONE};
     run_matmul(F16, &p, true);
     run_matmul(BF16, &p, true);
