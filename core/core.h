@@ -300,6 +300,9 @@ void exec_free(senti_exec *ex);
 /* Plan g if needed, make sure the arena is big enough, bind and return the
  * arena base so the caller can fill inputs. */
 senti_status exec_prepare(senti_exec *ex, senti_graph *g);
+/* How many times the arena has been allocated (a larger graph than any
+ * before it reallocates it, touching fresh pages). */
+int64_t exec_arena_allocs(const senti_exec *ex);
 senti_status exec_compute(senti_exec *ex, senti_graph *g);
 void exec_set_profile(senti_exec *ex, bool on);
 /* Print the profile gathered so far (per op type and per node) to stream f. */

@@ -21,6 +21,7 @@ struct senti_exec {
     senti_backend *be, *fallback;
     void *arena;
     size_t arena_cap;
+    int64_t arena_allocs;
     bool profile;
     double op_ms[SENTI_OP_COUNT];
     int64_t op_runs[SENTI_OP_COUNT];
@@ -69,10 +70,13 @@ senti_status exec_prepare(senti_exec *ex, senti_graph *g) {
             return senti_error(SENTI_ERR_NO_MEMORY, "executor: cannot allocate a %zu-byte arena on %s",
                                g->arena_size, ex->be->iface->name);
         ex->arena_cap = g->arena_size;
+        ex->arena_allocs++;
     }
     graph_bind(g, ex->arena);
     return SENTI_OK;
 }
+
+int64_t exec_arena_allocs(const senti_exec *ex) { return ex->arena_allocs; }
 
 static senti_status run(senti_backend *be, senti_graph *g, int i0, int i1) {
     senti_status st = be->iface->compute(be, g, i0, i1);

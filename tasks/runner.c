@@ -807,6 +807,8 @@ typedef struct window_bufs {
     int64_t cap_items;
     task_seg **segs;
     int64_t cap_segs;
+    int64_t *cuts; /* batch b is sorted[cuts[b] .. cuts[b + 1]) */
+    int64_t cap_cuts;
 } window_bufs;
 
 /* Expand, tokenize, batch, run, decode and write the n records of one
@@ -905,6 +907,9 @@ static senti_status run_window(run_ctx *c, const senti_tokenizer *tok, rec *w, i
     task_seg **sorted = wb->segs;
     if (!o->no_sort && k > 1) qsort(sorted, (size_t)k, sizeof *sorted, cmp_len);
     double t2 = now_s();
+    if (!grow(&wb->cuts, &wb->cap_cuts, k + 1, sizeof *wb->cuts))
+        return senti_error(SENTI_ERR_NO_MEMORY, "task runner: out of memory");
+    int64_t nb = 0;
     for (int64_t i = 0; i < k;) {
         int64_t j = i + 1, T = sorted[i]->len;
         /* the batch's padded length is its longest input's (the last one when sorted) */
@@ -913,9 +918,20 @@ static senti_status run_window(run_ctx *c, const senti_tokenizer *tok, rec *w, i
             T = sorted[j]->len > T ? sorted[j]->len : T;
             j++;
         }
-        senti_status s = run_batch(c, sorted + i, j - i, st);
-        if (s != SENTI_OK) return s;
+        wb->cuts[nb++] = i;
         i = j;
+    }
+    wb->cuts[nb] = k;
+    /* Sorted batches run longest first: the backend's arena and scratch grow
+     * to the window's largest batch once, not at every batch (ascending, each
+     * batch reallocated them and touched fresh pages: 82,000 page faults in
+     * 32 MiniLM batches). A record's bytes do not depend on its batch or on
+     * the order batches run (the batch-invariance contract); the cuts are
+     * the ascending ones, so the batches are the same. */
+    for (int64_t b = 0; b < nb; b++) {
+        const int64_t x = o->no_sort ? b : nb - 1 - b;
+        senti_status s = run_batch(c, sorted + wb->cuts[x], wb->cuts[x + 1] - wb->cuts[x], st);
+        if (s != SENTI_OK) return s;
     }
     double t3 = now_s();
     st->t_model += t3 - t2;
@@ -1038,6 +1054,7 @@ done:
     free(wb.items);
     free(wb.ist);
     free(wb.segs);
+    free(wb.cuts);
     free(c.ids);
     free(c.types);
     free(c.mask);

@@ -19,7 +19,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/core.h"
 #include "cpu/cpu.h"
+#include "model/model.h"
 #include "senti.h"
 #include "tasks/tasks.h"
 #include "testutil.h"
@@ -191,6 +193,55 @@ START_TEST(test_order_and_alone) {
     task_source_free(src);
     senti_tokenizer_free(tok);
     senti_model_free(m);
+}
+END_TEST
+
+/* Sorted batches run longest first, so a window's activation arena grows
+ * once, to its largest batch; run ascending (what --no-sort gives on inputs
+ * of ascending length), every batch grew it: a fresh allocation whose pages
+ * the kernels then fault in. Same batches, same bytes. */
+START_TEST(test_longest_batch_first) {
+    char dir[2200];
+    fixture(dir, sizeof dir, "bert-seq-h24-a3-l2-gelu");
+    senti_tokenizer *tok = senti_tokenizer_load(g_vocab);
+    ck_assert_ptr_nonnull(tok);
+    enum { N = 24 };
+    static char texts[N][512];
+    const char *ptrs[N];
+    for (int i = 0; i < N; i++) { /* 1 .. 24 words, ascending */
+        texts[i][0] = '\0';
+        for (int w = 0; w <= i; w++) strcat(texts[i], WORDS[5 + (i + w) % 22]), strcat(texts[i], " ");
+        ptrs[i] = texts[i];
+    }
+    int64_t allocs[2];
+    char *lines[2];
+    for (int pass = 0; pass < 2; pass++) {
+        senti_model *m = senti_model_load(dir, 1);
+        ck_assert_ptr_nonnull(m);
+        task_classify c;
+        ck_assert_int_eq(task_classify_init(&c, m, dir, 0, 0.5), SENTI_OK);
+        task_runner_opts o = task_runner_opts_defaults();
+        o.batch_size = 4; /* 6 batches in one window, each longer than the last */
+        o.no_sort = pass == 1;
+        task_source *src = task_source_texts(ptrs, N);
+        size_t len = 0;
+        FILE *out = open_memstream(&lines[pass], &len);
+        ck_assert_ptr_nonnull(out);
+        task_stats stats;
+        const int64_t before = exec_arena_allocs(m->ex);
+        ck_assert_int_eq(task_run(m, tok, src, out, &o, task_classify_decode, &c, &stats), SENTI_OK);
+        allocs[pass] = exec_arena_allocs(m->ex) - before;
+        fclose(out);
+        ck_assert_int_eq(stats.batches, 6);
+        task_source_free(src);
+        senti_model_free(m);
+    }
+    ck_assert_str_eq(lines[0], lines[1]);
+    ck_assert_msg(allocs[0] == 1, "sorted: the arena was allocated %lld times in one window", (long long)allocs[0]);
+    ck_assert_msg(allocs[1] == 6, "ascending: the arena was allocated %lld times", (long long)allocs[1]);
+    free(lines[0]);
+    free(lines[1]);
+    senti_tokenizer_free(tok);
 }
 END_TEST
 
@@ -779,6 +830,7 @@ static Suite *suite(void) {
     TCase *tc = tcase_create("classify");
     tcase_add_test(tc, test_order_and_alone);
     tcase_add_test(tc, test_bad_records);
+    tcase_add_test(tc, test_longest_batch_first);
     tcase_add_test(tc, test_multilabel);
     tcase_add_test(tc, test_not_a_classifier);
     tcase_add_test(tc, test_bounded_lines);
