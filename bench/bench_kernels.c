@@ -290,6 +290,9 @@ int bench_kernels(const bench_opts *o) {
     bench_unary(&k, "gelu_4096x3072", SENTI_OP_GELU, 4096, 3072);
     bench_attention(&k, 32, 128, 12, 64);
     bench_attention(&k, 4, 512, 12, 64);
+    /* short texts (sentences: 25-32 tokens after the padding mask), MiniLM's and BERT-base's heads */
+    bench_attention(&k, 64, 32, 12, 32);
+    bench_attention(&k, 64, 32, 12, 64);
     if (o->json) printf("\n  ]\n}\n");
     exec_free(k.ex);
     senti_backend_free(k.be);
