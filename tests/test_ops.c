@@ -46,6 +46,7 @@
 #include <unistd.h>
 
 #include "cpu/cpu.h"
+#include "cpu/cpu_vec.h"
 #include "cpu/matmul_kern.h" /* cpu_gemm_cache_free: a prepacked test weight dies with its case */
 #ifdef SENTI_HAVE_CUDA
 #include "cuda/cuda.h"
@@ -804,6 +805,38 @@ START_TEST(test_activations) {
                 tc_run(&c, fns[f](c.g, x), TOL_F32);
                 tc_end(&c);
             }
+    TEST_END();
+}
+END_TEST
+
+/* An element's activation bytes do not depend on where in a row it sits
+ * (vector-block interior, the interleaved GELU blocks, the tail, a row of
+ * one) at any SIMD level: tiles and row chunks put the same element at
+ * different positions for different batches. */
+START_TEST(test_activations_position) {
+    TEST_BEGIN();
+    enum { N = 203 };
+    float x[N], y[N], one;
+    unsigned seed = 11;
+    for (int i = 0; i < N; i++) {
+        seed = seed * 1103515245u + 12345u;
+        x[i] = ((float)(seed >> 8) / 16777216.0f - 0.5f) * (i % 3 ? 12.0f : 40.0f);
+    }
+    x[5] = NAN, x[40] = -INFINITY, x[41] = INFINITY, x[77] = -0.0f;
+    for (int s = CPU_SIMD_SCALAR; s <= (int)g_simd_max; s++) {
+        const cpu_vec_ops *ops = cpu_vec_get((cpu_simd)s);
+        void (*const fns[])(float *, const float *, int64_t) = {ops->gelu, ops->gelu_tanh, ops->silu, ops->relu,
+                                                                ops->tanh};
+        for (int f = 0; f < 5; f++)
+            for (int off = 0; off < 3; off++) { /* rows starting at 0, 1, 2: every element at three positions */
+                fns[f](y, x + off, N - off);
+                for (int i = 0; i < N - off; i++) {
+                    fns[f](&one, x + off + i, 1);
+                    ck_assert_msg(memcmp(&one, y + i, 4) == 0, "simd=%s activation %d: element %d of a row from %d is %.9g, alone %.9g",
+                                  cpu_simd_name((cpu_simd)s), f, i, off, y[i], one);
+                }
+            }
+    }
     TEST_END();
 }
 END_TEST
@@ -2408,6 +2441,7 @@ static Suite *ops_suite(void) {
         {"add_mul", test_add_mul},
         {"scale", test_scale},
         {"activations", test_activations},
+        {"activations_position", test_activations_position},
         {"norms", test_norms},
         {"softmax", test_softmax},
         {"matmul_f32", test_matmul_f32},
