@@ -814,7 +814,6 @@ END_TEST
  * one) at any SIMD level: tiles and row chunks put the same element at
  * different positions for different batches. */
 START_TEST(test_activations_position) {
-    TEST_BEGIN();
     enum { N = 203 };
     float x[N], y[N], one;
     unsigned seed = 11;
@@ -832,12 +831,12 @@ START_TEST(test_activations_position) {
                 fns[f](y, x + off, N - off);
                 for (int i = 0; i < N - off; i++) {
                     fns[f](&one, x + off + i, 1);
-                    ck_assert_msg(memcmp(&one, y + i, 4) == 0, "simd=%s activation %d: element %d of a row from %d is %.9g, alone %.9g",
+                    ck_assert_msg(memcmp(&one, y + i, 4) == 0,
+                                  "simd=%s activation %d: element %d of a row from %d is %.9g, alone %.9g",
                                   cpu_simd_name((cpu_simd)s), f, i, off, y[i], one);
                 }
             }
     }
-    TEST_END();
 }
 END_TEST
 
