@@ -23,7 +23,8 @@ extern "C" {
 
 /* ---- errors and logging ------------------------------------------------ */
 
-/* Set this thread's error message and return st (for `return senti_error(…)`). */
+/* Set this thread's error message and return st (for `return senti_error(…)`);
+ * an argument may be senti_last_error() (wrapping the message in a prefix). */
 senti_status senti_error(senti_status st, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 void senti_clear_error(void);

@@ -2,16 +2,22 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "core.h"
 
 static _Thread_local char err_msg[1024];
 
+/* Formatted into a local buffer first: an argument may be senti_last_error()
+ * itself (a message wrapped with a prefix), which vsnprintf must not read
+ * while writing the same array. */
 senti_status senti_error(senti_status st, const char *fmt, ...) {
+    char buf[sizeof err_msg];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(err_msg, sizeof err_msg, fmt, ap);
+    vsnprintf(buf, sizeof buf, fmt, ap);
     va_end(ap);
+    memcpy(err_msg, buf, sizeof err_msg);
     return st;
 }
 

@@ -249,6 +249,10 @@ senti_status blk_load_named(const blk_loader *ld, model_w *w, const char *name, 
  * role the architecture lacks) leaves w empty and is no error. */
 senti_status blk_load(const blk_loader *ld, model_w *w, arch_role r, int64_t l, const char *suffix, bool linear,
                       bool optional, int64_t d0, int64_t d1);
+/* BAD_FILE when the tensor of role r + suffix (layer 0) is present although
+ * config key `key` (its size) is 0, so the model would run without it
+ * (type_vocab_size 0 beside token_type_embeddings). */
+senti_status blk_absent(const blk_loader *ld, arch_role r, const char *suffix, const char *key);
 /* Weight and bias of a linear layer / norm (bias optional or required). */
 senti_status blk_load_linear(const blk_loader *ld, model_w *w, model_w *b, arch_role r, int64_t l, bool bias,
                              int64_t out, int64_t in);

@@ -112,6 +112,7 @@ static senti_status bert_load(senti_model *m) {
     BLK_TRY(blk_load(&ld, &e->tok_emb, AR_TOK_EMB, 0, ".weight", false, false, hp->vocab, H));
     BLK_TRY(blk_load(&ld, &e->pos_emb, AR_POS_EMB, 0, ".weight", false, false, hp->max_pos, H));
     if (hp->type_vocab) BLK_TRY(blk_load(&ld, &e->type_emb, AR_TYPE_EMB, 0, ".weight", false, false, hp->type_vocab, H));
+    else BLK_TRY(blk_absent(&ld, AR_TYPE_EMB, ".weight", "type_vocab_size"));
     BLK_TRY(blk_load_norm(&ld, &e->emb_ln_w, &e->emb_ln_b, AR_EMB_NORM, 0, true, H));
     if (!(e->layer = senti_calloc((size_t)hp->layers, sizeof *e->layer))) {
         st = senti_error(SENTI_ERR_NO_MEMORY, "out of memory loading %s", m->dir);

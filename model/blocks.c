@@ -109,6 +109,14 @@ senti_status blk_load(const blk_loader *ld, model_w *w, arch_role r, int64_t l, 
     return st;
 }
 
+senti_status blk_absent(const blk_loader *ld, arch_role r, const char *suffix, const char *key) {
+    char name[320];
+    if (arch_tensor_name(ld->d, ld->prefix, r, 0, suffix, name, sizeof name) && st_weights_find(ld->m->w, name))
+        return senti_error(SENTI_ERR_BAD_FILE, "%s: tensor '%s' is present but key '%s' is 0: the model would ignore it",
+                           cfg_path(ld->m->cfg), name, key);
+    return SENTI_OK;
+}
+
 senti_status blk_load_linear(const blk_loader *ld, model_w *w, model_w *b, arch_role r, int64_t l, bool bias,
                              int64_t out, int64_t in) {
     senti_status st = blk_load(ld, w, r, l, ".weight", true, false, out, in);

@@ -175,6 +175,7 @@ static senti_status deb_load(senti_model *m) {
     BLK_TRY(blk_load(&ld, &e->tok_emb, AR_TOK_EMB, 0, ".weight", false, false, hp->vocab, E));
     if (e->pos_biased) BLK_TRY(blk_load(&ld, &e->pos_emb, AR_POS_EMB, 0, ".weight", false, false, hp->max_pos, E));
     if (hp->type_vocab) BLK_TRY(blk_load(&ld, &e->type_emb, AR_TYPE_EMB, 0, ".weight", false, false, hp->type_vocab, E));
+    else BLK_TRY(blk_absent(&ld, AR_TYPE_EMB, ".weight", "type_vocab_size"));
     if (E != H) BLK_TRY(blk_load(&ld, &e->emb_proj, AR_EMB_PROJ, 0, ".weight", true, false, H, E));
     BLK_TRY(blk_load_norm(&ld, &e->emb_ln_w, &e->emb_ln_b, AR_EMB_NORM, 0, true, H));
     if (e->rel) {

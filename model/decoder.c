@@ -1066,6 +1066,8 @@ static senti_status dec_gguf_config(const arch_desc **dp, const gguf_file *f, vo
                             json_boolean(gguf_file_find_tensor(f, "blk.0.attn_output.bias") != NULL)))
         goto oom;
     if (scaling && strcmp(scaling, "linear") == 0) {
+        if (!isfinite(factor) || factor <= 0.0)
+            return senti_error(SENTI_ERR_BAD_FILE, "%s: key '%s' is %g: must be finite > 0", path, k, factor);
         json_t *rs = json_object();
         if (!rs || json_object_set_new(c, "rope_scaling", rs) ||
             json_object_set_new(rs, "rope_type", json_string("linear")) ||

@@ -20,6 +20,7 @@
  *
  * Invariant: the weights set keeps the gguf_file alive (its owner), so every
  * st_tensor's name and data stay valid until st_weights_free. */
+#include <math.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <sys/stat.h>
@@ -34,7 +35,11 @@
  * names under llama.cpp's {arch}.* key, the entry's further keys, the
  * vocabulary from the embeddings' rows; then the family's own hook. */
 
-static senti_status set_num(json_t *c, const char *key, char kind, double v) {
+/* v (read from the file's key gk) as config key `key`: a float must be
+ * finite (JSON has no NaN or inf; the config's own checks name the range). */
+static senti_status set_num(json_t *c, const char *key, char kind, double v, const char *path, const char *gk) {
+    if (kind == 'f' && !isfinite(v))
+        return senti_error(SENTI_ERR_BAD_FILE, "%s: key '%s' is %g: must be finite", path, gk, v);
     json_t *j = kind == 'f' ? json_real(v) : kind == 'b' ? json_boolean(v != 0) : json_integer((json_int_t)v);
     return j && json_object_set_new(c, key, j) == 0 ? SENTI_OK : senti_error(SENTI_ERR_NO_MEMORY, "out of memory");
 }
@@ -61,10 +66,10 @@ senti_status gguf_config_generic(const arch_desc *d, const char *hf_class, const
         }
         if (h == AH_EPS) {
             double v;
-            if ((st = gguf_kv_float(f, k, d->eps_default, &v)) || (st = set_num(c, d->hp[h], 'f', v))) return st;
+            if ((st = gguf_kv_float(f, k, d->eps_default, &v)) || (st = set_num(c, d->hp[h], 'f', v, path, k))) return st;
         } else {
             int64_t v;
-            if ((st = gguf_kv_int(f, k, true, 0, &v)) || (st = set_num(c, d->hp[h], 'i', (double)v))) return st;
+            if ((st = gguf_kv_int(f, k, true, 0, &v)) || (st = set_num(c, d->hp[h], 'i', (double)v, path, k))) return st;
         }
     }
     for (const arch_gguf_key *x = d->gguf_keys; x && x->hf; x++) {
@@ -76,12 +81,12 @@ senti_status gguf_config_generic(const arch_desc *d, const char *hf_class, const
             else if ((st = gguf_kv_int(f, k, false, (int64_t)x->value, &i)) == SENTI_OK) v = (double)i;
             if (st) return st;
         }
-        if ((st = set_num(c, x->hf, x->kind, v))) return st;
+        if ((st = set_num(c, x->hf, x->kind, v, path, x->gguf ? k : x->hf))) return st;
     }
     const gguf_tensor *te = gguf_file_find_tensor(f, "token_embd.weight");
     if (!te || te->n_dims != 2)
         return senti_error(SENTI_ERR_BAD_FILE, "%s: tensor 'token_embd.weight' is missing or not 2-D", path);
-    if ((st = set_num(c, arch_hp_key(d, AH_VOCAB), 'i', (double)te->ne[1]))) return st;
+    if ((st = set_num(c, arch_hp_key(d, AH_VOCAB), 'i', (double)te->ne[1], path, "token_embd.weight"))) return st;
     return SENTI_OK;
 }
 

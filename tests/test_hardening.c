@@ -484,6 +484,145 @@ START_TEST(test_convert_tokenizers) {
 }
 END_TEST
 
+/* ---- what an outside probe found (2026-12-07) ------------------------------------ */
+
+/* src's GGUF written to dst with key's value replaced by *v. */
+static void gguf_with(const char *src, const char *dst, const char *key, gguf_value v) {
+    gguf_file *f = gguf_file_load(src);
+    ck_assert_msg(f != NULL, "%s", senti_last_error());
+    gguf_writer *w = gguf_writer_init();
+    bool found = false;
+    for (int64_t i = 0; i < gguf_file_kv_count(f); i++) {
+        const bool it = strcmp(gguf_file_kv_key(f, i), key) == 0;
+        found = found || it;
+        ck_assert(gguf_writer_add_kv(w, gguf_file_kv_key(f, i), it ? v : *gguf_file_kv_value(f, i)) == SENTI_OK);
+    }
+    ck_assert_msg(found, "%s has no key %s", src, key);
+    for (int64_t i = 0; i < gguf_file_tensor_count(f); i++) {
+        const gguf_tensor *t = gguf_file_tensor(f, i);
+        ck_assert(gguf_writer_add_tensor(w, t->name, t->type, t->n_dims, t->ne, t->data) == SENTI_OK);
+    }
+    ck_assert(gguf_writer_write(w, dst) == SENTI_OK);
+    gguf_writer_free(w);
+    gguf_file_free(f);
+}
+
+/* The bert-base-uncased tokenizer.json with member key set to the JSON text val, at tpath(name). */
+static senti_tokenizer *tok_with(const char *name, const char *key, const char *val) {
+    char p[2400];
+    snprintf(p, sizeof p, "%s/bert-base-uncased/tokenizer.json", g_assets);
+    json_t *t = json_load_file(p, 0, NULL), *v = json_loads(val, 0, NULL);
+    ck_assert(t && v);
+    json_object_set_new(t, key, v);
+    ck_assert(json_dump_file(t, tpath(name), 0) == 0);
+    json_decref(t);
+    return senti_tokenizer_load(tpath(name));
+}
+
+START_TEST(test_probe_findings) {
+    senti_encode_opts eo = senti_encode_opts_defaults();
+    senti_encoding *e = NULL;
+    char p[2400], q[2400];
+
+    /* senti convert: an OUT that is a FIFO or one of the model's own files is refused and left as it was */
+    const char *d = copy_model("tests/fixtures/encoders/bert-seq-h24-a3-l2-gelu", "conv");
+    ck_assert(mkfifo(tpath("fifo.gguf"), 0600) == 0);
+    ck_assert(gguf_convert(d, tpath("fifo.gguf"), SENTI_TYPE_F32) == SENTI_ERR_INVALID_ARG);
+    assert_msg_has("convert fifo", "fifo.gguf", "not a regular file", NULL);
+    struct stat sb;
+    ck_assert(stat(tpath("fifo.gguf"), &sb) == 0 && S_ISFIFO(sb.st_mode));
+    snprintf(p, sizeof p, "%s/model.safetensors", d);
+    ck_assert(stat(p, &sb) == 0);
+    const off_t size = sb.st_size;
+    ck_assert(gguf_convert(d, p, SENTI_TYPE_Q8_0) == SENTI_ERR_INVALID_ARG);
+    assert_msg_has("convert onto its input", "model.safetensors", "model's own", NULL);
+    ck_assert(stat(p, &sb) == 0 && sb.st_size == size);
+    ck_assert(gguf_convert(d, tpath("ok.gguf"), SENTI_TYPE_F32) == SENTI_OK);
+
+    /* a backtracking regex that hits PCRE2's match limit fails its record, not the run as out of memory */
+    char aab[64];
+    memset(aab, 'a', 40);
+    strcpy(aab + 40, "b");
+    senti_tokenizer *t = tok_with("split.json", "pre_tokenizer",
+                                  "{\"type\":\"Split\",\"pattern\":{\"Regex\":\"(a+)+$\"},\"behavior\":\"Isolated\","
+                                  "\"invert\":false}");
+    ck_assert_msg(t != NULL, "%s", senti_last_error());
+    ck_assert_int_eq(senti_tokenizer_encode(t, aab, strlen(aab), NULL, 0, &eo, &e), SENTI_ERR_INVALID_ARG);
+    assert_msg_has("split limit", "pre-tokenizer", "match limit", NULL);
+    ck_assert_int_eq(senti_tokenizer_encode(t, "aab", 3, NULL, 0, &eo, &e), SENTI_OK);
+    senti_encoding_free(e);
+    e = NULL;
+    senti_tokenizer_free(t);
+    t = tok_with("replace.json", "normalizer", "{\"type\":\"Replace\",\"pattern\":{\"Regex\":\"(a+)+$\"},\"content\":\"x\"}");
+    ck_assert_msg(t != NULL, "%s", senti_last_error());
+    ck_assert_int_eq(senti_tokenizer_encode(t, aab, strlen(aab), NULL, 0, &eo, &e), SENTI_ERR_INVALID_ARG);
+    assert_msg_has("replace limit", "Replace", "match limit", NULL);
+    senti_tokenizer_free(t);
+    /* a regex that does not compile names the file and where */
+    ck_assert_ptr_null(tok_with("bad.json", "pre_tokenizer",
+                                "{\"type\":\"Split\",\"pattern\":{\"Regex\":\"((\"},\"behavior\":\"Isolated\",\"invert\":false}"));
+    assert_msg_has("bad regex", "bad.json", "pre_tokenizer Split", "does not compile", NULL);
+
+    /* WordPiece without its unk token: refused at load (no text outside the vocab could tokenize) */
+    ck_assert_ptr_null(tok_with("nounk.json", "model", "{\"type\":\"WordPiece\",\"vocab\":{},\"unk_token\":\"[UNK]\"}"));
+    assert_msg_has("wordpiece unk", "nounk.json", "unk_token", "[UNK]", NULL);
+    write_file(tpath("vocab.txt"), "hello\nworld\n", 12);
+    ck_assert_ptr_null(senti_tokenizer_load(tpath("vocab.txt")));
+    assert_msg_has("vocab.txt unk", "vocab.txt", "[UNK]", NULL);
+    /* a tiktoken file must rank every byte */
+    write_file(tpath("x.tiktoken"), "IQ== 0\n", 7);
+    ck_assert_ptr_null(senti_tokenizer_load(tpath("x.tiktoken")));
+    assert_msg_has("tiktoken bytes", "x.tiktoken", "byte 0x00", NULL);
+
+    /* llama.cpp's BERT vocab marks [UNK] unknown (type 2): kept as it is, so text outside the vocab is [UNK] */
+    snprintf(p, sizeof p, "%s/tests/fixtures/gguf/bert-llamacpp.gguf", g_root);
+    gguf_file *f = gguf_file_load(p);
+    ck_assert(f != NULL);
+    const gguf_value *toks = gguf_file_find_kv(f, "tokenizer.ggml.tokens"),
+                     *types = gguf_file_find_kv(f, "tokenizer.ggml.token_type");
+    ck_assert(toks && types && types->v.arr.type == GGUF_VT_I32);
+    int32_t *ty = malloc(types->v.arr.n * 4);
+    memcpy(ty, types->v.arr.raw, types->v.arr.n * 4);
+    int64_t unk = -1;
+    for (uint64_t i = 0; i < toks->v.arr.n; i++)
+        if (strcmp(toks->v.arr.items[i].v.str.s, "[UNK]") == 0) unk = (int64_t)i, ty[i] = 2;
+    ck_assert(unk >= 0);
+    gguf_file_free(f);
+    gguf_with(p, tpath("unk2.gguf"), "tokenizer.ggml.token_type", gguf_val_arr(GGUF_VT_I32, types->v.arr.n, ty, NULL));
+    free(ty);
+    t = senti_tokenizer_load(tpath("unk2.gguf"));
+    ck_assert_msg(t != NULL, "%s", senti_last_error());
+    ck_assert_int_eq(senti_tokenizer_encode(t, "good \xf0\x9f\x98\x80", 9, NULL, 0, &eo, &e), SENTI_OK);
+    bool has_unk = false;
+    for (int64_t i = 0; i < e->n; i++) has_unk = has_unk || e->ids[i] == unk;
+    ck_assert_msg(has_unk, "the emoji did not become [UNK] (id %lld)", (long long)unk);
+    senti_encoding_free(e);
+    e = NULL;
+    senti_tokenizer_free(t);
+
+    /* a non-finite float key of a llama.cpp file: named, not "out of memory" */
+    gguf_with(p, tpath("eps.gguf"), "bert.attention.layer_norm_epsilon", gguf_val_float(GGUF_VT_F32, NAN));
+    ck_assert_ptr_null(senti_model_load(tpath("eps.gguf"), 1));
+    assert_msg_has("nan eps", "eps.gguf", "bert.attention.layer_norm_epsilon", "finite", NULL);
+
+    /* type_vocab_size 0 beside token-type embeddings: refused, not run without them */
+    d = copy_model("tests/fixtures/encoders/bert-seq-h24-a3-l2-gelu", "tv0");
+    snprintf(q, sizeof q, "%s/config.json", d);
+    json_t *c = json_load_file(q, 0, NULL);
+    ck_assert(c != NULL);
+    json_object_set_new(c, "type_vocab_size", json_integer(0));
+    ck_assert(json_dump_file(c, q, 0) == 0);
+    json_decref(c);
+    ck_assert_ptr_null(load(d, true));
+    assert_msg_has("type_vocab_size 0", "config.json", "token_type_embeddings", "type_vocab_size", NULL);
+
+    /* a message wrapped in a prefix (senti_error reading senti_last_error) */
+    senti_error(SENTI_ERR_BAD_FILE, "inner %d", 7);
+    senti_error(SENTI_ERR_BAD_FILE, "outer: %s", senti_last_error());
+    ck_assert_str_eq(senti_last_error(), "outer: inner 7");
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("hardening");
     TCase *tc = tcase_create("hardening");
@@ -496,6 +635,7 @@ int main(void) {
     tcase_add_test(tc, test_spm_whitespace);
     tcase_add_test(tc, test_convert_tokenizers);
     tcase_add_test(tc, test_truncate_prefix);
+    tcase_add_test(tc, test_probe_findings);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -69,6 +69,10 @@ senti_status tok_load_vocab_txt_buf(senti_tokenizer *t, const char *path, const 
     }
     if ((st = tok_vocab_build(&m->vocab, path))) goto done;
     m->unk_id = tok_vocab_find(&m->vocab, "[UNK]", 5);
+    if (m->unk_id < 0) { /* as tokenizer.json's WordPiece (tok_json.c) */
+        st = senti_error(SENTI_ERR_BAD_FILE, "%s: the vocab has no [UNK] token (a WordPiece vocab needs it)", path);
+        goto done;
+    }
     if (!(m->prefix = senti_strdup("##"))) {
         st = senti_error(SENTI_ERR_NO_MEMORY, "%s: out of memory", path);
         goto done;

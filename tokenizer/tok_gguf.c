@@ -86,7 +86,9 @@ static senti_status ggml_bert(senti_tokenizer *t, const gguf_file *f, const char
             ty = (tv.type == GGUF_VT_I8 || tv.type == GGUF_VT_I16 || tv.type == GGUF_VT_I32 || tv.type == GGUF_VT_I64)
                      ? tv.v.i : (int64_t)tv.v.u;
         }
-        if (ty == 3) { /* control: as it is */
+        /* control and unknown tokens, and any "[...]", as they are: llama.cpp's converter marks a
+         * word start with U+2581, drops "##" and leaves "[...]" unmarked */
+        if (ty == 2 || ty == 3 || (len >= 2 && s[0] == '[' && s[len - 1] == ']')) {
         } else if (len >= 3 && memcmp(s, "\xe2\x96\x81", 3) == 0) {
             s += 3, len -= 3;
         } else {

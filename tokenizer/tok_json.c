@@ -32,9 +32,10 @@ static senti_status first_char(jctx *J, const char *where, const char *s, uint32
 static senti_status pattern(jctx *J, const char *where, json_t *p, tok_regex *re) {
     const char *s;
     if (!json_is_object(p)) return JERR(J, where, "pattern must be an object");
-    if ((s = jstr(p, "String"))) return tok_regex_compile(re, s, strlen(s), true);
-    if ((s = jstr(p, "Regex"))) return tok_regex_compile(re, s, strlen(s), false);
-    return JERR(J, where, "pattern must have String or Regex");
+    const bool lit = (s = jstr(p, "String")) != NULL;
+    if (!lit && !(s = jstr(p, "Regex"))) return JERR(J, where, "pattern must have String or Regex");
+    if (tok_regex_compile(re, s, strlen(s), lit)) return JERR(J, where, "%s", senti_last_error());
+    return SENTI_OK;
 }
 
 static senti_status behavior(jctx *J, const char *where, const char *s, tok_split_behavior *b) {
@@ -267,6 +268,11 @@ static senti_status parse_model(jctx *J, json_t *o, tok_model *m) {
         if (vocab_from_object(J, json_object_get(o, "vocab"), &m->vocab)) return SENTI_ERR_BAD_FILE;
         const char *unk = jstr(o, "unk_token");
         if (unk) m->unk_id = tok_vocab_find(&m->vocab, unk, strlen(unk));
+        /* every word outside the vocab becomes the unk token: without it no text but the vocab's own words would
+         * tokenize (HF fails such a word at run time) */
+        if (m->unk_id < 0)
+            return JERR(J, "model.unk_token", "'%s' is not in the vocab (a WordPiece vocab needs its unk token)",
+                        unk ? unk : "(none)");
         if (!(m->prefix = dupstr(jstr(o, "continuing_subword_prefix") ? jstr(o, "continuing_subword_prefix") : "##")))
             return SENTI_ERR_NO_MEMORY;
         json_t *mx = json_object_get(o, "max_input_chars_per_word");
@@ -515,8 +521,10 @@ static senti_status load_root(senti_tokenizer *t, const char *path, json_t *root
         }
         if ((st = tok_added_push(&t->added, c, strlen(c), (int32_t)json_integer_value(id), jbool(a, "single_word", false),
                                  jbool(a, "lstrip", false), jbool(a, "rstrip", false), jbool(a, "normalized", true),
-                                 jbool(a, "special", false))))
+                                 jbool(a, "special", false)))) {
+            if (st != SENTI_ERR_NO_MEMORY) st = senti_error(st, "%s: %s", path, senti_last_error());
             goto done;
+        }
     }
 done:
     json_decref(root);

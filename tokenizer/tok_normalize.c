@@ -163,7 +163,8 @@ static senti_status replace(const tok_normalizer *n, tok_ctx *ctx, const tok_str
     size_t pos = off, end = off + len, clen = strlen(n->content);
     while (pos <= end) {
         int rc = pcre2_match(n->re.code, (PCRE2_SPTR)in->s, end, pos, PCRE2_NO_UTF_CHECK, ctx->md, NULL);
-        if (rc < 0) break;
+        if (rc == PCRE2_ERROR_NOMATCH) break;
+        if (rc < 0) return tok_regex_failed("normalizer's Replace", rc);
         PCRE2_SIZE *ov = pcre2_get_ovector_pointer(ctx->md);
         size_t ms = ov[0], me = ov[1];
         if (me == ms) { /* empty match: HF inserts nothing useful; skip one char */

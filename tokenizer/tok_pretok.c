@@ -78,8 +78,7 @@ static senti_status find_regex(tok_ctx *ctx, const tok_regex *re, const char *s,
     while (pos <= n) {
         int rc = pcre2_match(re->code, (PCRE2_SPTR)s, n, pos, PCRE2_NO_UTF_CHECK, ctx->md, NULL);
         if (rc < 0) {
-            if (rc != PCRE2_ERROR_NOMATCH)
-                return senti_error(SENTI_ERR_INVALID_ARG, "tokenizer: regex match failed (PCRE2 error %d)", rc);
+            if (rc != PCRE2_ERROR_NOMATCH) return tok_regex_failed("pre-tokenizer", rc);
             break;
         }
         PCRE2_SIZE *ov = pcre2_get_ovector_pointer(ctx->md);
@@ -185,7 +184,8 @@ static senti_status split_all(tok_ctx *ctx, const tok_str *cur, tok_splits **sp,
             if (!st && invert)
                 for (size_t k = 0; k < ctx->mt.n; k++) ctx->mt.v[k].is_match = !ctx->mt.v[k].is_match;
         }
-        if (st || apply_behavior(&ctx->mt, b, s->off, tmp)) return SENTI_ERR_NO_MEMORY;
+        if (st) return st; /* the regex's own error (find_pred fails only for memory) */
+        if (apply_behavior(&ctx->mt, b, s->off, tmp)) return SENTI_ERR_NO_MEMORY;
     }
     /* swap the two split lists */
     tok_splits t = *in;

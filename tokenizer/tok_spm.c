@@ -11,6 +11,7 @@
  * BPE merges follow SentencePieceExtractor: every split of a piece into two
  * pieces, ordered by the merged piece's score (stable), then by the ids.
  * Invariant: every read is bounds-checked against the file size. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -86,6 +87,8 @@ static senti_status parse(const char *path, const unsigned char *data, size_t n,
                     memcpy(&pc.score, &u, 4);
                 } else if (num == 3 && wt == 0) pc.type = (int)v;
             }
+            if (isnan(pc.score)) /* the merge order and the lattice compare scores */
+                return senti_error(SENTI_ERR_BAD_FILE, "%s: piece %zu has score NaN", path, m->n);
             if (tok_grow((void **)&m->pieces, &m->cap, m->n + 1, sizeof(spm_piece))) return SENTI_ERR_NO_MEMORY;
             m->pieces[m->n++] = pc;
         } else if (num == 2 && wt == 2) { /* TrainerSpec */

@@ -124,6 +124,15 @@ senti_status tok_load_tiktoken(senti_tokenizer *t, const char *path) {
             goto done;
     }
     if ((st = tok_vocab_build(&raw, path)) || (st = tok_vocab_build(&m->vocab, path))) goto done;
+    /* byte-level BPE starts from single bytes: one without a rank would drop its text */
+    for (int b = 0; b < 256; b++) {
+        const char c = (char)b;
+        if (tok_vocab_find(&raw, &c, 1) < 0) {
+            st = senti_error(SENTI_ERR_BAD_FILE, "%s: no rank for byte 0x%02x (a tiktoken file ranks all 256 bytes)",
+                             path, b);
+            goto done;
+        }
+    }
     /* 2. merges: every split of every token into two ranked tokens */
     for (int32_t id = 0; id < raw.n; id++) {
         size_t len;

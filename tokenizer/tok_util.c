@@ -368,6 +368,14 @@ senti_status tok_regex_compile(tok_regex *r, const char *pattern, size_t len, bo
     return SENTI_OK;
 }
 
+senti_status tok_regex_failed(const char *where, int rc) {
+    PCRE2_UCHAR msg[256];
+    if (pcre2_get_error_message(rc, msg, sizeof msg) < 0) snprintf((char *)msg, sizeof msg, "unknown");
+    return senti_error(rc == PCRE2_ERROR_NOMEMORY ? SENTI_ERR_NO_MEMORY : SENTI_ERR_INVALID_ARG,
+                       "the %s regex failed on this text (PCRE2 error %d: %s)", where, rc,
+                       (const char *)msg);
+}
+
 void tok_regex_free(tok_regex *r) {
     if (r->code) pcre2_code_free(r->code);
     r->code = NULL;

@@ -140,6 +140,11 @@ typedef struct tok_regex {
 } tok_regex;
 
 senti_status tok_regex_compile(tok_regex *r, const char *pattern, size_t len, bool literal);
+/* A pcre2_match failure other than no match (rc < 0: the match, depth or heap
+ * limit on a backtracking pattern, ...) as the record's error, naming where
+ * the regex sits ("pre-tokenizer", "normalizer"); out of memory only for
+ * PCRE2_ERROR_NOMEMORY. */
+senti_status tok_regex_failed(const char *where, int rc);
 void tok_regex_free(tok_regex *r);
 
 typedef struct tok_match { size_t s, e; bool is_match; } tok_match;

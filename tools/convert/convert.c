@@ -45,9 +45,11 @@
  * mask buffers) are left out.
  *
  * Invariant: tensor buffers live until the writer has written the file. */
+#include <dirent.h>
 #include <errno.h>
 #include <jansson.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -362,6 +364,28 @@ static bool writable_type(senti_type t) {
            t == SENTI_TYPE_Q4_0;
 }
 
+/* out may be new or a regular file that is not one of dir's files (the
+ * rename would replace a device, FIFO or directory entry, or the model being
+ * read): checked before anything is read. */
+static senti_status check_out(const char *dir, const char *out) {
+    struct stat so;
+    if (stat(out, &so) != 0) return SENTI_OK; /* new (a bad directory fails at the write) */
+    if (!S_ISREG(so.st_mode))
+        return senti_error(SENTI_ERR_INVALID_ARG, "%s exists and is not a regular file: refusing to replace it", out);
+    DIR *d = opendir(dir);
+    if (!d) return SENTI_OK; /* reading dir reports it */
+    senti_status st = SENTI_OK;
+    char p[4200];
+    for (struct dirent *e; st == SENTI_OK && (e = readdir(d));) {
+        struct stat si;
+        if (snprintf(p, sizeof p, "%s/%s", dir, e->d_name) < (int)sizeof p && stat(p, &si) == 0 &&
+            S_ISREG(si.st_mode) && si.st_dev == so.st_dev && si.st_ino == so.st_ino)
+            st = senti_error(SENTI_ERR_INVALID_ARG, "%s is the model's own %s: refusing to overwrite it", out, p);
+    }
+    closedir(d);
+    return st;
+}
+
 senti_status gguf_convert_with(const char *dir, const char *out, const gguf_convert_opts *opts) {
     const senti_type type = opts->type, etype = opts->embed_type;
     senti_status st = SENTI_OK;
@@ -377,6 +401,7 @@ senti_status gguf_convert_with(const char *dir, const char *out, const gguf_conv
         return senti_error(SENTI_ERR_INVALID_ARG, "convert: type %s cannot be written (f32, f16, bf16, q8_0, q4_0)",
                            (unsigned)bad < SENTI_TYPE_COUNT ? senti_type_name(bad) : "?");
     }
+    if ((st = check_out(dir, out)) != SENTI_OK) return st;
     snprintf(path, sizeof path, "%s/config.json", dir);
     if (!(cfg = cfg_load(path)) || !(w = st_weights_load(dir))) {
         st = SENTI_ERR_BAD_FILE;
