@@ -72,7 +72,7 @@ int cmd_aspect(int argc, char **argv) {
         return 1;
     }
     int rc = cli_task_args(&t, argc, argv, opts, aspect_opt, &a, aspect_usage);
-    if (rc < 0 && !cli_explain_check("aspect", &a.ex, t.resume)) rc = 2;
+    if (rc < 0 && !cli_explain_check("aspect", &a.ex, &t)) rc = 2;
     if (rc < 0 && !t.input && a.n == 0) {
         fprintf(stderr, "senti aspect: TEXT arguments need --aspect A\n");
         aspect_usage(stderr);
@@ -83,7 +83,7 @@ int cmd_aspect(int argc, char **argv) {
                            .lng = a.lng, .explain = &a.ex.x};
         senti_status s = SENTI_ERR_IO;
         if (cli_task_open(&t, argc, argv, optind))
-            s = cli_explain_open("aspect", &a.ex, t.model, t.tok)
+            s = cli_explain_open(&a.ex, &t)
                     ? task_aspect_run_opts(t.model, t.tok, &asp, t.src, t.out, &t.ro, &t.st)
                     : (t.explained = true, SENTI_ERR_INVALID_ARG);
         rc = cli_explain_close("aspect", &a.ex, cli_task_close(&t, s));

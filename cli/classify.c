@@ -54,7 +54,7 @@ int cmd_classify(int argc, char **argv) {
     t.default_model = senti_default_model(); /* -m may be left out */
     classify_args a = {.threshold = 0.5};
     int rc = cli_task_args(&t, argc, argv, opts, classify_opt, &a, classify_usage);
-    if (rc < 0 && !cli_explain_check("classify", &a.ex, t.resume)) rc = 2;
+    if (rc < 0 && !cli_explain_check("classify", &a.ex, &t)) rc = 2;
     if (rc >= 0) return rc;
     task_classify cls;
     senti_status s = SENTI_ERR_IO;
@@ -62,7 +62,7 @@ int cmd_classify(int argc, char **argv) {
         (s = task_classify_init(&cls, t.model, t.dir, a.top_k, a.threshold)) == SENTI_OK) {
         cls.lng = a.lng;
         cls.explain = &a.ex.x;
-        s = cli_explain_open("classify", &a.ex, t.model, t.tok)
+        s = cli_explain_open(&a.ex, &t)
                 ? task_classify_run(t.model, t.tok, &cls, t.src, t.out, &t.ro, &t.st)
                 : (t.explained = true, SENTI_ERR_INVALID_ARG);
     }

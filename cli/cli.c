@@ -180,12 +180,13 @@ static int flag_cmp(const char *x, const char *y) {
  * the options there) and implied (NULL or one "--flag=value" the run chose
  * itself): the command, then "--flag" / "--flag=value" sorted by flag (a
  * repeated flag in its order). NULL on OOM. */
-static json_t *output_options(int first, char **argv, const char *implied) {
-    char **v = calloc((size_t)first + 2, sizeof *v);
+static json_t *output_options(int first, char **argv, const char *implied, const char *implied2) {
+    char **v = calloc((size_t)first + 3, sizeof *v);
     json_t *a = json_array();
     int n = 0;
     bool ok = v && a && json_array_append_new(a, json_string(argv[0])) == 0;
     if (ok && implied) ok = (v[n++] = strdup(implied)) != NULL;
+    if (ok && implied2) ok = (v[n++] = strdup(implied2)) != NULL;
     for (int i = 1; ok && i < first; i++) {
         const char *f = argv[i];
         if (f[0] != '-' || strcmp(f, "-") == 0 || strcmp(f, "--") == 0) continue; /* a value of the flag before */
@@ -278,7 +279,10 @@ bool cli_task_open(cli_task *t, int argc, char **argv, int first) {
     if (t->output) {
         /* the default dtype is the CPU's choice: a resume elsewhere (or under SENTI_SIMD) must not mix types */
         const bool bf16 = t->dtype == SENTI_TYPE_COUNT && senti_model_linear_type(t->model) == SENTI_TYPE_BF16;
-        json_t *opts = output_options(first, argv, bf16 ? "--dtype=bf16" : NULL);
+        /* and bytes are the same only at one kernel level: a resume on another machine (or SENTI_SIMD) is refused */
+        char level[64];
+        snprintf(level, sizeof level, "SENTI_SIMD=%s", senti_simd_level(t->device));
+        json_t *opts = output_options(first, argv, bf16 ? "--dtype=bf16" : NULL, level);
         task_resume_opts ro = {.resume = t->resume, .overwrite = t->overwrite, .input = t->input,
                                .model_path = t->dir, .tokenizer_path = t->tok_path, .options = opts};
         t->res = opts ? task_resume_open(t->part ? t->part : t->output, &ro, t->src, &t->ro.skip) : NULL;
@@ -289,6 +293,7 @@ bool cli_task_open(cli_task *t, int argc, char **argv, int first) {
             return false;
         }
         t->out = task_resume_file(t->res);
+        t->ro.out_name = t->part ? t->part : t->output;
         t->ro.checkpoint = task_resume_checkpoint;
         t->ro.checkpoint_ctx = t->res;
     }
@@ -366,7 +371,13 @@ int cli_explain_opt(const char *cmd, int c, const char *arg, cli_explain *e) {
     }
 }
 
-bool cli_explain_check(const char *cmd, const cli_explain *e, bool resume) {
+bool cli_explain_check(const char *cmd, const cli_explain *e, const cli_task *t) {
+    const bool resume = t->resume;
+    if (e->html_path && t->output && task_same_path(e->html_path, t->output)) {
+        fprintf(stderr, "senti %s: --explain-html %s is --output %s: they need two files\n", cmd, e->html_path,
+                t->output);
+        return false;
+    }
     if (e->html_path && e->method == TASK_EXPLAIN_NONE) {
         fprintf(stderr, "senti %s: --explain-html needs --explain METHOD\n", cmd);
         return false;
@@ -379,14 +390,24 @@ bool cli_explain_check(const char *cmd, const cli_explain *e, bool resume) {
     return true;
 }
 
-bool cli_explain_open(const char *cmd, cli_explain *e, senti_model *m, const senti_tokenizer *tok) {
+bool cli_explain_open(cli_explain *e, const cli_task *t) {
+    const char *cmd = t->cmd;
     if (e->method == TASK_EXPLAIN_NONE) return true;
-    if (task_explain_init(&e->x, m, tok, e->method) != SENTI_OK) {
+    if (task_explain_init(&e->x, t->model, t->tok, e->method) != SENTI_OK) {
         fprintf(stderr, "senti %s: %s\n", cmd, senti_last_error());
         return false;
     }
     if (e->ig_steps > 0) e->x.ig_steps = e->ig_steps;
     if (e->html_path) {
+        /* the page is written from the start: never over what the run reads or its own output */
+        const char *h = e->html_path, *out = t->part ? t->part : t->output;
+        if (task_output_clash("--explain-html", h, "the input", t->input && strcmp(t->input, "-") ? t->input : NULL) ||
+            task_output_clash("--explain-html", h, "--output", out) != SENTI_OK ||
+            task_output_clash("--explain-html", h, "the model", t->dir) != SENTI_OK ||
+            task_output_clash("--explain-html", h, "the tokenizer", t->tok_path) != SENTI_OK) {
+            fprintf(stderr, "senti %s: %s\n", cmd, senti_last_error());
+            return false;
+        }
         if (!(e->html = fopen(e->html_path, "wb"))) {
             fprintf(stderr, "senti %s: cannot open %s: %s\n", cmd, e->html_path, strerror(errno));
             return false;

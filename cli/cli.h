@@ -193,12 +193,14 @@ typedef struct cli_explain {
 } cli_explain;
 /* Handle an explanation flag c (value arg): 1 handled, 0 not one, -1 bad (explained). */
 int cli_explain_opt(const char *cmd, int c, const char *arg, cli_explain *e);
-/* Before anything loads: the flags agree (--explain-html needs --explain and
- * is not resumable: the page would hold only the resumed records); false
- * (explained) otherwise. */
-bool cli_explain_check(const char *cmd, const cli_explain *e, bool resume);
-/* After the model is loaded: set up e->x (and open the HTML file); false (explained) on failure. */
-bool cli_explain_open(const char *cmd, cli_explain *e, senti_model *m, const senti_tokenizer *tok);
+/* Before anything loads: the flags agree (--explain-html needs --explain, is
+ * not resumable: the page would hold only the resumed records, and is not
+ * t's --output, existing or not); false (explained) otherwise. */
+bool cli_explain_check(const char *cmd, const cli_explain *e, const cli_task *t);
+/* After cli_task_open: set up e->x for t's model and tokenizer (and open the
+ * HTML file, refused when it is t's input, output, model or tokenizer); false
+ * (explained) on failure. */
+bool cli_explain_open(cli_explain *e, const cli_task *t);
 /* Finish the HTML page and close it; returns rc, or 1 if that failed. */
 int cli_explain_close(const char *cmd, cli_explain *e, int rc);
 

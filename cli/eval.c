@@ -297,7 +297,11 @@ int cmd_eval(int argc, char **argv) {
     if (!why && !t.dir && !a.score && k == TASK_EVAL_CLASSIFY && !(t.dir = senti_default_model()))
         why = "no -m MODEL and the default model was not found (set SENTI_DEFAULT_MODEL)";
     if (!why && !t.dir && !a.score) why = "-m MODEL is required";
-    if (!why && a.pred_out && task_output_check(a.data, a.pred_out) != SENTI_OK) why = senti_last_error();
+    if (!why && a.pred_out &&
+        (task_output_check(a.data, a.pred_out) != SENTI_OK ||
+         task_output_clash("--predictions", a.pred_out, "the model", t.dir) != SENTI_OK ||
+         task_output_clash("--predictions", a.pred_out, "the tokenizer", t.tok_path) != SENTI_OK))
+        why = senti_last_error();
     if (why) {
         fprintf(stderr, "senti eval: %s\n", why);
         eval_usage(stderr);

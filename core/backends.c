@@ -44,6 +44,9 @@ struct senti_backend *exec_backend_init(const char *device, int n_threads, struc
 }
 
 bool exec_bf16_native(const char *device) { return (!device || strcmp(device, "cpu") == 0) && cpu_bf16_native(); }
+const char *exec_simd_level(const char *device) {
+    return !device || strcmp(device, "cpu") == 0 ? cpu_simd_level() : device;
+}
 
 int exec_cuda_device_count(void) {
 #ifdef SENTI_HAVE_CUDA

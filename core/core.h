@@ -297,6 +297,8 @@ int exec_cuda_device_count(void); /* 0 without CUDA in the build, a driver or a 
 /* True when device (NULL / "cpu") multiplies bf16 weights natively at its
  * SIMD level (cpu_bf16_native); false for any other device. */
 bool exec_bf16_native(const char *device);
+/* The CPU's kernel level ("avx512", "avx2", "scalar") for device NULL / "cpu", else device itself. */
+const char *exec_simd_level(const char *device);
 void exec_free(senti_exec *ex);
 /* Plan g if needed, make sure the arena is big enough, bind and return the
  * arena base so the caller can fill inputs. */

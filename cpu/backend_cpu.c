@@ -65,6 +65,8 @@ static cpu_simd detect_simd(void) {
 
 bool cpu_bf16_native(void) { return detect_simd() >= CPU_SIMD_AVX512 && cpu_get_features()->avx512_bf16; }
 
+const char *cpu_simd_level(void) { return cpu_simd_name(detect_simd()); }
+
 /* ---- threads ---------------------------------------------------------------- */
 
 int cpu_default_threads(void) {

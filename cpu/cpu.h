@@ -95,6 +95,8 @@ const char *cpu_simd_name(cpu_simd s);
  * SIMD level (after SENTI_SIMD) is AVX-512 and the CPU has AVX512_BF16 (the
  * test gemm.c makes per call); elsewhere bf16 weights are widened to f32. */
 bool cpu_bf16_native(void);
+/* The level the CPU backend runs at (detected, lowered by SENTI_SIMD): cpu_simd_name's string. */
+const char *cpu_simd_level(void);
 /* Scratch memory of at least size bytes, 64-byte aligned; NULL on OOM.
  * Valid until the next call; grows only (no malloc once warm). */
 void *cpu_scratch(cpu_ctx *ctx, size_t size);

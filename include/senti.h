@@ -198,6 +198,11 @@ senti_model_opts senti_model_opts_defaults(void);
  * natively at the SIMD level in force: AVX-512 with AVX512_BF16, not lowered
  * by SENTI_SIMD=avx2|scalar. Where prefer_bf16 picks bf16. Thread-safe. */
 int senti_bf16_native(const char *device);
+/* The kernel level device (NULL or "cpu") runs at: "avx512", "avx2" or
+ * "scalar" (the CPU's, lowered by SENTI_SIMD=avx2|scalar); another device's
+ * name as given. Outputs are byte-identical only at one level (a resumed
+ * --output records it). Thread-safe. */
+const char *senti_simd_level(const char *device);
 /* senti_model_load with options (opts NULL: defaults). */
 senti_model *senti_model_load_opts(const char *path, const senti_model_opts *opts);
 void senti_model_free(senti_model *m); /* accepts NULL */

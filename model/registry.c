@@ -32,6 +32,7 @@ static unsigned scan_weights(senti_model *m) {
 }
 
 int senti_bf16_native(const char *device) { return exec_bf16_native(device); }
+const char *senti_simd_level(const char *device) { return exec_simd_level(device); }
 
 senti_type senti_model_linear_type(const senti_model *m) {
     return m->opts.weight_type;

@@ -1289,6 +1289,7 @@ task_source *task_source_dataset(FILE *f, const char *path, task_format fmt) {
     if (fmt == TASK_FORMAT_LINES || fmt == TASK_FORMAT_JSONL || fmt == TASK_FORMAT_AUTO) {
         task_source *s = task_source_file(f, path);
         if (!s) senti_error(SENTI_ERR_NO_MEMORY, "out of memory");
+        else if (fmt != TASK_FORMAT_AUTO) task_source_jsonl(s, fmt == TASK_FORMAT_JSONL); /* as asked, not detected */
         return s;
     }
     ds_reader *r = ds_open(f, path, fmt);

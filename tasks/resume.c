@@ -157,6 +157,49 @@ senti_status task_output_check(const char *input, const char *output) {
     return SENTI_OK;
 }
 
+senti_status task_output_clash(const char *flag, const char *output, const char *what, const char *path) {
+    struct stat so, sp;
+    if (!output || !path || stat(output, &so) != 0 || !S_ISREG(so.st_mode) || stat(path, &sp) != 0)
+        return SENTI_OK; /* a new output, or nothing to compare */
+    if (S_ISREG(sp.st_mode)) {
+        if (sp.st_dev == so.st_dev && sp.st_ino == so.st_ino)
+            return senti_error(SENTI_ERR_INVALID_ARG, "%s %s is %s %s: refusing to overwrite it", flag, output, what,
+                               path);
+        return SENTI_OK;
+    }
+    if (!S_ISDIR(sp.st_mode)) return SENTI_OK;
+    DIR *d = opendir(path); /* a model or tokenizer directory: any of its files */
+    if (!d) return SENTI_OK;
+    senti_status st = SENTI_OK;
+    for (struct dirent *e; st == SENTI_OK && (e = readdir(d));) {
+        char *d2 = cat(path, "/"), *f = d2 ? cat(d2, e->d_name) : NULL;
+        free(d2);
+        struct stat sf;
+        if (f && stat(f, &sf) == 0 && S_ISREG(sf.st_mode) && sf.st_dev == so.st_dev && sf.st_ino == so.st_ino)
+            st = senti_error(SENTI_ERR_INVALID_ARG, "%s %s is %s's %s: refusing to overwrite it", flag, output, what,
+                             f);
+        free(f);
+    }
+    closedir(d);
+    return st;
+}
+
+bool task_same_path(const char *a, const char *b) {
+    struct stat sa, sb;
+    const bool ea = stat(a, &sa) == 0, eb = stat(b, &sb) == 0;
+    if (ea && eb) return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+    if (ea != eb) return false;
+    char *ca = strdup(a), *cb = strdup(b), *ra = NULL, *rb = NULL;
+    bool same = false;
+    if (ca && cb && (ra = realpath(dirname(ca), NULL)) && (rb = realpath(dirname(cb), NULL))) {
+        free(ca), free(cb); /* dirname may have written into them: the final names from fresh copies */
+        ca = strdup(a), cb = strdup(b);
+        same = ca && cb && strcmp(ra, rb) == 0 && strcmp(basename(ca), basename(cb)) == 0;
+    }
+    free(ca), free(cb), free(ra), free(rb);
+    return same;
+}
+
 /* ---- the sidecar --------------------------------------------------------------- */
 
 /* Read the sidecar: 1 found (*doc set), 0 absent, -1 bad (message set). */
@@ -372,7 +415,10 @@ task_resume *task_resume_open(const char *path, const task_resume_opts *o, task_
         goto fail;
     }
     r->src = src;
-    if (task_output_check(o->input, path) != SENTI_OK) goto fail;
+    if (task_output_check(o->input, path) != SENTI_OK ||
+        task_output_clash("--output", path, "the model", o->model_path) != SENTI_OK ||
+        task_output_clash("--output", path, "the tokenizer", o->tokenizer_path) != SENTI_OK)
+        goto fail;
     struct stat sb;
     if (stat(path, &sb) == 0 && !S_ISREG(sb.st_mode)) { /* /dev/null, a pipe, a terminal: write plainly */
         if (o->resume) {

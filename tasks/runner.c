@@ -28,6 +28,11 @@ typedef task_record rec;
 /* A window ends early once its records' text bytes reach this (--window is a
  * record count; this bounds the memory a window of long records takes). */
 #define WINDOW_BYTES ((size_t)64 << 20)
+/* --stride repeats a token in up to w / (w - stride) windows (w: the window's
+ * content tokens): one record's windows may hold at most this many tokens in
+ * all (else its own error line), and the window's byte budget above shrinks by
+ * that factor, so the memory of a window stays bounded at any stride. */
+#define RECORD_WINDOW_TOKENS ((int64_t)1 << 24)
 
 static void item_clear(task_item *it) {
     free(it->text);
@@ -138,6 +143,8 @@ void task_source_range(task_source *s, int64_t bytes, int64_t first_line, bool j
 }
 
 void task_source_limit(task_source *s, int64_t n) { s->limit = n; }
+
+void task_source_jsonl(task_source *s, bool jsonl) { s->jsonl = jsonl; }
 
 void task_source_free(task_source *s) {
     if (!s) return;
@@ -373,6 +380,10 @@ static int source_read(task_source *s, rec *r, bool text_optional) {
             }
             size_t n = (size_t)got;
             while (n > 0 && (s->buf[n - 1] == '\n' || s->buf[n - 1] == '\r')) n--;
+            if (s->line == 1 && n >= 3 && memcmp(s->buf, "\xef\xbb\xbf", 3) == 0) { /* the file's UTF-8 BOM */
+                memmove(s->buf, s->buf + 3, n - 3);
+                n -= 3;
+            }
             if (only_space(s->buf, n)) continue;
             if (s->jsonl < 0) {
                 size_t i = 0;
@@ -554,6 +565,11 @@ static bool item_segs(task_item *it, int64_t max_len, int64_t stride, const char
         return true;
     }
     int64_t step = w - stride, nw = inner <= w ? 1 : 1 + (inner - w + step - 1) / step;
+    if (nw > RECORD_WINDOW_TOKENS / (lead + w + trail)) {
+        *bad = "--stride would run this input as more than 16,777,216 window tokens (each token in about w / "
+               "(w - stride) windows, w the window's content): use a smaller --stride";
+        return true;
+    }
     if (!(it->segs = calloc((size_t)nw, sizeof *it->segs))) return false;
     for (int64_t k = 0; k < nw; k++) {
         int64_t s0 = k * step, len = inner - s0 < w ? inner - s0 : w, L = lead + len + trail;
@@ -766,7 +782,7 @@ static int cmp_len(const void *a, const void *b) {
 /* Write r's line: {"id", the result's fields, "windows":k (with --stride: the
  * most windows one of its inputs ran as), "truncated":true (an input was
  * cut)} or {"id","error"}. */
-static senti_status write_rec(FILE *out, const rec *r, bool windows) {
+static senti_status write_rec(FILE *out, const char *name, const rec *r, bool windows) {
     json_t *o = json_object();
     if (!o) return senti_error(SENTI_ERR_NO_MEMORY, "task runner: out of memory writing a result");
     json_object_set(o, "id", r->id);
@@ -785,7 +801,8 @@ static senti_status write_rec(FILE *out, const rec *r, bool windows) {
     if (!s) return senti_error(SENTI_ERR_NO_MEMORY, "task runner: out of memory writing a result");
     int bad = fputs(s, out) < 0 || fputc('\n', out) == EOF;
     free(s);
-    if (bad) return senti_error(SENTI_ERR_IO, "task runner: writing the output failed: %s", strerror(errno));
+    if (bad) return senti_error(SENTI_ERR_IO, "task runner: writing %s failed: %s", name ? name : "the output",
+                               strerror(errno));
     return SENTI_OK;
 }
 
@@ -944,11 +961,13 @@ static senti_status run_window(run_ctx *c, const senti_tokenizer *tok, rec *w, i
             for (int64_t j = 0; !w[i].error && j < w[i].n_items; j++) task_item_aggregate(&w[i].items[j], ops->aggregate);
         if (!w[i].error && !(w[i].result = ops->decode(c->dctx, &w[i])))
             return senti_error(SENTI_ERR_NO_MEMORY, "task runner: out of memory decoding a result");
-        senti_status s = write_rec(out, &w[i], windows);
+        senti_status s = write_rec(out, o->out_name, &w[i], windows);
         if (s != SENTI_OK) return s;
     }
     st->t_output += now_s() - t3;
-    if (bad >= 0) {
+    if (bad >= 0) { /* --strict: the run ends here; the records after it were read but not answered */
+        st->errors++;
+        st->records -= n - bad - 1;
         char *id = json_dumps(w[bad].id, JSON_ENCODE_ANY | JSON_COMPACT);
         senti_status s = senti_error(SENTI_ERR_INVALID_ARG, "record %s: %s", id ? id : "?", w[bad].error);
         free(id);
@@ -982,6 +1001,12 @@ senti_status task_run_ops(senti_model *m, const senti_tokenizer *tok, task_sourc
     /* the window grows as records come (no preallocation sized by --window) and
      * ends early once its texts pass WINDOW_BYTES, so memory follows the data */
     int64_t cap_w = o.window < 256 ? o.window : 256;
+    size_t window_bytes = WINDOW_BYTES;
+    if (ops->stride > 0) { /* a token in up to w / (w - stride) windows, w at most max_len - 2 (two specials) */
+        const int64_t wmax = max_len - 2 > 1 ? max_len - 2 : 1;
+        const int64_t rep = ops->stride < wmax ? (wmax + (wmax - ops->stride) - 1) / (wmax - ops->stride) : wmax;
+        window_bytes = WINDOW_BYTES / (size_t)rep > 4096 ? WINDOW_BYTES / (size_t)rep : 4096;
+    }
     rec *w = calloc((size_t)cap_w, sizeof *w);
     window_bufs wb = {0};
     /* a batch holds at most batch_size rows and max_batch_tokens tokens, except
@@ -1012,7 +1037,7 @@ senti_status task_run_ops(senti_model *m, const senti_tokenizer *tok, task_sourc
         int64_t n = 0;
         size_t bytes = 0;
         double tr = now_s();
-        while (n < o.window && bytes < WINDOW_BYTES) {
+        while (n < o.window && bytes < window_bytes) {
             if (n == cap_w) {
                 int64_t nc = cap_w * 2 < o.window ? cap_w * 2 : o.window;
                 rec *v = realloc(w, (size_t)nc * sizeof *v);
@@ -1042,7 +1067,8 @@ senti_status task_run_ops(senti_model *m, const senti_tokenizer *tok, task_sourc
         if (s == SENTI_OK && n > 0) s = run_window(&c, tok, w, n, &o, out, st, &wb);
         for (int64_t i = 0; i < n; i++) rec_clear(&w[i]);
         if (s == SENTI_OK && n > 0 && fflush(out) != 0)
-            s = senti_error(SENTI_ERR_IO, "task runner: flushing the output failed: %s", strerror(errno));
+            s = senti_error(SENTI_ERR_IO, "task runner: flushing %s failed: %s", o.out_name ? o.out_name : "the output",
+                            strerror(errno));
         if (s == SENTI_OK && n > 0 && o.checkpoint) s = o.checkpoint(o.checkpoint_ctx, st->skipped + st->records);
         if (o.progress && n > 0) print_progress(o.progress, src, st, now_s() - t0);
     }

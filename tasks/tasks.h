@@ -39,6 +39,9 @@ task_source *task_source_file(FILE *f, const char *name);
  * jsonl, else as plain text (no detection: a range's first line is not the
  * file's). For MPI shards (shard.c). */
 void task_source_range(task_source *s, int64_t bytes, int64_t first_line, bool jsonl);
+/* Read a file source's lines as JSONL (jsonl) or plain text, not by its first
+ * line (the default): --format jsonl / lines. */
+void task_source_jsonl(task_source *s, bool jsonl);
 /* End any source after its first n records (those a resume skips included). */
 void task_source_limit(task_source *s, int64_t n);
 void task_source_free(task_source *s); /* accepts NULL */
@@ -107,6 +110,7 @@ typedef struct task_runner_opts {
                                  for comparisons) */
     FILE *progress;           /* borrowed; non-NULL: after each window, a "\r…" line of records,
                                  records/s, tokens/s and (seekable file input) ETA; "\n" at the end */
+    const char *out_name;     /* borrowed; the output's name in write errors (NULL: "the output") */
 } task_runner_opts;
 task_runner_opts task_runner_opts_defaults(void);
 
@@ -262,6 +266,14 @@ typedef struct task_resume_opts {
  * with the input's device and inode (symlinks followed; input NULL or "-":
  * stdin). Opens nothing. */
 senti_status task_output_check(const char *input, const char *output);
+/* The same for an output (`flag` names it: "--output", "--explain-html")
+ * against another file the command reads (`what`: "the model", ...): the
+ * file at path, or when path is a directory any regular file directly in it.
+ * OK when the output does not exist yet or path is NULL / absent. */
+senti_status task_output_clash(const char *flag, const char *output, const char *what, const char *path);
+/* Whether paths a and b name the same file, existing or not: the same inode
+ * when both exist, else the same canonical directory and final name. */
+bool task_same_path(const char *a, const char *b);
 
 /* Open path for writing: refuse the input itself; a regular file is flock'ed
  * (a second writer fails at once). resume false: start over (truncate, drop a

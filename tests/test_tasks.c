@@ -245,15 +245,22 @@ START_TEST(test_longest_batch_first) {
 }
 END_TEST
 
+/* The fixture classifier at dir, the test vocab, and classify settings (top-k 0, threshold 0.5). */
+static void open_classifier(const char *dir, senti_model **m, senti_tokenizer **tok, task_classify *c) {
+    *m = senti_model_load(dir, 1);
+    *tok = senti_tokenizer_load(g_vocab);
+    ck_assert_ptr_nonnull(*m);
+    ck_assert_ptr_nonnull(*tok);
+    ck_assert_int_eq(task_classify_init(c, *m, dir, 0, 0.5), SENTI_OK);
+}
+
 START_TEST(test_bad_records) {
     char dir[2200];
     fixture(dir, sizeof dir, "bert-seq-h24-a3-l2-gelu");
-    senti_model *m = senti_model_load(dir, 1);
-    senti_tokenizer *tok = senti_tokenizer_load(g_vocab);
-    ck_assert_ptr_nonnull(m);
-    ck_assert_ptr_nonnull(tok);
+    senti_model *m;
+    senti_tokenizer *tok;
     task_classify c;
-    ck_assert_int_eq(task_classify_init(&c, m, dir, 0, 0.5), SENTI_OK);
+    open_classifier(dir, &m, &tok, &c);
     static const char jsonl[] = "{\"id\":\"a\",\"text\":\"good movie\"}\n"
                                 "{\"id\":\"b\",\"text\":5}\n"
                                 "not json\n"
@@ -738,15 +745,25 @@ START_TEST(test_default_dtype) {
     ck_assert_msg(strstr(e1, "linear weights bf16 (--dtype)") && strstr(e2, "linear weights f32 (--dtype)"), "%s%s", e1,
                   e2);
     free(o0), free(o1), free(o2), free(e0), free(e1), free(e2);
-    if (!native) return;
-    /* the default's bf16 is recorded for --resume: resuming at a level that would pick f32 is refused */
     char cmd[8192], out[128];
     snprintf(out, sizeof out, "%s/dflt.jsonl", g_tmp);
+    /* the kernel level is recorded too: bytes are the same only at one level, so a resume at another is refused */
+    if (strcmp(senti_simd_level(NULL), "scalar") != 0) {
+        snprintf(cmd, sizeof cmd, "'%s' classify -m '%s' --tokenizer '%s' --threads 1 --dtype f32 --output '%s' good "
+                 "2>/dev/null", cli, dir, g_vocab, out);
+        ck_assert_int_eq(system(cmd), 0);
+        snprintf(cmd, sizeof cmd, "SENTI_SIMD=scalar '%s' classify -m '%s' --tokenizer '%s' --threads 1 --dtype f32 "
+                 "--output '%s' --resume good 2>&1 | grep -q 'then: SENTI_SIMD=%s; now: SENTI_SIMD=scalar'", cli, dir,
+                 g_vocab, out, senti_simd_level(NULL));
+        ck_assert_msg(system(cmd) == 0, "%s", cmd);
+    }
+    if (!native) return;
+    /* the default's bf16 is recorded for --resume: resuming at a level that would pick f32 is refused */
     snprintf(cmd, sizeof cmd, "'%s' classify -m '%s' --tokenizer '%s' --threads 1 --output '%s' good 2>/dev/null", cli,
              dir, g_vocab, out);
     ck_assert_int_eq(system(cmd), 0);
     snprintf(cmd, sizeof cmd, "SENTI_SIMD=avx2 '%s' classify -m '%s' --tokenizer '%s' --threads 1 --output '%s' --resume "
-             "good 2>&1 | grep -q 'then: --dtype=bf16; now: (none)'", cli, dir, g_vocab, out);
+             "good 2>&1 | grep -q 'then: .*--dtype=bf16.*; now: SENTI_SIMD=avx2)'", cli, dir, g_vocab, out);
     ck_assert_int_eq(system(cmd), 0);
     unlink(out);
     snprintf(out, sizeof out, "%s/dflt.jsonl.progress", g_tmp);
@@ -825,6 +842,96 @@ START_TEST(test_bounded_lines) {
 }
 END_TEST
 
+/* What an outside probe found (2026-12-07): a JSONL file's BOM, --format
+ * honoured, outputs that are the model or tokenizer refused, and --stride's
+ * windows bounded per record. */
+/* content as the temp file name (its path in path), opened for reading. */
+static FILE *tmp_file(char *path, size_t n, const char *name, const char *content) {
+    snprintf(path, n, "%s/%s", g_tmp, name);
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs(content, f);
+    ck_assert_int_eq(fclose(f), 0);
+    f = fopen(path, "rb");
+    ck_assert_ptr_nonnull(f);
+    return f;
+}
+
+START_TEST(test_input_edges) {
+    char path[128];
+    FILE *f = tmp_file(path, sizeof path, "bom.jsonl", "\xef\xbb\xbf{\"text\":\"good\"}\n{\"txt\":\"bad\"}\n");
+    task_source *src = task_source_file(f, "bom.jsonl");
+    expect_rec(src, 0, "good", NULL); /* read as JSON, not as the text {"text":"good"} */
+    expect_rec(src, 1, NULL, "missing field");
+    task_source_free(src);
+    fclose(f);
+
+    /* --format jsonl / lines as asked, not by the first line */
+    for (int k = 0; k < 2; k++) {
+        f = tmp_file(path, sizeof path, "mixed.txt", "good\n{\"text\":\"bad\"}\n");
+        src = task_source_dataset(f, path, k ? TASK_FORMAT_LINES : TASK_FORMAT_JSONL);
+        ck_assert_ptr_nonnull(src);
+        expect_rec(src, 0, k ? "good" : NULL, k ? NULL : "invalid JSON");
+        expect_rec(src, 1, k ? "{\"text\":\"bad\"}" : "bad", NULL);
+        task_source_free(src);
+        fclose(f);
+    }
+
+    /* an output that is the model's file, or one inside a model directory, is refused */
+    char dir[2200], file[2400];
+    fixture(dir, sizeof dir, "bert-seq-h24-a3-l2-gelu");
+    snprintf(file, sizeof file, "%s/config.json", dir);
+    ck_assert_int_eq(task_output_clash("--output", file, "the model", dir), SENTI_ERR_INVALID_ARG);
+    ck_assert_ptr_nonnull(strstr(senti_last_error(), "config.json"));
+    ck_assert_int_eq(task_output_clash("--output", file, "the tokenizer", file), SENTI_ERR_INVALID_ARG);
+    ck_assert_int_eq(task_output_clash("--output", g_vocab, "the model", dir), SENTI_OK);
+    ck_assert_int_eq(task_output_clash("--output", "/nonexistent/out.jsonl", "the model", dir), SENTI_OK);
+    snprintf(file, sizeof file, "%s/../%s/new.jsonl", g_tmp, strrchr(g_tmp, '/') + 1);
+    snprintf(path, sizeof path, "%s/new.jsonl", g_tmp);
+    ck_assert(task_same_path(file, path)); /* neither exists: the same directory and name */
+    ck_assert(!task_same_path(path, g_vocab));
+
+    /* --stride: a record whose windows would pass the per-record token bound gets its own error line;
+     * the others run (max length 40: w = 38, stride 37 puts each token in 38 windows) */
+    senti_model *m;
+    senti_tokenizer *tok;
+    task_classify c;
+    open_classifier(dir, &m, &tok, &c);
+    c.lng.stride = 37;
+    const size_t words = 500000;
+    char *big = malloc(words * 5 + 1);
+    for (size_t i = 0; i < words; i++) memcpy(big + 5 * i, "good ", 5);
+    big[words * 5] = '\0';
+    const char *texts[] = {"a good movie", big, "good movie but a bad end and a good film and a bad film"};
+    src = task_source_texts(texts, 3);
+    senti_status st;
+    task_stats stats;
+    task_runner_opts o = task_runner_opts_defaults();
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *mem = open_memstream(&buf, &len);
+    ck_assert_ptr_nonnull(mem);
+    st = task_classify_run(m, tok, &c, src, mem, &o, &stats);
+    fclose(mem);
+    ck_assert_int_eq(st, SENTI_OK);
+    json_t *out = json_array();
+    char *save = NULL;
+    for (char *line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+        json_array_append_new(out, json_loads(line, 0, NULL));
+    free(buf);
+    ck_assert_int_eq(json_array_size(out), 3);
+    ck_assert_ptr_nonnull(json_object_get(json_array_get(out, 0), "label"));
+    const char *err = json_string_value(json_object_get(json_array_get(out, 1), "error"));
+    ck_assert_msg(err && strstr(err, "--stride"), "the huge windowed record: %s", err ? err : "(no error)");
+    ck_assert_ptr_nonnull(json_object_get(json_array_get(out, 2), "label"));
+    json_decref(out);
+    task_source_free(src);
+    free(big);
+    senti_tokenizer_free(tok);
+    senti_model_free(m);
+}
+END_TEST
+
 static Suite *suite(void) {
     Suite *s = suite_create("tasks");
     TCase *tc = tcase_create("classify");
@@ -834,6 +941,7 @@ static Suite *suite(void) {
     tcase_add_test(tc, test_multilabel);
     tcase_add_test(tc, test_not_a_classifier);
     tcase_add_test(tc, test_bounded_lines);
+    tcase_add_test(tc, test_input_edges);
     tcase_add_test(tc, test_kill_resume);
     tcase_add_test(tc, test_kill_resume_tasks);
     suite_add_tcase(s, tc);
