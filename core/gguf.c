@@ -351,7 +351,10 @@ static senti_status rd_tensor_info(cursor *c, gguf_tensor *t, int64_t idx) {
     uint32_t nd, ty;
     char what[64];
     snprintf(what, sizeof what, "the name of tensor %lld", (long long)idx);
-    if ((st = rd_str(c, &t->name, NULL, what))) return st;
+    uint64_t nlen;
+    if ((st = rd_str(c, &t->name, &nlen, what))) return st;
+    if (strlen(t->name) != nlen) /* a name is looked up as a C string: one cut at a NUL would alias another */
+        return senti_error(SENTI_ERR_BAD_FILE, "%s: %s ('%s...') holds a NUL byte", path, what, t->name);
     t->file = path;
     if ((st = rd_u32(c, &nd, "a tensor's dimension count"))) return st;
     if (nd > GGUF_MAX_DIMS)
@@ -436,8 +439,13 @@ static senti_status parse(gguf_file *f) {
     for (uint64_t i = 0; i < nkv; i++) {
         gguf_kv *kv = &f->kvs[i];
         uint32_t t;
-        if ((st = rd_str(&c, &kv->key, NULL, "a key"))) goto fail;
+        uint64_t klen;
+        if ((st = rd_str(&c, &kv->key, &klen, "a key"))) goto fail;
         size_t at = c.pos;
+        if (strlen(kv->key) != klen) {
+            st = senti_error(SENTI_ERR_BAD_FILE, "%s: key '%s...' ending at byte %zu holds a NUL byte", path, kv->key, at);
+            goto fail;
+        }
         if ((st = rd_u32(&c, &t, "a value type"))) goto fail;
         if (t >= GGUF_VT_COUNT) {
             st = senti_error(SENTI_ERR_BAD_FILE, "%s: key '%s': unknown value type %u at byte %zu", path, kv->key, t, at);

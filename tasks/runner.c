@@ -955,6 +955,10 @@ static senti_status run_window(run_ctx *c, const senti_tokenizer *tok, rec *w, i
     for (int64_t i = 0; i < use; i++) {
         if (!w[i].error && !rec_finite(&w[i])) {
             if (!set_error(&w[i], "non-finite logits")) return senti_error(SENTI_ERR_NO_MEMORY, "task runner: out of memory");
+            if (o->strict) { /* --strict stops at it as at a bad input (below) */
+                bad = i;
+                break;
+            }
             st->errors++;
         }
         if (!c->token_head)

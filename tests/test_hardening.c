@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "model/model.h"
+#include "tasks/tasks.h"
 #include "testutil.h"
 #include "tokenizer/tokenizer.h"
 #include "tools/convert/convert.h"
@@ -615,6 +616,55 @@ START_TEST(test_probe_findings) {
     json_decref(c);
     ck_assert_ptr_null(load(d, true));
     assert_msg_has("type_vocab_size 0", "config.json", "token_type_embeddings", "type_vocab_size", NULL);
+
+    /* a GGUF key or tensor name holding a NUL byte (looked up as C strings, it would alias the name before it) */
+    static const unsigned char nul_key[] = {'G', 'G', 'U', 'F', 3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0,
+                                            0, 0, 5, 0, 0, 0, 0, 0, 0, 0, 'a', 0, 'b', 'c', 'd', 4, 0, 0, 0, 7, 0, 0, 0};
+    write_file(tpath("nulkey.gguf"), nul_key, sizeof nul_key);
+    ck_assert_ptr_null(gguf_file_load(tpath("nulkey.gguf")));
+    assert_msg_has("nul key", "nulkey.gguf", "NUL", NULL);
+    unsigned char nul_name[96] = {'G', 'G', 'U', 'F', 3, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+                                  5, 0, 0, 0, 0, 0, 0, 0, 't', 0, 'x', 'y', 'z', 1, 0, 0, 0, 4, 0, 0, 0, 0, 0, 0, 0};
+    /* then the type (f32 = 0) and the offset (0), both zero, and the data at byte 64 */
+    write_file(tpath("nulname.gguf"), nul_name, 64 + 16);
+    ck_assert_ptr_null(gguf_file_load(tpath("nulname.gguf")));
+    assert_msg_has("nul name", "nulname.gguf", "NUL", NULL);
+
+    /* --strict stops at a record whose logits are not finite (a NaN in a weight the load does not scan) */
+    d = copy_model("tests/fixtures/tasks/bert-sst2", "strict");
+    poison(d, "bert.encoder.layer.0.attention.self.query.weight", 0, true);
+    senti_model *m = load(d, true);
+    ck_assert_msg(m != NULL, "%s", senti_last_error());
+    snprintf(p, sizeof p, "%s/bert-base-uncased/tokenizer.json", g_assets);
+    t = senti_tokenizer_load(p);
+    ck_assert_ptr_nonnull(t);
+    task_classify cls;
+    ck_assert_int_eq(task_classify_init(&cls, m, d, 0, 0.5), SENTI_OK);
+    const char *texts[] = {"a good movie", "a bad movie"};
+    for (int strict = 0; strict < 2; strict++) {
+        task_source *src = task_source_texts(texts, 2);
+        char *buf = NULL;
+        size_t len = 0;
+        FILE *mem = open_memstream(&buf, &len);
+        task_runner_opts o = task_runner_opts_defaults();
+        o.strict = strict;
+        task_stats stats;
+        const senti_status st = task_classify_run(m, t, &cls, src, mem, &o, &stats);
+        fclose(mem);
+        task_source_free(src);
+        if (strict) {
+            ck_assert_int_eq(st, SENTI_ERR_INVALID_ARG);
+            assert_msg_has("strict", "record 0", "non-finite", NULL);
+            ck_assert_uint_eq(len, 0);
+            ck_assert(stats.records == 1 && stats.errors == 1);
+        } else {
+            ck_assert_int_eq(st, SENTI_OK);
+            ck_assert_str_eq(buf, "{\"id\":0,\"error\":\"non-finite logits\"}\n{\"id\":1,\"error\":\"non-finite logits\"}\n");
+        }
+        free(buf);
+    }
+    senti_tokenizer_free(t);
+    senti_model_free(m);
 
     /* a message wrapped in a prefix (senti_error reading senti_last_error) */
     senti_error(SENTI_ERR_BAD_FILE, "inner %d", 7);

@@ -354,6 +354,17 @@ done:
     return st;
 }
 
+/* The written file (at tmp) must load as a model, as a run would (its config
+ * checked, non-finite norms / heads refused): else no file is left at out. */
+static senti_status check_model(const char *tmp, const char *out) {
+    senti_model_opts o = senti_model_opts_defaults();
+    o.n_threads = 1;
+    senti_model *m = senti_model_load_opts(tmp, &o);
+    if (!m) return senti_error(SENTI_ERR_BAD_FILE, "%s: convert: the written file does not load: %s", out, senti_last_error());
+    senti_model_free(m);
+    return SENTI_OK;
+}
+
 senti_status gguf_convert(const char *dir, const char *out, senti_type type) {
     const gguf_convert_opts o = {.type = type, .embed_type = SENTI_TYPE_F32};
     return gguf_convert_with(dir, out, &o);
@@ -523,7 +534,8 @@ senti_status gguf_convert_with(const char *dir, const char *out, const gguf_conv
         st = senti_error(SENTI_ERR_INVALID_ARG, "%s: path too long", out);
         goto done;
     }
-    if ((st = gguf_writer_write(c.w, tmp)) == SENTI_OK) st = check_tokenizer(dir, tmp, out);
+    if ((st = gguf_writer_write(c.w, tmp)) == SENTI_OK && (st = check_model(tmp, out)) == SENTI_OK)
+        st = check_tokenizer(dir, tmp, out);
     if (st == SENTI_OK && rename(tmp, out) != 0)
         st = senti_error(SENTI_ERR_IO, "%s: cannot rename %s into place: %s", out, tmp, strerror(errno));
     if (st != SENTI_OK) unlink(tmp);
