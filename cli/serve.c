@@ -268,7 +268,7 @@ char *serve_metrics_text(serve *S) {
 typedef struct conn {
     char *body;
     size_t len, cap;
-    bool too_big;
+    bool too_big, refused; /* the body passes --max-body-bytes; its 413 is queued */
 } conn;
 
 static serve_ep ep_of(const char *url) {
@@ -299,6 +299,19 @@ static char *error_body(const char *msg, const char *type) {
     return s;
 }
 
+/* 413 for a body over --max-body-bytes, queued as soon as that is known: at
+ * the headers (a declared length: no 100 Continue, nothing read) or once the
+ * body read passes it (chunked); libmicrohttpd then drops the rest and closes
+ * the connection. */
+static enum MHD_Result refuse_body(serve *S, struct MHD_Connection *c, const char *url) {
+    char msg[96];
+    snprintf(msg, sizeof msg, "request body larger than %zu bytes (--max-body-bytes)", S->max_body);
+    char *body = error_body(msg, "Validation");
+    enum MHD_Result ok = reply(c, 413, body, "application/json");
+    record(S, ep_of(url), body ? 413 : 500, 0.0);
+    return ok;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
                                   const char *version, const char *upload, size_t *upload_size, void **con_cls) {
     serve *S = cls;
@@ -308,11 +321,21 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         if (!(k = calloc(1, sizeof *k))) return MHD_NO;
         *con_cls = k;
         const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-        if (cl && strtoull(cl, NULL, 10) > S->max_body) k->too_big = true;
+        if (cl && strtoull(cl, NULL, 10) > S->max_body) {
+            k->too_big = k->refused = true;
+            return refuse_body(S, c, url);
+        }
         return MHD_YES;
     }
     if (*upload_size) {
-        if (!k->too_big && k->len + *upload_size > S->max_body) k->too_big = true;
+        if (!k->too_big && k->len + *upload_size > S->max_body) {
+            k->too_big = true;
+            *upload_size = 0;
+            if (!k->refused) {
+                k->refused = true;
+                return refuse_body(S, c, url);
+            }
+        }
         if (!k->too_big) {
             if (k->len + *upload_size + 1 > k->cap) {
                 size_t cap = 2 * (k->len + *upload_size) + 1;
@@ -327,6 +350,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         *upload_size = 0; /* consumed (or dropped: too big) */
         return MHD_YES;
     }
+    if (k->refused) return MHD_YES; /* its 413 is queued */
     const double t0 = serve_now();
     serve_ep ep = ep_of(url);
     pthread_mutex_lock(&S->mu);
@@ -336,12 +360,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     int code = 200;
     const char *ctype = "application/json";
     char *body;
-    if (k->too_big) {
-        char msg[96];
-        snprintf(msg, sizeof msg, "request body larger than %zu bytes (--max-body-bytes)", S->max_body);
-        code = 413;
-        body = error_body(msg, "Validation");
-    } else if (draining && ep != EP_METRICS) {
+    if (draining && ep != EP_METRICS) {
         code = 503;
         body = error_body("the server is shutting down", "Unhealthy");
     } else {

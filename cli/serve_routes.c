@@ -306,8 +306,24 @@ static void free_texts(char **t, int64_t n) {
     free(t);
 }
 
+/* The most tokens one request may hold: --max-batch-tokens (a request runs in
+ * one batch), and at least one input of the model's length. A larger request
+ * would hold the worker (or, /tokenize, its memory) past any batch's bound. */
+static int64_t request_tokens(const serve *S) {
+    return S->max_batch_tokens > S->max_len ? S->max_batch_tokens : S->max_len;
+}
+
+/* 413 with the message in err when total tokens pass request_tokens; else 0. */
+static int over_request(const serve *S, int64_t total, char *err, size_t errn) {
+    if (total <= request_tokens(S)) return 0;
+    snprintf(err, errn, "the inputs hold %lld tokens, more than the %lld one request may (--max-batch-tokens; send "
+             "fewer inputs a request)", (long long)total, (long long)request_tokens(S));
+    return 413;
+}
+
 /* Tokens each text runs as (max_len at most: truncation) into *total; a text
- * longer than max_len is refused unless truncate. 0 ok, else the HTTP status. */
+ * longer than max_len is refused unless truncate, and so is a request of more
+ * tokens than request_tokens. 0 ok, else the HTTP status. */
 static int count_tokens(serve *S, char **texts, int64_t n, bool truncate, int64_t *total, char *err, size_t errn) {
     *total = 0;
     for (int64_t i = 0; i < n; i++) {
@@ -325,7 +341,7 @@ static int count_tokens(serve *S, char **texts, int64_t n, bool truncate, int64_
         }
         *total += len < S->max_len ? len : S->max_len;
     }
-    return 0;
+    return over_request(S, *total, err, errn);
 }
 
 static const char *status_type(int code) {
@@ -448,6 +464,7 @@ static char *handle_tokenize(serve *S, json_t *req, int *code) {
     eo.add_special_tokens = !json_is_false(sp);
     json_t *out = json_array();
     char *body = NULL;
+    int64_t total = 0;
     for (int64_t i = 0; out && i < n; i++) {
         senti_encoding *e = NULL;
         if (senti_tokenizer_encode(S->tok, texts[i], strlen(texts[i]), NULL, 0, &eo, &e) != SENTI_OK) {
@@ -455,6 +472,11 @@ static char *handle_tokenize(serve *S, json_t *req, int *code) {
             break;
         }
         const int64_t len = senti_encoding_len(e);
+        if (over_request(S, total += len, err, sizeof err)) { /* each token is a JSON object: bound the answer */
+            senti_encoding_free(e);
+            body = fail(code, 413, "Validation", "%s", err);
+            break;
+        }
         const int32_t *ids = senti_encoding_ids(e), *offs = senti_encoding_offsets(e);
         const uint8_t *special = senti_encoding_special_mask(e);
         json_t *toks = json_array();

@@ -153,6 +153,14 @@ c=$("${CURL[@]}" -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/predict"
 py -c 'print("{\"inputs\":\"" + "a" * 70000 + "\"}")' >"$tmp/big.json"
 c=$("${CURL[@]}" -o /dev/null -w '%{http_code}' -X POST "http://127.0.0.1:$port/predict" --data-binary @"$tmp/big.json")
 [ "$c" = 413 ]; check "body over --max-body-bytes: 413 ($c)" $?
+# a declared oversized body is refused at its headers: no 100 Continue, nothing read
+"${CURL[@]}" -v -o /dev/null -X POST "http://127.0.0.1:$port/predict" --data-binary @"$tmp/big.json" 2>"$tmp/v.txt"
+grep -q '^< HTTP/1.1 413' "$tmp/v.txt" && ! grep -q '100 Continue' "$tmp/v.txt"
+check "declared oversized body: 413 at its headers, no 100 Continue" $?
+# a request holds at most --max-batch-tokens tokens (8192 here): /predict and /tokenize alike
+many=$(py -c 'import json; print(json.dumps({"inputs": ["good " * 100] * 100}))')
+c=$(post /predict "$many"); [ "$c" = 413 ] && grep -q 'max-batch-tokens' "$tmp/body"; check "/predict over the request's tokens: 413 ($c)" $?
+c=$(post /tokenize "$many"); [ "$c" = 413 ]; check "/tokenize over the request's tokens: 413 ($c)" $?
 "${CURL[@]}" "http://127.0.0.1:$port/metrics" >"$tmp/metrics.txt"
 cmp_json metric "$tmp/metrics.txt" 'senti_requests_total{endpoint="/predict",code="200"}' 8 &&
   cmp_json metric "$tmp/metrics.txt" 'senti_batch_size_count' 1 &&
