@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -181,7 +182,7 @@ static void *worker_main(void *arg) {
 
 /* ---- metrics ------------------------------------------------------------------ */
 
-static const int CODES[SERVE_N_CODES] = {200, 400, 404, 405, 413, 422, 424, 429, 500, 503, 504, 0};
+static const int CODES[SERVE_N_CODES] = {200, 400, 404, 405, 413, 422, 424, 429, 500, 501, 503, 504, 0};
 static const double LAT_BOUNDS[SERVE_N_LAT - 1] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
                                                    0.25,  0.5,    1,     2.5,  5,     10};
 static const char *const EP_NAMES[EP_COUNT] = {"/predict", "/embed", "/tokenize", "/v1/completions",
@@ -303,13 +304,45 @@ static char *error_body(const char *msg, const char *type) {
  * the headers (a declared length: no 100 Continue, nothing read) or once the
  * body read passes it (chunked); libmicrohttpd then drops the rest and closes
  * the connection. */
+static enum MHD_Result refuse(serve *S, struct MHD_Connection *c, const char *url, int code, const char *msg) {
+    char *body = error_body(msg, "Validation");
+    enum MHD_Result ok = reply(c, code, body, "application/json");
+    record(S, ep_of(url), body ? code : 500, 0.0);
+    return ok;
+}
 static enum MHD_Result refuse_body(serve *S, struct MHD_Connection *c, const char *url) {
     char msg[96];
     snprintf(msg, sizeof msg, "request body larger than %zu bytes (--max-body-bytes)", S->max_body);
-    char *body = error_body(msg, "Validation");
-    enum MHD_Result ok = reply(c, 413, body, "application/json");
-    record(S, ep_of(url), body ? 413 : 500, 0.0);
-    return ok;
+    return refuse(S, c, url, 413, msg);
+}
+
+/* Content-Length headers: how many, and whether their values differ. */
+typedef struct cl_count { int n; bool differ; const char *first; } cl_count;
+static enum MHD_Result count_cl(void *cls, enum MHD_ValueKind kind, const char *key, const char *value) {
+    cl_count *k = cls;
+    (void)kind;
+    if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) != 0) return MHD_YES;
+    if (k->n++ == 0) k->first = value;
+    else if (strcmp(k->first, value ? value : "") != 0) k->differ = true;
+    return MHD_YES;
+}
+
+/* Framing libmicrohttpd lets through that RFC 9112 refuses: a transfer coding
+ * other than chunked (it would wait for a body it cannot delimit: 501) and
+ * Content-Length headers that disagree (request smuggling: 400). NULL: fine. */
+static const char *bad_framing(struct MHD_Connection *c, int *code) {
+    const char *te = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING);
+    if (te && strcasecmp(te, "chunked") != 0) {
+        *code = 501;
+        return "only the chunked Transfer-Encoding is supported";
+    }
+    cl_count k = {0, false, NULL};
+    MHD_get_connection_values(c, MHD_HEADER_KIND, count_cl, &k);
+    if (k.differ) {
+        *code = 400;
+        return "Content-Length headers disagree";
+    }
+    return NULL;
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
@@ -320,6 +353,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     if (!k) { /* the headers: refuse a declared oversized body before reading it */
         if (!(k = calloc(1, sizeof *k))) return MHD_NO;
         *con_cls = k;
+        int code;
+        const char *why = bad_framing(c, &code);
+        if (why) {
+            k->too_big = k->refused = true; /* nothing of the body is kept */
+            return refuse(S, c, url, code, why);
+        }
         const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
         if (cl && strtoull(cl, NULL, 10) > S->max_body) {
             k->too_big = k->refused = true;

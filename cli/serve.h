@@ -44,7 +44,7 @@ typedef enum serve_ep {
     EP_PREDICT = 0, EP_EMBED, EP_TOKENIZE, EP_COMPLETIONS, EP_HEALTH, EP_INFO, EP_METRICS, EP_OTHER, EP_COUNT
 } serve_ep;
 
-enum { SERVE_N_LAT = 14, SERVE_N_BATCH = 11, SERVE_N_CODES = 12 };
+enum { SERVE_N_LAT = 14, SERVE_N_BATCH = 11, SERVE_N_CODES = 13 };
 
 typedef struct serve_metrics {
     uint64_t requests[EP_COUNT][SERVE_N_CODES]; /* by endpoint and status (serve_codes) */

@@ -157,6 +157,14 @@ c=$("${CURL[@]}" -o /dev/null -w '%{http_code}' -X POST "http://127.0.0.1:$port/
 "${CURL[@]}" -v -o /dev/null -X POST "http://127.0.0.1:$port/predict" --data-binary @"$tmp/big.json" 2>"$tmp/v.txt"
 grep -q '^< HTTP/1.1 413' "$tmp/v.txt" && ! grep -q '100 Continue' "$tmp/v.txt"
 check "declared oversized body: 413 at its headers, no 100 Continue" $?
+# framing libmicrohttpd lets through: a transfer coding other than chunked (501), disagreeing Content-Lengths (400)
+raw_status() { py -c 'import socket,sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1]))); s.settimeout(10)
+s.sendall(sys.argv[2].encode().decode("unicode_escape").encode("latin-1")); print(s.recv(64).split(b" ")[1].decode())' "$port" "$1"; }
+c=$(raw_status 'POST /predict HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\nabc'); [ "$c" = 501 ]
+check "Transfer-Encoding gzip: 501 ($c)" $?
+c=$(raw_status 'POST /predict HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nContent-Length: 40\r\n\r\n{}'); [ "$c" = 400 ]
+check "disagreeing Content-Length headers: 400 ($c)" $?
 # a request holds at most --max-batch-tokens tokens (8192 here): /predict and /tokenize alike
 many=$(py -c 'import json; print(json.dumps({"inputs": ["good " * 100] * 100}))')
 c=$(post /predict "$many"); [ "$c" = 413 ] && grep -q 'max-batch-tokens' "$tmp/body"; check "/predict over the request's tokens: 413 ($c)" $?
