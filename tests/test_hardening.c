@@ -588,8 +588,9 @@ START_TEST(test_probe_findings) {
     for (uint64_t i = 0; i < toks->v.arr.n; i++)
         if (strcmp(toks->v.arr.items[i].v.str.s, "[UNK]") == 0) unk = (int64_t)i, ty[i] = 2;
     ck_assert(unk >= 0);
+    const uint64_t n_types = types->v.arr.n;
     gguf_file_free(f);
-    gguf_with(p, tpath("unk2.gguf"), "tokenizer.ggml.token_type", gguf_val_arr(GGUF_VT_I32, types->v.arr.n, ty, NULL));
+    gguf_with(p, tpath("unk2.gguf"), "tokenizer.ggml.token_type", gguf_val_arr(GGUF_VT_I32, n_types, ty, NULL));
     free(ty);
     t = senti_tokenizer_load(tpath("unk2.gguf"));
     ck_assert_msg(t != NULL, "%s", senti_last_error());
