@@ -570,6 +570,19 @@ START_TEST(test_probe_findings) {
     write_file(tpath("vocab.txt"), "hello\nworld\n", 12);
     ck_assert_ptr_null(senti_tokenizer_load(tpath("vocab.txt")));
     assert_msg_has("vocab.txt unk", "vocab.txt", "[UNK]", NULL);
+    /* a vocab.txt directory's tokenizer_config.json (do_lower_case, ...) is read or refused, never skipped */
+    ck_assert(mkdir(tpath("vt"), 0700) == 0);
+    write_file(tpath("vt/vocab.txt"), "[PAD]\n[UNK]\n[CLS]\n[SEP]\nhello\n", 30);
+    write_file(tpath("vt/tokenizer_config.json"), "{\"do_lower_case\": false", 23);
+    ck_assert_ptr_null(senti_tokenizer_load(tpath("vt")));
+    assert_msg_has("malformed tokenizer_config", "vt/tokenizer_config.json", NULL);
+    ck_assert(unlink(tpath("vt/tokenizer_config.json")) == 0 && mkfifo(tpath("vt/tokenizer_config.json"), 0600) == 0);
+    ck_assert_ptr_null(senti_tokenizer_load(tpath("vt")));
+    assert_msg_has("FIFO tokenizer_config", "vt/tokenizer_config.json", "FIFO", NULL);
+    ck_assert(unlink(tpath("vt/tokenizer_config.json")) == 0);
+    t = senti_tokenizer_load(tpath("vt"));
+    ck_assert_msg(t != NULL, "%s", senti_last_error());
+    senti_tokenizer_free(t);
     /* a tiktoken file must rank every byte */
     write_file(tpath("x.tiktoken"), "IQ== 0\n", 7);
     ck_assert_ptr_null(senti_tokenizer_load(tpath("x.tiktoken")));

@@ -199,8 +199,9 @@ senti_status tok_load_deberta_spm(senti_tokenizer *t, const char *dir, const cha
     senti_status st = tok_read_file(model_path, &data, &n);
     if (st) return st;
     snprintf(p, sizeof p, "%s/tokenizer_config.json", dir);
-    json_t *cfg = senti_json_load(p, JSON_DECODE_INT_AS_REAL, NULL); /* optional; model_max_length overflows int64 */
-    if ((st = tok_spm_parse(model_path, (const unsigned char *)data, n, &sp)) == SENTI_OK) {
+    json_t *cfg; /* optional; model_max_length overflows int64 */
+    if ((st = tok_load_optional_json(p, JSON_DECODE_INT_AS_REAL, &cfg)) == SENTI_OK &&
+        (st = tok_spm_parse(model_path, (const unsigned char *)data, n, &sp)) == SENTI_OK) {
         if (sp.model_type != 1) {
             st = senti_error(SENTI_ERR_UNSUPPORTED, "%s: a DeBERTa spm.model must be a Unigram model (type %d)",
                              model_path, sp.model_type);

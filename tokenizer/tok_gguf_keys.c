@@ -133,6 +133,9 @@ senti_status tok_gguf_keys(const char *dir, int64_t vocab_size, gguf_writer *w, 
     if (present) {
         b->tok_cfg = json_loads(text, JSON_DECODE_INT_AS_REAL, &jerr); /* model_max_length overflows int64 */
         senti_mfree(text);
+        if (!json_is_object(b->tok_cfg)) /* its special tokens and add_bos / add_eos: not skipped silently */
+            return senti_error(SENTI_ERR_BAD_FILE, "%s: %s", p,
+                               b->tok_cfg ? "not a JSON object" : jerr.text);
     }
     json_t *model = json_object_get(b->tok, "model"), *vocab = json_object_get(model, "vocab");
     const char *mt = json_string_value(json_object_get(model, "type"));

@@ -4,6 +4,7 @@
  * Invariant: a tok_str's a0/a1 arrays always have the capacity of s. */
 #include <errno.h>
 #include <stdio.h>
+#include <sys/stat.h>
 #include <utf8proc.h>
 
 #include "tokenizer.h"
@@ -382,6 +383,21 @@ void tok_regex_free(tok_regex *r) {
 }
 
 /* ---- files ------------------------------------------------------------------ */
+
+senti_status tok_load_optional_json(const char *path, size_t flags, json_t **out) {
+    *out = NULL;
+    struct stat sb;
+    if (lstat(path, &sb) != 0 && errno == ENOENT) return SENTI_OK;
+    json_error_t err;
+    json_t *j = senti_json_load(path, flags, &err);
+    if (!j || !json_is_object(j)) {
+        json_decref(j);
+        return senti_error(SENTI_ERR_BAD_FILE, "%s: %s (the tokenizer's options come from it)", path,
+                           j ? "not a JSON object" : err.text[0] ? err.text : "cannot be read");
+    }
+    *out = j;
+    return SENTI_OK;
+}
 
 senti_status tok_read_file(const char *path, char **data, size_t *n) {
     FILE *f = senti_fopen_regular(path);

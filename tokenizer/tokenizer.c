@@ -428,17 +428,21 @@ static bool ends_with(const char *s, const char *suf) {
     return n >= m && strcmp(s + n - m, suf) == 0;
 }
 
-/* tokenizer_config.json: do_lower_case, tokenize_chinese_chars, strip_accents. */
-static void read_bert_config(const char *dir, bool *lower, bool *chinese, int *strip) {
+/* tokenizer_config.json: do_lower_case, tokenize_chinese_chars, strip_accents.
+ * Absent: the defaults; present but unreadable or malformed: an error (it
+ * decides how text is cut, so it is not skipped silently). */
+static senti_status read_bert_config(const char *dir, bool *lower, bool *chinese, int *strip) {
     char p[4096];
     snprintf(p, sizeof p, "%s/tokenizer_config.json", dir);
-    json_t *j = senti_json_load(p, 0, NULL);
-    if (!j) return;
+    json_t *j;
+    senti_status st = tok_load_optional_json(p, 0, &j);
+    if (st != SENTI_OK || !j) return st;
     json_t *v;
     if ((v = json_object_get(j, "do_lower_case")) && json_is_boolean(v)) *lower = json_is_true(v);
     if ((v = json_object_get(j, "tokenize_chinese_chars")) && json_is_boolean(v)) *chinese = json_is_true(v);
     if ((v = json_object_get(j, "strip_accents")) && json_is_boolean(v)) *strip = json_is_true(v);
     json_decref(j);
+    return SENTI_OK;
 }
 
 senti_tokenizer *senti_tokenizer_load(const char *path) {
@@ -466,8 +470,8 @@ senti_tokenizer *senti_tokenizer_load(const char *path) {
         if (file_exists(p)) {
             st = tok_load_json(t, p);
         } else if (snprintf(p, sizeof p, "%s/vocab.txt", path), file_exists(p)) {
-            read_bert_config(path, &lower, &chinese, &strip);
-            st = tok_load_vocab_txt(t, p, lower, chinese, strip);
+            if ((st = read_bert_config(path, &lower, &chinese, &strip)) == SENTI_OK)
+                st = tok_load_vocab_txt(t, p, lower, chinese, strip);
         } else if (snprintf(p, sizeof p, "%s/vocab.json", path), snprintf(q, sizeof q, "%s/merges.txt", path),
                    file_exists(p) && file_exists(q)) {
             st = tok_load_vocab_json(t, p, q);

@@ -145,6 +145,10 @@ senti_status tok_regex_compile(tok_regex *r, const char *pattern, size_t len, bo
  * the regex sits ("pre-tokenizer", "normalizer"); out of memory only for
  * PCRE2_ERROR_NOMEMORY. */
 senti_status tok_regex_failed(const char *where, int rc);
+/* An optional JSON object file beside a tokenizer (tokenizer_config.json):
+ * *out NULL when absent; BAD_FILE naming it when present but unreadable
+ * (a FIFO, a directory), malformed or not an object. */
+senti_status tok_load_optional_json(const char *path, size_t flags, json_t **out);
 void tok_regex_free(tok_regex *r);
 
 typedef struct tok_match { size_t s, e; bool is_match; } tok_match;
