@@ -177,9 +177,10 @@ static int flag_cmp(const char *x, const char *y) {
 }
 
 /* The options that change output bytes, from argv[1..first) (getopt has put
- * the options there) and implied (NULL or one "--flag=value" the run chose
- * itself): the command, then "--flag" / "--flag=value" sorted by flag (a
- * repeated flag in its order). NULL on OOM. */
+ * the options there) and implied / implied2 (each NULL or one "NAME=value" the
+ * run chose itself: the default's --dtype=bf16, the kernel level SENTI_SIMD=…):
+ * the command, then "--flag" / "--flag=value" sorted by flag (a repeated flag
+ * in its order). NULL on OOM. */
 static json_t *output_options(int first, char **argv, const char *implied, const char *implied2) {
     char **v = calloc((size_t)first + 3, sizeof *v);
     json_t *a = json_array();
@@ -401,7 +402,8 @@ bool cli_explain_open(cli_explain *e, const cli_task *t) {
     if (e->html_path) {
         /* the page is written from the start: never over what the run reads or its own output */
         const char *h = e->html_path, *out = t->part ? t->part : t->output;
-        if (task_output_clash("--explain-html", h, "the input", t->input && strcmp(t->input, "-") ? t->input : NULL) ||
+        if (task_output_clash("--explain-html", h, "the input", t->input && strcmp(t->input, "-") ? t->input : NULL) !=
+                SENTI_OK ||
             task_output_clash("--explain-html", h, "--output", out) != SENTI_OK ||
             task_output_clash("--explain-html", h, "the model", t->dir) != SENTI_OK ||
             task_output_clash("--explain-html", h, "the tokenizer", t->tok_path) != SENTI_OK) {

@@ -300,16 +300,17 @@ static char *error_body(const char *msg, const char *type) {
     return s;
 }
 
-/* 413 for a body over --max-body-bytes, queued as soon as that is known: at
- * the headers (a declared length: no 100 Continue, nothing read) or once the
- * body read passes it (chunked); libmicrohttpd then drops the rest and closes
- * the connection. */
+/* A JSON error answer queued before the body is read (or read whole):
+ * libmicrohttpd then drops the rest of the body and closes the connection. */
 static enum MHD_Result refuse(serve *S, struct MHD_Connection *c, const char *url, int code, const char *msg) {
     char *body = error_body(msg, "Validation");
     enum MHD_Result ok = reply(c, code, body, "application/json");
     record(S, ep_of(url), body ? code : 500, 0.0);
     return ok;
 }
+/* 413 for a body over --max-body-bytes, as soon as that is known: at the
+ * headers (a declared length: no 100 Continue, nothing read) or once the body
+ * read passes it (chunked). */
 static enum MHD_Result refuse_body(serve *S, struct MHD_Connection *c, const char *url) {
     char msg[96];
     snprintf(msg, sizeof msg, "request body larger than %zu bytes (--max-body-bytes)", S->max_body);
