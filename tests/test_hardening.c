@@ -583,6 +583,13 @@ START_TEST(test_probe_findings) {
     t = senti_tokenizer_load(tpath("vt"));
     ck_assert_msg(t != NULL, "%s", senti_last_error());
     senti_tokenizer_free(t);
+    /* a repeated vocab.txt line maps to its last id, as HF's BertTokenizer and BertTokenizerFast (both give
+     * "hello world" [2, 5, 6, 3] for this vocab, transformers 5.25.0, 2026-12-07) */
+    write_file(tpath("dup.txt"), "[PAD]\n[UNK]\n[CLS]\n[SEP]\nhello\nhello\nworld\n", 37);
+    t = senti_tokenizer_load(tpath("dup.txt"));
+    ck_assert_msg(t != NULL, "%s", senti_last_error());
+    ck_assert_int_eq(senti_tokenizer_token_to_id(t, "hello"), 5);
+    senti_tokenizer_free(t);
     /* a tiktoken file must rank every byte */
     write_file(tpath("x.tiktoken"), "IQ== 0\n", 7);
     ck_assert_ptr_null(senti_tokenizer_load(tpath("x.tiktoken")));

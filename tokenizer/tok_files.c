@@ -67,7 +67,8 @@ senti_status tok_load_vocab_txt_buf(senti_tokenizer *t, const char *path, const 
         if ((st = tok_vocab_add(&m->vocab, data + i, l, id++))) goto done;
         i = e + 1;
     }
-    if ((st = tok_vocab_build(&m->vocab, path))) goto done;
+    /* a repeated line: the last id, as HF's load_vocab (a dict) and the tokenizers crate (a map) */
+    if ((st = tok_vocab_build_dup(&m->vocab, path, true))) goto done;
     m->unk_id = tok_vocab_find(&m->vocab, "[UNK]", 5);
     if (m->unk_id < 0) { /* as tokenizer.json's WordPiece (tok_json.c) */
         st = senti_error(SENTI_ERR_BAD_FILE, "%s: the vocab has no [UNK] token (a WordPiece vocab needs it)", path);

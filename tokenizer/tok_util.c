@@ -252,7 +252,9 @@ static senti_status vocab_layout(tok_vocab *v, const char *what) {
     return SENTI_OK;
 }
 
-senti_status tok_vocab_build(tok_vocab *v, const char *what) {
+senti_status tok_vocab_build(tok_vocab *v, const char *what) { return tok_vocab_build_dup(v, what, false); }
+
+senti_status tok_vocab_build_dup(tok_vocab *v, const char *what, bool last) {
     senti_status st;
     if (v->ent && (st = vocab_layout(v, what))) return st;
     uint32_t ns = 64;
@@ -262,10 +264,11 @@ senti_status tok_vocab_build(tok_vocab *v, const char *what) {
     if (!v->slots) return senti_error(SENTI_ERR_NO_MEMORY, "tokenizer: out of memory for vocab hash");
     memset(v->slots, 0xff, (size_t)ns * 4);
     v->nslots = ns;
-    for (int32_t id = 0; id < v->n; id++) {
+    for (int32_t k = 0; k < v->n; k++) {
+        const int32_t id = last ? v->n - 1 - k : k;
         if (v->len[id] == UINT32_MAX) continue;
         const char *s = v->pool + v->off[id];
-        if (tok_vocab_find(v, s, v->len[id]) >= 0) continue; /* duplicate string: first id wins */
+        if (tok_vocab_find(v, s, v->len[id]) >= 0) continue; /* duplicate string: the first (last) id wins */
         uint32_t h = (uint32_t)tok_hash(NULL, 0, s, v->len[id]) & (ns - 1);
         while (v->slots[h] >= 0) h = (h + 1) & (ns - 1);
         v->slots[h] = id;

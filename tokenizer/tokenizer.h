@@ -88,6 +88,9 @@ senti_status tok_vocab_add(tok_vocab *v, const char *s, size_t len, int32_t id);
 /* Lay the added entries out by id (refusing ids >= tok_id_limit(entries);
  * `what` names the file / key in that message) and build the hash. */
 senti_status tok_vocab_build(tok_vocab *v, const char *what);
+/* The same; a string held by several ids finds the first of them, or with
+ * last the last (tok_vocab_build: first). */
+senti_status tok_vocab_build_dup(tok_vocab *v, const char *what, bool last);
 int32_t tok_vocab_find(const tok_vocab *v, const char *s, size_t len); /* -1: absent */
 /* Lookup of prefix + s without building the string. */
 int32_t tok_vocab_find2(const tok_vocab *v, const char *p, size_t plen, const char *s, size_t len);
