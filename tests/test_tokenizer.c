@@ -259,6 +259,32 @@ START_TEST(test_errors) {
 }
 END_TEST
 
+/* BertNormalizer's clean_text as the tokenizers crate: Cc, Cf and Co dropped by its
+ * pre-Unicode-9 tables, so unassigned code points (Cn) and format characters
+ * assigned since are kept (each becomes [UNK] here). Ids from tokenizers 0.23.3
+ * on this tokenizer.json (2026-12-07). */
+START_TEST(test_bert_clean_text) {
+    senti_tokenizer *t = load_asset("bert-base-uncased");
+    static const struct { const char *text; int32_t mid; } cases[] = {
+        {"a\xef\xbf\xbf" "b", 100},     /* U+FFFF, a noncharacter (Cn): kept */
+        {"a\xcd\xb8" "b", 100},          /* U+0378, unassigned (Cn): kept */
+        {"a\xe0\xa2\x90" "b", 100},     /* U+0890, Cf since Unicode 14: kept */
+        {"a\xf0\x93\x90\xb9" "b", 100}, /* U+13439, Cf since Unicode 15: kept */
+        {"a\xc2\xad" "b", 11113},        /* U+00AD, Cf: dropped, "ab" */
+        {"a\xee\x80\x80" "b", 11113},    /* U+E000, Co: dropped */
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
+        senti_encoding *e = NULL;
+        ck_assert_int_eq(senti_tokenizer_encode(t, cases[k].text, strlen(cases[k].text), NULL, 0, NULL, &e), SENTI_OK);
+        ck_assert_int_eq(senti_encoding_len(e), 3);
+        ck_assert_msg(senti_encoding_ids(e)[1] == cases[k].mid, "case %zu: id %d, HF %d", k, senti_encoding_ids(e)[1],
+                      cases[k].mid);
+        senti_encoding_free(e);
+    }
+    senti_tokenizer_free(t);
+}
+END_TEST
+
 /* Allocation failure injection: fail the N-th allocation of an encode, for
  * every N until one succeeds; nothing may crash or leak (ASan checks leaks). */
 static long g_fail_at = -1, g_count = 0;
@@ -418,6 +444,7 @@ static Suite *suite(void) {
     tcase_add_test(u, test_assets_present);
     tcase_add_test(u, test_utf8_repair);
     tcase_add_test(u, test_errors);
+    tcase_add_test(u, test_bert_clean_text);
     tcase_add_test(u, test_alloc_failures);
     tcase_add_test(u, test_threads);
     suite_add_tcase(s, u);

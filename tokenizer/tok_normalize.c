@@ -24,11 +24,18 @@ static bool is_chinese(uint32_t c) {
            (c >= 0xF900 && c <= 0xFAFF) || (c >= 0x2F800 && c <= 0x2FA1F);
 }
 
+/* What HF's BertNormalizer (the tokenizers crate) drops with clean_text:
+ * Cc (but tab, newline, return), Cf and Co by its own tables, which predate
+ * Unicode 9 — so it keeps unassigned code points (Cn) and the format
+ * characters assigned since (U+0890-0891, U+08E2, U+110CD, U+13430-1343F,
+ * Cf in utf8proc's tables). Checked against tokenizers 0.23.3 over every
+ * code point of those categories (Python's Unicode 14 names them). */
 static bool is_bert_control(uint32_t c) {
     if (c == '\t' || c == '\n' || c == '\r') return false;
     int cat = tok_category(c);
-    return cat == UTF8PROC_CATEGORY_CC || cat == UTF8PROC_CATEGORY_CF || cat == UTF8PROC_CATEGORY_CS ||
-           cat == UTF8PROC_CATEGORY_CO || cat == UTF8PROC_CATEGORY_CN;
+    if (cat == UTF8PROC_CATEGORY_CF)
+        return !(c == 0x890 || c == 0x891 || c == 0x8E2 || c == 0x110CD || (c >= 0x13430 && c <= 0x1343F));
+    return cat == UTF8PROC_CATEGORY_CC || cat == UTF8PROC_CATEGORY_CS || cat == UTF8PROC_CATEGORY_CO;
 }
 
 /* Rust char::to_lowercase: simple mapping plus U+0130's two-char mapping. */
