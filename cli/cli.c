@@ -1,5 +1,7 @@
 /* cli.c — helpers shared by the `senti` subcommands (see cli.h). */
 #include <errno.h>
+#include <sys/stat.h>
+#include <libgen.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -342,6 +344,19 @@ bool cli_explain_check(const char *cmd, const cli_explain *e, const cli_task *t)
     if (e->html_path && e->method == TASK_EXPLAIN_NONE) {
         fprintf(stderr, "senti %s: --explain-html needs --explain METHOD\n", cmd);
         return false;
+    }
+    if (e->html_path) { /* a page that cannot be written fails here, before --output is created */
+        char *dup = strdup(e->html_path), *dir = dup ? realpath(dirname(dup), NULL) : NULL;
+        struct stat sb;
+        const bool dir_ok = dir && stat(dir, &sb) == 0 && S_ISDIR(sb.st_mode) && access(dir, W_OK) == 0,
+                   is_dir = stat(e->html_path, &sb) == 0 && S_ISDIR(sb.st_mode);
+        free(dup);
+        free(dir);
+        if (!dir_ok || is_dir) {
+            fprintf(stderr, "senti %s: --explain-html %s cannot be written (%s)\n", cmd, e->html_path,
+                    is_dir ? "a directory" : "its directory is missing or not writable");
+            return false;
+        }
     }
     if (e->html_path && resume) {
         fprintf(stderr, "senti %s: --explain-html does not combine with --resume (the page would miss the records "

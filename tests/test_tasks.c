@@ -929,6 +929,20 @@ START_TEST(test_input_edges) {
     free(big);
     senti_tokenizer_free(tok);
     senti_model_free(m);
+
+    /* --explain-html that cannot be written, or that is --output: refused before --output is created */
+    char cli[4096];
+    if (!test_cli_path("test_input_edges (the command part)", cli, sizeof cli)) return;
+    const char *bad[] = {"/nonexistent/x.html", NULL /* the --output path */};
+    for (int k = 0; k < 2; k++) {
+        char cmd[8192], op[256];
+        snprintf(op, sizeof op, "%s/eh%d.jsonl", g_tmp, k);
+        snprintf(cmd, sizeof cmd, "'%s' classify -m '%s' --tokenizer '%s' --threads 1 --explain occlusion --output '%s' "
+                 "--explain-html '%s' good 2>/dev/null", cli, dir, g_vocab, op, k ? op : bad[k]);
+        const int rc = system(cmd);
+        ck_assert_msg(WIFEXITED(rc) && WEXITSTATUS(rc) == 2, "%s: rc %d", cmd, rc);
+        ck_assert_msg(access(op, F_OK) != 0, "%s left %s", cmd, op);
+    }
 }
 END_TEST
 
