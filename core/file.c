@@ -3,6 +3,7 @@
  * every path is opened with O_NONBLOCK, checked with fstat, and only then put
  * back into blocking mode; a FIFO, device, socket or directory is refused with
  * a message naming the path and what it is. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -73,4 +74,19 @@ json_t *senti_json_load(const char *path, size_t flags, json_error_t *err) {
     json_t *j = json_loadf(f, flags, err);
     fclose(f);
     return j;
+}
+
+bool senti_file_in(const char *file, const char *path, char *hit, size_t n) {
+    struct stat sf, sp, se;
+    if (!file || !path || stat(file, &sf) != 0 || !S_ISREG(sf.st_mode) || stat(path, &sp) != 0) return false;
+    bool found = S_ISREG(sp.st_mode) && sp.st_dev == sf.st_dev && sp.st_ino == sf.st_ino;
+    if (found && n) snprintf(hit, n, "%s", path);
+    DIR *d = S_ISDIR(sp.st_mode) ? opendir(path) : NULL;
+    char p[4352];
+    for (struct dirent *e; d && !found && (e = readdir(d));)
+        found = snprintf(p, sizeof p, "%s/%s", path, e->d_name) < (int)sizeof p && stat(p, &se) == 0 &&
+                S_ISREG(se.st_mode) && se.st_dev == sf.st_dev && se.st_ino == sf.st_ino;
+    if (d) closedir(d);
+    if (found && d && n) snprintf(hit, n, "%s", p);
+    return found;
 }

@@ -134,6 +134,12 @@ FILE *senti_fopen_regular(const char *path);
 struct json_t;
 struct json_error_t;
 struct json_t *senti_json_load(const char *path, size_t flags, struct json_error_t *err);
+/* Whether the existing regular file `file` is `path` (a regular file) or one of
+ * the regular files directly in `path` (a directory), symlinks followed: the
+ * matching path into hit[n] (when n > 0). False when either does not exist. For
+ * the outputs that must not overwrite what a run reads (--output over the model,
+ * senti convert over its model directory). */
+bool senti_file_in(const char *file, const char *path, char *hit, size_t n);
 
 /* ---- config.json -------------------------------------------------------------
  * Typed getters over the top-level object. `get` = required key (missing is

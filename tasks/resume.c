@@ -34,6 +34,7 @@
 #include <unistd.h>
 
 #include "../core/core.h"
+#include "../core/formats.h"
 #include "tasks.h"
 
 struct task_resume {
@@ -158,30 +159,10 @@ senti_status task_output_check(const char *input, const char *output) {
 }
 
 senti_status task_output_clash(const char *flag, const char *output, const char *what, const char *path) {
-    struct stat so, sp;
-    if (!output || !path || stat(output, &so) != 0 || !S_ISREG(so.st_mode) || stat(path, &sp) != 0)
-        return SENTI_OK; /* a new output, or nothing to compare */
-    if (S_ISREG(sp.st_mode)) {
-        if (sp.st_dev == so.st_dev && sp.st_ino == so.st_ino)
-            return senti_error(SENTI_ERR_INVALID_ARG, "%s %s is %s %s: refusing to overwrite it", flag, output, what,
-                               path);
-        return SENTI_OK;
-    }
-    if (!S_ISDIR(sp.st_mode)) return SENTI_OK;
-    DIR *d = opendir(path); /* a model or tokenizer directory: any of its files */
-    if (!d) return SENTI_OK;
-    senti_status st = SENTI_OK;
-    for (struct dirent *e; st == SENTI_OK && (e = readdir(d));) {
-        char *d2 = cat(path, "/"), *f = d2 ? cat(d2, e->d_name) : NULL;
-        free(d2);
-        struct stat sf;
-        if (f && stat(f, &sf) == 0 && S_ISREG(sf.st_mode) && sf.st_dev == so.st_dev && sf.st_ino == so.st_ino)
-            st = senti_error(SENTI_ERR_INVALID_ARG, "%s %s is %s's %s: refusing to overwrite it", flag, output, what,
-                             f);
-        free(f);
-    }
-    closedir(d);
-    return st;
+    char hit[4352];
+    if (!senti_file_in(output, path, hit, sizeof hit)) return SENTI_OK; /* a new output, or nothing to compare */
+    return senti_error(SENTI_ERR_INVALID_ARG, "%s %s is %s%s %s: refusing to overwrite it", flag, output, what,
+                       strcmp(hit, path) ? "'s" : "", hit);
 }
 
 bool task_same_path(const char *a, const char *b) {

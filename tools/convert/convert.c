@@ -45,7 +45,6 @@
  * mask buffers) are left out.
  *
  * Invariant: tensor buffers live until the writer has written the file. */
-#include <dirent.h>
 #include <errno.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -383,18 +382,10 @@ static senti_status check_out(const char *dir, const char *out) {
     if (stat(out, &so) != 0) return SENTI_OK; /* new (a bad directory fails at the write) */
     if (!S_ISREG(so.st_mode))
         return senti_error(SENTI_ERR_INVALID_ARG, "%s exists and is not a regular file: refusing to replace it", out);
-    DIR *d = opendir(dir);
-    if (!d) return SENTI_OK; /* reading dir reports it */
-    senti_status st = SENTI_OK;
-    char p[4200];
-    for (struct dirent *e; st == SENTI_OK && (e = readdir(d));) {
-        struct stat si;
-        if (snprintf(p, sizeof p, "%s/%s", dir, e->d_name) < (int)sizeof p && stat(p, &si) == 0 &&
-            S_ISREG(si.st_mode) && si.st_dev == so.st_dev && si.st_ino == so.st_ino)
-            st = senti_error(SENTI_ERR_INVALID_ARG, "%s is the model's own %s: refusing to overwrite it", out, p);
-    }
-    closedir(d);
-    return st;
+    char hit[4352];
+    if (senti_file_in(out, dir, hit, sizeof hit))
+        return senti_error(SENTI_ERR_INVALID_ARG, "%s is the model's own %s: refusing to overwrite it", out, hit);
+    return SENTI_OK;
 }
 
 senti_status gguf_convert_with(const char *dir, const char *out, const gguf_convert_opts *opts) {
