@@ -8,7 +8,9 @@
  *
  * Invariants: the queue never holds more than --max-queue jobs (429
  * beyond); a body never grows past --max-body-bytes (413); every request is
- * answered by its deadline (503 while still queued, 504 once running);
+ * answered by its deadline (503 while still queued, 504 once running); a
+ * connection that has not delivered a whole request (headers and body)
+ * within --request-timeout-ms of opening or of its last answer is closed;
  * SIGTERM / SIGINT stop the listener, answer new requests on open
  * connections with 503, finish every queued and running job, then exit 0. */
 #include <errno.h>
@@ -41,6 +43,7 @@ int cmd_serve(int argc, char **argv) {
 #include <arpa/inet.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <sys/socket.h>
 
 double serve_now(void) {
     struct timespec ts;
@@ -257,6 +260,9 @@ char *serve_metrics_text(serve *S) {
                "senti_running %lld\n", (long long)running);
     fprintf(f, "# HELP senti_in_flight Requests being handled.\n# TYPE senti_in_flight gauge\nsenti_in_flight %lld\n",
             (long long)in_flight);
+    fprintf(f, "# HELP senti_connections_timed_out_total Connections closed for not sending a whole request within "
+               "--request-timeout-ms.\n# TYPE senti_connections_timed_out_total counter\n"
+               "senti_connections_timed_out_total %llu\n", (unsigned long long)m.timed_out);
     if (fclose(f) != 0) {
         free(buf);
         return NULL;
@@ -346,6 +352,8 @@ static const char *bad_framing(struct MHD_Connection *c, int *code) {
     return NULL;
 }
 
+static void conn_mark(serve *S, struct MHD_Connection *c, bool busy);
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
                                   const char *version, const char *upload, size_t *upload_size, void **con_cls) {
     serve *S = cls;
@@ -391,6 +399,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         return MHD_YES;
     }
     if (k->refused) return MHD_YES; /* its 413 is queued */
+    conn_mark(S, c, true);
     const double t0 = serve_now();
     serve_ep ep = ep_of(url);
     pthread_mutex_lock(&S->mu);
@@ -416,13 +425,86 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 }
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode toe) {
-    (void)cls;
-    (void)c;
     (void)toe;
     conn *k = *con_cls;
     if (k) free(k->body);
     free(k);
     *con_cls = NULL;
+    conn_mark(cls, c, false); /* the next request's time starts now */
+}
+
+/* ---- the request deadline ------------------------------------------------------------
+ * libmicrohttpd's own timeout restarts at every byte, so a client sending one
+ * byte a second would hold its connection (and a --max-connections slot) for
+ * ever. Each connection is watched from its opening (or last answer) until a
+ * whole request has arrived; the watcher shuts down the socket of one past
+ * --request-timeout-ms (its thread then sees the end of the stream and
+ * libmicrohttpd closes it). The watch is removed before libmicrohttpd closes
+ * the socket (it notifies first), so a shut-down descriptor is never reused. */
+
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code) {
+    serve *S = cls;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+        serve_conn *w = ci ? calloc(1, sizeof *w) : NULL;
+        if (!w) return; /* unwatched: libmicrohttpd's idle timeout still applies */
+        w->fd = ci->connect_fd;
+        w->since = serve_now();
+        pthread_mutex_lock(&S->conn_mu);
+        w->next = S->conns;
+        if (S->conns) S->conns->prev = w;
+        S->conns = w;
+        pthread_mutex_unlock(&S->conn_mu);
+        *socket_context = w;
+    } else if (*socket_context) {
+        serve_conn *w = *socket_context;
+        pthread_mutex_lock(&S->conn_mu);
+        if (w->prev) w->prev->next = w->next;
+        else S->conns = w->next;
+        if (w->next) w->next->prev = w->prev;
+        pthread_mutex_unlock(&S->conn_mu);
+        free(w);
+        *socket_context = NULL;
+    }
+}
+
+/* A whole request has arrived (busy) or its answer is done (the wait for
+ * the next one starts). */
+static void conn_mark(serve *S, struct MHD_Connection *c, bool busy) {
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    serve_conn *w = ci ? ci->socket_context : NULL;
+    if (!w) return;
+    pthread_mutex_lock(&S->conn_mu);
+    w->busy = busy;
+    w->since = serve_now();
+    pthread_mutex_unlock(&S->conn_mu);
+}
+
+static void *watcher_main(void *arg) {
+    serve *S = arg;
+    const double limit = (double)S->request_timeout_ms / 1000.0;
+    const double period = limit / 4 < 0.01 ? 0.01 : limit / 4 > 1.0 ? 1.0 : limit / 4;
+    pthread_mutex_lock(&S->conn_mu);
+    while (!S->conn_stop) {
+        const struct timespec until = abs_time(serve_now() + period);
+        pthread_cond_timedwait(&S->conn_cv, &S->conn_mu, &until);
+        const double now = serve_now();
+        uint64_t n = 0;
+        for (serve_conn *w = S->conns; w; w = w->next)
+            if (!w->busy && !w->shut && now - w->since > limit) {
+                shutdown(w->fd, SHUT_RDWR);
+                w->shut = true;
+                n++;
+            }
+        if (n) {
+            pthread_mutex_lock(&S->mu);
+            S->mt.timed_out += n;
+            pthread_mutex_unlock(&S->mu);
+        }
+    }
+    pthread_mutex_unlock(&S->conn_mu);
+    return NULL;
 }
 
 /* ---- the command -------------------------------------------------------------------- */
@@ -439,7 +521,9 @@ static void serve_usage(FILE *f) {
             "  limits: --max-batch-tokens N (tokens per batch, 8192) --max-batch-requests N (inputs per batch,\n"
             "          256) --max-queue N (queued requests before 429, 256) --max-body-bytes N (413 beyond,\n"
             "          1048576) --timeout-ms N (503 queued / 504 running past it, 30000) --batch-delay-ms N\n"
-            "          (wait for more requests to join a batch, 0) --max-connections N (512)\n"
+            "          (wait for more requests to join a batch, 0) --max-connections N (512) --request-timeout-ms N\n"
+            "          (a connection must deliver a whole request, headers and body, within N ms of opening or of\n"
+            "          its last answer, else it is closed; idle keep-alive connections too; 60000)\n"
             "  model flags: --tokenizer PATH --threads N --device D --dtype T --batch-size N\n"
             "               --pooling cls|mean|max --normalize|--no-normalize (embed)\n"
             "  SIGTERM / SIGINT: stop listening, finish the requests in flight, exit 0\n");
@@ -447,7 +531,7 @@ static void serve_usage(FILE *f) {
 
 enum {
     O_HOST = CLI_O_FIRST_FREE, O_PORT, O_PORT_FILE, O_MAX_TOKENS, O_MAX_REQ, O_MAX_QUEUE, O_MAX_BODY, O_TIMEOUT,
-    O_DELAY, O_MAX_CONN, O_POOL, O_NORM, O_NO_NORM
+    O_DELAY, O_MAX_CONN, O_POOL, O_NORM, O_NO_NORM, O_REQ_TIMEOUT
 };
 
 typedef struct serve_args {
@@ -467,7 +551,8 @@ static int parse_args(serve *S, serve_args *a, cli_task *t, int argc, char **arg
         {"max-body-bytes", required_argument, 0, O_MAX_BODY}, {"timeout-ms", required_argument, 0, O_TIMEOUT},
         {"batch-delay-ms", required_argument, 0, O_DELAY}, {"max-connections", required_argument, 0, O_MAX_CONN},
         {"pooling", required_argument, 0, O_POOL},     {"normalize", no_argument, 0, O_NORM},
-        {"no-normalize", no_argument, 0, O_NO_NORM},   {"help", no_argument, 0, 'h'},
+        {"no-normalize", no_argument, 0, O_NO_NORM},   {"request-timeout-ms", required_argument, 0, O_REQ_TIMEOUT},
+        {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
     int c;
     long v;
@@ -498,6 +583,10 @@ static int parse_args(serve *S, serve_args *a, cli_task *t, int argc, char **arg
         case O_TIMEOUT:
             ok = cli_parse_long("serve", "--timeout-ms", optarg, 1, 86400000L, &v);
             S->timeout_ms = v;
+            break;
+        case O_REQ_TIMEOUT:
+            ok = cli_parse_long("serve", "--request-timeout-ms", optarg, 1, 86400000L, &v);
+            S->request_timeout_ms = v;
             break;
         case O_DELAY:
             ok = cli_parse_long("serve", "--batch-delay-ms", optarg, 0, 600000L, &v);
@@ -599,7 +688,7 @@ static void drain(serve *S, struct MHD_Daemon *d) {
 
 int cmd_serve(int argc, char **argv) {
     serve S = {.max_batch_tokens = 8192, .max_batch_requests = 256, .max_queue = 256, .timeout_ms = 30000,
-               .max_body = 1u << 20};
+               .request_timeout_ms = 60000, .max_body = 1u << 20};
     serve_args a = {.host = "127.0.0.1", .port = 8080, .max_conn = 512, .normalize = -1};
     cli_task t;
     cli_task_init(&t, "serve");
@@ -622,9 +711,11 @@ int cmd_serve(int argc, char **argv) {
     pthread_mutex_init(&S.mu, NULL);
     pthread_cond_init(&S.work_cv, &ca);
     pthread_cond_init(&S.done_cv, &ca);
+    pthread_mutex_init(&S.conn_mu, NULL);
+    pthread_cond_init(&S.conn_cv, &ca);
     pthread_condattr_destroy(&ca);
-    pthread_t worker;
-    bool worker_up = false;
+    pthread_t worker, watcher;
+    bool worker_up = false, watcher_up = false;
     struct MHD_Daemon *d = NULL;
     if (!load_model(&S, &t, &a)) {
         fprintf(stderr, "senti serve: %s\n", senti_last_error());
@@ -635,12 +726,18 @@ int cmd_serve(int argc, char **argv) {
         goto done;
     }
     worker_up = true;
+    if (pthread_create(&watcher, NULL, watcher_main, &S) != 0) {
+        fprintf(stderr, "senti serve: cannot start the connection watcher thread\n");
+        goto done;
+    }
+    watcher_up = true;
     const unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC |
                            MHD_USE_ERROR_LOG | (addr.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0);
     d = MHD_start_daemon(flags, (uint16_t)a.port, NULL, NULL, on_request, &S, MHD_OPTION_SOCK_ADDR,
                          (struct sockaddr *)&addr, MHD_OPTION_CONNECTION_LIMIT, (unsigned)a.max_conn,
                          MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)(S.timeout_ms / 1000 + 30),
-                         MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_END);
+                         MHD_OPTION_NOTIFY_COMPLETED, on_completed, &S, MHD_OPTION_NOTIFY_CONNECTION,
+                         on_connection, &S, MHD_OPTION_END);
     if (!d) {
         fprintf(stderr, "senti serve: cannot listen on %s:%ld: %s\n", a.host, a.port, strerror(errno));
         goto done;
@@ -671,7 +768,14 @@ done:
         pthread_mutex_unlock(&S.mu);
         pthread_join(worker, NULL);
     }
-    if (d) MHD_stop_daemon(d);
+    if (d) MHD_stop_daemon(d); /* closes every connection: the watch list is empty after */
+    if (watcher_up) {
+        pthread_mutex_lock(&S.conn_mu);
+        S.conn_stop = true;
+        pthread_cond_broadcast(&S.conn_cv);
+        pthread_mutex_unlock(&S.conn_mu);
+        pthread_join(watcher, NULL);
+    }
     if (rc == 0) fprintf(stderr, "senti serve: stopped\n");
     llm_chat_free(&S.chat);
     senti_tokenizer_free(S.tok);
@@ -679,6 +783,8 @@ done:
     pthread_cond_destroy(&S.work_cv);
     pthread_cond_destroy(&S.done_cv);
     pthread_mutex_destroy(&S.mu);
+    pthread_cond_destroy(&S.conn_cv);
+    pthread_mutex_destroy(&S.conn_mu);
     return rc;
 }
 

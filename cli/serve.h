@@ -54,12 +54,23 @@ typedef struct serve_metrics {
     uint64_t batch[SERVE_N_BATCH];              /* inputs per worker batch */
     uint64_t batch_n, batch_inputs, batch_tokens;
     double batch_seconds;
+    uint64_t timed_out; /* connections closed at --request-timeout-ms */
 } serve_metrics;
+
+/* One open connection, for the request deadline: since when it has been
+ * waiting for a complete request (its opening, or its last answer), and
+ * whether one is being answered (exempt: jobs have their own deadline). */
+typedef struct serve_conn {
+    int fd;
+    double since;
+    bool busy, shut;
+    struct serve_conn *prev, *next;
+} serve_conn;
 
 typedef struct serve {
     /* settings */
     const char *dir;
-    int64_t max_batch_tokens, max_batch_requests, max_queue, timeout_ms, batch_delay_ms;
+    int64_t max_batch_tokens, max_batch_requests, max_queue, timeout_ms, batch_delay_ms, request_timeout_ms;
     size_t max_body;
     task_runner_opts ro;
     /* the model */
@@ -79,6 +90,11 @@ typedef struct serve {
     bool draining, stop;
     uint64_t next_id;
     serve_metrics mt;
+    /* open connections (conn_mu) and the thread closing those past --request-timeout-ms */
+    pthread_mutex_t conn_mu;
+    pthread_cond_t conn_cv;
+    serve_conn *conns;
+    bool conn_stop;
 } serve;
 
 /* serve.c: monotonic seconds. */

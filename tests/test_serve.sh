@@ -2,7 +2,7 @@
 # test_serve.sh — `senti serve` through a real HTTP client (curl): every
 # endpoint's answer against the CLI's output for the same texts (classify,
 # embed, tokenize, generate), the error statuses (404, 405, 413, 422, 424,
-# 429, 503), and SIGTERM finishing a queued request before the server exits 0.
+# 429, 503), the request deadline, and SIGTERM finishing a queued request before the server exits 0.
 # Usage: test_serve.sh SENTI_BINARY SOURCE_DIR. Exit 77 (skipped) when the
 # binary has no HTTP support or curl / python3 (for comparing JSON) is missing.
 # Bounded: every curl has --max-time, every wait a deadline.
@@ -197,6 +197,29 @@ c=$("${CURL[@]}" -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/health" 
 
 start t -m "$model" --batch-delay-ms 20000 --timeout-ms 300
 c=$(post /predict "$one"); [ "$c" = 503 ]; check "still queued at --timeout-ms: 503 ($c)" $?
+stop "$pid"; check "SIGTERM: exit 0" $?
+
+# ---- the request deadline: a client trickling its request is cut off; a slow answer is not ---------
+start rt -m "$model" --request-timeout-ms 1000 --batch-delay-ms 2000 --timeout-ms 10000
+"${CURL[@]}" -o "$tmp/slow.json" -w '%{http_code}' -X POST "http://127.0.0.1:$port/predict" --data-binary "$one" >"$tmp/slow.code" &
+slow=$!
+r=$(py -c 'import socket,sys,time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1]))); s.settimeout(0.1)
+req = b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Length: 4000\r\n\r\n" + b" " * 4000
+t0 = time.time()
+for b in req:  # a byte every 0.1 s: libmicrohttpd alone keeps such a connection
+    if time.time() - t0 > 15: print("open"); break
+    try:
+        s.send(bytes([b]))
+        if s.recv(64) == b"": print("closed"); break
+    except socket.timeout: pass
+    except OSError: print("closed"); break' "$port")
+[ "$r" = closed ]; check "a request trickled a byte at a time is closed at --request-timeout-ms ($r)" $?
+wait "$slow" || true
+[ "$(cat "$tmp/slow.code")" = 200 ] && cmp_json predict "$tmp/slow.json" "$tmp/cli0.jsonl"
+check "a request answered after --request-timeout-ms (held 2 s by --batch-delay-ms) is answered" $?
+"${CURL[@]}" "http://127.0.0.1:$port/metrics" >"$tmp/metrics.txt"
+grep -q '^senti_connections_timed_out_total [1-9]' "$tmp/metrics.txt"; check "/metrics counts the closed connection" $?
 stop "$pid"; check "SIGTERM: exit 0" $?
 
 # ---- a base encoder: /embed == senti embed -----------------------------------------------
