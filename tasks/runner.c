@@ -25,9 +25,14 @@
 
 typedef task_record rec;
 
-/* A window ends early once its records' text bytes reach this (--window is a
- * record count; this bounds the memory a window of long records takes). */
+/* A window ends early once its records' bytes reach this (--window is a
+ * record count; this bounds the memory a window takes): each record counts its
+ * text (times the windows --stride runs a token in) plus RECORD_BYTES, about
+ * what its items, encodings and result take beside the text (3.9 KB for a
+ * one-word record, measured), so a huge --window of short records stays
+ * bounded too (at ~16k records). */
 #define WINDOW_BYTES ((size_t)64 << 20)
+#define RECORD_BYTES ((size_t)4096)
 /* --stride repeats a token in up to w / (w - stride) windows (w: the window's
  * content tokens): one record's windows may hold at most this many tokens in
  * all (else its own error line), and the window's byte budget above shrinks by
@@ -1003,13 +1008,12 @@ senti_status task_run_ops(senti_model *m, const senti_tokenizer *tok, task_sourc
     if (c.pad < 0 || c.pad >= senti_model_vocab_size(m)) c.pad = 0;
     senti_status s = SENTI_OK;
     /* the window grows as records come (no preallocation sized by --window) and
-     * ends early once its texts pass WINDOW_BYTES, so memory follows the data */
+     * ends early once its records pass WINDOW_BYTES, so memory follows the data */
     int64_t cap_w = o.window < 256 ? o.window : 256;
-    size_t window_bytes = WINDOW_BYTES;
+    size_t rep = 1; /* what a text byte costs: 1, or with --stride the windows a token runs in */
     if (ops->stride > 0) { /* a token in up to w / (w - stride) windows, w at most max_len - 2 (two specials) */
         const int64_t wmax = max_len - 2 > 1 ? max_len - 2 : 1;
-        const int64_t rep = ops->stride < wmax ? (wmax + (wmax - ops->stride) - 1) / (wmax - ops->stride) : wmax;
-        window_bytes = WINDOW_BYTES / (size_t)rep > 4096 ? WINDOW_BYTES / (size_t)rep : 4096;
+        rep = (size_t)(ops->stride < wmax ? (wmax + (wmax - ops->stride) - 1) / (wmax - ops->stride) : wmax);
     }
     rec *w = calloc((size_t)cap_w, sizeof *w);
     window_bufs wb = {0};
@@ -1041,7 +1045,7 @@ senti_status task_run_ops(senti_model *m, const senti_tokenizer *tok, task_sourc
         int64_t n = 0;
         size_t bytes = 0;
         double tr = now_s();
-        while (n < o.window && bytes < window_bytes) {
+        while (n < o.window && bytes * rep + (size_t)n * RECORD_BYTES < WINDOW_BYTES) {
             if (n == cap_w) {
                 int64_t nc = cap_w * 2 < o.window ? cap_w * 2 : o.window;
                 rec *v = realloc(w, (size_t)nc * sizeof *v);

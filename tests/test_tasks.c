@@ -927,6 +927,35 @@ START_TEST(test_input_edges) {
     json_decref(out);
     task_source_free(src);
     free(big);
+
+    /* a window of short records is bounded by memory too, not only by --window: 20,000 one-word records with
+     * --window 100000 come in more than one window (each record counts ~4 KB beside its text) */
+    enum { NSHORT = 20000 };
+    const char **shorts = malloc(NSHORT * sizeof *shorts);
+    for (int i = 0; i < NSHORT; i++) shorts[i] = i % 2 ? "good" : "bad";
+    src = task_source_texts(shorts, NSHORT);
+    c.lng.stride = 0;
+    o.window = 100000;
+    buf = NULL;
+    len = 0;
+    char *pbuf = NULL;
+    size_t plen = 0;
+    mem = open_memstream(&buf, &len);
+    o.progress = open_memstream(&pbuf, &plen);
+    st = task_classify_run(m, tok, &c, src, mem, &o, &stats);
+    fclose(mem);
+    fclose(o.progress);
+    o.progress = NULL;
+    ck_assert_int_eq(st, SENTI_OK);
+    ck_assert_int_eq(stats.records, NSHORT);
+    const char *first = strstr(pbuf, "senti: ");
+    ck_assert_ptr_nonnull(first);
+    const long first_n = strtol(first + 7, NULL, 10);
+    ck_assert_msg(first_n > 1000 && first_n < NSHORT, "the first window held %ld of %d records", first_n, NSHORT);
+    free(pbuf);
+    free(buf);
+    free(shorts);
+    task_source_free(src);
     senti_tokenizer_free(tok);
     senti_model_free(m);
 
