@@ -96,7 +96,7 @@ static json_t *parse_lines(const char *buf, size_t n, const char *name) {
         line++;
         if (len > 0 && !(len == 1 && buf[i] == '\r')) {
             json_error_t je;
-            json_t *o = json_loadb(buf + i, len, 0, &je);
+            json_t *o = json_loadb(buf + i, len, JSON_REJECT_DUPLICATES, &je);
             if (!json_is_object(o)) {
                 senti_error(SENTI_ERR_BAD_FILE, "%s: line %lld: not a JSON object (%s)", name, (long long)line,
                             o ? "another JSON value" : je.text);
@@ -142,6 +142,38 @@ static json_t *read_predictions(const char *path) {
     if (bad) senti_error(SENTI_ERR_IO, "%s: read failed", path);
     free(buf);
     return a;
+}
+
+/* The data's records that could not be read are not scored: say which (the
+ * metrics count them as "gold_errors"). */
+static void report_gold_errors(json_t *gold, const char *path) {
+    size_t i, shown = 0, total = 0;
+    json_t *r;
+    json_array_foreach(gold, i, r) {
+        const char *e = json_string_value(json_object_get(r, "error"));
+        if (!e) continue;
+        if (total++ < 20) fprintf(stderr, "senti eval: %s: %s (not scored)\n", path, e), shown++;
+    }
+    if (total > shown) fprintf(stderr, "senti eval: %s: %zu more records not scored\n", path, total - shown);
+}
+
+/* Classification whose predicted labels never name a gold label: the two
+ * sides use different names (integer gold labels against a model's names
+ * without --labels): say so, the figures are all 0. */
+static void warn_disjoint(json_t *metrics) {
+    json_t *per = json_object_get(metrics, "per_label"), *e;
+    const char *name;
+    if (!per || json_integer_value(json_object_get(metrics, "items")) == 0) return;
+    bool gold_side = false, pred_side = false;
+    json_object_foreach(per, name, e) {
+        const bool g = json_integer_value(json_object_get(e, "support")) > 0;
+        const bool p = json_integer_value(json_object_get(e, "predicted")) > 0;
+        if (g && p) return;
+        gold_side |= g, pred_side |= p;
+    }
+    if (gold_side && pred_side)
+        fprintf(stderr, "senti eval: warning: no predicted label is ever a gold label (different names: integer gold "
+                        "labels need --labels NAME,… in the model's id order)\n");
 }
 
 /* Distinct gold labels in order of first appearance (zero-shot's default candidates). */
@@ -316,6 +348,7 @@ int cmd_eval(int argc, char **argv) {
     senti_status s = task_dataset_read(a.data, t.format, &gold, &used);
     int rc = 1;
     if (s != SENTI_OK) goto fail;
+    report_gold_errors(gold, a.data);
     if (k == TASK_EVAL_ZERO_SHOT || (a.score && a.labels))
         cand = a.labels ? split_labels(a.labels, &ncand) : gold_labels(gold, &ncand);
     if (a.score) {
@@ -360,7 +393,13 @@ int cmd_eval(int argc, char **argv) {
     }
     if (!labels && cand) labels = (const char **)cand, nl = ncand;
     s = task_eval_score(k, gold, preds, labels, nl, &metrics);
+    if (s != SENTI_OK && a.score) {
+        fprintf(stderr, "senti eval: scoring %s against %s: %s\n", a.score, a.data, senti_last_error());
+        rc = 1;
+        goto done;
+    }
     if (s == SENTI_OK) {
+        warn_disjoint(metrics);
         double sec = t.st.seconds;
         out = json_pack("{sssssssssO}", "task", task_eval_kind_name(k), "data", a.data, "format", task_format_name(used),
                         "model", a.score ? "" : t.dir, "metrics", metrics);

@@ -320,6 +320,9 @@ static int bad(json_t **rec, char **err, json_t *id, int64_t line, const char *f
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    /* quoted file bytes may be invalid UTF-8, or cut inside a character by a
+     * precision or by msg's size: '?' for each such byte (the message goes into JSON) */
+    for (int64_t at; (at = task_utf8_invalid_at(msg, strlen(msg))) >= 0;) msg[at] = '?';
     *rec = json_object();
     size_t n = strlen(msg) + 32;
     *err = malloc(n);
@@ -1437,10 +1440,16 @@ senti_status task_dataset_read(const char *path, task_format fmt, json_t **recor
             size_t n = chomp(line, (size_t)got);
             if (blank(line, n)) continue;
             json_error_t je;
-            json_t *o = task_utf8_invalid_at(line, n) < 0 ? json_loadb(line, n, 0, &je) : NULL;
+            const int64_t bad_at = task_utf8_invalid_at(line, n);
+            json_t *o = bad_at < 0 ? json_loadb(line, n, JSON_REJECT_DUPLICATES, &je) : NULL;
             if (!json_is_object(o)) {
+                char msg[240];
+                if (bad_at >= 0) snprintf(msg, sizeof msg, "line %lld: invalid UTF-8 at byte %lld", (long long)ln + 1,
+                                          (long long)bad_at + 1);
+                else snprintf(msg, sizeof msg, "line %lld: %s", (long long)ln + 1, o ? "not a JSON object" : je.text);
+                for (int64_t at; (at = task_utf8_invalid_at(msg, strlen(msg))) >= 0;) msg[at] = '?';
                 json_decref(o);
-                o = json_pack("{sIss}", "id", (json_int_t)ln, "error", "not a JSON object (or invalid UTF-8)");
+                o = json_pack("{sIss}", "id", (json_int_t)ln, "error", msg);
             } else if (!json_object_get(o, "id") && json_object_set_new(o, "id", json_integer(ln))) {
                 json_decref(o);
                 o = NULL;
@@ -1468,6 +1477,7 @@ senti_status task_dataset_read(const char *path, task_format fmt, json_t **recor
         if (got == 0) break;
         if (err && json_object_set_new(o, "error", json_string(err))) got = -1;
         free(err);
+        if (got < 0) json_decref(o);
         if (got < 0 || json_array_append_new(all, o)) {
             st = senti_error(SENTI_ERR_NO_MEMORY, "out of memory");
             break;

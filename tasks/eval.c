@@ -208,6 +208,7 @@ static bool ks_add(keyset *s, char *key) { /* takes key */
 static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
 static void ks_unique(keyset *s) {
+    if (s->n == 0) return; /* qsort / bsearch take no NULL array, even empty */
     qsort(s->k, (size_t)s->n, sizeof *s->k, cmp_str);
     int64_t w = 0;
     for (int64_t i = 0; i < s->n; i++) {
@@ -218,7 +219,7 @@ static void ks_unique(keyset *s) {
 }
 
 static bool ks_has(const keyset *s, const char *k) { /* s sorted */
-    return bsearch(&k, s->k, (size_t)s->n, sizeof *s->k, cmp_str) != NULL;
+    return s->n > 0 && bsearch(&k, s->k, (size_t)s->n, sizeof *s->k, cmp_str) != NULL;
 }
 
 static void ks_free(keyset *s) {
@@ -268,12 +269,30 @@ static char *keyf(const char *fmt, ...) {
     return s;
 }
 
-/* "start:end" of o's offsets under k0/k1, or "?text" when they are null. */
-static void span_txt(json_t *o, const char *k0, const char *k1, const char *kt, char *b, size_t n) {
+/* "start:end" of o's offsets under k0/k1, or "?text" (the whole text) when
+ * they are null; malloc'd, NULL on OOM. */
+static char *span_txt(json_t *o, const char *k0, const char *k1, const char *kt) {
     json_t *s = json_object_get(o, k0), *e = json_object_get(o, k1), *t = json_object_get(o, kt);
     if (json_is_integer(s) && json_is_integer(e))
-        snprintf(b, n, "%lld:%lld", (long long)json_integer_value(s), (long long)json_integer_value(e));
-    else snprintf(b, n, "?%.200s", json_is_string(t) ? json_string_value(t) : "");
+        return keyf("%lld:%lld", (long long)json_integer_value(s), (long long)json_integer_value(e));
+    return keyf("?%s", json_is_string(t) ? json_string_value(t) : "");
+}
+
+/* Record i's key of n parts: each part length-prefixed, so no text in a part
+ * (a '|', a separator byte) can make two different tuples one key. NULL when a
+ * part is NULL (OOM) or on OOM. */
+static char *key_of(int64_t i, int n, const char *const *part) {
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    if (!f) return NULL;
+    bool ok = fprintf(f, "%lld", (long long)i) > 0;
+    for (int j = 0; j < n && ok; j++) ok = part[j] && fprintf(f, "|%zu:%s", strlen(part[j]), part[j]) >= 0;
+    if (fclose(f) != 0 || !ok) {
+        free(buf);
+        return NULL;
+    }
+    return buf;
 }
 
 static const char *str_or(json_t *o, const char *k, const char *def) {
@@ -285,9 +304,9 @@ static bool opinion_type(const char *t) { return t && (t[0] == 'O' || t[0] == 'o
 
 /* Keys of record i's tuples for kind k from a gold record (gold) or a result. */
 static bool tuple_keys(task_eval_kind k, int64_t i, json_t *o, bool gold, keyset *out) {
-    char a[256], b[256];
     size_t j;
     json_t *v, *list;
+    bool ok = true;
     switch (k) {
     case TASK_EVAL_AE:
     case TASK_EVAL_AESC:
@@ -295,11 +314,11 @@ static bool tuple_keys(task_eval_kind k, int64_t i, json_t *o, bool gold, keyset
         if (!gold && !list) list = json_object_get(o, "spans");
         json_array_foreach(list, j, v) {
             if (!gold && !json_object_get(o, "aspects") && opinion_type(str_or(v, "type", NULL))) continue;
-            span_txt(v, "start", "end", "aspect", a, sizeof a);
-            if (!json_object_get(v, "aspect") && !gold) span_txt(v, "start", "end", "text", a, sizeof a);
-            if (!ks_add(out, k == TASK_EVAL_AE ? keyf("%lld|%s", (long long)i, a)
-                                                : keyf("%lld|%s|%s", (long long)i, a, str_or(v, "sentiment", "?"))))
-                return false;
+            char *a = span_txt(v, "start", "end", !json_object_get(v, "aspect") && !gold ? "text" : "aspect");
+            const char *part[2] = {a, str_or(v, "sentiment", "?")};
+            ok = ks_add(out, key_of(i, k == TASK_EVAL_AE ? 1 : 2, part));
+            free(a);
+            if (!ok) return false;
         }
         return true;
     case TASK_EVAL_OE:
@@ -308,8 +327,10 @@ static bool tuple_keys(task_eval_kind k, int64_t i, json_t *o, bool gold, keyset
             const char *t = str_or(v, "type", NULL);
             if (!gold && t && (!strcmp(t, "POS") || !strcmp(t, "NEG") || !strcmp(t, "NEU") || !strcmp(t, "ASP")))
                 continue;
-            span_txt(v, "start", "end", gold ? "opinion" : "text", a, sizeof a);
-            if (!ks_add(out, keyf("%lld|%s", (long long)i, a))) return false;
+            char *a = span_txt(v, "start", "end", gold ? "opinion" : "text");
+            ok = ks_add(out, key_of(i, 1, (const char *const[]){a}));
+            free(a);
+            if (!ok) return false;
         }
         return true;
     case TASK_EVAL_PAIR:
@@ -319,18 +340,19 @@ static bool tuple_keys(task_eval_kind k, int64_t i, json_t *o, bool gold, keyset
         json_array_foreach(list, j, v) {
             if (gold && (json_is_null(json_object_get(v, "aspect")) || json_is_null(json_object_get(v, "opinion"))))
                 continue; /* implicit terms have no span */
-            span_txt(v, "aspect_start", "aspect_end", "aspect", a, sizeof a);
-            span_txt(v, "opinion_start", "opinion_end", "opinion", b, sizeof b);
-            if (!ks_add(out, k == TASK_EVAL_PAIR ? keyf("%lld|%s|%s", (long long)i, a, b)
-                                                  : keyf("%lld|%s|%s|%s", (long long)i, a, b, str_or(v, "sentiment", "?"))))
-                return false;
+            char *a = span_txt(v, "aspect_start", "aspect_end", "aspect");
+            char *b = span_txt(v, "opinion_start", "opinion_end", "opinion");
+            const char *part[3] = {a, b, str_or(v, "sentiment", "?")};
+            ok = ks_add(out, key_of(i, k == TASK_EVAL_PAIR ? 2 : 3, part));
+            free(a), free(b);
+            if (!ok) return false;
         }
         return true;
     case TASK_EVAL_QUAD:
         json_array_foreach(json_object_get(o, "quads"), j, v) {
-            if (!ks_add(out, keyf("%s\x1f%s\x1f%s\x1f%s", str_or(v, "aspect", "NULL"), str_or(v, "category", "NULL"),
-                                  str_or(v, "sentiment", "NULL"), str_or(v, "opinion", "NULL"))))
-                return false;
+            const char *part[4] = {str_or(v, "aspect", "NULL"), str_or(v, "category", "NULL"),
+                                   str_or(v, "sentiment", "NULL"), str_or(v, "opinion", "NULL")};
+            if (!ks_add(out, key_of(i, 4, part))) return false;
         }
         return true;
     default: return false;
@@ -361,24 +383,25 @@ static json_t *quad_metrics(json_t *gold, json_t *preds, const bool *use) {
 }
 
 /* A result's own clause lists ("emotions" / "causes": integers, senti cause's step 1) as set keys. */
-static bool clause_keys(int64_t i, json_t *o, const char *field, keyset *out) {
+static bool clause_keys(int64_t i, json_t *o, const char *field, keyset *out, char *why, size_t wn) {
     size_t j;
     json_t *v;
     json_array_foreach(json_object_get(o, field), j, v) {
-        if (json_is_integer(v) && !ks_add(out, keyf("%lld|%lld", (long long)i, (long long)json_integer_value(v))))
-            return false;
+        if (!json_is_integer(v)) return snprintf(why, wn, "\"%s\" item %zu is not a clause number", field, j), true;
+        if (!ks_add(out, keyf("%lld|%lld", (long long)i, (long long)json_integer_value(v)))) return false;
     }
     return true;
 }
 
 /* ECPE: pairs [[e, c], …] (or [{"emotion","cause"}]) as set keys. */
-static bool ecpe_keys(int64_t i, json_t *o, keyset *pairs, keyset *emo, keyset *cause) {
+static bool ecpe_keys(int64_t i, json_t *o, keyset *pairs, keyset *emo, keyset *cause, char *why, size_t wn) {
     size_t j;
     json_t *v;
     json_array_foreach(json_object_get(o, "pairs"), j, v) {
         json_t *e = json_is_array(v) ? json_array_get(v, 0) : json_object_get(v, "emotion");
         json_t *c = json_is_array(v) ? json_array_get(v, 1) : json_object_get(v, "cause");
-        if (!json_is_integer(e) || !json_is_integer(c)) continue;
+        if (!json_is_integer(e) || !json_is_integer(c))
+            return snprintf(why, wn, "pair %zu is not two clause numbers ([emotion, cause])", j), true;
         long long ev = (long long)json_integer_value(e), cv = (long long)json_integer_value(c);
         if (!ks_add(pairs, keyf("%lld|%lld|%lld", (long long)i, ev, cv)) ||
             !ks_add(emo, keyf("%lld|%lld", (long long)i, ev)) || !ks_add(cause, keyf("%lld|%lld", (long long)i, cv)))
@@ -421,11 +444,10 @@ static bool event_keys(int64_t i, json_t *o, keyset *ev, keyset *trig, keyset *t
         char *t[6] = {0};
         bool ok = true;
         for (int k = 0; k < 6 && ok; k++) ok = (t[k] = event_term(json_object_get(v, F[k]))) != NULL;
-        ok = ok && ks_add(ev, keyf("%lld\x1f%s\x1f%s\x1f%s\x1f%s\x1f%s\x1f%s", (long long)i, t[0], t[1], t[2], t[3], t[4], t[5])) &&
-             ks_add(trig, keyf("%lld\x1f%s", (long long)i, t[0])) &&
-             ks_add(tp, keyf("%lld\x1f%s\x1f%s", (long long)i, t[0], t[5]));
+        ok = ok && ks_add(ev, key_of(i, 6, (const char *const *)t)) && ks_add(trig, key_of(i, 1, (const char *const *)t)) &&
+             ks_add(tp, key_of(i, 2, (const char *const[]){t[0], t[5]}));
         for (int k = 1; k < 5 && ok; k++)
-            if (strcmp(t[k], "\x01")) ok = ks_add(arg, keyf("%lld\x1f%s\x1f%s\x1f%s", (long long)i, t[0], F[k], t[k]));
+            if (strcmp(t[k], "\x01")) ok = ks_add(arg, key_of(i, 3, (const char *const[]){t[0], F[k], t[k]}));
         for (int k = 0; k < 6; k++) free(t[k]);
         if (!ok) return false;
     }
@@ -442,13 +464,24 @@ static const char *map_label(const char *g, const char *const *labels, int64_t n
         if (!strcmp(labels[k], g)) return g;
     for (int64_t k = 0; k < nl; k++)
         if (!strcasecmp(labels[k], g)) return labels[k];
-    char *end;
-    long v = strtol(g, &end, 10);
-    if (*g && !*end && v >= 0 && v < nl) {
-        *by_index = true;
-        return labels[v];
+    size_t d = strspn(g, "0123456789");
+    if (d > 0 && d < 10 && !g[d]) {
+        const long v = strtol(g, NULL, 10);
+        if (v < nl) {
+            *by_index = true;
+            return labels[v];
+        }
     }
     return g;
+}
+
+/* A gold label: a string, or an integer (a label id: as its decimal text, which map_label reads). */
+static const char *gold_str(json_t *v, char *buf, size_t n) {
+    if (json_is_integer(v) && json_integer_value(v) >= 0) {
+        snprintf(buf, n, "%lld", (long long)json_integer_value(v));
+        return buf;
+    }
+    return json_string_value(v);
 }
 
 /* Push record i's (gold, predicted) label pairs; false on OOM, *why on a
@@ -456,12 +489,13 @@ static const char *map_label(const char *g, const char *const *labels, int64_t n
 static bool cls_items(task_eval_kind k, json_t *g, json_t *p, const char *const *labels, int64_t nl, cls_acc *a,
                       bool *by_index, char *why, size_t wn) {
     if (k == TASK_EVAL_CLASSIFY || k == TASK_EVAL_ZERO_SHOT) {
-        json_t *gl = json_object_get(g, "label");
+        char gb[32];
+        const char *gl = gold_str(json_object_get(g, "label"), gb, sizeof gb);
         const char *pl = k == TASK_EVAL_ZERO_SHOT ? json_string_value(json_array_get(json_object_get(p, "labels"), 0))
                                                   : str_or(p, "label", NULL);
-        if (!json_is_string(gl)) return snprintf(why, wn, "the record has no string \"label\""), true;
+        if (!gl) return snprintf(why, wn, "the record has no \"label\" (a string, or an integer label id)"), true;
         if (!pl) return snprintf(why, wn, "the prediction has no label"), true;
-        return cls_push(a, map_label(json_string_value(gl), labels, nl, by_index), pl);
+        return cls_push(a, map_label(gl, labels, nl, by_index), map_label(pl, labels, nl, by_index));
     }
     if (k == TASK_EVAL_DIALOGUE) {
         json_t *gl = json_object_get(g, "labels"), *pu = json_object_get(p, "utterances");
@@ -469,9 +503,11 @@ static bool cls_items(task_eval_kind k, json_t *g, json_t *p, const char *const 
             return snprintf(why, wn, "%zu gold labels for %zu predicted utterances", json_array_size(gl),
                             json_array_size(pu)), true;
         for (size_t j = 0; j < json_array_size(gl); j++) {
-            const char *gs = json_string_value(json_array_get(gl, j)), *ps = str_or(json_array_get(pu, j), "label", NULL);
+            char gb[32];
+            const char *gs = gold_str(json_array_get(gl, j), gb, sizeof gb);
+            const char *ps = str_or(json_array_get(pu, j), "label", NULL);
             if (!gs || !ps) return snprintf(why, wn, "utterance %zu has no gold or predicted label", j), true;
-            if (!cls_push(a, map_label(gs, labels, nl, by_index), ps)) return false;
+            if (!cls_push(a, map_label(gs, labels, nl, by_index), map_label(ps, labels, nl, by_index))) return false;
         }
         return true;
     }
@@ -482,7 +518,7 @@ static bool cls_items(task_eval_kind k, json_t *g, json_t *p, const char *const 
         const char *ps = str_or(json_array_get(pa, 0), "sentiment", NULL);
         if (!s) return snprintf(why, wn, "the record has no \"sentiment\" for its aspect"), true;
         if (!ps) return snprintf(why, wn, "the prediction has no sentiment"), true;
-        return cls_push(a, map_label(s, labels, nl, by_index), ps);
+        return cls_push(a, map_label(s, labels, nl, by_index), map_label(ps, labels, nl, by_index));
     }
     if (!json_is_array(ga) || !json_is_array(gs) || json_array_size(ga) != json_array_size(gs))
         return snprintf(why, wn, "the record has no \"aspect\" list with a \"sentiments\" list beside it"), true;
@@ -495,7 +531,8 @@ static bool cls_items(task_eval_kind k, json_t *g, json_t *p, const char *const 
             return snprintf(why, wn, "prediction %zu is for another aspect", j), true;
         const char *ps = str_or(r, "sentiment", NULL);
         if (!ps) return snprintf(why, wn, "aspect %zu has no predicted sentiment", j), true;
-        if (!cls_push(a, map_label(json_string_value(s), labels, nl, by_index), ps)) return false;
+        if (!cls_push(a, map_label(json_string_value(s), labels, nl, by_index), map_label(ps, labels, nl, by_index)))
+            return false;
     }
     return true;
 }
@@ -503,9 +540,9 @@ static bool cls_items(task_eval_kind k, json_t *g, json_t *p, const char *const 
 senti_status task_eval_score(task_eval_kind k, json_t *gold, json_t *preds, const char *const *labels,
                              int64_t n_labels, json_t **metrics) {
     *metrics = NULL;
-    if ((unsigned)k >= TASK_EVAL_COUNT) return senti_error(SENTI_ERR_INVALID_ARG, "eval: unknown task");
+    if ((unsigned)k >= TASK_EVAL_COUNT) return senti_error(SENTI_ERR_INVALID_ARG, "unknown eval task");
     if (!json_is_array(gold) || !json_is_array(preds) || json_array_size(gold) != json_array_size(preds))
-        return senti_error(SENTI_ERR_INVALID_ARG, "eval: %zu predictions for %zu records", json_array_size(preds),
+        return senti_error(SENTI_ERR_INVALID_ARG, "%zu predictions for %zu records", json_array_size(preds),
                            json_array_size(gold));
     const size_t n = json_array_size(gold);
     bool *use = calloc(n + 1, sizeof *use), by_index = false, clauses_given = false;
@@ -514,27 +551,29 @@ senti_status task_eval_score(task_eval_kind k, json_t *gold, json_t *preds, cons
     keyset ks[8] = {{0}};
     json_t *m = NULL;
     senti_status st = SENTI_OK;
-    if (!use) return senti_error(SENTI_ERR_NO_MEMORY, "eval: out of memory");
+    if (!use) return senti_error(SENTI_ERR_NO_MEMORY, "out of memory scoring");
     for (int64_t i = 0; i < n_labels; i++)
         if (lab_add(&ca.L, labels[i]) < 0) goto oom;
     for (size_t i = 0; i < n; i++) {
         json_t *g = json_array_get(gold, i), *p = json_array_get(preds, i);
-        if (!json_equal(json_object_get(g, "id"), json_object_get(p, "id"))) {
-            char *a = json_dumps(json_object_get(p, "id"), JSON_ENCODE_ANY), *b = json_dumps(json_object_get(g, "id"), JSON_ENCODE_ANY);
-            st = senti_error(SENTI_ERR_INVALID_ARG, "eval: prediction %zu has id %s where the data has %s", i,
-                             a ? a : "?", b ? b : "?");
-            free(a), free(b);
-            goto done;
-        }
-        if (json_object_get(g, "error")) {
+        if (json_object_get(g, "error")) { /* the data's record could not be read: its id may be a guess */
             gold_err++;
             continue;
+        }
+        if (!json_equal(json_object_get(g, "id"), json_object_get(p, "id"))) {
+            json_t *pid = json_object_get(p, "id");
+            char *a = pid ? json_dumps(pid, JSON_ENCODE_ANY) : NULL, *b = json_dumps(json_object_get(g, "id"), JSON_ENCODE_ANY);
+            st = senti_error(SENTI_ERR_INVALID_ARG, "prediction %zu (in order) has %s%s where the data has id %s", i + 1,
+                             pid ? "id " : "no id", a ? a : "", b ? b : "?");
+            free(a), free(b);
+            goto done;
         }
         if (json_object_get(p, "error")) {
             pred_err++;
             continue;
         }
         char why[200] = "";
+        bool gold_bad = false;
         switch (k) {
         case TASK_EVAL_CLASSIFY:
         case TASK_EVAL_ZERO_SHOT:
@@ -545,8 +584,14 @@ senti_status task_eval_score(task_eval_kind k, json_t *gold, json_t *preds, cons
         case TASK_EVAL_QUAD: break;
         case TASK_EVAL_ECPE:
         case TASK_EVAL_CAUSE:
-            if (!ecpe_keys((int64_t)i, g, &ks[0], &ks[1], &ks[2]) || !ecpe_keys((int64_t)i, p, &ks[3], &ks[4], &ks[5]) ||
-                !clause_keys((int64_t)i, p, "emotions", &ks[6]) || !clause_keys((int64_t)i, p, "causes", &ks[7]))
+            if (!ecpe_keys((int64_t)i, g, &ks[0], &ks[1], &ks[2], why, sizeof why)) goto oom;
+            if (why[0]) { /* the gold record's pairs: the data's fault, not the prediction's */
+                gold_bad = true;
+                break;
+            }
+            if (!ecpe_keys((int64_t)i, p, &ks[3], &ks[4], &ks[5], why, sizeof why) ||
+                !clause_keys((int64_t)i, p, "emotions", &ks[6], why, sizeof why) ||
+                !clause_keys((int64_t)i, p, "causes", &ks[7], why, sizeof why))
                 goto oom;
             clauses_given |= json_is_array(json_object_get(p, "emotions")) && json_is_array(json_object_get(p, "causes"));
             break;
@@ -560,7 +605,8 @@ senti_status task_eval_score(task_eval_kind k, json_t *gold, json_t *preds, cons
         }
         if (why[0]) {
             char *id = json_dumps(json_object_get(g, "id"), JSON_ENCODE_ANY);
-            st = senti_error(SENTI_ERR_INVALID_ARG, "eval: record %s: %s", id ? id : "?", why);
+            st = senti_error(SENTI_ERR_INVALID_ARG, "%s record %s (number %zu in order): %s",
+                             gold_bad ? "the data's" : "the prediction for", id ? id : "?", i + 1, why);
             free(id);
             goto done;
         }
@@ -606,7 +652,7 @@ senti_status task_eval_score(task_eval_kind k, json_t *gold, json_t *preds, cons
     m = NULL;
     goto done;
 oom:
-    st = senti_error(SENTI_ERR_NO_MEMORY, "eval: out of memory");
+    st = senti_error(SENTI_ERR_NO_MEMORY, "out of memory scoring");
 done:
     json_decref(m);
     free(use);

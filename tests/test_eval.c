@@ -344,13 +344,71 @@ START_TEST(test_score_errors) {
     json_t *gold = json_pack("[{siss}]", "id", 0, "label", "pos"), *preds = json_pack("[{siss}]", "id", 1, "label", "pos");
     json_t *m = NULL;
     ck_assert_int_eq(task_eval_score(TASK_EVAL_CLASSIFY, gold, preds, NULL, 0, &m), SENTI_ERR_INVALID_ARG);
-    assert_msg_has("id mismatch", "prediction 0 has id 1 where the data has 0", NULL);
+    assert_msg_has("id mismatch", "prediction 1 (in order) has id 1 where the data has id 0", NULL);
     json_decref(preds);
     preds = json_pack("[{si}]", "id", 0);
     ck_assert_int_eq(task_eval_score(TASK_EVAL_CLASSIFY, gold, preds, NULL, 0, &m), SENTI_ERR_INVALID_ARG);
     assert_msg_has("no label", "record 0", "no label", NULL);
     json_decref(preds);
     json_decref(gold);
+}
+END_TEST
+
+/* An outside probe's findings (2026-12-07): each scored as scikit-learn / set
+ * matching would, or refused naming the record. */
+static double score_of(task_eval_kind k, const char *gold, const char *pred, const char *const *labels, int64_t nl,
+                       const char *field) {
+    json_error_t je;
+    json_t *g = json_loads(gold, 0, &je), *p = json_loads(pred, 0, &je), *m = NULL;
+    ck_assert_ptr_nonnull(g);
+    ck_assert_ptr_nonnull(p);
+    ck_assert_int_eq(task_eval_score(k, g, p, labels, nl, &m), SENTI_OK);
+    double v = json_real_value(json_object_get(m, field));
+    json_decref(m), json_decref(g), json_decref(p);
+    return v;
+}
+
+START_TEST(test_probe_findings) {
+    /* empty tuple sets on both sides (qsort / bsearch were handed NULL: UBSan stopped) */
+    ck_assert(score_of(TASK_EVAL_TRIPLET, "[{\"id\":0,\"triplets\":[]}]", "[{\"id\":0,\"triplets\":[]}]", NULL, 0,
+                       "f1") == 0.0);
+    /* span texts compared whole: two spans alike in their first 200 bytes are different spans */
+    char gold[1024], pred[1024], x[256];
+    memset(x, 'x', 200);
+    x[200] = '\0';
+    snprintf(gold, sizeof gold, "[{\"id\":0,\"aspect_spans\":[{\"aspect\":\"%sA\"}]}]", x);
+    snprintf(pred, sizeof pred, "[{\"id\":0,\"aspects\":[{\"aspect\":\"%sB\"}]}]", x);
+    ck_assert(score_of(TASK_EVAL_AE, gold, pred, NULL, 0, "f1") == 0.0);
+    snprintf(pred, sizeof pred, "[{\"id\":0,\"aspects\":[{\"aspect\":\"%sA\"}]}]", x);
+    ck_assert(score_of(TASK_EVAL_AE, gold, pred, NULL, 0, "f1") == 1.0);
+    /* a '|' in a term cannot join two tuples into one key */
+    ck_assert(score_of(TASK_EVAL_PAIR, "[{\"id\":0,\"triplets\":[{\"aspect\":\"a|?b\",\"opinion\":\"c\"}]}]",
+                       "[{\"id\":0,\"pairs\":[{\"aspect\":\"a\",\"opinion\":\"b|?c\"}]}]", NULL, 0, "f1") == 0.0);
+    /* the label names map on both sides (case, label ids); integer gold labels are label ids */
+    const char *pn[] = {"pos", "neg"};
+    ck_assert(score_of(TASK_EVAL_CLASSIFY, "[{\"id\":0,\"label\":\"POS\"}]", "[{\"id\":0,\"label\":\"POS\"}]", pn, 2,
+                       "accuracy") == 1.0);
+    ck_assert(score_of(TASK_EVAL_CLASSIFY, "[{\"id\":0,\"label\":\"1\"}]", "[{\"id\":0,\"label\":\"1\"}]", pn, 2,
+                       "accuracy") == 1.0);
+    ck_assert(score_of(TASK_EVAL_CLASSIFY, "[{\"id\":0,\"label\":1},{\"id\":1,\"label\":0}]",
+                       "[{\"id\":0,\"label\":\"neg\"},{\"id\":1,\"label\":\"neg\"}]", pn, 2, "accuracy") == 0.5);
+    ck_assert(score_of(TASK_EVAL_CLASSIFY, "[{\"id\":0,\"label\":\"+1\"}]", "[{\"id\":0,\"label\":\"neg\"}]", pn, 2,
+                       "accuracy") == 0.0); /* "+1" is a name, not an id */
+    /* ECPE pairs that are not two clause numbers are refused, naming the record */
+    json_t *g = json_loads("[{\"id\":1,\"pairs\":[[1,2]]}]", 0, NULL);
+    json_t *p = json_loads("[{\"id\":1,\"pairs\":[[\"1\",\"2\"]]}]", 0, NULL), *m = NULL;
+    ck_assert_int_eq(task_eval_score(TASK_EVAL_ECPE, g, p, NULL, 0, &m), SENTI_ERR_INVALID_ARG);
+    assert_msg_has("ecpe pair", "the prediction for record 1", "pair 0 is not two clause numbers", NULL);
+    json_decref(g), json_decref(p);
+    /* a reader's message quoting a cut UTF-8 character stays valid UTF-8: the record's own error, not "out of memory" */
+    const char *t = scratch(0, "u.tsv", "sentence\tlabel\nx\ta \xe5\xa5\xbd\xe5\xa5\xbd\xe5\xa5\xbd\xe5\xa5\xbd\xe5\xa5"
+                                        "\xbd\xe5\xa5\xbd\xe5\xa5\xbd\xe5\xa5\xbd\xe5\xa5\xbd\xe5\xa5\xbd\xe5\xa5\xbd\xe5\xa5\xbd"
+                                        "\xe5\xa5\xbd\xe5\xa5\xbd\xe5\xa5\xbd\xe5\xa5\xbd\xe5\xa5\xbd\xe5\xa5\xbd\xe5\xa5\xbd\xe5\xa5\xbd\n");
+    task_format used;
+    json_t *all = read_all(t, TASK_FORMAT_TSV, &used);
+    ck_assert_int_eq(json_array_size(all), 1);
+    ck_assert_ptr_nonnull(err_of(all, 0));
+    json_decref(all);
 }
 END_TEST
 
@@ -367,6 +425,7 @@ static Suite *suite(void) {
     tcase_add_test(tc, test_runner_source);
     tcase_add_test(tc, test_jsonl_gold);
     tcase_add_test(tc, test_score_errors);
+    tcase_add_test(tc, test_probe_findings);
     suite_add_tcase(s, tc);
     return s;
 }
