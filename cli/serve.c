@@ -8,7 +8,8 @@
  *
  * Invariants: the queue never holds more than --max-queue jobs (429
  * beyond); a body never grows past --max-body-bytes (413); every request is
- * answered by its deadline (503 while still queued, 504 once running); a
+ * answered by its deadline (503 while still queued, 504 once running), and
+ * a queued request whose client closes the connection leaves the queue; a
  * connection that has not delivered a whole request (headers and body)
  * within --request-timeout-ms of opening or of its last answer is closed;
  * SIGTERM / SIGINT stop the listener, answer new requests on open
@@ -84,6 +85,18 @@ static void unlink_job(serve *S, serve_job *job) {
     S->queued_tokens -= job->tokens;
 }
 
+/* The socket of the connection this thread answers (one thread per
+ * connection: set by on_request around serve_handle); -1: none. */
+static _Thread_local int t_client_fd = -1;
+
+/* The client has closed its side (end of stream; pipelined bytes are not an
+ * end). As nginx does by default, a client that closes while its request
+ * waits is taken to have given up. */
+static bool client_gone(int fd) {
+    char c;
+    return fd >= 0 && recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
+}
+
 int serve_submit(serve *S, serve_job *job) {
     pthread_mutex_lock(&S->mu);
     if (S->draining) {
@@ -104,12 +117,19 @@ int serve_submit(serve *S, serve_job *job) {
     S->queued++;
     S->queued_tokens += job->tokens;
     pthread_cond_signal(&S->work_cv);
-    const struct timespec until = abs_time(job->deadline);
-    while (job->state != JOB_DONE && serve_now() < job->deadline)
-        if (pthread_cond_timedwait(&S->done_cv, &S->mu, &until) == ETIMEDOUT) break;
+    bool gone = false;
+    while (job->state != JOB_DONE && serve_now() < job->deadline) {
+        /* while queued, look at the client every 0.1 s: one that hung up loses its place */
+        const double next = job->state == JOB_QUEUED && serve_now() + 0.1 < job->deadline ? serve_now() + 0.1
+                                                                                          : job->deadline;
+        const struct timespec until = abs_time(next);
+        if (pthread_cond_timedwait(&S->done_cv, &S->mu, &until) == ETIMEDOUT && next >= job->deadline) break;
+        if (job->state == JOB_QUEUED && (gone = client_gone(t_client_fd))) break;
+    }
     int code = 0;
-    if (job->state == JOB_QUEUED) { /* timed out before the worker took it */
+    if (job->state == JOB_QUEUED) { /* timed out, or its client left, before the worker took it */
         unlink_job(S, job);
+        if (gone) S->mt.client_gone++;
         code = 503;
     } else if (job->state == JOB_RUNNING) { /* the worker frees it when done */
         job->state = JOB_ABANDONED;
@@ -260,6 +280,8 @@ char *serve_metrics_text(serve *S) {
                "senti_running %lld\n", (long long)running);
     fprintf(f, "# HELP senti_in_flight Requests being handled.\n# TYPE senti_in_flight gauge\nsenti_in_flight %lld\n",
             (long long)in_flight);
+    fprintf(f, "# HELP senti_client_gone_total Queued requests dropped because their client closed the connection.\n"
+               "# TYPE senti_client_gone_total counter\nsenti_client_gone_total %llu\n", (unsigned long long)m.client_gone);
     fprintf(f, "# HELP senti_connections_timed_out_total Connections closed for not sending a whole request within "
                "--request-timeout-ms.\n# TYPE senti_connections_timed_out_total counter\n"
                "senti_connections_timed_out_total %llu\n", (unsigned long long)m.timed_out);
@@ -413,7 +435,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         code = 503;
         body = error_body("the server is shutting down", "Unhealthy");
     } else {
+        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+        t_client_fd = ci ? ci->connect_fd : -1;
         body = serve_handle(S, ep, method, k->body ? k->body : "", k->len, &code, &ctype);
+        t_client_fd = -1;
     }
     enum MHD_Result ok = reply(c, code, body, ctype);
     record(S, ep, body ? code : 500, serve_now() - t0);

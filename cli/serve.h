@@ -54,7 +54,8 @@ typedef struct serve_metrics {
     uint64_t batch[SERVE_N_BATCH];              /* inputs per worker batch */
     uint64_t batch_n, batch_inputs, batch_tokens;
     double batch_seconds;
-    uint64_t timed_out; /* connections closed at --request-timeout-ms */
+    uint64_t timed_out;   /* connections closed at --request-timeout-ms */
+    uint64_t client_gone; /* queued jobs dropped: their client closed the connection */
 } serve_metrics;
 
 /* One open connection, for the request deadline: since when it has been

@@ -220,6 +220,17 @@ wait "$slow" || true
 check "a request answered after --request-timeout-ms (held 2 s by --batch-delay-ms) is answered" $?
 "${CURL[@]}" "http://127.0.0.1:$port/metrics" >"$tmp/metrics.txt"
 grep -q '^senti_connections_timed_out_total [1-9]' "$tmp/metrics.txt"; check "/metrics counts the closed connection" $?
+# a client that sends its request and hangs up while it is queued (2 s of --batch-delay-ms) loses its place
+py -c 'import socket,sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+b = sys.argv[2].encode()
+s.sendall(b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(b) + b); s.close()' "$port" "$one"
+gone=1
+for _ in $(seq 40); do
+  "${CURL[@]}" "http://127.0.0.1:$port/metrics" | grep -q '^senti_client_gone_total 1$' && { gone=0; break; }
+  sleep 0.05
+done
+check "a queued request whose client hung up is dropped (senti_client_gone_total 1)" $gone
 stop "$pid"; check "SIGTERM: exit 0" $?
 
 # ---- a base encoder: /embed == senti embed -----------------------------------------------
