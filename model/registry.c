@@ -68,8 +68,10 @@ senti_model *senti_model_load_opts(const char *dir, const senti_model_opts *opts
     }
     if (o.weight_type != SENTI_TYPE_COUNT && (o.weight_type < 0 || o.weight_type > SENTI_TYPE_COUNT ||
                                               o.weight_type == SENTI_TYPE_I32 || senti_type_is_kquant(o.weight_type))) {
-        senti_error(SENTI_ERR_INVALID_ARG, "%s: weight type %d cannot hold weights (no quantizer for K-quants)", dir,
-                    (int)o.weight_type);
+        senti_error(SENTI_ERR_INVALID_ARG, "%s: weight type %d cannot hold weights (%s)", dir, (int)o.weight_type,
+                    o.weight_type < 0 || o.weight_type > SENTI_TYPE_COUNT ? "no such type"
+                    : o.weight_type == SENTI_TYPE_I32                     ? "an integer type"
+                                                                          : "no quantizer for K-quants");
         goto fail;
     }
     m->opts = o;

@@ -153,10 +153,17 @@ senti_task *senti_task_load(const char *dir, const senti_task_opts *opts) {
     t->ro.batch_size = opts->batch_size;
     t->ro.max_batch_tokens = opts->max_batch_tokens;
     t->ro.n_threads = opts->model.n_threads;
-    if (opts->batch_size < 1 || opts->max_batch_tokens < 1 || opts->stride < 0 || opts->context < 0 ||
-        (unsigned)opts->aggregation > SENTI_AGG_MAX || (unsigned)opts->kind > SENTI_TASK_GENERATE ||
-        (opts->n_stop > 0 && !opts->stop)) {
-        senti_error(SENTI_ERR_INVALID_ARG, "senti_task_load: bad option (batch sizes >= 1, stride and context >= 0)");
+    const char *bad = (unsigned)opts->kind > SENTI_TASK_GENERATE            ? "kind is not a senti_task_kind"
+                      : opts->batch_size < 1                                ? "batch_size must be >= 1"
+                      : opts->max_batch_tokens < 1                          ? "max_batch_tokens must be >= 1"
+                      : opts->stride < 0                                    ? "stride must be >= 0"
+                      : opts->context < 0                                   ? "context must be >= 0"
+                      : (unsigned)opts->aggregation > SENTI_AGG_MAX         ? "aggregation is not a senti_tag_aggregation"
+                      : opts->n_stop < 0 || (opts->n_stop > 0 && !opts->stop) ? "n_stop stop strings but stop is NULL"
+                      : opts->n_aspects < 0 || opts->n_labels < 0           ? "n_aspects and n_labels must be >= 0"
+                                                                            : NULL;
+    if (bad) {
+        senti_error(SENTI_ERR_INVALID_ARG, "senti_task_load: bad option: %s", bad);
         goto fail;
     }
     for (int64_t i = 0; i < opts->n_aspects || i < opts->n_labels; i++)

@@ -499,7 +499,9 @@ static bool cls_items(task_eval_kind k, json_t *g, json_t *p, const char *const 
     }
     if (k == TASK_EVAL_DIALOGUE) {
         json_t *gl = json_object_get(g, "labels"), *pu = json_object_get(p, "utterances");
-        if (!json_is_array(gl) || json_array_size(gl) != json_array_size(pu))
+        if (!json_is_array(gl))
+            return snprintf(why, wn, "the record has no \"labels\" list (a dialogue's: one per utterance)"), true;
+        if (json_array_size(gl) != json_array_size(pu))
             return snprintf(why, wn, "%zu gold labels for %zu predicted utterances", json_array_size(gl),
                             json_array_size(pu)), true;
         for (size_t j = 0; j < json_array_size(gl); j++) {
@@ -545,6 +547,7 @@ senti_status task_eval_score(task_eval_kind k, json_t *gold, json_t *preds, cons
         return senti_error(SENTI_ERR_INVALID_ARG, "%zu predictions for %zu records", json_array_size(preds),
                            json_array_size(gold));
     const size_t n = json_array_size(gold);
+    if (n == 0) return senti_error(SENTI_ERR_INVALID_ARG, "the data holds no records to score");
     bool *use = calloc(n + 1, sizeof *use), by_index = false, clauses_given = false;
     int64_t gold_err = 0, pred_err = 0, scored = 0;
     cls_acc ca = {0};

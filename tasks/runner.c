@@ -106,7 +106,8 @@ void task_source_expect(task_source *s, int64_t n, uint64_t hash, const char *wh
 task_source *task_source_texts(const char *const *texts, int64_t n) {
     task_source *s = calloc(1, sizeof *s);
     if (!s) return NULL;
-    s->texts = texts;
+    static const char *const none[1] = {NULL};
+    s->texts = texts ? texts : none; /* a texts source even when empty (NULL would read as a file) */
     s->n = n;
     s->hash = HASH_SEED;
     s->left = s->limit = -1;

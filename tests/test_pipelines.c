@@ -331,7 +331,23 @@ START_TEST(test_c_api) {
     ck_assert_int_eq(senti_result_parts(r, 1), 0);
     ck_assert_ptr_nonnull(strstr(senti_result_json(r, 1), "\"error\""));
     senti_results_free(r);
+    /* no inputs, given as NULL: no results (it read a NULL file: SIGSEGV) */
+    ck_assert_int_eq(senti_task_run(t, NULL, 0, &r), SENTI_OK);
+    ck_assert_int_eq(senti_results_count(r), 0);
+    senti_results_free(r);
+    ck_assert_int_eq(senti_task_run_records(t, NULL, 0, &r), SENTI_OK);
+    ck_assert_int_eq(senti_results_count(r), 0);
+    senti_results_free(r);
     senti_task_free(t);
+    /* a bad option is named */
+    senti_task_opts ob = senti_task_opts_defaults(SENTI_TASK_CLASSIFY);
+    ob.n_stop = 2;
+    ck_assert_ptr_null(senti_task_load(NULL, &ob));
+    ck_assert_ptr_nonnull(strstr(senti_last_error(), "stop is NULL"));
+    ob = senti_task_opts_defaults(SENTI_TASK_CLASSIFY);
+    ob.aggregation = 99;
+    ck_assert_ptr_null(senti_task_load(NULL, &ob));
+    ck_assert_ptr_nonnull(strstr(senti_last_error(), "aggregation"));
 
     /* tag: spans with offsets */
     o = senti_task_opts_defaults(SENTI_TASK_TAG);

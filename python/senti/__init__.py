@@ -135,43 +135,64 @@ def default_model():
     return p.decode() if p else None
 
 
-def _cstrs(strs):
-    enc = [s.encode("utf-8") for s in strs]
+def _cstr(v, what):
+    """A str option as C bytes: refused when it is not a str or holds a NUL (C would cut it there)."""
+    if not isinstance(v, str):
+        raise TypeError("senti: %s must be a str, not %s" % (what, type(v).__name__))
+    if "\0" in v:
+        raise ValueError("senti: %s holds a NUL character" % what)
+    return v.encode("utf-8")
+
+
+def _cstrs(strs, what="a string"):
+    enc = [_cstr(s, what) for s in strs]
     arr = (ctypes.c_char_p * (len(enc) + 1))(*enc)
     return arr, enc
+
+
+_FIELDS = {name: typ for name, typ in _TaskOpts._fields_}
+_INT_BITS = {ctypes.c_int: 32, ctypes.c_int64: 64}
 
 
 class _Task:
     """One loaded senti_task (a model + tokenizer + settings) and its lock."""
 
     def __init__(self, path, kind, threads, device, dtype, batch_size, max_batch_tokens, **kw):
+        self._h = None
+        self.lock = threading.Lock()
         o = _opts_defaults(kind)
-        o.model.n_threads = threads
-        o.model.device = device.encode() if device else None
+        o.model.n_threads = _int_opt("threads", threads, 0, 2 ** 31 - 1)
+        o.model.device = _cstr(device, "device") if device else None
+        if dtype is not None and dtype not in _TYPES:
+            raise ValueError("senti: dtype %r is not one of %s" % (dtype, ", ".join(_TYPES)))
         o.model.weight_type = _TYPES[dtype] if dtype else _TYPE_AS_STORED
-        o.batch_size = batch_size
-        o.max_batch_tokens = max_batch_tokens
-        self._keep = []  # the C strings the options point to, alive while loading
+        o.batch_size = _int_opt("batch_size", batch_size, 1, 2 ** 63 - 1)
+        o.max_batch_tokens = _int_opt("max_batch_tokens", max_batch_tokens, 1, 2 ** 63 - 1)
+        keep = []  # the C strings the options point to, alive while loading
         for k, v in kw.items():
             if v is None:
                 continue
+            if k not in _FIELDS or k.startswith("n_") or k in ("kind", "model"):
+                raise TypeError("senti: unknown option %r" % k)
             if k in ("aspects", "labels", "stop"):
-                arr, enc = _cstrs(v)
-                self._keep += [arr, enc]
+                arr, enc = _cstrs(v, k)
+                keep += [arr, enc]
                 setattr(o, k, arr)
                 setattr(o, "n_" + k, len(v))
-            elif isinstance(v, str):
-                b = v.encode("utf-8")
-                self._keep.append(b)
+            elif _FIELDS[k] is ctypes.c_char_p:
+                b = _cstr(v, k)
+                keep.append(b)
                 setattr(o, k, b)
+            elif _FIELDS[k] is ctypes.c_double:
+                setattr(o, k, float(v))
             else:
-                setattr(o, k, v)
-        self._h = _task_load(path.encode() if path else None, ctypes.byref(o))
-        self._keep = None
+                bits = _INT_BITS[_FIELDS[k]]
+                setattr(o, k, _int_opt(k, v, -2 ** (bits - 1), 2 ** (bits - 1) - 1))
+        self._h = _task_load(_cstr(path, "the model path") if path is not None else None, ctypes.byref(o))
+        del keep
         if not self._h:
-            raise _err("senti: cannot load %s" % (path or "the default model"))
+            raise _err("senti: cannot load %s" % (path if path is not None else "the default model"))
         self.kind = kind
-        self.lock = threading.Lock()
 
     def run(self, records):
         """Each record (a dict) through the task: the result objects, in order (JSON as the command prints)."""
@@ -179,6 +200,8 @@ class _Task:
         arr, enc = _cstrs(lines)
         res = ctypes.c_void_p()
         with self.lock:
+            if not self._h:
+                raise Error("senti: the model was closed")
             st = _task_run(self._h, arr, len(lines), ctypes.byref(res))
             if st != 0:
                 raise _err("senti")
@@ -190,6 +213,8 @@ class _Task:
     def eval(self, data, fmt, metric):
         out = ctypes.c_void_p()
         with self.lock:
+            if not self._h:
+                raise Error("senti: the model was closed")
             st = _task_eval(self._h, os.fsencode(data), fmt.encode() if fmt else None,
                             metric.encode() if metric else None, ctypes.byref(out))
             if st != 0:
@@ -199,29 +224,60 @@ class _Task:
         finally:
             _string_free(out)
 
-    def model(self):
-        return _task_model(self._h)
+    def labels(self):
+        """The model's label names (read under the lock: close() cannot free the model meanwhile)."""
+        with self.lock:
+            if not self._h:
+                raise Error("senti: the model was closed")
+            m = _task_model(self._h)
+            return [(_model_label(m, i) or b"LABEL_%d" % i).decode() for i in range(_model_num_labels(m))]
 
     def close(self):
-        if self._h:
-            _task_free(self._h)
-            self._h = None
+        """Free the task, after a call running on it on another thread has finished."""
+        lock = getattr(self, "lock", None)
+        if lock is None:
+            return
+        with lock:
+            if self._h:
+                _task_free(self._h)
+                self._h = None
 
     def __del__(self):
         self.close()
 
 
+def _int_opt(name, v, lo, hi):
+    """An integer option within [lo, hi] (a bool or a float is refused: ctypes would wrap or truncate it)."""
+    if isinstance(v, bool) or not isinstance(v, int):
+        raise TypeError("senti: %s must be an int, not %s" % (name, type(v).__name__))
+    if not lo <= v <= hi:
+        raise ValueError("senti: %s = %d is outside [%d, %d]" % (name, v, lo, hi))
+    return v
+
+
 def _as_list(inputs):
+    if isinstance(inputs, (bytes, bytearray)):
+        raise TypeError("senti: inputs are str (or dicts, or a list of them), not bytes: decode them first")
     single = isinstance(inputs, (str, dict))
     return ([inputs] if single else list(inputs)), single
 
 
 def _record(x):
     if isinstance(x, str):
-        return {"text": x}
-    if isinstance(x, dict):
-        return dict(x)
-    raise TypeError("senti: an input is a str or a dict {\"text\", \"text_pair\"}, not %r" % type(x).__name__)
+        r = {"text": x}
+    elif isinstance(x, dict):
+        r = dict(x)
+    else:
+        raise TypeError("senti: an input is a str or a dict {\"text\", \"text_pair\"}, not %r" % type(x).__name__)
+    for k, v in r.items():
+        if isinstance(v, str) and "\0" in v:
+            raise ValueError("senti: input %r holds a NUL character (the engine's texts are C strings)" % k)
+        if isinstance(v, str):
+            try:
+                v.encode("utf-8")
+            except UnicodeEncodeError as e:
+                raise ValueError("senti: input %r is not valid Unicode at character %d (%s)" % (k, e.start, e.reason))
+    return r
 
 
 def _parse(lines, what):
@@ -246,27 +302,41 @@ class Model:
 
     def __init__(self, path=None, tokenizer=None, threads=0, device=None, dtype=None, batch_size=32,
                  max_batch_tokens=8192):
-        self.path = os.fspath(path) if path is not None else default_model()
+        self.path = os.fsdecode(path) if path is not None else default_model()
         self._cfg = dict(threads=threads, device=device, dtype=dtype, batch_size=batch_size,
                          max_batch_tokens=max_batch_tokens)
-        self._tok = os.fspath(tokenizer) if tokenizer is not None else None
-        self._tasks = {}
+        self._tok = os.fsdecode(tokenizer) if tokenizer is not None else None
+        self._tasks = {}  # key -> _Task, least recently used first
         self._mu = threading.Lock()
+        self._closed = False
+
+    # Each distinct set of task options is a loaded copy of the model: keep the
+    # MAX_TASKS used last. An evicted task is freed once no call runs on it
+    # (the running call holds a reference; __del__ frees it after).
+    MAX_TASKS = 4
 
     def _task(self, kind, **kw):
         key = (kind,) + tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in kw.items()))
         with self._mu:
-            t = self._tasks.get(key)
+            if self._closed:
+                raise Error("senti: the Model was closed")
+            t = self._tasks.pop(key, None)
             if t is None:
-                t = self._tasks[key] = _Task(self.path, kind, **self._cfg, tokenizer=self._tok, **kw)
+                t = _Task(self.path, kind, **self._cfg, tokenizer=self._tok, **kw)
+            self._tasks[key] = t  # now the most recently used
+            while len(self._tasks) > self.MAX_TASKS:
+                del self._tasks[next(iter(self._tasks))]
             return t
 
     def close(self):
-        """Release every loaded task (also done when the Model is collected)."""
+        """Release every loaded task, each after a call running on it has finished; later calls raise
+        Error (also done when the Model is collected)."""
         with self._mu:
-            for t in self._tasks.values():
-                t.close()
+            self._closed = True
+            tasks = list(self._tasks.values())
             self._tasks.clear()
+        for t in tasks:
+            t.close()
 
     def __enter__(self):
         return self
@@ -286,14 +356,15 @@ class Model:
     @property
     def labels(self):
         """The classifier's label names, in label-id order."""
-        m = self._task(KIND_CLASSIFY, logits=1).model()
-        return [(_model_label(m, i) or b"LABEL_%d" % i).decode() for i in range(_model_num_labels(m))]
+        return self._task(KIND_CLASSIFY, logits=1).labels()
 
     def classify(self, inputs, top_k=1):
         """Labels and scores (softmax; sigmoid for multi-label models), as transformers'
         pipeline("text-classification"): a str gives [{"label","score"}] (top_k of them, best first;
         top_k=None: all); a list gives one dict per input with top_k=1, else one list per input.
         An input may be {"text", "text_pair"}."""
+        if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1):
+            raise ValueError("senti: top_k must be None (every label) or an int >= 1, not %r" % (top_k,))
         items, single = _as_list(inputs)
         res = _parse(self._task(KIND_CLASSIFY, logits=1).run([_record(x) for x in items]), "classify")
         out = []
@@ -308,8 +379,11 @@ class Model:
     def logits(self, inputs):
         """The classifier's raw logits, numpy float32 [n, num_labels] (a str: [num_labels])."""
         items, single = _as_list(inputs)
-        res = _parse(self._task(KIND_CLASSIFY, logits=1).run([_record(x) for x in items]), "classify")
+        t = self._task(KIND_CLASSIFY, logits=1)
+        res = _parse(t.run([_record(x) for x in items]), "classify")
         a = np.array([list(r["logits"].values()) for r in res], dtype=np.float32)
+        if not res:
+            a = a.reshape(0, len(t.labels()))
         return a[0] if single else a
 
     # ---- the other tasks ---------------------------------------------------------------
@@ -319,6 +393,8 @@ class Model:
         [{"entity_group" (or "entity" without aggregation), "score", "word", "start", "end"}]
         per input (code-point offsets); a str gives its list, a list one list per input."""
         items, single = _as_list(inputs)
+        if aggregation_strategy not in _AGG:
+            raise ValueError("senti: aggregation_strategy %r is not one of %s" % (aggregation_strategy, ", ".join(_AGG)))
         t = self._task(KIND_TAG, aggregation=_AGG[aggregation_strategy], stride=stride)
         res = _parse(t.run([_record(x) for x in items]), "tag")
         key = "entity" if aggregation_strategy == "none" else "entity_group"
@@ -331,7 +407,10 @@ class Model:
         "scores"}] (start / end None when the aspect is not in the text)."""
         items, single = _as_list(inputs)
         aspects = [aspects] if isinstance(aspects, str) else list(aspects)
-        t = self._task(KIND_ASPECT, aspects=aspects, aspect_template=template)
+        for a in aspects:
+            _cstr(a, "an aspect")
+        # each record carries its aspects: the task is loaded once per template, not once per aspect list
+        t = self._task(KIND_ASPECT, aspects=["aspect"], aspect_template=template)
         res = _parse(t.run([dict(_record(x), aspect=aspects) for x in items]), "aspect")
         out = [r["aspects"] for r in res]
         return out[0] if single else out
@@ -341,8 +420,10 @@ class Model:
         from an NLI classifier, or from a causal LM scoring each label as the answer."""
         items, single = _as_list(inputs)
         labels = [candidate_labels] if isinstance(candidate_labels, str) else list(candidate_labels)
+        if not isinstance(multi_label, bool):
+            raise TypeError("senti: multi_label must be a bool, not %r" % (multi_label,))
         t = self._task(KIND_ZERO_SHOT, labels=labels, hypothesis_template=hypothesis_template,
-                       multi_label=int(bool(multi_label)))
+                       multi_label=int(multi_label))
         res = _parse(t.run([dict(_record(x), labels=labels) for x in items]), "zero-shot")
         out = []
         for x, r in zip(items, res):
@@ -369,6 +450,16 @@ class Model:
         plus "finish_reason" and the continuation's "ids". Settings not given come from the model's
         generation_config.json (greedy when it has none)."""
         items, single = _as_list(inputs)
+        if max_new_tokens is not None and (isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, int)
+                                           or max_new_tokens < 0):
+            raise ValueError("senti: max_new_tokens must be None (the model's) or an int >= 0")
+        for name, v, hi in (("temperature", temperature, float("inf")), ("top_p", top_p, 1.0)):
+            if v is not None and not (0.0 <= float(v) <= hi):  # NaN fails too
+                raise ValueError("senti: %s must be None (the model's) or in [0, %g], not %r" % (name, hi, v))
+        if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 0):
+            raise ValueError("senti: top_k must be None (the model's) or an int >= 0")
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2 ** 63):
+            raise ValueError("senti: seed must be None (the model's) or an int in [0, 2**63)")
         t = self._task(KIND_GENERATE, max_new_tokens=-1 if max_new_tokens is None else max_new_tokens,
                        temperature=-1.0 if temperature is None else float(temperature),
                        sample_top_k=-1 if top_k is None else top_k, top_p=-1.0 if top_p is None else float(top_p),
@@ -392,7 +483,8 @@ class Model:
         elif task == "zero-shot":
             if not candidate_labels:
                 raise ValueError("senti: eval zero-shot needs candidate_labels")
-            t = self._task(KIND_ZERO_SHOT, labels=list(candidate_labels), **kw)
+            labels = [candidate_labels] if isinstance(candidate_labels, str) else list(candidate_labels)
+            t = self._task(KIND_ZERO_SHOT, labels=labels, **kw)
         elif task == "aspect":
             t = self._task(KIND_ASPECT, aspects=["aspect"], **kw)  # each record names its aspects
         elif task == "dialogue":

@@ -166,3 +166,56 @@ def test_errors():
         m.embed("x")  # a classifier is not a base encoder
     with pytest.raises(TypeError):
         m.classify([1])
+
+
+def test_probe_findings(tmp_path):
+    """An outside probe's findings (2026-12-07): each refused clearly, or as the command does."""
+    m = senti.Model(need(SST2), threads=2)
+    # close() while another thread runs the model: the call finishes (or raises), the process lives
+    big = ["a great movie " * 20] * 300
+    box = {}
+
+    def run():
+        try:
+            box["out"] = m.classify(big)
+        except senti.Error as e:
+            box["err"] = e
+
+    th = threading.Thread(target=run)
+    th.start()
+    while not m._tasks:  # the task is loaded, the call under way
+        pass
+    m.close()
+    th.join()
+    assert len(box.get("out", [])) == 300 or "err" in box
+    with pytest.raises(senti.Error, match="closed"):
+        m.classify("x")
+    # aspect lists do not each load a model copy; distinct option sets are bounded
+    m = senti.Model(need(SST2))
+    for i in range(6):
+        m.aspect("The food was great", ["food", "x%d" % i])
+    assert len(m._tasks) == 1
+    for i in range(6):
+        m.aspect("The food was great", ["food"], template="the {aspect} %d" % i)
+    assert len(m._tasks) == senti.Model.MAX_TASKS
+    # bad options and inputs are refused in Python, not wrapped, cut or sliced
+    for bad in (0, -1, 1.5, True):
+        with pytest.raises(ValueError):
+            m.classify("great", top_k=bad)
+    with pytest.raises(ValueError, match="NUL"):
+        m.classify("a\0b")
+    with pytest.raises(ValueError, match="NUL"):
+        senti.Model(need(SST2) + "\0junk").classify("x")
+    with pytest.raises(ValueError, match="Unicode"):
+        m.classify("\ud800")
+    with pytest.raises(TypeError, match="bytes"):
+        m.classify(b"great")
+    with pytest.raises(ValueError, match="threads"):
+        senti.Model(need(SST2), threads=2 ** 40).classify("x")
+    with pytest.raises(ValueError, match="dtype"):
+        senti.Model(need(SST2), dtype="f64").classify("x")
+    with pytest.raises(TypeError, match="unknown option"):
+        m.eval(str(tmp_path / "x.tsv"), task="dialogue", bogus=1)
+    with pytest.raises(senti.Error):
+        senti.Model("").classify("x")  # an empty path is a path, not the default model
+    assert m.logits([]).shape == (0, 2)
