@@ -77,6 +77,8 @@ int cmd_cause(int argc, char **argv) {
     int rc = cli_task_args(&t, argc, argv, opts, cause_opt, &c, cause_usage);
     if (rc < 0) {
         senti_status s = SENTI_ERR_IO;
+        cli_task_reads(&t, "the --cause-model", c.cause_dir);
+        cli_task_reads(&t, "the --pair-model", c.pair_dir);
         if (cli_task_open(&t, argc, argv, optind)) s = cli_cause_run(&c, &t, t.out);
         rc = cli_task_close(&t, s);
     }

@@ -201,6 +201,13 @@ void cli_print_dtype(const cli_task *t, const senti_model *m, FILE *f) {
         fprintf(f, "senti %s: linear weights as stored (%s)\n", t->cmd, senti_model_weight_dtypes(m));
 }
 
+void cli_task_reads(cli_task *t, const char *what, const char *path) {
+    if (path && t->n_reads < (int)(sizeof t->reads / sizeof *t->reads)) {
+        t->reads_what[t->n_reads] = what;
+        t->reads[t->n_reads++] = path;
+    }
+}
+
 bool cli_task_open(cli_task *t, int argc, char **argv, int first) {
     const senti_model_opts mo = cli_model_opts(t);
     t->ro.n_threads = (int)t->threads;
@@ -239,6 +246,12 @@ bool cli_task_open(cli_task *t, int argc, char **argv, int first) {
         t->explained = true;
         return false;
     }
+    for (int i = 0; t->output && i < t->n_reads; i++)
+        if (task_output_clash("--output", t->part ? t->part : t->output, t->reads_what[i], t->reads[i]) != SENTI_OK) {
+            fprintf(stderr, "senti %s: %s\n", t->cmd, senti_last_error());
+            t->explained = true;
+            return false;
+        }
     if (t->output) {
         /* the default dtype is the CPU's choice: a resume elsewhere (or under SENTI_SIMD) must not mix types */
         const bool bf16 = t->dtype == SENTI_TYPE_COUNT && senti_model_linear_type(t->model) == SENTI_TYPE_BF16;

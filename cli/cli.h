@@ -58,6 +58,10 @@ enum {
 
 typedef struct cli_task {
     const char *cmd, *dir, *input, *output, *tok_path, *device;
+    /* other files or directories the command reads (--pair-model, --aspect-model, --few-shot): --output is
+     * refused when it is one of them (cli_task_reads before cli_task_open) */
+    const char *reads[4], *reads_what[4];
+    int n_reads;
     const char *default_model; /* used when -m is not given (classify: senti_default_model()); NULL: -m required */
     task_format format;        /* --format (TASK_FORMAT_AUTO: detected from a file) */
     long threads;
@@ -100,6 +104,8 @@ bool cli_task_check(cli_task *t, int argc, int first);
 /* Load the model and tokenizer, open the source and the (resumable) output;
  * prints why and returns false (then cli_task_close(t, SENTI_ERR_IO) gives 1). */
 bool cli_task_open(cli_task *t, int argc, char **argv, int first);
+/* Record that the command also reads path (what: "--pair-model", ...; NULL path: nothing). */
+void cli_task_reads(cli_task *t, const char *what, const char *path);
 /* Load another model of the run (dir; its own tokenizer, or --tokenizer's
  * when given: it applies to every model) with t's device, dtype and threads;
  * prints why and returns false. The caller frees both. */

@@ -332,7 +332,10 @@ int cmd_eval(int argc, char **argv) {
     if (!why && a.pred_out &&
         (task_output_check(a.data, a.pred_out) != SENTI_OK ||
          task_output_clash("--predictions", a.pred_out, "the model", t.dir) != SENTI_OK ||
-         task_output_clash("--predictions", a.pred_out, "the tokenizer", t.tok_path) != SENTI_OK))
+         task_output_clash("--predictions", a.pred_out, "the tokenizer", t.tok_path) != SENTI_OK ||
+         task_output_clash("--predictions", a.pred_out, "the --aspect-model", a.ae_dir) != SENTI_OK ||
+         task_output_clash("--predictions", a.pred_out, "the --cause-model", a.cause.cause_dir) != SENTI_OK ||
+         task_output_clash("--predictions", a.pred_out, "the --pair-model", a.cause.pair_dir) != SENTI_OK))
         why = senti_last_error();
     if (why) {
         fprintf(stderr, "senti eval: %s\n", why);

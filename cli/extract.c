@@ -89,6 +89,7 @@ int cmd_extract(int argc, char **argv) {
     llm_chat chat;
     if (!cli_chat_load("extract", t.dir, o.use_chat, &chat)) goto done;
     senti_status s = SENTI_ERR_IO;
+    cli_task_reads(&t, "the --few-shot file", shots);
     if (cli_task_open(&t, argc, argv, optind)) s = llm_extract_run(t.model, t.tok, &chat, &o, &t.ro, t.src, t.out, &t.st);
     rc = cli_task_close(&t, s);
     llm_chat_free(&chat);

@@ -89,6 +89,7 @@ int cmd_tag(int argc, char **argv) {
     senti_status s = SENTI_ERR_IO;
     senti_model *ae = NULL;
     senti_tokenizer *ae_tok = NULL;
+    cli_task_reads(&t, "the --aspect-model", a.ae_dir);
     if (cli_task_open(&t, argc, argv, optind) && (!a.ae_dir || cli_task_load_more(&t, a.ae_dir, &ae, &ae_tok)))
         s = a.ae_dir ? task_tag_ae_aoe_run(ae, ae_tok, t.model, t.tok, a.agg, t.src, t.out, &t.ro, &t.st)
                      : task_tag_aoe_run(t.model, t.tok, a.agg, a.stride, a.aoe, a.aspects, a.n, t.src, t.out, &t.ro,

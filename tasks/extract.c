@@ -16,6 +16,7 @@
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
+#include <errno.h>
 #include <string.h>
 #include <utf8proc.h>
 
@@ -978,6 +979,8 @@ senti_status llm_extract_load_shots(const char *path, char ***ins, char ***outs,
         if (!(*ins)[k - 1] || !fb.p) s = senti_error(SENTI_ERR_NO_MEMORY, "%s: out of memory", path);
         json_decref(o);
     }
+    if (s == SENTI_OK && ferror(f)) /* a directory opens, then fails to read */
+        s = senti_error(SENTI_ERR_IO, "%s: cannot read it: %s", path, strerror(errno));
     free(line);
     fclose(f);
     *n = k;

@@ -269,6 +269,7 @@ typedef struct gen_seq {
     bool live;
     size_t stop_at;   /* bytes of text kept (a stop string found) */
     bool stop_found;
+    llm_rng rng;      /* its own stream: seed and prompt, never its batch mates or position */
 } gen_seq;
 
 void llm_process(const llm_gen_opts *o, const int32_t *seq, int64_t n, int64_t max_len, float *row, int64_t V) {
@@ -370,8 +371,6 @@ senti_status llm_generate(senti_model *m, const senti_tokenizer *tok, const llm_
     float *logits = senti_malloc((size_t)n * (size_t)V * sizeof(float)), *fs = senti_malloc((size_t)V * sizeof(float));
     int32_t *is = senti_malloc((size_t)V * sizeof(int32_t));
     lm_cache *c = NULL;
-    llm_rng rng;
-    llm_rng_seed(&rng, o->seed);
     if (!q || !slot || !ntok || !map || !toks || !logits || !fs || !is) {
         s = senti_error(SENTI_ERR_NO_MEMORY, "generate: out of memory");
         goto done;
@@ -402,6 +401,11 @@ senti_status llm_generate(senti_model *m, const senti_tokenizer *tok, const llm_
         }
         if (s2s) q[i].all[0] = start;
         else memcpy(q[i].all, ids[i], (size_t)len[i] * sizeof(int32_t));
+        /* the sampling stream of this prompt: the seed mixed with its ids (FNV-1a), so a sampled
+         * continuation is the same whatever else is in the batch and wherever the prompt stands */
+        uint64_t h = 0xcbf29ce484222325ull;
+        for (int64_t k = 0; k < len[i]; k++) h = (h ^ (uint32_t)ids[i][k]) * 0x100000001b3ull;
+        llm_rng_seed(&q[i].rng, o->seed ^ h);
         q[i].n_prompt = q[i].n = np;
         q[i].live = want > np;
         if (want > ctx) ctx = want;
@@ -451,7 +455,7 @@ senti_status llm_generate(senti_model *m, const senti_tokenizer *tok, const llm_
                 senti_mfree(cur);
                 goto done;
             }
-            int32_t t = choose(o, g, row, V, fs, is, &rng, room);
+            int32_t t = choose(o, g, row, V, fs, is, &g->rng, room);
             g->all[g->n++] = t;
             bool end = llm_is_eos(o, t);
             if (!end && (s = check_stop(tok, o, g)) != SENTI_OK) {

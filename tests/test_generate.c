@@ -399,6 +399,24 @@ START_TEST(test_stop_and_sampling) {
     o.seed = 8;
     ck_assert_int_eq(llm_generate(f.m, f.tok, &o, &pp, &n, 1, NULL, NULL, &s3), SENTI_OK);
     ck_assert(s3.n != s1.n || memcmp(s1.ids, s3.ids, (size_t)s1.n * sizeof(int32_t)) != 0);
+    /* a sampled continuation is its prompt's alone: the same beside another prompt, before or after it */
+    {
+        int32_t other[3] = {p[0], p[n > 1 ? 1 : 0], p[0]};
+        const int32_t *ab[2] = {other, pp}, *ba[2] = {pp, other};
+        const int64_t lab[2] = {3, n}, lba[2] = {n, 3};
+        llm_gen_result rab[2] = {{0}}, rba[2] = {{0}};
+        o.seed = 7;
+        ck_assert_int_eq(llm_generate(f.m, f.tok, &o, ab, lab, 2, NULL, NULL, rab), SENTI_OK);
+        ck_assert_int_eq(llm_generate(f.m, f.tok, &o, ba, lba, 2, NULL, NULL, rba), SENTI_OK);
+        ck_assert_int_eq(rab[1].n, s1.n);
+        ck_assert_int_eq(memcmp(rab[1].ids, s1.ids, (size_t)s1.n * sizeof(int32_t)), 0);
+        ck_assert_int_eq(rba[0].n, s1.n);
+        ck_assert_int_eq(memcmp(rba[0].ids, s1.ids, (size_t)s1.n * sizeof(int32_t)), 0);
+        ck_assert_int_eq(rab[0].n, rba[1].n);
+        ck_assert_int_eq(memcmp(rab[0].ids, rba[1].ids, (size_t)rab[0].n * sizeof(int32_t)), 0);
+        for (int k = 0; k < 2; k++) llm_gen_result_clear(&rab[k]), llm_gen_result_clear(&rba[k]);
+        o.seed = 8;
+    }
     o.top_k = 1;
     ck_assert_int_eq(llm_generate(f.m, f.tok, &o, &pp, &n, 1, NULL, NULL, &k1), SENTI_OK);
     ck_assert_int_eq(k1.n, full.n);
