@@ -13,6 +13,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <string.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -972,6 +973,21 @@ START_TEST(test_input_edges) {
         ck_assert_msg(WIFEXITED(rc) && WEXITSTATUS(rc) == 2, "%s: rc %d", cmd, rc);
         ck_assert_msg(access(op, F_OK) != 0, "%s left %s", cmd, op);
     }
+    /* --output that is a file of a second model (cause --pair-model): refused, the model's file untouched */
+    char cmd[8192], more[256], cfg[300];
+    snprintf(more, sizeof more, "%s/more", g_tmp);
+    snprintf(cfg, sizeof cfg, "%s/config.json", more);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s' && cp -r '%s' '%s'", more, dir, more);
+    ck_assert_int_eq(system(cmd), 0);
+    struct stat before, after;
+    ck_assert_int_eq(stat(cfg, &before), 0);
+    snprintf(cmd, sizeof cmd, "'%s' cause -m '%s' --pair-model '%s' --tokenizer '%s' --threads 1 --output '%s' "
+             "'good, bad' 2>/dev/null", cli, dir, more, g_vocab, cfg);
+    const int rc = system(cmd);
+    ck_assert_msg(WIFEXITED(rc) && WEXITSTATUS(rc) != 0, "%s: rc %d", cmd, rc);
+    ck_assert_int_eq(stat(cfg, &after), 0);
+    ck_assert_msg(after.st_size == before.st_size && after.st_size > 0, "%s: %s is %lld bytes", cmd, cfg,
+                  (long long)after.st_size);
 }
 END_TEST
 
