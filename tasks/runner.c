@@ -511,20 +511,54 @@ static senti_status item_encode(task_item *it, const senti_tokenizer *tok, int64
     senti_status st = senti_tokenizer_encode(tok, it->text, it->len, it->pair, it->pair_len, &eo, &it->enc);
     if (st != SENTI_OK || senti_encoding_len(it->enc) <= max_len || (windows && it->n_turns == 0)) return st;
     it->truncated = true;
-    for (int64_t k = 0; k < it->n_turns; k++) { /* drop the oldest context turns first */
-        size_t off = it->turns[k];
-        const char *t = it->turns_in_pair ? it->text : it->text + off, *p = it->turns_in_pair ? it->pair + off : it->pair;
-        size_t tl = it->turns_in_pair ? it->len : it->len - off, pl = it->turns_in_pair ? it->pair_len - off : it->pair_len;
-        senti_encoding_free(it->enc);
-        it->enc = NULL;
-        st = senti_tokenizer_encode(tok, t, tl, p && pl ? p : NULL, pl, &eo, &it->enc);
-        const bool last = k == it->n_turns - 1; /* with windows the shortest context runs, windowed */
-        if (st != SENTI_OK || senti_encoding_len(it->enc) <= max_len || (windows && last)) {
-            if (st == SENTI_OK) { /* keep what ran: offsets refer to it */
-                if (it->turns_in_pair) it->pair_len = pl, memmove(it->pair, p, pl), it->pair[pl] = '\0';
-                else memmove(it->text, t, tl), it->len = tl, it->text[tl] = '\0';
+    /* drop the oldest context turns first: the fewest cut (the smallest k, the context from turns[k]) that
+     * fits, found by bisection (fewer turns never take more tokens), so a --context of thousands of turns
+     * costs a few encodings, not one per turn; with windows and no k fitting, the shortest context, windowed */
+    if (it->n_turns > 0) {
+        int64_t lo = 0, hi = it->n_turns - 1, k = hi;
+        senti_encoding *best = NULL;
+        for (int64_t probe = hi;;) {
+            const size_t off = it->turns[probe];
+            const char *t = it->turns_in_pair ? it->text : it->text + off;
+            const char *p = it->turns_in_pair ? it->pair + off : it->pair;
+            const size_t tl = it->turns_in_pair ? it->len : it->len - off;
+            const size_t pl = it->turns_in_pair ? it->pair_len - off : it->pair_len;
+            senti_encoding *e = NULL;
+            if ((st = senti_tokenizer_encode(tok, t, tl, p && pl ? p : NULL, pl, &eo, &e)) != SENTI_OK) {
+                senti_encoding_free(best);
+                return st;
             }
-            return st;
+            const bool fits = senti_encoding_len(e) <= max_len;
+            if (probe == it->n_turns - 1 && !fits && !windows) { /* not even the shortest context: truncate */
+                senti_encoding_free(e);
+                break;
+            }
+            if (fits || probe == it->n_turns - 1) { /* the best so far (the shortest context, windowed) */
+                senti_encoding_free(best);
+                best = e, k = probe;
+                if (fits) hi = probe - 1;
+                else break; /* windows: nothing fits, the shortest context runs */
+            } else {
+                senti_encoding_free(e);
+                lo = probe + 1;
+            }
+            if (lo > hi) break;
+            probe = lo + (hi - lo) / 2;
+        }
+        if (best) { /* keep what runs: offsets refer to it */
+            const size_t off = it->turns[k];
+            senti_encoding_free(it->enc);
+            it->enc = best;
+            if (it->turns_in_pair) {
+                it->pair_len -= off;
+                memmove(it->pair, it->pair + off, it->pair_len);
+                it->pair[it->pair_len] = '\0';
+            } else {
+                it->len -= off;
+                memmove(it->text, it->text + off, it->len);
+                it->text[it->len] = '\0';
+            }
+            return SENTI_OK;
         }
     }
     senti_truncation cuts[2] = {it->cut, SENTI_TRUNCATE_LONGEST_FIRST};
