@@ -133,11 +133,25 @@ fail:
 }
 
 /* r's clauses (task_clauses_of); NULL with r failed, or on OOM (*oom). */
+/* A document's clauses at most: each runs as an item (~4 KB beside its text),
+ * so this bounds one record's memory (~0.3 GB); ECPE documents hold ~15. */
+#define MAX_CLAUSES 65536
+
 static json_t *clauses_of(task_record *r, json_t **numbers, bool *oom) {
     char err[256];
     json_t *cl = task_clauses_of(r->obj, r->text, r->len, numbers, err, sizeof err);
     *oom = !cl && !err[0];
     if (!cl && err[0]) *oom = !task_record_fail(r, "%s", err);
+    if (cl && json_array_size(cl) > MAX_CLAUSES) {
+        char msg[160];
+        snprintf(msg, sizeof msg, "%zu clauses, more than the %d a document may hold: split it", json_array_size(cl),
+                 MAX_CLAUSES);
+        json_decref(cl);
+        json_decref(*numbers);
+        *numbers = NULL;
+        *oom = !task_record_fail(r, "%s", msg);
+        return NULL;
+    }
     return cl;
 }
 
@@ -405,12 +419,14 @@ senti_status task_cause_run(const task_cause *c, task_source *src, FILE *out, co
         s = senti_error(SENTI_ERR_NO_MEMORY, "cause: out of memory");
         goto done;
     }
+    task_source_internal(r1);
     if (c->cause.model) {
         if ((s = step(c->cause.model, c->cause.tok, r1, t2, &inner, &ops1, &s1b, sum, false)) != SENTI_OK) goto done;
         if (!task_chain_rewind(t2) || !(r2 = task_source_file(t2, "cause step 1b"))) {
             s = SENTI_ERR_IO;
             goto done;
         }
+        task_source_internal(r2);
     }
     /* step 2 runs on the pair model, or (no pair model: no item is run) on the clause model */
     senti_model *pm = c->pair.model ? c->pair.model : c->clause.model;

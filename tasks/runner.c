@@ -89,7 +89,17 @@ struct task_source {
     size_t raw_n;             /* file source: the last line's length in buf */
     int64_t left;             /* bytes left in a file range (task_source_range); -1: to the end */
     int64_t limit, given;     /* records given at most (task_source_limit; -1: all) and so far */
+    bool internal;            /* a chained task's own intermediate lines (task_source_internal) */
 };
+
+/* A chained task's intermediate line is its record's results (one input
+ * record of at most TASK_MAX_RECORD_BYTES, grown by its JSON): it may be
+ * longer than a record, up to this. */
+#define INTERNAL_LINE_BYTES ((size_t)256 << 20)
+
+void task_source_internal(task_source *s) {
+    if (s) s->internal = true;
+}
 
 #define HASH_SEED 0xcbf29ce484222325ULL
 
@@ -235,7 +245,7 @@ task_item *task_record_add(rec *r, const char *text, size_t len, const char *pai
 static bool take_obj(rec *r, json_t *o, bool text_optional);
 
 /* Fill r from one JSONL line; false only on OOM (a bad record sets r->error). */
-static bool parse_jsonl(rec *r, const char *line, size_t n, bool text_optional) {
+static bool parse_jsonl(rec *r, const char *line, size_t n, bool text_optional, bool allow_nul) {
     json_error_t err;
     const int64_t bad = utf8_invalid_at(line, n);
     if (bad >= 0) {
@@ -258,7 +268,7 @@ static bool parse_jsonl(rec *r, const char *line, size_t n, bool text_optional) 
         json_decref(o);
         return set_error(r, "invalid UTF-8 at byte %lld of the line", (long long)bad);
     }
-    json_t *o = json_loadb(line, n, JSON_REJECT_DUPLICATES, &err);
+    json_t *o = json_loadb(line, n, JSON_REJECT_DUPLICATES | (allow_nul ? JSON_ALLOW_NUL : 0), &err);
     if (!o) return set_error(r, "invalid JSON at column %d: %s", err.column, err.text);
     return take_obj(r, o, text_optional);
 }
@@ -309,7 +319,7 @@ static ssize_t read_line(task_source *s, bool *over, size_t *kept) {
         total++;
         if (n + 2 > s->cap && !*over) {
             size_t cap = s->cap ? 2 * s->cap : 256;
-            char *b = n + 1 >= TASK_MAX_RECORD_BYTES ? NULL : realloc(s->buf, cap);
+            char *b = n + 1 >= (s->internal ? INTERNAL_LINE_BYTES : TASK_MAX_RECORD_BYTES) ? NULL : realloc(s->buf, cap);
             if (!b) {
                 *over = true; /* over the limit (or no memory for it): read through to the '\n' */
             } else {
@@ -400,7 +410,7 @@ static int source_read(task_source *s, rec *r, bool text_optional) {
             if (!r->id) goto oom;
             s->raw_n = n;
             if (s->jsonl) {
-                if (!parse_jsonl(r, s->buf, n, text_optional)) goto oom;
+                if (!parse_jsonl(r, s->buf, n, text_optional, s->internal)) goto oom;
             } else {
                 r->len = n;
                 if (!(r->text = dup_bytes(s->buf, n))) goto oom;

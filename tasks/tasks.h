@@ -33,6 +33,10 @@ task_source *task_source_texts(const char *const *texts, int64_t n);
  * id defaults to the 0-based line index; blank lines are skipped (they keep
  * their index). name is used in messages (borrowed). NULL on OOM. */
 task_source *task_source_file(FILE *f, const char *name);
+/* A file source of a chained task's own intermediate lines (senti cause's
+ * steps): a line may be longer than a record (256 MiB) and hold NUL
+ * characters (a plain-text record's, as \u0000). */
+void task_source_internal(task_source *s);
 /* Confine a file source to the next bytes bytes of its file (the caller has
  * put f at the start of a line, and bytes ends at a line's end), numbering
  * lines (the default ids) from first_line, and reading them as JSONL when

@@ -45,7 +45,7 @@ __attribute__((unused)) static json_t *th_lines(char *buf) {
     json_t *arr = json_array();
     char *save = NULL;
     for (char *l = buf ? strtok_r(buf, "\n", &save) : NULL; l; l = strtok_r(NULL, "\n", &save)) {
-        json_t *j = json_loads(l, 0, NULL);
+        json_t *j = json_loads(l, JSON_ALLOW_NUL, NULL); /* a text's NUL is \u0000 in the output */
         ck_assert_msg(j != NULL, "output line is not JSON: %s", l);
         json_array_append_new(arr, j);
     }
@@ -75,12 +75,12 @@ __attribute__((unused)) static char *th_classify_texts(senti_model *m, const sen
     return buf;
 }
 
-/* Run fn over the JSONL text input (a file source) into memory; returns the
- * output lines parsed (caller decrefs) and fn's status in *st. */
+/* Run fn over the JSONL text input (a file source; n bytes) into memory;
+ * returns the output lines parsed (caller decrefs) and fn's status in *st. */
 typedef senti_status (*th_run_fn)(void *ctx, task_source *src, FILE *out, task_stats *stats);
-__attribute__((unused)) static json_t *th_run_input(const char *input, th_run_fn fn, void *ctx, senti_status *st,
-                                                    task_stats *stats) {
-    FILE *in = fmemopen((void *)input, strlen(input), "r");
+__attribute__((unused)) static json_t *th_run_input_n(const char *input, size_t n, th_run_fn fn, void *ctx,
+                                                      senti_status *st, task_stats *stats) {
+    FILE *in = fmemopen((void *)input, n, "r");
     ck_assert_ptr_nonnull(in);
     task_source *src = task_source_file(in, "mem");
     char *buf = NULL;
@@ -93,6 +93,10 @@ __attribute__((unused)) static json_t *th_run_input(const char *input, th_run_fn
     json_t *r = th_lines(buf);
     free(buf);
     return r;
+}
+__attribute__((unused)) static json_t *th_run_input(const char *input, th_run_fn fn, void *ctx, senti_status *st,
+                                                    task_stats *stats) {
+    return th_run_input_n(input, strlen(input), fn, ctx, st, stats);
 }
 
 /* A zero-shot or dialogue run as a th_run_fn (exactly one of zs, dlg set). */

@@ -270,6 +270,38 @@ START_TEST(cause_without_pair_model_and_errors) {
         ck_assert_int_eq(json_array_size(json_object_get(json_array_get(got, i), "pairs")), 0);
     }
     json_decref(got);
+    /* a plain-text record holding a NUL, and a document whose step-1 line passes 8 MiB (1,500 clauses of
+     * 1,000 control characters, each \u00XX in JSON), are answered like any other (they were errors:
+     * jansson's NUL message, "over the 8 MiB") */
+    const size_t nc = 1500, cl = 1000, head = 25, nb = head + nc * (cl + 2) + 1;
+    char *big = malloc(nb + 1);
+    memcpy(big, "nul \0 food here, but ok\n", head);
+    for (size_t i = 0; i < nc; i++) {
+        memset(big + head + i * (cl + 2), '\x01', cl);
+        memcpy(big + head + i * (cl + 2) + cl, ", ", 2);
+    }
+    big[nb - 1] = '\n';
+    task_stats bst;
+    got = th_run_input_n(big, nb, cause_fn, (const void *[2]){&none, &o}, &s, &bst);
+    ck_assert_int_eq(s, SENTI_OK);
+    ck_assert_int_eq(json_array_size(got), 2);
+    for (size_t i = 0; i < 2; i++)
+        ck_assert_msg(!json_object_get(json_array_get(got, i), "error"), "record %zu: %s", i,
+                      json_string_value(json_object_get(json_array_get(got, i), "error")));
+    ck_assert_int_eq(json_array_size(json_object_get(json_array_get(got, 1), "clauses")), nc);
+    json_decref(got);
+    /* more than 65,536 clauses: that record's own error */
+    const size_t nm = 70000;
+    big = realloc(big, nm * 3 + 2);
+    for (size_t i = 0; i < nm; i++) memcpy(big + 3 * i, "a, ", 3);
+    memcpy(big + 3 * nm, "\n", 2);
+    got = th_run_input_n(big, 3 * nm + 1, cause_fn, (const void *[2]){&none, &o}, &s, &bst);
+    ck_assert_int_eq(s, SENTI_OK);
+    ck_assert_int_eq(json_array_size(got), 1);
+    const char *e = json_string_value(json_object_get(json_array_get(got, 0), "error"));
+    ck_assert_msg(e && strstr(e, "split it"), "%s", e ? e : "(no error)");
+    json_decref(got);
+    free(big);
     /* a model without the labels is refused */
     task_cause bad = cause_of(&m, false);
     bad.clause.model = m.pm;
