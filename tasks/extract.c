@@ -640,7 +640,11 @@ static json_t *parse_impl(llm_schema schema, const char *raw, size_t raw_len, co
             put_term(o, "opinion", "opinion_start", "opinion_end", opn, text, len, &w);
             if (schema != LLM_SCHEMA_PAIR) json_object_set_new(o, "sentiment", sent ? json_string(sent) : json_null());
         }
-        json_array_append_new(list, o);
+        bool seen = false; /* the same tuple twice (a model repeating a term): once (quads keep ASQP's list) */
+        for (size_t q = 0; schema != LLM_SCHEMA_QUAD && q < json_array_size(list) && !seen; q++)
+            seen = json_equal(json_array_get(list, q), o);
+        if (seen) json_decref(o);
+        else json_array_append_new(list, o);
     }
     json_object_set_new(res, lname, list);
     list = NULL;

@@ -104,6 +104,15 @@ START_TEST(test_ground) {
     /* the first occurrence */
     ck_assert(llm_ground("a b A B", 7, "a b", 3, &a, &b));
     ck_assert_int_eq(a, 0);
+    /* a term the model repeats is one span (quads keep ASQP's list, duplicates counted) */
+    const char rep[] = "[('was'), ('was'), ('great')]";
+    json_t *d = llm_extract_parse(LLM_SCHEMA_OPINION, rep, sizeof rep - 1, "the food was great", 18);
+    ck_assert_int_eq(json_array_size(json_object_get(d, "spans")), 2);
+    json_decref(d);
+    const char repq[] = "[('food', 'food quality', 'positive', 'great'), ('food', 'food quality', 'positive', 'great')]";
+    d = llm_extract_parse(LLM_SCHEMA_QUAD, repq, sizeof repq - 1, "the food was great", 18);
+    ck_assert_int_eq(json_array_size(json_object_get(d, "quads")), 2);
+    json_decref(d);
     /* garbage in the output never crashes the parser */
     const char junk[] = "[((\"\xff\xfe'',,))]]}{{:\"";
     json_t *j = llm_extract_parse(LLM_SCHEMA_QUAD, junk, sizeof junk - 1, "text", 4);
