@@ -354,6 +354,12 @@ bool cli_explain_check(const char *cmd, const cli_explain *e, const cli_task *t)
                 t->output);
         return false;
     }
+    if (e->html_path && cli_mpi_size() > 1) {
+        if (cli_mpi_rank() == 0)
+            fprintf(stderr, "senti %s: --explain-html does not run under MPI (every rank would write the one page): run "
+                        "it in one process\n", cmd);
+        return false;
+    }
     if (e->html_path && e->method == TASK_EXPLAIN_NONE) {
         fprintf(stderr, "senti %s: --explain-html needs --explain METHOD\n", cmd);
         return false;

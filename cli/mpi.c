@@ -19,6 +19,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #ifdef SENTI_MPI
 #include <mpi.h>
@@ -137,6 +138,35 @@ bool cli_shard_begin(cli_task *t) {
         t->explained = true;
         return false;
     }
+    /* what refuses the whole job before any work (rank 0 looks: the ranks may see other file systems; OUT is
+     * written only by the merge at the end, so these would otherwise surface after every rank's work) */
+    char msg[4608] = "";
+    if (g_rank == 0) {
+        struct stat so;
+        const bool exists = stat(t->output, &so) == 0;
+        senti_status c = task_output_check(t->input, t->output);
+        if (c == SENTI_OK) c = task_output_clash("--output", t->output, "the model", t->dir);
+        if (c == SENTI_OK) c = task_output_clash("--output", t->output, "the tokenizer", t->tok_path);
+        for (int i = 0; c == SENTI_OK && i < t->n_reads; i++)
+            c = task_output_clash("--output", t->output, t->reads_what[i], t->reads[i]);
+        if (c != SENTI_OK) {
+            snprintf(msg, sizeof msg, "%s", senti_last_error());
+        } else if (exists && !S_ISREG(so.st_mode)) {
+            snprintf(msg, sizeof msg, "under MPI --output must be a regular file (rank 0 merges the ranks' parts into "
+                     "it): %s is not", t->output);
+        } else if (exists && t->resume && !t->overwrite && so.st_size > 0) {
+            char prog[4200];
+            snprintf(prog, sizeof prog, "%s.progress", t->output);
+            if (access(prog, F_OK) != 0)
+                snprintf(msg, sizeof msg, "--resume: %s holds %lld bytes but has no progress file %s: refusing to "
+                         "truncate it (give --overwrite to start over)", t->output, (long long)so.st_size, prog);
+        }
+    }
+    if (bcast_int(msg[0] != '\0')) {
+        if (g_rank == 0) fprintf(stderr, "senti %s: %s\n", t->cmd, msg);
+        t->explained = true;
+        return false;
+    }
     t->shard = true; /* from here every rank reaches the same collectives, here and in cli_shard_close */
     if (g_rank != 0) t->ro.progress = NULL; /* one progress line: rank 0's */
     /* each rank counts the lines of its own range; the sum over the ranks
@@ -145,7 +175,8 @@ bool cli_shard_begin(cli_task *t) {
     int64_t lines = 0;
     bool ok = f && task_shard_range(f, t->input, g_rank, g_size, &g_start, &g_end) == SENTI_OK &&
               task_shard_count_lines(f, t->input, g_start, g_end, &lines) == SENTI_OK;
-    if (!ok) fprintf(stderr, "senti %s: rank %d: %s\n", t->cmd, g_rank, f ? senti_last_error() : strerror(errno));
+    if (!ok && f) fprintf(stderr, "senti %s: rank %d: %s\n", t->cmd, g_rank, senti_last_error());
+    else if (!ok) fprintf(stderr, "senti %s: rank %d: cannot open %s: %s\n", t->cmd, g_rank, t->input, strerror(errno));
     if (f) fclose(f);
     g_first = exscan(lines);
     if (!all_ok(ok)) {
@@ -160,12 +191,17 @@ bool cli_shard_source(cli_task *t, task_format fmt) {
     const char *why = NULL;
     if (fmt != TASK_FORMAT_LINES && fmt != TASK_FORMAT_JSONL && fmt != TASK_FORMAT_AUTO) {
         why = "under MPI the input must hold one record per line (--format lines or jsonl)";
-    } else { /* as in one process: the file's first non-blank line decides, for every rank */
+    } else if (fmt != TASK_FORMAT_AUTO) { /* as asked */
+        jsonl = fmt == TASK_FORMAT_JSONL;
+    } else { /* as in one process: the file's first non-blank line that is not over the record limit decides */
         task_source *probe = task_source_file(t->in, t->input);
-        task_record r = {0};
-        int got = probe ? task_source_read(probe, &r) : -1;
-        jsonl = got == 1 && (r.obj != NULL || (r.error && !r.text));
-        task_record_clear(&r);
+        int got = probe ? 1 : -1;
+        while (got == 1 && task_source_jsonl_state(probe) < 0) {
+            task_record r = {0};
+            got = task_source_read(probe, &r);
+            task_record_clear(&r);
+        }
+        jsonl = task_source_jsonl_state(probe) == 1;
         task_source_free(probe);
         if (got < 0) why = senti_last_error();
     }
@@ -224,12 +260,12 @@ static senti_status merge(const cli_task *t) {
     senti_status c = task_resume_close(out);
     task_resume_free(out);
     if (s == SENTI_OK) s = c;
-    for (int r = -1; r < g_size && s == SENTI_OK; r++) {
+    for (int r = -1; r < g_size && s == SENTI_OK; r++) { /* a part's progress file goes before its bytes */
         char *part = r < 0 ? strdup(t->output) : task_shard_part_name(t->output, r, g_size);
         size_t n = part ? strlen(part) + 16 : 0;
         char *prog = part ? malloc(n) : NULL;
         if (prog) snprintf(prog, n, "%s.progress", part);
-        if (!prog || (r >= 0 && unlink(part) != 0 && errno != ENOENT) || (unlink(prog) != 0 && errno != ENOENT))
+        if (!prog || (unlink(prog) != 0 && errno != ENOENT) || (r >= 0 && unlink(part) != 0 && errno != ENOENT))
             s = senti_error(SENTI_ERR_IO, "cannot remove %s: %s", part ? part : "a partial output", strerror(errno));
         free(part);
         free(prog);
@@ -255,8 +291,17 @@ int cli_shard_close(cli_task *t, senti_status s) {
     gather_stats(&t->st, g_size == 1 ? one : f);
     int rc = 1;
     if (g_rank == 0 && !all) {
-        fprintf(stderr, "senti %s: a rank failed: %s.part*-of-%d and their .progress files are kept; run the same "
-                "command with --resume to finish only what they lack\n", t->cmd, t->output, g_size);
+        bool kept = false; /* a part on rank 0's file system (one a rank wrote before it failed) */
+        for (int r = 0; r < g_size && !kept; r++) {
+            char *part = task_shard_part_name(t->output, r, g_size);
+            kept = part && access(part, F_OK) == 0;
+            free(part);
+        }
+        if (kept)
+            fprintf(stderr, "senti %s: a rank failed: %s.part*-of-%d and their .progress files are kept; run the same "
+                    "command with --resume to finish only what they lack\n", t->cmd, t->output, g_size);
+        else
+            fprintf(stderr, "senti %s: a rank failed before writing anything\n", t->cmd);
     } else if (g_rank == 0) {
         double t1 = now_s();
         if (merge(t) != SENTI_OK) fprintf(stderr, "senti %s: merging into %s: %s\n", t->cmd, t->output, senti_last_error());

@@ -162,6 +162,8 @@ void task_source_limit(task_source *s, int64_t n) { s->limit = n; }
 
 void task_source_jsonl(task_source *s, bool jsonl) { s->jsonl = jsonl; }
 
+int task_source_jsonl_state(const task_source *s) { return s ? s->jsonl : -1; }
+
 void task_source_free(task_source *s) {
     if (!s) return;
     if (s->rd_free) s->rd_free(s->rd_ctx);

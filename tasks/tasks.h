@@ -46,6 +46,9 @@ void task_source_range(task_source *s, int64_t bytes, int64_t first_line, bool j
 /* Read a file source's lines as JSONL (jsonl) or plain text, not by its first
  * line (the default): --format jsonl / lines. */
 void task_source_jsonl(task_source *s, bool jsonl);
+/* A file source's format as read so far: 1 JSONL, 0 plain lines, -1 not yet
+ * known (no line read, or only lines over the record limit). */
+int task_source_jsonl_state(const task_source *s);
 /* End any source after its first n records (those a resume skips included). */
 void task_source_limit(task_source *s, int64_t n);
 void task_source_free(task_source *s); /* accepts NULL */

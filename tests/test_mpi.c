@@ -258,6 +258,48 @@ START_TEST(test_mpi_needs_files) {
 }
 END_TEST
 
+/* An outside probe's findings (2026-12-07): --format honoured under MPI; what the job must refuse is refused
+ * before any rank works (an output holding bytes without a progress file on --resume, the input as output, a
+ * device as output), nothing written. */
+START_TEST(test_mpi_refusals) {
+    char in[128], ref[128], out[128], part[200], err[160];
+    path(in, sizeof in, "fmt.jsonl");
+    path(ref, sizeof ref, "fmt-ref.jsonl");
+    path(out, sizeof out, "fmt-out.jsonl");
+    path(err, sizeof err, "fmt-err.txt");
+    write_input(in, 30, true, 3u);
+    const char *a_ref[] = {"classify", "--input", in, "--output", ref, "--threads", "1", "--format", "lines", NULL};
+    ck_assert_int_eq(run(0, a_ref, NULL, NULL), 0);
+    const char *a[] = {"classify", "--input", in, "--output", out, "--threads", "1", "--format", "lines", NULL};
+    ck_assert_int_eq(run(2, a, NULL, err), 0);
+    assert_same(ref, out, "--format lines on JSONL");
+    /* --resume over an output without a progress file: refused, the file kept */
+    FILE *f = fopen(out, "w");
+    fputs("precious\n", f);
+    fclose(f);
+    const char *r[] = {"classify", "--input", in, "--output", out, "--threads", "1", "--resume", NULL};
+    ck_assert_int_ne(run(2, r, NULL, err), 0);
+    size_t n;
+    char *kept = test_slurp(out, &n);
+    ck_assert_str_eq(kept, "precious\n");
+    free(kept);
+    snprintf(part, sizeof part, "%s.part0-of-2", out);
+    ck_assert_msg(!exists(part), "%s written", part);
+    /* the input as the output, a device as the output: refused up front */
+    const char *same[] = {"classify", "--input", in, "--output", in, "--threads", "1", NULL};
+    ck_assert_int_ne(run(2, same, NULL, err), 0);
+    snprintf(part, sizeof part, "%s.part0-of-2", in);
+    ck_assert_msg(!exists(part), "%s written", part);
+    char *e = test_slurp(err, &n);
+    ck_assert_msg(strstr(e, "is the input"), "%s", e);
+    free(e);
+    const char *dev[] = {"classify", "--input", in, "--output", "/dev/null", "--threads", "1", NULL};
+    ck_assert_int_ne(run(2, dev, NULL, err), 0);
+    ck_assert(!exists("/dev/null.part0-of-2"));
+    unlink(in), unlink(ref), unlink(out);
+}
+END_TEST
+
 static Suite *suite(void) {
     Suite *s = suite_create("mpi");
     TCase *tc = tcase_create("mpirun");
@@ -267,6 +309,7 @@ static Suite *suite(void) {
     tcase_add_test(tc, test_kill_resume);
     tcase_add_test(tc, test_eval_reduce);
     tcase_add_test(tc, test_mpi_needs_files);
+    tcase_add_test(tc, test_mpi_refusals);
     suite_add_tcase(s, tc);
     return s;
 }
