@@ -330,7 +330,7 @@ int cmd_eval(int argc, char **argv) {
         why = "no -m MODEL and the default model was not found (set SENTI_DEFAULT_MODEL)";
     if (!why && !t.dir && !a.score) why = "-m MODEL is required";
     if (!why && a.pred_out &&
-        (task_output_check(a.data, a.pred_out) != SENTI_OK ||
+        (task_output_clash("--predictions", a.pred_out, "the data", a.data) != SENTI_OK ||
          task_output_clash("--predictions", a.pred_out, "the model", t.dir) != SENTI_OK ||
          task_output_clash("--predictions", a.pred_out, "the tokenizer", t.tok_path) != SENTI_OK ||
          task_output_clash("--predictions", a.pred_out, "the --aspect-model", a.ae_dir) != SENTI_OK ||
@@ -356,6 +356,13 @@ int cmd_eval(int argc, char **argv) {
         cand = a.labels ? split_labels(a.labels, &ncand) : gold_labels(gold, &ncand);
     if (a.score) {
         if (!(preds = read_predictions(a.score))) goto fail;
+        if (!cand && t.dir) { /* -m with --score: the model's label names, in id order (as --labels gives them) */
+            const senti_model_opts mo = cli_model_opts(&t);
+            if (!(t.model = senti_model_load_opts(t.dir, &mo))) goto fail;
+            nl = senti_model_num_labels(t.model);
+            if (!(labels = calloc((size_t)nl + 1, sizeof *labels))) goto fail;
+            for (int64_t i = 0; i < nl; i++) labels[i] = senti_model_label(t.model, i);
+        }
     } else {
         t.input = a.data;
         t.format = used;
@@ -405,7 +412,7 @@ int cmd_eval(int argc, char **argv) {
         warn_disjoint(metrics);
         double sec = t.st.seconds;
         out = json_pack("{sssssssssO}", "task", task_eval_kind_name(k), "data", a.data, "format", task_format_name(used),
-                        "model", a.score ? "" : t.dir, "metrics", metrics);
+                        "model", a.score && !t.model ? "" : t.dir, "metrics", metrics);
         if (out && !a.score) {
             json_object_set_new(out, "records_per_second", json_real(sec > 0 ? (double)t.st.records / sec : 0.0));
             json_object_set_new(out, "seconds", json_real(sec));
@@ -439,6 +446,8 @@ fail:
     fprintf(stderr, "senti eval: %s\n", senti_last_error());
     rc = 1;
 done:
+    senti_model_free(t.model); /* --score's, for its label names (cli_task_close freed a run's) */
+    t.model = NULL;
     if (labels != (const char **)cand) free(labels);
     for (int64_t i = 0; cand && i < ncand; i++) free(cand[i]);
     free(cand);

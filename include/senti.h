@@ -149,8 +149,11 @@ void senti_encoding_free(senti_encoding *e); /* accepts NULL */
  * Supported (the architecture table, model/arch.c): BERT, RoBERTa, XLM-RoBERTa,
  * CamemBERT, DistilBERT, DeBERTa-v2/v3 and ModernBERT as *Model,
  * *ForSequenceClassification, *ForTokenClassification and *ForMaskedLM; the
- * causal LMs LLaMA, Mistral, Qwen2 and GPT-2. Encoder weights stored as f16 /
- * bf16 are converted once at load to f32.
+ * causal LMs LLaMA, Mistral, Qwen2, GPT-2 and Gemma 3; the encoder-decoders
+ * T5 / Flan-T5, BART and mBART. Linear weights are held as senti_model_opts
+ * says (weight_type: as stored, f32, f16, bf16, q8_0, q4_0, int8; prefer_bf16:
+ * bf16 for float encoders where the CPU has AVX512_BF16); other f16 / bf16
+ * tensors are converted once at load to f32.
  *
  * Thread-safety: a model is not safe for concurrent forwards (it owns one
  * activation arena); accessors may be called from any thread. */

@@ -350,10 +350,17 @@ static senti_status check_fingerprint(const task_resume *r, const json_t *doc) {
         char then[512], now[512];
         options_minus(ow, on, then, sizeof then);
         options_minus(on, ow, now, sizeof now);
+        /* the kernel level alone: say how to continue at it */
+        const char *lv = strstr(then, "SENTI_SIMD=");
+        char hint[96] = "";
+        if (lv && strstr(now, "SENTI_SIMD=")) {
+            size_t n = strcspn(lv, " ;");
+            snprintf(hint, sizeof hint, "set %.*s (if this CPU has that level) to continue, or ", (int)n, lv);
+        }
         return senti_error(SENTI_ERR_INVALID_ARG,
                            "--resume: %s was written with other options (then: %s; now: %s); "
-                           "rerun without --resume to start over",
-                           r->path, then, now);
+                           "%srerun without --resume to start over",
+                           r->path, then, now, hint);
     }
     return SENTI_OK;
 }

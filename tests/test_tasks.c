@@ -988,6 +988,44 @@ START_TEST(test_input_edges) {
     ck_assert_int_eq(stat(cfg, &after), 0);
     ck_assert_msg(after.st_size == before.st_size && after.st_size > 0, "%s: %s is %lld bytes", cmd, cfg,
                   (long long)after.st_size);
+    /* eval --score with -m maps integer gold labels through the model's names: its own --predictions score
+     * what the run scored (without -m the names cannot meet: 0, with a warning) */
+    char data[256], pred[256];
+    snprintf(data, sizeof data, "%s/ev.tsv", g_tmp);
+    snprintf(pred, sizeof pred, "%s/ev-pred.jsonl", g_tmp);
+    static const char *const TX[] = {"good movie", "bad film", "not good", "a good one"};
+    FILE *d = fopen(data, "w");
+    fputs("sentence\tlabel\n", d);
+    for (int k = 0; k < 4; k++) { /* gold = the model's own label id: the run scores 1 */
+        snprintf(cmd, sizeof cmd, "'%s' classify -m '%s' --tokenizer '%s' --threads 1 '%s' 2>/dev/null", cli, dir,
+                 g_vocab, TX[k]);
+        FILE *p = popen(cmd, "r");
+        char line[4096] = "";
+        ck_assert_ptr_nonnull(fgets(line, sizeof line, p));
+        pclose(p);
+        json_t *j = json_loads(line, 0, NULL);
+        const char *lab = json_string_value(json_object_get(j, "label"));
+        ck_assert_ptr_nonnull(lab);
+        fprintf(d, "%s\t%d\n", TX[k], !strcmp(lab, "negative") ? 0 : !strcmp(lab, "neutral") ? 1 : 2);
+        json_decref(j);
+    }
+    fclose(d);
+    double acc[3];
+    for (int k = 0; k < 3; k++) {
+        snprintf(cmd, sizeof cmd, "'%s' eval %s%s%s --tokenizer '%s' --threads 1 --task classify --data '%s' %s '%s' "
+                 "2>/dev/null", cli, k < 2 ? "-m '" : "", k < 2 ? dir : "", k < 2 ? "'" : "", g_vocab, data,
+                 k ? "--score" : "--predictions", pred);
+        FILE *p = popen(cmd, "r");
+        char line[8192] = "";
+        ck_assert_ptr_nonnull(fgets(line, sizeof line, p));
+        ck_assert_int_eq(pclose(p), 0);
+        json_t *j = json_loads(line, 0, NULL);
+        ck_assert_msg(j, "%s: %s", cmd, line);
+        acc[k] = json_real_value(json_object_get(json_object_get(j, "metrics"), "accuracy"));
+        json_decref(j);
+    }
+    ck_assert_msg(acc[0] == 1.0 && acc[1] == 1.0 && acc[2] == 0.0, "accuracy: run %g, --score -m %g, --score %g",
+                  acc[0], acc[1], acc[2]);
 }
 END_TEST
 
