@@ -361,7 +361,8 @@ static void add_stats(task_stats *a, const task_stats *b) {
 
 /* Run one step from src into a rewound temporary file (*tmp) or out. */
 static senti_status step(senti_model *m, const senti_tokenizer *tok, task_source *src, FILE *out,
-                         const task_runner_opts *o, const task_ops *ops, void *ctx, task_stats *sum, bool first) {
+                         const task_runner_opts *o, const task_ops *ops, void *ctx, task_stats *sum, bool first,
+                         int64_t *errors) {
     task_stats st = {0};
     senti_status s = task_run_ops(m, tok, src, out, o, ops, ctx, &st);
     if (first) {
@@ -370,6 +371,7 @@ static senti_status step(senti_model *m, const senti_tokenizer *tok, task_source
         add_stats(sum, &st);
         sum->seconds += st.seconds;
     }
+    if (errors) *errors = st.errors; /* the step's error lines: the last step's carry every earlier one */
     return s;
 }
 
@@ -409,7 +411,7 @@ senti_status task_cause_run(const task_cause *c, task_source *src, FILE *out, co
         goto done;
     }
     o.checkpoint = NULL;
-    if ((s = step(c->clause.model, c->clause.tok, src, t1, &o, &ops1, &s1, sum, true)) != SENTI_OK) goto done;
+    if ((s = step(c->clause.model, c->clause.tok, src, t1, &o, &ops1, &s1, sum, true, NULL)) != SENTI_OK) goto done;
     int64_t records = sum->records, errors = sum->errors, skipped = sum->skipped;
     if (!task_chain_rewind(t1)) {
         s = SENTI_ERR_IO;
@@ -421,7 +423,8 @@ senti_status task_cause_run(const task_cause *c, task_source *src, FILE *out, co
     }
     task_source_internal(r1);
     if (c->cause.model) {
-        if ((s = step(c->cause.model, c->cause.tok, r1, t2, &inner, &ops1, &s1b, sum, false)) != SENTI_OK) goto done;
+        if ((s = step(c->cause.model, c->cause.tok, r1, t2, &inner, &ops1, &s1b, sum, false, NULL)) != SENTI_OK)
+            goto done;
         if (!task_chain_rewind(t2) || !(r2 = task_source_file(t2, "cause step 1b"))) {
             s = SENTI_ERR_IO;
             goto done;
@@ -431,8 +434,9 @@ senti_status task_cause_run(const task_cause *c, task_source *src, FILE *out, co
     /* step 2 runs on the pair model, or (no pair model: no item is run) on the clause model */
     senti_model *pm = c->pair.model ? c->pair.model : c->clause.model;
     const senti_tokenizer *pt = c->pair.model ? c->pair.tok : c->clause.tok;
-    s = step(pm, pt, r2 ? r2 : r1, out, &later, &ops2, &s2, sum, false);
-    sum->records = records, sum->errors = errors, sum->skipped = skipped;
+    int64_t last_errors = errors;
+    s = step(pm, pt, r2 ? r2 : r1, out, &later, &ops2, &s2, sum, false, &last_errors);
+    sum->records = records, sum->errors = last_errors > errors ? last_errors : errors, sum->skipped = skipped;
 done:
     task_source_free(r1);
     task_source_free(r2);
