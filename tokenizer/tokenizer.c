@@ -278,14 +278,12 @@ senti_status senti_tokenizer_encode(const senti_tokenizer *t, const char *text, 
         if ((st = encode_seq(t, &ctx, text ? text : "", len, 0, &a)) || (st = encode_seq(t, &ctx, pair, pair_len, 1, &b)))
             goto fail;
     }
-    if (o.truncation != SENTI_TRUNCATE_NONE) {
+    /* as tokenizers does: max_length below the special tokens truncates nothing (its unsigned max_length -
+     * added wraps), equal to them empties both sequences whatever the strategy (its max_length 0 case) */
+    if (o.truncation != SENTI_TRUNCATE_NONE && o.max_length >= added) {
         int64_t max_len = o.max_length;
-        if (max_len < added) {
-            st = senti_error(SENTI_ERR_INVALID_ARG, "truncation: max_length %lld is below the %d special tokens",
-                             (long long)max_len, added);
-            goto fail;
-        }
-        st = truncate_pair(&a, pair ? &b : NULL, o.truncation, max_len - added);
+        st = truncate_pair(&a, pair ? &b : NULL, max_len == added ? SENTI_TRUNCATE_LONGEST_FIRST : o.truncation,
+                           max_len - added);
         if (st != SENTI_OK && (cut_a || cut_b)) { /* the refusal names whole lengths: tokenize whole to say it */
             enc_release(&a), enc_release(&b);
             memset(&a, 0, sizeof a), memset(&b, 0, sizeof b);
