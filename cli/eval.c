@@ -351,7 +351,7 @@ int cmd_eval(int argc, char **argv) {
     senti_status s = task_dataset_read(a.data, t.format, &gold, &used);
     int rc = 1;
     if (s != SENTI_OK) goto fail;
-    report_gold_errors(gold, a.data);
+    if (cli_mpi_rank() == 0) report_gold_errors(gold, a.data); /* every rank reads the data: one says it */
     if (k == TASK_EVAL_ZERO_SHOT || (a.score && a.labels))
         cand = a.labels ? split_labels(a.labels, &ncand) : gold_labels(gold, &ncand);
     if (a.score) {
