@@ -363,8 +363,8 @@ END_TEST
 
 /* ---- 8: tokenizer messages travel with their record ---------------------------------------- */
 
-/* Pairs fail to truncate to the 2-token limit ("below the 3 special tokens");
- * the empty single text fits. expand leaves a stale message in the runner
+/* Pairs fail to fit the 2-token limit (below their 3 special tokens nothing is
+ * truncated, as tokenizers does: "cannot truncate"); the empty single text fits. expand leaves a stale message in the runner
  * thread's error buffer, which a worker's failure must not be read from. */
 static bool expand8(void *ctx, task_record *r) {
     (void)ctx;
@@ -406,7 +406,7 @@ START_TEST(test_thread_messages) {
         json_t *l = json_array_get(lines, (size_t)i);
         if (i % 61 == 7) {
             const char *e = json_string_value(json_object_get(l, "error"));
-            ck_assert_msg(e && strstr(e, "below the 3 special tokens"), "record %d: %s", i, e ? e : "(no error)");
+            ck_assert_msg(e && strstr(e, "cannot truncate to 2 tokens"), "record %d: %s", i, e ? e : "(no error)");
         } else {
             ck_assert_msg(json_object_get(l, "ok") != NULL, "record %d failed", i);
         }
