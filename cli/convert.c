@@ -3,9 +3,11 @@
  * one self-contained GGUF file from an HF checkpoint directory (see
  * tools/convert/convert.c for what it holds). */
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "../tools/convert/convert.h"
 
@@ -17,6 +19,16 @@ static void usage(FILE *f) {
                "  classifier's output layer stay f32\n"
                "  --embed-type T: an encoder's token-embedding table in T (default f32; widened to f32 at load)\n"
                "  --meta KEY=VALUE: an extra string key (provenance: general.description, general.source.url, ...)\n");
+}
+
+/* The file being written (gguf_convert_with writes OUT.tmp<pid>, then
+ * renames it): an interrupt removes it rather than leave it half-written. */
+static char g_tmp[4352];
+
+static void on_interrupt(int sig) {
+    if (g_tmp[0]) unlink(g_tmp); /* async-signal-safe */
+    signal(sig, SIG_DFL);
+    raise(sig);
 }
 
 int cmd_convert(int argc, char **argv) {
@@ -54,7 +66,17 @@ int cmd_convert(int argc, char **argv) {
     }
     const gguf_convert_opts o = {.type = type, .embed_type = etype, .meta = meta, .n_meta = n_meta};
     rc = 0;
-    if (gguf_convert_with(argv[optind], argv[optind + 1], &o) != SENTI_OK) {
+    if (snprintf(g_tmp, sizeof g_tmp, "%s.tmp%ld", argv[optind + 1], (long)getpid()) >= (int)sizeof g_tmp) g_tmp[0] = '\0';
+    struct sigaction sa = {.sa_handler = on_interrupt}, old_int, old_term, old_hup;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, &old_int);
+    sigaction(SIGTERM, &sa, &old_term);
+    sigaction(SIGHUP, &sa, &old_hup);
+    const senti_status st = gguf_convert_with(argv[optind], argv[optind + 1], &o);
+    sigaction(SIGINT, &old_int, NULL);
+    sigaction(SIGTERM, &old_term, NULL);
+    sigaction(SIGHUP, &old_hup, NULL);
+    if (st != SENTI_OK) {
         fprintf(stderr, "senti convert: %s\n", senti_last_error());
         rc = 1;
     }

@@ -235,6 +235,40 @@ START_TEST(test_stored_types) {
 }
 END_TEST
 
+/* An outside probe's findings (2026-12-07): an architecture written under its HF names (DeBERTa) gets its
+ * linear weights in the asked type too, general.file_type names the type the weights got (f32 when none could
+ * take it), the folder's name survives a trailing slash, --meta keys and values are checked. */
+START_TEST(test_convert_probe) {
+    char dir[2400], out[512];
+    snprintf(dir, sizeof dir, "%s/tests/fixtures/deberta-nli", g_root);
+    snprintf(out, sizeof out, "%s/d.gguf", g_tmp);
+    ck_assert(gguf_convert(dir, out, SENTI_TYPE_Q8_0) == SENTI_OK);
+    gguf_file *f = gguf_file_load(out);
+    ck_assert_ptr_nonnull(f);
+    int64_t q8 = 0;
+    for (int64_t i = 0; i < gguf_file_tensor_count(f); i++) q8 += gguf_file_tensor(f, i)->type == SENTI_TYPE_Q8_0;
+    ck_assert_int_gt(q8, 0);
+    ck_assert_uint_eq(gguf_file_find_kv(f, "general.file_type")->v.u, 7);
+    gguf_file_free(f);
+    /* hidden 24: no linear weight can be q8_0 (K = 32 only in ffn_down of h24-a3; none in h24-a6-l1) */
+    snprintf(dir, sizeof dir, "%s/tests/fixtures/encoders/bert-seq-h24-a6-l1-relu-stars/", g_root);
+    ck_assert(gguf_convert(dir, out, SENTI_TYPE_Q8_0) == SENTI_OK);
+    f = gguf_file_load(out);
+    int64_t nq = 0;
+    for (int64_t i = 0; i < gguf_file_tensor_count(f); i++) nq += gguf_file_tensor(f, i)->type != SENTI_TYPE_F32;
+    ck_assert_int_eq(gguf_file_find_kv(f, "general.file_type")->v.u, nq ? 7 : 0);
+    ck_assert_str_eq(gguf_file_find_kv(f, "general.name")->v.str.s, "bert-seq-h24-a6-l1-relu-stars");
+    gguf_file_free(f);
+    const char *bad_key[] = {"Bad Key=1"}, *bad_val[] = {"general.description=caf\xe9"};
+    gguf_convert_opts o = {.type = SENTI_TYPE_F32, .embed_type = SENTI_TYPE_F32, .meta = bad_key, .n_meta = 1};
+    ck_assert(gguf_convert_with(dir, out, &o) == SENTI_ERR_INVALID_ARG);
+    assert_msg_has("meta key", "Bad Key", NULL);
+    o.meta = bad_val;
+    ck_assert(gguf_convert_with(dir, out, &o) == SENTI_ERR_INVALID_ARG);
+    assert_msg_has("meta utf-8", "general.description", NULL);
+}
+END_TEST
+
 /* The hidden-64 fixture end to end from one file: the embedded tokenizer
  * gives transformers' ids, the f32 file transformers' logits. */
 START_TEST(test_h64_text) {
@@ -817,6 +851,7 @@ static Suite *suite(void) {
     tcase_add_loop_test(tc, test_f32_identical, 0, g_n);
     tcase_add_loop_test(tc, test_quant_bounds, 0, g_n);
     tcase_add_test(tc, test_stored_types);
+    tcase_add_test(tc, test_convert_probe);
     tcase_add_test(tc, test_h64_text);
     tcase_add_test(tc, test_llamacpp_bert);
     tcase_add_loop_test(tc, test_decoder_convert, 0, (int)(sizeof DEC_FIX / sizeof DEC_FIX[0]));

@@ -51,6 +51,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <utf8proc.h>
 
 #include "../../model/arch.h"
 #include "../../tokenizer/tokenizer.h"
@@ -79,6 +80,43 @@ static senti_status read_text(const char *path, char **out, bool *present) {
     *out = b;
     *present = true;
     return SENTI_OK;
+}
+
+/* Under HF names (an architecture llama.cpp does not know), the roles whose
+ * weights the family's loader reads as linear layers (blk_load_linear): they
+ * take the requested type, as `--dtype` gives them from the HF directory. */
+static bool hf_linear_role(const arch_desc *d, arch_role r) {
+    switch (r) {
+    case AR_Q: case AR_K: case AR_V: case AR_QKV: case AR_O: case AR_POS_Q: case AR_POS_K:
+    case AR_GATE: case AR_UP: case AR_DOWN: case AR_FFN_IN:
+    case AR_XQ: case AR_XK: case AR_XV: case AR_XO:
+    case AR_SEQ_DENSE: case AR_MLM_DENSE: return true;
+    case AR_SEQ_OUT: return d->kind == ARCH_ENCODER_DECODER; /* BART's head reads its out_proj as one */
+    default: return false;
+    }
+}
+
+/* A GGUF metadata key as the spec writes them: lower_snake_case parts
+ * separated by dots, ASCII only. */
+static bool gguf_key_ok(const char *k, size_t n) {
+    if (n == 0 || k[0] == '.' || k[n - 1] == '.') return false;
+    for (size_t i = 0; i < n; i++) {
+        const char c = k[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-' ||
+              (c == '.' && k[i + 1] != '.')))
+            return false;
+    }
+    return true;
+}
+
+/* s is valid UTF-8 (GGUF strings are). */
+static bool utf8_ok(const char *s) {
+    const utf8proc_uint8_t *p = (const utf8proc_uint8_t *)s;
+    for (utf8proc_ssize_t n = (utf8proc_ssize_t)strlen(s), k; n > 0; p += k, n -= k) {
+        utf8proc_int32_t c;
+        if ((k = utf8proc_iterate(p, n, &c)) < 1) return false;
+    }
+    return true;
 }
 
 /* llama.cpp's general.file_type for the linear weights' type. */
@@ -429,12 +467,24 @@ senti_status gguf_convert_with(const char *dir, const char *out, const gguf_conv
         goto done;
     }
     TRY(gguf_writer_add_kv(c.w, "general.architecture", gguf_val_str(gguf_arch)));
-    const char *base = strrchr(dir, '/');
-    base = base && base[1] ? base + 1 : dir;
-    for (int64_t i = 0; i < opts->n_meta; i++) /* a --meta general.name=… names the model instead of the folder */
+    /* the folder's own name (trailing slashes ignored), unless a --meta general.name=… gives one */
+    size_t dn = strlen(dir);
+    while (dn > 1 && dir[dn - 1] == '/') dn--;
+    size_t b0 = dn;
+    while (b0 > 0 && dir[b0 - 1] != '/') b0--;
+    char *folder = keep(&c, senti_malloc(dn - b0 + 1));
+    if (!folder) {
+        st = senti_error(SENTI_ERR_NO_MEMORY, "out of memory");
+        goto done;
+    }
+    memcpy(folder, dir + b0, dn - b0);
+    folder[dn - b0] = '\0';
+    const char *base = folder;
+    for (int64_t i = 0; i < opts->n_meta; i++)
         if (!strncmp(opts->meta[i], "general.name=", 13)) base = opts->meta[i] + 13;
     TRY(gguf_writer_add_kv(c.w, "general.name", gguf_val_str(base)));
-    TRY(kv_u32(&c, "general.file_type", file_type(type)));
+    /* general.file_type is written after the tensors: it names the type the linear weights got, f32 when none
+     * could take the asked one (an inner size that is not a multiple of its block) */
     TRY(hp_kvs(&c, d, gguf_arch, cfg));
     if (decoder && d->pos == ARCH_POS_ROPE) TRY(rope_kvs(&c, cfg, gguf_arch));
     if (!decoder) TRY(encoder_kvs(&c, d, gguf_arch, cfg, head == SENTI_HEAD_SEQUENCE_CLASSIFICATION));
@@ -456,6 +506,11 @@ senti_status gguf_convert_with(const char *dir, const char *out, const gguf_conv
             st = senti_error(SENTI_ERR_INVALID_ARG, "convert: metadata '%s' is not key=value", kv);
             goto done;
         }
+        if (!gguf_key_ok(kv, (size_t)(eq - kv)) || !utf8_ok(eq + 1)) {
+            st = senti_error(SENTI_ERR_INVALID_ARG, "metadata '%.*s': a key is lower_snake_case parts joined by dots, "
+                             "a value valid UTF-8", (int)(eq - kv), kv);
+            goto done;
+        }
         char *key = keep(&c, senti_malloc((size_t)(eq - kv) + 1));
         if (!key) {
             st = senti_error(SENTI_ERR_NO_MEMORY, "out of memory");
@@ -466,6 +521,7 @@ senti_status gguf_convert_with(const char *dir, const char *out, const gguf_conv
         TRY(gguf_writer_add_kv(c.w, key, gguf_val_str(eq + 1)));
     }
 
+    bool any_linear = false; /* a linear weight took the asked type (general.file_type then names it) */
     int64_t nh = 0, nkv = 0;
     if (d->flags & ARCH_F_GGUF_PERMUTE) {
         TRY(arch_hp_int(d, cfg, AH_HEADS, true, 0, &nh));
@@ -488,8 +544,10 @@ senti_status gguf_convert_with(const char *dir, const char *out, const gguf_conv
         const char *hf = plen && strncmp(t->name, d->prefix, plen) == 0 ? t->name + plen : t->name;
         int64_t layer;
         const arch_role r = arch_role_of(d, hf, &layer);
-        const bool linear = t->ndim == 2 && (strncmp(name, "blk.", 4) == 0 || strcmp(name, "cls.weight") == 0 ||
-                                             strcmp(name, "output.weight") == 0);
+        const bool hf_named = !d->gguf_arch; /* written under its HF names: the roles say what is linear */
+        const bool linear = t->ndim == 2 && (hf_named ? hf_linear_role(d, r)
+                                                      : strncmp(name, "blk.", 4) == 0 || strcmp(name, "cls.weight") == 0 ||
+                                                            strcmp(name, "output.weight") == 0);
         xform x = {0};
         if ((d->flags & ARCH_F_GGUF_PERMUTE) && (r == AR_Q || r == AR_K)) x.n_head = r == AR_Q ? nh : nkv;
         x.transpose = (d->flags & ARCH_F_CONV1D) && t->ndim == 2 &&
@@ -498,6 +556,7 @@ senti_status gguf_convert_with(const char *dir, const char *out, const gguf_conv
         const int64_t inner = x.transpose ? t->shape[0] : t->ndim == 2 ? t->shape[1] : 0;
         senti_type tt = SENTI_TYPE_F32;
         if (linear && (!senti_type_is_quant(type) || inner % senti_type_block(type) == 0)) tt = type;
+        if (linear && tt == type) any_linear = true;
         if (!decoder && !strcmp(name, "token_embd.weight") && t->ndim == 2 &&
             (!senti_type_is_quant(etype) || t->shape[1] % senti_type_block(etype) == 0))
             tt = etype;
@@ -519,6 +578,7 @@ senti_status gguf_convert_with(const char *dir, const char *out, const gguf_conv
             TRY(add_tensor(&c, path, t, t->name, SENTI_TYPE_F32, &none));
         }
     }
+    TRY(kv_u32(&c, "general.file_type", file_type(any_linear ? type : SENTI_TYPE_F32)));
     /* written beside out under a temporary name, checked, then renamed: a
      * failed write or check leaves no file at out */
     if (snprintf(tmp, sizeof tmp, "%s.tmp%ld", out, (long)getpid()) >= (int)sizeof tmp) {
