@@ -150,6 +150,14 @@ def _cstrs(strs, what="a string"):
     return arr, enc
 
 
+def _cpath(v, what):
+    """A path as the file system's bytes (os.fsencode: any str the OS gave, surrogate-escaped bytes included)."""
+    b = os.fsencode(v)
+    if b"\0" in b:
+        raise ValueError("senti: %s holds a NUL character" % what)
+    return b
+
+
 _FIELDS = {name: typ for name, typ in _TaskOpts._fields_}
 _INT_BITS = {ctypes.c_int: 32, ctypes.c_int64: 64}
 
@@ -180,7 +188,7 @@ class _Task:
                 setattr(o, k, arr)
                 setattr(o, "n_" + k, len(v))
             elif _FIELDS[k] is ctypes.c_char_p:
-                b = _cstr(v, k)
+                b = _cpath(v, k) if k == "tokenizer" else _cstr(v, k)
                 keep.append(b)
                 setattr(o, k, b)
             elif _FIELDS[k] is ctypes.c_double:
@@ -188,7 +196,7 @@ class _Task:
             else:
                 bits = _INT_BITS[_FIELDS[k]]
                 setattr(o, k, _int_opt(k, v, -2 ** (bits - 1), 2 ** (bits - 1) - 1))
-        self._h = _task_load(_cstr(path, "the model path") if path is not None else None, ctypes.byref(o))
+        self._h = _task_load(_cpath(path, "the model path") if path is not None else None, ctypes.byref(o))
         del keep
         if not self._h:
             raise _err("senti: cannot load %s" % (path if path is not None else "the default model"))
