@@ -111,6 +111,7 @@ _string_free = _fn("senti_string_free", None, _vp)
 _model_num_labels = _fn("senti_model_num_labels", _i64, _vp)
 _model_label = _fn("senti_model_label", _cp, _vp, _i64)
 _model_arch = _fn("senti_model_architecture", _cp, _vp)
+_model_hidden = _fn("senti_model_hidden_size", _i64, _vp)
 
 
 class Error(RuntimeError):
@@ -239,6 +240,12 @@ class _Task:
                 raise Error("senti: the model was closed")
             m = _task_model(self._h)
             return [(_model_label(m, i) or b"LABEL_%d" % i).decode() for i in range(_model_num_labels(m))]
+
+    def hidden_size(self):
+        with self.lock:
+            if not self._h:
+                raise Error("senti: the model was closed")
+            return _model_hidden(_task_model(self._h))
 
     def close(self):
         """Free the task, after a call running on it on another thread has finished."""
@@ -449,6 +456,8 @@ class Model:
         t = self._task(KIND_EMBED, pooling=pooling, normalize=-1 if normalize is None else int(bool(normalize)))
         res = _parse(t.run([_record(x) for x in items]), "embed")
         a = np.array([r["embedding"] for r in res], dtype=np.float32)
+        if not res:
+            a = a.reshape(0, t.hidden_size())
         return a[0] if single else a
 
     def generate(self, inputs, max_new_tokens=None, temperature=None, top_k=None, top_p=None, seed=None,

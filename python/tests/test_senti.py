@@ -219,3 +219,5 @@ def test_probe_findings(tmp_path):
     with pytest.raises(senti.Error):
         senti.Model("").classify("x")  # an empty path is a path, not the default model
     assert m.logits([]).shape == (0, 2)
+    emb = senti.Model(need(FIX + "/embed"), tokenizer=need(BERT_TOK))
+    assert emb.embed([]).shape == (0, emb.embed("x").shape[0])
