@@ -482,6 +482,11 @@ senti_status gguf_convert_with(const char *dir, const char *out, const gguf_conv
     const char *base = folder;
     for (int64_t i = 0; i < opts->n_meta; i++)
         if (!strncmp(opts->meta[i], "general.name=", 13)) base = opts->meta[i] + 13;
+    if (!utf8_ok(base)) {
+        st = senti_error(SENTI_ERR_INVALID_ARG, "general.name '%s' is not valid UTF-8 (give --meta general.name=…)",
+                         base);
+        goto done;
+    }
     TRY(gguf_writer_add_kv(c.w, "general.name", gguf_val_str(base)));
     /* general.file_type is written after the tensors: it names the type the linear weights got, f32 when none
      * could take the asked one (an inner size that is not a multiple of its block) */
