@@ -246,12 +246,6 @@ bool cli_task_open(cli_task *t, int argc, char **argv, int first) {
         t->explained = true;
         return false;
     }
-    for (int i = 0; t->output && i < t->n_reads; i++)
-        if (task_output_clash("--output", t->part ? t->part : t->output, t->reads_what[i], t->reads[i]) != SENTI_OK) {
-            fprintf(stderr, "senti %s: %s\n", t->cmd, senti_last_error());
-            t->explained = true;
-            return false;
-        }
     if (t->output) {
         /* the default dtype is the CPU's choice: a resume elsewhere (or under SENTI_SIMD) must not mix types */
         const bool bf16 = t->dtype == SENTI_TYPE_COUNT && senti_model_linear_type(t->model) == SENTI_TYPE_BF16;
@@ -260,7 +254,8 @@ bool cli_task_open(cli_task *t, int argc, char **argv, int first) {
         snprintf(level, sizeof level, "SENTI_SIMD=%s", senti_simd_level(t->device));
         json_t *opts = output_options(first, argv, bf16 ? "--dtype=bf16" : NULL, level);
         task_resume_opts ro = {.resume = t->resume, .overwrite = t->overwrite, .input = t->input,
-                               .model_path = t->dir, .tokenizer_path = t->tok_path, .options = opts};
+                               .model_path = t->dir, .tokenizer_path = t->tok_path, .options = opts,
+                               .reads = t->reads, .reads_what = t->reads_what, .n_reads = t->n_reads};
         t->res = opts ? task_resume_open(t->part ? t->part : t->output, &ro, t->src, &t->ro.skip) : NULL;
         json_decref(opts);
         if (!t->res) {

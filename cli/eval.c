@@ -329,13 +329,12 @@ int cmd_eval(int argc, char **argv) {
     if (!why && !t.dir && !a.score && k == TASK_EVAL_CLASSIFY && !(t.dir = senti_default_model()))
         why = "no -m MODEL and the default model was not found (set SENTI_DEFAULT_MODEL)";
     if (!why && !t.dir && !a.score) why = "-m MODEL is required";
-    if (!why && a.pred_out &&
-        (task_output_clash("--predictions", a.pred_out, "the data", a.data) != SENTI_OK ||
-         task_output_clash("--predictions", a.pred_out, "the model", t.dir) != SENTI_OK ||
-         task_output_clash("--predictions", a.pred_out, "the tokenizer", t.tok_path) != SENTI_OK ||
-         task_output_clash("--predictions", a.pred_out, "the --aspect-model", a.ae_dir) != SENTI_OK ||
-         task_output_clash("--predictions", a.pred_out, "the --cause-model", a.cause.cause_dir) != SENTI_OK ||
-         task_output_clash("--predictions", a.pred_out, "the --pair-model", a.cause.pair_dir) != SENTI_OK))
+    cli_task_reads(&t, "the --aspect-model", a.ae_dir);
+    cli_task_reads(&t, "the --cause-model", a.cause.cause_dir);
+    cli_task_reads(&t, "the --pair-model", a.cause.pair_dir);
+    const task_resume_opts pro = {.input = a.data, .model_path = t.dir, .tokenizer_path = t.tok_path,
+                                  .reads = t.reads, .reads_what = t.reads_what, .n_reads = t.n_reads};
+    if (!why && a.pred_out && task_output_checks("--predictions", a.pred_out, &pro) != SENTI_OK)
         why = senti_last_error();
     if (why) {
         fprintf(stderr, "senti eval: %s\n", why);

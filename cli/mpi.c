@@ -144,12 +144,9 @@ bool cli_shard_begin(cli_task *t) {
     if (g_rank == 0) {
         struct stat so;
         const bool exists = stat(t->output, &so) == 0;
-        senti_status c = task_output_check(t->input, t->output);
-        if (c == SENTI_OK) c = task_output_clash("--output", t->output, "the model", t->dir);
-        if (c == SENTI_OK) c = task_output_clash("--output", t->output, "the tokenizer", t->tok_path);
-        for (int i = 0; c == SENTI_OK && i < t->n_reads; i++)
-            c = task_output_clash("--output", t->output, t->reads_what[i], t->reads[i]);
-        if (c != SENTI_OK) {
+        const task_resume_opts ro = {.input = t->input, .model_path = t->dir, .tokenizer_path = t->tok_path,
+                                     .reads = t->reads, .reads_what = t->reads_what, .n_reads = t->n_reads};
+        if (task_output_checks("--output", t->output, &ro) != SENTI_OK) {
             snprintf(msg, sizeof msg, "%s", senti_last_error());
         } else if (exists && !S_ISREG(so.st_mode)) {
             snprintf(msg, sizeof msg, "under MPI --output must be a regular file (rank 0 merges the ranks' parts into "

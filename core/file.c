@@ -90,3 +90,38 @@ bool senti_file_in(const char *file, const char *path, char *hit, size_t n) {
     if (found && d && n) snprintf(hit, n, "%s", p);
     return found;
 }
+
+int64_t senti_utf8_invalid_at(const char *str, size_t n) {
+    const unsigned char *s = (const unsigned char *)str;
+    size_t i = 0;
+    while (i < n) {
+        unsigned c = s[i];
+        size_t k;
+        unsigned lo = 0x80, hi = 0xBF;
+        if (c < 0x80) { i++; continue; }
+        if (c >= 0xC2 && c <= 0xDF) k = 1;
+        else if (c >= 0xE0 && c <= 0xEF) {
+            k = 2;
+            if (c == 0xE0) lo = 0xA0;
+            if (c == 0xED) hi = 0x9F;
+        } else if (c >= 0xF0 && c <= 0xF4) {
+            k = 3;
+            if (c == 0xF0) lo = 0x90;
+            if (c == 0xF4) hi = 0x8F;
+        } else return (int64_t)i;
+        if (i + k >= n) return (int64_t)i; /* cut short by the end */
+        if (s[i + 1] < lo || s[i + 1] > hi) return (int64_t)i;
+        for (size_t j = 2; j <= k; j++)
+            if (s[i + j] < 0x80 || s[i + j] > 0xBF) return (int64_t)i;
+        i += k + 1;
+    }
+    return -1;
+}
+
+void senti_utf8_scrub(char *s, size_t n) {
+    for (int64_t at = senti_utf8_invalid_at(s, n); at >= 0 && (size_t)at < n;) {
+        s[at] = '?';
+        const int64_t next = senti_utf8_invalid_at(s + at + 1, n - (size_t)at - 1);
+        at = next < 0 ? -1 : at + 1 + next;
+    }
+}

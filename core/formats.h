@@ -140,6 +140,12 @@ struct json_t *senti_json_load(const char *path, size_t flags, struct json_error
  * the outputs that must not overwrite what a run reads (--output over the model,
  * senti convert over its model directory). */
 bool senti_file_in(const char *file, const char *path, char *hit, size_t n);
+/* Byte offset of the first invalid UTF-8 sequence in s[0..n), or -1 (overlong
+ * forms, surrogates and code points above U+10FFFF are invalid). */
+int64_t senti_utf8_invalid_at(const char *s, size_t n);
+/* Each byte of s[0..n) that starts no valid UTF-8 sequence becomes '?' (text
+ * quoted from a file, or cut inside a character, made fit for JSON). */
+void senti_utf8_scrub(char *s, size_t n);
 
 /* ---- config.json -------------------------------------------------------------
  * Typed getters over the top-level object. `get` = required key (missing is

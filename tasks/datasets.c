@@ -322,7 +322,7 @@ static int bad(json_t **rec, char **err, json_t *id, int64_t line, const char *f
     va_end(ap);
     /* quoted file bytes may be invalid UTF-8, or cut inside a character by a
      * precision or by msg's size: '?' for each such byte (the message goes into JSON) */
-    for (int64_t at; (at = task_utf8_invalid_at(msg, strlen(msg))) >= 0;) msg[at] = '?';
+    senti_utf8_scrub(msg, strlen(msg));
     *rec = json_object();
     size_t n = strlen(msg) + 32;
     *err = malloc(n);
@@ -1447,7 +1447,7 @@ senti_status task_dataset_read(const char *path, task_format fmt, json_t **recor
                 if (bad_at >= 0) snprintf(msg, sizeof msg, "line %lld: invalid UTF-8 at byte %lld", (long long)ln + 1,
                                           (long long)bad_at + 1);
                 else snprintf(msg, sizeof msg, "line %lld: %s", (long long)ln + 1, o ? "not a JSON object" : je.text);
-                for (int64_t at; (at = task_utf8_invalid_at(msg, strlen(msg))) >= 0;) msg[at] = '?';
+                senti_utf8_scrub(msg, strlen(msg));
                 json_decref(o);
                 o = json_pack("{sIss}", "id", (json_int_t)ln, "error", msg);
             } else if (!json_object_get(o, "id") && json_object_set_new(o, "id", json_integer(ln))) {

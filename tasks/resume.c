@@ -147,15 +147,24 @@ bool task_fingerprint_path(const char *path, char hex[17]) {
 
 /* ---- output identity ---------------------------------------------------------- */
 
-senti_status task_output_check(const char *input, const char *output) {
+senti_status task_output_check(const char *flag, const char *input, const char *output) {
     struct stat so, si;
     if (!output || stat(output, &so) != 0 || !S_ISREG(so.st_mode)) return SENTI_OK; /* new or not a file */
     bool std_in = !input || strcmp(input, "-") == 0;
     if (std_in ? fstat(STDIN_FILENO, &si) != 0 : stat(input, &si) != 0) return SENTI_OK;
     if (S_ISREG(si.st_mode) && si.st_dev == so.st_dev && si.st_ino == so.st_ino)
-        return senti_error(SENTI_ERR_INVALID_ARG, "--output %s is the input%s%s: refusing to overwrite it", output,
+        return senti_error(SENTI_ERR_INVALID_ARG, "%s %s is the input%s%s: refusing to overwrite it", flag, output,
                            std_in ? " (stdin)" : " ", std_in ? "" : input);
     return SENTI_OK;
+}
+
+senti_status task_output_checks(const char *flag, const char *output, const task_resume_opts *o) {
+    senti_status st = task_output_check(flag, o->input, output);
+    if (st == SENTI_OK) st = task_output_clash(flag, output, "the model", o->model_path);
+    if (st == SENTI_OK) st = task_output_clash(flag, output, "the tokenizer", o->tokenizer_path);
+    for (int i = 0; st == SENTI_OK && i < o->n_reads; i++)
+        st = task_output_clash(flag, output, o->reads_what[i], o->reads[i]);
+    return st;
 }
 
 senti_status task_output_clash(const char *flag, const char *output, const char *what, const char *path) {
@@ -403,10 +412,7 @@ task_resume *task_resume_open(const char *path, const task_resume_opts *o, task_
         goto fail;
     }
     r->src = src;
-    if (task_output_check(o->input, path) != SENTI_OK ||
-        task_output_clash("--output", path, "the model", o->model_path) != SENTI_OK ||
-        task_output_clash("--output", path, "the tokenizer", o->tokenizer_path) != SENTI_OK)
-        goto fail;
+    if (task_output_checks("--output", path, o) != SENTI_OK) goto fail;
     struct stat sb;
     if (stat(path, &sb) == 0 && !S_ISREG(sb.st_mode)) { /* /dev/null, a pipe, a terminal: write plainly */
         if (o->resume) {

@@ -172,36 +172,7 @@ void task_source_free(task_source *s) {
     free(s);
 }
 
-/* Byte offset of the first invalid UTF-8 sequence in s[0..n), or -1. Rejects
- * overlong forms, surrogates and code points above U+10FFFF. */
-static int64_t utf8_invalid_at(const char *str, size_t n) {
-    const unsigned char *s = (const unsigned char *)str;
-    size_t i = 0;
-    while (i < n) {
-        unsigned c = s[i];
-        size_t k;
-        unsigned lo = 0x80, hi = 0xBF;
-        if (c < 0x80) { i++; continue; }
-        if (c >= 0xC2 && c <= 0xDF) k = 1;
-        else if (c >= 0xE0 && c <= 0xEF) {
-            k = 2;
-            if (c == 0xE0) lo = 0xA0;
-            if (c == 0xED) hi = 0x9F;
-        } else if (c >= 0xF0 && c <= 0xF4) {
-            k = 3;
-            if (c == 0xF0) lo = 0x90;
-            if (c == 0xF4) hi = 0x8F;
-        } else return (int64_t)i;
-        if (i + k >= n) return (int64_t)i; /* cut short by the end */
-        if (s[i + 1] < lo || s[i + 1] > hi) return (int64_t)i;
-        for (size_t j = 2; j <= k; j++)
-            if (s[i + j] < 0x80 || s[i + j] > 0xBF) return (int64_t)i;
-        i += k + 1;
-    }
-    return -1;
-}
-
-int64_t task_utf8_invalid_at(const char *s, size_t n) { return utf8_invalid_at(s, n); }
+int64_t task_utf8_invalid_at(const char *s, size_t n) { return senti_utf8_invalid_at(s, n); }
 
 static char *dup_bytes(const char *s, size_t n) {
     char *d = malloc(n + 1);
@@ -249,17 +220,13 @@ static bool take_obj(rec *r, json_t *o, bool text_optional);
 /* Fill r from one JSONL line; false only on OOM (a bad record sets r->error). */
 static bool parse_jsonl(rec *r, const char *line, size_t n, bool text_optional, bool allow_nul) {
     json_error_t err;
-    const int64_t bad = utf8_invalid_at(line, n);
+    const int64_t bad = senti_utf8_invalid_at(line, n);
     if (bad >= 0) {
         /* jansson refuses the line; parse a copy with the bad bytes made '?'
          * to report the error under the record's own id */
         char *copy = dup_bytes(line, n);
         if (!copy) return false;
-        for (int64_t at = bad; at >= 0 && (size_t)at < n;) {
-            copy[at] = '?';
-            const int64_t next = utf8_invalid_at(copy + at + 1, n - (size_t)at - 1);
-            at = next < 0 ? -1 : at + 1 + next;
-        }
+        senti_utf8_scrub(copy, n);
         json_t *o = json_loadb(copy, n, 0, &err);
         free(copy);
         json_t *id = json_is_object(o) ? json_object_get(o, "id") : NULL;
@@ -421,9 +388,9 @@ static int source_read(task_source *s, rec *r, bool text_optional) {
         }
     }
     if (!r->error && r->text) {
-        int64_t at = utf8_invalid_at(r->text, r->len);
+        int64_t at = senti_utf8_invalid_at(r->text, r->len);
         if (at >= 0 && !set_error(r, "invalid UTF-8 at byte %lld", (long long)at)) goto oom;
-        at = r->pair ? utf8_invalid_at(r->pair, r->pair_len) : -1;
+        at = r->pair ? senti_utf8_invalid_at(r->pair, r->pair_len) : -1;
         if (!r->error && at >= 0 && !set_error(r, "invalid UTF-8 in text_pair at byte %lld", (long long)at))
             goto oom;
     }
@@ -515,6 +482,17 @@ static double now_s(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+/* it encoded with its context cut at turns[k] (the context's first turns dropped). */
+static senti_status encode_from(const task_item *it, const senti_tokenizer *tok, const senti_encode_opts *eo,
+                                int64_t k, senti_encoding **e) {
+    const size_t off = it->turns[k];
+    const char *t = it->turns_in_pair ? it->text : it->text + off, *p = it->turns_in_pair ? it->pair + off : it->pair;
+    const size_t tl = it->turns_in_pair ? it->len : it->len - off;
+    const size_t pl = it->turns_in_pair ? it->pair_len - off : it->pair_len;
+    *e = NULL;
+    return senti_tokenizer_encode(tok, t, tl, p && pl ? p : NULL, pl, eo, e);
+}
+
 /* Encode it whole; when longer than max_len: with windows allowed keep it
  * whole (the caller splits it), else cut the context's oldest turns, then
  * truncate with it->cut, then longest-first. */
@@ -527,49 +505,31 @@ static senti_status item_encode(task_item *it, const senti_tokenizer *tok, int64
      * fits, found by bisection (fewer turns never take more tokens), so a --context of thousands of turns
      * costs a few encodings, not one per turn; with windows and no k fitting, the shortest context, windowed */
     if (it->n_turns > 0) {
-        int64_t lo = 0, hi = it->n_turns - 1, k = hi;
-        senti_encoding *best = NULL;
-        for (int64_t probe = hi;;) {
-            const size_t off = it->turns[probe];
-            const char *t = it->turns_in_pair ? it->text : it->text + off;
-            const char *p = it->turns_in_pair ? it->pair + off : it->pair;
-            const size_t tl = it->turns_in_pair ? it->len : it->len - off;
-            const size_t pl = it->turns_in_pair ? it->pair_len - off : it->pair_len;
-            senti_encoding *e = NULL;
-            if ((st = senti_tokenizer_encode(tok, t, tl, p && pl ? p : NULL, pl, &eo, &e)) != SENTI_OK) {
+        int64_t k = it->n_turns - 1, lo = 0, hi = k - 1;
+        senti_encoding *best = NULL, *e = NULL;
+        if ((st = encode_from(it, tok, &eo, k, &best)) != SENTI_OK) return st;
+        if (senti_encoding_len(best) > max_len) { /* not even the shortest context fits */
+            if (!windows) senti_encoding_free(best), best = NULL; /* truncate below */
+            lo = hi + 1;
+        }
+        while (lo <= hi) {
+            const int64_t mid = lo + (hi - lo) / 2;
+            if ((st = encode_from(it, tok, &eo, mid, &e)) != SENTI_OK) {
                 senti_encoding_free(best);
                 return st;
             }
-            const bool fits = senti_encoding_len(e) <= max_len;
-            if (probe == it->n_turns - 1 && !fits && !windows) { /* not even the shortest context: truncate */
-                senti_encoding_free(e);
-                break;
-            }
-            if (fits || probe == it->n_turns - 1) { /* the best so far (the shortest context, windowed) */
-                senti_encoding_free(best);
-                best = e, k = probe;
-                if (fits) hi = probe - 1;
-                else break; /* windows: nothing fits, the shortest context runs */
-            } else {
-                senti_encoding_free(e);
-                lo = probe + 1;
-            }
-            if (lo > hi) break;
-            probe = lo + (hi - lo) / 2;
+            if (senti_encoding_len(e) <= max_len) senti_encoding_free(best), best = e, k = mid, hi = mid - 1;
+            else senti_encoding_free(e), lo = mid + 1;
         }
         if (best) { /* keep what runs: offsets refer to it */
             const size_t off = it->turns[k];
+            char *ctx = it->turns_in_pair ? it->pair : it->text;
+            size_t *n = it->turns_in_pair ? &it->pair_len : &it->len;
+            *n -= off;
+            memmove(ctx, ctx + off, *n);
+            ctx[*n] = '\0';
             senti_encoding_free(it->enc);
             it->enc = best;
-            if (it->turns_in_pair) {
-                it->pair_len -= off;
-                memmove(it->pair, it->pair + off, it->pair_len);
-                it->pair[it->pair_len] = '\0';
-            } else {
-                it->len -= off;
-                memmove(it->text, it->text + off, it->len);
-                it->text[it->len] = '\0';
-            }
             return SENTI_OK;
         }
     }

@@ -267,12 +267,20 @@ typedef struct task_resume_opts {
     const char *model_path;      /* borrowed: model file or directory (hashed); may be NULL */
     const char *tokenizer_path;  /* borrowed: tokenizer file or directory (hashed); NULL: the model's */
     const json_t *options;       /* borrowed: array of strings, every option that changes the output's bytes */
+    const char *const *reads;    /* borrowed: other files or directories the run reads (a second model, …) */
+    const char *const *reads_what; /* what each is, for the message ("the --pair-model") */
+    int n_reads;
 } task_resume_opts;
 
-/* Refuse (INVALID_ARG, message naming it) an output that is a regular file
- * with the input's device and inode (symlinks followed; input NULL or "-":
- * stdin). Opens nothing. */
-senti_status task_output_check(const char *input, const char *output);
+/* Refuse (INVALID_ARG, message naming flag and it) an output that is a
+ * regular file with the input's device and inode (symlinks followed; input
+ * NULL or "-": stdin). Opens nothing. */
+senti_status task_output_check(const char *flag, const char *input, const char *output);
+/* Every refusal of an output (flag: "--output", "--predictions") that would
+ * overwrite what the run reads: task_output_check against o->input, then
+ * task_output_clash against the model, the tokenizer and o->reads. What
+ * task_resume_open checks first. */
+senti_status task_output_checks(const char *flag, const char *output, const task_resume_opts *o);
 /* The same for an output (`flag` names it: "--output", "--explain-html")
  * against another file the command reads (`what`: "the model", ...): the
  * file at path, or when path is a directory any regular file directly in it.

@@ -51,7 +51,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <utf8proc.h>
 
 #include "../../model/arch.h"
 #include "../../tokenizer/tokenizer.h"
@@ -110,14 +109,7 @@ static bool gguf_key_ok(const char *k, size_t n) {
 }
 
 /* s is valid UTF-8 (GGUF strings are). */
-static bool utf8_ok(const char *s) {
-    const utf8proc_uint8_t *p = (const utf8proc_uint8_t *)s;
-    for (utf8proc_ssize_t n = (utf8proc_ssize_t)strlen(s), k; n > 0; p += k, n -= k) {
-        utf8proc_int32_t c;
-        if ((k = utf8proc_iterate(p, n, &c)) < 1) return false;
-    }
-    return true;
-}
+static bool utf8_ok(const char *s) { return senti_utf8_invalid_at(s, strlen(s)) < 0; }
 
 /* llama.cpp's general.file_type for the linear weights' type. */
 static uint32_t file_type(senti_type t) {
