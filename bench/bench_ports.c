@@ -1,9 +1,11 @@
 /* bench_ports.c — `senti bench ports`: how many of each instruction mix under
  * the GEMM tiles this CPU issues a cycle, per core, with every core busy. The
  * ceilings of the kernels follow from these (bench/RESULTS.md): the f32 tile
- * is FMAs, the AVX2 int8 tile vpmaddwd + vpaddd pairs, the alternative
- * u8 x s8 form a vpmaddubsw + vpmaddwd-by-ones + vpaddd triple, the AVX-512
- * int8 tile vpdpbusd.
+ * is FMAs, the AVX2 int8 tile Winograd's quad (two vpaddw, vpmaddwd,
+ * vpaddd: 32 multiply-adds), before it vpmaddwd + vpaddd pairs (16), the
+ * peers' u8 x s8 form a vpmaddubsw + vpmaddwd-by-ones + vpaddd triple (exact
+ * only with 7-bit operands), its exact s8 x s8 forms with the sign applied
+ * per product, the AVX-512 int8 tile vpdpbusd.
  *
  * Each case is 12 independent accumulator chains in registers (asm volatile,
  * so the compiler neither reorders nor removes them), ITERS iterations on
@@ -47,6 +49,22 @@ static void k_ubsw_triple(void) {
     PORT_LOOP(ACC12("vpmaddubsw %%ymm14, %%ymm15, %%ymm12\n\tvpmaddwd %%ymm13, %%ymm12, %%ymm12\n\t"
                     "vpaddd %%ymm12, %%ymm\\r, %%ymm\\r"));
 }
+/* the exact s8 x s8 form (|w| unsigned, the activation given w's sign: no
+ * pair can saturate when both sides lie in [-127, 127]), then as the triple */
+static void k_sign_quad(void) {
+    PORT_LOOP(ACC12("vpsignb %%ymm14, %%ymm15, %%ymm12\n\tvpmaddubsw %%ymm12, %%ymm14, %%ymm12\n\t"
+                    "vpmaddwd %%ymm13, %%ymm12, %%ymm12\n\tvpaddd %%ymm12, %%ymm\\r, %%ymm\\r"));
+}
+/* the same with the sign applied by xor and subtract (w's sign mask) */
+static void k_xorsub_quint(void) {
+    PORT_LOOP(ACC12("vpxor %%ymm14, %%ymm15, %%ymm12\n\tvpsubb %%ymm14, %%ymm12, %%ymm12\n\tvpmaddubsw %%ymm12, %%ymm14, %%ymm12\n\t"
+                    "vpmaddwd %%ymm13, %%ymm12, %%ymm12\n\tvpaddd %%ymm12, %%ymm\\r, %%ymm\\r"));
+}
+/* Winograd's inner product on int16: (a0 + w1)(a1 + w0) + (a2 + w3)(a3 + w2) per lane pair */
+static void k_wino_quad(void) {
+    PORT_LOOP(ACC12("vpaddw %%ymm14, %%ymm15, %%ymm12\n\tvpaddw %%ymm14, %%ymm13, %%ymm15\n\t"
+                    "vpmaddwd %%ymm12, %%ymm15, %%ymm12\n\tvpaddd %%ymm12, %%ymm\\r, %%ymm\\r"));
+}
 static void k_fma512(void) { PORT_LOOP(ACC12("vfmadd231ps %%zmm14, %%zmm15, %%zmm\\r")); }
 static void k_dpbusd512(void) { PORT_LOOP(ACC12("vpdpbusd %%zmm14, %%zmm15, %%zmm\\r")); }
 
@@ -62,8 +80,11 @@ static const port_case cases[] = {
     {"clock", "dependent add chain", k_clock, 4, 0, -1},
     {"fma_ymm", "vfmadd231ps ymm", k_fma256, 12, 8, 0},
     {"madd_ymm", "vpmaddwd ymm alone", k_madd, 12, 0, 0},
-    {"madd_add_ymm", "vpmaddwd + vpaddd (AVX2 int8 tile)", k_madd_add, 12, 16, 0},
+    {"madd_add_ymm", "vpmaddwd + vpaddd (the old AVX2 tile)", k_madd_add, 12, 16, 0},
     {"ubsw_triple_ymm", "vpmaddubsw + vpmaddwd(1) + vpaddd", k_ubsw_triple, 12, 32, 0},
+    {"sign_quad_ymm", "vpsignb + vpmaddubsw + vpmaddwd(1) + add", k_sign_quad, 12, 32, 0},
+    {"xorsub_ymm", "vpxor + vpsubb + ubsw + madd(1) + add", k_xorsub_quint, 12, 32, 0},
+    {"wino_quad_ymm", "2 vpaddw + vpmaddwd + add (AVX2 tile)", k_wino_quad, 12, 32, 0},
     {"fma_zmm", "vfmadd231ps zmm", k_fma512, 12, 16, 1},
     {"dpbusd_zmm", "vpdpbusd zmm (AVX-512 int8 tile)", k_dpbusd512, 12, 64, 2},
 };

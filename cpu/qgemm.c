@@ -42,8 +42,9 @@
  *   in cpu_i8_quant_<isa>), zero-padded to Kp = K rounded up to 4, the rows of
  *   each tile of MR (every tile starts at a multiple of MR) interleaved by
  *   groups of 4 bytes (group g of row i at 4 (g rt + i), rt the tile's
- *   rows): 4 int8 values, or on AVX2 a pair of the same values as int16 (for
- *   vpmaddwd), so a tile's broadcasts walk one pointer; a row holding NaN or inf
+ *   rows): 4 int8 values, or on AVX2 groups of 8 bytes (group g of row i at
+ *   8 (g rt + i)), the same values as int16 in the order a0, a2, a1, a3
+ *   (Winograd's, i8_tile.inc), so a tile's broadcasts walk one pointer; a row holding NaN or inf
  *   gets da = NaN, so its outputs are NaN;
  *   C[m][n] = (float) idot * (da[m] * dw[n]) + c[m] * ws[n] (two products,
  *   then one sum), idot = sum_k q[m][k] w[n][k] in int32 over the whole K,
@@ -56,12 +57,14 @@
  *   Panels of VW columns: Kp / 4 groups of VW x 4 bytes, w[n][4g + t] at
  *   (g VW + j) 4 + t (VNNI: w ^ 0x80 = w + 128, unsigned for vpdpbusd, and
  *   the activation row's correction ac = -128 sum_k q; scalar: s8 w, ac =
- *   0); AVX2: Kp / 2 pairs of VW x 2 bytes, w[n][2p + t] at (p VW + j) 2 + t
- *   (s8, widened to int16 on load for vpmaddwd against a pair of int16
- *   activations, ac = 0); then VW f32 scales dw and VW f32 ws (64-byte
- *   aligned).
+ *   0); AVX2: Kp / 4 groups of WX then WY, VW x 2 bytes each: WX holds
+ *   w[n][4g + 1], w[n][4g + 3] at 2 j, 2 j + 1, WY w[n][4g], w[n][4g + 2]
+ *   (s8, widened to int16 on load; ac = -sum over even k of q[k] q[k + 1]);
+ *   then VW f32 scales dw, VW f32 ws and VW int32 cw = sum over even k of
+ *   w[n][k] w[n][k + 1] (Winograd's column term; unused elsewhere), 64-byte
+ *   aligned.
  *   Every level keeps full 8-bit weights: vpdpbusd on offset weights and
- *   vpmaddwd on int16 are exact without the 7-bit weights of ORT's
+ *   Winograd's vpmaddwd on int16 sums are exact without the 7-bit weights of ORT's
  *   reduce_range (vpmaddubsw pairs of u8 x s8 would saturate), so the
  *   weights, and the outputs, are the same on every machine. */
 #include <math.h>
@@ -236,7 +239,7 @@ static qm_isa pick_isa(const cpu_ctx *ctx) {
                         cpu_kq_nv_avx512vnni, cpu_i8_nv_avx512vnni, true, false, cpu_i8_kern_avx512vnni,
                         cpu_i8_quant_avx512vnni, cpu_q32_quant_avx512vnni};
     if (ctx->simd >= CPU_SIMD_AVX2)
-        return (qm_isa){8, 4, 2, 6, cpu_qm_kern_avx2, cpu_kq_kern_avx2, cpu_qm_nv_avx2, cpu_kq_nv_avx2,
+        return (qm_isa){8, 4, 2, 4, cpu_qm_kern_avx2, cpu_kq_kern_avx2, cpu_qm_nv_avx2, cpu_kq_nv_avx2,
                         cpu_i8_nv_avx2, false, true, cpu_i8_kern_avx2, cpu_i8_quant_avx2,
                         cpu_q32_quant_avx2};
     return (qm_isa){8, 1, 1, 1, qm_kern_scalar, kq_kern_scalar, qm_nv_scalar, kq_nv_scalar, i8_nv_scalar, false,
@@ -256,7 +259,7 @@ static size_t col_wbytes(senti_type bt) {
 static size_t col_mbytes(senti_type bt) { return bt == SENTI_TYPE_Q4_K ? 20 : bt == SENTI_TYPE_Q6_K ? 18 : 2; }
 static size_t panel_wbytes(senti_type bt, int vw, int64_t nb) { return align_up((size_t)nb * (size_t)vw * col_wbytes(bt)); }
 static size_t panel_bytes(senti_type bt, int vw, int64_t nb) {
-    if (bt == SENTI_TYPE_INT8) return panel_wbytes(bt, vw, nb) + align_up((size_t)vw * 8); /* dw, ws per column */
+    if (bt == SENTI_TYPE_INT8) return panel_wbytes(bt, vw, nb) + align_up((size_t)vw * 12); /* dw, ws, cw per column */
     return panel_wbytes(bt, vw, nb) + align_up((size_t)nb * (size_t)vw * col_mbytes(bt));
 }
 
@@ -305,17 +308,20 @@ static void pack_i8(const qm_isa *isa, const void *B, size_t ldb, int64_t N, int
             float dw;
             memcpy(&dw, row, 4);
             const int8_t *q = (const int8_t *)row + 4;
-            int32_t sum = 0; /* exact, and exact in f32: |sum| <= 127 K < 2^24 */
+            int32_t sum = 0, pairs = 0; /* exact, and sum exact in f32: |sum| <= 127 K < 2^24 */
             for (int64_t k = 0; k < 4 * ng; k++) {
                 const int8_t w = k < K ? q[k] : 0;
-                const size_t at = isa->w16 ? ((size_t)(k / 2) * vw + j) * 2 + k % 2   /* AVX2: pairs */
-                                           : ((size_t)(k / 4) * vw + j) * 4 + k % 4; /* groups of 4 */
+                const size_t g = (size_t)(k / 4) * (size_t)vw * 4;
+                const size_t at = isa->w16 ? g + (k % 2 ? 0 : 2 * (size_t)vw) + 2 * (size_t)j + (size_t)(k % 4) / 2
+                                           : g + 4 * (size_t)j + (size_t)(k % 4); /* AVX2: WX, WY; else groups of 4 */
                 pw[at] = (char)(isa->vnni ? (uint8_t)w ^ 0x80 : (uint8_t)w);
                 sum += w;
+                if (k % 2) pairs += (k - 1 < K ? q[k - 1] : 0) * w;
             }
             const float ws = dw * (float)sum;
             memcpy(pw + wb + 4 * (size_t)j, &dw, 4);
             memcpy(pw + wb + 4 * ((size_t)vw + j), &ws, 4);
+            memcpy(pw + wb + 4 * (2 * (size_t)vw + j), &pairs, 4);
         }
     }
 }
@@ -430,9 +436,10 @@ static void quant_range(void *arg, int64_t m0, int64_t m1, int ith) {
         for (int64_t m = m0; m < m1; m++) {
             const int64_t t0 = m / q->mr * q->mr, rt = q->M - t0 < q->mr ? q->M - t0 : q->mr;
             int32_t sum;
-            q->isa->iquant(q->A + m * q->lda, q->qb, 4 * q->nb, q->aq + t0 * q->K + 4 * (m - t0), 4 * rt, q->ad + m,
+            const int64_t gb = q->w16 ? 8 : 4; /* bytes of a group of 4 values */
+            q->isa->iquant(q->A + m * q->lda, q->qb, 4 * q->nb, q->aq + t0 * q->K + gb * (m - t0), gb * rt, q->ad + m,
                            q->ad + q->M + m, &sum);
-            q->ac[m] = -q->off * sum;
+            q->ac[m] = q->w16 ? -sum : -q->off * sum; /* AVX2: minus the row's pair term */
         }
         return;
     }
