@@ -94,8 +94,8 @@ void cpu_kq_kern_avx2(int rm, senti_type bt, int64_t nb, const int8_t *aq, int64
 int cpu_kq_nv_avx512vnni(int rm);
 int cpu_kq_nv_avx2(int rm);
 /* The same for row-scaled int8 weights (i8_tile.inc): ng groups of 4 k, aq
- * the tile's rm rows interleaved by 4-byte group (group g of row i at aq +
- * 4 (g rm + i): 4 int8 values; AVX2: 2 int16 values, 2 ng groups), ad /
+ * the tile's rm rows interleaved by group (group g of row i at aq + 4 (g rm
+ * + i): 4 int8 values; AVX2: at aq + 8 (g rm + i), 4 int16 values), ad /
  * acen / ac one per row (the row scale, centre and offset
  * correction); C is final: ((float) idot * (ad * dw) + acen * ws) + bias[n] + res[i][n]
  * (bias: at the tile's column 0, res: at its row 0 and column 0 with row
@@ -109,6 +109,12 @@ void cpu_i8_kern_avx512vnni(int rm, int64_t ng, const int8_t *aq, const float *a
 void cpu_i8_kern_avx2(int rm, int64_t ng, const int8_t *aq, const float *ad, const float *acen, const int32_t *ac,
                       const char *const *bp, size_t wbytes, float *C, int64_t ldc, int np, int64_t nc,
                       const float *bias, const float *res, int64_t ldr);
+/* AVX2: 4-row tiles (rm 4) on panels made by cpu_i8_widen_avx2 (wbytes: the
+ * widened weights' bytes), for panels that several tiles share. */
+void cpu_i8_kern16_avx2(int rm, int64_t ng, const int8_t *aq, const float *ad, const float *acen, const int32_t *ac,
+                        const char *const *bp, size_t wbytes, float *C, int64_t ldc, int np, int64_t nc,
+                        const float *bias, const float *res, int64_t ldr);
+void cpu_i8_widen_avx2(const char *src, size_t wb, size_t mb, char *dst);
 int cpu_i8_nv_avx512vnni(int rm);
 int cpu_i8_nv_avx2(int rm);
 /* One row's nb blocks of 32 activations to int8 (o8) or int16 (o16), block
@@ -116,8 +122,9 @@ int cpu_i8_nv_avx2(int rm);
 void cpu_q32_quant_avx512vnni(const float *x, int64_t nb, int8_t *o8, int16_t *o16, float *d, int32_t *s, int off);
 void cpu_q32_quant_avx2(const float *x, int64_t nb, int8_t *o8, int16_t *o16, float *d, int32_t *s, int off);
 /* One activation row to int8 for the int8 GEMM: exactly the values, scale and
- * centre of senti_quantize_int8_centered, in 4-byte groups gs bytes apart (4
- * int8 values; AVX2: 2 int16 values), zero-padded to Kp, *sum = sum of q. */
+ * centre of senti_quantize_int8_centered, in groups of 4 values gs bytes
+ * apart (int8; AVX2: int16 in the order 0, 2, 1, 3), zero-padded to Kp;
+ * *sum = sum of q (AVX2: sum over even k of q[k] q[k + 1]). */
 typedef void (*cpu_i8_quant_fn)(const float *x, int64_t K, int64_t Kp, int8_t *q, int64_t gs, float *d, float *c,
                                 int32_t *sum);
 void cpu_i8_quant_avx512vnni(const float *x, int64_t K, int64_t Kp, int8_t *q, int64_t gs, float *d, float *c,

@@ -84,6 +84,8 @@ typedef struct qm_isa {
     cpu_i8_kern_fn ikern; /* int8 */
     cpu_i8_quant_fn iquant;
     void (*bquant)(const float *x, int64_t nb, int8_t *o8, int16_t *o16, float *d, int32_t *s, int off); /* 32-blocks */
+    cpu_i8_kern_fn ikern16; /* int8, full tiles on widened panels (AVX2), or NULL */
+    void (*iwiden)(const char *src, size_t wb, size_t mb, char *dst); /* its panel widening */
 } qm_isa;
 
 static bool kquant(senti_type bt) { return bt == SENTI_TYPE_Q4_K || bt == SENTI_TYPE_Q6_K; }
@@ -237,13 +239,13 @@ static qm_isa pick_isa(const cpu_ctx *ctx) {
     if (ctx->simd >= CPU_SIMD_AVX512 && ctx->feat.avx512_vnni)
         return (qm_isa){16, 6, 4, 8, cpu_qm_kern_avx512vnni, cpu_kq_kern_avx512vnni, cpu_qm_nv_avx512vnni,
                         cpu_kq_nv_avx512vnni, cpu_i8_nv_avx512vnni, true, false, cpu_i8_kern_avx512vnni,
-                        cpu_i8_quant_avx512vnni, cpu_q32_quant_avx512vnni};
+                        cpu_i8_quant_avx512vnni, cpu_q32_quant_avx512vnni, NULL, NULL};
     if (ctx->simd >= CPU_SIMD_AVX2)
         return (qm_isa){8, 4, 2, 4, cpu_qm_kern_avx2, cpu_kq_kern_avx2, cpu_qm_nv_avx2, cpu_kq_nv_avx2,
                         cpu_i8_nv_avx2, false, true, cpu_i8_kern_avx2, cpu_i8_quant_avx2,
-                        cpu_q32_quant_avx2};
+                        cpu_q32_quant_avx2, cpu_i8_kern16_avx2, cpu_i8_widen_avx2};
     return (qm_isa){8, 1, 1, 1, qm_kern_scalar, kq_kern_scalar, qm_nv_scalar, kq_nv_scalar, i8_nv_scalar, false,
-                    false, i8_kern_scalar, i8_quant_scalar, NULL};
+                    false, i8_kern_scalar, i8_quant_scalar, NULL, NULL, NULL};
 }
 
 /* ---- packing ------------------------------------------------------------------------- */
@@ -496,11 +498,13 @@ typedef struct qm_job {
     const cpu_ctx *ctx;
     const cpu_epi *epi;
     int64_t chunk; /* rows or panels per item */
+    char *wide;    /* int8 with ikern16: per thread, room for the full tile's panels widened (wide_each bytes) */
+    size_t wide_each;
 } qm_job;
 
 /* Rows [m0, m1) against panels [p0, p1): row blocks of mc, then panel groups
  * outer and row tiles inner (a panel group's weights stay in L1 / L2). */
-static void qm_block(const qm_job *j, int64_t m0, int64_t m1, int64_t p0, int64_t p1) {
+static void qm_block(const qm_job *j, int64_t m0, int64_t m1, int64_t p0, int64_t p1, int ith) {
     const qm_isa *isa = j->isa;
     const bool i8 = j->bt == SENTI_TYPE_INT8;
     const int64_t nb = j->nb, nsum = kquant(j->bt) ? 16 : 1, mr = j->mr, ds = i8 ? 1 : nb; /* ad / ac per row */
@@ -518,6 +522,15 @@ static void qm_block(const qm_job *j, int64_t m0, int64_t m1, int64_t p0, int64_
                 const int nq = (int)(p1 - p < nvk ? p1 - p : nvk);
                 const char *bp[16];
                 for (int t = 0; t < nq; t++) bp[t] = j->pan + (size_t)(p + t) * j->pb;
+                /* int8: panels that two or more full tiles share go to int16 once (the same integers) */
+                const bool wide = i8 && j->wide && pass == 0 && tiles >= 2;
+                if (wide) {
+                    char *d = j->wide + (size_t)ith * j->wide_each;
+                    for (int t = 0; t < nq; t++, d += j->wide_each / (size_t)nvk) {
+                        isa->iwiden(bp[t], j->wb, j->pb - j->wb, d);
+                        bp[t] = d;
+                    }
+                }
                 const int64_t c0 = p * isa->vw, nc = j->N - c0 < (int64_t)nq * isa->vw ? j->N - c0 : nq * isa->vw;
                 for (int64_t t = 0; t < tiles; t++) {
                     const int64_t r = ic + (pass == 0 ? t * mr : full * mr);
@@ -526,8 +539,9 @@ static void qm_block(const qm_job *j, int64_t m0, int64_t m1, int64_t p0, int64_
                     const float *tb = cpu_epi_bias(j->epi, c0), *tr = cpu_epi_res(j->epi, r, c0);
                     const int64_t ldr = j->epi ? j->epi->ldr : 0;
                     if (i8)
-                        isa->ikern(rm, nb, j->aq + r * j->K, j->ad + r, j->ad + j->M + r, j->ac + r, bp, j->wb, ct,
-                                   j->ldc, nq, nc, tb, tr, ldr);
+                        (wide ? isa->ikern16 : isa->ikern)(rm, nb, j->aq + r * j->K, j->ad + r, j->ad + j->M + r,
+                                                           j->ac + r, bp, wide ? 2 * j->wb : j->wb, ct, j->ldc, nq,
+                                                           nc, tb, tr, ldr);
                     else
                         kern(rm, j->bt, nb, j->aq + r * j->K, j->K, j->ad + r * ds, j->ac + r * ds * nsum, bp, j->wb,
                              ct, j->ldc, nq, nc, tb, tr, ldr);
@@ -542,14 +556,13 @@ static void qm_block(const qm_job *j, int64_t m0, int64_t m1, int64_t p0, int64_
  * out dynamically (cpu_parallel_for). */
 static void qm_items(void *arg, int64_t i0, int64_t i1, int ith) {
     const qm_job *j = arg;
-    (void)ith;
     for (int64_t it = i0; it < i1; it++) {
         if (j->rows) {
             const int64_t r0 = it * j->chunk, r1 = r0 + j->chunk < j->M ? r0 + j->chunk : j->M;
-            qm_block(j, r0, r1, 0, j->np_all);
+            qm_block(j, r0, r1, 0, j->np_all, ith);
         } else {
             const int64_t p0 = it * j->chunk, p1 = p0 + j->chunk < j->np_all ? p0 + j->chunk : j->np_all;
-            qm_block(j, 0, j->M, p0, p1);
+            qm_block(j, 0, j->M, p0, p1, ith);
         }
     }
 }
@@ -578,14 +591,18 @@ static size_t act_bytes(const qm_isa *isa, int64_t M, int64_t K, senti_type bt, 
     return *ac_off + align_up((size_t)M * (size_t)nb * (size_t)nsum * 4);
 }
 
+/* int8 with a widening tile (AVX2): each thread's room for a full tile's panels as int16. */
+static size_t wide_each(const qm_isa *isa, senti_type bt, size_t pb, size_t wb) {
+    if (bt != SENTI_TYPE_INT8 || !isa->ikern16) return 0;
+    return (size_t)isa->inv(isa->imr) * align_up(2 * wb + (pb - wb));
+}
+
 size_t cpu_qgemm_ws_size(const cpu_ctx *ctx, int64_t M, int64_t N, int64_t K, senti_type bt, bool packed) {
     const qm_isa isa = pick_isa(ctx);
-    size_t ad_off, ac_off, s = act_bytes(&isa, M, K, bt, &ad_off, &ac_off);
-    if (!packed) {
-        size_t pb, wb;
-        s += align_up(cpu_qgemm_pack_size(ctx, bt, N, K, &pb, &wb));
-    }
-    return s;
+    size_t ad_off, ac_off, s = act_bytes(&isa, M, K, bt, &ad_off, &ac_off), pb, wb;
+    const size_t pack = cpu_qgemm_pack_size(ctx, bt, N, K, &pb, &wb);
+    if (!packed) s += align_up(pack);
+    return s + (size_t)n_threads(ctx) * wide_each(&isa, bt, pb, wb);
 }
 
 void cpu_qgemm(const cpu_ctx *ctx, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, const cpu_gemm_b *b,
@@ -607,16 +624,18 @@ void cpu_qgemm(const cpu_ctx *ctx, int64_t M, int64_t N, int64_t K, const float 
     const char *pan = b->pan;
     size_t pb = b->pan_bytes, wb = b->pan_wbytes;
     if (!pan) {
-        cpu_qgemm_pack_size(ctx, bt, N, K, &pb, &wb);
+        const size_t pack = cpu_qgemm_pack_size(ctx, bt, N, K, &pb, &wb);
         cpu_qgemm_pack(ctx, bt, b->B, b->ldb, N, K, rest);
         pan = rest;
+        rest += align_up(pack);
     }
     const int64_t np_all = (N + isa.vw - 1) / isa.vw, tiles = (M + mr - 1) / mr;
     const int64_t l2 = ctx->l2 > 0 ? ctx->l2 : 512 << 10;
     int64_t mc = (l2 / 2 / (Ka > 0 ? Ka : 1)) / mr * mr; /* the row block's activations in half of L2 */
     if (mc < mr) mc = mr;
+    const size_t we = wide_each(&isa, bt, pb, wb);
     qm_job j = {&isa, bt, M, N, Ka, nb, np_all, mc, mr, aq, ad, ac, pan, pb, wb, C, ldc,
-                nth <= 1 || tiles >= 4 * (int64_t)nth || np_all < nth, ctx, epi, 0};
+                nth <= 1 || tiles >= 4 * (int64_t)nth || np_all < nth, ctx, epi, 0, we ? rest : NULL, we};
     const int64_t per = j.rows ? M : np_all, quarter = (per + 8 * (int64_t)nth - 1) / (8 * (int64_t)nth);
     j.chunk = j.rows ? ((quarter + mr - 1) / mr * mr > mc ? mc : (quarter + mr - 1) / mr * mr)
                      : (quarter < 1 ? 1 : quarter);
