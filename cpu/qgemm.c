@@ -498,13 +498,13 @@ typedef struct qm_job {
     const cpu_ctx *ctx;
     const cpu_epi *epi;
     int64_t chunk; /* rows or panels per item */
-    char *wide;    /* int8 with ikern16: per thread, room for the full tile's panels widened (wide_each bytes) */
-    size_t wide_each;
+    const char *wide; /* int8 with ikern16: every panel widened (cpu_i8_widen), wpb bytes apart, or NULL */
+    size_t wpb;
 } qm_job;
 
 /* Rows [m0, m1) against panels [p0, p1): row blocks of mc, then panel groups
  * outer and row tiles inner (a panel group's weights stay in L1 / L2). */
-static void qm_block(const qm_job *j, int64_t m0, int64_t m1, int64_t p0, int64_t p1, int ith) {
+static void qm_block(const qm_job *j, int64_t m0, int64_t m1, int64_t p0, int64_t p1) {
     const qm_isa *isa = j->isa;
     const bool i8 = j->bt == SENTI_TYPE_INT8;
     const int64_t nb = j->nb, nsum = kquant(j->bt) ? 16 : 1, mr = j->mr, ds = i8 ? 1 : nb; /* ad / ac per row */
@@ -520,17 +520,11 @@ static void qm_block(const qm_job *j, int64_t m0, int64_t m1, int64_t p0, int64_
             const int nvk = i8 ? isa->inv(rm) : kquant(j->bt) ? isa->knv(rm) : isa->nv(rm);
             for (int64_t p = p0; p < p1; p += nvk) {
                 const int nq = (int)(p1 - p < nvk ? p1 - p : nvk);
+                /* int8: the full tiles on the widened panels (the same integers) */
+                const bool wide = i8 && j->wide && pass == 0;
                 const char *bp[16];
-                for (int t = 0; t < nq; t++) bp[t] = j->pan + (size_t)(p + t) * j->pb;
-                /* int8: panels that two or more full tiles share go to int16 once (the same integers) */
-                const bool wide = i8 && j->wide && pass == 0 && tiles >= 2;
-                if (wide) {
-                    char *d = j->wide + (size_t)ith * j->wide_each;
-                    for (int t = 0; t < nq; t++, d += j->wide_each / (size_t)nvk) {
-                        isa->iwiden(bp[t], j->wb, j->pb - j->wb, d);
-                        bp[t] = d;
-                    }
-                }
+                for (int t = 0; t < nq; t++)
+                    bp[t] = wide ? j->wide + (size_t)(p + t) * j->wpb : j->pan + (size_t)(p + t) * j->pb;
                 const int64_t c0 = p * isa->vw, nc = j->N - c0 < (int64_t)nq * isa->vw ? j->N - c0 : nq * isa->vw;
                 for (int64_t t = 0; t < tiles; t++) {
                     const int64_t r = ic + (pass == 0 ? t * mr : full * mr);
@@ -556,13 +550,14 @@ static void qm_block(const qm_job *j, int64_t m0, int64_t m1, int64_t p0, int64_
  * out dynamically (cpu_parallel_for). */
 static void qm_items(void *arg, int64_t i0, int64_t i1, int ith) {
     const qm_job *j = arg;
+    (void)ith;
     for (int64_t it = i0; it < i1; it++) {
         if (j->rows) {
             const int64_t r0 = it * j->chunk, r1 = r0 + j->chunk < j->M ? r0 + j->chunk : j->M;
-            qm_block(j, r0, r1, 0, j->np_all, ith);
+            qm_block(j, r0, r1, 0, j->np_all);
         } else {
             const int64_t p0 = it * j->chunk, p1 = p0 + j->chunk < j->np_all ? p0 + j->chunk : j->np_all;
-            qm_block(j, 0, j->M, p0, p1, ith);
+            qm_block(j, 0, j->M, p0, p1);
         }
     }
 }
@@ -591,10 +586,26 @@ static size_t act_bytes(const qm_isa *isa, int64_t M, int64_t K, senti_type bt, 
     return *ac_off + align_up((size_t)M * (size_t)nb * (size_t)nsum * 4);
 }
 
-/* int8 with a widening tile (AVX2): each thread's room for a full tile's panels as int16. */
-static size_t wide_each(const qm_isa *isa, senti_type bt, size_t pb, size_t wb) {
-    if (bt != SENTI_TYPE_INT8 || !isa->ikern16) return 0;
-    return (size_t)isa->inv(isa->imr) * align_up(2 * wb + (pb - wb));
+/* int8 with a widening tile (AVX2): the bytes of one widened panel, when M
+ * has enough full tiles to share it (WIDE_TILES or more; else 0). */
+enum { WIDE_TILES = 8 };
+static size_t wide_panel(const qm_isa *isa, senti_type bt, int64_t M, size_t pb, size_t wb) {
+    if (bt != SENTI_TYPE_INT8 || !isa->ikern16 || M / isa->imr < WIDE_TILES) return 0;
+    return align_up(2 * wb + (pb - wb));
+}
+
+typedef struct widen_par {
+    const qm_isa *isa;
+    const char *pan;
+    size_t pb, wb, wpb;
+    char *wide;
+} widen_par;
+
+static void widen_range(void *arg, int64_t p0, int64_t p1, int ith) {
+    const widen_par *w = arg;
+    (void)ith;
+    for (int64_t p = p0; p < p1; p++)
+        w->isa->iwiden(w->pan + (size_t)p * w->pb, w->wb, w->pb - w->wb, w->wide + (size_t)p * w->wpb);
 }
 
 size_t cpu_qgemm_ws_size(const cpu_ctx *ctx, int64_t M, int64_t N, int64_t K, senti_type bt, bool packed) {
@@ -602,7 +613,7 @@ size_t cpu_qgemm_ws_size(const cpu_ctx *ctx, int64_t M, int64_t N, int64_t K, se
     size_t ad_off, ac_off, s = act_bytes(&isa, M, K, bt, &ad_off, &ac_off), pb, wb;
     const size_t pack = cpu_qgemm_pack_size(ctx, bt, N, K, &pb, &wb);
     if (!packed) s += align_up(pack);
-    return s + (size_t)n_threads(ctx) * wide_each(&isa, bt, pb, wb);
+    return s + (size_t)((N + isa.vw - 1) / isa.vw) * wide_panel(&isa, bt, M, pb, wb);
 }
 
 void cpu_qgemm(const cpu_ctx *ctx, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, const cpu_gemm_b *b,
@@ -633,9 +644,14 @@ void cpu_qgemm(const cpu_ctx *ctx, int64_t M, int64_t N, int64_t K, const float 
     const int64_t l2 = ctx->l2 > 0 ? ctx->l2 : 512 << 10;
     int64_t mc = (l2 / 2 / (Ka > 0 ? Ka : 1)) / mr * mr; /* the row block's activations in half of L2 */
     if (mc < mr) mc = mr;
-    const size_t we = wide_each(&isa, bt, pb, wb);
+    /* int8 on AVX2 with many full tiles: every panel to int16 once, for all of them */
+    const size_t wpb = wide_panel(&isa, bt, M, pb, wb);
+    if (wpb) {
+        widen_par wp = {&isa, pan, pb, wb, wpb, rest};
+        cpu_parallel_for(ctx, nth, np_all, 0, widen_range, &wp);
+    }
     qm_job j = {&isa, bt, M, N, Ka, nb, np_all, mc, mr, aq, ad, ac, pan, pb, wb, C, ldc,
-                nth <= 1 || tiles >= 4 * (int64_t)nth || np_all < nth, ctx, epi, 0, we ? rest : NULL, we};
+                nth <= 1 || tiles >= 4 * (int64_t)nth || np_all < nth, ctx, epi, 0, wpb ? rest : NULL, wpb};
     const int64_t per = j.rows ? M : np_all, quarter = (per + 8 * (int64_t)nth - 1) / (8 * (int64_t)nth);
     j.chunk = j.rows ? ((quarter + mr - 1) / mr * mr > mc ? mc : (quarter + mr - 1) / mr * mr)
                      : (quarter < 1 ? 1 : quarter);
