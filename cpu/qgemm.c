@@ -80,7 +80,7 @@ typedef struct qm_isa {
     int vw, mr, kmr, imr;
     cpu_qm_kern_fn kern, kkern; /* q8_0 / q4_0, and the K-quants */
     int (*nv)(int rm), (*knv)(int rm), (*inv)(int rm);
-    bool vnni, w16; /* w16: q8_0 and int8 as int16 pairs (AVX2: panels of pairs, activations int16) */
+    bool vnni, w16; /* w16: AVX2's activations as int16 (q8_0: panels of pairs; int8: Winograd's groups) */
     cpu_i8_kern_fn ikern; /* int8 */
     cpu_i8_quant_fn iquant;
     void (*bquant)(const float *x, int64_t nb, int8_t *o8, int16_t *o16, float *d, int32_t *s, int off); /* 32-blocks */
