@@ -1173,7 +1173,7 @@ END_TEST
  * (scale da, centre c) and the weight row (int64 here), ws[n] = dw[n] * sum_k
  * w[n][k], at every SIMD level, packed once (constant weight) or per call,
  * with a row of zeros, a constant row, rows shifted off centre (a GELU output
- * is) and a wide range of magnitudes. */
+ * is), a row of rounding ties and a wide range of magnitudes. */
 static void run_int8_exact(int64_t M, int64_t N, int64_t K, bool constant) {
     tc c;
     tc_begin(&c, "matmul int8 exact M=%lld N=%lld K=%lld%s", (long long)M, (long long)N, (long long)K,
@@ -1185,6 +1185,13 @@ static void run_int8_exact(int64_t M, int64_t N, int64_t K, bool constant) {
         const float s = m == 1 ? 0.0f : ldexpf(1.0f, (int)rng_int(&c.rng, -20, 20));
         const float shift = m % 3 == 0 ? 0.0f : (float)rng_range(&c.rng, -3, 3) * s;
         for (int64_t k = 0; k < K; k++) A[m * K + k] = (m == 2 ? 1.0f : A[m * K + k]) * s + shift;
+    }
+    if (M > 3 && K > 2) { /* row 3: centre 0 and scale 1, so q = roundf(x): halves and the floats beside them */
+        static const float ties[] = {0.5f,   -0.5f,  1.5f,       -2.5f,       0.49999997f, -0.49999997f, 126.5f,
+                                     -126.5f, 63.5f, 2.5000002f, 3.4999998f, -0.0f,       -64.5f,       100.49999f};
+        A[3 * K] = -127.0f;
+        A[3 * K + 1] = 127.0f;
+        for (int64_t k = 2; k < K; k++) A[3 * K + k] = ties[(k - 2) % (int64_t)(sizeof ties / sizeof ties[0])];
     }
     if (constant) b->flags |= SENTI_TFLAG_CONST;
     senti_tensor *out = op_matmul(c.g, a, b, false, true);
