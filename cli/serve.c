@@ -298,6 +298,7 @@ typedef struct conn {
     char *body;
     size_t len, cap;
     bool too_big, refused; /* the body passes --max-body-bytes; its 413 is queued */
+    bool counted;          /* in S->in_flight until on_completed: its answer sent (or the connection gone) */
 } conn;
 
 static serve_ep ep_of(const char *url) {
@@ -426,6 +427,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     serve_ep ep = ep_of(url);
     pthread_mutex_lock(&S->mu);
     S->in_flight++;
+    k->counted = true;
     const bool draining = S->draining;
     pthread_mutex_unlock(&S->mu);
     int code = 200;
@@ -442,20 +444,24 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     }
     enum MHD_Result ok = reply(c, code, body, ctype);
     record(S, ep, body ? code : 500, serve_now() - t0);
-    pthread_mutex_lock(&S->mu);
-    S->in_flight--;
-    pthread_cond_broadcast(&S->done_cv);
-    pthread_mutex_unlock(&S->mu);
-    return ok;
+    return ok; /* in flight until its answer has gone out (on_completed): a drain that stopped the daemon
+                * on a queued answer would cut it off */
 }
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode toe) {
     (void)toe;
+    serve *S = cls;
     conn *k = *con_cls;
+    if (k && k->counted) {
+        pthread_mutex_lock(&S->mu);
+        S->in_flight--;
+        pthread_cond_broadcast(&S->done_cv);
+        pthread_mutex_unlock(&S->mu);
+    }
     if (k) free(k->body);
     free(k);
     *con_cls = NULL;
-    conn_mark(cls, c, false); /* the next request's time starts now */
+    conn_mark(S, c, false); /* the next request's time starts now */
 }
 
 /* ---- the request deadline ------------------------------------------------------------
