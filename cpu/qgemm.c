@@ -61,7 +61,7 @@
  *   w[n][4g + 1], w[n][4g + 3] at 2 j, 2 j + 1, WY w[n][4g], w[n][4g + 2]
  *   (s8, widened to int16 on load; ac = -sum over even k of q[k] q[k + 1]);
  *   then VW f32 scales dw, VW f32 ws and VW int32 cw = sum over even k of
- *   w[n][k] w[n][k + 1] (Winograd's column term; unused elsewhere), 64-byte
+ *   w[n][k] w[n][k + 1] (Winograd's column term; 0 on the other levels), 64-byte
  *   aligned.
  *   Every level keeps full 8-bit weights: vpdpbusd on offset weights and
  *   Winograd's vpmaddwd on int16 sums are exact without the 7-bit weights of ORT's
@@ -318,7 +318,7 @@ static void pack_i8(const qm_isa *isa, const void *B, size_t ldb, int64_t N, int
                                            : g + 4 * (size_t)j + (size_t)(k % 4); /* AVX2: WX, WY; else groups of 4 */
                 pw[at] = (char)(isa->vnni ? (uint8_t)w ^ 0x80 : (uint8_t)w);
                 sum += w;
-                if (k % 2) pairs += (k - 1 < K ? q[k - 1] : 0) * w;
+                if (isa->w16 && k % 2) pairs += (k - 1 < K ? q[k - 1] : 0) * w; /* Winograd's term: AVX2 only */
             }
             const float ws = dw * (float)sum;
             memcpy(pw + wb + 4 * (size_t)j, &dw, 4);
