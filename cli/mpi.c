@@ -17,6 +17,7 @@
  * (each partial's progress file fingerprints its own range's records).
  * Without SENTI_MPI this file gives one rank of one. */
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -33,6 +34,23 @@ static double g_t0;
 
 static double now_s(void) { return senti_time_ms() * 1e-3; }
 
+#ifdef SENTI_MPI
+/* Arguments a rank may give differently (its outputs' bytes do not depend on
+ * them: batch invariance): how many argv entries arg starts (2: the option and
+ * its value, 1: a flag or --opt=value), or 0. */
+static int per_rank(const char *arg) {
+    static const char *const with_value[] = {"--threads", "--batch-size", "--max-batch-tokens", "--window"};
+    static const char *const flags[] = {"--progress", "--no-bucketing"};
+    for (size_t k = 0; k < sizeof with_value / sizeof with_value[0]; k++) {
+        const size_t n = strlen(with_value[k]);
+        if (!strncmp(arg, with_value[k], n) && (arg[n] == '\0' || arg[n] == '=')) return arg[n] ? 1 : 2;
+    }
+    for (size_t k = 0; k < sizeof flags / sizeof flags[0]; k++)
+        if (!strcmp(arg, flags[k])) return 1;
+    return 0;
+}
+#endif
+
 bool cli_mpi_init(int *argc, char ***argv) {
     g_t0 = now_s();
 #ifdef SENTI_MPI
@@ -43,6 +61,39 @@ bool cli_mpi_init(int *argc, char ***argv) {
     }
     MPI_Comm_rank(MPI_COMM_WORLD, &g_rank);
     MPI_Comm_size(MPI_COMM_WORLD, &g_size);
+    /* Every rank must run the same command: the ranks take their byte ranges
+     * and meet in collectives by the same arguments (cli_shard_begin), so
+     * ranks started with different ones (an MPMD launch, `mpirun … : …`)
+     * would split the input differently, merge parts of different names or
+     * wait for each other. FNV-1a over the arguments (not the program's
+     * path, which may differ from host to host, nor the options the outputs
+     * do not depend on: per_rank), compared with rank 0's; all stop here if
+     * any differ. */
+    uint64_t h = 1469598103934665603ull;
+    for (int i = 1; i < *argc; i++) {
+        const char *a = (*argv)[i];
+        const int skip = per_rank(a);
+        if (skip) {
+            i += skip - 1;
+            continue;
+        }
+        for (const unsigned char *c = (const unsigned char *)a;; c++) {
+            h = (h ^ *c) * 1099511628211ull;
+            if (!*c) break;
+        }
+    }
+    uint64_t h0 = h;
+    MPI_Bcast(&h0, 1, MPI_UINT64_T, 0, MPI_COMM_WORLD);
+    int first = h == h0 ? g_size : g_rank, diff = g_size;
+    MPI_Allreduce(&first, &diff, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
+    if (diff < g_size) {
+        if (g_rank == 0)
+            fprintf(stderr, "senti: the MPI ranks were started with different arguments (rank %d's differ from rank "
+                    "0's); every rank must run the same command (only --threads, --batch-size, --max-batch-tokens, --window, "
+                    "--progress and --no-bucketing may differ)\n", diff);
+        MPI_Finalize();
+        return false;
+    }
 #else
     (void)argc;
     (void)argv;

@@ -300,6 +300,42 @@ START_TEST(test_mpi_refusals) {
 }
 END_TEST
 
+/* Ranks started with different arguments (an MPMD launch: `mpirun -np 1 senti
+ * … : -np 1 senti …`) all stop before any work with one message, no output
+ * and no partial written; ranks that differ only in options the bytes do not
+ * depend on (--threads, --batch-size, --window, --progress) run, to the
+ * single process's bytes. */
+START_TEST(test_mpi_same_command) {
+    char in[128], ref[128], out[128], out2[128], err[160], part[160];
+    path(in, sizeof in, "mpmd.jsonl");
+    path(ref, sizeof ref, "mpmd_ref.jsonl");
+    path(out, sizeof out, "mpmd_out.jsonl");
+    path(out2, sizeof out2, "mpmd_out2.jsonl");
+    path(err, sizeof err, "mpmd_err.txt");
+    write_input(in, 90, true, 5u);
+    const char *a_ref[] = {"classify", "--input", in, "--output", ref, NULL};
+    ck_assert_int_eq(run(0, a_ref, NULL, NULL), 0);
+    const char *differ[] = {SENTI_MPIEXEC, "--allow-run-as-root", "--oversubscribe", "-np", "1", g_cli, "classify",
+                            "--input", in, "--output", out, ":", "-np", "1", g_cli, "classify", "--input", in,
+                            "--output", out2, NULL};
+    ck_assert_int_ne(wait_exit(spawn(differ, NULL, err)), 0);
+    size_t n;
+    char *e = test_slurp(err, &n);
+    ck_assert_msg(strstr(e, "started with different arguments (rank 1's differ"), "%s", e);
+    free(e);
+    snprintf(part, sizeof part, "%s.part0-of-2", out);
+    ck_assert_msg(!exists(out) && !exists(out2) && !exists(part), "an MPMD job with different outputs wrote");
+    const char *benign[] = {SENTI_MPIEXEC, "--allow-run-as-root", "--oversubscribe", "-np", "1", g_cli, "classify",
+                            "--input", in, "--output", out, "--threads", "1", "--batch-size=3", ":", "-np", "1",
+                            g_cli, "classify", "--threads=2", "--input", in, "--progress", "--output", out,
+                            "--window", "7", NULL};
+    ck_assert_msg(wait_exit(spawn(benign, NULL, err)) == 0, "ranks differing in --threads / --batch-size / --window "
+                  "/ --progress failed (see %s)", err);
+    assert_same(ref, out, "ranks with different threads and batches");
+    unlink(in), unlink(ref), unlink(out);
+}
+END_TEST
+
 static Suite *suite(void) {
     Suite *s = suite_create("mpi");
     TCase *tc = tcase_create("mpirun");
@@ -310,6 +346,7 @@ static Suite *suite(void) {
     tcase_add_test(tc, test_eval_reduce);
     tcase_add_test(tc, test_mpi_needs_files);
     tcase_add_test(tc, test_mpi_refusals);
+    tcase_add_test(tc, test_mpi_same_command);
     suite_add_tcase(s, tc);
     return s;
 }
