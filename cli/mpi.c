@@ -89,8 +89,9 @@ bool cli_mpi_init(int *argc, char ***argv) {
     if (diff < g_size) {
         if (g_rank == 0)
             fprintf(stderr, "senti: the MPI ranks were started with different arguments (rank %d's differ from rank "
-                    "0's); every rank must run the same command (only --threads, --batch-size, --max-batch-tokens, --window, "
-                    "--progress and --no-bucketing may differ)\n", diff);
+                            "0's); every rank must run the same command (only --threads, --batch-size, "
+                            "--max-batch-tokens, --window, --progress and --no-bucketing may differ)\n",
+                    diff);
         MPI_Finalize();
         return false;
     }
