@@ -121,14 +121,33 @@ bool cli_task_check(cli_task *t, int argc, int first) {
     return why == NULL;
 }
 
+/* Flags that set only how records are batched, threaded or reported: no
+ * record's output bytes depend on them (batch invariance). */
+static const char *const BATCHING[] = {"--threads", "--batch-size", "--max-batch-tokens",
+                                       "--window",  "--progress",   "--no-bucketing"};
+
+static bool in_list(const char *const *list, size_t len, const char *name, size_t n) {
+    for (size_t i = 0; i < len; i++)
+        if (strlen(list[i]) == n && strncmp(name, list[i], n) == 0) return true;
+    return false;
+}
+
 /* Flags that never change a record's output bytes (or are fingerprinted apart). */
 static bool neutral_flag(const char *name, size_t n) {
-    static const char *const neutral[] = {"-m", "--model", "--input", "--output", "--tokenizer", "--threads",
-                                          "--batch-size", "--max-batch-tokens", "--window", "--progress",
-                                          "--resume", "--overwrite", "--no-bucketing"};
-    for (size_t i = 0; i < sizeof neutral / sizeof *neutral; i++)
-        if (strlen(neutral[i]) == n && strncmp(name, neutral[i], n) == 0) return true;
-    return false;
+    static const char *const files[] = {"-m", "--model", "--input", "--output", "--tokenizer", "--resume", "--overwrite"};
+    return in_list(BATCHING, sizeof BATCHING / sizeof *BATCHING, name, n) ||
+           in_list(files, sizeof files / sizeof *files, name, n);
+}
+
+int cli_batching_args(const char *arg) {
+    if (arg[0] != '-' || arg[1] != '-') return 0;
+    const size_t n = strcspn(arg, "=");
+    if (!in_list(BATCHING, sizeof BATCHING / sizeof *BATCHING, arg, n)) return 0;
+    if (arg[n] == '=') return 1;
+    static const struct option opts[] = {CLI_TASK_OPTIONS, {0, 0, 0, 0}};
+    for (const struct option *o = opts; o->name; o++)
+        if (strlen(o->name) == n - 2 && strncmp(o->name, arg + 2, n - 2) == 0) return o->has_arg == no_argument ? 1 : 2;
+    return 1;
 }
 
 /* Order of two "--flag[=value]" strings by flag name only. */

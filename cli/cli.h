@@ -56,6 +56,13 @@ enum {
     "  --progress: records/s, tokens/s and ETA on stderr (default when stderr is a terminal)\n"                \
     "  --no-bucketing: batches in input order padded to their longest (for comparison; default: length-sorted)\n"
 
+/* How many argv entries arg starts when it is a flag that sets only how
+ * records are batched, threaded or reported (--threads, --batch-size,
+ * --max-batch-tokens, --window, --progress, --no-bucketing: no output byte
+ * depends on them): 2 for "--flag VALUE", 1 for "--flag=VALUE" or a flag
+ * without a value; 0 for any other argument. */
+int cli_batching_args(const char *arg);
+
 typedef struct cli_task {
     const char *cmd, *dir, *input, *output, *tok_path, *device;
     /* other files or directories the command reads (--pair-model, --aspect-model, --few-shot): --output is

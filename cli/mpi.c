@@ -34,23 +34,6 @@ static double g_t0;
 
 static double now_s(void) { return senti_time_ms() * 1e-3; }
 
-#ifdef SENTI_MPI
-/* Arguments a rank may give differently (its outputs' bytes do not depend on
- * them: batch invariance): how many argv entries arg starts (2: the option and
- * its value, 1: a flag or --opt=value), or 0. */
-static int per_rank(const char *arg) {
-    static const char *const with_value[] = {"--threads", "--batch-size", "--max-batch-tokens", "--window"};
-    static const char *const flags[] = {"--progress", "--no-bucketing"};
-    for (size_t k = 0; k < sizeof with_value / sizeof with_value[0]; k++) {
-        const size_t n = strlen(with_value[k]);
-        if (!strncmp(arg, with_value[k], n) && (arg[n] == '\0' || arg[n] == '=')) return arg[n] ? 1 : 2;
-    }
-    for (size_t k = 0; k < sizeof flags / sizeof flags[0]; k++)
-        if (!strcmp(arg, flags[k])) return 1;
-    return 0;
-}
-#endif
-
 bool cli_mpi_init(int *argc, char ***argv) {
     g_t0 = now_s();
 #ifdef SENTI_MPI
@@ -66,13 +49,13 @@ bool cli_mpi_init(int *argc, char ***argv) {
      * ranks started with different ones (an MPMD launch, `mpirun … : …`)
      * would split the input differently, merge parts of different names or
      * wait for each other. FNV-1a over the arguments (not the program's
-     * path, which may differ from host to host, nor the options the outputs
-     * do not depend on: per_rank), compared with rank 0's; all stop here if
-     * any differ. */
+     * path, which may differ from host to host, nor the flags the outputs
+     * do not depend on: cli_batching_args), compared with rank 0's; all stop
+     * here if any differ. */
     uint64_t h = 1469598103934665603ull;
     for (int i = 1; i < *argc; i++) {
         const char *a = (*argv)[i];
-        const int skip = per_rank(a);
+        const int skip = cli_batching_args(a);
         if (skip) {
             i += skip - 1;
             continue;
