@@ -161,8 +161,40 @@ static int64_t exscan(int64_t v) {
     return g_rank == 0 ? 0 : before;
 }
 
+/* A --resume reads only the parts of a split over as many ranks as it runs
+ * on (or OUT itself in one process), so the parts another number of ranks
+ * left beside OUT would be ignored and their work done again: refused (into
+ * msg), or with --overwrite removed. false with msg set when refused. */
+static bool other_parts(const cli_task *t, char *msg, size_t n) {
+    if (!t->resume || !t->output || !strcmp(t->output, "-")) return true;
+    int64_t found = 0;
+    int m = 0;
+    char *first = NULL;
+    if (task_shard_other_parts(t->output, g_size, t->overwrite, &found, &m, &first) != SENTI_OK) {
+        snprintf(msg, n, "%s", senti_last_error());
+        return false;
+    }
+    if (found > 0 && t->overwrite)
+        fprintf(stderr, "senti %s: --overwrite: removed %lld file%s of a run split over %d MPI ranks (%s.part*-of-%d)\n",
+                t->cmd, (long long)found, found > 1 ? "s" : "", m, t->output, m);
+    else if (found > 0)
+        snprintf(msg, n, "--resume: %s%s is part of a run split over %d MPI ranks, which this run on %d %s would not "
+                 "read (it would start over): resume on %d ranks (mpirun -np %d with the same arguments), or give "
+                 "--overwrite to start over (it removes them)", first, found > 1 ? " (with the files beside it)" : "",
+                 m, g_size, g_size == 1 ? "process" : "ranks", m, m);
+    free(first);
+    return found == 0 || t->overwrite;
+}
+
 bool cli_shard_begin(cli_task *t) {
-    if (g_size < 2 || t->gather) return true;
+    if (t->gather) return true;
+    if (g_size < 2) {
+        char msg[4608] = "";
+        if (other_parts(t, msg, sizeof msg)) return true;
+        fprintf(stderr, "senti %s: %s\n", t->cmd, msg);
+        t->explained = true;
+        return false;
+    }
     const char *why = !t->input || !strcmp(t->input, "-") ? "under MPI give --input FILE (a regular file: each rank "
                                                              "reads its byte range of it)"
                       : !t->output ? "under MPI give --output FILE (each rank writes FILE.partR-of-N beside it, "
@@ -193,6 +225,7 @@ bool cli_shard_begin(cli_task *t) {
                 snprintf(msg, sizeof msg, "--resume: %s holds %lld bytes but has no progress file %s: refusing to "
                          "truncate it (give --overwrite to start over)", t->output, (long long)so.st_size, prog);
         }
+        if (!msg[0]) other_parts(t, msg, sizeof msg);
     }
     if (bcast_int(msg[0] != '\0')) {
         if (g_rank == 0) fprintf(stderr, "senti %s: %s\n", t->cmd, msg);

@@ -1,8 +1,9 @@
 /* shard.c — data-parallel shards of one input file, for runs split over MPI
  * ranks (the MPI calls themselves live in cli/mpi.c): the byte range of each
  * rank, aligned to line starts; the lines in a range (summed over the ranks
- * before, the first default id of a range); the partial output's name; and the merge of the
- * partial outputs, in rank order, into one.
+ * before, the first default id of a range); the partial output's name; the merge of the
+ * partial outputs, in rank order, into one; and the parts another number of
+ * ranks left (which a resume must not silently ignore).
  *
  * Invariants: the ranges of ranks 0..n-1 tile [0, size) with no gap or
  * overlap, each starting at the start of a line, so every record lies in
@@ -12,10 +13,15 @@
  * the partial outputs in rank order gives the single-process output, byte for
  * byte (batch invariance). Memory is one fixed buffer, whatever the file's
  * size. */
+#include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
+#include <libgen.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "../core/core.h"
 #include "tasks.h"
@@ -95,5 +101,61 @@ senti_status task_shard_append(FILE *dst, const char *dst_name, const char *part
     if (s == SENTI_OK && ferror(f)) s = senti_error(SENTI_ERR_IO, "%s: read failed", part);
     free(buf);
     fclose(f);
+    return s;
+}
+
+/* Does name (a directory entry) belong to base's split run over M != n ranks:
+ * "BASE.partR-of-M" optionally followed by ".progress" or ".progress.tmp-…"? */
+static bool other_part(const char *name, const char *base, size_t nb, int n, int *m) {
+    if (strncmp(name, base, nb) != 0 || strncmp(name + nb, ".part", 5) != 0) return false;
+    const char *p = name + nb + 5;
+    char *e;
+    errno = 0;
+    if (!isdigit((unsigned char)*p)) return false;
+    const long r = strtol(p, &e, 10);
+    if (strncmp(e, "-of-", 4) != 0 || !isdigit((unsigned char)e[4])) return false;
+    p = e + 4;
+    const long k = strtol(p, &e, 10);
+    if (errno != 0 || k < 2 || k > 1 << 24 || r >= k) return false;
+    if (*e != '\0' && strcmp(e, ".progress") != 0 && strncmp(e, ".progress.tmp-", 14) != 0) return false;
+    *m = (int)k;
+    return k != n;
+}
+
+senti_status task_shard_other_parts(const char *output, int n, bool remove, int64_t *found, int *m, char **first) {
+    *found = 0, *m = 0, *first = NULL;
+    char *d = strdup(output), *b = strdup(output);
+    if (!d || !b) {
+        free(d), free(b);
+        return senti_error(SENTI_ERR_NO_MEMORY, "out of memory");
+    }
+    const char *dir = dirname(d), *base = basename(b);
+    const size_t nb = strlen(base);
+    senti_status s = SENTI_OK;
+    DIR *dp = opendir(dir);
+    if (!dp) s = senti_error(SENTI_ERR_IO, "cannot read the directory %s (for %s's parts): %s", dir, output, strerror(errno));
+    for (struct dirent *de; s == SENTI_OK && (errno = 0, de = readdir(dp)) != NULL;) {
+        int k;
+        if (!other_part(de->d_name, base, nb, n, &k)) continue;
+        const size_t len = strlen(dir) + strlen(de->d_name) + 2;
+        char *path = malloc(len);
+        if (!path) {
+            s = senti_error(SENTI_ERR_NO_MEMORY, "out of memory");
+            break;
+        }
+        snprintf(path, len, "%s/%s", dir, de->d_name);
+        if (remove && unlink(path) != 0 && errno != ENOENT) {
+            s = senti_error(SENTI_ERR_IO, "cannot remove %s: %s", path, strerror(errno));
+        } else if (!*first || strcmp(path, *first) < 0) { /* the first by name: the message is the same each time */
+            free(*first);
+            *first = path, *m = k, path = NULL;
+        }
+        free(path);
+        (*found)++;
+    }
+    if (s == SENTI_OK && dp && errno != 0) s = senti_error(SENTI_ERR_IO, "cannot read the directory %s: %s", dir, strerror(errno));
+    if (dp) closedir(dp);
+    if (s != SENTI_OK) free(*first), *first = NULL, *found = 0, *m = 0;
+    free(d), free(b);
     return s;
 }

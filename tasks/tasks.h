@@ -380,6 +380,13 @@ senti_status task_shard_count_lines(FILE *f, const char *name, int64_t start, in
 char *task_shard_part_name(const char *output, int rank, int n);
 /* Append the file part to dst (borrowed; dst_name for messages). */
 senti_status task_shard_append(FILE *dst, const char *dst_name, const char *part);
+/* The files beside output that belong to a split run over another number of
+ * ranks than n: "OUTPUT.partR-of-M" and their ".progress" sidecars (and a kill's
+ * ".progress.tmp-XXXXXX"), M != n. *found = how many, *m = the M of the one
+ * named first (sorted), *first = its name (malloc'd; NULL when none); with
+ * remove, each is unlinked instead (*found counts those removed). IO when the
+ * directory cannot be read or a file removed. */
+senti_status task_shard_other_parts(const char *output, int n, bool remove, int64_t *found, int *m, char **first);
 
 /* ---- classify ---------------------------------------------------------------- */
 

@@ -336,6 +336,50 @@ START_TEST(test_mpi_same_command) {
 }
 END_TEST
 
+/* Parts another number of ranks left beside the output (a job killed on 3 ranks, resumed on 2 or in one
+ * process) would be ignored by a --resume, their work done again and the files left: refused before any work,
+ * naming the count; with --overwrite removed (only they: not a look-alike name, not another output's parts). */
+START_TEST(test_mpi_other_ranks_parts) {
+    char in[128], ref[128], out[128], err[160], p1[200], p1g[220], odd[200], other[200], part[200];
+    path(in, sizeof in, "np.jsonl");
+    path(ref, sizeof ref, "np_ref.jsonl");
+    path(out, sizeof out, "np_out.jsonl");
+    path(err, sizeof err, "np_err.txt");
+    snprintf(p1, sizeof p1, "%s.part1-of-3", out);
+    snprintf(p1g, sizeof p1g, "%s.progress", p1);
+    snprintf(odd, sizeof odd, "%s.part1-of-3.bak", out);
+    path(other, sizeof other, "np_other.jsonl.part0-of-3");
+    write_input(in, 60, true, 9u);
+    const char *a_ref[] = {"classify", "--input", in, "--output", ref, NULL};
+    ck_assert_int_eq(run(0, a_ref, NULL, NULL), 0);
+    const char *const files[] = {p1, p1g, odd, other};
+    for (int i = 0; i < 4; i++) {
+        FILE *f = fopen(files[i], "w");
+        ck_assert_ptr_nonnull(f);
+        fputs("{\"id\":\"r0\"}\n", f);
+        ck_assert_int_eq(fclose(f), 0);
+    }
+    const char *r[] = {"classify", "--input", in, "--output", out, "--resume", NULL};
+    for (int np = 2; np >= 0; np -= 2) { /* 2 ranks, then one process */
+        ck_assert_int_ne(run(np, r, NULL, err), 0);
+        size_t n;
+        char *e = test_slurp(err, &n);
+        ck_assert_msg(strstr(e, "split over 3 MPI ranks") && strstr(e, "part1-of-3") && strstr(e, "--overwrite"),
+                      "np %d: %s", np, e);
+        free(e);
+        snprintf(part, sizeof part, "%s.part0-of-2", out);
+        ck_assert_msg(!exists(out) && !exists(part), "np %d: a refused resume wrote", np);
+        for (int i = 0; i < 4; i++) ck_assert_msg(exists(files[i]), "np %d: %s removed", np, files[i]);
+    }
+    const char *o[] = {"classify", "--input", in, "--output", out, "--resume", "--overwrite", NULL};
+    ck_assert_int_eq(run(2, o, NULL, err), 0);
+    assert_same(ref, out, "--resume --overwrite over another run's parts");
+    ck_assert_msg(!exists(p1) && !exists(p1g), "the 3-rank parts were kept");
+    ck_assert_msg(exists(odd) && exists(other), "a file that is not the 3-rank run's was removed");
+    unlink(in), unlink(ref), unlink(out), unlink(odd), unlink(other);
+}
+END_TEST
+
 static Suite *suite(void) {
     Suite *s = suite_create("mpi");
     TCase *tc = tcase_create("mpirun");
@@ -347,6 +391,7 @@ static Suite *suite(void) {
     tcase_add_test(tc, test_mpi_needs_files);
     tcase_add_test(tc, test_mpi_refusals);
     tcase_add_test(tc, test_mpi_same_command);
+    tcase_add_test(tc, test_mpi_other_ranks_parts);
     suite_add_tcase(s, tc);
     return s;
 }
