@@ -14,40 +14,24 @@
  * exactly that input run alone. Output: {"utterances":[{"speaker","text",
  * "label","score","scores"}…]} (multi-label models: "labels" instead of
  * "label"/"score"), one per input utterance, in order. */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "../core/core.h"
 #include "tasks.h"
 
-/* Growable byte string. */
-typedef struct buf {
-    char *p;
-    size_t n, cap;
-} buf;
-
-static bool put(buf *b, const char *s, size_t n) {
-    if (b->n + n + 1 > b->cap) {
-        size_t c = b->cap ? b->cap : 64;
-        while (c < b->n + n + 1) c *= 2;
-        char *q = realloc(b->p, c);
-        if (!q) return false;
-        b->p = q;
-        b->cap = c;
-    }
-    memcpy(b->p + b->n, s, n);
-    b->n += n;
-    b->p[b->n] = '\0';
-    return true;
-}
-
-/* "speaker: text" or text */
-static bool put_turn(buf *b, json_t *turn) {
+/* "speaker: text" (just text for a turn without a speaker) into p (NULL:
+ * only measure); its length. */
+static size_t put_turn(char *p, json_t *turn) {
     json_t *sp = json_object_get(turn, "speaker"), *t = json_object_get(turn, "text");
-    if (json_is_string(sp) && json_string_length(sp) > 0 &&
-        (!put(b, json_string_value(sp), json_string_length(sp)) || !put(b, ": ", 2)))
-        return false;
-    return put(b, json_string_value(t), json_string_length(t));
+    size_t n = 0, ns = json_is_string(sp) ? json_string_length(sp) : 0, nt = json_string_length(t);
+    if (ns > 0) {
+        if (p) memcpy(p, json_string_value(sp), ns), memcpy(p + ns, ": ", 2);
+        n = ns + 2;
+    }
+    if (p) memcpy(p + n, json_string_value(t), nt);
+    return n + nt;
 }
 
 /* The dialogue array of r (parsing an argument / plain line as JSON when
@@ -93,55 +77,53 @@ static json_t *dialogue_of(task_record *r) {
     return d;
 }
 
+/* The record's turns once, joined by single spaces, after the offsets where
+ * each starts: at[j] for turn j (at[n]: one past the joined text's end plus
+ * one, as if a space followed), so turn j is text[at[j], at[j + 1] - 1) and
+ * every utterance's context (pair mode) or whole input (prefix mode) is one
+ * substring, and the cuts that drop its oldest turns are a run of at[]: the
+ * items borrow them (task_record_add_borrowed), so memory is the record's
+ * size, not --context copies of it. */
 static bool dlg_expand(void *ctx, task_record *r) {
     const task_dialogue *dc = ctx;
     json_t *d = dialogue_of(r);
     if (!d) return r->error != NULL;
-    buf b = {0};
-    size_t *cuts = NULL;
-    bool ok = true;
-    size_t n = json_array_size(d);
-    for (size_t i = 0; i < n && ok; i++) {
-        size_t first = dc->context > 0 && (size_t)dc->context < i ? i - (size_t)dc->context : 0;
-        if (dc->context <= 0) first = i;
-        int64_t nc = (int64_t)(i - first);
-        b.n = 0;
-        if (!(cuts = malloc((size_t)(nc + 1) * sizeof *cuts))) {
-            ok = false;
-            break;
+    const size_t n = json_array_size(d);
+    const bool joined = dc->context > 0 || dc->as_prefix;
+    size_t *at = NULL;
+    const char *text = NULL;
+    if (joined) {
+        size_t len = 0;
+        for (size_t j = 0; j < n; j++) len += put_turn(NULL, json_array_get(d, j)) + 1;
+        if (n > SIZE_MAX / sizeof *at - 2 || !(r->aux = malloc((n + 1) * sizeof *at + len))) return false;
+        at = r->aux;
+        char *p = (char *)(at + n + 1);
+        size_t o = 0;
+        for (size_t j = 0; j < n; j++) {
+            at[j] = o;
+            o += put_turn(p + o, json_array_get(d, j));
+            p[o++] = ' '; /* the last one is never read */
         }
-        for (size_t j = first; j < i && ok; j++) { /* context: "speaker: text" turns */
-            if (j > first) ok = put(&b, " ", 1);
-            if (j > first) cuts[j - first - 1] = b.n; /* cutting here drops turns first..j-1 */
-            ok = ok && put_turn(&b, json_array_get(d, j));
-        }
-        json_t *u = json_array_get(d, i), *t = json_object_get(u, "text");
-        task_item *it = NULL;
-        if (!ok) break;
-        if (dc->as_prefix) {
-            if (nc > 0) {
-                ok = put(&b, " ", 1);
-                cuts[nc - 1] = b.n; /* drop every context turn */
-            }
-            ok = ok && put_turn(&b, u) && (it = task_record_add(r, b.p, b.n, NULL, 0));
-            if (ok && nc > 0) it->turns_in_pair = false;
-        } else {
-            if (nc > 0) cuts[nc - 1] = b.n; /* all of the context gone */
-            ok = (it = task_record_add(r, json_string_value(t), json_string_length(t), nc > 0 ? b.p : NULL,
-                                       nc > 0 ? b.n : 0)) != NULL;
-            if (ok && nc > 0) it->turns_in_pair = true;
-        }
-        if (ok && nc > 0) {
-            it->turns = cuts;
-            it->n_turns = nc;
-            cuts = NULL;
-        }
-        free(cuts);
-        cuts = NULL;
+        at[n] = o;
+        text = p;
     }
-    free(cuts);
-    free(b.p);
-    return ok;
+    for (size_t i = 0; i < n; i++) {
+        const size_t first = dc->context > 0 && (size_t)dc->context < i ? i - (size_t)dc->context : dc->context > 0 ? 0 : i;
+        const int64_t nc = (int64_t)(i - first);
+        json_t *t = json_object_get(json_array_get(d, i), "text");
+        task_item *it = dc->as_prefix /* "context turns speaker: utterance" */
+                            ? task_record_add_borrowed(r, text + at[first], at[i + 1] - 1 - at[first], NULL, 0)
+                            : task_record_add_borrowed(r, json_string_value(t), json_string_length(t),
+                                                       nc > 0 ? text + at[first] : NULL, nc > 0 ? at[i] - 1 - at[first] : 0);
+        if (!it) return false;
+        if (nc > 0) { /* cut k drops turns first..first+k: the context from turn first+k+1 (k = nc - 1: all of it) */
+            it->turns = at + first + 1;
+            it->turns_base = at[first];
+            it->n_turns = nc;
+            it->turns_in_pair = !dc->as_prefix;
+        }
+    }
+    return true;
 }
 
 static json_t *dlg_decode(void *ctx, task_record *r) {

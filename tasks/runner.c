@@ -40,9 +40,11 @@ typedef task_record rec;
 #define RECORD_WINDOW_TOKENS ((int64_t)1 << 24)
 
 static void item_clear(task_item *it) {
-    free(it->text);
-    free(it->pair);
-    free(it->turns);
+    if (!it->borrowed) {
+        free(it->text);
+        free(it->pair);
+        free(it->turns);
+    }
     senti_encoding_free(it->enc);
     free(it->err);
     for (int64_t k = 0; k < it->n_segs; k++) {
@@ -63,6 +65,7 @@ static void rec_clear(rec *r) {
     for (int64_t i = 0; i < r->n_items; i++) item_clear(&r->items[i]);
     free(r->items);
     json_decref(r->result);
+    free(r->aux);
     memset(r, 0, sizeof *r);
 }
 
@@ -194,7 +197,7 @@ bool task_record_fail(rec *r, const char *fmt, ...) {
 }
 #define set_error task_record_fail
 
-task_item *task_record_add(rec *r, const char *text, size_t len, const char *pair, size_t pair_len) {
+static task_item *record_add(rec *r, const char *text, size_t len, const char *pair, size_t pair_len, bool borrow) {
     if (r->n_items == r->cap_items) {
         int64_t cap = r->cap_items ? 2 * r->cap_items : 4;
         task_item *v = realloc(r->items, (size_t)cap * sizeof *v);
@@ -205,7 +208,10 @@ task_item *task_record_add(rec *r, const char *text, size_t len, const char *pai
     task_item *it = &r->items[r->n_items];
     memset(it, 0, sizeof *it);
     it->cut = SENTI_TRUNCATE_LONGEST_FIRST;
-    if (!(it->text = dup_bytes(text, len)) || (pair && !(it->pair = dup_bytes(pair, pair_len)))) {
+    if (borrow) {
+        it->borrowed = true;
+        it->text = (char *)text, it->pair = (char *)pair;
+    } else if (!(it->text = dup_bytes(text, len)) || (pair && !(it->pair = dup_bytes(pair, pair_len)))) {
         item_clear(it);
         return NULL;
     }
@@ -213,6 +219,14 @@ task_item *task_record_add(rec *r, const char *text, size_t len, const char *pai
     it->pair_len = pair ? pair_len : 0;
     r->n_items++;
     return it;
+}
+
+task_item *task_record_add(rec *r, const char *text, size_t len, const char *pair, size_t pair_len) {
+    return record_add(r, text, len, pair, pair_len, false);
+}
+
+task_item *task_record_add_borrowed(rec *r, const char *text, size_t len, const char *pair, size_t pair_len) {
+    return record_add(r, text, len, pair, pair_len, true);
 }
 
 static bool take_obj(rec *r, json_t *o, bool text_optional);
@@ -482,10 +496,17 @@ static double now_s(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+/* Where cut k starts it's context: turns[k] - turns_base, at most the context's length (a cut past its end
+ * drops all of it). */
+static size_t turn_at(const task_item *it, int64_t k) {
+    const size_t off = it->turns[k] - it->turns_base, n = it->turns_in_pair ? it->pair_len : it->len;
+    return off < n ? off : n;
+}
+
 /* it encoded with its context cut at turns[k] (the context's first turns dropped). */
 static senti_status encode_from(const task_item *it, const senti_tokenizer *tok, const senti_encode_opts *eo,
                                 int64_t k, senti_encoding **e) {
-    const size_t off = it->turns[k];
+    const size_t off = turn_at(it, k);
     const char *t = it->turns_in_pair ? it->text : it->text + off, *p = it->turns_in_pair ? it->pair + off : it->pair;
     const size_t tl = it->turns_in_pair ? it->len : it->len - off;
     const size_t pl = it->turns_in_pair ? it->pair_len - off : it->pair_len;
@@ -493,26 +514,56 @@ static senti_status encode_from(const task_item *it, const senti_tokenizer *tok,
     return senti_tokenizer_encode(tok, t, tl, p && pl ? p : NULL, pl, eo, e);
 }
 
+/* A context of more bytes than this many per token of max_len is not
+ * encoded whole first: its newest turns are (see item_encode). Speed only:
+ * the turns kept are the same either way. */
+#define CONTEXT_BYTES_PER_TOKEN 16
+
 /* Encode it whole; when longer than max_len: with windows allowed keep it
  * whole (the caller splits it), else cut the context's oldest turns, then
  * truncate with it->cut, then longest-first. */
 static senti_status item_encode(task_item *it, const senti_tokenizer *tok, int64_t max_len, bool windows) {
     senti_encode_opts eo = senti_encode_opts_defaults();
-    senti_status st = senti_tokenizer_encode(tok, it->text, it->len, it->pair, it->pair_len, &eo, &it->enc);
-    if (st != SENTI_OK || senti_encoding_len(it->enc) <= max_len || (windows && it->n_turns == 0)) return st;
-    it->truncated = true;
-    /* drop the oldest context turns first: the fewest cut (the smallest k, the context from turns[k]) that
-     * fits, found by bisection (fewer turns never take more tokens), so a --context of thousands of turns
-     * costs a few encodings, not one per turn; with windows and no k fitting, the shortest context, windowed */
+    senti_status st;
+    /* the whole context first, unless it is long: then it is found not to fit from its newest turns on */
+    const bool whole = it->n_turns == 0 || turn_at(it, it->n_turns - 1) <= (size_t)max_len * CONTEXT_BYTES_PER_TOKEN;
+    if (whole) {
+        st = senti_tokenizer_encode(tok, it->text, it->len, it->pair, it->pair_len, &eo, &it->enc);
+        if (st != SENTI_OK || senti_encoding_len(it->enc) <= max_len || (windows && it->n_turns == 0)) return st;
+    }
+    /* drop the oldest context turns first: the fewest cut (the smallest k, the context from turns[k]; k = -1:
+     * all of it) that fits. Fewer turns never take more tokens, so from the newest turn the context doubles
+     * while it fits, then the last doubling is bisected: encodings of about the kept context's size, a few
+     * per doubling, however many turns --context gives; with windows and no k fitting, the shortest
+     * context, windowed */
     if (it->n_turns > 0) {
-        int64_t k = it->n_turns - 1, lo = 0, hi = k - 1;
+        int64_t k = it->n_turns - 1, bad = whole ? -1 : -2; /* bad: the largest k known not to fit */
         senti_encoding *best = NULL, *e = NULL;
         if ((st = encode_from(it, tok, &eo, k, &best)) != SENTI_OK) return st;
         if (senti_encoding_len(best) > max_len) { /* not even the shortest context fits */
             if (!windows) senti_encoding_free(best), best = NULL; /* truncate below */
-            lo = hi + 1;
+            bad = k;
         }
-        while (lo <= hi) {
+        for (int64_t step = 1; bad < k - 1; step *= 2) {
+            const int64_t mid = k - step > bad + 1 && step < INT64_MAX / 2 ? k - step : bad + 1;
+            st = mid < 0 ? senti_tokenizer_encode(tok, it->text, it->len, it->pair, it->pair_len, &eo, &e)
+                         : encode_from(it, tok, &eo, mid, &e);
+            if (st != SENTI_OK) {
+                senti_encoding_free(best);
+                return st;
+            }
+            if (senti_encoding_len(e) > max_len) {
+                senti_encoding_free(e);
+                bad = mid;
+                break;
+            }
+            senti_encoding_free(best), best = e, k = mid;
+        }
+        if (k < 0) { /* all of it fits (a long context of few tokens) */
+            it->enc = best;
+            return SENTI_OK;
+        }
+        for (int64_t lo = bad + 1, hi = k - 1; lo <= hi;) {
             const int64_t mid = lo + (hi - lo) / 2;
             if ((st = encode_from(it, tok, &eo, mid, &e)) != SENTI_OK) {
                 senti_encoding_free(best);
@@ -521,18 +572,24 @@ static senti_status item_encode(task_item *it, const senti_tokenizer *tok, int64
             if (senti_encoding_len(e) <= max_len) senti_encoding_free(best), best = e, k = mid, hi = mid - 1;
             else senti_encoding_free(e), lo = mid + 1;
         }
+        it->truncated = true;
         if (best) { /* keep what runs: offsets refer to it */
-            const size_t off = it->turns[k];
-            char *ctx = it->turns_in_pair ? it->pair : it->text;
+            const size_t off = turn_at(it, k);
+            char **ctx = it->turns_in_pair ? &it->pair : &it->text;
             size_t *n = it->turns_in_pair ? &it->pair_len : &it->len;
             *n -= off;
-            memmove(ctx, ctx + off, *n);
-            ctx[*n] = '\0';
+            if (it->borrowed) { /* the record's buffer: look at less of it */
+                *ctx += off;
+            } else {
+                memmove(*ctx, *ctx + off, *n);
+                (*ctx)[*n] = '\0';
+            }
             senti_encoding_free(it->enc);
             it->enc = best;
             return SENTI_OK;
         }
     }
+    it->truncated = true;
     senti_truncation cuts[2] = {it->cut, SENTI_TRUNCATE_LONGEST_FIRST};
     for (int k = 0; k < 2; k++) {
         senti_encoding_free(it->enc);

@@ -90,6 +90,8 @@ typedef struct task_record {
     task_item *items;           /* owned */
     int64_t n_items, cap_items;
     json_t *result;             /* owned: the decoded fields */
+    void *aux;                  /* owned (free()d with the record): what a task's expand builds once for
+                                   its items to borrow (task_record_add_borrowed) */
 } task_record;
 int task_source_read(task_source *s, task_record *r);
 void task_record_clear(task_record *r); /* frees the fields; the struct can be reused */
@@ -181,13 +183,16 @@ typedef struct task_seg {
 } task_seg;
 
 struct task_item {
-    char *text, *pair;          /* owned, NUL-terminated, valid UTF-8; pair may be NULL */
+    char *text, *pair;          /* owned (or borrowed), valid UTF-8; pair may be NULL; owned ones NUL-terminated */
     size_t len, pair_len;
     senti_truncation cut;       /* tried first when too long (default: longest first) */
     size_t *turns;              /* optional: byte offsets where the context may be cut from the front
-                                   (ascending); the context is pair when turns_in_pair, else text */
+                                   (ascending; turns[k] - turns_base, capped at the context's length);
+                                   the context is pair when turns_in_pair, else text */
+    size_t turns_base;
     int64_t n_turns;
     bool turns_in_pair;
+    bool borrowed;              /* text, pair and turns are the record's (its obj or aux): not freed or written */
     senti_encoding *enc;        /* set by the runner */
     char *err;                  /* owned: the tokenizer's message when encoding failed (set by the worker
                                    thread that ran it, so it travels with the item) */
@@ -199,6 +204,10 @@ struct task_item {
 
 /* Append an item (copies text and pair); NULL on OOM. */
 task_item *task_record_add(task_record *r, const char *text, size_t len, const char *pair, size_t pair_len);
+/* Append an item that borrows text and pair (and turns, set by the caller)
+ * from memory r owns until it is cleared (r->obj's strings, r->aux): a
+ * dialogue's contexts are substrings of one buffer, not a copy each; NULL on OOM. */
+task_item *task_record_add_borrowed(task_record *r, const char *text, size_t len, const char *pair, size_t pair_len);
 /* Mark r bad with a message; false only on OOM. */
 bool task_record_fail(task_record *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

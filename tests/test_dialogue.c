@@ -178,6 +178,10 @@ START_TEST(test_bad_records) {
 END_TEST
 
 /* Max length 40: the oldest context turns go first. */
+/* Each utterance's input keeps the fewest dropped oldest turns that fit the model's 40 tokens (found here by
+ * trying every count) and scores as that input alone: 4 turns of 13 tokens under --context 3; 40 such turns
+ * under --context 30 (a context past 16 bytes a token of max_len: searched from its newest turns); turns of
+ * blanks and one word under --context 20 (long in bytes, few tokens: all of it fits, nothing dropped). */
 START_TEST(test_oldest_turns_dropped) {
     senti_model *m = senti_model_load(g_small, 1);
     senti_tokenizer *tok = senti_tokenizer_load(g_vocab);
@@ -185,47 +189,61 @@ START_TEST(test_oldest_turns_dropped) {
     ck_assert_ptr_nonnull(tok);
     ck_assert_int_eq(senti_model_max_length(m), 40);
     /* each turn "a: the movie was not very good and i really hate it" is 13 tokens */
-    static const char input[] =
-        "{\"id\":0,\"dialogue\":[{\"speaker\":\"a\",\"text\":\"the movie was not very good and i really hate it\"},"
-        "{\"speaker\":\"a\",\"text\":\"great film , i love it !\"},"
-        "{\"speaker\":\"a\",\"text\":\"it was bad , very bad , really awful and not good\"},"
-        "{\"speaker\":\"a\",\"text\":\"i love the film and the movie\"}]}\n";
-    for (int prefix = 0; prefix < 2; prefix++) {
-        task_dialogue d = {.context = 3, .as_prefix = prefix};
-        ck_assert_int_eq(task_classify_init(&d.cls, m, NULL, 0, 0.5), SENTI_OK);
-        senti_status st;
-        task_stats stats;
-        json_t *got = run_dlg(m, tok, &d, input, NULL, &st, &stats);
-        ck_assert_int_eq(st, SENTI_OK);
-        ck_assert_int_ge(stats.truncated, 1);
-        char *copy = strdup(input);
-        json_t *recs = th_lines(copy);
-        free(copy);
-        json_t *dlg = json_object_get(json_array_get(recs, 0), "dialogue"),
-               *us = json_object_get(json_array_get(got, 0), "utterances");
-        for (size_t i = 0; i < 4; i++) {
-            char text[4096], pair[4096];
-            for (size_t first = 0; first <= i; first++) { /* the fewest dropped turns that fit */
-                expected_input(dlg, i, d.context, d.as_prefix, first, text, pair, sizeof text);
-                senti_encoding *e = NULL;
-                ck_assert_int_eq(senti_tokenizer_encode(tok, text, strlen(text), pair[0] ? pair : NULL, strlen(pair),
-                                                        NULL, &e),
-                                 SENTI_OK);
-                int64_t n = senti_encoding_len(e);
-                senti_encoding_free(e);
-                if (n <= 40) break;
+    static const char *const TURNS[] = {"the movie was not very good and i really hate it", "great film , i love it !",
+                                        "it was bad , very bad , really awful and not good",
+                                        "i love the film and the movie"};
+    char blanks[120];
+    memset(blanks, ' ', sizeof blanks - 5);
+    memcpy(blanks + sizeof blanks - 5, "good", 5);
+    static const int N[] = {4, 40, 24}, CONTEXT[] = {3, 30, 20};
+    for (int c = 0; c < 3; c++) {
+        size_t cap = 16384, n = 0;
+        char *input = malloc(cap);
+        n += (size_t)snprintf(input + n, cap - n, "{\"id\":0,\"dialogue\":[");
+        for (int t = 0; t < N[c]; t++)
+            n += (size_t)snprintf(input + n, cap - n, "%s{%s\"text\":\"%s\"}", t ? "," : "",
+                                  c < 2 ? "\"speaker\":\"a\"," : "", c < 2 ? TURNS[t % 4] : blanks);
+        n += (size_t)snprintf(input + n, cap - n, "]}\n");
+        ck_assert_uint_lt(n, cap - 1);
+        for (int prefix = 0; prefix < 2; prefix++) {
+            task_dialogue d = {.context = CONTEXT[c], .as_prefix = prefix};
+            ck_assert_int_eq(task_classify_init(&d.cls, m, NULL, 0, 0.5), SENTI_OK);
+            senti_status st;
+            task_stats stats;
+            json_t *got = run_dlg(m, tok, &d, input, NULL, &st, &stats);
+            ck_assert_int_eq(st, SENTI_OK);
+            ck_assert_int_eq(stats.truncated > 0, c < 2);
+            char *copy = strdup(input);
+            json_t *recs = th_lines(copy);
+            free(copy);
+            json_t *dlg = json_object_get(json_array_get(recs, 0), "dialogue"),
+                   *us = json_object_get(json_array_get(got, 0), "utterances");
+            ck_assert_int_eq(json_array_size(us), N[c]);
+            for (size_t i = 0; i < (size_t)N[c]; i++) {
+                char text[8192], pair[8192];
+                for (size_t first = 0; first <= i; first++) { /* the fewest dropped turns that fit */
+                    expected_input(dlg, i, d.context, d.as_prefix, first, text, pair, sizeof text);
+                    senti_encoding *e = NULL;
+                    ck_assert_int_eq(senti_tokenizer_encode(tok, text, strlen(text), pair[0] ? pair : NULL,
+                                                            strlen(pair), NULL, &e),
+                                     SENTI_OK);
+                    int64_t len = senti_encoding_len(e);
+                    senti_encoding_free(e);
+                    if (len <= 40) break;
+                }
+                float lg[3];
+                double p[3];
+                th_alone(m, tok, text, pair[0] ? pair : NULL, lg);
+                th_softmax(lg, 3, p);
+                json_t *sc = json_object_get(json_array_get(us, i), "scores");
+                ck_assert_msg(fabs(json_real_value(json_object_get(sc, "negative")) - p[0]) < 1e-5 &&
+                                  fabs(json_real_value(json_object_get(sc, "positive")) - p[2]) < 1e-5,
+                              "case %d turn %zu (%s)", c, i, prefix ? "prefix" : "pair");
             }
-            float lg[3];
-            double p[3];
-            th_alone(m, tok, text, pair[0] ? pair : NULL, lg);
-            th_softmax(lg, 3, p);
-            json_t *sc = json_object_get(json_array_get(us, i), "scores");
-            ck_assert_msg(fabs(json_real_value(json_object_get(sc, "negative")) - p[0]) < 1e-5 &&
-                              fabs(json_real_value(json_object_get(sc, "positive")) - p[2]) < 1e-5,
-                          "turn %zu (%s)", i, prefix ? "prefix" : "pair");
+            json_decref(recs);
+            json_decref(got);
         }
-        json_decref(recs);
-        json_decref(got);
+        free(input);
     }
     senti_tokenizer_free(tok);
     senti_model_free(m);
