@@ -235,18 +235,75 @@ senti_status tok_precompiled_parse(tok_precompiled *pc, const unsigned char *dat
     return SENTI_OK;
 }
 
-/* Emit the replacement for chunk [b, e) of in: new char k takes the
- * alignment of old char min(k, old_count - 1) (HF's `replace` helper). */
-static senti_status pc_emit(const tok_precompiled *pc, uint32_t val, const tok_str *in, size_t b, size_t e, tok_str *out) {
+/* HF's Precompiled computes alignments by a list of (char, change) for
+ * NormalizedString::transform: 0 replaces the next original char, > 0 is an
+ * inserted char, -N replaces the next char and drops N more. Its `replace`
+ * helper makes that list per mapped chunk: the new chars with 0, the last
+ * (new - old) of them 1 when the chunk grows, and when it shrinks the
+ * difference added to the last entry of the list so far — the previous
+ * chunk's when the chunk is removed whole, and lost at a segment's start. So
+ * next to a removed char HF's offsets shift or stretch; built the same way
+ * here (checked against tokenizers 0.23.3: tests/test_tokenizer.c). */
+typedef struct pc_list {
+    uint32_t *c;
+    int32_t *change;
+    size_t n, cap;
+} pc_list;
+
+static bool pc_push(pc_list *l, uint32_t c, int32_t change) {
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? 2 * l->cap : 64;
+        uint32_t *nc = senti_malloc(cap * sizeof *nc);
+        int32_t *nch = senti_malloc(cap * sizeof *nch);
+        if (!nc || !nch) {
+            senti_mfree(nc), senti_mfree(nch);
+            return false;
+        }
+        if (l->n) memcpy(nc, l->c, l->n * sizeof *nc), memcpy(nch, l->change, l->n * sizeof *nch);
+        senti_mfree(l->c), senti_mfree(l->change);
+        l->c = nc, l->change = nch, l->cap = cap;
+    }
+    l->c[l->n] = c, l->change[l->n++] = change;
+    return true;
+}
+
+/* `replace`: chunk [b, e) of in (old chars) mapped to norm string val. */
+static bool pc_replace(pc_list *l, const tok_precompiled *pc, uint32_t val, const tok_str *in, size_t b, size_t e) {
     const char *r = pc->norm + val;
-    size_t rl = strnlen(r, pc->norm_len - val);
-    size_t src = b;
-    for (size_t k = 0; k < rl;) {
+    const size_t rl = strnlen(r, pc->norm_len - val);
+    int64_t old = 0, added = 0;
+    for (size_t i = b; i < e; i += (size_t)tok_utf8_len((unsigned char)in->s[i])) old++;
+    for (size_t k = 0; k < rl; added++) {
         uint32_t c;
-        k += tok_utf8_next(r + k, rl - k, &c);
-        if (tok_str_push(out, c, in->a0[src], in->a1[src])) return SENTI_ERR_NO_MEMORY;
-        size_t nx = src + (size_t)tok_utf8_len((unsigned char)in->s[src]);
-        if (nx < e) src = nx;
+        k += (size_t)tok_utf8_next(r + k, rl - k, &c);
+        if (!pc_push(l, c, 0)) return false;
+    }
+    const int64_t diff = added - old;
+    for (int64_t k = 0; k < diff; k++) l->change[l->n - 1 - (size_t)k] = 1; /* diff < added: the chunk's own */
+    if (diff < 0 && l->n > 0) l->change[l->n - 1] += (int32_t)diff;
+    return true;
+}
+
+/* NormalizedString::transform over in's bytes [off, end): each entry's
+ * alignment is that of the original char it replaces (the next one not yet
+ * taken), or for an inserted char that of the byte before (the segment's
+ * start, empty, for the first byte). */
+static senti_status pc_transform(const pc_list *l, const tok_str *in, size_t off, size_t end, tok_str *out) {
+    size_t at = off;
+    for (size_t k = 0; k < l->n; k++) {
+        const int32_t ch = l->change[k];
+        int32_t a0, a1;
+        if (ch > 0) {
+            a0 = at > off ? in->a0[at - 1] : in->a0[off];
+            a1 = at > off ? in->a1[at - 1] : in->a0[off];
+        } else if (at < end) {
+            a0 = in->a0[at], a1 = in->a1[at];
+        } else { /* (not reached: no more entries take a char than the segment holds) */
+            a0 = a1 = in->a1[end - 1];
+        }
+        for (int64_t take = ch > 0 ? 0 : 1 - (int64_t)ch; take > 0 && at < end; take--)
+            at += (size_t)tok_utf8_len((unsigned char)in->s[at]);
+        if (tok_str_push(out, l->c[k], a0, a1)) return SENTI_ERR_NO_MEMORY;
     }
     return SENTI_OK;
 }
@@ -255,36 +312,44 @@ static senti_status pc_emit(const tok_precompiled *pc, uint32_t val, const tok_s
  * otherwise (or when the grapheme has no mapping) char by char. */
 static senti_status precompiled(const tok_precompiled *pc, const tok_str *in, size_t off, size_t len, tok_str *out) {
     size_t end = off + len;
-    for (size_t g = off; g < end;) {
+    pc_list l = {0};
+    bool modified = false, ok = true;
+    for (size_t g = off; g < end && ok;) {
         /* grapheme [g, ge) */
         uint32_t c;
         size_t ge = g + (size_t)tok_utf8_next(in->s + g, end - g, &c);
         utf8proc_int32_t state = 0;
         while (ge < end) {
             uint32_t d;
-            int l = tok_utf8_next(in->s + ge, end - ge, &d);
+            int dl = tok_utf8_next(in->s + ge, end - ge, &d);
             if (utf8proc_grapheme_break_stateful((utf8proc_int32_t)c, (utf8proc_int32_t)d, &state)) break;
             c = d;
-            ge += (size_t)l;
+            ge += (size_t)dl;
         }
         uint32_t val;
         if (ge - g < 6 && pc_lookup(pc, (const unsigned char *)in->s + g, ge - g, &val) && val < pc->norm_len) {
-            if (pc_emit(pc, val, in, g, ge, out)) return SENTI_ERR_NO_MEMORY;
+            modified = true;
+            ok = pc_replace(&l, pc, val, in, g, ge);
         } else {
-            for (size_t i = g; i < ge;) {
-                size_t l = (size_t)tok_utf8_len((unsigned char)in->s[i]);
-                if (l > ge - i) l = ge - i;
-                if (pc_lookup(pc, (const unsigned char *)in->s + i, l, &val) && val < pc->norm_len) {
-                    if (pc_emit(pc, val, in, i, i + l, out)) return SENTI_ERR_NO_MEMORY;
-                } else if (tok_str_append(out, in, i, l)) {
-                    return SENTI_ERR_NO_MEMORY;
+            for (size_t i = g; i < ge && ok;) {
+                size_t n = (size_t)tok_utf8_len((unsigned char)in->s[i]);
+                if (n > ge - i) n = ge - i;
+                if (pc_lookup(pc, (const unsigned char *)in->s + i, n, &val) && val < pc->norm_len) {
+                    modified = true;
+                    ok = pc_replace(&l, pc, val, in, i, i + n);
+                } else {
+                    uint32_t d;
+                    tok_utf8_next(in->s + i, n, &d);
+                    ok = pc_push(&l, d, 0);
                 }
-                i += l;
+                i += n;
             }
         }
         g = ge;
     }
-    return SENTI_OK;
+    senti_status st = !ok ? SENTI_ERR_NO_MEMORY : modified ? pc_transform(&l, in, off, end, out) : tok_str_append(out, in, off, len);
+    senti_mfree(l.c), senti_mfree(l.change);
+    return st;
 }
 
 senti_status tok_normalize(const tok_normalizer *n, tok_ctx *ctx, const tok_str *in, size_t off, size_t len,
