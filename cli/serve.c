@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "../core/formats.h"
 #include "serve.h"
 
 int cmd_serve(int argc, char **argv);
@@ -307,7 +308,8 @@ static serve_ep ep_of(const char *url) {
     return EP_OTHER;
 }
 
-static enum MHD_Result reply(struct MHD_Connection *c, int code, char *body, const char *ctype) {
+static enum MHD_Result reply_as(struct MHD_Connection *c, int code, char *body, const char *ctype, const char *allow,
+                                bool close) {
     static const char OOM[] = "{\"error\":\"out of memory\",\"error_type\":\"Backend\"}";
     struct MHD_Response *r =
         body ? MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_FREE)
@@ -317,13 +319,27 @@ static enum MHD_Result reply(struct MHD_Connection *c, int code, char *body, con
         return MHD_NO;
     }
     MHD_add_response_header(r, "Content-Type", body ? ctype : "application/json");
+    if (body && code == 405 && allow) MHD_add_response_header(r, "Allow", allow);
+    if (close) MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
     enum MHD_Result ok = MHD_queue_response(c, body ? (unsigned)code : 500u, r);
     MHD_destroy_response(r);
     return ok;
 }
 
+static enum MHD_Result reply(struct MHD_Connection *c, int code, char *body, const char *ctype) {
+    return reply_as(c, code, body, ctype, NULL, false);
+}
+
+void serve_utf8_clean(char *msg) {
+    const size_t n = strlen(msg);
+    for (int64_t at; (at = senti_utf8_invalid_at(msg, n)) >= 0;) msg[at] = '?';
+}
+
 static char *error_body(const char *msg, const char *type) {
-    json_t *o = json_pack("{ssss}", "error", msg, "error_type", type);
+    char clean[512];
+    snprintf(clean, sizeof clean, "%s", msg);
+    serve_utf8_clean(clean);
+    json_t *o = json_pack("{ssss}", "error", clean, "error_type", type);
     char *s = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
     json_decref(o);
     return s;
@@ -337,13 +353,18 @@ static enum MHD_Result refuse(serve *S, struct MHD_Connection *c, const char *ur
     record(S, ep_of(url), body ? code : 500, 0.0);
     return ok;
 }
-/* 413 for a body over --max-body-bytes, as soon as that is known: at the
- * headers (a declared length: no 100 Continue, nothing read) or once the body
- * read passes it (chunked). */
-static enum MHD_Result refuse_body(serve *S, struct MHD_Connection *c, const char *url) {
+/* 413 for a body over --max-body-bytes: at the headers when the length is
+ * declared (no 100 Continue, nothing read); a chunked one once it has been
+ * read to its end without being kept (libmicrohttpd queues no answer while a
+ * body is arriving; the request deadline bounds the wait), the connection
+ * then closed. */
+static enum MHD_Result refuse_body(serve *S, struct MHD_Connection *c, const char *url, bool close) {
     char msg[96];
     snprintf(msg, sizeof msg, "request body larger than %zu bytes (--max-body-bytes)", S->max_body);
-    return refuse(S, c, url, 413, msg);
+    char *body = error_body(msg, "Validation");
+    enum MHD_Result ok = reply_as(c, 413, body, "application/json", NULL, close);
+    record(S, ep_of(url), body ? 413 : 500, 0.0);
+    return ok;
 }
 
 /* Content-Length headers: how many, and whether their values differ. */
@@ -372,6 +393,10 @@ static const char *bad_framing(struct MHD_Connection *c, int *code) {
         *code = 400;
         return "Content-Length headers disagree";
     }
+    if (te && k.n > 0) { /* RFC 9112 6.3: which one frames the body is the smuggler's question */
+        *code = 400;
+        return "both Transfer-Encoding and Content-Length";
+    }
     return NULL;
 }
 
@@ -394,18 +419,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
         if (cl && strtoull(cl, NULL, 10) > S->max_body) {
             k->too_big = k->refused = true;
-            return refuse_body(S, c, url);
+            return refuse_body(S, c, url, false);
         }
         return MHD_YES;
     }
     if (*upload_size) {
-        if (!k->too_big && k->len + *upload_size > S->max_body) {
+        if (!k->too_big && k->len + *upload_size > S->max_body) { /* chunked: the rest is read and dropped */
             k->too_big = true;
-            *upload_size = 0;
-            if (!k->refused) {
-                k->refused = true;
-                return refuse_body(S, c, url);
-            }
+            free(k->body);
+            k->body = NULL, k->len = k->cap = 0;
         }
         if (!k->too_big) {
             if (k->len + *upload_size + 1 > k->cap) {
@@ -421,7 +443,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         *upload_size = 0; /* consumed (or dropped: too big) */
         return MHD_YES;
     }
-    if (k->refused) return MHD_YES; /* its 413 is queued */
+    if (k->refused) return MHD_YES; /* its answer is queued */
+    if (k->too_big) { /* a chunked body past the limit, now read to its end */
+        k->refused = true;
+        return refuse_body(S, c, url, true);
+    }
     conn_mark(S, c, true);
     const double t0 = serve_now();
     serve_ep ep = ep_of(url);
@@ -442,7 +468,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         body = serve_handle(S, ep, method, k->body ? k->body : "", k->len, &code, &ctype);
         t_client_fd = -1;
     }
-    enum MHD_Result ok = reply(c, code, body, ctype);
+    enum MHD_Result ok = reply_as(c, code, body, ctype, ep == EP_OTHER ? NULL : serve_ep_post(ep) ? "POST" : "GET, HEAD", false);
     record(S, ep, body ? code : 500, serve_now() - t0);
     return ok; /* in flight until its answer has gone out (on_completed): a drain that stopped the daemon
                 * on a queued answer would cut it off */

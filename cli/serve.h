@@ -43,6 +43,8 @@ typedef struct serve_job {
 typedef enum serve_ep {
     EP_PREDICT = 0, EP_EMBED, EP_TOKENIZE, EP_COMPLETIONS, EP_HEALTH, EP_INFO, EP_METRICS, EP_OTHER, EP_COUNT
 } serve_ep;
+/* The endpoints answered for POST; the others for GET (and HEAD). */
+static inline bool serve_ep_post(serve_ep e) { return e < EP_HEALTH; }
 
 enum { SERVE_N_LAT = 14, SERVE_N_BATCH = 11, SERVE_N_CODES = 13 };
 
@@ -118,6 +120,10 @@ char *serve_handle(serve *S, serve_ep ep, const char *method, const char *body, 
  * out running (the worker frees the job then: the caller must not). */
 int serve_submit(serve *S, serve_job *job);
 void serve_job_free(serve_job *j); /* accepts NULL */
+
+/* serve.c: an error message made valid UTF-8 in place (each byte that is not
+ * becomes '?'): messages quote request bytes (a parser's context, a method). */
+void serve_utf8_clean(char *msg);
 
 /* serve.c: the Prometheus text of the metrics (malloc'd). */
 char *serve_metrics_text(serve *S);

@@ -34,8 +34,17 @@ static char *fail(int *code, int c, const char *type, const char *fmt, ...) {
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    serve_utf8_clean(msg); /* a parser's message may quote part of a character */
     *code = c;
     return dump(json_pack("{ssss}", "error", msg, "error_type", type));
+}
+
+/* The boolean field key of req into *v (absent or null: dflt); false when it
+ * is another type (a string "false" must not read as true, nor be ignored). */
+static bool get_flag(json_t *req, const char *key, bool dflt, bool *v) {
+    json_t *x = json_object_get(req, key);
+    *v = !x || json_is_null(x) ? dflt : json_is_true(x);
+    return !x || json_is_null(x) || json_is_boolean(x);
 }
 
 /* ---- the worker's side ------------------------------------------------------------ */
@@ -412,9 +421,16 @@ static char *handle_predict_embed(serve *S, serve_kind kind, json_t *req, int *c
         free_texts(texts, n);
         return fail(code, 422, "Validation", "%s", err);
     }
-    const bool truncate = json_is_true(json_object_get(req, "truncate"));
-    json_t *norm = json_object_get(req, "normalize");
-    if (kind == SERVE_EMBED && json_is_boolean(norm) && json_is_true(norm) != S->emb.normalize) {
+    bool truncate, raw, normalize;
+    const char *bad = !get_flag(req, "truncate", false, &truncate)       ? "truncate"
+                      : !get_flag(req, "raw_scores", false, &raw)        ? "raw_scores"
+                      : !get_flag(req, "normalize", S->emb.normalize, &normalize) ? "normalize"
+                                                                         : NULL;
+    if (bad) {
+        free_texts(texts, n);
+        return fail(code, 422, "Validation", "\"%s\" must be true or false", bad);
+    }
+    if (kind == SERVE_EMBED && normalize != S->emb.normalize) {
         free_texts(texts, n);
         return fail(code, 400, "Validation", "this server embeds with normalize=%s (the model's config, or "
                     "--normalize / --no-normalize)", S->emb.normalize ? "true" : "false");
@@ -424,7 +440,6 @@ static char *handle_predict_embed(serve *S, serve_kind kind, json_t *req, int *c
     char *body = queue_texts(S, kind, texts, n, truncate, NULL, code, &job, &owned);
     if (!job) return body;
     if (!body) {
-        const bool raw = json_is_true(json_object_get(req, "raw_scores"));
         json_t *out = json_array();
         for (int64_t i = 0; out && i < n; i++) {
             json_t *line = json_loads(job->lines[i], 0, NULL);
@@ -459,9 +474,13 @@ static char *handle_tokenize(serve *S, json_t *req, int *code) {
         free_texts(texts, n);
         return fail(code, 422, "Validation", "%s", err);
     }
-    json_t *sp = json_object_get(req, "add_special_tokens");
+    bool add_special;
+    if (!get_flag(req, "add_special_tokens", true, &add_special)) {
+        free_texts(texts, n);
+        return fail(code, 422, "Validation", "\"add_special_tokens\" must be true or false");
+    }
     senti_encode_opts eo = senti_encode_opts_defaults();
-    eo.add_special_tokens = !json_is_false(sp);
+    eo.add_special_tokens = add_special;
     json_t *out = json_array();
     char *body = NULL;
     int64_t total = 0;
@@ -472,9 +491,11 @@ static char *handle_tokenize(serve *S, json_t *req, int *code) {
             break;
         }
         const int64_t len = senti_encoding_len(e);
-        if (over_request(S, total += len, err, sizeof err)) { /* each token is a JSON object: bound the answer */
+        if ((total += len) > request_tokens(S)) { /* each token is a JSON object: bound the answer */
             senti_encoding_free(e);
-            body = fail(code, 413, "Validation", "%s", err);
+            body = fail(code, 413, "Validation", "the inputs hold more than the %lld tokens one request may "
+                        "(--max-batch-tokens; input %lld passes it): send fewer inputs a request",
+                        (long long)request_tokens(S), (long long)i);
             break;
         }
         const int32_t *ids = senti_encoding_ids(e), *offs = senti_encoding_offsets(e);
@@ -518,6 +539,10 @@ static char *handle_complete(serve *S, json_t *req, int *code) {
                       : (v = json_object_get(req, "seed")) && !json_is_null(v) &&
                               !(json_is_integer(v) && json_integer_value(v) >= 0)
                           ? "\"seed\" must be a non-negative integer"
+                      : (v = json_object_get(req, "stream")) && !json_is_null(v) && !json_is_false(v)
+                          ? "only \"stream\": false is supported (one answer per request)"
+                      : (v = json_object_get(req, "echo")) && !json_is_null(v) && !json_is_boolean(v)
+                          ? "\"echo\" must be true or false"
                       : (v = json_object_get(req, "stop")) && !json_is_null(v) && !json_is_string(v) &&
                               !(json_is_array(v) && json_array_size(v) <= 4)
                           ? "\"stop\" must be a string or up to 4 strings"
@@ -560,7 +585,8 @@ static char *handle_info(serve *S, int *code) {
 char *serve_handle(serve *S, serve_ep ep, const char *method, const char *body, size_t len, int *code,
                    const char **ctype) {
     *ctype = "application/json";
-    const bool get = !strcmp(method, "GET"), post = !strcmp(method, "POST");
+    /* HEAD: a GET whose body libmicrohttpd leaves out */
+    const bool get = !strcmp(method, "GET") || !strcmp(method, "HEAD"), post = !strcmp(method, "POST");
     switch (ep) {
     case EP_HEALTH:
         if (!get) break;

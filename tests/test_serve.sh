@@ -166,6 +166,47 @@ c=$(raw_status 'POST /predict HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n
 check "Transfer-Encoding gzip: 501 ($c)" $?
 c=$(raw_status 'POST /predict HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nContent-Length: 40\r\n\r\n{}'); [ "$c" = 400 ]
 check "disagreeing Content-Length headers: 400 ($c)" $?
+c=$(raw_status 'POST /predict HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n3\r\n{}\n\r\n0\r\n\r\n')
+[ "$c" = 400 ]; check "Transfer-Encoding and Content-Length both: 400 ($c)" $?
+# An outside probe's findings (2026-12-07): each answer below a JSON error with its status, never a closed
+# connection or a 500 "out of memory". raw_reply REQUEST [CHUNKED_BODY_BYTES]: "STATUS ALLOW-HEADER VALID-JSON"
+raw_reply() { py -c 'import json,socket,sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1]))); s.settimeout(10)
+req = sys.argv[2].encode().decode("unicode_escape").encode("latin-1")
+n = int(sys.argv[3])
+if n:  # a chunked body of n bytes in 1000-byte chunks
+    body = b"{\"inputs\":\"" + b"a" * (n - 13) + b"\"}"
+    req += b"".join(b"%x\r\n%s\r\n" % (len(body[i:i + 1000]), body[i:i + 1000]) for i in range(0, n, 1000)) + b"0\r\n\r\n"
+s.sendall(req)
+r = b""
+while True:
+    d = s.recv(65536)
+    if not d: break
+    r += d
+    if b"\r\n\r\n" in r:
+        h, b = r.split(b"\r\n\r\n", 1)
+        cl = [int(l.split(b":")[1]) for l in h.split(b"\r\n") if l.lower().startswith(b"content-length:")]
+        if cl and len(b) >= cl[0]: break
+h, b = r.split(b"\r\n\r\n", 1) if r else (b"HTTP/1.1 0", b"")
+allow = [l.split(b":", 1)[1].strip().decode() for l in h.split(b"\r\n") if l.lower().startswith(b"allow:")]
+try: ok = "error" in json.loads(b.decode("utf-8"))
+except Exception: ok = False
+print(h.split(b" ")[1].decode(), (allow or ["-"])[0].replace(" ", ""), "json" if ok else "not-json")' "$port" "$1" "${2:-0}"; }
+r=$(raw_reply 'POST /predict HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n' 70000)
+[ "$r" = "413 - json" ]; check "chunked body over --max-body-bytes: 413 with its JSON ($r)" $?
+r=$(raw_reply 'POST /predict HTTP/1.1\r\nHost: x\r\nContent-Length: 16\r\nConnection: close\r\n\r\n{"inputs":"\\\xc3\x8d"}')
+[ "$r" = "422 - json" ]; check "an escape before a 2-byte character: 422, valid JSON ($r)" $?
+r=$(raw_reply 'G\xdbT /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')
+[ "$r" = "405 GET,HEAD json" ]; check "a method of invalid UTF-8: 405, Allow, valid JSON ($r)" $?
+r=$(raw_reply 'POST /health HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n')
+[ "$r" = "405 GET,HEAD json" ]; check "POST /health: 405 with Allow ($r)" $?
+c=$("${CURL[@]}" -o /dev/null -w '%{http_code}' -I "http://127.0.0.1:$port/health"); [ "$c" = 200 ]
+check "HEAD /health: 200 ($c)" $?
+for req in '/predict {"inputs":"good","truncate":"true"}' '/predict {"inputs":"good","raw_scores":1}' \
+           '/tokenize {"inputs":"good","add_special_tokens":"no"}'; do
+  c=$(post "${req%% *}" "${req#* }"); [ "$c" = 422 ] && grep -q 'must be true or false' "$tmp/body"
+  check "a flag that is not a boolean: 422 (${req#* }: $c)" $?
+done
 # a request holds at most --max-batch-tokens tokens (8192 here): /predict and /tokenize alike
 many=$(py -c 'import json; print(json.dumps({"inputs": ["good " * 100] * 100}))')
 c=$(post /predict "$many"); [ "$c" = 413 ] && grep -q 'max-batch-tokens' "$tmp/body"; check "/predict over the request's tokens: 413 ($c)" $?
