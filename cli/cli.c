@@ -269,8 +269,16 @@ bool cli_task_open(cli_task *t, int argc, char **argv, int first) {
         /* the default dtype is the CPU's choice: a resume elsewhere (or under SENTI_SIMD) must not mix types */
         const bool bf16 = t->dtype == SENTI_TYPE_COUNT && senti_model_linear_type(t->model) == SENTI_TYPE_BF16;
         /* and bytes are the same only at one kernel level: a resume on another machine (or SENTI_SIMD) is refused */
-        char level[64];
+        char level[160];
         snprintf(level, sizeof level, "SENTI_SIMD=%s", senti_simd_level(t->device));
+        /* and the kernel switches read from the environment (research knobs): their non-default values */
+        static const char *const KNOBS[][2] = {{"SENTI_MATMUL", "blas"}, {"SENTI_FUSE", "0"}, {"SENTI_PACK", "0"},
+                                               {"SENTI_PRUNE", "0"}};
+        for (size_t i = 0; i < sizeof KNOBS / sizeof *KNOBS; i++) {
+            const char *e = getenv(KNOBS[i][0]);
+            if (e && !strcmp(e, KNOBS[i][1]))
+                snprintf(level + strlen(level), sizeof level - strlen(level), " %s=%s", KNOBS[i][0], e);
+        }
         json_t *opts = output_options(first, argv, bf16 ? "--dtype=bf16" : NULL, level);
         task_resume_opts ro = {.resume = t->resume, .overwrite = t->overwrite, .input = t->input,
                                .model_path = t->dir, .tokenizer_path = t->tok_path, .options = opts,
@@ -310,6 +318,11 @@ int cli_task_close(cli_task *t, senti_status s) {
     if (t->st.seconds > 0 && t->model) cli_print_dtype(t, t->model, stderr);
     if (t->st.seconds > 0) task_stats_print(&t->st, stderr);
     if (s != SENTI_OK && !t->explained && !t->shard) fprintf(stderr, "senti %s: %s\n", t->cmd, senti_last_error());
+    if (rc == 0 && !t->shard && t->st.records > 0 && t->st.errors >= t->st.records) { /* nothing answered */
+        fprintf(stderr, "senti %s: every one of the %lld records failed (each error line says why)\n", t->cmd,
+                (long long)t->st.records);
+        rc = 1;
+    }
     if (t->res && task_resume_close(t->res) != SENTI_OK && rc == 0) {
         fprintf(stderr, "senti %s: %s\n", t->cmd, senti_last_error());
         rc = 1;
@@ -368,6 +381,13 @@ bool cli_explain_check(const char *cmd, const cli_explain *e, const cli_task *t)
                 t->output);
         return false;
     }
+    char prog[4200];
+    snprintf(prog, sizeof prog, "%s.progress", t->output ? t->output : "");
+    if (e->html_path && t->output && task_same_path(e->html_path, prog)) { /* the sidecar: written over its name */
+        fprintf(stderr, "senti %s: --explain-html %s is --output's progress file: they need two files\n", cmd,
+                e->html_path);
+        return false;
+    }
     if (e->html_path && cli_mpi_size() > 1) {
         if (cli_mpi_rank() == 0)
             fprintf(stderr, "senti %s: --explain-html does not run under MPI (every rank would write the one page): run "
@@ -418,6 +438,7 @@ bool cli_explain_open(cli_explain *e, const cli_task *t) {
             fprintf(stderr, "senti %s: %s\n", cmd, senti_last_error());
             return false;
         }
+
         if (!(e->html = fopen(e->html_path, "wb"))) {
             fprintf(stderr, "senti %s: cannot open %s: %s\n", cmd, e->html_path, strerror(errno));
             return false;

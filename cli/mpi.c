@@ -170,7 +170,10 @@ static bool other_parts(const cli_task *t, char *msg, size_t n) {
     int64_t found = 0;
     int m = 0;
     char *first = NULL;
-    if (task_shard_other_parts(t->output, g_size, t->overwrite, &found, &m, &first) != SENTI_OK) {
+    const char *keep[3 + sizeof t->reads / sizeof *t->reads] = {t->input, t->dir, t->tok_path};
+    int n_keep = 3;
+    for (int i = 0; i < t->n_reads; i++) keep[n_keep++] = t->reads[i];
+    if (task_shard_other_parts(t->output, g_size, t->overwrite, keep, n_keep, &found, &m, &first) != SENTI_OK) {
         snprintf(msg, n, "%s", senti_last_error());
         return false;
     }
@@ -371,6 +374,12 @@ int cli_shard_close(cli_task *t, senti_status s) {
         double t1 = now_s();
         if (merge(t) != SENTI_OK) fprintf(stderr, "senti %s: merging into %s: %s\n", t->cmd, t->output, senti_last_error());
         else rc = 0, print_job(t, f, now_s() - t1);
+        double rec = 0, err = 0;
+        for (int r = 0; f && r < g_size; r++) rec += f[r * F_COUNT + F_RECORDS], err += f[r * F_COUNT + F_ERRORS];
+        if (rc == 0 && rec > 0 && err >= rec) { /* nothing answered */
+            fprintf(stderr, "senti %s: every one of the %.0f records failed (each error line says why)\n", t->cmd, rec);
+            rc = 1;
+        }
     }
     free(f);
     t->st.seconds = 0; /* the job's summary replaces the rank's */

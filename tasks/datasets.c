@@ -1353,7 +1353,7 @@ static task_format detect_lines(const char *l1, size_t n1, const char *l2, size_
 /* The next line of f, like getline, but keeping at most its first max bytes
  * (the rest is read through): detection looks at a line's start only, and a
  * first "line" of gigabytes must not be held. */
-static ssize_t getline_head(char **buf, size_t *cap, FILE *f, size_t max) {
+static ssize_t getline_head(char **buf, size_t *cap, FILE *f, size_t max, bool *cut) {
     if (!*buf || *cap < max + 1) {
         char *b = realloc(*buf, max + 1);
         if (!b) return -1;
@@ -1363,10 +1363,15 @@ static ssize_t getline_head(char **buf, size_t *cap, FILE *f, size_t max) {
     size_t n = 0;
     int64_t total = 0;
     int c;
+    *cut = false;
     flockfile(f);
     while ((c = getc_unlocked(f)) != EOF) {
         total++;
-        if (n < max) (*buf)[n++] = (char)c;
+        if (n == max) { /* its head is all that is looked at: the rest is not read (it may never end) */
+            *cut = true;
+            break;
+        }
+        (*buf)[n++] = (char)c;
         if (c == '\n') break;
     }
     funlockfile(f);
@@ -1389,12 +1394,15 @@ senti_status task_format_detect(const char *path, FILE *f, task_format *out) {
         }
     }
     long pos = ftell(f);
-    if (pos < 0) return SENTI_OK; /* a pipe: plain text or JSONL, as the runner finds */
+    if (pos < 0) { /* a pipe (a FIFO, /dev/stdin, <(…)): plain text or JSONL, as the runner finds from its first line */
+        *out = TASK_FORMAT_AUTO;
+        return SENTI_OK;
+    }
     char *l[2] = {NULL, NULL};
     size_t cap[2] = {0, 0}, len[2] = {0, 0};
     int have = 0;
-    while (have < 2) {
-        ssize_t got = getline_head(&l[have], &cap[have], f, 1 << 16);
+    for (bool cut = false; have < 2 && !cut;) { /* (a line longer than the head: it alone decides) */
+        ssize_t got = getline_head(&l[have], &cap[have], f, 1 << 16, &cut);
         if (got < 0) break;
         size_t k = chomp(l[have], (size_t)got);
         if (have == 0 && k >= 3 && !memcmp(l[0], "\xEF\xBB\xBF", 3)) memmove(l[0], l[0] + 3, k -= 3);
@@ -1425,6 +1433,11 @@ senti_status task_dataset_read(const char *path, task_format fmt, json_t **recor
     size_t cap = 0;
     if (used) *used = fmt;
     if (st != SENTI_OK) goto done;
+    if (fmt == TASK_FORMAT_AUTO) {
+        st = senti_error(SENTI_ERR_INVALID_ARG, "%s: a pipe's format cannot be detected before reading it: give "
+                         "--format", path);
+        goto done;
+    }
     if (!all) {
         st = senti_error(SENTI_ERR_NO_MEMORY, "out of memory");
         goto done;

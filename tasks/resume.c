@@ -158,12 +158,24 @@ senti_status task_output_check(const char *flag, const char *input, const char *
     return SENTI_OK;
 }
 
-senti_status task_output_checks(const char *flag, const char *output, const task_resume_opts *o) {
+static senti_status output_checks(const char *flag, const char *output, const task_resume_opts *o) {
     senti_status st = task_output_check(flag, o->input, output);
     if (st == SENTI_OK) st = task_output_clash(flag, output, "the model", o->model_path);
     if (st == SENTI_OK) st = task_output_clash(flag, output, "the tokenizer", o->tokenizer_path);
     for (int i = 0; st == SENTI_OK && i < o->n_reads; i++)
         st = task_output_clash(flag, output, o->reads_what[i], o->reads[i]);
+    return st;
+}
+
+senti_status task_output_checks(const char *flag, const char *output, const task_resume_opts *o) {
+    senti_status st = output_checks(flag, output, o);
+    if (st != SENTI_OK || !output || !strcmp(output, "-")) return st;
+    /* and the progress file a regular output gets beside it, written over whatever has its name */
+    char *prog = cat(output, ".progress"), label[4200];
+    if (!prog) return senti_error(SENTI_ERR_NO_MEMORY, "out of memory");
+    snprintf(label, sizeof label, "%s %s's progress file", flag, output);
+    st = output_checks(label, prog, o);
+    free(prog);
     return st;
 }
 
@@ -359,12 +371,13 @@ static senti_status check_fingerprint(const task_resume *r, const json_t *doc) {
         char then[512], now[512];
         options_minus(ow, on, then, sizeof then);
         options_minus(on, ow, now, sizeof now);
-        /* the kernel level alone: say how to continue at it */
+        /* the kernel level (and the kernel switches beside it): say how to continue at them */
         const char *lv = strstr(then, "SENTI_SIMD=");
-        char hint[96] = "";
+        char hint[256] = "";
         if (lv && strstr(now, "SENTI_SIMD=")) {
-            size_t n = strcspn(lv, " ;");
-            snprintf(hint, sizeof hint, "set %.*s (if this CPU has that level) to continue, or ", (int)n, lv);
+            size_t n = strcspn(lv, ";");
+            snprintf(hint, sizeof hint, "run with the environment %.*s (the level if this CPU has it; SENTI_MATMUL, "
+                     "_FUSE, _PACK and _PRUNE unset unless named) to continue, or ", (int)n, lv);
         }
         return senti_error(SENTI_ERR_INVALID_ARG,
                            "--resume: %s was written with other options (then: %s; now: %s); "

@@ -252,7 +252,17 @@ static bool parse_jsonl(rec *r, const char *line, size_t n, bool text_optional, 
         return set_error(r, "invalid UTF-8 at byte %lld of the line", (long long)bad);
     }
     json_t *o = json_loadb(line, n, JSON_REJECT_DUPLICATES | (allow_nul ? JSON_ALLOW_NUL : 0), &err);
-    if (!o) return set_error(r, "invalid JSON at column %d: %s", err.column, err.text);
+    if (!o) { /* the error line carries the record's own id when the line parses leniently (a duplicate key) */
+        const long long ln = json_is_integer(r->id) ? (long long)json_integer_value(r->id) + 1 : 0;
+        json_t *lo = json_loadb(line, n, allow_nul ? JSON_ALLOW_NUL : 0, NULL);
+        json_t *id = json_is_object(lo) ? json_object_get(lo, "id") : NULL;
+        if (id && (json_is_string(id) || json_is_integer(id))) {
+            json_decref(r->id);
+            r->id = json_incref(id);
+        }
+        json_decref(lo);
+        return set_error(r, "line %lld: invalid JSON at column %d: %s", ln, err.column, err.text);
+    }
     return take_obj(r, o, text_optional);
 }
 
@@ -287,22 +297,30 @@ static bool only_space(const char *s, size_t n) {
     return true;
 }
 
+/* A line that runs past this without a '\n' ends the run (binary input, /dev/zero): reading it through to an
+ * end of line that may never come would hang. */
+#define ENDLESS_LINE_BYTES ((int64_t)1 << 30)
+
 /* The next line of s->f into s->buf (its '\n' kept, NUL-terminated; *kept
- * bytes), like getline, but holding at most TASK_MAX_RECORD_BYTES of it: a
- * longer line is read through, not kept, and *over set. Returns the line's
- * whole length, -1 at the end or on a read error. Memory stays bounded
- * whatever the input. */
-static ssize_t read_line(task_source *s, bool *over, size_t *kept) {
-    *over = false;
+ * bytes), like getline, but holding at most TASK_MAX_RECORD_BYTES of it (its
+ * end of line, "\n" or "\r\n", not counted): a longer line is read through,
+ * not kept, and *over set, *content its length without the end of line; one
+ * still without an end at ENDLESS_LINE_BYTES stops there with *endless set.
+ * Returns the line's whole length, -1 at the end or on a read error. Memory
+ * stays bounded whatever the input. */
+static ssize_t read_line(task_source *s, bool *over, bool *endless, size_t *kept, int64_t *content) {
+    *over = *endless = false;
     size_t n = 0;
     int64_t total = 0;
-    int c = EOF;
+    int c = EOF, prev = EOF;
+    const size_t lim = (s->internal ? INTERNAL_LINE_BYTES : TASK_MAX_RECORD_BYTES) + 2; /* + "\r\n" */
     flockfile(s->f);
     while ((c = getc_unlocked(s->f)) != EOF) {
         total++;
         if (n + 2 > s->cap && !*over) {
             size_t cap = s->cap ? 2 * s->cap : 256;
-            char *b = n + 1 >= (s->internal ? INTERNAL_LINE_BYTES : TASK_MAX_RECORD_BYTES) ? NULL : realloc(s->buf, cap);
+            if (cap > lim + 1) cap = lim + 1;
+            char *b = n + 1 >= lim ? NULL : realloc(s->buf, cap);
             if (!b) {
                 *over = true; /* over the limit (or no memory for it): read through to the '\n' */
             } else {
@@ -312,10 +330,18 @@ static ssize_t read_line(task_source *s, bool *over, size_t *kept) {
         }
         if (!*over) s->buf[n++] = (char)c;
         if (c == '\n') break;
+        if (*over && total >= ENDLESS_LINE_BYTES) {
+            *endless = true;
+            break;
+        }
+        prev = c;
     }
     funlockfile(s->f);
     if (s->buf) s->buf[n] = '\0';
     *kept = n;
+    *content = total - (c == '\n') - (c == '\n' && prev == '\r');
+    const int64_t max = (int64_t)lim - 2;
+    if (*content > max) *over = true;
     return total > 0 ? (ssize_t)total : -1;
 }
 
@@ -356,9 +382,15 @@ static int source_read(task_source *s, rec *r, bool text_optional) {
         for (;;) {
             if (s->left == 0) return 0; /* the end of the range */
             errno = 0;
-            bool over;
+            bool over, endless;
             size_t kept;
-            got = read_line(s, &over, &kept);
+            int64_t content;
+            got = read_line(s, &over, &endless, &kept, &content);
+            if (endless) {
+                senti_error(SENTI_ERR_BAD_FILE, "%s: line %lld runs past %lld MiB without an end of line: is it a "
+                            "text file?", s->name, (long long)s->line + 1, (long long)(ENDLESS_LINE_BYTES >> 20));
+                return -1;
+            }
             if (got < 0) {
                 if (ferror(s->f)) {
                     senti_error(SENTI_ERR_IO, "%s: read failed at line %lld: %s", s->name, (long long)s->line + 1,
@@ -372,8 +404,9 @@ static int source_read(task_source *s, rec *r, bool text_optional) {
             if (over) {
                 s->raw_n = kept;
                 r->id = json_integer(s->line - 1);
-                if (!r->id || !set_error(r, "line %lld is %lld bytes, over the %d MiB a record may hold",
-                                         (long long)s->line, (long long)got, TASK_MAX_RECORD_BYTES >> 20))
+                if (!r->id || !set_error(r, "line %lld holds %lld bytes, more than the %d MiB (%d bytes) a record may "
+                                         "hold", (long long)s->line, (long long)content, TASK_MAX_RECORD_BYTES >> 20,
+                                         TASK_MAX_RECORD_BYTES))
                     goto oom;
                 break;
             }
@@ -1105,6 +1138,7 @@ senti_status task_run_ops(senti_model *m, const senti_tokenizer *tok, task_sourc
         if (got == 0) break;
         st->skipped++;
     }
+    char read_err[1024] = ""; /* a read failure's message, raised once the records before it are written */
     for (bool eof = false; !eof && s == SENTI_OK;) {
         int64_t n = 0;
         size_t bytes = 0;
@@ -1122,8 +1156,9 @@ senti_status task_run_ops(senti_model *m, const senti_tokenizer *tok, task_sourc
                 cap_w = nc;
             }
             int got = source_next(src, &w[n], ops->text_optional);
-            if (got < 0) {
-                s = SENTI_ERR_IO; /* message already set */
+            if (got < 0) { /* the records read before it still run and are written; then the run fails */
+                snprintf(read_err, sizeof read_err, "%s", senti_last_error());
+                eof = true;
                 break;
             }
             if (got == 0) {
@@ -1144,6 +1179,7 @@ senti_status task_run_ops(senti_model *m, const senti_tokenizer *tok, task_sourc
         if (s == SENTI_OK && n > 0 && o.checkpoint) s = o.checkpoint(o.checkpoint_ctx, st->skipped + st->records);
         if (o.progress && n > 0) print_progress(o.progress, src, st, now_s() - t0);
     }
+    if (s == SENTI_OK && read_err[0]) s = senti_error(SENTI_ERR_IO, "%s", read_err);
 done:
     if (o.progress && st->records > 0) fputc('\n', o.progress);
     if (w)

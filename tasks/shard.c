@@ -122,7 +122,8 @@ static bool other_part(const char *name, const char *base, size_t nb, int n, int
     return k != n;
 }
 
-senti_status task_shard_other_parts(const char *output, int n, bool remove, int64_t *found, int *m, char **first) {
+senti_status task_shard_other_parts(const char *output, int n, bool remove, const char *const *keep, int n_keep,
+                                    int64_t *found, int *m, char **first) {
     *found = 0, *m = 0, *first = NULL;
     char *d = strdup(output), *b = strdup(output);
     if (!d || !b) {
@@ -144,7 +145,13 @@ senti_status task_shard_other_parts(const char *output, int n, bool remove, int6
             break;
         }
         snprintf(path, len, "%s/%s", dir, de->d_name);
-        if (remove && unlink(path) != 0 && errno != ENOENT) {
+        for (int i = 0; remove && i < n_keep && s == SENTI_OK; i++)
+            if (keep[i] && task_same_path(path, keep[i]))
+                s = senti_error(SENTI_ERR_INVALID_ARG, "%s is named as a part of %s but is %s: refusing to remove it",
+                                path, output, keep[i]);
+        if (s != SENTI_OK) {
+            /* (refused above) */
+        } else if (remove && unlink(path) != 0 && errno != ENOENT) {
             s = senti_error(SENTI_ERR_IO, "cannot remove %s: %s", path, strerror(errno));
         } else if (!*first || strcmp(path, *first) < 0) { /* the first by name: the message is the same each time */
             free(*first);

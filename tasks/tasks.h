@@ -393,9 +393,11 @@ senti_status task_shard_append(FILE *dst, const char *dst_name, const char *part
  * ranks than n: "OUTPUT.partR-of-M" and their ".progress" sidecars (and a kill's
  * ".progress.tmp-XXXXXX"), M != n. *found = how many, *m = the M of the one
  * named first (sorted), *first = its name (malloc'd; NULL when none); with
- * remove, each is unlinked instead (*found counts those removed). IO when the
- * directory cannot be read or a file removed. */
-senti_status task_shard_other_parts(const char *output, int n, bool remove, int64_t *found, int *m, char **first);
+ * remove, each is unlinked instead (*found counts those removed), unless it
+ * is one of keep[0..n_keep) (what the run reads: INVALID_ARG, nothing more
+ * removed). IO when the directory cannot be read or a file removed. */
+senti_status task_shard_other_parts(const char *output, int n, bool remove, const char *const *keep, int n_keep,
+                                    int64_t *found, int *m, char **first);
 
 /* ---- classify ---------------------------------------------------------------- */
 
@@ -727,8 +729,9 @@ task_format task_format_from_name(const char *name); /* TASK_FORMAT_COUNT when u
 const char *task_format_name(task_format f);
 /* The format of f (open on path at its start): a TweetEval *_text.txt by its
  * sibling *_labels.txt, else from the first two non-blank lines; LINES when
- * nothing matches or f cannot seek (a pipe). f is left where it was. IO on a
- * read or seek failure. */
+ * nothing matches; AUTO when f cannot seek (a pipe: task_source_file finds
+ * plain text or JSONL from its first line, as for stdin). f is left where it
+ * was. IO on a read or seek failure. */
 senti_status task_format_detect(const char *path, FILE *f, task_format *out);
 /* A record source over f (borrowed, not closed) in format fmt: AUTO, LINES
  * and JSONL are task_source_file; the others read the dataset (path names

@@ -480,6 +480,79 @@ START_TEST(test_minor) {
 }
 END_TEST
 
+/* ---- an outside probe's findings (2026-12-07, second round) ------------------------------------------ */
+
+START_TEST(test_probe_cli) {
+    if (!cli_ok() || !have(g_tok)) return;
+    const char *in = "good film\nbad film\n";
+    /* the sidecar OUT.progress is written over whatever has its name: refused when that is the input, the
+     * model's file or the --explain-html page; the file intact */
+    put("o1.jsonl.progress", in);
+    ck_assert_int_ne(sh(CLASSIFY "--input o1.jsonl.progress --output o1.jsonl", g_tmp, g_cli, g_model, g_tok), 0);
+    err_has("progress file o1.jsonl.progress is the input");
+    char *got = get("o1.jsonl.progress");
+    ck_assert_str_eq(got, in);
+    free(got);
+    put("in2.txt", in);
+    ck_assert_int_ne(sh(CLASSIFY "--input in2.txt --output o2.jsonl --explain occlusion --explain-html "
+                        "o2.jsonl.progress", g_tmp, g_cli, g_model, g_tok), 0);
+    err_has("is --output's progress file");
+    char p[256];
+    ck_assert_msg(access(tp(p, sizeof p, "o2.jsonl"), F_OK) != 0, "a refused run created its output");
+    /* JSONL through a pipe (not stdin's "-") is detected from its first line: the record's id kept */
+    ck_assert_int_eq(sh("cd %s && printf '{\"id\":\"r1\",\"text\":\"good\"}\\n' | '%s' classify -m '%s' "
+                        "--tokenizer '%s' --input /dev/stdin > pipe.jsonl", g_tmp, g_cli, g_model, g_tok), 0);
+    got = get("pipe.jsonl");
+    ck_assert_msg(strncmp(got, "{\"id\":\"r1\",\"label\"", 18) == 0, "%s", got);
+    free(got);
+    /* a line that never ends (/dev/zero) fails the run within 1 GiB, naming it, instead of reading for ever */
+    ck_assert_int_eq(sh("timeout 120 '%s' classify -m '%s' --tokenizer '%s' --threads 1 --input /dev/zero > /dev/null",
+                        g_cli, g_model, g_tok), 1);
+    err_has("line 1 runs past 1024 MiB without an end of line");
+    /* a line that fails to parse names its line and keeps the id it gives when it parses leniently */
+    put("dup.jsonl", "{\"id\":1,\"text\":\"good\"}\n{\"id\":\"x\",\"text\":\"a\",\"text\":\"b\"}\n");
+    ck_assert_int_eq(sh(CLASSIFY "--input dup.jsonl > dup.out", g_tmp, g_cli, g_model, g_tok), 0);
+    got = get("dup.out");
+    ck_assert_msg(strstr(got, "{\"id\":\"x\",\"error\":\"line 2: invalid JSON") != NULL, "%s", got);
+    free(got);
+    /* the end of line does not count against the 8 MiB a record may hold */
+    FILE *f = fopen(tp(p, sizeof p, "edge.txt"), "wb");
+    ck_assert_ptr_nonnull(f);
+    for (int k = 0; k < 2; k++) {
+        for (int i = 0; i < (8 << 20) - 1 - k; i++) fputc(i % 5 ? 'a' : ' ', f);
+        fputs(k ? "x\r\n" : "\n", f);
+    }
+    ck_assert_int_eq(fclose(f), 0);
+    ck_assert_int_eq(sh(CLASSIFY "--input edge.txt > edge.out", g_tmp, g_cli, g_model, g_tok), 0);
+    got = get("edge.out");
+    ck_assert_msg(strstr(got, "error") == NULL, "a line of 8 MiB with its end of line refused: %.200s", got);
+    free(got);
+    unlink(p);
+    /* a run whose every record fails exits 1, its error lines written */
+    put("allbad.jsonl", "{\"text\":1}\n{\"text\":2}\n");
+    ck_assert_int_eq(sh(CLASSIFY "--input allbad.jsonl > allbad.out", g_tmp, g_cli, g_model, g_tok), 1);
+    err_has("every one of the 2 records failed");
+    got = get("allbad.out");
+    ck_assert_ptr_nonnull(strstr(got, "{\"id\":1,\"error\""));
+    free(got);
+    /* a resume under another kernel switch (SENTI_MATMUL=blas: other bytes) is refused */
+    put("f.txt", in);
+    ck_assert_int_eq(sh(CLASSIFY "--input f.txt --output fm.jsonl", g_tmp, g_cli, g_model, g_tok), 0);
+    put("f.txt", "good film\nbad film\nfine\n");
+    ck_assert_int_ne(sh("cd %s && SENTI_MATMUL=blas '%s' classify -m '%s' --tokenizer '%s' --input f.txt --output "
+                        "fm.jsonl --resume", g_tmp, g_cli, g_model, g_tok), 0);
+    err_has("SENTI_MATMUL=blas");
+    /* --resume --overwrite removes another rank count's parts, never a file the run reads that has such a name */
+    put("pp.jsonl.part1-of-3", in);
+    ck_assert_int_ne(sh(CLASSIFY "--input pp.jsonl.part1-of-3 --output pp.jsonl --resume --overwrite", g_tmp, g_cli,
+                        g_model, g_tok), 0);
+    err_has("refusing to remove it");
+    got = get("pp.jsonl.part1-of-3");
+    ck_assert_str_eq(got, in);
+    free(got);
+}
+END_TEST
+
 int main(void) {
     init_paths();
     Suite *s = suite_create("safety");
@@ -496,6 +569,7 @@ int main(void) {
     tcase_add_test(tc, test_thread_messages);
     tcase_add_test(tc, test_duplicate_labels);
     tcase_add_test(tc, test_minor);
+    tcase_add_test(tc, test_probe_cli);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

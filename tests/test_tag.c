@@ -180,7 +180,7 @@ START_TEST(test_run_fixture) {
         int nl = 0;
         for (char *l = strtok_r(buf, "\n", &save); l && nl < 3; l = strtok_r(NULL, "\n", &save)) line[nl++] = l;
         ck_assert_int_eq(nl, 3);
-        ck_assert_ptr_nonnull(strstr(line[1], "{\"id\":2,\"error\":\"invalid JSON"));
+        ck_assert_ptr_nonnull(strstr(line[1], "{\"id\":2,\"error\":\"line 3: invalid JSON"));
         for (int k = 0; k < 2; k++) { /* each result equals decoding that text's forward alone */
             senti_encoding *e = NULL;
             ck_assert_int_eq(senti_tokenizer_encode(tok, texts[k], strlen(texts[k]), NULL, 0, NULL, &e), SENTI_OK);

@@ -797,7 +797,7 @@ START_TEST(test_bounded_lines) {
     f = fopen(path, "rb");
     task_source *src = task_source_file(f, "long.txt");
     expect_rec(src, 0, "good movie", NULL);
-    expect_rec(src, 1, NULL, "over the 8 MiB");
+    expect_rec(src, 1, NULL, "more than the 8 MiB");
     expect_rec(src, 2, "bad movie", NULL);
     expect_rec(src, 4, "the end", NULL);
     task_record r = {0};
@@ -835,7 +835,7 @@ START_TEST(test_bounded_lines) {
     src = task_source_file(f, "long.txt");
     task_source_limit(src, 2);
     expect_rec(src, 0, "good movie", NULL);
-    expect_rec(src, 1, NULL, "over the 8 MiB");
+    expect_rec(src, 1, NULL, "more than the 8 MiB");
     ck_assert_int_eq(task_source_read(src, &r), 0);
     task_source_free(src);
     fclose(f);
