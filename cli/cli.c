@@ -323,7 +323,7 @@ int cli_task_close(cli_task *t, senti_status s) {
                 (long long)t->st.records);
         rc = 1;
     }
-    if (t->res && task_resume_close(t->res) != SENTI_OK && rc == 0) {
+    if (t->res && (s == SENTI_OK ? task_resume_close(t->res) : task_resume_abort(t->res)) != SENTI_OK && rc == 0) {
         fprintf(stderr, "senti %s: %s\n", t->cmd, senti_last_error());
         rc = 1;
     }

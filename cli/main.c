@@ -185,7 +185,27 @@ static int run(int argc, char **argv) {
 
 /* Every command's stdout is checked here once: a write or close error (a full
  * disk, /dev/full, a closed pipe) makes the exit status non-zero. */
+/* The environment's kernel switches hold a value the code reads, or the run
+ * stops: a misspelt SENTI_SIMD in a job script would otherwise run at
+ * another level (other bytes) without a word. */
+static bool env_ok(void) {
+    static const struct { const char *name, *values[4]; } ENV[] = {
+        {"SENTI_SIMD", {"scalar", "avx2", "avx512", NULL}}, {"SENTI_MATMUL", {"native", "blas", "cublas", NULL}}};
+    for (size_t i = 0; i < sizeof ENV / sizeof *ENV; i++) {
+        const char *v = getenv(ENV[i].name);
+        bool ok = !v || !*v;
+        for (int k = 0; !ok && ENV[i].values[k]; k++) ok = strcmp(v, ENV[i].values[k]) == 0;
+        if (!ok) {
+            fprintf(stderr, "senti: %s=%s is not one of %s|%s|%s\n", ENV[i].name, v, ENV[i].values[0],
+                    ENV[i].values[1], ENV[i].values[2]);
+            return false;
+        }
+    }
+    return true;
+}
+
 int main(int argc, char **argv) {
+    if (!env_ok()) return 2;
     if (!cli_mpi_init(&argc, &argv)) return 1;
     int rc = run(argc, argv);
     cli_mpi_finalize();

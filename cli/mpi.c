@@ -344,7 +344,7 @@ static senti_status merge(const cli_task *t) {
 int cli_shard_close(cli_task *t, senti_status s) {
     bool ok = s == SENTI_OK;
     if (!ok && !t->explained) fprintf(stderr, "senti %s: rank %d: %s\n", t->cmd, g_rank, senti_last_error());
-    if (t->res && task_resume_close(t->res) != SENTI_OK) {
+    if (t->res && (ok ? task_resume_close(t->res) : task_resume_abort(t->res)) != SENTI_OK) {
         if (ok) fprintf(stderr, "senti %s: rank %d: %s\n", t->cmd, g_rank, senti_last_error());
         ok = false;
     }

@@ -27,6 +27,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <stdio_ext.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
@@ -43,6 +44,7 @@ struct task_resume {
     bool regular;          /* a regular file: locked, with a sidecar */
     task_source *src;      /* borrowed: its record count and hash go into each checkpoint */
     json_t *fp;            /* the fingerprint written into the sidecar (owned) */
+    int64_t vouched;       /* the output's bytes the sidecar vouches for (a failed run is cut back to them) */
 };
 
 void task_resume_free(task_resume *r) {
@@ -491,6 +493,7 @@ task_resume *task_resume_open(const char *path, const task_resume_opts *o, task_
         goto fail;
     }
     if (!found && write_progress(r, 0, 0, task_source_hash(NULL)) != SENTI_OK) goto fail;
+    r->vouched = bytes;
     if (!(r->out = fdopen(fd, "ab"))) {
         senti_error(SENTI_ERR_IO, "%s: %s", path, strerror(errno));
         goto fail;
@@ -517,11 +520,42 @@ senti_status task_resume_checkpoint(void *ctx, int64_t records_done) {
     if (r->src && task_source_count(r->src) != records_done)
         return senti_error(SENTI_ERR_INVALID_ARG, "resume: checkpoint after %lld records, but the source read %lld",
                            (long long)records_done, (long long)task_source_count(r->src));
-    return write_progress(r, records_done, off, task_source_hash(r->src));
+    senti_status st = write_progress(r, records_done, off, task_source_hash(r->src));
+    if (st == SENTI_OK) r->vouched = off;
+    return st;
 }
 
 senti_status task_resume_close(task_resume *r) {
     int bad = fclose(r->out) != 0;
     r->out = NULL;
     return bad ? senti_error(SENTI_ERR_IO, "%s: %s", r->path, strerror(errno)) : SENTI_OK;
+}
+
+senti_status task_resume_abort(task_resume *r) {
+    if (!r->regular) return task_resume_close(r);
+    /* what stdio holds goes out if it can (a --strict stop's lines); what a failed write left is dropped */
+    if (fflush(r->out) != 0) __fpurge(r->out);
+    const int fd = fileno(r->out);
+    struct stat sb;
+    off_t keep = (off_t)r->vouched;
+    char buf[4096];
+    if (fstat(fd, &sb) == 0) /* the end of the last whole line at or after the checkpoint */
+        for (off_t end = sb.st_size; end > keep;) {
+            const off_t at = end - (off_t)sizeof buf > keep ? end - (off_t)sizeof buf : keep;
+            const ssize_t got = pread(fd, buf, (size_t)(end - at), at);
+            if (got != end - at) break;
+            ssize_t i = got - 1;
+            while (i >= 0 && buf[i] != '\n') i--;
+            if (i >= 0) {
+                keep = at + i + 1;
+                break;
+            }
+            end = at;
+        }
+    const int bad = ftruncate(fd, keep) != 0;
+    const int err = errno;
+    fclose(r->out);
+    r->out = NULL;
+    return bad ? senti_error(SENTI_ERR_IO, "%s: cutting back its torn last line: %s", r->path, strerror(err))
+               : SENTI_OK;
 }

@@ -316,6 +316,10 @@ FILE *task_resume_file(task_resume *r); /* the output stream; borrowed */
 senti_status task_resume_checkpoint(void *ctx, int64_t records_done);
 /* Close the output (the sidecar stays: a resumed finished run does nothing). */
 senti_status task_resume_close(task_resume *r);
+/* Close after a failed run: a regular output keeps its whole lines and loses
+ * a torn last one (a failed write's part; never below what the sidecar
+ * vouches for, and a --resume still goes on from there). */
+senti_status task_resume_abort(task_resume *r);
 void task_resume_free(task_resume *r); /* accepts NULL; closes the output if still open */
 
 /* ---- explanations (explain.c) ------------------------------------------------------

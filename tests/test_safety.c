@@ -542,6 +542,25 @@ START_TEST(test_probe_cli) {
     ck_assert_int_ne(sh("cd %s && SENTI_MATMUL=blas '%s' classify -m '%s' --tokenizer '%s' --input f.txt --output "
                         "fm.jsonl --resume", g_tmp, g_cli, g_model, g_tok), 0);
     err_has("SENTI_MATMUL=blas");
+    /* a write that fails (a file size limit: EFBIG, as a full disk's ENOSPC) leaves the output's whole lines,
+     * no torn last line; --resume then finishes it to the uninterrupted run's bytes */
+    FILE *g = fopen(tp(p, sizeof p, "many.txt"), "wb");
+    ck_assert_ptr_nonnull(g);
+    for (int i = 0; i < 300; i++) fprintf(g, "%s film number %d\n", i % 3 ? "good" : "bad", i);
+    ck_assert_int_eq(fclose(g), 0);
+    ck_assert_int_eq(sh("cd %s && bash -c \"trap '' XFSZ; ulimit -f 8; exec '%s' classify -m '%s' --tokenizer '%s' "
+                        "--input many.txt --output lim.jsonl --window 16 --threads 1\"", g_tmp, g_cli, g_model, g_tok), 1);
+    size_t nl = 0;
+    got = test_slurp(tp(p, sizeof p, "lim.jsonl"), &nl);
+    ck_assert_msg(nl > 0 && nl < 8192 && got[nl - 1] == '\n', "the failed output is %zu bytes, torn: ...%.60s", nl,
+                  nl > 60 ? got + nl - 60 : got);
+    free(got);
+    ck_assert_int_eq(sh(CLASSIFY "--input many.txt --output lim.jsonl --resume", g_tmp, g_cli, g_model, g_tok), 0);
+    ck_assert_int_eq(sh(CLASSIFY "--input many.txt > lim_ref.jsonl", g_tmp, g_cli, g_model, g_tok), 0);
+    ck_assert_int_eq(sh("cd %s && cmp lim.jsonl lim_ref.jsonl", g_tmp), 0);
+    /* a kernel switch the code does not read stops the run (a misspelt level would run at another) */
+    ck_assert_int_eq(sh("SENTI_SIMD=AVX2 '%s' classify -m '%s' --tokenizer '%s' good", g_cli, g_model, g_tok), 2);
+    err_has("SENTI_SIMD=AVX2 is not one of");
     /* --resume --overwrite removes another rank count's parts, never a file the run reads that has such a name */
     put("pp.jsonl.part1-of-3", in);
     ck_assert_int_ne(sh(CLASSIFY "--input pp.jsonl.part1-of-3 --output pp.jsonl --resume --overwrite", g_tmp, g_cli,
