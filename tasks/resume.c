@@ -356,6 +356,16 @@ static void options_minus(const json_t *a, const json_t *b, char *buf, size_t n)
     if (!buf[0]) snprintf(buf, n, "(none)");
 }
 
+/* Every entry of a (after the command's name) into buf, in order. */
+static void options_all(const json_t *a, char *buf, size_t n) {
+    size_t used = 0;
+    buf[0] = '\0';
+    for (size_t i = 1; i < json_array_size(a) && used < n; i++) {
+        const char *s = json_string_value(json_array_get(a, i));
+        if (s) used += (size_t)snprintf(buf + used, n - used, "%s%s", used ? " " : "", s);
+    }
+}
+
 /* Compare the sidecar's fingerprint with ours; SENTI_OK or INVALID_ARG naming what changed. */
 static senti_status check_fingerprint(const task_resume *r, const json_t *doc) {
     const char *what[] = {"model", "tokenizer"};
@@ -380,6 +390,10 @@ static senti_status check_fingerprint(const task_resume *r, const json_t *doc) {
             size_t n = strcspn(lv, ";");
             snprintf(hint, sizeof hint, "run with the environment %.*s (the level if this CPU has it; SENTI_MATMUL, "
                      "_FUSE, _PACK and _PRUNE unset unless named) to continue, or ", (int)n, lv);
+        }
+        if (!strcmp(then, "(none)") && !strcmp(now, "(none)")) { /* the same flags in another order (--aspect a b) */
+            options_all(ow, then, sizeof then);
+            options_all(on, now, sizeof now);
         }
         return senti_error(SENTI_ERR_INVALID_ARG,
                            "--resume: %s was written with other options (then: %s; now: %s); "
