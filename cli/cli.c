@@ -272,11 +272,12 @@ bool cli_task_open(cli_task *t, int argc, char **argv, int first) {
         char level[160];
         snprintf(level, sizeof level, "SENTI_SIMD=%s", senti_simd_level(t->device));
         /* and the kernel switches read from the environment (research knobs): their non-default values */
-        static const char *const KNOBS[][2] = {{"SENTI_MATMUL", "blas"}, {"SENTI_FUSE", "0"}, {"SENTI_PACK", "0"},
-                                               {"SENTI_PRUNE", "0"}};
-        for (size_t i = 0; i < sizeof KNOBS / sizeof *KNOBS; i++) {
+        static const char *const KNOBS[][2] = {{"SENTI_MATMUL", "blas"}, {"SENTI_MATMUL", "cublas"},
+                                               {"SENTI_CUDA_DTYPE", NULL}, {"SENTI_FUSE", "0"},
+                                               {"SENTI_PACK", "0"},        {"SENTI_PRUNE", "0"}};
+        for (size_t i = 0; i < sizeof KNOBS / sizeof *KNOBS; i++) { /* (NULL: any value) */
             const char *e = getenv(KNOBS[i][0]);
-            if (e && !strcmp(e, KNOBS[i][1]))
+            if (e && *e && (!KNOBS[i][1] || !strcmp(e, KNOBS[i][1])))
                 snprintf(level + strlen(level), sizeof level - strlen(level), " %s=%s", KNOBS[i][0], e);
         }
         json_t *opts = output_options(first, argv, bf16 ? "--dtype=bf16" : NULL, level);
@@ -438,7 +439,6 @@ bool cli_explain_open(cli_explain *e, const cli_task *t) {
             fprintf(stderr, "senti %s: %s\n", cmd, senti_last_error());
             return false;
         }
-
         if (!(e->html = fopen(e->html_path, "wb"))) {
             fprintf(stderr, "senti %s: cannot open %s: %s\n", cmd, e->html_path, strerror(errno));
             return false;

@@ -333,7 +333,8 @@ int cmd_eval(int argc, char **argv) {
     cli_task_reads(&t, "the --cause-model", a.cause.cause_dir);
     cli_task_reads(&t, "the --pair-model", a.cause.pair_dir);
     const task_resume_opts pro = {.input = a.data, .model_path = t.dir, .tokenizer_path = t.tok_path,
-                                  .reads = t.reads, .reads_what = t.reads_what, .n_reads = t.n_reads};
+                                  .reads = t.reads, .reads_what = t.reads_what, .n_reads = t.n_reads,
+                                  .no_sidecar = true};
     if (!why && a.pred_out && task_output_checks("--predictions", a.pred_out, &pro) != SENTI_OK)
         why = senti_last_error();
     if (why) {

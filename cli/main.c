@@ -183,8 +183,6 @@ static int run(int argc, char **argv) {
     return 2;
 }
 
-/* Every command's stdout is checked here once: a write or close error (a full
- * disk, /dev/full, a closed pipe) makes the exit status non-zero. */
 /* The environment's kernel switches hold a value the code reads, or the run
  * stops: a misspelt SENTI_SIMD in a job script would otherwise run at
  * another level (other bytes) without a word. */
@@ -204,6 +202,8 @@ static bool env_ok(void) {
     return true;
 }
 
+/* Every command's stdout is checked here once: a write or close error (a full
+ * disk, /dev/full, a closed pipe) makes the exit status non-zero. */
 int main(int argc, char **argv) {
     if (!env_ok()) return 2;
     if (!cli_mpi_init(&argc, &argv)) return 1;

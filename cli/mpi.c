@@ -325,7 +325,7 @@ static senti_status merge(const cli_task *t) {
     }
     if (s == SENTI_OK && (fflush(f) != 0 || fsync(fileno(f)) != 0)) /* OUT is on disk before a partial goes */
         s = senti_error(SENTI_ERR_IO, "%s: %s", t->output, strerror(errno));
-    senti_status c = task_resume_close(out);
+    senti_status c = s == SENTI_OK ? task_resume_close(out) : task_resume_abort(out); /* no torn last line */
     task_resume_free(out);
     if (s == SENTI_OK) s = c;
     for (int r = -1; r < g_size && s == SENTI_OK; r++) { /* a part's progress file goes before its bytes */

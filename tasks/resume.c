@@ -171,7 +171,7 @@ static senti_status output_checks(const char *flag, const char *output, const ta
 
 senti_status task_output_checks(const char *flag, const char *output, const task_resume_opts *o) {
     senti_status st = output_checks(flag, output, o);
-    if (st != SENTI_OK || !output || !strcmp(output, "-")) return st;
+    if (st != SENTI_OK || !output || !strcmp(output, "-") || o->no_sidecar) return st;
     /* and the progress file a regular output gets beside it, written over whatever has its name */
     char *prog = cat(output, ".progress"), label[4200];
     if (!prog) return senti_error(SENTI_ERR_NO_MEMORY, "out of memory");
@@ -389,7 +389,7 @@ static senti_status check_fingerprint(const task_resume *r, const json_t *doc) {
         if (lv && strstr(now, "SENTI_SIMD=")) {
             size_t n = strcspn(lv, ";");
             snprintf(hint, sizeof hint, "run with the environment %.*s (the level if this CPU has it; SENTI_MATMUL, "
-                     "_FUSE, _PACK and _PRUNE unset unless named) to continue, or ", (int)n, lv);
+                     "_CUDA_DTYPE, _FUSE, _PACK and _PRUNE unset unless named) to continue, or ", (int)n, lv);
         }
         if (!strcmp(then, "(none)") && !strcmp(now, "(none)")) { /* the same flags in another order (--aspect a b) */
             options_all(ow, then, sizeof then);

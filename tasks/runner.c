@@ -1138,7 +1138,7 @@ senti_status task_run_ops(senti_model *m, const senti_tokenizer *tok, task_sourc
         if (got == 0) break;
         st->skipped++;
     }
-    char read_err[1024] = ""; /* a read failure's message, raised once the records before it are written */
+    char read_err[4352] = ""; /* a read failure's message, raised once the records before it are written */
     for (bool eof = false; !eof && s == SENTI_OK;) {
         int64_t n = 0;
         size_t bytes = 0;

@@ -16,10 +16,12 @@
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -105,8 +107,10 @@ senti_status task_shard_append(FILE *dst, const char *dst_name, const char *part
 }
 
 /* Does name (a directory entry) belong to base's split run over M != n ranks:
- * "BASE.partR-of-M" optionally followed by ".progress" or ".progress.tmp-…"? */
-static bool other_part(const char *name, const char *base, size_t nb, int n, int *m) {
+ * "BASE.partR-of-M" as task_shard_part_name writes it (no leading zeros),
+ * optionally followed by ".progress" or ".progress.tmp-…"? *sidecar: it is one
+ * of those. */
+static bool other_part(const char *name, const char *base, size_t nb, int n, int *m, bool *sidecar) {
     if (strncmp(name, base, nb) != 0 || strncmp(name + nb, ".part", 5) != 0) return false;
     const char *p = name + nb + 5;
     char *e;
@@ -114,30 +118,33 @@ static bool other_part(const char *name, const char *base, size_t nb, int n, int
     if (!isdigit((unsigned char)*p)) return false;
     const long r = strtol(p, &e, 10);
     if (strncmp(e, "-of-", 4) != 0 || !isdigit((unsigned char)e[4])) return false;
-    p = e + 4;
-    const long k = strtol(p, &e, 10);
+    const long k = strtol(e + 4, &e, 10);
     if (errno != 0 || k < 2 || k > 1 << 24 || r >= k) return false;
+    char canon[48];
+    const int cn = snprintf(canon, sizeof canon, ".part%ld-of-%ld", r, k);
+    if (cn <= 0 || (size_t)(e - (name + nb)) != (size_t)cn || strncmp(name + nb, canon, (size_t)cn) != 0) return false;
     if (*e != '\0' && strcmp(e, ".progress") != 0 && strncmp(e, ".progress.tmp-", 14) != 0) return false;
     *m = (int)k;
+    *sidecar = *e != '\0';
     return k != n;
 }
 
-senti_status task_shard_other_parts(const char *output, int n, bool remove, const char *const *keep, int n_keep,
-                                    int64_t *found, int *m, char **first) {
-    *found = 0, *m = 0, *first = NULL;
-    char *d = strdup(output), *b = strdup(output);
-    if (!d || !b) {
-        free(d), free(b);
-        return senti_error(SENTI_ERR_NO_MEMORY, "out of memory");
-    }
-    const char *dir = dirname(d), *base = basename(b);
+/* One pass over the directory: count the other runs' files (and the first
+ * name), or with remove unlink them. check: refuse (before any removal) one
+ * the run reads, or a part a running job holds locked. */
+static senti_status scan_parts(const char *dir, const char *base, const char *output, int n, bool check, bool remove,
+                               const char *const *keep, int n_keep, int64_t *found, int *m, char **first) {
     const size_t nb = strlen(base);
     senti_status s = SENTI_OK;
     DIR *dp = opendir(dir);
-    if (!dp) s = senti_error(SENTI_ERR_IO, "cannot read the directory %s (for %s's parts): %s", dir, output, strerror(errno));
+    if (!dp) /* an unreadable directory lists nothing to refuse or remove */
+        return errno == EACCES ? SENTI_OK
+                               : senti_error(SENTI_ERR_IO, "cannot read the directory %s (for %s's parts): %s", dir,
+                                             output, strerror(errno));
     for (struct dirent *de; s == SENTI_OK && (errno = 0, de = readdir(dp)) != NULL;) {
         int k;
-        if (!other_part(de->d_name, base, nb, n, &k)) continue;
+        bool sidecar;
+        if (!other_part(de->d_name, base, nb, n, &k, &sidecar)) continue;
         const size_t len = strlen(dir) + strlen(de->d_name) + 2;
         char *path = malloc(len);
         if (!path) {
@@ -145,10 +152,17 @@ senti_status task_shard_other_parts(const char *output, int n, bool remove, cons
             break;
         }
         snprintf(path, len, "%s/%s", dir, de->d_name);
-        for (int i = 0; remove && i < n_keep && s == SENTI_OK; i++)
+        for (int i = 0; check && i < n_keep && s == SENTI_OK; i++)
             if (keep[i] && task_same_path(path, keep[i]))
                 s = senti_error(SENTI_ERR_INVALID_ARG, "%s is named as a part of %s but is %s: refusing to remove it",
                                 path, output, keep[i]);
+        if (s == SENTI_OK && check && !sidecar) { /* a rank writing it holds its lock */
+            const int fd = open(path, O_RDONLY | O_CLOEXEC);
+            if (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) != 0 && errno == EWOULDBLOCK)
+                s = senti_error(SENTI_ERR_INVALID_ARG, "%s is being written by a running job: refusing to remove it",
+                                path);
+            if (fd >= 0) close(fd);
+        }
         if (s != SENTI_OK) {
             /* (refused above) */
         } else if (remove && unlink(path) != 0 && errno != ENOENT) {
@@ -160,8 +174,26 @@ senti_status task_shard_other_parts(const char *output, int n, bool remove, cons
         free(path);
         (*found)++;
     }
-    if (s == SENTI_OK && dp && errno != 0) s = senti_error(SENTI_ERR_IO, "cannot read the directory %s: %s", dir, strerror(errno));
-    if (dp) closedir(dp);
+    if (s == SENTI_OK && errno != 0) s = senti_error(SENTI_ERR_IO, "cannot read the directory %s: %s", dir, strerror(errno));
+    closedir(dp);
+    return s;
+}
+
+senti_status task_shard_other_parts(const char *output, int n, bool remove, const char *const *keep, int n_keep,
+                                    int64_t *found, int *m, char **first) {
+    *found = 0, *m = 0, *first = NULL;
+    char *d = strdup(output), *b = strdup(output);
+    if (!d || !b) {
+        free(d), free(b);
+        return senti_error(SENTI_ERR_NO_MEMORY, "out of memory");
+    }
+    const char *dir = dirname(d), *base = basename(b);
+    /* with remove: every file checked first, then removed (nothing goes when one is refused) */
+    senti_status s = scan_parts(dir, base, output, n, remove, false, keep, n_keep, found, m, first);
+    if (s == SENTI_OK && remove && *found > 0) {
+        free(*first), *first = NULL, *found = 0;
+        s = scan_parts(dir, base, output, n, false, true, keep, n_keep, found, m, first);
+    }
     if (s != SENTI_OK) free(*first), *first = NULL, *found = 0, *m = 0;
     free(d), free(b);
     return s;

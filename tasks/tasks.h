@@ -279,6 +279,7 @@ typedef struct task_resume_opts {
     const char *const *reads;    /* borrowed: other files or directories the run reads (a second model, …) */
     const char *const *reads_what; /* what each is, for the message ("the --pair-model") */
     int n_reads;
+    bool no_sidecar;             /* task_output_checks: the output gets no OUTPUT.progress (eval's --predictions) */
 } task_resume_opts;
 
 /* Refuse (INVALID_ARG, message naming flag and it) an output that is a
@@ -397,9 +398,10 @@ senti_status task_shard_append(FILE *dst, const char *dst_name, const char *part
  * ranks than n: "OUTPUT.partR-of-M" and their ".progress" sidecars (and a kill's
  * ".progress.tmp-XXXXXX"), M != n. *found = how many, *m = the M of the one
  * named first (sorted), *first = its name (malloc'd; NULL when none); with
- * remove, each is unlinked instead (*found counts those removed), unless it
- * is one of keep[0..n_keep) (what the run reads: INVALID_ARG, nothing more
- * removed). IO when the directory cannot be read or a file removed. */
+ * remove, each is unlinked instead (*found counts those removed) — none when
+ * one is among keep[0..n_keep) (what the run reads) or a part a running job
+ * holds locked (INVALID_ARG). An unreadable directory (EACCES) lists none; IO
+ * when reading it fails otherwise or a file cannot be removed. */
 senti_status task_shard_other_parts(const char *output, int n, bool remove, const char *const *keep, int n_keep,
                                     int64_t *found, int *m, char **first);
 

@@ -569,6 +569,21 @@ START_TEST(test_probe_cli) {
     got = get("pp.jsonl.part1-of-3");
     ck_assert_str_eq(got, in);
     free(got);
+    /* nor a part a running job holds locked (nothing removed then), nor a name with leading zeros */
+    put("pq.jsonl.part0-of-3", in);
+    put("pq.jsonl.part0-of-3.progress", "{}");
+    put("pq.jsonl.part01-of-03", in);
+    const int fd = open(tp(p, sizeof p, "pq.jsonl.part0-of-3"), O_RDONLY);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(flock(fd, LOCK_EX | LOCK_NB), 0);
+    ck_assert_int_ne(sh(CLASSIFY "--input f.txt --output pq.jsonl --resume --overwrite", g_tmp, g_cli, g_model, g_tok), 0);
+    err_has("is being written by a running job");
+    ck_assert(access(tp(p, sizeof p, "pq.jsonl.part0-of-3.progress"), F_OK) == 0);
+    close(fd);
+    ck_assert_int_eq(sh(CLASSIFY "--input f.txt --output pq.jsonl --resume --overwrite", g_tmp, g_cli, g_model, g_tok), 0);
+    ck_assert(access(tp(p, sizeof p, "pq.jsonl.part0-of-3"), F_OK) != 0);
+    ck_assert(access(tp(p, sizeof p, "pq.jsonl.part0-of-3.progress"), F_OK) != 0);
+    ck_assert(access(tp(p, sizeof p, "pq.jsonl.part01-of-03"), F_OK) == 0);
 }
 END_TEST
 
