@@ -313,17 +313,19 @@ bool cli_task_load_more(cli_task *t, const char *dir, senti_model **m, senti_tok
     return true;
 }
 
+bool cli_all_failed(const char *cmd, double records, double errors) {
+    if (records <= 0 || errors < records) return false;
+    fprintf(stderr, "senti %s: every one of the %.0f records failed (each error line says why)\n", cmd, records);
+    return true;
+}
+
 int cli_task_close(cli_task *t, senti_status s) {
     int rc = s == SENTI_OK ? 0 : 1;
     if (t->shard) rc = cli_shard_close(t, s); /* closes t->res; merges and sums up on rank 0 */
     if (t->st.seconds > 0 && t->model) cli_print_dtype(t, t->model, stderr);
     if (t->st.seconds > 0) task_stats_print(&t->st, stderr);
     if (s != SENTI_OK && !t->explained && !t->shard) fprintf(stderr, "senti %s: %s\n", t->cmd, senti_last_error());
-    if (rc == 0 && !t->shard && t->st.records > 0 && t->st.errors >= t->st.records) { /* nothing answered */
-        fprintf(stderr, "senti %s: every one of the %lld records failed (each error line says why)\n", t->cmd,
-                (long long)t->st.records);
-        rc = 1;
-    }
+    if (rc == 0 && !t->shard && cli_all_failed(t->cmd, (double)t->st.records, (double)t->st.errors)) rc = 1;
     if (t->res && (s == SENTI_OK ? task_resume_close(t->res) : task_resume_abort(t->res)) != SENTI_OK && rc == 0) {
         fprintf(stderr, "senti %s: %s\n", t->cmd, senti_last_error());
         rc = 1;

@@ -63,6 +63,10 @@ enum {
  * without a value; 0 for any other argument. */
 int cli_batching_args(const char *arg);
 
+/* True (with a line on stderr) when a run answered records and every one of
+ * them failed: the whole job failed, exit 1, its error lines written. */
+bool cli_all_failed(const char *cmd, double records, double errors);
+
 typedef struct cli_task {
     const char *cmd, *dir, *input, *output, *tok_path, *device;
     /* other files or directories the command reads (--pair-model, --aspect-model, --few-shot): --output is

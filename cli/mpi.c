@@ -376,10 +376,7 @@ int cli_shard_close(cli_task *t, senti_status s) {
         else rc = 0, print_job(t, f, now_s() - t1);
         double rec = 0, err = 0;
         for (int r = 0; f && r < g_size; r++) rec += f[r * F_COUNT + F_RECORDS], err += f[r * F_COUNT + F_ERRORS];
-        if (rc == 0 && rec > 0 && err >= rec) { /* nothing answered */
-            fprintf(stderr, "senti %s: every one of the %.0f records failed (each error line says why)\n", t->cmd, rec);
-            rc = 1;
-        }
+        if (rc == 0 && cli_all_failed(t->cmd, rec, err)) rc = 1;
     }
     free(f);
     t->st.seconds = 0; /* the job's summary replaces the rank's */

@@ -308,7 +308,7 @@ static serve_ep ep_of(const char *url) {
     return EP_OTHER;
 }
 
-static enum MHD_Result reply_as(struct MHD_Connection *c, int code, char *body, const char *ctype, const char *allow,
+static enum MHD_Result reply(struct MHD_Connection *c, int code, char *body, const char *ctype, const char *allow,
                                 bool close) {
     static const char OOM[] = "{\"error\":\"out of memory\",\"error_type\":\"Backend\"}";
     struct MHD_Response *r =
@@ -324,10 +324,6 @@ static enum MHD_Result reply_as(struct MHD_Connection *c, int code, char *body, 
     enum MHD_Result ok = MHD_queue_response(c, body ? (unsigned)code : 500u, r);
     MHD_destroy_response(r);
     return ok;
-}
-
-static enum MHD_Result reply(struct MHD_Connection *c, int code, char *body, const char *ctype) {
-    return reply_as(c, code, body, ctype, NULL, false);
 }
 
 void serve_utf8_clean(char *msg) {
@@ -347,9 +343,10 @@ static char *error_body(const char *msg, const char *type) {
 
 /* A JSON error answer queued before the body is read (or read whole):
  * libmicrohttpd then drops the rest of the body and closes the connection. */
-static enum MHD_Result refuse(serve *S, struct MHD_Connection *c, const char *url, int code, const char *msg) {
+static enum MHD_Result refuse(serve *S, struct MHD_Connection *c, const char *url, int code, const char *msg,
+                               bool close) {
     char *body = error_body(msg, "Validation");
-    enum MHD_Result ok = reply(c, code, body, "application/json");
+    enum MHD_Result ok = reply(c, code, body, "application/json", NULL, close);
     record(S, ep_of(url), body ? code : 500, 0.0);
     return ok;
 }
@@ -361,10 +358,7 @@ static enum MHD_Result refuse(serve *S, struct MHD_Connection *c, const char *ur
 static enum MHD_Result refuse_body(serve *S, struct MHD_Connection *c, const char *url, bool close) {
     char msg[96];
     snprintf(msg, sizeof msg, "request body larger than %zu bytes (--max-body-bytes)", S->max_body);
-    char *body = error_body(msg, "Validation");
-    enum MHD_Result ok = reply_as(c, 413, body, "application/json", NULL, close);
-    record(S, ep_of(url), body ? 413 : 500, 0.0);
-    return ok;
+    return refuse(S, c, url, 413, msg, close);
 }
 
 /* Content-Length headers: how many, and whether their values differ. */
@@ -414,7 +408,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         const char *why = bad_framing(c, &code);
         if (why) {
             k->too_big = k->refused = true; /* nothing of the body is kept */
-            return refuse(S, c, url, code, why);
+            return refuse(S, c, url, code, why, false);
         }
         const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
         if (cl && strtoull(cl, NULL, 10) > S->max_body) {
@@ -468,7 +462,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         body = serve_handle(S, ep, method, k->body ? k->body : "", k->len, &code, &ctype);
         t_client_fd = -1;
     }
-    enum MHD_Result ok = reply_as(c, code, body, ctype, ep == EP_OTHER ? NULL : serve_ep_post(ep) ? "POST" : "GET, HEAD", false);
+    const char *allow = ep == EP_OTHER ? NULL : serve_ep_post(ep) ? "POST" : "GET, HEAD"; /* for a 405 */
+    enum MHD_Result ok = reply(c, code, body, ctype, allow, false);
     record(S, ep, body ? code : 500, serve_now() - t0);
     return ok; /* in flight until its answer has gone out (on_completed): a drain that stopped the daemon
                 * on a queued answer would cut it off */
