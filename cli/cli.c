@@ -132,9 +132,15 @@ static bool in_list(const char *const *list, size_t len, const char *name, size_
     return false;
 }
 
-/* Flags that never change a record's output bytes (or are fingerprinted apart). */
+/* Flags that never change a record's output bytes, or are fingerprinted apart
+ * by what they resolve to: --format as the format read (given or detected:
+ * `--format lines` on a file detected as lines, or `sst2` for `tsv`, is the
+ * same run), --device as the kernel level it runs (SENTI_SIMD=…: `--device cpu`
+ * is the default). */
 static bool neutral_flag(const char *name, size_t n) {
-    static const char *const files[] = {"-m", "--model", "--input", "--output", "--tokenizer", "--resume", "--overwrite"};
+    static const char *const files[] = {"-m",       "--model",     "--input",  "--output",
+                                        "--tokenizer", "--resume", "--overwrite", "--format",
+                                        "--device"};
     return in_list(BATCHING, sizeof BATCHING / sizeof *BATCHING, name, n) ||
            in_list(files, sizeof files / sizeof *files, name, n);
 }
@@ -158,17 +164,17 @@ static int flag_cmp(const char *x, const char *y) {
 }
 
 /* The options that change output bytes, from argv[1..first) (getopt has put
- * the options there) and implied / implied2 (each NULL or one "NAME=value" the
- * run chose itself: the default's --dtype=bf16, the kernel level SENTI_SIMD=…):
- * the command, then "--flag" / "--flag=value" sorted by flag (a repeated flag
- * in its order). NULL on OOM. */
-static json_t *output_options(int first, char **argv, const char *implied, const char *implied2) {
-    char **v = calloc((size_t)first + 3, sizeof *v);
+ * the options there) and implied[0..n_implied) (each NULL or one "NAME=value"
+ * the run chose itself: the default's --dtype=bf16, the format read, the
+ * kernel level SENTI_SIMD=…): the command, then "--flag" / "--flag=value"
+ * sorted by flag (a repeated flag in its order). NULL on OOM. */
+static json_t *output_options(int first, char **argv, const char *const *implied, int n_implied) {
+    char **v = calloc((size_t)first + (size_t)n_implied + 1, sizeof *v);
     json_t *a = json_array();
     int n = 0;
     bool ok = v && a && json_array_append_new(a, json_string(argv[0])) == 0;
-    if (ok && implied) ok = (v[n++] = strdup(implied)) != NULL;
-    if (ok && implied2) ok = (v[n++] = strdup(implied2)) != NULL;
+    for (int i = 0; ok && i < n_implied; i++)
+        if (implied[i]) ok = (v[n++] = strdup(implied[i])) != NULL;
     for (int i = 1; ok && i < first; i++) {
         const char *f = argv[i];
         if (f[0] != '-' || strcmp(f, "-") == 0 || strcmp(f, "--") == 0) continue; /* a value of the flag before */
@@ -238,6 +244,7 @@ bool cli_task_open(cli_task *t, int argc, char **argv, int first) {
         t->explained = true;
         return false;
     }
+    task_format read_as = t->format; /* as detected for a file */
     if (t->input) {
         bool std_in = strcmp(t->input, "-") == 0;
         if (!(t->in = std_in ? stdin : fopen(t->input, "rb"))) {
@@ -251,6 +258,7 @@ bool cli_task_open(cli_task *t, int argc, char **argv, int first) {
             t->explained = true;
             return false;
         }
+        read_as = fmt;
         if (t->shard && !cli_shard_source(t, fmt)) return false;
         if (!t->src && !(t->src = task_source_dataset(t->in, std_in ? "<stdin>" : t->input, fmt))) {
             fprintf(stderr, "senti %s: %s\n", t->cmd, senti_last_error());
@@ -280,7 +288,10 @@ bool cli_task_open(cli_task *t, int argc, char **argv, int first) {
             if (e && *e && (!KNOBS[i][1] || !strcmp(e, KNOBS[i][1])))
                 snprintf(level + strlen(level), sizeof level - strlen(level), " %s=%s", KNOBS[i][0], e);
         }
-        json_t *opts = output_options(first, argv, bf16 ? "--dtype=bf16" : NULL, level);
+        char format[64] = "";
+        if (t->input) snprintf(format, sizeof format, "--format=%s", task_format_name(read_as));
+        const char *const implied[] = {bf16 ? "--dtype=bf16" : NULL, *format ? format : NULL, level};
+        json_t *opts = output_options(first, argv, implied, 3);
         task_resume_opts ro = {.resume = t->resume, .overwrite = t->overwrite, .input = t->input,
                                .model_path = t->dir, .tokenizer_path = t->tok_path, .options = opts,
                                .reads = t->reads, .reads_what = t->reads_what, .n_reads = t->n_reads};
@@ -453,8 +464,12 @@ bool cli_explain_open(cli_explain *e, const cli_task *t) {
 
 int cli_explain_close(const char *cmd, cli_explain *e, int rc) {
     if (!e->html) return rc;
-    if (task_explain_html_end(e->html) != SENTI_OK || fclose(e->html) != 0) {
-        fprintf(stderr, "senti %s: writing %s failed\n", cmd, e->html_path);
+    const char *why = task_explain_html_end(e->html) != SENTI_OK ? senti_last_error() : NULL;
+    char buf[256];
+    if (why) snprintf(buf, sizeof buf, "%s", why), why = buf;
+    if (fclose(e->html) != 0 && !why) why = strerror(errno);
+    if (why) {
+        fprintf(stderr, "senti %s: writing %s failed: %s\n", cmd, e->html_path, why);
         rc = rc ? rc : 1;
     }
     e->html = NULL;

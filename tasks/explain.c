@@ -27,6 +27,7 @@
  * Invariants: a record's attributions depend only on that record (its
  * variants batch among themselves, every row of one length, and the model
  * gives each row what it gives that row alone). */
+#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -308,7 +309,9 @@ void task_explain_html_record(FILE *h, const json_t *id, const char *text, size_
 }
 
 senti_status task_explain_html_end(FILE *h) {
+    errno = 0;
     fputs("</body></html>\n", h);
-    if (ferror(h)) return senti_error(SENTI_ERR_IO, "--explain-html: writing the view failed");
+    if (fflush(h) != 0 || ferror(h))
+        return senti_error(SENTI_ERR_IO, "%s", errno ? strerror(errno) : "an earlier write failed");
     return SENTI_OK;
 }

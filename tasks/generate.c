@@ -638,9 +638,7 @@ senti_status llm_batch_run(senti_model *m, const senti_tokenizer *tok, const llm
             } else {
                 st->errors++;
                 if (strict) {
-                    char *is = json_dumps(recs[i].id, JSON_ENCODE_ANY | JSON_COMPACT);
-                    s = senti_error(SENTI_ERR_INVALID_ARG, "record %s: %s", is ? is : "?", errs[i]);
-                    free(is);
+                    s = task_strict_error(src, recs[i].id, errs[i]);
                     break;
                 }
             }

@@ -300,9 +300,7 @@ senti_status llm_zero_shot_run(senti_model *m, const senti_tokenizer *tok, const
             if (err) {
                 st->errors++;
                 if (ro->strict) {
-                    char *ids = json_dumps(recs[i].id, JSON_ENCODE_ANY | JSON_COMPACT);
-                    s = senti_error(SENTI_ERR_INVALID_ARG, "record %s: %s", ids ? ids : "?", err);
-                    free(ids);
+                    s = task_strict_error(src, recs[i].id, err);
                     break;
                 }
             }

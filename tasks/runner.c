@@ -116,6 +116,15 @@ void task_source_expect(task_source *s, int64_t n, uint64_t hash, const char *wh
     s->expect_name = what_name ? strdup(what_name) : NULL;
 }
 
+senti_status task_strict_error(const task_source *src, const json_t *id, const char *why) {
+    char *is = json_dumps(id, JSON_ENCODE_ANY | JSON_COMPACT);
+    const bool named = src && !src->texts && src->name;
+    senti_status s = senti_error(SENTI_ERR_INVALID_ARG, "%s%srecord %s: %s", named ? src->name : "", named ? ": " : "",
+                                 is ? is : "?", why);
+    free(is);
+    return s;
+}
+
 task_source *task_source_texts(const char *const *texts, int64_t n) {
     task_source *s = calloc(1, sizeof *s);
     if (!s) return NULL;
@@ -753,6 +762,7 @@ typedef struct run_ctx {
     int64_t cap;
     bool use_types, token_head;
     int64_t pad;
+    const task_source *src; /* (its name in --strict's error) */
 } run_ctx;
 
 /* Each seg's rows of the extra heads' batch outputs xb [nx] into its xout. */
@@ -1074,10 +1084,7 @@ static senti_status run_window(run_ctx *c, const senti_tokenizer *tok, rec *w, i
     if (bad >= 0) { /* --strict: the run ends here; the records after it were read but not answered */
         st->errors++;
         st->records -= n - bad - 1;
-        char *id = json_dumps(w[bad].id, JSON_ENCODE_ANY | JSON_COMPACT);
-        senti_status s = senti_error(SENTI_ERR_INVALID_ARG, "record %s: %s", id ? id : "?", w[bad].error);
-        free(id);
-        return s;
+        return task_strict_error(c->src, w[bad].id, w[bad].error);
     }
     return SENTI_OK;
 }
@@ -1101,7 +1108,8 @@ senti_status task_run_ops(senti_model *m, const senti_tokenizer *tok, task_sourc
     if (ops->max_length > 0 && ops->max_length < max_len) max_len = ops->max_length;
     /* per-token outputs: token classifiers' logits, base encoders' hidden states */
     run_ctx c = {.m = m, .ops = ops, .dctx = dctx, .use_types = senti_model_type_vocab_size(m) > 0,
-                 .token_head = ops->head != SENTI_HEAD_SEQUENCE_CLASSIFICATION, .pad = senti_model_pad_token_id(m)};
+                 .token_head = ops->head != SENTI_HEAD_SEQUENCE_CLASSIFICATION, .pad = senti_model_pad_token_id(m),
+                 .src = src};
     if (c.pad < 0 || c.pad >= senti_model_vocab_size(m)) c.pad = 0;
     senti_status s = SENTI_OK;
     /* the window grows as records come (no preallocation sized by --window) and

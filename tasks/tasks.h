@@ -61,6 +61,9 @@ uint64_t task_source_hash(const task_source *s);
  * another hash, or meeting the end before it, fails the read (-1) with a
  * message naming the input and what_name (the earlier run's input). */
 void task_source_expect(task_source *s, int64_t n, uint64_t hash, const char *what_name);
+/* --strict's stop at a bad record: INVALID_ARG "FILE: record ID: why" (the
+ * source's file name; none for texts given as arguments). */
+senti_status task_strict_error(const task_source *src, const json_t *id, const char *why);
 
 /* A record reader (datasets.c): 1 with *rec a new record object (its "id"
  * included; the runner reads it like a JSONL record), or with *rec = {"id"}

@@ -184,6 +184,12 @@ START_TEST(test_resume_refusals) {
     ck_assert_int_ne(sh(CLASSIFY "--input in3.jsonl --output out3.jsonl --resume --top-k 1", g_tmp, g_cli, g_model,
                         g_tok), 0);
     err_has("--top-k=1");
+    /* flags that resolve to what the run had are the same run: the format as detected, the default device */
+    ck_assert_int_eq(sh(CLASSIFY "--input in3.jsonl --output out3.jsonl --resume --format jsonl --device cpu", g_tmp,
+                        g_cli, g_model, g_tok), 0);
+    ck_assert_int_ne(sh(CLASSIFY "--input in3.jsonl --output out3.jsonl --resume --format lines", g_tmp, g_cli, g_model,
+                        g_tok), 0);
+    err_has("--format=lines");
     ck_assert_int_eq(sh("cd %s && cp -r '%s' model3 && printf ' ' >> model3/config.json", g_tmp, g_model), 0);
     ck_assert_int_ne(sh(CLASSIFY "--input in3.jsonl --output out3.jsonl --resume", g_tmp, g_cli, "model3", g_tok), 0);
     err_has("another model");
@@ -358,6 +364,10 @@ START_TEST(test_write_errors) {
     ck_assert_int_ne(sh("'%s' logits -m '%s' --ids 101,102 > /dev/full", g_cli, g_model), 0);
     ck_assert_int_ne(sh("'%s' classify -m '%s' --tokenizer '%s' good > /dev/full", g_cli, g_model, g_tok), 0);
     ck_assert_int_ne(sh("'%s' classify -m '%s' --tokenizer '%s' --output /dev/full good", g_cli, g_model, g_tok), 0);
+    /* the explanation page's write error says why */
+    ck_assert_int_ne(sh("'%s' classify -m '%s' --tokenizer '%s' --explain occlusion --explain-html /dev/full good "
+                        "> /dev/null", g_cli, g_model, g_tok), 0);
+    err_has("writing /dev/full failed: No space left");
 }
 END_TEST
 
@@ -477,6 +487,9 @@ START_TEST(test_minor) {
     got = get("tok13.jsonl");
     ck_assert_ptr_nonnull(strstr(got, "{\"id\":1,\"error\":\"invalid UTF-8 at byte 1\"}"));
     free(got);
+    /* --strict's stop names the file and the record */
+    ck_assert_int_eq(sh(CLASSIFY "--strict --input in13.jsonl > /dev/null", g_tmp, g_cli, g_model, g_tok), 1);
+    err_has("in13.jsonl: record 1: ");
 }
 END_TEST
 
