@@ -4,11 +4,16 @@
 # runs every CTest test in both. Exit status non-zero if anything fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# each step's start, seconds since this script began (where CI's time goes)
+phase() { echo "test.sh: [${SECONDS} s] $*"; }
+phase "dependencies"
 tools/deps.sh
 jobs=$(nproc)
+phase "Release build"
 
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DSENTI_WERROR=ON
 cmake --build build -j"$jobs"
+phase "Release tests"
 (cd build && ctest --output-on-failure -j1)
 # The same suite with the SIMD level forced lower, so an AVX-512 machine
 # catches what breaks on AVX2-only and plain x86-64 CPUs (test_invariance
@@ -22,13 +27,15 @@ cmake --build build -j"$jobs"
 for simd in avx2 scalar; do
   skip='^test_invariance$'
   [ "$simd" = scalar ] && skip='^(test_invariance|test_models)$'
-  echo "test.sh: ctest with SENTI_SIMD=$simd"
+  phase "ctest with SENTI_SIMD=$simd"
   (cd build && SENTI_SIMD=$simd ctest --output-on-failure -j1 -E "$skip" -LE nosimd)
 done
 
 # (the CUDA backend is compiled once, in the Release tree: nothing runs it here)
+phase "ASan + UBSan build"
 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSENTI_SANITIZE=ON -DSENTI_WERROR=ON -DSENTI_CUDA=OFF
 cmake --build build-asan -j"$jobs"
+phase "ASan + UBSan tests"
 (cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
    ctest --output-on-failure -j1)
 
@@ -39,6 +46,7 @@ cmake --build build-asan -j"$jobs"
 # workers, the executor's thread pool, the batch runner through the CLI);
 # OpenMP comes from libomp with its archer tool so TSan sees its barriers.
 if command -v clang >/dev/null 2>&1; then
+  phase "fuzzing"
   fuzz_targets=$(cd tests/fuzz && ls fuzz_*.c | sed 's/\.c$//')
   cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DSENTI_FUZZ=ON -DSENTI_CUDA=OFF
   cmake --build build-fuzz -j"$jobs" --target $fuzz_targets
@@ -53,6 +61,7 @@ if command -v clang >/dev/null 2>&1; then
     rm -rf "$corpus"
   done
 
+  phase "ThreadSanitizer"
   cmake -S . -B build-tsan -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSENTI_TSAN=ON -DSENTI_CUDA=OFF
   cmake --build build-tsan -j"$jobs" --target senti-cli test_tokenizer test_tasks
   # archer (LLVM's OpenMP tool) tells TSan about libomp's fork / join and
@@ -67,3 +76,4 @@ if command -v clang >/dev/null 2>&1; then
 else
   echo "test.sh: clang not found; fuzz and ThreadSanitizer steps skipped"
 fi
+phase "done"
