@@ -109,8 +109,10 @@ senti_status model_chat_meta(const char *path, char **tmpl, char **bos, char **e
 
 /* Generation settings: a directory's generation_config.json and config.json
  * as new json_t objects (*gen_cfg, *cfg; NULL when absent; json_decref);
- * a GGUF file's eos / eot token ids into eos[0..*n_eos) (at most 2). BAD_FILE
- * for malformed JSON. */
-senti_status model_gen_meta(const char *path, void **gen_cfg, void **cfg, int32_t *eos, int *n_eos);
+ * a GGUF file's end-of-generation ids into eos[0..*n_eos) (at most max_eos),
+ * as llama.cpp takes them: the eos / eot / eom ids of its metadata, then the
+ * tokens whose text ends a turn ("<end_of_turn>", "<|im_end|>", "<|eot_id|>",
+ * ...). BAD_FILE for malformed JSON. */
+senti_status model_gen_meta(const char *path, void **gen_cfg, void **cfg, int32_t *eos, int max_eos, int *n_eos);
 
 #endif /* SENTI_LM_H */

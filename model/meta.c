@@ -143,19 +143,38 @@ senti_status model_chat_meta(const char *path, char **tmpl, char **bos, char **e
     return st;
 }
 
-senti_status model_gen_meta(const char *path, void **gen_cfg, void **cfg, int32_t *eos, int *n_eos) {
+static void add_eos(int32_t *eos, int max_eos, int *n, int32_t id) {
+    for (int i = 0; i < *n; i++)
+        if (eos[i] == id) return;
+    if (*n < max_eos) eos[(*n)++] = id;
+}
+
+senti_status model_gen_meta(const char *path, void **gen_cfg, void **cfg, int32_t *eos, int max_eos, int *n_eos) {
     *gen_cfg = *cfg = NULL;
     *n_eos = 0;
     if (is_gguf(path)) {
         gguf_file *g = gguf_file_load(path);
         if (!g) return SENTI_ERR_BAD_FILE;
-        static const char *keys[] = {"tokenizer.ggml.eos_token_id", "tokenizer.ggml.eot_token_id"};
-        for (int k = 0; k < 2; k++) {
+        static const char *const keys[] = {"tokenizer.ggml.eos_token_id", "tokenizer.ggml.eot_token_id",
+                                           "tokenizer.ggml.eom_token_id"};
+        for (int k = 0; k < 3; k++) {
             const gguf_value *v = gguf_file_find_kv(g, keys[k]);
-            if (!v) continue;
+            if (!v || v->type == GGUF_VT_STRING || v->type == GGUF_VT_ARRAY) continue;
             int64_t id = v->type == GGUF_VT_I32 || v->type == GGUF_VT_I64 ? v->v.i : (int64_t)v->v.u;
-            if (id >= 0 && id <= INT32_MAX && !(*n_eos == 1 && eos[0] == id)) eos[(*n_eos)++] = (int32_t)id;
+            if (id >= 0 && id <= INT32_MAX) add_eos(eos, max_eos, n_eos, (int32_t)id);
         }
+        /* llama.cpp's end-of-generation tokens found by their text (llama-vocab.cpp) */
+        static const char *const turn_ends[] = {"<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>",
+                                                "<|endoftext|>", "<|eom_id|>", "<EOT>", "_<EOT>",
+                                                "<|end_of_text|>", "<end_of_utterance>"};
+        const gguf_value *toks = gguf_file_find_kv(g, "tokenizer.ggml.tokens");
+        if (toks && toks->type == GGUF_VT_ARRAY && toks->v.arr.type == GGUF_VT_STRING)
+            for (uint64_t i = 0; i < toks->v.arr.n && i <= INT32_MAX; i++) {
+                const char *t = toks->v.arr.items[i].v.str.s;
+                if (!t || (t[0] != '<' && t[0] != '_')) continue;
+                for (size_t k = 0; k < sizeof turn_ends / sizeof *turn_ends; k++)
+                    if (strcmp(t, turn_ends[k]) == 0) add_eos(eos, max_eos, n_eos, (int32_t)i);
+            }
         gguf_file_free(g);
         return SENTI_OK;
     }

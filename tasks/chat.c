@@ -6,8 +6,10 @@
  * Families: llama-2 ("<<SYS>>" with '[INST] ' … ' [/INST]'), llama-3
  * ("<|start_header_id|>", not 3.1's dated system header), ChatML
  * ("<|im_start|>", Qwen2's default system message read from the template),
- * mistral v0.1/v0.2 ('[INST] ' … ' [/INST]' without "<<SYS>>"). Anything
- * else is refused, naming the file. */
+ * mistral v0.1/v0.2 ('[INST] ' … ' [/INST]' without "<<SYS>>"), Gemma 1 / 2
+ * ("<start_of_turn>", a system message refused) and Gemma 3 (a system message
+ * written ahead of the first user turn's text). Anything else is refused,
+ * naming the file. */
 #include <stdlib.h>
 #include <string.h>
 #include <utf8proc.h>
@@ -16,8 +18,8 @@
 #include "llm.h"
 
 const char *llm_chat_family_name(llm_chat_family f) {
-    static const char *names[] = {"none", "llama2", "llama3", "chatml", "mistral"};
-    return f <= LLM_CHAT_MISTRAL ? names[f] : "?";
+    static const char *names[] = {"none", "llama2", "llama3", "chatml", "mistral", "gemma", "gemma3"};
+    return f <= LLM_CHAT_GEMMA3 ? names[f] : "?";
 }
 
 void llm_chat_free(llm_chat *c) {
@@ -79,6 +81,45 @@ static senti_status default_system(const char *t, char **out) {
     return SENTI_OK;
 }
 
+/* Gemma 3's "set first_user_prefix = messages[0]['content'] + '\n\n'" in t
+ * (a copy whose Jinja "\n" escapes are newlines): the literal into sep (1 to
+ * 4 newlines); false when the template writes anything else there. */
+static bool gemma3_separator(const char *t, char sep[8]) {
+    static const char mark[] = "set first_user_prefix = messages[0]['content'] + '";
+    const char *p = strstr(t, mark);
+    if (!p) return false;
+    p += sizeof mark - 1;
+    size_t n = 0;
+    for (; *p == '\n' && n < 4; p++) sep[n++] = '\n';
+    sep[n] = '\0';
+    return n > 0 && *p == '\'';
+}
+
+/* Gemma 1 / 2 or Gemma 3 into *f (NONE: neither shape). Their files write a
+ * newline inside a string literal as the escape; either form renders alike. */
+static senti_status gemma_family(const char *t, llm_chat_family *f, char sep[8]) {
+    *f = LLM_CHAT_NONE;
+    if (!strstr(t, "<start_of_turn>") || !strstr(t, "Conversation roles must alternate user/assistant/user/assistant/..."))
+        return SENTI_OK; /* (the alternation senti applies is the templates' own) */
+    char *u = senti_strdup(t);
+    if (!u) return senti_error(SENTI_ERR_NO_MEMORY, "chat template: out of memory");
+    size_t k = 0;
+    for (size_t i = 0; t[i]; i++) {
+        if (t[i] == '\\' && t[i + 1] == 'n') u[k++] = '\n', i++;
+        else u[k++] = t[i];
+    }
+    u[k] = '\0';
+    if (strstr(u, "'<start_of_turn>' + role + '\n' + message['content'] | trim + '<end_of_turn>\n'") &&
+        strstr(u, "System role not supported"))
+        *f = LLM_CHAT_GEMMA;
+    else if (strstr(u, "'<start_of_turn>' + role + '\n' + (first_user_prefix if loop.first else \"\")") &&
+             strstr(u, "{{ message['content'] | trim }}") && strstr(u, "{{ '<end_of_turn>\n' }}") &&
+             gemma3_separator(u, sep))
+        *f = LLM_CHAT_GEMMA3;
+    senti_mfree(u);
+    return SENTI_OK;
+}
+
 senti_status llm_chat_from_template(llm_chat *c, const char *t, const char *bos, const char *eos, const char *name) {
     memset(c, 0, sizeof *c);
     if (!t) return SENTI_OK;
@@ -90,9 +131,11 @@ senti_status llm_chat_from_template(llm_chat *c, const char *t, const char *bos,
     else if (strstr(t, "<|im_start|>")) c->family = LLM_CHAT_CHATML;
     else if (strstr(t, "<<SYS>>") && inst) c->family = LLM_CHAT_LLAMA2;
     else if (strstr(t, "[INST]") && !strstr(t, "<<SYS>>") && inst) c->family = LLM_CHAT_MISTRAL;
-    else
+    else if (gemma_family(t, &c->family, c->sys_sep) != SENTI_OK) return SENTI_ERR_NO_MEMORY;
+    if (c->family == LLM_CHAT_NONE)
         return senti_error(SENTI_ERR_UNSUPPORTED,
-                           "%s: unknown chat template family (known: llama-2, llama-3, chatml, mistral); "
+                           "%s: unknown chat template family (known: llama-2, llama-3, chatml, mistral, gemma, "
+                           "gemma 3); "
                            "use --no-chat-template to send the prompt as is",
                            name ? name : "chat template");
     c->bos = senti_strdup(bos ? bos : "");
@@ -232,6 +275,31 @@ senti_status llm_chat_render(const llm_chat *c, const llm_msg *msgs, int64_t n, 
         }
         if (gen_prompt) llm_buf_puts(&b, "<|start_header_id|>assistant<|end_header_id|>\n\n");
         break;
+    case LLM_CHAT_GEMMA:
+    case LLM_CHAT_GEMMA3: {
+        const bool sys = n > 0 && is_role(&msgs[0], "system");
+        if (sys && c->family == LLM_CHAT_GEMMA)
+            return senti_error(SENTI_ERR_INVALID_ARG, "gemma chat template: system role not supported");
+        const int64_t from = sys ? 1 : 0;
+        if ((s = alternate(msgs, n, from, "gemma")) != SENTI_OK) return s;
+        llm_buf_puts(&b, c->bos);
+        for (int64_t i = from; i < n; i++) {
+            const char *t = msgs[i].content;
+            size_t tn = strlen(t);
+            strip(&t, &tn); /* the turn's text | trim; the system message is not trimmed */
+            llm_buf_puts(&b, "<start_of_turn>");
+            llm_buf_puts(&b, is_role(&msgs[i], "assistant") ? "model" : msgs[i].role);
+            llm_buf_puts(&b, "\n");
+            if (i == from && sys) {
+                llm_buf_puts(&b, msgs[0].content);
+                llm_buf_puts(&b, c->sys_sep);
+            }
+            llm_buf_put(&b, t, tn);
+            llm_buf_puts(&b, "<end_of_turn>\n");
+        }
+        if (gen_prompt) llm_buf_puts(&b, "<start_of_turn>model\n");
+        break;
+    }
     case LLM_CHAT_CHATML:
         for (int64_t i = 0; i < n; i++) {
             if (i == 0 && c->default_system && !is_role(&msgs[0], "system")) {

@@ -209,12 +209,12 @@ static bool read_gen_keys(json_t *obj, llm_gen_opts *o, unsigned *seen) {
 senti_status llm_gen_opts_load(llm_gen_opts *o, const char *dir) {
     json_t *g = NULL, *c = NULL;
     void *gv = NULL, *cv = NULL;
-    int32_t eos[2];
+    int32_t eos[sizeof o->eos / sizeof *o->eos];
     int n_eos = 0;
-    senti_status s = model_gen_meta(dir, &gv, &cv, eos, &n_eos); /* model/ reads the files */
+    senti_status s = model_gen_meta(dir, &gv, &cv, eos, (int)(sizeof eos / sizeof *eos), &n_eos); /* model/ reads the files */
     g = gv, c = cv;
     if (s != SENTI_OK) goto done;
-    if (n_eos) { /* a GGUF file: its eos / eot ids */
+    if (n_eos) { /* a GGUF file: its end-of-generation ids */
         o->n_eos = n_eos;
         memcpy(o->eos, eos, (size_t)n_eos * sizeof *eos);
     }

@@ -166,12 +166,15 @@ typedef enum llm_chat_family {
     LLM_CHAT_LLAMA3,   /* <|start_header_id|>role<|end_header_id|>\n\n…<|eot_id|> */
     LLM_CHAT_CHATML,   /* <|im_start|>role\n…<|im_end|>\n (Qwen2: with a default system message) */
     LLM_CHAT_MISTRAL,  /* bos [INST] … [/INST]answer</s>, no system role */
+    LLM_CHAT_GEMMA,    /* Gemma 1 / 2: bos <start_of_turn>user|model\n…<end_of_turn>\n, no system role */
+    LLM_CHAT_GEMMA3,   /* Gemma 3: the same, a system message heading the first user turn */
 } llm_chat_family;
 
 typedef struct llm_chat {
     llm_chat_family family;
     char *bos, *eos;        /* the template's bos_token / eos_token ("" when absent); senti_malloc */
     char *default_system;   /* ChatML: the system message added when the first is not one (NULL: none) */
+    char sys_sep[8];        /* Gemma 3: what follows the system message in the first turn ("\n\n") */
 } llm_chat;
 
 typedef struct llm_msg { const char *role, *content; } llm_msg;

@@ -182,6 +182,46 @@ START_TEST(test_chat_errors) {
                      SENTI_OK);
     ck_assert_str_eq(c.default_system, "Be brief.");
     llm_chat_free(&c);
+    /* Gemma 1 / 2 refuses a system message (as its template raises); Gemma 3
+     * writes it ahead of the first turn with the template's own separator,
+     * its newlines escaped or not; a Gemma look-alike is refused */
+    snprintf(d, sizeof d, "%s/tests/fixtures/llm/chat/gemma", g_root);
+    ck_assert_int_eq(llm_chat_load(&c, d), SENTI_OK);
+    ck_assert_int_eq(c.family, LLM_CHAT_GEMMA);
+    ck_assert_int_eq(llm_chat_render(&c, sys, 2, true, &out, NULL), SENTI_ERR_INVALID_ARG);
+    assert_msg_has("gemma system", "system role not supported", NULL);
+    llm_chat_free(&c);
+    static const char g3[] =
+        "{{ bos_token }}{%- if messages[0]['role'] == 'system' -%}{%- set first_user_prefix = messages[0]['content'] "
+        "+ '\\n' -%}{%- set loop_messages = messages[1:] -%}{%- else -%}{%- set first_user_prefix = \"\" -%}"
+        "{%- set loop_messages = messages -%}{%- endif -%}{%- for message in loop_messages -%}"
+        "{%- if (message['role'] == 'user') != (loop.index0 % 2 == 0) -%}"
+        "{{ raise_exception(\"Conversation roles must alternate user/assistant/user/assistant/...\") }}{%- endif -%}"
+        "{%- if (message['role'] == 'assistant') -%}{%- set role = \"model\" -%}{%- else -%}"
+        "{%- set role = message['role'] -%}{%- endif -%}"
+        "{{ '<start_of_turn>' + role + '\\n' + (first_user_prefix if loop.first else \"\") }}"
+        "{{ message['content'] | trim }}{{ '<end_of_turn>\\n' }}{%- endfor -%}"
+        "{%- if add_generation_prompt -%}{{'<start_of_turn>model\\n'}}{%- endif -%}";
+    ck_assert_int_eq(llm_chat_from_template(&c, g3, "<bos>", "<eos>", "g3"), SENTI_OK);
+    ck_assert_int_eq(c.family, LLM_CHAT_GEMMA3);
+    ck_assert_int_eq(llm_chat_render(&c, sys, 2, true, &out, NULL), SENTI_OK);
+    ck_assert_str_eq(out, "<bos><start_of_turn>user\nbe nice\nhi<end_of_turn>\n<start_of_turn>model\n");
+    senti_mfree(out);
+    out = NULL;
+    llm_chat_free(&c);
+    char g3raw[sizeof g3]; /* the same with its escapes as newlines */
+    size_t k = 0;
+    for (size_t i = 0; g3[i]; i++) {
+        if (g3[i] == '\\' && g3[i + 1] == 'n') g3raw[k++] = '\n', i++;
+        else g3raw[k++] = g3[i];
+    }
+    g3raw[k] = '\0';
+    ck_assert_int_eq(llm_chat_from_template(&c, g3raw, "<bos>", "<eos>", "g3"), SENTI_OK);
+    ck_assert_int_eq(c.family, LLM_CHAT_GEMMA3);
+    llm_chat_free(&c);
+    ck_assert_int_eq(llm_chat_from_template(&c, "{% for m in messages %}<start_of_turn>{{ m.role }}\n{{ m.content }}"
+                                                "<end_of_turn>\n{% endfor %}", "", "", "g?"),
+                     SENTI_ERR_UNSUPPORTED);
 }
 END_TEST
 
@@ -191,8 +231,9 @@ START_TEST(test_gguf_chat) {
     ck_assert_int_ge(fd, 0);
     close(fd);
     gguf_writer *w = gguf_writer_init();
-    gguf_value toks[3] = {gguf_val_str("<unk>"), gguf_val_str("<|begin_of_text|>"), gguf_val_str("<|eot_id|>")};
-    ck_assert_int_eq(gguf_writer_add_kv(w, "tokenizer.ggml.tokens", gguf_val_arr(GGUF_VT_STRING, 3, NULL, toks)), SENTI_OK);
+    gguf_value toks[6] = {gguf_val_str("<unk>"),         gguf_val_str("<|begin_of_text|>"), gguf_val_str("<|eot_id|>"),
+                          gguf_val_str("<end_of_turn>"), gguf_val_str("<|im_end|>"),        gguf_val_str("<end_of_turn2>")};
+    ck_assert_int_eq(gguf_writer_add_kv(w, "tokenizer.ggml.tokens", gguf_val_arr(GGUF_VT_STRING, 6, NULL, toks)), SENTI_OK);
     ck_assert_int_eq(gguf_writer_add_kv(w, "tokenizer.ggml.bos_token_id", gguf_val_uint(GGUF_VT_U32, 1)), SENTI_OK);
     ck_assert_int_eq(gguf_writer_add_kv(w, "tokenizer.ggml.eos_token_id", gguf_val_uint(GGUF_VT_U32, 2)), SENTI_OK);
     ck_assert_int_eq(gguf_writer_add_kv(w, "tokenizer.chat_template",
@@ -214,8 +255,11 @@ START_TEST(test_gguf_chat) {
     llm_chat_free(&c);
     llm_gen_opts o = llm_gen_opts_defaults();
     ck_assert_int_eq(llm_gen_opts_load(&o, path), SENTI_OK);
-    ck_assert_int_eq(o.n_eos, 1);
+    /* the eos id, then (as llama.cpp) the tokens whose text ends a turn, each once */
+    ck_assert_int_eq(o.n_eos, 3);
     ck_assert_int_eq(o.eos[0], 2);
+    ck_assert_int_eq(o.eos[1], 3);
+    ck_assert_int_eq(o.eos[2], 4);
     remove(path);
 }
 END_TEST
