@@ -341,6 +341,10 @@ int cli_task_close(cli_task *t, senti_status s) {
         fprintf(stderr, "senti %s: %s\n", t->cmd, senti_last_error());
         rc = 1;
     }
+    int64_t checkpoint, kept = s != SENTI_OK && !t->shard ? task_resume_kept(t->res, &checkpoint) : -1;
+    if (kept >= 0) /* the summary above counts the records read; this, what the output holds */
+        fprintf(stderr, "senti %s: %s keeps %lld record%s (whole lines); --resume goes on from its last checkpoint, "
+                        "after %lld\n", t->cmd, t->output, (long long)kept, kept == 1 ? "" : "s", (long long)checkpoint);
     task_resume_free(t->res);
     if (t->out == stdout && fflush(stdout) != 0) rc = 1;
     if (t->in && t->in != stdin) fclose(t->in);

@@ -45,6 +45,8 @@ struct task_resume {
     task_source *src;      /* borrowed: its record count and hash go into each checkpoint */
     json_t *fp;            /* the fingerprint written into the sidecar (owned) */
     int64_t vouched;       /* the output's bytes the sidecar vouches for (a failed run is cut back to them) */
+    int64_t vouched_recs;  /* and its records */
+    int64_t kept;          /* after task_resume_abort: the records the output holds (-1: not known) */
 };
 
 void task_resume_free(task_resume *r) {
@@ -508,6 +510,8 @@ task_resume *task_resume_open(const char *path, const task_resume_opts *o, task_
     }
     if (!found && write_progress(r, 0, 0, task_source_hash(NULL)) != SENTI_OK) goto fail;
     r->vouched = bytes;
+    r->vouched_recs = records;
+    r->kept = -1;
     if (!(r->out = fdopen(fd, "ab"))) {
         senti_error(SENTI_ERR_IO, "%s: %s", path, strerror(errno));
         goto fail;
@@ -535,8 +539,13 @@ senti_status task_resume_checkpoint(void *ctx, int64_t records_done) {
         return senti_error(SENTI_ERR_INVALID_ARG, "resume: checkpoint after %lld records, but the source read %lld",
                            (long long)records_done, (long long)task_source_count(r->src));
     senti_status st = write_progress(r, records_done, off, task_source_hash(r->src));
-    if (st == SENTI_OK) r->vouched = off;
+    if (st == SENTI_OK) r->vouched = off, r->vouched_recs = records_done;
     return st;
+}
+
+int64_t task_resume_kept(const task_resume *r, int64_t *checkpoint) {
+    if (checkpoint) *checkpoint = r ? r->vouched_recs : 0;
+    return r ? r->kept : -1;
 }
 
 senti_status task_resume_close(task_resume *r) {
@@ -568,6 +577,18 @@ senti_status task_resume_abort(task_resume *r) {
         }
     const int bad = ftruncate(fd, keep) != 0;
     const int err = errno;
+    if (!bad) { /* the records kept: the checkpoint's and the whole lines after it */
+        int64_t lines = 0;
+        off_t at = (off_t)r->vouched;
+        for (; at < keep;) {
+            const size_t want = keep - at > (off_t)sizeof buf ? sizeof buf : (size_t)(keep - at);
+            const ssize_t got = pread(fd, buf, want, at);
+            if (got <= 0) break;
+            for (ssize_t i = 0; i < got; i++) lines += buf[i] == '\n';
+            at += got;
+        }
+        if (at == keep) r->kept = r->vouched_recs + lines;
+    }
     fclose(r->out);
     r->out = NULL;
     return bad ? senti_error(SENTI_ERR_IO, "%s: cutting back its torn last line: %s", r->path, strerror(err))

@@ -324,6 +324,10 @@ senti_status task_resume_close(task_resume *r);
  * a torn last one (a failed write's part; never below what the sidecar
  * vouches for, and a --resume still goes on from there). */
 senti_status task_resume_abort(task_resume *r);
+/* After task_resume_abort: the records its output holds as whole lines (-1:
+ * not known, or not a regular file) and *checkpoint, those of the last
+ * checkpoint (where a --resume goes on from). */
+int64_t task_resume_kept(const task_resume *r, int64_t *checkpoint);
 void task_resume_free(task_resume *r); /* accepts NULL; closes the output if still open */
 
 /* ---- explanations (explain.c) ------------------------------------------------------

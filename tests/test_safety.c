@@ -364,6 +364,25 @@ START_TEST(test_write_errors) {
     ck_assert_int_ne(sh("'%s' logits -m '%s' --ids 101,102 > /dev/full", g_cli, g_model), 0);
     ck_assert_int_ne(sh("'%s' classify -m '%s' --tokenizer '%s' good > /dev/full", g_cli, g_model, g_tok), 0);
     ck_assert_int_ne(sh("'%s' classify -m '%s' --tokenizer '%s' --output /dev/full good", g_cli, g_model, g_tok), 0);
+    /* a run stopped by a full output (a 20 KB file-size limit: EFBIG) says how many records the output kept,
+     * and that many whole lines are there */
+    char many[64 * 1024] = "";
+    for (int i = 0; i < 600; i++) snprintf(many + strlen(many), sizeof many - strlen(many), "text number %d\n", i);
+    put("many.txt", many);
+    ck_assert_int_ne(sh("cd %s && (trap '' XFSZ; ulimit -f 20; exec '%s' classify -m '%s' --tokenizer '%s' --window 64 "
+                        "--input many.txt --output full.jsonl)", g_tmp, g_cli, g_model, g_tok), 0);
+    char *e = get("err"), *k = strstr(e, "full.jsonl keeps ");
+    ck_assert_msg(k != NULL, "stderr \"%s\" lacks the records kept", e);
+    long kept = strtol(k + strlen("full.jsonl keeps "), NULL, 10);
+    char *full = get("full.jsonl");
+    long lines = 0;
+    for (char *c = full; *c; c++) lines += *c == '\n';
+    ck_assert_int_gt(lines, 0);
+    ck_assert_int_lt(lines, 600);
+    ck_assert_int_eq(kept, lines);
+    ck_assert(full[strlen(full) - 1] == '\n');
+    free(full);
+    free(e);
     /* the explanation page's write error says why */
     ck_assert_int_ne(sh("'%s' classify -m '%s' --tokenizer '%s' --explain occlusion --explain-html /dev/full good "
                         "> /dev/null", g_cli, g_model, g_tok), 0);
