@@ -443,6 +443,7 @@ task_resume *task_resume_open(const char *path, const task_resume_opts *o, task_
         goto fail;
     }
     r->src = src;
+    r->kept = -1;
     if (task_output_checks("--output", path, o) != SENTI_OK) goto fail;
     struct stat sb;
     if (stat(path, &sb) == 0 && !S_ISREG(sb.st_mode)) { /* /dev/null, a pipe, a terminal: write plainly */
@@ -511,7 +512,6 @@ task_resume *task_resume_open(const char *path, const task_resume_opts *o, task_
     if (!found && write_progress(r, 0, 0, task_source_hash(NULL)) != SENTI_OK) goto fail;
     r->vouched = bytes;
     r->vouched_recs = records;
-    r->kept = -1;
     if (!(r->out = fdopen(fd, "ab"))) {
         senti_error(SENTI_ERR_IO, "%s: %s", path, strerror(errno));
         goto fail;
