@@ -306,8 +306,14 @@ senti_status llm_zero_shot_run(senti_model *m, const senti_tokenizer *tok, const
             }
             s = write_scores(out, o, recs[i].id, err, err ? NULL : lp + a * L, err ? NULL : pr + a * L);
         }
-        if (s == SENTI_OK && nb > 0 && ro->checkpoint && fflush(out) == 0)
-            s = ro->checkpoint(ro->checkpoint_ctx, st->skipped + st->records);
+        if (s == SENTI_OK && nb > 0) { /* a write error (a full disk) ends the run, exit 1 */
+            errno = 0;
+            if (fflush(out) != 0 || ferror(out))
+                s = senti_error(SENTI_ERR_IO, "writing %s failed: %s", ro->out_name ? ro->out_name : "the output",
+                                errno ? strerror(errno) : "an earlier write failed");
+            else if (ro->checkpoint)
+                s = ro->checkpoint(ro->checkpoint_ctx, st->skipped + st->records);
+        }
         for (int64_t i = 0; i < nb; i++) task_record_clear(&recs[i]);
         for (int64_t i = 0; i < na; i++) senti_mfree(errs[i]), errs[i] = NULL;
     }
@@ -318,7 +324,9 @@ senti_status llm_zero_shot_run(senti_model *m, const senti_tokenizer *tok, const
     senti_mfree(lp);
     senti_mfree(pr);
     senti_mfree(errs);
-    if (s == SENTI_OK && fflush(out) != 0) s = senti_error(SENTI_ERR_IO, "zero-shot: flushing the output failed");
+    if (s == SENTI_OK && (fflush(out) != 0 || ferror(out)))
+        s = senti_error(SENTI_ERR_IO, "writing %s failed: %s", ro->out_name ? ro->out_name : "the output",
+                        errno ? strerror(errno) : "an earlier write failed");
     st->seconds = senti_time_ms() * 1e-3 - t0;
     return s;
 }

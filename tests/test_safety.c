@@ -364,6 +364,15 @@ START_TEST(test_write_errors) {
     ck_assert_int_ne(sh("'%s' logits -m '%s' --ids 101,102 > /dev/full", g_cli, g_model), 0);
     ck_assert_int_ne(sh("'%s' classify -m '%s' --tokenizer '%s' good > /dev/full", g_cli, g_model, g_tok), 0);
     ck_assert_int_ne(sh("'%s' classify -m '%s' --tokenizer '%s' --output /dev/full good", g_cli, g_model, g_tok), 0);
+    /* the LLM commands too (their own batch loop) */
+    char llm[2300];
+    snprintf(llm, sizeof llm, "%s/tests/fixtures/llm/qwen2", g_root);
+    ck_assert_int_eq(sh("'%s' generate -m '%s' --max-new-tokens 2 --output /dev/full hi", g_cli, llm), 1);
+    err_has("writing /dev/full failed: No space left");
+    ck_assert_int_eq(sh("'%s' zero-shot -m '%s' --labels a,b --output /dev/full hi", g_cli, llm), 1);
+    err_has("writing /dev/full failed: No space left");
+    ck_assert_int_eq(sh("'%s' extract -m '%s' --schema aspect --max-new-tokens 2 --output /dev/full hi", g_cli, llm), 1);
+    err_has("writing /dev/full failed: No space left");
     /* a run stopped by a full output (a 20 KB file-size limit: EFBIG) says how many records the output kept,
      * and that many whole lines are there */
     char many[64 * 1024] = "";
