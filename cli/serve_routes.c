@@ -164,12 +164,18 @@ static llm_generate_opts complete_opts(const serve *S, json_t *p, const char **s
     return o;
 }
 
+/* A completion stops at its request's deadline (its client has had the 504
+ * by then): the worker is not held by a generation nobody waits for. */
+static bool past_deadline(void *ctx) { return serve_now() >= ((const serve_job *)ctx)->deadline; }
+
 /* One completion request: generation for its prompts as one batch, then the
  * log-probs a request asks for by one forward over prompt + completion. */
 static void run_complete(serve *S, serve_job *job) {
     const char *stop[4];
     int64_t n_stop;
     llm_generate_opts o = complete_opts(S, job->params, stop, &n_stop);
+    o.gen.cancel = past_deadline;
+    o.gen.cancel_ctx = job;
     json_t *lpv = json_object_get(job->params, "logprobs");
     const bool want_lp = json_is_integer(lpv), echo = json_is_true(json_object_get(job->params, "echo"));
     const int64_t top_n = want_lp ? json_integer_value(lpv) : 0;

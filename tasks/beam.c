@@ -65,6 +65,36 @@ senti_status llm_result_set(const senti_tokenizer *tok, const int32_t *ids, int6
     return SENTI_OK;
 }
 
+/* The first stop string in text[0..len): its offset, or len + 1 when none. */
+size_t llm_find_stop(const llm_gen_opts *o, const char *text, size_t len) {
+    size_t best = len + 1;
+    for (int64_t k = 0; k < o->n_stop; k++) {
+        const size_t sl = strlen(o->stop[k]);
+        if (sl == 0 || sl > len) continue;
+        for (size_t i = 0; i + sl <= len && i < best; i++)
+            if (memcmp(text + i, o->stop[k], sl) == 0) {
+                best = i;
+                break;
+            }
+    }
+    return best;
+}
+
+/* Whether h's continuation followed by t holds a stop string (as transformers'
+ * StopStringCriteria in beam search: such a candidate finishes, as an eos). */
+static senti_status stop_hit(const senti_tokenizer *tok, const llm_gen_opts *o, hyp *h, int64_t n_prompt,
+                             int64_t room, int32_t t, bool *hit) {
+    *hit = false;
+    if (o->n_stop == 0 || h->n >= room) return SENTI_OK;
+    h->seq[h->n] = t; /* room was left for it */
+    size_t len = 0;
+    char *text = senti_tokenizer_decode(tok, h->seq + n_prompt, h->n + 1 - n_prompt, 1, &len);
+    if (!text) return SENTI_ERR_NO_MEMORY; /* decode set the message */
+    *hit = llm_find_stop(o, text, len) <= len;
+    senti_string_free(text);
+    return SENTI_OK;
+}
+
 /* log_softmax of a row in place (float32 result, double sums). */
 static void log_softmax(float *row, int64_t V) {
     float mx = -INFINITY;
@@ -124,8 +154,9 @@ senti_status llm_beam_search(senti_model *m, const senti_tokenizer *tok, const l
     int64_t *who = senti_calloc((size_t)(n * nb), sizeof *who);
     float *logits = senti_malloc((size_t)(n * nb * V) * sizeof *logits + 1);
     cand *cands = senti_malloc((size_t)K * sizeof *cands);
+    bool *hits = senti_malloc((size_t)K * sizeof *hits);
     lm_cache *c = NULL;
-    if (!it || !slot || !ntok || !toks || !cur || !who || !logits || !cands) goto oom;
+    if (!it || !slot || !ntok || !toks || !cur || !who || !logits || !cands || !hits) goto oom;
     int64_t ctx = 1, n_run = 0;
     for (int64_t i = 0; i < n; i++) {
         char msg[160] = "";
@@ -189,6 +220,10 @@ senti_status llm_beam_search(senti_model *m, const senti_tokenizer *tok, const l
     float *acc = senti_malloc((size_t)(nb * V) * sizeof *acc + 1);
     if (!acc) goto oom;
     while (n_run > 0 && s == SENTI_OK) {
+        if (o->cancel && o->cancel(o->cancel_ctx)) {
+            s = senti_error(SENTI_ERR_IO, "generation cancelled (past its deadline)");
+            break;
+        }
         int64_t k = 0; /* entries of the next forward */
         for (int64_t j = 0; j < n_run && s == SENTI_OK; j++) {
             const int64_t i = who[j];
@@ -213,9 +248,17 @@ senti_status llm_beam_search(senti_model *m, const senti_tokenizer *tok, const l
             const bool blocked = (o->early_stopping == LLM_EARLY_STOP_TRUE && full) || !I->unsat;
             bool all_hit = true;
             int64_t n_next = 0;
+            for (int64_t q = 0; q < nc && s == SENTI_OK; q++) {
+                const cand *cd = &cands[q];
+                bool stop = false;
+                if (!llm_is_eos(o, cd->tok) && cur_len + 1 < I->room)
+                    s = stop_hit(tok, o, &I->run[cd->beam], I->n_prompt, I->room, cd->tok, &stop);
+                hits[q] = llm_is_eos(o, cd->tok) || cur_len + 1 >= I->room || stop;
+            }
+            if (s != SENTI_OK) break;
             for (int64_t q = 0; q < nc; q++) {
                 const cand *cd = &cands[q];
-                const bool hit = llm_is_eos(o, cd->tok) || cur_len + 1 >= I->room;
+                const bool hit = hits[q];
                 all_hit &= hit;
                 hyp *p = &I->run[cd->beam];
                 if (hit && q < nb && !blocked && isfinite(cd->score)) {
@@ -225,10 +268,7 @@ senti_status llm_beam_search(senti_model *m, const senti_tokenizer *tok, const l
                 }
             }
             /* running: the nb best candidates, finished ones pushed down by -1e9 */
-            for (int64_t q = 0; q < nc; q++) {
-                const bool hit = llm_is_eos(o, cands[q].tok) || cur_len + 1 >= I->room;
-                cands[q].score += hit ? NEG_BIG : 0.0f;
-            }
+            for (int64_t q = 0; q < nc; q++) cands[q].score += hits[q] ? NEG_BIG : 0.0f;
             qsort(cands, (size_t)nc, sizeof *cands, cand_cmp); /* stable on idx for equal scores */
             for (int64_t q = 0; q < nb && q < nc; q++, n_next++) {
                 const hyp *p = &I->run[cands[q].beam];
@@ -280,6 +320,12 @@ finish:
         const int64_t nn = best->n - I->n_prompt;
         const bool stopped = nn > 0 && llm_is_eos(o, best->seq[best->n - 1]);
         s = llm_result_set(tok, best->seq + I->n_prompt, nn, stopped, &res[i]);
+        const size_t at = s == SENTI_OK ? llm_find_stop(o, res[i].text, res[i].len) : 0;
+        if (s == SENTI_OK && at <= res[i].len) { /* the text ends before its stop string, as greedy's */
+            res[i].text[at] = '\0';
+            res[i].len = at;
+            res[i].stopped = true;
+        }
     }
     goto done;
 oom:
@@ -293,6 +339,7 @@ done:
             senti_mfree(h);
         }
     senti_mfree(it);
+    senti_mfree(hits);
     senti_mfree(slot);
     senti_mfree(ntok);
     senti_mfree(toks);

@@ -319,16 +319,7 @@ static senti_status check_stop(const senti_tokenizer *tok, const llm_gen_opts *o
     size_t len = 0;
     char *t = senti_tokenizer_decode(tok, q->all + q->n_prompt, q->n - q->n_prompt, 1, &len);
     if (!t) return SENTI_ERR_NO_MEMORY; /* decode set the message */
-    size_t best = len + 1;
-    for (int64_t k = 0; k < o->n_stop; k++) {
-        size_t sl = strlen(o->stop[k]);
-        if (sl == 0 || sl > len) continue;
-        for (size_t i = 0; i + sl <= len && i < best; i++)
-            if (memcmp(t + i, o->stop[k], sl) == 0) {
-                best = i;
-                break;
-            }
-    }
+    const size_t best = llm_find_stop(o, t, len);
     if (best <= len) {
         q->stop_found = true;
         q->stop_at = best;
@@ -445,6 +436,11 @@ senti_status llm_generate(senti_model *m, const senti_tokenizer *tok, const llm_
         goto done;
     }
     while (n_live > 0) {
+        if (o->cancel && o->cancel(o->cancel_ctx)) {
+            senti_mfree(cur);
+            s = senti_error(SENTI_ERR_IO, "generation cancelled (past its deadline)");
+            goto done;
+        }
         int64_t k = 0;
         for (int64_t j = 0; j < n_live; j++) {
             int64_t i = map[j];

@@ -68,6 +68,10 @@ typedef struct llm_gen_opts {
     int64_t min_length;        /* > 0: eos banned while the sequence (decoder ids) is shorter */
     int32_t forced_bos, forced_eos; /* >= 0: the first / the last allowed token is forced */
     int32_t decoder_start;     /* encoder-decoders: the decoder's first token (-1: from config.json) */
+    /* asked before each decoding step (NULL: never): true ends the generation
+     * with SENTI_ERR_IO "cancelled" (a server request past its deadline) */
+    bool (*cancel)(void *ctx);
+    void *cancel_ctx;
 } llm_gen_opts;
 
 enum { LLM_EARLY_STOP_FALSE = 0, LLM_EARLY_STOP_TRUE, LLM_EARLY_STOP_NEVER };
@@ -141,6 +145,8 @@ int32_t llm_decoder_start(const senti_model *m, const llm_gen_opts *o);
  * sequence may reach (prompt + max_new_tokens within max_length and the
  * model's context) and whether t is an eos id. */
 int64_t llm_room(const llm_gen_opts *o, int64_t n_prompt, int64_t max_ctx);
+/* The first stop string of o in text[0..len): its offset, or len + 1 when none. */
+size_t llm_find_stop(const llm_gen_opts *o, const char *text, size_t len);
 bool llm_is_eos(const llm_gen_opts *o, int32_t t);
 /* The continuation ids[0..n) decoded into r (ids, text, stopped as given). */
 senti_status llm_result_set(const senti_tokenizer *tok, const int32_t *ids, int64_t n, bool stopped,

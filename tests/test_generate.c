@@ -404,6 +404,65 @@ END_TEST
 START_TEST(test_greedy_llama) { check_greedy("llama"); }
 END_TEST
 
+/* Beam search with a stop string: a candidate that completes it finishes as an
+ * eos would (transformers' StopStringCriteria in _beam_search): the ids of
+ * generate(num_beams=3, stop_strings=[s]) (beam_stop.json); the text ends
+ * before the stop string. And a generation cancelled at its first step. */
+static int g_cancel_calls;
+static bool cancel_at_3(void *ctx) { (void)ctx; return ++g_cancel_calls >= 3; }
+
+START_TEST(test_beam_stop_and_cancel) {
+    lm_fix f;
+    fix_open(&f, "qwen2");
+    json_t *cases = load("beam_stop.json"), *c;
+    size_t i;
+    int stopped = 0;
+    json_array_foreach(cases, i, c) {
+        int64_t n;
+        int32_t *p = ids_of(json_object_get(c, "prompt_ids"), &n);
+        const int32_t *pp = p;
+        const char *stop = json_string_value(json_object_get(c, "stop"));
+        llm_gen_opts o = f.go;
+        o.num_beams = json_integer_value(json_object_get(c, "num_beams"));
+        o.max_new_tokens = json_integer_value(json_object_get(c, "max_new_tokens"));
+        o.stop = &stop;
+        o.n_stop = 1;
+        llm_gen_result r = {0};
+        ck_assert_int_eq(llm_generate(f.m, f.tok, &o, &pp, &n, 1, NULL, NULL, &r), SENTI_OK);
+        int64_t wn;
+        int32_t *want = ids_of(json_object_get(c, "ids"), &wn);
+        ck_assert_msg(r.n == wn && memcmp(r.ids, want, (size_t)wn * sizeof *want) == 0, "case %zu (stop \"%s\"): ids differ",
+                      i, stop);
+        ck_assert(strstr(r.text, stop) == NULL);
+        stopped += r.stopped;
+        llm_gen_result_clear(&r);
+        senti_mfree(want);
+        senti_mfree(p);
+    }
+    ck_assert_int_ge(stopped, 4);
+    json_decref(cases);
+    /* cancelled: an error naming it, after as many steps as the hook allowed */
+    json_t *g0 = json_array_get(json_object_get(f.golden, "greedy"), 0);
+    int64_t n;
+    int32_t *p = ids_of(json_object_get(g0, "input_ids"), &n);
+    const int32_t *pp = p;
+    for (int beams = 1; beams <= 2; beams++) {
+        llm_gen_opts o = f.go;
+        o.max_new_tokens = 32;
+        o.num_beams = beams;
+        o.cancel = cancel_at_3;
+        g_cancel_calls = 0;
+        llm_gen_result r = {0};
+        ck_assert_int_eq(llm_generate(f.m, f.tok, &o, &pp, &n, 1, NULL, NULL, &r), SENTI_ERR_IO);
+        ck_assert_ptr_nonnull(strstr(senti_last_error(), "cancelled"));
+        ck_assert_int_eq(g_cancel_calls, 3);
+        llm_gen_result_clear(&r);
+    }
+    senti_mfree(p);
+    fix_close(&f);
+}
+END_TEST
+
 START_TEST(test_stop_and_sampling) {
     lm_fix f;
     fix_open(&f, "qwen2");
@@ -657,6 +716,7 @@ static Suite *suite(void) {
     tcase_add_test(e, test_greedy_qwen2);
     tcase_add_test(e, test_greedy_llama);
     tcase_add_test(e, test_stop_and_sampling);
+    tcase_add_test(e, test_beam_stop_and_cancel);
     tcase_add_test(e, test_score_qwen2);
     tcase_add_test(e, test_score_llama);
     tcase_add_test(e, test_generate_run);
