@@ -91,8 +91,11 @@ bool cli_gen_apply(const cli_gen *g, const char *dir, llm_gen_opts *o) {
     if (g->norep >= 0) o->no_repeat_ngram_size = g->norep;
     if (g->lenpen_set) o->length_penalty = g->lenpen;
     if (g->early >= 0) o->early_stopping = g->early;
-    /* a sampling flag asks for sampling; temperature 0 is greedy whatever else is given */
-    if (g->top_k_set || g->top_p_set || g->min_p_set) o->do_sample = true;
+    /* a sampling flag that filters asks for sampling (top-k 0, top-p 1, min-p 0
+     * are each filter's "off", as in transformers); temperature 0 is greedy
+     * whatever else is given */
+    if ((g->top_k_set && g->top_k > 0) || (g->top_p_set && g->top_p < 1.0) || (g->min_p_set && g->min_p > 0.0))
+        o->do_sample = true;
     if (g->temp_set) {
         o->temperature = g->temp > 0 ? g->temp : 1.0;
         o->do_sample = g->temp > 0;

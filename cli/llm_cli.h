@@ -27,7 +27,8 @@ enum {
 #define CLI_GEN_USAGE                                                                                            \
     "  generation: [--max-new-tokens N] [--temperature T] [--top-k K] [--top-p P] [--min-p P]\n"                \
     "              [--repetition-penalty R] [--seed S] [--stop STR]...   (defaults: generation_config.json;\n"  \
-    "              temperature 0 is greedy; a positive temperature, top-k, top-p or min-p samples)\n"          \
+    "              temperature 0 is greedy; a positive temperature, top-k > 0, top-p < 1 or min-p > 0\n"       \
+    "              samples)\n"                                                                                   \
     "  beam search: [--num-beams N] [--length-penalty X] [--early-stopping true|false|never]\n"               \
     "              [--no-repeat-ngram-size N]   (as transformers' generate; defaults: generation_config.json)\n" \
     "  --chat / --no-chat-template: render the prompt through the model's chat template or send it as is\n"   \

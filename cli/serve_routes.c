@@ -147,7 +147,8 @@ static llm_generate_opts complete_opts(const serve *S, json_t *p, const char **s
     json_t *v;
     if ((v = json_object_get(p, "max_tokens")) && json_is_integer(v))
         o.gen.max_new_tokens = json_integer_value(v), o.gen.max_length = 0;
-    if ((v = json_object_get(p, "top_p")) && json_is_number(v)) o.gen.top_p = json_number_value(v), o.gen.do_sample = true;
+    if ((v = json_object_get(p, "top_p")) && json_is_number(v)) /* 1: off, as OpenAI's default */
+        o.gen.top_p = json_number_value(v), o.gen.do_sample = o.gen.do_sample || json_number_value(v) < 1.0;
     if ((v = json_object_get(p, "seed")) && json_is_integer(v)) o.gen.seed = (uint64_t)json_integer_value(v);
     if ((v = json_object_get(p, "temperature")) && json_is_number(v)) {
         const double t = json_number_value(v);

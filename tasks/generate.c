@@ -61,7 +61,20 @@ void llm_repetition_penalty(float *logits, int64_t V, const int32_t *ids, int64_
 }
 
 void llm_temperature(float *logits, int64_t V, float t) {
-    for (int64_t i = 0; i < V; i++) logits[i] /= t;
+    float big = 0.0f, mx = -INFINITY;
+    for (int64_t i = 0; i < V; i++)
+        if (isfinite(logits[i])) {
+            big = fabsf(logits[i]) > big ? fabsf(logits[i]) : big;
+            mx = logits[i] > mx ? logits[i] : mx;
+        }
+    if (isfinite(big / t)) {
+        for (int64_t i = 0; i < V; i++) logits[i] /= t;
+        return;
+    }
+    /* a temperature so small that x / t overflows (1e-38): the row shifted by
+     * its maximum first, which becomes 0 and the others -inf or far below, so
+     * softmax stays finite: the limit t -> 0 (greedy, sampling among ties) */
+    for (int64_t i = 0; i < V; i++) logits[i] = (logits[i] - mx) / t;
 }
 
 static int cmp_float_desc(const void *a, const void *b) {

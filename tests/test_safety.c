@@ -373,6 +373,15 @@ START_TEST(test_write_errors) {
     err_has("writing /dev/full failed: No space left");
     ck_assert_int_eq(sh("'%s' extract -m '%s' --schema aspect --max-new-tokens 2 --output /dev/full hi", g_cli, llm), 1);
     err_has("writing /dev/full failed: No space left");
+    /* greedy's equals: top-k 0 (a filter's "off" asks no sampling), a temperature so small that x / t overflows */
+    char lm[2300];
+    snprintf(lm, sizeof lm, "%s/tests/fixtures/llm/qwen2", g_root);
+    ck_assert_int_eq(sh("'%s' generate -m '%s' --max-new-tokens 8 'The movie was' > %s/g0.jsonl", g_cli, lm, g_tmp), 0);
+    ck_assert_int_eq(sh("'%s' generate -m '%s' --max-new-tokens 8 --top-k 0 --seed 1 'The movie was' > %s/g1.jsonl",
+                        g_cli, lm, g_tmp), 0);
+    ck_assert_int_eq(sh("'%s' generate -m '%s' --max-new-tokens 8 --temperature 1e-45 'The movie was' > %s/g2.jsonl",
+                        g_cli, lm, g_tmp), 0);
+    ck_assert_int_eq(sh("cmp %s/g0.jsonl %s/g1.jsonl && cmp %s/g0.jsonl %s/g2.jsonl", g_tmp, g_tmp, g_tmp, g_tmp), 0);
     /* a run stopped by a full output (a 20 KB file-size limit: EFBIG) says how many records the output kept,
      * and that many whole lines are there */
     char many[64 * 1024] = "";
