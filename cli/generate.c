@@ -185,7 +185,8 @@ static void zs_usage(FILE *f) {
     fprintf(f, "usage: senti zero-shot -m DECODER_DIR --labels A,B,... [--template T] [--no-chat-template]\n"
                "                       [common flags] [TEXT...]\n"
                "  scores each label as the model's answer: the mean log-probability of its tokens after the\n"
-               "  prompt; \"scores\" is the softmax of those over the labels, \"logprobs\" the raw means\n"
+               "  prompt; \"scores\" is the softmax of those over the labels, \"logprobs\" the raw means;\n"
+               "  a JSONL record's \"labels\" array overrides --labels for that record\n"
                "  --template T: the instruction, with {text} and {labels} (default: \"Classify the sentiment of\n"
                "                the text. Answer with one of: {labels}.\\n\\nText: {text}\"), sent through the\n"
                "                chat template unless --no-chat-template\n" CLI_TASK_USAGE);

@@ -239,6 +239,38 @@ static senti_status write_scores(FILE *out, const llm_score_opts *o, json_t *id,
     return s;
 }
 
+/* A record's own "labels" (a non-empty array of distinct non-empty strings)
+ * into *own (labels borrowed from r's JSON; senti_malloc'd array): 1; 0 when it
+ * has none; -1 with *err set when the field is malformed. */
+static int own_labels(const task_record *r, llm_score_opts *own, const char **err) {
+    json_t *jl = r->obj ? json_object_get(r->obj, "labels") : NULL;
+    if (!jl || json_is_null(jl)) return 0;
+    *err = "field \"labels\" must be a non-empty array of strings";
+    if (!json_is_array(jl) || json_array_size(jl) == 0) return -1;
+    const char **l = senti_calloc(json_array_size(jl), sizeof *l);
+    if (!l) return *err = "out of memory", -1;
+    size_t i;
+    json_t *v;
+    json_array_foreach(jl, i, v) {
+        if (!json_is_string(v) || json_string_length(v) == 0 || strlen(json_string_value(v)) != json_string_length(v) ||
+            task_utf8_invalid_at(json_string_value(v), json_string_length(v)) >= 0) {
+            *err = "field \"labels\" must hold non-empty strings";
+            senti_mfree(l);
+            return -1;
+        }
+        l[i] = json_string_value(v);
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(l[i], l[j]) == 0) {
+                *err = "field \"labels\" holds a label twice";
+                senti_mfree(l);
+                return -1;
+            }
+    }
+    own->labels = l;
+    own->n_labels = (int64_t)json_array_size(jl);
+    return 1;
+}
+
 senti_status llm_zero_shot_run(senti_model *m, const senti_tokenizer *tok, const llm_chat *chat,
                                const llm_score_opts *o, const task_runner_opts *ro, task_source *src, FILE *out,
                                task_stats *stats) {
@@ -260,7 +292,9 @@ senti_status llm_zero_shot_run(senti_model *m, const senti_tokenizer *tok, const
     size_t *tl = senti_calloc((size_t)batch, sizeof *tl);
     double *lp = senti_calloc((size_t)(batch * L), sizeof *lp), *pr = senti_calloc((size_t)(batch * L), sizeof *pr);
     char **errs = senti_calloc((size_t)batch, sizeof *errs);
-    senti_status s = recs && tx && tl && lp && pr && errs ? SENTI_OK
+    int *own = senti_calloc((size_t)batch, sizeof *own); /* a record's own "labels": 1 (own_o), 0 none, -1 bad */
+    llm_score_opts *own_o = senti_calloc((size_t)batch, sizeof *own_o);
+    senti_status s = recs && tx && tl && lp && pr && errs && own && own_o ? SENTI_OK
                                                                  : senti_error(SENTI_ERR_NO_MEMORY, "zero-shot: out of memory");
     bool eof = false;
     for (int64_t k = 0; k < ro->skip && s == SENTI_OK && !eof; k++) { /* resume: records already answered */
@@ -279,7 +313,11 @@ senti_status llm_zero_shot_run(senti_model *m, const senti_tokenizer *tok, const
                 eof = true;
                 break;
             }
-            if (!recs[nb].error) tx[na] = recs[nb].text, tl[na++] = recs[nb].len;
+            own[nb] = 0;
+            const char *why = NULL;
+            if (!recs[nb].error && (own[nb] = own_labels(&recs[nb], &own_o[nb], &why)) < 0)
+                task_record_fail(&recs[nb], "%s", why);
+            if (!recs[nb].error && !own[nb]) tx[na] = recs[nb].text, tl[na++] = recs[nb].len;
             nb++;
         }
         double t2 = senti_time_ms() * 1e-3;
@@ -292,9 +330,26 @@ senti_status llm_zero_shot_run(senti_model *m, const senti_tokenizer *tok, const
         for (int64_t i = 0, j = 0; i < nb && s == SENTI_OK; i++) {
             const char *err = recs[i].error;
             int64_t a = -1;
-            if (!err) {
+            const llm_score_opts *ro_i = o;
+            double *lp_i = NULL, *pr_i = NULL;
+            char *own_err = NULL;
+            if (!err && own[i] == 1) { /* its own labels: scored alone */
+                ro_i = &own_o[i];
+                own_o[i].tmpl = o->tmpl, own_o[i].use_chat = o->use_chat;
+                const int64_t k = own_o[i].n_labels;
+                lp_i = senti_calloc((size_t)k, sizeof *lp_i), pr_i = senti_calloc((size_t)k, sizeof *pr_i);
+                const double t3 = senti_time_ms() * 1e-3;
+                if (!lp_i || !pr_i) s = senti_error(SENTI_ERR_NO_MEMORY, "zero-shot: out of memory");
+                else
+                    s = score_batch(m, tok, chat, ro_i, (const char *const *)&recs[i].text, &recs[i].len, 1, lp_i,
+                                    pr_i, &own_err, &st->tokens);
+                st->t_model += senti_time_ms() * 1e-3 - t3;
+                st->batches++;
+                err = own_err;
+            } else if (!err) {
                 a = j++;
                 err = errs[a];
+                lp_i = lp + a * L, pr_i = pr + a * L;
             }
             st->records++;
             if (err) {
@@ -304,7 +359,9 @@ senti_status llm_zero_shot_run(senti_model *m, const senti_tokenizer *tok, const
                     break;
                 }
             }
-            s = write_scores(out, o, recs[i].id, err, err ? NULL : lp + a * L, err ? NULL : pr + a * L);
+            if (s == SENTI_OK) s = write_scores(out, ro_i, recs[i].id, err, err ? NULL : lp_i, err ? NULL : pr_i);
+            if (own[i] == 1) senti_mfree(lp_i), senti_mfree(pr_i);
+            senti_mfree(own_err);
         }
         if (s == SENTI_OK && nb > 0) { /* a write error (a full disk) ends the run, exit 1 */
             errno = 0;
@@ -314,7 +371,11 @@ senti_status llm_zero_shot_run(senti_model *m, const senti_tokenizer *tok, const
             else if (ro->checkpoint)
                 s = ro->checkpoint(ro->checkpoint_ctx, st->skipped + st->records);
         }
-        for (int64_t i = 0; i < nb; i++) task_record_clear(&recs[i]);
+        for (int64_t i = 0; i < nb; i++) {
+            task_record_clear(&recs[i]);
+            if (own[i] == 1) senti_mfree((void *)own_o[i].labels);
+            own[i] = 0;
+        }
         for (int64_t i = 0; i < na; i++) senti_mfree(errs[i]), errs[i] = NULL;
     }
     for (int64_t i = 0; recs && i < batch; i++) task_record_clear(&recs[i]);
@@ -324,6 +385,8 @@ senti_status llm_zero_shot_run(senti_model *m, const senti_tokenizer *tok, const
     senti_mfree(lp);
     senti_mfree(pr);
     senti_mfree(errs);
+    senti_mfree(own);
+    senti_mfree(own_o);
     if (s == SENTI_OK && (fflush(out) != 0 || ferror(out)))
         s = senti_error(SENTI_ERR_IO, "writing %s failed: %s", ro->out_name ? ro->out_name : "the output",
                         errno ? strerror(errno) : "an earlier write failed");

@@ -696,6 +696,38 @@ START_TEST(test_zero_shot_run) {
     json_decref(j);
     free(buf);
     task_source_free(src);
+    /* a JSONL record's own "labels" (here the defaults reversed) are its candidates; a malformed field
+     * is that record's error */
+    ck_assert_int_ge(L, 2);
+    json_t *rec = json_pack("{s:s,s:[s,s]}", "text", texts[2], "labels", labels[1], labels[0]);
+    char *line = json_dumps(rec, JSON_COMPACT), in[4096];
+    snprintf(in, sizeof in, "%s\n{\"text\":\"x\",\"labels\":[]}\n{\"text\":\"%s\"}\n", line, "a dull , lifeless film .");
+    free(line);
+    json_decref(rec);
+    FILE *fin = fmemopen(in, strlen(in), "r");
+    src = task_source_file(fin, "in.jsonl");
+    buf = NULL, len = 0;
+    out = open_memstream(&buf, &len);
+    ck_assert_int_eq(llm_zero_shot_run(f.m, f.tok, &f.chat, &o, &ro, src, out, &st), SENTI_OK);
+    fclose(out);
+    const char *two[2] = {labels[1], labels[0]};
+    llm_score_opts o2 = o;
+    o2.labels = two, o2.n_labels = 2;
+    double lp2[2], pr2[2];
+    ck_assert_int_eq(llm_score(f.m, f.tok, &f.chat, &o2, texts[2], strlen(texts[2]), lp2, pr2), SENTI_OK);
+    json_t *lines = json_array();
+    for (char *ln = buf, *e; (e = strchr(ln, '\n')); ln = e + 1) *e = '\0', json_array_append_new(lines, json_loads(ln, 0, NULL));
+    ck_assert_int_eq(json_array_size(lines), 3);
+    json_t *sc = json_object_get(json_array_get(lines, 0), "scores");
+    ck_assert_int_eq(json_object_size(sc), 2);
+    for (int l = 0; l < 2; l++)
+        ck_assert(fabs(json_number_value(json_object_get(sc, two[l])) - pr2[l]) <= 1e-5);
+    ck_assert_ptr_nonnull(strstr(json_string_value(json_object_get(json_array_get(lines, 1), "error")), "labels"));
+    ck_assert_int_eq(json_object_size(json_object_get(json_array_get(lines, 2), "scores")), (size_t)L);
+    json_decref(lines);
+    free(buf);
+    task_source_free(src);
+    fclose(fin);
     fix_close(&f);
 }
 END_TEST
