@@ -95,12 +95,53 @@ static bool gemma3_separator(const char *t, char sep[8]) {
     return n > 0 && *p == '\'';
 }
 
-/* Gemma 1 / 2 or Gemma 3 into *f (NONE: neither shape). Their files write a
- * newline inside a string literal as the escape; either form renders alike. */
-static senti_status gemma_family(const char *t, llm_chat_family *f, char sep[8]) {
-    *f = LLM_CHAT_NONE;
-    if (!strstr(t, "<start_of_turn>") || !strstr(t, "Conversation roles must alternate user/assistant/user/assistant/..."))
-        return SENTI_OK; /* (the alternation senti applies is the templates' own) */
+/* Which family t (a copy whose Jinja "\n" escapes are newlines: files write
+ * either, and either renders alike) is, by the pieces that decide each
+ * family's rendering (NONE: no family's). A template that renders otherwise
+ * (a default system message in Llama-3's, contents trimmed in ChatML, thinking
+ * tags, Llama-3.1's dated header, Mistral v0.3's "[/INST]" without a space) is
+ * not taken: refused, rather than rendered wrongly. */
+static llm_chat_family family_of(const char *u, char sep[8]) {
+    static const char alt[] = "Conversation roles must alternate user/assistant/user/assistant/...";
+    if (strstr(u, "<|start_header_id|>"))
+        return strstr(u, "'<|start_header_id|>' + message['role'] + '<|end_header_id|>\n\n'+ message['content'] | trim "
+                         "+ '<|eot_id|>'") &&
+                       strstr(u, "{% set content = bos_token + content %}") &&
+                       strstr(u, "{{ '<|start_header_id|>assistant<|end_header_id|>\n\n' }}") && !strstr(u, "system")
+                   ? LLM_CHAT_LLAMA3
+                   : LLM_CHAT_NONE;
+    if (strstr(u, "<|im_start|>"))
+        return (strstr(u, "'<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n'") ||
+                strstr(u, "'<|im_start|>' + message.role + '\n' + message.content + '<|im_end|>' + '\n'")) &&
+                       strstr(u, "'<|im_start|>assistant\n'") && !strstr(u, "<think>") && !strstr(u, "trim") &&
+                       !strstr(u, "strip(")
+                   ? LLM_CHAT_CHATML
+                   : LLM_CHAT_NONE;
+    if (strstr(u, "<<SYS>>"))
+        return strstr(u, "'<<SYS>>\n' + system_message + '\n<</SYS>>\n\n' + message['content']") &&
+                       strstr(u, "bos_token + '[INST] ' + content.strip() + ' [/INST]'") &&
+                       strstr(u, "' '  + content.strip() + ' ' + eos_token") && strstr(u, alt)
+                   ? LLM_CHAT_LLAMA2
+                   : LLM_CHAT_NONE;
+    if (strstr(u, "[INST]"))
+        return strncmp(u, "{{ bos_token }}", 15) == 0 && strstr(u, "{{ '[INST] ' + message['content'] + ' [/INST]' }}") &&
+                       strstr(u, "{{ message['content'] + eos_token}}") &&
+                       strstr(u, "raise_exception('Only user and assistant roles are supported!')") && strstr(u, alt)
+                   ? LLM_CHAT_MISTRAL
+                   : LLM_CHAT_NONE;
+    if (!strstr(u, "<start_of_turn>") || !strstr(u, alt)) return LLM_CHAT_NONE;
+    if (strstr(u, "'<start_of_turn>' + role + '\n' + message['content'] | trim + '<end_of_turn>\n'") &&
+        strstr(u, "System role not supported"))
+        return LLM_CHAT_GEMMA;
+    if (strstr(u, "'<start_of_turn>' + role + '\n' + (first_user_prefix if loop.first else \"\")") &&
+        strstr(u, "{{ message['content'] | trim }}") && strstr(u, "{{ '<end_of_turn>\n' }}") && gemma3_separator(u, sep))
+        return LLM_CHAT_GEMMA3;
+    return LLM_CHAT_NONE;
+}
+
+senti_status llm_chat_from_template(llm_chat *c, const char *t, const char *bos, const char *eos, const char *name) {
+    memset(c, 0, sizeof *c);
+    if (!t) return SENTI_OK;
     char *u = senti_strdup(t);
     if (!u) return senti_error(SENTI_ERR_NO_MEMORY, "chat template: out of memory");
     size_t k = 0;
@@ -109,33 +150,12 @@ static senti_status gemma_family(const char *t, llm_chat_family *f, char sep[8])
         else u[k++] = t[i];
     }
     u[k] = '\0';
-    if (strstr(u, "'<start_of_turn>' + role + '\n' + message['content'] | trim + '<end_of_turn>\n'") &&
-        strstr(u, "System role not supported"))
-        *f = LLM_CHAT_GEMMA;
-    else if (strstr(u, "'<start_of_turn>' + role + '\n' + (first_user_prefix if loop.first else \"\")") &&
-             strstr(u, "{{ message['content'] | trim }}") && strstr(u, "{{ '<end_of_turn>\n' }}") &&
-             gemma3_separator(u, sep))
-        *f = LLM_CHAT_GEMMA3;
+    c->family = family_of(u, c->sys_sep);
     senti_mfree(u);
-    return SENTI_OK;
-}
-
-senti_status llm_chat_from_template(llm_chat *c, const char *t, const char *bos, const char *eos, const char *name) {
-    memset(c, 0, sizeof *c);
-    if (!t) return SENTI_OK;
-    /* Only the exact shapes rendered below are taken: a variant that would
-     * render differently (Llama-3.1's dated system header, Mistral v0.3's
-     * "[/INST]" without a space) is refused rather than rendered wrongly. */
-    const bool inst = strstr(t, "'[INST] '") && strstr(t, "' [/INST]'");
-    if (strstr(t, "<|start_header_id|>") && !strstr(t, "Cutting Knowledge Date")) c->family = LLM_CHAT_LLAMA3;
-    else if (strstr(t, "<|im_start|>")) c->family = LLM_CHAT_CHATML;
-    else if (strstr(t, "<<SYS>>") && inst) c->family = LLM_CHAT_LLAMA2;
-    else if (strstr(t, "[INST]") && !strstr(t, "<<SYS>>") && inst) c->family = LLM_CHAT_MISTRAL;
-    else if (gemma_family(t, &c->family, c->sys_sep) != SENTI_OK) return SENTI_ERR_NO_MEMORY;
     if (c->family == LLM_CHAT_NONE)
         return senti_error(SENTI_ERR_UNSUPPORTED,
-                           "%s: unknown chat template family (known: llama-2, llama-3, chatml, mistral, gemma, "
-                           "gemma 3); "
+                           "%s: unknown chat template (known: the templates of llama-2, llama-3, ChatML / Qwen2, "
+                           "mistral v0.1 / v0.2, Gemma 1 / 2, Gemma 3); "
                            "use --no-chat-template to send the prompt as is",
                            name ? name : "chat template");
     c->bos = senti_strdup(bos ? bos : "");

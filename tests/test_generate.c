@@ -152,6 +152,17 @@ START_TEST(test_chat_golden) {
 }
 END_TEST
 
+/* The template text of tests/fixtures/llm/chat/<fam> (malloc'd). */
+static char *family_template(const char *fam) {
+    char rel[128];
+    snprintf(rel, sizeof rel, "chat/%s/tokenizer_config.json", fam);
+    json_t *j = load(rel);
+    char *t = strdup(json_string_value(json_object_get(j, "chat_template")));
+    json_decref(j);
+    ck_assert_ptr_nonnull(t);
+    return t;
+}
+
 START_TEST(test_chat_errors) {
     llm_chat c;
     ck_assert_int_eq(llm_chat_from_template(&c, "{% for m in messages %}<<{{ m.content }}>>{% endfor %}", "", "", "x.json"),
@@ -177,11 +188,41 @@ START_TEST(test_chat_errors) {
     /* a directory without a template: family none, not an error */
     ck_assert_int_eq(llm_chat_load(&c, "/nonexistent-dir"), SENTI_OK);
     ck_assert_int_eq(c.family, LLM_CHAT_NONE);
-    /* the Qwen2 default system message is read from the template text, escaped or not */
-    ck_assert_int_eq(llm_chat_from_template(&c, "{{ '<|im_start|>system\\nBe brief.<|im_end|>\\n' }}<|im_start|>", "", "", NULL),
-                     SENTI_OK);
-    ck_assert_str_eq(c.default_system, "Be brief.");
-    llm_chat_free(&c);
+    /* the Qwen2 default system message is read from the template text, its newlines escaped or not */
+    char *qwen = family_template("qwen2"), *at = strstr(qwen, "You are a helpful assistant.");
+    ck_assert_ptr_nonnull(at);
+    char edited[4096], escaped[4096];
+    snprintf(edited, sizeof edited, "%.*sBe brief.%s", (int)(at - qwen), qwen, at + strlen("You are a helpful assistant."));
+    size_t ke = 0;
+    for (const char *q = edited; *q && ke + 3 < sizeof escaped; q++) {
+        if (*q == '\n') escaped[ke++] = '\\', escaped[ke++] = 'n';
+        else escaped[ke++] = *q;
+    }
+    escaped[ke] = '\0';
+    for (int e = 0; e < 2; e++) {
+        ck_assert_int_eq(llm_chat_from_template(&c, e ? escaped : edited, "", "", NULL), SENTI_OK);
+        ck_assert_int_eq(c.family, LLM_CHAT_CHATML);
+        ck_assert_str_eq(c.default_system, "Be brief.");
+        llm_chat_free(&c);
+    }
+    free(qwen);
+    /* look-alikes of known families that render otherwise are refused: a Llama-3 template with a default
+     * system message, ChatML trimming the contents or with thinking tags, Llama-2's without its bos */
+    char *l3 = family_template("llama3"), *chatml = family_template("chatml"), *l2 = family_template("llama2");
+    char v[8192];
+    snprintf(v, sizeof v, "{{ '<|start_header_id|>system<|end_header_id|>\\n\\nYou are a pirate.<|eot_id|>' }}%s", l3);
+    ck_assert_int_eq(llm_chat_from_template(&c, v, "", "", "l3-sys"), SENTI_ERR_UNSUPPORTED);
+    at = strstr(chatml, "message['content']");
+    ck_assert_ptr_nonnull(at);
+    snprintf(v, sizeof v, "%.*smessage['content'] | trim%s", (int)(at - chatml), chatml, at + strlen("message['content']"));
+    ck_assert_int_eq(llm_chat_from_template(&c, v, "", "", "chatml-trim"), SENTI_ERR_UNSUPPORTED);
+    snprintf(v, sizeof v, "%s%s", chatml, "{% if add_generation_prompt %}<think>\\n\\n</think>\\n\\n{% endif %}");
+    ck_assert_int_eq(llm_chat_from_template(&c, v, "", "", "chatml-think"), SENTI_ERR_UNSUPPORTED);
+    at = strstr(l2, "bos_token + ");
+    ck_assert_ptr_nonnull(at);
+    snprintf(v, sizeof v, "%.*s%s", (int)(at - l2), l2, at + strlen("bos_token + "));
+    ck_assert_int_eq(llm_chat_from_template(&c, v, "", "", "l2-nobos"), SENTI_ERR_UNSUPPORTED);
+    free(l3), free(chatml), free(l2);
     /* Gemma 1 / 2 refuses a system message (as its template raises); Gemma 3
      * writes it ahead of the first turn with the template's own separator,
      * its newlines escaped or not; a Gemma look-alike is refused */
@@ -236,11 +277,11 @@ START_TEST(test_gguf_chat) {
     ck_assert_int_eq(gguf_writer_add_kv(w, "tokenizer.ggml.tokens", gguf_val_arr(GGUF_VT_STRING, 6, NULL, toks)), SENTI_OK);
     ck_assert_int_eq(gguf_writer_add_kv(w, "tokenizer.ggml.bos_token_id", gguf_val_uint(GGUF_VT_U32, 1)), SENTI_OK);
     ck_assert_int_eq(gguf_writer_add_kv(w, "tokenizer.ggml.eos_token_id", gguf_val_uint(GGUF_VT_U32, 2)), SENTI_OK);
-    ck_assert_int_eq(gguf_writer_add_kv(w, "tokenizer.chat_template",
-                                        gguf_val_str("{{ bos_token }}<|start_header_id|>{{ m }}<|eot_id|>")),
-                     SENTI_OK);
+    char *l3 = family_template("llama3");
+    ck_assert_int_eq(gguf_writer_add_kv(w, "tokenizer.chat_template", gguf_val_str(l3)), SENTI_OK);
     ck_assert_int_eq(gguf_writer_write(w, path), SENTI_OK);
     gguf_writer_free(w);
+    free(l3);
     llm_chat c;
     ck_assert_msg(llm_chat_load(&c, path) == SENTI_OK, "%s", senti_last_error());
     ck_assert_int_eq(c.family, LLM_CHAT_LLAMA3);
