@@ -340,6 +340,13 @@ static json_t *fingerprint(const task_resume_opts *o) {
     json_object_set_new(fp, "tokenizer",
                         json_string(o->tokenizer_path && task_fingerprint_path(o->tokenizer_path, hx) ? hx : ""));
     json_object_set_new(fp, "options", o->options ? json_deep_copy(o->options) : json_array());
+    /* the other files the run reads (a second model, --few-shot examples): their contents */
+    json_t *reads = json_object();
+    for (int i = 0; reads && i < o->n_reads; i++)
+        if (o->reads[i] && o->reads_what && o->reads_what[i])
+            json_object_set_new(reads, o->reads_what[i],
+                                json_string(task_fingerprint_path(o->reads[i], hx) ? hx : ""));
+    if (reads) json_object_set_new(fp, "reads", reads);
     return fp;
 }
 
@@ -380,6 +387,19 @@ static senti_status check_fingerprint(const task_resume *r, const json_t *doc) {
                                "rerun without --resume to start over",
                                r->path, what[k], was && *was ? was : "none", now && *now ? now : "none");
     }
+    /* (a sidecar without "reads" was written before they were fingerprinted) */
+    const json_t *rw = json_object_get(doc, "reads"), *rn = json_object_get(r->fp, "reads");
+    const char *key;
+    json_t *v;
+    if (json_is_object(rw))
+        json_object_foreach((json_t *)rn, key, v) {
+            const char *was = json_string_value(json_object_get(rw, key)), *now = json_string_value(v);
+            if (!was || !now || strcmp(was, now) != 0)
+                return senti_error(SENTI_ERR_INVALID_ARG,
+                                   "--resume: %s was written when %s had other contents (fingerprint %s, now %s); "
+                                   "rerun without --resume to start over",
+                                   r->path, key, was && *was ? was : "none", now && *now ? now : "none");
+        }
     const json_t *ow = json_object_get(doc, "options"), *on = json_object_get(r->fp, "options");
     if (!json_equal(ow, on)) {
         char then[512], now[512];

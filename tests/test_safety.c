@@ -177,6 +177,17 @@ START_TEST(test_resume_refusals) {
                         g_tok), 0);
     char *full = get("out3.jsonl");
     ck_assert_ptr_nonnull(strstr(full, "\"id\":3"));
+    /* another --few-shot file's contents (the same name): refused, naming it */
+    char llm[2300];
+    snprintf(llm, sizeof llm, "%s/tests/fixtures/llm/qwen2", g_root);
+    put("shots.jsonl", "{\"text\":\"The food was great.\",\"output\":\"[(food, positive)]\"}\n");
+    put("ex.txt", "good service\nbad food\n");
+    ck_assert_int_eq(sh("cd %s && '%s' extract -m '%s' --schema aspect --max-new-tokens 2 --few-shot shots.jsonl "
+                        "--input ex.txt --output ex.jsonl", g_tmp, g_cli, llm), 0);
+    put("shots.jsonl", "{\"text\":\"The food was bad.\",\"output\":\"[(food, negative)]\"}\n");
+    ck_assert_int_ne(sh("cd %s && '%s' extract -m '%s' --schema aspect --max-new-tokens 2 --few-shot shots.jsonl "
+                        "--input ex.txt --output ex.jsonl --resume", g_tmp, g_cli, llm), 0);
+    err_has("when the --few-shot file had other contents");
     /* another input, model, tokenizer, options: refused, naming it, the output untouched */
     put("other3.jsonl", "{\"text\":\"good\"}\n{\"text\":\"bad\"}\n{\"text\":\"FINE\"}\n{\"text\":\"awful movie\"}\n");
     ck_assert_int_ne(sh(CLASSIFY "--input other3.jsonl --output out3.jsonl --resume", g_tmp, g_cli, g_model, g_tok), 0);
