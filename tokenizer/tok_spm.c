@@ -273,10 +273,12 @@ senti_status tok_spm_build(senti_tokenizer *t, const char *path, const spm *psp)
         d->seq[0].with = senti_strdup(" ");
         d->seq[1].type = TOK_DEC_BYTE_FALLBACK;
         d->seq[2].type = TOK_DEC_FUSE;
-        d->seq[3].type = TOK_DEC_STRIP;
-        d->seq[3].content = senti_strdup(" ");
-        d->seq[3].start = 1;
-        if (!d->seq[0].pattern || !d->seq[0].with || !d->seq[3].content) goto oom;
+        if (d->nseq == 4) { /* (without the prefix space, nothing to strip) */
+            d->seq[3].type = TOK_DEC_STRIP;
+            d->seq[3].content = senti_strdup(" ");
+            d->seq[3].start = 1;
+        }
+        if (!d->seq[0].pattern || !d->seq[0].with || (d->nseq == 4 && !d->seq[3].content)) goto oom;
     } else {
         int k = 0;
         nz->nseq = sp.charsmap_len ? 3 : 2;
