@@ -469,13 +469,32 @@ static void assign(const char *roles, const tuple *t, const char **out, llm_buf 
     }
 }
 
-/* {"<prefix>": term|null, "<prefix>_start", "<prefix>_end"} or the span keys. */
+/* The byte offset of code point cp of text[0..len) (len when past its end). */
+static size_t cp_byte(const char *text, size_t len, int64_t cp) {
+    size_t i = 0;
+    for (int64_t k = 0; k < cp && i < len; k++) {
+        i++;
+        while (i < len && ((unsigned char)text[i] & 0xc0) == 0x80) i++;
+    }
+    return i;
+}
+
+/* {"<prefix>": term|null, "<prefix>_start", "<prefix>_end"} or the span keys.
+ * A grounded term is written as the text has it (its span: the case and
+ * spacing of the input, where the model's may differ), so text[start:end]
+ * is the term. */
 static void put_term(json_t *o, const char *key, const char *skey, const char *ekey, const char *term,
                      const char *text, size_t len, llm_buf *w) {
     int64_t a, b;
     bool null = !term || is_null_word(term, strlen(term));
-    json_object_set_new(o, key, null ? json_null() : json_string(term));
-    if (!null && llm_ground(text, len, term, strlen(term), &a, &b)) {
+    const bool found = !null && llm_ground(text, len, term, strlen(term), &a, &b);
+    if (found) {
+        const size_t x = cp_byte(text, len, a), y = cp_byte(text, len, b);
+        json_object_set_new(o, key, json_stringn(text + x, y - x));
+    } else {
+        json_object_set_new(o, key, null ? json_null() : json_string(term));
+    }
+    if (found) {
         json_object_set_new(o, skey, json_integer(a));
         json_object_set_new(o, ekey, json_integer(b));
     } else {
