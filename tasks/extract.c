@@ -290,7 +290,8 @@ static void read_tuple(scan *c, char close) {
         skip_space(c);
         if (at_end(c)) return;
         char ch = c->s[c->i];
-        if (ch == close || ch == ']' || ch == ')') {
+        if (ch == ']' && close != ']') return; /* the list ends an unclosed tuple: read_items stops there */
+        if (ch == close || ch == ')') {
             c->i++;
             return;
         }
