@@ -113,12 +113,17 @@ static json_t *real_or_null(double v) { return isfinite(v) ? json_real(v) : json
 static json_t *logprobs_json(serve *S, const int32_t *ids, int64_t n, int64_t from, const double *lp,
                              const int32_t *top_ids, const double *top_lp, int64_t top_n) {
     json_t *o = json_object(), *toks = json_array(), *lps = json_array(), *tops = json_array(), *offs = json_array();
-    size_t off = 0;
     for (int64_t i = from; o && i < n; i++) {
-        json_t *t = token_text(S->tok, ids[i], 0), *shown = token_text(S->tok, ids[i], 1);
-        json_array_append_new(offs, json_integer((json_int_t)off)); /* bytes into the text (special tokens: 0 long) */
-        off += shown ? json_string_length(shown) : 0;
-        json_decref(shown);
+        json_t *t = token_text(S->tok, ids[i], 0);
+        /* code points into the text, as /tokenize's offsets: the length of the
+         * text of the tokens before it (decoded together: a decoder that strips
+         * a word's leading space when it stands alone, or bytes that join
+         * into one character, count as in the text) */
+        size_t pn = 0, off = 0;
+        char *prefix = senti_tokenizer_decode(S->tok, ids + from, i - from, 1, &pn);
+        for (size_t k = 0; prefix && k < pn; k++) off += ((unsigned char)prefix[k] & 0xc0) != 0x80;
+        senti_string_free(prefix);
+        json_array_append_new(offs, json_integer((json_int_t)off));
         json_array_append_new(toks, t);
         json_array_append_new(lps, real_or_null(lp[i]));
         if (top_n > 0 && i > 0) {
@@ -340,7 +345,8 @@ static int over_request(const serve *S, int64_t total, char *err, size_t errn) {
 /* Tokens each text runs as (max_len at most: truncation) into *total; a text
  * longer than max_len is refused unless truncate, and so is a request of more
  * tokens than request_tokens. 0 ok, else the HTTP status. */
-static int count_tokens(serve *S, char **texts, int64_t n, bool truncate, int64_t *total, char *err, size_t errn) {
+static int count_tokens(serve *S, serve_kind kind, char **texts, int64_t n, bool truncate, int64_t *total, char *err,
+                        size_t errn) {
     *total = 0;
     for (int64_t i = 0; i < n; i++) {
         senti_encoding *e = NULL;
@@ -351,8 +357,8 @@ static int count_tokens(serve *S, char **texts, int64_t n, bool truncate, int64_
         const int64_t len = senti_encoding_len(e);
         senti_encoding_free(e);
         if (len > S->max_len && !truncate) {
-            snprintf(err, errn, "input %lld: %lld tokens, more than the model's %lld (send \"truncate\": true)",
-                     (long long)i, (long long)len, (long long)S->max_len);
+            snprintf(err, errn, "input %lld: %lld tokens, more than the model's %lld%s", (long long)i, (long long)len,
+                     (long long)S->max_len, kind == SERVE_COMPLETE ? "" : " (send \"truncate\": true)");
             return 413;
         }
         *total += len < S->max_len ? len : S->max_len;
@@ -385,7 +391,7 @@ static char *queue_texts(serve *S, serve_kind kind, char **texts, int64_t n, boo
     char err[256];
     int64_t tokens = 0;
     *jobp = NULL;
-    const int c = count_tokens(S, texts, n, truncate, &tokens, err, sizeof err);
+    const int c = count_tokens(S, kind, texts, n, truncate, &tokens, err, sizeof err);
     serve_job *job = c ? NULL : calloc(1, sizeof *job);
     if (!job) {
         free_texts(texts, n);
