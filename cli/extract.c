@@ -77,6 +77,10 @@ int cmd_extract(int argc, char **argv) {
         goto done;
     }
     if (!cli_task_check(&t, argc, optind)) goto done;
+    if (o.constrained && o.schema >= LLM_SCHEMA_CAUSE_PAIR) { /* a usage error: before any work */
+        fprintf(stderr, "senti extract: --constrained has no grammar for --schema %s\n", llm_schema_name(o.schema));
+        goto done;
+    }
     rc = 1;
     if (shots && llm_extract_load_shots(shots, &o.shot_in, &o.shot_out, &o.n_shots) != SENTI_OK) {
         fprintf(stderr, "senti extract: %s\n", senti_last_error());
@@ -85,6 +89,11 @@ int cmd_extract(int argc, char **argv) {
     if (g.max_new < 0) g.max_new = 256;
     if (!cli_gen_apply(&g, t.dir, &o.gen)) goto done;
     o.use_chat = g.chat != 0;
+    if (g.system && !o.use_chat) { /* it goes into the chat template only */
+        fprintf(stderr, "senti extract: --system has no effect with --no-chat-template\n");
+        rc = 2;
+        goto done;
+    }
     o.system = g.system;
     llm_chat chat;
     if (!cli_chat_load("extract", t.dir, o.use_chat, &chat)) goto done;

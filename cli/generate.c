@@ -55,8 +55,14 @@ int cli_gen_opt(cli_gen *g, int c, const char *arg) {
             ok = false;
         } else g->stop[g->n_stop++] = arg;
         break;
-    case CLI_O_CHAT: g->chat = 1; break;
-    case CLI_O_NO_CHAT: g->chat = 0; break;
+    case CLI_O_CHAT:
+    case CLI_O_NO_CHAT:
+        if (g->chat == (c == CLI_O_CHAT ? 0 : 1)) {
+            fprintf(stderr, "senti %s: --chat and --no-chat-template contradict each other\n", g->cmd);
+            ok = false;
+        }
+        g->chat = c == CLI_O_CHAT;
+        break;
     case CLI_O_SYSTEM: g->system = arg; break;
     case CLI_O_BEAMS: ok = cli_parse_long(g->cmd, "--num-beams", arg, 1, 256, &g->beams); break;
     case CLI_O_NOREP: ok = cli_parse_long(g->cmd, "--no-repeat-ngram-size", arg, 0, 1L << 20, &g->norep); break;
@@ -152,6 +158,11 @@ int cmd_generate(int argc, char **argv) {
         free(stop);
         return 2;
     }
+    if (g.system && g.chat != 1) { /* it goes into the chat template only */
+        fprintf(stderr, "senti generate: --system needs --chat\n");
+        free(stop);
+        return 2;
+    }
     llm_generate_opts o = {0};
     llm_chat chat = {0};
     senti_status s = SENTI_ERR_IO;
@@ -215,7 +226,13 @@ int cli_zero_shot_llm(int argc, char **argv) {
                 free(labels_s);
                 if (!(labels_s = strdup(optarg))) r = -1;
                 break;
-            case O_TEMPLATE: o.tmpl = optarg; break;
+            case O_TEMPLATE:
+                o.tmpl = optarg;
+                if (!strstr(optarg, "{text}")) { /* every record would be scored on the same prompt */
+                    fprintf(stderr, "senti zero-shot: --template must contain {text} for the record's text\n");
+                    r = -1;
+                }
+                break;
             case CLI_O_NO_CHAT: o.use_chat = false; break;
             case 'h': zs_usage(stdout); rc = 0; goto done;
             default: r = 0;

@@ -384,6 +384,13 @@ START_TEST(test_write_errors) {
     err_has("writing /dev/full failed: No space left");
     ck_assert_int_eq(sh("'%s' extract -m '%s' --schema aspect --max-new-tokens 2 --output /dev/full hi", g_cli, llm), 1);
     err_has("writing /dev/full failed: No space left");
+    /* usage errors: exit 2, before any work */
+    ck_assert_int_eq(sh("'%s' generate -m '%s' --system hi x", g_cli, llm), 2);
+    err_has("--system needs --chat");
+    ck_assert_int_eq(sh("'%s' generate -m '%s' --chat --no-chat-template x", g_cli, llm), 2);
+    ck_assert_int_eq(sh("'%s' zero-shot -m '%s' --labels a,b --template 'Is it good?' x", g_cli, llm), 2);
+    err_has("{text}");
+    ck_assert_int_eq(sh("'%s' extract -m '%s' --schema event --constrained x", g_cli, llm), 2);
     /* greedy's equals: top-k 0 (a filter's "off" asks no sampling), a temperature so small that x / t overflows */
     char lm[2300];
     snprintf(lm, sizeof lm, "%s/tests/fixtures/llm/qwen2", g_root);
