@@ -141,13 +141,14 @@ int serve_submit(serve *S, serve_job *job) {
 }
 
 /* The next batch (the lock held): the oldest job, then the later jobs of its
- * kind while the inputs and tokens fit (a completion runs alone). */
+ * kind while the inputs and tokens fit (completions of equal settings then
+ * generate together: serve_run_batch). */
 static int64_t take_batch(serve *S, serve_job **out, int64_t cap) {
     serve_job *first = S->head;
     int64_t n = 0, tokens = 0, inputs = 0;
     for (serve_job *j = first, *next; j && n < cap; j = next) {
         next = j->next;
-        if (j->kind != first->kind || (n > 0 && first->kind == SERVE_COMPLETE)) continue;
+        if (j->kind != first->kind) continue;
         if (n > 0 && (tokens + j->tokens > S->max_batch_tokens || inputs + j->n > S->max_batch_requests)) break;
         tokens += j->tokens;
         inputs += j->n;

@@ -170,47 +170,40 @@ static llm_generate_opts complete_opts(const serve *S, json_t *p, const char **s
     return o;
 }
 
-/* A completion stops at its request's deadline (its client has had the 504
- * by then): the worker is not held by a generation nobody waits for. */
-static bool past_deadline(void *ctx) { return serve_now() >= ((const serve_job *)ctx)->deadline; }
+/* Completions stop at their requests' deadline (the latest of those run
+ * together; their clients have had the 504 by then): the worker is not held
+ * by a generation nobody waits for. */
+static bool past_deadline(void *ctx) { return serve_now() >= *(const double *)ctx; }
 
-/* One completion request: generation for its prompts as one batch, then the
- * log-probs a request asks for by one forward over prompt + completion. */
-static void run_complete(serve *S, serve_job *job) {
-    const char *stop[4];
-    int64_t n_stop;
-    llm_generate_opts o = complete_opts(S, job->params, stop, &n_stop);
-    o.gen.cancel = past_deadline;
-    o.gen.cancel_ctx = job;
+/* The settings that decide a completion's generation: requests whose settings
+ * are equal generate together (each prompt's continuation is its own: batch
+ * invariance, sampling from each prompt's own stream). */
+static bool same_generation(const serve_job *a, const serve_job *b) {
+    static const char *const keys[] = {"max_tokens", "temperature", "top_p", "seed", "stop"};
+    for (size_t k = 0; k < sizeof keys / sizeof *keys; k++) {
+        const json_t *x = json_object_get(a->params, keys[k]), *y = json_object_get(b->params, keys[k]);
+        if (!(x == y || (x && y && json_equal((json_t *)x, (json_t *)y)))) return false;
+    }
+    return true;
+}
+
+/* One completion request's answer from its prompts' generated lines (NULL:
+ * max_tokens 0), with the log-probs it asks for by one forward over prompt +
+ * completion. */
+static void finish_complete(serve *S, serve_job *job, json_t **lines) {
     json_t *lpv = json_object_get(job->params, "logprobs");
     const bool want_lp = json_is_integer(lpv), echo = json_is_true(json_object_get(job->params, "echo"));
     const int64_t top_n = want_lp ? json_integer_value(lpv) : 0;
-    char *buf = NULL;
-    size_t len = 0;
     const char *why = NULL;
     int status = 500;
-    json_t *choices = json_array(), **lines = calloc((size_t)job->n + 1, sizeof *lines);
+    json_t *choices = json_array();
     int64_t prompt_tokens = 0, completion_tokens = 0;
-    if (!choices || !lines) {
+    if (!choices) {
         why = "out of memory";
         goto done;
     }
-    if (o.gen.max_new_tokens > 0) {
-        FILE *f = open_memstream(&buf, &len);
-        task_source *src = task_source_texts((const char *const *)job->texts, job->n);
-        task_runner_opts ro = S->ro;
-        ro.batch_size = job->n;
-        senti_status s = f && src ? llm_generate_run(S->m, S->tok, &S->chat, &o, &ro, src, f, NULL) : SENTI_ERR_NO_MEMORY;
-        if (s != SENTI_OK) why = f && src ? senti_last_error() : "out of memory";
-        task_source_free(src);
-        if (f && fclose(f) != 0 && !why) why = "out of memory";
-        char *save = NULL, *l = buf && !why ? strtok_r(buf, "\n", &save) : NULL;
-        for (int64_t i = 0; !why && i < job->n; i++, l = strtok_r(NULL, "\n", &save))
-            if (!l || !(lines[i] = json_loads(l, 0, NULL))) why = "out of memory";
-        if (why) goto done;
-    }
     for (int64_t i = 0; i < job->n; i++) {
-        json_t *err = lines[i] ? json_object_get(lines[i], "error") : NULL;
+        json_t *line = lines ? lines[i] : NULL, *err = line ? json_object_get(line, "error") : NULL;
         if (err) {
             why = json_string_value(err);
             status = 400;
@@ -219,10 +212,10 @@ static void run_complete(serve *S, serve_job *job) {
         int32_t *pids = NULL, *all = NULL, *top_ids = NULL;
         double *lp = NULL, *top_lp = NULL;
         int64_t np = 0;
-        json_t *gen = json_object_get(lines[i], "ids");
+        json_t *gen = json_object_get(line, "ids");
         const int64_t ng = (int64_t)json_array_size(gen);
-        const char *text = lines[i] ? json_string_value(json_object_get(lines[i], "text")) : "";
-        const char *finish = lines[i] ? json_string_value(json_object_get(lines[i], "finish_reason")) : "length";
+        const char *text = line ? json_string_value(json_object_get(line, "text")) : "";
+        const char *finish = line ? json_string_value(json_object_get(line, "finish_reason")) : "length";
         if (llm_prompt_ids(S->tok, &S->chat, false, NULL, job->texts[i], strlen(job->texts[i]), &pids, &np) !=
             SENTI_OK) {
             why = senti_last_error();
@@ -276,16 +269,80 @@ static void run_complete(serve *S, serve_job *job) {
     if (!job->answer) why = "out of memory";
 done:
     if (why) fail_jobs(&job, 1, status, why);
-    for (int64_t i = 0; lines && i < job->n; i++) json_decref(lines[i]);
-    free(lines);
     json_decref(choices);
-    free(buf);
+}
+
+/* Completion requests: those of equal generation settings generate their
+ * prompts as one batch; then each request's answer. */
+static void run_completes(serve *S, serve_job **jobs, int64_t n) {
+    bool *done = calloc((size_t)n, sizeof *done);
+    serve_job **group = calloc((size_t)n, sizeof *group);
+    if (!done || !group) {
+        fail_jobs(jobs, n, 500, "out of memory");
+        free(done), free(group);
+        return;
+    }
+    for (int64_t first = 0; first < n; first++) {
+        if (done[first]) continue; /* (a later group takes what one left) */
+        const char *stop[4];
+        int64_t n_stop;
+        llm_generate_opts o = complete_opts(S, jobs[first]->params, stop, &n_stop);
+        /* the KV cache holds every prompt's room (prompt + new tokens) at the longest's: a group stays
+         * within GROUP_CACHE tokens of it (a request alone may pass it, as it ran before) */
+        enum { GROUP_CACHE = 1 << 16 };
+        int64_t ng = 0, texts = 0, room = 0;
+        double deadline = 0;
+        for (int64_t j = first; j < n; j++) {
+            if (done[j] || !same_generation(jobs[first], jobs[j])) continue;
+            const int64_t r = jobs[j]->tokens + (o.gen.max_new_tokens > 0 ? o.gen.max_new_tokens : 0);
+            const int64_t room2 = r > room ? r : room;
+            if (ng > 0 && (texts + jobs[j]->n) * room2 > GROUP_CACHE) continue;
+            room = room2;
+            done[j] = true;
+            group[ng++] = jobs[j];
+            texts += jobs[j]->n;
+            deadline = jobs[j]->deadline > deadline ? jobs[j]->deadline : deadline;
+        }
+        o.gen.cancel = past_deadline;
+        o.gen.cancel_ctx = &deadline;
+        const char **all = calloc((size_t)texts + 1, sizeof *all);
+        json_t **lines = calloc((size_t)texts + 1, sizeof *lines);
+        const char *why = !all || !lines ? "out of memory" : NULL;
+        for (int64_t g = 0, k = 0; !why && g < ng; g++)
+            for (int64_t i = 0; i < group[g]->n; i++) all[k++] = group[g]->texts[i];
+        char *buf = NULL;
+        size_t len = 0;
+        if (!why && o.gen.max_new_tokens > 0) {
+            FILE *f = open_memstream(&buf, &len);
+            task_source *src = task_source_texts(all, texts);
+            task_runner_opts ro = S->ro;
+            ro.batch_size = texts;
+            senti_status s = f && src ? llm_generate_run(S->m, S->tok, &S->chat, &o, &ro, src, f, NULL)
+                                      : SENTI_ERR_NO_MEMORY;
+            if (s != SENTI_OK) why = f && src ? senti_last_error() : "out of memory";
+            task_source_free(src);
+            if (f && fclose(f) != 0 && !why) why = "out of memory";
+            char *save = NULL, *l = buf && !why ? strtok_r(buf, "\n", &save) : NULL;
+            for (int64_t i = 0; !why && i < texts; i++, l = strtok_r(NULL, "\n", &save))
+                if (!l || !(lines[i] = json_loads(l, 0, NULL))) why = "out of memory";
+        }
+        if (why) fail_jobs(group, ng, 500, why);
+        else
+            for (int64_t g = 0, k = 0; g < ng; k += group[g]->n, g++)
+                finish_complete(S, group[g], o.gen.max_new_tokens > 0 ? lines + k : NULL);
+        for (int64_t i = 0; lines && i < texts; i++) json_decref(lines[i]);
+        free(lines);
+        free(all);
+        free(buf);
+    }
+    free(done);
+    free(group);
 }
 
 void serve_run_batch(serve *S, serve_job **jobs, int64_t n) {
     if (n < 1) return;
     if (jobs[0]->kind == SERVE_COMPLETE) {
-        for (int64_t j = 0; j < n; j++) run_complete(S, jobs[j]);
+        run_completes(S, jobs, n);
         return;
     }
     run_tasks(S, jobs, n);

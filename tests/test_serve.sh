@@ -300,5 +300,26 @@ c=$(post /v1/completions '{"prompt":"The movie was great","max_tokens":0,"echo":
 c=$(post /v1/completions '{"prompt":"x","n":2}'); [ "$c" = 422 ]; check "/v1/completions n=2: 422 ($c)" $?
 stop "$pid"; check "SIGTERM: exit 0" $?
 
+# concurrent completions of equal settings generate as one batch, each equal to senti generate's
+start lm2 -m "$lm" --batch-delay-ms 1500
+i=0
+for p in "The movie was" "I did not like" "great acting"; do
+  "${CURL[@]}" -o "$tmp/conc$i" -X POST "http://127.0.0.1:$port/v1/completions" -H 'Content-Type: application/json' \
+    --data-binary "{\"prompt\":\"$p\",\"max_tokens\":6,\"temperature\":0}" &
+  i=$((i + 1))
+done
+wait $(jobs -p | grep -v "^$pid$") 2>/dev/null
+"$senti" generate -m "$lm" --temperature 0 --max-new-tokens 6 "The movie was" "I did not like" "great acting" \
+  >"$tmp/conc_cli.jsonl" 2>/dev/null
+ok=0
+for i in 0 1 2; do
+  sed -n "$((i + 1))p" "$tmp/conc_cli.jsonl" >"$tmp/conc_cli$i.jsonl"
+  cmp_json complete "$tmp/conc$i" "$tmp/conc_cli$i.jsonl" || ok=1
+done
+"${CURL[@]}" "http://127.0.0.1:$port/metrics" >"$tmp/metrics2.txt"
+[ $ok = 0 ] && grep -q '^senti_batch_size_count 1$' "$tmp/metrics2.txt" && grep -q '^senti_batch_size_sum 3$' "$tmp/metrics2.txt"
+check "3 concurrent /v1/completions: one batch, each == senti generate" $?
+stop "$pid"; check "SIGTERM: exit 0" $?
+
 [ "$fails" -eq 0 ] || { echo "$fails check(s) failed"; exit 1; }
 echo "all serve checks passed"
