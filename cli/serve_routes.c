@@ -682,10 +682,11 @@ char *serve_handle(serve *S, serve_ep ep, const char *method, const char *body, 
                         ep == EP_PREDICT ? "a sequence classifier" : ep == EP_EMBED ? "a base encoder (embeddings)"
                                                                                    : "a causal language model");
         json_error_t je;
-        json_t *req = json_loadb(body, len, 0, &je);
+        json_t *req = json_loadb(body, len, JSON_REJECT_DUPLICATES, &je); /* (as the CLI's JSONL records) */
         if (!json_is_object(req)) {
             json_decref(req);
-            return fail(code, 422, "Validation", "the body is not a JSON object: %s", req ? "another JSON value" : je.text);
+            const char *why = strstr(je.text, "JSON_ALLOW_NUL") ? "\\u0000 (NUL) is not allowed" : je.text;
+            return fail(code, 422, "Validation", "the body is not a JSON object: %s", req ? "another JSON value" : why);
         }
         char *out = ep == EP_TOKENIZE ? handle_tokenize(S, req, code)
                     : ep == EP_COMPLETIONS ? handle_complete(S, req, code)

@@ -270,7 +270,8 @@ static bool parse_jsonl(rec *r, const char *line, size_t n, bool text_optional, 
             r->id = json_incref(id);
         }
         json_decref(lo);
-        return set_error(r, "line %lld: invalid JSON at column %d: %s", ln, err.column, err.text);
+        const char *why = strstr(err.text, "JSON_ALLOW_NUL") ? "\\u0000 (NUL) is not allowed in a record" : err.text;
+        return set_error(r, "line %lld: invalid JSON at column %d: %s", ln, err.column, why);
     }
     return take_obj(r, o, text_optional);
 }

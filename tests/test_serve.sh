@@ -148,6 +148,8 @@ c=$(post /embed '{"inputs":"x"}'); [ "$c" = 424 ]; check "/embed on a classifier
 c=$(post /v1/completions '{"prompt":"x"}'); [ "$c" = 424 ]; check "/v1/completions on a classifier: 424 ($c)" $?
 c=$(post /predict '{"inputs":'); [ "$c" = 422 ]; check "/predict bad JSON: 422 ($c)" $?
 c=$(post /predict '{"inputs":[1]}'); [ "$c" = 422 ]; check "/predict non-string input: 422 ($c)" $?
+c=$(post /predict '{"inputs":"good","inputs":"bad"}'); [ "$c" = 422 ] && grep -q duplicate "$tmp/body"
+check "/predict duplicate keys: 422, as the CLI's records ($c)" $?
 c=$(post /nope '{}'); [ "$c" = 404 ]; check "unknown path: 404 ($c)" $?
 c=$("${CURL[@]}" -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/predict"); [ "$c" = 405 ]; check "GET /predict: 405 ($c)" $?
 py -c 'print("{\"inputs\":\"" + "a" * 70000 + "\"}")' >"$tmp/big.json"
