@@ -15,6 +15,7 @@
  * weights as stored unless --dtype: prefill 1 x 128 tokens from an empty
  * cache, and decode of 64 tokens one after the other after 128 of context
  * (what llama-bench's `-p 128` and `-n 64 -d 128` time). */
+#include <jansson.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -277,16 +278,29 @@ static int bench_real(const bench_opts *o) {
     lm_cache *c = NULL;
     int32_t *tok = NULL;
     float *logits = NULL;
+    char *model_js = NULL;
     if (!lm_is_causal(m)) {
         fprintf(stderr, "senti bench decoder: %s is not a causal LM\n", o->model);
         goto done;
     }
     const int64_t V = lm_vocab(m);
+    if (lm_max_ctx(m) < R_PROMPT + R_GEN) {
+        fprintf(stderr, "senti bench decoder: %s has a context of %lld tokens, under the %d this bench runs "
+                        "(a prompt of %d, then %d new)\n", o->model, (long long)lm_max_ctx(m), R_PROMPT + R_GEN,
+                R_PROMPT, R_GEN);
+        goto done;
+    }
     c = lm_cache_new(m, 1, R_PROMPT + R_GEN);
     tok = malloc((R_PROMPT + R_GEN) * sizeof *tok);
     logits = malloc((size_t)V * sizeof *logits);
-    if (!c || !tok || !logits) goto done;
+    if (!c || !tok || !logits) {
+        fprintf(stderr, "senti bench decoder: %s\n", c ? "out of memory" : senti_last_error());
+        goto done;
+    }
     for (int64_t i = 0; i < R_PROMPT + R_GEN; i++) tok[i] = (int32_t)((i * 7919 + 13) % V);
+    json_t *jm = json_string(o->model); /* the model's path as a JSON string */
+    model_js = jm ? json_dumps(jm, JSON_ENCODE_ANY) : NULL;
+    json_decref(jm);
     const int nth = cpu_backend_ctx(m->be)->n_threads;
     if (!o->json)
         printf("senti bench decoder: %s, weights %s (loaded in %.1f s), %d threads\n", o->model, lm_weight_types(m),
@@ -304,10 +318,10 @@ static int bench_real(const bench_opts *o) {
         if (!bench_time(run_real, &k, o->repeats, &s)) goto done;
         const double n = rc_cases[i].n, tps = n / (s.median * 1e-3);
         if (o->json)
-            printf("{\"bench\":\"decoder\",\"model\":\"-m\",\"weights\":\"%s\",\"threads\":%d,\"case\":\"%s\","
+            printf("{\"bench\":\"decoder\",\"model\":%s,\"weights\":\"%s\",\"threads\":%d,\"case\":\"%s\","
                    "\"tokens\":%d,\"median_ms\":%.3f,\"min_ms\":%.3f,\"max_ms\":%.3f,\"repeats\":%d,"
                    "\"tokens_per_s\":%.2f,\"tokens_per_s_min\":%.2f,\"tokens_per_s_max\":%.2f}\n",
-                   lm_weight_types(m), nth, rc_cases[i].name, rc_cases[i].n, s.median, s.min, s.max, s.n,
+                   model_js ? model_js : "null", lm_weight_types(m), nth, rc_cases[i].name, rc_cases[i].n, s.median, s.min, s.max, s.n,
                    tps, n / (s.max * 1e-3), n / (s.min * 1e-3));
         else
             printf("  %-20s %9.1f ms [%.1f .. %.1f] x%d  %8.1f tokens/s [%.1f .. %.1f]\n", rc_cases[i].name,
@@ -316,6 +330,7 @@ static int bench_real(const bench_opts *o) {
     }
     rc = 0;
 done:
+    free(model_js);
     return bench_end(rc, tok, logits, c, m);
 }
 
