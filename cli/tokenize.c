@@ -128,7 +128,10 @@ static int encode_print(const senti_tokenizer *tok, json_t *id, const char *text
 }
 
 /* --input FILE|-: one text per line (id = 0-based line index), or JSONL
- * {"id":…,"text":…,"text_pair":…}; one JSON object per input, in order. */
+ * {"id":…,"text":…,"text_pair":…} (as the task commands read: JSONL when the
+ * first line that is not blank, after a UTF-8 byte order mark, starts with
+ * '{'; then every line is a record, a blank one skipped, anything else its
+ * own error line); one JSON object per input, in order. */
 static int run_input(const senti_tokenizer *tok, const char *file, const senti_encode_opts *eo) {
     FILE *f = strcmp(file, "-") == 0 ? stdin : fopen(file, "rb");
     if (!f) {
@@ -139,19 +142,34 @@ static int run_input(const senti_tokenizer *tok, const char *file, const senti_e
     size_t cap = 0;
     ssize_t len;
     long long idx = 0;
+    int jsonl = -1; /* not yet known */
     while ((len = getline(&line, &cap, f)) >= 0) {
-        while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r')) line[--len] = 0;
+        char *l = line;
+        if (idx == 0 && len >= 3 && memcmp(l, "\xef\xbb\xbf", 3) == 0) l += 3, len -= 3; /* a byte order mark */
+        while (len > 0 && (l[len - 1] == '\n' || l[len - 1] == '\r')) l[--len] = 0;
         json_t *id = json_integer(idx++);
-        if (len > 0 && line[0] == '{') {
+        if (jsonl < 0 && len > 0 && strspn(l, " \t") < (size_t)len) jsonl = l[strspn(l, " \t")] == '{';
+        if (jsonl == 1 && strspn(l, " \t") == (size_t)len) { /* a blank line between records */
+            json_decref(id);
+            continue;
+        }
+        if (jsonl == 1) {
             json_error_t err;
-            json_t *rec = json_loadb(line, (size_t)len, JSON_ALLOW_NUL | JSON_REJECT_DUPLICATES, &err);
-            json_t *t = rec ? json_object_get(rec, "text") : NULL, *p = rec ? json_object_get(rec, "text_pair") : NULL;
-            if (rec && json_object_get(rec, "id")) {
+            json_t *rec = json_loadb(l, (size_t)len, JSON_ALLOW_NUL | JSON_REJECT_DUPLICATES, &err);
+            json_t *t = json_is_object(rec) ? json_object_get(rec, "text") : NULL;
+            json_t *p = json_is_object(rec) ? json_object_get(rec, "text_pair") : NULL;
+            if (json_is_object(rec) && json_object_get(rec, "id")) {
                 json_decref(id);
                 id = json_incref(json_object_get(rec, "id"));
             }
-            if (!json_is_string(t)) {
-                json_t *o = json_pack("{s:O,s:s}", "id", id, "error", rec ? "no \"text\" string" : err.text);
+            char why[256];
+            snprintf(why, sizeof why, "%s", err.text);
+            if (rec && !json_is_object(rec)) snprintf(why, sizeof why, "record is not a JSON object");
+            else if (rec && !json_is_string(t)) snprintf(why, sizeof why, "no \"text\" string");
+            else if (rec && p && !json_is_null(p) && !json_is_string(p))
+                snprintf(why, sizeof why, "field \"text_pair\" must be a string");
+            if (!rec || !json_is_string(t) || (p && !json_is_null(p) && !json_is_string(p))) {
+                json_t *o = json_pack("{s:O,s:s}", "id", id, "error", why);
                 char *s = json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII);
                 if (s) printf("%s\n", s);
                 free(s);
@@ -163,7 +181,7 @@ static int run_input(const senti_tokenizer *tok, const char *file, const senti_e
             }
             json_decref(rec);
         } else {
-            encode_print(tok, id, line, (size_t)len, NULL, 0, eo, true);
+            encode_print(tok, id, l, (size_t)len, NULL, 0, eo, true);
         }
         json_decref(id);
     }

@@ -542,6 +542,15 @@ START_TEST(test_minor) {
     got = get("tok13.jsonl");
     ck_assert_ptr_nonnull(strstr(got, "{\"id\":1,\"error\":\"invalid UTF-8 at byte 1\"}"));
     free(got);
+    /* tokenize --input reads JSONL as the task commands do: a byte order mark skipped, a line that is not an
+     * object and a text_pair that is not a string are their records' errors */
+    put("tok13b.jsonl", "\xef\xbb\xbf{\"text\":\"good\"}\n[1,2]\n{\"text\":\"x\",\"text_pair\":5}\n");
+    ck_assert_int_eq(sh("'%s' tokenize -m '%s' --input %s/tok13b.jsonl > %s/tok13b.out", g_cli, g_tok, g_tmp, g_tmp), 0);
+    got = get("tok13b.out");
+    ck_assert_ptr_nonnull(strstr(got, "{\"id\":0,\"ids\":[101,2204,102]"));
+    ck_assert_ptr_nonnull(strstr(got, "{\"id\":1,\"error\":\"record is not a JSON object\"}"));
+    ck_assert_ptr_nonnull(strstr(got, "{\"id\":2,\"error\":\"field \\\"text_pair\\\" must be a string\"}"));
+    free(got);
     /* --strict's stop names the file and the record */
     ck_assert_int_eq(sh(CLASSIFY "--strict --input in13.jsonl > /dev/null", g_tmp, g_cli, g_model, g_tok), 1);
     err_has("in13.jsonl: record 1: ");
