@@ -3,7 +3,8 @@
  * transformers' TikTokenConverter builds: byte-level BPE over the ranks with
  * ignore_merges, merges = every split of a token into two ranked tokens,
  * ordered by the token's rank then the parts' ranks; pre-tokenizer Split(pattern,
- * isolated) + ByteLevel(no regex); ByteLevel decoder; for Llama-3 (128000
+ * isolated) + ByteLevel(no regex), the pattern GPT-2's for a file of GPT-2's
+ * size (r50k / p50k), else cl100k's; ByteLevel decoder; for Llama-3 (128000
  * ranks) its 256 special tokens and the <|begin_of_text|> template.
  * Invariant: CRLF line ends are accepted (some copies carry them). */
 #include <stdio.h>
@@ -157,7 +158,8 @@ senti_status tok_load_tiktoken(senti_tokenizer *t, const char *path) {
     if (!(p->seq = senti_calloc(2, sizeof *p->seq))) goto oom;
     p->seq[0].type = TOK_PRE_SPLIT;
     p->seq[0].behavior = TOK_SPLIT_ISOLATED;
-    const char *re = tok_pre_regex("llama-bpe"); /* tiktoken's cl100k / Llama-3 split */
+    /* tiktoken's cl100k / Llama-3 split; GPT-2's for r50k / p50k (gpt2.tiktoken: 50,256 ranks, p50k 50,280) */
+    const char *re = tok_pre_regex(m->vocab.n <= 50281 ? "gpt-2" : "llama-bpe");
     if ((st = tok_regex_compile(&p->seq[0].re, re, strlen(re), false))) goto done;
     p->seq[1].type = TOK_PRE_BYTELEVEL;
     if (!(t->decoder = senti_calloc(1, sizeof *t->decoder))) goto oom;
