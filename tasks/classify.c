@@ -1,5 +1,6 @@
-/* classify.c — sequence classification results: softmax (single-label) or a
- * sigmoid per label (multi-label, from config.json's problem_type), label
+/* classify.c — sequence classification results: softmax (single-label), a
+ * sigmoid per label (multi-label, from config.json's problem_type) or the
+ * raw outputs (problem_type regression, as transformers' pipeline), label
  * names from the model's id2label, --top-k and --threshold.
  *
  * Invariants: single-label scores sum to 1 over all labels (top-k only
@@ -25,6 +26,7 @@ senti_status task_classify_init(task_classify *c, const senti_model *m, const ch
     (void)model_dir; /* the model's own config (a directory's config.json or a GGUF's embedded one) */
     const char *pt = senti_model_problem_type(m);
     if (pt && strcmp(pt, "multi_label_classification") == 0) c->multi_label = true;
+    if (pt && strcmp(pt, "regression") == 0) c->regression = true, c->multi_label = false;
     return SENTI_OK;
 }
 
@@ -59,7 +61,9 @@ json_t *task_classify_decode(void *ctx, const float *logits, int64_t n) {
     scored *s = malloc((size_t)n * sizeof *s);
     json_t *o = json_object(), *scores = json_object();
     if (!s || !o || !scores) goto fail;
-    if (c->multi_label) {
+    if (c->regression) {
+        for (int64_t i = 0; i < n; i++) s[i] = (scored){i, (double)logits[i]};
+    } else if (c->multi_label) {
         for (int64_t i = 0; i < n; i++) s[i] = (scored){i, 1.0 / (1.0 + exp(-(double)logits[i]))};
     } else {
         double mx = logits[0], sum = 0.0;

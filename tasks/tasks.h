@@ -428,6 +428,7 @@ typedef struct task_long {
 typedef struct task_classify {
     const senti_model *model; /* borrowed: label names */
     bool multi_label;         /* sigmoid per label instead of softmax */
+    bool regression;          /* problem_type "regression": the raw outputs (as the pipeline's function "none") */
     int64_t top_k;            /* <= 0: every label in label order; else the k best, best first */
     double threshold;         /* multi-label: labels whose sigmoid >= threshold (default 0.5) */
     task_long lng;            /* long inputs (classify, dialogue) */

@@ -551,6 +551,27 @@ START_TEST(test_minor) {
     ck_assert_ptr_nonnull(strstr(got, "{\"id\":1,\"error\":\"record is not a JSON object\"}"));
     ck_assert_ptr_nonnull(strstr(got, "{\"id\":2,\"error\":\"field \\\"text_pair\\\" must be a string\"}"));
     free(got);
+    /* problem_type regression: the raw outputs (as transformers' pipeline), not a softmax: their difference is
+     * the log-ratio of the single-label model's probabilities */
+    ck_assert_int_eq(sh("cd %s && rm -rf regr && cp -r '%s' regr && sed -i 's/single_label_classification/regression/' "
+                        "regr/config.json", g_tmp, g_model), 0);
+    ck_assert_int_eq(sh("cd %s && '%s' classify -m regr --tokenizer '%s' --dtype f32 good > regr.jsonl && '%s' classify "
+                        "-m '%s' --tokenizer '%s' --dtype f32 good > single.jsonl", g_tmp, g_cli, g_tok, g_cli, g_model,
+                        g_tok), 0);
+    char *rs = get("regr.jsonl"), *ss = get("single.jsonl");
+    json_t *rj = json_loads(rs, 0, NULL), *sj = json_loads(ss, 0, NULL);
+    json_t *r = json_object_get(rj, "scores"), *p = json_object_get(sj, "scores");
+    ck_assert_int_eq(json_object_size(r), 2);
+    const char *k0 = NULL, *k1 = NULL, *lk;
+    json_t *lv;
+    json_object_foreach(r, lk, lv) { if (!k0) k0 = lk; else k1 = lk; }
+    const double dr = json_number_value(json_object_get(r, k0)) - json_number_value(json_object_get(r, k1));
+    const double dp = log(json_number_value(json_object_get(p, k0)) / json_number_value(json_object_get(p, k1)));
+    ck_assert_msg(fabs(dr - dp) < 1e-4 && fabs(json_number_value(json_object_get(r, k0)) +
+                                               json_number_value(json_object_get(r, k1)) - 1.0) > 1e-3,
+                  "regression scores %s vs softmax %s", rs, ss);
+    json_decref(rj), json_decref(sj);
+    free(rs), free(ss);
     /* --strict's stop names the file and the record */
     ck_assert_int_eq(sh(CLASSIFY "--strict --input in13.jsonl > /dev/null", g_tmp, g_cli, g_model, g_tok), 1);
     err_has("in13.jsonl: record 1: ");
