@@ -100,17 +100,8 @@ static senti_status run_rows(const task_explain *x, const int32_t *ids, const in
     return SENTI_OK;
 }
 
-/* Byte offset of code point cp in s[0..n). */
-static size_t cp_byte(const char *s, size_t n, int64_t cp) {
-    size_t b = 0;
-    for (int64_t c = 0; b < n && c < cp; c++)
-        do b++;
-        while (b < n && ((unsigned char)s[b] & 0xC0) == 0x80);
-    return b;
-}
-
 static json_t *unit_json(const char *text, size_t len, int64_t start, int64_t end, double score) {
-    const size_t b0 = cp_byte(text, len, start), b1 = cp_byte(text, len, end);
+    const size_t b0 = task_cp_byte(NULL, text, len, start), b1 = task_cp_byte(NULL, text, len, end);
     json_t *o = json_object();
     if (o && (json_object_set_new(o, "text", json_stringn(text + b0, b1 - b0)) ||
               json_object_set_new(o, "start", json_integer(start)) || json_object_set_new(o, "end", json_integer(end)) ||
@@ -293,8 +284,8 @@ void task_explain_html_record(FILE *h, const json_t *id, const char *text, size_
     size_t at = 0; /* bytes of text written */
     for (size_t i = 0; i < json_array_size(units); i++) {
         const json_t *u = json_array_get(units, i);
-        const size_t b0 = cp_byte(text, len, json_integer_value(json_object_get(u, "start"))),
-                     b1 = cp_byte(text, len, json_integer_value(json_object_get(u, "end")));
+        const size_t b0 = task_cp_byte(NULL, text, len, json_integer_value(json_object_get(u, "start"))),
+                     b1 = task_cp_byte(NULL, text, len, json_integer_value(json_object_get(u, "end")));
         if (b0 < at || b1 < b0) continue;
         html_text(h, text + at, b0 - at);
         const double v = json_real_value(json_object_get(u, "score")), a = mx > 0 ? fabs(v) / mx : 0;

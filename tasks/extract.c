@@ -470,16 +470,6 @@ static void assign(const char *roles, const tuple *t, const char **out, llm_buf 
     }
 }
 
-/* The byte offset of code point cp of text[0..len) (len when past its end). */
-static size_t cp_byte(const char *text, size_t len, int64_t cp) {
-    size_t i = 0;
-    for (int64_t k = 0; k < cp && i < len; k++) {
-        i++;
-        while (i < len && ((unsigned char)text[i] & 0xc0) == 0x80) i++;
-    }
-    return i;
-}
-
 /* {"<prefix>": term|null, "<prefix>_start", "<prefix>_end"} or the span keys.
  * A grounded term is written as the text has it (its span: the case and
  * spacing of the input, where the model's may differ), so text[start:end]
@@ -490,7 +480,7 @@ static void put_term(json_t *o, const char *key, const char *skey, const char *e
     bool null = !term || is_null_word(term, strlen(term));
     const bool found = !null && llm_ground(text, len, term, strlen(term), &a, &b);
     if (found) {
-        const size_t x = cp_byte(text, len, a), y = cp_byte(text, len, b);
+        const size_t x = task_cp_byte(NULL, text, len, a), y = task_cp_byte(NULL, text, len, b);
         json_object_set_new(o, key, json_stringn(text + x, y - x));
     } else {
         json_object_set_new(o, key, null ? json_null() : json_string(term));

@@ -655,14 +655,7 @@ senti_status llm_batch_run(senti_model *m, const senti_tokenizer *tok, const llm
             json_decref(fields);
         }
         st->t_output += (senti_time_ms() * 1e-3) - t4;
-        if (s == SENTI_OK && nb > 0) { /* a write error (a full disk) ends the run, exit 1 */
-            errno = 0;
-            if (fflush(out) != 0 || ferror(out))
-                s = senti_error(SENTI_ERR_IO, "writing %s failed: %s", ro->out_name ? ro->out_name : "the output",
-                                errno ? strerror(errno) : "an earlier write failed");
-            else if (ro->checkpoint)
-                s = ro->checkpoint(ro->checkpoint_ctx, st->skipped + st->records);
-        }
+        if (s == SENTI_OK && nb > 0) s = task_batch_written(out, ro, st->skipped + st->records);
         for (int64_t i = 0; i < nb; i++) {
             task_record_clear(&recs[i]);
             senti_mfree(ids[i]);
@@ -671,9 +664,6 @@ senti_status llm_batch_run(senti_model *m, const senti_tokenizer *tok, const llm
         }
     }
 done:
-    if (s == SENTI_OK && (fflush(out) != 0 || ferror(out)))
-        s = senti_error(SENTI_ERR_IO, "writing %s failed: %s", ro->out_name ? ro->out_name : "the output",
-                        errno ? strerror(errno) : "an earlier write failed");
     senti_mfree(recs);
     senti_mfree(ids);
     senti_mfree(lens);

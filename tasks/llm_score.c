@@ -363,14 +363,7 @@ senti_status llm_zero_shot_run(senti_model *m, const senti_tokenizer *tok, const
             if (own[i] == 1) senti_mfree(lp_i), senti_mfree(pr_i);
             senti_mfree(own_err);
         }
-        if (s == SENTI_OK && nb > 0) { /* a write error (a full disk) ends the run, exit 1 */
-            errno = 0;
-            if (fflush(out) != 0 || ferror(out))
-                s = senti_error(SENTI_ERR_IO, "writing %s failed: %s", ro->out_name ? ro->out_name : "the output",
-                                errno ? strerror(errno) : "an earlier write failed");
-            else if (ro->checkpoint)
-                s = ro->checkpoint(ro->checkpoint_ctx, st->skipped + st->records);
-        }
+        if (s == SENTI_OK && nb > 0) s = task_batch_written(out, ro, st->skipped + st->records);
         for (int64_t i = 0; i < nb; i++) {
             task_record_clear(&recs[i]);
             if (own[i] == 1) senti_mfree((void *)own_o[i].labels);
@@ -387,9 +380,6 @@ senti_status llm_zero_shot_run(senti_model *m, const senti_tokenizer *tok, const
     senti_mfree(errs);
     senti_mfree(own);
     senti_mfree(own_o);
-    if (s == SENTI_OK && (fflush(out) != 0 || ferror(out)))
-        s = senti_error(SENTI_ERR_IO, "writing %s failed: %s", ro->out_name ? ro->out_name : "the output",
-                        errno ? strerror(errno) : "an earlier write failed");
     st->seconds = senti_time_ms() * 1e-3 - t0;
     return s;
 }

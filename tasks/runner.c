@@ -116,6 +116,14 @@ void task_source_expect(task_source *s, int64_t n, uint64_t hash, const char *wh
     s->expect_name = what_name ? strdup(what_name) : NULL;
 }
 
+senti_status task_batch_written(FILE *out, const task_runner_opts *ro, int64_t records_done) {
+    errno = 0;
+    if (fflush(out) != 0 || ferror(out))
+        return senti_error(SENTI_ERR_IO, "writing %s failed: %s", ro->out_name ? ro->out_name : "the output",
+                           errno ? strerror(errno) : "an earlier write failed");
+    return ro->checkpoint ? ro->checkpoint(ro->checkpoint_ctx, records_done) : SENTI_OK;
+}
+
 senti_status task_strict_error(const task_source *src, const json_t *id, const char *why) {
     char *is = json_dumps(id, JSON_ENCODE_ANY | JSON_COMPACT);
     const bool named = src && !src->texts && src->name;
@@ -185,6 +193,19 @@ void task_source_free(task_source *s) {
 }
 
 int64_t task_utf8_invalid_at(const char *s, size_t n) { return senti_utf8_invalid_at(s, n); }
+
+size_t task_cp_byte(task_cp_cursor *c, const char *s, size_t n, int64_t cp) {
+    task_cp_cursor from_start = {0, 0};
+    if (cp <= 0) return 0;
+    if (!c) c = &from_start;
+    else if (cp < c->cp) *c = from_start;
+    while (c->cp < cp && c->byte < n) {
+        c->byte++;
+        while (c->byte < n && ((unsigned char)s[c->byte] & 0xC0) == 0x80) c->byte++;
+        c->cp++;
+    }
+    return c->cp == cp ? c->byte : n;
+}
 
 static char *dup_bytes(const char *s, size_t n) {
     char *d = malloc(n + 1);
@@ -1182,10 +1203,7 @@ senti_status task_run_ops(senti_model *m, const senti_tokenizer *tok, task_sourc
         st->records += n;
         if (s == SENTI_OK && n > 0) s = run_window(&c, tok, w, n, &o, out, st, &wb);
         for (int64_t i = 0; i < n; i++) rec_clear(&w[i]);
-        if (s == SENTI_OK && n > 0 && fflush(out) != 0)
-            s = senti_error(SENTI_ERR_IO, "task runner: flushing %s failed: %s", o.out_name ? o.out_name : "the output",
-                            strerror(errno));
-        if (s == SENTI_OK && n > 0 && o.checkpoint) s = o.checkpoint(o.checkpoint_ctx, st->skipped + st->records);
+        if (s == SENTI_OK && n > 0) s = task_batch_written(out, &o, st->skipped + st->records);
         if (o.progress && n > 0) print_progress(o.progress, src, st, now_s() - t0);
     }
     if (s == SENTI_OK && read_err[0]) s = senti_error(SENTI_ERR_IO, "%s", read_err);

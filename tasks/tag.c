@@ -27,20 +27,6 @@
 #include "tasks.h"
 
 /* byte offset of code point cp in text */
-/* The byte offset of code point cp of text (len past its last), found from
- * where the cursor *c was left: spans and tokens come in order, so a record's
- * offsets cost one pass over its text, not one each (a 40,000-token text with
- * --stride took 5.7 s here). A cp before the cursor's starts over. */
-typedef struct cp_cursor { int64_t cp; size_t byte; } cp_cursor;
-static size_t cp_to_byte(cp_cursor *c, const char *text, size_t len, int64_t cp) {
-    if (cp < c->cp) c->cp = 0, c->byte = 0;
-    while (c->cp < cp && c->byte < len) {
-        c->byte++;
-        while (c->byte < len && ((unsigned char)text[c->byte] & 0xC0) == 0x80) c->byte++;
-        c->cp++;
-    }
-    return c->cp == cp ? c->byte : len;
-}
 
 typedef struct ent {
     int64_t label; /* argmax label */
@@ -67,11 +53,11 @@ static const char *sentiment_of(const char *type) {
 }
 
 static bool add_span(json_t *spans, json_t *aspects, const char *type, size_t tlen, const char *text, size_t len,
-                     cp_cursor *cur, int64_t start, int64_t end, double score) {
+                     task_cp_cursor *cur, int64_t start, int64_t end, double score) {
     char t[128];
     snprintf(t, sizeof t, "%.*s", (int)(tlen < sizeof t - 1 ? tlen : sizeof t - 1), type);
     if (strcmp(t, "O") == 0) return true;
-    size_t b0 = cp_to_byte(cur, text, len, start), b1 = cp_to_byte(cur, text, len, end);
+    size_t b0 = task_cp_byte(cur, text, len, start), b1 = task_cp_byte(cur, text, len, end);
     if (b1 < b0) b1 = b0;
     json_t *o = json_object();
     if (!o) return false;
@@ -162,7 +148,7 @@ json_t *task_tag_decode_sub(const char *const *labels, int64_t L, const char *te
             cnt++;
         }
     }
-    cp_cursor cur = {0, 0};
+    task_cp_cursor cur = {0, 0}; /* offsets come in order: one pass over the text */
     if (agg == TASK_TAG_NONE) {
         for (int64_t i = 0; i < ne; i++) {
             const char *name = labels[e[i].label];
@@ -221,7 +207,7 @@ void task_tag_subwords(const senti_tokenizer *tok, const senti_encoding *e, cons
     const int32_t *ids = senti_encoding_ids(e), *off = senti_encoding_offsets(e);
     const uint8_t *sp = senti_encoding_special_mask(e);
     bool word_aware = tok->model.prefix && tok->model.prefix[0];
-    cp_cursor cur = {0, 0};
+    task_cp_cursor cur = {0, 0}; /* offsets come in order: one pass over the text */
     for (int64_t t = 0; t < T; t++) {
         sub[t] = 0;
         if (sp[t] || ids[t] == tok->model.unk_id) continue;
@@ -230,7 +216,7 @@ void task_tag_subwords(const senti_tokenizer *tok, const senti_encoding *e, cons
             const char *w = senti_tokenizer_id_to_token(tok, ids[t]);
             sub[t] = w && cp_len(w, strlen(w)) != s1 - s0;
         } else if (s0 > 0) {
-            size_t b0 = cp_to_byte(&cur, text, len, s0 - 1), b1 = cp_to_byte(&cur, text, len, s0);
+            size_t b0 = task_cp_byte(&cur, text, len, s0 - 1), b1 = task_cp_byte(&cur, text, len, s0);
             sub[t] = b0 < len && text[b0] != ' ' && (b1 >= len || text[b1] != ' ');
         }
     }

@@ -77,6 +77,11 @@ task_source *task_source_reader(task_record_fn next, void (*free_ctx)(void *), v
 /* Byte offset of the first invalid UTF-8 sequence in s[0..n) (overlong forms,
  * surrogates and code points above U+10FFFF included), or -1 when valid. */
 int64_t task_utf8_invalid_at(const char *s, size_t n);
+/* The byte offset of code point cp of s[0..n) (n when past its end). With a
+ * cursor (NULL: from the start), found from where the last call left it, so
+ * offsets asked in order cost one pass over s; an earlier cp starts over. */
+typedef struct task_cp_cursor { int64_t cp; size_t byte; } task_cp_cursor;
+size_t task_cp_byte(task_cp_cursor *c, const char *s, size_t n, int64_t cp);
 
 /* One record read from a source: id, text (valid UTF-8, NUL-terminated) or
  * error, all owned; the batch runner also fills obj, pair, items and result.
@@ -124,6 +129,10 @@ typedef struct task_runner_opts {
                                  records/s, tokens/s and (seekable file input) ETA; "\n" at the end */
     const char *out_name;     /* borrowed; the output's name in write errors (NULL: "the output") */
 } task_runner_opts;
+/* After a batch's output lines: flush out (a failed write, this one or an
+ * earlier one stdio kept quiet, ends the run: IO naming ro->out_name and
+ * errno), then ro's checkpoint of records_done when it has one. */
+senti_status task_batch_written(FILE *out, const task_runner_opts *ro, int64_t records_done);
 task_runner_opts task_runner_opts_defaults(void);
 
 typedef struct task_stats {
